@@ -1,0 +1,1 @@
+"""The `branchline` command: one CLI over HQ, nodes, `up` and simulations."""

@@ -1,0 +1,119 @@
+"""`branchline`: subcommands for HQ (`hq`), branch nodes (`node`) and `up`.
+
+Every command's refusals print one line saying what to do and exit with 2; a
+traceback means a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from hq.errors import HQError
+from node.errors import NodeError
+from protocol.errors import ProtocolError
+
+LOOPBACK = "127.0.0.1"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="branchline", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    hq = commands.add_parser("hq", help="the HQ aggregator").add_subparsers(dest="action", required=True)
+    p = hq.add_parser("init", help="create an HQ data folder")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--demo-data", action="store_true", help="seed a small demo catalogue")
+    p = hq.add_parser("serve", help="run HQ's HTTP server")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--host", default=LOOPBACK, help="address to bind (default 127.0.0.1)")
+    p = hq.add_parser("enroll-token", help="issue a one-time enrollment token for a branch")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--branch", required=True)
+    p.add_argument("--ttl-hours", type=float, default=24.0)
+
+    node = commands.add_parser("node", help="a branch node").add_subparsers(dest="action", required=True)
+    p = node.add_parser("init", help="create a node and enroll it with HQ")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--branch", required=True)
+    p.add_argument("--hq", required=True, help="HQ's URL, e.g. http://127.0.0.1:8700")
+    p.add_argument("--token", required=True)
+    p = node.add_parser("serve", help="run the node's till API and replicator")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--host", default=LOOPBACK, help="address to bind (default 127.0.0.1)")
+
+    p = commands.add_parser("up", help="HQ and a few branches on loopback with demo trading")
+    p.add_argument("--branches", type=int, default=3)
+    p.add_argument("--data", type=Path, help="folder to keep (default: a new temporary one)")
+    p.add_argument("--port", type=int, default=8700, help="HQ's port; branches take the next ones")
+    p.add_argument("--no-trading", action="store_true", help="do not simulate trading")
+    return parser
+
+
+def serve(app: web.Application, host: str, port: int, what: str) -> None:
+    def announce(_: str) -> None:
+        print(f"{what} listening on http://{host}:{port}", flush=True)
+
+    web.run_app(app, host=host, port=port, print=announce, access_log=None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return run(args)
+    except (HQError, NodeError, ProtocolError, PermissionError) as exc:
+        print(f"branchline: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "hq":
+        from hq import setup
+
+        if args.action == "init":
+            public_key = asyncio.run(setup.init_hq(args.data, demo_data=args.demo_data))
+            print(f"HQ initialised in {args.data}; public key {public_key.hex()}")
+        elif args.action == "enroll-token":
+            ttl_s = int(args.ttl_hours * 3600)
+            print(asyncio.run(setup.issue_enroll_token(args.data, args.branch, ttl_s)))
+        else:
+            from hq.api import create_app as create_hq_app
+
+            setup.read_key(args.data)  # refuse early, with the fix, if not initialised
+            serve(create_hq_app(args.data), args.host, args.port, "Branchline HQ")
+        return 0
+    if args.command == "node":
+        from node import enroll
+
+        if args.action == "init":
+            try:
+                config = asyncio.run(enroll.enroll(args.data, args.branch, args.hq, args.token))
+            except enroll.EnrollmentFailed as exc:
+                print(f"branchline: {exc}", file=sys.stderr)
+                return 2
+            print(f"branch {config.branch} enrolled with HQ at {config.hq_url}")
+        else:
+            from node.api import create_app as create_node_app
+            from node.config import load_config
+
+            config = load_config(args.data)
+            serve(create_node_app(args.data), args.host, args.port, f"Branchline node {config.branch}")
+        return 0
+    from branchline.up import up
+
+    return asyncio.run(up(args.branches, args.data, args.port, trading=not args.no_trading))

@@ -1,0 +1,183 @@
+"""`branchline up`: HQ and N branches on loopback, with a little simulated trading.
+
+Each piece runs as its own process, exactly as in production (`branchline hq
+serve`, `branchline node serve`), so what you watch is the real thing. Ctrl-C
+stops trading, then every process, cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import signal
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+import aiohttp
+from rich.console import Console
+from rich.table import Table
+
+from hq.setup import init_hq, issue_enroll_token
+from node.enroll import enroll
+
+READY_TIMEOUT_S = 20
+STOP_TIMEOUT_S = 10
+# Demo trading pace: a sale somewhere every 0.3 to 1.5 s, a new member now and then.
+SALE_GAP_S = (0.3, 1.5)
+NEW_MEMBER_CHANCE = 0.15
+
+console = Console()
+
+
+def free_port(preferred: int) -> int:
+    for port in (preferred, 0):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise OSError("no free port on 127.0.0.1")
+
+
+async def wait_ready(url: str, process: asyncio.subprocess.Process, log_path: Path) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(READY_TIMEOUT_S * 10):
+            if process.returncode is not None:
+                raise RuntimeError(f"{url} exited at start-up; see {log_path}")
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(url, timeout=aiohttp.ClientTimeout(total=1)) as response:
+                    if response.status < 500:
+                        return
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {READY_TIMEOUT_S} s; see {log_path}")
+
+
+async def spawn(args: list[str], log_path: Path) -> asyncio.subprocess.Process:
+    handle = log_path.open("ab")
+    try:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "branchline",
+            *args,
+            stdout=handle,
+            stderr=handle,
+            stdin=asyncio.subprocess.DEVNULL,
+        )
+    finally:
+        handle.close()
+
+
+async def trade(branch_urls: list[str], stop: asyncio.Event, seed: int | None = None) -> None:
+    """Demo trading: registrations and cash sales at random branches."""
+    rng = random.Random(seed)
+    members: list[str] = []
+    async with aiohttp.ClientSession() as session:
+        async with session.get(branch_urls[0] + "/api/products") as response:
+            skus = [p["sku"] for p in (await response.json())["products"]]
+        while not stop.is_set() and skus:
+            url = rng.choice(branch_urls)
+            try:
+                if not members or rng.random() < NEW_MEMBER_CHANCE:
+                    phone = f"138{rng.randrange(10**8):08d}"
+                    body = {"name": f"Member {phone[-4:]}", "phone": phone}
+                    async with session.post(url + "/api/members", json=body) as response:
+                        if response.status == 201:
+                            members.append((await response.json())["id"])
+                lines = [
+                    {"sku": rng.choice(skus), "qty": rng.randint(1, 3)} for _ in range(rng.randint(1, 3))
+                ]
+                sale: dict[str, object] = {
+                    "lines": lines,
+                    "tenders": [{"kind": "cash", "amount_fen": 2_000_000}],
+                }
+                async with session.post(url + "/api/sales", json=sale) as response:
+                    await response.read()
+            except aiohttp.ClientError:
+                pass  # a branch restarting; the demo carries on
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), rng.uniform(*SALE_GAP_S))
+
+
+async def up(branch_count: int, data: Path | None, hq_port: int, *, trading: bool) -> int:
+    if not 1 <= branch_count <= 50:
+        console.print("[red]--branches must be between 1 and 50")
+        return 2
+    root = data if data is not None else Path(tempfile.mkdtemp(prefix="branchline-up-"))
+    (root / "logs").mkdir(parents=True, exist_ok=True)
+    hq_dir = root / "hq"
+    processes: list[asyncio.subprocess.Process] = []
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        first_run = not (hq_dir / "hq.key").exists()
+        if first_run:
+            await init_hq(hq_dir, demo_data=True)
+        hq_port = free_port(hq_port)
+        hq_url = f"http://127.0.0.1:{hq_port}"
+        hq_log = root / "logs" / "hq.log"
+        processes.append(await spawn(["hq", "serve", "--data", str(hq_dir), "--port", str(hq_port)], hq_log))
+        await wait_ready(hq_url + "/api/branches", processes[-1], hq_log)
+        branch_urls = []
+        for number in range(1, branch_count + 1):
+            code = f"BR{number:02d}"
+            node_dir = root / code
+            if not (node_dir / "node.json").exists():
+                token = await issue_enroll_token(hq_dir, code)
+                await enroll(node_dir, code, hq_url, token)
+            port = free_port(hq_port + number)
+            url = f"http://127.0.0.1:{port}"
+            log_path = root / "logs" / f"{code}.log"
+            processes.append(
+                await spawn(["node", "serve", "--data", str(node_dir), "--port", str(port)], log_path)
+            )
+            await wait_ready(url + "/api/sync", processes[-1], log_path)
+            branch_urls.append(url)
+        show_urls(hq_url, branch_urls, root)
+        trader = asyncio.create_task(trade(branch_urls, stop)) if trading else None
+        watchers = [asyncio.create_task(p.wait()) for p in processes]
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([stopper, *watchers], return_when=asyncio.FIRST_COMPLETED)
+        if stopper not in done:
+            console.print(f"[red]a process exited unexpectedly; logs are in {root / 'logs'}")
+        stop.set()
+        if trader is not None:
+            await trader
+        return 0
+    finally:
+        await stop_all(processes)
+        console.print(f"stopped; data kept in {root}")
+        if os.environ.get("BRANCHLINE_UP_QUIET") is None:
+            console.print("run again with --data to continue from it")
+
+
+def show_urls(hq_url: str, branch_urls: list[str], root: Path) -> None:
+    table = Table(title="Branchline is up", show_header=True)
+    table.add_column("what")
+    table.add_column("URL")
+    table.add_row("HQ console", hq_url + "/")
+    table.add_row("HQ branches API", hq_url + "/api/branches")
+    for number, url in enumerate(branch_urls, start=1):
+        table.add_row(f"branch BR{number:02d} till API", url + "/api/products")
+    console.print(table)
+    console.print(f"data and logs in {root}; press Ctrl-C to stop")
+    print(f"HQ console: {hq_url}/", flush=True)
+
+
+async def stop_all(processes: list[asyncio.subprocess.Process]) -> None:
+    for process in reversed(processes):
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+    for process in reversed(processes):
+        try:
+            await asyncio.wait_for(process.wait(), STOP_TIMEOUT_S)
+        except TimeoutError:
+            process.kill()
+            await process.wait()

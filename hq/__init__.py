@@ -1,0 +1,1 @@
+"""The HQ aggregator: enrollment, verified ingest, per-branch feeds, merged sales."""

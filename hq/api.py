@@ -1,0 +1,167 @@
+"""HQ's HTTP API: msgpack for nodes (enroll, push, feed), JSON for people and tools."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from hq import pages
+from hq.errors import HQError, InvalidQuery
+from hq.service import HQ, wall_ms
+from hq.setup import open_store, read_key
+from hq.storage.base import BranchRecord
+from protocol import messages
+from protocol.codec import check_branch_code
+from protocol.errors import ProtocolError, SequenceGap
+from protocol.limits import MAX_MESSAGE_BYTES
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+HQ_KEY = web.AppKey("hq", HQ)
+
+MSGPACK = "application/x-msgpack"
+# A branch that has not pushed or polled for this long is shown offline; its
+# feed long-poll alone touches HQ every 20 s.
+ONLINE_WITHIN_MS = 60_000
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every refusal is JSON with a message and a fitting status, and is logged."""
+    try:
+        return await handler(request)
+    except (HQError, ProtocolError) as exc:
+        body: dict[str, Any] = {"error": exc.code, "message": str(exc)}
+        if isinstance(exc, SequenceGap):
+            body["acked_seq"] = exc.expected_seq - 1
+        log.warning(
+            "%s %s from %s refused: %d %s: %s",
+            request.method,
+            request.path,
+            request.remote,
+            exc.http_status,
+            exc.code,
+            exc,
+        )
+        return web.json_response(body, status=exc.http_status)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        log.warning("%s %s from %s refused: %d", request.method, request.path, request.remote, exc.status)
+        code = exc.reason.lower().replace(" ", "_")
+        message = (
+            exc.text
+            if exc.status != 413
+            else (f"the body exceeds {MAX_MESSAGE_BYTES} bytes; send smaller batches")
+        )
+        return web.json_response({"error": code, "message": message}, status=exc.status)
+
+
+def msgpack_response(message: messages.Message) -> web.Response:
+    return web.Response(body=messages.encode(message), content_type=MSGPACK)
+
+
+def branch_json(branch: BranchRecord, now_ms: int) -> dict[str, Any]:
+    return {
+        "code": branch.code,
+        "online": branch.last_seen_ms is not None and now_ms - branch.last_seen_ms < ONLINE_WITHIN_MS,
+        "last_seen": branch.last_seen_ms,
+        "acked_seq": branch.acked_seq,
+        "backlog": branch.reported_backlog,
+        "quarantined": branch.quarantined_reason is not None,
+        "quarantine_reason": branch.quarantined_reason,
+    }
+
+
+@routes.post("/api/enroll")
+async def enroll(request: web.Request) -> web.Response:
+    message = messages.decode(await request.read())
+    if not isinstance(message, messages.EnrollRequest):
+        raise InvalidQuery("POST /api/enroll takes an enroll message")
+    return msgpack_response(await request.app[HQ_KEY].enroll(message))
+
+
+@routes.post("/api/push")
+async def push(request: web.Request) -> web.Response:
+    message = messages.decode(await request.read())
+    if not isinstance(message, messages.PushRequest):
+        raise InvalidQuery("POST /api/push takes a push message")
+    return msgpack_response(await request.app[HQ_KEY].push(message))
+
+
+@routes.get("/api/feed")
+async def feed(request: web.Request) -> web.Response:
+    hq = request.app[HQ_KEY]
+    branch = await hq.authenticate(request.headers.get("Authorization"), "GET", request.path_qs)
+    after_seq = _int_query(request, "after", 0)
+    wait_s = _int_query(request, "wait_s", 0)
+    return msgpack_response(await hq.feed_page(branch, after_seq, wait_s))
+
+
+@routes.get("/api/branches")
+async def branches(request: web.Request) -> web.Response:
+    now = wall_ms()
+    records = await request.app[HQ_KEY].store.branches()
+    return web.json_response({"branches": [branch_json(b, now) for b in records]})
+
+
+@routes.get("/api/sales/summary")
+async def sales_summary(request: web.Request) -> web.Response:
+    branch = request.query.get("branch")
+    if branch is not None:
+        check_branch_code(branch)
+    count, total_fen = await request.app[HQ_KEY].store.sales_summary(branch)
+    return web.json_response({"branch": branch, "count": count, "total_fen": total_fen})
+
+
+@routes.get("/api/members")
+async def members(request: web.Request) -> web.Response:
+    phone = request.query.get("phone")
+    if not phone:
+        raise InvalidQuery("give ?phone=")
+    return web.json_response({"members": await request.app[HQ_KEY].store.member_by_phone(phone)})
+
+
+@routes.get("/api/products")
+async def products(request: web.Request) -> web.Response:
+    items = await request.app[HQ_KEY].store.products()
+    return web.json_response({"products": [vars(product) for product in items]})
+
+
+@routes.get("/")
+async def home(request: web.Request) -> web.Response:
+    hq = request.app[HQ_KEY]
+    now = wall_ms()
+    rows = [branch_json(b, now) for b in await hq.store.branches()]
+    summaries = {row["code"]: await hq.store.sales_summary(row["code"]) for row in rows}
+    return web.Response(text=pages.branches_page(rows, summaries, now), content_type="text/html")
+
+
+def _int_query(request: web.Request, name: str, default: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or len(raw) > 18:
+        raise InvalidQuery(f"{name} must be a non-negative integer")
+    return int(raw)
+
+
+def create_app(data_dir: Path) -> web.Application:
+    app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_MESSAGE_BYTES)
+    app.add_routes(routes)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        key = read_key(data_dir)
+        store = await open_store(data_dir)
+        app[HQ_KEY] = HQ(store, key)
+        yield
+        await store.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

@@ -1,0 +1,58 @@
+"""HQ's plain status page: the branches, their replication state and sales."""
+
+from __future__ import annotations
+
+import datetime
+import html
+from typing import Any
+
+
+def _when(ms: int | None, now_ms: int) -> str:
+    if ms is None:
+        return "never"
+    age_s = max(0, (now_ms - ms) // 1000)
+    stamp = datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).strftime("%H:%M:%S UTC")
+    return f"{stamp} ({age_s} s ago)"
+
+
+def yuan(fen: int) -> str:
+    return f"¥{fen // 100:,}.{fen % 100:02d}"
+
+
+def branches_page(rows: list[dict[str, Any]], summaries: dict[str, tuple[int, int]], now_ms: int) -> str:
+    body = []
+    for row in rows:
+        count, total_fen = summaries[row["code"]]
+        if row["quarantined"]:
+            state = f'<span class="bad">quarantined: {html.escape(row["quarantine_reason"])}</span>'
+        elif row["online"]:
+            state = '<span class="ok">online</span>'
+        else:
+            state = '<span class="warn">offline</span>'
+        body.append(
+            f"<tr><td>{html.escape(row['code'])}</td><td>{state}</td>"
+            f"<td>{_when(row['last_seen'], now_ms)}</td><td class=n>{row['acked_seq']:,}</td>"
+            f"<td class=n>{row['backlog']:,}</td><td class=n>{count:,}</td>"
+            f"<td class=n>{yuan(total_fen)}</td></tr>"
+        )
+    table = "\n".join(body) or "<tr><td colspan=7>No branch is enrolled yet.</td></tr>"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Branchline HQ</title>
+<meta http-equiv="refresh" content="5">
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
+table {{ border-collapse: collapse; }} th, td {{ padding: .4rem .9rem; border-bottom: 1px solid #ddd; }}
+th {{ text-align: left; background: #f4f4f4; }}
+td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
+.ok {{ color: #1a7f37; }} .warn {{ color: #9a6700; }} .bad {{ color: #cf222e; font-weight: bold; }}
+</style></head><body>
+<h1>Branchline HQ</h1>
+<p>Branches and their replication state. This page refreshes every 5 seconds.</p>
+<table>
+<tr><th>Branch</th><th>State</th><th>Last seen</th><th>Acked seq</th><th>Backlog</th>
+<th>Sales</th><th>Sales total</th></tr>
+{table}
+</table>
+<p><a href="/api/branches">/api/branches</a> · <a href="/api/sales/summary">/api/sales/summary</a></p>
+</body></html>
+"""

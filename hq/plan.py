@@ -1,0 +1,106 @@
+"""What an ingested batch changes at HQ, computed from its entries alone.
+
+The storage backends execute a plan inside the ingest transaction; keeping the
+decisions here means SQLite and PostgreSQL cannot disagree about them.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from conflict.profile import StampedField, stamp_fields
+from protocol.entry import Entry
+from protocol.errors import MalformedMessage
+
+PROFILE_KEYS = ("name", "phone", "birthday")
+
+
+@dataclass(frozen=True, slots=True)
+class SaleRow:
+    origin: str
+    sale_id: str
+    seq: int
+    day: str  # UTC date of the sale, the unit of daily aggregates
+    total_fen: int
+    line_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemberWrite:
+    origin: str
+    member_id: str
+    home_branch: str | None  # set by a registration, None for an edit
+    profile: dict[str, StampedField]
+
+
+@dataclass
+class Plan:
+    sales: list[SaleRow] = field(default_factory=list)
+    members: list[MemberWrite] = field(default_factory=list)
+
+
+def plan_entries(entries: Iterable[Entry]) -> Plan:
+    plan = Plan()
+    for entry in entries:
+        handler = _HANDLERS.get((entry.kind, entry.op))
+        if handler is not None:
+            handler(plan, entry)
+        # Kinds with no HQ-side effect yet (stock moves are kept in the log) are
+        # stored verbatim all the same, so a later HQ can replay them.
+    return plan
+
+
+def utc_day(at_ms: int) -> str:
+    return datetime.datetime.fromtimestamp(at_ms / 1000, datetime.UTC).date().isoformat()
+
+
+def _require(entry: Entry, key: str, kind: type) -> Any:
+    """A payload field of the expected type; a signed but ill-formed entry is refused whole."""
+    payload = entry.payload
+    value = payload.get(key) if isinstance(payload, dict) else None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise MalformedMessage(
+            f"entry {entry.origin}#{entry.seq} ({entry.kind}/{entry.op}): "
+            f"payload field {key!r} must be {kind.__name__}"
+        )
+    return value
+
+
+def _sale(plan: Plan, entry: Entry) -> None:
+    plan.sales.append(
+        SaleRow(
+            entry.origin,
+            entry.entity_id,
+            entry.seq,
+            utc_day(_require(entry, "at_ms", int)),
+            _require(entry, "total_fen", int),
+            len(_require(entry, "lines", list)),
+        )
+    )
+
+
+def _member(plan: Plan, entry: Entry) -> None:
+    payload: dict[str, Any] = entry.payload if isinstance(entry.payload, dict) else {}
+    changes = {key: payload[key] for key in PROFILE_KEYS if key in payload}
+    if entry.op == "register":
+        _require(entry, "home_branch", str)
+        _require(entry, "phone", str)
+    home_branch = payload.get("home_branch") if entry.op == "register" else None
+    plan.members.append(
+        MemberWrite(
+            entry.origin,
+            entry.entity_id,
+            home_branch,
+            stamp_fields(changes, entry.hlc, entry.origin),
+        )
+    )
+
+
+_HANDLERS = {
+    ("sale", "checkout"): _sale,
+    ("member", "register"): _member,
+    ("member", "edit"): _member,
+}

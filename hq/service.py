@@ -1,0 +1,151 @@
+"""HQ's operations over its store: enroll, ingest pushes, serve feeds.
+
+The HTTP layer only decodes and encodes; everything a request means is here,
+so tests and the simulator can call it without sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from hq.errors import AuthFailed, UnknownBranch
+from hq.setup import token_hash
+from hq.storage.base import FeedChange, HQStore, IngestResult, Product, feed_origin
+from protocol import messages
+from protocol.batch import SignedBatch, sign_batch, verify_batch
+from protocol.entry import decode_entry
+from protocol.errors import ProtocolError
+from protocol.hlc import check_drift
+from protocol.limits import MAX_BATCH_ENTRIES, MAX_MESSAGE_BYTES
+from protocol.signing import public_key_bytes, verify_request
+
+log = logging.getLogger(__name__)
+
+# A signed request older or newer than this is refused: it bounds how long a
+# captured request can be replayed (reads only; pushes are idempotent anyway).
+REQUEST_MAX_AGE_MS = 5 * 60 * 1000
+MAX_FEED_WAIT_S = 30
+FEED_PAGE_BYTES = MAX_MESSAGE_BYTES - 64 * 1024
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class FeedNotifier:
+    """Wakes long-polling feed readers of a branch when its feed grows.
+
+    A reader notes the version before reading the feed and waits only if it has
+    not changed since, so a change landing between the read and the wait is
+    never slept through.
+    """
+
+    def __init__(self) -> None:
+        self._versions: dict[str, int] = defaultdict(int)
+        self._events: dict[str, asyncio.Event] = {}
+
+    def version(self, branch: str) -> int:
+        return self._versions[branch]
+
+    def notify(self, branches: Iterable[str]) -> None:
+        for branch in branches:
+            self._versions[branch] += 1
+            event = self._events.pop(branch, None)
+            if event is not None:
+                event.set()
+
+    async def wait(self, branch: str, seen_version: int, timeout_s: float) -> None:
+        if self._versions[branch] != seen_version:
+            return
+        event = self._events.setdefault(branch, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout_s)
+
+
+class HQ:
+    def __init__(self, store: HQStore, key: Ed25519PrivateKey) -> None:
+        self.store = store
+        self.key = key
+        self.public_key = public_key_bytes(key)
+        self.notifier = FeedNotifier()
+
+    async def enroll(self, request: messages.EnrollRequest) -> messages.EnrollResponse:
+        await self.store.redeem_enroll_token(
+            token_hash(request.token), request.branch, request.node_public_key, wall_ms(), wall_ms()
+        )
+        log.info("branch %s enrolled", request.branch)
+        return messages.EnrollResponse(request.branch, self.public_key, feed_origin(request.branch))
+
+    async def push(self, request: messages.PushRequest) -> messages.PushAck:
+        batch = request.batch
+        branch = await self.store.branch(batch.origin)
+        if branch is None:
+            raise UnknownBranch(f"no node is enrolled as {batch.origin}")
+        # Signature and internal chain first: nothing unverified reaches storage.
+        verify_batch(batch, branch.public_key)
+        now = wall_ms()
+        for entry in batch.entries:
+            check_drift(entry.hlc, now)
+        result: IngestResult = await self.store.ingest(batch, now, request.reported_backlog)
+        self.notifier.notify(result.feeds_grown)
+        return messages.PushAck(batch.origin, result.acked_seq, result.applied, result.duplicates)
+
+    async def authenticate(self, header: str | None, method: str, path_qs: str) -> str:
+        """The branch a signed request comes from; refuses stale or forged ones."""
+        fields = _parse_auth(header)
+        branch = await self.store.branch(fields["branch"])
+        if branch is None:
+            raise UnknownBranch(f"no node is enrolled as {fields['branch']}")
+        try:
+            timestamp_ms = int(fields["ts"])
+            signature = bytes.fromhex(fields["sig"])
+        except ValueError:
+            raise AuthFailed("the Authorization header's ts or sig is malformed") from None
+        if abs(wall_ms() - timestamp_ms) > REQUEST_MAX_AGE_MS:
+            raise AuthFailed("the request's timestamp is more than 5 minutes off; check the clock")
+        try:
+            verify_request(branch.public_key, branch.code, method, path_qs, timestamp_ms, signature)
+        except ProtocolError as exc:
+            raise AuthFailed(f"the request signature does not verify: {exc}") from None
+        return branch.code
+
+    async def feed_page(self, branch: str, after_seq: int, wait_s: float) -> messages.FeedPage:
+        seen = self.notifier.version(branch)
+        raws, available = await self.store.feed_after(branch, after_seq, MAX_BATCH_ENTRIES, FEED_PAGE_BYTES)
+        if not raws and wait_s > 0:
+            await self.notifier.wait(branch, seen, min(wait_s, MAX_FEED_WAIT_S))
+            raws, available = await self.store.feed_after(
+                branch, after_seq, MAX_BATCH_ENTRIES, FEED_PAGE_BYTES
+            )
+        await self.store.touch(branch, wall_ms(), None)
+        origin = feed_origin(branch)
+        batch: SignedBatch | None = None
+        if raws:
+            batch = sign_batch(self.key, origin, [decode_entry(raw) for raw in raws])
+        return messages.FeedPage(origin, batch, available)
+
+    async def publish_products(self, products: list[Product]) -> None:
+        await self.store.upsert_products(products, wall_ms())
+        self.notifier.notify([b.code for b in await self.store.branches()])
+
+    async def publish(self, changes: list[FeedChange]) -> None:
+        self.notifier.notify(await self.store.publish(changes, wall_ms()))
+
+
+def _parse_auth(header: str | None) -> dict[str, str]:
+    if header is None or not header.startswith("Branchline "):
+        raise AuthFailed("this endpoint needs a node's signed Authorization header")
+    fields = {}
+    for part in header[len("Branchline ") :].split(","):
+        name, _, value = part.strip().partition("=")
+        fields[name] = value
+    if not {"branch", "ts", "sig"} <= fields.keys():
+        raise AuthFailed("the Authorization header needs branch, ts and sig")
+    return fields

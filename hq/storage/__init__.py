@@ -1,0 +1,1 @@
+"""HQ's storage behind one small interface; SQLite is the embedded default."""

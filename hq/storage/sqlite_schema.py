@@ -1,0 +1,104 @@
+"""HQ's SQLite schema as numbered migrations (PRAGMA user_version holds the last)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE nodes (
+        code TEXT PRIMARY KEY,
+        public_key BLOB NOT NULL,
+        enrolled_at_ms INTEGER NOT NULL,
+        acked_seq INTEGER NOT NULL DEFAULT 0,
+        head_hash BLOB NOT NULL,
+        head_signature BLOB,
+        last_seen_ms INTEGER,
+        reported_backlog INTEGER NOT NULL DEFAULT 0,
+        quarantined_reason TEXT,
+        quarantined_at_ms INTEGER
+    ) WITHOUT ROWID;
+    CREATE TABLE enroll_tokens (
+        token_hash TEXT PRIMARY KEY,
+        branch TEXT NOT NULL,
+        expires_at_ms INTEGER NOT NULL,
+        used_at_ms INTEGER
+    ) WITHOUT ROWID;
+    CREATE TABLE log_entries (
+        origin TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        hlc INTEGER NOT NULL,
+        hash BLOB NOT NULL,
+        entry BLOB NOT NULL,
+        PRIMARY KEY (origin, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE forks (
+        id INTEGER PRIMARY KEY,
+        origin TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        held_entry BLOB NOT NULL,
+        offered_entry BLOB NOT NULL,
+        offered_head_seq INTEGER NOT NULL,
+        offered_head_hash BLOB NOT NULL,
+        offered_signature BLOB NOT NULL,
+        at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE feed (
+        branch TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        hlc INTEGER NOT NULL,
+        hash BLOB NOT NULL,
+        entry BLOB NOT NULL,
+        PRIMARY KEY (branch, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE products (
+        sku TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        price_fen INTEGER NOT NULL CHECK (price_fen >= 0),
+        unit TEXT NOT NULL,
+        active INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE members (
+        id TEXT PRIMARY KEY,
+        home_branch TEXT NOT NULL,
+        name TEXT NOT NULL,
+        phone TEXT NOT NULL,
+        birthday TEXT,
+        profile BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX members_by_phone ON members (phone);
+    CREATE TABLE sales (
+        origin TEXT NOT NULL,
+        sale_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        day TEXT NOT NULL,
+        total_fen INTEGER NOT NULL,
+        line_count INTEGER NOT NULL,
+        PRIMARY KEY (origin, sale_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE sales_daily (
+        branch TEXT NOT NULL,
+        day TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        total_fen INTEGER NOT NULL,
+        PRIMARY KEY (branch, day)
+    ) WITHOUT ROWID
+    """,
+)
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise RuntimeError(f"HQ's store is at schema {version}, newer than this build ({len(MIGRATIONS)})")
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in script.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise

@@ -1,0 +1,1 @@
+"""A branch node: local store, business services, change log, replicator, till API."""

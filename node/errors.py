@@ -1,0 +1,65 @@
+"""Refusals of a till's request, one type per thing the caller can act on.
+
+Each carries its HTTP status; `node.api` maps them to JSON responses in one place.
+"""
+
+from __future__ import annotations
+
+
+class NodeError(Exception):
+    """Base of every refusal the node gives a till or an operator."""
+
+    http_status = 400
+    code = "bad_request"
+
+
+class InvalidRequest(NodeError):
+    """The request body is malformed or a field is out of range; the message names it."""
+
+    http_status = 422
+    code = "invalid"
+
+
+class NotFound(NodeError):
+    http_status = 404
+    code = "not_found"
+
+
+class UnknownProduct(NotFound):
+    """A SKU the branch's catalogue does not have (HQ has not published it, or it is mistyped)."""
+
+    code = "unknown_product"
+
+
+class UnknownMember(NotFound):
+    """A member id this branch has not seen; if registered elsewhere, wait for the sync."""
+
+    code = "unknown_member"
+
+
+class PhoneTaken(NodeError):
+    """Another member already has this phone number at this branch."""
+
+    http_status = 409
+    code = "phone_taken"
+
+
+class TenderShort(NodeError):
+    """The tenders do not cover the sale total."""
+
+    http_status = 422
+    code = "tender_short"
+
+
+class UnsupportedTender(NodeError):
+    """A tender kind this node cannot take yet."""
+
+    http_status = 422
+    code = "unsupported_tender"
+
+
+class NotEnrolled(NodeError):
+    """The data folder has no enrolled node; run `branchline node init` first."""
+
+    http_status = 503
+    code = "not_enrolled"

@@ -1,0 +1,294 @@
+"""The replicator's I/O shell: HTTP to HQ around protocol.replication's decisions.
+
+Push: read unacknowledged entries, sign their head, POST them; HQ's ack moves
+the machine. Pull: long-poll HQ's feed after the cursor and apply each page in
+one transaction with the new cursor. Everything this module decides by itself
+is how to talk HTTP; when and what comes from the state machines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from node.changelog import LogHead
+from node.config import NodeConfig
+from node.feed import apply_page_job
+from node.progress import DrainProgress
+from node.store import Store
+from node.writer import Tx
+from protocol import messages
+from protocol.batch import sign_batch
+from protocol.entry import decode_entry
+from protocol.errors import ProtocolError
+from protocol.limits import MAX_MESSAGE_BYTES
+from protocol.replication import Fetch, PullMachine, Push, PushMachine, WaitUntil
+from protocol.signing import sign_request
+
+log = logging.getLogger(__name__)
+
+ACKED_SEQ = "acked_seq"
+PUSH_TIMEOUT_S = 15
+FEED_WAIT_S = 20  # long-poll: HQ holds an empty feed request this long
+CONNECT_TIMEOUT_S = 5
+# Room for the message envelope and signature around the entries of a push.
+PUSH_BYTES_BUDGET = MAX_MESSAGE_BYTES - 64 * 1024
+# Refusals no retry can fix: the branch is quarantined, forked or not enrolled.
+HALTING_CODES = frozenset({"forked_log", "quarantined", "bad_signature", "unknown_branch", "auth_failed"})
+
+
+def monotonic_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
+
+
+def auth_header(key: Ed25519PrivateKey, branch: str, method: str, path_qs: str) -> str:
+    timestamp_ms = time.time_ns() // 1_000_000
+    signature = sign_request(key, branch, method, path_qs, timestamp_ms)
+    return f"Branchline branch={branch},ts={timestamp_ms},sig={signature.hex()}"
+
+
+@dataclass
+class Refusal:
+    status: int
+    code: str
+    message: str
+    body: dict[str, Any]
+
+
+def _refusal(status: int, data: bytes) -> Refusal:
+    try:
+        body = json.loads(data)
+        return Refusal(status, str(body.get("error", "")), str(body.get("message", "")), body)
+    except (ValueError, AttributeError):
+        return Refusal(status, "", data[:200].decode("utf-8", "replace"), {})
+
+
+class Replicator:
+    def __init__(
+        self,
+        config: NodeConfig,
+        store: Store,
+        key: Ed25519PrivateKey,
+        *,
+        acked_seq: int,
+        head: LogHead,
+        cursor_seq: int,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.key = key
+        rng = rng if rng is not None else random.Random()
+        now = monotonic_ms()
+        self.push = PushMachine(head_seq=head.seq, acked_seq=acked_seq, now_ms=now, rng=rng)
+        self.pull = PullMachine(cursor_seq=cursor_seq, now_ms=now, rng=rng)
+        self.hq_reachable = False
+        self.last_error: str | None = None
+        self.last_contact_ms: int | None = None
+        self._push_wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._session: aiohttp.ClientSession | None = None
+        self._progress = DrainProgress(config.branch)
+
+    def on_commit(self, head: LogHead) -> None:
+        """Called on the event loop after each group commit that added entries."""
+        self.push.committed(head.seq, monotonic_ms())
+        self._push_wake.set()
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT_S)
+        )
+        self._tasks = [
+            asyncio.create_task(self._push_loop(), name="push"),
+            asyncio.create_task(self._pull_loop(), name="pull"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self._session is not None:
+            await self._session.close()
+        self._progress.finish()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "branch": self.config.branch,
+            "hq_url": self.config.hq_url,
+            "hq_reachable": self.hq_reachable,
+            "head_seq": self.push.head_seq,
+            "acked_seq": self.push.acked_seq,
+            "backlog": self.push.backlog,
+            "push_state": self.push.phase.value,
+            "pull_state": self.pull.phase.value,
+            "feed_cursor": self.pull.cursor_seq,
+            "halted_reason": self.push.halt_reason or self.pull.halt_reason,
+            "last_error": self.last_error,
+            "last_contact_ms": self.last_contact_ms,
+        }
+
+    # -- push ---------------------------------------------------------------
+
+    async def _push_loop(self) -> None:
+        while True:
+            self._push_wake.clear()
+            action = self.push.poll(monotonic_ms())
+            if isinstance(action, Push):
+                await self._push(action)
+            elif isinstance(action, WaitUntil):
+                delay_s = max(0, action.at_ms - monotonic_ms()) / 1000
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._push_wake.wait(), delay_s)
+            else:
+                await self._push_wake.wait()
+
+    async def _push(self, action: Push) -> None:
+        raws = await self._read_entries(action.first_seq, action.last_seq)
+        batch = sign_batch(self.key, self.config.branch, [decode_entry(raw) for raw in raws])
+        # What will still wait here once HQ applies this batch.
+        backlog_after = self.push.head_seq - batch.last_seq
+        body = messages.encode(messages.PushRequest(batch, backlog_after))
+        self._progress.update(self.push.acked_seq, self.push.head_seq)
+        try:
+            assert self._session is not None
+            async with self._session.post(
+                self.config.hq_url + "/api/push",
+                data=body,
+                headers={"Content-Type": "application/x-msgpack"},
+                timeout=aiohttp.ClientTimeout(total=PUSH_TIMEOUT_S),
+            ) as response:
+                status, data = response.status, await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self._unreachable(exc)
+            self.push.failed(monotonic_ms())
+            return
+        self._contact()
+        if status == 200:
+            try:
+                ack = messages.decode(data)
+            except ProtocolError as exc:
+                self._failed_push(f"HQ's ack is unreadable: {exc}")
+                return
+            if not isinstance(ack, messages.PushAck) or ack.origin != self.config.branch:
+                self._failed_push("HQ answered a push with something other than our ack")
+                return
+            await self._acked(ack.acked_seq)
+            return
+        refusal = _refusal(status, data)
+        if refusal.code == "sequence_gap" and isinstance(refusal.body.get("acked_seq"), int):
+            await self._acked(refusal.body["acked_seq"])  # HQ holds less than we thought: rewind
+        elif refusal.code in HALTING_CODES:
+            self.last_error = f"HQ refused our log ({status} {refusal.code}): {refusal.message}"
+            log.error("%s; pushing stops until an operator acts", self.last_error)
+            self.push.halted(self.last_error)
+        else:
+            self._failed_push(f"HQ refused a push ({status} {refusal.code}): {refusal.message}")
+
+    def _failed_push(self, message: str) -> None:
+        self.last_error = message
+        log.warning("%s; will retry", message)
+        self.push.failed(monotonic_ms())
+
+    async def _acked(self, acked_seq: int) -> None:
+        self.push.acked(acked_seq, monotonic_ms())
+        self._progress.update(self.push.acked_seq, self.push.head_seq)
+
+        def remember(tx: Tx) -> None:
+            tx.conn.execute(
+                "INSERT INTO sync_state (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (ACKED_SEQ, acked_seq),
+            )
+
+        await self.store.writer.run(remember)
+
+    async def _read_entries(self, first_seq: int, last_seq: int) -> list[bytes]:
+        raws: list[bytes] = []
+        size = 0
+        async with self.store.reader.execute(
+            "SELECT entry FROM change_log WHERE seq BETWEEN ? AND ? ORDER BY seq",
+            (first_seq, last_seq),
+        ) as cursor:
+            async for row in cursor:
+                raw = bytes(row[0])
+                if raws and size + len(raw) > PUSH_BYTES_BUDGET:
+                    break
+                raws.append(raw)
+                size += len(raw)
+        return raws
+
+    # -- pull ---------------------------------------------------------------
+
+    async def _pull_loop(self) -> None:
+        while True:
+            action = self.pull.poll(monotonic_ms())
+            if isinstance(action, Fetch):
+                await self._fetch(action)
+            elif isinstance(action, WaitUntil):
+                await asyncio.sleep(max(0, action.at_ms - monotonic_ms()) / 1000)
+            else:  # halted: a person must act; look again now and then
+                await asyncio.sleep(FEED_WAIT_S)
+
+    async def _fetch(self, action: Fetch) -> None:
+        path_qs = f"/api/feed?after={action.after_seq}&wait_s={FEED_WAIT_S}"
+        headers = {"Authorization": auth_header(self.key, self.config.branch, "GET", path_qs)}
+        try:
+            assert self._session is not None
+            async with self._session.get(
+                self.config.hq_url + path_qs,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=FEED_WAIT_S + PUSH_TIMEOUT_S),
+            ) as response:
+                status, data = response.status, await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self._unreachable(exc)
+            self.pull.failed(monotonic_ms())
+            return
+        self._contact()
+        if status != 200:
+            refusal = _refusal(status, data)
+            self.last_error = f"HQ refused a feed read ({status} {refusal.code}): {refusal.message}"
+            log.warning(self.last_error)
+            self.pull.failed(monotonic_ms())
+            return
+        try:
+            page = messages.decode(data)
+            if not isinstance(page, messages.FeedPage) or page.origin != self.config.feed_origin:
+                raise ProtocolError("HQ answered a feed read with something other than our feed")
+            cursor = action.after_seq
+            if page.batch is not None:
+                job = apply_page_job(page.batch, self.config.hq_public_key)
+                cursor = await self.store.writer.run(job)
+        except ProtocolError as exc:
+            # A page that fails verification is never applied; retrying may get
+            # a good copy (a proxy mangled it) and the error is shown meanwhile.
+            self.last_error = f"feed page refused: {exc}"
+            log.error(self.last_error)
+            self.pull.failed(monotonic_ms())
+            return
+        self.pull.applied(cursor, monotonic_ms())
+
+    # -- reachability -------------------------------------------------------
+
+    def _contact(self) -> None:
+        if not self.hq_reachable:
+            log.info("HQ at %s is reachable", self.config.hq_url)
+        self.hq_reachable = True
+        self.last_contact_ms = time.time_ns() // 1_000_000
+
+    def _unreachable(self, exc: BaseException) -> None:
+        if self.hq_reachable:
+            log.warning("HQ at %s is unreachable: %s", self.config.hq_url, exc)
+        self.hq_reachable = False
+        self.last_error = f"HQ unreachable: {type(exc).__name__}: {exc}"

@@ -1,0 +1,118 @@
+"""The branch store's schema as numbered migrations, applied in order at open.
+
+`PRAGMA user_version` holds the last applied number; a migration and the bump
+commit together, so a crash mid-upgrade leaves the previous version intact.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the change log, sync cursors, catalogue, members, sales and stock.
+    """
+    CREATE TABLE change_log (
+        seq INTEGER PRIMARY KEY,
+        hlc INTEGER NOT NULL,
+        hash BLOB NOT NULL,
+        entry BLOB NOT NULL
+    );
+    CREATE TABLE sync_state (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+    CREATE TABLE products (
+        sku TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        price_fen INTEGER NOT NULL CHECK (price_fen >= 0),
+        unit TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1
+    ) WITHOUT ROWID;
+    CREATE TABLE members (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        phone TEXT NOT NULL,
+        birthday TEXT,
+        home_branch TEXT NOT NULL,
+        profile BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX members_by_phone ON members (phone);
+    CREATE TABLE sales (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        member_id TEXT,
+        total_fen INTEGER NOT NULL,
+        change_fen INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        request_key TEXT UNIQUE
+    ) WITHOUT ROWID;
+    CREATE TABLE sale_lines (
+        sale_id TEXT NOT NULL,
+        line_no INTEGER NOT NULL,
+        sku TEXT NOT NULL,
+        qty INTEGER NOT NULL,
+        unit_price_fen INTEGER NOT NULL,
+        amount_fen INTEGER NOT NULL,
+        PRIMARY KEY (sale_id, line_no)
+    ) WITHOUT ROWID;
+    CREATE TABLE sale_tenders (
+        sale_id TEXT NOT NULL,
+        tender_no INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        amount_fen INTEGER NOT NULL,
+        PRIMARY KEY (sale_id, tender_no)
+    ) WITHOUT ROWID;
+    CREATE TABLE stock (
+        warehouse TEXT NOT NULL,
+        sku TEXT NOT NULL,
+        qty INTEGER NOT NULL,
+        PRIMARY KEY (warehouse, sku)
+    ) WITHOUT ROWID;
+    CREATE TABLE stock_moves (
+        id INTEGER PRIMARY KEY,
+        warehouse TEXT NOT NULL,
+        sku TEXT NOT NULL,
+        qty_delta INTEGER NOT NULL,
+        cause TEXT NOT NULL,
+        ref_id TEXT NOT NULL,
+        at_ms INTEGER NOT NULL
+    );
+    """,
+)
+
+# A till waits at most this long for the write lock before its request fails;
+# the only other writer is a migration at start-up.
+BUSY_TIMEOUT_MS = 5000
+
+
+def connect(path: str, *, synchronous: str = "FULL") -> sqlite3.Connection:
+    """A connection with the pragmas every node connection needs.
+
+    synchronous=FULL: an acknowledged sale survives power loss, not only a
+    process crash; group commit keeps the fsync per group, not per sale.
+    """
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection, migrations: tuple[str, ...] = MIGRATIONS) -> int:
+    """Apply pending migrations; return the schema version now in force."""
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(migrations):
+        raise RuntimeError(
+            f"the store is at schema {version}, newer than this build ({len(migrations)}); "
+            "upgrade Branchline before opening it"
+        )
+    for number, script in enumerate(migrations[version:], start=version + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in script.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return len(migrations)

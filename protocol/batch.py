@@ -1,0 +1,57 @@
+"""Signed batches: consecutive entries of one origin and a signature over their head."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from protocol.entry import Entry, check_chain
+from protocol.errors import MalformedMessage, MessageTooLarge
+from protocol.limits import MAX_BATCH_ENTRIES
+from protocol.signing import Head, sign_head, verify_head
+
+
+@dataclass(frozen=True, slots=True)
+class SignedBatch:
+    origin: str
+    entries: tuple[Entry, ...]
+    signature: bytes
+
+    @property
+    def head(self) -> Head:
+        last = self.entries[-1]
+        return Head(self.origin, last.seq, last.hash)
+
+    @property
+    def first_seq(self) -> int:
+        return self.entries[0].seq
+
+    @property
+    def last_seq(self) -> int:
+        return self.entries[-1].seq
+
+
+def sign_batch(key: Ed25519PrivateKey, origin: str, entries: Sequence[Entry]) -> SignedBatch:
+    batch = SignedBatch(origin, tuple(entries), b"")
+    _check_shape(batch)
+    return SignedBatch(origin, batch.entries, sign_head(key, batch.head))
+
+
+def verify_batch(batch: SignedBatch, public_key: bytes) -> None:
+    """The entries form one unbroken chain and the origin signed its head.
+
+    Continuity with what the receiver already holds is the receiver's check
+    (it needs its stored hash); see `check_chain(..., prev_hash=...)`.
+    """
+    _check_shape(batch)
+    check_chain(list(batch.entries), origin=batch.origin)
+    verify_head(public_key, batch.head, batch.signature)
+
+
+def _check_shape(batch: SignedBatch) -> None:
+    if not batch.entries:
+        raise MalformedMessage("a batch holds at least one entry")
+    if len(batch.entries) > MAX_BATCH_ENTRIES:
+        raise MessageTooLarge(f"batch holds {len(batch.entries)} entries; the limit is {MAX_BATCH_ENTRIES}")

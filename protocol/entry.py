@@ -1,0 +1,103 @@
+"""Change-log entries: the canonical bytes, their hash and the chain that links them.
+
+An entry is a msgpack array with a fixed field order:
+
+    [format, origin, seq, hlc, prev_hash, kind, entity_id, op, payload]
+
+Each entry carries the SHA-256 of the previous entry of its origin, so one
+signature over the newest entry's hash (the head) vouches for every entry
+before it. Hashes are always taken over stored bytes, never a re-encoding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from protocol import codec
+from protocol.errors import ChainBroken, MalformedMessage, MessageTooLarge, UnsupportedVersion
+from protocol.limits import MAX_ENTRY_BYTES
+
+ENTRY_FORMAT = 1
+HASH_BYTES = 32
+GENESIS_HASH = bytes(HASH_BYTES)  # prev_hash of an origin's first entry
+
+
+def entry_hash(raw: bytes) -> bytes:
+    return hashlib.sha256(raw).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One change, as decoded. `raw` is the exact bytes it was decoded from."""
+
+    origin: str
+    seq: int
+    hlc: int
+    prev_hash: bytes
+    kind: str
+    entity_id: str
+    op: str
+    payload: Any
+    raw: bytes
+    hash: bytes
+
+
+def encode_entry(
+    *,
+    origin: str,
+    seq: int,
+    hlc: int,
+    prev_hash: bytes,
+    kind: str,
+    entity_id: str,
+    op: str,
+    payload: Any,
+) -> Entry:
+    """Build an entry and its canonical bytes (the only place entries are encoded)."""
+    raw = codec.pack([ENTRY_FORMAT, origin, seq, hlc, prev_hash, kind, entity_id, op, payload])
+    if len(raw) > MAX_ENTRY_BYTES:
+        raise MessageTooLarge(f"entry is {len(raw)} bytes; the limit is {MAX_ENTRY_BYTES}")
+    entry = decode_entry(raw)
+    return entry
+
+
+def decode_entry(raw: bytes) -> Entry:
+    """Decode and type-check one entry; refuse anything not exactly of the format."""
+    if len(raw) > MAX_ENTRY_BYTES:
+        raise MessageTooLarge(f"entry is {len(raw)} bytes; the limit is {MAX_ENTRY_BYTES}")
+    fields = codec.unpack(bytes(raw), max_bytes=MAX_ENTRY_BYTES)
+    if not isinstance(fields, list) or len(fields) != 9:
+        raise MalformedMessage("an entry is a 9-field msgpack array")
+    fmt, origin, seq, hlc, prev_hash, kind, entity_id, op, payload = fields
+    if fmt != ENTRY_FORMAT or isinstance(fmt, bool):
+        raise UnsupportedVersion(f"entry format {fmt!r}; this build reads {ENTRY_FORMAT}")
+    codec.check_name(origin, "origin")
+    codec.check_name(kind, "kind")
+    codec.check_name(entity_id, "entity_id")
+    codec.check_name(op, "op")
+    if not codec.is_int(seq) or seq < 1:
+        raise MalformedMessage("seq must be an integer from 1")
+    if not codec.is_int(hlc) or hlc < 0:
+        raise MalformedMessage("hlc must be a non-negative integer")
+    if not isinstance(prev_hash, bytes) or len(prev_hash) != HASH_BYTES:
+        raise MalformedMessage("prev_hash must be 32 bytes")
+    raw = bytes(raw)
+    return Entry(origin, seq, hlc, prev_hash, kind, entity_id, op, payload, raw, entry_hash(raw))
+
+
+def check_chain(entries: list[Entry], *, origin: str, prev_hash: bytes | None = None) -> None:
+    """Entries are one origin's, consecutive and linked; the first links to `prev_hash` if given."""
+    previous: Entry | None = None
+    for entry in entries:
+        if entry.origin != origin:
+            raise ChainBroken(f"entry {entry.seq} belongs to {entry.origin!r}, not {origin!r}")
+        if previous is not None:
+            if entry.seq != previous.seq + 1:
+                raise ChainBroken(f"entry {entry.seq} follows {previous.seq}; sequences skip")
+            if entry.prev_hash != previous.hash:
+                raise ChainBroken(f"entry {entry.seq} does not link to entry {previous.seq}")
+        elif prev_hash is not None and entry.prev_hash != prev_hash:
+            raise ChainBroken(f"entry {entry.seq} does not link to the known entry before it")
+        previous = entry

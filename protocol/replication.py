@@ -1,0 +1,243 @@
+"""The replicator's decisions, sans-IO: what to push, what an ack means, when to retry.
+
+Rules, in order of importance:
+1. HQ's ack is authoritative. `acked_seq` is the highest sequence HQ holds
+   durably, contiguous from 1. An ack below what we believed rewinds us (HQ was
+   restored from a backup); re-sending is always safe because HQ checks known
+   entries for identical bytes and skips them.
+2. One request in flight per direction; the shell reports its outcome.
+3. After a commit the pusher lingers LINGER_MS so that commits arriving
+   together travel in one batch (one signature, one HQ transaction).
+4. A failed request backs off exponentially with jitter, capped at
+   BACKOFF_CAP_MS; any success resets it, so a healed link drains at once.
+5. A refusal that retrying cannot fix (fork, quarantine, bad key) halts the
+   direction until a person acts; retrying it would only repeat the refusal.
+
+Time (monotonic milliseconds) and randomness are arguments, so the simulator
+drives this exactly as the node's I/O shell does.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from dataclasses import dataclass
+
+from protocol.errors import InvariantBroken
+from protocol.limits import MAX_BATCH_ENTRIES
+
+LINGER_MS = 5  # long enough for a burst of tills to share a batch, short next to p99 < 1 s
+BACKOFF_BASE_MS = 250
+BACKOFF_CAP_MS = 30_000  # a branch back online is noticed within half a minute at worst
+_MAX_BACKOFF_EXPONENT = 16  # keeps 2**attempt bounded however long HQ is away
+
+
+class Phase(enum.Enum):
+    IDLE = "idle"  # nothing to do until something happens
+    READY = "ready"  # something to send once `due_ms` is reached
+    IN_FLIGHT = "in_flight"  # one request out, waiting for its outcome
+    BACKOFF = "backoff"  # the last request failed; retry at `due_ms`
+    HALTED = "halted"  # refused for a reason retrying cannot fix
+
+
+class Event(enum.Enum):
+    WORK = "work"  # a local commit (push) or a wake-up to poll (pull)
+    SEND = "send"
+    DONE = "done"  # success: ack received or page applied
+    FAIL = "fail"  # transient failure: unreachable, timeout, 5xx
+    HALT = "halt"
+    RESUME = "resume"
+
+
+# The legal transitions, as data (h11 style). A pair missing here is a bug in
+# the shell driving the machine and raises InvariantBroken. DONE goes to READY
+# or IDLE depending on whether work remains; both are listed.
+TRANSITIONS: dict[tuple[Phase, Event], frozenset[Phase]] = {
+    (Phase.IDLE, Event.WORK): frozenset({Phase.READY}),
+    (Phase.READY, Event.WORK): frozenset({Phase.READY}),
+    (Phase.READY, Event.SEND): frozenset({Phase.IN_FLIGHT}),
+    (Phase.IN_FLIGHT, Event.WORK): frozenset({Phase.IN_FLIGHT}),
+    (Phase.IN_FLIGHT, Event.DONE): frozenset({Phase.READY, Phase.IDLE}),
+    (Phase.IN_FLIGHT, Event.FAIL): frozenset({Phase.BACKOFF}),
+    (Phase.IN_FLIGHT, Event.HALT): frozenset({Phase.HALTED}),
+    (Phase.BACKOFF, Event.WORK): frozenset({Phase.BACKOFF}),
+    (Phase.BACKOFF, Event.SEND): frozenset({Phase.IN_FLIGHT}),
+    (Phase.HALTED, Event.WORK): frozenset({Phase.HALTED}),
+    (Phase.HALTED, Event.RESUME): frozenset({Phase.READY}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    """Send entries first_seq..last_seq (the shell may cut it shorter by bytes)."""
+
+    first_seq: int
+    last_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    """Ask HQ for the feed after `after_seq`."""
+
+    after_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class WaitUntil:
+    at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Idle:
+    """Nothing to do until the next event."""
+
+
+class Backoff:
+    """Exponential backoff with equal jitter: half fixed, half random, so
+    retries never hot-loop yet a fleet of branches does not retry in step."""
+
+    def __init__(
+        self, rng: random.Random, base_ms: int = BACKOFF_BASE_MS, cap_ms: int = BACKOFF_CAP_MS
+    ) -> None:
+        self.rng = rng
+        self.base_ms = base_ms
+        self.cap_ms = cap_ms
+        self.attempts = 0
+
+    def next_delay_ms(self) -> int:
+        ceiling = min(self.cap_ms, self.base_ms << min(self.attempts, _MAX_BACKOFF_EXPONENT))
+        self.attempts += 1
+        half = ceiling // 2
+        return half + self.rng.randint(0, ceiling - half)
+
+    def reset(self) -> None:
+        self.attempts = 0
+
+
+class _Machine:
+    def __init__(self, rng: random.Random) -> None:
+        self.phase = Phase.IDLE
+        self.due_ms = 0
+        self.backoff = Backoff(rng)
+        self.halt_reason: str | None = None
+        self.failures = 0
+
+    def _move(self, event: Event, target: Phase) -> None:
+        allowed = TRANSITIONS.get((self.phase, event), frozenset())
+        if target not in allowed:
+            raise InvariantBroken(
+                f"{type(self).__name__}: {event.value} is not allowed in {self.phase.value}"
+                f" (to {target.value})"
+            )
+        self.phase = target
+
+    def _due(self, now_ms: int) -> bool | WaitUntil:
+        if self.phase in (Phase.READY, Phase.BACKOFF):
+            if now_ms >= self.due_ms:
+                return True
+            return WaitUntil(self.due_ms)
+        return False
+
+    def failed(self, now_ms: int) -> None:
+        """A transient failure: HQ unreachable, timed out or answered 5xx."""
+        self.failures += 1
+        self._move(Event.FAIL, Phase.BACKOFF)
+        self.due_ms = now_ms + self.backoff.next_delay_ms()
+
+    def halted(self, reason: str) -> None:
+        """A refusal retrying cannot fix; a person must act (see `resume`)."""
+        self._move(Event.HALT, Phase.HALTED)
+        self.halt_reason = reason
+
+    def resume(self, now_ms: int) -> None:
+        self._move(Event.RESUME, Phase.READY)
+        self.halt_reason = None
+        self.due_ms = now_ms
+
+
+class PushMachine(_Machine):
+    """Decides which of the node's entries go to HQ, and when."""
+
+    def __init__(
+        self,
+        *,
+        head_seq: int,
+        acked_seq: int,
+        now_ms: int,
+        rng: random.Random,
+        linger_ms: int = LINGER_MS,
+        max_batch_entries: int = MAX_BATCH_ENTRIES,
+    ) -> None:
+        super().__init__(rng)
+        if acked_seq > head_seq:
+            raise InvariantBroken(f"acked {acked_seq} is beyond the local head {head_seq}")
+        self.head_seq = head_seq
+        self.acked_seq = acked_seq
+        self.linger_ms = linger_ms
+        self.max_batch_entries = max_batch_entries
+        if self.backlog:
+            self._move(Event.WORK, Phase.READY)
+            self.due_ms = now_ms
+
+    @property
+    def backlog(self) -> int:
+        return self.head_seq - self.acked_seq
+
+    def committed(self, seq: int, now_ms: int) -> None:
+        if seq < self.head_seq:
+            raise InvariantBroken(f"commit {seq} is older than the head {self.head_seq}")
+        self.head_seq = seq
+        was_idle = self.phase is Phase.IDLE
+        self._move(Event.WORK, self.phase if not was_idle else Phase.READY)
+        if was_idle:
+            self.due_ms = now_ms + self.linger_ms
+
+    def poll(self, now_ms: int) -> Push | WaitUntil | Idle:
+        due = self._due(now_ms)
+        if isinstance(due, WaitUntil):
+            return due
+        if not due:
+            return Idle()
+        self._move(Event.SEND, Phase.IN_FLIGHT)
+        first = self.acked_seq + 1
+        return Push(first, min(self.head_seq, self.acked_seq + self.max_batch_entries))
+
+    def acked(self, acked_seq: int, now_ms: int) -> None:
+        """HQ holds everything up to `acked_seq` (rule 1: it may also rewind us)."""
+        if acked_seq > self.head_seq:
+            raise InvariantBroken(f"HQ acked {acked_seq}, beyond the local head {self.head_seq}")
+        self.acked_seq = acked_seq
+        self.backoff.reset()
+        if self.backlog:
+            self._move(Event.DONE, Phase.READY)
+            self.due_ms = now_ms  # draining: the next batch goes at once
+        else:
+            self._move(Event.DONE, Phase.IDLE)
+
+
+class PullMachine(_Machine):
+    """Decides when to read HQ's feed after the node's cursor."""
+
+    def __init__(self, *, cursor_seq: int, now_ms: int, rng: random.Random) -> None:
+        super().__init__(rng)
+        self.cursor_seq = cursor_seq
+        self._move(Event.WORK, Phase.READY)
+        self.due_ms = now_ms
+
+    def poll(self, now_ms: int) -> Fetch | WaitUntil | Idle:
+        due = self._due(now_ms)
+        if isinstance(due, WaitUntil):
+            return due
+        if not due:
+            return Idle()
+        self._move(Event.SEND, Phase.IN_FLIGHT)
+        return Fetch(self.cursor_seq)
+
+    def applied(self, cursor_seq: int, now_ms: int) -> None:
+        """A page was applied (or was empty after a long poll): read again at once."""
+        if cursor_seq < self.cursor_seq:
+            raise InvariantBroken(f"feed cursor moved back from {self.cursor_seq} to {cursor_seq}")
+        self.cursor_seq = cursor_seq
+        self.backoff.reset()
+        self._move(Event.DONE, Phase.READY)
+        self.due_ms = now_ms
