@@ -163,5 +163,11 @@ def create_app(data_dir: Path) -> web.Application:
         yield
         await store.close()
 
+    async def release_long_polls(app: web.Application) -> None:
+        # Shutdown waits for running handlers; a feed read held for 20 s
+        # would hold it up, so the readers are answered now.
+        app[HQ_KEY].notifier.close()
+
     app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(release_long_polls)
     return app

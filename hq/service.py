@@ -50,6 +50,12 @@ class FeedNotifier:
     def __init__(self) -> None:
         self._versions: dict[str, int] = defaultdict(int)
         self._events: dict[str, asyncio.Event] = {}
+        self._closed = False
+
+    def close(self) -> None:
+        """Release every waiting reader at once: HQ is shutting down."""
+        self._closed = True
+        self.notify(list(self._events))
 
     def version(self, branch: str) -> int:
         return self._versions[branch]
@@ -62,7 +68,7 @@ class FeedNotifier:
                 event.set()
 
     async def wait(self, branch: str, seen_version: int, timeout_s: float) -> None:
-        if self._versions[branch] != seen_version:
+        if self._closed or self._versions[branch] != seen_version:
             return
         event = self._events.setdefault(branch, asyncio.Event())
         with contextlib.suppress(TimeoutError):

@@ -1,0 +1,132 @@
+"""Real HQ and node servers on 127.0.0.1 with real SQLite files, for tests.
+
+Each server keeps its port across stop and start, so a test can take HQ away
+and bring it back exactly where nodes expect it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from hq.api import create_app as create_hq_app
+from hq.setup import init_hq, issue_enroll_token
+from node.api import create_app as create_node_app
+from node.enroll import enroll
+
+WAIT_BOUND_S = 30.0  # every wait in the tests is bounded; a slow machine only waits longer
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def wait_until(
+    condition: Callable[[], Awaitable[bool]], what: str, timeout_s: float = WAIT_BOUND_S
+) -> None:
+    """Poll `condition` until true; fail with `what` after the bound."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if await condition():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+@dataclass
+class Server:
+    """One aiohttp app bound to a fixed loopback port, restartable."""
+
+    make_app: Callable[[], web.Application]
+    port: int = field(default_factory=free_port)
+    runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def app(self) -> web.Application:
+        assert self.runner is not None
+        return self.runner.app
+
+    async def start(self) -> None:
+        assert self.runner is None, "already running"
+        self.runner = web.AppRunner(self.make_app(), access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+
+@dataclass
+class Chain:
+    """An HQ and its branches, all in this process, each with its own files."""
+
+    root: Path
+    session: aiohttp.ClientSession
+    hq: Server = field(init=False)
+    nodes: dict[str, Server] = field(default_factory=dict)
+
+    async def start_hq(self) -> Server:
+        await init_hq(self.root / "hq", demo_data=True)
+        self.hq = Server(lambda: create_hq_app(self.root / "hq"))
+        await self.hq.start()
+        return self.hq
+
+    async def add_node(self, branch: str, *, start: bool = True) -> Server:
+        token = await issue_enroll_token(self.root / "hq", branch)
+        await enroll(self.root / branch, branch, self.hq.url, token)
+        server = Server(lambda: create_node_app(self.root / branch))
+        self.nodes[branch] = server
+        if start:
+            await server.start()
+        return server
+
+    async def get(self, url: str, **kwargs: Any) -> Any:
+        async with self.session.get(url, **kwargs) as response:
+            assert response.status == 200, f"GET {url}: {response.status} {await response.text()}"
+            return await response.json()
+
+    async def post(self, url: str, body: Any, status: int = 201, **kwargs: Any) -> Any:
+        async with self.session.post(url, json=body, **kwargs) as response:
+            text = await response.text()
+            assert response.status == status, f"POST {url}: {response.status} {text}"
+            return await response.json()
+
+    async def sync(self, branch: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.get(self.nodes[branch].url + "/api/sync")
+        return result
+
+    async def drained(self, branch: str) -> bool:
+        status = await self.sync(branch)
+        return bool(status["backlog"] == 0 and status["hq_reachable"])
+
+    async def close(self) -> None:
+        for server in self.nodes.values():
+            await server.stop()
+        await self.hq.stop()
+
+
+def sale(*lines: tuple[str, int], cash_fen: int = 1_000_000, member_id: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "lines": [{"sku": sku, "qty": qty} for sku, qty in lines],
+        "tenders": [{"kind": "cash", "amount_fen": cash_fen}],
+    }
+    if member_id is not None:
+        body["member_id"] = member_id
+    return body
