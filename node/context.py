@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from node.config import NodeConfig
-from node.errors import InvalidRequest
+from node.errors import MalformedBody
 from node.store import Store
 from protocol.ids import uuid7
 
@@ -39,7 +39,7 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except ValueError:
-        raise InvalidRequest("the body is not valid JSON") from None
+        raise MalformedBody("the body is not valid JSON") from None
     if not isinstance(body, dict):
-        raise InvalidRequest("the body must be a JSON object")
+        raise MalformedBody("the body must be a JSON object")
     return body

@@ -20,6 +20,13 @@ class InvalidRequest(NodeError):
     code = "invalid"
 
 
+class MalformedBody(NodeError):
+    """The body is not a JSON object at all."""
+
+    http_status = 400
+    code = "malformed"
+
+
 class NotFound(NodeError):
     http_status = 404
     code = "not_found"

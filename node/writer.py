@@ -150,10 +150,12 @@ class Writer:
             return
         self.groups_committed += 1
         self.jobs_committed += len(group)
-        for pending, (ok, value) in zip(group, outcomes, strict=True):
-            _settle(pending, ok, value)
+        # The new head is announced before any caller is answered, so whoever
+        # hears "committed" and then asks for the sync state sees it counted.
         if self._on_commit is not None and self.log.head.seq != group_start.seq:
             self._on_commit(self.log.head)
+        for pending, (ok, value) in zip(group, outcomes, strict=True):
+            _settle(pending, ok, value)
 
     def _run_job(self, job: Job[Any]) -> tuple[bool, Any]:
         conn = self._conn
