@@ -17,7 +17,6 @@ import sqlite3
 import sys
 from pathlib import Path
 
-
 import aiohttp
 
 from hq.api import HQ_KEY
@@ -97,7 +96,7 @@ async def till(
                     booked[key] = (await r.json())["id"]
                 else:
                     raise AssertionError(f"sale refused: {r.status} {await r.text()}")
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             unanswered.add(key)  # killed mid-request: outcome unknown, retry later
             return
 

@@ -39,14 +39,16 @@ async def test_a_cash_sale_totals_its_lines_gives_change_and_moves_stock(chain: 
     # No goods were received yet: the branch sells into negative stock rather than refuse a customer.
     assert (stock[CUP], stock[TEA]) == (-2, -1)
     shown = await chain.get(f"{till}/api/sales/{receipt['id']}")
-    assert shown["total_fen"] == 11_800 and len(shown["lines"]) == 2
+    assert shown["total_fen"] == 11_800
+    assert len(shown["lines"]) == 2
 
 
 async def test_a_retried_sale_with_the_same_idempotency_key_is_booked_once(chain: Chain, till: str) -> None:
     headers = {"Idempotency-Key": "till-1-0042"}
     first = await chain.post(till + "/api/sales", sale((CUP, 1)), headers=headers)
     again = await chain.post(till + "/api/sales", sale((CUP, 1)), status=200, headers=headers)
-    assert again["id"] == first["id"] and again["replayed"] is True
+    assert again["id"] == first["id"]
+    assert again["replayed"] is True
     summary = await chain.get(till + "/api/sales/summary")
     assert (summary["count"], summary["total_fen"]) == (1, 2500)
 
@@ -116,7 +118,8 @@ async def test_a_bad_sale_is_refused_and_changes_nothing(
 ) -> None:
     before = await state(chain, till)
     refused = await chain.post(till + "/api/sales", body, status=status)
-    assert refused["error"] == code and refused["message"]
+    assert refused["error"] == code
+    assert refused["message"]
     assert await state(chain, till) == before
 
 
@@ -136,7 +139,8 @@ async def test_a_bad_registration_is_refused_with_the_field_named(
 ) -> None:
     before = await state(chain, till)
     refused = await chain.post(till + "/api/members", body, status=422)
-    assert refused["error"] == "invalid" and message in refused["message"]
+    assert refused["error"] == "invalid"
+    assert message in refused["message"]
     assert await state(chain, till) == before
 
 
