@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
 import signal
 import socket
@@ -154,8 +153,7 @@ async def up(branch_count: int, data: Path | None, hq_port: int, *, trading: boo
     finally:
         await stop_all(processes)
         console.print(f"stopped; data kept in {root}")
-        if os.environ.get("BRANCHLINE_UP_QUIET") is None:
-            console.print("run again with --data to continue from it")
+        console.print("run again with --data DIR to continue from it")
 
 
 def show_urls(hq_url: str, branch_urls: list[str], root: Path) -> None:

@@ -1,0 +1,1 @@
+"""Card readers and receipt printers over pyserial, and virtual ones for tests and demos."""

@@ -1,0 +1,1 @@
+"""Network-partition simulations: a seeded deterministic simulator and a real-process fault injector."""
