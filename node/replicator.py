@@ -14,6 +14,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +95,7 @@ class Replicator:
         self.hq_reachable = False
         self.last_error: str | None = None
         self.last_contact_ms: int | None = None
+        self.crashed: str | None = None
         self._push_wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
@@ -109,9 +111,19 @@ class Replicator:
             timeout=aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT_S)
         )
         self._tasks = [
-            asyncio.create_task(self._push_loop(), name="push"),
-            asyncio.create_task(self._pull_loop(), name="pull"),
+            asyncio.create_task(self._guarded(self._push_loop), name="push"),
+            asyncio.create_task(self._guarded(self._pull_loop), name="pull"),
         ]
+
+    async def _guarded(self, run: Callable[[], Awaitable[None]]) -> None:
+        """A bug in a loop stops that direction loudly, in the log and in /api/sync."""
+        try:
+            await run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.crashed = f"{run.__name__} stopped by a bug: {type(exc).__name__}: {exc}"
+            log.exception("replicator %s", self.crashed)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -133,7 +145,7 @@ class Replicator:
             "push_state": self.push.phase.value,
             "pull_state": self.pull.phase.value,
             "feed_cursor": self.pull.cursor_seq,
-            "halted_reason": self.push.halt_reason or self.pull.halt_reason,
+            "halted_reason": self.crashed or self.push.halt_reason or self.pull.halt_reason,
             "last_error": self.last_error,
             "last_contact_ms": self.last_contact_ms,
         }
@@ -201,6 +213,16 @@ class Replicator:
         self.push.failed(monotonic_ms())
 
     async def _acked(self, acked_seq: int) -> None:
+        if acked_seq > self.push.head_seq:
+            # HQ holds more of our log than we do: this store was restored from
+            # an old backup. Writing on would fork the branch's log.
+            self.last_error = (
+                f"HQ holds {acked_seq} entries of {self.config.branch}'s log but this store ends at "
+                f"{self.push.head_seq}: it was restored from an old backup; restore it from HQ's copy"
+            )
+            log.error(self.last_error)
+            self.push.halted(self.last_error)
+            return
         self.push.acked(acked_seq, monotonic_ms())
         self._progress.update(self.push.acked_seq, self.push.head_seq)
 
