@@ -54,7 +54,7 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         if exc.status < 400:
             raise
         log.warning("%s %s from %s refused: %d", request.method, request.path, request.remote, exc.status)
-        code = exc.reason.lower().replace(" ", "_")
+        code = "too_large" if exc.status == 413 else exc.reason.lower().replace(" ", "_")
         message = (
             exc.text
             if exc.status != 413

@@ -16,6 +16,13 @@ from protocol.entry import Entry
 from protocol.errors import MalformedMessage
 
 PROFILE_KEYS = ("name", "phone", "birthday")
+# A sale timestamp must be a date Python can represent (year 9999); a signed
+# entry beyond it is a broken node, refused before it reaches a report.
+MAX_AT_MS = 253_402_300_799_999
+# A hundred billion yuan: far above any sale, far below SQLite's 64-bit integers
+# even when a year of such sales is summed.
+MAX_SALE_TOTAL_FEN = 10**13
+MAX_PROFILE_CHARS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,14 +76,24 @@ def _require(entry: Entry, key: str, kind: type) -> Any:
     return value
 
 
+def _bounded(entry: Entry, key: str, low: int, high: int) -> int:
+    value: int = _require(entry, key, int)
+    if not low <= value <= high:
+        raise MalformedMessage(
+            f"entry {entry.origin}#{entry.seq} ({entry.kind}/{entry.op}): "
+            f"payload field {key!r} is {value}, outside {low}..{high}"
+        )
+    return value
+
+
 def _sale(plan: Plan, entry: Entry) -> None:
     plan.sales.append(
         SaleRow(
             entry.origin,
             entry.entity_id,
             entry.seq,
-            utc_day(_require(entry, "at_ms", int)),
-            _require(entry, "total_fen", int),
+            utc_day(_bounded(entry, "at_ms", 0, MAX_AT_MS)),
+            _bounded(entry, "total_fen", 0, MAX_SALE_TOTAL_FEN),
             len(_require(entry, "lines", list)),
         )
     )
@@ -88,6 +105,14 @@ def _member(plan: Plan, entry: Entry) -> None:
     if entry.op == "register":
         _require(entry, "home_branch", str)
         _require(entry, "phone", str)
+    for key, value in changes.items():
+        if not (isinstance(value, str) and len(value) <= MAX_PROFILE_CHARS) and not (
+            key == "birthday" and value is None
+        ):
+            raise MalformedMessage(
+                f"entry {entry.origin}#{entry.seq} (member/{entry.op}): "
+                f"{key} must be text of at most {MAX_PROFILE_CHARS} characters"
+            )
     home_branch = payload.get("home_branch") if entry.op == "register" else None
     plan.members.append(
         MemberWrite(

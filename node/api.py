@@ -42,7 +42,8 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         if exc.status < 400:
             raise
         log.info("%s %s refused: %s", request.method, request.path, exc.status)
-        return error_response(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+        code = "too_large" if exc.status == 413 else exc.reason.lower().replace(" ", "_")
+        return error_response(exc.status, code, exc.reason)
 
 
 @routes.get("/api/sync")
