@@ -97,6 +97,7 @@ class Replicator:
         self.last_contact_ms: int | None = None
         self.crashed: str | None = None
         self._push_wake = asyncio.Event()
+        self._pull_wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
         self._progress = DrainProgress(config.branch)
@@ -159,9 +160,7 @@ class Replicator:
             if isinstance(action, Push):
                 await self._push(action)
             elif isinstance(action, WaitUntil):
-                delay_s = max(0, action.at_ms - monotonic_ms()) / 1000
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._push_wake.wait(), delay_s)
+                await _wait(self._push_wake, action.at_ms)
             else:
                 await self._push_wake.wait()
 
@@ -254,13 +253,14 @@ class Replicator:
 
     async def _pull_loop(self) -> None:
         while True:
+            self._pull_wake.clear()
             action = self.pull.poll(monotonic_ms())
             if isinstance(action, Fetch):
                 await self._fetch(action)
             elif isinstance(action, WaitUntil):
-                await asyncio.sleep(max(0, action.at_ms - monotonic_ms()) / 1000)
-            else:  # halted: a person must act; look again now and then
-                await asyncio.sleep(FEED_WAIT_S)
+                await _wait(self._pull_wake, action.at_ms)
+            else:  # halted: a person must act
+                await self._pull_wake.wait()
 
     async def _fetch(self, action: Fetch) -> None:
         path_qs = f"/api/feed?after={action.after_seq}&wait_s={FEED_WAIT_S}"
@@ -304,6 +304,11 @@ class Replicator:
     # -- reachability -------------------------------------------------------
 
     def _contact(self) -> None:
+        now = monotonic_ms()
+        self.push.link_up(now)
+        self.pull.link_up(now)
+        self._push_wake.set()
+        self._pull_wake.set()
         if not self.hq_reachable:
             log.info("HQ at %s is reachable", self.config.hq_url)
         self.hq_reachable = True
@@ -314,3 +319,9 @@ class Replicator:
             log.warning("HQ at %s is unreachable: %s", self.config.hq_url, exc)
         self.hq_reachable = False
         self.last_error = f"HQ unreachable: {type(exc).__name__}: {exc}"
+
+
+async def _wait(wake: asyncio.Event, until_ms: int) -> None:
+    """Sleep until the monotonic deadline, or until woken."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(wake.wait(), max(0, until_ms - monotonic_ms()) / 1000)

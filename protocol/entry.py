@@ -56,21 +56,29 @@ def encode_entry(
     payload: Any,
 ) -> Entry:
     """Build an entry and its canonical bytes (the only place entries are encoded)."""
-    raw = codec.pack([ENTRY_FORMAT, origin, seq, hlc, prev_hash, kind, entity_id, op, payload])
+    fields = [ENTRY_FORMAT, origin, seq, hlc, prev_hash, kind, entity_id, op, codec.canonical(payload)]
+    _check_fields(fields)
+    raw = codec.pack_canonical(fields)
     if len(raw) > MAX_ENTRY_BYTES:
         raise MessageTooLarge(f"entry is {len(raw)} bytes; the limit is {MAX_ENTRY_BYTES}")
-    entry = decode_entry(raw)
-    return entry
+    return Entry(origin, seq, hlc, prev_hash, kind, entity_id, op, fields[8], raw, entry_hash(raw))
 
 
 def decode_entry(raw: bytes) -> Entry:
     """Decode and type-check one entry; refuse anything not exactly of the format."""
     if len(raw) > MAX_ENTRY_BYTES:
         raise MessageTooLarge(f"entry is {len(raw)} bytes; the limit is {MAX_ENTRY_BYTES}")
-    fields = codec.unpack(bytes(raw), max_bytes=MAX_ENTRY_BYTES)
+    raw = bytes(raw)
+    fields = codec.unpack(raw, max_bytes=MAX_ENTRY_BYTES)
+    _check_fields(fields)
+    _, origin, seq, hlc, prev_hash, kind, entity_id, op, payload = fields
+    return Entry(origin, seq, hlc, prev_hash, kind, entity_id, op, payload, raw, entry_hash(raw))
+
+
+def _check_fields(fields: Any) -> None:
     if not isinstance(fields, list) or len(fields) != 9:
         raise MalformedMessage("an entry is a 9-field msgpack array")
-    fmt, origin, seq, hlc, prev_hash, kind, entity_id, op, payload = fields
+    fmt, origin, seq, hlc, prev_hash, kind, entity_id, op, _ = fields
     if fmt != ENTRY_FORMAT or isinstance(fmt, bool):
         raise UnsupportedVersion(f"entry format {fmt!r}; this build reads {ENTRY_FORMAT}")
     codec.check_name(origin, "origin")
@@ -83,8 +91,6 @@ def decode_entry(raw: bytes) -> Entry:
         raise MalformedMessage("hlc must be a non-negative integer")
     if not isinstance(prev_hash, bytes) or len(prev_hash) != HASH_BYTES:
         raise MalformedMessage("prev_hash must be 32 bytes")
-    raw = bytes(raw)
-    return Entry(origin, seq, hlc, prev_hash, kind, entity_id, op, payload, raw, entry_hash(raw))
 
 
 def check_chain(entries: list[Entry], *, origin: str, prev_hash: bytes | None = None) -> None:
