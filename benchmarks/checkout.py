@@ -5,7 +5,7 @@ moves, stock, change-log entry) through the group-commit writer, as the HTTP
 handler does. Baseline, in the same run: the same rows inserted with sqlite3
 directly, one transaction per sale in one thread, synchronous=FULL.
 
-    /tmp/venv/bin/python benchmarks/checkout.py [--checkouts 20000] [--callers 64]
+    .venv/bin/python -m benchmarks.checkout [--checkouts 20000] [--callers 64]
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common import Report, peak_rss_mib, percentile
-
+from benchmarks.common import Report, peak_rss_mib, percentile
 from node import schema
 from node.catalogue import apply_product
 from node.checkout import SaleRequest, checkout_job

@@ -1,26 +1,22 @@
 """What every benchmark shares: percentiles, peak memory, the results table, real servers.
 
-The servers are the same as tests/harness.py builds (real HQ and node apps,
-real SQLite files, 127.0.0.1 only), repeated here so that a benchmark runs as a
-plain script without the test suite on its path.
+The servers come from tests/harness.py (real HQ and node apps, real SQLite
+files, 127.0.0.1 only); run each benchmark as a module from the repository root
+(`python -m benchmarks.checkout`) so both are importable.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import resource
-import socket
 import sys
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 from rich.console import Console
 from rich.table import Table
 
@@ -28,6 +24,9 @@ from hq.api import create_app as create_hq_app
 from hq.setup import init_hq, issue_enroll_token
 from node.api import create_app as create_node_app
 from node.enroll import enroll
+from tests.harness import Server, free_port, wait_until
+
+__all__ = ["Server", "free_port", "wait_until"]
 
 PIPED_WIDTH_CHARS = 110
 # Piped output (run_all.py, a README) gets tables wide enough not to wrap.
@@ -79,43 +78,6 @@ class Report:
         console.print(table)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class Server:
-    """One aiohttp app on a fixed loopback port, so it can stop and start again."""
-
-    make_app: Callable[[], web.Application]
-    port: int = field(default_factory=free_port)
-    runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def app(self) -> web.Application:
-        if self.runner is None:
-            raise RuntimeError("the server is not running")
-        return self.runner.app
-
-    async def start(self) -> None:
-        if self.runner is not None:
-            raise RuntimeError("the server is already running")
-        self.runner = web.AppRunner(self.make_app(), access_log=None)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, LOOPBACK, self.port).start()
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
-
-
 async def start_chain(root: Path, branch: str) -> tuple[Server, Server]:
     """A running HQ (demo catalogue) and one enrolled, running node of `branch`."""
     await init_hq(root / "hq", demo_data=True)
@@ -133,17 +95,3 @@ async def get_json(session: aiohttp.ClientSession, url: str) -> Any:
         if response.status != 200:
             raise RuntimeError(f"GET {url}: {response.status} {await response.text()}")
         return await response.json()
-
-
-async def wait_until(
-    condition: Callable[[], Awaitable[bool]],
-    what: str,
-    *,
-    poll_s: float = 0.05,
-    timeout_s: float = WAIT_BOUND_S,
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout_s} s waiting for {what}")
-        await asyncio.sleep(poll_s)

@@ -6,7 +6,7 @@ node's GET /api/sync shows a backlog of 0. The node finds HQ back by its own
 retry schedule (exponential backoff, capped), so the time to its first ack is
 shown apart from the transfer itself.
 
-    /tmp/venv/bin/python benchmarks/drain.py [--entries 50000] [--callers 64]
+    .venv/bin/python -m benchmarks.drain [--entries 50000] [--callers 64]
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from common import Report, get_json, peak_rss_mib, setup_logging, start_chain, wait_until
 
+from benchmarks.common import Report, get_json, peak_rss_mib, setup_logging, start_chain, wait_until
 from node.checkout import SaleRequest, checkout_job
 from node.context import CONTEXT
 

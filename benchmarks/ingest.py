@@ -6,7 +6,7 @@ beforehand, each already encoded as the push message a node sends. Then:
 daily aggregate); (b) the same messages POSTed one after another to a real HQ
 app's /api/push.
 
-    /tmp/venv/bin/python benchmarks/ingest.py [--entries 100000]
+    .venv/bin/python -m benchmarks.ingest [--entries 100000]
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from common import Report, Server, peak_rss_mib, percentile
 
+from benchmarks.common import Report, Server, peak_rss_mib, percentile
 from hq.api import create_app
 from hq.service import HQ
 from hq.setup import init_hq, open_store, read_key, token_hash

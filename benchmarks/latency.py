@@ -5,7 +5,7 @@ GET /api/branches every 2 ms. A sale's latency runs from its 201 at the till
 to the first reading at which HQ's acked_seq for the branch covers the sale's
 seq, so it includes up to one polling interval (and one GET) of lag.
 
-    /tmp/venv/bin/python benchmarks/latency.py [--sales 500] [--rate 50]
+    .venv/bin/python -m benchmarks.latency [--sales 500] [--rate 50]
 """
 
 from __future__ import annotations
@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from common import Report, get_json, peak_rss_mib, percentile, setup_logging, start_chain, wait_until
+
+from benchmarks.common import (
+    Report,
+    get_json,
+    peak_rss_mib,
+    percentile,
+    setup_logging,
+    start_chain,
+    wait_until,
+)
 
 BRANCH = "BR01"
 SALE_BODY: dict[str, Any] = {
@@ -115,7 +124,7 @@ async def run(root: Path, sales: int, rate_per_s: float) -> Result:
             async def hq_holds_all() -> bool:
                 return watch.first_covering(last_seq) is not None
 
-            await wait_until(hq_holds_all, "HQ to hold every sale", poll_s=0.01, timeout_s=SETTLE_BOUND_S)
+            await wait_until(hq_holds_all, "HQ to hold every sale", timeout_s=SETTLE_BOUND_S)
             watching.cancel()
             await asyncio.gather(watching, return_exceptions=True)
     finally:

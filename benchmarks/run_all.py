@@ -1,6 +1,6 @@
 """Run every benchmark in turn, each in its own process, and show its tables.
 
-    /tmp/venv/bin/python benchmarks/run_all.py
+    .venv/bin/python -m benchmarks.run_all
 
 Each benchmark is bounded (about a minute); a run that overstays its bound or
 fails is reported and the others still run. The exit status is 1 if any failed.
@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("checkout.py", "ingest.py", "drain.py", "latency.py")
+BENCHMARKS = ("checkout", "ingest", "drain", "latency")
 # Each script aims for under a minute on a 2-core machine; twice that is a hang.
 SCRIPT_BOUND_S = 120
 
@@ -26,7 +26,10 @@ def run(script: str) -> tuple[str, float]:
     started = time.perf_counter()
     try:
         completed = subprocess.run(
-            [sys.executable, str(HERE / script)], cwd=HERE.parent, timeout=SCRIPT_BOUND_S, check=False
+            [sys.executable, "-m", f"benchmarks.{script}"],
+            cwd=HERE.parent,
+            timeout=SCRIPT_BOUND_S,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         return f"killed after {SCRIPT_BOUND_S} s", time.perf_counter() - started
