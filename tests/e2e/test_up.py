@@ -15,12 +15,22 @@ from tests.harness import free_port, wait_until
 
 async def test_up_starts_hq_and_branches_trades_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "branchline", "up", "--branches", "2", "--port", str(free_port()),
-        "--data", str(tmp_path / "up"),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "branchline",
+        "up",
+        "--branches",
+        "2",
+        "--port",
+        str(free_port()),
+        "--data",
+        str(tmp_path / "up"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        stdin=asyncio.subprocess.DEVNULL,
     )
     assert process.stdout is not None
-    printed = []
+    printed: list[str] = []
     try:
         while True:
             line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
         await store.close()
 
 
-def insert_product(sku: str, fail: bool = False) -> object:
+def insert_product(sku: str, fail: bool = False) -> Callable[[Tx], int]:
     def job(tx: Tx) -> int:
         tx.conn.execute(
             "INSERT INTO products (sku, name, price_fen, unit) VALUES (?, ?, ?, 'pcs')", (sku, sku, 100)
@@ -39,7 +39,9 @@ def insert_product(sku: str, fail: bool = False) -> object:
 
 async def test_a_failing_job_rolls_back_alone_and_the_others_in_its_group_commit(store: Store) -> None:
     jobs = [insert_product(f"SKU-{n}", fail=(n == 3)) for n in range(6)]
-    results = await asyncio.gather(*(store.writer.run(job) for job in jobs), return_exceptions=True)  # type: ignore[arg-type]
+    results: list[int | BaseException] = await asyncio.gather(
+        *(store.writer.run(job) for job in jobs), return_exceptions=True
+    )
 
     assert isinstance(results[3], ValueError)
     assert [r for n, r in enumerate(results) if n != 3] == [1, 2, 3, 4, 5]  # seq 3 was not burnt
@@ -53,7 +55,7 @@ async def test_a_failing_job_rolls_back_alone_and_the_others_in_its_group_commit
 
 
 async def test_concurrent_writes_share_groups_and_each_is_answered_after_commit(store: Store) -> None:
-    results = await asyncio.gather(*(store.writer.run(insert_product(f"P{n:04d}")) for n in range(500)))  # type: ignore[arg-type]
+    results = await asyncio.gather(*(store.writer.run(insert_product(f"P{n:04d}")) for n in range(500)))
 
     assert sorted(results) == list(range(1, 501))
     assert store.writer.jobs_committed == 500
@@ -67,7 +69,7 @@ async def test_commit_callback_reports_the_new_head_once_per_group(tmp_path: Pat
     heads: list[LogHead] = []
     store = await Store.open(tmp_path / "n.sqlite", "BR01", on_commit=heads.append)
     try:
-        await store.writer.run(insert_product("A"))  # type: ignore[arg-type]
+        await store.writer.run(insert_product("A"))
         await store.writer.run(lambda tx: None)  # a write with no entry reports nothing
     finally:
         await store.close()
@@ -77,11 +79,11 @@ async def test_commit_callback_reports_the_new_head_once_per_group(tmp_path: Pat
 async def test_the_log_resumes_its_chain_after_reopening(tmp_path: Path) -> None:
     path = tmp_path / "n.sqlite"
     first = await Store.open(path, "BR01")
-    await first.writer.run(insert_product("A"))  # type: ignore[arg-type]
+    await first.writer.run(insert_product("A"))
     await first.close()
     second = await Store.open(path, "BR01")
     try:
-        assert await second.writer.run(insert_product("B")) == 2  # type: ignore[arg-type]
+        assert await second.writer.run(insert_product("B")) == 2
         async with second.reader.execute("SELECT entry FROM change_log ORDER BY seq") as cursor:
             entries = [decode_entry(bytes(row[0])) for row in await cursor.fetchall()]
         check_chain(entries, origin="BR01", prev_hash=GENESIS_HASH)
