@@ -197,8 +197,9 @@ class Replicator:
             await self._acked(ack.acked_seq)
             return
         refusal = _refusal(status, data)
-        if refusal.code == "sequence_gap" and isinstance(refusal.body.get("acked_seq"), int):
-            await self._acked(refusal.body["acked_seq"])  # HQ holds less than we thought: rewind
+        gap_acked = refusal.body.get("acked_seq")
+        if refusal.code == "sequence_gap" and isinstance(gap_acked, int) and gap_acked >= 0:
+            await self._acked(gap_acked)  # HQ holds less than we thought: rewind
         elif refusal.code in HALTING_CODES:
             self.last_error = f"HQ refused our log ({status} {refusal.code}): {refusal.message}"
             log.error("%s; pushing stops until an operator acts", self.last_error)

@@ -16,7 +16,7 @@ from protocol.batch import SignedBatch
 from protocol.entry import decode_entry
 from protocol.errors import MalformedMessage, MessageTooLarge, UnsupportedVersion
 from protocol.limits import MAX_BATCH_ENTRIES
-from protocol.signing import PUBLIC_KEY_BYTES
+from protocol.signing import PUBLIC_KEY_BYTES, SIGNATURE_BYTES
 
 MESSAGE_VERSION = 1
 MAX_TOKEN_CHARS = 128
@@ -147,10 +147,12 @@ def _batch(origin: str, raws: Any, signature: Any) -> SignedBatch | None:
         raise MalformedMessage("entries must be a list of byte strings")
     if len(raws) > MAX_BATCH_ENTRIES:
         raise MessageTooLarge(f"batch holds {len(raws)} entries; the limit is {MAX_BATCH_ENTRIES}")
-    if not isinstance(signature, bytes):
-        raise MalformedMessage("signature must be bytes")
     if not raws:
+        if signature != b"":
+            raise MalformedMessage("an empty page carries no signature")
         return None
+    if not isinstance(signature, bytes) or len(signature) != SIGNATURE_BYTES:
+        raise MalformedMessage(f"signature must be {SIGNATURE_BYTES} bytes")
     return SignedBatch(origin, tuple(decode_entry(raw) for raw in raws), signature)
 
 

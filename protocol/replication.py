@@ -193,8 +193,8 @@ class PushMachine(_Machine):
         return self.head_seq - self.acked_seq
 
     def committed(self, seq: int, now_ms: int) -> None:
-        if seq < self.head_seq:
-            raise InvariantBroken(f"commit {seq} is older than the head {self.head_seq}")
+        if seq <= self.head_seq:
+            raise InvariantBroken(f"commit {seq} does not move the head {self.head_seq} forward")
         self.head_seq = seq
         was_idle = self.phase is Phase.IDLE
         self._move(Event.WORK, self.phase if not was_idle else Phase.READY)
@@ -213,8 +213,8 @@ class PushMachine(_Machine):
 
     def acked(self, acked_seq: int, now_ms: int) -> None:
         """HQ holds everything up to `acked_seq` (rule 1: it may also rewind us)."""
-        if acked_seq > self.head_seq:
-            raise InvariantBroken(f"HQ acked {acked_seq}, beyond the local head {self.head_seq}")
+        if not 0 <= acked_seq <= self.head_seq:
+            raise InvariantBroken(f"HQ acked {acked_seq}, outside 0..{self.head_seq} (the shell checks)")
         self.acked_seq = acked_seq
         self.backoff.reset()
         if self.backlog:

@@ -48,7 +48,10 @@ def private_key_pem(key: Ed25519PrivateKey) -> bytes:
 
 
 def load_private_key_pem(pem: bytes) -> Ed25519PrivateKey:
-    key = serialization.load_pem_private_key(pem, password=None)
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError):
+        raise MalformedMessage("the key file is not a PEM private key") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise MalformedMessage("the key file does not hold an Ed25519 private key")
     return key
