@@ -242,9 +242,9 @@ def test_illegal_transitions_of_the_pusher_are_bugs(name: str, act: Callable[[Pu
 def test_an_ack_beyond_the_local_head_or_below_zero_is_a_bug() -> None:
     pusher = PushMachine(head_seq=3, acked_seq=0, now_ms=0, rng=random.Random(1))
     in_flight(pusher, 0)
-    with pytest.raises(InvariantBroken, match="outside 0..3"):
+    with pytest.raises(InvariantBroken, match=r"outside 0\.\.3"):
         pusher.acked(4, now_ms=0)
-    with pytest.raises(InvariantBroken, match="outside 0..3"):
+    with pytest.raises(InvariantBroken, match=r"outside 0\.\.3"):
         pusher.acked(-1, now_ms=0)
 
 
