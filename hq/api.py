@@ -31,25 +31,31 @@ ONLINE_WITHIN_MS = 60_000
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def refusal(exc: HQError | ProtocolError) -> tuple[int, dict[str, Any]]:
+    """The HTTP status and JSON body of a refusal (the simulator answers with these too)."""
+    body: dict[str, Any] = {"error": exc.code, "message": str(exc)}
+    if isinstance(exc, SequenceGap):
+        body["acked_seq"] = exc.expected_seq - 1
+    return exc.http_status, body
+
+
 @web.middleware
 async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every refusal is JSON with a message and a fitting status, and is logged."""
     try:
         return await handler(request)
     except (HQError, ProtocolError) as exc:
-        body: dict[str, Any] = {"error": exc.code, "message": str(exc)}
-        if isinstance(exc, SequenceGap):
-            body["acked_seq"] = exc.expected_seq - 1
+        status, body = refusal(exc)
         log.warning(
             "%s %s from %s refused: %d %s: %s",
             request.method,
             request.path,
             request.remote,
-            exc.http_status,
+            status,
             exc.code,
             exc,
         )
-        return web.json_response(body, status=exc.http_status)
+        return web.json_response(body, status=status)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

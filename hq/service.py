@@ -11,7 +11,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -76,15 +76,18 @@ class FeedNotifier:
 
 
 class HQ:
-    def __init__(self, store: HQStore, key: Ed25519PrivateKey) -> None:
+    def __init__(
+        self, store: HQStore, key: Ed25519PrivateKey, *, wall_ms: Callable[[], int] = wall_ms
+    ) -> None:
         self.store = store
+        self.wall_ms = wall_ms  # an argument so the simulator runs HQ on its own clock
         self.key = key
         self.public_key = public_key_bytes(key)
         self.notifier = FeedNotifier()
 
     async def enroll(self, request: messages.EnrollRequest) -> messages.EnrollResponse:
         await self.store.redeem_enroll_token(
-            token_hash(request.token), request.branch, request.node_public_key, wall_ms(), wall_ms()
+            token_hash(request.token), request.branch, request.node_public_key, self.wall_ms(), self.wall_ms()
         )
         log.info("branch %s enrolled", request.branch)
         return messages.EnrollResponse(request.branch, self.public_key, feed_origin(request.branch))
@@ -96,7 +99,7 @@ class HQ:
             raise UnknownBranch(f"no node is enrolled as {batch.origin}")
         # Signature and internal chain first: nothing unverified reaches storage.
         verify_batch(batch, branch.public_key)
-        now = wall_ms()
+        now = self.wall_ms()
         for entry in batch.entries:
             check_drift(entry.hlc, now)
         result: IngestResult = await self.store.ingest(batch, now, request.reported_backlog)
@@ -114,7 +117,7 @@ class HQ:
             signature = bytes.fromhex(fields["sig"])
         except ValueError:
             raise AuthFailed("the Authorization header's ts or sig is malformed") from None
-        if abs(wall_ms() - timestamp_ms) > REQUEST_MAX_AGE_MS:
+        if abs(self.wall_ms() - timestamp_ms) > REQUEST_MAX_AGE_MS:
             raise AuthFailed("the request's timestamp is more than 5 minutes off; check the clock")
         try:
             verify_request(branch.public_key, branch.code, method, path_qs, timestamp_ms, signature)
@@ -130,7 +133,7 @@ class HQ:
             raws, available = await self.store.feed_after(
                 branch, after_seq, MAX_BATCH_ENTRIES, FEED_PAGE_BYTES
             )
-        await self.store.touch(branch, wall_ms(), None)
+        await self.store.touch(branch, self.wall_ms(), None)
         origin = feed_origin(branch)
         batch: SignedBatch | None = None
         if raws:
@@ -138,11 +141,11 @@ class HQ:
         return messages.FeedPage(origin, batch, available)
 
     async def publish_products(self, products: list[Product]) -> None:
-        await self.store.upsert_products(products, wall_ms())
+        await self.store.upsert_products(products, self.wall_ms())
         self.notifier.notify([b.code for b in await self.store.branches()])
 
     async def publish(self, changes: list[FeedChange]) -> None:
-        self.notifier.notify(await self.store.publish(changes, wall_ms()))
+        self.notifier.notify(await self.store.publish(changes, self.wall_ms()))
 
 
 def _parse_auth(header: str | None) -> dict[str, str]:

@@ -51,8 +51,11 @@ def monotonic_ms() -> int:
     return time.monotonic_ns() // 1_000_000
 
 
-def auth_header(key: Ed25519PrivateKey, branch: str, method: str, path_qs: str) -> str:
-    timestamp_ms = time.time_ns() // 1_000_000
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def auth_header(key: Ed25519PrivateKey, branch: str, method: str, path_qs: str, timestamp_ms: int) -> str:
     signature = sign_request(key, branch, method, path_qs, timestamp_ms)
     return f"Branchline branch={branch},ts={timestamp_ms},sig={signature.hex()}"
 
@@ -84,9 +87,14 @@ class Replicator:
         head: LogHead,
         cursor_seq: int,
         rng: random.Random | None = None,
+        monotonic_ms: Callable[[], int] = monotonic_ms,
+        wall_ms: Callable[[], int] = wall_ms,
     ) -> None:
         self.config = config
         self.store = store
+        # Clocks are arguments so the simulator drives this class on its own time.
+        self.now_ms = monotonic_ms
+        self.wall_ms = wall_ms
         self.key = key
         rng = rng if rng is not None else random.Random()
         now = monotonic_ms()
@@ -104,7 +112,7 @@ class Replicator:
 
     def on_commit(self, head: LogHead) -> None:
         """Called on the event loop after each group commit that added entries."""
-        self.push.committed(head.seq, monotonic_ms())
+        self.push.committed(head.seq, self.now_ms())
         self._push_wake.set()
 
     async def start(self) -> None:
@@ -156,7 +164,7 @@ class Replicator:
     async def _push_loop(self) -> None:
         while True:
             self._push_wake.clear()
-            action = self.push.poll(monotonic_ms())
+            action = self.push.poll(self.now_ms())
             if isinstance(action, Push):
                 await self._push(action)
             elif isinstance(action, WaitUntil):
@@ -165,12 +173,7 @@ class Replicator:
                 await self._push_wake.wait()
 
     async def _push(self, action: Push) -> None:
-        raws = await self._read_entries(action.first_seq, action.last_seq)
-        batch = sign_batch(self.key, self.config.branch, [decode_entry(raw) for raw in raws])
-        # What will still wait here once HQ applies this batch.
-        backlog_after = self.push.head_seq - batch.last_seq
-        body = messages.encode(messages.PushRequest(batch, backlog_after))
-        self._progress.update(self.push.acked_seq, self.push.head_seq)
+        body = await self.prepare_push(action)
         try:
             assert self._session is not None
             async with self._session.post(
@@ -181,9 +184,26 @@ class Replicator:
             ) as response:
                 status, data = response.status, await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            self._unreachable(exc)
-            self.push.failed(monotonic_ms())
+            self.push_unanswered(f"{type(exc).__name__}: {exc}")
             return
+        await self.push_answered(status, data)
+
+    async def prepare_push(self, action: Push) -> bytes:
+        """The signed push request for the machine's Push action."""
+        raws = await self._read_entries(action.first_seq, action.last_seq)
+        batch = sign_batch(self.key, self.config.branch, [decode_entry(raw) for raw in raws])
+        # What will still wait here once HQ applies this batch.
+        backlog_after = self.push.head_seq - batch.last_seq
+        self._progress.update(self.push.acked_seq, self.push.head_seq)
+        return messages.encode(messages.PushRequest(batch, backlog_after))
+
+    def push_unanswered(self, reason: str) -> None:
+        """No answer: HQ unreachable or timed out."""
+        self._unreachable(reason)
+        self.push.failed(self.now_ms())
+
+    async def push_answered(self, status: int, data: bytes) -> None:
+        """What HQ's answer to a push means: an ack, a rewind, a halt or a retry."""
         self._contact()
         if status == 200:
             try:
@@ -210,7 +230,7 @@ class Replicator:
     def _failed_push(self, message: str) -> None:
         self.last_error = message
         log.warning("%s; will retry", message)
-        self.push.failed(monotonic_ms())
+        self.push.failed(self.now_ms())
 
     async def _acked(self, acked_seq: int) -> None:
         if acked_seq > self.push.head_seq:
@@ -223,7 +243,7 @@ class Replicator:
             log.error(self.last_error)
             self.push.halted(self.last_error)
             return
-        self.push.acked(acked_seq, monotonic_ms())
+        self.push.acked(acked_seq, self.now_ms())
         self._progress.update(self.push.acked_seq, self.push.head_seq)
 
         def remember(tx: Tx) -> None:
@@ -255,7 +275,7 @@ class Replicator:
     async def _pull_loop(self) -> None:
         while True:
             self._pull_wake.clear()
-            action = self.pull.poll(monotonic_ms())
+            action = self.pull.poll(self.now_ms())
             if isinstance(action, Fetch):
                 await self._fetch(action)
             elif isinstance(action, WaitUntil):
@@ -264,8 +284,7 @@ class Replicator:
                 await self._pull_wake.wait()
 
     async def _fetch(self, action: Fetch) -> None:
-        path_qs = f"/api/feed?after={action.after_seq}&wait_s={FEED_WAIT_S}"
-        headers = {"Authorization": auth_header(self.key, self.config.branch, "GET", path_qs)}
+        path_qs, headers = self.prepare_fetch(action)
         try:
             assert self._session is not None
             async with self._session.get(
@@ -275,15 +294,28 @@ class Replicator:
             ) as response:
                 status, data = response.status, await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            self._unreachable(exc)
-            self.pull.failed(monotonic_ms())
+            self.fetch_unanswered(f"{type(exc).__name__}: {exc}")
             return
+        await self.fetch_answered(action, status, data)
+
+    def prepare_fetch(self, action: Fetch) -> tuple[str, dict[str, str]]:
+        """The signed feed read for the machine's Fetch action: path and headers."""
+        path_qs = f"/api/feed?after={action.after_seq}&wait_s={FEED_WAIT_S}"
+        header = auth_header(self.key, self.config.branch, "GET", path_qs, self.wall_ms())
+        return path_qs, {"Authorization": header}
+
+    def fetch_unanswered(self, reason: str) -> None:
+        self._unreachable(reason)
+        self.pull.failed(self.now_ms())
+
+    async def fetch_answered(self, action: Fetch, status: int, data: bytes) -> None:
+        """Verify and apply a feed page (page and cursor in one transaction)."""
         self._contact()
         if status != 200:
             refusal = _refusal(status, data)
             self.last_error = f"HQ refused a feed read ({status} {refusal.code}): {refusal.message}"
             log.warning(self.last_error)
-            self.pull.failed(monotonic_ms())
+            self.pull.failed(self.now_ms())
             return
         try:
             page = messages.decode(data)
@@ -298,14 +330,14 @@ class Replicator:
             # a good copy (a proxy mangled it) and the error is shown meanwhile.
             self.last_error = f"feed page refused: {exc}"
             log.error(self.last_error)
-            self.pull.failed(monotonic_ms())
+            self.pull.failed(self.now_ms())
             return
-        self.pull.applied(cursor, monotonic_ms())
+        self.pull.applied(cursor, self.now_ms())
 
     # -- reachability -------------------------------------------------------
 
     def _contact(self) -> None:
-        now = monotonic_ms()
+        now = self.now_ms()
         self.push.link_up(now)
         self.pull.link_up(now)
         self._push_wake.set()
@@ -313,13 +345,13 @@ class Replicator:
         if not self.hq_reachable:
             log.info("HQ at %s is reachable", self.config.hq_url)
         self.hq_reachable = True
-        self.last_contact_ms = time.time_ns() // 1_000_000
+        self.last_contact_ms = self.wall_ms()
 
-    def _unreachable(self, exc: BaseException) -> None:
+    def _unreachable(self, reason: str) -> None:
         if self.hq_reachable:
-            log.warning("HQ at %s is unreachable: %s", self.config.hq_url, exc)
+            log.warning("HQ at %s is unreachable: %s", self.config.hq_url, reason)
         self.hq_reachable = False
-        self.last_error = f"HQ unreachable: {type(exc).__name__}: {exc}"
+        self.last_error = f"HQ unreachable: {reason}"
 
 
 async def _wait(wake: asyncio.Event, until_ms: int) -> None:

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hq.api import HQ_KEY
 from node.config import load_config, read_private_key
-from node.replicator import auth_header
+from node.replicator import auth_header, wall_ms
 from protocol import hlc, messages
 from protocol.batch import SignedBatch, sign_batch, verify_batch
 from protocol.entry import GENESIS_HASH, Entry, decode_entry, encode_entry
@@ -601,7 +601,7 @@ async def test_feed_read_signed_by_the_branch_returns_a_page_signed_by_hq(
 ) -> None:
     pinned_hq_key = load_config(chain.root / "BR01").hq_public_key
 
-    headers = {"Authorization": auth_header(br01_key, "BR01", "GET", FEED)}
+    headers = {"Authorization": auth_header(br01_key, "BR01", "GET", FEED, wall_ms())}
     async with chain.session.get(chain.hq.url + FEED, headers=headers) as response:
         assert response.status == 200
         assert response.content_type == MSGPACK
