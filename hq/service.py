@@ -23,14 +23,18 @@ from protocol.batch import SignedBatch, sign_batch, verify_batch
 from protocol.entry import decode_entry
 from protocol.errors import ProtocolError
 from protocol.hlc import check_drift
-from protocol.limits import MAX_BATCH_ENTRIES, MAX_MESSAGE_BYTES
+from protocol.limits import MAX_BATCH_ENTRIES, MAX_CLOCK_DRIFT_MS, MAX_MESSAGE_BYTES
 from protocol.signing import public_key_bytes, verify_request
 
 log = logging.getLogger(__name__)
 
-# A signed request older or newer than this is refused: it bounds how long a
-# captured request can be replayed (reads only; pushes are idempotent anyway).
-REQUEST_MAX_AGE_MS = 5 * 60 * 1000
+# A signed request whose timestamp is further from HQ's clock than the drift
+# HQ accepts for entries is refused. The window is that wide because branch
+# PCs' clocks are often minutes off (a 5-minute window locked a branch 10
+# minutes fast out of its feed), and it is safe: feed reads are idempotent and
+# answer signed data for that branch alone, so a replayed read reveals nothing
+# its captured answer did not; pushes are idempotent and signed by themselves.
+REQUEST_MAX_AGE_MS = MAX_CLOCK_DRIFT_MS
 MAX_FEED_WAIT_S = 30
 FEED_PAGE_BYTES = MAX_MESSAGE_BYTES - 64 * 1024
 
@@ -118,7 +122,10 @@ class HQ:
         except ValueError:
             raise AuthFailed("the Authorization header's ts or sig is malformed") from None
         if abs(self.wall_ms() - timestamp_ms) > REQUEST_MAX_AGE_MS:
-            raise AuthFailed("the request's timestamp is more than 5 minutes off; check the clock")
+            raise AuthFailed(
+                f"the request's timestamp is more than {REQUEST_MAX_AGE_MS // 60_000} minutes from HQ's clock;"
+                " correct the branch's system clock"
+            )
         try:
             verify_request(branch.public_key, branch.code, method, path_qs, timestamp_ms, signature)
         except ProtocolError as exc:

@@ -14,8 +14,7 @@ from node.changelog import LogHead
 from node.config import KEY_FILE, STORE_FILE, load_config, read_private_key
 from node.context import CONTEXT, MAX_JSON_BODY_BYTES, NodeContext
 from node.errors import NodeError
-from node.feed import feed_cursor
-from node.replicator import ACKED_SEQ, Replicator
+from node.replicator import Replicator
 from node.store import Store
 from node.writer import WriterClosed, WriterOverloaded
 from protocol.errors import ProtocolError
@@ -74,16 +73,7 @@ def create_app(data_dir: Path, *, replicate: bool = True) -> web.Application:
         context = NodeContext(config, store)
         app[CONTEXT] = context
         if replicate:
-            acked_seq = int(await store.sync_value(ACKED_SEQ, 0))
-            cursor_seq = await store.writer.run(lambda tx: feed_cursor(tx.conn)[0])
-            replicator = Replicator(
-                config,
-                store,
-                key,
-                acked_seq=acked_seq,
-                head=store.writer.log.head,
-                cursor_seq=cursor_seq,
-            )
+            replicator = await Replicator.resume(config, store, key)
             context.replicator = replicator
             await replicator.start()
         log.info("branch %s open: log head %d", config.branch, store.writer.log.head.seq)

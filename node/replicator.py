@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.changelog import LogHead
 from node.config import NodeConfig
-from node.feed import apply_page_job
+from node.feed import apply_page_job, feed_cursor
 from node.progress import DrainProgress
 from node.store import Store
 from node.writer import Tx
@@ -109,6 +109,24 @@ class Replicator:
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
         self._progress = DrainProgress(config.branch)
+
+    @classmethod
+    async def resume(
+        cls, config: NodeConfig, store: Store, key: Ed25519PrivateKey, **clocks: Any
+    ) -> Replicator:
+        """A replicator continuing from what the store holds: its log head, the
+        sequence HQ last acknowledged and the feed cursor (as after a restart)."""
+        acked_seq = int(await store.sync_value(ACKED_SEQ, 0))
+        cursor_seq = await store.writer.run(lambda tx: feed_cursor(tx.conn)[0])
+        return cls(
+            config,
+            store,
+            key,
+            acked_seq=acked_seq,
+            head=store.writer.log.head,
+            cursor_seq=cursor_seq,
+            **clocks,
+        )
 
     def on_commit(self, head: LogHead) -> None:
         """Called on the event loop after each group commit that added entries."""

@@ -42,13 +42,13 @@ class SqliteHQStore:
         self.clock = HybridLogicalClock(row[0])
 
     @classmethod
-    async def open(cls, path: Path) -> SqliteHQStore:
+    async def open(cls, path: Path, *, synchronous: str = "FULL") -> SqliteHQStore:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hq-sqlite")
 
         def connect() -> SqliteHQStore:
             conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(f"PRAGMA synchronous={synchronous}")
             conn.execute("PRAGMA busy_timeout=5000")
             migrate(conn)
             return cls(conn, executor)

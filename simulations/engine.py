@@ -1,0 +1,527 @@
+"""The deterministic simulator: one seeded discrete-event run of HQ and N branches.
+
+Events run one at a time, in (time, order of scheduling) order, and each runs to
+completion before the next starts, so a seed fixes every decision: trading,
+network faults, the replicator's jitter, ids and keys. The code under test is
+production code (protocol, replicator, node jobs, HQ service and store, real
+SQLite files); only the clock and the network are simulated.
+
+Phases (TigerBeetle's VOPR shape): branches trade while faults happen; then
+trading stops and the run goes on until every replica has converged or the
+scenario's heal budget after the last fault is spent. The invariant checkers
+(simulations/invariants.py) judge the result from outside.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from node.checkout import SaleRequest, checkout_job
+from node.errors import NodeError
+from node.members import register_job
+from node.replicator import FEED_WAIT_S, PUSH_TIMEOUT_S
+from protocol.ids import uuid7
+from protocol.replication import Fetch, Push, WaitUntil
+from simulations.model import BranchFigures, Heal, Load, RunResult, Scenario
+from simulations.network import Network
+from simulations.world import SimHQ, SimNode
+
+PUSH_TIMEOUT_MS = PUSH_TIMEOUT_S * 1000
+FETCH_TIMEOUT_MS = (FEED_WAIT_S + PUSH_TIMEOUT_S) * 1000
+FEED_HOLD_MS = FEED_WAIT_S * 1000
+# Convergence after a heal is looked for this often (simulated): the figure's resolution.
+CONVERGENCE_CHECK_MS = 2_000
+SAMPLES = 240  # backlog samples per run, for the report's plot
+# A run that schedules more events than this is a bug (an event storm), not a long scenario.
+MAX_EVENTS = 20_000_000
+SKUS = ("TEA-OOLONG-250", "CUP-CERAMIC", "SNACK-NUTS", "SOAP-BAR", "SVC-HAIRCUT", "GIFT-BOX")
+
+Action = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Member:
+    member_id: str
+    phone: str
+    branch: str
+
+
+@dataclass
+class Ledger:
+    """What the tills were told: every acknowledged sale and registration."""
+
+    sales: dict[str, tuple[str, int]] = field(default_factory=dict)  # sale id -> (branch, total_fen)
+    members: list[Member] = field(default_factory=list)
+
+
+@dataclass
+class _Held:
+    """A feed read HQ holds open (long poll) until the feed grows or the wait ends."""
+
+    node: SimNode
+    request: int
+    epoch: int
+    path_qs: str
+    headers: dict[str, str]
+    version: int
+
+
+@dataclass
+class _PendingHeal:
+    what: str
+    healed_at_ms: int
+    branches: tuple[str, ...]
+
+
+class Simulation:
+    def __init__(
+        self,
+        scenario: Scenario,
+        seed: int,
+        workdir: Path,
+        *,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.seed = seed
+        self.workdir = workdir
+        self.on_progress = on_progress
+        self.rng = random.Random(seed)
+        self.now_ms = 0
+        self._queue: list[tuple[int, int, Action]] = []
+        self._order = itertools.count()
+        self._requests = itertools.count(1)
+        self.network = Network(scenario, random.Random(self.rng.getrandbits(64)))
+        self.hq = SimHQ(workdir / "hq", self.clock, random.Random(self.rng.getrandbits(64)))
+        self.nodes: dict[str, SimNode] = {}
+        for spec in scenario.branches:
+            node_rng = random.Random(self.rng.getrandbits(64))
+            self.nodes[spec.code] = SimNode(
+                spec.code, workdir / spec.code, self.clock, spec.clock_skew_ms, node_rng
+            )
+        self.trading_rng = random.Random(self.rng.getrandbits(64))
+        self.ledger = Ledger()
+        self.figures = {code: BranchFigures(code) for code in self.nodes}
+        self._push_in_flight: dict[str, int | None] = dict.fromkeys(self.nodes)
+        self._fetch_in_flight: dict[str, int | None] = dict.fromkeys(self.nodes)
+        self._wakes: dict[str, int | None] = dict.fromkeys(self.nodes)
+        self._held: dict[str, _Held] = {}
+        self._fetch_actions: dict[int, Fetch] = {}
+        self._checks_due: set[int] = set()
+        self._pending_heals: list[_PendingHeal] = []
+        self.heals: list[Heal] = []
+        self.samples: list[tuple[int, dict[str, int]]] = []
+        self.events_run = 0
+        self.converged_at_ms: int | None = None
+        self.deadline_ms = max(scenario.duration_ms, scenario.last_fault_end_ms()) + scenario.heal_budget_ms
+
+    def clock(self) -> int:
+        return self.now_ms
+
+    def schedule(self, at_ms: int, action: Action) -> None:
+        heapq.heappush(self._queue, (max(at_ms, self.now_ms), next(self._order), action))
+
+    # -- the run ------------------------------------------------------------------
+
+    async def run(self) -> RunResult:
+        quiet = _Quiet()
+        try:
+            await self._set_up()
+            await self._loop()
+        finally:
+            quiet.restore()
+        return RunResult(
+            scenario=self.scenario,
+            seed=self.seed,
+            ended_at_ms=self.now_ms,
+            converged_at_ms=self.converged_at_ms,
+            branches=self.figures,
+            heals=self.heals,
+            backlog_samples=self.samples,
+            messages_dropped=self.network.dropped,
+            messages_duplicated=self.network.duplicated,
+            bytes_total=self.network.bytes_total,
+            events_run=self.events_run,
+        )
+
+    async def close(self) -> None:
+        for node in self.nodes.values():
+            await node.crash()
+        await self.hq.close()
+
+    async def _set_up(self) -> None:
+        await self.hq.open()
+        for node in self.nodes.values():
+            node.config = await self.hq.enroll(node.code, node.key)
+            await node.start()
+            self.schedule(0, self._driver(node))
+            self._schedule_trading(node)
+        scenario = self.scenario
+        for crash in scenario.crashes:
+            for n in range(crash.repeat):
+                at = crash.at_ms + n * crash.every_ms
+                self.schedule(at, self._crash(crash.branch))
+                self.schedule(at + crash.down_ms, self._restart(crash.branch))
+                self._heal_at(at + crash.down_ms, f"restart of {crash.branch}", (crash.branch,))
+        for outage in scenario.hq_outages:
+            self.schedule(outage.start_ms, self._hq_goes_down)
+            self._heal_at(outage.start_ms + outage.duration_ms, "HQ outage", tuple(self.nodes))
+        for partition in scenario.partitions:
+            self.schedule(partition.start_ms, self._cut(partition.branches))
+            self._heal_at(
+                partition.start_ms + partition.duration_ms,
+                f"partition of {', '.join(partition.branches)}",
+                partition.branches,
+            )
+        for fault in scenario.link_faults:
+            self._heal_at(
+                fault.start_ms + fault.duration_ms, "link faults", fault.branches or tuple(self.nodes)
+            )
+        step = max(1_000, self.deadline_ms // SAMPLES)
+        for at in range(0, self.deadline_ms + step, step):
+            self.schedule(at, self._sample)
+        self._schedule_check(scenario.duration_ms)
+
+    async def _loop(self) -> None:
+        while self._queue:
+            at_ms, _, action = heapq.heappop(self._queue)
+            if at_ms > self.deadline_ms:
+                break
+            self.now_ms = at_ms
+            await action()
+            self.events_run += 1
+            if self.events_run > MAX_EVENTS:
+                raise RuntimeError(f"more than {MAX_EVENTS} events: an event storm, not a scenario")
+            if self.converged_at_ms is not None and self.now_ms >= self.scenario.duration_ms:
+                break
+        self.now_ms = min(max(self.now_ms, self.scenario.duration_ms), self.deadline_ms)
+
+    # -- replication: the replicator's decisions, carried by the simulated network --
+
+    def _driver(self, node: SimNode) -> Action:
+        async def drive() -> None:
+            await self._drive(node)
+
+        return drive
+
+    async def _drive(self, node: SimNode) -> None:
+        if not node.up:
+            return
+        rep = node.rep
+        action = rep.push.poll(self.now_ms)
+        if isinstance(action, Push):
+            body = await rep.prepare_push(action)
+            self._send_push(node, body)
+        elif isinstance(action, WaitUntil):
+            self._wake(node, action.at_ms)
+        fetch = rep.pull.poll(self.now_ms)
+        if isinstance(fetch, Fetch):
+            path_qs, headers = rep.prepare_fetch(fetch)
+            self._send_fetch(node, fetch, path_qs, headers)
+        elif isinstance(fetch, WaitUntil):
+            self._wake(node, fetch.at_ms)
+
+    def _wake(self, node: SimNode, at_ms: int) -> None:
+        pending = self._wakes[node.code]
+        if pending is not None and pending <= at_ms:
+            return
+        self._wakes[node.code] = at_ms
+
+        async def wake() -> None:
+            if self._wakes[node.code] == at_ms:
+                self._wakes[node.code] = None
+            await self._drive(node)
+
+        self.schedule(at_ms, wake)
+
+    def _send_push(self, node: SimNode, body: bytes) -> None:
+        request, epoch = next(self._requests), node.epoch
+        self._push_in_flight[node.code] = request
+        figures = self.figures[node.code]
+        figures.batches_sent += 1
+        figures.bytes_sent += len(body)
+
+        async def hq_receives() -> None:
+            if self.network.hq_down(self.now_ms):
+                return
+            status, answer = await self.hq.push(body)
+            for at in self.network.send(node.code, self.now_ms, len(answer)):
+                self.schedule(at, node_receives(status, answer))
+            await self._release_held()
+
+        def node_receives(status: int, answer: bytes) -> Action:
+            async def receive() -> None:
+                if node.epoch != epoch or self._push_in_flight[node.code] != request:
+                    return  # a duplicate, or an answer to a request already given up
+                self._push_in_flight[node.code] = None
+                await node.rep.push_answered(status, answer)
+                await self._drive(node)
+
+            return receive
+
+        async def timeout() -> None:
+            if node.epoch == epoch and self._push_in_flight[node.code] == request:
+                self._push_in_flight[node.code] = None
+                node.rep.push_unanswered("timed out")
+                await self._drive(node)
+
+        for at in self.network.send(node.code, self.now_ms, len(body)):
+            self.schedule(at, hq_receives)
+        self.schedule(self.now_ms + PUSH_TIMEOUT_MS, timeout)
+
+    def _send_fetch(self, node: SimNode, fetch: Fetch, path_qs: str, headers: dict[str, str]) -> None:
+        request, epoch = next(self._requests), node.epoch
+        self._fetch_in_flight[node.code] = request
+
+        async def hq_receives() -> None:
+            if self.network.hq_down(self.now_ms):
+                return
+            version = self.hq.feed_version(node.code)
+            status, answer, empty = await self.hq.feed(path_qs, headers)
+            if status == 200 and empty:
+                self._held[node.code] = _Held(node, request, epoch, path_qs, headers, version)
+                self.schedule(self.now_ms + FEED_HOLD_MS, self._answer_held(node.code, request))
+                return
+            self._answer_fetch(node, fetch, request, epoch, status, answer)
+
+        async def timeout() -> None:
+            if node.epoch == epoch and self._fetch_in_flight[node.code] == request:
+                self._fetch_in_flight[node.code] = None
+                node.rep.fetch_unanswered("timed out")
+                await self._drive(node)
+
+        self._fetch_actions[request] = fetch
+        for at in self.network.send(node.code, self.now_ms, len(path_qs)):
+            self.schedule(at, hq_receives)
+        self.schedule(self.now_ms + FETCH_TIMEOUT_MS, timeout)
+
+    def _answer_fetch(
+        self, node: SimNode, fetch: Fetch, request: int, epoch: int, status: int, answer: bytes
+    ) -> None:
+        async def node_receives() -> None:
+            if node.epoch != epoch or self._fetch_in_flight[node.code] != request:
+                return
+            self._fetch_in_flight[node.code] = None
+            await node.rep.fetch_answered(fetch, status, answer)
+            await self._drive(node)
+
+        for at in self.network.send(node.code, self.now_ms, len(answer)):
+            self.schedule(at, node_receives)
+
+    def _answer_held(self, code: str, request: int) -> Action:
+        async def answer() -> None:
+            held = self._held.get(code)
+            if held is None or held.request != request or self.network.hq_down(self.now_ms):
+                return
+            del self._held[code]
+            status, body, _ = await self.hq.feed(held.path_qs, held.headers)
+            self._answer_fetch(held.node, self._fetch_actions[request], request, held.epoch, status, body)
+
+        return answer
+
+    async def _release_held(self) -> None:
+        """Held feed reads of branches whose feed grew are answered now (long poll)."""
+        for code in sorted(self._held):
+            held = self._held[code]
+            if self.hq.feed_version(code) != held.version:
+                await self._answer_held(code, held.request)()
+
+    # -- faults -------------------------------------------------------------------
+
+    async def _hq_goes_down(self) -> None:
+        # Open connections are reset: held feed reads fail at once at the branch.
+        for code in sorted(self._held):
+            held = self._held.pop(code)
+            self._answer_fetch_failure(held)
+
+    def _answer_fetch_failure(self, held: _Held) -> None:
+        async def reset() -> None:
+            node = held.node
+            if node.epoch == held.epoch and self._fetch_in_flight[node.code] == held.request:
+                self._fetch_in_flight[node.code] = None
+                node.rep.fetch_unanswered("connection reset")
+                await self._drive(node)
+
+        self.schedule(self.now_ms, reset)
+
+    def _cut(self, branches: tuple[str, ...]) -> Action:
+        async def cut() -> None:
+            for code in branches:
+                held = self._held.pop(code, None)
+                if held is not None:
+                    self._answer_fetch_failure(held)
+
+        return cut
+
+    def _crash(self, code: str) -> Action:
+        async def crash() -> None:
+            node = self.nodes[code]
+            if not node.up:
+                return
+            self.figures[code].crashes += 1
+            self._held.pop(code, None)
+            self._push_in_flight[code] = self._fetch_in_flight[code] = None
+            self._wakes[code] = None
+            await node.crash()
+
+        return crash
+
+    def _restart(self, code: str) -> Action:
+        async def restart() -> None:
+            node = self.nodes[code]
+            if node.up:
+                return
+            await node.start()
+            await self._drive(node)
+
+        return restart
+
+    def _heal_at(self, at_ms: int, what: str, branches: tuple[str, ...]) -> None:
+        async def healed() -> None:
+            self._pending_heals.append(_PendingHeal(what, at_ms, branches))
+            self._schedule_check(self.now_ms)
+
+        self.schedule(at_ms, healed)
+
+    # -- convergence and samples ------------------------------------------------------
+
+    async def _replica_converged(self, code: str) -> bool:
+        node = self.nodes[code]
+        if not node.up:
+            return False
+        branch = await self.hq.hq.store.branch(code)
+        _, available = await self.hq.hq.store.feed_after(code, 0, 0, 0)
+        return (
+            branch is not None
+            and branch.acked_seq == node.rep.push.head_seq
+            and node.rep.pull.cursor_seq == available
+        )
+
+    def _schedule_check(self, at_ms: int) -> None:
+        """A convergence check at `at_ms`, unless one is already due then."""
+        if at_ms in self._checks_due:
+            return
+        self._checks_due.add(at_ms)
+
+        async def check() -> None:
+            self._checks_due.discard(at_ms)
+            await self._check_converged()
+
+        self.schedule(at_ms, check)
+
+    async def _check_converged(self) -> None:
+        still: list[_PendingHeal] = []
+        for heal in self._pending_heals:
+            if all([await self._replica_converged(code) for code in heal.branches]):
+                self.heals.append(Heal(heal.what, heal.healed_at_ms, self.now_ms - heal.healed_at_ms))
+            elif self.now_ms - heal.healed_at_ms > self.scenario.heal_budget_ms:
+                self.heals.append(Heal(heal.what, heal.healed_at_ms, None))
+            else:
+                still.append(heal)
+        self._pending_heals = still
+        after_faults = self.now_ms >= max(self.scenario.duration_ms, self.scenario.last_fault_end_ms())
+        if after_faults and self.converged_at_ms is None:
+            if all([await self._replica_converged(code) for code in sorted(self.nodes)]):
+                self.converged_at_ms = self.now_ms
+        if still or (after_faults and self.converged_at_ms is None):
+            self._schedule_check(self.now_ms + CONVERGENCE_CHECK_MS)
+
+    async def _sample(self) -> None:
+        backlog = {}
+        for code, node in sorted(self.nodes.items()):
+            value = node.rep.push.backlog if node.up else node.last_backlog
+            backlog[code] = value
+            figures = self.figures[code]
+            figures.peak_backlog = max(figures.peak_backlog, value)
+        self.samples.append((self.now_ms, backlog))
+        if self.on_progress is not None:
+            self.on_progress(min(self.now_ms, self.deadline_ms), self.deadline_ms)
+
+    # -- trading ------------------------------------------------------------------
+
+    def _load(self, code: str) -> tuple[Load, float]:
+        spec = next(b for b in self.scenario.branches if b.code == code)
+        multiplier = 1.0
+        for busy in self.scenario.busy:
+            active = busy.start_ms <= self.now_ms < busy.start_ms + busy.duration_ms
+            if active and (not busy.branches or code in busy.branches):
+                multiplier *= busy.multiplier
+        return spec.load or self.scenario.load, multiplier
+
+    def _schedule_trading(self, node: SimNode) -> None:
+        self._next_trade(node, "sale")
+        self._next_trade(node, "registration")
+
+    def _next_trade(self, node: SimNode, kind: str) -> None:
+        load, multiplier = self._load(node.code)
+        per_minute = load.sales_per_minute if kind == "sale" else load.registrations_per_minute
+        rate = per_minute * multiplier
+        if rate <= 0:
+            return
+        at = self.now_ms + max(1, int(self.trading_rng.expovariate(rate / 60_000)))
+        if at >= self.scenario.duration_ms:
+            return
+
+        async def trade() -> None:
+            if node.up:
+                await (self._sell(node) if kind == "sale" else self._register(node))
+            self._next_trade(node, kind)
+
+        self.schedule(at, trade)
+
+    async def _sell(self, node: SimNode) -> None:
+        rng = self.trading_rng
+        load, _ = self._load(node.code)
+        member_id = None
+        if self.ledger.members and rng.random() < 0.5:
+            roaming = [m for m in self.ledger.members if m.branch != node.code]
+            local = [m for m in self.ledger.members if m.branch == node.code]
+            pool = roaming if roaming and rng.random() < load.roaming_share else local
+            member_id = rng.choice(pool).member_id if pool else None
+        lines = tuple((rng.choice(SKUS), rng.randint(1, 3)) for _ in range(rng.randint(1, 3)))
+        request = SaleRequest(member_id, lines, (("cash", 10_000_000),), None)
+        sale_id = uuid7(node.wall_ms(), rng.randbytes(10))
+        try:
+            receipt = await node.db.writer.run(
+                checkout_job(request, sale_id, node.config.warehouse if node.config else "")
+            )
+        except NodeError:
+            self.figures[node.code].refused += 1  # e.g. a roaming member not yet synced here
+            return
+        self.ledger.sales[sale_id] = (node.code, receipt["total_fen"])
+        self.figures[node.code].sales += 1
+        self.figures[node.code].sales_total_fen += receipt["total_fen"]
+
+    async def _register(self, node: SimNode) -> None:
+        number = len(self.ledger.members) + 1
+        phone = f"139{self.seed % 1000:03d}{number:05d}"
+        member_id = uuid7(node.wall_ms(), self.trading_rng.randbytes(10))
+        try:
+            await node.db.writer.run(
+                register_job(member_id, node.code, {"name": f"Member {number}", "phone": phone})
+            )
+        except NodeError:
+            self.figures[node.code].refused += 1
+            return
+        self.ledger.members.append(Member(member_id, phone, node.code))
+        self.figures[node.code].registrations += 1
+
+
+class _Quiet:
+    """The production code logs every refused push and unreachable HQ; in a
+    simulation those are the point, so only errors are let through."""
+
+    def __init__(self) -> None:
+        self.levels = {name: logging.getLogger(name).level for name in ("node", "hq")}
+        for name in self.levels:
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+    def restore(self) -> None:
+        for name, level in self.levels.items():
+            logging.getLogger(name).setLevel(level)

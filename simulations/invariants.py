@@ -1,0 +1,178 @@
+"""What must hold after a run, checked from outside the system it judges.
+
+Each checker reads the replicas' real SQLite files and HQ's store and returns
+the violations it found. `INVARIANTS` is the one place later capabilities add
+theirs (stock conserved across warehouses and in transit, money conserved,
+transfers booked exactly once, conflicts surfaced).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+# Imported for type checking only; the engine passes itself in.
+from typing import TYPE_CHECKING
+
+from protocol.entry import GENESIS_HASH, check_chain, decode_entry
+from protocol.errors import ProtocolError
+from simulations.model import Violation
+
+if TYPE_CHECKING:
+    from simulations.engine import Simulation
+
+Checker = Callable[["Simulation"], Awaitable[list[Violation]]]
+
+
+def _node_rows(path: Path, query: str) -> list[tuple[object, ...]]:
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        return list(conn.execute(query))
+
+
+def _node_db(sim: Simulation, code: str) -> Path:
+    return sim.nodes[code].root / "node.sqlite"
+
+
+async def logs_converged(sim: Simulation) -> list[Violation]:
+    """HQ's copy of each branch's log equals the branch's own, byte for byte, and verifies."""
+    found = []
+    for code in sorted(sim.nodes):
+        node_log = [
+            bytes(row[0])
+            for row in _node_rows(_node_db(sim, code), "SELECT entry FROM change_log ORDER BY seq")
+        ]
+        hq_log = await sim.hq.hq.store.log_entries(code, 1, len(node_log) + 1_000_000)
+        if hq_log != node_log:
+            found.append(
+                Violation(
+                    "logs converge",
+                    f"{code}: branch holds {len(node_log)} entries, HQ {len(hq_log)}, or they differ",
+                )
+            )
+            continue
+        try:
+            check_chain([decode_entry(raw) for raw in hq_log], origin=code, prev_hash=GENESIS_HASH)
+        except ProtocolError as exc:
+            found.append(Violation("logs converge", f"{code}: HQ's copy does not verify: {exc}"))
+    return found
+
+
+async def acknowledged_sales_exactly_once(sim: Simulation) -> list[Violation]:
+    """Every sale a till was told about is at its branch and at HQ, once; nothing else is."""
+    found = []
+    for code in sorted(sim.nodes):
+        told = sorted(sale_id for sale_id, (branch, _) in sim.ledger.sales.items() if branch == code)
+        at_branch = sorted(str(row[0]) for row in _node_rows(_node_db(sim, code), "SELECT id FROM sales"))
+        raws = await sim.hq.hq.store.log_entries(code, 1, 10**9)
+        at_hq = Counter(e.entity_id for e in map(decode_entry, raws) if e.kind == "sale")
+        if at_branch != told:
+            found.append(
+                Violation(
+                    "no sale lost or doubled",
+                    f"{code}: tills were told {len(told)} sales, the branch holds {len(at_branch)}",
+                )
+            )
+        doubled = sorted(sale_id for sale_id, count in at_hq.items() if count > 1)
+        if doubled:
+            found.append(
+                Violation(
+                    "no sale lost or doubled",
+                    f"{code}: HQ holds {len(doubled)} sales twice, e.g. {doubled[0]}",
+                )
+            )
+        lost = sorted(set(told) - set(at_hq))
+        if lost:
+            found.append(
+                Violation(
+                    "no sale lost or doubled",
+                    f"{code}: {len(lost)} acknowledged sales never reached HQ, e.g. {lost[0]}",
+                )
+            )
+    return found
+
+
+async def sales_totals_match(sim: Simulation) -> list[Violation]:
+    """HQ's sales figures per branch equal the branch's own and what the tills were told."""
+    found = []
+    for code in sorted(sim.nodes):
+        count, total_fen = await sim.hq.hq.store.sales_summary(code)
+        row = _node_rows(_node_db(sim, code), "SELECT COUNT(*), COALESCE(SUM(total_fen), 0) FROM sales")[0]
+        told = [total for branch, total in sim.ledger.sales.values() if branch == code]
+        figures = {"HQ": (count, total_fen), "branch": (row[0], row[1]), "tills": (len(told), sum(told))}
+        if len(set(figures.values())) != 1:
+            found.append(Violation("sales totals match", f"{code}: (count, total_fen) {figures}"))
+    return found
+
+
+async def members_everywhere(sim: Simulation) -> list[Violation]:
+    """Every member registered anywhere is found by phone at every branch and at HQ."""
+    found = []
+    registered = {m.phone: m.member_id for m in sim.ledger.members}
+    for code in sorted(sim.nodes):
+        held = {
+            str(phone): str(member_id)
+            for member_id, phone in _node_rows(_node_db(sim, code), "SELECT id, phone FROM members")
+        }
+        missing = sorted(phone for phone, member_id in registered.items() if held.get(phone) != member_id)
+        if missing:
+            found.append(
+                Violation(
+                    "members everywhere",
+                    f"{code}: {len(missing)} members not found by phone, e.g. {missing[0]}",
+                )
+            )
+    for phone, member_id in sorted(registered.items()):
+        if [m["id"] for m in await sim.hq.hq.store.member_by_phone(phone)] != [member_id]:
+            found.append(
+                Violation("members everywhere", f"HQ does not find member {member_id} by phone {phone}")
+            )
+            break
+    return found
+
+
+async def no_quarantine_without_fork(sim: Simulation) -> list[Violation]:
+    """The simulator never forges a log, so no branch may end up quarantined."""
+    return [
+        Violation("no quarantine without a fork", f"{b.code}: {b.quarantined_reason}")
+        for b in await sim.hq.hq.store.branches()
+        if b.quarantined_reason is not None
+    ]
+
+
+async def converged_within_budget(sim: Simulation) -> list[Violation]:
+    """Liveness: after the last fault heals, everything converges within the budget."""
+    found = [
+        Violation(
+            "converges within budget",
+            f"after the {h.what} healed at {h.healed_at_ms} ms: not within {sim.scenario.heal_budget_ms} ms",
+        )
+        for h in sim.heals
+        if h.converged_after_ms is None
+    ]
+    if sim.converged_at_ms is None:
+        found.append(
+            Violation(
+                "converges within budget", f"replicas still differ at {sim.now_ms} ms, the end of the budget"
+            )
+        )
+    return found
+
+
+INVARIANTS: tuple[Checker, ...] = (
+    logs_converged,
+    acknowledged_sales_exactly_once,
+    sales_totals_match,
+    members_everywhere,
+    no_quarantine_without_fork,
+    converged_within_budget,
+)
+
+
+async def check_all(sim: Simulation) -> list[Violation]:
+    violations: list[Violation] = []
+    for checker in INVARIANTS:
+        violations.extend(await checker(sim))
+    return violations

@@ -1,0 +1,168 @@
+"""HQ and branch nodes as the simulator runs them: production code on simulated time.
+
+`SimHQ` is the real `hq.service.HQ` over the real SQLite store; `SimNode` is a
+real node store (group-commit writer, change log, migrations) with the real
+`node.replicator.Replicator`, whose request building and answer handling the
+engine calls instead of HTTP. Requests and answers are the real encoded bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from hq.api import refusal
+from hq.errors import HQError, InvalidQuery
+from hq.service import HQ
+from hq.setup import DEMO_CATALOGUE, token_hash
+from hq.storage.sqlite import SqliteHQStore
+from node.changelog import LogHead
+from node.config import NodeConfig
+from node.replicator import Replicator
+from node.store import Store
+from protocol import messages
+from protocol.errors import ProtocolError
+from protocol.signing import public_key_bytes
+
+# The simulator models crashes itself and never loses power, so it spares
+# the fsyncs; everything else about SQLite is as in production.
+SIM_SYNCHRONOUS = "OFF"
+
+
+def seeded_key(rng: random.Random) -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(rng.randbytes(32))
+
+
+class SimHQ:
+    def __init__(self, root: Path, clock: Callable[[], int], rng: random.Random) -> None:
+        self.root = root
+        self.clock = clock
+        self.key = seeded_key(rng)
+        self.service: HQ | None = None
+
+    @property
+    def hq(self) -> HQ:
+        assert self.service is not None, "HQ is not open"
+        return self.service
+
+    async def open(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        store = await SqliteHQStore.open(self.root / "hq.sqlite", synchronous=SIM_SYNCHRONOUS)
+        self.service = HQ(store, self.key, wall_ms=self.clock)
+        await self.service.publish_products(list(DEMO_CATALOGUE))
+
+    async def close(self) -> None:
+        await self.hq.store.close()
+
+    async def enroll(self, branch: str, node_key: Ed25519PrivateKey) -> NodeConfig:
+        token = f"sim-token-{branch}"
+        await self.hq.store.add_enroll_token(branch, token_hash(token), self.clock() + 3_600_000)
+        reply = await self.hq.enroll(messages.EnrollRequest(token, branch, public_key_bytes(node_key)))
+        return NodeConfig(branch, "sim://hq", reply.hq_public_key.hex(), reply.feed_origin)
+
+    async def push(self, body: bytes) -> tuple[int, bytes]:
+        """POST /api/push, as the HTTP layer would answer it."""
+        try:
+            message = messages.decode(body)
+            if not isinstance(message, messages.PushRequest):
+                raise InvalidQuery("POST /api/push takes a push message")
+            return 200, messages.encode(await self.hq.push(message))
+        except (HQError, ProtocolError) as exc:
+            return _refused(exc)
+
+    async def feed(self, path_qs: str, headers: dict[str, str]) -> tuple[int, bytes, bool]:
+        """GET /api/feed without the wait: (status, body, empty). The engine holds empty reads."""
+        try:
+            branch = await self.hq.authenticate(headers.get("Authorization"), "GET", path_qs)
+            after = int(parse_qs(urlsplit(path_qs).query)["after"][0])
+            page = await self.hq.feed_page(branch, after, 0)
+            return 200, messages.encode(page), page.batch is None
+        except (HQError, ProtocolError) as exc:
+            status, body = _refused(exc)
+            return status, body, False
+
+    def feed_version(self, branch: str) -> int:
+        return self.hq.notifier.version(branch)
+
+
+def _refused(exc: HQError | ProtocolError) -> tuple[int, bytes]:
+    status, body = refusal(exc)
+    return status, json.dumps(body).encode()
+
+
+class SimNode:
+    """One branch: its store and replicator, which a crash discards and a restart rebuilds."""
+
+    def __init__(
+        self, code: str, root: Path, clock: Callable[[], int], skew_ms: int, rng: random.Random
+    ) -> None:
+        self.code = code
+        self.root = root
+        self.clock = clock
+        self.skew_ms = skew_ms
+        self.rng = rng
+        self.key = seeded_key(rng)
+        self.config: NodeConfig | None = None
+        self.store: Store | None = None
+        self.replicator: Replicator | None = None
+        self.epoch = 0  # bumped by each crash: answers to an earlier life are ignored
+        self.last_backlog = 0
+
+    @property
+    def up(self) -> bool:
+        return self.replicator is not None
+
+    @property
+    def rep(self) -> Replicator:
+        assert self.replicator is not None, f"{self.code} is down"
+        return self.replicator
+
+    @property
+    def db(self) -> Store:
+        assert self.store is not None, f"{self.code} is down"
+        return self.store
+
+    def wall_ms(self) -> int:
+        return self.clock() + self.skew_ms
+
+    async def start(self) -> None:
+        assert self.config is not None, "enroll first"
+        self.root.mkdir(parents=True, exist_ok=True)
+        loop = asyncio.get_running_loop()
+
+        def on_commit(head: LogHead) -> None:
+            # As in `node serve`: the writer thread hands the new head to the loop.
+            if self.replicator is not None:
+                loop.call_soon_threadsafe(self.replicator.on_commit, head)
+
+        self.store = await Store.open(
+            self.root / "node.sqlite",
+            self.code,
+            on_commit=on_commit,
+            wall_ms=self.wall_ms,
+            synchronous=SIM_SYNCHRONOUS,
+        )
+        self.replicator = await Replicator.resume(
+            self.config,
+            self.store,
+            self.key,
+            monotonic_ms=self.clock,
+            wall_ms=self.wall_ms,
+            rng=random.Random(self.rng.getrandbits(64)),
+        )
+
+    async def crash(self) -> None:
+        """The process dies: whatever was committed stays, nothing else survives."""
+        self.epoch += 1
+        if self.replicator is not None:
+            self.last_backlog = self.replicator.push.backlog
+        self.replicator = None
+        if self.store is not None:
+            await self.store.close()
+        self.store = None
