@@ -415,6 +415,9 @@ class Simulation:
 
         self.schedule(at_ms, check)
 
+    async def _all_converged(self) -> bool:
+        return all([await self._replica_converged(code) for code in sorted(self.nodes)])
+
     async def _check_converged(self) -> None:
         still: list[_PendingHeal] = []
         for heal in self._pending_heals:
@@ -426,9 +429,8 @@ class Simulation:
                 still.append(heal)
         self._pending_heals = still
         after_faults = self.now_ms >= max(self.scenario.duration_ms, self.scenario.last_fault_end_ms())
-        if after_faults and self.converged_at_ms is None:
-            if all([await self._replica_converged(code) for code in sorted(self.nodes)]):
-                self.converged_at_ms = self.now_ms
+        if after_faults and self.converged_at_ms is None and await self._all_converged():
+            self.converged_at_ms = self.now_ms
         if still or (after_faults and self.converged_at_ms is None):
             self._schedule_check(self.now_ms + CONVERGENCE_CHECK_MS)
 
