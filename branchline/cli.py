@@ -50,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--host", default=LOOPBACK, help="address to bind (default 127.0.0.1)")
 
+    p = commands.add_parser("simulate", help="a network-partition simulation (seeded, reproducible)")
+    p.add_argument("scenario", type=Path, help="a scenario file (TOML), e.g. simulations/scenarios/*.toml")
+    p.add_argument("--seed", type=int, help="the seed (default: the scenario's)")
+    p.add_argument("--seeds", type=int, default=1, help="run this many consecutive seeds")
+    p.add_argument("--report", type=Path, help="write an HTML report with plots here")
+    p.add_argument("--real", action="store_true", help="real processes behind fault-injecting proxies")
+
     p = commands.add_parser("up", help="HQ and a few branches on loopback with demo trading")
     p.add_argument("--branches", type=int, default=3)
     p.add_argument("--data", type=Path, help="folder to keep (default: a new temporary one)")
@@ -114,6 +121,32 @@ def run(args: argparse.Namespace) -> int:
             config = load_config(args.data)
             serve(create_node_app(args.data), args.host, args.port, f"Branchline node {config.branch}")
         return 0
+    if args.command == "simulate":
+        return run_simulation(args)
     from branchline.up import up
 
     return asyncio.run(up(args.branches, args.data, args.port, trading=not args.no_trading))
+
+
+def run_simulation(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from simulations.run import simulate
+    from simulations.scenario import ScenarioError
+
+    if args.real:
+        print("branchline: --real is not available yet; run the deterministic simulation", file=sys.stderr)
+        return 2
+    if not 1 <= args.seeds <= 10_000:
+        print("branchline: --seeds must be between 1 and 10000", file=sys.stderr)
+        return 2
+    try:
+        return simulate(
+            args.scenario, seed=args.seed, seeds=args.seeds, report=args.report, console=Console()
+        )
+    except ScenarioError as exc:
+        print(f"branchline: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"branchline: no scenario file {exc.filename}", file=sys.stderr)
+        return 2

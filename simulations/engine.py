@@ -40,6 +40,10 @@ CONVERGENCE_CHECK_MS = 2_000
 SAMPLES = 240  # backlog samples per run, for the report's plot
 # A run that schedules more events than this is a bug (an event storm), not a long scenario.
 MAX_EVENTS = 20_000_000
+# Simulated time starts at a fixed, realistic instant (Monday 2026-01-05 00:00
+# UTC), so clocks set minutes or hours slow stay well after 1970 and a run's
+# timestamps and ids are the same on every machine.
+SIM_EPOCH_MS = 1_767_571_200_000
 SKUS = ("TEA-OOLONG-250", "CUP-CERAMIC", "SNACK-NUTS", "SOAP-BAR", "SVC-HAIRCUT", "GIFT-BOX")
 
 Action = Callable[[], Awaitable[None]]
@@ -103,7 +107,7 @@ class Simulation:
         for spec in scenario.branches:
             node_rng = random.Random(self.rng.getrandbits(64))
             self.nodes[spec.code] = SimNode(
-                spec.code, workdir / spec.code, self.clock, spec.clock_skew_ms, node_rng
+                spec.code, workdir / spec.code, self.clock, self.elapsed, spec.clock_skew_ms, node_rng
             )
         self.trading_rng = random.Random(self.rng.getrandbits(64))
         self.ledger = Ledger()
@@ -121,8 +125,12 @@ class Simulation:
         self.converged_at_ms: int | None = None
         self.deadline_ms = max(scenario.duration_ms, scenario.last_fault_end_ms()) + scenario.heal_budget_ms
 
-    def clock(self) -> int:
+    def elapsed(self) -> int:
         return self.now_ms
+
+    def clock(self) -> int:
+        """The true wall clock the simulated HQ and branches read (before any skew)."""
+        return SIM_EPOCH_MS + self.now_ms
 
     def schedule(self, at_ms: int, action: Action) -> None:
         heapq.heappush(self._queue, (max(at_ms, self.now_ms), next(self._order), action))

@@ -13,9 +13,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-
-# Imported for type checking only; the engine passes itself in.
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from protocol.entry import GENESIS_HASH, check_chain, decode_entry
 from protocol.errors import ProtocolError
@@ -27,7 +25,7 @@ if TYPE_CHECKING:
 Checker = Callable[["Simulation"], Awaitable[list[Violation]]]
 
 
-def _node_rows(path: Path, query: str) -> list[tuple[object, ...]]:
+def _node_rows(path: Path, query: str) -> list[tuple[Any, ...]]:
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
         return list(conn.execute(query))
 

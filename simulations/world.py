@@ -100,11 +100,18 @@ class SimNode:
     """One branch: its store and replicator, which a crash discards and a restart rebuilds."""
 
     def __init__(
-        self, code: str, root: Path, clock: Callable[[], int], skew_ms: int, rng: random.Random
+        self,
+        code: str,
+        root: Path,
+        clock: Callable[[], int],
+        monotonic: Callable[[], int],
+        skew_ms: int,
+        rng: random.Random,
     ) -> None:
         self.code = code
         self.root = root
-        self.clock = clock
+        self.clock = clock  # true wall time; the branch reads it plus its skew
+        self.monotonic = monotonic  # the engine's own time, in which it schedules wake-ups
         self.skew_ms = skew_ms
         self.rng = rng
         self.key = seeded_key(rng)
@@ -152,7 +159,7 @@ class SimNode:
             self.config,
             self.store,
             self.key,
-            monotonic_ms=self.clock,
+            monotonic_ms=self.monotonic,
             wall_ms=self.wall_ms,
             rng=random.Random(self.rng.getrandbits(64)),
         )

@@ -1,0 +1,95 @@
+"""`branchline simulate`: load a scenario, run it seeded, judge it, report it.
+
+A failing run prints its seed and the command that replays it exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+from simulations.engine import Simulation
+from simulations.invariants import check_all
+from simulations.model import RunResult, Scenario
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: RunResult
+    wall_s: float
+
+
+async def run_scenario(
+    scenario: Scenario, seed: int, *, workdir: Path | None = None, progress: Progress | None = None
+) -> Outcome:
+    """One seeded run, invariants checked; the replicas' files live in `workdir` (or a temporary one)."""
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="branchline-sim-") as scratch:
+        root = workdir if workdir is not None else Path(scratch)
+        task = progress.add_task(f"{scenario.name} (seed {seed})", total=1) if progress else None
+
+        def on_progress(now_ms: int, end_ms: int) -> None:
+            if progress is not None and task is not None:
+                progress.update(task, completed=now_ms, total=end_ms)
+
+        simulation = Simulation(scenario, seed, root, on_progress=on_progress)
+        try:
+            result = await simulation.run()
+            result.violations = await check_all(simulation)
+        finally:
+            await simulation.close()
+        if progress is not None and task is not None:
+            progress.remove_task(task)
+    return Outcome(result, time.perf_counter() - started)
+
+
+def simulate(
+    scenario_path: Path, *, seed: int | None, seeds: int, report: Path | None, console: Console
+) -> int:
+    """The command: returns 0 when every run holds every invariant, 1 otherwise."""
+    from simulations.report import summary_table, write_html_report
+    from simulations.scenario import load_scenario
+
+    scenario = load_scenario(scenario_path)
+    first = scenario.seed if seed is None else seed
+    failed = 0
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    with progress:
+        outcomes = []
+        for run_seed in range(first, first + seeds):
+            outcome = asyncio.run(run_scenario(scenario, run_seed, progress=progress))
+            outcomes.append(outcome)
+            if not outcome.result.ok:
+                failed += 1
+                progress.console.print(
+                    f"[red]seed {run_seed} FAILED[/]: replay with "
+                    f"`{outcome.result.replay_command(str(scenario_path))}`"
+                )
+    shown = next((o for o in outcomes if not o.result.ok), outcomes[-1])
+    console.print(summary_table(shown.result, str(scenario_path)))
+    if seeds > 1:
+        console.print(
+            f"{seeds - failed} of {seeds} seeds held every invariant (seeds {first}..{first + seeds - 1})"
+        )
+    simulated_h = sum(o.result.ended_at_ms for o in outcomes) / 3_600_000
+    wall_s = sum(o.wall_s for o in outcomes)
+    console.print(
+        f"{simulated_h:.1f} simulated hours in {wall_s:.1f} s ({simulated_h / wall_s:.1f} h per second)"
+    )
+    if report is not None:
+        write_html_report(shown.result, str(scenario_path), report)
+        console.print(f"report written to {report}")
+    return 1 if failed else 0
