@@ -123,7 +123,7 @@ class HQ:
             raise AuthFailed("the Authorization header's ts or sig is malformed") from None
         if abs(self.wall_ms() - timestamp_ms) > REQUEST_MAX_AGE_MS:
             raise AuthFailed(
-                f"the request's timestamp is more than {REQUEST_MAX_AGE_MS // 60_000} minutes from HQ's clock;"
+                f"the request's timestamp is more than {REQUEST_MAX_AGE_MS // 60_000} minutes off HQ's clock;"
                 " correct the branch's system clock"
             )
         try:
