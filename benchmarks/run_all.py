@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("checkout", "ingest", "drain", "latency")
+BENCHMARKS = ("checkout", "ingest", "drain", "latency", "simulation")
 # Each script aims for under a minute on a 2-core machine; twice that is a hang.
 SCRIPT_BOUND_S = 120
 
