@@ -11,7 +11,9 @@ Rules, in order of importance:
 4. A failed request backs off exponentially with jitter, capped at
    BACKOFF_CAP_MS; any success resets it, and a success in one direction
    (`link_up`) cuts the other's wait short, so a healed link drains at once.
-5. A refusal that retrying cannot fix (fork, quarantine, bad key) halts the
+5. While the link is in doubt (a failure since the last success) a push
+   carries at most PROBE_BATCH_ENTRIES, so retries into a dead link stay small.
+6. A refusal that retrying cannot fix (fork, quarantine, bad key) halts the
    direction until a person acts; retrying it would only repeat the refusal.
 
 Time (monotonic milliseconds) and randomness are arguments, so the simulator
@@ -32,7 +34,11 @@ BACKOFF_BASE_MS = 250
 # A branch notices HQ is back within 10 s at worst; with half of each delay
 # random, a thousand branches retrying a dead HQ send ~130 requests/s.
 BACKOFF_CAP_MS = 10_000
-_MAX_BACKOFF_EXPONENT = 16  # keeps 2**attempt bounded however long HQ is away
+_MAX_BACKOFF_EXPONENT = 16
+# After a failed push the next attempts carry this many entries at most: a
+# link that is still down wastes a small request, not a full batch, each
+# retry; the first ack restores full batches.
+PROBE_BATCH_ENTRIES = 20  # keeps 2**attempt bounded however long HQ is away
 
 
 class Phase(enum.Enum):
@@ -209,7 +215,12 @@ class PushMachine(_Machine):
             return Idle()
         self._move(Event.SEND, Phase.IN_FLIGHT)
         first = self.acked_seq + 1
-        return Push(first, min(self.head_seq, self.acked_seq + self.max_batch_entries))
+        size = (
+            self.max_batch_entries
+            if self.backoff.attempts == 0
+            else min(PROBE_BATCH_ENTRIES, self.max_batch_entries)
+        )
+        return Push(first, min(self.head_seq, self.acked_seq + size))
 
     def acked(self, acked_seq: int, now_ms: int) -> None:
         """HQ holds everything up to `acked_seq` (rule 1: it may also rewind us)."""

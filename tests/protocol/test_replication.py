@@ -20,6 +20,7 @@ from protocol.replication import (
     BACKOFF_BASE_MS,
     BACKOFF_CAP_MS,
     LINGER_MS,
+    PROBE_BATCH_ENTRIES,
     TRANSITIONS,
     Backoff,
     Event,
@@ -517,3 +518,16 @@ def test_the_same_seed_gives_identical_decisions(seed: int) -> None:
 
 def test_different_seeds_give_different_jitter() -> None:
     assert simulate(1) != simulate(2)
+
+
+def test_after_a_failure_pushes_probe_with_a_small_batch_until_hq_acks() -> None:
+    pusher = PushMachine(head_seq=1200, acked_seq=0, now_ms=0, rng=random.Random(1))
+    assert pusher.poll(0) == Push(1, 500)
+    pusher.failed(now_ms=0)
+    retry_at = pusher.due_ms
+    # HQ may still be away: the retry risks 20 entries, not 500.
+    assert PROBE_BATCH_ENTRIES == 20
+    assert pusher.poll(retry_at) == Push(1, 20)
+    pusher.acked(20, now_ms=retry_at)
+    # HQ answered: full batches again.
+    assert pusher.poll(retry_at) == Push(21, 520)
