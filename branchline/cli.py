@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=1, help="run this many consecutive seeds")
     p.add_argument("--report", type=Path, help="write an HTML report with plots here")
     p.add_argument("--real", action="store_true", help="real processes behind fault-injecting proxies")
+    p.add_argument("--speed", type=float, help="--real: scenario time per real time (default: ~60 s a run)")
 
     p = commands.add_parser("up", help="HQ and a few branches on loopback with demo trading")
     p.add_argument("--branches", type=int, default=3)
@@ -135,8 +136,18 @@ def run_simulation(args: argparse.Namespace) -> int:
     from simulations.scenario import ScenarioError
 
     if args.real:
-        print("branchline: --real is not available yet; run the deterministic simulation", file=sys.stderr)
-        return 2
+        from simulations.real import simulate_real
+
+        try:
+            return simulate_real(
+                args.scenario, seed=args.seed, speed=args.speed, report=args.report, console=Console()
+            )
+        except ScenarioError as exc:
+            print(f"branchline: {exc}", file=sys.stderr)
+            return 2
+        except FileNotFoundError as exc:
+            print(f"branchline: no scenario file {exc.filename}", file=sys.stderr)
+            return 2
     if not 1 <= args.seeds <= 10_000:
         print("branchline: --seeds must be between 1 and 10000", file=sys.stderr)
         return 2
