@@ -121,6 +121,7 @@ class Simulation:
         self._pending_heals: list[_PendingHeal] = []
         self.heals: list[Heal] = []
         self.samples: list[tuple[int, dict[str, int]]] = []
+        self.lag_samples: list[tuple[int, dict[str, int]]] = []
         self.events_run = 0
         self.converged_at_ms: int | None = None
         self.deadline_ms = max(scenario.duration_ms, scenario.last_fault_end_ms()) + scenario.heal_budget_ms
@@ -152,6 +153,7 @@ class Simulation:
             branches=self.figures,
             heals=self.heals,
             backlog_samples=self.samples,
+            lag_samples=self.lag_samples,
             messages_dropped=self.network.dropped,
             messages_duplicated=self.network.duplicated,
             bytes_total=self.network.bytes_total,
@@ -443,13 +445,17 @@ class Simulation:
             self._schedule_check(self.now_ms + CONVERGENCE_CHECK_MS)
 
     async def _sample(self) -> None:
-        backlog = {}
+        backlog, lag = {}, {}
         for code, node in sorted(self.nodes.items()):
-            value = node.rep.push.backlog if node.up else node.last_backlog
-            backlog[code] = value
+            if node.up:
+                node.last_lag_ms = await node.lag_ms()
+            backlog[code] = node.rep.push.backlog if node.up else node.last_backlog
+            lag[code] = node.last_lag_ms
             figures = self.figures[code]
-            figures.peak_backlog = max(figures.peak_backlog, value)
+            figures.peak_backlog = max(figures.peak_backlog, backlog[code])
+            figures.peak_lag_ms = max(figures.peak_lag_ms, lag[code])
         self.samples.append((self.now_ms, backlog))
+        self.lag_samples.append((self.now_ms, lag))
         if self.on_progress is not None:
             self.on_progress(min(self.now_ms, self.deadline_ms), self.deadline_ms)
 
@@ -481,6 +487,8 @@ class Simulation:
         async def trade() -> None:
             if node.up:
                 await (self._sell(node) if kind == "sale" else self._register(node))
+                # As the push loop wakes on a commit in `node serve`.
+                await self._drive(node)
             self._next_trade(node, kind)
 
         self.schedule(at, trade)

@@ -127,6 +127,7 @@ class BranchFigures:
     registrations: int = 0
     refused: int = 0  # tills refused (e.g. a roaming member not yet synced here)
     peak_backlog: int = 0
+    peak_lag_ms: int = 0  # age of the oldest entry HQ had not acknowledged, at its worst
     bytes_sent: int = 0
     batches_sent: int = 0
     crashes: int = 0
@@ -143,6 +144,9 @@ class RunResult:
     violations: list[Violation] = field(default_factory=list)
     # Samples of (time_ms, backlog per branch) taken every sample interval.
     backlog_samples: list[tuple[int, dict[str, int]]] = field(default_factory=list)
+    # Samples of (time_ms, replication lag in ms per branch): how long ago the
+    # oldest change HQ has not acknowledged was made at the branch.
+    lag_samples: list[tuple[int, dict[str, int]]] = field(default_factory=list)
     messages_dropped: int = 0
     messages_duplicated: int = 0
     bytes_total: int = 0

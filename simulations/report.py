@@ -20,6 +20,7 @@ from simulations.report_plots import (
     backlog_png,
     branch_order,
     bytes_sent_png,
+    lag_png,
     peak_backlog_png,
     shaded_spans,
 )
@@ -138,6 +139,7 @@ def _branch_table(result: RunResult) -> ReportTable:
             _count(f.registrations),
             _count(f.refused),
             _count(f.peak_backlog),
+            format_duration(f.peak_lag_ms),
             _count(f.batches_sent),
             _count(f.bytes_sent),
             _count(f.crashes),
@@ -152,6 +154,7 @@ def _branch_table(result: RunResult) -> ReportTable:
             _count(sum(f.registrations for f in figures)),
             _count(sum(f.refused for f in figures)),
             "",  # peaks at different moments do not add up
+            "",
             _count(sum(f.batches_sent for f in figures)),
             _count(sum(f.bytes_sent for f in figures)),
             _count(sum(f.crashes for f in figures)),
@@ -166,12 +169,13 @@ def _branch_table(result: RunResult) -> ReportTable:
             "registrations",
             "refused",
             "peak backlog",
+            "peak lag",
             "batches sent",
             "bytes sent",
             "crashes",
         ),
         rows=tuple(rows),
-        right_aligned=tuple(range(1, 9)),
+        right_aligned=tuple(range(1, 10)),
     )
 
 
@@ -313,6 +317,13 @@ def render_html(result: RunResult, scenario_path: str) -> str:
     if left_out:
         caption += f" {left_out} further fault windows are not shaded (see the Faults table)."
     out.append(_html_figure(backlog_png(result, shown), "Backlog per branch over time", caption))
+    out.append(
+        _html_figure(
+            lag_png(result, shown),
+            "Replication lag per branch over time",
+            "How long ago the oldest change HQ had not acknowledged was made, per branch.",
+        )
+    )
     out.append(_html_figure(peak_backlog_png(result), "Peak backlog per branch", "Peak backlog per branch."))
     out.append(_html_figure(bytes_sent_png(result), "Bytes sent per branch", "Bytes sent per branch."))
     out += ["</body>", "</html>", ""]

@@ -109,6 +109,23 @@ def _width_for(branch_count: int) -> float:
 
 
 def backlog_png(result: RunResult, spans: Sequence[FaultSpan]) -> bytes:
+    return _over_time_png(result, spans, result.backlog_samples, 1, "backlog (entries)", "Backlog per branch")
+
+
+def lag_png(result: RunResult, spans: Sequence[FaultSpan]) -> bytes:
+    return _over_time_png(
+        result, spans, result.lag_samples, 60_000, "lag (minutes)", "Replication lag per branch"
+    )
+
+
+def _over_time_png(
+    result: RunResult,
+    spans: Sequence[FaultSpan],
+    samples: Sequence[tuple[int, dict[str, int]]],
+    value_unit: int,
+    ylabel: str,
+    title: str,
+) -> bytes:
     unit_ms, unit_name, last_ms = _time_axis(result)
     with mpl_style.context("default"):
         figure = _new_figure(PLOT_WIDTH_MIN_IN + 3.0)
@@ -126,15 +143,20 @@ def backlog_png(result: RunResult, spans: Sequence[FaultSpan]) -> bytes:
                 kinds_shown.append(span.kind)
         codes = branch_order(result)
         for code in codes:
-            points = [(t, backlog[code]) for t, backlog in result.backlog_samples if code in backlog]
-            axes.plot([t / unit_ms for t, _ in points], [b for _, b in points], label=code, linewidth=1.2)
-        if not result.backlog_samples:
-            axes.text(0.5, 0.5, "no backlog samples", transform=axes.transAxes, ha="center", va="center")
+            points = [(t, values[code]) for t, values in samples if code in values]
+            axes.plot(
+                [t / unit_ms for t, _ in points],
+                [v / value_unit for _, v in points],
+                label=code,
+                linewidth=1.2,
+            )
+        if not samples:
+            axes.text(0.5, 0.5, "no samples in this mode", transform=axes.transAxes, ha="center", va="center")
         axes.set_xlim(0, last_ms / unit_ms)
         axes.set_ylim(bottom=0)
         axes.set_xlabel(f"simulated time ({unit_name})")
-        axes.set_ylabel("backlog")
-        axes.set_title("Backlog per branch")
+        axes.set_ylabel(ylabel)
+        axes.set_title(title)
         handles, _ = axes.get_legend_handles_labels()
         if len(codes) > MAX_LEGEND_BRANCHES:
             handles = []

@@ -28,6 +28,7 @@ from node.replicator import Replicator
 from node.store import Store
 from protocol import messages
 from protocol.errors import ProtocolError
+from protocol.hlc import physical_ms
 from protocol.signing import public_key_bytes
 
 # The simulator models crashes itself and never loses power, so it spares
@@ -120,6 +121,7 @@ class SimNode:
         self.replicator: Replicator | None = None
         self.epoch = 0  # bumped by each crash: answers to an earlier life are ignored
         self.last_backlog = 0
+        self.last_lag_ms = 0
 
     @property
     def up(self) -> bool:
@@ -163,6 +165,17 @@ class SimNode:
             wall_ms=self.wall_ms,
             rng=random.Random(self.rng.getrandbits(64)),
         )
+
+    async def lag_ms(self) -> int:
+        """How long ago (by this branch's clock) the oldest unacknowledged change was made."""
+        rep = self.rep
+        if rep.push.backlog == 0:
+            return 0
+        async with self.db.reader.execute(
+            "SELECT hlc FROM change_log WHERE seq = ?", (rep.push.acked_seq + 1,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return 0 if row is None else max(0, self.wall_ms() - physical_ms(row[0]))
 
     async def crash(self) -> None:
         """The process dies: whatever was committed stays, nothing else survives."""

@@ -134,7 +134,7 @@ def sample_run(*, failed: bool = False, name: str = "promo-cut") -> RunResult:
 
 
 def summary_text(result: RunResult) -> str:
-    console = Console(record=True, width=120)
+    console = Console(record=True, width=160)
     console.print(summary_table(result, SCENARIO_PATH))
     return console.export_text()
 
@@ -196,7 +196,7 @@ def test_html_has_the_tables_and_three_embedded_pngs() -> None:
     assert NOT_CONVERGED in page
     assert f"branchline simulate {SCENARIO_PATH} --seed 4242" in page
     images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert len(images) == 3
+    assert len(images) == 4
     for image in images:
         assert base64.b64decode(image).startswith(PNG_SIGNATURE)
     # Self-contained: nothing fetched from elsewhere.
