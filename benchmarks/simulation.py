@@ -6,7 +6,7 @@ question takes to answer. A busy day here: 6 sales and 0.5 registrations per
 minute per branch, a fifth of sales by members of other branches, a promotion
 window at double load, one store cut off for an hour, one crash.
 
-    .venv/bin/python -m benchmarks.simulation [--branches 50] [--hours 0.5]
+    .venv/bin/python -m benchmarks.simulation [--branches 50] [--hours 0.25]
 """
 
 from __future__ import annotations
@@ -69,6 +69,6 @@ async def main(branches: int, hours: float) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--branches", type=int, default=50)
-    parser.add_argument("--hours", type=float, default=0.5)
+    parser.add_argument("--hours", type=float, default=0.25)
     args = parser.parse_args()
     asyncio.run(main(args.branches, args.hours))
