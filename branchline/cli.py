@@ -132,32 +132,23 @@ def run(args: argparse.Namespace) -> int:
 def run_simulation(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from simulations.run import simulate
     from simulations.scenario import ScenarioError
 
-    if args.real:
-        from simulations.real import simulate_real
-
-        try:
-            return simulate_real(
-                args.scenario, seed=args.seed, speed=args.speed, report=args.report, console=Console()
-            )
-        except ScenarioError as exc:
-            print(f"branchline: {exc}", file=sys.stderr)
-            return 2
-        except FileNotFoundError as exc:
-            print(f"branchline: no scenario file {exc.filename}", file=sys.stderr)
-            return 2
     if not 1 <= args.seeds <= 10_000:
         print("branchline: --seeds must be between 1 and 10000", file=sys.stderr)
         return 2
     try:
+        if args.real:
+            from simulations.real import simulate_real
+
+            return simulate_real(
+                args.scenario, seed=args.seed, speed=args.speed, report=args.report, console=Console()
+            )
+        from simulations.run import simulate
+
         return simulate(
             args.scenario, seed=args.seed, seeds=args.seeds, report=args.report, console=Console()
         )
-    except ScenarioError as exc:
+    except ScenarioError as exc:  # a missing or malformed file, with its line
         print(f"branchline: {exc}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as exc:
-        print(f"branchline: no scenario file {exc.filename}", file=sys.stderr)
         return 2
