@@ -111,6 +111,8 @@ async def test_sigkill_while_selling_loses_no_acknowledged_sale_and_doubles_none
     async with aiohttp.ClientSession(timeout=timeout) as session:
         for round_number in range(KILLS):
             await node.start(session)
+            if round_number == 0:
+                await wait_until(lambda: catalogue_arrived(session, node.url), "the catalogue to arrive")
             stop = asyncio.Event()
             tills = [
                 asyncio.create_task(
@@ -168,6 +170,11 @@ async def test_sigkill_while_selling_loses_no_acknowledged_sale_and_doubles_none
     hq_summary = await chain.get(chain.hq.url + "/api/sales/summary", params={"branch": "BR01"})
     assert hq_summary["count"] == node_summary["count"] == len(booked)
     assert hq_summary["total_fen"] == node_summary["total_fen"]
+
+
+async def catalogue_arrived(session: aiohttp.ClientSession, url: str) -> bool:
+    async with session.get(url + "/api/products") as response:
+        return len((await response.json())["products"]) == 10
 
 
 def _node_sales(path: Path) -> dict[str, str]:
