@@ -1,0 +1,232 @@
+"""The shared member directory as one mergeable state, and the views derived from it.
+
+A `Directory` holds everything more than one branch may write: profiles (last
+writer wins per field), card status events, ledger entries, registrations with
+the operators' separations, and voucher redemptions. `merge` joins two states
+(commutative, associative, idempotent); `encode` gives canonical bytes, so two
+replicas that have seen the same records hold byte-identical encodings.
+Views (survivors, balances, status, overdrafts, flagged vouchers) are computed
+from the state, never stored in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from conflict.card_status import CardEvent, merge_events, status
+from conflict.duplicates import (
+    DuplicateResolution,
+    Registration,
+    Separation,
+    find_duplicates,
+    merge_registrations,
+    merge_separations,
+    resolve,
+    separation,
+)
+from conflict.errors import InvalidRecord, ProfileStampConflict
+from conflict.ledger import LedgerEntry, merge_ledgers
+from conflict.overdraft import OverdraftRecord, find_overdrafts
+from conflict.profile import StampedField, merge_profiles
+from conflict.vouchers import Redemption, VoucherOutcome, merge_redemptions, settle_vouchers
+from protocol.codec import pack, unpack
+
+__all__ = ["ENCODING_VERSION", "Directory", "decode", "merge"]
+
+ENCODING_VERSION = 1
+
+Profile = Mapping[str, StampedField]
+
+
+@dataclass(frozen=True)
+class Directory:
+    """One replica's view of the shared directory. Treat as immutable: every change
+    returns a new Directory."""
+
+    profiles: Mapping[str, Profile] = field(default_factory=dict)
+    card_events: Mapping[str, CardEvent] = field(default_factory=dict)
+    ledger: Mapping[str, LedgerEntry] = field(default_factory=dict)
+    registrations: Mapping[str, Registration] = field(default_factory=dict)
+    separations: frozenset[Separation] = frozenset()
+    redemptions: Mapping[str, Redemption] = field(default_factory=dict)
+
+    # --- writes (each is a merge with a one-record state) ---
+
+    def with_profile(self, member_id: str, fields: Profile) -> Directory:
+        return merge(self, Directory(profiles={member_id: dict(fields)}))
+
+    def with_card_event(self, event: CardEvent) -> Directory:
+        return merge(self, Directory(card_events={event.event_id: event}))
+
+    def with_entry(self, entry: LedgerEntry) -> Directory:
+        return merge(self, Directory(ledger={entry.entry_id: entry}))
+
+    def with_registration(self, registration: Registration) -> Directory:
+        return merge(self, Directory(registrations={registration.member_id: registration}))
+
+    def with_separation(self, member_a: str, member_b: str) -> Directory:
+        return merge(self, Directory(separations=frozenset({separation(member_a, member_b)})))
+
+    def with_redemption(self, redemption: Redemption) -> Directory:
+        return merge(self, Directory(redemptions={redemption.redemption_id: redemption}))
+
+    # --- views ---
+
+    @cached_property
+    def duplicates(self) -> DuplicateResolution:
+        return find_duplicates(self.registrations.values(), self.separations)
+
+    def survivor(self, member_id: str) -> str:
+        """The member id that `member_id` stands for after duplicate resolution."""
+        return resolve(member_id, self.duplicates.aliases)
+
+    def survivor_profile(self, member_id: str) -> dict[str, StampedField]:
+        """The profile of a member's whole duplicate group, last writer winning per field."""
+        survivor = self.survivor(member_id)
+        group = next((g for g in self.duplicates.groups if g[0] == survivor), (survivor,))
+        merged: dict[str, StampedField] = {}
+        for member in sorted(group):
+            merged = _merge_profile(merged, self.profiles.get(member, {}))
+        return merged
+
+    @cached_property
+    def card_owners(self) -> dict[str, str]:
+        """Card number -> the member registered with it (earliest registration if several)."""
+        owners: dict[str, Registration] = {}
+        for registration in self.registrations.values():
+            for card_id in registration.card_numbers:
+                held = owners.get(card_id)
+                if held is None or registration.rank < held.rank:
+                    owners[card_id] = registration
+        return {card_id: owners[card_id].member_id for card_id in sorted(owners)}
+
+    def balances_by_survivor(self) -> dict[str, dict[str, int]]:
+        """Survivor member id -> ledger -> balance over all cards of its group.
+        Cards registered to no one are in `unowned_balances`."""
+        totals: dict[str, dict[str, int]] = {}
+        for entry in self.ledger.values():
+            owner = self.card_owners.get(entry.card_id)
+            if owner is None:
+                continue
+            per_ledger = totals.setdefault(self.survivor(owner), {})
+            per_ledger[entry.ledger] = per_ledger.get(entry.ledger, 0) + entry.amount
+        return {m: dict(sorted(totals[m].items())) for m in sorted(totals)}
+
+    def unowned_balances(self) -> dict[tuple[str, str], int]:
+        """(card id, ledger) -> balance for cards no registration claims (yet)."""
+        totals: dict[tuple[str, str], int] = {}
+        for entry in self.ledger.values():
+            if entry.card_id not in self.card_owners:
+                key = (entry.card_id, entry.ledger)
+                totals[key] = totals.get(key, 0) + entry.amount
+        return dict(sorted(totals.items()))
+
+    def card_status(self, card_id: str) -> str:
+        return status(e for e in self.card_events.values() if e.card_id == card_id)
+
+    def overdrafts(self, credit_limits_fen: Mapping[str, int] | None = None) -> list[OverdraftRecord]:
+        """Overdraft records of every card and ledger, sorted by card, ledger and stamp.
+        `credit_limits_fen` (card id -> limit) lowers a card's stored-value floor."""
+        limits = {} if credit_limits_fen is None else credit_limits_fen
+        keys = sorted({(e.card_id, e.ledger) for e in self.ledger.values()})
+        records: list[OverdraftRecord] = []
+        for card_id, ledger in keys:
+            limit = limits.get(card_id, 0) if ledger == "stored_value" else 0
+            records.extend(find_overdrafts(self.ledger.values(), card_id, ledger, limit))
+        return records
+
+    def vouchers(self) -> VoucherOutcome:
+        return settle_vouchers(self.redemptions.values())
+
+    # --- bytes ---
+
+    def encode(self) -> bytes:
+        """Canonical bytes: every collection sorted, so equal states give equal bytes."""
+        return pack(
+            {
+                "version": ENCODING_VERSION,
+                "profiles": {
+                    member: {name: list(stamped) for name, stamped in sorted(profile.items())}
+                    for member, profile in sorted(self.profiles.items())
+                },
+                "card_events": [
+                    [e.event_id, e.card_id, e.kind, e.hlc, e.node, sorted(e.seen)]
+                    for _, e in sorted(self.card_events.items())
+                ],
+                "ledger": [
+                    [e.entry_id, e.card_id, e.ledger, e.kind, e.amount, e.hlc, e.node]
+                    for _, e in sorted(self.ledger.items())
+                ],
+                "registrations": [
+                    [r.member_id, r.phone, sorted(r.card_numbers), r.hlc, r.node]
+                    for _, r in sorted(self.registrations.items())
+                ],
+                "separations": [list(pair) for pair in sorted(self.separations)],
+                "redemptions": [
+                    [r.redemption_id, r.voucher_id, r.amount_fen, r.hlc, r.node]
+                    for _, r in sorted(self.redemptions.items())
+                ],
+            }
+        )
+
+
+def merge(a: Directory, b: Directory) -> Directory:
+    """The join of two directory states."""
+    profiles: dict[str, dict[str, StampedField]] = {m: dict(p) for m, p in a.profiles.items()}
+    for member, profile in b.profiles.items():
+        profiles[member] = _merge_profile(profiles.get(member, {}), profile)
+    return Directory(
+        profiles=profiles,
+        card_events=merge_events(a.card_events, b.card_events),
+        ledger=merge_ledgers(a.ledger, b.ledger),
+        registrations=merge_registrations(a.registrations, b.registrations),
+        separations=merge_separations(a.separations, b.separations),
+        redemptions=merge_redemptions(a.redemptions, b.redemptions),
+    )
+
+
+def decode(data: bytes) -> Directory:
+    """A directory from `encode`'s bytes; malformed input is refused (InvalidRecord)."""
+    raw = unpack(data)
+    try:
+        if raw["version"] != ENCODING_VERSION:
+            raise InvalidRecord(f"directory encoding version {raw['version']!r} is not {ENCODING_VERSION}")
+        profiles: dict[str, dict[str, StampedField]] = {
+            member: {name: (s[0], s[1], s[2]) for name, s in profile.items()}
+            for member, profile in raw["profiles"].items()
+        }
+        card_events = [
+            CardEvent(i, c, k, h, n, frozenset(seen)) for i, c, k, h, n, seen in raw["card_events"]
+        ]
+        ledger = [LedgerEntry(*row) for row in raw["ledger"]]
+        registrations = [
+            Registration(m, phone, frozenset(cards), h, n) for m, phone, cards, h, n in raw["registrations"]
+        ]
+        separations = frozenset(separation(a, b) for a, b in raw["separations"])
+        redemptions = [Redemption(*row) for row in raw["redemptions"]]
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise InvalidRecord(f"not a directory encoding: {exc!r}") from None
+    directory = Directory(separations=separations)
+    for member, profile in profiles.items():
+        directory = directory.with_profile(member, profile)
+    return merge(
+        directory,
+        Directory(
+            card_events={e.event_id: e for e in card_events},
+            ledger={e.entry_id: e for e in ledger},
+            registrations={r.member_id: r for r in registrations},
+            redemptions={r.redemption_id: r for r in redemptions},
+        ),
+    )
+
+
+def _merge_profile(current: Profile, incoming: Profile) -> dict[str, StampedField]:
+    # merge_profiles keeps the held value on equal stamps; two different values under
+    # one stamp would make the result depend on delivery order, so they are refused.
+    for name, candidate in incoming.items():
+        held = current.get(name)
+        if held is not None and held[1:] == candidate[1:] and held[0] != candidate[0]:
+            raise ProfileStampConflict(f"field {name!r} has two values under stamp {held[1:]!r}")
+    return merge_profiles(current, incoming)

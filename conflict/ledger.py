@@ -1,0 +1,122 @@
+"""Shared balances as ledgers: stored value (fen), points, count-card uses and credit (fen).
+
+A balance is never a register: every top-up, spend, earn or redemption is an entry
+with its own id, and a balance is the sum of a card's entries. Merging is the union
+of entries, so concurrent spends at two branches are never lost; one id carrying
+two different entries is refused (`LedgerEntryConflict`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from conflict.errors import InvalidRecord, LedgerEntryConflict, check_int, check_text, union_by_id
+
+__all__ = [
+    "ENTRY_SIGNS",
+    "LEDGER_UNITS",
+    "MAX_ABS_AMOUNT",
+    "LedgerEntry",
+    "LedgerEntryConflict",
+    "add_entry",
+    "balance",
+    "balances",
+    "merge_ledgers",
+]
+
+# What each ledger counts. Credit is money the card may still draw on: a charge
+# takes from it, a repayment gives back.
+LEDGER_UNITS: Mapping[str, str] = {
+    "stored_value": "fen",
+    "points": "points",
+    "uses": "uses",
+    "credit": "fen",
+}
+
+# The sign each entry kind must carry in each ledger: +1 adds, -1 takes, 0 either
+# way (a correction by an operator). A kind not listed for a ledger is refused.
+ENTRY_SIGNS: Mapping[str, Mapping[str, int]] = {
+    "stored_value": {
+        "top_up": 1,
+        "refund": 1,
+        "spend": -1,
+        "transfer_in": 1,
+        "transfer_out": -1,
+        "adjust": 0,
+    },
+    "points": {"earn": 1, "refund": 1, "redeem": -1, "expire": -1, "adjust": 0},
+    "uses": {"grant": 1, "refund": 1, "use": -1, "expire": -1, "adjust": 0},
+    "credit": {"grant": 1, "repay": 1, "charge": -1, "adjust": 0},
+}
+
+# 10^12 fen is ten billion yuan: far above any card, far below msgpack's int64,
+# so a sum of a million entries cannot overflow a signed 64-bit column either.
+MAX_ABS_AMOUNT = 10**12
+
+Ledger = Mapping[str, "LedgerEntry"]
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One movement on one card's ledger; `amount` is signed, in the ledger's unit."""
+
+    entry_id: str
+    card_id: str
+    ledger: str  # stored_value | points | uses | credit
+    kind: str
+    amount: int
+    hlc: int
+    node: str
+
+    def __post_init__(self) -> None:
+        check_text(self.entry_id, "entry_id")
+        check_text(self.card_id, "card_id")
+        check_text(self.node, "node")
+        check_int(self.amount, "amount")
+        check_int(self.hlc, "hlc")
+        signs = ENTRY_SIGNS.get(self.ledger)
+        if signs is None:
+            raise InvalidRecord(f"unknown ledger {self.ledger!r}; expected one of {sorted(ENTRY_SIGNS)}")
+        sign = signs.get(self.kind)
+        if sign is None:
+            raise InvalidRecord(f"{self.kind!r} is not an entry kind of the {self.ledger} ledger")
+        if self.amount == 0 or abs(self.amount) > MAX_ABS_AMOUNT:
+            raise InvalidRecord(f"amount must be non-zero and at most {MAX_ABS_AMOUNT} in size")
+        if sign * self.amount < 0:
+            raise InvalidRecord(
+                f"a {self.kind} on the {self.ledger} ledger must be {'+' if sign > 0 else '-'}"
+            )
+
+    @property
+    def stamp(self) -> tuple[int, str, str]:
+        """Total order of entries: hlc, then node, then entry id (never two equal)."""
+        return (self.hlc, self.node, self.entry_id)
+
+
+def add_entry(entries: Ledger, entry: LedgerEntry) -> dict[str, LedgerEntry]:
+    return merge_ledgers(entries, {entry.entry_id: entry})
+
+
+def merge_ledgers(current: Ledger, incoming: Ledger) -> dict[str, LedgerEntry]:
+    """Union of entries by id; commutative, associative and idempotent."""
+    for entry_id, entry in incoming.items():
+        if entry_id != entry.entry_id:
+            raise InvalidRecord(f"entry filed under {entry_id!r} has id {entry.entry_id!r}")
+    return union_by_id(current, incoming, LedgerEntryConflict)
+
+
+def balance(entries: Iterable[LedgerEntry], card_id: str, ledger: str) -> int:
+    """The card's balance on one ledger: the sum of its entries there."""
+    if ledger not in ENTRY_SIGNS:
+        raise InvalidRecord(f"unknown ledger {ledger!r}")
+    return sum(e.amount for e in entries if e.card_id == card_id and e.ledger == ledger)
+
+
+def balances(entries: Iterable[LedgerEntry]) -> dict[tuple[str, str], int]:
+    """Every (card_id, ledger) balance at once."""
+    totals: dict[tuple[str, str], int] = {}
+    for e in entries:
+        key = (e.card_id, e.ledger)
+        totals[key] = totals.get(key, 0) + e.amount
+    return totals
