@@ -23,7 +23,7 @@ from typing import Any
 from benchmarks.common import Report, peak_rss_mib, percentile
 from node import schema
 from node.catalogue import apply_product
-from node.checkout import SaleRequest, checkout_job
+from node.checkout import SaleRequest, Tender, checkout_job
 from node.store import Store
 from node.writer import Tx
 from protocol.ids import uuid7
@@ -66,7 +66,7 @@ async def run_branchline(path: Path, checkouts: int, callers: int) -> Branchline
     try:
         for sku, name, price_fen in PRODUCTS:
             await store.writer.run(product_job({"sku": sku, "name": name, "price_fen": price_fen}))
-        sale = SaleRequest(member_id=None, lines=SALE_LINES, tenders=(("cash", CASH_FEN),), request_key=None)
+        sale = SaleRequest(member_id=None, lines=SALE_LINES, tenders=(Tender("cash", CASH_FEN),), request_key=None)
         latencies_ms: list[float] = []
         remaining = checkouts
         groups_before = store.writer.groups_committed

@@ -22,14 +22,14 @@ from typing import Any
 import aiohttp
 
 from benchmarks.common import Report, get_json, peak_rss_mib, setup_logging, start_chain, wait_until
-from node.checkout import SaleRequest, checkout_job
+from node.checkout import SaleRequest, Tender, checkout_job
 from node.context import CONTEXT
 
 BRANCH = "BR01"
 SALE = SaleRequest(
     member_id=None,
     lines=(("TEA-OOLONG-250", 2), ("CUP-CERAMIC", 1)),
-    tenders=(("cash", 20_000),),
+    tenders=(Tender("cash", 20_000),),
     request_key=None,
 )
 SYNC_POLL_S = 0.05

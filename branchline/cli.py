@@ -14,6 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from branchline import conflicts_cli
 from hq.errors import HQError
 from node.errors import NodeError
 from protocol.errors import ProtocolError
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--branch", required=True)
     p.add_argument("--ttl-hours", type=float, default=24.0)
+    conflicts_cli.add_parser(hq)
 
     node = commands.add_parser("node", help="a branch node").add_subparsers(dest="action", required=True)
     p = node.add_parser("init", help="create a node and enroll it with HQ")
@@ -96,6 +98,14 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "init":
             public_key = asyncio.run(setup.init_hq(args.data, demo_data=args.demo_data))
             print(f"HQ initialised in {args.data}; public key {public_key.hex()}")
+        elif args.action == "conflicts":
+            from rich.console import Console
+
+            try:
+                return conflicts_cli.run(args, Console())
+            except conflicts_cli.ConflictCommandFailed as exc:
+                print(f"branchline: {exc}", file=sys.stderr)
+                return 2
         elif args.action == "enroll-token":
             ttl_s = int(args.ttl_hours * 3600)
             print(asyncio.run(setup.issue_enroll_token(args.data, args.branch, ttl_s)))

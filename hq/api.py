@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -10,9 +12,9 @@ from typing import Any
 from aiohttp import web
 
 from hq import pages
-from hq.errors import HQError, InvalidQuery
+from hq.errors import HQError, InvalidQuery, OperatorAuthFailed
 from hq.service import HQ, wall_ms
-from hq.setup import open_store, read_key
+from hq.setup import open_store, operator_token, read_key
 from hq.storage.base import BranchRecord
 from protocol import messages
 from protocol.codec import check_branch_code
@@ -22,6 +24,8 @@ from protocol.limits import MAX_MESSAGE_BYTES
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 HQ_KEY = web.AppKey("hq", HQ)
+OPERATOR_TOKEN = web.AppKey("operator_token", str)
+CONFLICT_STATES = ("open", "resolved", "cleared")
 
 MSGPACK = "application/x-msgpack"
 # A branch that has not pushed or polled for this long is shown offline; its
@@ -134,6 +138,107 @@ async def members(request: web.Request) -> web.Response:
     return web.json_response({"members": await request.app[HQ_KEY].store.member_by_phone(phone)})
 
 
+@routes.get("/api/members/{member_id}")
+async def member(request: web.Request) -> web.Response:
+    member_id = request.match_info["member_id"]
+    found = await request.app[HQ_KEY].store.member(member_id)
+    if found is None:
+        raise web.HTTPNotFound(text=f"no member {member_id} at HQ")
+    return web.json_response(found)
+
+
+@routes.get("/api/cards/{card}")
+async def card(request: web.Request) -> web.Response:
+    card_id = request.match_info["card"]
+    found = await request.app[HQ_KEY].store.card(card_id)
+    if found is None:
+        raise web.HTTPNotFound(text=f"no member holds card {card_id} at HQ")
+    return web.json_response(found)
+
+
+@routes.get("/api/directory/digest")
+async def directory_digest(request: web.Request) -> web.Response:
+    """SHA-256 of the directory's canonical bytes: equal at two replicas iff they agree."""
+    data = await request.app[HQ_KEY].store.directory_bytes()
+    return web.json_response({"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)})
+
+
+@routes.post("/api/holds")
+async def place_hold(request: web.Request) -> web.Response:
+    hq = request.app[HQ_KEY]
+    # The terms ride in the query string, which the branch's signature covers.
+    branch = await hq.authenticate(request.headers.get("Authorization"), "POST", request.path_qs)
+    hold_id = request.query.get("hold", "")
+    card_id = request.query.get("card", "")
+    amount = _int_query(request, "amount_fen", 0)
+    raw = request.query.get("unsynced_fen", "0")
+    if not raw.removeprefix("-").isdigit() or len(raw) > 19:
+        raise InvalidQuery("unsynced_fen must be an integer")
+    unsynced = int(raw)
+    available = await hq.place_hold(branch, hold_id, card_id, amount, unsynced)
+    return web.json_response({"hold": hold_id, "available_fen": available}, status=201)
+
+
+@routes.delete("/api/holds/{hold}")
+async def release_hold(request: web.Request) -> web.Response:
+    hq = request.app[HQ_KEY]
+    branch = await hq.authenticate(request.headers.get("Authorization"), "DELETE", request.path_qs)
+    released = await hq.store.release_hold(branch, request.match_info["hold"])
+    return web.json_response({"hold": request.match_info["hold"], "released": released})
+
+
+def _operator(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    expected = request.app[OPERATOR_TOKEN]
+    given = header.removeprefix("Bearer ").strip()
+    if not header.startswith("Bearer ") or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise OperatorAuthFailed(
+            "operator endpoints need `Authorization: Bearer <token>`; the token is in HQ's data folder"
+            " (operator.token)"
+        )
+    return request.headers.get("X-Operator", "operator")[:64]
+
+
+@routes.get("/api/conflicts")
+async def conflicts(request: web.Request) -> web.Response:
+    _operator(request)
+    state = request.query.get("state")
+    if state is not None and state not in CONFLICT_STATES:
+        raise InvalidQuery(f"state must be one of {', '.join(CONFLICT_STATES)}")
+    return web.json_response({"conflicts": await request.app[HQ_KEY].store.conflicts(state)})
+
+
+@routes.get("/api/conflicts/{conflict_id}")
+async def conflict(request: web.Request) -> web.Response:
+    _operator(request)
+    found = await request.app[HQ_KEY].store.conflict(request.match_info["conflict_id"])
+    if found is None:
+        raise web.HTTPNotFound(text=f"no conflict {request.match_info['conflict_id']}")
+    return web.json_response(found)
+
+
+@routes.post("/api/conflicts/{conflict_id}/resolve")
+async def resolve(request: web.Request) -> web.Response:
+    by = _operator(request)
+    try:
+        body = await request.json()
+    except ValueError:
+        raise InvalidQuery('the body must be JSON: {"action": ..., "note": ...}') from None
+    if (
+        not isinstance(body, dict)
+        or not isinstance(body.get("action"), str)
+        or set(body) - {"action", "note"}
+    ):
+        raise InvalidQuery('the body must be {"action": <one of the conflict\'s actions>, "note": <text>}')
+    note = body.get("note", "")
+    if not isinstance(note, str):
+        raise InvalidQuery("note must be text")
+    resolved = await request.app[HQ_KEY].resolve_conflict(
+        request.match_info["conflict_id"], body["action"], note, by
+    )
+    return web.json_response(resolved)
+
+
 @routes.get("/api/products")
 async def products(request: web.Request) -> web.Response:
     items = await request.app[HQ_KEY].store.products()
@@ -164,6 +269,7 @@ def create_app(data_dir: Path) -> web.Application:
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         key = read_key(data_dir)
+        app[OPERATOR_TOKEN] = operator_token(data_dir)
         store = await open_store(data_dir)
         app[HQ_KEY] = HQ(store, key)
         yield

@@ -53,3 +53,38 @@ class NotInitialised(HQError):
 
     http_status = 503
     code = "not_initialised"
+
+
+class UnknownCard(HQError):
+    """No member HQ knows holds this card number."""
+
+    http_status = 404
+    code = "unknown_card"
+
+
+class CardBlocked(HQError):
+    """The card is lost, suspended or returned at HQ's view of the directory."""
+
+    http_status = 409
+    code = "card_blocked"
+
+
+class InsufficientBalance(HQError):
+    """The card's balance less its open holds does not cover the amount asked."""
+
+    http_status = 402
+    code = "insufficient_balance"
+
+
+class HoldConflict(HQError):
+    """A hold id already names a hold with other terms (branch, card or amount)."""
+
+    http_status = 409
+    code = "hold_conflict"
+
+
+class OperatorAuthFailed(HQError):
+    """An operator endpoint needs `Authorization: Bearer <token>` from HQ's operator.token."""
+
+    http_status = 401
+    code = "operator_auth_failed"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conflict.profile import StampedField, stamp_fields
+from conflict.wire import DirectoryRecord, from_entry
 from protocol.entry import Entry
 from protocol.errors import MalformedMessage
 
@@ -43,10 +44,18 @@ class MemberWrite:
     profile: dict[str, StampedField]
 
 
+@dataclass(frozen=True, slots=True)
+class DirectoryWrite:
+    origin: str
+    record: DirectoryRecord
+    hold_id: str | None = None  # a stored-value spend authorised online captures its hold
+
+
 @dataclass
 class Plan:
     sales: list[SaleRow] = field(default_factory=list)
     members: list[MemberWrite] = field(default_factory=list)
+    directory: list[DirectoryWrite] = field(default_factory=list)
 
 
 def plan_entries(entries: Iterable[Entry]) -> Plan:
@@ -114,6 +123,8 @@ def _member(plan: Plan, entry: Entry) -> None:
                 f"{key} must be text of at most {MAX_PROFILE_CHARS} characters"
             )
     home_branch = payload.get("home_branch") if entry.op == "register" else None
+    if entry.op == "register":
+        _directory(plan, entry)
     plan.members.append(
         MemberWrite(
             entry.origin,
@@ -124,8 +135,17 @@ def _member(plan: Plan, entry: Entry) -> None:
     )
 
 
+def _directory(plan: Plan, entry: Entry) -> None:
+    record = from_entry(entry.kind, entry.op, entry.entity_id, entry.hlc, entry.origin, entry.payload)
+    hold = entry.payload.get("hold") if isinstance(entry.payload, dict) else None
+    plan.directory.append(DirectoryWrite(entry.origin, record, hold if isinstance(hold, str) else None))
+
+
 _HANDLERS = {
     ("sale", "checkout"): _sale,
     ("member", "register"): _member,
     ("member", "edit"): _member,
+    ("card", "event"): _directory,
+    ("ledger", "entry"): _directory,
+    ("voucher", "redeem"): _directory,
 }

@@ -12,12 +12,13 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hq.errors import AuthFailed, UnknownBranch
+from hq.errors import AuthFailed, InvalidQuery, UnknownBranch
 from hq.setup import token_hash
-from hq.storage.base import FeedChange, HQStore, IngestResult, Product, feed_origin
+from hq.storage.base import FeedChange, HoldRecord, HQStore, IngestResult, Product, feed_origin
 from protocol import messages
 from protocol.batch import SignedBatch, sign_batch, verify_batch
 from protocol.entry import decode_entry
@@ -37,6 +38,13 @@ log = logging.getLogger(__name__)
 REQUEST_MAX_AGE_MS = MAX_CLOCK_DRIFT_MS
 MAX_FEED_WAIT_S = 30
 FEED_PAGE_BYTES = MAX_MESSAGE_BYTES - 64 * 1024
+# A hold a branch neither spends nor releases (it crashed mid-sale) stops
+# reserving money after this long; a spend that arrives later still counts.
+HOLD_TTL_MS = 10 * 60_000
+MAX_HOLD_ID_CHARS = 100
+MAX_NOTE_CHARS = 500
+# Ten million yuan, the largest amount a till accepts.
+MAX_HOLD_FEN = 1_000_000_000
 
 
 def wall_ms() -> int:
@@ -153,6 +161,28 @@ class HQ:
 
     async def publish(self, changes: list[FeedChange]) -> None:
         self.notifier.notify(await self.store.publish(changes, self.wall_ms()))
+
+    async def place_hold(
+        self, branch: str, hold_id: str, card_id: str, amount_fen: int, unsynced_fen: int
+    ) -> int:
+        """Authorise a stored-value spend online; returns what stays available."""
+        if not 0 < len(hold_id) <= MAX_HOLD_ID_CHARS or not card_id or len(card_id) > MAX_HOLD_ID_CHARS:
+            raise InvalidQuery(f"hold and card must be 1 to {MAX_HOLD_ID_CHARS} characters")
+        if not 0 < amount_fen <= MAX_HOLD_FEN:
+            raise InvalidQuery(f"amount_fen must be between 1 and {MAX_HOLD_FEN}")
+        if not -MAX_HOLD_FEN * 1000 <= unsynced_fen <= 0:
+            raise InvalidQuery("unsynced_fen is the branch's unsent debits: zero or negative")
+        now = self.wall_ms()
+        hold = HoldRecord(hold_id, branch, card_id, amount_fen, now + HOLD_TTL_MS)
+        return await self.store.place_hold(hold, unsynced_fen, now)
+
+    async def resolve_conflict(self, conflict_id: str, action: str, note: str, by: str) -> dict[str, Any]:
+        if len(note) > MAX_NOTE_CHARS:
+            raise InvalidQuery(f"a note is at most {MAX_NOTE_CHARS} characters")
+        conflict, feeds = await self.store.resolve_conflict(conflict_id, action, note, by, self.wall_ms())
+        self.notifier.notify(feeds)
+        log.info("conflict %s resolved: %s by %s", conflict_id, action, by)
+        return conflict
 
 
 def _parse_auth(header: str | None) -> dict[str, str]:

@@ -22,6 +22,7 @@ from protocol.signing import (
 )
 
 KEY_FILE = "hq.key"
+OPERATOR_TOKEN_FILE = "operator.token"
 STORE_FILE = "hq.sqlite"
 TOKEN_TTL_S = 24 * 3600  # a branch is usually set up the day its token is issued
 
@@ -59,6 +60,7 @@ async def init_hq(data_dir: Path, *, demo_data: bool) -> bytes:
         fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(private_key_pem(key))
+    operator_token(data_dir)
     store = await SqliteHQStore.open(data_dir / STORE_FILE)
     try:
         if demo_data:
@@ -66,6 +68,21 @@ async def init_hq(data_dir: Path, *, demo_data: bool) -> bytes:
     finally:
         await store.close()
     return public_key_bytes(key)
+
+
+def operator_token(data_dir: Path) -> str:
+    """The bearer token operator endpoints (the conflict queue) require; created,
+    readable by its owner only, the first time it is needed."""
+    path = data_dir / OPERATOR_TOKEN_FILE
+    if not path.exists():
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process created it first
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32) + "\n")
+    return path.read_text().strip()
 
 
 def read_key(data_dir: Path) -> Ed25519PrivateKey:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
 
-from node import catalogue, checkout, members
+from node import cards, catalogue, checkout, members
 from node.changelog import LogHead
 from node.config import KEY_FILE, STORE_FILE, load_config, read_private_key
 from node.context import CONTEXT, MAX_JSON_BODY_BYTES, NodeContext
+from node.directory_store import load_directory
 from node.errors import NodeError
 from node.replicator import Replicator
 from node.store import Store
@@ -53,9 +55,16 @@ async def sync_status(request: web.Request) -> web.Response:
     return web.json_response(replicator.status())
 
 
+@routes.get("/api/directory/digest")
+async def directory_digest(request: web.Request) -> web.Response:
+    """SHA-256 of this branch's directory in canonical bytes; equal to HQ's once synced."""
+    data = await request.app[CONTEXT].store.read(lambda conn: load_directory(conn).encode())
+    return web.json_response({"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)})
+
+
 def create_app(data_dir: Path, *, replicate: bool = True) -> web.Application:
     app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_JSON_BODY_BYTES)
-    for module_routes in (routes, catalogue.routes, members.routes, checkout.routes):
+    for module_routes in (routes, catalogue.routes, members.routes, cards.routes, checkout.routes):
         app.add_routes(module_routes)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

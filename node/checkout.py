@@ -1,28 +1,36 @@
-"""Checkout: a sale of catalogue products, paid in cash, moving the branch's stock.
+"""Checkout: a sale of catalogue products, paid in cash, stored value or vouchers,
+moving the branch's stock and earning the member points.
 
-The sale, its lines and tenders, its stock moves and its change entry commit in
-one transaction. Stock may go negative: a branch is never stopped from selling
-because its count is behind (the goods are in the customer's hands).
+The sale, its lines and tenders, its ledger entries, its stock moves and its
+change entries commit in one transaction. Stock may go negative: a branch is
+never stopped from selling because its count is behind (the goods are in the
+customer's hands). Stored value is spent online with a hold at HQ when HQ
+answers, else offline within limits (node.holds); the mode is on each tender.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from aiohttp import web
 
-from node import fields
+from conflict.vouchers import Redemption
+from conflict.wire import ENTRY_KINDS
+from node import directory_store, fields, holds
+from node.cards import record_ledger_entry, require_active, require_card
 from node.context import CONTEXT, json_body
 from node.errors import (
+    InsufficientBalance,
     InvalidRequest,
     NotFound,
+    OfflineLimitReached,
     TenderShort,
-    UnknownMember,
     UnknownProduct,
     UnsupportedTender,
 )
+from node.members import member_or_survivor
 from node.writer import Tx
 
 routes = web.RouteTableDef()
@@ -30,16 +38,31 @@ routes = web.RouteTableDef()
 MAX_SALE_LINES = 200  # a long supermarket receipt; more is a runaway till
 MAX_TENDERS = 8
 MAX_LINE_QTY = 100_000
-TENDER_KINDS = ("cash",)  # stored value, points and vouchers arrive with loyalty
+TENDER_KINDS = ("cash", "stored_value", "voucher")
 MAX_REQUEST_KEY_CHARS = 64
+# Points a member earns per yuan (100 fen) of a sale.
+POINTS_PER_YUAN = 1
 
 
-@dataclass(frozen=True)
-class SaleRequest:
+class Tender(NamedTuple):
+    kind: str
+    amount_fen: int
+    card: str | None = None  # stored_value
+    voucher: str | None = None  # voucher
+
+
+class SaleRequest(NamedTuple):
     member_id: str | None
     lines: tuple[tuple[str, int], ...]  # (sku, qty)
-    tenders: tuple[tuple[str, int], ...]  # (kind, amount_fen)
+    tenders: tuple[Tender, ...]
     request_key: str | None  # the till's Idempotency-Key: a retried POST books once
+
+    def stored_value_by_card(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for tender in self.tenders:
+            if tender.kind == "stored_value" and tender.card is not None:
+                totals[tender.card] = totals.get(tender.card, 0) + tender.amount_fen
+        return totals
 
 
 def parse_sale(body: dict[str, Any], request_key: str | None) -> SaleRequest:
@@ -54,34 +77,59 @@ def parse_sale(body: dict[str, Any], request_key: str | None) -> SaleRequest:
         lines.append((str(sku), qty))
     tenders = []
     for number, tender in enumerate(fields.items(body.get("tenders"), "tenders", maximum=MAX_TENDERS)):
-        kind = tender.get("kind")
-        if kind not in TENDER_KINDS:
-            raise UnsupportedTender(
-                f"tenders[{number}].kind {kind!r} is not accepted;"
-                f" this branch takes {', '.join(TENDER_KINDS)}"
-            )
-        tenders.append(
-            (
-                str(kind),
-                fields.amount_fen(tender.get("amount_fen"), f"tenders[{number}].amount_fen"),
-            )
-        )
+        tenders.append(_tender(tender, number))
     if request_key is not None and not 0 < len(request_key) <= MAX_REQUEST_KEY_CHARS:
         raise InvalidRequest(f"Idempotency-Key must be 1 to {MAX_REQUEST_KEY_CHARS} characters")
     return SaleRequest(member_id, tuple(lines), tuple(tenders), request_key)
 
 
-def checkout_job(sale: SaleRequest, sale_id: str, warehouse: str) -> Any:
+def _tender(tender: dict[str, Any], number: int) -> Tender:
+    kind = tender.get("kind")
+    where = f"tenders[{number}]"
+    if kind not in TENDER_KINDS:
+        raise UnsupportedTender(
+            f"{where}.kind {kind!r} is not accepted; this branch takes {', '.join(TENDER_KINDS)}"
+        )
+    expected = {"kind", "amount_fen"} | ({"card"} if kind == "stored_value" else set())
+    expected |= {"voucher"} if kind == "voucher" else set()
+    if set(tender) != expected:
+        raise InvalidRequest(f"a {kind} tender has exactly the fields {', '.join(sorted(expected))}")
+    amount = fields.integer(
+        tender.get("amount_fen"), f"{where}.amount_fen", minimum=1, maximum=fields.MAX_AMOUNT_FEN
+    )
+    if kind == "stored_value":
+        return Tender("stored_value", amount, card=fields.card_number(tender["card"], f"{where}.card"))
+    if kind == "voucher":
+        return Tender("voucher", amount, voucher=fields.card_number(tender["voucher"], f"{where}.voucher"))
+    return Tender("cash", amount)
+
+
+def replayed_sale(conn: sqlite3.Connection, request_key: str | None) -> str | None:
+    if request_key is None:
+        return None
+    row = conn.execute("SELECT id FROM sales WHERE request_key = ?", (request_key,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def checkout_job(
+    sale: SaleRequest,
+    sale_id: str,
+    warehouse: str,
+    authorisations: Mapping[str, holds.Authorisation] | None = None,
+    offline_limit_fen: int = 50_000,
+) -> Any:
+    """The sale as one write. `authorisations` (card -> online hold or offline) come
+    from node.holds; a card without one is spent offline."""
+    authorised = authorisations or {}
+
     def job(tx: Tx) -> dict[str, Any]:
         conn = tx.conn
-        if sale.request_key is not None:
-            row = conn.execute("SELECT id FROM sales WHERE request_key = ?", (sale.request_key,)).fetchone()
-            if row is not None:
-                return {**load_sale(conn, row[0]), "replayed": True}
-        if sale.member_id is not None:
-            known = conn.execute("SELECT 1 FROM members WHERE id = ?", (sale.member_id,)).fetchone()
-            if known is None:
-                raise UnknownMember(f"no member {sale.member_id} at this branch")
+        replayed = replayed_sale(conn, sale.request_key)
+        if replayed is not None:
+            return {**load_sale(conn, replayed), "replayed": True}
+        member_id = sale.member_id
+        if member_id is not None:
+            member_id = member_or_survivor(conn, member_id)
         skus = sorted({sku for sku, _ in sale.lines})
         marks = ",".join("?" * len(skus))
         prices = dict(
@@ -95,36 +143,37 @@ def checkout_job(sale: SaleRequest, sale_id: str, warehouse: str) -> Any:
             for sku, qty in sale.lines
         ]
         total_fen = sum(line["amount_fen"] for line in lines)
-        tendered_fen = sum(amount for _, amount in sale.tenders)
+        tendered_fen = sum(tender.amount_fen for tender in sale.tenders)
+        non_cash_fen = sum(tender.amount_fen for tender in sale.tenders if tender.kind != "cash")
         if tendered_fen < total_fen:
             raise TenderShort(f"tenders cover {tendered_fen} fen of a {total_fen} fen sale")
-        change_fen = tendered_fen - total_fen  # cash is the only tender, so change is cash
+        if non_cash_fen > total_fen:
+            raise InvalidRequest(
+                f"stored value and vouchers ({non_cash_fen} fen) exceed the {total_fen} fen sale;"
+                " change is given in cash only"
+            )
+        change_fen = tendered_fen - total_fen  # only cash can be over-tendered, so change is cash
+        tenders = _pay(tx, sale, sale_id, authorised, offline_limit_fen)
+        points = _earn_points(tx, member_id, sale_id, total_fen)
         entry = tx.record(
             "sale",
             sale_id,
             "checkout",
             {
-                "member_id": sale.member_id,
+                "member_id": member_id,
                 "warehouse": warehouse,
                 "lines": lines,
-                "tenders": [{"kind": kind, "amount_fen": amount} for kind, amount in sale.tenders],
+                "tenders": tenders,
                 "total_fen": total_fen,
                 "change_fen": change_fen,
+                "points_earned": points,
                 "at_ms": tx.wall_ms,
             },
         )
         conn.execute(
-            "INSERT INTO sales (id, seq, member_id, total_fen, change_fen, at_ms, request_key)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                sale_id,
-                entry.seq,
-                sale.member_id,
-                total_fen,
-                change_fen,
-                tx.wall_ms,
-                sale.request_key,
-            ),
+            "INSERT INTO sales (id, seq, member_id, total_fen, change_fen, at_ms, request_key, points_earned)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (sale_id, entry.seq, member_id, total_fen, change_fen, tx.wall_ms, sale.request_key, points),
         )
         conn.executemany(
             "INSERT INTO sale_lines (sale_id, line_no, sku, qty, unit_price_fen, amount_fen)"
@@ -142,8 +191,20 @@ def checkout_job(sale: SaleRequest, sale_id: str, warehouse: str) -> Any:
             ],
         )
         conn.executemany(
-            "INSERT INTO sale_tenders (sale_id, tender_no, kind, amount_fen) VALUES (?, ?, ?, ?)",
-            [(sale_id, number, kind, amount) for number, (kind, amount) in enumerate(sale.tenders)],
+            "INSERT INTO sale_tenders (sale_id, tender_no, kind, amount_fen, card_id, mode, ref)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    sale_id,
+                    n,
+                    t["kind"],
+                    t["amount_fen"],
+                    t.get("card"),
+                    t.get("mode"),
+                    t.get("hold") or t.get("voucher"),
+                )
+                for n, t in enumerate(tenders)
+            ],
         )
         conn.executemany(
             "INSERT INTO stock_moves (warehouse, sku, qty_delta, cause, ref_id, at_ms)"
@@ -158,18 +219,103 @@ def checkout_job(sale: SaleRequest, sale_id: str, warehouse: str) -> Any:
         return {
             "id": sale_id,
             "seq": entry.seq,
-            "member_id": sale.member_id,
+            "member_id": member_id,
             "lines": lines,
+            "tenders": tenders,
             "total_fen": total_fen,
             "change_fen": change_fen,
+            "points_earned": points,
             "replayed": False,
         }
 
     return job
 
 
-SALE_COLUMNS = "id, seq, member_id, total_fen, change_fen"
+def _pay(
+    tx: Tx,
+    sale: SaleRequest,
+    sale_id: str,
+    authorised: Mapping[str, holds.Authorisation],
+    offline_limit_fen: int,
+) -> list[dict[str, Any]]:
+    """Book the non-cash tenders: a ledger spend per stored-value card, a redemption
+    per voucher. Returns the tenders as the receipt shows them."""
+    conn = tx.conn
+    spends = sale.stored_value_by_card()
+    for card, amount in spends.items():
+        require_card(conn, card)
+        require_active(conn, card)
+        if authorised.get(card, holds.OFFLINE).mode == "offline":
+            seen = directory_store.card_balance(conn, card, "stored_value")
+            if seen < amount:
+                raise InsufficientBalance(f"card {card} holds {seen} fen here, less than {amount} fen")
+            spent = holds.offline_spent_today(conn, card, tx.wall_ms)
+            if spent + amount > offline_limit_fen:
+                raise OfflineLimitReached(
+                    f"HQ is unreachable and card {card} has spent {spent} of its {offline_limit_fen} fen"
+                    " offline limit here today; take another tender or wait for the link"
+                )
+    booked: list[dict[str, Any]] = []
+    for number, tender in enumerate(sale.tenders):
+        if tender.kind == "stored_value" and tender.card is not None:
+            authorisation = authorised.get(tender.card, holds.OFFLINE)
+            record_ledger_entry(
+                tx,
+                f"{sale_id}-t{number}",
+                tender.card,
+                "stored_value",
+                "spend",
+                -tender.amount_fen,
+                sale_id=sale_id,
+                mode=authorisation.mode,
+                hold=authorisation.hold_id,
+            )
+            booked.append(
+                {
+                    "kind": "stored_value",
+                    "amount_fen": tender.amount_fen,
+                    "card": tender.card,
+                    "mode": authorisation.mode,
+                    "hold": authorisation.hold_id,
+                }
+            )
+        elif tender.kind == "voucher" and tender.voucher is not None:
+            redemption_id = f"{sale_id}-t{number}"
+            kind_name, op = ENTRY_KINDS["redemption"]
+            entry = tx.record(
+                kind_name,
+                redemption_id,
+                op,
+                {"voucher_id": tender.voucher, "amount_fen": tender.amount_fen, "sale_id": sale_id},
+            )
+            directory_store.add_records(
+                conn, [Redemption(redemption_id, tender.voucher, tender.amount_fen, entry.hlc, tx.log.origin)]
+            )
+            booked.append({"kind": "voucher", "amount_fen": tender.amount_fen, "voucher": tender.voucher})
+        else:
+            booked.append({"kind": "cash", "amount_fen": tender.amount_fen})
+    return booked
+
+
+def _earn_points(tx: Tx, member_id: str | None, sale_id: str, total_fen: int) -> int:
+    """Points on the member's first card; a member with no registration earns none."""
+    points = total_fen // 100 * POINTS_PER_YUAN
+    if member_id is None or points == 0:
+        return 0
+    registration = directory_store.registration(tx.conn, member_id)
+    if registration is None or not registration.card_numbers:
+        return 0
+    card = min(registration.card_numbers)
+    record_ledger_entry(tx, f"{sale_id}-pts", card, "points", "earn", points, sale_id=sale_id)
+    return points
+
+
+SALE_COLUMNS = "id, seq, member_id, total_fen, change_fen, points_earned"
 LINE_QUERY = "SELECT sku, qty, unit_price_fen, amount_fen FROM sale_lines WHERE sale_id = ? ORDER BY line_no"
+TENDER_QUERY = (
+    "SELECT kind, amount_fen, card_id AS card, mode, ref FROM sale_tenders"
+    " WHERE sale_id = ? ORDER BY tender_no"
+)
 
 
 def load_sale(conn: sqlite3.Connection, sale_id: str) -> dict[str, Any]:
@@ -177,17 +323,49 @@ def load_sale(conn: sqlite3.Connection, sale_id: str) -> dict[str, Any]:
     try:
         sale = dict(conn.execute(f"SELECT {SALE_COLUMNS} FROM sales WHERE id = ?", (sale_id,)).fetchone())
         sale["lines"] = [dict(line) for line in conn.execute(LINE_QUERY, (sale_id,))]
+        sale["tenders"] = [_tender_json(dict(row)) for row in conn.execute(TENDER_QUERY, (sale_id,))]
     finally:
         conn.row_factory = None
     return sale
+
+
+def _tender_json(row: dict[str, Any]) -> dict[str, Any]:
+    ref = row.pop("ref")
+    if row["kind"] == "stored_value":
+        row["hold"] = ref
+    elif row["kind"] == "voucher":
+        row["voucher"] = ref
+    return {key: value for key, value in row.items() if value is not None or key == "hold"}
 
 
 @routes.post("/api/sales")
 async def create_sale(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     sale = parse_sale(await json_body(request), request.headers.get("Idempotency-Key"))
-    result = await context.store.writer.run(checkout_job(sale, context.new_id(), context.config.warehouse))
+    sale_id = context.new_id()
+    authorisations: dict[str, holds.Authorisation] = {}
+    spends = sale.stored_value_by_card()
+    if spends and await context.store.read(lambda conn: replayed_sale(conn, sale.request_key)) is None:
+        for card, amount in spends.items():
+            authorisations[card] = await holds.authorise(context, f"{sale_id}-{card}", card, amount)
+    try:
+        result = await context.store.writer.run(
+            checkout_job(
+                sale, sale_id, context.config.warehouse, authorisations, context.config.offline_limit_fen
+            )
+        )
+    except BaseException:
+        await _release(context, authorisations)
+        raise
+    if result["replayed"]:
+        await _release(context, authorisations)
     return web.json_response(result, status=200 if result["replayed"] else 201)
+
+
+async def _release(context: Any, authorisations: Mapping[str, holds.Authorisation]) -> None:
+    for authorisation in authorisations.values():
+        if authorisation.hold_id is not None:
+            await holds.release(context, authorisation.hold_id)
 
 
 @routes.get("/api/sales/summary")
@@ -211,4 +389,6 @@ async def show_sale(request: web.Request) -> web.Response:
         raise NotFound(f"no sale {sale_id} at this branch")
     async with reader.execute(LINE_QUERY, (sale_id,)) as cursor:
         lines = [dict(line) for line in await cursor.fetchall()]
-    return web.json_response({**dict(row), "lines": lines})
+    async with reader.execute(TENDER_QUERY, (sale_id,)) as cursor:
+        tenders = [_tender_json(dict(row)) for row in await cursor.fetchall()]
+    return web.json_response({**dict(row), "lines": lines, "tenders": tenders})

@@ -27,6 +27,9 @@ class NodeConfig:
     hq_url: str
     hq_public_key_hex: str
     feed_origin: str
+    # What one card may spend at this branch per day while HQ is unreachable
+    # (DESIGN 6): it bounds the overdraft a partition can cause.
+    offline_limit_fen: int = 50_000
 
     @property
     def hq_public_key(self) -> bytes:

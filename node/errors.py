@@ -70,3 +70,44 @@ class NotEnrolled(NodeError):
 
     http_status = 503
     code = "not_enrolled"
+
+
+class UnknownCard(NotFound):
+    """A card number no member at this branch is registered with (yet)."""
+
+    code = "unknown_card"
+
+
+class CardTaken(NodeError):
+    """Another member already holds this card number at this branch."""
+
+    http_status = 409
+    code = "card_taken"
+
+
+class CardBlocked(NodeError):
+    """The card is lost, suspended or returned: it cannot pay until it is unlocked."""
+
+    http_status = 409
+    code = "card_blocked"
+
+
+class NothingToClear(NodeError):
+    """An unlock or resume with no loss report or suspension in force at this branch."""
+
+    http_status = 409
+    code = "nothing_to_clear"
+
+
+class InsufficientBalance(NodeError):
+    """The card's balance (online: at HQ, holds included) does not cover the amount."""
+
+    http_status = 402
+    code = "insufficient_balance"
+
+
+class OfflineLimitReached(NodeError):
+    """HQ is unreachable and this card has used today's offline spending limit here."""
+
+    http_status = 402
+    code = "offline_limit_reached"

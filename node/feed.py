@@ -12,9 +12,12 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+from conflict.wire import from_payload
 from node.catalogue import apply_product
+from node.directory_store import add_records
 from node.members import apply_member_upsert
 from node.writer import Tx
+from protocol import codec
 from protocol.batch import SignedBatch, verify_batch
 from protocol.entry import GENESIS_HASH, Entry, check_chain
 from protocol.errors import SequenceGap
@@ -24,11 +27,27 @@ log = logging.getLogger(__name__)
 FEED_SEQ = "feed_seq"
 FEED_HASH = "feed_hash"
 
+
 # What a node does with each kind of HQ change. Later capabilities (card types,
 # transfers addressed to this branch, conflict resolutions) add a line here.
+def apply_directory_record(conn: sqlite3.Connection, payload: dict[str, Any]) -> None:
+    """A record of the shared directory another branch (or HQ) wrote: union it in."""
+    add_records(conn, [from_payload(payload)])
+
+
+def apply_resolution(conn: sqlite3.Connection, payload: dict[str, Any]) -> None:
+    """An operator's decision on a conflict; the records it implies arrive beside it."""
+    conn.execute(
+        "INSERT OR REPLACE INTO conflict_resolutions (id, kind, action, resolution) VALUES (?, ?, ?, ?)",
+        (str(payload["id"]), str(payload["kind"]), str(payload["action"]), codec.pack(payload)),
+    )
+
+
 APPLIERS: dict[tuple[str, str], Callable[[sqlite3.Connection, dict[str, Any]], None]] = {
     ("product", "upsert"): apply_product,
     ("member", "upsert"): apply_member_upsert,
+    ("directory", "record"): apply_directory_record,
+    ("conflict", "resolve"): apply_resolution,
 }
 
 

@@ -63,3 +63,12 @@ def items(value: Any, name: str, *, maximum: int) -> list[dict[str, Any]]:
     if not all(isinstance(item, dict) for item in value):
         raise InvalidRequest(f"every item of {name} must be an object")
     return value
+
+
+_CARD = re.compile(r"^[0-9A-Za-z-]{4,40}$")
+
+
+def card_number(value: Any, name: str = "card") -> str:
+    if not isinstance(value, str) or not _CARD.match(value):
+        raise InvalidRequest(f"{name} must be 4 to 40 letters, digits or dashes")
+    return value

@@ -1,7 +1,10 @@
 """Members: register, edit and look up; profiles merge per field (conflict.profile).
 
 A registration or edit is a change entry of kind "member"; members registered at
-other branches arrive from HQ's feed as "member/upsert" with stamped fields.
+other branches arrive from HQ's feed as "member/upsert" with stamped fields, and
+their registrations as directory records. Every lookup answers with the survivor
+of the member's duplicate group (node.directory_store), so an alias's id, phone
+or card finds the merged member.
 """
 
 from __future__ import annotations
@@ -11,16 +14,24 @@ from typing import Any
 
 from aiohttp import web
 
+from conflict.duplicates import MAX_CARDS_PER_REGISTRATION, Registration
 from conflict.profile import StampedField, merge_profiles, stamp_fields, values
-from node import fields
+from node import directory_store, fields
 from node.context import CONTEXT, json_body
-from node.errors import InvalidRequest, PhoneTaken, UnknownMember
+from node.errors import CardTaken, InvalidRequest, PhoneTaken, UnknownMember
 from node.writer import Tx
 from protocol import codec
 
 routes = web.RouteTableDef()
 
-MEMBER_COLUMNS = "id, name, phone, birthday, home_branch"
+
+def _cards_from_body(body: dict[str, Any]) -> list[str]:
+    cards = body.pop("cards", None)
+    if cards is None:
+        return []
+    if not isinstance(cards, list) or len(cards) > MAX_CARDS_PER_REGISTRATION:
+        raise InvalidRequest(f"cards must be a list of at most {MAX_CARDS_PER_REGISTRATION} card numbers")
+    return sorted({fields.card_number(card, "cards[]") for card in cards})
 
 
 def _profile_from_body(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
@@ -47,11 +58,11 @@ def _check_phone_free(conn: sqlite3.Connection, phone: str, member_id: str | Non
         raise PhoneTaken(f"phone {phone} already belongs to member {row[0]}")
 
 
-def _load_profile(conn: sqlite3.Connection, member_id: str) -> dict[str, StampedField] | None:
-    row = conn.execute("SELECT profile FROM members WHERE id = ?", (member_id,)).fetchone()
-    if row is None:
-        return None
-    return {name: tuple(stamped) for name, stamped in codec.unpack(row[0]).items()}
+def _check_cards_free(conn: sqlite3.Connection, cards: list[str]) -> None:
+    for card in cards:
+        owner = directory_store.card_owner(conn, card)
+        if owner is not None:
+            raise CardTaken(f"card {card} already belongs to member {owner}")
 
 
 def store_profile(
@@ -73,21 +84,31 @@ def store_profile(
     )
 
 
-def register_job(member_id: str, branch: str, profile: dict[str, Any]) -> Any:
+def register_job(member_id: str, branch: str, profile: dict[str, Any], cards: list[str] | None = None) -> Any:
+    """Register a member with the cards handed over; without one, the member gets a
+    virtual card numbered as its member id, so stored value and points have a home."""
+    card_numbers = sorted(cards) if cards else [member_id]
+
     def job(tx: Tx) -> dict[str, Any]:
         _check_phone_free(tx.conn, profile["phone"], None)
-        entry = tx.record("member", member_id, "register", {"home_branch": branch, **profile})
+        _check_cards_free(tx.conn, card_numbers)
+        entry = tx.record(
+            "member", member_id, "register", {"home_branch": branch, **profile, "cards": card_numbers}
+        )
         store_profile(tx.conn, member_id, branch, stamp_fields(profile, entry.hlc, branch))
-        return {"id": member_id, "home_branch": branch, **profile}
+        directory_store.add_records(
+            tx.conn, [Registration(member_id, profile["phone"], frozenset(card_numbers), entry.hlc, branch)]
+        )
+        return directory_store.member_json(tx.conn, member_id) or {}
 
     return job
 
 
-def edit_job(member_id: str, branch: str, changes: dict[str, Any]) -> Any:
+def edit_job(looked_up_as: str, branch: str, changes: dict[str, Any]) -> Any:
     def job(tx: Tx) -> dict[str, Any]:
-        held = _load_profile(tx.conn, member_id)
-        if held is None:
-            raise UnknownMember(f"no member {member_id} at this branch")
+        # An edit made through an alias's id goes to the survivor, whose profile shows.
+        member_id = member_or_survivor(tx.conn, looked_up_as)
+        held = directory_store.load_profile(tx.conn, member_id)
         if "phone" in changes:
             _check_phone_free(tx.conn, changes["phone"], member_id)
         entry = tx.record("member", member_id, "edit", changes)
@@ -95,7 +116,7 @@ def edit_job(member_id: str, branch: str, changes: dict[str, Any]) -> Any:
         home_branch = row.fetchone()[0]
         merged = merge_profiles(held, stamp_fields(changes, entry.hlc, branch))
         store_profile(tx.conn, member_id, home_branch, merged)
-        return {"id": member_id, "home_branch": home_branch, **values(merged)}
+        return directory_store.member_json(tx.conn, member_id) or {}
 
     return job
 
@@ -103,15 +124,31 @@ def edit_job(member_id: str, branch: str, changes: dict[str, Any]) -> Any:
 def apply_member_upsert(conn: sqlite3.Connection, payload: dict[str, Any]) -> None:
     """A member as HQ's directory holds it; merged field by field with ours."""
     incoming = {name: tuple(stamped) for name, stamped in payload["profile"].items()}
-    held = _load_profile(conn, payload["id"]) or {}
+    held = directory_store.load_profile(conn, payload["id"])
     store_profile(conn, payload["id"], payload["home_branch"], merge_profiles(held, incoming))
+
+
+def member_or_survivor(conn: sqlite3.Connection, member_id: str) -> str:
+    """The survivor a member id stands for; refuses ids this branch has not seen."""
+    group = directory_store.group_of(conn, member_id)
+    if member_id not in group.registrations:
+        if conn.execute("SELECT 1 FROM members WHERE id = ?", (member_id,)).fetchone() is None:
+            raise UnknownMember(
+                f"no member {member_id} at this branch; if registered elsewhere, wait for the sync"
+            )
+        return member_id
+    return group.survivor(member_id)
 
 
 @routes.post("/api/members")
 async def register(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
-    profile = _profile_from_body(await json_body(request), partial=False)
-    member = await context.store.writer.run(register_job(context.new_id(), context.config.branch, profile))
+    body = await json_body(request)
+    cards = _cards_from_body(body)
+    profile = _profile_from_body(body, partial=False)
+    member = await context.store.writer.run(
+        register_job(context.new_id(), context.config.branch, profile, cards)
+    )
     return web.json_response(member, status=201)
 
 
@@ -126,22 +163,33 @@ async def edit(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/members")
-async def find_by_phone(request: web.Request) -> web.Response:
-    phone = fields.phone(request.query.get("phone"), "the phone query parameter")
-    async with request.app[CONTEXT].store.reader.execute(
-        f"SELECT {MEMBER_COLUMNS} FROM members WHERE phone = ? ORDER BY id", (phone,)
-    ) as cursor:
-        rows = await cursor.fetchall()
-    return web.json_response({"members": [dict(row) for row in rows]})
+async def find(request: web.Request) -> web.Response:
+    """Members by ?phone= or ?card=, as their survivors (an alias's phone finds the survivor)."""
+    if "card" in request.query:
+        key = "card:" + fields.card_number(request.query["card"], "the card query parameter")
+        phone = None
+    else:
+        phone = fields.phone(request.query.get("phone"), "the phone query parameter")
+        key = "phone:" + phone
+
+    def read(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+        found = set(directory_store.members_with_key(conn, key))
+        if phone is not None:  # a phone changed by an edit is found too
+            rows = conn.execute("SELECT id FROM members WHERE phone = ?", (phone,)).fetchall()
+            found.update(member_or_survivor(conn, member_id) for (member_id,) in rows)
+        views = [directory_store.member_json(conn, member_id) for member_id in sorted(found)]
+        return [view for view in views if view is not None]
+
+    return web.json_response({"members": await request.app[CONTEXT].store.read(read)})
 
 
 @routes.get("/api/members/{member_id}")
 async def show(request: web.Request) -> web.Response:
     member_id = request.match_info["member_id"]
-    async with request.app[CONTEXT].store.reader.execute(
-        f"SELECT {MEMBER_COLUMNS} FROM members WHERE id = ?", (member_id,)
-    ) as cursor:
-        row = await cursor.fetchone()
-    if row is None:
-        raise UnknownMember(f"no member {member_id} at this branch")
-    return web.json_response(dict(row))
+
+    member = await request.app[CONTEXT].store.read(lambda conn: directory_store.member_json(conn, member_id))
+    if member is None:
+        raise UnknownMember(
+            f"no member {member_id} at this branch; if registered elsewhere, wait for the sync"
+        )
+    return web.json_response(member)

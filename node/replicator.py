@@ -128,6 +128,11 @@ class Replicator:
             **clocks,
         )
 
+    @property
+    def session(self) -> aiohttp.ClientSession | None:
+        """The HTTP session to HQ, shared with online payment holds (node.holds)."""
+        return self._session
+
     def on_commit(self, head: LogHead) -> None:
         """Called on the event loop after each group commit that added entries."""
         self.push.committed(head.seq, self.now_ms())

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from node.directory_store import DIRECTORY_SCHEMA
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: the change log, sync cursors, catalogue, members, sales and stock.
     """
@@ -74,6 +76,29 @@ MIGRATIONS: tuple[str, ...] = (
         ref_id TEXT NOT NULL,
         at_ms INTEGER NOT NULL
     );
+    """,
+    # 2: the shared member directory (cards, ledgers, status, duplicates), how each
+    # tender was paid, top-ups, and the conflict resolutions HQ sent.
+    DIRECTORY_SCHEMA
+    + """;
+    ALTER TABLE sale_tenders ADD COLUMN card_id TEXT;
+    ALTER TABLE sale_tenders ADD COLUMN mode TEXT;
+    ALTER TABLE sale_tenders ADD COLUMN ref TEXT;
+    CREATE INDEX sale_tenders_by_card ON sale_tenders (card_id) WHERE card_id IS NOT NULL;
+    ALTER TABLE sales ADD COLUMN points_earned INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE top_ups (
+        id TEXT PRIMARY KEY,
+        card_id TEXT NOT NULL,
+        amount_fen INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        request_key TEXT UNIQUE
+    ) WITHOUT ROWID;
+    CREATE TABLE conflict_resolutions (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        action TEXT NOT NULL,
+        resolution BLOB NOT NULL
+    ) WITHOUT ROWID
     """,
 )
 

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from node.checkout import SaleRequest, checkout_job
+from node.checkout import SaleRequest, Tender, checkout_job
 from node.errors import NodeError
 from node.members import register_job
 from node.replicator import FEED_WAIT_S, PUSH_TIMEOUT_S
@@ -503,7 +503,7 @@ class Simulation:
             pool = roaming if roaming and rng.random() < load.roaming_share else local
             member_id = rng.choice(pool).member_id if pool else None
         lines = tuple((rng.choice(SKUS), rng.randint(1, 3)) for _ in range(rng.randint(1, 3)))
-        request = SaleRequest(member_id, lines, (("cash", 10_000_000),), None)
+        request = SaleRequest(member_id, lines, (Tender("cash", 10_000_000),), None)
         sale_id = uuid7(node.wall_ms(), rng.randbytes(10))
         try:
             receipt = await node.db.writer.run(

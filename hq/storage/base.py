@@ -71,6 +71,19 @@ class Product:
         )
 
 
+@dataclass(frozen=True)
+class HoldRecord:
+    """An online authorisation of a stored-value spend: money set aside on a card
+    until the spend's entry arrives (captured), the branch gives it back (released),
+    or it expires."""
+
+    hold_id: str
+    branch: str
+    card_id: str
+    amount_fen: int
+    expires_at_ms: int
+
+
 class HQStore(Protocol):
     """HQ's storage. Every method is one transaction; errors are hq.errors or
     protocol.errors types (a fork raises ForkedLog after recording the quarantine)."""
@@ -103,3 +116,19 @@ class HQStore(Protocol):
     async def products(self) -> list[Product]: ...
     async def sales_summary(self, branch: str | None) -> tuple[int, int]: ...
     async def member_by_phone(self, phone: str) -> list[dict[str, Any]]: ...
+
+    # the shared member directory
+    async def member(self, member_id: str) -> dict[str, Any] | None: ...
+    async def card(self, card_id: str) -> dict[str, Any] | None: ...
+    async def directory_bytes(self) -> bytes: ...
+
+    # online payment holds
+    async def place_hold(self, hold: HoldRecord, unsynced_fen: int, now_ms: int) -> int: ...
+    async def release_hold(self, branch: str, hold_id: str) -> bool: ...
+
+    # the conflict queue
+    async def conflicts(self, state: str | None) -> list[dict[str, Any]]: ...
+    async def conflict(self, conflict_id: str) -> dict[str, Any] | None: ...
+    async def resolve_conflict(
+        self, conflict_id: str, action: str, note: str, by: str, wall_ms: int
+    ) -> tuple[dict[str, Any], list[str]]: ...

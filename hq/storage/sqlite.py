@@ -9,17 +9,34 @@ single thread also serialises ingest per origin, as the interface requires.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from conflict.duplicates import Registration
+from conflict.ledger import LedgerEntry
+from conflict.overdraft import find_overdrafts
 from conflict.profile import StampedField, merge_profiles, values
-from hq.errors import AlreadyEnrolled, EnrollmentRefused, Quarantined, UnknownBranch
-from hq.plan import Plan, plan_entries
-from hq.storage.base import BranchRecord, FeedChange, IngestResult, Product, feed_origin
+from conflict.vouchers import Redemption, settle_vouchers
+from conflict.wire import DirectoryRecord, record_id, to_payload
+from hq import conflicts as queue
+from hq.errors import (
+    AlreadyEnrolled,
+    CardBlocked,
+    EnrollmentRefused,
+    HoldConflict,
+    InsufficientBalance,
+    Quarantined,
+    UnknownBranch,
+    UnknownCard,
+)
+from hq.plan import DirectoryWrite, Plan, plan_entries
+from hq.storage.base import BranchRecord, FeedChange, HoldRecord, IngestResult, Product, feed_origin
 from hq.storage.sqlite_schema import migrate
+from node import directory_store
 from protocol import codec
 from protocol.batch import SignedBatch
 from protocol.entry import GENESIS_HASH, check_chain, encode_entry
@@ -123,6 +140,14 @@ class SqliteHQStore:
                 _member_change(member_id, home, _load_profile(blob))
                 for member_id, home, blob in conn.execute(
                     "SELECT id, home_branch, profile FROM members ORDER BY id"
+                )
+            ]
+            snapshot += [_record_change(record) for record in _all_records(conn)]
+            snapshot += [
+                FeedChange("conflict", conflict_id, "resolve", json.loads(resolution))
+                for conflict_id, resolution in conn.execute(
+                    "SELECT id, resolution FROM conflicts WHERE state = 'resolved'"
+                    " ORDER BY resolved_at_ms, id"
                 )
             ]
             self._append_feed(conn, branch, snapshot, wall_ms)
@@ -270,7 +295,120 @@ class SqliteHQStore:
             for (code,) in others.fetchall():
                 self._append_feed(conn, code, [change], wall_ms)
                 feeds_grown.add(code)
+        if plan.directory:
+            feeds_grown |= self._merge_directory(conn, plan.directory, wall_ms)
         return feeds_grown
+
+    def _merge_directory(
+        self, conn: sqlite3.Connection, writes: list[DirectoryWrite], wall_ms: int
+    ) -> set[str]:
+        """Union the branches' directory records into HQ's, forward the new ones to
+        every other branch, capture the holds they spend, and refresh the queue."""
+        feeds_grown: set[str] = set()
+        codes = [code for (code,) in conn.execute("SELECT code FROM nodes ORDER BY code")]
+        for write in writes:
+            if not directory_store.add_records(conn, [write.record]):
+                continue  # already held (a resolution HQ wrote, echoed back)
+            for code in codes:
+                if code != write.origin:
+                    self._append_feed(conn, code, [_record_change(write.record)], wall_ms)
+                    feeds_grown.add(code)
+            if write.hold_id is not None:
+                conn.execute(
+                    "UPDATE holds SET state = 'captured' WHERE hold_id = ? AND branch = ? AND state = 'open'",
+                    (write.hold_id, write.origin),
+                )
+        self._refresh_conflicts(conn, [w.record for w in writes], wall_ms)
+        return feeds_grown
+
+    def _refresh_conflicts(
+        self, conn: sqlite3.Connection, records: list[DirectoryRecord], now_ms: int
+    ) -> None:
+        cards = sorted({r.card_id for r in records if isinstance(r, LedgerEntry)})
+        members = sorted({r.member_id for r in records if isinstance(r, Registration)})
+        vouchers = sorted({r.voucher_id for r in records if isinstance(r, Redemption)})
+        for card in cards:
+            entries = directory_store.card_entries(conn, card)
+            by_id = {e.entry_id: e for e in entries}
+            found = [
+                queue.overdraft_conflict(record, by_id)
+                for ledger in sorted({e.ledger for e in entries})
+                for record in find_overdrafts(entries, card, ledger)
+            ]
+            self._sync_conflicts(conn, found, now_ms, stale=("overdraft", card))
+        done: set[str] = set()
+        for member in members:
+            if member in done:
+                continue
+            group = directory_store.group_of(conn, member)
+            done |= set(group.registrations)
+            found = []
+            for members_of_group in group.resolution.groups:
+                survivor = group.registrations[members_of_group[0]]
+                for alias_id in members_of_group[1:]:
+                    alias = group.registrations[alias_id]
+                    balances = {
+                        card: directory_store.card_json(conn, card)["balances"]
+                        for card in sorted(survivor.card_numbers | alias.card_numbers)
+                    }
+                    found.append(queue.duplicate_conflict(survivor, alias, balances))
+            self._sync_conflicts(conn, found, now_ms)
+            # A member that is no alias any more (an earlier registration or a
+            # separation changed the group) no longer stands for a conflict.
+            not_aliases = [f"duplicate:{m}" for m in group.registrations if m not in group.resolution.aliases]
+            conn.executemany(
+                "UPDATE conflicts SET state = 'cleared', updated_at_ms = ? WHERE id = ? AND state = 'open'",
+                [(now_ms, conflict_id) for conflict_id in not_aliases],
+            )
+        for voucher in vouchers:
+            outcome = settle_vouchers(directory_store.redemptions_of(conn, voucher))
+            winner = outcome.winners[voucher]
+            found = [queue.voucher_conflict(flagged, winner) for flagged in outcome.flagged]
+            self._sync_conflicts(conn, found, now_ms, stale=("voucher_reused", voucher))
+
+    def _sync_conflicts(
+        self,
+        conn: sqlite3.Connection,
+        found: list[queue.ConflictRecord],
+        now_ms: int,
+        stale: tuple[str, str] | None = None,
+    ) -> None:
+        """Insert new conflicts, refresh open ones, reopen cleared ones that are back;
+        with `stale` (kind, subject), clear that subject's open ones not found again
+        (a top-up that arrived late covered the shortfall)."""
+        conn.executemany(
+            "INSERT INTO conflicts (id, kind, state, subject, branches, amount_fen, summary, details,"
+            " detected_at_ms, updated_at_ms) VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET state = 'open', subject = excluded.subject,"
+            " branches = excluded.branches, amount_fen = excluded.amount_fen, summary = excluded.summary,"
+            " details = excluded.details, updated_at_ms = excluded.updated_at_ms"
+            " WHERE conflicts.state != 'resolved' AND (conflicts.details != excluded.details"
+            " OR conflicts.state != 'open')",
+            [
+                (
+                    c.id,
+                    c.kind,
+                    c.subject,
+                    ",".join(c.branches),
+                    c.amount_fen,
+                    c.summary,
+                    json.dumps(c.details, sort_keys=True),
+                    now_ms,
+                    now_ms,
+                )
+                for c in found
+            ],
+        )
+        if stale is not None:
+            kind, subject = stale
+            current = {c.id for c in found}
+            rows = conn.execute(
+                "SELECT id FROM conflicts WHERE kind = ? AND subject = ? AND state = 'open'", (kind, subject)
+            ).fetchall()
+            conn.executemany(
+                "UPDATE conflicts SET state = 'cleared', updated_at_ms = ? WHERE id = ?",
+                [(now_ms, conflict_id) for (conflict_id,) in rows if conflict_id not in current],
+            )
 
     def _quarantine(self, conn: sqlite3.Connection, batch: SignedBatch, fork: _Fork, now_ms: int) -> None:
         reason = f"forked log at entry {fork.seq}, detected {now_ms} ms since epoch"
@@ -405,6 +543,145 @@ class SqliteHQStore:
 
         return await self._run(read)
 
+    # -- the shared member directory ------------------------------------------------
+
+    async def member(self, member_id: str) -> dict[str, Any] | None:
+        return await self._run(lambda: directory_store.member_json(self._conn, member_id))
+
+    async def card(self, card_id: str) -> dict[str, Any] | None:
+        def read() -> dict[str, Any] | None:
+            owner = directory_store.card_owner(self._conn, card_id)
+            if owner is None:
+                return None
+            survivor = directory_store.group_of(self._conn, owner).survivor(owner)
+            return {**directory_store.card_json(self._conn, card_id), "member_id": survivor}
+
+        return await self._run(read)
+
+    async def directory_bytes(self) -> bytes:
+        return await self._run(lambda: directory_store.load_directory(self._conn).encode())
+
+    # -- online payment holds --------------------------------------------------------
+
+    async def place_hold(self, hold: HoldRecord, unsynced_fen: int, now_ms: int) -> int:
+        """Hold `hold.amount_fen` on the card if its balance, less open holds, covers it;
+        return what stays available. Placing the same hold again answers the same."""
+
+        def place(conn: sqlite3.Connection) -> int:
+            held = conn.execute(
+                "SELECT branch, card_id, amount_fen FROM holds WHERE hold_id = ?", (hold.hold_id,)
+            ).fetchone()
+            if held is not None:
+                if tuple(held) != (hold.branch, hold.card_id, hold.amount_fen):
+                    raise HoldConflict(f"hold {hold.hold_id} exists with other terms")
+                return _available(conn, hold.card_id, unsynced_fen, now_ms)
+            if directory_store.card_owner(conn, hold.card_id) is None:
+                raise UnknownCard(f"HQ knows no member holding card {hold.card_id}")
+            state = directory_store.card_status(conn, hold.card_id)
+            if state != "active":
+                raise CardBlocked(f"card {hold.card_id} is {state} at HQ")
+            available = _available(conn, hold.card_id, unsynced_fen, now_ms)
+            if available < hold.amount_fen:
+                raise InsufficientBalance(
+                    f"card {hold.card_id} has {available} fen available (balance less open holds),"
+                    f" less than {hold.amount_fen} fen"
+                )
+            conn.execute(
+                "INSERT INTO holds (hold_id, branch, card_id, amount_fen, created_at_ms, expires_at_ms,"
+                " state)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'open')",
+                (hold.hold_id, hold.branch, hold.card_id, hold.amount_fen, now_ms, hold.expires_at_ms),
+            )
+            return available - hold.amount_fen
+
+        return await self._tx(place)
+
+    async def release_hold(self, branch: str, hold_id: str) -> bool:
+        def release(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE holds SET state = 'released' WHERE hold_id = ? AND branch = ? AND state = 'open'",
+                (hold_id, branch),
+            )
+            return cursor.rowcount > 0
+
+        return await self._tx(release)
+
+    # -- the conflict queue ------------------------------------------------------------
+
+    async def conflicts(self, state: str | None) -> list[dict[str, Any]]:
+        def read() -> list[dict[str, Any]]:
+            rows = self._conn.execute(
+                f"SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE ? IS NULL OR state = ?"
+                " ORDER BY detected_at_ms, id",
+                (state, state),
+            )
+            return [_conflict_json(row) for row in rows]
+
+        return await self._run(read)
+
+    async def conflict(self, conflict_id: str) -> dict[str, Any] | None:
+        def read() -> dict[str, Any] | None:
+            row = self._conn.execute(
+                f"SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE id = ?", (conflict_id,)
+            ).fetchone()
+            return None if row is None else _conflict_json(row)
+
+        return await self._run(read)
+
+    async def resolve_conflict(
+        self, conflict_id: str, action: str, note: str, by: str, wall_ms: int
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Record the decision, write what it implies, and publish both to every branch."""
+
+        def resolve(conn: sqlite3.Connection) -> tuple[dict[str, Any], list[str]]:
+            row = conn.execute(
+                f"SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE id = ?", (conflict_id,)
+            ).fetchone()
+            if row is None:
+                raise queue.UnknownConflict(f"no conflict {conflict_id}")
+            held = _conflict_json(row)
+            if held["state"] != "open":
+                raise queue.ConflictClosed(f"conflict {conflict_id} is {held['state']}; nothing to resolve")
+            record = queue.ConflictRecord(
+                held["id"],
+                held["kind"],
+                held["subject"],
+                tuple(held["branches"]),
+                held["amount_fen"],
+                held["summary"],
+                held["details"],
+            )
+            records = queue.resolution_records(
+                record, action, f"resolution:{conflict_id}", self.clock.tick(wall_ms)
+            )
+            directory_store.add_records(conn, records)
+            resolution = {
+                "id": conflict_id,
+                "kind": held["kind"],
+                "action": action,
+                "note": note,
+                "by": by,
+                "at_ms": wall_ms,
+                "records": [to_payload(r) for r in records],
+            }
+            conn.execute(
+                "UPDATE conflicts SET state = 'resolved', resolution = ?, resolved_at_ms = ?,"
+                " updated_at_ms = ?"
+                " WHERE id = ?",
+                (json.dumps(resolution, sort_keys=True), wall_ms, wall_ms, conflict_id),
+            )
+            changes = [_record_change(r) for r in records]
+            changes.append(FeedChange("conflict", conflict_id, "resolve", resolution))
+            codes = [code for (code,) in conn.execute("SELECT code FROM nodes ORDER BY code")]
+            for code in codes:
+                self._append_feed(conn, code, changes, wall_ms)
+            # What the decision changed may raise or clear other conflicts (a
+            # separation splits a group; a write-off lifts a balance).
+            self._refresh_conflicts(conn, records, wall_ms)
+            return {**held, "state": "resolved", "resolution": resolution}, codes
+
+        return await self._tx(resolve)
+
 
 class _Fork(Exception):
     def __init__(self, seq: int, held: bytes, offered: bytes) -> None:
@@ -412,6 +689,44 @@ class _Fork(Exception):
         self.seq = seq
         self.held = held
         self.offered = offered
+
+
+CONFLICT_COLUMNS = (
+    "id, kind, state, subject, branches, amount_fen, summary, details, detected_at_ms, updated_at_ms,"
+    " resolution, resolved_at_ms"
+)
+
+
+def _conflict_json(row: tuple[Any, ...]) -> dict[str, Any]:
+    keys = CONFLICT_COLUMNS.replace(" ", "").split(",")
+    conflict = dict(zip(keys, row, strict=True))
+    conflict["branches"] = conflict["branches"].split(",") if conflict["branches"] else []
+    conflict["details"] = json.loads(conflict["details"])
+    conflict["resolution"] = None if conflict["resolution"] is None else json.loads(conflict["resolution"])
+    conflict["actions"] = list(queue.ACTIONS[conflict["kind"]]) if conflict["state"] == "open" else []
+    return conflict
+
+
+def _available(conn: sqlite3.Connection, card_id: str, unsynced_fen: int, now_ms: int) -> int:
+    held = conn.execute(
+        "SELECT COALESCE(SUM(amount_fen), 0) FROM holds"
+        " WHERE card_id = ? AND state = 'open' AND expires_at_ms > ?",
+        (card_id, now_ms),
+    ).fetchone()[0]
+    balance = directory_store.card_balance(conn, card_id, "stored_value")
+    return balance + min(0, unsynced_fen) - int(held)
+
+
+def _record_change(record: DirectoryRecord) -> FeedChange:
+    payload = to_payload(record)
+    return FeedChange("directory", f"{payload['type']}:{record_id(record)}", "record", payload)
+
+
+def _all_records(conn: sqlite3.Connection) -> list[DirectoryRecord]:
+    directory = directory_store.load_directory(conn)
+    records: list[DirectoryRecord] = [*directory.registrations.values(), *directory.card_events.values()]
+    records += [*directory.ledger.values(), *directory.redemptions.values(), *sorted(directory.separations)]
+    return records
 
 
 def _load_profile(blob: bytes) -> dict[str, StampedField]:

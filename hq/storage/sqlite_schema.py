@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from node.directory_store import DIRECTORY_SCHEMA
+
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE nodes (
@@ -83,6 +85,37 @@ MIGRATIONS: tuple[str, ...] = (
         total_fen INTEGER NOT NULL,
         PRIMARY KEY (branch, day)
     ) WITHOUT ROWID
+    """,
+    # 2: the shared member directory (the same tables as a node's), online
+    # payment holds, and the conflict queue.
+    DIRECTORY_SCHEMA
+    + """;
+    CREATE TABLE holds (
+        hold_id TEXT PRIMARY KEY,
+        branch TEXT NOT NULL,
+        card_id TEXT NOT NULL,
+        amount_fen INTEGER NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        expires_at_ms INTEGER NOT NULL,
+        state TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX holds_open_by_card ON holds (card_id) WHERE state = 'open';
+    CREATE TABLE conflicts (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        branches TEXT NOT NULL,
+        amount_fen INTEGER NOT NULL,
+        summary TEXT NOT NULL,
+        details TEXT NOT NULL,
+        detected_at_ms INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL,
+        resolution TEXT,
+        resolved_at_ms INTEGER
+    ) WITHOUT ROWID;
+    CREATE INDEX conflicts_by_state ON conflicts (state, detected_at_ms);
+    CREATE INDEX conflicts_by_subject ON conflicts (kind, subject)
     """,
 )
 

@@ -1,0 +1,108 @@
+"""`branchline hq conflicts list|show|resolve`: the conflict queue from a terminal.
+
+It talks to the running HQ over HTTP (so a resolution reaches the branches'
+feeds at once), authenticating with the operator token from HQ's data folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from hq.setup import operator_token
+
+
+class ConflictCommandFailed(Exception):
+    """HQ refused the command or could not be reached; the message says which."""
+
+
+def add_parser(hq_commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    conflicts = hq_commands.add_parser("conflicts", help="the conflict queue: list, show, resolve")
+    actions = conflicts.add_subparsers(dest="conflicts_action", required=True)
+    for name, help_text in (
+        ("list", "list conflicts (open ones by default)"),
+        ("show", "show one conflict in full"),
+        ("resolve", "resolve one conflict with one of its actions"),
+    ):
+        p = actions.add_parser(name, help=help_text)
+        p.add_argument("--data", type=Path, required=True, help="HQ's data folder (for the operator token)")
+        p.add_argument("--hq", default="http://127.0.0.1:8700", help="HQ's URL")
+        if name == "list":
+            p.add_argument("--state", default="open", choices=("open", "resolved", "cleared", "all"))
+        else:
+            p.add_argument("conflict_id")
+        if name == "resolve":
+            p.add_argument("action", help="e.g. confirm, separate, write_off, collect")
+            p.add_argument("--note", default="", help="why (kept with the resolution)")
+            p.add_argument("--by", default="operator", help="who decided")
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    token = operator_token(args.data)
+    if args.conflicts_action == "list":
+        query = "" if args.state == "all" else f"?state={args.state}"
+        listing = _call(args.hq, "GET", f"/api/conflicts{query}", token)
+        console.print(_table(listing["conflicts"]))
+    elif args.conflicts_action == "show":
+        console.print_json(json.dumps(_call(args.hq, "GET", f"/api/conflicts/{args.conflict_id}", token)))
+    else:
+        body = {"action": args.action, "note": args.note}
+        resolved = _call(
+            args.hq, "POST", f"/api/conflicts/{args.conflict_id}/resolve", token, body, operator=args.by
+        )
+        console.print(f"{resolved['id']}: {resolved['state']} ({args.action}); sent to every branch")
+    return 0
+
+
+def _table(conflicts: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"{len(conflicts)} conflicts")
+    for column in ("id", "kind", "state", "branches", "amount (fen)", "summary", "actions"):
+        table.add_column(column, overflow="fold")
+    for c in conflicts:
+        table.add_row(
+            c["id"],
+            c["kind"],
+            c["state"],
+            ", ".join(c["branches"]),
+            str(c["amount_fen"]),
+            c["summary"],
+            ", ".join(c["actions"]),
+        )
+    return table
+
+
+def _call(
+    base: str,
+    method: str,
+    path: str,
+    token: str,
+    body: dict[str, Any] | None = None,
+    operator: str = "operator",
+) -> dict[str, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base.rstrip("/") + path, data=data, method=method)
+    request.add_header("Authorization", f"Bearer {token}")
+    request.add_header("X-Operator", operator)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+            return answer
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read()).get("message", exc.reason)
+        except ValueError:
+            message = exc.reason
+        raise ConflictCommandFailed(f"HQ refused ({exc.code}): {message}") from None
+    except (urllib.error.URLError, TimeoutError) as exc:
+        raise ConflictCommandFailed(
+            f"HQ at {base} did not answer: {exc}; is `branchline hq serve` running?"
+        ) from None

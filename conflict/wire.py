@@ -1,0 +1,144 @@
+"""Directory records as msgpack-ready payloads, and back, validated.
+
+Two shapes travel. A branch's own write rides in its change log, where the
+entry's signed hlc and origin are the record's stamp (`from_entry`), so a
+branch cannot stamp a record as someone else's. HQ forwards records to the
+other branches inside its feed, whose entries carry HQ's stamps, so there the
+record carries its original stamp itself (`to_payload` / `from_payload`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from conflict.card_status import CardEvent
+from conflict.duplicates import Registration, Separation, separation
+from conflict.errors import InvalidRecord
+from conflict.ledger import LedgerEntry
+from conflict.vouchers import Redemption
+
+__all__ = ["ENTRY_KINDS", "DirectoryRecord", "from_entry", "from_payload", "record_id", "to_payload"]
+
+DirectoryRecord = Registration | CardEvent | LedgerEntry | Redemption | Separation
+
+# The (kind, op) of the change-log entries that carry each record type.
+ENTRY_KINDS: Mapping[str, tuple[str, str]] = {
+    "registration": ("member", "register"),
+    "card_event": ("card", "event"),
+    "ledger": ("ledger", "entry"),
+    "redemption": ("voucher", "redeem"),
+}
+
+
+def record_type(record: DirectoryRecord) -> str:
+    if isinstance(record, Registration):
+        return "registration"
+    if isinstance(record, CardEvent):
+        return "card_event"
+    if isinstance(record, LedgerEntry):
+        return "ledger"
+    if isinstance(record, Redemption):
+        return "redemption"
+    return "separation"
+
+
+def record_id(record: DirectoryRecord) -> str:
+    """The id a record is filed under (a separation's is its ordered pair)."""
+    if isinstance(record, Registration):
+        return record.member_id
+    if isinstance(record, CardEvent):
+        return record.event_id
+    if isinstance(record, LedgerEntry):
+        return record.entry_id
+    if isinstance(record, Redemption):
+        return record.redemption_id
+    return f"{record[0]}|{record[1]}"
+
+
+def to_payload(record: DirectoryRecord) -> dict[str, Any]:
+    """The whole record with its stamp, for HQ's feed."""
+    kind = record_type(record)
+    if isinstance(record, Registration):
+        body: list[Any] = [
+            record.member_id,
+            record.phone,
+            sorted(record.card_numbers),
+            record.hlc,
+            record.node,
+        ]
+    elif isinstance(record, CardEvent):
+        body = [record.event_id, record.card_id, record.kind, record.hlc, record.node, sorted(record.seen)]
+    elif isinstance(record, LedgerEntry):
+        body = [
+            record.entry_id,
+            record.card_id,
+            record.ledger,
+            record.kind,
+            record.amount,
+            record.hlc,
+            record.node,
+        ]
+    elif isinstance(record, Redemption):
+        body = [record.redemption_id, record.voucher_id, record.amount_fen, record.hlc, record.node]
+    else:
+        body = list(record)
+    return {"type": kind, "record": body}
+
+
+def from_payload(payload: Any) -> DirectoryRecord:
+    """A record from `to_payload`'s shape; anything else is refused (InvalidRecord)."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("record"), list):
+        raise InvalidRecord("a directory record payload needs type and record")
+    kind, body = payload.get("type"), payload["record"]
+    try:
+        if kind == "registration":
+            member_id, phone, cards, hlc, node = body
+            return Registration(member_id, phone, _frozen(cards, "cards"), hlc, node)
+        if kind == "card_event":
+            event_id, card_id, event_kind, hlc, node, seen = body
+            return CardEvent(event_id, card_id, event_kind, hlc, node, _frozen(seen, "seen"))
+        if kind == "ledger":
+            return LedgerEntry(*body)
+        if kind == "redemption":
+            return Redemption(*body)
+        if kind == "separation":
+            member_a, member_b = body
+            return separation(member_a, member_b)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRecord(f"malformed {kind} record: {exc}") from None
+    raise InvalidRecord(f"unknown directory record type {kind!r}")
+
+
+def from_entry(kind: str, op: str, entity_id: str, hlc: int, origin: str, payload: Any) -> DirectoryRecord:
+    """The record a branch's change-log entry carries, stamped with the entry's hlc and origin."""
+    if not isinstance(payload, dict):
+        raise InvalidRecord(f"{kind}/{op} payload must be a map")
+    try:
+        if (kind, op) == ENTRY_KINDS["registration"]:
+            phone = payload.get("phone")
+            return Registration(entity_id, phone, _frozen(payload.get("cards", []), "cards"), hlc, origin)
+        if (kind, op) == ENTRY_KINDS["card_event"]:
+            seen = _frozen(payload.get("seen", []), "seen")
+            return CardEvent(entity_id, payload["card_id"], payload["kind"], hlc, origin, seen)
+        if (kind, op) == ENTRY_KINDS["ledger"]:
+            return LedgerEntry(
+                entity_id,
+                payload["card_id"],
+                payload["ledger"],
+                payload["kind"],
+                payload["amount"],
+                hlc,
+                origin,
+            )
+        if (kind, op) == ENTRY_KINDS["redemption"]:
+            return Redemption(entity_id, payload["voucher_id"], payload["amount_fen"], hlc, origin)
+    except KeyError as exc:
+        raise InvalidRecord(f"{kind}/{op} payload lacks {exc}") from None
+    raise InvalidRecord(f"{kind}/{op} carries no directory record")
+
+
+def _frozen(items: Any, name: str) -> frozenset[str]:
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise InvalidRecord(f"{name} must be a list of strings")
+    return frozenset(items)

@@ -1,0 +1,314 @@
+"""The shared member directory in SQLite: the same tables at every node and in HQ's
+SQLite backend, so the two cannot drift apart.
+
+Records are stored whole (canonical msgpack of `conflict.wire.to_payload`) beside
+the columns lookups need. Adding a record is a union: a record already held is
+skipped, a different record under a held id is refused. Every view (survivor,
+balances, card status) is computed by `conflict/` from the records, only ever
+over the connected part of the directory a lookup touches.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from conflict.card_status import CardEvent, status
+from conflict.directory import Directory
+from conflict.duplicates import DuplicateResolution, Registration, Separation, find_duplicates
+from conflict.errors import (
+    CardEventConflict,
+    DuplicateIdConflict,
+    LedgerEntryConflict,
+    RedemptionConflict,
+    RegistrationConflict,
+)
+from conflict.ledger import LEDGER_UNITS, LedgerEntry
+from conflict.profile import StampedField, merge_profiles, values
+from conflict.vouchers import Redemption
+from conflict.wire import DirectoryRecord, from_payload, record_id, to_payload
+from protocol import codec
+
+# Part of each side's migrations; a change here must be a new migration there.
+DIRECTORY_SCHEMA = """
+    CREATE TABLE dir_registrations (
+        member_id TEXT PRIMARY KEY,
+        hlc INTEGER NOT NULL,
+        node TEXT NOT NULL,
+        record BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE dir_keys (
+        key TEXT NOT NULL,
+        member_id TEXT NOT NULL,
+        PRIMARY KEY (key, member_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE dir_card_events (
+        event_id TEXT PRIMARY KEY,
+        card_id TEXT NOT NULL,
+        record BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX dir_card_events_by_card ON dir_card_events (card_id);
+    CREATE TABLE dir_ledger (
+        entry_id TEXT PRIMARY KEY,
+        card_id TEXT NOT NULL,
+        ledger TEXT NOT NULL,
+        amount INTEGER NOT NULL,
+        hlc INTEGER NOT NULL,
+        node TEXT NOT NULL,
+        record BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX dir_ledger_by_card ON dir_ledger (card_id, ledger);
+    CREATE TABLE dir_separations (
+        member_a TEXT NOT NULL,
+        member_b TEXT NOT NULL,
+        PRIMARY KEY (member_a, member_b)
+    ) WITHOUT ROWID;
+    CREATE TABLE dir_redemptions (
+        redemption_id TEXT PRIMARY KEY,
+        voucher_id TEXT NOT NULL,
+        record BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX dir_redemptions_by_voucher ON dir_redemptions (voucher_id)
+"""
+
+_CONFLICT_ERRORS: dict[type, type[DuplicateIdConflict]] = {
+    Registration: RegistrationConflict,
+    CardEvent: CardEventConflict,
+    LedgerEntry: LedgerEntryConflict,
+    Redemption: RedemptionConflict,
+}
+
+
+def add_records(conn: sqlite3.Connection, records: Iterable[DirectoryRecord]) -> list[DirectoryRecord]:
+    """Union the records into the store; return those it did not hold yet."""
+    fresh: list[DirectoryRecord] = []
+    for record in records:
+        if isinstance(record, tuple):  # a separation: a pair, nothing else to compare
+            cursor = conn.execute("INSERT OR IGNORE INTO dir_separations VALUES (?, ?)", record)
+            if cursor.rowcount:
+                fresh.append(record)
+            continue
+        blob = codec.pack(to_payload(record))
+        held = _held_blob(conn, record)
+        if held is not None:
+            if held != blob:
+                raise _CONFLICT_ERRORS[type(record)](
+                    f"id {record_id(record)!r} names two different records; the second is refused"
+                )
+            continue
+        _insert(conn, record, blob)
+        fresh.append(record)
+    return fresh
+
+
+def _held_blob(conn: sqlite3.Connection, record: DirectoryRecord) -> bytes | None:
+    table, column = _TABLES[type(record)]
+    row = conn.execute(f"SELECT record FROM {table} WHERE {column} = ?", (record_id(record),)).fetchone()
+    return None if row is None else bytes(row[0])
+
+
+_TABLES: dict[type, tuple[str, str]] = {
+    Registration: ("dir_registrations", "member_id"),
+    CardEvent: ("dir_card_events", "event_id"),
+    LedgerEntry: ("dir_ledger", "entry_id"),
+    Redemption: ("dir_redemptions", "redemption_id"),
+}
+
+
+def _insert(conn: sqlite3.Connection, record: DirectoryRecord, blob: bytes) -> None:
+    if isinstance(record, Registration):
+        conn.execute(
+            "INSERT INTO dir_registrations VALUES (?, ?, ?, ?)",
+            (record.member_id, record.hlc, record.node, blob),
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO dir_keys VALUES (?, ?)", [(key, record.member_id) for key in record.keys]
+        )
+    elif isinstance(record, CardEvent):
+        conn.execute("INSERT INTO dir_card_events VALUES (?, ?, ?)", (record.event_id, record.card_id, blob))
+    elif isinstance(record, LedgerEntry):
+        conn.execute(
+            "INSERT INTO dir_ledger VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (record.entry_id, record.card_id, record.ledger, record.amount, record.hlc, record.node, blob),
+        )
+    elif isinstance(record, Redemption):
+        conn.execute(
+            "INSERT INTO dir_redemptions VALUES (?, ?, ?)", (record.redemption_id, record.voucher_id, blob)
+        )
+
+
+def _decode(blob: Any) -> Any:
+    return from_payload(codec.unpack(bytes(blob)))
+
+
+# -- lookups -------------------------------------------------------------------
+
+
+def registration(conn: sqlite3.Connection, member_id: str) -> Registration | None:
+    row = conn.execute("SELECT record FROM dir_registrations WHERE member_id = ?", (member_id,)).fetchone()
+    return None if row is None else _decode(row[0])
+
+
+@dataclass(frozen=True)
+class Group:
+    """The registrations a member is connected to through shared phones and cards,
+    with the operators' separations among them and the duplicate resolution."""
+
+    registrations: dict[str, Registration]
+    separations: frozenset[Separation]
+    resolution: DuplicateResolution
+
+    def survivor(self, member_id: str) -> str:
+        return self.resolution.survivor(member_id)
+
+    def members_of(self, survivor: str) -> tuple[str, ...]:
+        """The survivor first, then its aliases by rank."""
+        return next((g for g in self.resolution.groups if g[0] == survivor), (survivor,))
+
+
+def group_of(conn: sqlite3.Connection, member_id: str) -> Group:
+    """Everything that can decide who `member_id` is. Duplicate resolution over this
+    connected component equals resolution over the whole directory, because
+    registrations that share no key with it can neither join nor crowd it."""
+    found: dict[str, Registration] = {}
+    pending = [member_id]
+    seen_keys: set[str] = set()
+    while pending:
+        current = pending.pop()
+        if current in found:
+            continue
+        held = registration(conn, current)
+        if held is None:
+            continue
+        found[current] = held
+        for key in held.keys:
+            if key in seen_keys:
+                continue
+            seen_keys.add(key)
+            pending.extend(m for (m,) in conn.execute("SELECT member_id FROM dir_keys WHERE key = ?", (key,)))
+    separations = _separations_among(conn, found)
+    return Group(found, separations, find_duplicates(found.values(), separations))
+
+
+def _separations_among(conn: sqlite3.Connection, members: Iterable[str]) -> frozenset[Separation]:
+    members = set(members)
+    pairs: set[Separation] = set()
+    for member in members:
+        rows = conn.execute(
+            "SELECT member_a, member_b FROM dir_separations WHERE member_a = ? OR member_b = ?",
+            (member, member),
+        )
+        pairs.update((a, b) for a, b in rows if a in members and b in members)
+    return frozenset(pairs)
+
+
+def members_with_key(conn: sqlite3.Connection, key: str) -> list[str]:
+    """Survivor ids of the members registered with a phone ("phone:...") or card ("card:...")."""
+    survivors: set[str] = set()
+    for (member_id,) in conn.execute("SELECT member_id FROM dir_keys WHERE key = ?", (key,)).fetchall():
+        survivors.add(group_of(conn, member_id).survivor(member_id))
+    return sorted(survivors)
+
+
+def card_owner(conn: sqlite3.Connection, card_id: str) -> str | None:
+    """The member first registered with the card (earliest stamp), before alias resolution."""
+    owners = [
+        registration(conn, m)
+        for (m,) in conn.execute("SELECT member_id FROM dir_keys WHERE key = ?", ("card:" + card_id,))
+    ]
+    ranked = sorted((r for r in owners if r is not None), key=lambda r: r.rank)
+    return ranked[0].member_id if ranked else None
+
+
+def card_entries(conn: sqlite3.Connection, card_id: str) -> list[LedgerEntry]:
+    rows = conn.execute("SELECT record FROM dir_ledger WHERE card_id = ?", (card_id,))
+    return [_decode(blob) for (blob,) in rows]
+
+
+def card_balance(conn: sqlite3.Connection, card_id: str, ledger: str) -> int:
+    row = conn.execute(
+        "SELECT COALESCE(SUM(amount), 0) FROM dir_ledger WHERE card_id = ? AND ledger = ?", (card_id, ledger)
+    ).fetchone()
+    return int(row[0])
+
+
+def card_events(conn: sqlite3.Connection, card_id: str) -> list[CardEvent]:
+    rows = conn.execute("SELECT record FROM dir_card_events WHERE card_id = ?", (card_id,))
+    return [_decode(blob) for (blob,) in rows]
+
+
+def card_status(conn: sqlite3.Connection, card_id: str) -> str:
+    return status(card_events(conn, card_id))
+
+
+def redemptions_of(conn: sqlite3.Connection, voucher_id: str) -> list[Redemption]:
+    rows = conn.execute("SELECT record FROM dir_redemptions WHERE voucher_id = ?", (voucher_id,))
+    return [_decode(blob) for (blob,) in rows]
+
+
+def card_json(conn: sqlite3.Connection, card_id: str) -> dict[str, Any]:
+    balances = {ledger: card_balance(conn, card_id, ledger) for ledger in LEDGER_UNITS}
+    return {
+        "card": card_id,
+        "status": card_status(conn, card_id),
+        "balances": balances,
+        # A stored-value balance below zero is what offline overdrafts left owing.
+        "debt_fen": max(0, -balances["stored_value"]),
+    }
+
+
+def member_json(conn: sqlite3.Connection, member_id: str) -> dict[str, Any] | None:
+    """A member as a till or an operator sees it: the survivor of its duplicate group,
+    with the merged profile, every card of the group, and the group's balances."""
+    group = group_of(conn, member_id)
+    if member_id not in group.registrations:
+        return None
+    survivor = group.survivor(member_id)
+    members = group.members_of(survivor)
+    profile: dict[str, StampedField] = {}
+    for member in sorted(members):
+        profile = merge_profiles(profile, load_profile(conn, member))
+    cards = sorted({card for m in members for card in group.registrations[m].card_numbers})
+    card_views = [card_json(conn, card) for card in cards if card_owner(conn, card) in members]
+    totals = {ledger: sum(view["balances"][ledger] for view in card_views) for ledger in LEDGER_UNITS}
+    home = conn.execute("SELECT home_branch FROM members WHERE id = ?", (survivor,)).fetchone()
+    return {
+        "id": survivor,
+        "home_branch": home[0] if home is not None else group.registrations[survivor].node,
+        "birthday": None,
+        **values(profile),
+        "aliases": list(members[1:]),
+        "looked_up_as": member_id,
+        "cards": card_views,
+        "balances": totals,
+    }
+
+
+def load_profile(conn: sqlite3.Connection, member_id: str) -> dict[str, StampedField]:
+    row = conn.execute("SELECT profile FROM members WHERE id = ?", (member_id,)).fetchone()
+    if row is None:
+        return {}
+    return {name: tuple(stamped) for name, stamped in codec.unpack(bytes(row[0])).items()}
+
+
+def load_directory(conn: sqlite3.Connection) -> Directory:
+    """The whole directory as one mergeable state (for comparing replicas)."""
+    records: dict[type, dict[str, Any]] = {kind: {} for kind in _TABLES}
+    for table, _ in _TABLES.values():
+        for (blob,) in conn.execute(f"SELECT record FROM {table}"):
+            record = _decode(blob)
+            records[type(record)][record_id(record)] = record
+    separations = frozenset(conn.execute("SELECT member_a, member_b FROM dir_separations").fetchall())
+    profiles = {
+        member_id: load_profile(conn, member_id) for (member_id,) in conn.execute("SELECT id FROM members")
+    }
+    return Directory(
+        profiles=profiles,
+        card_events=records[CardEvent],
+        ledger=records[LedgerEntry],
+        registrations=records[Registration],
+        separations=frozenset((a, b) for a, b in separations),
+        redemptions=records[Redemption],
+    )
