@@ -9,6 +9,7 @@ single thread also serialises ingest per origin, as the interface requires.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterable
@@ -42,6 +43,7 @@ from protocol.batch import SignedBatch
 from protocol.entry import GENESIS_HASH, check_chain, encode_entry
 from protocol.errors import ChainBroken, ForkedLog, SequenceGap
 from protocol.hlc import HybridLogicalClock
+from protocol.limits import MAX_NAME_CHARS
 
 T = TypeVar("T")
 
@@ -719,7 +721,11 @@ def _available(conn: sqlite3.Connection, card_id: str, unsynced_fen: int, now_ms
 
 def _record_change(record: DirectoryRecord) -> FeedChange:
     payload = to_payload(record)
-    return FeedChange("directory", f"{payload['type']}:{record_id(record)}", "record", payload)
+    entity_id = f"{payload['type']}:{record_id(record)}"
+    if len(entity_id) > MAX_NAME_CHARS:
+        # The payload names the record; the entity id only labels the entry.
+        entity_id = hashlib.blake2b(entity_id.encode(), digest_size=16).hexdigest()
+    return FeedChange("directory", entity_id, "record", payload)
 
 
 def _all_records(conn: sqlite3.Connection) -> list[DirectoryRecord]:

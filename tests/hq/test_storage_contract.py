@@ -196,7 +196,10 @@ async def test_member_writes_merge_and_reach_every_other_branch(store: HQStore) 
         ("directory", "record", "registration:M1"),
     ]
     assert b_feed[0].payload["profile"]["name"][0] == "Li"
-    assert b_feed[1].payload == {"type": "registration", "record": ["M1", "13900000001", [], NOW_MS << 16, "BR01"]}
+    assert b_feed[1].payload == {
+        "type": "registration",
+        "record": ["M1", "13900000001", [], NOW_MS << 16, "BR01"],
+    }
     found = await store.member_by_phone("13900000001")
     assert [(m["id"], m["home_branch"], m["name"]) for m in found] == [("M1", "BR01", "Li")]
 
