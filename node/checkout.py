@@ -127,31 +127,8 @@ def checkout_job(
         replayed = replayed_sale(conn, sale.request_key)
         if replayed is not None:
             return {**load_sale(conn, replayed), "replayed": True}
-        member_id = sale.member_id
-        if member_id is not None:
-            member_id = member_or_survivor(conn, member_id)
-        skus = sorted({sku for sku, _ in sale.lines})
-        marks = ",".join("?" * len(skus))
-        prices = dict(
-            conn.execute(f"SELECT sku, price_fen FROM products WHERE active AND sku IN ({marks})", skus)
-        )
-        missing = [sku for sku in skus if sku not in prices]
-        if missing:
-            raise UnknownProduct(f"not in this branch's catalogue: {', '.join(missing)}")
-        lines = [
-            {"sku": sku, "qty": qty, "unit_price_fen": prices[sku], "amount_fen": prices[sku] * qty}
-            for sku, qty in sale.lines
-        ]
-        total_fen = sum(line["amount_fen"] for line in lines)
+        member_id, lines, total_fen = check_sale(conn, sale)
         tendered_fen = sum(tender.amount_fen for tender in sale.tenders)
-        non_cash_fen = sum(tender.amount_fen for tender in sale.tenders if tender.kind != "cash")
-        if tendered_fen < total_fen:
-            raise TenderShort(f"tenders cover {tendered_fen} fen of a {total_fen} fen sale")
-        if non_cash_fen > total_fen:
-            raise InvalidRequest(
-                f"stored value and vouchers ({non_cash_fen} fen) exceed the {total_fen} fen sale;"
-                " change is given in cash only"
-            )
         change_fen = tendered_fen - total_fen  # only cash can be over-tendered, so change is cash
         tenders = _pay(tx, sale, sale_id, authorised, offline_limit_fen)
         points = _earn_points(tx, member_id, sale_id, total_fen)
@@ -231,6 +208,42 @@ def checkout_job(
     return job
 
 
+def check_sale(conn: sqlite3.Connection, sale: SaleRequest) -> tuple[str | None, list[dict[str, Any]], int]:
+    """Everything about a sale that can be refused before money moves: the member
+    (as its survivor), the products and prices, the tenders against the total, and
+    the cards. Runs again inside the sale's transaction; the till's request runs it
+    first so a doomed sale never takes a hold at HQ."""
+    member_id = sale.member_id
+    if member_id is not None:
+        member_id = member_or_survivor(conn, member_id)
+    skus = sorted({sku for sku, _ in sale.lines})
+    marks = ",".join("?" * len(skus))
+    prices = dict(
+        conn.execute(f"SELECT sku, price_fen FROM products WHERE active AND sku IN ({marks})", skus)
+    )
+    missing = [sku for sku in skus if sku not in prices]
+    if missing:
+        raise UnknownProduct(f"not in this branch's catalogue: {', '.join(missing)}")
+    lines = [
+        {"sku": sku, "qty": qty, "unit_price_fen": prices[sku], "amount_fen": prices[sku] * qty}
+        for sku, qty in sale.lines
+    ]
+    total_fen = sum(line["amount_fen"] for line in lines)
+    tendered_fen = sum(tender.amount_fen for tender in sale.tenders)
+    non_cash_fen = sum(tender.amount_fen for tender in sale.tenders if tender.kind != "cash")
+    if tendered_fen < total_fen:
+        raise TenderShort(f"tenders cover {tendered_fen} fen of a {total_fen} fen sale")
+    if non_cash_fen > total_fen:
+        raise InvalidRequest(
+            f"stored value and vouchers ({non_cash_fen} fen) exceed the {total_fen} fen sale;"
+            " change is given in cash only"
+        )
+    for card in sale.stored_value_by_card():
+        require_card(conn, card)
+        require_active(conn, card)
+    return member_id, lines, total_fen
+
+
 def _pay(
     tx: Tx,
     sale: SaleRequest,
@@ -243,8 +256,6 @@ def _pay(
     conn = tx.conn
     spends = sale.stored_value_by_card()
     for card, amount in spends.items():
-        require_card(conn, card)
-        require_active(conn, card)
         if authorised.get(card, holds.OFFLINE).mode == "offline":
             seen = directory_store.card_balance(conn, card, "stored_value")
             if seen < amount:
@@ -345,9 +356,16 @@ async def create_sale(request: web.Request) -> web.Response:
     sale_id = context.new_id()
     authorisations: dict[str, holds.Authorisation] = {}
     spends = sale.stored_value_by_card()
-    if spends and await context.store.read(lambda conn: replayed_sale(conn, sale.request_key)) is None:
-        for card, amount in spends.items():
-            authorisations[card] = await holds.authorise(context, f"{sale_id}-{card}", card, amount)
+
+    def fresh(conn: sqlite3.Connection) -> bool:
+        if replayed_sale(conn, sale.request_key) is not None:
+            return False
+        check_sale(conn, sale)
+        return True
+
+    needs_holds = bool(spends) and await context.store.read(fresh)
+    for card, amount in spends.items() if needs_holds else ():
+        authorisations[card] = await holds.authorise(context, f"{sale_id}-{card}", card, amount)
     try:
         result = await context.store.writer.run(
             checkout_job(

@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 # A cashier waits this long for HQ before the sale goes ahead offline.
 HOLD_TIMEOUT_S = 3
+# How long a hold waits for HQ to acknowledge this branch's own recent writes to
+# the card (a registration or top-up a moment ago), which HQ must see to judge it.
+HOLD_SYNC_WAIT_S = 2
 DAY_MS = 86_400_000
 
 
@@ -50,16 +53,33 @@ def unsynced_debits(conn: sqlite3.Connection, branch: str, card_id: str) -> int:
     """This branch's stored-value debits on the card that HQ has not acknowledged yet
     (negative fen). Only debits: HQ may count one twice while a push lands, which
     can refuse a sale but never overdraw a card."""
-    row = conn.execute("SELECT value FROM sync_state WHERE key = ?", (ACKED_SEQ,)).fetchone()
-    acked_seq = int(row[0]) if row is not None else 0
-    hlc_row = conn.execute("SELECT hlc FROM change_log WHERE seq = ?", (acked_seq,)).fetchone()
-    acked_hlc = int(hlc_row[0]) if hlc_row is not None else 0
+    acked_hlc = _acked_hlc(conn)
     total = conn.execute(
         "SELECT COALESCE(SUM(amount), 0) FROM dir_ledger WHERE card_id = ? AND ledger = 'stored_value'"
         " AND node = ? AND amount < 0 AND hlc > ?",
         (card_id, branch, acked_hlc),
     ).fetchone()[0]
     return int(total)
+
+
+def needs_sync(conn: sqlite3.Connection, branch: str, card_id: str) -> bool:
+    """Whether HQ has yet to acknowledge a write of ours it needs to judge a hold on
+    the card: its registration here or a ledger entry made here. A record's hlc is
+    its change-log entry's, and a branch's hlcs grow with its log."""
+    row = conn.execute(
+        "SELECT MAX(hlc) FROM (SELECT hlc FROM dir_ledger WHERE card_id = ? AND node = ?"
+        " UNION ALL SELECT r.hlc FROM dir_registrations r JOIN dir_keys k ON k.member_id = r.member_id"
+        " WHERE k.key = ? AND r.node = ?)",
+        (card_id, branch, "card:" + card_id, branch),
+    ).fetchone()
+    return row[0] is not None and row[0] > _acked_hlc(conn)
+
+
+def _acked_hlc(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM sync_state WHERE key = ?", (ACKED_SEQ,)).fetchone()
+    acked_seq = int(row[0]) if row is not None else 0
+    hlc_row = conn.execute("SELECT hlc FROM change_log WHERE seq = ?", (acked_seq,)).fetchone()
+    return int(hlc_row[0]) if hlc_row is not None else 0
 
 
 def offline_spent_today(conn: sqlite3.Connection, card_id: str, now_ms: int) -> int:
@@ -79,6 +99,13 @@ async def authorise(context: NodeContext, hold_id: str, card_id: str, amount_fen
     if replicator is None or not replicator.hq_reachable or replicator.session is None:
         return OFFLINE
     branch = context.config.branch
+    # Our log up to now holds every write HQ may need (the push drains it in order).
+    head_seq = replicator.push.head_seq
+    if await context.store.read(lambda conn: needs_sync(conn, branch, card_id)) and not (
+        await replicator.wait_acked(head_seq, HOLD_SYNC_WAIT_S)
+    ):
+        log.warning("hold on card %s: HQ has not acknowledged our writes to it; selling offline", card_id)
+        return OFFLINE
     pending = await context.store.read(lambda conn: unsynced_debits(conn, branch, card_id))
     query = urlencode({"hold": hold_id, "card": card_id, "amount_fen": amount_fen, "unsynced_fen": pending})
     path_qs = f"/api/holds?{query}"

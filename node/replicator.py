@@ -105,6 +105,7 @@ class Replicator:
         self.last_contact_ms: int | None = None
         self.crashed: str | None = None
         self._push_wake = asyncio.Event()
+        self._acked_changed = asyncio.Event()
         self._pull_wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
@@ -132,6 +133,21 @@ class Replicator:
     def session(self) -> aiohttp.ClientSession | None:
         """The HTTP session to HQ, shared with online payment holds (node.holds)."""
         return self._session
+
+    async def wait_acked(self, seq: int, timeout_s: float) -> bool:
+        """Wait until HQ has acknowledged our log up to `seq`; False if it has not
+        within `timeout_s` (HQ slow or unreachable)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self.push.acked_seq < seq:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._acked_changed.wait(), remaining)
+            except TimeoutError:
+                return False
+        return True
 
     def on_commit(self, head: LogHead) -> None:
         """Called on the event loop after each group commit that added entries."""
@@ -268,6 +284,8 @@ class Replicator:
             return
         self.push.acked(acked_seq, self.now_ms())
         self._progress.update(self.push.acked_seq, self.push.head_seq)
+        changed, self._acked_changed = self._acked_changed, asyncio.Event()
+        changed.set()
 
         def remember(tx: Tx) -> None:
             tx.conn.execute(
