@@ -142,34 +142,9 @@ async def test_bad_resolutions_are_refused_and_leave_the_conflict_open(
 
     await wait_until(at_b, "H-0203 to reach BR02")
     await chain.hq.stop()
-    sale = {
-        "lines": [{"sku": "SOAP-BAR", "qty": 1}],
-        "tenders": [{"kind": "stored_value", "card": "H-0203", "amount_fen": 800}],
-    }
-    await chain.post(
-        a.url + "/api/sales",
-        {
-            **sale,
-            "tenders": [{**sale["tenders"][0], "amount_fen": 1_000}],
-            "lines": [{"sku": "CUP-CERAMIC", "qty": 1}],
-        }
-        | {
-            "tenders": [
-                {"kind": "stored_value", "card": "H-0203", "amount_fen": 1_000},
-                {"kind": "cash", "amount_fen": 1_500},
-            ]
-        },
-    )
-    await chain.post(
-        b.url + "/api/sales",
-        {
-            **sale,
-            "tenders": [
-                {"kind": "stored_value", "card": "H-0203", "amount_fen": 800},
-                {"kind": "cash", "amount_fen": 400},
-            ],
-        },
-    )
+    # 1,000 fen on the card; each branch spends from it while cut off: 1,000 + 800.
+    await chain.post(a.url + "/api/sales", _part_card_sale("CUP-CERAMIC", card_fen=1_000, cash_fen=1_500))
+    await chain.post(b.url + "/api/sales", _part_card_sale("SOAP-BAR", card_fen=800, cash_fen=400))
     await chain.hq.start()
 
     async def queued() -> bool:
@@ -182,3 +157,13 @@ async def test_bad_resolutions_are_refused_and_leave_the_conflict_open(
     assert (await _operator(chain, "GET", f"/api/conflicts/{conflict['id']}"))[1]["state"] == "open"
     status_bad, bad = await _operator(chain, "GET", "/api/conflicts?state=bogus")
     assert (status_bad, bad["error"]) == (400, "invalid_query")
+
+
+def _part_card_sale(sku: str, card_fen: int, cash_fen: int) -> dict[str, Any]:
+    return {
+        "lines": [{"sku": sku, "qty": 1}],
+        "tenders": [
+            {"kind": "stored_value", "card": "H-0203", "amount_fen": card_fen},
+            {"kind": "cash", "amount_fen": cash_fen},
+        ],
+    }
