@@ -66,7 +66,9 @@ async def run_branchline(path: Path, checkouts: int, callers: int) -> Branchline
     try:
         for sku, name, price_fen in PRODUCTS:
             await store.writer.run(product_job({"sku": sku, "name": name, "price_fen": price_fen}))
-        sale = SaleRequest(member_id=None, lines=SALE_LINES, tenders=(Tender("cash", CASH_FEN),), request_key=None)
+        sale = SaleRequest(
+            member_id=None, lines=SALE_LINES, tenders=(Tender("cash", CASH_FEN),), request_key=None
+        )
         latencies_ms: list[float] = []
         remaining = checkouts
         groups_before = store.writer.groups_committed

@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from hq.setup import operator_token
+from hq.setup import KEY_FILE, operator_token
 
 
 class ConflictCommandFailed(Exception):
@@ -39,12 +39,15 @@ def add_parser(hq_commands: argparse._SubParsersAction) -> None:  # type: ignore
         else:
             p.add_argument("conflict_id")
         if name == "resolve":
-            p.add_argument("action", help="e.g. confirm, separate, write_off, collect")
+            # Not `action`: that name is the hq subcommand's.
+            p.add_argument("decision", metavar="action", help="e.g. confirm, separate, write_off, collect")
             p.add_argument("--note", default="", help="why (kept with the resolution)")
             p.add_argument("--by", default="operator", help="who decided")
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
+    if not (args.data / KEY_FILE).exists():
+        raise ConflictCommandFailed(f"{args.data} holds no HQ; give HQ's data folder with --data")
     token = operator_token(args.data)
     if args.conflicts_action == "list":
         query = "" if args.state == "all" else f"?state={args.state}"
@@ -53,11 +56,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
     elif args.conflicts_action == "show":
         console.print_json(json.dumps(_call(args.hq, "GET", f"/api/conflicts/{args.conflict_id}", token)))
     else:
-        body = {"action": args.action, "note": args.note}
+        body = {"action": args.decision, "note": args.note}
         resolved = _call(
             args.hq, "POST", f"/api/conflicts/{args.conflict_id}/resolve", token, body, operator=args.by
         )
-        console.print(f"{resolved['id']}: {resolved['state']} ({args.action}); sent to every branch")
+        console.print(f"{resolved['id']}: {resolved['state']} ({args.decision}); sent to every branch")
     return 0
 
 
