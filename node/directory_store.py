@@ -264,13 +264,19 @@ def member_json(conn: sqlite3.Connection, member_id: str) -> dict[str, Any] | No
     with the merged profile, every card of the group, and the group's balances."""
     group = group_of(conn, member_id)
     if member_id not in group.registrations:
-        return None
+        # A member registered before the directory kept registrations (schema 1)
+        # has a profile only: no cards, no duplicates to resolve.
+        if conn.execute("SELECT 1 FROM members WHERE id = ?", (member_id,)).fetchone() is None:
+            return None
+        group = Group({}, frozenset(), DuplicateResolution())
     survivor = group.survivor(member_id)
     members = group.members_of(survivor)
     profile: dict[str, StampedField] = {}
     for member in sorted(members):
         profile = merge_profiles(profile, load_profile(conn, member))
-    cards = sorted({card for m in members for card in group.registrations[m].card_numbers})
+    cards = sorted(
+        {card for m in members if m in group.registrations for card in group.registrations[m].card_numbers}
+    )
     card_views = [card_json(conn, card) for card in cards if card_owner(conn, card) in members]
     totals = {ledger: sum(view["balances"][ledger] for view in card_views) for ledger in LEDGER_UNITS}
     home = conn.execute("SELECT home_branch FROM members WHERE id = ?", (survivor,)).fetchone()

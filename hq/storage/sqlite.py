@@ -535,13 +535,15 @@ class SqliteHQStore:
         return await self._run(read)
 
     async def member_by_phone(self, phone: str) -> list[dict[str, Any]]:
+        """Members with this phone, each as the survivor of its duplicate group."""
+
         def read() -> list[dict[str, Any]]:
-            rows = self._conn.execute(
-                "SELECT id, home_branch, name, phone, birthday FROM members WHERE phone = ?",
-                (phone,),
-            )
-            keys = ("id", "home_branch", "name", "phone", "birthday")
-            return [dict(zip(keys, row, strict=True)) for row in rows]
+            conn = self._conn
+            found = set(directory_store.members_with_key(conn, "phone:" + phone))
+            for (member_id,) in conn.execute("SELECT id FROM members WHERE phone = ?", (phone,)).fetchall():
+                found.add(directory_store.group_of(conn, member_id).survivor(member_id))
+            views = [directory_store.member_json(conn, member_id) for member_id in sorted(found)]
+            return [view for view in views if view is not None]
 
         return await self._run(read)
 
