@@ -18,18 +18,16 @@ import heapq
 import itertools
 import logging
 import random
+from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from node.checkout import SaleRequest, Tender, checkout_job
-from node.errors import NodeError
-from node.members import register_job
 from node.replicator import FEED_WAIT_S, PUSH_TIMEOUT_S
-from protocol.ids import uuid7
 from protocol.replication import Fetch, Push, WaitUntil
-from simulations.model import BranchFigures, Heal, Load, RunResult, Scenario
+from simulations.model import BranchFigures, Heal, RunResult, Scenario
 from simulations.network import Network
+from simulations.trading import Ledger, Tills
 from simulations.world import SimHQ, SimNode
 
 PUSH_TIMEOUT_MS = PUSH_TIMEOUT_S * 1000
@@ -44,24 +42,8 @@ MAX_EVENTS = 20_000_000
 # UTC), so clocks set minutes or hours slow stay well after 1970 and a run's
 # timestamps and ids are the same on every machine.
 SIM_EPOCH_MS = 1_767_571_200_000
-SKUS = ("TEA-OOLONG-250", "CUP-CERAMIC", "SNACK-NUTS", "SOAP-BAR", "SVC-HAIRCUT", "GIFT-BOX")
 
 Action = Callable[[], Awaitable[None]]
-
-
-@dataclass
-class Member:
-    member_id: str
-    phone: str
-    branch: str
-
-
-@dataclass
-class Ledger:
-    """What the tills were told: every acknowledged sale and registration."""
-
-    sales: dict[str, tuple[str, int]] = field(default_factory=dict)  # sale id -> (branch, total_fen)
-    members: list[Member] = field(default_factory=list)
 
 
 @dataclass
@@ -110,6 +92,8 @@ class Simulation:
                 spec.code, workdir / spec.code, self.clock, self.elapsed, spec.clock_skew_ms, node_rng
             )
         self.trading_rng = random.Random(self.rng.getrandbits(64))
+        # Drawn after the others, so adding it left every earlier stream as it was.
+        self.directory_rng = random.Random(self.rng.getrandbits(64))
         self.ledger = Ledger()
         self.figures = {code: BranchFigures(code) for code in self.nodes}
         self._push_in_flight: dict[str, int | None] = dict.fromkeys(self.nodes)
@@ -125,6 +109,7 @@ class Simulation:
         self.events_run = 0
         self.converged_at_ms: int | None = None
         self.deadline_ms = max(scenario.duration_ms, scenario.last_fault_end_ms()) + scenario.heal_budget_ms
+        self.tills = Tills(self)
 
     def elapsed(self) -> int:
         return self.now_ms
@@ -145,6 +130,9 @@ class Simulation:
             await self._loop()
         finally:
             quiet.restore()
+        conflicts: dict[str, Counter[str]] = {}
+        for conflict in await self.hq.hq.store.conflicts(None):
+            conflicts.setdefault(conflict["kind"], Counter())[conflict["state"]] += 1
         return RunResult(
             scenario=self.scenario,
             seed=self.seed,
@@ -158,6 +146,7 @@ class Simulation:
             messages_duplicated=self.network.duplicated,
             bytes_total=self.network.bytes_total,
             events_run=self.events_run,
+            conflicts={kind: dict(sorted(states.items())) for kind, states in sorted(conflicts.items())},
         )
 
     async def close(self) -> None:
@@ -171,7 +160,8 @@ class Simulation:
             node.config = await self.hq.enroll(node.code, node.key)
             await node.start()
             self.schedule(0, self._driver(node))
-            self._schedule_trading(node)
+            self.tills.start(node)
+        self.tills.start_operator()
         scenario = self.scenario
         for crash in scenario.crashes:
             for n in range(crash.repeat):
@@ -216,11 +206,11 @@ class Simulation:
 
     def _driver(self, node: SimNode) -> Action:
         async def drive() -> None:
-            await self._drive(node)
+            await self.drive(node)
 
         return drive
 
-    async def _drive(self, node: SimNode) -> None:
+    async def drive(self, node: SimNode) -> None:
         if not node.up:
             return
         rep = node.rep
@@ -246,7 +236,7 @@ class Simulation:
         async def wake() -> None:
             if self._wakes[node.code] == at_ms:
                 self._wakes[node.code] = None
-            await self._drive(node)
+            await self.drive(node)
 
         self.schedule(at_ms, wake)
 
@@ -263,7 +253,7 @@ class Simulation:
             status, answer = await self.hq.push(body)
             for at in self.network.send(node.code, self.now_ms, len(answer)):
                 self.schedule(at, node_receives(status, answer))
-            await self._release_held()
+            await self.release_held()
 
         def node_receives(status: int, answer: bytes) -> Action:
             async def receive() -> None:
@@ -271,7 +261,7 @@ class Simulation:
                     return  # a duplicate, or an answer to a request already given up
                 self._push_in_flight[node.code] = None
                 await node.rep.push_answered(status, answer)
-                await self._drive(node)
+                await self.drive(node)
 
             return receive
 
@@ -279,7 +269,7 @@ class Simulation:
             if node.epoch == epoch and self._push_in_flight[node.code] == request:
                 self._push_in_flight[node.code] = None
                 node.rep.push_unanswered("timed out")
-                await self._drive(node)
+                await self.drive(node)
 
         for at in self.network.send(node.code, self.now_ms, len(body)):
             self.schedule(at, hq_receives)
@@ -304,7 +294,7 @@ class Simulation:
             if node.epoch == epoch and self._fetch_in_flight[node.code] == request:
                 self._fetch_in_flight[node.code] = None
                 node.rep.fetch_unanswered("timed out")
-                await self._drive(node)
+                await self.drive(node)
 
         self._fetch_actions[request] = fetch
         for at in self.network.send(node.code, self.now_ms, len(path_qs)):
@@ -319,7 +309,7 @@ class Simulation:
                 return
             self._fetch_in_flight[node.code] = None
             await node.rep.fetch_answered(fetch, status, answer)
-            await self._drive(node)
+            await self.drive(node)
 
         for at in self.network.send(node.code, self.now_ms, len(answer)):
             self.schedule(at, node_receives)
@@ -335,7 +325,7 @@ class Simulation:
 
         return answer
 
-    async def _release_held(self) -> None:
+    async def release_held(self) -> None:
         """Held feed reads of branches whose feed grew are answered now (long poll)."""
         for code in sorted(self._held):
             held = self._held[code]
@@ -356,7 +346,7 @@ class Simulation:
             if node.epoch == held.epoch and self._fetch_in_flight[node.code] == held.request:
                 self._fetch_in_flight[node.code] = None
                 node.rep.fetch_unanswered("connection reset")
-                await self._drive(node)
+                await self.drive(node)
 
         self.schedule(self.now_ms, reset)
 
@@ -388,7 +378,7 @@ class Simulation:
             if node.up:
                 return
             await node.start()
-            await self._drive(node)
+            await self.drive(node)
 
         return restart
 
@@ -458,77 +448,6 @@ class Simulation:
         self.lag_samples.append((self.now_ms, lag))
         if self.on_progress is not None:
             self.on_progress(min(self.now_ms, self.deadline_ms), self.deadline_ms)
-
-    # -- trading ------------------------------------------------------------------
-
-    def _load(self, code: str) -> tuple[Load, float]:
-        spec = next(b for b in self.scenario.branches if b.code == code)
-        multiplier = 1.0
-        for busy in self.scenario.busy:
-            active = busy.start_ms <= self.now_ms < busy.start_ms + busy.duration_ms
-            if active and (not busy.branches or code in busy.branches):
-                multiplier *= busy.multiplier
-        return spec.load or self.scenario.load, multiplier
-
-    def _schedule_trading(self, node: SimNode) -> None:
-        self._next_trade(node, "sale")
-        self._next_trade(node, "registration")
-
-    def _next_trade(self, node: SimNode, kind: str) -> None:
-        load, multiplier = self._load(node.code)
-        per_minute = load.sales_per_minute if kind == "sale" else load.registrations_per_minute
-        rate = per_minute * multiplier
-        if rate <= 0:
-            return
-        at = self.now_ms + max(1, int(self.trading_rng.expovariate(rate / 60_000)))
-        if at >= self.scenario.duration_ms:
-            return
-
-        async def trade() -> None:
-            if node.up:
-                await (self._sell(node) if kind == "sale" else self._register(node))
-                # As the push loop wakes on a commit in `node serve`.
-                await self._drive(node)
-            self._next_trade(node, kind)
-
-        self.schedule(at, trade)
-
-    async def _sell(self, node: SimNode) -> None:
-        rng = self.trading_rng
-        load, _ = self._load(node.code)
-        member_id = None
-        if self.ledger.members and rng.random() < 0.5:
-            roaming = [m for m in self.ledger.members if m.branch != node.code]
-            local = [m for m in self.ledger.members if m.branch == node.code]
-            pool = roaming if roaming and rng.random() < load.roaming_share else local
-            member_id = rng.choice(pool).member_id if pool else None
-        lines = tuple((rng.choice(SKUS), rng.randint(1, 3)) for _ in range(rng.randint(1, 3)))
-        request = SaleRequest(member_id, lines, (Tender("cash", 10_000_000),), None)
-        sale_id = uuid7(node.wall_ms(), rng.randbytes(10))
-        try:
-            receipt = await node.db.writer.run(
-                checkout_job(request, sale_id, node.config.warehouse if node.config else "")
-            )
-        except NodeError:
-            self.figures[node.code].refused += 1  # e.g. a roaming member not yet synced here
-            return
-        self.ledger.sales[sale_id] = (node.code, receipt["total_fen"])
-        self.figures[node.code].sales += 1
-        self.figures[node.code].sales_total_fen += receipt["total_fen"]
-
-    async def _register(self, node: SimNode) -> None:
-        number = len(self.ledger.members) + 1
-        phone = f"139{self.seed % 1000:03d}{number:05d}"
-        member_id = uuid7(node.wall_ms(), self.trading_rng.randbytes(10))
-        try:
-            await node.db.writer.run(
-                register_job(member_id, node.code, {"name": f"Member {number}", "phone": phone})
-            )
-        except NodeError:
-            self.figures[node.code].refused += 1
-            return
-        self.ledger.members.append(Member(member_id, phone, node.code))
-        self.figures[node.code].registrations += 1
 
 
 class _Quiet:

@@ -21,6 +21,31 @@ class Load:
     registrations_per_minute: float = 0.2
     # Share of sales made by a member registered at another branch (roaming).
     roaming_share: float = 0.1
+    # The shared member directory. Zero by default: a scenario that does not ask
+    # for these operations trades as it did before the directory existed.
+    # Share of registrations by someone who just signed up at another branch.
+    duplicate_share: float = 0.0
+    edits_per_minute: float = 0.0  # profile edits (name, birthday)
+    top_ups_per_minute: float = 0.0
+    # Sales paid (partly) in stored value: online with a hold when HQ answers, else offline.
+    stored_value_sales_per_minute: float = 0.0
+    status_changes_per_minute: float = 0.0  # report lost, unlock, suspend, resume
+    voucher_sales_per_minute: float = 0.0  # sales paid partly with a single-use voucher
+    # Share of voucher sales using a voucher already redeemed at another branch.
+    voucher_reuse_share: float = 0.0
+
+    @property
+    def uses_directory(self) -> bool:
+        return any(
+            (
+                self.duplicate_share,
+                self.edits_per_minute,
+                self.top_ups_per_minute,
+                self.stored_value_sales_per_minute,
+                self.status_changes_per_minute,
+                self.voucher_sales_per_minute,
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -95,6 +120,9 @@ class Scenario:
     link_faults: tuple[LinkFaults, ...] = ()
     crashes: tuple[Crash, ...] = ()
     hq_outages: tuple[HQOutage, ...] = ()
+    # An operator at HQ works through the conflict queue while branches trade: an
+    # open conflict is resolved (with an action it offers) this often, per minute.
+    resolutions_per_minute: float = 0.0
 
     def last_fault_end_ms(self) -> int:
         ends = [p.start_ms + p.duration_ms for p in self.partitions]
@@ -126,6 +154,14 @@ class BranchFigures:
     sales_total_fen: int = 0
     registrations: int = 0
     refused: int = 0  # tills refused (e.g. a roaming member not yet synced here)
+    duplicate_registrations: int = 0  # a phone registered at another branch, accepted here
+    edits: int = 0
+    top_ups: int = 0
+    top_ups_total_fen: int = 0
+    spends_online: int = 0  # stored-value tenders with a hold at HQ
+    spends_offline: int = 0  # stored-value tenders within the offline limit
+    status_changes: int = 0
+    voucher_redemptions: int = 0
     peak_backlog: int = 0
     peak_lag_ms: int = 0  # age of the oldest entry HQ had not acknowledged, at its worst
     bytes_sent: int = 0
@@ -151,6 +187,12 @@ class RunResult:
     messages_duplicated: int = 0
     bytes_total: int = 0
     events_run: int = 0
+    # HQ's conflict queue at the end of the run: kind -> state (open, resolved,
+    # cleared by later data) -> how many.
+    conflicts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def conflicts_found(self, kind: str) -> int:
+        return sum(self.conflicts.get(kind, {}).values())
 
     @property
     def ok(self) -> bool:

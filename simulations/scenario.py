@@ -29,6 +29,17 @@ every key is required unless a comment says otherwise::
     sales_per_minute = 2.0
     registrations_per_minute = 0.2
     roaming_share = 0.1       # share of sales to members registered at another branch
+    # The shared member directory: none of it unless asked for.
+    duplicate_share = 0.0     # share of registrations by someone who just signed up elsewhere
+    edits_per_minute = 0.0    # profile edits (name, birthday)
+    top_ups_per_minute = 0.0  # stored value paid onto a member's card
+    stored_value_sales_per_minute = 0.0  # paid by card: online with a hold, else offline
+    status_changes_per_minute = 0.0      # cards reported lost, unlocked, suspended, resumed
+    voucher_sales_per_minute = 0.0       # sales taking a single-use voucher
+    voucher_reuse_share = 0.0 # share of those whose voucher was used at another branch
+
+    [operator]                # someone at HQ working through the conflict queue
+    resolutions_per_minute = 0.0  # open conflicts resolved per minute while branches trade
 
     [[busy]]                  # a promotion: rates multiplied during the window
     start = "1h"
@@ -131,9 +142,29 @@ MAX_DESCRIPTION_CHARS = 4000
 # Every list at its bound with every key set is under 1 MiB; the rest is for comments.
 MAX_SCENARIO_BYTES = 4 * 1024 * 1024
 
-_PLAIN_KEYS = ("name", "description", "seed", "duration", "heal_budget", "branches", "network", "load")
+_PLAIN_KEYS = (
+    "name",
+    "description",
+    "seed",
+    "duration",
+    "heal_budget",
+    "branches",
+    "network",
+    "load",
+    "operator",
+)
 _TOP_KEYS = (*_PLAIN_KEYS, "busy", "partitions", "link_faults", "crashes", "hq_outages")
-_LOAD_KEYS = ("sales_per_minute", "registrations_per_minute", "roaming_share")
+_LOAD_RATES = (
+    "sales_per_minute",
+    "registrations_per_minute",
+    "edits_per_minute",
+    "top_ups_per_minute",
+    "stored_value_sales_per_minute",
+    "status_changes_per_minute",
+    "voucher_sales_per_minute",
+)
+_LOAD_SHARES = ("roaming_share", "duplicate_share", "voucher_reuse_share")
+_LOAD_KEYS = (*_LOAD_RATES, *_LOAD_SHARES)
 _DURATION = re.compile(r"(-?)([0-9]{1,12})(ms|s|m|h|d)")
 _UNIT_MS = {"ms": 1, "s": SECOND_MS, "m": MINUTE_MS, "h": HOUR_MS, "d": DAY_MS}
 
@@ -221,6 +252,10 @@ def _read_scenario(r: _Reader, top: _Table) -> Scenario:
         crashes=_read_crashes(r, r.tables(top, "crashes"), duration_ms, codes),
         hq_outages=tuple(_read_hq_outage(r, t, duration_ms) for t in r.tables(top, "hq_outages")),
     )
+    operator = r.table(top, "operator", "[operator]")
+    if operator is not None:
+        r.known_keys(operator, ("resolutions_per_minute",))
+        scenario = replace(scenario, resolutions_per_minute=r.rate(operator, "resolutions_per_minute", 0.0))
     network = r.table(top, "network", "[network]")
     if network is not None:
         r.known_keys(network, ("latency",))
@@ -232,11 +267,9 @@ def _read_scenario(r: _Reader, top: _Table) -> Scenario:
 
 def _read_load(r: _Reader, t: _Table, base: Load) -> Load:
     r.known_keys(t, _LOAD_KEYS)
-    return Load(
-        sales_per_minute=r.rate(t, "sales_per_minute", base.sales_per_minute),
-        registrations_per_minute=r.rate(t, "registrations_per_minute", base.registrations_per_minute),
-        roaming_share=r.probability(t, "roaming_share", base.roaming_share),
-    )
+    rates = {key: r.rate(t, key, getattr(base, key)) for key in _LOAD_RATES}
+    shares = {key: r.probability(t, key, getattr(base, key)) for key in _LOAD_SHARES}
+    return Load(**rates, **shares)
 
 
 def _shorthand_codes(count: int) -> tuple[str, ...]:

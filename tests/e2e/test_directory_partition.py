@@ -171,6 +171,16 @@ async def test_online_spends_take_a_hold_at_hq_and_cannot_overdraw(chain: Chain)
     assert "11200 fen available" in refused["message"]
     await wait_until(lambda: digests_agree(chain), "the haircut to reach everyone")
     assert (await chain.get(chain.hq.url + "/api/cards/D-4004"))["balances"]["stored_value"] == 11_200
+    # The haircut's entry captured its hold: the 11,200 left are spendable in full,
+    # not 11,200 less the hold a second time.
+    rest = {
+        "lines": [{"sku": "SVC-HAIRCUT", "qty": 1}, {"sku": "SOAP-BAR", "qty": 2}],
+        "tenders": [{"kind": "stored_value", "card": "D-4004", "amount_fen": 11_200}],
+    }
+    spent = await chain.post(a.url + "/api/sales", rest)
+    assert (spent["total_fen"], spent["tenders"][0]["mode"]) == (11_200, "online")
+    await wait_until(lambda: digests_agree(chain), "the last spend to reach everyone")
+    assert (await chain.get(b.url + "/api/cards/D-4004"))["balances"]["stored_value"] == 0
     assert (await operator(chain, "GET", "/api/conflicts"))["conflicts"] == []
 
 
