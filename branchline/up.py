@@ -28,6 +28,8 @@ STOP_TIMEOUT_S = 10
 # Demo trading pace: a sale somewhere every 0.3 to 1.5 s, a new member now and then.
 SALE_GAP_S = (0.3, 1.5)
 NEW_MEMBER_CHANCE = 0.15
+TOP_UP_CHANCE = 0.2
+MEMBER_SALE_CHANCE = 0.5
 
 console = Console()
 
@@ -73,12 +75,14 @@ async def spawn(args: list[str], log_path: Path) -> asyncio.subprocess.Process:
 
 
 async def trade(branch_urls: list[str], stop: asyncio.Event, seed: int | None = None) -> None:
-    """Demo trading: registrations and cash sales at random branches."""
+    """Demo trading: registrations, top-ups, and sales at random branches, members
+    roaming between them and paying from their stored value when it covers the sale."""
     rng = random.Random(seed)
-    members: list[str] = []
+    members: list[tuple[str, str]] = []  # (member id, card)
     async with aiohttp.ClientSession() as session:
         async with session.get(branch_urls[0] + "/api/products") as response:
-            skus = [p["sku"] for p in (await response.json())["products"]]
+            prices = {p["sku"]: p["price_fen"] for p in (await response.json())["products"]}
+        skus = sorted(prices)
         while not stop.is_set() and skus:
             url = rng.choice(branch_urls)
             try:
@@ -87,20 +91,37 @@ async def trade(branch_urls: list[str], stop: asyncio.Event, seed: int | None = 
                     body = {"name": f"Member {phone[-4:]}", "phone": phone}
                     async with session.post(url + "/api/members", json=body) as response:
                         if response.status == 201:
-                            members.append((await response.json())["id"])
+                            member = await response.json()
+                            members.append((member["id"], member["cards"][0]["card"]))
+                if members and rng.random() < TOP_UP_CHANCE:
+                    _, card = rng.choice(members)
+                    async with session.post(
+                        f"{url}/api/cards/{card}/top-up",
+                        json={"amount_fen": rng.choice((10_000, 20_000, 50_000))},
+                    ) as response:
+                        await response.read()
                 lines = [
                     {"sku": rng.choice(skus), "qty": rng.randint(1, 3)} for _ in range(rng.randint(1, 3))
                 ]
-                sale: dict[str, object] = {
-                    "lines": lines,
-                    "tenders": [{"kind": "cash", "amount_fen": 2_000_000}],
-                }
+                total = sum(prices[line["sku"]] * line["qty"] for line in lines)
+                cash = {"kind": "cash", "amount_fen": 2_000_000}
+                sale: dict[str, object] = {"lines": lines, "tenders": [cash]}
+                if members and rng.random() < MEMBER_SALE_CHANCE:
+                    member_id, card = rng.choice(members)
+                    sale["member_id"] = member_id
+                    stored = {"kind": "stored_value", "card": card, "amount_fen": total}
+                    async with session.post(
+                        url + "/api/sales", json={**sale, "tenders": [stored]}
+                    ) as response:
+                        if response.status == 201:
+                            continue  # paid from the card; else (balance short) pay cash below
                 async with session.post(url + "/api/sales", json=sale) as response:
                     await response.read()
             except aiohttp.ClientError:
                 pass  # a branch restarting; the demo carries on
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), rng.uniform(*SALE_GAP_S))
+            finally:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), rng.uniform(*SALE_GAP_S))
 
 
 async def up(branch_count: int, data: Path | None, hq_port: int, *, trading: bool) -> int:
@@ -162,6 +183,7 @@ def show_urls(hq_url: str, branch_urls: list[str], root: Path) -> None:
     table.add_column("URL")
     table.add_row("HQ console", hq_url + "/")
     table.add_row("HQ branches API", hq_url + "/api/branches")
+    table.add_row("HQ conflict queue", f"branchline hq conflicts list --data {root / 'hq'} --hq {hq_url}")
     for number, url in enumerate(branch_urls, start=1):
         table.add_row(f"branch BR{number:02d} till API", url + "/api/products")
     console.print(table)
