@@ -251,7 +251,11 @@ async def home(request: web.Request) -> web.Response:
     now = wall_ms()
     rows = [branch_json(b, now) for b in await hq.store.branches()]
     summaries = {row["code"]: await hq.store.sales_summary(row["code"]) for row in rows}
-    return web.Response(text=pages.branches_page(rows, summaries, now), content_type="text/html")
+    waiting: dict[str, int] = {}
+    for conflict in await hq.store.conflicts("open"):
+        waiting[conflict["kind"]] = waiting.get(conflict["kind"], 0) + 1
+    page = pages.branches_page(rows, summaries, now, waiting)
+    return web.Response(text=page, content_type="text/html")
 
 
 def _int_query(request: web.Request, name: str, default: int) -> int:

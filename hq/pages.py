@@ -19,7 +19,12 @@ def yuan(fen: int) -> str:
     return f"¥{fen // 100:,}.{fen % 100:02d}"
 
 
-def branches_page(rows: list[dict[str, Any]], summaries: dict[str, tuple[int, int]], now_ms: int) -> str:
+def branches_page(
+    rows: list[dict[str, Any]],
+    summaries: dict[str, tuple[int, int]],
+    now_ms: int,
+    open_conflicts: dict[str, int] | None = None,
+) -> str:
     body = []
     for row in rows:
         count, total_fen = summaries[row["code"]]
@@ -36,6 +41,18 @@ def branches_page(rows: list[dict[str, Any]], summaries: dict[str, tuple[int, in
             f"<td class=n>{yuan(total_fen)}</td></tr>"
         )
     table = "\n".join(body) or "<tr><td colspan=7>No branch is enrolled yet.</td></tr>"
+    waiting = open_conflicts or {}
+    if waiting:
+        kinds = ", ".join(
+            f"{count} {html.escape(kind.replace('_', ' '))}" for kind, count in sorted(waiting.items())
+        )
+        conflicts = (
+            f'<p class="warn">Open conflicts in the member directory: {kinds}.'
+            " Review them with <code>branchline hq conflicts list --data HQ_FOLDER</code>.</p>"
+        )
+    else:
+        conflicts = '<p class="ok">No open conflicts in the member directory.</p>'
+
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Branchline HQ</title>
 <meta http-equiv="refresh" content="5">
@@ -53,6 +70,7 @@ td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
 <th>Sales</th><th>Sales total</th></tr>
 {table}
 </table>
+{conflicts}
 <p><a href="/api/branches">/api/branches</a> · <a href="/api/sales/summary">/api/sales/summary</a></p>
 </body></html>
 """
