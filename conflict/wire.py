@@ -13,12 +13,21 @@ from collections.abc import Mapping
 from typing import Any
 
 from conflict.card_status import CardEvent
+from conflict.directory import Directory
 from conflict.duplicates import Registration, Separation, separation
 from conflict.errors import InvalidRecord
 from conflict.ledger import LedgerEntry
 from conflict.vouchers import Redemption
 
-__all__ = ["ENTRY_KINDS", "DirectoryRecord", "from_entry", "from_payload", "record_id", "to_payload"]
+__all__ = [
+    "ENTRY_KINDS",
+    "DirectoryRecord",
+    "from_entry",
+    "from_payload",
+    "record_id",
+    "records_of",
+    "to_payload",
+]
 
 DirectoryRecord = Registration | CardEvent | LedgerEntry | Redemption | Separation
 
@@ -142,3 +151,14 @@ def _frozen(items: Any, name: str) -> frozenset[str]:
     if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
         raise InvalidRecord(f"{name} must be a list of strings")
     return frozenset(items)
+
+
+def records_of(directory: Directory) -> list[DirectoryRecord]:
+    """Every record of a directory state except profiles (which travel as member upserts)."""
+    return [
+        *directory.registrations.values(),
+        *directory.card_events.values(),
+        *directory.ledger.values(),
+        *directory.redemptions.values(),
+        *sorted(directory.separations),
+    ]

@@ -22,7 +22,7 @@ from conflict.ledger import LedgerEntry
 from conflict.overdraft import find_overdrafts
 from conflict.profile import StampedField, merge_profiles, values
 from conflict.vouchers import Redemption, settle_vouchers
-from conflict.wire import DirectoryRecord, record_id, to_payload
+from conflict.wire import DirectoryRecord, record_id, records_of, to_payload
 from hq import conflicts as queue
 from hq.errors import (
     AlreadyEnrolled,
@@ -731,10 +731,7 @@ def _record_change(record: DirectoryRecord) -> FeedChange:
 
 
 def _all_records(conn: sqlite3.Connection) -> list[DirectoryRecord]:
-    directory = directory_store.load_directory(conn)
-    records: list[DirectoryRecord] = [*directory.registrations.values(), *directory.card_events.values()]
-    records += [*directory.ledger.values(), *directory.redemptions.values(), *sorted(directory.separations)]
-    return records
+    return records_of(directory_store.load_directory(conn))
 
 
 def _load_profile(blob: bytes) -> dict[str, StampedField]:

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+import sqlite3
+from functools import reduce
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from conflict.directory import Directory, merge
 from conflict.errors import LedgerEntryConflict
 from conflict.ledger import LedgerEntry
+from conflict.wire import records_of
 from node import directory_store, schema
 from protocol import codec
+from tests.conflict.strategies import FEW, operations
 
 
 def test_a_member_registered_before_the_directory_existed_is_still_found(tmp_path: Path) -> None:
@@ -39,3 +47,22 @@ def test_records_are_a_union_and_a_second_record_under_one_id_is_refused(tmp_pat
     with pytest.raises(LedgerEntryConflict):
         directory_store.add_records(conn, [forged])
     assert directory_store.card_balance(conn, "C1", "stored_value") == 5_000
+
+
+@FEW
+@given(st.integers(min_value=2, max_value=5).flatmap(operations), st.data())
+def test_sqlite_replicas_fed_in_any_order_hold_the_pure_merge(
+    ops: list[tuple[int, Directory]], data: st.DataObject
+) -> None:
+    """The tables' union is the pure merge: every replica, fed the same records in
+    its own order with repeats, encodes to the bytes `conflict.directory.merge` gives."""
+    expected = reduce(merge, (op for _, op in ops), Directory())
+    expected = dataclasses.replace(expected, profiles={})  # profiles live in the members table
+    records = [record for _, op in ops for record in records_of(op)]
+    for _ in range(2):
+        conn = sqlite3.connect(":memory:")
+        schema.migrate(conn)
+        delivery = data.draw(st.permutations(records + records[:4]))
+        for record in delivery:
+            directory_store.add_records(conn, [record])
+        assert directory_store.load_directory(conn).encode() == expected.encode()
