@@ -327,7 +327,9 @@ class SqliteHQStore:
         self, conn: sqlite3.Connection, records: list[DirectoryRecord], now_ms: int
     ) -> None:
         cards = sorted({r.card_id for r in records if isinstance(r, LedgerEntry)})
-        members = sorted({r.member_id for r in records if isinstance(r, Registration)})
+        members = {r.member_id for r in records if isinstance(r, Registration)}
+        # A separation regroups its two members (and whoever they joined through).
+        members |= {m for r in records if isinstance(r, tuple) for m in r}
         vouchers = sorted({r.voucher_id for r in records if isinstance(r, Redemption)})
         for card in cards:
             entries = directory_store.card_entries(conn, card)
@@ -339,7 +341,7 @@ class SqliteHQStore:
             ]
             self._sync_conflicts(conn, found, now_ms, stale=("overdraft", card))
         done: set[str] = set()
-        for member in members:
+        for member in sorted(members):
             if member in done:
                 continue
             group = directory_store.group_of(conn, member)

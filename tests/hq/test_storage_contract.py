@@ -223,3 +223,30 @@ async def test_unknown_branches_are_refused(store: HQStore) -> None:
     with pytest.raises(UnknownBranch):
         await store.ingest(stranger.batch(1, 1), NOW_MS, 0)
     assert await store.branch("BR99") is None
+
+
+async def test_a_separation_regroups_and_leaves_the_other_duplicates_queued(store: HQStore) -> None:
+    branches = [Branch(code) for code in ("BR01", "BR02", "BR03")]
+    for branch in branches:
+        await enroll(store, branch)
+    # The same phone registered at three branches while apart, BR01's first.
+    for number, branch in enumerate(branches, start=1):
+        branch.write(
+            "member",
+            f"M{number}",
+            "register",
+            {"home_branch": branch.code, "name": "Xu", "phone": "13900000777", "cards": [f"K-{number}"]},
+        )
+        await store.ingest(branch.batch(1, 1), NOW_MS, 0)
+    queued = {c["id"]: c for c in await store.conflicts("open")}
+    assert sorted(queued) == ["duplicate:M2", "duplicate:M3"]
+    assert {c["subject"] for c in queued.values()} == {"M1"}
+
+    resolved, feeds = await store.resolve_conflict("duplicate:M2", "separate", "two people", "ops-li", NOW_MS)
+    assert (resolved["state"], feeds) == ("resolved", ["BR01", "BR02", "BR03"])
+    # M2 is apart from M1, so not through M3 either; M3 stays M1's alias.
+    assert [c["id"] for c in await store.conflicts("open")] == ["duplicate:M3"]
+    assert (await store.member("M2"))["aliases"] == []  # type: ignore[index]
+    assert (await store.member("M3"))["id"] == "M1"  # type: ignore[index]
+    tail = [(e.kind, e.op) for e in (await feed(store, "BR03"))[-2:]]
+    assert tail == [("directory", "record"), ("conflict", "resolve")]
