@@ -1,0 +1,269 @@
+"""The shared member directory at the tills: edits, top-ups, card status, stored-value and voucher sales.
+
+Each operation calls the node's production job. A stored-value sale asks HQ for
+a hold first, as node.holds does: only when the branch believes HQ reachable,
+over the simulated link (so the request may be lost or late), and it goes ahead
+offline when HQ does not answer within HOLD_TIMEOUT_S. HQ's refusals for lack
+of money, a blocked card or an unknown card are final, as at a real till.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
+
+from hq.errors import CardBlocked, HQError, InsufficientBalance, UnknownCard
+from node.cards import status_job, top_up_job
+from node.checkout import SaleRequest, Tender
+from node.errors import NodeError
+from node.holds import HOLD_TIMEOUT_S, OFFLINE, Authorisation, unsynced_debits
+from node.members import edit_job
+from protocol.ids import uuid7
+from simulations.trading import PRICES_FEN, SKUS, Booked, Member
+from simulations.world import SimNode
+
+if TYPE_CHECKING:
+    from simulations.engine import Simulation
+    from simulations.trading import Tills
+
+HOLD_TIMEOUT_MS = HOLD_TIMEOUT_S * 1000
+# HQ's answer to a hold: a status line and a short JSON body.
+HOLD_ANSWER_BYTES = 120
+# What a member pays onto a card at once: 100 to 500 yuan.
+TOP_UP_FEN = (10_000, 20_000, 30_000, 50_000)
+# A promotion voucher takes up to this much off a sale.
+VOUCHER_FEN = 2_000
+# A voucher used twice is one a customer used a little earlier at another store.
+RECENT_VOUCHERS = 20
+# HQ's refusals that end the sale, as node.holds treats them.
+_FINAL_REFUSALS = (InsufficientBalance, CardBlocked, UnknownCard)
+
+
+@dataclass
+class _PendingSale:
+    """A stored-value sale waiting for HQ's answer to its hold."""
+
+    node: SimNode
+    epoch: int
+    request: SaleRequest
+    sale_id: str
+    card: str
+    hold_id: str
+    done: bool = False
+
+
+class DirectoryOps:
+    def __init__(self, sim: Simulation, tills: Tills) -> None:
+        self.sim = sim
+        self.tills = tills
+        self.ledger = tills.ledger
+        self.rng = sim.directory_rng
+        self.vouchers_issued = 0
+
+    def _member(self, node: SimNode, pool: list[Member]) -> Member | None:
+        load, _ = self.tills.load(node.code)
+        roaming = [m for m in pool if m.branch != node.code]
+        local = [m for m in pool if m.branch == node.code]
+        chosen = roaming if roaming and self.rng.random() < load.roaming_share else local
+        return self.rng.choice(chosen) if chosen else None
+
+    def _paying_card(self, node: SimNode) -> tuple[Member, str] | None:
+        """A member with a topped-up card, and that card."""
+        holders = self.ledger.card_holders()
+        pool = sorted(
+            {holders[card].member_id: holders[card] for card in self.ledger.topped_up}.values(),
+            key=lambda m: m.member_id,
+        )
+        member = self._member(node, pool)
+        if member is None:
+            return None
+        cards = sorted(card for card in member.cards if card in self.ledger.topped_up)
+        return member, self.rng.choice(cards)
+
+    def _refused(self, node: SimNode) -> None:
+        self.sim.figures[node.code].refused += 1
+
+    # -- profile edits, top-ups and card status -----------------------------------------
+
+    async def edit(self, node: SimNode) -> None:
+        member = self._member(node, self.ledger.members)
+        if member is None:
+            return
+        if self.rng.random() < 0.5:
+            changes = {"name": f"{member.phone[-5:]} edited at {node.code} {self.rng.randint(1, 9999)}"}
+        else:
+            changes = {"birthday": f"{self.rng.randint(1950, 2005)}-{self.rng.randint(1, 12):02d}-15"}
+        try:
+            await node.db.writer.run(edit_job(member.member_id, node.code, changes))
+        except NodeError:
+            self._refused(node)  # a member registered elsewhere and not yet synced here
+            return
+        self.sim.figures[node.code].edits += 1
+
+    async def top_up(self, node: SimNode) -> None:
+        member = self._member(node, self.ledger.members)
+        if member is None:
+            return
+        card = self.rng.choice(member.cards)
+        amount_fen = self.rng.choice(TOP_UP_FEN)
+        top_up_id = uuid7(node.wall_ms(), self.rng.randbytes(10))
+        try:
+            await node.db.writer.run(top_up_job(card, amount_fen, top_up_id, None))
+        except NodeError:
+            self._refused(node)  # the card is unknown here yet, or blocked
+            return
+        self.ledger.entries[top_up_id] = Booked(node.code, card, "stored_value", amount_fen)
+        self.ledger.topped_up[card] = self.ledger.topped_up.get(card, 0) + 1
+        figures = self.sim.figures[node.code]
+        figures.top_ups += 1
+        figures.top_ups_total_fen += amount_fen
+
+    async def change_status(self, node: SimNode) -> None:
+        """Report a card lost or suspend it; or clear what this till believes is in force."""
+        picked = self._paying_card(node)
+        if picked is None:
+            return
+        _, card = picked
+        told = [action for _, held, action in self.ledger.card_events.values() if held == card]
+        last = told[-1] if told else None
+        if last in ("report_lost", "suspend") and self.rng.random() < 0.8:
+            action = "unlock" if last == "report_lost" else "resume"
+        else:
+            action = "report_lost" if self.rng.random() < 0.6 else "suspend"
+        event_id = uuid7(node.wall_ms(), self.rng.randbytes(10))
+        try:
+            await node.db.writer.run(status_job(card, action, event_id))
+        except NodeError:
+            self._refused(node)  # nothing to clear here (reported elsewhere), or unknown here
+            return
+        self.ledger.card_events[event_id] = (node.code, card, action)
+        self.sim.figures[node.code].status_changes += 1
+
+    # -- sales paid with a voucher or stored value ----------------------------------------
+
+    async def voucher_sale(self, node: SimNode) -> None:
+        load, _ = self.tills.load(node.code)
+        voucher = None
+        if self.rng.random() < load.voucher_reuse_share:
+            elsewhere = [v for b, v, _ in self.ledger.redemptions.values() if b != node.code]
+            if elsewhere:
+                voucher = self.rng.choice(elsewhere[-RECENT_VOUCHERS:])
+        if voucher is None:
+            self.vouchers_issued += 1
+            voucher = f"V{self.sim.seed % 1000:03d}-{self.vouchers_issued:06d}"
+        lines = self.tills.basket()
+        total_fen = sum(PRICES_FEN[sku] * qty for sku, qty in lines)
+        off_fen = min(VOUCHER_FEN, total_fen)
+        tenders = [Tender("voucher", off_fen, voucher=voucher)]
+        if total_fen > off_fen:
+            tenders.append(Tender("cash", total_fen - off_fen))
+        sale_id = uuid7(node.wall_ms(), self.rng.randbytes(10))
+        await self.tills.book_sale(node, SaleRequest(None, lines, tuple(tenders), None), sale_id, {})
+
+    async def stored_value_sale(self, node: SimNode) -> None:
+        picked = self._paying_card(node)
+        if picked is None:
+            return
+        member, card = picked
+        # A card pays for a few items at a time, so a balance lasts several visits.
+        lines = tuple((self.rng.choice(SKUS), 1) for _ in range(self.rng.randint(1, 2)))
+        total_fen = sum(PRICES_FEN[sku] * qty for sku, qty in lines)
+        # Most pay the whole basket by card; some put part of it on the card, the rest in cash.
+        card_fen = total_fen if self.rng.random() < 0.7 else self.rng.randint(1, total_fen)
+        tenders = [Tender("stored_value", card_fen, card=card)]
+        if total_fen > card_fen:
+            tenders.append(Tender("cash", total_fen - card_fen))
+        request = SaleRequest(member.member_id, lines, tuple(tenders), None)
+        sale_id = uuid7(node.wall_ms(), self.rng.randbytes(10))
+        if not node.rep.hq_reachable:
+            await self.tills.book_sale(node, request, sale_id, {card: OFFLINE})
+            return
+        code = node.code
+        unsynced_fen = await node.db.read(lambda conn: unsynced_debits(conn, code, card))
+        self._ask_hold(
+            _PendingSale(node, node.epoch, request, sale_id, card, f"{sale_id}-{card}"),
+            card_fen,
+            unsynced_fen,
+        )
+
+    def _ask_hold(self, pending: _PendingSale, amount_fen: int, unsynced_fen: int) -> None:
+        sim, node = self.sim, pending.node
+        query = urlencode(
+            {
+                "hold": pending.hold_id,
+                "card": pending.card,
+                "amount_fen": amount_fen,
+                "unsynced_fen": unsynced_fen,
+            }
+        )
+
+        async def hq_receives() -> None:
+            if sim.network.hq_down(sim.now_ms):
+                return
+            refusal: HQError | None = None
+            try:
+                await sim.hq.hq.place_hold(node.code, pending.hold_id, pending.card, amount_fen, unsynced_fen)
+            except HQError as exc:
+                refusal = exc
+            for at in sim.network.send(node.code, sim.now_ms, HOLD_ANSWER_BYTES):
+                sim.schedule(at, node_receives(refusal))
+
+        def node_receives(refusal: HQError | None) -> Callable[[], Awaitable[None]]:
+            async def receive() -> None:
+                if pending.done or node.epoch != pending.epoch:
+                    return  # a duplicate answer, one after the timeout, or to a till that died
+                pending.done = True
+                if refusal is None:
+                    await self._checkout(pending, Authorisation("online", pending.hold_id))
+                elif isinstance(refusal, _FINAL_REFUSALS):
+                    self._refused(node)
+                else:
+                    await self._checkout(pending, OFFLINE)
+
+            return receive
+
+        async def timeout() -> None:
+            if pending.done or node.epoch != pending.epoch:
+                return
+            pending.done = True
+            await self._checkout(pending, OFFLINE)
+
+        for at in sim.network.send(node.code, sim.now_ms, len(query)):
+            sim.schedule(at, hq_receives)
+        sim.schedule(sim.now_ms + HOLD_TIMEOUT_MS, timeout)
+
+    async def _checkout(self, pending: _PendingSale, authorisation: Authorisation) -> None:
+        node = pending.node
+        receipt = await self.tills.book_sale(
+            node, pending.request, pending.sale_id, {pending.card: authorisation}
+        )
+        if receipt is None and authorisation.hold_id is not None:
+            self._release(node, authorisation.hold_id)
+        await self.sim.drive(node)
+
+    def _release(self, node: SimNode, hold_id: str) -> None:
+        """Give the hold back (the sale did not happen); if the message is lost, HQ expires it."""
+        sim = self.sim
+
+        async def hq_receives() -> None:
+            if not sim.network.hq_down(sim.now_ms):
+                await sim.hq.hq.store.release_hold(node.code, hold_id)
+
+        for at in sim.network.send(node.code, sim.now_ms, len(hold_id)):
+            sim.schedule(at, hq_receives)
+
+    # -- HQ's operator -----------------------------------------------------------------
+
+    async def resolve_a_conflict(self) -> None:
+        """One open conflict, resolved with one of the actions it offers; the decision and
+        the records it writes reach every branch through the feeds."""
+        sim = self.sim
+        queue = await sim.hq.hq.store.conflicts("open")
+        if not queue:
+            return
+        conflict = self.rng.choice(queue)
+        action = self.rng.choice(conflict["actions"])
+        await sim.hq.hq.resolve_conflict(conflict["id"], action, "reviewed in a simulation", "operator")
+        await sim.release_held()

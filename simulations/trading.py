@@ -1,0 +1,242 @@
+"""The branches' tills in a seeded run: when each operation happens, and what the tills were told.
+
+Every kind of operation is a Poisson stream per branch at the scenario's rate,
+multiplied by any busy window in force. Cash sales and registrations are here;
+the shared member directory's operations are in simulations/directory_ops.py.
+What a till was told (an acknowledged sale, registration, ledger movement,
+card event or voucher use) goes into the `Ledger`, which the invariant checkers
+compare with what the replicas hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from hq.setup import DEMO_CATALOGUE
+from node.checkout import SaleRequest, Tender, checkout_job
+from node.errors import NodeError
+from node.holds import Authorisation
+from node.members import register_job
+from protocol.ids import uuid7
+from simulations.model import Load
+from simulations.world import SimNode
+
+if TYPE_CHECKING:
+    from simulations.engine import Simulation
+
+SKUS = ("TEA-OOLONG-250", "CUP-CERAMIC", "SNACK-NUTS", "SOAP-BAR", "SVC-HAIRCUT", "GIFT-BOX")
+PRICES_FEN = {product.sku: product.price_fen for product in DEMO_CATALOGUE}
+# Cash handed over for a cash sale: more than any basket, the node gives change.
+CASH_TENDERED_FEN = 10_000_000
+# Someone signing up twice does so soon after the first time, at another store:
+# a duplicate reuses the phone of one of the last this many members registered elsewhere.
+RECENT_SIGNUPS = 20
+
+
+@dataclass
+class Member:
+    member_id: str
+    phone: str
+    branch: str
+    cards: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Booked:
+    """One ledger movement a till was told about (a top-up, a spend, points earned)."""
+
+    branch: str
+    card_id: str | None  # None for points: the node books them on the member's first card
+    ledger: str
+    amount: int
+
+
+@dataclass
+class Ledger:
+    """What the tills were told: every acknowledged sale, registration and directory write."""
+
+    sales: dict[str, tuple[str, int]] = field(default_factory=dict)  # sale id -> (branch, total_fen)
+    members: list[Member] = field(default_factory=list)
+    entries: dict[str, Booked] = field(default_factory=dict)  # ledger entry id -> movement
+    # Card status event id -> (branch, card, action).
+    card_events: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    # Voucher redemption id -> (branch, voucher, amount_fen).
+    redemptions: dict[str, tuple[str, str, int]] = field(default_factory=dict)
+    # Card -> top-ups acknowledged on it: the cards worth paying with.
+    topped_up: dict[str, int] = field(default_factory=dict)
+
+    def card_holders(self) -> dict[str, Member]:
+        return {card: member for member in self.members for card in member.cards}
+
+
+Operation = Callable[[SimNode], Awaitable[None]]
+
+
+class Tills:
+    """Drives every branch's operations on the simulation's clock and seeded RNGs."""
+
+    def __init__(self, sim: Simulation) -> None:
+        from simulations.directory_ops import DirectoryOps
+
+        self.sim = sim
+        self.rng = sim.trading_rng
+        self.ledger = sim.ledger
+        self.directory = DirectoryOps(sim, self)
+        # Kind -> (the Load field giving its rate, the operation). Sales and
+        # registrations come first and draw from `trading_rng` as they always
+        # have, so scenarios without directory operations replay unchanged.
+        self.kinds: Mapping[str, tuple[str, Operation]] = {
+            "sale": ("sales_per_minute", self.sell),
+            "registration": ("registrations_per_minute", self.register),
+            "edit": ("edits_per_minute", self.directory.edit),
+            "top_up": ("top_ups_per_minute", self.directory.top_up),
+            "stored_value_sale": ("stored_value_sales_per_minute", self.directory.stored_value_sale),
+            "status_change": ("status_changes_per_minute", self.directory.change_status),
+            "voucher_sale": ("voucher_sales_per_minute", self.directory.voucher_sale),
+        }
+
+    def start(self, node: SimNode) -> None:
+        for kind in self.kinds:
+            self._next(node, kind)
+
+    def start_operator(self) -> None:
+        """HQ's operator resolves open conflicts at the scenario's rate while branches trade."""
+        sim = self.sim
+        rate = sim.scenario.resolutions_per_minute
+        if rate <= 0:
+            return
+        at = sim.now_ms + max(1, int(self.directory.rng.expovariate(rate / 60_000)))
+        if at >= sim.scenario.duration_ms:
+            return
+
+        async def review() -> None:
+            if not sim.network.hq_down(sim.now_ms):
+                await self.directory.resolve_a_conflict()
+            self.start_operator()
+
+        sim.schedule(at, review)
+
+    def load(self, code: str) -> tuple[Load, float]:
+        """The branch's load and the busy multiplier in force now."""
+        sim = self.sim
+        spec = next(b for b in sim.scenario.branches if b.code == code)
+        multiplier = 1.0
+        for busy in sim.scenario.busy:
+            active = busy.start_ms <= sim.now_ms < busy.start_ms + busy.duration_ms
+            if active and (not busy.branches or code in busy.branches):
+                multiplier *= busy.multiplier
+        return spec.load or sim.scenario.load, multiplier
+
+    def _next(self, node: SimNode, kind: str) -> None:
+        sim = self.sim
+        load, multiplier = self.load(node.code)
+        rate_field, operation = self.kinds[kind]
+        rate = getattr(load, rate_field) * multiplier
+        if rate <= 0:
+            return
+        at = sim.now_ms + max(1, int(self.rng.expovariate(rate / 60_000)))
+        if at >= sim.scenario.duration_ms:
+            return
+
+        async def trade() -> None:
+            if node.up:
+                await operation(node)
+                # As the push loop wakes on a commit in `node serve`.
+                await sim.drive(node)
+            self._next(node, kind)
+
+        sim.schedule(at, trade)
+
+    # -- choosing who is at the till --------------------------------------------------
+
+    def pick_member(self, node: SimNode, roaming_share: float, pool: list[Member]) -> Member | None:
+        """A member from `pool`: one registered elsewhere with probability `roaming_share`."""
+        roaming = [m for m in pool if m.branch != node.code]
+        local = [m for m in pool if m.branch == node.code]
+        chosen = roaming if roaming and self.rng.random() < roaming_share else local
+        return self.rng.choice(chosen) if chosen else None
+
+    def basket(self) -> tuple[tuple[str, int], ...]:
+        return tuple((self.rng.choice(SKUS), self.rng.randint(1, 3)) for _ in range(self.rng.randint(1, 3)))
+
+    # -- cash sales and registrations -------------------------------------------------
+
+    async def sell(self, node: SimNode) -> None:
+        load, _ = self.load(node.code)
+        member_id = None
+        if self.ledger.members and self.rng.random() < 0.5:
+            member = self.pick_member(node, load.roaming_share, self.ledger.members)
+            member_id = member.member_id if member else None
+        request = SaleRequest(member_id, self.basket(), (Tender("cash", CASH_TENDERED_FEN),), None)
+        await self.book_sale(node, request, uuid7(node.wall_ms(), self.rng.randbytes(10)), {})
+
+    async def book_sale(
+        self, node: SimNode, request: SaleRequest, sale_id: str, authorisations: dict[str, Authorisation]
+    ) -> dict[str, Any] | None:
+        """Ring the sale up; record what the till was told. None: the node refused it."""
+        config = node.config
+        try:
+            receipt: dict[str, Any] = await node.db.writer.run(
+                checkout_job(
+                    request,
+                    sale_id,
+                    config.warehouse if config else "",
+                    authorisations,
+                    config.offline_limit_fen if config else 0,
+                )
+            )
+        except NodeError:
+            self.sim.figures[node.code].refused += 1  # e.g. a roaming member not yet synced here
+            return None
+        figures = self.sim.figures[node.code]
+        self.ledger.sales[sale_id] = (node.code, receipt["total_fen"])
+        figures.sales += 1
+        figures.sales_total_fen += receipt["total_fen"]
+        if receipt["points_earned"]:
+            self.ledger.entries[f"{sale_id}-pts"] = Booked(
+                node.code, None, "points", receipt["points_earned"]
+            )
+        for number, tender in enumerate(receipt["tenders"]):
+            if tender["kind"] == "stored_value":
+                self.ledger.entries[f"{sale_id}-t{number}"] = Booked(
+                    node.code, tender["card"], "stored_value", -tender["amount_fen"]
+                )
+                if tender["mode"] == "online":
+                    figures.spends_online += 1
+                else:
+                    figures.spends_offline += 1
+            elif tender["kind"] == "voucher":
+                self.ledger.redemptions[f"{sale_id}-t{number}"] = (
+                    node.code,
+                    tender["voucher"],
+                    tender["amount_fen"],
+                )
+                figures.voucher_redemptions += 1
+        return receipt
+
+    async def register(self, node: SimNode) -> None:
+        load, _ = self.load(node.code)
+        number = len(self.ledger.members) + 1
+        phone = f"139{self.sim.seed % 1000:03d}{number:05d}"
+        duplicate = False
+        # Drawn only when asked for, so scenarios without duplicates replay unchanged.
+        if load.duplicate_share > 0 and self.rng.random() < load.duplicate_share:
+            elsewhere = [m for m in self.ledger.members if m.branch != node.code][-RECENT_SIGNUPS:]
+            if elsewhere:
+                phone, duplicate = self.rng.choice(elsewhere).phone, True
+        member_id = uuid7(node.wall_ms(), self.rng.randbytes(10))
+        try:
+            await node.db.writer.run(
+                register_job(member_id, node.code, {"name": f"Member {number}", "phone": phone})
+            )
+        except NodeError:
+            # A phone this branch already holds: the till finds the member instead.
+            self.sim.figures[node.code].refused += 1
+            return
+        # Without a card handed over, the member's virtual card is numbered as its id.
+        self.ledger.members.append(Member(member_id, phone, node.code, (member_id,)))
+        self.sim.figures[node.code].registrations += 1
+        if duplicate:
+            self.sim.figures[node.code].duplicate_registrations += 1
