@@ -181,21 +181,23 @@ async def conflicts_surfaced(sim: Simulation) -> list[Violation]:
     expected |= {f"overdraft:{record.entry_id}": "overdraft" for record in directory.overdrafts()}
     expected |= {f"voucher:{r.redemption_id}": "voucher_reused" for r in directory.vouchers().flagged}
     queue = {conflict["id"]: conflict for conflict in await sim.hq.hq.store.conflicts(None)}
-    problems = []
+    # (what is wrong, kind) -> conflict ids, so a person sees each failure and its size.
+    wrong: dict[tuple[str, str], list[str]] = {}
     for conflict_id, kind in sorted(expected.items()):
         held = queue.get(conflict_id)
         if held is None:
-            problems.append(f"no {kind} conflict {conflict_id} in HQ's queue")
+            wrong.setdefault(("missing from HQ's queue", kind), []).append(conflict_id)
         elif held["kind"] != kind or held["state"] not in SURFACED:
-            problems.append(
-                f"conflict {conflict_id} is a {held['state']} {held['kind']}, not a surfaced {kind}"
-            )
+            wrong.setdefault((f"{held['state']} as {held['kind']}", kind), []).append(conflict_id)
     for conflict_id, held in sorted(queue.items()):
         if held["state"] == "open" and conflict_id not in expected:
-            problems.append(
-                f"open {held['kind']} conflict {conflict_id} is no longer implied by the directory"
+            wrong.setdefault(("open though the directory no longer implies them", held["kind"]), []).append(
+                conflict_id
             )
-    return _examples("conflicts surfaced", problems)
+    return [
+        Violation("conflicts surfaced", f"{len(ids)} {kind} conflicts {what}, e.g. {ids[0]}")
+        for (what, kind), ids in sorted(wrong.items())
+    ]
 
 
 async def lost_cards_stay_lost(sim: Simulation) -> list[Violation]:

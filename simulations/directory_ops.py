@@ -21,7 +21,7 @@ from node.errors import NodeError
 from node.holds import HOLD_TIMEOUT_S, OFFLINE, Authorisation, unsynced_debits
 from node.members import edit_job
 from protocol.ids import uuid7
-from simulations.trading import PRICES_FEN, SKUS, Booked, Member
+from simulations.shop import PRICES_FEN, SKUS, Booked, Member, pick_member
 from simulations.world import SimNode
 
 if TYPE_CHECKING:
@@ -64,10 +64,7 @@ class DirectoryOps:
 
     def _member(self, node: SimNode, pool: list[Member]) -> Member | None:
         load, _ = self.tills.load(node.code)
-        roaming = [m for m in pool if m.branch != node.code]
-        local = [m for m in pool if m.branch == node.code]
-        chosen = roaming if roaming and self.rng.random() < load.roaming_share else local
-        return self.rng.choice(chosen) if chosen else None
+        return pick_member(self.rng, node.code, load.roaming_share, pool)
 
     def _paying_card(self, node: SimNode) -> tuple[Member, str] | None:
         """A member with a topped-up card, and that card."""
@@ -116,9 +113,7 @@ class DirectoryOps:
             return
         self.ledger.entries[top_up_id] = Booked(node.code, card, "stored_value", amount_fen)
         self.ledger.topped_up[card] = self.ledger.topped_up.get(card, 0) + 1
-        figures = self.sim.figures[node.code]
-        figures.top_ups += 1
-        figures.top_ups_total_fen += amount_fen
+        self.sim.figures[node.code].top_ups += 1
 
     async def change_status(self, node: SimNode) -> None:
         """Report a card lost or suspend it; or clear what this till believes is in force."""

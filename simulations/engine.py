@@ -27,7 +27,8 @@ from node.replicator import FEED_WAIT_S, PUSH_TIMEOUT_S
 from protocol.replication import Fetch, Push, WaitUntil
 from simulations.model import BranchFigures, Heal, RunResult, Scenario
 from simulations.network import Network
-from simulations.trading import Ledger, Tills
+from simulations.shop import Ledger
+from simulations.trading import Tills
 from simulations.world import SimHQ, SimNode
 
 PUSH_TIMEOUT_MS = PUSH_TIMEOUT_S * 1000

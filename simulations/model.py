@@ -157,7 +157,6 @@ class BranchFigures:
     duplicate_registrations: int = 0  # a phone registered at another branch, accepted here
     edits: int = 0
     top_ups: int = 0
-    top_ups_total_fen: int = 0
     spends_online: int = 0  # stored-value tenders with a hold at HQ
     spends_offline: int = 0  # stored-value tenders within the offline limit
     status_changes: int = 0

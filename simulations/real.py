@@ -58,6 +58,13 @@ def not_applied(scenario: Scenario) -> list[str]:
         )
     if any(f.duplicate or f.reorder for f in scenario.link_faults):
         notes.append("duplicate/reorder NOT applied: a TCP proxy cannot duplicate or reorder HTTP messages")
+    loads = [scenario.load, *(b.load for b in scenario.branches if b.load is not None)]
+    if any(load.uses_directory for load in loads) or scenario.resolutions_per_minute:
+        notes.append(
+            "member directory operations (duplicates, edits, top-ups, card spends, card status,"
+            " vouchers, conflict resolutions) NOT applied: real mode rings up cash sales and"
+            " registrations only"
+        )
     return notes
 
 

@@ -112,7 +112,9 @@ def run_tables(result: RunResult) -> list[ReportTable]:
                 rows=tuple((v.invariant, v.detail) for v in result.violations),
             )
         )
-    tables += [_branch_table(result), _fault_table(scenario), _heal_table(result)]
+    tables.append(_branch_table(result))
+    tables += _directory_tables(result)
+    tables += [_fault_table(scenario), _heal_table(result)]
     tables.append(
         ReportTable(
             title="Network and engine",
@@ -177,6 +179,69 @@ def _branch_table(result: RunResult) -> ReportTable:
         rows=tuple(rows),
         right_aligned=tuple(range(1, 10)),
     )
+
+
+def _directory_tables(result: RunResult) -> list[ReportTable]:
+    """The member directory's figures, when the run used it: what the tills did, and what
+    HQ's conflict queue holds at the end. A run without them shows neither table."""
+    figures = [result.branches[code] for code in branch_order(result)]
+    rows = [
+        (
+            f.code,
+            _count(f.duplicate_registrations),
+            _count(f.edits),
+            _count(f.top_ups),
+            _count(f.spends_online),
+            _count(f.spends_offline),
+            _count(f.status_changes),
+            _count(f.voucher_redemptions),
+        )
+        for f in figures
+        if f.duplicate_registrations
+        + f.edits
+        + f.top_ups
+        + f.spends_online
+        + f.spends_offline
+        + f.status_changes
+        + f.voucher_redemptions
+    ]
+    tables = []
+    if rows:
+        tables.append(
+            ReportTable(
+                title="Member directory",
+                headers=(
+                    "branch",
+                    "registered twice",
+                    "edits",
+                    "top-ups",
+                    "card paid online",
+                    "card paid offline",
+                    "card status changes",
+                    "vouchers used",
+                ),
+                rows=tuple(rows),
+                right_aligned=tuple(range(1, 8)),
+            )
+        )
+    if result.conflicts:
+        states = ("open", "resolved", "cleared")
+        tables.append(
+            ReportTable(
+                title="Conflicts in HQ's queue",
+                headers=("kind", "found", *states),
+                rows=tuple(
+                    (
+                        kind,
+                        _count(result.conflicts_found(kind)),
+                        *(_count(by_state.get(s, 0)) for s in states),
+                    )
+                    for kind, by_state in sorted(result.conflicts.items())
+                ),
+                right_aligned=(1, 2, 3, 4),
+            )
+        )
+    return tables
 
 
 def _fault_table(scenario: Scenario) -> ReportTable:

@@ -3,73 +3,32 @@
 Every kind of operation is a Poisson stream per branch at the scenario's rate,
 multiplied by any busy window in force. Cash sales and registrations are here;
 the shared member directory's operations are in simulations/directory_ops.py.
-What a till was told (an acknowledged sale, registration, ledger movement,
-card event or voucher use) goes into the `Ledger`, which the invariant checkers
-compare with what the replicas hold.
+What a till was told goes into the shop's `Ledger` (simulations/shop.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hq.setup import DEMO_CATALOGUE
 from node.checkout import SaleRequest, Tender, checkout_job
 from node.errors import NodeError
 from node.holds import Authorisation
 from node.members import register_job
 from protocol.ids import uuid7
+from simulations.directory_ops import DirectoryOps
 from simulations.model import Load
+from simulations.shop import SKUS, Booked, Member, pick_member
 from simulations.world import SimNode
 
 if TYPE_CHECKING:
     from simulations.engine import Simulation
 
-SKUS = ("TEA-OOLONG-250", "CUP-CERAMIC", "SNACK-NUTS", "SOAP-BAR", "SVC-HAIRCUT", "GIFT-BOX")
-PRICES_FEN = {product.sku: product.price_fen for product in DEMO_CATALOGUE}
 # Cash handed over for a cash sale: more than any basket, the node gives change.
 CASH_TENDERED_FEN = 10_000_000
 # Someone signing up twice does so soon after the first time, at another store:
 # a duplicate reuses the phone of one of the last this many members registered elsewhere.
 RECENT_SIGNUPS = 20
-
-
-@dataclass
-class Member:
-    member_id: str
-    phone: str
-    branch: str
-    cards: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Booked:
-    """One ledger movement a till was told about (a top-up, a spend, points earned)."""
-
-    branch: str
-    card_id: str | None  # None for points: the node books them on the member's first card
-    ledger: str
-    amount: int
-
-
-@dataclass
-class Ledger:
-    """What the tills were told: every acknowledged sale, registration and directory write."""
-
-    sales: dict[str, tuple[str, int]] = field(default_factory=dict)  # sale id -> (branch, total_fen)
-    members: list[Member] = field(default_factory=list)
-    entries: dict[str, Booked] = field(default_factory=dict)  # ledger entry id -> movement
-    # Card status event id -> (branch, card, action).
-    card_events: dict[str, tuple[str, str, str]] = field(default_factory=dict)
-    # Voucher redemption id -> (branch, voucher, amount_fen).
-    redemptions: dict[str, tuple[str, str, int]] = field(default_factory=dict)
-    # Card -> top-ups acknowledged on it: the cards worth paying with.
-    topped_up: dict[str, int] = field(default_factory=dict)
-
-    def card_holders(self) -> dict[str, Member]:
-        return {card: member for member in self.members for card in member.cards}
-
 
 Operation = Callable[[SimNode], Awaitable[None]]
 
@@ -78,8 +37,6 @@ class Tills:
     """Drives every branch's operations on the simulation's clock and seeded RNGs."""
 
     def __init__(self, sim: Simulation) -> None:
-        from simulations.directory_ops import DirectoryOps
-
         self.sim = sim
         self.rng = sim.trading_rng
         self.ledger = sim.ledger
@@ -151,13 +108,6 @@ class Tills:
 
     # -- choosing who is at the till --------------------------------------------------
 
-    def pick_member(self, node: SimNode, roaming_share: float, pool: list[Member]) -> Member | None:
-        """A member from `pool`: one registered elsewhere with probability `roaming_share`."""
-        roaming = [m for m in pool if m.branch != node.code]
-        local = [m for m in pool if m.branch == node.code]
-        chosen = roaming if roaming and self.rng.random() < roaming_share else local
-        return self.rng.choice(chosen) if chosen else None
-
     def basket(self) -> tuple[tuple[str, int], ...]:
         return tuple((self.rng.choice(SKUS), self.rng.randint(1, 3)) for _ in range(self.rng.randint(1, 3)))
 
@@ -167,7 +117,7 @@ class Tills:
         load, _ = self.load(node.code)
         member_id = None
         if self.ledger.members and self.rng.random() < 0.5:
-            member = self.pick_member(node, load.roaming_share, self.ledger.members)
+            member = pick_member(self.rng, node.code, load.roaming_share, self.ledger.members)
             member_id = member.member_id if member else None
         request = SaleRequest(member_id, self.basket(), (Tender("cash", CASH_TENDERED_FEN),), None)
         await self.book_sale(node, request, uuid7(node.wall_ms(), self.rng.randbytes(10)), {})

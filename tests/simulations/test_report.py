@@ -183,6 +183,44 @@ def test_failed_summary_lists_each_violation_and_the_replay_command() -> None:
     assert f"branchline simulate {SCENARIO_PATH} --seed 4242" in text
 
 
+def table_rows(text: str, title: str) -> dict[str, list[str]]:
+    """The rows of the summary's table `title`, by first cell, each as its stripped cells."""
+    lines = text.splitlines()
+    start = next(n for n, line in enumerate(lines) if line.startswith(title))
+    rows = {}
+    for line in lines[start + 1 :]:
+        if line.startswith("└"):
+            break
+        if line.startswith("│"):
+            cells = [cell.strip() for cell in line.strip().strip("│").split("│")]
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_member_directory_figures_and_hqs_conflict_queue_are_shown_when_the_run_used_them() -> None:
+    result = sample_run()
+    assert "Member directory" not in summary_text(result)
+    assert "Conflicts in HQ's queue" not in summary_text(result)
+    result.branches["B02"].spends_online = 7
+    result.branches["B02"].spends_offline = 13
+    result.branches["B03"].duplicate_registrations = 2
+    # 4 overdrafts found: 1 still open, 2 written off or collected, 1 cleared by a late top-up.
+    result.conflicts = {
+        "duplicate_member": {"open": 2},
+        "overdraft": {"cleared": 1, "open": 1, "resolved": 2},
+    }
+    text = summary_text(result)
+    # Branches that did nothing with the directory are left out: B01 is not listed.
+    assert table_rows(text, "Member directory") == {
+        "B02": ["0", "0", "0", "7", "13", "0", "0"],
+        "B03": ["2", "0", "0", "0", "0", "0", "0"],
+    }
+    assert table_rows(text, "Conflicts in HQ's queue") == {
+        "duplicate_member": ["2", "2", "0", "0"],
+        "overdraft": ["4", "1", "2", "1"],
+    }
+
+
 def test_summary_does_not_read_scenario_text_as_markup() -> None:
     text = summary_text(sample_run(name="[bold]cut[/bold]"))
     assert "[bold]cut[/bold]" in text

@@ -138,6 +138,23 @@ clock_skew = "-90s"
     )
 
 
+def test_the_member_directory_and_the_operator_are_asked_for_or_left_out() -> None:
+    text = BASE + (
+        "[load]\nduplicate_share = 0.3\ntop_ups_per_minute = 0.5\nstored_value_sales_per_minute = 1.0\n"
+        "[operator]\nresolutions_per_minute = 0.5\n"
+    )
+    scenario = parse_scenario(text, "t.toml")
+    assert scenario.load == Load(
+        duplicate_share=0.3, top_ups_per_minute=0.5, stored_value_sales_per_minute=1.0
+    )
+    assert scenario.load.uses_directory
+    assert scenario.resolutions_per_minute == 0.5
+    # A scenario that names none of it trades as before the directory existed.
+    plain = parse_scenario(BASE, "t.toml")
+    assert not plain.load.uses_directory
+    assert plain.resolutions_per_minute == 0.0
+
+
 def test_shorthand_past_99_branches_numbers_with_three_digits() -> None:
     codes = [branch.code for branch in parse_scenario(BASE.replace("= 3", "= 120"), "t.toml").branches]
     assert codes[0] == "BR001"
@@ -266,6 +283,15 @@ REFUSED = [
         "registrations_per_minute in [load] is -0.5; a rate",
     ),
     (BASE + "[load]\nsales_per_minute = 1e6\n", 6, "MAX_RATE_PER_MINUTE"),
+    # the member directory's load and HQ's operator
+    (BASE + "[load]\nduplicate_share = 1.5\n", 6, "duplicate_share in [load] is 1.5; a probability"),
+    (BASE + "[load]\ntop_ups_per_minute = -1\n", 6, "a rate per minute must not be negative"),
+    (
+        BASE + "[operator]\nresolutions = 1.0\n",
+        6,
+        "unknown key 'resolutions' in [operator] (did you mean 'resolutions_per_minute'?)",
+    ),
+    (BASE + "[operator]\nresolutions_per_minute = 1e6\n", 6, "MAX_RATE_PER_MINUTE"),
     (BASE + "[load]\nsales_per_minute = nan\n", 6, "sales_per_minute in [load] must be a finite number"),
     (BASE + "load.sales_per_minute = -1\n", 5, "sales_per_minute in [load] is -1"),
     # latency ranges
