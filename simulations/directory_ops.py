@@ -116,7 +116,8 @@ class DirectoryOps:
         self.sim.figures[node.code].top_ups += 1
 
     async def change_status(self, node: SimNode) -> None:
-        """Report a card lost or suspend it; or clear what this till believes is in force."""
+        """Report a paying card lost or suspend it; or, mostly, clear the block the tills last
+        put on it. A store that has not seen that block yet refuses to clear it (NothingToClear)."""
         picked = self._paying_card(node)
         if picked is None:
             return
