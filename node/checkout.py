@@ -29,6 +29,7 @@ from node.errors import (
     TenderShort,
     UnknownProduct,
     UnsupportedTender,
+    VoucherUsed,
 )
 from node.members import member_or_survivor
 from node.writer import Tx
@@ -241,6 +242,13 @@ def check_sale(conn: sqlite3.Connection, sale: SaleRequest) -> tuple[str | None,
     for card in sale.stored_value_by_card():
         require_card(conn, card)
         require_active(conn, card)
+    vouchers = [tender.voucher for tender in sale.tenders if tender.voucher is not None]
+    if len(set(vouchers)) < len(vouchers):
+        raise VoucherUsed("a voucher is single-use: it appears twice in this sale")
+    for voucher in vouchers:
+        used = directory_store.redemptions_of(conn, voucher)
+        if used:
+            raise VoucherUsed(f"voucher {voucher} was already used at {used[0].node}")
     return member_id, lines, total_fen
 
 

@@ -111,3 +111,11 @@ class OfflineLimitReached(NodeError):
 
     http_status = 402
     code = "offline_limit_reached"
+
+
+class VoucherUsed(NodeError):
+    """The single-use voucher was already redeemed (at this branch, or at another one
+    whose use this branch has synced)."""
+
+    http_status = 409
+    code = "voucher_used"

@@ -225,3 +225,19 @@ async def test_a_card_topped_up_a_moment_ago_is_spent_online(chain: Chain) -> No
     await _member(chain, a, "13900000109", "K-0109", top_up_fen=3_000)
     receipt = await chain.post(a.url + "/api/sales", _card_sale("CUP-CERAMIC", 1, "K-0109", 2_500))
     assert receipt["tenders"][0]["mode"] == "online"
+
+
+async def test_a_voucher_this_branch_has_seen_used_is_refused(chain: Chain) -> None:
+    (a,) = await _ready(chain, "BR01")
+    voucher = {"kind": "voucher", "voucher": "V-7777", "amount_fen": 1_000}
+    cash = {"kind": "cash", "amount_fen": 1_500}
+    cup = [{"sku": "CUP-CERAMIC", "qty": 1}]
+    await chain.post(a.url + "/api/sales", {"lines": cup, "tenders": [voucher, cash]})
+    await _refused(
+        chain, a.url + "/api/sales", {"lines": cup, "tenders": [voucher, cash]}, 409, "voucher_used"
+    )
+    fresh = {**voucher, "voucher": "V-7778"}
+    gift = [{"sku": "GIFT-BOX", "qty": 1}]
+    twice = {"lines": gift, "tenders": [fresh, fresh, {"kind": "cash", "amount_fen": 30_000}]}
+    await _refused(chain, a.url + "/api/sales", twice, 409, "voucher_used")
+    assert (await chain.get(a.url + "/api/sales/summary"))["count"] == 1
