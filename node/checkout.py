@@ -20,7 +20,7 @@ from conflict.vouchers import Redemption
 from conflict.wire import ENTRY_KINDS
 from node import directory_store, fields, holds
 from node.cards import record_ledger_entry, require_active, require_card
-from node.context import CONTEXT, json_body
+from node.context import CONTEXT, NodeContext, json_body
 from node.errors import (
     InsufficientBalance,
     InvalidRequest,
@@ -371,10 +371,13 @@ async def create_sale(request: web.Request) -> web.Response:
         check_sale(conn, sale)
         return True
 
-    needs_holds = bool(spends) and await context.store.read(fresh)
-    for card, amount in spends.items() if needs_holds else ():
-        authorisations[card] = await holds.authorise(context, f"{sale_id}-{card}", card, amount)
     try:
+        # A doomed or replayed sale takes no hold; a hold taken for a sale that
+        # then fails (or another card's refusal) is given back at once.
+        take_holds = await context.store.read(fresh) if spends else False
+        if take_holds:
+            for card, amount in spends.items():
+                authorisations[card] = await holds.authorise(context, f"{sale_id}-{card}", card, amount)
         result = await context.store.writer.run(
             checkout_job(
                 sale, sale_id, context.config.warehouse, authorisations, context.config.offline_limit_fen
@@ -388,7 +391,7 @@ async def create_sale(request: web.Request) -> web.Response:
     return web.json_response(result, status=200 if result["replayed"] else 201)
 
 
-async def _release(context: Any, authorisations: Mapping[str, holds.Authorisation]) -> None:
+async def _release(context: NodeContext, authorisations: Mapping[str, holds.Authorisation]) -> None:
     for authorisation in authorisations.values():
         if authorisation.hold_id is not None:
             await holds.release(context, authorisation.hold_id)

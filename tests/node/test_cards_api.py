@@ -241,3 +241,21 @@ async def test_a_voucher_this_branch_has_seen_used_is_refused(chain: Chain) -> N
     twice = {"lines": gift, "tenders": [fresh, fresh, {"kind": "cash", "amount_fen": 30_000}]}
     await _refused(chain, a.url + "/api/sales", twice, 409, "voucher_used")
     assert (await chain.get(a.url + "/api/sales/summary"))["count"] == 1
+
+
+async def test_a_hold_on_one_card_is_given_back_when_another_card_is_refused(chain: Chain) -> None:
+    (a,) = await _ready(chain, "BR01")
+    await _member(chain, a, "13900000110", "K-0110", top_up_fen=5_000)
+    await _member(chain, a, "13900000111", "K-0111", top_up_fen=100)
+    both = {
+        "lines": [{"sku": "GIFT-BOX", "qty": 1}],
+        "tenders": [
+            {"kind": "stored_value", "card": "K-0110", "amount_fen": 5_000},
+            {"kind": "stored_value", "card": "K-0111", "amount_fen": 1_000},
+            {"kind": "cash", "amount_fen": 23_900},
+        ],
+    }
+    await _refused(chain, a.url + "/api/sales", both, 402, "insufficient_balance")
+    # Had K-0110's hold been kept, HQ would see nothing of its 5,000 left.
+    whole = await chain.post(a.url + "/api/sales", _card_sale("CUP-CERAMIC", 2, "K-0110", 5_000))
+    assert whole["tenders"][0]["mode"] == "online"
