@@ -172,7 +172,8 @@ async def place_hold(request: web.Request) -> web.Response:
     card_id = request.query.get("card", "")
     amount = _int_query(request, "amount_fen", 0)
     raw = request.query.get("unsynced_fen", "0")
-    if not raw.removeprefix("-").isdigit() or len(raw) > 19:
+    digits = raw.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()) or len(raw) > 19:
         raise InvalidQuery("unsynced_fen must be an integer")
     unsynced = int(raw)
     available = await hq.place_hold(branch, hold_id, card_id, amount, unsynced)
@@ -262,7 +263,7 @@ def _int_query(request: web.Request, name: str, default: int) -> int:
     raw = request.query.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise InvalidQuery(f"{name} must be a non-negative integer")
     return int(raw)
 

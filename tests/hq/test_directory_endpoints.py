@@ -69,6 +69,8 @@ async def test_a_hold_is_placed_once_and_counts_against_the_balance(chain: Chain
         (_hold("h-9", "H-0201", 0), 400, "invalid_query"),
         (_hold("h-9", "H-0201", -5), 400, "invalid_query"),
         (_hold("h-9", "H-0201", "12.5"), 400, "invalid_query"),
+        (_hold("h-9", "H-0201", "²"), 400, "invalid_query"),  # a digit to str.isdigit, not to int()
+        (_hold("h-9", "H-0201", 100, unsynced="-٣"), 400, "invalid_query"),
         (_hold("h-9", "H-0201", 100, unsynced=500), 400, "invalid_query"),  # unsent debits are never positive
         (_hold("", "H-0201", 100), 400, "invalid_query"),
         (_hold("h-9", "NO-SUCH", 100), 404, "unknown_card"),
