@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from node import cards, catalogue, checkout, members
+from node import cards, catalogue, checkout, members, transfers
 from node.changelog import LogHead
 from node.config import KEY_FILE, STORE_FILE, load_config, read_private_key
 from node.context import CONTEXT, MAX_JSON_BODY_BYTES, NodeContext
@@ -64,7 +64,14 @@ async def directory_digest(request: web.Request) -> web.Response:
 
 def create_app(data_dir: Path, *, replicate: bool = True) -> web.Application:
     app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_JSON_BODY_BYTES)
-    for module_routes in (routes, catalogue.routes, members.routes, cards.routes, checkout.routes):
+    for module_routes in (
+        routes,
+        catalogue.routes,
+        members.routes,
+        cards.routes,
+        checkout.routes,
+        transfers.routes,
+    ):
         app.add_routes(module_routes)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -10,6 +10,7 @@ answers, else offline within limits (node.holds); the mode is on each tender.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -18,7 +19,7 @@ from aiohttp import web
 
 from conflict.vouchers import Redemption
 from conflict.wire import ENTRY_KINDS
-from node import directory_store, fields, holds
+from node import catalogue, directory_store, fields, holds, stock_ledger
 from node.cards import record_ledger_entry, require_active, require_card
 from node.context import CONTEXT, NodeContext, json_body
 from node.errors import (
@@ -133,6 +134,15 @@ def checkout_job(
         change_fen = tendered_fen - total_fen  # only cash can be over-tendered, so change is cash
         tenders = _pay(tx, sale, sale_id, authorised, offline_limit_fen)
         points = _earn_points(tx, member_id, sale_id, total_fen)
+        # The cost of goods is fixed now, by the warehouse's costing method
+        # (DESIGN 7); units sold beyond stock are costed provisionally.
+        moves = [
+            stock_ledger.issue(conn, warehouse, line["sku"], line["qty"], "sale", sale_id, tx.wall_ms)
+            for line in lines
+        ]
+        for line, move in zip(lines, moves, strict=True):
+            line["cost_fen"] = move.issued_cost_fen
+            line["gross_profit_fen"] = line["amount_fen"] - move.issued_cost_fen
         entry = tx.record(
             "sale",
             sale_id,
@@ -146,6 +156,7 @@ def checkout_job(
                 "change_fen": change_fen,
                 "points_earned": points,
                 "at_ms": tx.wall_ms,
+                "moves": [move.as_payload("sale") for move in moves],
             },
         )
         conn.execute(
@@ -154,8 +165,8 @@ def checkout_job(
             (sale_id, entry.seq, member_id, total_fen, change_fen, tx.wall_ms, sale.request_key, points),
         )
         conn.executemany(
-            "INSERT INTO sale_lines (sale_id, line_no, sku, qty, unit_price_fen, amount_fen)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sale_lines (sale_id, line_no, sku, qty, unit_price_fen, amount_fen, cost_fen)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     sale_id,
@@ -164,6 +175,7 @@ def checkout_job(
                     line["qty"],
                     line["unit_price_fen"],
                     line["amount_fen"],
+                    line["cost_fen"],
                 )
                 for number, line in enumerate(lines)
             ],
@@ -183,16 +195,6 @@ def checkout_job(
                 )
                 for n, t in enumerate(tenders)
             ],
-        )
-        conn.executemany(
-            "INSERT INTO stock_moves (warehouse, sku, qty_delta, cause, ref_id, at_ms)"
-            " VALUES (?, ?, ?, 'sale', ?, ?)",
-            [(warehouse, sku, -qty, sale_id, tx.wall_ms) for sku, qty in sale.lines],
-        )
-        conn.executemany(
-            "INSERT INTO stock (warehouse, sku, qty) VALUES (?, ?, ?)"
-            " ON CONFLICT (warehouse, sku) DO UPDATE SET qty = qty + excluded.qty",
-            [(warehouse, sku, -qty) for sku, qty in sale.lines],
         )
         return {
             "id": sale_id,
@@ -218,14 +220,15 @@ def check_sale(conn: sqlite3.Connection, sale: SaleRequest) -> tuple[str | None,
     if member_id is not None:
         member_id = member_or_survivor(conn, member_id)
     skus = sorted({sku for sku, _ in sale.lines})
-    marks = ",".join("?" * len(skus))
-    prices = dict(
-        conn.execute(f"SELECT sku, price_fen FROM products WHERE active AND sku IN ({marks})", skus)
-    )
-    missing = [sku for sku in skus if sku not in prices]
+    items = {}
+    for sku in skus:
+        with contextlib.suppress(UnknownProduct):
+            items[sku] = catalogue.product(conn, sku)
+    missing = [sku for sku in skus if sku not in items]
     if missing:
         raise UnknownProduct(f"not in this branch's catalogue: {', '.join(missing)}")
-    lines = [
+    prices = {sku: catalogue.sale_price(item, member_id is not None) for sku, item in items.items()}
+    lines: list[dict[str, Any]] = [
         {"sku": sku, "qty": qty, "unit_price_fen": prices[sku], "amount_fen": prices[sku] * qty}
         for sku, qty in sale.lines
     ]
@@ -330,7 +333,10 @@ def _earn_points(tx: Tx, member_id: str | None, sale_id: str, total_fen: int) ->
 
 
 SALE_COLUMNS = "id, seq, member_id, total_fen, change_fen, points_earned"
-LINE_QUERY = "SELECT sku, qty, unit_price_fen, amount_fen FROM sale_lines WHERE sale_id = ? ORDER BY line_no"
+LINE_QUERY = (
+    "SELECT line_no, sku, qty, unit_price_fen, amount_fen, cost_fen,"
+    " amount_fen - cost_fen AS gross_profit_fen FROM sale_lines WHERE sale_id = ? ORDER BY line_no"
+)
 TENDER_QUERY = (
     "SELECT kind, amount_fen, card_id AS card, mode, ref FROM sale_tenders"
     " WHERE sale_id = ? ORDER BY tender_no"

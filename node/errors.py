@@ -119,3 +119,45 @@ class VoucherUsed(NodeError):
 
     http_status = 409
     code = "voucher_used"
+
+
+class UnknownWarehouse(NotFound):
+    """A warehouse code HQ's master data (as this branch has it) does not name."""
+
+    code = "unknown_warehouse"
+
+
+class WarehouseElsewhere(NodeError):
+    """The warehouse exists but another branch keeps it; only its keeper moves its stock."""
+
+    http_status = 409
+    code = "warehouse_elsewhere"
+
+
+class OverReceipt(NodeError):
+    """A receipt for more than the order line still expects."""
+
+    http_status = 409
+    code = "over_receipt"
+
+
+class TransferToItself(NodeError):
+    """A transfer whose source and destination are the same warehouse."""
+
+    http_status = 422
+    code = "transfer_to_itself"
+
+
+class DocumentState(NodeError):
+    """The document is not in a state that allows this (a closed order, a transfer
+    already received, a return beyond what was sold)."""
+
+    http_status = 409
+    code = "document_state"
+
+
+class InsufficientStock(NodeError):
+    """A transfer or purchase return of more than the warehouse has on hand."""
+
+    http_status = 409
+    code = "insufficient_stock"

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from conflict.wire import from_payload
-from node.catalogue import apply_product
+from node import catalogue, transfers
 from node.directory_store import add_records
 from node.members import apply_member_upsert
 from node.writer import Tx
@@ -28,24 +28,37 @@ FEED_SEQ = "feed_seq"
 FEED_HASH = "feed_hash"
 
 
-# What a node does with each kind of HQ change. Later capabilities (card types,
-# transfers addressed to this branch, conflict resolutions) add a line here.
-def apply_directory_record(conn: sqlite3.Connection, payload: dict[str, Any]) -> None:
+# What a node does with each kind of HQ change. An applier runs inside the page's
+# transaction; one that books a document of this branch's own (a transfer
+# arriving) appends its entry to this branch's log through `tx`.
+Applier = Callable[[Tx, dict[str, Any]], None]
+
+
+def _plain(apply: Callable[[sqlite3.Connection, dict[str, Any]], None]) -> Applier:
+    return lambda tx, payload: apply(tx.conn, payload)
+
+
+def apply_directory_record(tx: Tx, payload: dict[str, Any]) -> None:
     """A record of the shared directory another branch (or HQ) wrote: union it in."""
-    add_records(conn, [from_payload(payload)])
+    add_records(tx.conn, [from_payload(payload)])
 
 
-def apply_resolution(conn: sqlite3.Connection, payload: dict[str, Any]) -> None:
+def apply_resolution(tx: Tx, payload: dict[str, Any]) -> None:
     """An operator's decision on a conflict; the records it implies arrive beside it."""
-    conn.execute(
+    tx.conn.execute(
         "INSERT OR REPLACE INTO conflict_resolutions (id, kind, action, resolution) VALUES (?, ?, ?, ?)",
         (str(payload["id"]), str(payload["kind"]), str(payload["action"]), codec.pack(payload)),
     )
 
 
-APPLIERS: dict[tuple[str, str], Callable[[sqlite3.Connection, dict[str, Any]], None]] = {
-    ("product", "upsert"): apply_product,
-    ("member", "upsert"): apply_member_upsert,
+APPLIERS: dict[tuple[str, str], Applier] = {
+    ("product", "upsert"): _plain(catalogue.apply_product),
+    ("category", "upsert"): _plain(catalogue.apply_category),
+    ("supplier", "upsert"): _plain(catalogue.apply_supplier),
+    ("warehouse", "upsert"): _plain(catalogue.apply_warehouse),
+    ("member", "upsert"): _plain(apply_member_upsert),
+    ("transfer", "deliver"): transfers.apply_delivery,
+    ("transfer", "received"): transfers.apply_receipt_notice,
     ("directory", "record"): apply_directory_record,
     ("conflict", "resolve"): apply_resolution,
 }
@@ -79,7 +92,7 @@ def apply_page_job(batch: SignedBatch, hq_public_key: bytes) -> Callable[[Tx], i
                 # them keeps the feed moving and the entry stays in HQ's log.
                 log.warning("feed entry %d: no handler for %s/%s; skipped", entry.seq, entry.kind, entry.op)
                 continue
-            applier(tx.conn, entry.payload)
+            applier(tx, entry.payload)
         last = fresh[-1]
         tx.conn.executemany(
             "INSERT INTO sync_state (key, value) VALUES (?, ?)"

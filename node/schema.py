@@ -100,6 +100,196 @@ MIGRATIONS: tuple[str, ...] = (
         resolution BLOB NOT NULL
     ) WITHOUT ROWID
     """,
+    # 3: purchase, sales and inventory (node.stock_ledger and its documents):
+    # master data beyond products, costed stock, purchasing, payables,
+    # stocktakes, sale returns and transfers.
+    """
+    ALTER TABLE products ADD COLUMN category TEXT;
+    ALTER TABLE products ADD COLUMN spec TEXT;
+    ALTER TABLE products ADD COLUMN model TEXT;
+    ALTER TABLE products ADD COLUMN colour TEXT;
+    ALTER TABLE products ADD COLUMN lower_limit INTEGER;
+    ALTER TABLE products ADD COLUMN upper_limit INTEGER;
+    ALTER TABLE products ADD COLUMN purchase_price_fen INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE products ADD COLUMN discount_mode TEXT NOT NULL DEFAULT 'none';
+    ALTER TABLE products ADD COLUMN discount_rate INTEGER NOT NULL DEFAULT 100;
+    ALTER TABLE products ADD COLUMN costing_method TEXT NOT NULL DEFAULT 'moving_average';
+    ALTER TABLE products ADD COLUMN specified_cost_fen INTEGER;
+    ALTER TABLE products ADD COLUMN supplier TEXT;
+    CREATE TABLE categories (
+        code TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        parent TEXT
+    ) WITHOUT ROWID;
+    CREATE TABLE suppliers (
+        code TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        contact TEXT,
+        phone TEXT,
+        active INTEGER NOT NULL DEFAULT 1
+    ) WITHOUT ROWID;
+    CREATE TABLE warehouses (
+        code TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1
+    ) WITHOUT ROWID;
+    ALTER TABLE stock ADD COLUMN cost_fen INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE stock ADD COLUMN cost_state BLOB;
+    ALTER TABLE stock_moves ADD COLUMN cost_fen INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE stock_moves ADD COLUMN correction_fen INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE stock_moves ADD COLUMN variance_fen INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX stock_moves_by_item ON stock_moves (warehouse, sku, id);
+    CREATE INDEX stock_moves_by_ref ON stock_moves (ref_id);
+    ALTER TABLE sale_lines ADD COLUMN cost_fen INTEGER;
+    CREATE TABLE sale_returns (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        sale_id TEXT NOT NULL,
+        warehouse TEXT NOT NULL,
+        refund_fen INTEGER NOT NULL,
+        cost_fen INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        request_key TEXT UNIQUE
+    ) WITHOUT ROWID;
+    CREATE INDEX sale_returns_by_sale ON sale_returns (sale_id);
+    CREATE TABLE sale_return_lines (
+        return_id TEXT NOT NULL,
+        line_no INTEGER NOT NULL,
+        sku TEXT NOT NULL,
+        qty INTEGER NOT NULL,
+        amount_fen INTEGER NOT NULL,
+        cost_fen INTEGER NOT NULL,
+        PRIMARY KEY (return_id, line_no)
+    ) WITHOUT ROWID;
+    CREATE TABLE purchase_orders (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        supplier TEXT NOT NULL,
+        warehouse TEXT NOT NULL,
+        state TEXT NOT NULL,
+        total_fen INTEGER NOT NULL,
+        note TEXT,
+        at_ms INTEGER NOT NULL,
+        request_key TEXT UNIQUE
+    ) WITHOUT ROWID;
+    CREATE TABLE purchase_order_lines (
+        order_id TEXT NOT NULL,
+        line_no INTEGER NOT NULL,
+        sku TEXT NOT NULL,
+        qty INTEGER NOT NULL,
+        unit_cost_fen INTEGER NOT NULL,
+        received_qty INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (order_id, line_no)
+    ) WITHOUT ROWID;
+    CREATE TABLE receipts (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        order_id TEXT,
+        supplier TEXT NOT NULL,
+        warehouse TEXT NOT NULL,
+        amount_fen INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        request_key TEXT UNIQUE
+    ) WITHOUT ROWID;
+    CREATE TABLE receipt_lines (
+        receipt_id TEXT NOT NULL,
+        line_no INTEGER NOT NULL,
+        order_line_no INTEGER,
+        sku TEXT NOT NULL,
+        qty INTEGER NOT NULL,
+        unit_cost_fen INTEGER NOT NULL,
+        amount_fen INTEGER NOT NULL,
+        PRIMARY KEY (receipt_id, line_no)
+    ) WITHOUT ROWID;
+    CREATE TABLE purchase_returns (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        supplier TEXT NOT NULL,
+        warehouse TEXT NOT NULL,
+        receipt_id TEXT,
+        amount_fen INTEGER NOT NULL,
+        cost_fen INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        request_key TEXT UNIQUE
+    ) WITHOUT ROWID;
+    CREATE TABLE purchase_return_lines (
+        return_id TEXT NOT NULL,
+        line_no INTEGER NOT NULL,
+        sku TEXT NOT NULL,
+        qty INTEGER NOT NULL,
+        unit_cost_fen INTEGER NOT NULL,
+        amount_fen INTEGER NOT NULL,
+        cost_fen INTEGER NOT NULL,
+        PRIMARY KEY (return_id, line_no)
+    ) WITHOUT ROWID;
+    CREATE TABLE payables (
+        id TEXT PRIMARY KEY,
+        supplier TEXT NOT NULL,
+        doc_kind TEXT NOT NULL,
+        doc_id TEXT NOT NULL,
+        amount_fen INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX payables_by_supplier ON payables (supplier, at_ms);
+    CREATE TABLE stocktakes (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        warehouse TEXT NOT NULL,
+        variance_cost_fen INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        request_key TEXT UNIQUE
+    ) WITHOUT ROWID;
+    CREATE TABLE stocktake_lines (
+        stocktake_id TEXT NOT NULL,
+        sku TEXT NOT NULL,
+        book_qty INTEGER NOT NULL,
+        counted_qty INTEGER NOT NULL,
+        variance_qty INTEGER NOT NULL,
+        cost_fen INTEGER NOT NULL,
+        PRIMARY KEY (stocktake_id, sku)
+    ) WITHOUT ROWID;
+    CREATE TABLE transfers (
+        id TEXT NOT NULL,
+        direction TEXT NOT NULL CHECK (direction IN ('out', 'in')),
+        source_branch TEXT NOT NULL,
+        from_warehouse TEXT NOT NULL,
+        to_branch TEXT NOT NULL,
+        to_warehouse TEXT NOT NULL,
+        state TEXT NOT NULL,
+        cost_fen INTEGER NOT NULL,
+        sent_at_ms INTEGER NOT NULL,
+        received_at_ms INTEGER,
+        note TEXT,
+        request_key TEXT UNIQUE,
+        PRIMARY KEY (id, direction)
+    ) WITHOUT ROWID;
+    CREATE INDEX transfers_by_state ON transfers (state, sent_at_ms);
+    CREATE TABLE transfer_lines (
+        transfer_id TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        line_no INTEGER NOT NULL,
+        sku TEXT NOT NULL,
+        qty INTEGER NOT NULL,
+        cost_fen INTEGER NOT NULL,
+        received_qty INTEGER,
+        PRIMARY KEY (transfer_id, direction, line_no)
+    ) WITHOUT ROWID;
+    CREATE TABLE transfer_discrepancies (
+        id TEXT PRIMARY KEY,
+        transfer_id TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        line_no INTEGER NOT NULL,
+        sku TEXT NOT NULL,
+        sent_qty INTEGER NOT NULL,
+        received_qty INTEGER NOT NULL,
+        cost_fen INTEGER NOT NULL,
+        note TEXT,
+        at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX transfer_discrepancies_once ON transfer_discrepancies (transfer_id, branch, line_no)
+    """,
 )
 
 # A till waits at most this long for the write lock before its request fails;
