@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from branchline.http_client import CommandFailed, call
 from hq.setup import KEY_FILE, operator_token
 
-
-class ConflictCommandFailed(Exception):
-    """HQ refused the command or could not be reached; the message says which."""
+# The CLI catches this one name for every operator command.
+ConflictCommandFailed = CommandFailed
 
 
 def add_parser(hq_commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -89,23 +87,4 @@ def _call(
     body: dict[str, Any] | None = None,
     operator: str = "operator",
 ) -> dict[str, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(base.rstrip("/") + path, data=data, method=method)
-    request.add_header("Authorization", f"Bearer {token}")
-    request.add_header("X-Operator", operator)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            answer: dict[str, Any] = json.loads(response.read())
-            return answer
-    except urllib.error.HTTPError as exc:
-        try:
-            message = json.loads(exc.read()).get("message", exc.reason)
-        except ValueError:
-            message = exc.reason
-        raise ConflictCommandFailed(f"HQ refused ({exc.code}): {message}") from None
-    except (urllib.error.URLError, TimeoutError) as exc:
-        raise ConflictCommandFailed(
-            f"HQ at {base} did not answer: {exc}; is `branchline hq serve` running?"
-        ) from None
+    return call(base, method, path, body, token=token, operator=operator, what="HQ")

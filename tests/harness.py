@@ -7,7 +7,10 @@ and bring it back exactly where nodes expect it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import socket
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -130,3 +133,52 @@ def sale(*lines: tuple[str, int], cash_fen: int = 1_000_000, member_id: str | No
     if member_id is not None:
         body["member_id"] = member_id
     return body
+
+
+class NodeProcess:
+    def __init__(self, data_dir: Path, log_path: Path) -> None:
+        self.data_dir = data_dir
+        self.log_path = log_path
+        self.port = free_port()
+        self.process: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self, session: aiohttp.ClientSession) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "branchline",
+                "node",
+                "serve",
+                "--data",
+                str(self.data_dir),
+                "--port",
+                str(self.port),
+                stdout=log,
+                stderr=log,
+                stdin=asyncio.subprocess.DEVNULL,
+            )
+
+        async def answering() -> bool:
+            assert self.process is not None
+            assert self.process.returncode is None, self.log_path.read_text()[-2000:]
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(self.url + "/api/sync") as response:
+                    return response.status == 200
+            return False
+
+        await wait_until(answering, "the node process to answer")
+
+    async def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        await self.process.wait()
+
+    async def terminate(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+            await self.process.wait()

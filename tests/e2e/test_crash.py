@@ -12,68 +12,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import signal
 import sqlite3
-import sys
 from pathlib import Path
 
 import aiohttp
 
 from hq.api import HQ_KEY
 from protocol.entry import GENESIS_HASH, check_chain, decode_entry
-from tests.harness import Chain, free_port, sale, wait_until
+from tests.harness import Chain, NodeProcess, sale, wait_until
 
 KILLS = 6
 TILLS = 4
-
-
-class NodeProcess:
-    def __init__(self, data_dir: Path, log_path: Path) -> None:
-        self.data_dir = data_dir
-        self.log_path = log_path
-        self.port = free_port()
-        self.process: asyncio.subprocess.Process | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self, session: aiohttp.ClientSession) -> None:
-        with self.log_path.open("ab") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "branchline",
-                "node",
-                "serve",
-                "--data",
-                str(self.data_dir),
-                "--port",
-                str(self.port),
-                stdout=log,
-                stderr=log,
-                stdin=asyncio.subprocess.DEVNULL,
-            )
-
-        async def answering() -> bool:
-            assert self.process is not None
-            assert self.process.returncode is None, self.log_path.read_text()[-2000:]
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(self.url + "/api/sync") as response:
-                    return response.status == 200
-            return False
-
-        await wait_until(answering, "the node process to answer")
-
-    async def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        await self.process.wait()
-
-    async def terminate(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-            await self.process.wait()
 
 
 async def till(
