@@ -10,11 +10,14 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
+from rich.console import Console
 
-from branchline import conflicts_cli
+from branchline import conflicts_cli, transfers_cli
+from branchline.http_client import CommandFailed
 from hq.errors import HQError
 from node.errors import NodeError
 from protocol.errors import ProtocolError
@@ -51,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--host", default=LOOPBACK, help="address to bind (default 127.0.0.1)")
+
+    transfers_cli.add_parser(commands)
 
     p = commands.add_parser("simulate", help="a network-partition simulation (seeded, reproducible)")
     p.add_argument("scenario", type=Path, help="a scenario file (TOML), e.g. simulations/scenarios/*.toml")
@@ -134,9 +139,20 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "simulate":
         return run_simulation(args)
+    if args.command == "transfer":
+        return _operator_command(transfers_cli.run, args)
     from branchline.up import up
 
     return asyncio.run(up(args.branches, args.data, args.port, trading=not args.no_trading))
+
+
+def _operator_command(command: Callable[[argparse.Namespace, Console], int], args: argparse.Namespace) -> int:
+    """Run a command that talks to a running server; its refusal is one line and exit 2."""
+    try:
+        return command(args, Console())
+    except CommandFailed as exc:
+        print(f"branchline: {exc}", file=sys.stderr)
+        return 2
 
 
 def run_simulation(args: argparse.Namespace) -> int:
