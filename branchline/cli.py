@@ -16,7 +16,7 @@ from pathlib import Path
 from aiohttp import web
 from rich.console import Console
 
-from branchline import conflicts_cli, transfers_cli
+from branchline import conflicts_cli, hq_inventory_cli, purchasing_cli, stock_cli, transfers_cli
 from branchline.http_client import CommandFailed
 from hq.errors import HQError
 from node.errors import NodeError
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--branch", required=True)
     p.add_argument("--ttl-hours", type=float, default=24.0)
     conflicts_cli.add_parser(hq)
+    hq_inventory_cli.add_parser(hq)
 
     node = commands.add_parser("node", help="a branch node").add_subparsers(dest="action", required=True)
     p = node.add_parser("init", help="create a node and enroll it with HQ")
@@ -56,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default=LOOPBACK, help="address to bind (default 127.0.0.1)")
 
     transfers_cli.add_parser(commands)
+    purchasing_cli.add_parser(commands)
+    stock_cli.add_parser(commands)
 
     p = commands.add_parser("simulate", help="a network-partition simulation (seeded, reproducible)")
     p.add_argument("scenario", type=Path, help="a scenario file (TOML), e.g. simulations/scenarios/*.toml")
@@ -111,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
             except conflicts_cli.ConflictCommandFailed as exc:
                 print(f"branchline: {exc}", file=sys.stderr)
                 return 2
+        elif args.action in hq_inventory_cli.ACTIONS:
+            return _operator_command(hq_inventory_cli.run, args)
         elif args.action == "enroll-token":
             ttl_s = int(args.ttl_hours * 3600)
             print(asyncio.run(setup.issue_enroll_token(args.data, args.branch, ttl_s)))
@@ -141,6 +146,10 @@ def run(args: argparse.Namespace) -> int:
         return run_simulation(args)
     if args.command == "transfer":
         return _operator_command(transfers_cli.run, args)
+    if args.command == "purchase":
+        return _operator_command(purchasing_cli.run, args)
+    if args.command == "stock":
+        return _operator_command(stock_cli.run, args)
     from branchline.up import up
 
     return asyncio.run(up(args.branches, args.data, args.port, trading=not args.no_trading))

@@ -60,7 +60,7 @@ def item_lines(specs: list[str], *, qty_name: str = "qty", with_cost: bool = Fal
     for spec in specs:
         sku, sep, rest = spec.partition(":")
         qty_text, at, unit_text = rest.partition("@")
-        if not sep or not sku or not qty_text.isdigit() or (at and not (with_cost and unit_text.isdigit())):
+        if not sep or not sku or not _digits(qty_text) or (at and not (with_cost and _digits(unit_text))):
             form = "SKU:QTY@UNIT_FEN or SKU:QTY" if with_cost else "SKU:QTY"
             raise CommandFailed(f"{spec!r} is not a line of goods; write {form} (whole numbers)")
         line: dict[str, Any] = {"sku": sku, qty_name: int(qty_text)}
@@ -68,3 +68,8 @@ def item_lines(specs: list[str], *, qty_name: str = "qty", with_cost: bool = Fal
             line["unit_cost_fen"] = int(unit_text)
         lines.append(line)
     return lines
+
+
+def _digits(text: str) -> bool:
+    # ASCII only: "²".isdigit() is true and int("²") fails.
+    return text.isascii() and text.isdigit()

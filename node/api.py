@@ -10,7 +10,18 @@ from pathlib import Path
 
 from aiohttp import web
 
-from node import cards, catalogue, checkout, members, transfers
+from node import (
+    cards,
+    catalogue,
+    checkout,
+    members,
+    payables,
+    purchasing,
+    sale_returns,
+    stock_views,
+    stocktake,
+    transfers,
+)
 from node.changelog import LogHead
 from node.config import KEY_FILE, STORE_FILE, load_config, read_private_key
 from node.context import CONTEXT, MAX_JSON_BODY_BYTES, NodeContext
@@ -71,6 +82,11 @@ def create_app(data_dir: Path, *, replicate: bool = True) -> web.Application:
         cards.routes,
         checkout.routes,
         transfers.routes,
+        stock_views.routes,
+        stocktake.routes,
+        sale_returns.routes,
+        purchasing.routes,
+        payables.routes,
     ):
         app.add_routes(module_routes)
 

@@ -161,3 +161,11 @@ class InsufficientStock(NodeError):
 
     http_status = 409
     code = "insufficient_stock"
+
+
+class NothingToReplenish(NodeError):
+    """A replenishment found nothing to order: no product is under its lower limit,
+    what is under it is already on order, or it has no supplier to order from."""
+
+    http_status = 409
+    code = "nothing_to_replenish"

@@ -22,7 +22,7 @@ Each warehouse is valued on its own: a branch's sale never takes HQ's oldest lot
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from inventory import costing
@@ -54,8 +54,9 @@ class Move:
 
     @property
     def issued_cost_fen(self) -> int:
-        """For a movement out: the cost of goods it took."""
-        return -self.cost_fen
+        """For a movement out: the cost of goods it took (the value that left, less
+        any revaluation to a new specified cost found on the way)."""
+        return -self.cost_fen - self.variance_fen
 
     def as_payload(self, cause: str) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -76,8 +77,8 @@ def cost_state(conn: sqlite3.Connection, warehouse: str, item: Product) -> costi
     """The warehouse's cost layers of `item`, under the product's current method.
 
     A product whose method HQ has changed since its stock was received carries
-    that stock on as one layer at its value; a specified cost applies from the
-    next movement on (issue notes this in the README)."""
+    that stock on as one layer at its value (`_current` revalues it when the new
+    method is a specified cost)."""
     row = conn.execute(
         "SELECT cost_state FROM stock WHERE warehouse = ? AND sku = ?", (warehouse, item.sku)
     ).fetchone()
@@ -127,6 +128,23 @@ def _append(conn: sqlite3.Connection, move: Move, cause: str, ref: str, at_ms: i
     )
 
 
+def _current(conn: sqlite3.Connection, warehouse: str, sku: str) -> tuple[int, costing.CostState, int]:
+    """(value on hand, the state a movement starts from, revaluation variance).
+
+    Stock of a product HQ has since put on a specified cost (or a new one) is
+    first carried at that cost; the difference is purchase price variance booked
+    on the movement that finds it, so the value on hand always equals the sum of
+    the moves and no fen is lost."""
+    item = product(conn, sku, active_only=False)
+    state = cost_state(conn, warehouse, item)
+    held = state.cost_fen
+    if state.specified_unit_fen is None or not state.layers:
+        return held, state, 0
+    target = state.qty * state.specified_unit_fen
+    revalued = replace(state, layers=(costing.Layer(state.qty, target),))
+    return held, revalued, held - target
+
+
 def receive(
     conn: sqlite3.Connection,
     warehouse: str,
@@ -138,16 +156,15 @@ def receive(
     at_ms: int,
 ) -> Move:
     """`qty` units of `sku` arrive in `warehouse` costing `cost_fen` in all."""
-    item = product(conn, sku, active_only=False)
-    before = cost_state(conn, warehouse, item)
+    held, before, revaluation = _current(conn, warehouse, sku)
     received = costing.receive(before, qty, cost_fen)
     move = Move(
         warehouse,
         sku,
         qty,
-        received.state.cost_fen - before.cost_fen,
+        received.state.cost_fen - held,
         correction_fen=received.correction_fen,
-        variance_fen=received.variance_fen,
+        variance_fen=received.variance_fen + revaluation,
     )
     _save(conn, warehouse, sku, received.state)
     _append(conn, move, cause, ref, at_ms)
@@ -159,10 +176,16 @@ def issue(
 ) -> Move:
     """`qty` units of `sku` leave `warehouse` at the cost its method gives. Stock may
     go negative (a branch never refuses a customer because its count is behind)."""
-    item = product(conn, sku, active_only=False)
-    before = cost_state(conn, warehouse, item)
+    held, before, revaluation = _current(conn, warehouse, sku)
     issued = costing.issue(before, qty)
-    move = Move(warehouse, sku, -qty, -issued.cost_fen, provisional_qty=issued.provisional_qty)
+    move = Move(
+        warehouse,
+        sku,
+        -qty,
+        issued.state.cost_fen - held,
+        variance_fen=revaluation,
+        provisional_qty=issued.provisional_qty,
+    )
     _save(conn, warehouse, sku, issued.state)
     _append(conn, move, cause, ref, at_ms)
     return move

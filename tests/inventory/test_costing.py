@@ -62,6 +62,57 @@ def test_selling_into_negative_stock_is_costed_provisionally_and_corrected_by_th
     assert (received.correction_fen, received.state.qty, received.state.cost_fen) == (600, 2, 2_400)
 
 
+def test_lifo_a_return_is_the_newest_layer_and_oversold_units_are_corrected_by_the_receipt() -> None:
+    state = receive(receive(CostState("lifo"), 10, 10_000).state, 10, 12_000).state
+    sold = issue(state, 15)  # 10 x 12.00 + 5 x 10.00
+    assert (sold.cost_fen, sold.state.cost_fen) == (17_000, 5_000)
+    # 2 of the 12.00 units come back at their sale cost and are now the newest layer.
+    back = receive(sold.state, 2, 2_400).state
+    again = issue(back, 4)  # the 2 returned at 12.00, then 2 of the 10.00 ones
+    assert (again.cost_fen, again.state.qty, again.state.cost_fen) == (4_400, 3, 3_000)
+    # 5 more sold with 3 on hand: 3 x 10.00 and 2 provisionally at the last unit cost, 12.00.
+    oversold = issue(again.state, 5)
+    assert (oversold.cost_fen, oversold.provisional_qty, oversold.state.qty) == (5_400, 2, -2)
+    # 4 arrive at 13.00: the 2 oversold cost 2 x 1.00 more; 2 go on the shelf at 13.00.
+    received = receive(oversold.state, 4, 5_200)
+    assert (received.correction_fen, received.state.qty, received.state.cost_fen) == (200, 2, 2_600)
+
+
+def test_moving_average_a_return_reaverages_and_oversold_units_are_corrected_by_the_receipt() -> None:
+    state = receive(CostState("moving_average"), 10, 10_000).state
+    sold = issue(state, 4)
+    assert (sold.cost_fen, sold.state.cost_fen) == (4_000, 6_000)
+    # 2 sold earlier at 12.00 come back at that cost: 8 units worth 84.00, 10.50 each.
+    back = receive(sold.state, 2, 2_400).state
+    assert (back.qty, back.cost_fen, back.last_unit_fen) == (8, 8_400, 1_050)
+    # 10 sold with 8 on hand: 84.00 for the 8, and 2 x 10.50 provisionally.
+    oversold = issue(back, 10)
+    assert (oversold.cost_fen, oversold.provisional_qty, oversold.state.cost_fen) == (10_500, 2, -2_100)
+    # 10 arrive at 11.00: the 2 oversold cost 2 x 0.50 more; 8 stay at 11.00.
+    received = receive(oversold.state, 10, 11_000)
+    assert (received.correction_fen, received.state.qty, received.state.cost_fen) == (100, 8, 8_800)
+    assert received.state.last_unit_fen == 1_100
+    # Conservation by hand: 100.00 + 24.00 + 110.00 in = 40.00 + 105.00 + 1.00 out + 88.00 on hand.
+    assert 10_000 + 2_400 + 11_000 == 4_000 + 10_500 + 100 + 8_800
+
+
+def test_specified_cost_a_return_and_oversold_units_stay_at_that_cost_and_prices_go_to_variance() -> None:
+    state = CostState("specified", specified_unit_fen=1_000)
+    bought = receive(state, 5, 5_500)  # 5 at 11.00 against 10.00: 5.00 of variance
+    assert (bought.variance_fen, bought.state.cost_fen) == (500, 5_000)
+    oversold = issue(bought.state, 7)  # 5 on hand and 2 beyond, all at 10.00
+    assert (oversold.cost_fen, oversold.provisional_qty, oversold.state.cost_fen) == (7_000, 2, -2_000)
+    # One comes back at its sale cost, 10.00: it covers one oversold unit, nothing to correct.
+    back = receive(oversold.state, 1, 1_000)
+    assert (back.correction_fen, back.variance_fen, back.state.qty, back.state.cost_fen) == (0, 0, -1, -1_000)
+    # 4 arrive at 12.00: 8.00 over the specified cost is variance, not a correction.
+    received = receive(back.state, 4, 4_800)
+    assert (received.correction_fen, received.variance_fen) == (0, 800)
+    assert (received.state.qty, received.state.cost_fen) == (3, 3_000)
+    # Conservation by hand: 55.00 + 10.00 + 48.00 in = 70.00 + 5.00 + 8.00 out + 30.00 on hand.
+    assert 5_500 + 1_000 + 4_800 == 7_000 + 500 + 800 + 3_000
+
+
 def test_a_product_never_received_is_costed_at_its_preset_purchase_price() -> None:
     state = CostState("moving_average", last_unit_fen=850)
     assert issue(state, 2).cost_fen == 1_700

@@ -1,0 +1,192 @@
+"""Stock at a glance (I7), stock alerts (I9) and the stock ledger, read-only.
+
+Levels and values come from `stock`, which node.stock_ledger keeps equal to
+the sum of `stock_moves`; a product this warehouse never received is on hand
+at 0, so a product with a lower limit that never arrived is "low".
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from aiohttp import web
+
+from node import catalogue, stock_ledger
+from node.context import CONTEXT, NodeContext
+from node.errors import InvalidRequest
+
+routes = web.RouteTableDef()
+
+# One warehouse's full catalogue is a few thousand rows; a response beyond this
+# is cut (and says so) rather than held in memory whole.
+MAX_STOCK_ROWS = 20_000
+DEFAULT_MOVES = 100
+MAX_MOVES = 1_000  # a page of the ledger; narrow by sku or warehouse for more history
+
+
+def query_count(request: web.Request, name: str, default: int, maximum: int) -> int:
+    """A positive whole number from the query string (ASCII digits only)."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or not 1 <= int(raw) <= maximum:
+        raise InvalidRequest(f"{name} must be a whole number from 1 to {maximum}")
+    return int(raw)
+
+
+def branch_warehouses(conn: sqlite3.Connection, branch: str, default: str) -> list[str]:
+    """The warehouses this branch keeps: its main one (its own before HQ's master
+    data names it) and any HQ assigns to it."""
+    codes = {default}
+    codes.update(
+        row[0] for row in conn.execute("SELECT code FROM warehouses WHERE branch = ? AND active", (branch,))
+    )
+    return sorted(codes)
+
+
+def chosen_warehouses(conn: sqlite3.Connection, context: NodeContext, code: str | None) -> list[str]:
+    """`?warehouse=` if given (and this branch's), else all of this branch's."""
+    branch, default = context.config.branch, context.config.warehouse
+    if code is None:
+        return branch_warehouses(conn, branch, default)
+    return [catalogue.own_warehouse(conn, code, branch, default)]
+
+
+def unit_cost_fen(qty: int, cost_fen: int) -> int | None:
+    """Value per unit on hand, to the nearest fen (half away from zero); none at 0 units.
+    For negative stock it is the provisional cost the oversold units carry."""
+    if qty == 0:
+        return None
+    magnitude = (2 * abs(cost_fen) + abs(qty)) // (2 * abs(qty))
+    return magnitude if (cost_fen >= 0) == (qty > 0) else -magnitude
+
+
+def alert(qty: int, lower_limit: int | None, upper_limit: int | None) -> str | None:
+    if lower_limit is not None and qty < lower_limit:
+        return "low"
+    if upper_limit is not None and qty > upper_limit:
+        return "high"
+    return None
+
+
+def stock_rows(
+    conn: sqlite3.Connection, warehouses: list[str], *, limited_only: bool = False
+) -> list[dict[str, Any]]:
+    """Every active product in each warehouse (0 if never received), and withdrawn
+    products still on hand; with `limited_only`, products with a limit only."""
+    rows: list[dict[str, Any]] = []
+    where = (
+        "(p.active AND (p.lower_limit IS NOT NULL OR p.upper_limit IS NOT NULL))"
+        if limited_only
+        else "(p.active OR COALESCE(s.qty, 0) != 0 OR COALESCE(s.cost_fen, 0) != 0)"
+    )
+    for warehouse in warehouses:
+        found = conn.execute(
+            "SELECT p.sku, p.name, p.unit, COALESCE(s.qty, 0), COALESCE(s.cost_fen, 0),"
+            " p.lower_limit, p.upper_limit"
+            " FROM products p LEFT JOIN stock s ON s.sku = p.sku AND s.warehouse = ?"
+            f" WHERE {where} ORDER BY p.sku LIMIT ?",
+            (warehouse, MAX_STOCK_ROWS + 1 - len(rows)),
+        )
+        for sku, name, unit, qty, cost_fen, lower_limit, upper_limit in found:
+            rows.append(
+                {
+                    "warehouse": warehouse,
+                    "sku": sku,
+                    "name": name,
+                    "unit": unit,
+                    "qty": qty,
+                    "cost_fen": cost_fen,
+                    "unit_cost_fen": unit_cost_fen(qty, cost_fen),
+                    "lower_limit": lower_limit,
+                    "upper_limit": upper_limit,
+                    "alert": alert(qty, lower_limit, upper_limit),
+                }
+            )
+        if len(rows) > MAX_STOCK_ROWS:
+            break
+    return rows
+
+
+def moves(
+    conn: sqlite3.Connection, warehouse: str | None, sku: str | None, cause: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """The ledger, newest first. For one product in one warehouse each row also
+    carries the balance (qty and value) just after it, over all its moves."""
+    columns = (
+        "id, warehouse, sku, qty_delta AS qty, cause, ref_id AS ref, at_ms, cost_fen, correction_fen,"
+        " variance_fen"
+    )
+    if warehouse is not None and sku is not None:
+        # The balance runs over every move of the item; a cause filter applies after it.
+        query = (
+            f"SELECT * FROM (SELECT {columns}, SUM(qty_delta) OVER (ORDER BY id) AS balance_qty,"
+            " SUM(cost_fen) OVER (ORDER BY id) AS balance_cost_fen"
+            " FROM stock_moves WHERE warehouse = ? AND sku = ?)"
+            f"{' WHERE cause = ?' if cause is not None else ''} ORDER BY id DESC LIMIT ?"
+        )
+        args: list[Any] = [warehouse, sku, *([cause] if cause is not None else []), limit]
+    else:
+        clauses, args = [], []
+        for column, value in (("warehouse", warehouse), ("sku", sku), ("cause", cause)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        query = f"SELECT {columns} FROM stock_moves{where} ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(row) for row in conn.execute(query, args)]
+    finally:
+        conn.row_factory = None
+
+
+@routes.get("/api/stock")
+async def levels(request: web.Request) -> web.Response:
+    context = request.app[CONTEXT]
+
+    def read(conn: sqlite3.Connection) -> dict[str, Any]:
+        warehouses = chosen_warehouses(conn, context, request.query.get("warehouse"))
+        rows = stock_rows(conn, warehouses)
+        return {
+            "branch": context.config.branch,
+            "warehouses": warehouses,
+            "stock": rows[:MAX_STOCK_ROWS],
+            "truncated": len(rows) > MAX_STOCK_ROWS,
+        }
+
+    return web.json_response(await context.store.read(read))
+
+
+@routes.get("/api/stock/alerts")
+async def alerts(request: web.Request) -> web.Response:
+    context = request.app[CONTEXT]
+
+    def read(conn: sqlite3.Connection) -> dict[str, Any]:
+        warehouses = chosen_warehouses(conn, context, request.query.get("warehouse"))
+        rows = [row for row in stock_rows(conn, warehouses, limited_only=True) if row["alert"] is not None]
+        return {"branch": context.config.branch, "warehouses": warehouses, "alerts": rows[:MAX_STOCK_ROWS]}
+
+    return web.json_response(await context.store.read(read))
+
+
+@routes.get("/api/stock/moves")
+async def stock_moves(request: web.Request) -> web.Response:
+    context = request.app[CONTEXT]
+    limit = query_count(request, "limit", DEFAULT_MOVES, MAX_MOVES)
+    cause = request.query.get("cause")
+    if cause is not None and cause not in stock_ledger.CAUSES:
+        raise InvalidRequest(f"cause must be one of {', '.join(stock_ledger.CAUSES)}")
+
+    def read(conn: sqlite3.Connection) -> dict[str, Any]:
+        code = request.query.get("warehouse")
+        warehouse = None if code is None else chosen_warehouses(conn, context, code)[0]
+        sku = request.query.get("sku")
+        if sku is not None:
+            catalogue.product(conn, sku, active_only=False)
+        found = moves(conn, warehouse, sku, cause, limit)
+        return {"warehouse": warehouse, "sku": sku, "moves": found}
+
+    return web.json_response(await context.store.read(read))
