@@ -476,7 +476,7 @@ async def test_a_fully_received_order_takes_no_more_receipts_and_does_not_close(
 async def test_retried_purchasing_posts_book_once(chain: Chain, node: Server) -> None:
     async def twice(path: str, body: Any, key: str) -> dict[str, Any]:
         headers = {"Idempotency-Key": key}
-        first = await chain.post(node.url + path, body, headers=headers)
+        first: dict[str, Any] = await chain.post(node.url + path, body, headers=headers)
         before = await state(chain, node)
         again = await chain.post(node.url + path, body, status=200, headers=headers)
         assert await state(chain, node) == before
