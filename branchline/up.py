@@ -20,7 +20,7 @@ import aiohttp
 from rich.console import Console
 from rich.table import Table
 
-from hq.setup import init_hq, issue_enroll_token
+from hq.setup import init_hq, issue_enroll_token, operator_token
 from node.enroll import enroll
 
 READY_TIMEOUT_S = 20
@@ -30,6 +30,14 @@ SALE_GAP_S = (0.3, 1.5)
 NEW_MEMBER_CHANCE = 0.15
 TOP_UP_CHANCE = 0.2
 MEMBER_SALE_CHANCE = 0.5
+# The HQ main warehouse is a node like any branch's (DESIGN 7), under this code.
+MAIN_NODE = "HQ"
+DEMO_SUPPLIER = {"code": "SUP-DEMO", "name": "Demo Wholesale Co."}
+# Demo stock flow: HQ-MAIN buys a case of each product when it runs low and
+# sends a few units to a random branch every few seconds.
+TRANSFER_GAP_S = (3.0, 8.0)
+RESTOCK_BELOW = 20
+CASE_QTY = 60
 
 console = Console()
 
@@ -124,6 +132,45 @@ async def trade(branch_urls: list[str], stop: asyncio.Event, seed: int | None = 
                     await asyncio.wait_for(stop.wait(), rng.uniform(*SALE_GAP_S))
 
 
+async def stock_flow(
+    hq_url: str, token: str, main_url: str, branch_urls: list[str], stop: asyncio.Event
+) -> None:
+    """Demo stock: HQ-MAIN buys from the demo supplier when it runs low and sends
+    transfers to the branches, which book them by themselves from their feeds."""
+    rng = random.Random()
+    auth = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(hq_url + "/api/suppliers", json=DEMO_SUPPLIER, headers=auth) as response:
+            await response.read()
+        while not stop.is_set():
+            try:
+                async with session.get(main_url + "/api/stock", params={"warehouse": "HQ-MAIN"}) as response:
+                    rows = (await response.json()).get("stock", [])
+                low = [row for row in rows if row["qty"] < RESTOCK_BELOW]
+                if low:
+                    lines = [
+                        {"sku": row["sku"], "qty": CASE_QTY, "unit_cost_fen": rng.randint(300, 1500)}
+                        for row in low
+                    ]
+                    receipt = {"supplier": DEMO_SUPPLIER["code"], "lines": lines}
+                    async with session.post(main_url + "/api/receipts", json=receipt) as response:
+                        await response.read()  # refused until the supplier reaches HQ's node; retried
+                stocked = [row for row in rows if row["qty"] >= RESTOCK_BELOW]
+                if stocked and branch_urls:
+                    picks = rng.sample(stocked, min(len(stocked), rng.randint(1, 3)))
+                    to = f"BR{rng.randint(1, len(branch_urls)):02d}-MAIN"
+                    body = {
+                        "to_warehouse": to,
+                        "lines": [{"sku": row["sku"], "qty": rng.randint(1, 5)} for row in picks],
+                    }
+                    async with session.post(main_url + "/api/transfers", json=body) as response:
+                        await response.read()
+            except (aiohttp.ClientError, ValueError):
+                pass  # a node restarting; the demo carries on
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), rng.uniform(*TRANSFER_GAP_S))
+
+
 async def up(branch_count: int, data: Path | None, hq_port: int, *, trading: bool) -> int:
     if not 1 <= branch_count <= 50:
         console.print("[red]--branches must be between 1 and 50")
@@ -146,8 +193,9 @@ async def up(branch_count: int, data: Path | None, hq_port: int, *, trading: boo
         processes.append(await spawn(["hq", "serve", "--data", str(hq_dir), "--port", str(hq_port)], hq_log))
         await wait_ready(hq_url + "/api/branches", processes[-1], hq_log)
         branch_urls = []
-        for number in range(1, branch_count + 1):
-            code = f"BR{number:02d}"
+        main_url = ""
+        codes = [MAIN_NODE] + [f"BR{n:02d}" for n in range(1, branch_count + 1)]
+        for number, code in enumerate(codes, start=1):
             node_dir = root / code
             if not (node_dir / "node.json").exists():
                 token = await issue_enroll_token(hq_dir, code)
@@ -159,17 +207,24 @@ async def up(branch_count: int, data: Path | None, hq_port: int, *, trading: boo
                 await spawn(["node", "serve", "--data", str(node_dir), "--port", str(port)], log_path)
             )
             await wait_ready(url + "/api/sync", processes[-1], log_path)
-            branch_urls.append(url)
-        show_urls(hq_url, branch_urls, root)
-        trader = asyncio.create_task(trade(branch_urls, stop)) if trading else None
+            if code == MAIN_NODE:
+                main_url = url
+            else:
+                branch_urls.append(url)
+        show_urls(hq_url, main_url, branch_urls, root)
+        tasks = []
+        if trading:
+            tasks.append(asyncio.create_task(trade(branch_urls, stop)))
+            token = operator_token(hq_dir)
+            tasks.append(asyncio.create_task(stock_flow(hq_url, token, main_url, branch_urls, stop)))
         watchers = [asyncio.create_task(p.wait()) for p in processes]
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([stopper, *watchers], return_when=asyncio.FIRST_COMPLETED)
         if stopper not in done:
             console.print(f"[red]a process exited unexpectedly; logs are in {root / 'logs'}")
         stop.set()
-        if trader is not None:
-            await trader
+        for task in tasks:
+            await task
         return 0
     finally:
         await stop_all(processes)
@@ -177,13 +232,15 @@ async def up(branch_count: int, data: Path | None, hq_port: int, *, trading: boo
         console.print("run again with --data DIR to continue from it")
 
 
-def show_urls(hq_url: str, branch_urls: list[str], root: Path) -> None:
+def show_urls(hq_url: str, main_url: str, branch_urls: list[str], root: Path) -> None:
     table = Table(title="Branchline is up", show_header=True)
     table.add_column("what")
     table.add_column("URL")
     table.add_row("HQ console", hq_url + "/")
     table.add_row("HQ branches API", hq_url + "/api/branches")
     table.add_row("HQ conflict queue", f"branchline hq conflicts list --data {root / 'hq'} --hq {hq_url}")
+    table.add_row("HQ stock and transfers in transit", f"{hq_url}/api/stock, {hq_url}/api/transfers")
+    table.add_row("HQ main warehouse (node HQ)", main_url + "/api/stock")
     for number, url in enumerate(branch_urls, start=1):
         table.add_row(f"branch BR{number:02d} till API", url + "/api/products")
     console.print(table)

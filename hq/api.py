@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -11,8 +10,10 @@ from typing import Any
 
 from aiohttp import web
 
-from hq import pages
-from hq.errors import HQError, InvalidQuery, OperatorAuthFailed
+from hq import inventory_api, pages
+from hq.errors import HQError, InvalidQuery
+from hq.http_common import HQ_KEY as HQ_KEY  # re-exported: tests and tools reach HQ through it
+from hq.http_common import OPERATOR_TOKEN, int_query, operator
 from hq.service import HQ, wall_ms
 from hq.setup import open_store, operator_token, read_key
 from hq.storage.base import BranchRecord
@@ -23,8 +24,6 @@ from protocol.limits import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-HQ_KEY = web.AppKey("hq", HQ)
-OPERATOR_TOKEN = web.AppKey("operator_token", str)
 CONFLICT_STATES = ("open", "resolved", "cleared")
 
 MSGPACK = "application/x-msgpack"
@@ -109,8 +108,8 @@ async def push(request: web.Request) -> web.Response:
 async def feed(request: web.Request) -> web.Response:
     hq = request.app[HQ_KEY]
     branch = await hq.authenticate(request.headers.get("Authorization"), "GET", request.path_qs)
-    after_seq = _int_query(request, "after", 0)
-    wait_s = _int_query(request, "wait_s", 0)
+    after_seq = int_query(request, "after", 0)
+    wait_s = int_query(request, "wait_s", 0)
     return msgpack_response(await hq.feed_page(branch, after_seq, wait_s))
 
 
@@ -126,8 +125,16 @@ async def sales_summary(request: web.Request) -> web.Response:
     branch = request.query.get("branch")
     if branch is not None:
         check_branch_code(branch)
-    count, total_fen = await request.app[HQ_KEY].store.sales_summary(branch)
-    return web.json_response({"branch": branch, "count": count, "total_fen": total_fen})
+    totals = await request.app[HQ_KEY].store.sales_totals(branch)
+    return web.json_response(
+        {
+            "branch": branch,
+            "count": totals.count,
+            "total_fen": totals.total_fen,
+            "cost_fen": totals.cost_fen,
+            "gross_profit_fen": totals.gross_profit_fen,
+        }
+    )
 
 
 @routes.get("/api/members")
@@ -170,7 +177,7 @@ async def place_hold(request: web.Request) -> web.Response:
     branch = await hq.authenticate(request.headers.get("Authorization"), "POST", request.path_qs)
     hold_id = request.query.get("hold", "")
     card_id = request.query.get("card", "")
-    amount = _int_query(request, "amount_fen", 0)
+    amount = int_query(request, "amount_fen", 0)
     raw = request.query.get("unsynced_fen", "0")
     digits = raw.removeprefix("-")
     if not (digits.isascii() and digits.isdigit()) or len(raw) > 19:
@@ -188,21 +195,9 @@ async def release_hold(request: web.Request) -> web.Response:
     return web.json_response({"hold": request.match_info["hold"], "released": released})
 
 
-def _operator(request: web.Request) -> str:
-    header = request.headers.get("Authorization", "")
-    expected = request.app[OPERATOR_TOKEN]
-    given = header.removeprefix("Bearer ").strip()
-    if not header.startswith("Bearer ") or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise OperatorAuthFailed(
-            "operator endpoints need `Authorization: Bearer <token>`; the token is in HQ's data folder"
-            " (operator.token)"
-        )
-    return request.headers.get("X-Operator", "operator")[:64]
-
-
 @routes.get("/api/conflicts")
 async def conflicts(request: web.Request) -> web.Response:
-    _operator(request)
+    operator(request)
     state = request.query.get("state")
     if state is not None and state not in CONFLICT_STATES:
         raise InvalidQuery(f"state must be one of {', '.join(CONFLICT_STATES)}")
@@ -211,7 +206,7 @@ async def conflicts(request: web.Request) -> web.Response:
 
 @routes.get("/api/conflicts/{conflict_id}")
 async def conflict(request: web.Request) -> web.Response:
-    _operator(request)
+    operator(request)
     found = await request.app[HQ_KEY].store.conflict(request.match_info["conflict_id"])
     if found is None:
         raise web.HTTPNotFound(text=f"no conflict {request.match_info['conflict_id']}")
@@ -220,7 +215,7 @@ async def conflict(request: web.Request) -> web.Response:
 
 @routes.post("/api/conflicts/{conflict_id}/resolve")
 async def resolve(request: web.Request) -> web.Response:
-    by = _operator(request)
+    by = operator(request)
     try:
         body = await request.json()
     except ValueError:
@@ -240,12 +235,6 @@ async def resolve(request: web.Request) -> web.Response:
     return web.json_response(resolved)
 
 
-@routes.get("/api/products")
-async def products(request: web.Request) -> web.Response:
-    items = await request.app[HQ_KEY].store.products()
-    return web.json_response({"products": [vars(product) for product in items]})
-
-
 @routes.get("/")
 async def home(request: web.Request) -> web.Response:
     hq = request.app[HQ_KEY]
@@ -255,22 +244,16 @@ async def home(request: web.Request) -> web.Response:
     waiting: dict[str, int] = {}
     for conflict in await hq.store.conflicts("open"):
         waiting[conflict["kind"]] = waiting.get(conflict["kind"], 0) + 1
-    page = pages.branches_page(rows, summaries, now, waiting)
+    in_transit, oldest_sent_at_ms = await hq.store.in_transit_summary()
+    oldest_age_ms = None if oldest_sent_at_ms is None else max(0, now - oldest_sent_at_ms)
+    page = pages.branches_page(rows, summaries, now, waiting, (in_transit, oldest_age_ms))
     return web.Response(text=page, content_type="text/html")
-
-
-def _int_query(request: web.Request, name: str, default: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        raise InvalidQuery(f"{name} must be a non-negative integer")
-    return int(raw)
 
 
 def create_app(data_dir: Path) -> web.Application:
     app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_MESSAGE_BYTES)
     app.add_routes(routes)
+    app.add_routes(inventory_api.routes)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         key = read_key(data_dir)

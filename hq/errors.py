@@ -88,3 +88,32 @@ class OperatorAuthFailed(HQError):
 
     http_status = 401
     code = "operator_auth_failed"
+
+
+class InvalidMasterData(HQError):
+    """A product, category, supplier or warehouse an operator sent breaks a rule;
+    the message names the record, the field and the rule."""
+
+    http_status = 422
+    code = "invalid_master_data"
+
+
+class UnknownReference(HQError):
+    """Master data names a category, supplier or parent HQ does not hold; add that first."""
+
+    http_status = 422
+    code = "unknown_reference"
+
+
+class WarehouseKeeperFixed(HQError):
+    """A warehouse's stock lives in its keeper's log; another branch cannot take it over."""
+
+    http_status = 409
+    code = "warehouse_keeper_fixed"
+
+
+class NotFound(HQError):
+    """No record under this id at HQ."""
+
+    http_status = 404
+    code = "not_found"

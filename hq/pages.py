@@ -16,7 +16,23 @@ def _when(ms: int | None, now_ms: int) -> str:
 
 
 def yuan(fen: int) -> str:
-    return f"¥{fen // 100:,}.{fen % 100:02d}"
+    sign = "-" if fen < 0 else ""
+    return f"{sign}¥{abs(fen) // 100:,}.{abs(fen) % 100:02d}"
+
+
+def duration(ms: int) -> str:
+    """An age as a person reads it: 45 s, 12 min, 5 h 3 min, 2 d 4 h."""
+    seconds = ms // 1000
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"
 
 
 def branches_page(
@@ -24,6 +40,7 @@ def branches_page(
     summaries: dict[str, tuple[int, int]],
     now_ms: int,
     open_conflicts: dict[str, int] | None = None,
+    in_transit: tuple[int, int | None] = (0, None),
 ) -> str:
     body = []
     for row in rows:
@@ -52,6 +69,15 @@ def branches_page(
         )
     else:
         conflicts = '<p class="ok">No open conflicts in the member directory.</p>'
+    transfers, oldest_age_ms = in_transit
+    if transfers:
+        oldest = "" if oldest_age_ms is None else f"; the oldest left {duration(oldest_age_ms)} ago"
+        transit = (
+            f'<p class="warn">{transfers:,} transfer{"s" if transfers != 1 else ""} in transit{oldest}.'
+            ' See <a href="/api/transfers?state=in_transit">/api/transfers?state=in_transit</a>.</p>'
+        )
+    else:
+        transit = '<p class="ok">No transfer is in transit.</p>'
 
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Branchline HQ</title>
@@ -71,6 +97,9 @@ td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
 {table}
 </table>
 {conflicts}
-<p><a href="/api/branches">/api/branches</a> · <a href="/api/sales/summary">/api/sales/summary</a></p>
+{transit}
+<p><a href="/api/branches">/api/branches</a> · <a href="/api/sales/summary">/api/sales/summary</a>
+· <a href="/api/stock">/api/stock</a> · <a href="/api/transfers">/api/transfers</a>
+· <a href="/api/payables">/api/payables</a></p>
 </body></html>
 """

@@ -13,6 +13,9 @@ from typing import Any
 
 from conflict.profile import StampedField, stamp_fields
 from conflict.wire import DirectoryRecord, from_entry
+from hq import inventory_plan
+from hq.inventory_plan import InventoryPlan
+from hq.payload import Payload
 from protocol.entry import Entry
 from protocol.errors import MalformedMessage
 
@@ -34,6 +37,7 @@ class SaleRow:
     day: str  # UTC date of the sale, the unit of daily aggregates
     total_fen: int
     line_count: int
+    cost_fen: int = 0  # cost of goods sold; a sale recorded before costing counts 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,7 @@ class Plan:
     sales: list[SaleRow] = field(default_factory=list)
     members: list[MemberWrite] = field(default_factory=list)
     directory: list[DirectoryWrite] = field(default_factory=list)
+    inventory: InventoryPlan = field(default_factory=InventoryPlan)
 
 
 def plan_entries(entries: Iterable[Entry]) -> Plan:
@@ -64,8 +69,12 @@ def plan_entries(entries: Iterable[Entry]) -> Plan:
         handler = _HANDLERS.get((entry.kind, entry.op))
         if handler is not None:
             handler(plan, entry)
-        # Kinds with no HQ-side effect yet (stock moves are kept in the log) are
-        # stored verbatim all the same, so a later HQ can replay them.
+        stock_handler = inventory_plan.HANDLERS.get((entry.kind, entry.op))
+        if stock_handler is not None:
+            stock_handler(plan.inventory, entry)
+        inventory_plan.plan_moves(plan.inventory, entry)
+        # Kinds with no HQ-side effect yet (a purchase order, say) are stored
+        # verbatim all the same, so a later HQ can replay them.
     return plan
 
 
@@ -96,6 +105,10 @@ def _bounded(entry: Entry, key: str, low: int, high: int) -> int:
 
 
 def _sale(plan: Plan, entry: Entry) -> None:
+    lines = Payload.of(entry).items("lines", non_empty=False)
+    cost_fen = sum(
+        line.optional_integer("cost_fen", -MAX_SALE_TOTAL_FEN, MAX_SALE_TOTAL_FEN, 0) for line in lines
+    )
     plan.sales.append(
         SaleRow(
             entry.origin,
@@ -103,7 +116,8 @@ def _sale(plan: Plan, entry: Entry) -> None:
             entry.seq,
             utc_day(_bounded(entry, "at_ms", 0, MAX_AT_MS)),
             _bounded(entry, "total_fen", 0, MAX_SALE_TOTAL_FEN),
-            len(_require(entry, "lines", list)),
+            len(lines),
+            cost_fen,
         )
     )
 

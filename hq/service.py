@@ -16,9 +16,20 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from hq import master_data
 from hq.errors import AuthFailed, InvalidQuery, UnknownBranch
 from hq.setup import token_hash
-from hq.storage.base import FeedChange, HoldRecord, HQStore, IngestResult, Product, feed_origin
+from hq.storage.base import (
+    MASTER_KINDS,
+    FeedChange,
+    HoldRecord,
+    HQStore,
+    IngestResult,
+    MasterRecord,
+    Product,
+    feed_origin,
+    main_warehouse,
+)
 from protocol import messages
 from protocol.batch import SignedBatch, sign_batch, verify_batch
 from protocol.entry import decode_entry
@@ -98,9 +109,15 @@ class HQ:
         self.notifier = FeedNotifier()
 
     async def enroll(self, request: messages.EnrollRequest) -> messages.EnrollResponse:
-        await self.store.redeem_enroll_token(
-            token_hash(request.token), request.branch, request.node_public_key, self.wall_ms(), self.wall_ms()
+        grown = await self.store.redeem_enroll_token(
+            token_hash(request.token),
+            request.branch,
+            request.node_public_key,
+            self.wall_ms(),
+            self.wall_ms(),
+            main_warehouse(request.branch),
         )
+        self.notifier.notify(grown)
         log.info("branch %s enrolled", request.branch)
         return messages.EnrollResponse(request.branch, self.public_key, feed_origin(request.branch))
 
@@ -158,6 +175,19 @@ class HQ:
     async def publish_products(self, products: list[Product]) -> None:
         await self.store.upsert_products(products, self.wall_ms())
         self.notifier.notify([b.code for b in await self.store.branches()])
+
+    async def author(self, kind: str, body: Any, by: str = "operator") -> list[MasterRecord]:
+        """An operator's products, categories, suppliers or warehouses (one or a list):
+        checked, merged onto what HQ holds, stored and published to every branch."""
+        given = master_data.parse(kind, body)
+        keys = [fields[MASTER_KINDS[kind].KEY] for fields in given]
+        held = {master_data.key_of(record): record for record in await self.store.master_records(kind, keys)}
+        records = [
+            master_data.merge(kind, held.get(key), fields) for key, fields in zip(keys, given, strict=True)
+        ]
+        self.notifier.notify(await self.store.upsert_master(records, self.wall_ms()))
+        log.info("%s authored %d %s records: %s", by, len(records), kind, ", ".join(keys[:10]))
+        return records
 
     async def publish(self, changes: list[FeedChange]) -> None:
         self.notifier.notify(await self.store.publish(changes, self.wall_ms()))

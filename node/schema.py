@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 
 from node.directory_store import DIRECTORY_SCHEMA
+from node.master_data_schema import MASTER_DATA_SCHEMA
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the change log, sync cursors, catalogue, members, sales and stock.
@@ -103,37 +104,8 @@ MIGRATIONS: tuple[str, ...] = (
     # 3: purchase, sales and inventory (node.stock_ledger and its documents):
     # master data beyond products, costed stock, purchasing, payables,
     # stocktakes, sale returns and transfers.
-    """
-    ALTER TABLE products ADD COLUMN category TEXT;
-    ALTER TABLE products ADD COLUMN spec TEXT;
-    ALTER TABLE products ADD COLUMN model TEXT;
-    ALTER TABLE products ADD COLUMN colour TEXT;
-    ALTER TABLE products ADD COLUMN lower_limit INTEGER;
-    ALTER TABLE products ADD COLUMN upper_limit INTEGER;
-    ALTER TABLE products ADD COLUMN purchase_price_fen INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE products ADD COLUMN discount_mode TEXT NOT NULL DEFAULT 'none';
-    ALTER TABLE products ADD COLUMN discount_rate INTEGER NOT NULL DEFAULT 100;
-    ALTER TABLE products ADD COLUMN costing_method TEXT NOT NULL DEFAULT 'moving_average';
-    ALTER TABLE products ADD COLUMN specified_cost_fen INTEGER;
-    ALTER TABLE products ADD COLUMN supplier TEXT;
-    CREATE TABLE categories (
-        code TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        parent TEXT
-    ) WITHOUT ROWID;
-    CREATE TABLE suppliers (
-        code TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        contact TEXT,
-        phone TEXT,
-        active INTEGER NOT NULL DEFAULT 1
-    ) WITHOUT ROWID;
-    CREATE TABLE warehouses (
-        code TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        branch TEXT NOT NULL,
-        active INTEGER NOT NULL DEFAULT 1
-    ) WITHOUT ROWID;
+    MASTER_DATA_SCHEMA
+    + """;
     ALTER TABLE stock ADD COLUMN cost_fen INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE stock ADD COLUMN cost_state BLOB;
     ALTER TABLE stock_moves ADD COLUMN cost_fen INTEGER NOT NULL DEFAULT 0;

@@ -4,7 +4,8 @@ Events run one at a time, in (time, order of scheduling) order, and each runs to
 completion before the next starts, so a seed fixes every decision: trading,
 network faults, the replicator's jitter, ids and keys. The code under test is
 production code (protocol, replicator, node jobs, HQ service and store, real
-SQLite files); only the clock and the network are simulated.
+SQLite files); only the clock and the network are simulated. A run that moves
+stock adds node HQ, which keeps HQ's main warehouse as a branch keeps its own.
 
 Phases (TigerBeetle's VOPR shape): branches trade while faults happen; then
 trading stops and the run goes on until every replica has converged or the
@@ -25,6 +26,8 @@ from pathlib import Path
 
 from node.replicator import FEED_WAIT_S, PUSH_TIMEOUT_S
 from protocol.replication import Fetch, Push, WaitUntil
+from simulations.inventory_figures import transfer_figures
+from simulations.inventory_ops import author_master_data
 from simulations.model import BranchFigures, Heal, RunResult, Scenario
 from simulations.network import Network
 from simulations.shop import Ledger
@@ -87,7 +90,7 @@ class Simulation:
         self.network = Network(scenario, random.Random(self.rng.getrandbits(64)))
         self.hq = SimHQ(workdir / "hq", self.clock, random.Random(self.rng.getrandbits(64)))
         self.nodes: dict[str, SimNode] = {}
-        for spec in scenario.branches:
+        for spec in scenario.nodes:
             node_rng = random.Random(self.rng.getrandbits(64))
             self.nodes[spec.code] = SimNode(
                 spec.code, workdir / spec.code, self.clock, self.elapsed, spec.clock_skew_ms, node_rng
@@ -95,6 +98,7 @@ class Simulation:
         self.trading_rng = random.Random(self.rng.getrandbits(64))
         # Drawn after the others, so adding it left every earlier stream as it was.
         self.directory_rng = random.Random(self.rng.getrandbits(64))
+        self.inventory_rng = random.Random(self.rng.getrandbits(64))
         self.ledger = Ledger()
         self.figures = {code: BranchFigures(code) for code in self.nodes}
         self._push_in_flight: dict[str, int | None] = dict.fromkeys(self.nodes)
@@ -148,6 +152,7 @@ class Simulation:
             bytes_total=self.network.bytes_total,
             events_run=self.events_run,
             conflicts={kind: dict(sorted(states.items())) for kind, states in sorted(conflicts.items())},
+            inventory=transfer_figures(self) if self.scenario.uses_inventory else None,
         )
 
     async def close(self) -> None:
@@ -156,14 +161,16 @@ class Simulation:
         await self.hq.close()
 
     async def _set_up(self) -> None:
+        scenario = self.scenario
         await self.hq.open()
+        if scenario.uses_inventory:
+            await author_master_data(self)
         for node in self.nodes.values():
             node.config = await self.hq.enroll(node.code, node.key)
             await node.start()
             self.schedule(0, self._driver(node))
             self.tills.start(node)
         self.tills.start_operator()
-        scenario = self.scenario
         for crash in scenario.crashes:
             for n in range(crash.repeat):
                 at = crash.at_ms + n * crash.every_ms

@@ -19,6 +19,7 @@ from conflict.directory import decode
 from protocol.entry import GENESIS_HASH, check_chain, decode_entry
 from protocol.errors import ProtocolError
 from simulations.directory_invariants import DIRECTORY_INVARIANTS
+from simulations.inventory_invariants import INVENTORY_INVARIANTS
 from simulations.model import Violation
 
 if TYPE_CHECKING:
@@ -178,6 +179,7 @@ INVARIANTS: tuple[Checker, ...] = (
     no_quarantine_without_fork,
     converged_within_budget,
     *DIRECTORY_INVARIANTS,
+    *INVENTORY_INVARIANTS,
 )
 
 

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
+# The node that runs HQ's main warehouse, like any branch (its warehouse is "HQ-MAIN").
+# It joins a run only when the run moves stock between warehouses.
+HQ_WAREHOUSE_NODE = "HQ"
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,22 @@ class Load:
     voucher_sales_per_minute: float = 0.0  # sales paid partly with a single-use voucher
     # Share of voucher sales using a voucher already redeemed at another branch.
     voucher_reuse_share: float = 0.0
+    # Inventory beyond sales. Zero by default, as for the directory.
+    receipts_per_minute: float = 0.0  # goods from a supplier arrive at the warehouse
+    transfers_per_minute: float = 0.0  # goods on hand sent to another warehouse
+    stocktakes_per_minute: float = 0.0  # a count of a few products, differing a little from the books
+    returns_per_minute: float = 0.0  # a customer brings back part of a recent sale
+
+    @property
+    def uses_inventory(self) -> bool:
+        return any(
+            (
+                self.receipts_per_minute,
+                self.transfers_per_minute,
+                self.stocktakes_per_minute,
+                self.returns_per_minute,
+            )
+        )
 
     @property
     def uses_directory(self) -> bool:
@@ -46,6 +65,10 @@ class Load:
                 self.voucher_sales_per_minute,
             )
         )
+
+
+# HQ's main warehouse has no tills: it only receives, transfers and counts stock.
+HQ_WAREHOUSE_LOAD = Load(sales_per_minute=0.0, registrations_per_minute=0.0, roaming_share=0.0)
 
 
 @dataclass(frozen=True)
@@ -123,6 +146,20 @@ class Scenario:
     # An operator at HQ works through the conflict queue while branches trade: an
     # open conflict is resolved (with an action it offers) this often, per minute.
     resolutions_per_minute: float = 0.0
+    # HQ's main warehouse: receipts, transfers out and stocktakes there (no till trading).
+    hq_warehouse: Load = HQ_WAREHOUSE_LOAD
+
+    @property
+    def uses_inventory(self) -> bool:
+        loads = [self.load, self.hq_warehouse, *(b.load for b in self.branches if b.load is not None)]
+        return any(load.uses_inventory for load in loads)
+
+    @property
+    def nodes(self) -> tuple[BranchSpec, ...]:
+        """Every node the run starts: the branches, and HQ's main warehouse when stock moves."""
+        if not self.uses_inventory:
+            return self.branches
+        return (*self.branches, BranchSpec(HQ_WAREHOUSE_NODE, load=self.hq_warehouse))
 
     def last_fault_end_ms(self) -> int:
         ends = [p.start_ms + p.duration_ms for p in self.partitions]
@@ -161,11 +198,29 @@ class BranchFigures:
     spends_offline: int = 0  # stored-value tenders within the offline limit
     status_changes: int = 0
     voucher_redemptions: int = 0
+    receipts: int = 0  # goods received from a supplier
+    stocktakes: int = 0
+    returns: int = 0  # customers' returns of goods sold here
+    transfers_sent: int = 0
+    transfers_refused: int = 0  # e.g. more than the warehouse had on hand
+    transfers_received: int = 0  # booked here by the end of the run
     peak_backlog: int = 0
     peak_lag_ms: int = 0  # age of the oldest entry HQ had not acknowledged, at its worst
     bytes_sent: int = 0
     batches_sent: int = 0
     crashes: int = 0
+
+
+@dataclass(frozen=True)
+class InventoryFigures:
+    """Transfers over the whole run, read from the warehouses' nodes at its end."""
+
+    sent: int
+    received: int  # booked at their destination
+    in_transit: int  # sent, not booked at the destination when the run ended
+    # The longest a transfer spent between its send and its booking at the destination
+    # (or the end of the run, for one still in transit).
+    max_in_transit_ms: int
 
 
 @dataclass
@@ -189,6 +244,7 @@ class RunResult:
     # HQ's conflict queue at the end of the run: kind -> state (open, resolved,
     # cleared by later data) -> how many.
     conflicts: dict[str, dict[str, int]] = field(default_factory=dict)
+    inventory: InventoryFigures | None = None  # None: the run moved no stock between warehouses
 
     def conflicts_found(self, kind: str) -> int:
         return sum(self.conflicts.get(kind, {}).values())

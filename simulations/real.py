@@ -65,6 +65,11 @@ def not_applied(scenario: Scenario) -> list[str]:
             " vouchers, conflict resolutions) NOT applied: real mode rings up cash sales and"
             " registrations only"
         )
+    if scenario.uses_inventory:
+        notes.append(
+            "receipts, transfers, stocktakes, returns (and HQ's warehouse node) NOT applied: real mode rings"
+            " up cash sales and registrations only"
+        )
     return notes
 
 
@@ -266,14 +271,26 @@ def _fault_tasks(
 
         return run
 
-    faults = [partition(p.branches, p.start_ms, p.start_ms + p.duration_ms) for p in scenario.partitions]
+    # Faults on HQ's warehouse node are left out with the node itself (see not_applied).
+    def here(codes: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(code for code in codes if code in branches)
+
+    faults = [
+        partition(here(p.branches), p.start_ms, p.start_ms + p.duration_ms)
+        for p in scenario.partitions
+        if here(p.branches)
+    ]
     faults += [
-        lossy(f.branches or everyone, f.loss, f.extra_latency_ms, f.start_ms, f.start_ms + f.duration_ms)
+        lossy(
+            here(f.branches) or everyone, f.loss, f.extra_latency_ms, f.start_ms, f.start_ms + f.duration_ms
+        )
         for f in scenario.link_faults
+        if here(f.branches) or not f.branches
     ]
     faults += [
         crash(c.branch, c.at_ms + n * c.every_ms, c.down_ms)
         for c in scenario.crashes
+        if c.branch in branches
         for n in range(c.repeat)
     ]
     faults += [outage(o.start_ms, o.start_ms + o.duration_ms) for o in scenario.hq_outages]

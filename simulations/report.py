@@ -114,6 +114,7 @@ def run_tables(result: RunResult) -> list[ReportTable]:
         )
     tables.append(_branch_table(result))
     tables += _directory_tables(result)
+    tables += _inventory_tables(result)
     tables += [_fault_table(scenario), _heal_table(result)]
     tables.append(
         ReportTable(
@@ -242,6 +243,54 @@ def _directory_tables(result: RunResult) -> list[ReportTable]:
             )
         )
     return tables
+
+
+def _inventory_tables(result: RunResult) -> list[ReportTable]:
+    """Stock, when the run moved it between warehouses: each node's receipts, returns, counts
+    and transfers, and how long transfers spent in transit. A run without them shows neither."""
+    inventory = result.inventory
+    if inventory is None:
+        return []
+    figures = [result.branches[code] for code in branch_order(result)]
+    rows = [
+        (
+            f.code,
+            _count(f.receipts),
+            _count(f.returns),
+            _count(f.stocktakes),
+            _count(f.transfers_sent),
+            _count(f.transfers_refused),
+            _count(f.transfers_received),
+        )
+        for f in figures
+    ]
+    return [
+        ReportTable(
+            title="Stock",
+            headers=(
+                "warehouse node",
+                "receipts",
+                "returns",
+                "stocktakes",
+                "transfers sent",
+                "transfers refused",
+                "transfers received",
+            ),
+            rows=tuple(rows),
+            right_aligned=tuple(range(1, 7)),
+        ),
+        ReportTable(
+            title="Transfers",
+            headers=("", ""),
+            key_value=True,
+            rows=(
+                ("sent", _count(inventory.sent)),
+                ("received at their destination", _count(inventory.received)),
+                ("in transit at the end", _count(inventory.in_transit)),
+                ("longest in transit", format_duration(inventory.max_in_transit_ms)),
+            ),
+        ),
+    ]
 
 
 def _fault_table(scenario: Scenario) -> ReportTable:

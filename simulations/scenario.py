@@ -37,6 +37,18 @@ every key is required unless a comment says otherwise::
     status_changes_per_minute = 0.0      # cards reported lost, unlocked, suspended, resumed
     voucher_sales_per_minute = 0.0       # sales taking a single-use voucher
     voucher_reuse_share = 0.0 # share of those whose voucher was used at another branch
+    # Stock beyond sales: none of it unless asked for. Asking for any (here, in a
+    # branch's load or in [hq_warehouse]) adds node HQ, which keeps HQ's main
+    # warehouse HQ-MAIN like any branch; faults may then name HQ too.
+    receipts_per_minute = 0.0    # goods from a supplier arrive at the branch's warehouse
+    transfers_per_minute = 0.0   # goods on hand sent to another warehouse
+    stocktakes_per_minute = 0.0  # a few products counted, a little off the books
+    returns_per_minute = 0.0     # a customer brings back part of a recent sale
+
+    [hq_warehouse]            # HQ's main warehouse: no tills, just these
+    receipts_per_minute = 0.0
+    transfers_per_minute = 0.0   # to the branches' warehouses
+    stocktakes_per_minute = 0.0
 
     [operator]                # someone at HQ working through the conflict queue
     resolutions_per_minute = 0.0  # open conflicts resolved per minute while branches trade
@@ -96,6 +108,8 @@ from protocol.codec import check_branch_code
 from protocol.errors import MalformedMessage
 from simulations.model import (
     HOUR_MS,
+    HQ_WAREHOUSE_LOAD,
+    HQ_WAREHOUSE_NODE,
     MINUTE_MS,
     BranchSpec,
     Busy,
@@ -152,6 +166,7 @@ _PLAIN_KEYS = (
     "network",
     "load",
     "operator",
+    "hq_warehouse",
 )
 _TOP_KEYS = (*_PLAIN_KEYS, "busy", "partitions", "link_faults", "crashes", "hq_outages")
 _LOAD_RATES = (
@@ -162,7 +177,12 @@ _LOAD_RATES = (
     "stored_value_sales_per_minute",
     "status_changes_per_minute",
     "voucher_sales_per_minute",
+    "receipts_per_minute",
+    "transfers_per_minute",
+    "stocktakes_per_minute",
+    "returns_per_minute",
 )
+_HQ_WAREHOUSE_RATES = ("receipts_per_minute", "transfers_per_minute", "stocktakes_per_minute")
 _LOAD_SHARES = ("roaming_share", "duplicate_share", "voucher_reuse_share")
 _LOAD_KEYS = (*_LOAD_RATES, *_LOAD_SHARES)
 _DURATION = re.compile(r"(-?)([0-9]{1,12})(ms|s|m|h|d)")
@@ -235,7 +255,22 @@ def _read_scenario(r: _Reader, top: _Table) -> Scenario:
     if load_table is not None:
         load = _read_load(r, load_table, load)
     branches = _read_branches(r, top, load)
+    hq_warehouse = HQ_WAREHOUSE_LOAD
+    hq_table = r.table(top, "hq_warehouse", "[hq_warehouse]")
+    if hq_table is not None:
+        r.known_keys(hq_table, _HQ_WAREHOUSE_RATES)
+        rates = {key: r.rate(hq_table, key, 0.0) for key in _HQ_WAREHOUSE_RATES}
+        hq_warehouse = replace(hq_warehouse, **rates)
     codes = [branch.code for branch in branches]
+    loads = (load, hq_warehouse, *(branch.load for branch in branches if branch.load is not None))
+    if any(each.uses_inventory for each in loads):
+        if HQ_WAREHOUSE_NODE in codes:
+            r.fail(
+                ("branches",),
+                f"a branch is named {HQ_WAREHOUSE_NODE}, the node that keeps HQ's main warehouse in a"
+                " scenario that moves stock; give the branch another code",
+            )
+        codes.append(HQ_WAREHOUSE_NODE)
     scenario = Scenario(
         name=name,
         description=r.text(top, "description", "", MAX_DESCRIPTION_CHARS),
@@ -251,6 +286,7 @@ def _read_scenario(r: _Reader, top: _Table) -> Scenario:
         link_faults=tuple(_read_link_faults(r, t, duration_ms, codes) for t in r.tables(top, "link_faults")),
         crashes=_read_crashes(r, r.tables(top, "crashes"), duration_ms, codes),
         hq_outages=tuple(_read_hq_outage(r, t, duration_ms) for t in r.tables(top, "hq_outages")),
+        hq_warehouse=hq_warehouse,
     )
     operator = r.table(top, "operator", "[operator]")
     if operator is not None:

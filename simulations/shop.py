@@ -1,6 +1,7 @@
 """The simulated shop as its tills know it: the catalogue they sell from, the members they
-have registered, and the ledger of everything a till was told (acknowledged), which the
-invariant checkers compare with what the replicas hold.
+have registered, the goods its warehouses stock, and the ledger of everything a till or a
+storekeeper was told (acknowledged), which the invariant checkers compare with what the
+replicas hold.
 """
 
 from __future__ import annotations
@@ -12,6 +13,31 @@ from hq.setup import DEMO_CATALOGUE
 
 SKUS = ("TEA-OOLONG-250", "CUP-CERAMIC", "SNACK-NUTS", "SOAP-BAR", "SVC-HAIRCUT", "GIFT-BOX")
 PRICES_FEN = {product.sku: product.price_fen for product in DEMO_CATALOGUE}
+
+
+@dataclass(frozen=True)
+class StockedProduct:
+    """How HQ's master data costs a product the tills sell (inventory.costing's methods)."""
+
+    sku: str
+    costing_method: str
+    purchase_price_fen: int
+    supplier: str
+    specified_cost_fen: int | None = None
+
+
+# Every costing method, each on goods the tills sell; the haircut is a service, so it is
+# sold (and its stock goes negative) but never received, counted or transferred.
+STOCKED = (
+    StockedProduct("TEA-OOLONG-250", "fifo", 4_100, "SUP-TEA"),
+    StockedProduct("CUP-CERAMIC", "lifo", 1_300, "SUP-HOME"),
+    StockedProduct("SNACK-NUTS", "moving_average", 2_450, "SUP-FOOD"),
+    StockedProduct("SOAP-BAR", "specified", 700, "SUP-HOME", specified_cost_fen=650),
+    StockedProduct("GIFT-BOX", "fifo", 18_000, "SUP-FOOD"),
+    StockedProduct("SVC-HAIRCUT", "moving_average", 0, "SUP-HOME"),
+)
+GOODS = tuple(p.sku for p in STOCKED if not p.sku.startswith("SVC-"))
+SUPPLIERS = {"SUP-TEA": "Anxi Tea Co.", "SUP-HOME": "Yiwu Homeware", "SUP-FOOD": "Xinjiang Dried Fruit"}
 
 
 @dataclass
@@ -32,6 +58,36 @@ class Booked:
     amount: int
 
 
+@dataclass(frozen=True)
+class Received:
+    """Goods from a supplier a storekeeper was told are booked in: (sku, qty, cost_fen) lines."""
+
+    branch: str
+    warehouse: str
+    lines: tuple[tuple[str, int, int], ...]
+
+
+@dataclass(frozen=True)
+class Counted:
+    """A stocktake's variances a storekeeper was told were booked: (sku, variance_qty) lines."""
+
+    branch: str
+    warehouse: str
+    lines: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A transfer the source was told left its warehouse: (sku, qty, cost_fen) lines."""
+
+    source_branch: str
+    from_warehouse: str
+    to_branch: str
+    to_warehouse: str
+    lines: tuple[tuple[str, int, int], ...]
+    sent_at_ms: int  # simulated time
+
+
 @dataclass
 class Ledger:
     """What the tills were told: every acknowledged sale, registration and directory write."""
@@ -45,6 +101,13 @@ class Ledger:
     redemptions: dict[str, tuple[str, str, int]] = field(default_factory=dict)
     # Card -> top-ups acknowledged on it: the cards worth paying with.
     topped_up: dict[str, int] = field(default_factory=dict)
+    # Stock. Sale id -> (branch, (sku, qty) sold): the goods each acknowledged sale took.
+    sold: dict[str, tuple[str, tuple[tuple[str, int], ...]]] = field(default_factory=dict)
+    receipts: dict[str, Received] = field(default_factory=dict)  # receipt id -> goods in
+    stocktakes: dict[str, Counted] = field(default_factory=dict)  # stocktake id -> variances
+    # Sale return id -> (branch, (sku, qty) brought back).
+    returns: dict[str, tuple[str, tuple[tuple[str, int], ...]]] = field(default_factory=dict)
+    transfers: dict[str, Sent] = field(default_factory=dict)  # transfer id -> goods sent
 
     def card_holders(self) -> dict[str, Member]:
         return {card: member for member in self.members for card in member.cards}

@@ -2,7 +2,8 @@
 
 Every kind of operation is a Poisson stream per branch at the scenario's rate,
 multiplied by any busy window in force. Cash sales and registrations are here;
-the shared member directory's operations are in simulations/directory_ops.py.
+the shared member directory's operations are in simulations/directory_ops.py,
+receipts, transfers, stocktakes and returns in simulations/inventory_ops.py.
 What a till was told goes into the shop's `Ledger` (simulations/shop.py).
 """
 
@@ -17,6 +18,7 @@ from node.holds import Authorisation
 from node.members import register_job
 from protocol.ids import uuid7
 from simulations.directory_ops import DirectoryOps
+from simulations.inventory_ops import InventoryOps
 from simulations.model import Load
 from simulations.shop import SKUS, Booked, Member, pick_member
 from simulations.world import SimNode
@@ -41,6 +43,7 @@ class Tills:
         self.rng = sim.trading_rng
         self.ledger = sim.ledger
         self.directory = DirectoryOps(sim, self)
+        self.inventory = InventoryOps(sim)
         # Kind -> (the Load field giving its rate, the operation). Sales and
         # registrations come first and draw from `trading_rng` as they always
         # have, so scenarios without directory operations replay unchanged.
@@ -52,6 +55,10 @@ class Tills:
             "stored_value_sale": ("stored_value_sales_per_minute", self.directory.stored_value_sale),
             "status_change": ("status_changes_per_minute", self.directory.change_status),
             "voucher_sale": ("voucher_sales_per_minute", self.directory.voucher_sale),
+            "receipt": ("receipts_per_minute", self.inventory.receive),
+            "transfer": ("transfers_per_minute", self.inventory.transfer),
+            "stocktake": ("stocktakes_per_minute", self.inventory.stocktake),
+            "sale_return": ("returns_per_minute", self.inventory.sale_return),
         }
 
     def start(self, node: SimNode) -> None:
@@ -78,7 +85,7 @@ class Tills:
     def load(self, code: str) -> tuple[Load, float]:
         """The branch's load and the busy multiplier in force now."""
         sim = self.sim
-        spec = next(b for b in sim.scenario.branches if b.code == code)
+        spec = next(b for b in sim.scenario.nodes if b.code == code)
         multiplier = 1.0
         for busy in sim.scenario.busy:
             active = busy.start_ms <= sim.now_ms < busy.start_ms + busy.duration_ms
@@ -142,6 +149,8 @@ class Tills:
             return None
         figures = self.sim.figures[node.code]
         self.ledger.sales[sale_id] = (node.code, receipt["total_fen"])
+        sold = tuple((line["sku"], line["qty"]) for line in receipt["lines"])
+        self.ledger.sold[sale_id] = (node.code, sold)
         figures.sales += 1
         figures.sales_total_fen += receipt["total_fen"]
         if receipt["points_earned"]:

@@ -135,6 +135,25 @@ def sale(*lines: tuple[str, int], cash_fen: int = 1_000_000, member_id: str | No
     return body
 
 
+async def branchline(*args: str, columns: int = 200) -> tuple[int, str]:
+    """Run `python -m branchline ARGS` as an operator would, in a terminal `columns` wide.
+
+    Returns the exit code and what it printed, stdout and stderr together.
+    """
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "branchline",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        stdin=asyncio.subprocess.DEVNULL,
+        env={"COLUMNS": str(columns), "PATH": "/usr/bin:/bin"},
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode or 0, out.decode()
+
+
 class NodeProcess:
     def __init__(self, data_dir: Path, log_path: Path) -> None:
         self.data_dir = data_dir

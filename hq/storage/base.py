@@ -6,8 +6,9 @@ entry means come from hq.plan and conflict/, so backends cannot disagree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar, Protocol
 
 from protocol.batch import SignedBatch
 
@@ -50,25 +51,101 @@ class FeedChange:
 
 @dataclass(frozen=True)
 class Product:
+    """A product of HQ's catalogue; every field reaches the branches' catalogues.
+
+    The fields after `active` came with purchase, sales and inventory; their
+    defaults are what a product authored before them means."""
+
     sku: str
     name: str
     price_fen: int
     unit: str = "pcs"
     active: bool = True
+    category: str | None = None
+    spec: str | None = None
+    model: str | None = None
+    colour: str | None = None
+    lower_limit: int | None = None
+    upper_limit: int | None = None
+    purchase_price_fen: int = 0
+    discount_mode: str = "none"  # none | member | all
+    discount_rate: int = 100  # percent of the price paid when the discount applies
+    costing_method: str = "moving_average"
+    specified_cost_fen: int | None = None
+    supplier: str | None = None  # the default supplier's code
+
+    KIND: ClassVar[str] = "product"
+    KEY: ClassVar[str] = "sku"
 
     def as_change(self) -> FeedChange:
-        return FeedChange(
-            "product",
-            self.sku,
-            "upsert",
-            {
-                "sku": self.sku,
-                "name": self.name,
-                "price_fen": self.price_fen,
-                "unit": self.unit,
-                "active": self.active,
-            },
-        )
+        return FeedChange("product", self.sku, "upsert", asdict(self))
+
+
+@dataclass(frozen=True)
+class Category:
+    code: str
+    name: str
+    parent: str | None = None
+
+    KIND: ClassVar[str] = "category"
+    KEY: ClassVar[str] = "code"
+
+    def as_change(self) -> FeedChange:
+        return FeedChange("category", self.code, "upsert", asdict(self))
+
+
+@dataclass(frozen=True)
+class Supplier:
+    code: str
+    name: str
+    contact: str | None = None
+    phone: str | None = None
+    active: bool = True
+
+    KIND: ClassVar[str] = "supplier"
+    KEY: ClassVar[str] = "code"
+
+    def as_change(self) -> FeedChange:
+        return FeedChange("supplier", self.code, "upsert", asdict(self))
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    code: str
+    name: str
+    branch: str  # the branch whose node keeps the warehouse's stock
+    active: bool = True
+
+    KIND: ClassVar[str] = "warehouse"
+    KEY: ClassVar[str] = "code"
+
+    def as_change(self) -> FeedChange:
+        return FeedChange("warehouse", self.code, "upsert", asdict(self))
+
+
+MasterRecord = Product | Category | Supplier | Warehouse
+MASTER_KINDS: dict[str, type[MasterRecord]] = {
+    "product": Product,
+    "category": Category,
+    "supplier": Supplier,
+    "warehouse": Warehouse,
+}
+
+
+def main_warehouse(branch: str) -> Warehouse:
+    """The warehouse every branch keeps from its enrollment on (a node's default)."""
+    return Warehouse(f"{branch}-MAIN", f"{branch} main warehouse", branch)
+
+
+@dataclass(frozen=True)
+class SalesTotals:
+    count: int
+    total_fen: int
+    cost_fen: int  # cost of goods sold; sales recorded before costing count 0
+
+    @property
+    def gross_profit_fen(self) -> int:
+        return self.total_fen - self.cost_fen
 
 
 @dataclass(frozen=True)
@@ -93,8 +170,19 @@ class HQStore(Protocol):
     # enrollment
     async def add_enroll_token(self, branch: str, token_hash: str, expires_at_ms: int) -> None: ...
     async def redeem_enroll_token(
-        self, token_hash: str, branch: str, public_key: bytes, now_ms: int, wall_ms: int
-    ) -> None: ...
+        self,
+        token_hash: str,
+        branch: str,
+        public_key: bytes,
+        now_ms: int,
+        wall_ms: int,
+        main_warehouse: Warehouse | None = None,
+    ) -> list[str]:
+        """Enroll the branch and start its feed with a snapshot of master data, the
+        directory and transfers already sent to it. `main_warehouse`, if HQ does not
+        hold it, is created and published to the other branches; returns the
+        branches whose feeds that grew."""
+        ...
 
     # branches
     async def branch(self, code: str) -> BranchRecord | None: ...
@@ -113,9 +201,26 @@ class HQStore(Protocol):
 
     # master data and reports
     async def upsert_products(self, products: list[Product], wall_ms: int) -> None: ...
+    async def upsert_master(self, records: Sequence[MasterRecord], wall_ms: int) -> list[str]:
+        """Write the records (checked by hq.master_data.check_update and references, in
+        order, in one transaction) and publish them to every branch; the branches."""
+        ...
+
+    async def master_records(self, kind: str, keys: list[str] | None = None) -> list[MasterRecord]: ...
     async def products(self) -> list[Product]: ...
     async def sales_summary(self, branch: str | None) -> tuple[int, int]: ...
+    async def sales_totals(self, branch: str | None) -> SalesTotals: ...
     async def member_by_phone(self, phone: str) -> list[dict[str, Any]]: ...
+
+    # stock, transfers and payables, as the branches' entries tell them
+    async def stock_levels(self, warehouse: str | None, sku: str | None) -> list[dict[str, Any]]: ...
+    async def in_transit_by_sku(self, to_warehouse: str | None, sku: str | None) -> list[dict[str, Any]]: ...
+    async def stock_alerts(self, warehouse: str | None) -> list[dict[str, Any]]: ...
+    async def transfers(self, state: str | None) -> list[dict[str, Any]]: ...
+    async def transfer(self, transfer_id: str) -> dict[str, Any] | None: ...
+    async def discrepancies(self, transfer_id: str | None) -> list[dict[str, Any]]: ...
+    async def in_transit_summary(self) -> tuple[int, int | None]: ...
+    async def payables(self, supplier: str | None) -> list[dict[str, Any]]: ...
 
     # the shared member directory
     async def member(self, member_id: str) -> dict[str, Any] | None: ...

@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,7 +35,18 @@ from hq.errors import (
     UnknownCard,
 )
 from hq.plan import DirectoryWrite, Plan, plan_entries
-from hq.storage.base import BranchRecord, FeedChange, HoldRecord, IngestResult, Product, feed_origin
+from hq.storage import sqlite_inventory as inventory
+from hq.storage.base import (
+    BranchRecord,
+    FeedChange,
+    HoldRecord,
+    IngestResult,
+    MasterRecord,
+    Product,
+    SalesTotals,
+    Warehouse,
+    feed_origin,
+)
 from hq.storage.sqlite_schema import migrate
 from node import directory_store
 from protocol import codec
@@ -113,9 +124,15 @@ class SqliteHQStore:
         await self._tx(add)
 
     async def redeem_enroll_token(
-        self, token_hash: str, branch: str, public_key: bytes, now_ms: int, wall_ms: int
-    ) -> None:
-        def redeem(conn: sqlite3.Connection) -> None:
+        self,
+        token_hash: str,
+        branch: str,
+        public_key: bytes,
+        now_ms: int,
+        wall_ms: int,
+        main_warehouse: Warehouse | None = None,
+    ) -> list[str]:
+        def redeem(conn: sqlite3.Connection) -> list[str]:
             row = conn.execute(
                 "SELECT branch, expires_at_ms, used_at_ms FROM enroll_tokens WHERE token_hash = ?",
                 (token_hash,),
@@ -136,8 +153,19 @@ class SqliteHQStore:
                 "INSERT INTO nodes (code, public_key, enrolled_at_ms, head_hash) VALUES (?, ?, ?, ?)",
                 (branch, public_key, now_ms, GENESIS_HASH),
             )
-            # A new branch starts from the catalogue and directory as they are now.
-            snapshot = [product.as_change() for product in self._products(conn)]
+            grown: list[str] = []
+            if main_warehouse is not None and not inventory.read_master(
+                conn, "warehouse", [main_warehouse.code]
+            ):
+                # The other branches learn the new warehouse now, the new branch with its snapshot.
+                changes = inventory.write_master(conn, [main_warehouse])
+                grown = [
+                    code for (code,) in conn.execute("SELECT code FROM nodes WHERE code != ?", (branch,))
+                ]
+                for code in grown:
+                    self._append_feed(conn, code, changes, wall_ms)
+            # A new branch starts from the master data and directory as they are now.
+            snapshot = inventory.master_snapshot(conn)
             snapshot += [
                 _member_change(member_id, home, _load_profile(blob))
                 for member_id, home, blob in conn.execute(
@@ -153,8 +181,10 @@ class SqliteHQStore:
                 )
             ]
             self._append_feed(conn, branch, snapshot, wall_ms)
+            inventory.deliver_pending(conn, branch, self._appender(wall_ms))
+            return grown
 
-        await self._tx(redeem)
+        return await self._tx(redeem)
 
     # -- branches ----------------------------------------------------------------
 
@@ -260,15 +290,18 @@ class SqliteHQStore:
         feeds_grown: set[str] = set()
         if plan.sales:
             conn.executemany(
-                "INSERT INTO sales (origin, sale_id, seq, day, total_fen, line_count)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [(s.origin, s.sale_id, s.seq, s.day, s.total_fen, s.line_count) for s in plan.sales],
+                "INSERT INTO sales (origin, sale_id, seq, day, total_fen, line_count, cost_fen)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (s.origin, s.sale_id, s.seq, s.day, s.total_fen, s.line_count, s.cost_fen)
+                    for s in plan.sales
+                ],
             )
             conn.executemany(
-                "INSERT INTO sales_daily (branch, day, count, total_fen) VALUES (?, ?, 1, ?)"
+                "INSERT INTO sales_daily (branch, day, count, total_fen, cost_fen) VALUES (?, ?, 1, ?, ?)"
                 " ON CONFLICT (branch, day) DO UPDATE SET count = count + 1,"
-                " total_fen = total_fen + excluded.total_fen",
-                [(s.origin, s.day, s.total_fen) for s in plan.sales],
+                " total_fen = total_fen + excluded.total_fen, cost_fen = cost_fen + excluded.cost_fen",
+                [(s.origin, s.day, s.total_fen, s.cost_fen) for s in plan.sales],
             )
         for write in plan.members:
             row = conn.execute(
@@ -299,6 +332,8 @@ class SqliteHQStore:
                 feeds_grown.add(code)
         if plan.directory:
             feeds_grown |= self._merge_directory(conn, plan.directory, wall_ms)
+        enrolled = {code for (code,) in conn.execute("SELECT code FROM nodes")}
+        feeds_grown |= inventory.execute(conn, plan.inventory, self._appender(wall_ms), enrolled)
         return feeds_grown
 
     def _merge_directory(
@@ -450,7 +485,8 @@ class SqliteHQStore:
 
     def _append_feed(
         self, conn: sqlite3.Connection, branch: str, changes: Iterable[FeedChange], wall_ms: int
-    ) -> None:
+    ) -> int:
+        """Append to `branch`'s feed; the sequence of its last entry."""
         row = conn.execute(
             "SELECT seq, hash FROM feed WHERE branch = ? ORDER BY seq DESC LIMIT 1", (branch,)
         ).fetchone()
@@ -471,6 +507,13 @@ class SqliteHQStore:
             rows.append((branch, seq, entry.hlc, entry.hash, entry.raw))
             prev_hash = entry.hash
         conn.executemany("INSERT INTO feed (branch, seq, hlc, hash, entry) VALUES (?, ?, ?, ?, ?)", rows)
+        return seq
+
+    def _appender(self, wall_ms: int) -> inventory.AppendFeed:
+        def append(conn: sqlite3.Connection, branch: str, changes: Sequence[FeedChange]) -> int:
+            return self._append_feed(conn, branch, changes, wall_ms)
+
+        return append
 
     async def publish(self, changes: list[FeedChange], wall_ms: int) -> list[str]:
         def publish(conn: sqlite3.Connection) -> list[str]:
@@ -505,36 +548,64 @@ class SqliteHQStore:
     # -- master data and reports ---------------------------------------------------
 
     async def upsert_products(self, products: list[Product], wall_ms: int) -> None:
-        def upsert(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "INSERT INTO products (sku, name, price_fen, unit, active) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (sku) DO UPDATE SET name = excluded.name,"
-                " price_fen = excluded.price_fen, unit = excluded.unit, active = excluded.active",
-                [(p.sku, p.name, p.price_fen, p.unit, int(p.active)) for p in products],
-            )
-            changes = [product.as_change() for product in products]
-            for (code,) in conn.execute("SELECT code FROM nodes ORDER BY code").fetchall():
+        await self.upsert_master(products, wall_ms)
+
+    async def upsert_master(self, records: Sequence[MasterRecord], wall_ms: int) -> list[str]:
+        def upsert(conn: sqlite3.Connection) -> list[str]:
+            changes = inventory.write_master(conn, records)
+            codes = [code for (code,) in conn.execute("SELECT code FROM nodes ORDER BY code").fetchall()]
+            for code in codes:
                 self._append_feed(conn, code, changes, wall_ms)
+            return codes
 
-        await self._tx(upsert)
+        return await self._tx(upsert)
 
-    def _products(self, conn: sqlite3.Connection) -> list[Product]:
-        rows = conn.execute("SELECT sku, name, price_fen, unit, active FROM products ORDER BY sku")
-        return [Product(sku, name, price, unit, bool(active)) for sku, name, price, unit, active in rows]
+    async def master_records(self, kind: str, keys: list[str] | None = None) -> list[MasterRecord]:
+        return await self._run(inventory.read_master, self._conn, kind, keys)
 
     async def products(self) -> list[Product]:
-        return await self._run(self._products, self._conn)
+        return await self._run(inventory.products, self._conn)
 
     async def sales_summary(self, branch: str | None) -> tuple[int, int]:
-        def read() -> tuple[int, int]:
+        totals = await self.sales_totals(branch)
+        return totals.count, totals.total_fen
+
+    async def sales_totals(self, branch: str | None) -> SalesTotals:
+        def read() -> SalesTotals:
             row = self._conn.execute(
-                "SELECT COALESCE(SUM(count), 0), COALESCE(SUM(total_fen), 0) FROM sales_daily"
-                " WHERE ? IS NULL OR branch = ?",
+                "SELECT COALESCE(SUM(count), 0), COALESCE(SUM(total_fen), 0), COALESCE(SUM(cost_fen), 0)"
+                " FROM sales_daily WHERE ? IS NULL OR branch = ?",
                 (branch, branch),
             ).fetchone()
-            return int(row[0]), int(row[1])
+            return SalesTotals(int(row[0]), int(row[1]), int(row[2]))
 
         return await self._run(read)
+
+    # -- stock, transfers and payables -------------------------------------------------
+
+    async def stock_levels(self, warehouse: str | None, sku: str | None) -> list[dict[str, Any]]:
+        return await self._run(inventory.stock_levels, self._conn, warehouse, sku)
+
+    async def in_transit_by_sku(self, to_warehouse: str | None, sku: str | None) -> list[dict[str, Any]]:
+        return await self._run(inventory.in_transit_by_sku, self._conn, to_warehouse, sku)
+
+    async def stock_alerts(self, warehouse: str | None) -> list[dict[str, Any]]:
+        return await self._run(inventory.stock_alerts, self._conn, warehouse)
+
+    async def transfers(self, state: str | None) -> list[dict[str, Any]]:
+        return await self._run(inventory.transfers, self._conn, state)
+
+    async def transfer(self, transfer_id: str) -> dict[str, Any] | None:
+        return await self._run(inventory.transfer, self._conn, transfer_id)
+
+    async def discrepancies(self, transfer_id: str | None) -> list[dict[str, Any]]:
+        return await self._run(inventory.discrepancies, self._conn, transfer_id)
+
+    async def in_transit_summary(self) -> tuple[int, int | None]:
+        return await self._run(inventory.in_transit_summary, self._conn)
+
+    async def payables(self, supplier: str | None) -> list[dict[str, Any]]:
+        return await self._run(inventory.payables, self._conn, supplier)
 
     async def member_by_phone(self, phone: str) -> list[dict[str, Any]]:
         """Members with this phone, each as the survivor of its duplicate group."""

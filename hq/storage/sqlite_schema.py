@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from node.directory_store import DIRECTORY_SCHEMA
+from node.master_data_schema import MASTER_DATA_SCHEMA
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -116,6 +117,74 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX conflicts_by_state ON conflicts (state, detected_at_ms);
     CREATE INDEX conflicts_by_subject ON conflicts (kind, subject)
+    """,
+    # 3: purchase, sales and inventory. HQ authors the master data (the same
+    # product columns and tables as a node's), keeps each warehouse's level and
+    # value from the entries' stock moves, routes transfers, and keeps what is
+    # owed to suppliers and each sale's cost of goods.
+    MASTER_DATA_SCHEMA
+    + """;
+    CREATE TABLE stock_levels (
+        warehouse TEXT NOT NULL,
+        sku TEXT NOT NULL,
+        qty INTEGER NOT NULL,
+        cost_fen INTEGER NOT NULL,
+        PRIMARY KEY (warehouse, sku)
+    ) WITHOUT ROWID;
+    CREATE TABLE transfers (
+        id TEXT PRIMARY KEY,
+        source_branch TEXT NOT NULL,
+        from_warehouse TEXT NOT NULL,
+        to_branch TEXT NOT NULL,
+        to_warehouse TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('in_transit', 'received')),
+        cost_fen INTEGER NOT NULL,
+        note TEXT,
+        sent_at_ms INTEGER,
+        sent_seq INTEGER,
+        received_at_ms INTEGER,
+        received_seq INTEGER,
+        deliver BLOB,
+        delivered_seq INTEGER
+    ) WITHOUT ROWID;
+    CREATE INDEX transfers_by_state ON transfers (state, sent_at_ms);
+    CREATE INDEX transfers_undelivered ON transfers (to_branch) WHERE delivered_seq IS NULL;
+    CREATE TABLE transfer_lines (
+        transfer_id TEXT NOT NULL,
+        line_no INTEGER NOT NULL,
+        sku TEXT NOT NULL,
+        qty INTEGER NOT NULL,
+        cost_fen INTEGER NOT NULL,
+        PRIMARY KEY (transfer_id, line_no)
+    ) WITHOUT ROWID;
+    CREATE TABLE transfer_discrepancies (
+        id TEXT NOT NULL,
+        line_no INTEGER NOT NULL,
+        transfer_id TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        warehouse TEXT NOT NULL,
+        sku TEXT NOT NULL,
+        sent_qty INTEGER NOT NULL,
+        received_qty INTEGER NOT NULL,
+        cost_fen INTEGER NOT NULL,
+        note TEXT,
+        at_ms INTEGER NOT NULL,
+        PRIMARY KEY (id, line_no)
+    ) WITHOUT ROWID;
+    CREATE INDEX transfer_discrepancies_by_transfer ON transfer_discrepancies (transfer_id);
+    CREATE TABLE payables (
+        id TEXT PRIMARY KEY,
+        branch TEXT NOT NULL,
+        supplier TEXT NOT NULL,
+        doc_kind TEXT NOT NULL,
+        doc_id TEXT NOT NULL,
+        warehouse TEXT NOT NULL,
+        amount_fen INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX payables_by_supplier ON payables (supplier, at_ms);
+    ALTER TABLE sales ADD COLUMN cost_fen INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sales_daily ADD COLUMN cost_fen INTEGER NOT NULL DEFAULT 0
     """,
 )
 

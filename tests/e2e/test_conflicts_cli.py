@@ -2,26 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 
-from tests.harness import Chain, wait_until
-
-
-async def branchline(*args: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "branchline",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        stdin=asyncio.subprocess.DEVNULL,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
-    )
-    out, _ = await asyncio.wait_for(process.communicate(), 60)
-    return process.returncode or 0, out.decode()
+from tests.harness import Chain, branchline, wait_until
 
 
 async def test_an_operator_lists_shows_and_resolves_a_duplicate_member(chain: Chain) -> None:

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
+from functools import partial
 
+from tests import harness
 from tests.harness import Chain
 from tests.node.test_purchasing import GRAIN, check_ledger, start_purchasing_node
 
-
-async def branchline(*args: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "branchline",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        stdin=asyncio.subprocess.DEVNULL,
-        env={"COLUMNS": "250", "PATH": "/usr/bin:/bin"},
-    )
-    out, _ = await asyncio.wait_for(process.communicate(), 60)
-    return process.returncode or 0, out.decode()
+branchline = partial(harness.branchline, columns=250)
 
 
 async def test_an_operator_orders_receives_returns_and_replenishes_from_the_terminal(chain: Chain) -> None:

@@ -62,8 +62,17 @@ async def test_up_starts_hq_and_branches_trades_and_stops_cleanly_on_ctrl_c(tmp_
             await wait_until(trading_reached_hq, "simulated sales to reach HQ")
             async with session.get(hq_url + "/api/branches") as response:
                 branches = (await response.json())["branches"]
-            assert [b["code"] for b in branches] == ["BR01", "BR02"]
+            # HQ's main warehouse is a node of its own, beside the two branches.
+            assert [b["code"] for b in branches] == ["BR01", "BR02", "HQ"]
             assert all(b["online"] for b in branches)
+
+            async def a_transfer_was_booked_at_a_branch() -> bool:
+                async with session.get(hq_url + "/api/transfers", params={"state": "received"}) as response:
+                    received = (await response.json())["transfers"]
+                return any(t["from_warehouse"] == "HQ-MAIN" for t in received)
+
+            # The demo buys stock into HQ-MAIN and sends some on; a branch books it by itself.
+            await wait_until(a_transfer_was_booked_at_a_branch, "a demo transfer to be received at a branch")
 
         process.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(process.wait(), 30) == 0

@@ -621,7 +621,7 @@ async def test_feed_read_signed_by_the_branch_returns_a_page_signed_by_hq(
     assert page.origin == "hq:BR01"
     assert page.batch is not None
     verify_batch(page.batch, pinned_hq_key)
-    # A new branch's feed starts with the demo catalogue: ten products.
-    assert page.available_seq == 10
-    assert [entry.seq for entry in page.batch.entries] == list(range(1, 11))
-    assert {entry.kind for entry in page.batch.entries} == {"product"}
+    # A new branch's feed starts with its main warehouse and the demo catalogue: ten products.
+    assert page.available_seq == 11
+    assert [entry.seq for entry in page.batch.entries] == list(range(1, 12))
+    assert [entry.kind for entry in page.batch.entries] == ["warehouse"] + ["product"] * 10

@@ -1,13 +1,12 @@
 """The contract every HQ storage backend keeps, run against each backend.
 
-SQLite is the only backend today; a PostgreSQL backend joins `BACKENDS` and
-must pass every test here unchanged.
+The `store` fixture (tests/hq/conftest.py) opens each backend in turn. SQLite is the
+only backend today; a PostgreSQL backend joins `BACKENDS` there and must pass every
+test here unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hq.errors import AlreadyEnrolled, EnrollmentRefused, Quarantined, UnknownBranch
 from hq.storage.base import FeedChange, HQStore, Product
-from hq.storage.sqlite import SqliteHQStore
 from protocol.batch import SignedBatch, sign_batch
 from protocol.entry import GENESIS_HASH, Entry, check_chain, decode_entry, encode_entry
 from protocol.errors import ForkedLog, SequenceGap
@@ -23,22 +21,6 @@ from protocol.signing import generate_private_key, public_key_bytes
 
 NOW_MS = 1_795_000_000_000
 DAY_MS = 24 * 3600 * 1000
-
-
-async def open_sqlite(tmp_path: Path) -> HQStore:
-    return await SqliteHQStore.open(tmp_path / "hq.sqlite")
-
-
-BACKENDS: dict[str, Callable[[Path], Awaitable[HQStore]]] = {"sqlite": open_sqlite}
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[HQStore]:
-    store = await BACKENDS[request.param](tmp_path)
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 class Branch:

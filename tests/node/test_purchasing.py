@@ -165,6 +165,14 @@ async def refused(chain: Chain, url: str, body: Any, status: int, code: str, **k
         return str(answer["message"])
 
 
+async def refused_unchanged(chain: Chain, node: Server, url: str, body: Any, status: int, code: str) -> str:
+    """`refused`, and nothing a purchasing request could change has changed."""
+    before = await state(chain, node)
+    message = await refused(chain, url, body, status, code)
+    assert await state(chain, node) == before
+    return message
+
+
 def lines(*items: tuple[Any, ...]) -> list[dict[str, Any]]:
     """(sku, qty) or (sku, qty, unit_cost_fen) as request lines."""
     return [
@@ -310,16 +318,15 @@ async def test_a_return_against_a_receipt_is_credited_at_its_price_and_leaves_at
     }
 
     # The receipt brought 30 and 5 went back: 25 are left to return against it.
-    before = await state(chain, node)
-    message = await refused(
+    message = await refused_unchanged(
         chain,
+        node,
         node.url + "/api/purchase-returns",
         {"supplier": GRAIN, "receipt_id": second["id"], "lines": lines((OIL, 26))},
         409,
         "document_state",
     )
     assert "has 25 of OIL-1L left to return" in message
-    assert await state(chain, node) == before
 
 
 async def test_a_return_with_no_receipt_is_credited_at_the_unit_cost_on_hand(
@@ -409,12 +416,10 @@ async def test_the_proposal_fills_up_to_the_limits_less_what_is_on_order_per_sup
     after = await chain.get(node.url + "/api/purchase-orders/proposal")
     assert after["suppliers"] == []
     assert [(li["sku"], li["on_order"]) for li in after["covered"]] == [(OIL, 5), (RICE, 50), (SALT, 35)]
-    before = await state(chain, node)
-    message = await refused(
-        chain, node.url + "/api/purchase-orders/replenish", {}, 409, "nothing_to_replenish"
+    message = await refused_unchanged(
+        chain, node, node.url + "/api/purchase-orders/replenish", {}, 409, "nothing_to_replenish"
     )
     assert "NOODLE-1KG, TOFU-400" in message
-    assert await state(chain, node) == before
 
 
 async def test_closing_a_partly_received_order_cancels_the_rest(chain: Chain, node: Server) -> None:
@@ -548,9 +553,7 @@ async def test_a_bad_purchase_order_is_refused_and_changes_nothing(
     chain: Chain, node: Server, body: Any, status: int, code: str
 ) -> None:
     await direct(chain, node, GRAIN, (RICE, 2, 4000))
-    before = await state(chain, node)
-    await refused(chain, node.url + "/api/purchase-orders", body, status, code)
-    assert await state(chain, node) == before
+    await refused_unchanged(chain, node, node.url + "/api/purchase-orders", body, status, code)
 
 
 BAD_DIRECT_RECEIPTS = [
@@ -582,9 +585,7 @@ async def test_a_bad_direct_receipt_is_refused_and_changes_nothing(
     chain: Chain, node: Server, body: Any, status: int, code: str
 ) -> None:
     await direct(chain, node, GRAIN, (RICE, 2, 4000))
-    before = await state(chain, node)
-    await refused(chain, node.url + "/api/receipts", body, status, code)
-    assert await state(chain, node) == before
+    await refused_unchanged(chain, node, node.url + "/api/receipts", body, status, code)
 
 
 BAD_ORDER_RECEIPTS = [
@@ -637,11 +638,9 @@ async def test_a_bad_receipt_against_an_order_is_refused_and_changes_nothing(
     await chain.post(
         f"{node.url}/api/purchase-orders/{placed['id']}/receipts", {"lines": lines((RICE, 5), (OIL, 2))}
     )
-    before = await state(chain, node)
     path = f"/api/purchase-orders/{order.format(order=placed['id'])}/receipts"
-    message = await refused(chain, node.url + path, body, status, code)
+    message = await refused_unchanged(chain, node, node.url + path, body, status, code)
     assert says.format(order=placed["id"]) in message
-    assert await state(chain, node) == before
 
 
 BAD_RETURNS = [
@@ -694,9 +693,7 @@ async def test_a_bad_purchase_return_is_refused_and_changes_nothing(
     request = {"supplier": GRAIN, **body}
     if request.get("receipt_id") == "{receipt}":
         request["receipt_id"] = receipt["id"]
-    before = await state(chain, node)
-    await refused(chain, node.url + "/api/purchase-returns", request, status, code)
-    assert await state(chain, node) == before
+    await refused_unchanged(chain, node, node.url + "/api/purchase-returns", request, status, code)
 
 
 async def test_lookups_of_unknown_documents_and_bad_filters_are_refused(chain: Chain, node: Server) -> None:

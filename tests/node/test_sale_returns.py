@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.harness import Chain, Server, sale
-from tests.node.test_stock_views import (
+from tests.node.stock_fixtures import (
     BRANCH,
     MAIN,
     last_entry,
@@ -18,15 +18,9 @@ from tests.node.test_stock_views import (
     level,
     product,
     seed,
-    start_branch,
     stock_in,
     write,
 )
-
-
-@pytest.fixture
-async def node(chain: Chain) -> Server:
-    return await start_branch(chain)
 
 
 def returning(*pairs: tuple[int, Any]) -> dict[str, Any]:

@@ -1,122 +1,28 @@
 """Stock at a glance, alerts and the stock ledger on a real node: worked examples in fen,
 and every bad query refused with nothing changed.
 
-The helpers here seed master data and stock straight through the node's writer
-(catalogue.apply_product, stock_ledger.receive), as HQ's feed and a purchase
-receipt would; the stocktake and sale-return tests use them too.
+The node and the helpers that seed it are in tests/node/stock_fixtures.py and conftest.py.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
-from node import catalogue, stock_ledger
-from node.context import CONTEXT
-from protocol.entry import Entry, decode_entry
-from tests.harness import Chain, Server, sale, wait_until
-
-T = TypeVar("T")
-BRANCH = "BR01"
-MAIN, BACK = "BR01-MAIN", "BR01-BACK"
-ELSEWHERE = "BR02-MAIN"
-DEMO_PRODUCTS = 10  # HQ's demo catalogue
-
-
-def product(
-    sku: str,
-    method: str = "moving_average",
-    *,
-    price_fen: int = 2_500,
-    purchase_price_fen: int = 0,
-    lower_limit: int | None = None,
-    upper_limit: int | None = None,
-    specified_cost_fen: int | None = None,
-) -> dict[str, Any]:
-    return {
-        "sku": sku,
-        "name": f"Test product {sku}",
-        "price_fen": price_fen,
-        "costing_method": method,
-        "purchase_price_fen": purchase_price_fen,
-        "lower_limit": lower_limit,
-        "upper_limit": upper_limit,
-        "specified_cost_fen": specified_cost_fen,
-    }
-
-
-async def write(server: Server, fn: Callable[[sqlite3.Connection], T]) -> T:
-    """Run `fn` in a job of the node's writer (no change-log entry, as the feed applies master data)."""
-    return await server.app[CONTEXT].store.writer.run(lambda tx: fn(tx.conn))
-
-
-async def read(server: Server, fn: Callable[[sqlite3.Connection], T]) -> T:
-    return await server.app[CONTEXT].store.read(fn)
-
-
-async def seed(server: Server, *products: dict[str, Any]) -> None:
-    def apply(conn: sqlite3.Connection) -> None:
-        for payload in products:
-            catalogue.apply_product(conn, payload)
-
-    await write(server, apply)
-
-
-async def add_warehouse(server: Server, code: str, branch: str) -> None:
-    await write(
-        server, lambda conn: catalogue.apply_warehouse(conn, {"code": code, "name": code, "branch": branch})
-    )
-
-
-async def stock_in(
-    server: Server, sku: str, qty: int, cost_fen: int, warehouse: str = MAIN, ref: str = "seed"
-) -> stock_ledger.Move:
-    """Goods arrive as a purchase receipt would bring them."""
-    return await write(
-        server, lambda conn: stock_ledger.receive(conn, warehouse, sku, qty, cost_fen, "purchase", ref, 1)
-    )
-
-
-async def level(server: Server, sku: str, warehouse: str = MAIN) -> tuple[int, int]:
-    return await read(server, lambda conn: stock_ledger.level(conn, warehouse, sku))
-
-
-async def last_entry(server: Server) -> Entry:
-    raw = await read(
-        server,
-        lambda conn: conn.execute("SELECT entry FROM change_log ORDER BY seq DESC LIMIT 1").fetchone()[0],
-    )
-    return decode_entry(bytes(raw))
-
-
-async def ledger_state(chain: Chain, url: str) -> tuple[Any, ...]:
-    """Everything a stock document could change: the log head, levels, moves, stocktakes, sales."""
-    sync = await chain.get(url + "/api/sync")
-    stock = await chain.get(url + "/api/stock")
-    moves = await chain.get(url + "/api/stock/moves", params={"limit": "1000"})
-    stocktakes = await chain.get(url + "/api/stocktakes")
-    summary = await chain.get(url + "/api/sales/summary")
-    return sync["head_seq"], stock, moves, stocktakes, summary
-
-
-async def start_branch(chain: Chain) -> Server:
-    """BR01 with HQ's demo catalogue arrived (so the feed changes nothing later)."""
-    node = await chain.add_node(BRANCH)
-
-    async def catalogue_arrived() -> bool:
-        return len((await chain.get(node.url + "/api/products"))["products"]) >= DEMO_PRODUCTS
-
-    await wait_until(catalogue_arrived, "the demo catalogue to reach BR01")
-    await add_warehouse(node, ELSEWHERE, "BR02")
-    return node
-
-
-@pytest.fixture
-async def node(chain: Chain) -> Server:
-    return await start_branch(chain)
+from tests.harness import Chain, Server, sale
+from tests.node.stock_fixtures import (
+    BACK,
+    BRANCH,
+    ELSEWHERE,
+    MAIN,
+    add_warehouse,
+    ledger_state,
+    level,
+    product,
+    seed,
+    stock_in,
+)
 
 
 def row(listing: list[dict[str, Any]], sku: str, warehouse: str = MAIN) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.harness import Chain, Server, sale
-from tests.node.test_stock_views import (
+from tests.node.stock_fixtures import (
     BACK,
     BRANCH,
     ELSEWHERE,
@@ -19,14 +19,8 @@ from tests.node.test_stock_views import (
     level,
     product,
     seed,
-    start_branch,
     stock_in,
 )
-
-
-@pytest.fixture
-async def node(chain: Chain) -> Server:
-    return await start_branch(chain)
 
 
 def counts(*pairs: tuple[str, Any], **extra: Any) -> dict[str, Any]:

@@ -1,0 +1,191 @@
+"""HQ's HTTP API for purchase, sales and inventory: master data authoring (operator
+token) and the chain-wide views of stock, transfers and payables (open reads, like
+the sales summary).
+
+Master data: POST /api/products, /api/categories, /api/suppliers, /api/warehouses
+take one record or a list; fields left out keep HQ's value (a new record takes the
+defaults), each record is checked (hq.master_data) and the whole request is stored
+and published to every branch's feed, or refused with nothing changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from aiohttp import web
+
+from hq.errors import InvalidQuery, NotFound
+from hq.http_common import HQ_KEY, operator, text_query
+from hq.master_data import PLURALS
+from hq.service import wall_ms
+
+routes = web.RouteTableDef()
+TRANSFER_STATES = ("in_transit", "received")
+
+
+async def _json(request: web.Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        raise InvalidQuery("the body must be JSON: one record (an object) or a list of them") from None
+
+
+def _author(kind: str) -> Any:
+    async def handler(request: web.Request) -> web.Response:
+        by = operator(request)
+        records = await request.app[HQ_KEY].author(kind, await _json(request), by)
+        return web.json_response({PLURALS[kind]: [asdict(record) for record in records]})
+
+    return handler
+
+
+def _listing(kind: str) -> Any:
+    async def handler(request: web.Request) -> web.Response:
+        records = await request.app[HQ_KEY].store.master_records(kind)
+        return web.json_response({PLURALS[kind]: [asdict(record) for record in records]})
+
+    return handler
+
+
+for _kind, _plural in PLURALS.items():
+    routes.post(f"/api/{_plural}")(_author(_kind))
+    routes.get(f"/api/{_plural}")(_listing(_kind))
+
+
+@routes.get("/api/stock")
+async def stock(request: web.Request) -> web.Response:
+    """Each warehouse's stock at a glance, each product's total across warehouses, and
+    what is in transit. ?warehouse= narrows to one warehouse (and what is on its way
+    there); ?sku= to one product."""
+    warehouse = text_query(request, "warehouse")
+    sku = text_query(request, "sku")
+    store = request.app[HQ_KEY].store
+    levels = await store.stock_levels(warehouse, sku)
+    in_transit = await store.in_transit_by_sku(warehouse, sku)
+    return web.json_response(
+        {
+            "warehouses": _by_warehouse(levels),
+            "skus": _by_sku(levels, in_transit),
+            "in_transit": {
+                "qty": sum(row["qty"] for row in in_transit),
+                "cost_fen": sum(row["cost_fen"] for row in in_transit),
+            },
+        }
+    )
+
+
+def _by_warehouse(levels: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    warehouses: dict[str, dict[str, Any]] = {}
+    for row in levels:
+        shown = warehouses.setdefault(
+            row["warehouse"],
+            {
+                "warehouse": row["warehouse"],
+                "name": row["warehouse_name"],
+                "branch": row["branch"],
+                "qty": 0,
+                "cost_fen": 0,
+                "items": [],
+            },
+        )
+        shown["qty"] += row["qty"]
+        shown["cost_fen"] += row["cost_fen"]
+        shown["items"].append({key: row[key] for key in ("sku", "name", "qty", "cost_fen")})
+    return list(warehouses.values())
+
+
+def _by_sku(levels: list[dict[str, Any]], in_transit: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    skus: dict[str, dict[str, Any]] = {}
+
+    def entry(sku: str, name: str | None) -> dict[str, Any]:
+        return skus.setdefault(
+            sku,
+            {
+                "sku": sku,
+                "name": name,
+                "qty": 0,
+                "cost_fen": 0,
+                "warehouses": 0,
+                "in_transit_qty": 0,
+                "in_transit_cost_fen": 0,
+            },
+        )
+
+    for row in levels:
+        shown = entry(row["sku"], row["name"])
+        shown["qty"] += row["qty"]
+        shown["cost_fen"] += row["cost_fen"]
+        shown["warehouses"] += 1
+    for row in in_transit:
+        shown = entry(row["sku"], None)
+        shown["in_transit_qty"] += row["qty"]
+        shown["in_transit_cost_fen"] += row["cost_fen"]
+    return [skus[sku] for sku in sorted(skus)]
+
+
+@routes.get("/api/stock/alerts")
+async def stock_alerts(request: web.Request) -> web.Response:
+    """Products under their lower limit or over their upper limit, per warehouse."""
+    alerts = await request.app[HQ_KEY].store.stock_alerts(text_query(request, "warehouse"))
+    return web.json_response({"alerts": alerts})
+
+
+@routes.get("/api/transfers")
+async def transfers(request: web.Request) -> web.Response:
+    """Transfers oldest first; an in-transit one says how long it has been on the way."""
+    state = request.query.get("state")
+    if state is not None and state not in TRANSFER_STATES:
+        raise InvalidQuery(f"state must be one of {', '.join(TRANSFER_STATES)}")
+    now = wall_ms()
+    found = await request.app[HQ_KEY].store.transfers(state)
+    return web.json_response({"transfers": [_aged(transfer, now) for transfer in found]})
+
+
+def _aged(transfer: dict[str, Any], now_ms: int) -> dict[str, Any]:
+    sent = transfer["sent_at_ms"]
+    transfer["age_ms"] = (
+        max(0, now_ms - sent) if transfer["state"] == "in_transit" and sent is not None else None
+    )
+    return transfer
+
+
+# Before /api/transfers/{transfer_id}, which would take "discrepancies" for an id.
+@routes.get("/api/transfers/discrepancies")
+async def discrepancies(request: web.Request) -> web.Response:
+    found = await request.app[HQ_KEY].store.discrepancies(text_query(request, "transfer"))
+    return web.json_response({"discrepancies": found})
+
+
+@routes.get("/api/transfers/{transfer_id}")
+async def transfer(request: web.Request) -> web.Response:
+    transfer_id = request.match_info["transfer_id"]
+    found = await request.app[HQ_KEY].store.transfer(transfer_id)
+    if found is None:
+        raise NotFound(f"HQ has no transfer {transfer_id} (its send may not have been pushed yet)")
+    return web.json_response(_aged(found, wall_ms()))
+
+
+@routes.get("/api/payables")
+async def payables(request: web.Request) -> web.Response:
+    """What is owed to each supplier: its balance and the documents behind it."""
+    documents = await request.app[HQ_KEY].store.payables(text_query(request, "supplier"))
+    suppliers: dict[str, dict[str, Any]] = {}
+    for row in documents:
+        shown = suppliers.setdefault(
+            row["supplier"],
+            {"supplier": row["supplier"], "name": row["supplier_name"], "balance_fen": 0, "documents": []},
+        )
+        shown["balance_fen"] += row["amount_fen"]
+        shown["documents"].append(
+            {
+                key: row[key]
+                for key in ("id", "doc_kind", "doc_id", "branch", "warehouse", "amount_fen", "at_ms")
+            }
+        )
+    return web.json_response(
+        {
+            "suppliers": list(suppliers.values()),
+            "total_fen": sum(shown["balance_fen"] for shown in suppliers.values()),
+        }
+    )

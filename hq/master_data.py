@@ -1,0 +1,288 @@
+"""Master data as operators author it at HQ: the rules every record must keep.
+
+HQ is the only writer of products, categories, suppliers and warehouses; the
+branches take its latest version as is, so a wrong value would reach every
+till. Everything here is pure: the body's fields are checked one by one, merged
+onto the record HQ holds (a field left out keeps its value; a new record takes
+the defaults), and the merged record is checked as a whole. What needs the
+store (does the category exist, who keeps the warehouse) the store checks in
+its own transaction through `references` and `check_update`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import MISSING, asdict, fields
+from typing import Any
+
+from hq.errors import InvalidMasterData, UnknownReference, WarehouseKeeperFixed
+from hq.storage.base import MASTER_KINDS, Category, MasterRecord, Product, Warehouse
+from inventory.costing import METHODS
+from protocol.codec import check_branch_code
+from protocol.errors import MalformedMessage
+
+MAX_RECORDS = 1000  # records per request: a whole catalogue import, a runaway client beyond
+# Ten million yuan: no price or cost in a shop comes near it; larger is a typo.
+MAX_FEN = 1_000_000_000
+MAX_LIMIT_QTY = 1_000_000_000
+MAX_CODE_CHARS = 64
+MAX_NAME_CHARS = 200
+MAX_TEXT_CHARS = 64
+# A category tree deeper than this is a mistake (or a cycle being built).
+MAX_CATEGORY_DEPTH = 32
+DISCOUNT_MODES = ("none", "member", "all")
+PLURALS = {
+    "product": "products",
+    "category": "categories",
+    "supplier": "suppliers",
+    "warehouse": "warehouses",
+}
+
+_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_PHONE = re.compile(r"\+?[0-9][0-9 -]{2,31}")
+
+Check = Callable[[Any, str], Any]
+
+
+def _text(max_chars: int) -> Check:
+    def check(value: Any, where: str) -> str:
+        if (
+            not isinstance(value, str)
+            or not value
+            or value != value.strip()
+            or len(value) > max_chars
+            or not value.isprintable()
+        ):
+            raise InvalidMasterData(
+                f"{where} must be text of 1 to {max_chars} printable characters, without spaces at either end"
+            )
+        return value
+
+    return check
+
+
+def _optional(check: Check) -> Check:
+    return lambda value, where: None if value is None else check(value, where)
+
+
+def _code(value: Any, where: str) -> str:
+    if not isinstance(value, str) or len(value) > MAX_CODE_CHARS or not _CODE.fullmatch(value):
+        raise InvalidMasterData(
+            f"{where} must be 1 to {MAX_CODE_CHARS} letters, digits, '.', '-' or '_',"
+            " starting with a letter or digit"
+        )
+    return value
+
+
+def _integer(low: int, high: int, what: str = "an integer") -> Check:
+    def check(value: Any, where: str) -> int:
+        # bool is an int in Python, and a float or a string is not money.
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidMasterData(f"{where} must be {what}, not {type(value).__name__}")
+        if not low <= value <= high:
+            raise InvalidMasterData(f"{where} must be between {low} and {high}, not {value}")
+        return value
+
+    return check
+
+
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidMasterData(f"{where} must be true or false")
+    return value
+
+
+def _one_of(choices: tuple[str, ...]) -> Check:
+    def check(value: Any, where: str) -> str:
+        if value not in choices or not isinstance(value, str):
+            raise InvalidMasterData(f"{where} must be one of {', '.join(choices)}, not {value!r}")
+        return value
+
+    return check
+
+
+def _branch(value: Any, where: str) -> str:
+    try:
+        return check_branch_code(value, where)
+    except MalformedMessage as exc:
+        raise InvalidMasterData(str(exc)) from None
+
+
+def _phone(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not _PHONE.fullmatch(value):
+        raise InvalidMasterData(f"{where} must be 3 to 32 digits, spaces or '-', optionally starting with +")
+    return value
+
+
+_FEN = _integer(0, MAX_FEN, "an integer number of fen")
+_LIMIT = _optional(_integer(0, MAX_LIMIT_QTY))
+
+# Each kind's fields and how each is checked. The key field and the fields
+# without a default in the record's dataclass are required for a new record.
+CHECKS: dict[str, dict[str, Check]] = {
+    "product": {
+        "sku": _text(MAX_CODE_CHARS),
+        "name": _text(MAX_NAME_CHARS),
+        "price_fen": _FEN,
+        "unit": _text(16),
+        "active": _flag,
+        "category": _optional(_code),
+        "spec": _optional(_text(MAX_TEXT_CHARS)),
+        "model": _optional(_text(MAX_TEXT_CHARS)),
+        "colour": _optional(_text(MAX_TEXT_CHARS)),
+        "lower_limit": _LIMIT,
+        "upper_limit": _LIMIT,
+        "purchase_price_fen": _FEN,
+        "discount_mode": _one_of(DISCOUNT_MODES),
+        "discount_rate": _integer(1, 100),
+        "costing_method": _one_of(METHODS),
+        "specified_cost_fen": _optional(_FEN),
+        "supplier": _optional(_code),
+    },
+    "category": {
+        "code": _code,
+        "name": _text(MAX_NAME_CHARS),
+        "parent": _optional(_code),
+    },
+    "supplier": {
+        "code": _code,
+        "name": _text(MAX_NAME_CHARS),
+        "contact": _optional(_text(MAX_TEXT_CHARS)),
+        "phone": _optional(_phone),
+        "active": _flag,
+    },
+    "warehouse": {
+        "code": _code,
+        "name": _text(MAX_NAME_CHARS),
+        "branch": _branch,
+        "active": _flag,
+    },
+}
+
+
+def key_of(record: MasterRecord) -> str:
+    value: str = getattr(record, record.KEY)
+    return value
+
+
+def parse(kind: str, body: Any) -> list[dict[str, Any]]:
+    """The records a request body gives (one object or a list), each field checked;
+    only the fields given, for merging onto what HQ holds."""
+    items = body if isinstance(body, list) else [body]
+    if not items or len(items) > MAX_RECORDS:
+        raise InvalidMasterData(f"send one {kind} or a list of 1 to {MAX_RECORDS}")
+    checks = CHECKS[kind]
+    key = MASTER_KINDS[kind].KEY
+    given: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for number, item in enumerate(items):
+        where = f"{PLURALS[kind]}[{number}]" if isinstance(body, list) else kind
+        if not isinstance(item, dict):
+            raise InvalidMasterData(f"{where} must be a JSON object")
+        unknown = set(item) - set(checks)
+        if unknown:
+            raise InvalidMasterData(
+                f"{where} has unknown fields {', '.join(sorted(unknown))}; a {kind} has {', '.join(checks)}"
+            )
+        if key not in item:
+            raise InvalidMasterData(f"{where}.{key} is required")
+        fields_given = {name: checks[name](value, f"{where}.{name}") for name, value in item.items()}
+        if fields_given[key] in seen:
+            raise InvalidMasterData(f"{key} {fields_given[key]} appears twice; send each {kind} once")
+        seen.add(fields_given[key])
+        given.append(fields_given)
+    return given
+
+
+def merge(kind: str, held: MasterRecord | None, given: dict[str, Any]) -> MasterRecord:
+    """The record after this change: `given` over what HQ holds, or over the
+    defaults for a new record; then the rules that span fields."""
+    cls = MASTER_KINDS[kind]
+    key = given[cls.KEY]
+    if held is None:
+        missing = [f.name for f in fields(cls) if f.name not in given and f.default is MISSING]
+        if missing:
+            raise InvalidMasterData(f"{kind} {key} is new: {', '.join(missing)} required")
+        record: MasterRecord = cls(**given)
+    else:
+        record = cls(**{**asdict(held), **given})
+    if isinstance(record, Product):
+        _check_product(record)
+    if isinstance(record, Category) and record.parent == record.code:
+        raise InvalidMasterData(f"category {record.code} cannot be its own parent")
+    if isinstance(record, Warehouse):
+        _check_main_warehouse(record)
+    return record
+
+
+def _check_product(product: Product) -> None:
+    if (
+        product.lower_limit is not None
+        and product.upper_limit is not None
+        and product.lower_limit > product.upper_limit
+    ):
+        raise InvalidMasterData(
+            f"product {product.sku}: lower_limit {product.lower_limit} is above"
+            f" upper_limit {product.upper_limit}"
+        )
+    if product.costing_method == "specified" and product.specified_cost_fen is None:
+        raise InvalidMasterData(
+            f"product {product.sku} is costed at a specified cost: give specified_cost_fen"
+        )
+
+
+def _check_main_warehouse(warehouse: Warehouse) -> None:
+    """`X-MAIN` is branch X's default warehouse (its node books there before any
+    master data arrives); another branch keeping it would split its stock."""
+    owner = warehouse.code.removesuffix("-MAIN")
+    if owner != warehouse.code and owner != warehouse.branch:
+        try:
+            check_branch_code(owner)
+        except MalformedMessage:
+            return
+        raise InvalidMasterData(
+            f"warehouse {warehouse.code} is branch {owner}'s main warehouse;"
+            f" it cannot be kept by {warehouse.branch}"
+        )
+
+
+def references(record: MasterRecord) -> list[tuple[str, str]]:
+    """(kind, code) of the records this one names, which must exist at HQ."""
+    if isinstance(record, Product):
+        named = [("category", record.category), ("supplier", record.supplier)]
+    elif isinstance(record, Category):
+        named = [("category", record.parent)]
+    else:
+        named = []
+    return [(kind, code) for kind, code in named if code is not None]
+
+
+def missing_reference(record: MasterRecord, kind: str, code: str) -> UnknownReference:
+    return UnknownReference(
+        f"{record.KIND} {key_of(record)} names {kind} {code}, which HQ does not hold;"
+        f" add it first (POST /api/{PLURALS[kind]})"
+    )
+
+
+def check_update(held: MasterRecord | None, record: MasterRecord) -> None:
+    """Rules between what HQ holds and the change, checked in the store's transaction."""
+    if isinstance(held, Warehouse) and isinstance(record, Warehouse) and held.branch != record.branch:
+        raise WarehouseKeeperFixed(
+            f"warehouse {record.code} is kept by {held.branch}; its stock is in that branch's log,"
+            f" so it cannot move to {record.branch}. Create a new warehouse for {record.branch}"
+        )
+
+
+def check_category_parent(category: Category, parent_of: Callable[[str], str | None]) -> None:
+    """The parent chain ends within MAX_CATEGORY_DEPTH steps and never returns to `category`."""
+    current = category.parent
+    for _ in range(MAX_CATEGORY_DEPTH):
+        if current is None:
+            return
+        if current == category.code:
+            raise InvalidMasterData(
+                f"category {category.code} under {category.parent} would make a cycle of parents"
+            )
+        current = parent_of(current)
+    raise InvalidMasterData(f"category {category.code} would be more than {MAX_CATEGORY_DEPTH} levels deep")

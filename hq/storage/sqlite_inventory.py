@@ -1,0 +1,361 @@
+"""The SQLite side of master data, stock, transfers and payables at HQ.
+
+Functions over a connection, called by SqliteHQStore inside its transactions
+(writes) or on its thread (reads). The decisions come from hq.master_data and
+hq.inventory_plan; here they are only executed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import astuple, fields
+from typing import Any
+
+from hq import master_data
+from hq.inventory_plan import InventoryPlan, TransferReceived, TransferSent
+from hq.storage.base import (
+    MASTER_KINDS,
+    Category,
+    FeedChange,
+    MasterRecord,
+    Product,
+)
+from protocol import codec
+
+# Appends changes to a branch's feed in the current transaction; returns the last seq.
+AppendFeed = Callable[[sqlite3.Connection, str, Sequence[FeedChange]], int]
+
+MASTER_TABLES = {
+    "product": "products",
+    "category": "categories",
+    "supplier": "suppliers",
+    "warehouse": "warehouses",
+}
+# A new branch learns categories and suppliers before the products that name them.
+SNAPSHOT_ORDER = ("category", "supplier", "warehouse", "product")
+
+
+def _columns(kind: str) -> list[str]:
+    return [f.name for f in fields(MASTER_KINDS[kind])]
+
+
+def _record(kind: str, row: Sequence[Any]) -> MasterRecord:
+    values = dict(zip(_columns(kind), row, strict=True))
+    if "active" in values:
+        values["active"] = bool(values["active"])
+    return MASTER_KINDS[kind](**values)
+
+
+def read_master(conn: sqlite3.Connection, kind: str, keys: Iterable[str] | None = None) -> list[MasterRecord]:
+    cls = MASTER_KINDS[kind]
+    select = f"SELECT {', '.join(_columns(kind))} FROM {MASTER_TABLES[kind]}"
+    if keys is None:
+        rows = conn.execute(f"{select} ORDER BY {cls.KEY}").fetchall()
+    else:
+        rows = []
+        for key in keys:
+            rows += conn.execute(f"{select} WHERE {cls.KEY} = ?", (key,)).fetchall()
+    return [_record(kind, row) for row in rows]
+
+
+def _held(conn: sqlite3.Connection, kind: str, key: str) -> MasterRecord | None:
+    found = read_master(conn, kind, [key])
+    return found[0] if found else None
+
+
+def write_master(conn: sqlite3.Connection, records: Sequence[MasterRecord]) -> list[FeedChange]:
+    """Check each record against what HQ holds and write it; the feed changes to publish.
+    Records are written in order, so a category may name a parent sent before it."""
+    changes = []
+    for record in records:
+        kind = record.KIND
+        master_data.check_update(_held(conn, kind, master_data.key_of(record)), record)
+        for named_kind, code in master_data.references(record):
+            if _held(conn, named_kind, code) is None:
+                raise master_data.missing_reference(record, named_kind, code)
+        if isinstance(record, Category):
+            master_data.check_category_parent(record, lambda code: _parent(conn, code))
+        names = _columns(kind)
+        key = record.KEY
+        conn.execute(
+            f"INSERT INTO {MASTER_TABLES[kind]} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+            f" ON CONFLICT ({key}) DO UPDATE SET "
+            + ", ".join(f"{name} = excluded.{name}" for name in names if name != key),
+            [int(value) if isinstance(value, bool) else value for value in astuple(record)],
+        )
+        changes.append(record.as_change())
+    return changes
+
+
+def _parent(conn: sqlite3.Connection, code: str) -> str | None:
+    row = conn.execute("SELECT parent FROM categories WHERE code = ?", (code,)).fetchone()
+    return None if row is None else row[0]
+
+
+def master_snapshot(conn: sqlite3.Connection) -> list[FeedChange]:
+    return [record.as_change() for kind in SNAPSHOT_ORDER for record in read_master(conn, kind)]
+
+
+def products(conn: sqlite3.Connection) -> list[Product]:
+    return [record for record in read_master(conn, "product") if isinstance(record, Product)]
+
+
+# -- ingest -----------------------------------------------------------------------------
+
+
+def execute(
+    conn: sqlite3.Connection, plan: InventoryPlan, append: AppendFeed, enrolled: set[str]
+) -> set[str]:
+    """Apply the batch's stock moves, route its transfers, keep its discrepancies and
+    payables; the branches whose feeds grew."""
+    feeds_grown: set[str] = set()
+    conn.executemany(
+        "INSERT INTO stock_levels (warehouse, sku, qty, cost_fen) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (warehouse, sku) DO UPDATE SET qty = qty + excluded.qty,"
+        " cost_fen = cost_fen + excluded.cost_fen",
+        [(m.warehouse, m.sku, m.qty, m.cost_fen) for m in plan.moves],
+    )
+    for event in plan.transfers:
+        if isinstance(event, TransferSent):
+            feeds_grown |= _sent(conn, event, append, enrolled)
+        else:
+            feeds_grown |= _received(conn, event, append, enrolled)
+    conn.executemany(
+        "INSERT OR IGNORE INTO transfer_discrepancies (id, line_no, transfer_id, branch, warehouse, sku,"
+        " sent_qty, received_qty, cost_fen, note, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                d.doc_id,
+                d.line_no,
+                d.transfer_id,
+                d.branch,
+                d.warehouse,
+                d.sku,
+                d.sent_qty,
+                d.received_qty,
+                d.cost_fen,
+                d.note,
+                d.at_ms,
+            )
+            for d in plan.discrepancies
+        ],
+    )
+    conn.executemany(
+        "INSERT OR IGNORE INTO payables (id, branch, supplier, doc_kind, doc_id, warehouse, amount_fen,"
+        " at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (p.payable_id, p.branch, p.supplier, p.doc_kind, p.doc_id, p.warehouse, p.amount_fen, p.at_ms)
+            for p in plan.payables
+        ],
+    )
+    return feeds_grown
+
+
+def _insert_transfer(conn: sqlite3.Connection, event: TransferSent | TransferReceived, state: str) -> None:
+    transfer = event.transfer
+    conn.execute(
+        "INSERT INTO transfers (id, source_branch, from_warehouse, to_branch, to_warehouse, state, cost_fen)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            transfer.transfer_id,
+            transfer.source_branch,
+            transfer.from_warehouse,
+            transfer.to_branch,
+            transfer.to_warehouse,
+            state,
+            transfer.cost_fen,
+        ),
+    )
+    conn.executemany(
+        "INSERT INTO transfer_lines (transfer_id, line_no, sku, qty, cost_fen) VALUES (?, ?, ?, ?, ?)",
+        [
+            (transfer.transfer_id, number, line.sku, line.qty, line.cost_fen)
+            for number, line in enumerate(transfer.lines)
+        ],
+    )
+
+
+def _sent(conn: sqlite3.Connection, event: TransferSent, append: AppendFeed, enrolled: set[str]) -> set[str]:
+    """A transfer leaves its source: in transit, and routed to its destination once."""
+    transfer = event.transfer
+    known = conn.execute("SELECT 1 FROM transfers WHERE id = ?", (transfer.transfer_id,)).fetchone()
+    if known is None:
+        _insert_transfer(conn, event, "in_transit")
+    conn.execute(
+        "UPDATE transfers SET note = ?, sent_at_ms = ?, sent_seq = ?, deliver = ?"
+        " WHERE id = ? AND sent_seq IS NULL",
+        (event.note, event.sent_at_ms, event.seq, codec.pack(event.deliver), transfer.transfer_id),
+    )
+    # Once per transfer id: a second send under the id (or one whose receive came
+    # first, which cannot happen through HQ) is kept but routed no further.
+    if known is not None or not transfer.routed or transfer.to_branch not in enrolled:
+        return set()  # a destination not enrolled yet gets it with its first feed
+    return _deliver(conn, transfer.transfer_id, transfer.to_branch, event.deliver, append)
+
+
+def _deliver(
+    conn: sqlite3.Connection, transfer_id: str, to_branch: str, payload: dict[str, Any], append: AppendFeed
+) -> set[str]:
+    seq = append(conn, to_branch, [FeedChange("transfer", transfer_id, "deliver", payload)])
+    conn.execute("UPDATE transfers SET delivered_seq = ? WHERE id = ?", (seq, transfer_id))
+    return {to_branch}
+
+
+def _received(
+    conn: sqlite3.Connection, event: TransferReceived, append: AppendFeed, enrolled: set[str]
+) -> set[str]:
+    """The destination booked the stock-in: received, and the source is told once."""
+    transfer = event.transfer
+    row = conn.execute("SELECT state FROM transfers WHERE id = ?", (transfer.transfer_id,)).fetchone()
+    if row is None:
+        _insert_transfer(conn, event, "in_transit")
+    elif row[0] == "received":
+        return set()
+    conn.execute(
+        "UPDATE transfers SET state = 'received', received_at_ms = ?, received_seq = ? WHERE id = ?",
+        (event.received_at_ms, event.seq, transfer.transfer_id),
+    )
+    if not transfer.routed or transfer.source_branch not in enrolled:
+        return set()
+    append(
+        conn,
+        transfer.source_branch,
+        [FeedChange("transfer", transfer.transfer_id, "received", event.notice())],
+    )
+    return {transfer.source_branch}
+
+
+def deliver_pending(conn: sqlite3.Connection, branch: str, append: AppendFeed) -> None:
+    """Transfers sent to `branch` before it enrolled, delivered after its snapshot."""
+    rows = conn.execute(
+        "SELECT id, deliver FROM transfers WHERE to_branch = ? AND delivered_seq IS NULL"
+        " AND state = 'in_transit' AND deliver IS NOT NULL AND source_branch != to_branch"
+        " ORDER BY sent_at_ms, id",
+        (branch,),
+    ).fetchall()
+    for transfer_id, blob in rows:
+        _deliver(conn, transfer_id, branch, codec.unpack(bytes(blob)), append)
+
+
+# -- reads ------------------------------------------------------------------------------
+
+
+def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def stock_levels(conn: sqlite3.Connection, warehouse: str | None, sku: str | None) -> list[dict[str, Any]]:
+    """Each warehouse's level and value of each product, as the branches' moves add up."""
+    return _dicts(
+        conn.execute(
+            "SELECT s.warehouse, w.name AS warehouse_name, w.branch, s.sku, p.name, s.qty, s.cost_fen"
+            " FROM stock_levels s LEFT JOIN warehouses w ON w.code = s.warehouse"
+            " LEFT JOIN products p ON p.sku = s.sku"
+            " WHERE (? IS NULL OR s.warehouse = ?) AND (? IS NULL OR s.sku = ?)"
+            " AND (s.qty != 0 OR s.cost_fen != 0) ORDER BY s.warehouse, s.sku",
+            (warehouse, warehouse, sku, sku),
+        )
+    )
+
+
+def in_transit_by_sku(
+    conn: sqlite3.Connection, to_warehouse: str | None, sku: str | None
+) -> list[dict[str, Any]]:
+    return _dicts(
+        conn.execute(
+            "SELECT l.sku, SUM(l.qty) AS qty, SUM(l.cost_fen) AS cost_fen, COUNT(DISTINCT t.id) AS transfers"
+            " FROM transfers t JOIN transfer_lines l ON l.transfer_id = t.id"
+            " WHERE t.state = 'in_transit' AND (? IS NULL OR t.to_warehouse = ?) AND (? IS NULL OR l.sku = ?)"
+            " GROUP BY l.sku ORDER BY l.sku",
+            (to_warehouse, to_warehouse, sku, sku),
+        )
+    )
+
+
+def stock_alerts(conn: sqlite3.Connection, warehouse: str | None) -> list[dict[str, Any]]:
+    """Products under their lower limit or over their upper limit in a warehouse.
+    A warehouse that has never held a product with a lower limit is under it too."""
+    return _dicts(
+        conn.execute(
+            "SELECT w.code AS warehouse, w.branch, p.sku, p.name, COALESCE(s.qty, 0) AS qty,"
+            " p.lower_limit, p.upper_limit,"
+            " CASE WHEN COALESCE(s.qty, 0) < p.lower_limit THEN 'under' ELSE 'over' END AS state"
+            " FROM warehouses w CROSS JOIN products p"
+            " LEFT JOIN stock_levels s ON s.warehouse = w.code AND s.sku = p.sku"
+            " WHERE w.active AND p.active AND (? IS NULL OR w.code = ?)"
+            " AND (p.lower_limit IS NOT NULL OR p.upper_limit IS NOT NULL)"
+            " AND (COALESCE(s.qty, 0) < p.lower_limit OR COALESCE(s.qty, 0) > p.upper_limit)"
+            " ORDER BY w.code, p.sku",
+            (warehouse, warehouse),
+        )
+    )
+
+
+TRANSFER_COLUMNS = (
+    "id, source_branch, from_warehouse, to_branch, to_warehouse, state, cost_fen, note, sent_at_ms,"
+    " received_at_ms, delivered_seq IS NOT NULL AS delivered"
+)
+
+
+def _with_lines(conn: sqlite3.Connection, transfer: dict[str, Any]) -> dict[str, Any]:
+    transfer["delivered"] = bool(transfer["delivered"])
+    transfer["lines"] = _dicts(
+        conn.execute(
+            "SELECT sku, qty, cost_fen FROM transfer_lines WHERE transfer_id = ? ORDER BY line_no",
+            (transfer["id"],),
+        )
+    )
+    return transfer
+
+
+def transfers(conn: sqlite3.Connection, state: str | None) -> list[dict[str, Any]]:
+    """Oldest first: the transfer longest in transit is the one to chase."""
+    found = _dicts(
+        conn.execute(
+            f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE ? IS NULL OR state = ?"
+            " ORDER BY COALESCE(sent_at_ms, received_at_ms), id",
+            (state, state),
+        )
+    )
+    return [_with_lines(conn, transfer) for transfer in found]
+
+
+def transfer(conn: sqlite3.Connection, transfer_id: str) -> dict[str, Any] | None:
+    found = _dicts(conn.execute(f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = ?", (transfer_id,)))
+    if not found:
+        return None
+    shown = _with_lines(conn, found[0])
+    shown["discrepancies"] = discrepancies(conn, transfer_id)
+    return shown
+
+
+def discrepancies(conn: sqlite3.Connection, transfer_id: str | None) -> list[dict[str, Any]]:
+    return _dicts(
+        conn.execute(
+            "SELECT id, line_no, transfer_id, branch, warehouse, sku, sent_qty, received_qty,"
+            " received_qty - sent_qty AS difference_qty, cost_fen, note, at_ms"
+            " FROM transfer_discrepancies WHERE ? IS NULL OR transfer_id = ? ORDER BY at_ms, id, line_no",
+            (transfer_id, transfer_id),
+        )
+    )
+
+
+def in_transit_summary(conn: sqlite3.Connection) -> tuple[int, int | None]:
+    """How many transfers are in transit, and when the oldest left."""
+    row = conn.execute(
+        "SELECT COUNT(*), MIN(sent_at_ms) FROM transfers WHERE state = 'in_transit'"
+    ).fetchone()
+    return int(row[0]), row[1]
+
+
+def payables(conn: sqlite3.Connection, supplier: str | None) -> list[dict[str, Any]]:
+    return _dicts(
+        conn.execute(
+            "SELECT p.supplier, s.name AS supplier_name, p.id, p.doc_kind, p.doc_id, p.branch, p.warehouse,"
+            " p.amount_fen, p.at_ms FROM payables p LEFT JOIN suppliers s ON s.code = p.supplier"
+            " WHERE ? IS NULL OR p.supplier = ? ORDER BY p.supplier, p.at_ms, p.id",
+            (supplier, supplier),
+        )
+    )

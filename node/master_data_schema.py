@@ -1,0 +1,38 @@
+"""The master data tables (HQ authors them; nodes hold copies), the same at a node
+and in HQ's SQLite store, as node.directory_store's tables are."""
+
+from __future__ import annotations
+
+# Columns products gained with inventory, and the other master data.
+MASTER_DATA_SCHEMA = """
+    ALTER TABLE products ADD COLUMN category TEXT;
+    ALTER TABLE products ADD COLUMN spec TEXT;
+    ALTER TABLE products ADD COLUMN model TEXT;
+    ALTER TABLE products ADD COLUMN colour TEXT;
+    ALTER TABLE products ADD COLUMN lower_limit INTEGER;
+    ALTER TABLE products ADD COLUMN upper_limit INTEGER;
+    ALTER TABLE products ADD COLUMN purchase_price_fen INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE products ADD COLUMN discount_mode TEXT NOT NULL DEFAULT 'none';
+    ALTER TABLE products ADD COLUMN discount_rate INTEGER NOT NULL DEFAULT 100;
+    ALTER TABLE products ADD COLUMN costing_method TEXT NOT NULL DEFAULT 'moving_average';
+    ALTER TABLE products ADD COLUMN specified_cost_fen INTEGER;
+    ALTER TABLE products ADD COLUMN supplier TEXT;
+    CREATE TABLE categories (
+        code TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        parent TEXT
+    ) WITHOUT ROWID;
+    CREATE TABLE suppliers (
+        code TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        contact TEXT,
+        phone TEXT,
+        active INTEGER NOT NULL DEFAULT 1
+    ) WITHOUT ROWID;
+    CREATE TABLE warehouses (
+        code TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1
+    ) WITHOUT ROWID
+"""
