@@ -33,11 +33,13 @@ MEMBER_SALE_CHANCE = 0.5
 # The HQ main warehouse is a node like any branch's (DESIGN 7), under this code.
 MAIN_NODE = "HQ"
 DEMO_SUPPLIER = {"code": "SUP-DEMO", "name": "Demo Wholesale Co."}
-# Demo stock flow: HQ-MAIN buys a case of each product when it runs low and
-# sends a few units to a random branch every few seconds.
-TRANSFER_GAP_S = (3.0, 8.0)
-RESTOCK_BELOW = 20
-CASE_QTY = 60
+# Demo stock flow: HQ-MAIN buys a case of a product when it runs low, and every
+# few seconds tops up one branch's goods under SHELF_LOW back to SHELF_FULL.
+TRANSFER_GAP_S = (2.0, 5.0)
+RESTOCK_BELOW = 30
+CASE_QTY = 120
+SHELF_LOW = 5
+SHELF_FULL = 20
 
 console = Console()
 
@@ -135,40 +137,59 @@ async def trade(branch_urls: list[str], stop: asyncio.Event, seed: int | None = 
 async def stock_flow(
     hq_url: str, token: str, main_url: str, branch_urls: list[str], stop: asyncio.Event
 ) -> None:
-    """Demo stock: HQ-MAIN buys from the demo supplier when it runs low and sends
-    transfers to the branches, which book them by themselves from their feeds."""
+    """Demo stock: HQ-MAIN buys a case from the demo supplier when it runs low, and
+    tops up a branch's goods that run low with a transfer, which the branch books by
+    itself from its feed. Services (unit "service") hold no stock."""
     rng = random.Random()
     auth = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession() as session:
         async with session.post(hq_url + "/api/suppliers", json=DEMO_SUPPLIER, headers=auth) as response:
             await response.read()
+        async with session.get(hq_url + "/api/products") as response:
+            catalogue = (await response.json())["products"]
+        # Bought at the preset purchase price (HQ's master data), a little off each time.
+        goods = {p["sku"]: p["purchase_price_fen"] for p in catalogue if p["unit"] != "service"}
         while not stop.is_set():
             try:
-                async with session.get(main_url + "/api/stock", params={"warehouse": "HQ-MAIN"}) as response:
-                    rows = (await response.json()).get("stock", [])
-                low = [row for row in rows if row["qty"] < RESTOCK_BELOW]
+                main = await _on_hand(session, main_url, "HQ-MAIN", goods)
+                low = [sku for sku, qty in main.items() if qty < RESTOCK_BELOW]
                 if low:
                     lines = [
-                        {"sku": row["sku"], "qty": CASE_QTY, "unit_cost_fen": rng.randint(300, 1500)}
-                        for row in low
+                        {
+                            "sku": sku,
+                            "qty": CASE_QTY,
+                            "unit_cost_fen": goods[sku] * rng.randint(95, 105) // 100,
+                        }
+                        for sku in low
                     ]
                     receipt = {"supplier": DEMO_SUPPLIER["code"], "lines": lines}
                     async with session.post(main_url + "/api/receipts", json=receipt) as response:
                         await response.read()  # refused until the supplier reaches HQ's node; retried
-                stocked = [row for row in rows if row["qty"] >= RESTOCK_BELOW]
-                if stocked and branch_urls:
-                    picks = rng.sample(stocked, min(len(stocked), rng.randint(1, 3)))
-                    to = f"BR{rng.randint(1, len(branch_urls)):02d}-MAIN"
-                    body = {
-                        "to_warehouse": to,
-                        "lines": [{"sku": row["sku"], "qty": rng.randint(1, 5)} for row in picks],
-                    }
+                number = rng.randint(1, len(branch_urls))
+                warehouse = f"BR{number:02d}-MAIN"
+                shelf = await _on_hand(session, branch_urls[number - 1], warehouse, goods)
+                lines = [
+                    {"sku": sku, "qty": min(SHELF_FULL - qty, main[sku] - 1)}
+                    for sku, qty in shelf.items()
+                    if qty < SHELF_LOW and main[sku] - 1 >= SHELF_FULL - qty
+                ]
+                if lines:
+                    body = {"to_warehouse": warehouse, "lines": lines}
                     async with session.post(main_url + "/api/transfers", json=body) as response:
                         await response.read()
-            except (aiohttp.ClientError, ValueError):
+            except (aiohttp.ClientError, ValueError, KeyError):
                 pass  # a node restarting; the demo carries on
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), rng.uniform(*TRANSFER_GAP_S))
+
+
+async def _on_hand(
+    session: aiohttp.ClientSession, url: str, warehouse: str, goods: dict[str, int]
+) -> dict[str, int]:
+    async with session.get(url + "/api/stock", params={"warehouse": warehouse}) as response:
+        rows = (await response.json())["stock"]
+    held = {row["sku"]: row["qty"] for row in rows}
+    return {sku: held.get(sku, 0) for sku in goods}
 
 
 async def up(branch_count: int, data: Path | None, hq_port: int, *, trading: bool) -> int:

@@ -26,17 +26,18 @@ OPERATOR_TOKEN_FILE = "operator.token"
 STORE_FILE = "hq.sqlite"
 TOKEN_TTL_S = 24 * 3600  # a branch is usually set up the day its token is issued
 
+# Preset purchase prices value goods sold before any arrive (DESIGN 7).
 DEMO_CATALOGUE = (
-    Product("TEA-OOLONG-250", "Oolong tea 250 g / 乌龙茶", 6800, "box"),
-    Product("TEA-GREEN-100", "Longjing green tea 100 g / 龙井", 12800, "tin"),
-    Product("CUP-CERAMIC", "Ceramic cup / 陶瓷杯", 2500),
-    Product("SNACK-NUTS", "Mixed nuts 200 g / 坚果", 3990, "bag"),
-    Product("SNACK-DATES", "Red dates 500 g / 红枣", 2990, "bag"),
-    Product("SHAMPOO-500", "Herbal shampoo 500 ml / 洗发水", 5900, "bottle"),
-    Product("SOAP-BAR", "Sandalwood soap / 香皂", 1200),
+    Product("TEA-OOLONG-250", "Oolong tea 250 g / 乌龙茶", 6800, "box", purchase_price_fen=3_900),
+    Product("TEA-GREEN-100", "Longjing green tea 100 g / 龙井", 12800, "tin", purchase_price_fen=7_600),
+    Product("CUP-CERAMIC", "Ceramic cup / 陶瓷杯", 2500, purchase_price_fen=1_100),
+    Product("SNACK-NUTS", "Mixed nuts 200 g / 坚果", 3990, "bag", purchase_price_fen=2_200),
+    Product("SNACK-DATES", "Red dates 500 g / 红枣", 2990, "bag", purchase_price_fen=1_500),
+    Product("SHAMPOO-500", "Herbal shampoo 500 ml / 洗发水", 5900, "bottle", purchase_price_fen=2_900),
+    Product("SOAP-BAR", "Sandalwood soap / 香皂", 1200, purchase_price_fen=450),
     Product("SVC-HAIRCUT", "Haircut / 理发", 8800, "service"),
     Product("SVC-MASSAGE", "Foot massage 60 min / 足疗", 19800, "service"),
-    Product("GIFT-BOX", "Festival gift box / 礼盒", 29900, "box"),
+    Product("GIFT-BOX", "Festival gift box / 礼盒", 29900, "box", purchase_price_fen=16_500),
 )
 
 
