@@ -1,13 +1,15 @@
 """What every stock document's request shares: its lines of products and
-quantities, its warehouse, and the till's Idempotency-Key."""
+quantities, its warehouse, and the till's Idempotency-Key; and how a document
+is read back as JSON-ready dicts."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from node import fields
-from node.errors import InvalidRequest
+from node.errors import InvalidRequest, NotFound
 
 MAX_DOCUMENT_LINES = 500  # a full delivery from a supplier; more is a runaway client
 MAX_LINE_QTY = 1_000_000
@@ -61,3 +63,32 @@ def replayed(conn: sqlite3.Connection, table: str, request_key: str | None) -> s
         return None
     row = conn.execute(f"SELECT id FROM {table} WHERE request_key = ?", (request_key,)).fetchone()
     return None if row is None else str(row[0])
+
+
+def rows(conn: sqlite3.Connection, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """Every row of a query as a dict keyed by its column names, in the query's order."""
+    cursor = conn.execute(sql, args)
+    names = _names(cursor)
+    return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+def one(conn: sqlite3.Connection, sql: str, args: Sequence[Any], missing: str) -> dict[str, Any]:
+    """The query's first row as a dict keyed by its column names; NotFound(missing) if none."""
+    cursor = conn.execute(sql, args)
+    row = cursor.fetchone()
+    if row is None:
+        raise NotFound(missing)
+    return dict(zip(_names(cursor), row, strict=True))
+
+
+def _names(cursor: sqlite3.Cursor) -> list[str]:
+    return [column[0] for column in cursor.description]
+
+
+def where_equal(filters: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """A WHERE clause (empty if none applies) asking each column whose value is not
+    None to equal it, and its arguments. The columns are the caller's, never input."""
+    named = {column: value for column, value in filters.items() if value is not None}
+    if not named:
+        return "", []
+    return f"WHERE {' AND '.join(f'{column} = ?' for column in named)}", list(named.values())

@@ -231,14 +231,18 @@ def _returnable(
 
 
 def load_return(conn: sqlite3.Connection, return_id: str) -> dict[str, Any]:
-    returned = load_document(
+    returned = documents.one(
         conn,
         "SELECT id, seq, supplier, warehouse, receipt_id, amount_fen, cost_fen, at_ms"
         " FROM purchase_returns WHERE id = ?",
+        (return_id,),
+        f"no purchase return {return_id} at this branch",
+    )
+    returned["lines"] = documents.rows(
+        conn,
         "SELECT line_no, sku, qty, unit_cost_fen, amount_fen, cost_fen FROM purchase_return_lines"
         " WHERE return_id = ? ORDER BY line_no",
-        return_id,
-        f"no purchase return {return_id} at this branch",
+        (return_id,),
     )
     returned["moves"] = stock_moves_of(conn, return_id, "purchase_return")
     returned["payable"] = of_document(conn, "purchase_return", return_id)
@@ -262,22 +266,6 @@ def stock_moves_of(conn: sqlite3.Connection, ref: str, cause: str) -> list[dict[
             (ref, cause),
         )
     ]
-
-
-def load_document(
-    conn: sqlite3.Connection, head_query: str, lines_query: str, doc_id: str, missing: str
-) -> dict[str, Any]:
-    """A purchase document's head row and its lines, as JSON-ready dicts."""
-    conn.row_factory = sqlite3.Row
-    try:
-        row = conn.execute(head_query, (doc_id,)).fetchone()
-        if row is None:
-            raise NotFound(missing)
-        document = dict(row)
-        document["lines"] = [dict(line) for line in conn.execute(lines_query, (doc_id,))]
-    finally:
-        conn.row_factory = None
-    return document
 
 
 @routes.post("/api/purchase-returns")

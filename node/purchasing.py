@@ -149,29 +149,22 @@ def _order_state(conn: sqlite3.Connection, order_id: str) -> str:
 
 
 def load_order(conn: sqlite3.Connection, order_id: str) -> dict[str, Any]:
-    conn.row_factory = sqlite3.Row
-    try:
-        row = conn.execute(
-            "SELECT id, seq, kind, supplier, warehouse, state, total_fen, note, at_ms"
-            " FROM purchase_orders WHERE id = ?",
-            (order_id,),
-        ).fetchone()
-        if row is None:
-            raise NotFound(f"no purchase order {order_id} at this branch")
-        order = dict(row)
-        order["lines"] = [
-            dict(line)
-            for line in conn.execute(
-                "SELECT line_no, sku, qty, unit_cost_fen, qty * unit_cost_fen AS amount_fen, received_qty"
-                " FROM purchase_order_lines WHERE order_id = ? ORDER BY line_no",
-                (order_id,),
-            )
-        ]
-        order["receipts"] = [
-            r[0] for r in conn.execute("SELECT id FROM receipts WHERE order_id = ? ORDER BY seq", (order_id,))
-        ]
-    finally:
-        conn.row_factory = None
+    order = documents.one(
+        conn,
+        "SELECT id, seq, kind, supplier, warehouse, state, total_fen, note, at_ms"
+        " FROM purchase_orders WHERE id = ?",
+        (order_id,),
+        f"no purchase order {order_id} at this branch",
+    )
+    order["lines"] = documents.rows(
+        conn,
+        "SELECT line_no, sku, qty, unit_cost_fen, qty * unit_cost_fen AS amount_fen, received_qty"
+        " FROM purchase_order_lines WHERE order_id = ? ORDER BY line_no",
+        (order_id,),
+    )
+    order["receipts"] = [
+        r[0] for r in conn.execute("SELECT id FROM receipts WHERE order_id = ? ORDER BY seq", (order_id,))
+    ]
     expecting = order["state"] in EXPECTING
     for line in order["lines"]:
         line["outstanding_qty"] = line["qty"] - line["received_qty"] if expecting else 0
@@ -180,14 +173,7 @@ def load_order(conn: sqlite3.Connection, order_id: str) -> dict[str, Any]:
 
 
 def list_orders(conn: sqlite3.Connection, state: str | None, supplier: str | None) -> list[dict[str, Any]]:
-    clauses, args = [], []
-    if state is not None:
-        clauses.append("state = ?")
-        args.append(state)
-    if supplier is not None:
-        clauses.append("supplier = ?")
-        args.append(supplier)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    where, args = documents.where_equal({"state": state, "supplier": supplier})
     ids = conn.execute(
         f"SELECT id FROM purchase_orders {where} ORDER BY seq DESC LIMIT ?", (*args, MAX_LISTED_ORDERS)
     ).fetchall()
@@ -468,13 +454,17 @@ def _book_receipt(
 
 
 def load_receipt(conn: sqlite3.Connection, receipt_id: str) -> dict[str, Any]:
-    receipt = payables.load_document(
+    receipt = documents.one(
         conn,
         "SELECT id, seq, order_id, supplier, warehouse, amount_fen, at_ms FROM receipts WHERE id = ?",
+        (receipt_id,),
+        f"no receipt {receipt_id} at this branch",
+    )
+    receipt["lines"] = documents.rows(
+        conn,
         "SELECT line_no, order_line_no, sku, qty, unit_cost_fen, amount_fen FROM receipt_lines"
         " WHERE receipt_id = ? ORDER BY line_no",
-        receipt_id,
-        f"no receipt {receipt_id} at this branch",
+        (receipt_id,),
     )
     receipt["moves"] = payables.stock_moves_of(conn, receipt_id, "purchase")
     receipt["payable"] = payables.of_document(conn, "receipt", receipt_id)

@@ -174,34 +174,22 @@ def return_job(
     return job
 
 
-RETURN_COLUMNS = ("id", "seq", "sale_id", "warehouse", "refund_fen", "cost_fen", "at_ms")
-
-
 def load_return(conn: sqlite3.Connection, return_id: str) -> dict[str, Any]:
-    row = conn.execute(
-        f"SELECT {', '.join(RETURN_COLUMNS)} FROM sale_returns WHERE id = ?", (return_id,)
-    ).fetchone()
-    if row is None:
-        raise NotFound(f"no sale return {return_id} at this branch")
-    found = dict(zip(RETURN_COLUMNS, row, strict=True))
+    found = documents.one(
+        conn,
+        "SELECT id, seq, sale_id, warehouse, refund_fen, cost_fen, at_ms FROM sale_returns WHERE id = ?",
+        (return_id,),
+        f"no sale return {return_id} at this branch",
+    )
     found["refund_kind"] = REFUND_KIND
     # The gross profit the return gives back: what was refunded less the cost restocked.
     found["gross_profit_fen"] = found["refund_fen"] - found["cost_fen"]
-    found["lines"] = [
-        {
-            "line_no": line_no,
-            "sku": sku,
-            "qty": qty,
-            "amount_fen": amount,
-            "cost_fen": cost,
-            "gross_profit_fen": amount - cost,
-        }
-        for line_no, sku, qty, amount, cost in conn.execute(
-            "SELECT line_no, sku, qty, amount_fen, cost_fen FROM sale_return_lines"
-            " WHERE return_id = ? ORDER BY line_no",
-            (return_id,),
-        )
-    ]
+    found["lines"] = documents.rows(
+        conn,
+        "SELECT line_no, sku, qty, amount_fen, cost_fen, amount_fen - cost_fen AS gross_profit_fen"
+        " FROM sale_return_lines WHERE return_id = ? ORDER BY line_no",
+        (return_id,),
+    )
     return found
 
 

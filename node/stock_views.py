@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node import catalogue, stock_ledger
+from node import catalogue, documents, stock_ledger
 from node.context import CONTEXT, NodeContext
 from node.errors import InvalidRequest
 
@@ -128,19 +128,10 @@ def moves(
         )
         args: list[Any] = [warehouse, sku, *([cause] if cause is not None else []), limit]
     else:
-        clauses, args = [], []
-        for column, value in (("warehouse", warehouse), ("sku", sku), ("cause", cause)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                args.append(value)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        query = f"SELECT {columns} FROM stock_moves{where} ORDER BY id DESC LIMIT ?"
+        where, args = documents.where_equal({"warehouse": warehouse, "sku": sku, "cause": cause})
+        query = f"SELECT {columns} FROM stock_moves {where} ORDER BY id DESC LIMIT ?"
         args.append(limit)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(row) for row in conn.execute(query, args)]
-    finally:
-        conn.row_factory = None
+    return documents.rows(conn, query, args)
 
 
 @routes.get("/api/stock")

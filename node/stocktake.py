@@ -19,7 +19,7 @@ from inventory import costing
 from node import catalogue, documents, fields, stock_ledger
 from node.cards import request_key
 from node.context import CONTEXT, json_body
-from node.errors import InvalidRequest, NotFound
+from node.errors import InvalidRequest
 from node.stock_views import query_count
 from node.writer import Tx
 
@@ -127,33 +127,30 @@ def post_job(
 
 
 def load_stocktake(conn: sqlite3.Connection, stocktake_id: str) -> dict[str, Any]:
-    row = conn.execute(
-        "SELECT id, seq, warehouse, variance_cost_fen, at_ms FROM stocktakes WHERE id = ?", (stocktake_id,)
-    ).fetchone()
-    if row is None:
-        raise NotFound(f"no stocktake {stocktake_id} at this branch")
-    stocktake = dict(zip(("id", "seq", "warehouse", "variance_cost_fen", "at_ms"), row, strict=True))
-    stocktake["lines"] = [
-        Counted(*line).as_json()
-        for line in conn.execute(
-            "SELECT sku, book_qty, counted_qty, variance_qty, cost_fen FROM stocktake_lines"
-            " WHERE stocktake_id = ? ORDER BY sku",
-            (stocktake_id,),
-        )
-    ]
+    stocktake = documents.one(
+        conn,
+        "SELECT id, seq, warehouse, variance_cost_fen, at_ms FROM stocktakes WHERE id = ?",
+        (stocktake_id,),
+        f"no stocktake {stocktake_id} at this branch",
+    )
+    stocktake["lines"] = documents.rows(
+        conn,
+        "SELECT sku, book_qty, counted_qty, variance_qty, cost_fen FROM stocktake_lines"
+        " WHERE stocktake_id = ? ORDER BY sku",
+        (stocktake_id,),
+    )
     return stocktake
 
 
 def list_stocktakes(conn: sqlite3.Connection, warehouse: str | None, limit: int) -> list[dict[str, Any]]:
-    where = "WHERE s.warehouse = ?" if warehouse is not None else ""
-    found = conn.execute(
-        "SELECT s.id, s.seq, s.warehouse, s.variance_cost_fen, s.at_ms, COUNT(l.sku)"
+    where, args = documents.where_equal({"s.warehouse": warehouse})
+    return documents.rows(
+        conn,
+        "SELECT s.id, s.seq, s.warehouse, s.variance_cost_fen, s.at_ms, COUNT(l.sku) AS lines"
         " FROM stocktakes s LEFT JOIN stocktake_lines l ON l.stocktake_id = s.id"
         f" {where} GROUP BY s.id ORDER BY s.seq DESC LIMIT ?",
-        [*([warehouse] if warehouse is not None else []), limit],
+        [*args, limit],
     )
-    names = ("id", "seq", "warehouse", "variance_cost_fen", "at_ms", "lines")
-    return [dict(zip(names, row, strict=True)) for row in found]
 
 
 @routes.post("/api/stocktakes")

@@ -312,48 +312,32 @@ def discrepancy_job(
 
 
 def load_transfer(conn: sqlite3.Connection, transfer_id: str, direction: str) -> dict[str, Any]:
-    conn.row_factory = sqlite3.Row
-    try:
-        row = conn.execute(
-            "SELECT id, direction, source_branch, from_warehouse, to_branch, to_warehouse, state, cost_fen,"
-            " sent_at_ms, received_at_ms, note FROM transfers WHERE id = ? AND direction = ?",
-            (transfer_id, direction),
-        ).fetchone()
-        if row is None:
-            raise NotFound(f"no transfer {transfer_id} at this branch")
-        transfer = dict(row)
-        transfer["lines"] = [
-            dict(line)
-            for line in conn.execute(
-                "SELECT sku, qty, cost_fen, received_qty FROM transfer_lines"
-                " WHERE transfer_id = ? AND direction = ? ORDER BY line_no",
-                (transfer_id, direction),
-            )
-        ]
-        transfer["discrepancies"] = [
-            dict(line)
-            for line in conn.execute(
-                "SELECT sku, sent_qty, received_qty, cost_fen, note, at_ms FROM transfer_discrepancies"
-                " WHERE transfer_id = ? ORDER BY line_no",
-                (transfer_id,),
-            )
-        ]
-    finally:
-        conn.row_factory = None
+    transfer = documents.one(
+        conn,
+        "SELECT id, direction, source_branch, from_warehouse, to_branch, to_warehouse, state, cost_fen,"
+        " sent_at_ms, received_at_ms, note FROM transfers WHERE id = ? AND direction = ?",
+        (transfer_id, direction),
+        f"no transfer {transfer_id} at this branch",
+    )
+    transfer["lines"] = documents.rows(
+        conn,
+        "SELECT sku, qty, cost_fen, received_qty FROM transfer_lines"
+        " WHERE transfer_id = ? AND direction = ? ORDER BY line_no",
+        (transfer_id, direction),
+    )
+    transfer["discrepancies"] = documents.rows(
+        conn,
+        "SELECT sku, sent_qty, received_qty, cost_fen, note, at_ms FROM transfer_discrepancies"
+        " WHERE transfer_id = ? ORDER BY line_no",
+        (transfer_id,),
+    )
     return transfer
 
 
 def list_transfers(
     conn: sqlite3.Connection, state: str | None, direction: str | None
 ) -> list[dict[str, Any]]:
-    clauses, args = [], []
-    if state is not None:
-        clauses.append("state = ?")
-        args.append(state)
-    if direction is not None:
-        clauses.append("direction = ?")
-        args.append(direction)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    where, args = documents.where_equal({"state": state, "direction": direction})
     ids = conn.execute(
         f"SELECT id, direction FROM transfers {where} ORDER BY sent_at_ms, id", args
     ).fetchall()
