@@ -80,15 +80,20 @@ def cost_state(conn: sqlite3.Connection, warehouse: str, item: Product) -> costi
     that stock on as one layer at its value (`_current` revalues it when the new
     method is a specified cost)."""
     row = conn.execute(
-        "SELECT cost_state FROM stock WHERE warehouse = ? AND sku = ?", (warehouse, item.sku)
+        "SELECT qty, cost_fen, cost_state FROM stock WHERE warehouse = ? AND sku = ?", (warehouse, item.sku)
     ).fetchone()
     specified = item.specified_cost_fen if item.costing_method == "specified" else None
     if specified is None and item.costing_method == "specified":
         specified = item.purchase_price_fen
     fallback_unit = specified if specified is not None else item.purchase_price_fen
-    if row is None or row[0] is None:
+    if row is None or (row[2] is None and not row[0]):
         return costing.CostState(item.costing_method, (), fallback_unit, specified)
-    method, layers, last_unit = codec.unpack(row[0])
+    if row[2] is None:
+        # Stock moved before costing existed (schema 2) has a count and no value:
+        # it carries on as one layer at what the ledger says it is worth (0).
+        method, layers, last_unit = item.costing_method, [[row[0], row[1]]], 0
+    else:
+        method, layers, last_unit = codec.unpack(row[2])
     state_layers = tuple(costing.Layer(qty, cost) for qty, cost in layers)
     if method != item.costing_method and state_layers:
         qty = sum(layer.qty for layer in state_layers)
