@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from branchline.http_client import CommandFailed, call
+from branchline.tables import titled
 from hq.setup import KEY_FILE, operator_token
 
 # The CLI catches this one name for every operator command.
@@ -63,9 +64,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
 
 def _table(conflicts: list[dict[str, Any]]) -> Table:
-    table = Table(title=f"{len(conflicts)} conflicts")
-    for column in ("id", "kind", "state", "branches", "amount (fen)", "summary", "actions"):
-        table.add_column(column, overflow="fold")
+    table = titled(
+        f"{len(conflicts)} conflicts",
+        ("id", "kind", "state", "branches", "amount (fen)", "summary", "actions"),
+    )
     for c in conflicts:
         table.add_row(
             c["id"],

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from branchline.http_client import CommandFailed, call
+from branchline.tables import cell, titled, yuan
 from hq.pages import duration
 from hq.setup import KEY_FILE, operator_token
 
@@ -171,17 +172,6 @@ def _record(args: argparse.Namespace) -> Any:
     return record
 
 
-def yuan(fen: int | None) -> str:
-    if fen is None:
-        return ""
-    sign = "-" if fen < 0 else ""
-    return f"{sign}{abs(fen) // 100:,}.{abs(fen) % 100:02d}"
-
-
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
 def _master_table(plural: str, records: list[dict[str, Any]]) -> Table:
     table = Table(title=f"{len(records)} {plural}")
     if plural == "products":
@@ -202,7 +192,7 @@ def _master_table(plural: str, records: list[dict[str, Any]]) -> Table:
             limits = (
                 ""
                 if p["lower_limit"] is None and p["upper_limit"] is None
-                else (f"{_text(p['lower_limit'])}..{_text(p['upper_limit'])}")
+                else (f"{cell(p['lower_limit'])}..{cell(p['upper_limit'])}")
             )
             table.add_row(
                 p["sku"] + ("" if p["active"] else " (inactive)"),
@@ -210,8 +200,8 @@ def _master_table(plural: str, records: list[dict[str, Any]]) -> Table:
                 yuan(p["price_fen"]),
                 yuan(p["purchase_price_fen"]),
                 p["unit"],
-                _text(p["category"]),
-                _text(p["supplier"]),
+                cell(p["category"]),
+                cell(p["supplier"]),
                 p["costing_method"],
                 limits,
             )
@@ -220,21 +210,21 @@ def _master_table(plural: str, records: list[dict[str, Any]]) -> Table:
     for name in names:
         table.add_column(name, overflow="fold")
     for record in records:
-        table.add_row(*(_text(record[name]) for name in names))
+        table.add_row(*(cell(record[name]) for name in names))
     return table
 
 
 def _stock_table(view: dict[str, Any]) -> Table:
-    table = Table(title="stock per warehouse (yuan at cost)")
-    for column in ("warehouse", "branch", "sku", "name", "qty", "value"):
-        table.add_column(column, overflow="fold")
+    table = titled(
+        "stock per warehouse (yuan at cost)", ("warehouse", "branch", "sku", "name", "qty", "value")
+    )
     for warehouse in view["warehouses"]:
         for item in warehouse["items"]:
             table.add_row(
                 warehouse["warehouse"],
-                _text(warehouse["branch"]),
+                cell(warehouse["branch"]),
                 item["sku"],
-                _text(item["name"]),
+                cell(item["name"]),
                 str(item["qty"]),
                 yuan(item["cost_fen"]),
             )
@@ -243,9 +233,10 @@ def _stock_table(view: dict[str, Any]) -> Table:
 
 def _totals_table(view: dict[str, Any]) -> Table:
     transit = view["in_transit"]
-    table = Table(title=f"per product; in transit: {transit['qty']} units, {yuan(transit['cost_fen'])} yuan")
-    for column in ("sku", "qty", "value", "warehouses", "in transit", "in transit value"):
-        table.add_column(column, overflow="fold")
+    table = titled(
+        f"per product; in transit: {transit['qty']} units, {yuan(transit['cost_fen'])} yuan",
+        ("sku", "qty", "value", "warehouses", "in transit", "in transit value"),
+    )
     for row in view["skus"]:
         table.add_row(
             row["sku"],
@@ -259,9 +250,10 @@ def _totals_table(view: dict[str, Any]) -> Table:
 
 
 def _alerts_table(alerts: list[dict[str, Any]]) -> Table:
-    table = Table(title=f"{len(alerts)} stock alerts")
-    for column in ("warehouse", "branch", "sku", "name", "qty", "lower", "upper", "state"):
-        table.add_column(column, overflow="fold")
+    table = titled(
+        f"{len(alerts)} stock alerts",
+        ("warehouse", "branch", "sku", "name", "qty", "lower", "upper", "state"),
+    )
     for a in alerts:
         table.add_row(
             a["warehouse"],
@@ -269,17 +261,18 @@ def _alerts_table(alerts: list[dict[str, Any]]) -> Table:
             a["sku"],
             a["name"],
             str(a["qty"]),
-            _text(a["lower_limit"]),
-            _text(a["upper_limit"]),
+            cell(a["lower_limit"]),
+            cell(a["upper_limit"]),
             a["state"],
         )
     return table
 
 
 def _transfers_table(transfers: list[dict[str, Any]]) -> Table:
-    table = Table(title=f"{len(transfers)} transfers")
-    for column in ("id", "from", "to", "units", "cost (yuan)", "state", "age", "delivered"):
-        table.add_column(column, overflow="fold")
+    table = titled(
+        f"{len(transfers)} transfers",
+        ("id", "from", "to", "units", "cost (yuan)", "state", "age", "delivered"),
+    )
     for t in transfers:
         table.add_row(
             t["id"],
@@ -295,12 +288,13 @@ def _transfers_table(transfers: list[dict[str, Any]]) -> Table:
 
 
 def _payables_table(owed: dict[str, Any]) -> Table:
-    table = Table(title=f"owed to suppliers: {yuan(owed['total_fen'])} yuan")
-    for column in ("supplier", "name", "document", "branch", "amount (yuan)"):
-        table.add_column(column, overflow="fold")
+    table = titled(
+        f"owed to suppliers: {yuan(owed['total_fen'])} yuan",
+        ("supplier", "name", "document", "branch", "amount (yuan)"),
+    )
     for supplier in owed["suppliers"]:
         table.add_row(
-            supplier["supplier"], _text(supplier["name"]), "balance", "", yuan(supplier["balance_fen"])
+            supplier["supplier"], cell(supplier["name"]), "balance", "", yuan(supplier["balance_fen"])
         )
         for document in supplier["documents"]:
             table.add_row(

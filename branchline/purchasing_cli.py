@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from branchline.http_client import call, item_lines
+from branchline.tables import titled
 
 DEFAULT_NODE = "http://127.0.0.1:8701"
 NODE = "the node"
@@ -155,9 +156,9 @@ def _order_table(order: dict[str, Any]) -> Group:
 
 def _orders_table(orders: list[dict[str, Any]]) -> Group:
     summary = f"purchase orders: {len(orders)}"
-    table = Table()
-    for column in ("id", "kind", "supplier", "warehouse", "state", "lines", "total (fen)", "received (fen)"):
-        table.add_column(column, overflow="fold")
+    table = titled(
+        None, ("id", "kind", "supplier", "warehouse", "state", "lines", "total (fen)", "received (fen)")
+    )
     for order in orders:
         table.add_row(
             order["id"],

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from branchline.http_client import CommandFailed, call, item_lines
+from branchline.tables import cell, titled
 
 DEFAULT_NODE = "http://127.0.0.1:8701"
 NODE = "the node"
@@ -118,10 +119,6 @@ def _query(**params: Any) -> str:
     return f"?{urlencode(given)}" if given else ""
 
 
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
 def _levels(rows: list[dict[str, Any]], title: str) -> Table:
     table = Table(title=title)
     for column in (
@@ -145,20 +142,21 @@ def _levels(rows: list[dict[str, Any]], title: str) -> Table:
             row["name"],
             str(row["qty"]),
             str(row["cost_fen"]),
-            _text(row["unit_cost_fen"]),
-            _text(row["lower_limit"]),
-            _text(row["upper_limit"]),
-            _text(row["alert"]).upper(),
+            cell(row["unit_cost_fen"]),
+            cell(row["lower_limit"]),
+            cell(row["upper_limit"]),
+            cell(row["alert"]).upper(),
         )
     return table
 
 
 def _moves(moves: list[dict[str, Any]]) -> Table:
     balance = bool(moves) and "balance_qty" in moves[0]
-    table = Table(title=f"{len(moves)} stock moves, newest first")
     columns = ["#", "warehouse", "sku", "cause", "ref", "qty", "cost (fen)", "correction", "variance"]
-    for column in columns + (["balance qty", "balance (fen)"] if balance else []):
-        table.add_column(column, overflow="fold")
+    table = titled(
+        f"{len(moves)} stock moves, newest first",
+        columns + (["balance qty", "balance (fen)"] if balance else []),
+    )
     for move in moves:
         cells = [
             str(move["id"]),
@@ -178,9 +176,7 @@ def _moves(moves: list[dict[str, Any]]) -> Table:
 
 
 def _counted(taken: dict[str, Any]) -> Table:
-    table = Table(title=f"stocktake of {taken['warehouse']}")
-    for column in ("sku", "book", "counted", "variance", "cost (fen)"):
-        table.add_column(column, overflow="fold")
+    table = titled(f"stocktake of {taken['warehouse']}", ("sku", "book", "counted", "variance", "cost (fen)"))
     for line in taken["lines"]:
         table.add_row(
             line["sku"],
@@ -193,9 +189,10 @@ def _counted(taken: dict[str, Any]) -> Table:
 
 
 def _returned(returned: dict[str, Any]) -> Table:
-    table = Table(title=f"return of sale {returned['sale_id']}")
-    for column in ("line", "sku", "qty", "refund (fen)", "cost back (fen)", "gross profit reversed (fen)"):
-        table.add_column(column, overflow="fold")
+    table = titled(
+        f"return of sale {returned['sale_id']}",
+        ("line", "sku", "qty", "refund (fen)", "cost back (fen)", "gross profit reversed (fen)"),
+    )
     for line in returned["lines"]:
         table.add_row(
             str(line["line_no"]),

@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from branchline.http_client import call, item_lines
+from branchline.tables import titled
+from hq.pages import duration
 
 DEFAULT_NODE = "http://127.0.0.1:8701"
 
@@ -81,11 +83,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
 def _table(transfers: list[dict[str, Any]]) -> Table:
     now_ms = time.time_ns() // 1_000_000
-    table = Table(title=f"{len(transfers)} transfers")
-    for column in ("id", "direction", "from", "to", "units", "cost (fen)", "state", "age"):
-        table.add_column(column, overflow="fold")
+    table = titled(
+        f"{len(transfers)} transfers",
+        ("id", "direction", "from", "to", "units", "cost (fen)", "state", "age"),
+    )
     for t in transfers:
-        age_s = ((t["received_at_ms"] or now_ms) - t["sent_at_ms"]) // 1000
         table.add_row(
             t["id"],
             t["direction"],
@@ -94,6 +96,6 @@ def _table(transfers: list[dict[str, Any]]) -> Table:
             str(sum(line["qty"] for line in t["lines"])),
             str(t["cost_fen"]),
             t["state"],
-            f"{age_s // 3600}h{age_s % 3600 // 60:02d}m",
+            duration((t["received_at_ms"] or now_ms) - t["sent_at_ms"]),
         )
     return table
