@@ -18,9 +18,7 @@ from rich.console import Console
 
 from branchline import conflicts_cli, hq_inventory_cli, purchasing_cli, stock_cli, transfers_cli
 from branchline.http_client import CommandFailed
-from hq.errors import HQError
-from node.errors import NodeError
-from protocol.errors import ProtocolError
+from protocol.errors import Refused
 
 LOOPBACK = "127.0.0.1"
 
@@ -92,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return run(args)
-    except (HQError, NodeError, ProtocolError, PermissionError) as exc:
+    except (Refused, PermissionError) as exc:
         print(f"branchline: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from hq import inventory_api, pages
-from hq.errors import HQError, InvalidQuery
+from hq.errors import InvalidQuery
 from hq.http_common import HQ_KEY as HQ_KEY  # re-exported: tests and tools reach HQ through it
 from hq.http_common import OPERATOR_TOKEN, int_query, operator
 from hq.service import HQ, wall_ms
@@ -19,7 +19,7 @@ from hq.setup import open_store, operator_token, read_key
 from hq.storage.base import BranchRecord
 from protocol import messages
 from protocol.codec import check_branch_code
-from protocol.errors import ProtocolError, SequenceGap
+from protocol.errors import Refused, SequenceGap
 from protocol.limits import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ ONLINE_WITHIN_MS = 60_000
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def refusal(exc: HQError | ProtocolError) -> tuple[int, dict[str, Any]]:
+def refusal(exc: Refused) -> tuple[int, dict[str, Any]]:
     """The HTTP status and JSON body of a refusal (the simulator answers with these too)."""
     body: dict[str, Any] = {"error": exc.code, "message": str(exc)}
     if isinstance(exc, SequenceGap):
@@ -47,7 +47,7 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
     """Every refusal is JSON with a message and a fitting status, and is logged."""
     try:
         return await handler(request)
-    except (HQError, ProtocolError) as exc:
+    except Refused as exc:
         status, body = refusal(exc)
         log.warning(
             "%s %s from %s refused: %d %s: %s",

@@ -18,7 +18,7 @@ from conflict.ledger import LedgerEntry
 from conflict.overdraft import OverdraftRecord
 from conflict.vouchers import Redemption
 from conflict.wire import DirectoryRecord
-from hq.errors import HQError
+from protocol.errors import Refused
 
 # What an operator may do with each kind of conflict.
 ACTIONS: Mapping[str, tuple[str, ...]] = {
@@ -35,21 +35,21 @@ ACTIONS: Mapping[str, tuple[str, ...]] = {
 HQ_NODE = "hq"
 
 
-class UnknownConflict(HQError):
+class UnknownConflict(Refused):
     """No conflict has this id; list them with `branchline hq conflicts list`."""
 
     http_status = 404
     code = "unknown_conflict"
 
 
-class ConflictClosed(HQError):
+class ConflictClosed(Refused):
     """The conflict is already resolved (or cleared by later data); nothing to do."""
 
     http_status = 409
     code = "conflict_closed"
 
 
-class ActionNotOffered(HQError):
+class ActionNotOffered(Refused):
     """The action does not fit this kind of conflict; the message lists those that do."""
 
     http_status = 422

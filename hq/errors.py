@@ -1,96 +1,97 @@
-"""Refusals HQ gives nodes and operators, each with its HTTP status."""
+"""Refusals only HQ gives nodes and operators, each a `protocol.errors.Refused` with
+its HTTP status; HQ's app maps every refusal to a response in one place. Refusals
+a node gives too (an unknown or blocked card, a short balance, not found) are
+defined once in protocol.errors and re-exported here for HQ's modules.
+"""
 
 from __future__ import annotations
 
+from protocol.errors import CardBlocked, InsufficientBalance, NotFound, Refused, UnknownCard
 
-class HQError(Exception):
-    http_status = 400
-    code = "bad_request"
+__all__ = [
+    "AlreadyEnrolled",
+    "AuthFailed",
+    "CardBlocked",
+    "EnrollmentRefused",
+    "HoldConflict",
+    "InsufficientBalance",
+    "InvalidMasterData",
+    "InvalidQuery",
+    "NotFound",
+    "NotInitialised",
+    "OperatorAuthFailed",
+    "Quarantined",
+    "UnknownBranch",
+    "UnknownCard",
+    "UnknownReference",
+    "WarehouseKeeperFixed",
+]
 
 
-class EnrollmentRefused(HQError):
+class EnrollmentRefused(Refused):
     """The enrollment token is unknown, spent, expired or for another branch."""
 
     http_status = 401
     code = "token_refused"
 
 
-class AuthFailed(HQError):
+class AuthFailed(Refused):
     """A node's signed request header is missing, stale or does not verify."""
 
     http_status = 401
     code = "auth_failed"
 
 
-class UnknownBranch(HQError):
+class UnknownBranch(Refused):
     """No node is enrolled under this branch code."""
 
     http_status = 403
     code = "unknown_branch"
 
 
-class Quarantined(HQError):
+class Quarantined(Refused):
     """The branch's log forked; HQ accepts nothing from it until an operator reviews."""
 
     http_status = 423
     code = "quarantined"
 
 
-class AlreadyEnrolled(HQError):
+class AlreadyEnrolled(Refused):
     """The branch already has an enrolled node and a log; a second one would fork it."""
 
     http_status = 409
     code = "already_enrolled"
 
 
-class InvalidQuery(HQError):
+class InvalidQuery(Refused):
+    """A query parameter or request body is malformed or out of range; the message names it."""
+
     http_status = 400
     code = "invalid_query"
 
 
-class NotInitialised(HQError):
+class NotInitialised(Refused):
     """The data folder holds no HQ; run `branchline hq init` first."""
 
     http_status = 503
     code = "not_initialised"
 
 
-class UnknownCard(HQError):
-    """No member HQ knows holds this card number."""
-
-    http_status = 404
-    code = "unknown_card"
-
-
-class CardBlocked(HQError):
-    """The card is lost, suspended or returned at HQ's view of the directory."""
-
-    http_status = 409
-    code = "card_blocked"
-
-
-class InsufficientBalance(HQError):
-    """The card's balance less its open holds does not cover the amount asked."""
-
-    http_status = 402
-    code = "insufficient_balance"
-
-
-class HoldConflict(HQError):
+class HoldConflict(Refused):
     """A hold id already names a hold with other terms (branch, card or amount)."""
 
     http_status = 409
     code = "hold_conflict"
 
 
-class OperatorAuthFailed(HQError):
+class OperatorAuthFailed(Refused):
     """An operator endpoint needs `Authorization: Bearer <token>` from HQ's operator.token."""
 
     http_status = 401
     code = "operator_auth_failed"
 
 
-class InvalidMasterData(HQError):
+class InvalidMasterData(Refused):
     """A product, category, supplier or warehouse an operator sent breaks a rule;
     the message names the record, the field and the rule."""
 
@@ -98,22 +99,15 @@ class InvalidMasterData(HQError):
     code = "invalid_master_data"
 
 
-class UnknownReference(HQError):
+class UnknownReference(Refused):
     """Master data names a category, supplier or parent HQ does not hold; add that first."""
 
     http_status = 422
     code = "unknown_reference"
 
 
-class WarehouseKeeperFixed(HQError):
+class WarehouseKeeperFixed(Refused):
     """A warehouse's stock lives in its keeper's log; another branch cannot take it over."""
 
     http_status = 409
     code = "warehouse_keeper_fixed"
-
-
-class NotFound(HQError):
-    """No record under this id at HQ."""
-
-    http_status = 404
-    code = "not_found"

@@ -25,14 +25,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from protocol.errors import InvariantBroken
+
 __all__ = ["METHODS", "CostState", "CostingError", "Issued", "Layer", "Received", "issue", "receive"]
 
 METHODS = ("fifo", "lifo", "moving_average", "specified")
 
 
-class CostingError(ValueError):
-    """A costing call that cannot be right: an unknown method, a zero or negative
-    quantity, a negative cost, or a specified-cost product without its cost."""
+class CostingError(InvariantBroken):
+    """Ours: a costing call that cannot be right (an unknown method, a zero or negative
+    quantity, a negative cost, a specified-cost product without its cost). The shells
+    check input before they cost it, so reaching this is a bug."""
 
 
 @dataclass(frozen=True, slots=True)

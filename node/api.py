@@ -25,12 +25,10 @@ from node import (
 from node.changelog import LogHead
 from node.config import KEY_FILE, STORE_FILE, load_config, read_private_key
 from node.context import CONTEXT, MAX_JSON_BODY_BYTES, NodeContext
-from node.directory_store import load_directory
-from node.errors import NodeError
 from node.replicator import Replicator
 from node.store import Store
-from node.writer import WriterClosed, WriterOverloaded
-from protocol.errors import ProtocolError
+from protocol.errors import Refused
+from shared_tables.directory_store import load_directory
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -47,7 +45,7 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
     """Every refusal becomes JSON with its status, and is logged with its cause."""
     try:
         return await handler(request)
-    except (NodeError, ProtocolError, WriterOverloaded, WriterClosed) as exc:
+    except Refused as exc:
         log.info("%s %s refused: %s %s", request.method, request.path, exc.http_status, exc)
         return error_response(exc.http_status, exc.code, str(exc))
     except web.HTTPException as exc:

@@ -15,10 +15,11 @@ from aiohttp import web
 from conflict.card_status import CLEARS, CardEvent, in_force
 from conflict.ledger import LedgerEntry
 from conflict.wire import ENTRY_KINDS
-from node import directory_store, fields
+from node import fields
 from node.context import CONTEXT, json_body
 from node.errors import CardBlocked, InvalidRequest, NothingToClear, UnknownCard
 from node.writer import Tx
+from shared_tables import directory_store
 
 routes = web.RouteTableDef()
 

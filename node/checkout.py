@@ -19,7 +19,7 @@ from aiohttp import web
 
 from conflict.vouchers import Redemption
 from conflict.wire import ENTRY_KINDS
-from node import catalogue, directory_store, fields, holds, stock_ledger
+from node import catalogue, fields, holds, stock_ledger
 from node.cards import record_ledger_entry, require_active, require_card
 from node.context import CONTEXT, NodeContext, json_body
 from node.errors import (
@@ -34,6 +34,7 @@ from node.errors import (
 )
 from node.members import member_or_survivor
 from node.writer import Tx
+from shared_tables import directory_store
 
 routes = web.RouteTableDef()
 

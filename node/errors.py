@@ -1,35 +1,53 @@
-"""Refusals of a till's request, one type per thing the caller can act on.
-
-Each carries its HTTP status; `node.api` maps them to JSON responses in one place.
+"""Refusals only a node gives a till or an operator, one type per thing the caller
+can act on. Each is a `protocol.errors.Refused` carrying its HTTP status; the
+node's app maps every refusal to a JSON response in one place. Refusals HQ
+gives too (an unknown or blocked card, a short balance) are defined once in
+protocol.errors and re-exported here for the node's modules.
 """
 
 from __future__ import annotations
 
+from protocol.errors import CardBlocked, InsufficientBalance, NotFound, Refused, UnknownCard
 
-class NodeError(Exception):
-    """Base of every refusal the node gives a till or an operator."""
+__all__ = [
+    "CardBlocked",
+    "CardTaken",
+    "DocumentState",
+    "InsufficientBalance",
+    "InsufficientStock",
+    "InvalidRequest",
+    "MalformedBody",
+    "NotEnrolled",
+    "NotFound",
+    "NothingToClear",
+    "NothingToReplenish",
+    "OfflineLimitReached",
+    "OverReceipt",
+    "PhoneTaken",
+    "TenderShort",
+    "TransferToItself",
+    "UnknownCard",
+    "UnknownMember",
+    "UnknownProduct",
+    "UnknownWarehouse",
+    "UnsupportedTender",
+    "VoucherUsed",
+    "WarehouseElsewhere",
+]
 
-    http_status = 400
-    code = "bad_request"
 
-
-class InvalidRequest(NodeError):
+class InvalidRequest(Refused):
     """The request body is malformed or a field is out of range; the message names it."""
 
     http_status = 422
     code = "invalid"
 
 
-class MalformedBody(NodeError):
+class MalformedBody(Refused):
     """The body is not a JSON object at all."""
 
     http_status = 400
     code = "malformed"
-
-
-class NotFound(NodeError):
-    http_status = 404
-    code = "not_found"
 
 
 class UnknownProduct(NotFound):
@@ -44,76 +62,56 @@ class UnknownMember(NotFound):
     code = "unknown_member"
 
 
-class PhoneTaken(NodeError):
+class PhoneTaken(Refused):
     """Another member already has this phone number at this branch."""
 
     http_status = 409
     code = "phone_taken"
 
 
-class TenderShort(NodeError):
+class TenderShort(Refused):
     """The tenders do not cover the sale total."""
 
     http_status = 422
     code = "tender_short"
 
 
-class UnsupportedTender(NodeError):
+class UnsupportedTender(Refused):
     """A tender kind this node cannot take yet."""
 
     http_status = 422
     code = "unsupported_tender"
 
 
-class NotEnrolled(NodeError):
+class NotEnrolled(Refused):
     """The data folder has no enrolled node; run `branchline node init` first."""
 
     http_status = 503
     code = "not_enrolled"
 
 
-class UnknownCard(NotFound):
-    """A card number no member at this branch is registered with (yet)."""
-
-    code = "unknown_card"
-
-
-class CardTaken(NodeError):
+class CardTaken(Refused):
     """Another member already holds this card number at this branch."""
 
     http_status = 409
     code = "card_taken"
 
 
-class CardBlocked(NodeError):
-    """The card is lost, suspended or returned: it cannot pay until it is unlocked."""
-
-    http_status = 409
-    code = "card_blocked"
-
-
-class NothingToClear(NodeError):
+class NothingToClear(Refused):
     """An unlock or resume with no loss report or suspension in force at this branch."""
 
     http_status = 409
     code = "nothing_to_clear"
 
 
-class InsufficientBalance(NodeError):
-    """The card's balance (online: at HQ, holds included) does not cover the amount."""
-
-    http_status = 402
-    code = "insufficient_balance"
-
-
-class OfflineLimitReached(NodeError):
+class OfflineLimitReached(Refused):
     """HQ is unreachable and this card has used today's offline spending limit here."""
 
     http_status = 402
     code = "offline_limit_reached"
 
 
-class VoucherUsed(NodeError):
+class VoucherUsed(Refused):
     """The single-use voucher was already redeemed (at this branch, or at another one
     whose use this branch has synced)."""
 
@@ -127,28 +125,28 @@ class UnknownWarehouse(NotFound):
     code = "unknown_warehouse"
 
 
-class WarehouseElsewhere(NodeError):
+class WarehouseElsewhere(Refused):
     """The warehouse exists but another branch keeps it; only its keeper moves its stock."""
 
     http_status = 409
     code = "warehouse_elsewhere"
 
 
-class OverReceipt(NodeError):
+class OverReceipt(Refused):
     """A receipt for more than the order line still expects."""
 
     http_status = 409
     code = "over_receipt"
 
 
-class TransferToItself(NodeError):
+class TransferToItself(Refused):
     """A transfer whose source and destination are the same warehouse."""
 
     http_status = 422
     code = "transfer_to_itself"
 
 
-class DocumentState(NodeError):
+class DocumentState(Refused):
     """The document is not in a state that allows this (a closed order, a transfer
     already received, a return beyond what was sold)."""
 
@@ -156,14 +154,14 @@ class DocumentState(NodeError):
     code = "document_state"
 
 
-class InsufficientStock(NodeError):
+class InsufficientStock(Refused):
     """A transfer or purchase return of more than the warehouse has on hand."""
 
     http_status = 409
     code = "insufficient_stock"
 
 
-class NothingToReplenish(NodeError):
+class NothingToReplenish(Refused):
     """A replenishment found nothing to order: no product is under its lower limit,
     what is under it is already on order, or it has no supplier to order from."""
 

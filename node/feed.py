@@ -14,13 +14,13 @@ from typing import Any
 
 from conflict.wire import from_payload
 from node import catalogue, transfers
-from node.directory_store import add_records
 from node.members import apply_member_upsert
 from node.writer import Tx
 from protocol import codec
 from protocol.batch import SignedBatch, verify_batch
 from protocol.entry import GENESIS_HASH, Entry, check_chain
 from protocol.errors import SequenceGap
+from shared_tables.directory_store import add_records
 
 log = logging.getLogger(__name__)
 

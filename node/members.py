@@ -3,7 +3,7 @@
 A registration or edit is a change entry of kind "member"; members registered at
 other branches arrive from HQ's feed as "member/upsert" with stamped fields, and
 their registrations as directory records. Every lookup answers with the survivor
-of the member's duplicate group (node.directory_store), so an alias's id, phone
+of the member's duplicate group (shared_tables.directory_store), so an alias's id, phone
 or card finds the merged member.
 """
 
@@ -15,12 +15,12 @@ from typing import Any
 from aiohttp import web
 
 from conflict.duplicates import MAX_CARDS_PER_REGISTRATION, Registration
-from conflict.profile import StampedField, merge_profiles, stamp_fields, values
-from node import directory_store, fields
+from conflict.profile import stamp_fields
+from node import fields
 from node.context import CONTEXT, json_body
 from node.errors import CardTaken, InvalidRequest, PhoneTaken, UnknownMember
 from node.writer import Tx
-from protocol import codec
+from shared_tables import directory_store
 
 routes = web.RouteTableDef()
 
@@ -65,25 +65,6 @@ def _check_cards_free(conn: sqlite3.Connection, cards: list[str]) -> None:
             raise CardTaken(f"card {card} already belongs to member {owner}")
 
 
-def store_profile(
-    conn: sqlite3.Connection, member_id: str, home_branch: str, profile: dict[str, StampedField]
-) -> None:
-    current = values(profile)
-    conn.execute(
-        "INSERT INTO members (id, name, phone, birthday, home_branch, profile)"
-        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
-        " phone = excluded.phone, birthday = excluded.birthday, profile = excluded.profile",
-        (
-            member_id,
-            current.get("name", ""),
-            current.get("phone", ""),
-            current.get("birthday"),
-            home_branch,
-            codec.pack({name: list(stamped) for name, stamped in profile.items()}),
-        ),
-    )
-
-
 def register_job(member_id: str, branch: str, profile: dict[str, Any], cards: list[str] | None = None) -> Any:
     """Register a member with the cards handed over; without one, the member gets a
     virtual card numbered as its member id, so stored value and points have a home."""
@@ -95,7 +76,7 @@ def register_job(member_id: str, branch: str, profile: dict[str, Any], cards: li
         entry = tx.record(
             "member", member_id, "register", {"home_branch": branch, **profile, "cards": card_numbers}
         )
-        store_profile(tx.conn, member_id, branch, stamp_fields(profile, entry.hlc, branch))
+        directory_store.store_profile(tx.conn, member_id, branch, stamp_fields(profile, entry.hlc, branch))
         directory_store.add_records(
             tx.conn, [Registration(member_id, profile["phone"], frozenset(card_numbers), entry.hlc, branch)]
         )
@@ -108,14 +89,10 @@ def edit_job(looked_up_as: str, branch: str, changes: dict[str, Any]) -> Any:
     def job(tx: Tx) -> dict[str, Any]:
         # An edit made through an alias's id goes to the survivor, whose profile shows.
         member_id = member_or_survivor(tx.conn, looked_up_as)
-        held = directory_store.load_profile(tx.conn, member_id)
         if "phone" in changes:
             _check_phone_free(tx.conn, changes["phone"], member_id)
         entry = tx.record("member", member_id, "edit", changes)
-        row = tx.conn.execute("SELECT home_branch FROM members WHERE id = ?", (member_id,))
-        home_branch = row.fetchone()[0]
-        merged = merge_profiles(held, stamp_fields(changes, entry.hlc, branch))
-        store_profile(tx.conn, member_id, home_branch, merged)
+        directory_store.merge_profile(tx.conn, member_id, branch, stamp_fields(changes, entry.hlc, branch))
         return directory_store.member_json(tx.conn, member_id) or {}
 
     return job
@@ -124,8 +101,7 @@ def edit_job(looked_up_as: str, branch: str, changes: dict[str, Any]) -> Any:
 def apply_member_upsert(conn: sqlite3.Connection, payload: dict[str, Any]) -> None:
     """A member as HQ's directory holds it; merged field by field with ours."""
     incoming = {name: tuple(stamped) for name, stamped in payload["profile"].items()}
-    held = directory_store.load_profile(conn, payload["id"])
-    store_profile(conn, payload["id"], payload["home_branch"], merge_profiles(held, incoming))
+    directory_store.merge_profile(conn, payload["id"], payload["home_branch"], incoming)
 
 
 def member_or_survivor(conn: sqlite3.Connection, member_id: str) -> str:

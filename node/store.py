@@ -2,7 +2,7 @@
 
 Two readers: `reader` (aiosqlite) for queries written in the handlers, and
 `read(fn)`, which runs a synchronous function of a read-only connection on its
-own thread, so the directory's views (node.directory_store), which HQ's SQLite
+own thread, so the directory's views (shared_tables.directory_store), which HQ's SQLite
 backend shares, run without taking the writer's turn.
 """
 

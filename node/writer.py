@@ -23,6 +23,7 @@ from typing import Any, Generic, TypeVar
 
 from node.changelog import LogHead, LogWriter
 from protocol.entry import Entry
+from protocol.errors import Overloaded, ShuttingDown
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +36,12 @@ MAX_GROUP_JOBS = 256
 MAX_QUEUED_JOBS = 10_000
 
 
-class WriterOverloaded(Exception):
-    http_status = 503
-    code = "overloaded"
+class WriterOverloaded(Overloaded):
+    """More writes are queued than the writer takes; the till retries shortly."""
 
 
-class WriterClosed(Exception):
-    http_status = 503
-    code = "shutting_down"
+class WriterClosed(ShuttingDown):
+    """The node is shutting down and takes no more writes."""
 
 
 @dataclass

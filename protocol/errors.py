@@ -1,17 +1,94 @@
-"""Errors of the wire and the log.
+"""The one root of Branchline's errors, split by whose fault it is, and the errors
+of the wire and the log.
 
-Every error here is *theirs*: bad input from a node, HQ or a file. Each leaf says
-what happened and what to do, and carries the HTTP status it maps to, so the
-shells map errors to responses in one place. Bugs of ours raise InvariantBroken.
+    BranchlineError
+    ├── InvariantBroken   ours: a bug. Raised loudly, never caught to carry on.
+    └── Refused           theirs: bad input from a till, an operator, a node, HQ or
+                          a file. Carries the HTTP status and the code it maps to,
+                          so each app maps refusals to responses in one place.
+
+Every leaf is defined once, here or in the package that owns the rule it
+enforces (conflict/, node/errors.py, hq/errors.py), with a docstring that says
+what happened and what to do. The refusals whose codes cross the wire between a
+node and HQ (a hold refused for a blocked card, say) are defined here, because
+both sides name them.
 """
 
 from __future__ import annotations
 
 
-class ProtocolError(Exception):
-    """Base of every refusal of input by the protocol layer."""
+class BranchlineError(Exception):
+    """Root of every error Branchline raises on purpose."""
+
+
+class InvariantBroken(BranchlineError, AssertionError):
+    """Ours: an invariant the code relies on does not hold. A bug; never caught to carry on."""
+
+
+class Refused(BranchlineError):
+    """Theirs: input refused with a specific code and the HTTP status it maps to."""
 
     http_status = 400
+    code = "bad_request"
+
+
+def require(condition: bool, invariant: str) -> None:
+    """Check an invariant; unlike `assert`, survives `python -O`."""
+    if not condition:
+        raise InvariantBroken(invariant)
+
+
+# -- refusals both sides give, whose codes cross the wire ------------------------------
+
+
+class NotFound(Refused):
+    """No record under this id here (at this branch, or at HQ)."""
+
+    http_status = 404
+    code = "not_found"
+
+
+class UnknownCard(NotFound):
+    """No member known here holds this card number (if issued at another branch, wait
+    for the sync)."""
+
+    code = "unknown_card"
+
+
+class CardBlocked(Refused):
+    """The card is lost, suspended or returned: it cannot pay until it is unlocked."""
+
+    http_status = 409
+    code = "card_blocked"
+
+
+class InsufficientBalance(Refused):
+    """The card's balance (online: at HQ, less open holds) does not cover the amount."""
+
+    http_status = 402
+    code = "insufficient_balance"
+
+
+class Overloaded(Refused):
+    """Too much work is queued already; retry shortly."""
+
+    http_status = 503
+    code = "overloaded"
+
+
+class ShuttingDown(Refused):
+    """The process is shutting down; retry in a moment."""
+
+    http_status = 503
+    code = "shutting_down"
+
+
+# -- the wire and the log --------------------------------------------------------------
+
+
+class ProtocolError(Refused):
+    """Base of every refusal of input by the protocol layer."""
+
     code = "protocol_error"
 
 
@@ -71,13 +148,3 @@ class ClockDriftTooLarge(ProtocolError):
 
     http_status = 422
     code = "clock_drift"
-
-
-class InvariantBroken(AssertionError):
-    """A bug of ours: an invariant the code relies on does not hold. Never caught."""
-
-
-def require(condition: bool, invariant: str) -> None:
-    """Check an invariant; unlike `assert`, survives `python -O`."""
-    if not condition:
-        raise InvariantBroken(invariant)

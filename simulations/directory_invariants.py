@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from conflict.directory import Directory, decode
 from conflict.wire import ENTRY_KINDS
 from hq.conflicts import HQ_NODE
-from node import directory_store
 from protocol.entry import decode_entry
+from shared_tables import directory_store
 from simulations.model import Violation
 
 if TYPE_CHECKING:

@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from hq.errors import CardBlocked, HQError, InsufficientBalance, UnknownCard
 from node.cards import status_job, top_up_job
 from node.checkout import SaleRequest, Tender
-from node.errors import NodeError
 from node.holds import HOLD_TIMEOUT_S, OFFLINE, Authorisation, unsynced_debits
 from node.members import edit_job
+from protocol.errors import CardBlocked, InsufficientBalance, Refused, UnknownCard
 from protocol.ids import uuid7
 from simulations.shop import PRICES_FEN, SKUS, Booked, Member, pick_member
 from simulations.world import SimNode
@@ -94,7 +93,7 @@ class DirectoryOps:
             changes = {"birthday": f"{self.rng.randint(1950, 2005)}-{self.rng.randint(1, 12):02d}-15"}
         try:
             await node.db.writer.run(edit_job(member.member_id, node.code, changes))
-        except NodeError:
+        except Refused:
             self._refused(node)  # a member registered elsewhere and not yet synced here
             return
         self.sim.figures[node.code].edits += 1
@@ -108,7 +107,7 @@ class DirectoryOps:
         top_up_id = uuid7(node.wall_ms(), self.rng.randbytes(10))
         try:
             await node.db.writer.run(top_up_job(card, amount_fen, top_up_id, None))
-        except NodeError:
+        except Refused:
             self._refused(node)  # the card is unknown here yet, or blocked
             return
         self.ledger.entries[top_up_id] = Booked(node.code, card, "stored_value", amount_fen)
@@ -131,7 +130,7 @@ class DirectoryOps:
         event_id = uuid7(node.wall_ms(), self.rng.randbytes(10))
         try:
             await node.db.writer.run(status_job(card, action, event_id))
-        except NodeError:
+        except Refused:
             self._refused(node)  # nothing to clear here (reported elsewhere), or unknown here
             return
         self.ledger.card_events[event_id] = (node.code, card, action)
@@ -198,15 +197,15 @@ class DirectoryOps:
         async def hq_receives() -> None:
             if sim.network.hq_down(sim.now_ms):
                 return
-            refusal: HQError | None = None
+            refusal: Refused | None = None
             try:
                 await sim.hq.hq.place_hold(node.code, pending.hold_id, pending.card, amount_fen, unsynced_fen)
-            except HQError as exc:
+            except Refused as exc:
                 refusal = exc
             for at in sim.network.send(node.code, sim.now_ms, HOLD_ANSWER_BYTES):
                 sim.schedule(at, node_receives(refusal))
 
-        def node_receives(refusal: HQError | None) -> Callable[[], Awaitable[None]]:
+        def node_receives(refusal: Refused | None) -> Callable[[], Awaitable[None]]:
             async def receive() -> None:
                 if pending.done or node.epoch != pending.epoch:
                     return  # a duplicate answer, one after the timeout, or to a till that died

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from node import sale_returns, stock_ledger, stocktake
 from node.documents import ItemLine
-from node.errors import NodeError
 from node.purchasing import ReceivedLine, direct_receipt_job
 from node.transfers import send_job
+from protocol.errors import Refused
 from protocol.ids import uuid7
 from simulations.model import HQ_WAREHOUSE_NODE
 from simulations.shop import GOODS, STOCKED, SUPPLIERS, Counted, Received, Sent
@@ -117,7 +117,7 @@ class InventoryOps:
             booked: dict[str, Any] = await node.db.writer.run(
                 direct_receipt_job(supplier, warehouse, lines, receipt_id, payable_id, None, warehouse)
             )
-        except NodeError:
+        except Refused:
             self._refused(node)  # e.g. a supplier HQ's master data has not brought here yet
             return
         self.ledger.receipts[receipt_id] = Received(
@@ -159,7 +159,7 @@ class InventoryOps:
             sent: dict[str, Any] = await node.db.writer.run(
                 send_job(transfer_id, source, warehouse_of(destination), lines, None, None, source)
             )
-        except NodeError:
+        except Refused:
             # InsufficientStock mostly; or the destination's warehouse has not reached
             # this node's master data yet (it enrolled after this node).
             figures.transfers_refused += 1
@@ -192,7 +192,7 @@ class InventoryOps:
             posted: dict[str, Any] = await node.db.writer.run(
                 stocktake.post_job(stocktake_id, warehouse, lines, None, warehouse)
             )
-        except NodeError:
+        except Refused:
             self._refused(node)
             return
         self.ledger.stocktakes[stocktake_id] = Counted(
@@ -229,7 +229,7 @@ class InventoryOps:
                     return_id, sale_id, [sale_returns.ReturnLine(line_no, qty)], None, warehouse
                 )
             )
-        except NodeError:
+        except Refused:
             self._refused(node)
             return
         self.ledger.returns[return_id] = (

@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from node.checkout import SaleRequest, Tender, checkout_job
-from node.errors import NodeError
 from node.holds import Authorisation
 from node.members import register_job
+from protocol.errors import Refused
 from protocol.ids import uuid7
 from simulations.directory_ops import DirectoryOps
 from simulations.inventory_ops import InventoryOps
@@ -144,7 +144,7 @@ class Tills:
                     config.offline_limit_fen if config else 0,
                 )
             )
-        except NodeError:
+        except Refused:
             self.sim.figures[node.code].refused += 1  # e.g. a roaming member not yet synced here
             return None
         figures = self.sim.figures[node.code]
@@ -190,7 +190,7 @@ class Tills:
             await node.db.writer.run(
                 register_job(member_id, node.code, {"name": f"Member {number}", "phone": phone})
             )
-        except NodeError:
+        except Refused:
             # A phone this branch already holds: the till finds the member instead.
             self.sim.figures[node.code].refused += 1
             return

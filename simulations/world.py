@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hq.api import refusal
-from hq.errors import HQError, InvalidQuery
+from hq.errors import InvalidQuery
 from hq.service import HQ
 from hq.setup import DEMO_CATALOGUE, token_hash
 from hq.storage.sqlite import SqliteHQStore
@@ -27,7 +27,7 @@ from node.config import NodeConfig
 from node.replicator import Replicator
 from node.store import Store
 from protocol import messages
-from protocol.errors import ProtocolError
+from protocol.errors import Refused
 from protocol.hlc import physical_ms
 from protocol.signing import public_key_bytes
 
@@ -74,7 +74,7 @@ class SimHQ:
             if not isinstance(message, messages.PushRequest):
                 raise InvalidQuery("POST /api/push takes a push message")
             return 200, messages.encode(await self.hq.push(message))
-        except (HQError, ProtocolError) as exc:
+        except Refused as exc:
             return _refused(exc)
 
     async def feed(self, path_qs: str, headers: dict[str, str]) -> tuple[int, bytes, bool]:
@@ -84,7 +84,7 @@ class SimHQ:
             after = int(parse_qs(urlsplit(path_qs).query)["after"][0])
             page = await self.hq.feed_page(branch, after, 0)
             return 200, messages.encode(page), page.batch is None
-        except (HQError, ProtocolError) as exc:
+        except Refused as exc:
             status, body = _refused(exc)
             return status, body, False
 
@@ -92,7 +92,7 @@ class SimHQ:
         return self.hq.notifier.version(branch)
 
 
-def _refused(exc: HQError | ProtocolError) -> tuple[int, bytes]:
+def _refused(exc: Refused) -> tuple[int, bytes]:
     status, body = refusal(exc)
     return status, json.dumps(body).encode()
 

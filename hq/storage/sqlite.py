@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from conflict.duplicates import Registration
 from conflict.ledger import LedgerEntry
 from conflict.overdraft import find_overdrafts
-from conflict.profile import StampedField, merge_profiles, values
+from conflict.profile import StampedField
 from conflict.vouchers import Redemption, settle_vouchers
 from conflict.wire import DirectoryRecord, record_id, records_of, to_payload
 from hq import conflicts as queue
@@ -48,13 +48,12 @@ from hq.storage.base import (
     feed_origin,
 )
 from hq.storage.sqlite_schema import migrate
-from node import directory_store
-from protocol import codec
 from protocol.batch import SignedBatch
 from protocol.entry import GENESIS_HASH, check_chain, encode_entry
 from protocol.errors import ChainBroken, ForkedLog, SequenceGap
 from protocol.hlc import HybridLogicalClock
 from protocol.limits import MAX_NAME_CHARS
+from shared_tables import directory_store
 
 T = TypeVar("T")
 
@@ -167,7 +166,7 @@ class SqliteHQStore:
             # A new branch starts from the master data and directory as they are now.
             snapshot = inventory.master_snapshot(conn)
             snapshot += [
-                _member_change(member_id, home, _load_profile(blob))
+                _member_change(member_id, home, directory_store.decode_profile(blob))
                 for member_id, home, blob in conn.execute(
                     "SELECT id, home_branch, profile FROM members ORDER BY id"
                 )
@@ -304,25 +303,8 @@ class SqliteHQStore:
                 [(s.origin, s.day, s.total_fen, s.cost_fen) for s in plan.sales],
             )
         for write in plan.members:
-            row = conn.execute(
-                "SELECT home_branch, profile FROM members WHERE id = ?", (write.member_id,)
-            ).fetchone()
-            held = {} if row is None else _load_profile(row[1])
-            home = row[0] if row is not None else (write.home_branch or "?")
-            merged = merge_profiles(held, write.profile)
-            current = values(merged)
-            conn.execute(
-                "INSERT INTO members (id, home_branch, name, phone, birthday, profile)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
-                " phone = excluded.phone, birthday = excluded.birthday, profile = excluded.profile",
-                (
-                    write.member_id,
-                    home,
-                    current.get("name", ""),
-                    current.get("phone", ""),
-                    current.get("birthday"),
-                    _dump_profile(merged),
-                ),
+            home, merged = directory_store.merge_profile(
+                conn, write.member_id, write.home_branch or "?", write.profile
             )
             change = _member_change(write.member_id, home, merged)
             # The writing branch already holds its own write; everyone else learns it.
@@ -805,14 +787,6 @@ def _record_change(record: DirectoryRecord) -> FeedChange:
 
 def _all_records(conn: sqlite3.Connection) -> list[DirectoryRecord]:
     return records_of(directory_store.load_directory(conn))
-
-
-def _load_profile(blob: bytes) -> dict[str, StampedField]:
-    return {name: tuple(stamped) for name, stamped in codec.unpack(bytes(blob)).items()}
-
-
-def _dump_profile(profile: dict[str, StampedField]) -> bytes:
-    return codec.pack({name: list(stamped) for name, stamped in profile.items()})
 
 
 def _member_change(member_id: str, home_branch: str, profile: dict[str, StampedField]) -> FeedChange:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from node.directory_store import DIRECTORY_SCHEMA
-from node.master_data_schema import MASTER_DATA_SCHEMA
+from shared_tables.directory_store import DIRECTORY_SCHEMA
+from shared_tables.master_data_schema import MASTER_DATA_SCHEMA
 
 MIGRATIONS: tuple[str, ...] = (
     """

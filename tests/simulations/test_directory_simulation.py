@@ -121,7 +121,7 @@ async def test_card_status_merged_last_writer_wins_is_caught(monkeypatch: pytest
         latest = max(events, key=lambda e: e.stamp, default=None)
         return "active" if latest is None else shown.get(latest.kind, "active")
 
-    monkeypatch.setattr("node.directory_store.status", last_writer_wins)
+    monkeypatch.setattr("shared_tables.directory_store.status", last_writer_wins)
     scenario = load_scenario(PROMOTION)
     scenario = replace(
         scenario, load=replace(scenario.load, status_changes_per_minute=BUSY_CARD_DESK_PER_MINUTE)

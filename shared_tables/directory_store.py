@@ -294,9 +294,45 @@ def member_json(conn: sqlite3.Connection, member_id: str) -> dict[str, Any] | No
 
 def load_profile(conn: sqlite3.Connection, member_id: str) -> dict[str, StampedField]:
     row = conn.execute("SELECT profile FROM members WHERE id = ?", (member_id,)).fetchone()
-    if row is None:
-        return {}
-    return {name: tuple(stamped) for name, stamped in codec.unpack(bytes(row[0])).items()}
+    return {} if row is None else decode_profile(row[0])
+
+
+def decode_profile(blob: Any) -> dict[str, StampedField]:
+    return {name: tuple(stamped) for name, stamped in codec.unpack(bytes(blob)).items()}
+
+
+def store_profile(
+    conn: sqlite3.Connection, member_id: str, home_branch: str, profile: dict[str, StampedField]
+) -> None:
+    """Keep a member's stamped profile, and its current values in columns for lookups.
+    A member's home branch is set by its first write and never moves."""
+    current = values(profile)
+    conn.execute(
+        "INSERT INTO members (id, name, phone, birthday, home_branch, profile)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
+        " phone = excluded.phone, birthday = excluded.birthday, profile = excluded.profile",
+        (
+            member_id,
+            current.get("name", ""),
+            current.get("phone", ""),
+            current.get("birthday"),
+            home_branch,
+            codec.pack({name: list(stamped) for name, stamped in profile.items()}),
+        ),
+    )
+
+
+def merge_profile(
+    conn: sqlite3.Connection, member_id: str, home_branch: str, incoming: dict[str, StampedField]
+) -> tuple[str, dict[str, StampedField]]:
+    """Merge stamped fields into the member's profile, field by field (conflict.profile);
+    the member's home branch (`home_branch` if the member is new) and merged profile."""
+    row = conn.execute("SELECT home_branch, profile FROM members WHERE id = ?", (member_id,)).fetchone()
+    held = {} if row is None else decode_profile(row[1])
+    home = home_branch if row is None else str(row[0])
+    merged = merge_profiles(held, incoming)
+    store_profile(conn, member_id, home, merged)
+    return home, merged
 
 
 def load_directory(conn: sqlite3.Connection) -> Directory:

@@ -1,5 +1,5 @@
 """The master data tables (HQ authors them; nodes hold copies), the same at a node
-and in HQ's SQLite store, as node.directory_store's tables are."""
+and in HQ's SQLite store, as shared_tables.directory_store's tables are."""
 
 from __future__ import annotations
 

@@ -15,8 +15,9 @@ from conflict.directory import Directory, merge
 from conflict.errors import LedgerEntryConflict
 from conflict.ledger import LedgerEntry
 from conflict.wire import records_of
-from node import directory_store, schema
+from node import schema
 from protocol import codec
+from shared_tables import directory_store
 from tests.conflict.strategies import FEW, operations
 
 
