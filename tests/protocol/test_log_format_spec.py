@@ -554,6 +554,7 @@ def test_any_entry_the_production_encoder_writes_is_canonical_by_the_page(
     (raw,) = production_log(origin, [("sale", "s-1", "checkout", payload)], first_seq=seq)
     entry = check_entry(raw)
     assert (entry.origin, entry.seq, entry.payload) == (origin, seq, payload)
+    assert (entry.kind, entry.entity_id, entry.op) == ("sale", "s-1", "checkout")
 
 
 @settings(max_examples=60, deadline=None)
