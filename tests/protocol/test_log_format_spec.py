@@ -432,9 +432,9 @@ def test_the_worked_examples_of_the_page_are_the_vectors_byte_for_byte() -> None
 def production_log(origin: str, rows: list[tuple[str, str, str, Any]], first_seq: int = 1) -> list[bytes]:
     """Entries written by protocol's encoder (the only use of Branchline's code here)."""
     from protocol import hlc
-    from protocol.entry import encode_entry
+    from protocol.entry import GENESIS_HASH, encode_entry
 
-    prev_hash, clock, raws = GENESIS, hlc.HybridLogicalClock(), []
+    prev_hash, clock, raws = GENESIS_HASH, hlc.HybridLogicalClock(), []
     if first_seq > 1:
         prev_hash = hashlib.sha256(b"the entry before").digest()
     for seq, (kind, entity_id, op, payload) in enumerate(rows, start=first_seq):
