@@ -641,26 +641,44 @@ def _with_payload_bytes(payload: bytes) -> bytes:
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
-        (_with_payload_bytes(b"\x82\xa1b\x01\xa1a\x02"), "canonical"),  # keys out of order
-        (_with_payload_bytes(b"\xcc\x05"), "canonical"),  # 5 in two bytes
-        (_with_payload_bytes(b"\xd9\x01a"), "canonical"),  # a 1-byte str as str8
-        (_with_payload_bytes(b"\x82\xa1a\x01\xa1a\x02"), "canonical"),  # a repeated key
-        (_with_payload_bytes(b"\xd6\xff\x00\x00\x00\x01"), "extension"),  # a timestamp
-        (_with_payload_bytes(b"\xd4\x01\x01"), "extension"),
-        (_with_payload_bytes(b"\x81\x01\x02"), "keys"),
-        (_with_payload_bytes(b"\x81\xc4\x01a\x02"), "keys"),
-        (_with_payload_bytes(b"\xa2\xff\xfe"), "msgpack"),  # not UTF-8
-        (entry_bytes("BR01", 1, GENESIS, None) + b"\x00", "trailing"),
-        (encode([1, "BR01", True, 0, GENESIS, "sale", "s", "checkout", None]), "seq"),
-        (encode([True, "BR01", 1, 0, GENESIS, "sale", "s", "checkout", None]), "format"),
-        (encode([2, "BR01", 1, 0, GENESIS, "sale", "s", "checkout", None]), "format"),
-        (encode([1, "BR01", 1, -1, GENESIS, "sale", "s", "checkout", None]), "seq"),
-        (encode([1, "BR01", 1, 0, GENESIS[:31], "sale", "s", "checkout", None]), "prev_hash"),
-        (encode([1, "BR01", 1, 0, "0" * 32, "sale", "s", "checkout", None]), "prev_hash"),
-        (encode([1, "B" * 65, 1, 0, GENESIS, "sale", "s", "checkout", None]), "names"),
-        (encode([1, "BR01", 1, 0, GENESIS, "", "s", "checkout", None]), "names"),
-        (encode([1, "BR01", 1, 0, GENESIS, "sale", "s", "checkout"]), "9 fields"),
-        (entry_bytes("BR01", 1, GENESIS, "x" * MAX_ENTRY_BYTES), "bound"),
+        pytest.param(_with_payload_bytes(b"\x82\xa1b\x01\xa1a\x02"), "canonical", id="keys-out-of-order"),
+        pytest.param(_with_payload_bytes(b"\xcc\x05"), "canonical", id="5-in-two-bytes"),
+        pytest.param(_with_payload_bytes(b"\xd9\x01a"), "canonical", id="str8-of-1-byte"),
+        pytest.param(_with_payload_bytes(b"\x82\xa1a\x01\xa1a\x02"), "canonical", id="repeated-key"),
+        pytest.param(_with_payload_bytes(b"\xd6\xff\x00\x00\x00\x01"), "extension", id="timestamp"),
+        pytest.param(_with_payload_bytes(b"\xd4\x01\x01"), "extension", id="ext-type"),
+        pytest.param(_with_payload_bytes(b"\x81\x01\x02"), "keys", id="int-key"),
+        pytest.param(_with_payload_bytes(b"\x81\xc4\x01a\x02"), "keys", id="bin-key"),
+        pytest.param(_with_payload_bytes(b"\xa2\xff\xfe"), "msgpack", id="not-utf8"),
+        pytest.param(entry_bytes("BR01", 1, GENESIS, None) + b"\x00", "trailing", id="trailing-byte"),
+        pytest.param(
+            encode([1, "BR01", True, 0, GENESIS, "sale", "s", "checkout", None]), "seq", id="bool-seq"
+        ),
+        pytest.param(
+            encode([True, "BR01", 1, 0, GENESIS, "sale", "s", "checkout", None]), "format", id="bool-format"
+        ),
+        pytest.param(
+            encode([2, "BR01", 1, 0, GENESIS, "sale", "s", "checkout", None]), "format", id="format-2"
+        ),
+        pytest.param(
+            encode([1, "BR01", 1, -1, GENESIS, "sale", "s", "checkout", None]), "hlc", id="negative-hlc"
+        ),
+        pytest.param(
+            encode([1, "BR01", 1, 0, GENESIS[:31], "sale", "s", "checkout", None]),
+            "prev_hash",
+            id="prev-hash-31-bytes",
+        ),
+        pytest.param(
+            encode([1, "BR01", 1, 0, "0" * 32, "sale", "s", "checkout", None]),
+            "prev_hash",
+            id="prev-hash-as-str",
+        ),
+        pytest.param(
+            encode([1, "B" * 65, 1, 0, GENESIS, "sale", "s", "checkout", None]), "names", id="origin-of-65"
+        ),
+        pytest.param(encode([1, "BR01", 1, 0, GENESIS, "", "s", "checkout", None]), "names", id="empty-kind"),
+        pytest.param(encode([1, "BR01", 1, 0, GENESIS, "sale", "s", "checkout"]), "9 fields", id="8-fields"),
+        pytest.param(entry_bytes("BR01", 1, GENESIS, "x" * MAX_ENTRY_BYTES), "bound", id="over-64-kib"),
     ],
 )
 def test_an_entry_not_of_the_format_is_refused(raw: bytes, reason: str) -> None:
