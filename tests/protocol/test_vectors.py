@@ -240,10 +240,24 @@ def test_non_canonical_entries_decode_and_hash_as_received(payload: bytes) -> No
 @pytest.mark.parametrize(
     ("fields", "error"),
     [
-        pytest.param([True, "BR01", 1, 0, GENESIS_HASH, "sale", "s", "checkout", None], UnsupportedVersion),
-        pytest.param([1, "BR01", True, 0, GENESIS_HASH, "sale", "s", "checkout", None], MalformedMessage),
-        pytest.param([1, "BR01", 1, False, GENESIS_HASH, "sale", "s", "checkout", None], MalformedMessage),
-        pytest.param([1, "浦" * 65, 1, 0, GENESIS_HASH, "sale", "s", "checkout", None], MalformedMessage),
+        pytest.param(
+            [True, "BR01", 1, 0, GENESIS_HASH, "sale", "s", "checkout", None],
+            UnsupportedVersion,
+            id="bool-format",
+        ),
+        pytest.param(
+            [1, "BR01", True, 0, GENESIS_HASH, "sale", "s", "checkout", None], MalformedMessage, id="bool-seq"
+        ),
+        pytest.param(
+            [1, "BR01", 1, False, GENESIS_HASH, "sale", "s", "checkout", None],
+            MalformedMessage,
+            id="bool-hlc",
+        ),
+        pytest.param(
+            [1, "浦" * 65, 1, 0, GENESIS_HASH, "sale", "s", "checkout", None],
+            MalformedMessage,
+            id="origin-of-65",
+        ),
     ],
 )
 def test_an_entry_with_a_bool_for_an_integer_or_a_name_of_65_characters_is_refused(
