@@ -199,8 +199,10 @@ def test_an_entry_over_64_kib_is_refused_and_one_of_exactly_64_kib_is_read() -> 
     exact = head[:-1] + b"\xc5" + pad.to_bytes(2, "big") + bytes(pad)
     assert len(exact) == 65_536
     assert decode_entry(exact).payload == bytes(pad)
+    one_more = head[:-1] + b"\xc5" + (pad + 1).to_bytes(2, "big") + bytes(pad + 1)
+    assert len(one_more) == 65_537
     with pytest.raises(MessageTooLarge):
-        decode_entry(exact[:-1] + b"\xc5" + (pad + 1).to_bytes(2, "big") + bytes(pad + 1))
+        decode_entry(one_more)
 
 
 def entry_with_payload(payload: bytes) -> bytes:
