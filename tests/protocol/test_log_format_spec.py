@@ -263,14 +263,15 @@ def spec_blocks() -> list[str]:
     return re.findall(r"```\n(.*?)```", SPEC.read_text(encoding="utf-8"), flags=re.DOTALL)
 
 
-def annotated_hex(block: str) -> bytes:
-    """The bytes of a worked example: each line's hex, before the gap that starts its note."""
-    data = ""
+def annotated_hex(block: str) -> str:
+    """The hex of a worked example: each line's hex before the gap that starts its note,
+    as a pattern in which `...` stands for bytes the page leaves out."""
+    pattern = ""
     for line in block.splitlines():
         first = re.split(r"\s{2,}", line.strip())[0]
-        if re.fullmatch(r"[0-9a-f]{2,}( [0-9a-f]{2,})*", first):
-            data += first.replace(" ", "")
-    return bytes.fromhex(data)
+        if re.fullmatch(r"[0-9a-f.]{2,}( [0-9a-f.]{2,})*", first):
+            pattern += first.replace(" ", "").replace("...", "(?:[0-9a-f]{2})*")
+    return pattern
 
 
 TEST_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
@@ -414,8 +415,12 @@ def test_the_canonical_value_re_encodes_to_its_bytes_with_keys_in_code_point_ord
 
 def test_the_worked_examples_of_the_page_are_the_vectors_byte_for_byte() -> None:
     blocks = {block.splitlines()[0].split()[0]: block for block in spec_blocks()}
-    assert annotated_hex(blocks["94"]) == vector("br01_head_5_signing_bytes")
-    assert annotated_hex(blocks["95"]) == vector("request_signing_bytes")
+    assert annotated_hex(blocks["94"]) == vector("br01_head_5_signing_bytes").hex()
+    assert annotated_hex(blocks["95"]) == vector("request_signing_bytes").hex()
+    assert re.fullmatch(annotated_hex(blocks["99"]), vector("br01_entry_4").hex())
+    push = vector("br01_push_1")
+    assert push.startswith(bytes.fromhex("96 a4 70757368 01 a4 42523031 92 c4 c5 9901a442523031"))
+    assert push.endswith(b"\xc4\x40" + vector("br01_head_2_signature") + b"\x00")
     entry_4 = check_entry(BR01_LOG[3])
     assert entry_4.hlc == SOLD_MS << 16 | 1
     assert len(entry_4.entity_id) == 40
