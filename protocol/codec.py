@@ -2,6 +2,7 @@
 
 Maps are encoded with sorted keys so the same value always gives the same bytes;
 floats are refused outright because money and quantities are integers.
+The rules, byte for byte, are in docs/log-format.md (section 2).
 """
 
 from __future__ import annotations

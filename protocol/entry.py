@@ -7,6 +7,7 @@ An entry is a msgpack array with a fixed field order:
 Each entry carries the SHA-256 of the previous entry of its origin, so one
 signature over the newest entry's hash (the head) vouches for every entry
 before it. Hashes are always taken over stored bytes, never a re-encoding.
+The bytes are specified for outside verifiers in docs/log-format.md (section 3).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Each message is a msgpack array `[type, version, ...fields]`. Entries travel as
 their raw bytes inside the message, so the receiver hashes exactly what the
-sender signed.
+sender signed. Their framing is specified in docs/log-format.md (section 6).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 A head is (origin, seq, hash of the entry at seq). Signing the head signs the
 whole chain up to it. Keys travel as 32 raw bytes and rest on disk as PEM.
+The signed bytes are specified in docs/log-format.md (sections 5 and 7).
 """
 
 from __future__ import annotations
