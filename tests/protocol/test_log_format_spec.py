@@ -299,6 +299,7 @@ def test_br01s_log_verifies_from_genesis_through_both_pushes() -> None:
     # The second push continues the first: its first entry links to the first one's head.
     assert (origin, backlog, first + second) == ("BR01", 0, entries)
     assert second[0].prev_hash == first[-1].hash
+    assert [entry.hlc for entry in entries] == sorted({entry.hlc for entry in entries})
     for seq in (2, 5):
         signing_bytes = head_bytes("BR01", seq, entries[seq - 1].hash)
         assert signing_bytes == vector(f"br01_head_{seq}_signing_bytes")
@@ -423,6 +424,7 @@ def test_the_worked_examples_of_the_page_are_the_vectors_byte_for_byte() -> None
     assert push.endswith(b"\xc4\x40" + vector("br01_head_2_signature") + b"\x00")
     entry_4 = check_entry(BR01_LOG[3])
     assert entry_4.hlc == SOLD_MS << 16 | 1
+    assert entry_4.hlc.bit_length() == 57  # so a uint64, `cf`
     assert len(entry_4.entity_id) == 40
     assert entry_4.hash.hex() == "061abc514ca78c5042f3c61004018222fe3267a86f4360fc08f6a8871469edc2"
     text = SPEC.read_text(encoding="utf-8")
@@ -534,6 +536,34 @@ def test_a_feed_page_hq_signs_verifies_with_the_key_the_node_pinned() -> None:
         verify_message(data, public_key_of(TEST_KEY), "feed")
     empty = messages.encode(messages.FeedPage(origin, None, 3))
     assert verify_message(empty, public_key_of(OTHER_KEY), "feed") == (origin, [], 3)
+
+
+def test_an_entry_of_exactly_64_kib_travels_in_a_push_as_bin32() -> None:
+    from protocol import messages
+    from protocol.batch import sign_batch
+    from protocol.entry import decode_entry
+
+    (small,) = production_log("BR01", [("sale", "s-1", "checkout", b"")])
+    fill = MAX_ENTRY_BYTES - len(small) - 1  # `c4 00` grows into `c5 XXXX` and `fill` bytes
+    (raw,) = production_log("BR01", [("sale", "s-1", "checkout", bytes(fill))])
+    assert len(raw) == MAX_ENTRY_BYTES
+    batch = sign_batch(TEST_KEY, "BR01", [decode_entry(raw)])
+    data = messages.encode(messages.PushRequest(batch, 0))
+    assert b"\xc6\x00\x01\x00\x00" + raw in data
+    assert verify_message(data, public_key_of(TEST_KEY), "push")[1][0].payload == bytes(fill)
+
+
+def test_enrollment_and_acks_are_framed_as_the_page_says() -> None:
+    from protocol import messages
+
+    key = public_key_of(TEST_KEY)
+    framed: dict[messages.Message, list[Any]] = {
+        messages.EnrollRequest("one-time-token", "BR01", key): ["enroll", 1, "one-time-token", "BR01", key],
+        messages.EnrollResponse("BR01", key, "hq:BR01"): ["enrolled", 1, "BR01", key, "hq:BR01"],
+        messages.PushAck("BR01", 5, 3, 2): ["ack", 1, "BR01", 5, 3, 2],
+    }
+    for message, fields in framed.items():
+        assert messages.encode(message) == encode(fields)
 
 
 payload_values = st.recursive(
