@@ -237,7 +237,7 @@ def verify_message(data: bytes, public_key: bytes, kind: str) -> tuple[str, list
     return origin, verify_log(origin, raws, public_key, signature), count
 
 
-# -- helpers of the tests ---------------------------------------------------------------------
+# -- what the tests build on ------------------------------------------------------------------
 
 
 def vector(name: str) -> bytes:
