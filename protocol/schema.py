@@ -28,9 +28,9 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple, NoReturn
 
-from protocol.errors import PayloadInvalid
+from protocol.errors import InvariantBroken, PayloadInvalid
 
 __all__ = [
     "Bool",
@@ -279,6 +279,38 @@ class Tuple(Schema):
         return f"[{', '.join(item.describe() for item in self.items)}]"
 
 
+_ABSENT = object()  # a key not in the map (None is a value: null)
+
+Bounds = tuple[str, int, int]  # key, low, high
+
+
+class _ByHow(NamedTuple):
+    """A map's fields by how they are checked: integers, plain texts and words inline,
+    the rest by their closures."""
+
+    ints: tuple[Bounds, ...]
+    texts: tuple[Bounds, ...]
+    words: tuple[tuple[str, frozenset[str]], ...]
+    others: tuple[tuple[str, Check], ...]
+
+
+def _by_how(fields: Mapping[str, Schema], full: Mapping[str, Check]) -> _ByHow:
+    ints: list[Bounds] = []
+    texts: list[Bounds] = []
+    words: list[tuple[str, frozenset[str]]] = []
+    others: list[tuple[str, Check]] = []
+    for key, schema in fields.items():
+        if isinstance(schema, Integer):
+            ints.append((key, schema.low, schema.high))
+        elif isinstance(schema, Text) and schema.pattern is None:
+            texts.append((key, schema.min_chars, schema.max_chars))
+        elif isinstance(schema, Choice):
+            words.append((key, frozenset(schema.values)))
+        else:
+            others.append((key, full[key]))
+    return _ByHow(tuple(ints), tuple(texts), tuple(words), tuple(others))
+
+
 @dataclass(frozen=True, slots=True)
 class Map(Schema):
     required: Mapping[str, Schema]
@@ -287,29 +319,76 @@ class Map(Schema):
     at_least_one: bool = False  # at least one key present (an edit that changes something)
 
     def compile(self) -> Check:
-        required = tuple((key, schema.compile()) for key, schema in self.required.items())
-        optional = tuple((key, schema.compile()) for key, schema in self.optional.items())
-        known = frozenset(self.required) | frozenset(self.optional)
+        # Integer, text and word fields, the bulk of every payload, are checked inline
+        # (no call per field); a field that fails is checked again by its own closure,
+        # which finds the precise rule for the message.
+        full = {key: schema.compile() for key, schema in (*self.required.items(), *self.optional.items())}
+        req_ints, req_texts, req_words, req_others = _by_how(self.required, full)
+        opt_ints, opt_texts, opt_words, opt_others = _by_how(self.optional, full)
+        known = frozenset(full)
         names = ", ".join(sorted(known))
-        closed, at_least_one, count = self.closed, self.at_least_one, len(required)
+        closed, at_least_one, count = self.closed, self.at_least_one, len(self.required)
+
+        def refuse(value: dict[Any, Any], key: str) -> NoReturn:
+            if key not in value:
+                raise _Violation("is required", key)
+            try:
+                full[key](value[key])
+            except _Violation as violation:
+                violation.segments.append(key)
+                raise
+            raise InvariantBroken(f"the inline check of {key!r} refused what its own check accepts")
 
         def check(value: Any) -> None:
             if type(value) is not dict:
                 raise _Violation(f"must be a map; {_got(value)}")
-            for key, check_field in required:
-                if key not in value:
+            get = value.get
+            for key, low, high in req_ints:
+                number = get(key)
+                if type(number) is not int or not low <= number <= high:
+                    refuse(value, key)
+            for key, low, high in req_texts:
+                text = get(key)
+                if type(text) is not str or not low <= len(text) <= high:
+                    refuse(value, key)
+            for key, words in req_words:
+                word = get(key)
+                if type(word) is not str or word not in words:
+                    refuse(value, key)
+            for key, check_field in req_others:
+                found = get(key, _ABSENT)
+                if found is _ABSENT:
                     raise _Violation("is required", key)
                 try:
-                    check_field(value[key])
+                    check_field(found)
                 except _Violation as violation:
                     violation.segments.append(key)
                     raise
             present = count
-            for key, check_field in optional:
-                if key in value:
+            for key, low, high in opt_ints:
+                number = get(key, _ABSENT)
+                if number is not _ABSENT:
+                    present += 1
+                    if type(number) is not int or not low <= number <= high:
+                        refuse(value, key)
+            for key, low, high in opt_texts:
+                text = get(key, _ABSENT)
+                if text is not _ABSENT:
+                    present += 1
+                    if type(text) is not str or not low <= len(text) <= high:
+                        refuse(value, key)
+            for key, words in opt_words:
+                word = get(key, _ABSENT)
+                if word is not _ABSENT:
+                    present += 1
+                    if type(word) is not str or word not in words:
+                        refuse(value, key)
+            for key, check_field in opt_others:
+                found = get(key, _ABSENT)
+                if found is not _ABSENT:
                     present += 1
                     try:
-                        check_field(value[key])
+                        check_field(found)
                     except _Violation as violation:
                         violation.segments.append(key)
                         raise
