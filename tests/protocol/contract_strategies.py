@@ -176,6 +176,7 @@ def mutations(schema: Schema, value: Any, at: tuple[str | int, ...] = ()) -> Ite
             yield from mutations(schema.item, item, (*at, number))
     elif isinstance(schema, Tuple):
         yield Mutation("one item short", at, where, list(value)[:-1])
+        yield Mutation("one item too many", at, where, [*value, value[-1]])
         for number, (item_schema, item) in enumerate(zip(schema.items, value, strict=True)):
             yield from mutations(item_schema, item, (*at, number))
     elif isinstance(schema, OneOf):

@@ -303,7 +303,11 @@ def test_costing_methods_are_the_costing_rules() -> None:
 
 
 @PROPERTY
-@given(code=st.text(max_size=40) | st.from_regex(BRANCH_CODE_PATTERN, fullmatch=True))
+@given(
+    code=st.text(max_size=40)
+    | st.from_regex(BRANCH_CODE_PATTERN, fullmatch=True)
+    | st.from_regex(r"[A-Za-z0-9_-]{30,34}", fullmatch=True)
+)
 def test_the_branch_code_pattern_is_the_codec_rule(code: str) -> None:
     contract_says = validator_accepts(contract.WAREHOUSE_UPSERT, {"code": "W", "name": "W", "branch": code})
     try:

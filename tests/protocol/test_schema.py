@@ -152,6 +152,11 @@ def test_a_tuple_has_exactly_its_positions() -> None:
     stamped({"name": ["Li Lei", 5, "BR01"]})
     short = refusal(stamped, {"name": ["Li Lei", 5]})
     assert (short.path, short.rule) == ("name", "must be a list of exactly 3 items; got list ['Li Lei', 5]")
+    long = refusal(stamped, {"name": ["Li Lei", 5, "BR01", "extra"]})
+    assert (long.path, long.rule) == (
+        "name",
+        "must be a list of exactly 3 items; got list ['Li Lei', 5, 'BR01', 'extra']",
+    )
     wrong = refusal(stamped, {"name": ["Li Lei", -1, "BR01"]})
     assert wrong.path == "name[1]"
 
