@@ -25,9 +25,11 @@ from protocol.contract.fields import (
     PRICE_FEN,
     SKU,
     TENDER_FEN,
+    TENDER_KINDS,
     TRANSFER_FIELDS,
     moves_of,
 )
+from protocol.errors import require
 from protocol.limits import (
     MAX_CARDS_PER_REGISTRATION,
     MAX_DOCUMENT_LINE_QTY,
@@ -111,6 +113,7 @@ _TENDER = OneOf(
         "voucher": Map({"amount_fen": TENDER_FEN, "voucher": CARD}, closed=True),
     },
 )
+require(tuple(_TENDER.variants) == TENDER_KINDS, "a sale takes every tender kind and only those")
 SALE_CHECKOUT = EntryType(
     "sale",
     "checkout",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from protocol.errors import require
 from protocol.limits import (
     BIRTHDAY_CHARS,
     BRANCH_CODE_PATTERN,
@@ -113,8 +114,10 @@ TRANSFER_FIELDS: Mapping[str, Schema] = MappingProxyType(
 
 
 def moves_of(cause: str, max_items: int) -> ListOf:
-    """The stock movements a document made, each signed (in positive) with the change
-    of the value on hand; what went to cost of goods or to variance rides beside it."""
+    """The stock movements a document made: each quantity signed (in positive, out
+    negative) with the change of the value on hand; what went to cost of goods or to
+    variance rides beside it."""
+    require(cause in MOVE_CAUSES, f"{cause!r} is one of the causes a stock move names")
     move = Map(
         {"warehouse": CODE, "sku": SKU, "qty": INT64, "cost_fen": INT64, "cause": Choice((cause,))},
         {"correction_fen": INT64, "variance_fen": INT64},
