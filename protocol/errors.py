@@ -148,3 +148,30 @@ class ClockDriftTooLarge(ProtocolError):
 
     http_status = 422
     code = "clock_drift"
+
+
+class PayloadInvalid(MalformedMessage):
+    """An entry's payload breaks the wire contract for its kind and operation
+    (protocol/contract.py): a field is missing, of the wrong type or beyond its
+    bound. The message names the kind/op, the field's path and the rule; the
+    writer must be fixed, since sending the same entry again gives the same answer."""
+
+    http_status = 422
+    code = "payload_invalid"
+
+    def __init__(self, entry_type: str, path: str, rule: str, *, entry: str | None = None) -> None:
+        where = entry_type if entry is None else f"entry {entry} ({entry_type})"
+        super().__init__(f"{where}: {path or 'the payload'} {rule}")
+        self.entry_type = entry_type  # "kind/op"
+        self.entry = entry  # "origin#seq" when the payload was read from an entry
+        self.path = path  # e.g. "lines[3].qty"; empty for the payload as a whole
+        self.rule = rule
+
+
+class WrongWriter(MalformedMessage):
+    """An entry of a kind and operation that only the other side writes: a branch's
+    log carrying master data HQ authors, or HQ's feed carrying a branch's sale. The
+    log or feed that carries it was written by a broken or forged writer."""
+
+    http_status = 422
+    code = "wrong_writer"

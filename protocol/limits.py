@@ -24,3 +24,87 @@ MAX_CLOCK_DRIFT_MS = 60 * 60 * 1000
 # Identifiers (branch codes, SKUs, entity ids) are short; bound them so a
 # hostile name cannot bloat indexes.
 MAX_NAME_CHARS = 64
+
+# -- payload bounds -------------------------------------------------------------
+# The loosest value a node (or HQ, for its feed) can legitimately write in each
+# field of an entry's payload, so the wire contract (protocol/contract.py) that
+# writer and reader both check against cannot refuse what the writer committed.
+# These are structural bounds. What HQ is willing to count (a sale of a hundred
+# billion yuan, say) is a business rule and stays at HQ, stricter and separate.
+
+# msgpack carries and SQLite stores signed 64-bit integers. A figure that depends
+# on a warehouse's history (a cost of goods, a stock level, a revaluation) has no
+# tighter bound a node could state in advance, so it gets this one.
+MIN_INT64 = -(2**63)
+MAX_INT64 = 2**63 - 1
+
+# Ten million yuan: no single price, unit cost, tender or top-up in a shop comes
+# near it; larger is a typo at the till or in HQ's master data.
+MAX_AMOUNT_FEN = 1_000_000_000
+
+# A long supermarket receipt; more lines or units are a runaway till.
+MAX_SALE_LINES = 200
+MAX_SALE_LINE_QTY = 100_000
+MAX_TENDERS = 8
+# A line's price is at most MAX_AMOUNT_FEN a unit, so a sale adds up to at most
+# 2 * 10**16 fen. (Tenders must cover it, which caps a real one far lower, at
+# MAX_TENDERED_FEN; the bound keeps to what each field alone allows.)
+MAX_SALE_LINE_FEN = MAX_SALE_LINE_QTY * MAX_AMOUNT_FEN
+MAX_SALE_FEN = MAX_SALE_LINES * MAX_SALE_LINE_FEN
+MAX_TENDERED_FEN = MAX_TENDERS * MAX_AMOUNT_FEN
+
+# A full delivery from a supplier, typed at a branch (receipts, returns,
+# stocktakes, transfers); more is a runaway client.
+MAX_DOCUMENT_LINES = 500
+MAX_DOCUMENT_LINE_QTY = 1_000_000
+MAX_DOCUMENT_LINE_FEN = MAX_DOCUMENT_LINE_QTY * MAX_AMOUNT_FEN  # 10**15
+MAX_DOCUMENT_FEN = MAX_DOCUMENT_LINES * MAX_DOCUMENT_LINE_FEN  # 5 * 10**17, still below 2**63
+
+# A replenishment order has one line per product of one supplier under its lower
+# limit, which no till input bounds (nor the quantity, which tops stock up from
+# wherever it stands, negative included). An order line encodes to at least 27
+# bytes, so no entry within MAX_ENTRY_BYTES holds more than 2,427 of them.
+MAX_ORDER_LINES = 2_500
+
+# A ledger movement (stored value in fen, points, uses, credit): ten billion yuan
+# is far above any card, and a sum of a million such entries still fits 64 bits.
+MAX_LEDGER_AMOUNT = 10**12
+# A member holds a few cards; bound what one registration may claim.
+MAX_CARDS_PER_REGISTRATION = 32
+# An unlock or resume names the open reports its branch saw; a card has a handful.
+MAX_SEEN_EVENTS = 256
+
+# A person's name as a till takes it, and a phone number: "+" and up to 20 digits.
+MAX_MEMBER_NAME_CHARS = 64
+MAX_PHONE_CHARS = 21
+BIRTHDAY_CHARS = 10  # YYYY-MM-DD
+
+# A hold is named after its sale and card; HQ refuses longer names when it places one.
+MAX_HOLD_ID_CHARS = 100
+# HQ names its own directory records after what they settle
+# ("resolution:overdraft:<entry id>"), so they run longer than an entity id.
+MAX_RECORD_ID_CHARS = 2 * MAX_NAME_CHARS
+
+# Free text a person adds to a document: a purchase order, a transfer, a
+# discrepancy (at a branch), a conflict's resolution (at HQ).
+MAX_NOTE_CHARS = 200
+MAX_RESOLUTION_NOTE_CHARS = 500
+# Who resolved a conflict, as HQ takes it from the operator's request.
+MAX_OPERATOR_CHARS = 64
+
+# Master data as HQ authors it: a product's name, its unit, and the short texts
+# (spec, model, colour, a supplier's contact); a supplier's phone with spaces
+# and dashes; stock limits.
+MAX_MASTER_NAME_CHARS = 200
+MAX_UNIT_CHARS = 16
+MAX_MASTER_TEXT_CHARS = 64
+MAX_SUPPLIER_PHONE_CHARS = 33
+MAX_LIMIT_QTY = 1_000_000_000
+
+# A timestamp in milliseconds must be a date Python can represent: the end of
+# year 9999. A signed entry beyond it is a broken node, whatever else it says.
+MAX_AT_MS = 253_402_300_799_999
+
+# Branch codes name files, feeds and log origins: letters, digits, - and _, up to 32.
+MAX_BRANCH_CODE_CHARS = 32
+BRANCH_CODE_PATTERN = rf"[A-Za-z0-9][A-Za-z0-9_-]{{0,{MAX_BRANCH_CODE_CHARS - 1}}}"

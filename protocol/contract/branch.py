@@ -1,0 +1,344 @@
+"""What a branch writes into its own log: the members and cards it touches, its sales,
+and its stock documents (DESIGN 2: a branch owns what happened there)."""
+
+from __future__ import annotations
+
+from protocol.contract.entry_type import EntryType, Writer
+from protocol.contract.fields import (
+    AT_MS,
+    BIRTHDAY,
+    BRANCH,
+    CARD,
+    CARD_EVENT_KINDS,
+    CODE,
+    HOLD,
+    ID,
+    INT64,
+    LEDGER_AMOUNT,
+    LEDGER_KINDS,
+    LEDGERS,
+    NAME,
+    NOTE,
+    ORDER_KINDS,
+    PAYMENT_MODES,
+    PHONE,
+    PRICE_FEN,
+    SKU,
+    TENDER_FEN,
+    TENDER_KINDS,
+    TRANSFER_FIELDS,
+    moves_of,
+)
+from protocol.errors import require
+from protocol.limits import (
+    MAX_CARDS_PER_REGISTRATION,
+    MAX_DOCUMENT_LINE_QTY,
+    MAX_DOCUMENT_LINES,
+    MAX_INT64,
+    MAX_LEDGER_AMOUNT,
+    MAX_ORDER_LINES,
+    MAX_SALE_FEN,
+    MAX_SALE_LINE_FEN,
+    MAX_SALE_LINE_QTY,
+    MAX_SALE_LINES,
+    MAX_SEEN_EVENTS,
+    MAX_TENDERED_FEN,
+    MAX_TENDERS,
+)
+from protocol.schema import Choice, Integer, ListOf, Map, Nullable, OneOf
+
+# -- what a branch writes into its log ------------------------------------------------
+
+MEMBER_REGISTER = EntryType(
+    "member",
+    "register",
+    Writer.BRANCH,
+    Map(
+        {"home_branch": BRANCH, "name": NAME, "phone": PHONE},
+        {"birthday": BIRTHDAY, "cards": ListOf(CARD, MAX_CARDS_PER_REGISTRATION, 1)},
+    ),
+    "a member registered at this branch, with the cards handed over (or a virtual one)",
+)
+MEMBER_EDIT = EntryType(
+    "member",
+    "edit",
+    Writer.BRANCH,
+    Map({}, {"name": NAME, "phone": PHONE, "birthday": BIRTHDAY}, closed=True, at_least_one=True),
+    "profile fields changed at this branch, merged per field by their stamp",
+)
+CARD_EVENT = EntryType(
+    "card",
+    "event",
+    Writer.BRANCH,
+    Map({"card_id": CARD, "kind": Choice(CARD_EVENT_KINDS), "seen": ListOf(ID, MAX_SEEN_EVENTS)}),
+    "a card's status changed; an unlock or resume names the events it clears",
+)
+LEDGER_ENTRY = EntryType(
+    "ledger",
+    "entry",
+    Writer.BRANCH,
+    Map(
+        {"card_id": CARD, "ledger": Choice(LEDGERS), "kind": Choice(LEDGER_KINDS), "amount": LEDGER_AMOUNT},
+        # What HQ needs beside the record: how a top-up was paid, the sale a spend
+        # or an award belongs to, and the hold an online spend captures.
+        {"paid_by": Choice(("cash",)), "sale_id": ID, "mode": Choice(PAYMENT_MODES), "hold": Nullable(HOLD)},
+    ),
+    "one movement on a card's ledger (top-up, spend, points earned), signed",
+)
+VOUCHER_REDEEM = EntryType(
+    "voucher",
+    "redeem",
+    Writer.BRANCH,
+    Map({"voucher_id": CARD, "amount_fen": TENDER_FEN, "sale_id": ID}),
+    "a single-use voucher taken as a tender",
+)
+
+_SALE_LINE = Map(
+    {
+        "sku": SKU,
+        "qty": Integer(1, MAX_SALE_LINE_QTY),
+        "unit_price_fen": PRICE_FEN,
+        "amount_fen": Integer(0, MAX_SALE_LINE_FEN),
+    },
+    {"cost_fen": INT64, "gross_profit_fen": INT64},
+)
+_TENDER = OneOf(
+    "kind",
+    {
+        "cash": Map({"amount_fen": TENDER_FEN}, closed=True),
+        "stored_value": Map(
+            {"amount_fen": TENDER_FEN, "card": CARD, "mode": Choice(PAYMENT_MODES), "hold": Nullable(HOLD)},
+            closed=True,
+        ),
+        "voucher": Map({"amount_fen": TENDER_FEN, "voucher": CARD}, closed=True),
+    },
+)
+require(tuple(_TENDER.variants) == TENDER_KINDS, "a sale takes every tender kind and only those")
+SALE_CHECKOUT = EntryType(
+    "sale",
+    "checkout",
+    Writer.BRANCH,
+    Map(
+        {
+            "member_id": Nullable(ID),
+            "warehouse": CODE,
+            "lines": ListOf(_SALE_LINE, MAX_SALE_LINES, 1),
+            "tenders": ListOf(_TENDER, MAX_TENDERS, 1),
+            "total_fen": Integer(0, MAX_SALE_FEN),
+            "change_fen": Integer(0, MAX_TENDERED_FEN),
+            "at_ms": AT_MS,
+        },
+        {"points_earned": Integer(0, MAX_LEDGER_AMOUNT), "moves": moves_of("sale", MAX_SALE_LINES)},
+    ),
+    "a sale at a till: its lines at their prices and costs, its tenders, its stock moves",
+)
+SALE_RETURN_POST = EntryType(
+    "sale_return",
+    "post",
+    Writer.BRANCH,
+    Map(
+        {
+            "id": ID,
+            "sale_id": ID,
+            "warehouse": CODE,
+            "lines": ListOf(
+                Map(
+                    {
+                        "line_no": Integer(0, MAX_SALE_LINES - 1),
+                        "sku": SKU,
+                        "qty": Integer(1, MAX_SALE_LINE_QTY),
+                        "amount_fen": Integer(0, MAX_SALE_LINE_FEN),
+                        "cost_fen": INT64,
+                    }
+                ),
+                MAX_SALE_LINES,
+                1,
+            ),
+            "refund_fen": Integer(0, MAX_SALE_FEN),
+            "cost_fen": INT64,
+            "at_ms": AT_MS,
+            "moves": moves_of("sale_return", MAX_SALE_LINES),
+        }
+    ),
+    "goods a customer brought back: refunded at the line's price, restocked at its cost",
+)
+
+# Lines of an order, and so of a receipt against one: a replenishment orders
+# whatever tops stock up to its limit, so only 64 bits bound the quantity.
+_ORDER_QTY = Integer(1, MAX_INT64)
+PURCHASE_ORDER_CREATE = EntryType(
+    "purchase_order",
+    "create",
+    Writer.BRANCH,
+    Map(
+        {
+            "id": ID,
+            "kind": Choice(ORDER_KINDS),
+            "supplier": CODE,
+            "warehouse": CODE,
+            "lines": ListOf(
+                Map({"sku": SKU, "qty": _ORDER_QTY, "unit_cost_fen": PRICE_FEN}), MAX_ORDER_LINES, 1
+            ),
+            "total_fen": Integer(0, MAX_INT64),
+            "note": Nullable(NOTE),
+            "at_ms": AT_MS,
+        }
+    ),
+    "an order placed with a supplier (by a person, or replenishing to the limits)",
+)
+PURCHASE_ORDER_CLOSE = EntryType(
+    "purchase_order",
+    "close",
+    Writer.BRANCH,
+    Map(
+        {
+            "id": ID,
+            "cancelled": ListOf(Map({"sku": SKU, "qty": _ORDER_QTY}), MAX_ORDER_LINES),
+            "at_ms": AT_MS,
+        }
+    ),
+    "an order closed; what it still expected is cancelled",
+)
+RECEIPT_POST = EntryType(
+    "receipt",
+    "post",
+    Writer.BRANCH,
+    Map(
+        {
+            "id": ID,
+            "order_id": Nullable(ID),
+            "supplier": CODE,
+            "warehouse": CODE,
+            "lines": ListOf(
+                Map(
+                    {
+                        "sku": SKU,
+                        "qty": _ORDER_QTY,
+                        "unit_cost_fen": PRICE_FEN,
+                        "amount_fen": Integer(0, MAX_INT64),
+                    }
+                ),
+                MAX_ORDER_LINES,
+                1,
+            ),
+            "amount_fen": Integer(0, MAX_INT64),
+            "at_ms": AT_MS,
+            "moves": moves_of("purchase", MAX_ORDER_LINES),
+            "payable": Map({"id": ID, "supplier": CODE, "amount_fen": Integer(0, MAX_INT64)}),
+        }
+    ),
+    "goods received from a supplier, against an order or direct, and what is owed for them",
+)
+PURCHASE_RETURN_POST = EntryType(
+    "purchase_return",
+    "post",
+    Writer.BRANCH,
+    Map(
+        {
+            "id": ID,
+            "supplier": CODE,
+            "warehouse": CODE,
+            "receipt_id": Nullable(ID),
+            "lines": ListOf(
+                Map(
+                    {
+                        "sku": SKU,
+                        "qty": Integer(1, MAX_DOCUMENT_LINE_QTY),
+                        # The receipt's price, one agreed, or the last unit cost in stock.
+                        "unit_cost_fen": Integer(0, MAX_INT64),
+                        "amount_fen": Integer(0, MAX_INT64),
+                        "cost_fen": INT64,
+                    }
+                ),
+                MAX_DOCUMENT_LINES,
+                1,
+            ),
+            "amount_fen": Integer(0, MAX_INT64),
+            "cost_fen": INT64,
+            "at_ms": AT_MS,
+            "moves": moves_of("purchase_return", MAX_DOCUMENT_LINES),
+            "payable": Map({"id": ID, "supplier": CODE, "amount_fen": Integer(-MAX_INT64, 0)}),
+        }
+    ),
+    "goods sent back to a supplier: a credit on what is owed, the stock out at its cost",
+)
+STOCKTAKE_POST = EntryType(
+    "stocktake",
+    "post",
+    Writer.BRANCH,
+    Map(
+        {
+            "id": ID,
+            "warehouse": CODE,
+            "lines": ListOf(
+                Map(
+                    {
+                        "sku": SKU,
+                        "book_qty": INT64,
+                        "counted_qty": Integer(0, MAX_DOCUMENT_LINE_QTY),
+                        "variance_qty": INT64,
+                        "cost_fen": INT64,
+                    }
+                ),
+                MAX_DOCUMENT_LINES,
+                1,
+            ),
+            "variance_cost_fen": INT64,
+            "at_ms": AT_MS,
+            "moves": moves_of("stocktake", MAX_DOCUMENT_LINES),
+        }
+    ),
+    "a count posted: each line's variance from the books, at its cost",
+)
+
+TRANSFER_SEND = EntryType(
+    "transfer",
+    "send",
+    Writer.BRANCH,
+    Map(
+        {
+            **TRANSFER_FIELDS,
+            "note": Nullable(NOTE),
+            "sent_at_ms": AT_MS,
+            "moves": moves_of("transfer_out", MAX_DOCUMENT_LINES),
+        }
+    ),
+    "goods out of a warehouse into transit, at their cost",
+)
+TRANSFER_RECEIVE = EntryType(
+    "transfer",
+    "receive",
+    Writer.BRANCH,
+    Map({**TRANSFER_FIELDS, "received_at_ms": AT_MS, "moves": moves_of("transfer_in", MAX_DOCUMENT_LINES)}),
+    "a transfer booked in at its destination, at the transferred cost",
+)
+TRANSFER_DISCREPANCY = EntryType(
+    "transfer",
+    "discrepancy",
+    Writer.BRANCH,
+    Map(
+        {
+            "id": ID,
+            "transfer_id": ID,
+            "branch": BRANCH,
+            "warehouse": CODE,
+            "lines": ListOf(
+                Map(
+                    {
+                        "line_no": Integer(0, MAX_DOCUMENT_LINES - 1),
+                        "sku": SKU,
+                        "sent_qty": Integer(1, MAX_DOCUMENT_LINE_QTY),
+                        "received_qty": Integer(0, MAX_DOCUMENT_LINE_QTY),
+                        "cost_fen": INT64,
+                    }
+                ),
+                MAX_DOCUMENT_LINES,
+                1,
+            ),
+            "note": Nullable(NOTE),
+            "at_ms": AT_MS,
+            "moves": moves_of("transfer_discrepancy", MAX_DOCUMENT_LINES),
+        }
+    ),
+    "the destination counted other quantities than were sent: the difference, as its own record",
+)

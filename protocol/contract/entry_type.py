@@ -1,0 +1,37 @@
+"""An entry type: one (kind, op), the schema of its payload, and who writes it."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocol.schema import Schema, Validator, validator
+
+
+class Writer(enum.Enum):
+    BRANCH = "a branch's log"
+    HQ = "HQ's feed"
+
+
+@dataclass(frozen=True, slots=True)
+class EntryType:
+    """One (kind, op): what its payload holds, and who writes it."""
+
+    kind: str
+    op: str
+    writer: Writer
+    schema: Schema
+    meaning: str
+    validate: Validator = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "validate", validator(self.name, self.schema))
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}/{self.op}"
+
+    def check(self, payload: Any) -> None:
+        """Return if the payload keeps the contract; PayloadInvalid naming the field if not."""
+        self.validate(payload)

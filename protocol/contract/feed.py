@@ -1,0 +1,182 @@
+"""What HQ writes into a branch's feed: master data it authors, the directory as
+other branches wrote it, transfers routed to the branch, and operators' decisions."""
+
+from __future__ import annotations
+
+from protocol.contract.entry_type import EntryType, Writer
+from protocol.contract.fields import (
+    AT_MS,
+    BIRTHDAY,
+    BRANCH,
+    CARD,
+    CARD_EVENT_KINDS,
+    CODE,
+    CONFLICT_KINDS,
+    COSTING_METHODS,
+    DISCOUNT_MODES,
+    HLC,
+    ID,
+    LEDGER_AMOUNT,
+    LEDGER_KINDS,
+    LEDGERS,
+    MASTER_NAME,
+    MASTER_TEXT,
+    MAX_RESOLUTION_RECORDS,
+    NAME,
+    NODE,
+    NOTE,
+    PHONE,
+    PRICE_FEN,
+    RECORD_ID,
+    RESOLUTION_ACTIONS,
+    SKU,
+    TENDER_FEN,
+    TRANSFER_FIELDS,
+)
+from protocol.limits import (
+    MAX_CARDS_PER_REGISTRATION,
+    MAX_LIMIT_QTY,
+    MAX_NAME_CHARS,
+    MAX_OPERATOR_CHARS,
+    MAX_RESOLUTION_NOTE_CHARS,
+    MAX_SEEN_EVENTS,
+    MAX_SUPPLIER_PHONE_CHARS,
+    MAX_UNIT_CHARS,
+)
+from protocol.schema import Bool, Choice, Integer, ListOf, Map, Nullable, OneOf, Text, Tuple
+
+# -- what HQ writes into a branch's feed ----------------------------------------------
+
+_LIMIT = Nullable(Integer(0, MAX_LIMIT_QTY))
+PRODUCT_UPSERT = EntryType(
+    "product",
+    "upsert",
+    Writer.HQ,
+    Map(
+        {"sku": SKU, "name": MASTER_NAME, "price_fen": PRICE_FEN},
+        # Fields an older HQ did not send; the branch takes their defaults.
+        {
+            "unit": Text(MAX_UNIT_CHARS, 1),
+            "active": Bool(),
+            "category": Nullable(CODE),
+            "spec": MASTER_TEXT,
+            "model": MASTER_TEXT,
+            "colour": MASTER_TEXT,
+            "lower_limit": _LIMIT,
+            "upper_limit": _LIMIT,
+            "purchase_price_fen": PRICE_FEN,
+            "discount_mode": Choice(DISCOUNT_MODES),
+            "discount_rate": Integer(1, 100),  # percent of the price paid
+            "costing_method": Choice(COSTING_METHODS),
+            "specified_cost_fen": Nullable(PRICE_FEN),
+            "supplier": Nullable(CODE),
+        },
+    ),
+    "a product of HQ's catalogue as it now is",
+)
+CATEGORY_UPSERT = EntryType(
+    "category",
+    "upsert",
+    Writer.HQ,
+    Map({"code": CODE, "name": MASTER_NAME}, {"parent": Nullable(CODE)}),
+    "a product category as it now is",
+)
+SUPPLIER_UPSERT = EntryType(
+    "supplier",
+    "upsert",
+    Writer.HQ,
+    Map(
+        {"code": CODE, "name": MASTER_NAME},
+        {"contact": MASTER_TEXT, "phone": Nullable(Text(MAX_SUPPLIER_PHONE_CHARS, 1)), "active": Bool()},
+    ),
+    "a supplier as it now is",
+)
+WAREHOUSE_UPSERT = EntryType(
+    "warehouse",
+    "upsert",
+    Writer.HQ,
+    Map({"code": CODE, "name": MASTER_NAME, "branch": BRANCH}, {"active": Bool()}),
+    "a warehouse and the branch whose node keeps its stock",
+)
+MEMBER_UPSERT = EntryType(
+    "member",
+    "upsert",
+    Writer.HQ,
+    Map(
+        {
+            "id": ID,
+            "home_branch": Text(MAX_NAME_CHARS, 1),  # "?" for a member HQ knows only from an edit
+            "profile": Map(
+                {},
+                {
+                    "name": Tuple((NAME, HLC, NODE)),
+                    "phone": Tuple((PHONE, HLC, NODE)),
+                    "birthday": Tuple((BIRTHDAY, HLC, NODE)),
+                },
+                closed=True,
+            ),
+        }
+    ),
+    "a member's profile as HQ's directory holds it, each field with its stamp",
+)
+TRANSFER_DELIVER = EntryType(
+    "transfer",
+    "deliver",
+    Writer.HQ,
+    Map({**TRANSFER_FIELDS, "note": Nullable(NOTE), "sent_at_ms": AT_MS}),
+    "a transfer addressed to this branch: the source's send, less its moves",
+)
+TRANSFER_RECEIVED = EntryType(
+    "transfer",
+    "received",
+    Writer.HQ,
+    Map({"id": ID, "to_branch": BRANCH, "received_at_ms": AT_MS}),
+    "the destination booked this branch's transfer: no longer in transit",
+)
+_DIRECTORY_RECORD = OneOf(
+    "type",
+    {
+        "registration": Map(
+            {"record": Tuple((ID, Nullable(PHONE), ListOf(CARD, MAX_CARDS_PER_REGISTRATION), HLC, NODE))},
+            closed=True,
+        ),
+        "card_event": Map(
+            {"record": Tuple((ID, CARD, Choice(CARD_EVENT_KINDS), HLC, NODE, ListOf(ID, MAX_SEEN_EVENTS)))},
+            closed=True,
+        ),
+        "ledger": Map(
+            {
+                "record": Tuple(
+                    (RECORD_ID, CARD, Choice(LEDGERS), Choice(LEDGER_KINDS), LEDGER_AMOUNT, HLC, NODE)
+                )
+            },
+            closed=True,
+        ),
+        "redemption": Map({"record": Tuple((ID, CARD, TENDER_FEN, HLC, NODE))}, closed=True),
+        "separation": Map({"record": Tuple((ID, ID))}, closed=True),
+    },
+)
+DIRECTORY_RECORD = EntryType(
+    "directory",
+    "record",
+    Writer.HQ,
+    _DIRECTORY_RECORD,
+    "a record of the shared member directory another branch (or HQ) wrote, with its stamp",
+)
+CONFLICT_RESOLVE = EntryType(
+    "conflict",
+    "resolve",
+    Writer.HQ,
+    Map(
+        {
+            "id": RECORD_ID,
+            "kind": Choice(CONFLICT_KINDS),
+            "action": Choice(RESOLUTION_ACTIONS),
+            "note": Text(MAX_RESOLUTION_NOTE_CHARS),
+            "by": Text(MAX_OPERATOR_CHARS),
+            "at_ms": AT_MS,
+            "records": ListOf(_DIRECTORY_RECORD, MAX_RESOLUTION_RECORDS),
+        }
+    ),
+    "an operator's decision on a conflict, with the directory records it writes",
+)

@@ -1,0 +1,125 @@
+"""The contract's vocabulary: the closed sets of words, and the field schemas every
+entry type builds from, each bounded by a constant of protocol/limits.py."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from protocol.errors import require
+from protocol.limits import (
+    BIRTHDAY_CHARS,
+    BRANCH_CODE_PATTERN,
+    MAX_AMOUNT_FEN,
+    MAX_AT_MS,
+    MAX_BRANCH_CODE_CHARS,
+    MAX_DOCUMENT_LINE_QTY,
+    MAX_DOCUMENT_LINES,
+    MAX_HOLD_ID_CHARS,
+    MAX_INT64,
+    MAX_LEDGER_AMOUNT,
+    MAX_MASTER_NAME_CHARS,
+    MAX_MASTER_TEXT_CHARS,
+    MAX_MEMBER_NAME_CHARS,
+    MAX_NAME_CHARS,
+    MAX_NOTE_CHARS,
+    MAX_PHONE_CHARS,
+    MAX_RECORD_ID_CHARS,
+    MIN_INT64,
+)
+from protocol.schema import Choice, Integer, ListOf, Map, Nullable, Schema, Text
+
+# -- the words ------------------------------------------------------------------------
+
+TENDER_KINDS = ("cash", "stored_value", "voucher")
+PAYMENT_MODES = ("online", "offline")  # a stored-value spend held at HQ, or within the offline limit
+MOVE_CAUSES = (
+    "sale",
+    "sale_return",
+    "purchase",
+    "purchase_return",
+    "stocktake",
+    "transfer_out",
+    "transfer_in",
+    "transfer_discrepancy",
+)
+LEDGERS = ("stored_value", "points", "uses", "credit")
+LEDGER_KINDS = (
+    "top_up",
+    "refund",
+    "spend",
+    "transfer_in",
+    "transfer_out",
+    "adjust",
+    "earn",
+    "redeem",
+    "expire",
+    "grant",
+    "use",
+    "repay",
+    "charge",
+)
+CARD_EVENT_KINDS = ("report_lost", "unlock", "suspend", "resume", "return")
+ORDER_KINDS = ("normal", "urgent", "plan", "replenishment")
+COSTING_METHODS = ("fifo", "lifo", "moving_average", "specified")
+DISCOUNT_MODES = ("none", "member", "all")
+CONFLICT_KINDS = ("duplicate_member", "overdraft", "voucher_reused")
+RESOLUTION_ACTIONS = ("confirm", "separate", "write_off", "collect")
+
+# A resolution writes one directory record at most today (a separation or an
+# adjusting ledger entry); a few more leave room for a decision that settles several.
+MAX_RESOLUTION_RECORDS = 16
+
+# -- the fields -----------------------------------------------------------------------
+
+ID = Text(MAX_NAME_CHARS, 1)  # an id a node mints (a UUIDv7), an entry's entity id
+SKU = Text(MAX_NAME_CHARS, 1)
+CODE = Text(MAX_NAME_CHARS, 1)  # a warehouse, supplier or category as HQ codes it
+# A card number a till takes (up to 40 characters), or a member's id for the
+# virtual card a member registered without one gets; vouchers are numbered alike.
+CARD = Text(MAX_NAME_CHARS, 1)
+BRANCH = Text(MAX_BRANCH_CODE_CHARS, 1, BRANCH_CODE_PATTERN)
+NODE = Text(MAX_NAME_CHARS, 1)  # who stamped a directory record: a branch, or "hq"
+RECORD_ID = Text(MAX_RECORD_ID_CHARS, 1)
+HOLD = Text(MAX_HOLD_ID_CHARS, 1)
+AT_MS = Integer(0, MAX_AT_MS)
+HLC = Integer(0, MAX_INT64)
+INT64 = Integer(MIN_INT64, MAX_INT64)
+PRICE_FEN = Integer(0, MAX_AMOUNT_FEN)  # a price or a unit cost
+TENDER_FEN = Integer(1, MAX_AMOUNT_FEN)  # a tender, a top-up, a voucher's value
+LEDGER_AMOUNT = Integer(-MAX_LEDGER_AMOUNT, MAX_LEDGER_AMOUNT)
+NOTE = Text(MAX_NOTE_CHARS, 1)
+NAME = Text(MAX_MEMBER_NAME_CHARS, 1)
+PHONE = Text(MAX_PHONE_CHARS, 1)
+BIRTHDAY = Nullable(Text(BIRTHDAY_CHARS, BIRTHDAY_CHARS))
+MASTER_NAME = Text(MAX_MASTER_NAME_CHARS, 1)
+MASTER_TEXT = Nullable(Text(MAX_MASTER_TEXT_CHARS, 1))
+
+# What a transfer's send, its receive and HQ's delivery of it all say about it.
+TRANSFER_FIELDS: Mapping[str, Schema] = MappingProxyType(
+    {
+        "id": ID,
+        "source_branch": BRANCH,
+        "from_warehouse": CODE,
+        "to_branch": BRANCH,
+        "to_warehouse": CODE,
+        "lines": ListOf(
+            Map({"sku": SKU, "qty": Integer(1, MAX_DOCUMENT_LINE_QTY), "cost_fen": INT64}),
+            MAX_DOCUMENT_LINES,
+            1,
+        ),
+        "cost_fen": INT64,
+    }
+)
+
+
+def moves_of(cause: str, max_items: int) -> ListOf:
+    """The stock movements a document made: each quantity signed (in positive, out
+    negative) with the change of the value on hand; what went to cost of goods or to
+    variance rides beside it."""
+    require(cause in MOVE_CAUSES, f"{cause!r} is one of the causes a stock move names")
+    move = Map(
+        {"warehouse": CODE, "sku": SKU, "qty": INT64, "cost_fen": INT64, "cause": Choice((cause,))},
+        {"correction_fen": INT64, "variance_fen": INT64},
+    )
+    return ListOf(move, max_items)
