@@ -22,11 +22,11 @@ from node import (
     stocktake,
     transfers,
 )
-from node.changelog import LogHead
 from node.config import KEY_FILE, STORE_FILE, load_config, read_private_key
 from node.context import CONTEXT, MAX_JSON_BODY_BYTES, NodeContext
 from node.replicator import Replicator
-from node.store import Store
+from node.store.changelog import LogHead
+from node.store.store import Store
 from protocol.errors import Refused
 from shared_tables.directory_store import load_directory
 

@@ -18,7 +18,7 @@ from conflict.wire import ENTRY_KINDS
 from node import fields
 from node.context import CONTEXT, json_body
 from node.errors import CardBlocked, InvalidRequest, NothingToClear, UnknownCard
-from node.writer import Tx
+from node.store.writer import Tx
 from shared_tables import directory_store
 
 routes = web.RouteTableDef()

@@ -33,7 +33,7 @@ from node.errors import (
     VoucherUsed,
 )
 from node.members import member_or_survivor
-from node.writer import Tx
+from node.store.writer import Tx
 from shared_tables import directory_store
 
 routes = web.RouteTableDef()

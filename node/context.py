@@ -11,7 +11,7 @@ from aiohttp import web
 
 from node.config import NodeConfig
 from node.errors import MalformedBody
-from node.store import Store
+from node.store.store import Store
 from protocol.ids import uuid7
 
 if TYPE_CHECKING:

@@ -15,18 +15,15 @@ from typing import Any
 from conflict.wire import from_payload
 from node import catalogue, transfers
 from node.members import apply_member_upsert
-from node.writer import Tx
+from node.store import sync_state
+from node.store.writer import Tx
 from protocol import codec
 from protocol.batch import SignedBatch, verify_batch
-from protocol.entry import GENESIS_HASH, Entry, check_chain
+from protocol.entry import Entry, check_chain
 from protocol.errors import SequenceGap
 from shared_tables.directory_store import add_records
 
 log = logging.getLogger(__name__)
-
-FEED_SEQ = "feed_seq"
-FEED_HASH = "feed_hash"
-
 
 # What a node does with each kind of HQ change. An applier runs inside the page's
 # transaction; one that books a document of this branch's own (a transfer
@@ -64,17 +61,12 @@ APPLIERS: dict[tuple[str, str], Applier] = {
 }
 
 
-def feed_cursor(conn: sqlite3.Connection) -> tuple[int, bytes]:
-    rows = dict(conn.execute("SELECT key, value FROM sync_state WHERE key IN (?, ?)", (FEED_SEQ, FEED_HASH)))
-    return int(rows.get(FEED_SEQ, 0)), bytes(rows.get(FEED_HASH, GENESIS_HASH))
-
-
 def apply_page_job(batch: SignedBatch, hq_public_key: bytes) -> Callable[[Tx], int]:
     """Verify the page against HQ's pinned key and our cursor, then apply what is new."""
     verify_batch(batch, hq_public_key)
 
     def job(tx: Tx) -> int:
-        cursor_seq, cursor_hash = feed_cursor(tx.conn)
+        cursor_seq, cursor_hash = sync_state.feed_cursor(tx.conn)
         fresh: list[Entry] = [entry for entry in batch.entries if entry.seq > cursor_seq]
         if not fresh:
             return cursor_seq
@@ -94,11 +86,7 @@ def apply_page_job(batch: SignedBatch, hq_public_key: bytes) -> Callable[[Tx], i
                 continue
             applier(tx, entry.payload)
         last = fresh[-1]
-        tx.conn.executemany(
-            "INSERT INTO sync_state (key, value) VALUES (?, ?)"
-            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [(FEED_SEQ, last.seq), (FEED_HASH, last.hash)],
-        )
+        sync_state.put(tx.conn, [(sync_state.FEED_SEQ, last.seq), (sync_state.FEED_HASH, last.hash)])
         return last.seq
 
     return job

@@ -20,7 +20,8 @@ import aiohttp
 
 from node.context import NodeContext
 from node.errors import CardBlocked, InsufficientBalance, UnknownCard
-from node.replicator import ACKED_SEQ, auth_header
+from node.replicator import auth_header
+from node.store import sync_state
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +77,9 @@ def needs_sync(conn: sqlite3.Connection, branch: str, card_id: str) -> bool:
 
 
 def _acked_hlc(conn: sqlite3.Connection) -> int:
-    row = conn.execute("SELECT value FROM sync_state WHERE key = ?", (ACKED_SEQ,)).fetchone()
-    acked_seq = int(row[0]) if row is not None else 0
-    hlc_row = conn.execute("SELECT hlc FROM change_log WHERE seq = ?", (acked_seq,)).fetchone()
+    hlc_row = conn.execute(
+        "SELECT hlc FROM change_log WHERE seq = ?", (sync_state.acked_seq(conn),)
+    ).fetchone()
     return int(hlc_row[0]) if hlc_row is not None else 0
 
 

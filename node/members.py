@@ -19,7 +19,7 @@ from conflict.profile import stamp_fields
 from node import fields
 from node.context import CONTEXT, json_body
 from node.errors import CardTaken, InvalidRequest, PhoneTaken, UnknownMember
-from node.writer import Tx
+from node.store.writer import Tx
 from shared_tables import directory_store
 
 routes = web.RouteTableDef()

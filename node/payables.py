@@ -18,7 +18,7 @@ from node.cards import request_key
 from node.context import CONTEXT, json_body
 from node.documents import ItemLine
 from node.errors import DocumentState, InsufficientStock, InvalidRequest, NotFound
-from node.writer import Tx
+from node.store.writer import Tx
 from protocol.errors import require
 
 routes = web.RouteTableDef()

@@ -26,7 +26,7 @@ from node.errors import (
     NothingToReplenish,
     OverReceipt,
 )
-from node.writer import Tx
+from node.store.writer import Tx
 from protocol.errors import require
 
 routes = web.RouteTableDef()

@@ -21,12 +21,13 @@ from typing import Any
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from node.changelog import LogHead
 from node.config import NodeConfig
-from node.feed import apply_page_job, feed_cursor
+from node.feed import apply_page_job
 from node.progress import DrainProgress
-from node.store import Store
-from node.writer import Tx
+from node.store import sync_state
+from node.store.changelog import LogHead
+from node.store.store import Store
+from node.store.writer import Tx
 from protocol import messages
 from protocol.batch import sign_batch
 from protocol.entry import decode_entry
@@ -37,7 +38,6 @@ from protocol.signing import sign_request
 
 log = logging.getLogger(__name__)
 
-ACKED_SEQ = "acked_seq"
 PUSH_TIMEOUT_S = 15
 FEED_WAIT_S = 20  # long-poll: HQ holds an empty feed request this long
 CONNECT_TIMEOUT_S = 5
@@ -117,8 +117,8 @@ class Replicator:
     ) -> Replicator:
         """A replicator continuing from what the store holds: its log head, the
         sequence HQ last acknowledged and the feed cursor (as after a restart)."""
-        acked_seq = int(await store.sync_value(ACKED_SEQ, 0))
-        cursor_seq = await store.writer.run(lambda tx: feed_cursor(tx.conn)[0])
+        acked_seq = await store.read(sync_state.acked_seq)
+        cursor_seq = await store.writer.run(lambda tx: sync_state.feed_cursor(tx.conn)[0])
         return cls(
             config,
             store,
@@ -288,11 +288,7 @@ class Replicator:
         changed.set()
 
         def remember(tx: Tx) -> None:
-            tx.conn.execute(
-                "INSERT INTO sync_state (key, value) VALUES (?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (ACKED_SEQ, acked_seq),
-            )
+            sync_state.put(tx.conn, [(sync_state.ACKED_SEQ, acked_seq)])
 
         await self.store.writer.run(remember)
 

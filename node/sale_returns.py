@@ -23,7 +23,7 @@ from node.cards import request_key
 from node.checkout import MAX_LINE_QTY, MAX_SALE_LINES
 from node.context import CONTEXT, json_body
 from node.errors import DocumentState, InvalidRequest, NotFound
-from node.writer import Tx
+from node.store.writer import Tx
 
 routes = web.RouteTableDef()
 

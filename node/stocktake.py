@@ -21,7 +21,7 @@ from node.cards import request_key
 from node.context import CONTEXT, json_body
 from node.errors import InvalidRequest
 from node.stock_views import query_count
-from node.writer import Tx
+from node.store.writer import Tx
 
 routes = web.RouteTableDef()
 

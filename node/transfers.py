@@ -32,7 +32,7 @@ from node.errors import (
     NotFound,
     TransferToItself,
 )
-from node.writer import Tx
+from node.store.writer import Tx
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()

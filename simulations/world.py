@@ -22,10 +22,10 @@ from hq.errors import InvalidQuery
 from hq.service import HQ
 from hq.setup import DEMO_CATALOGUE, token_hash
 from hq.storage.sqlite import SqliteHQStore
-from node.changelog import LogHead
 from node.config import NodeConfig
 from node.replicator import Replicator
-from node.store import Store
+from node.store.changelog import LogHead
+from node.store.store import Store
 from protocol import messages
 from protocol.errors import Refused
 from protocol.hlc import physical_ms

@@ -7,8 +7,8 @@ import json
 
 from node import catalogue
 from node.context import CONTEXT
+from node.store.writer import Tx
 from node.transfers import apply_delivery
-from node.writer import Tx
 from tests.harness import Chain, branchline
 from tests.node.stock_fixtures import start_branch, stock_in
 

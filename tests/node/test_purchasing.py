@@ -16,7 +16,7 @@ import pytest
 
 from node import catalogue
 from node.context import CONTEXT
-from node.writer import Tx
+from node.store.writer import Tx
 from protocol.entry import decode_entry
 from tests.harness import Chain, Server, sale, wait_until
 

@@ -21,7 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inventory.costing import METHODS
-from node import catalogue, schema, stock_ledger
+from node import catalogue, stock_ledger
+from node.store import schema
 
 WAREHOUSES = ("W1", "W2")
 SKUS = tuple(f"SKU-{method}" for method in METHODS)  # one product per costing method

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from node import schema
 from node.progress import SHOW_FROM_BACKLOG, DrainProgress
+from node.store import schema
 
 
 def test_migrations_apply_once_and_a_newer_store_is_refused(tmp_path: Path) -> None:

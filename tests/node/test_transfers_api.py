@@ -15,8 +15,8 @@ import pytest
 
 from node import catalogue, stock_ledger
 from node.context import CONTEXT
+from node.store.writer import Tx
 from node.transfers import apply_delivery
-from node.writer import Tx
 from tests.harness import Chain, Server, wait_until
 
 CUP, TEA = "CUP-CERAMIC", "TEA-OOLONG-250"

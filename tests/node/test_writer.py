@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from node.changelog import LogHead
-from node.store import Store
-from node.writer import Tx
+from node.store.changelog import LogHead
+from node.store.store import Store
+from node.store.writer import Tx
 from protocol.entry import GENESIS_HASH, check_chain, decode_entry
 
 

@@ -13,7 +13,7 @@ import pytest
 
 import node.feed
 from node import stock_ledger, transfers
-from node.writer import Tx
+from node.store.writer import Tx
 from simulations.model import HQ_WAREHOUSE_NODE, MINUTE_MS, RunResult, Violation
 from simulations.real import not_applied
 from simulations.report import render_html

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from node.changelog import LogHead, LogWriter
+from node.store.changelog import LogHead, LogWriter
 from protocol.entry import Entry
 from protocol.errors import Overloaded, ShuttingDown
 

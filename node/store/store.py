@@ -18,9 +18,9 @@ from typing import TypeVar
 
 import aiosqlite
 
-from node import schema
-from node.changelog import LogHead, LogWriter, read_head
-from node.writer import Writer
+from node.store import schema
+from node.store.changelog import LogHead, LogWriter, read_head
+from node.store.writer import Writer
 
 T = TypeVar("T")
 
@@ -77,8 +77,3 @@ class Store:
         await self.reader.close()
         await asyncio.get_running_loop().run_in_executor(self._read_thread, self.read_conn.close)
         self._read_thread.shutdown(wait=True)
-
-    async def sync_value(self, key: str, default: int | bytes) -> int | bytes:
-        async with self.reader.execute("SELECT value FROM sync_state WHERE key = ?", (key,)) as cursor:
-            row = await cursor.fetchone()
-        return default if row is None else row[0]
