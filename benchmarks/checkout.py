@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import Report, peak_rss_mib, percentile
-from node.catalogue import apply_product
-from node.checkout import SaleRequest, Tender, checkout_job
+from node.services.catalogue import apply_product
+from node.services.checkout import SaleRequest, Tender, checkout_job
 from node.store import schema
 from node.store.store import Store
 from node.store.writer import Tx

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from node.cards import status_job, top_up_job
-from node.checkout import SaleRequest, Tender
-from node.holds import HOLD_TIMEOUT_S, OFFLINE, Authorisation, unsynced_debits
-from node.members import edit_job
+from node.services.cards import status_job, top_up_job
+from node.services.checkout import SaleRequest, Tender
+from node.services.holds import HOLD_TIMEOUT_S, OFFLINE, Authorisation, unsynced_debits
+from node.services.members import edit_job
 from protocol.errors import CardBlocked, InsufficientBalance, Refused, UnknownCard
 from protocol.ids import uuid7
 from simulations.shop import PRICES_FEN, SKUS, Booked, Member, pick_member

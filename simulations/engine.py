@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from node.replicator import FEED_WAIT_S, PUSH_TIMEOUT_S
+from node.sync.replicator import FEED_WAIT_S, PUSH_TIMEOUT_S
 from protocol.replication import Fetch, Push, WaitUntil
 from simulations.inventory_figures import transfer_figures
 from simulations.inventory_ops import author_master_data

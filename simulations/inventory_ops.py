@@ -15,10 +15,10 @@ import random
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
-from node import sale_returns, stock_ledger, stocktake
-from node.documents import ItemLine
-from node.purchasing import ReceivedLine, direct_receipt_job
-from node.transfers import send_job
+from node.services import returns, stock_ledger, stocktake
+from node.services.documents import ItemLine
+from node.services.receipts import ReceivedLine, direct_receipt_job
+from node.services.transfers import send_job
 from protocol.errors import Refused
 from protocol.ids import uuid7
 from simulations.model import HQ_WAREHOUSE_NODE
@@ -225,9 +225,7 @@ class InventoryOps:
         warehouse = warehouse_of(node.code)
         try:
             returned: dict[str, Any] = await node.db.writer.run(
-                sale_returns.return_job(
-                    return_id, sale_id, [sale_returns.ReturnLine(line_no, qty)], None, warehouse
-                )
+                returns.return_job(return_id, sale_id, [returns.ReturnLine(line_no, qty)], None, warehouse)
             )
         except Refused:
             self._refused(node)

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from node.checkout import SaleRequest, Tender, checkout_job
-from node.holds import Authorisation
-from node.members import register_job
+from node.services.checkout import SaleRequest, Tender, checkout_job
+from node.services.holds import Authorisation
+from node.services.members import register_job
 from protocol.errors import Refused
 from protocol.ids import uuid7
 from simulations.directory_ops import DirectoryOps

@@ -31,6 +31,22 @@ def read_head(conn: sqlite3.Connection) -> LogHead:
     return GENESIS if row is None else LogHead(row[0], bytes(row[1]), row[2])
 
 
+def read_entries(conn: sqlite3.Connection, first_seq: int, last_seq: int, max_bytes: int) -> list[bytes]:
+    """The stored bytes of entries `first_seq`..`last_seq` in order, ending before the one
+    that would take them past `max_bytes` (the first is always taken)."""
+    raws: list[bytes] = []
+    size = 0
+    for (raw_entry,) in conn.execute(
+        "SELECT entry FROM change_log WHERE seq BETWEEN ? AND ? ORDER BY seq", (first_seq, last_seq)
+    ):
+        raw = bytes(raw_entry)
+        if raws and size + len(raw) > max_bytes:
+            break
+        raws.append(raw)
+        size += len(raw)
+    return raws
+
+
 class LogWriter:
     """Mints the next entry of this origin. Used only on the writer thread."""
 

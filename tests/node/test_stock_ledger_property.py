@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inventory.costing import METHODS
-from node import catalogue, stock_ledger
+from node.services import catalogue, stock_ledger
 from node.store import schema
 
 WAREHOUSES = ("W1", "W2")

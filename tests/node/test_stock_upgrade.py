@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from node import catalogue, stock_ledger
+from node.services import catalogue, stock_ledger
 from node.store import schema
 
 

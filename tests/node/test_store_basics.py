@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from node.progress import SHOW_FROM_BACKLOG, DrainProgress
 from node.store import schema
+from node.sync.progress import SHOW_FROM_BACKLOG, DrainProgress
 
 
 def test_migrations_apply_once_and_a_newer_store_is_refused(tmp_path: Path) -> None:
@@ -37,7 +37,7 @@ def test_a_failing_migration_leaves_the_previous_version(tmp_path: Path) -> None
 
 def test_a_large_backlog_drain_is_reported_from_start_to_end(caplog: pytest.LogCaptureFixture) -> None:
     progress = DrainProgress("BR01")
-    with caplog.at_level(logging.INFO, logger="node.progress"):
+    with caplog.at_level(logging.INFO, logger="node.sync.progress"):
         progress.update(acked_seq=0, head_seq=SHOW_FROM_BACKLOG - 1)  # small: nothing shown
         assert caplog.messages == []
         progress.update(acked_seq=0, head_seq=50_000)

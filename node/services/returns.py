@@ -16,16 +16,10 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, NamedTuple
 
-from aiohttp import web
-
-from node import documents, fields, stock_ledger
-from node.cards import request_key
-from node.checkout import MAX_LINE_QTY, MAX_SALE_LINES
-from node.context import CONTEXT, json_body
 from node.errors import DocumentState, InvalidRequest, NotFound
+from node.services import documents, fields, stock_ledger
+from node.services.checkout import MAX_LINE_QTY, MAX_SALE_LINES
 from node.store.writer import Tx
-
-routes = web.RouteTableDef()
 
 REFUND_KIND = "cash"
 
@@ -197,21 +191,3 @@ def returns_of(conn: sqlite3.Connection, sale_id: str) -> list[dict[str, Any]]:
     sold_lines(conn, sale_id)  # NotFound for a sale this branch does not have
     ids = conn.execute("SELECT id FROM sale_returns WHERE sale_id = ? ORDER BY seq", (sale_id,)).fetchall()
     return [load_return(conn, return_id) for (return_id,) in ids]
-
-
-@routes.post("/api/sales/{sale_id}/returns")
-async def post_return(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
-    lines = parse_lines(await json_body(request))
-    job = return_job(
-        context.new_id(), request.match_info["sale_id"], lines, request_key(request), context.config.warehouse
-    )
-    result = await context.store.writer.run(job)
-    return web.json_response(result, status=200 if result["replayed"] else 201)
-
-
-@routes.get("/api/sales/{sale_id}/returns")
-async def list_returns(request: web.Request) -> web.Response:
-    sale_id = request.match_info["sale_id"]
-    found = await request.app[CONTEXT].store.read(lambda conn: returns_of(conn, sale_id))
-    return web.json_response({"sale_id": sale_id, "returns": found})

@@ -8,8 +8,8 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from node import fields
 from node.errors import InvalidRequest, NotFound
+from node.services import fields
 
 MAX_DOCUMENT_LINES = 500  # a full delivery from a supplier; more is a runaway client
 MAX_LINE_QTY = 1_000_000

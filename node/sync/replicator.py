@@ -1,4 +1,5 @@
-"""The replicator's I/O shell: HTTP to HQ around protocol.replication's decisions.
+"""The replicator's I/O shell: HTTP to HQ (node.sync.hq_client) around
+protocol.replication's decisions.
 
 Push: read unacknowledged entries, sign their head, POST them; HQ's ack moves
 the machine. Pull: long-poll HQ's feed after the cursor and apply each page in
@@ -18,29 +19,27 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.config import NodeConfig
-from node.feed import apply_page_job
-from node.progress import DrainProgress
 from node.store import sync_state
-from node.store.changelog import LogHead
+from node.store.changelog import LogHead, read_entries
 from node.store.store import Store
 from node.store.writer import Tx
+from node.sync.feed import apply_page_job
+from node.sync.hq_client import HQClient, NoAnswer
+from node.sync.progress import DrainProgress
 from protocol import messages
 from protocol.batch import sign_batch
 from protocol.entry import decode_entry
 from protocol.errors import ProtocolError
 from protocol.limits import MAX_MESSAGE_BYTES
 from protocol.replication import Fetch, PullMachine, Push, PushMachine, WaitUntil
-from protocol.signing import sign_request
 
 log = logging.getLogger(__name__)
 
 PUSH_TIMEOUT_S = 15
 FEED_WAIT_S = 20  # long-poll: HQ holds an empty feed request this long
-CONNECT_TIMEOUT_S = 5
 # Room for the message envelope and signature around the entries of a push.
 PUSH_BYTES_BUDGET = MAX_MESSAGE_BYTES - 64 * 1024
 # Refusals no retry can fix: the branch is quarantined, forked or not enrolled.
@@ -53,11 +52,6 @@ def monotonic_ms() -> int:
 
 def wall_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def auth_header(key: Ed25519PrivateKey, branch: str, method: str, path_qs: str, timestamp_ms: int) -> str:
-    signature = sign_request(key, branch, method, path_qs, timestamp_ms)
-    return f"Branchline branch={branch},ts={timestamp_ms},sig={signature.hex()}"
 
 
 @dataclass
@@ -108,7 +102,8 @@ class Replicator:
         self._acked_changed = asyncio.Event()
         self._pull_wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._session: aiohttp.ClientSession | None = None
+        # HTTP to HQ, shared with the tills' online holds (node.services.holds).
+        self.hq = HQClient(config, key, wall_ms, self)
         self._progress = DrainProgress(config.branch)
 
     @classmethod
@@ -130,9 +125,9 @@ class Replicator:
         )
 
     @property
-    def session(self) -> aiohttp.ClientSession | None:
-        """The HTTP session to HQ, shared with online payment holds (node.holds)."""
-        return self._session
+    def head_seq(self) -> int:
+        """The last sequence of our log committed so far."""
+        return self.push.head_seq
 
     async def wait_acked(self, seq: int, timeout_s: float) -> bool:
         """Wait until HQ has acknowledged our log up to `seq`; False if it has not
@@ -155,9 +150,7 @@ class Replicator:
         self._push_wake.set()
 
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT_S)
-        )
+        await self.hq.open()
         self._tasks = [
             asyncio.create_task(self._guarded(self._push_loop), name="push"),
             asyncio.create_task(self._guarded(self._pull_loop), name="pull"),
@@ -178,8 +171,7 @@ class Replicator:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        if self._session is not None:
-            await self._session.close()
+        await self.hq.close()
         self._progress.finish()
 
     def status(self) -> dict[str, Any]:
@@ -214,16 +206,15 @@ class Replicator:
     async def _push(self, action: Push) -> None:
         body = await self.prepare_push(action)
         try:
-            assert self._session is not None
-            async with self._session.post(
-                self.config.hq_url + "/api/push",
+            status, data = await self.hq.send(
+                "POST",
+                "/api/push",
                 data=body,
                 headers={"Content-Type": "application/x-msgpack"},
-                timeout=aiohttp.ClientTimeout(total=PUSH_TIMEOUT_S),
-            ) as response:
-                status, data = response.status, await response.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            self.push_unanswered(f"{type(exc).__name__}: {exc}")
+                timeout_s=PUSH_TIMEOUT_S,
+            )
+        except NoAnswer as exc:
+            self.push_unanswered(str(exc))
             return
         await self.push_answered(status, data)
 
@@ -293,19 +284,7 @@ class Replicator:
         await self.store.writer.run(remember)
 
     async def _read_entries(self, first_seq: int, last_seq: int) -> list[bytes]:
-        raws: list[bytes] = []
-        size = 0
-        async with self.store.reader.execute(
-            "SELECT entry FROM change_log WHERE seq BETWEEN ? AND ? ORDER BY seq",
-            (first_seq, last_seq),
-        ) as cursor:
-            async for row in cursor:
-                raw = bytes(row[0])
-                if raws and size + len(raw) > PUSH_BYTES_BUDGET:
-                    break
-                raws.append(raw)
-                size += len(raw)
-        return raws
+        return await self.store.read(lambda conn: read_entries(conn, first_seq, last_seq, PUSH_BYTES_BUDGET))
 
     # -- pull ---------------------------------------------------------------
 
@@ -323,23 +302,18 @@ class Replicator:
     async def _fetch(self, action: Fetch) -> None:
         path_qs, headers = self.prepare_fetch(action)
         try:
-            assert self._session is not None
-            async with self._session.get(
-                self.config.hq_url + path_qs,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=FEED_WAIT_S + PUSH_TIMEOUT_S),
-            ) as response:
-                status, data = response.status, await response.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            self.fetch_unanswered(f"{type(exc).__name__}: {exc}")
+            status, data = await self.hq.send(
+                "GET", path_qs, headers=headers, timeout_s=FEED_WAIT_S + PUSH_TIMEOUT_S
+            )
+        except NoAnswer as exc:
+            self.fetch_unanswered(str(exc))
             return
         await self.fetch_answered(action, status, data)
 
     def prepare_fetch(self, action: Fetch) -> tuple[str, dict[str, str]]:
         """The signed feed read for the machine's Fetch action: path and headers."""
         path_qs = f"/api/feed?after={action.after_seq}&wait_s={FEED_WAIT_S}"
-        header = auth_header(self.key, self.config.branch, "GET", path_qs, self.wall_ms())
-        return path_qs, {"Authorization": header}
+        return path_qs, self.hq.signed("GET", path_qs)
 
     def fetch_unanswered(self, reason: str) -> None:
         self._unreachable(reason)

@@ -12,13 +12,10 @@ import logging
 import sqlite3
 from typing import Any, NamedTuple
 
-from aiohttp import web
-
-from node.context import CONTEXT
 from node.errors import NotFound, UnknownProduct, UnknownWarehouse, WarehouseElsewhere
+from node.services import documents
 
 log = logging.getLogger(__name__)
-routes = web.RouteTableDef()
 
 PRODUCT_FIELDS = (
     "sku",
@@ -143,28 +140,17 @@ def sale_price(item: Product, member: bool) -> int:
     return (2 * item.price_fen * item.discount_rate + 100) // 200  # to the nearest fen
 
 
-@routes.get("/api/products")
-async def list_products(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
-    warehouse = request.query.get("warehouse", context.config.warehouse)
-    async with context.store.reader.execute(
+def products_at(conn: sqlite3.Connection, warehouse: str) -> list[dict[str, Any]]:
+    """The active catalogue as a till shows it, with what `warehouse` has on hand."""
+    return documents.rows(
+        conn,
         "SELECT p.sku, p.name, p.price_fen, p.unit, p.category, p.spec, p.model, p.colour,"
         " p.discount_mode, p.discount_rate, p.costing_method, COALESCE(s.qty, 0) AS stock_qty"
         " FROM products p LEFT JOIN stock s ON s.sku = p.sku AND s.warehouse = ?"
         " WHERE p.active ORDER BY p.sku",
         (warehouse,),
-    ) as cursor:
-        rows = await cursor.fetchall()
-    return web.json_response({"warehouse": warehouse, "products": [dict(row) for row in rows]})
-
-
-@routes.get("/api/warehouses")
-async def list_warehouses(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
-    async with context.store.reader.execute(
-        "SELECT code, name, branch FROM warehouses WHERE active ORDER BY code"
-    ) as cursor:
-        rows = [dict(row) for row in await cursor.fetchall()]
-    return web.json_response(
-        {"branch": context.config.branch, "default": context.config.warehouse, "warehouses": rows}
     )
+
+
+def active_warehouses(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    return documents.rows(conn, "SELECT code, name, branch FROM warehouses WHERE active ORDER BY code")

@@ -12,16 +12,12 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from conflict.wire import from_payload
-from node import catalogue, transfers
-from node.members import apply_member_upsert
+from node.services import catalogue, members, transfers
 from node.store import sync_state
 from node.store.writer import Tx
-from protocol import codec
 from protocol.batch import SignedBatch, verify_batch
 from protocol.entry import Entry, check_chain
 from protocol.errors import SequenceGap
-from shared_tables.directory_store import add_records
 
 log = logging.getLogger(__name__)
 
@@ -35,29 +31,16 @@ def _plain(apply: Callable[[sqlite3.Connection, dict[str, Any]], None]) -> Appli
     return lambda tx, payload: apply(tx.conn, payload)
 
 
-def apply_directory_record(tx: Tx, payload: dict[str, Any]) -> None:
-    """A record of the shared directory another branch (or HQ) wrote: union it in."""
-    add_records(tx.conn, [from_payload(payload)])
-
-
-def apply_resolution(tx: Tx, payload: dict[str, Any]) -> None:
-    """An operator's decision on a conflict; the records it implies arrive beside it."""
-    tx.conn.execute(
-        "INSERT OR REPLACE INTO conflict_resolutions (id, kind, action, resolution) VALUES (?, ?, ?, ?)",
-        (str(payload["id"]), str(payload["kind"]), str(payload["action"]), codec.pack(payload)),
-    )
-
-
 APPLIERS: dict[tuple[str, str], Applier] = {
     ("product", "upsert"): _plain(catalogue.apply_product),
     ("category", "upsert"): _plain(catalogue.apply_category),
     ("supplier", "upsert"): _plain(catalogue.apply_supplier),
     ("warehouse", "upsert"): _plain(catalogue.apply_warehouse),
-    ("member", "upsert"): _plain(apply_member_upsert),
+    ("member", "upsert"): _plain(members.apply_member_upsert),
     ("transfer", "deliver"): transfers.apply_delivery,
     ("transfer", "received"): transfers.apply_receipt_notice,
-    ("directory", "record"): apply_directory_record,
-    ("conflict", "resolve"): apply_resolution,
+    ("directory", "record"): _plain(members.apply_directory_record),
+    ("conflict", "resolve"): _plain(members.apply_resolution),
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from node.errors import InvalidRequest
@@ -11,6 +12,10 @@ from node.errors import InvalidRequest
 _PHONE = re.compile(r"^\+?[0-9]{5,20}$")
 # Ten million yuan: no single amount in a shop comes near it; larger is a typo.
 MAX_AMOUNT_FEN = 1_000_000_000
+# A till's Idempotency-Key: a UUID or a till-and-counter label fits well within it.
+MAX_REQUEST_KEY_CHARS = 64
+# A count in a query string (a page size) has at most this many digits.
+MAX_QUERY_DIGITS = 9
 
 
 def text(body: dict[str, Any], name: str, *, max_chars: int = 64, required: bool = True) -> str | None:
@@ -72,3 +77,20 @@ def card_number(value: Any, name: str = "card") -> str:
     if not isinstance(value, str) or not _CARD.match(value):
         raise InvalidRequest(f"{name} must be 4 to 40 letters, digits or dashes")
     return value
+
+
+def request_key(value: str | None) -> str | None:
+    """A till's Idempotency-Key (a retried POST with it books once), if it sent one."""
+    if value is not None and not 0 < len(value) <= MAX_REQUEST_KEY_CHARS:
+        raise InvalidRequest(f"Idempotency-Key must be 1 to {MAX_REQUEST_KEY_CHARS} characters")
+    return value
+
+
+def query_count(query: Mapping[str, str], name: str, default: int, maximum: int) -> int:
+    """A positive whole number from the query string (ASCII digits only)."""
+    raw = query.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > MAX_QUERY_DIGITS or not 1 <= int(raw) <= maximum:
+        raise InvalidRequest(f"{name} must be a whole number from 1 to {maximum}")
+    return int(raw)

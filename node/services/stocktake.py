@@ -13,17 +13,11 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, NamedTuple
 
-from aiohttp import web
-
 from inventory import costing
-from node import catalogue, documents, fields, stock_ledger
-from node.cards import request_key
-from node.context import CONTEXT, json_body
+from node.config import NodeConfig
 from node.errors import InvalidRequest
-from node.stock_views import query_count
+from node.services import catalogue, documents, fields, stock_ledger
 from node.store.writer import Tx
-
-routes = web.RouteTableDef()
 
 DEFAULT_LISTED = 50
 MAX_LISTED = 500
@@ -153,48 +147,29 @@ def list_stocktakes(conn: sqlite3.Connection, warehouse: str | None, limit: int)
     )
 
 
-@routes.post("/api/stocktakes")
-async def post_stocktake(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
-    body = await json_body(request)
+class StocktakeRequest(NamedTuple):
+    warehouse: str
+    post: bool  # False: a preview, which books nothing
+    lines: list[documents.ItemLine]
+
+
+def parse_stocktake(body: dict[str, Any], default_warehouse: str) -> StocktakeRequest:
     documents.only_fields(body, {"warehouse", "lines", "post"}, "stocktake")
-    code = fields.text(body, "warehouse", required=False) or context.config.warehouse
+    code = fields.text(body, "warehouse", required=False) or default_warehouse
     post = body.get("post", True)
     if not isinstance(post, bool):
         raise InvalidRequest("post must be true (book the count) or false (preview it)")
     lines = documents.item_lines(body, minimum_qty=0, qty_field="counted_qty")
-    key = request_key(request)
-    if not post:
-
-        def preview(conn: sqlite3.Connection) -> dict[str, Any]:
-            branch, default = context.config.branch, context.config.warehouse
-            warehouse = catalogue.own_warehouse(conn, code, branch, default)
-            counted = count(conn, warehouse, lines)
-            return {
-                "preview": True,
-                "warehouse": warehouse,
-                "lines": [line.as_json() for line in counted],
-                "variance_cost_fen": sum(line.cost_fen for line in counted),
-            }
-
-        return web.json_response(await context.store.read(preview))
-    result = await context.store.writer.run(
-        post_job(context.new_id(), code, lines, key, context.config.warehouse)
-    )
-    return web.json_response(result, status=200 if result["replayed"] else 201)
+    return StocktakeRequest(code, post, lines)
 
 
-@routes.get("/api/stocktakes")
-async def stocktakes(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
-    limit = query_count(request, "limit", DEFAULT_LISTED, MAX_LISTED)
-    warehouse = request.query.get("warehouse")
-    found = await context.store.read(lambda conn: list_stocktakes(conn, warehouse, limit))
-    return web.json_response({"stocktakes": found})
-
-
-@routes.get("/api/stocktakes/{stocktake_id}")
-async def show_stocktake(request: web.Request) -> web.Response:
-    stocktake_id = request.match_info["stocktake_id"]
-    found = await request.app[CONTEXT].store.read(lambda conn: load_stocktake(conn, stocktake_id))
-    return web.json_response(found)
+def preview(conn: sqlite3.Connection, config: NodeConfig, counted: StocktakeRequest) -> dict[str, Any]:
+    """What posting the count would book, as its answer would show it."""
+    warehouse = catalogue.own_warehouse(conn, counted.warehouse, config.branch, config.warehouse)
+    lines = count(conn, warehouse, counted.lines)
+    return {
+        "preview": True,
+        "warehouse": warehouse,
+        "lines": [line.as_json() for line in lines],
+        "variance_cost_fen": sum(line.cost_fen for line in lines),
+    }

@@ -18,13 +18,9 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
-from aiohttp import web
-
-from node import catalogue, documents, fields, stock_ledger
-from node.cards import request_key
-from node.context import CONTEXT, json_body
 from node.errors import (
     DocumentState,
     InsufficientStock,
@@ -32,10 +28,10 @@ from node.errors import (
     NotFound,
     TransferToItself,
 )
+from node.services import catalogue, documents, fields, stock_ledger
 from node.store.writer import Tx
 
 log = logging.getLogger(__name__)
-routes = web.RouteTableDef()
 
 MAX_NOTE_CHARS = 200
 STATES = ("in_transit", "received")
@@ -344,59 +340,46 @@ def list_transfers(
     return [load_transfer(conn, transfer_id, kind) for transfer_id, kind in ids]
 
 
-@routes.post("/api/transfers")
-async def send(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
-    body = await json_body(request)
+def transfer_view(conn: sqlite3.Connection, transfer_id: str) -> dict[str, Any]:
+    """One transfer; both directions ({"out", "in"}) when it moved between this branch's warehouses."""
+    kinds = [row[0] for row in conn.execute("SELECT direction FROM transfers WHERE id = ?", (transfer_id,))]
+    if not kinds:
+        raise NotFound(f"no transfer {transfer_id} at this branch")
+    found = [load_transfer(conn, transfer_id, kind) for kind in sorted(kinds, reverse=True)]
+    return found[0] if len(found) == 1 else {"out": found[0], "in": found[1]}
+
+
+# -- what a request asks for -------------------------------------------------------------
+
+
+class SendRequest(NamedTuple):
+    from_warehouse: str
+    to_warehouse: str
+    lines: list[documents.ItemLine]
+    note: str | None
+
+
+def parse_send(body: dict[str, Any], default_warehouse: str) -> SendRequest:
     documents.only_fields(body, {"from_warehouse", "to_warehouse", "lines", "note"}, "transfer")
-    source = fields.text(body, "from_warehouse", required=False) or context.config.warehouse
+    source = fields.text(body, "from_warehouse", required=False) or default_warehouse
     destination = str(fields.text(body, "to_warehouse"))
     note = fields.text(body, "note", required=False, max_chars=MAX_NOTE_CHARS)
-    lines = documents.item_lines(body)
-    result = await context.store.writer.run(
-        send_job(
-            context.new_id(), source, destination, lines, note, request_key(request), context.config.warehouse
-        )
-    )
-    return web.json_response(result, status=200 if result["replayed"] else 201)
+    return SendRequest(source, destination, documents.item_lines(body), note)
 
 
-@routes.get("/api/transfers")
-async def transfers(request: web.Request) -> web.Response:
-    state = request.query.get("state")
-    if state is not None and state not in STATES:
-        raise InvalidRequest(f"state must be one of {', '.join(STATES)}")
-    direction = request.query.get("direction")
-    if direction is not None and direction not in ("out", "in"):
-        raise InvalidRequest("direction must be out or in")
-    found = await request.app[CONTEXT].store.read(lambda conn: list_transfers(conn, state, direction))
-    return web.json_response({"transfers": found})
-
-
-@routes.get("/api/transfers/{transfer_id}")
-async def show(request: web.Request) -> web.Response:
-    transfer_id = request.match_info["transfer_id"]
-
-    def read(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-        kinds = [
-            row[0] for row in conn.execute("SELECT direction FROM transfers WHERE id = ?", (transfer_id,))
-        ]
-        if not kinds:
-            raise NotFound(f"no transfer {transfer_id} at this branch")
-        return [load_transfer(conn, transfer_id, kind) for kind in sorted(kinds, reverse=True)]
-
-    found = await request.app[CONTEXT].store.read(read)
-    return web.json_response(found[0] if len(found) == 1 else {"out": found[0], "in": found[1]})
-
-
-@routes.post("/api/transfers/{transfer_id}/discrepancies")
-async def discrepancy(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
-    body = await json_body(request)
+def parse_discrepancy(body: dict[str, Any]) -> tuple[list[documents.ItemLine], str | None]:
+    """The counted lines ({sku, received_qty}) and the note."""
     documents.only_fields(body, {"lines", "note"}, "discrepancy")
     counted = documents.item_lines(body, minimum_qty=0, qty_field="received_qty")
-    note = fields.text(body, "note", required=False, max_chars=MAX_NOTE_CHARS)
-    result = await context.store.writer.run(
-        discrepancy_job(request.match_info["transfer_id"], counted, note, context.new_id())
-    )
-    return web.json_response(result, status=201)
+    return counted, fields.text(body, "note", required=False, max_chars=MAX_NOTE_CHARS)
+
+
+def parse_listing(query: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """?state= and ?direction= of a transfer listing."""
+    state = query.get("state")
+    if state is not None and state not in STATES:
+        raise InvalidRequest(f"state must be one of {', '.join(STATES)}")
+    direction = query.get("direction")
+    if direction is not None and direction not in ("out", "in"):
+        raise InvalidRequest("direction must be out or in")
+    return state, direction

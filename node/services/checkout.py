@@ -5,7 +5,8 @@ The sale, its lines and tenders, its ledger entries, its stock moves and its
 change entries commit in one transaction. Stock may go negative: a branch is
 never stopped from selling because its count is behind (the goods are in the
 customer's hands). Stored value is spent online with a hold at HQ when HQ
-answers, else offline within limits (node.holds); the mode is on each tender.
+answers, else offline within limits (node.services.holds); the mode is on each
+tender. `sell` is the whole of a till's sale, holds included.
 """
 
 from __future__ import annotations
@@ -15,13 +16,9 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from aiohttp import web
-
 from conflict.vouchers import Redemption
 from conflict.wire import ENTRY_KINDS
-from node import catalogue, fields, holds, stock_ledger
-from node.cards import record_ledger_entry, require_active, require_card
-from node.context import CONTEXT, NodeContext, json_body
+from node.config import NodeConfig
 from node.errors import (
     InsufficientBalance,
     InvalidRequest,
@@ -32,17 +29,18 @@ from node.errors import (
     UnsupportedTender,
     VoucherUsed,
 )
-from node.members import member_or_survivor
+from node.services import catalogue, fields, holds, stock_ledger
+from node.services.cards import record_ledger_entry, require_active, require_card
+from node.services.holds import HQLink
+from node.services.members import member_or_survivor
+from node.store.store import Store
 from node.store.writer import Tx
 from shared_tables import directory_store
-
-routes = web.RouteTableDef()
 
 MAX_SALE_LINES = 200  # a long supermarket receipt; more is a runaway till
 MAX_TENDERS = 8
 MAX_LINE_QTY = 100_000
 TENDER_KINDS = ("cash", "stored_value", "voucher")
-MAX_REQUEST_KEY_CHARS = 64
 # Points a member earns per yuan (100 fen) of a sale.
 POINTS_PER_YUAN = 1
 
@@ -81,9 +79,7 @@ def parse_sale(body: dict[str, Any], request_key: str | None) -> SaleRequest:
     tenders = []
     for number, tender in enumerate(fields.items(body.get("tenders"), "tenders", maximum=MAX_TENDERS)):
         tenders.append(_tender(tender, number))
-    if request_key is not None and not 0 < len(request_key) <= MAX_REQUEST_KEY_CHARS:
-        raise InvalidRequest(f"Idempotency-Key must be 1 to {MAX_REQUEST_KEY_CHARS} characters")
-    return SaleRequest(member_id, tuple(lines), tuple(tenders), request_key)
+    return SaleRequest(member_id, tuple(lines), tuple(tenders), fields.request_key(request_key))
 
 
 def _tender(tender: dict[str, Any], number: int) -> Tender:
@@ -122,7 +118,7 @@ def checkout_job(
     offline_limit_fen: int = 50_000,
 ) -> Any:
     """The sale as one write. `authorisations` (card -> online hold or offline) come
-    from node.holds; a card without one is spent offline."""
+    from node.services.holds; a card without one is spent offline."""
     authorised = authorisations or {}
 
     def job(tx: Tx) -> dict[str, Any]:
@@ -364,11 +360,12 @@ def _tender_json(row: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in row.items() if value is not None or key == "hold"}
 
 
-@routes.post("/api/sales")
-async def create_sale(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
-    sale = parse_sale(await json_body(request), request.headers.get("Idempotency-Key"))
-    sale_id = context.new_id()
+async def sell(
+    store: Store, link: HQLink | None, config: NodeConfig, sale: SaleRequest, sale_id: str
+) -> dict[str, Any]:
+    """Ring up a sale: a hold at HQ for each stored-value card (node.services.holds),
+    then the sale as one write. A replay of an Idempotency-Key answers the sale it
+    booked, with "replayed" true."""
     authorisations: dict[str, holds.Authorisation] = {}
     spends = sale.stored_value_by_card()
 
@@ -381,50 +378,30 @@ async def create_sale(request: web.Request) -> web.Response:
     try:
         # A doomed or replayed sale takes no hold; a hold taken for a sale that
         # then fails (or another card's refusal) is given back at once.
-        take_holds = await context.store.read(fresh) if spends else False
+        take_holds = await store.read(fresh) if spends else False
         if take_holds:
             for card, amount in spends.items():
-                authorisations[card] = await holds.authorise(context, f"{sale_id}-{card}", card, amount)
-        result = await context.store.writer.run(
-            checkout_job(
-                sale, sale_id, context.config.warehouse, authorisations, context.config.offline_limit_fen
-            )
+                authorisations[card] = await holds.authorise(
+                    store, link, config.branch, f"{sale_id}-{card}", card, amount
+                )
+        result: dict[str, Any] = await store.writer.run(
+            checkout_job(sale, sale_id, config.warehouse, authorisations, config.offline_limit_fen)
         )
     except BaseException:
-        await _release(context, authorisations)
+        await holds.release(link, authorisations.values())
         raise
     if result["replayed"]:
-        await _release(context, authorisations)
-    return web.json_response(result, status=200 if result["replayed"] else 201)
+        await holds.release(link, authorisations.values())
+    return result
 
 
-async def _release(context: NodeContext, authorisations: Mapping[str, holds.Authorisation]) -> None:
-    for authorisation in authorisations.values():
-        if authorisation.hold_id is not None:
-            await holds.release(context, authorisation.hold_id)
+def sales_summary(conn: sqlite3.Connection) -> tuple[int, int]:
+    """How many sales this branch has booked, and their total in fen."""
+    count, total_fen = conn.execute("SELECT COUNT(*), COALESCE(SUM(total_fen), 0) FROM sales").fetchone()
+    return int(count), int(total_fen)
 
 
-@routes.get("/api/sales/summary")
-async def sales_summary(request: web.Request) -> web.Response:
-    async with request.app[CONTEXT].store.reader.execute(
-        "SELECT COUNT(*), COALESCE(SUM(total_fen), 0) FROM sales"
-    ) as cursor:
-        count, total_fen = await cursor.fetchone()  # type: ignore[misc]
-    return web.json_response(
-        {"branch": request.app[CONTEXT].config.branch, "count": count, "total_fen": total_fen}
-    )
-
-
-@routes.get("/api/sales/{sale_id}")
-async def show_sale(request: web.Request) -> web.Response:
-    reader = request.app[CONTEXT].store.reader
-    sale_id = request.match_info["sale_id"]
-    async with reader.execute(f"SELECT {SALE_COLUMNS} FROM sales WHERE id = ?", (sale_id,)) as cursor:
-        row = await cursor.fetchone()
-    if row is None:
+def sale_view(conn: sqlite3.Connection, sale_id: str) -> dict[str, Any]:
+    if conn.execute("SELECT 1 FROM sales WHERE id = ?", (sale_id,)).fetchone() is None:
         raise NotFound(f"no sale {sale_id} at this branch")
-    async with reader.execute(LINE_QUERY, (sale_id,)) as cursor:
-        lines = [dict(line) for line in await cursor.fetchall()]
-    async with reader.execute(TENDER_QUERY, (sale_id,)) as cursor:
-        tenders = [_tender_json(dict(row)) for row in await cursor.fetchall()]
-    return web.json_response({**dict(row), "lines": lines, "tenders": tenders})
+    return load_sale(conn, sale_id)

@@ -6,22 +6,24 @@ then books the spend with the hold's id, and HQ captures the hold when the
 entry arrives. Offline (HQ unreachable, or silent for HOLD_TIMEOUT_S), the
 branch spends from the balance it last saw, up to its offline limit per card
 per day. The mode is recorded on the tender and answered with the sale.
+
+How HQ is reached is not this module's business: `authorise` talks to an
+`HQLink`, which the node's HTTP client to HQ implements (node.sync.hq_client)
+and the simulator implements over its simulated network.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from typing import Protocol
 
-import aiohttp
-
-from node.context import NodeContext
 from node.errors import CardBlocked, InsufficientBalance, UnknownCard
-from node.replicator import auth_header
 from node.store import sync_state
+from node.store.store import Store
+from protocol.errors import Refused
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,45 @@ HOLD_TIMEOUT_S = 3
 # the card (a registration or top-up a moment ago), which HQ must see to judge it.
 HOLD_SYNC_WAIT_S = 2
 DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class HoldAnswer:
+    """HQ's answer to a hold: placed, or refused with HQ's status, error code and message."""
+
+    placed: bool
+    status: int
+    code: str = ""
+    message: str = ""
+
+
+class HQLink(Protocol):
+    """What a hold needs of the link to HQ."""
+
+    @property
+    def reachable(self) -> bool:
+        """Whether the replicator believes HQ answers (it heard from HQ last time it asked)."""
+        ...
+
+    @property
+    def head_seq(self) -> int:
+        """The last sequence of our log committed so far."""
+        ...
+
+    async def caught_up(self, seq: int, timeout_s: float) -> bool:
+        """Wait until HQ has acknowledged our log up to `seq`; False if not within `timeout_s`."""
+        ...
+
+    async def place_hold(
+        self, hold_id: str, card_id: str, amount_fen: int, unsynced_fen: int
+    ) -> HoldAnswer | None:
+        """Ask HQ to hold `amount_fen` on the card; None when HQ did not answer within
+        HOLD_TIMEOUT_S (unreachable, reset, or slow)."""
+        ...
+
+    async def release_hold(self, hold_id: str) -> None:
+        """Give a hold back; if HQ does not hear it, HQ expires the hold."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -43,7 +84,7 @@ OFFLINE = Authorisation("offline")
 
 # HQ's refusals of a hold that are final for this sale: going offline instead
 # would spend money HQ knows is not there, or a card HQ knows is blocked.
-_FINAL_REFUSALS = {
+_FINAL_REFUSALS: dict[str, type[Refused]] = {
     "insufficient_balance": InsufficientBalance,
     "card_blocked": CardBlocked,
     "unknown_card": UnknownCard,
@@ -94,60 +135,43 @@ def offline_spent_today(conn: sqlite3.Connection, card_id: str, now_ms: int) -> 
     return int(row[0])
 
 
-async def authorise(context: NodeContext, hold_id: str, card_id: str, amount_fen: int) -> Authorisation:
-    """Ask HQ to hold `amount_fen` on the card; OFFLINE when HQ cannot answer."""
-    replicator = context.replicator
-    if replicator is None or not replicator.hq_reachable or replicator.session is None:
+async def authorise(
+    store: Store, link: HQLink | None, branch: str, hold_id: str, card_id: str, amount_fen: int
+) -> Authorisation:
+    """Ask HQ to hold `amount_fen` on the card; OFFLINE when HQ cannot answer. HQ's
+    final refusals (no money, a blocked or unknown card) end the sale."""
+    if link is None or not link.reachable:
         return OFFLINE
-    branch = context.config.branch
     # Our log up to now holds every write HQ may need (the push drains it in order).
-    head_seq = replicator.push.head_seq
-    if await context.store.read(lambda conn: needs_sync(conn, branch, card_id)) and not (
-        await replicator.wait_acked(head_seq, HOLD_SYNC_WAIT_S)
+    head_seq = link.head_seq
+    if await store.read(lambda conn: needs_sync(conn, branch, card_id)) and not (
+        await link.caught_up(head_seq, HOLD_SYNC_WAIT_S)
     ):
         log.warning("hold on card %s: HQ has not acknowledged our writes to it; selling offline", card_id)
         return OFFLINE
-    pending = await context.store.read(lambda conn: unsynced_debits(conn, branch, card_id))
-    query = urlencode({"hold": hold_id, "card": card_id, "amount_fen": amount_fen, "unsynced_fen": pending})
-    path_qs = f"/api/holds?{query}"
-    header = auth_header(replicator.key, branch, "POST", path_qs, replicator.wall_ms())
-    try:
-        async with replicator.session.post(
-            context.config.hq_url + path_qs,
-            headers={"Authorization": header},
-            timeout=aiohttp.ClientTimeout(total=HOLD_TIMEOUT_S),
-        ) as response:
-            status, data = response.status, await response.read()
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        log.warning("hold on card %s: HQ did not answer (%s); selling offline", card_id, exc)
+    pending = await store.read(lambda conn: unsynced_debits(conn, branch, card_id))
+    answer = await link.place_hold(hold_id, card_id, amount_fen, pending)
+    if answer is None:
         return OFFLINE
-    if status == 201:
+    if answer.placed:
         return Authorisation("online", hold_id)
-    try:
-        body = json.loads(data)
-        code, message = str(body.get("error")), str(body.get("message"))
-    except (ValueError, AttributeError):
-        code, message = "", data[:200].decode("utf-8", "replace")
-    refusal = _FINAL_REFUSALS.get(code)
+    refusal = _FINAL_REFUSALS.get(answer.code)
     if refusal is not None:
-        raise refusal(f"HQ refused the payment: {message}")
-    log.warning("hold on card %s refused by HQ (%d %s: %s); selling offline", card_id, status, code, message)
+        raise refusal(f"HQ refused the payment: {answer.message}")
+    log.warning(
+        "hold on card %s refused by HQ (%d %s: %s); selling offline",
+        card_id,
+        answer.status,
+        answer.code,
+        answer.message,
+    )
     return OFFLINE
 
 
-async def release(context: NodeContext, hold_id: str) -> None:
-    """Give a hold back (the sale did not happen); HQ also expires forgotten holds."""
-    replicator = context.replicator
-    if replicator is None or replicator.session is None:
+async def release(link: HQLink | None, authorisations: Iterable[Authorisation]) -> None:
+    """Give back the holds of a sale that did not happen (or was a replay)."""
+    if link is None:
         return
-    path_qs = f"/api/holds/{hold_id}"
-    header = auth_header(replicator.key, context.config.branch, "DELETE", path_qs, replicator.wall_ms())
-    try:
-        async with replicator.session.delete(
-            context.config.hq_url + path_qs,
-            headers={"Authorization": header},
-            timeout=aiohttp.ClientTimeout(total=HOLD_TIMEOUT_S),
-        ) as response:
-            await response.read()
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        log.warning("hold %s not released (%s); HQ will expire it", hold_id, exc)
+    for authorisation in authorisations:
+        if authorisation.hold_id is not None:
+            await link.release_hold(authorisation.hold_id)

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import aiohttp
 
-from node.config import CONFIG_FILE, KEY_FILE, NodeConfig, save_config, write_private_key
+from node.config import (
+    CONFIG_FILE,
+    KEY_FILE,
+    NodeConfig,
+    read_private_key,
+    save_config,
+    write_private_key,
+)
 from protocol import messages
 from protocol.signing import generate_private_key, public_key_bytes
 
@@ -26,8 +33,6 @@ async def enroll(data_dir: Path, branch: str, hq_url: str, token: str) -> NodeCo
     # A key left by an earlier failed attempt is reused: the token was not
     # spent, and HQ has not seen this key yet.
     if key_path.exists():
-        from node.config import read_private_key
-
         key = read_private_key(key_path)
     else:
         key = generate_private_key()

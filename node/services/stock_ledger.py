@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from inventory import costing
-from node.catalogue import Product, product
+from node.services.catalogue import Product, product
 from protocol import codec
 
 # Why goods moved; every stock_moves row carries one.

@@ -1,7 +1,7 @@
 """What this node owes its suppliers (FEATURES F1), and purchase returns (I3), the
 documents that reduce it.
 
-Each receipt (node.purchasing) and each purchase return books one payable row
+Each receipt (node.services.receipts) and each purchase return books one payable row
 in its own transaction: a receipt's amount owed, a return's credit (negative).
 Rows are never edited, so a supplier's balance is always the sum of its documents.
 """
@@ -11,17 +11,11 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, NamedTuple
 
-from aiohttp import web
-
-from node import catalogue, documents, fields, stock_ledger
-from node.cards import request_key
-from node.context import CONTEXT, json_body
-from node.documents import ItemLine
 from node.errors import DocumentState, InsufficientStock, InvalidRequest, NotFound
+from node.services import catalogue, documents, fields, stock_ledger
+from node.services.documents import ItemLine
 from node.store.writer import Tx
 from protocol.errors import require
-
-routes = web.RouteTableDef()
 
 MAX_ID_CHARS = 64
 # Kinds of document a payable row comes from, and the sign of its amount.
@@ -268,32 +262,11 @@ def stock_moves_of(conn: sqlite3.Connection, ref: str, cause: str) -> list[dict[
     ]
 
 
-@routes.post("/api/purchase-returns")
-async def purchase_return(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
-    body = await json_body(request)
+def parse_purchase_return(body: dict[str, Any]) -> ReturnRequest:
     documents.only_fields(body, {"supplier", "warehouse", "receipt_id", "lines"}, "purchase return")
-    returned = ReturnRequest(
+    return ReturnRequest(
         str(fields.text(body, "supplier")),
         fields.text(body, "warehouse", required=False),
         fields.text(body, "receipt_id", required=False, max_chars=MAX_ID_CHARS),
         documents.item_lines(body, cost=True),
     )
-    result = await context.store.writer.run(
-        return_job(
-            returned, context.new_id(), context.new_id(), request_key(request), context.config.warehouse
-        )
-    )
-    return web.json_response(result, status=200 if result["replayed"] else 201)
-
-
-@routes.get("/api/purchase-returns/{return_id}")
-async def show_return(request: web.Request) -> web.Response:
-    return_id = request.match_info["return_id"]
-    return web.json_response(await request.app[CONTEXT].store.read(lambda conn: load_return(conn, return_id)))
-
-
-@routes.get("/api/payables")
-async def show_payables(request: web.Request) -> web.Response:
-    supplier = request.query.get("supplier")
-    return web.json_response(await request.app[CONTEXT].store.read(lambda conn: balances(conn, supplier)))

@@ -10,21 +10,15 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from aiohttp import web
-
 from conflict.card_status import CLEARS, CardEvent, in_force
 from conflict.ledger import LedgerEntry
 from conflict.wire import ENTRY_KINDS
-from node import fields
-from node.context import CONTEXT, json_body
 from node.errors import CardBlocked, InvalidRequest, NothingToClear, UnknownCard
+from node.services import fields
 from node.store.writer import Tx
 from shared_tables import directory_store
 
-routes = web.RouteTableDef()
-
 STATUS_ACTIONS = ("report_lost", "unlock", "suspend", "resume", "return")
-MAX_REQUEST_KEY_CHARS = 64
 
 
 def record_ledger_entry(
@@ -102,47 +96,24 @@ def status_job(card_id: str, action: str, event_id: str) -> Any:
     return job
 
 
-def request_key(request: web.Request) -> str | None:
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not 0 < len(key) <= MAX_REQUEST_KEY_CHARS:
-        raise InvalidRequest(f"Idempotency-Key must be 1 to {MAX_REQUEST_KEY_CHARS} characters")
-    return key
-
-
-@routes.get("/api/cards/{card}")
-async def show(request: web.Request) -> web.Response:
-    card_id = fields.card_number(request.match_info["card"])
-
-    def read(conn: sqlite3.Connection) -> dict[str, Any]:
-        owner = require_card(conn, card_id)
-        member = directory_store.group_of(conn, owner).survivor(owner)
-        return {**directory_store.card_json(conn, card_id), "member_id": member}
-
-    return web.json_response(await request.app[CONTEXT].store.read(read))
-
-
-@routes.post("/api/cards/{card}/top-up")
-async def top_up(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
-    card_id = fields.card_number(request.match_info["card"])
-    body = await json_body(request)
+def parse_top_up(body: dict[str, Any]) -> int:
+    """A top-up's amount in fen."""
     unknown = set(body) - {"amount_fen"}
     if unknown:
         raise InvalidRequest(f"unknown top-up fields: {', '.join(sorted(unknown))}")
-    amount = fields.integer(body.get("amount_fen"), "amount_fen", minimum=1, maximum=fields.MAX_AMOUNT_FEN)
-    result = await context.store.writer.run(
-        top_up_job(card_id, amount, context.new_id(), request_key(request))
-    )
-    return web.json_response(result, status=200 if result["replayed"] else 201)
+    return fields.integer(body.get("amount_fen"), "amount_fen", minimum=1, maximum=fields.MAX_AMOUNT_FEN)
 
 
-@routes.post("/api/cards/{card}/status")
-async def change_status(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
-    card_id = fields.card_number(request.match_info["card"])
-    body = await json_body(request)
+def parse_status(body: dict[str, Any]) -> str:
+    """A status change's action, one of STATUS_ACTIONS."""
     action = body.get("action")
     if action not in STATUS_ACTIONS or set(body) != {"action"}:
         raise InvalidRequest(f"give exactly one field, action, one of {', '.join(STATUS_ACTIONS)}")
-    result = await context.store.writer.run(status_job(card_id, str(action), context.new_id()))
-    return web.json_response(result, status=201)
+    return str(action)
+
+
+def card_view(conn: sqlite3.Connection, card_id: str) -> dict[str, Any]:
+    """The card's balances and status, with the member (as its survivor) who holds it."""
+    owner = require_card(conn, card_id)
+    member = directory_store.group_of(conn, owner).survivor(owner)
+    return {**directory_store.card_json(conn, card_id), "member_id": member}

@@ -1,6 +1,6 @@
 """Stock at a glance (I7), stock alerts (I9) and the stock ledger, read-only.
 
-Levels and values come from `stock`, which node.stock_ledger keeps equal to
+Levels and values come from `stock`, which node.services.stock_ledger keeps equal to
 the sum of `stock_moves`; a product this warehouse never received is on hand
 at 0, so a product with a lower limit that never arrived is "low".
 """
@@ -8,31 +8,18 @@ at 0, so a product with a lower limit that never arrived is "low".
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
-from aiohttp import web
-
-from node import catalogue, documents, stock_ledger
-from node.context import CONTEXT, NodeContext
+from node.config import NodeConfig
 from node.errors import InvalidRequest
-
-routes = web.RouteTableDef()
+from node.services import catalogue, documents, fields, stock_ledger
 
 # One warehouse's full catalogue is a few thousand rows; a response beyond this
 # is cut (and says so) rather than held in memory whole.
 MAX_STOCK_ROWS = 20_000
 DEFAULT_MOVES = 100
 MAX_MOVES = 1_000  # a page of the ledger; narrow by sku or warehouse for more history
-
-
-def query_count(request: web.Request, name: str, default: int, maximum: int) -> int:
-    """A positive whole number from the query string (ASCII digits only)."""
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or not 1 <= int(raw) <= maximum:
-        raise InvalidRequest(f"{name} must be a whole number from 1 to {maximum}")
-    return int(raw)
 
 
 def branch_warehouses(conn: sqlite3.Connection, branch: str, default: str) -> list[str]:
@@ -45,9 +32,9 @@ def branch_warehouses(conn: sqlite3.Connection, branch: str, default: str) -> li
     return sorted(codes)
 
 
-def chosen_warehouses(conn: sqlite3.Connection, context: NodeContext, code: str | None) -> list[str]:
+def chosen_warehouses(conn: sqlite3.Connection, config: NodeConfig, code: str | None) -> list[str]:
     """`?warehouse=` if given (and this branch's), else all of this branch's."""
-    branch, default = context.config.branch, context.config.warehouse
+    branch, default = config.branch, config.warehouse
     if code is None:
         return branch_warehouses(conn, branch, default)
     return [catalogue.own_warehouse(conn, code, branch, default)]
@@ -134,50 +121,45 @@ def moves(
     return documents.rows(conn, query, args)
 
 
-@routes.get("/api/stock")
-async def levels(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
-
-    def read(conn: sqlite3.Connection) -> dict[str, Any]:
-        warehouses = chosen_warehouses(conn, context, request.query.get("warehouse"))
-        rows = stock_rows(conn, warehouses)
-        return {
-            "branch": context.config.branch,
-            "warehouses": warehouses,
-            "stock": rows[:MAX_STOCK_ROWS],
-            "truncated": len(rows) > MAX_STOCK_ROWS,
-        }
-
-    return web.json_response(await context.store.read(read))
+def levels(conn: sqlite3.Connection, config: NodeConfig, code: str | None) -> dict[str, Any]:
+    """Stock at a glance: every product in the chosen warehouses, cut at MAX_STOCK_ROWS."""
+    warehouses = chosen_warehouses(conn, config, code)
+    rows = stock_rows(conn, warehouses)
+    return {
+        "branch": config.branch,
+        "warehouses": warehouses,
+        "stock": rows[:MAX_STOCK_ROWS],
+        "truncated": len(rows) > MAX_STOCK_ROWS,
+    }
 
 
-@routes.get("/api/stock/alerts")
-async def alerts(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
-
-    def read(conn: sqlite3.Connection) -> dict[str, Any]:
-        warehouses = chosen_warehouses(conn, context, request.query.get("warehouse"))
-        rows = [row for row in stock_rows(conn, warehouses, limited_only=True) if row["alert"] is not None]
-        return {"branch": context.config.branch, "warehouses": warehouses, "alerts": rows[:MAX_STOCK_ROWS]}
-
-    return web.json_response(await context.store.read(read))
+def alerts(conn: sqlite3.Connection, config: NodeConfig, code: str | None) -> dict[str, Any]:
+    """Products under their lower limit or over their upper one."""
+    warehouses = chosen_warehouses(conn, config, code)
+    rows = [row for row in stock_rows(conn, warehouses, limited_only=True) if row["alert"] is not None]
+    return {"branch": config.branch, "warehouses": warehouses, "alerts": rows[:MAX_STOCK_ROWS]}
 
 
-@routes.get("/api/stock/moves")
-async def stock_moves(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
-    limit = query_count(request, "limit", DEFAULT_MOVES, MAX_MOVES)
-    cause = request.query.get("cause")
+class MovesQuery(NamedTuple):
+    warehouse: str | None
+    sku: str | None
+    cause: str | None
+    limit: int
+
+
+def parse_moves_query(query: Mapping[str, str]) -> MovesQuery:
+    """?warehouse=, ?sku=, ?cause= (one of stock_ledger.CAUSES) and ?limit= of a ledger read."""
+    limit = fields.query_count(query, "limit", DEFAULT_MOVES, MAX_MOVES)
+    cause = query.get("cause")
     if cause is not None and cause not in stock_ledger.CAUSES:
         raise InvalidRequest(f"cause must be one of {', '.join(stock_ledger.CAUSES)}")
+    return MovesQuery(query.get("warehouse"), query.get("sku"), cause, limit)
 
-    def read(conn: sqlite3.Connection) -> dict[str, Any]:
-        code = request.query.get("warehouse")
-        warehouse = None if code is None else chosen_warehouses(conn, context, code)[0]
-        sku = request.query.get("sku")
-        if sku is not None:
-            catalogue.product(conn, sku, active_only=False)
-        found = moves(conn, warehouse, sku, cause, limit)
-        return {"warehouse": warehouse, "sku": sku, "moves": found}
 
-    return web.json_response(await context.store.read(read))
+def ledger(conn: sqlite3.Connection, config: NodeConfig, asked: MovesQuery) -> dict[str, Any]:
+    """The stock ledger as GET /api/stock/moves answers it."""
+    warehouse = None if asked.warehouse is None else chosen_warehouses(conn, config, asked.warehouse)[0]
+    if asked.sku is not None:
+        catalogue.product(conn, asked.sku, active_only=False)
+    found = moves(conn, warehouse, asked.sku, asked.cause, asked.limit)
+    return {"warehouse": warehouse, "sku": asked.sku, "moves": found}

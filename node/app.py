@@ -3,35 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
 
-from node import (
-    cards,
-    catalogue,
-    checkout,
-    members,
-    payables,
-    purchasing,
-    sale_returns,
-    stock_views,
-    stocktake,
-    transfers,
-)
 from node.config import KEY_FILE, STORE_FILE, load_config, read_private_key
-from node.context import CONTEXT, MAX_JSON_BODY_BYTES, NodeContext
-from node.replicator import Replicator
+from node.routes import ROUTE_TABLES
+from node.routes.context import CONTEXT, MAX_JSON_BODY_BYTES, NodeContext
 from node.store.changelog import LogHead
 from node.store.store import Store
+from node.sync.replicator import Replicator
 from protocol.errors import Refused
-from shared_tables.directory_store import load_directory
 
 log = logging.getLogger(__name__)
-routes = web.RouteTableDef()
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -56,37 +42,10 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         return error_response(exc.status, code, exc.reason)
 
 
-@routes.get("/api/sync")
-async def sync_status(request: web.Request) -> web.Response:
-    replicator = request.app[CONTEXT].replicator
-    if replicator is None:
-        return error_response(503, "starting", "the replicator has not started yet")
-    return web.json_response(replicator.status())
-
-
-@routes.get("/api/directory/digest")
-async def directory_digest(request: web.Request) -> web.Response:
-    """SHA-256 of this branch's directory in canonical bytes; equal to HQ's once synced."""
-    data = await request.app[CONTEXT].store.read(lambda conn: load_directory(conn).encode())
-    return web.json_response({"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)})
-
-
 def create_app(data_dir: Path, *, replicate: bool = True) -> web.Application:
     app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_JSON_BODY_BYTES)
-    for module_routes in (
-        routes,
-        catalogue.routes,
-        members.routes,
-        cards.routes,
-        checkout.routes,
-        transfers.routes,
-        stock_views.routes,
-        stocktake.routes,
-        sale_returns.routes,
-        purchasing.routes,
-        payables.routes,
-    ):
-        app.add_routes(module_routes)
+    for table in ROUTE_TABLES:
+        app.add_routes(table)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         config = load_config(data_dir)
@@ -105,6 +64,7 @@ def create_app(data_dir: Path, *, replicate: bool = True) -> web.Application:
         if replicate:
             replicator = await Replicator.resume(config, store, key)
             context.replicator = replicator
+            context.hq = replicator.hq
             await replicator.start()
         log.info("branch %s open: log head %d", config.branch, store.writer.log.head.seq)
         yield

@@ -9,20 +9,19 @@ or card finds the merged member.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
+from collections.abc import Mapping
 from typing import Any
-
-from aiohttp import web
 
 from conflict.duplicates import MAX_CARDS_PER_REGISTRATION, Registration
 from conflict.profile import stamp_fields
-from node import fields
-from node.context import CONTEXT, json_body
+from conflict.wire import from_payload
 from node.errors import CardTaken, InvalidRequest, PhoneTaken, UnknownMember
+from node.services import fields
 from node.store.writer import Tx
+from protocol import codec
 from shared_tables import directory_store
-
-routes = web.RouteTableDef()
 
 
 def _cards_from_body(body: dict[str, Any]) -> list[str]:
@@ -116,56 +115,61 @@ def member_or_survivor(conn: sqlite3.Connection, member_id: str) -> str:
     return group.survivor(member_id)
 
 
-@routes.post("/api/members")
-async def register(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
-    body = await json_body(request)
+def parse_registration(body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A till's registration: the profile and the card numbers handed over."""
     cards = _cards_from_body(body)
-    profile = _profile_from_body(body, partial=False)
-    member = await context.store.writer.run(
-        register_job(context.new_id(), context.config.branch, profile, cards)
-    )
-    return web.json_response(member, status=201)
+    return _profile_from_body(body, partial=False), cards
 
 
-@routes.patch("/api/members/{member_id}")
-async def edit(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
-    changes = _profile_from_body(await json_body(request), partial=True)
-    member = await context.store.writer.run(
-        edit_job(request.match_info["member_id"], context.config.branch, changes)
-    )
-    return web.json_response(member)
+def parse_edit(body: dict[str, Any]) -> dict[str, Any]:
+    """A till's edit: the profile fields it changes (at least one)."""
+    return _profile_from_body(body, partial=True)
 
 
-@routes.get("/api/members")
-async def find(request: web.Request) -> web.Response:
-    """Members by ?phone= or ?card=, as their survivors (an alias's phone finds the survivor)."""
-    if "card" in request.query:
-        key = "card:" + fields.card_number(request.query["card"], "the card query parameter")
-        phone = None
-    else:
-        phone = fields.phone(request.query.get("phone"), "the phone query parameter")
-        key = "phone:" + phone
-
-    def read(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-        found = set(directory_store.members_with_key(conn, key))
-        if phone is not None:  # a phone changed by an edit is found too
-            rows = conn.execute("SELECT id FROM members WHERE phone = ?", (phone,)).fetchall()
-            found.update(member_or_survivor(conn, member_id) for (member_id,) in rows)
-        views = [directory_store.member_json(conn, member_id) for member_id in sorted(found)]
-        return [view for view in views if view is not None]
-
-    return web.json_response({"members": await request.app[CONTEXT].store.read(read)})
+def parse_lookup(query: Mapping[str, str]) -> tuple[str, str | None]:
+    """A lookup by ?card= or ?phone=: the directory key to look for, and the phone if by phone."""
+    if "card" in query:
+        return "card:" + fields.card_number(query["card"], "the card query parameter"), None
+    phone = fields.phone(query.get("phone"), "the phone query parameter")
+    return "phone:" + phone, phone
 
 
-@routes.get("/api/members/{member_id}")
-async def show(request: web.Request) -> web.Response:
-    member_id = request.match_info["member_id"]
+def members_with(conn: sqlite3.Connection, key: str, phone: str | None) -> list[dict[str, Any]]:
+    """Members by a directory key, as their survivors (an alias's phone finds the survivor)."""
+    found = set(directory_store.members_with_key(conn, key))
+    if phone is not None:  # a phone changed by an edit is found too
+        rows = conn.execute("SELECT id FROM members WHERE phone = ?", (phone,)).fetchall()
+        found.update(member_or_survivor(conn, member_id) for (member_id,) in rows)
+    views = [directory_store.member_json(conn, member_id) for member_id in sorted(found)]
+    return [view for view in views if view is not None]
 
-    member = await request.app[CONTEXT].store.read(lambda conn: directory_store.member_json(conn, member_id))
+
+def member_view(conn: sqlite3.Connection, member_id: str) -> dict[str, Any]:
+    member = directory_store.member_json(conn, member_id)
     if member is None:
         raise UnknownMember(
             f"no member {member_id} at this branch; if registered elsewhere, wait for the sync"
         )
-    return web.json_response(member)
+    return member
+
+
+# -- the directory as HQ's feed brings it ----------------------------------------------
+
+
+def apply_directory_record(conn: sqlite3.Connection, payload: dict[str, Any]) -> None:
+    """A record of the shared directory another branch (or HQ) wrote: union it in."""
+    directory_store.add_records(conn, [from_payload(payload)])
+
+
+def apply_resolution(conn: sqlite3.Connection, payload: dict[str, Any]) -> None:
+    """An operator's decision on a conflict; the records it implies arrive beside it."""
+    conn.execute(
+        "INSERT OR REPLACE INTO conflict_resolutions (id, kind, action, resolution) VALUES (?, ?, ?, ?)",
+        (str(payload["id"]), str(payload["kind"]), str(payload["action"]), codec.pack(payload)),
+    )
+
+
+def directory_digest(conn: sqlite3.Connection) -> dict[str, Any]:
+    """SHA-256 of this branch's directory in canonical bytes; equal to HQ's once synced."""
+    data = directory_store.load_directory(conn).encode()
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}

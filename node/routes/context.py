@@ -1,21 +1,22 @@
-"""Typed application state shared by the node's route modules."""
+"""Typed application state shared by the node's route modules, and what every
+handler reads from a request the same way: its JSON body and its Idempotency-Key."""
 
 from __future__ import annotations
 
 import os
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from node.config import NodeConfig
 from node.errors import MalformedBody
+from node.services import fields
 from node.store.store import Store
+from node.sync.hq_client import HQClient
+from node.sync.replicator import Replicator
 from protocol.ids import uuid7
-
-if TYPE_CHECKING:
-    from node.replicator import Replicator
 
 
 @dataclass
@@ -23,6 +24,8 @@ class NodeContext:
     config: NodeConfig
     store: Store
     replicator: Replicator | None = None
+    # The link to HQ online holds go through; None while the node runs without replicating.
+    hq: HQClient | None = None
     started_at_ms: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
 
     def new_id(self) -> str:
@@ -43,3 +46,13 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise MalformedBody("the body must be a JSON object")
     return body
+
+
+async def optional_body(request: web.Request) -> dict[str, Any]:
+    """A POST whose fields are all optional may come with no body at all."""
+    return await json_body(request) if request.body_exists else {}
+
+
+def request_key(request: web.Request) -> str | None:
+    """The till's Idempotency-Key: a retried POST with the same key books once."""
+    return fields.request_key(request.headers.get("Idempotency-Key"))
