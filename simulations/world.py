@@ -133,6 +133,11 @@ class SimNode:
         return self.replicator
 
     @property
+    def enrolled(self) -> NodeConfig:
+        assert self.config is not None, f"{self.code} is not enrolled"
+        return self.config
+
+    @property
     def db(self) -> Store:
         assert self.store is not None, f"{self.code} is down"
         return self.store

@@ -5,8 +5,9 @@ per job (one bad checkout never fails the others), one COMMIT and so one fsync
 for the whole group. A job's caller is answered only after its group commits,
 so an acknowledged write is durable. Under light load a group is one job and
 nothing waits; under load groups grow by themselves (TigerBeetle batches the
-same way). aiosqlite has no way to run a group of statements in one thread hop,
-which is why writes use this thread and reads use aiosqlite.
+same way). A library that hops threads per statement (aiosqlite) cannot run a
+group in one hop, which is why writes have this thread of their own; reads run
+whole on the store's read threads (node.store.store).
 """
 
 from __future__ import annotations
