@@ -4,7 +4,8 @@ A registration or edit is a change entry of kind "member"; members registered at
 other branches arrive from HQ's feed as "member/upsert" with stamped fields, and
 their registrations as directory records. Every lookup answers with the survivor
 of the member's duplicate group (shared_tables.directory_store), so an alias's id, phone
-or card finds the merged member.
+or card finds the merged member. The directory's records and HQ's conflict
+resolutions that the feed brings are applied here too.
 """
 
 from __future__ import annotations

@@ -101,7 +101,7 @@ MIGRATIONS: tuple[str, ...] = (
         resolution BLOB NOT NULL
     ) WITHOUT ROWID
     """,
-    # 3: purchase, sales and inventory (node.stock_ledger and its documents):
+    # 3: purchase, sales and inventory (node.services.stock_ledger and its documents):
     # master data beyond products, costed stock, purchasing, payables,
     # stocktakes, sale returns and transfers.
     MASTER_DATA_SCHEMA
