@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import Report, peak_rss_mib, percentile
-from node import schema
-from node.catalogue import apply_product
-from node.checkout import SaleRequest, Tender, checkout_job
-from node.store import Store
-from node.writer import Tx
+from node.services.catalogue import apply_product
+from node.services.checkout import SaleRequest, Tender, checkout_job
+from node.store import schema
+from node.store.store import Store
+from node.store.writer import Tx
 from protocol.ids import uuid7
 
 BRANCH = "BR01"

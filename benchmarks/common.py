@@ -22,8 +22,8 @@ from rich.table import Table
 
 from hq.api import create_app as create_hq_app
 from hq.setup import init_hq, issue_enroll_token
-from node.api import create_app as create_node_app
-from node.enroll import enroll
+from node.app import create_app as create_node_app
+from node.sync.enroll import enroll
 from tests.harness import Server, free_port, wait_until
 
 __all__ = ["Server", "free_port", "wait_until"]

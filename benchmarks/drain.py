@@ -22,8 +22,8 @@ from typing import Any
 import aiohttp
 
 from benchmarks.common import Report, get_json, peak_rss_mib, setup_logging, start_chain, wait_until
-from node.checkout import SaleRequest, Tender, checkout_job
-from node.context import CONTEXT
+from node.routes.context import CONTEXT
+from node.services.checkout import SaleRequest, Tender, checkout_job
 
 BRANCH = "BR01"
 SALE = SaleRequest(

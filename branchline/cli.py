@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
             serve(create_hq_app(args.data), args.host, args.port, "Branchline HQ")
         return 0
     if args.command == "node":
-        from node import enroll
+        from node.sync import enroll
 
         if args.action == "init":
             try:
@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
                 return 2
             print(f"branch {config.branch} enrolled with HQ at {config.hq_url}")
         else:
-            from node.api import create_app as create_node_app
+            from node.app import create_app as create_node_app
             from node.config import load_config
 
             config = load_config(args.data)

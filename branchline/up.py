@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hq.setup import init_hq, issue_enroll_token, operator_token
-from node.enroll import enroll
+from node.sync.enroll import enroll
 
 READY_TIMEOUT_S = 20
 STOP_TIMEOUT_S = 10

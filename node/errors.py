@@ -24,6 +24,7 @@ __all__ = [
     "OfflineLimitReached",
     "OverReceipt",
     "PhoneTaken",
+    "ReplicatorStarting",
     "TenderShort",
     "TransferToItself",
     "UnknownCard",
@@ -88,6 +89,13 @@ class NotEnrolled(Refused):
 
     http_status = 503
     code = "not_enrolled"
+
+
+class ReplicatorStarting(Refused):
+    """The node's replicator has not started yet (or the node runs without one); ask again shortly."""
+
+    http_status = 503
+    code = "starting"
 
 
 class CardTaken(Refused):

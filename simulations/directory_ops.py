@@ -1,63 +1,52 @@
 """The shared member directory at the tills: edits, top-ups, card status, stored-value and voucher sales.
 
-Each operation calls the node's production job. A stored-value sale asks HQ for
-a hold first, as node.holds does: only when the branch believes HQ reachable,
-over the simulated link (so the request may be lost or late), and it goes ahead
-offline when HQ does not answer within HOLD_TIMEOUT_S. HQ's refusals for lack
-of money, a blocked card or an unknown card are final, as at a real till.
+Each operation calls the node's production code. A stored-value sale is the real
+checkout (node.services.checkout.sell), holds and all, run as a task of its node
+over the simulated link to HQ (simulations/hold_link.py): it asks HQ for a hold
+only when the branch believes HQ reachable, first waits for HQ to acknowledge the
+branch's own recent writes to the card, and goes ahead offline when HQ does not
+answer within HOLD_TIMEOUT_S. HQ's refusals for lack of money, a blocked card or
+an unknown card are final, as at a real till; a node that crashes while a sale
+waits books nothing, as a till that died.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-from urllib.parse import urlencode
+from typing import Any, Protocol
 
-from node.cards import status_job, top_up_job
-from node.checkout import SaleRequest, Tender
-from node.holds import HOLD_TIMEOUT_S, OFFLINE, Authorisation, unsynced_debits
-from node.members import edit_job
-from protocol.errors import CardBlocked, InsufficientBalance, Refused, UnknownCard
+from node.services.cards import status_job, top_up_job
+from node.services.checkout import SaleRequest, Tender
+from node.services.members import edit_job
+from protocol.errors import Refused
 from protocol.ids import uuid7
+from simulations.model import Load
+from simulations.running import RunningSimulation
 from simulations.shop import PRICES_FEN, SKUS, Booked, Member, pick_member
 from simulations.world import SimNode
 
-if TYPE_CHECKING:
-    from simulations.engine import Simulation
-    from simulations.trading import Tills
-
-HOLD_TIMEOUT_MS = HOLD_TIMEOUT_S * 1000
-# HQ's answer to a hold: a status line and a short JSON body.
-HOLD_ANSWER_BYTES = 120
 # What a member pays onto a card at once: 100 to 500 yuan.
 TOP_UP_FEN = (10_000, 20_000, 30_000, 50_000)
 # A promotion voucher takes up to this much off a sale.
 VOUCHER_FEN = 2_000
 # A voucher used twice is one a customer used a little earlier at another store.
 RECENT_VOUCHERS = 20
-# HQ's refusals that end the sale, as node.holds treats them.
-_FINAL_REFUSALS = (InsufficientBalance, CardBlocked, UnknownCard)
 
 
-@dataclass
-class _PendingSale:
-    """A stored-value sale waiting for HQ's answer to its hold."""
+class TillsView(Protocol):
+    """What the directory's operations use of the tills (simulations/trading.py's Tills)."""
 
-    node: SimNode
-    epoch: int
-    request: SaleRequest
-    sale_id: str
-    card: str
-    hold_id: str
-    done: bool = False
+    def load(self, code: str) -> tuple[Load, float]: ...
+
+    def basket(self) -> tuple[tuple[str, int], ...]: ...
+
+    async def book_sale(self, node: SimNode, request: SaleRequest, sale_id: str) -> dict[str, Any] | None: ...
 
 
 class DirectoryOps:
-    def __init__(self, sim: Simulation, tills: Tills) -> None:
+    def __init__(self, sim: RunningSimulation, tills: TillsView) -> None:
         self.sim = sim
         self.tills = tills
-        self.ledger = tills.ledger
+        self.ledger = sim.ledger
         self.rng = sim.directory_rng
         self.vouchers_issued = 0
 
@@ -155,7 +144,7 @@ class DirectoryOps:
         if total_fen > off_fen:
             tenders.append(Tender("cash", total_fen - off_fen))
         sale_id = uuid7(node.wall_ms(), self.rng.randbytes(10))
-        await self.tills.book_sale(node, SaleRequest(None, lines, tuple(tenders), None), sale_id, {})
+        await self.tills.book_sale(node, SaleRequest(None, lines, tuple(tenders), None), sale_id)
 
     async def stored_value_sale(self, node: SimNode) -> None:
         picked = self._paying_card(node)
@@ -172,82 +161,12 @@ class DirectoryOps:
             tenders.append(Tender("cash", total_fen - card_fen))
         request = SaleRequest(member.member_id, lines, tuple(tenders), None)
         sale_id = uuid7(node.wall_ms(), self.rng.randbytes(10))
-        if not node.rep.hq_reachable:
-            await self.tills.book_sale(node, request, sale_id, {card: OFFLINE})
-            return
-        code = node.code
-        unsynced_fen = await node.db.read(lambda conn: unsynced_debits(conn, code, card))
-        self._ask_hold(
-            _PendingSale(node, node.epoch, request, sale_id, card, f"{sale_id}-{card}"),
-            card_fen,
-            unsynced_fen,
-        )
+        self.sim.tasks.spawn(node.code, self._sell_by_card(node, request, sale_id))
 
-    def _ask_hold(self, pending: _PendingSale, amount_fen: int, unsynced_fen: int) -> None:
-        sim, node = self.sim, pending.node
-        query = urlencode(
-            {
-                "hold": pending.hold_id,
-                "card": pending.card,
-                "amount_fen": amount_fen,
-                "unsynced_fen": unsynced_fen,
-            }
-        )
-
-        async def hq_receives() -> None:
-            if sim.network.hq_down(sim.now_ms):
-                return
-            refusal: Refused | None = None
-            try:
-                await sim.hq.hq.place_hold(node.code, pending.hold_id, pending.card, amount_fen, unsynced_fen)
-            except Refused as exc:
-                refusal = exc
-            for at in sim.network.send(node.code, sim.now_ms, HOLD_ANSWER_BYTES):
-                sim.schedule(at, node_receives(refusal))
-
-        def node_receives(refusal: Refused | None) -> Callable[[], Awaitable[None]]:
-            async def receive() -> None:
-                if pending.done or node.epoch != pending.epoch:
-                    return  # a duplicate answer, one after the timeout, or to a till that died
-                pending.done = True
-                if refusal is None:
-                    await self._checkout(pending, Authorisation("online", pending.hold_id))
-                elif isinstance(refusal, _FINAL_REFUSALS):
-                    self._refused(node)
-                else:
-                    await self._checkout(pending, OFFLINE)
-
-            return receive
-
-        async def timeout() -> None:
-            if pending.done or node.epoch != pending.epoch:
-                return
-            pending.done = True
-            await self._checkout(pending, OFFLINE)
-
-        for at in sim.network.send(node.code, sim.now_ms, len(query)):
-            sim.schedule(at, hq_receives)
-        sim.schedule(sim.now_ms + HOLD_TIMEOUT_MS, timeout)
-
-    async def _checkout(self, pending: _PendingSale, authorisation: Authorisation) -> None:
-        node = pending.node
-        receipt = await self.tills.book_sale(
-            node, pending.request, pending.sale_id, {pending.card: authorisation}
-        )
-        if receipt is None and authorisation.hold_id is not None:
-            self._release(node, authorisation.hold_id)
+    async def _sell_by_card(self, node: SimNode, request: SaleRequest, sale_id: str) -> None:
+        await self.tills.book_sale(node, request, sale_id)
+        # As the push loop wakes on a commit in `node serve`.
         await self.sim.drive(node)
-
-    def _release(self, node: SimNode, hold_id: str) -> None:
-        """Give the hold back (the sale did not happen); if the message is lost, HQ expires it."""
-        sim = self.sim
-
-        async def hq_receives() -> None:
-            if not sim.network.hq_down(sim.now_ms):
-                await sim.hq.hq.store.release_hold(node.code, hold_id)
-
-        for at in sim.network.send(node.code, sim.now_ms, len(hold_id)):
-            sim.schedule(at, hq_receives)
 
     # -- HQ's operator -----------------------------------------------------------------
 

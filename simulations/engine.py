@@ -2,7 +2,9 @@
 
 Events run one at a time, in (time, order of scheduling) order, and each runs to
 completion before the next starts, so a seed fixes every decision: trading,
-network faults, the replicator's jitter, ids and keys. The code under test is
+network faults, the replicator's jitter, ids and keys. Production code that waits
+for a later event (a till's sale waiting for HQ's answer to a hold) runs as a task
+(simulations/tasks.py), stepped between events, one at a time. The code under test is
 production code (protocol, replicator, node jobs, HQ service and store, real
 SQLite files); only the clock and the network are simulated. A run that moves
 stock adds node HQ, which keeps HQ's main warehouse as a branch keeps its own.
@@ -24,13 +26,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from node.replicator import FEED_WAIT_S, PUSH_TIMEOUT_S
+from node.sync.replicator import FEED_WAIT_S, PUSH_TIMEOUT_S
 from protocol.replication import Fetch, Push, WaitUntil
+from simulations.hold_link import SimHQLink
 from simulations.inventory_figures import transfer_figures
 from simulations.inventory_ops import author_master_data
 from simulations.model import BranchFigures, Heal, RunResult, Scenario
 from simulations.network import Network
 from simulations.shop import Ledger
+from simulations.tasks import SimTasks
 from simulations.trading import Tills
 from simulations.world import SimHQ, SimNode
 
@@ -87,9 +91,11 @@ class Simulation:
         self._queue: list[tuple[int, int, Action]] = []
         self._order = itertools.count()
         self._requests = itertools.count(1)
+        self.tasks = SimTasks()
         self.network = Network(scenario, random.Random(self.rng.getrandbits(64)))
         self.hq = SimHQ(workdir / "hq", self.clock, random.Random(self.rng.getrandbits(64)))
         self.nodes: dict[str, SimNode] = {}
+        self.links: dict[str, SimHQLink] = {}
         for spec in scenario.nodes:
             node_rng = random.Random(self.rng.getrandbits(64))
             self.nodes[spec.code] = SimNode(
@@ -131,8 +137,9 @@ class Simulation:
     async def run(self) -> RunResult:
         quiet = _Quiet()
         try:
-            await self._set_up()
-            await self._loop()
+            await self.start()
+            await self.advance(self.deadline_ms)
+            self.now_ms = min(max(self.now_ms, self.scenario.duration_ms), self.deadline_ms)
         finally:
             quiet.restore()
         conflicts: dict[str, Counter[str]] = {}
@@ -156,18 +163,20 @@ class Simulation:
         )
 
     async def close(self) -> None:
+        await self.tasks.cancel_all()
         for node in self.nodes.values():
             await node.crash()
         await self.hq.close()
 
-    async def _set_up(self) -> None:
+    async def start(self) -> None:
+        """HQ and the branches up; trading, faults, samples and checks scheduled."""
         scenario = self.scenario
         await self.hq.open()
         if scenario.uses_inventory:
             await author_master_data(self)
         for node in self.nodes.values():
             node.config = await self.hq.enroll(node.code, node.key)
-            await node.start()
+            await self._start(node)
             self.schedule(0, self._driver(node))
             self.tills.start(node)
         self.tills.start_operator()
@@ -196,19 +205,20 @@ class Simulation:
             self.schedule(at, self._sample)
         self._schedule_check(scenario.duration_ms)
 
-    async def _loop(self) -> None:
-        while self._queue:
+    async def advance(self, until_ms: int) -> None:
+        """Run the events due by `until_ms` (the deadline at most), each with the tasks it
+        wakes; stop early once every replica has converged after trading."""
+        until_ms = min(until_ms, self.deadline_ms)
+        while self._queue and self._queue[0][0] <= until_ms:
             at_ms, _, action = heapq.heappop(self._queue)
-            if at_ms > self.deadline_ms:
-                break
             self.now_ms = at_ms
             await action()
+            await self.tasks.settle()
             self.events_run += 1
             if self.events_run > MAX_EVENTS:
                 raise RuntimeError(f"more than {MAX_EVENTS} events: an event storm, not a scenario")
             if self.converged_at_ms is not None and self.now_ms >= self.scenario.duration_ms:
                 break
-        self.now_ms = min(max(self.now_ms, self.scenario.duration_ms), self.deadline_ms)
 
     # -- replication: the replicator's decisions, carried by the simulated network --
 
@@ -269,6 +279,7 @@ class Simulation:
                     return  # a duplicate, or an answer to a request already given up
                 self._push_in_flight[node.code] = None
                 await node.rep.push_answered(status, answer)
+                self.links[node.code].acks_moved()
                 await self.drive(node)
 
             return receive
@@ -373,6 +384,8 @@ class Simulation:
             if not node.up:
                 return
             self.figures[code].crashes += 1
+            # A sale waiting for HQ dies with the till: it books nothing and releases nothing.
+            await self.tasks.cancel(code)
             self._held.pop(code, None)
             self._push_in_flight[code] = self._fetch_in_flight[code] = None
             self._wakes[code] = None
@@ -385,10 +398,17 @@ class Simulation:
             node = self.nodes[code]
             if node.up:
                 return
-            await node.start()
+            await self._start(node)
             await self.drive(node)
 
         return restart
+
+    async def _start(self, node: SimNode) -> None:
+        """Start (or restart) a node, with a new link to HQ for its tills' holds."""
+        await node.start()
+        self.links[node.code] = SimHQLink(
+            node, self.hq, self.network, self.tasks, self.schedule, self.elapsed
+        )
 
     def _heal_at(self, at_ms: int, what: str, branches: tuple[str, ...]) -> None:
         async def healed() -> None:

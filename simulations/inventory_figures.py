@@ -8,12 +8,9 @@ import contextlib
 import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from simulations.model import InventoryFigures
-
-if TYPE_CHECKING:
-    from simulations.engine import Simulation
+from simulations.running import RunningSimulation
 
 
 @dataclass(frozen=True)
@@ -48,7 +45,7 @@ class Books:
     out_state: dict[str, str] = field(default_factory=dict)  # transfers sent from here: their state
 
 
-def read_books(sim: Simulation, code: str) -> Books:
+def read_books(sim: RunningSimulation, code: str) -> Books:
     path = sim.nodes[code].root / "node.sqlite"
     books = Books(code, keeps={f"{code}-MAIN"})
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
@@ -77,11 +74,11 @@ def read_books(sim: Simulation, code: str) -> Books:
     return books
 
 
-def all_books(sim: Simulation) -> dict[str, Books]:
+def all_books(sim: RunningSimulation) -> dict[str, Books]:
     return {code: read_books(sim, code) for code in sorted(sim.nodes)}
 
 
-def booked_at_ms(sim: Simulation, books: Books, transfer_id: str) -> int | None:
+def booked_at_ms(sim: RunningSimulation, books: Books, transfer_id: str) -> int | None:
     """When the destination booked the transfer, in simulated time (its clock's skew undone)."""
     at_ms = books.received_at_ms.get(transfer_id)
     if at_ms is None:
@@ -90,7 +87,7 @@ def booked_at_ms(sim: Simulation, books: Books, transfer_id: str) -> int | None:
     return at_ms - sim.nodes[books.code].skew_ms - epoch_ms
 
 
-def transfer_figures(sim: Simulation) -> InventoryFigures:
+def transfer_figures(sim: RunningSimulation) -> InventoryFigures:
     """Transfers sent, booked at their destinations and still in transit at the end, and
     the longest any spent in transit; each node's `transfers_received` is filled in."""
     books = all_books(sim)

@@ -13,20 +13,18 @@ from __future__ import annotations
 import itertools
 import random
 import sqlite3
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from node import sale_returns, stock_ledger, stocktake
-from node.documents import ItemLine
-from node.purchasing import ReceivedLine, direct_receipt_job
-from node.transfers import send_job
+from node.services import returns, stock_ledger, stocktake
+from node.services.documents import ItemLine
+from node.services.receipts import ReceivedLine, direct_receipt_job
+from node.services.transfers import send_job
 from protocol.errors import Refused
 from protocol.ids import uuid7
 from simulations.model import HQ_WAREHOUSE_NODE
+from simulations.running import RunningSimulation
 from simulations.shop import GOODS, STOCKED, SUPPLIERS, Counted, Received, Sent
 from simulations.world import SimNode
-
-if TYPE_CHECKING:
-    from simulations.engine import Simulation
 
 # A delivery from a supplier: HQ's main warehouse takes pallets, a store a few boxes.
 HQ_RECEIPT_QTY = (20, 60)
@@ -79,7 +77,7 @@ def master_data() -> list[tuple[str, list[dict[str, Any]]]]:
     ]
 
 
-async def author_master_data(sim: Simulation) -> None:
+async def author_master_data(sim: RunningSimulation) -> None:
     """Authored at HQ before any node enrolls, so every node starts from it (enrollment
     sends HQ's master data as it is then): no product is costed by a default method."""
     for kind, records in master_data():
@@ -92,7 +90,7 @@ def _on_hand(conn: sqlite3.Connection, warehouse: str) -> dict[str, int]:
 
 
 class InventoryOps:
-    def __init__(self, sim: Simulation) -> None:
+    def __init__(self, sim: RunningSimulation) -> None:
         self.sim = sim
         self.ledger = sim.ledger
         self.rng: random.Random = sim.inventory_rng
@@ -225,9 +223,7 @@ class InventoryOps:
         warehouse = warehouse_of(node.code)
         try:
             returned: dict[str, Any] = await node.db.writer.run(
-                sale_returns.return_job(
-                    return_id, sale_id, [sale_returns.ReturnLine(line_no, qty)], None, warehouse
-                )
+                returns.return_job(return_id, sale_id, [returns.ReturnLine(line_no, qty)], None, warehouse)
             )
         except Refused:
             self._refused(node)

@@ -23,7 +23,7 @@ from rich.console import Console
 
 from branchline.up import free_port, stop_all
 from hq.setup import init_hq, issue_enroll_token
-from node.enroll import enroll
+from node.sync.enroll import enroll
 from simulations.model import BranchFigures, Heal, RunResult, Scenario, Violation
 from simulations.proxy import FaultyLink
 from simulations.real_checks import check_invariants, converged_branches

@@ -10,21 +10,18 @@ What a till was told goes into the shop's `Ledger` (simulations/shop.py).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from node.checkout import SaleRequest, Tender, checkout_job
-from node.holds import Authorisation
-from node.members import register_job
+from node.services.checkout import SaleRequest, Tender, sell
+from node.services.members import register_job
 from protocol.errors import Refused
 from protocol.ids import uuid7
 from simulations.directory_ops import DirectoryOps
 from simulations.inventory_ops import InventoryOps
 from simulations.model import Load
+from simulations.running import RunningSimulation
 from simulations.shop import SKUS, Booked, Member, pick_member
 from simulations.world import SimNode
-
-if TYPE_CHECKING:
-    from simulations.engine import Simulation
 
 # Cash handed over for a cash sale: more than any basket, the node gives change.
 CASH_TENDERED_FEN = 10_000_000
@@ -38,7 +35,7 @@ Operation = Callable[[SimNode], Awaitable[None]]
 class Tills:
     """Drives every branch's operations on the simulation's clock and seeded RNGs."""
 
-    def __init__(self, sim: Simulation) -> None:
+    def __init__(self, sim: RunningSimulation) -> None:
         self.sim = sim
         self.rng = sim.trading_rng
         self.ledger = sim.ledger
@@ -127,23 +124,17 @@ class Tills:
             member = pick_member(self.rng, node.code, load.roaming_share, self.ledger.members)
             member_id = member.member_id if member else None
         request = SaleRequest(member_id, self.basket(), (Tender("cash", CASH_TENDERED_FEN),), None)
-        await self.book_sale(node, request, uuid7(node.wall_ms(), self.rng.randbytes(10)), {})
+        await self.book_sale(node, request, uuid7(node.wall_ms(), self.rng.randbytes(10)))
 
-    async def book_sale(
-        self, node: SimNode, request: SaleRequest, sale_id: str, authorisations: dict[str, Authorisation]
-    ) -> dict[str, Any] | None:
-        """Ring the sale up; record what the till was told. None: the node refused it."""
-        config = node.config
+    async def book_sale(self, node: SimNode, request: SaleRequest, sale_id: str) -> dict[str, Any] | None:
+        """Ring the sale up as a till does (node.services.checkout.sell: holds at HQ for
+        stored value, then the sale); record what the till was told. None: refused.
+
+        A sale paid with stored value waits for HQ's answers in simulated time, so it
+        runs as a task of its node (DirectoryOps.stored_value_sale)."""
+        link = self.sim.links[node.code]
         try:
-            receipt: dict[str, Any] = await node.db.writer.run(
-                checkout_job(
-                    request,
-                    sale_id,
-                    config.warehouse if config else "",
-                    authorisations,
-                    config.offline_limit_fen if config else 0,
-                )
-            )
+            receipt = await sell(node.db, link, node.enrolled, request, sale_id)
         except Refused:
             self.sim.figures[node.code].refused += 1  # e.g. a roaming member not yet synced here
             return None

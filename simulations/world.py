@@ -2,7 +2,7 @@
 
 `SimHQ` is the real `hq.service.HQ` over the real SQLite store; `SimNode` is a
 real node store (group-commit writer, change log, migrations) with the real
-`node.replicator.Replicator`, whose request building and answer handling the
+`node.sync.replicator.Replicator`, whose request building and answer handling the
 engine calls instead of HTTP. Requests and answers are the real encoded bytes.
 """
 
@@ -22,10 +22,10 @@ from hq.errors import InvalidQuery
 from hq.service import HQ
 from hq.setup import DEMO_CATALOGUE, token_hash
 from hq.storage.sqlite import SqliteHQStore
-from node.changelog import LogHead
 from node.config import NodeConfig
-from node.replicator import Replicator
-from node.store import Store
+from node.store.changelog import LogHead
+from node.store.store import Store
+from node.sync.replicator import Replicator
 from protocol import messages
 from protocol.errors import Refused
 from protocol.hlc import physical_ms
@@ -133,6 +133,11 @@ class SimNode:
         return self.replicator
 
     @property
+    def enrolled(self) -> NodeConfig:
+        assert self.config is not None, f"{self.code} is not enrolled"
+        return self.config
+
+    @property
     def db(self) -> Store:
         assert self.store is not None, f"{self.code} is down"
         return self.store
@@ -171,10 +176,10 @@ class SimNode:
         rep = self.rep
         if rep.push.backlog == 0:
             return 0
-        async with self.db.reader.execute(
-            "SELECT hlc FROM change_log WHERE seq = ?", (rep.push.acked_seq + 1,)
-        ) as cursor:
-            row = await cursor.fetchone()
+        oldest = rep.push.acked_seq + 1
+        row = await self.db.read(
+            lambda conn: conn.execute("SELECT hlc FROM change_log WHERE seq = ?", (oldest,)).fetchone()
+        )
         return 0 if row is None else max(0, self.wall_ms() - physical_ms(row[0]))
 
     async def crash(self) -> None:

@@ -22,8 +22,8 @@ from aiohttp import web
 
 from hq.api import create_app as create_hq_app
 from hq.setup import init_hq, issue_enroll_token
-from node.api import create_app as create_node_app
-from node.enroll import enroll
+from node.app import create_app as create_node_app
+from node.sync.enroll import enroll
 
 WAIT_BOUND_S = 30.0  # every wait in the tests is bounded; a slow machine only waits longer
 

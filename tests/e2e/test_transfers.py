@@ -19,7 +19,7 @@ from typing import Any
 
 from hq.api import HQ_KEY
 from hq.storage.base import FeedChange
-from node.context import CONTEXT
+from node.routes.context import CONTEXT
 from protocol.entry import decode_entry
 from tests.harness import Chain, NodeProcess, Server, wait_until
 from tests.hq.operator import author, caught_up

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 
-from node import catalogue
-from node.context import CONTEXT
-from node.transfers import apply_delivery
-from node.writer import Tx
+from node.routes.context import CONTEXT
+from node.services import catalogue
+from node.services.transfers import apply_delivery
+from node.store.writer import Tx
 from tests.harness import Chain, branchline
 from tests.node.stock_fixtures import start_branch, stock_in
 

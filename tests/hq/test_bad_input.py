@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hq.api import HQ_KEY
 from node.config import load_config, read_private_key
-from node.replicator import auth_header, wall_ms
+from node.sync.hq_client import auth_header
+from node.sync.replicator import wall_ms
 from protocol import hlc, messages
 from protocol.batch import SignedBatch, sign_batch, verify_batch
 from protocol.entry import GENESIS_HASH, Entry, decode_entry, encode_entry

@@ -10,7 +10,8 @@ import pytest
 
 from hq.setup import operator_token
 from node.config import KEY_FILE, read_private_key
-from node.replicator import auth_header, wall_ms
+from node.sync.hq_client import auth_header
+from node.sync.replicator import wall_ms
 from tests.harness import Chain, wait_until
 
 

@@ -18,7 +18,7 @@ from hq.api import HQ_KEY
 from hq.errors import AlreadyEnrolled
 from hq.setup import issue_enroll_token, read_key, token_hash
 from node.config import load_config, read_private_key
-from node.enroll import EnrollmentFailed, enroll
+from node.sync.enroll import EnrollmentFailed, enroll
 from protocol import messages
 from protocol.signing import generate_private_key, public_key_bytes
 from tests.harness import Chain

@@ -16,7 +16,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.config import read_private_key
-from node.context import CONTEXT
+from node.routes.context import CONTEXT
 from protocol import hlc, messages
 from protocol.batch import sign_batch
 from protocol.entry import GENESIS_HASH, Entry, encode_entry

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from node.context import CONTEXT
+from node.routes.context import CONTEXT
 from tests.harness import Chain, wait_until
 from tests.hq.operator import author, caught_up, feed_length, operator_headers
 

@@ -14,8 +14,8 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from node import catalogue, stock_ledger
-from node.context import CONTEXT
+from node.routes.context import CONTEXT
+from node.services import catalogue, stock_ledger
 from protocol.entry import Entry, decode_entry
 from tests.harness import Chain, Server, wait_until
 

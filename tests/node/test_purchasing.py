@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from node import catalogue
-from node.context import CONTEXT
-from node.writer import Tx
+from node.routes.context import CONTEXT
+from node.services import catalogue
+from node.store.writer import Tx
 from protocol.entry import decode_entry
 from tests.harness import Chain, Server, sale, wait_until
 

@@ -21,7 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inventory.costing import METHODS
-from node import catalogue, schema, stock_ledger
+from node.services import catalogue, stock_ledger
+from node.store import schema
 
 WAREHOUSES = ("W1", "W2")
 SKUS = tuple(f"SKU-{method}" for method in METHODS)  # one product per costing method
@@ -82,7 +83,7 @@ def open_store(folder: Path, presets: dict[str, int]) -> sqlite3.Connection:
 def stocktake_variance(
     conn: sqlite3.Connection, warehouse: str, sku: str, counted: int
 ) -> tuple[str, int, int]:
-    """As node.stocktake books it: a loss issued, a gain received at the last unit cost."""
+    """As node.services.stocktake books it: a loss issued, a gain received at the last unit cost."""
     book_qty, _ = stock_ledger.level(conn, warehouse, sku)
     if counted < book_qty:
         return "issue", book_qty - counted, 0

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from node import catalogue, schema, stock_ledger
+from node.services import catalogue, stock_ledger
+from node.store import schema
 
 
 def test_stock_counted_before_costing_carries_on_after_the_upgrade(tmp_path: Path) -> None:

@@ -1,15 +1,18 @@
-"""Schema migrations and the drain progress a person sees."""
+"""Schema migrations, the store's read threads, and the drain progress a person sees."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
 
-from node import schema
-from node.progress import SHOW_FROM_BACKLOG, DrainProgress
+from node.store import schema
+from node.store.store import Store
+from node.sync.progress import SHOW_FROM_BACKLOG, DrainProgress
 
 
 def test_migrations_apply_once_and_a_newer_store_is_refused(tmp_path: Path) -> None:
@@ -35,9 +38,30 @@ def test_a_failing_migration_leaves_the_previous_version(tmp_path: Path) -> None
     conn.close()
 
 
+async def test_a_long_read_does_not_hold_up_another(tmp_path: Path) -> None:
+    """Two reads run at once: the long one here finishes only after the short one has run."""
+    store = await Store.open(tmp_path / "n.sqlite", "BR01", synchronous="OFF")
+    short_read_ran = threading.Event()
+
+    def long_read(conn: sqlite3.Connection) -> bool:
+        return short_read_ran.wait(timeout=5)  # the bound only keeps a broken store from hanging
+
+    def short_read(conn: sqlite3.Connection) -> int:
+        short_read_ran.set()
+        return int(conn.execute("SELECT COUNT(*) FROM change_log").fetchone()[0])
+
+    try:
+        long = asyncio.create_task(store.read(long_read))
+        await asyncio.sleep(0)  # the long read takes its thread first
+        assert await store.read(short_read) == 0
+        assert await long, "the short read waited for the long one"
+    finally:
+        await store.close()
+
+
 def test_a_large_backlog_drain_is_reported_from_start_to_end(caplog: pytest.LogCaptureFixture) -> None:
     progress = DrainProgress("BR01")
-    with caplog.at_level(logging.INFO, logger="node.progress"):
+    with caplog.at_level(logging.INFO, logger="node.sync.progress"):
         progress.update(acked_seq=0, head_seq=SHOW_FROM_BACKLOG - 1)  # small: nothing shown
         assert caplog.messages == []
         progress.update(acked_seq=0, head_seq=50_000)

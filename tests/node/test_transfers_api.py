@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from node import catalogue, stock_ledger
-from node.context import CONTEXT
-from node.transfers import apply_delivery
-from node.writer import Tx
+from node.routes.context import CONTEXT
+from node.services import catalogue, stock_ledger
+from node.services.transfers import apply_delivery
+from node.store.writer import Tx
 from tests.harness import Chain, Server, wait_until
 
 CUP, TEA = "CUP-CERAMIC", "TEA-OOLONG-250"

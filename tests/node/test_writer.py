@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from node.changelog import LogHead
-from node.store import Store
-from node.writer import Tx
-from protocol.entry import GENESIS_HASH, check_chain, decode_entry
+from node.store.changelog import LogHead
+from node.store.store import Store
+from node.store.writer import Tx
+from protocol.entry import GENESIS_HASH, Entry, check_chain, decode_entry
 
 
 @pytest.fixture
@@ -37,6 +37,10 @@ def insert_product(sku: str, fail: bool = False) -> Callable[[Tx], int]:
     return job
 
 
+def log_entries(conn: sqlite3.Connection) -> list[Entry]:
+    return [decode_entry(bytes(row[0])) for row in conn.execute("SELECT entry FROM change_log ORDER BY seq")]
+
+
 async def test_a_failing_job_rolls_back_alone_and_the_others_in_its_group_commit(store: Store) -> None:
     jobs = [insert_product(f"SKU-{n}", fail=(n == 3)) for n in range(6)]
     results: list[int | BaseException] = await asyncio.gather(
@@ -45,11 +49,11 @@ async def test_a_failing_job_rolls_back_alone_and_the_others_in_its_group_commit
 
     assert isinstance(results[3], ValueError)
     assert [r for n, r in enumerate(results) if n != 3] == [1, 2, 3, 4, 5]  # seq 3 was not burnt
-    async with store.reader.execute("SELECT sku FROM products ORDER BY sku") as cursor:
-        skus = [row[0] for row in await cursor.fetchall()]
+    skus = await store.read(
+        lambda conn: [row[0] for row in conn.execute("SELECT sku FROM products ORDER BY sku")]
+    )
     assert skus == ["SKU-0", "SKU-1", "SKU-2", "SKU-4", "SKU-5"]
-    async with store.reader.execute("SELECT entry FROM change_log ORDER BY seq") as cursor:
-        entries = [decode_entry(bytes(row[0])) for row in await cursor.fetchall()]
+    entries = await store.read(log_entries)
     check_chain(entries, origin="BR01", prev_hash=GENESIS_HASH)
     assert [e.entity_id for e in entries] == ["SKU-0", "SKU-1", "SKU-2", "SKU-4", "SKU-5"]
 
@@ -84,8 +88,7 @@ async def test_the_log_resumes_its_chain_after_reopening(tmp_path: Path) -> None
     second = await Store.open(path, "BR01")
     try:
         assert await second.writer.run(insert_product("B")) == 2
-        async with second.reader.execute("SELECT entry FROM change_log ORDER BY seq") as cursor:
-            entries = [decode_entry(bytes(row[0])) for row in await cursor.fetchall()]
+        entries = await second.read(log_entries)
         check_chain(entries, origin="BR01", prev_hash=GENESIS_HASH)
         assert entries[1].hlc > entries[0].hlc
     finally:

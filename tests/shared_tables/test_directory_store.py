@@ -15,7 +15,7 @@ from conflict.directory import Directory, merge
 from conflict.errors import LedgerEntryConflict
 from conflict.ledger import LedgerEntry
 from conflict.wire import records_of
-from node import schema
+from node.store import schema
 from protocol import codec
 from shared_tables import directory_store
 from tests.conflict.strategies import FEW, operations

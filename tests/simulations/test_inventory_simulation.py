@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-import node.feed
-from node import stock_ledger, transfers
-from node.writer import Tx
+import node.sync.feed
+from node.services import stock_ledger, transfers
+from node.store.writer import Tx
 from simulations.model import HQ_WAREHOUSE_NODE, MINUTE_MS, RunResult, Violation
 from simulations.real import not_applied
 from simulations.report import render_html
@@ -97,7 +97,7 @@ def books_twice(tx: Tx, payload: dict[str, Any]) -> None:
 
 
 async def test_a_destination_booking_a_delivery_twice_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(node.feed.APPLIERS, ("transfer", "deliver"), books_twice)
+    monkeypatch.setitem(node.sync.feed.APPLIERS, ("transfer", "deliver"), books_twice)
     result = (await run_scenario(load_scenario(TRANSFERS), BROKEN_SEED)).result
     broken = invariants_of(result.violations)
     assert {"transfers booked exactly once", "stock conserved"} <= broken
@@ -113,7 +113,7 @@ async def test_a_destination_booking_at_the_wrong_cost_is_caught(monkeypatch: py
         lines = [{**line, "cost_fen": max(0, line["cost_fen"] - 1)} for line in payload["lines"]]
         transfers.apply_delivery(tx, {**payload, "lines": lines})
 
-    monkeypatch.setitem(node.feed.APPLIERS, ("transfer", "deliver"), books_cheaper)
+    monkeypatch.setitem(node.sync.feed.APPLIERS, ("transfer", "deliver"), books_cheaper)
     result = (await run_scenario(load_scenario(TRANSFERS), BROKEN_SEED)).result
     broken = invariants_of(result.violations)
     assert "cost conserved" in broken

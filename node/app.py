@@ -1,0 +1,76 @@
+"""The node's HTTP API for tills: the app, its lifecycle and the one error mapping."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from node.config import KEY_FILE, STORE_FILE, load_config, read_private_key
+from node.routes import ROUTE_TABLES
+from node.routes.context import CONTEXT, MAX_JSON_BODY_BYTES, NodeContext
+from node.store.changelog import LogHead
+from node.store.store import Store
+from node.sync.replicator import Replicator
+from protocol.errors import Refused
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": code, "message": message}, status=status)
+
+
+@web.middleware
+async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every refusal becomes JSON with its status, and is logged with its cause."""
+    try:
+        return await handler(request)
+    except Refused as exc:
+        log.info("%s %s refused: %s %s", request.method, request.path, exc.http_status, exc)
+        return error_response(exc.http_status, exc.code, str(exc))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        log.info("%s %s refused: %s", request.method, request.path, exc.status)
+        code = "too_large" if exc.status == 413 else exc.reason.lower().replace(" ", "_")
+        return error_response(exc.status, code, exc.reason)
+
+
+def create_app(data_dir: Path, *, replicate: bool = True) -> web.Application:
+    app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_JSON_BODY_BYTES)
+    for table in ROUTE_TABLES:
+        app.add_routes(table)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        config = load_config(data_dir)
+        key = read_private_key(data_dir / KEY_FILE)
+        replicator: Replicator | None = None
+
+        def on_commit(head: LogHead) -> None:
+            # Called on the writer thread; the replicator lives on the loop.
+            if replicator is not None:
+                loop.call_soon_threadsafe(replicator.on_commit, head)
+
+        loop = asyncio.get_running_loop()
+        store = await Store.open(data_dir / STORE_FILE, config.branch, on_commit=on_commit)
+        context = NodeContext(config, store)
+        app[CONTEXT] = context
+        if replicate:
+            replicator = await Replicator.resume(config, store, key)
+            context.replicator = replicator
+            context.hq = replicator.hq
+            await replicator.start()
+        log.info("branch %s open: log head %d", config.branch, store.writer.log.head.seq)
+        yield
+        if replicator is not None:
+            await replicator.stop()
+        await store.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

@@ -1,0 +1,35 @@
+"""The node's HTTP routes for tills and operators: thin handlers that read a request,
+call a service (node.services) and answer JSON. Every route table is listed here,
+in the order the app adds them."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from node.routes import (
+    cards,
+    catalogue,
+    checkout,
+    members,
+    payables,
+    purchasing,
+    returns,
+    stock,
+    stocktake,
+    sync,
+    transfers,
+)
+
+ROUTE_TABLES: tuple[web.RouteTableDef, ...] = (
+    sync.routes,
+    catalogue.routes,
+    members.routes,
+    cards.routes,
+    checkout.routes,
+    transfers.routes,
+    stock.routes,
+    stocktake.routes,
+    returns.routes,
+    purchasing.routes,
+    payables.routes,
+)

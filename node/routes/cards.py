@@ -1,0 +1,38 @@
+"""Member cards at the till: look up, top up, and change status (node.services.cards)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from node.routes.context import CONTEXT, json_body, request_key
+from node.services import cards, fields
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/cards/{card}")
+async def show(request: web.Request) -> web.Response:
+    card_id = fields.card_number(request.match_info["card"])
+    return web.json_response(
+        await request.app[CONTEXT].store.read(lambda conn: cards.card_view(conn, card_id))
+    )
+
+
+@routes.post("/api/cards/{card}/top-up")
+async def top_up(request: web.Request) -> web.Response:
+    context = request.app[CONTEXT]
+    card_id = fields.card_number(request.match_info["card"])
+    amount_fen = cards.parse_top_up(await json_body(request))
+    result = await context.store.writer.run(
+        cards.top_up_job(card_id, amount_fen, context.new_id(), request_key(request))
+    )
+    return web.json_response(result, status=200 if result["replayed"] else 201)
+
+
+@routes.post("/api/cards/{card}/status")
+async def change_status(request: web.Request) -> web.Response:
+    context = request.app[CONTEXT]
+    card_id = fields.card_number(request.match_info["card"])
+    action = cards.parse_status(await json_body(request))
+    result = await context.store.writer.run(cards.status_job(card_id, action, context.new_id()))
+    return web.json_response(result, status=201)

@@ -1,0 +1,27 @@
+"""HQ's master data as the tills read it: products with their stock, and warehouses."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from node.routes.context import CONTEXT
+from node.services import catalogue
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/products")
+async def list_products(request: web.Request) -> web.Response:
+    context = request.app[CONTEXT]
+    warehouse = request.query.get("warehouse", context.config.warehouse)
+    products = await context.store.read(lambda conn: catalogue.products_at(conn, warehouse))
+    return web.json_response({"warehouse": warehouse, "products": products})
+
+
+@routes.get("/api/warehouses")
+async def list_warehouses(request: web.Request) -> web.Response:
+    context = request.app[CONTEXT]
+    found = await context.store.read(catalogue.active_warehouses)
+    return web.json_response(
+        {"branch": context.config.branch, "default": context.config.warehouse, "warehouses": found}
+    )

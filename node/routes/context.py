@@ -1,0 +1,58 @@
+"""Typed application state shared by the node's route modules, and what every
+handler reads from a request the same way: its JSON body and its Idempotency-Key."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from node.config import NodeConfig
+from node.errors import MalformedBody
+from node.services import fields
+from node.store.store import Store
+from node.sync.hq_client import HQClient
+from node.sync.replicator import Replicator
+from protocol.ids import uuid7
+
+
+@dataclass
+class NodeContext:
+    config: NodeConfig
+    store: Store
+    replicator: Replicator | None = None
+    # The link to HQ online holds go through; None while the node runs without replicating.
+    hq: HQClient | None = None
+    started_at_ms: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
+
+    def new_id(self) -> str:
+        return uuid7(time.time_ns() // 1_000_000, os.urandom(10))
+
+
+CONTEXT = web.AppKey("node", NodeContext)
+
+# A till's JSON body is a sale or a profile; 256 KiB is far above either.
+MAX_JSON_BODY_BYTES = 256 * 1024
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise MalformedBody("the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise MalformedBody("the body must be a JSON object")
+    return body
+
+
+async def optional_body(request: web.Request) -> dict[str, Any]:
+    """A POST whose fields are all optional may come with no body at all."""
+    return await json_body(request) if request.body_exists else {}
+
+
+def request_key(request: web.Request) -> str | None:
+    """The till's Idempotency-Key: a retried POST with the same key books once."""
+    return fields.request_key(request.headers.get("Idempotency-Key"))

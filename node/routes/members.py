@@ -1,0 +1,45 @@
+"""Members at the till: register, edit and look up (node.services.members)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from node.routes.context import CONTEXT, json_body
+from node.services import members
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/api/members")
+async def register(request: web.Request) -> web.Response:
+    context = request.app[CONTEXT]
+    profile, cards = members.parse_registration(await json_body(request))
+    member = await context.store.writer.run(
+        members.register_job(context.new_id(), context.config.branch, profile, cards)
+    )
+    return web.json_response(member, status=201)
+
+
+@routes.patch("/api/members/{member_id}")
+async def edit(request: web.Request) -> web.Response:
+    context = request.app[CONTEXT]
+    changes = members.parse_edit(await json_body(request))
+    member = await context.store.writer.run(
+        members.edit_job(request.match_info["member_id"], context.config.branch, changes)
+    )
+    return web.json_response(member)
+
+
+@routes.get("/api/members")
+async def find(request: web.Request) -> web.Response:
+    """Members by ?phone= or ?card=, as their survivors."""
+    key, phone = members.parse_lookup(request.query)
+    found = await request.app[CONTEXT].store.read(lambda conn: members.members_with(conn, key, phone))
+    return web.json_response({"members": found})
+
+
+@routes.get("/api/members/{member_id}")
+async def show(request: web.Request) -> web.Response:
+    member_id = request.match_info["member_id"]
+    member = await request.app[CONTEXT].store.read(lambda conn: members.member_view(conn, member_id))
+    return web.json_response(member)

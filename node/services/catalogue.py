@@ -1,0 +1,156 @@
+"""The catalogue: HQ's master data (products, categories, suppliers, warehouses),
+received through the feed and read by tills and stock documents.
+
+HQ is the only writer of master data, so its latest version simply replaces
+ours. Lookups here are what every stock document checks before it moves
+anything: the product exists, the warehouse is one this branch keeps.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Any, NamedTuple
+
+from node.errors import NotFound, UnknownProduct, UnknownWarehouse, WarehouseElsewhere
+from node.services import documents
+
+log = logging.getLogger(__name__)
+
+PRODUCT_FIELDS = (
+    "sku",
+    "name",
+    "price_fen",
+    "unit",
+    "active",
+    "category",
+    "spec",
+    "model",
+    "colour",
+    "lower_limit",
+    "upper_limit",
+    "purchase_price_fen",
+    "discount_mode",
+    "discount_rate",
+    "costing_method",
+    "specified_cost_fen",
+    "supplier",
+)
+# Defaults for fields an older HQ does not send.
+_PRODUCT_DEFAULTS: dict[str, Any] = {
+    "unit": "pcs",
+    "active": True,
+    "purchase_price_fen": 0,
+    "discount_mode": "none",
+    "discount_rate": 100,
+    "costing_method": "moving_average",
+}
+
+
+class Product(NamedTuple):
+    sku: str
+    name: str
+    price_fen: int
+    costing_method: str
+    purchase_price_fen: int
+    specified_cost_fen: int | None
+    lower_limit: int | None
+    upper_limit: int | None
+    supplier: str | None
+    discount_mode: str
+    discount_rate: int
+
+
+def _upsert(conn: sqlite3.Connection, table: str, key: str, row: dict[str, Any]) -> None:
+    names = list(row)
+    updates = ", ".join(f"{name} = excluded.{name}" for name in names if name != key)
+    conn.execute(
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+        f" ON CONFLICT ({key}) DO UPDATE SET {updates}",
+        [int(value) if isinstance(value, bool) else value for value in row.values()],
+    )
+
+
+def apply_product(conn: sqlite3.Connection, payload: dict[str, Any]) -> None:
+    row = {name: payload.get(name, _PRODUCT_DEFAULTS.get(name)) for name in PRODUCT_FIELDS}
+    _upsert(conn, "products", "sku", row)
+
+
+def apply_category(conn: sqlite3.Connection, payload: dict[str, Any]) -> None:
+    _upsert(conn, "categories", "code", {k: payload.get(k) for k in ("code", "name", "parent")})
+
+
+def apply_supplier(conn: sqlite3.Connection, payload: dict[str, Any]) -> None:
+    row = {k: payload.get(k) for k in ("code", "name", "contact", "phone")}
+    row["active"] = bool(payload.get("active", True))
+    _upsert(conn, "suppliers", "code", row)
+
+
+def apply_warehouse(conn: sqlite3.Connection, payload: dict[str, Any]) -> None:
+    row = {k: payload.get(k) for k in ("code", "name", "branch")}
+    row["active"] = bool(payload.get("active", True))
+    _upsert(conn, "warehouses", "code", row)
+
+
+def product(conn: sqlite3.Connection, sku: str, *, active_only: bool = True) -> Product:
+    """A product of the catalogue. Goods of a product HQ has since withdrawn still
+    move (a transfer in, a return), so the stock ledger asks with active_only=False."""
+    row = conn.execute(
+        "SELECT sku, name, price_fen, costing_method, purchase_price_fen, specified_cost_fen,"
+        " lower_limit, upper_limit, supplier, discount_mode, discount_rate"
+        f" FROM products WHERE sku = ?{' AND active' if active_only else ''}",
+        (sku,),
+    ).fetchone()
+    if row is None:
+        raise UnknownProduct(f"{sku} is not in this branch's catalogue (HQ has not published it, or a typo)")
+    return Product(*row)
+
+
+def warehouse_branch(conn: sqlite3.Connection, code: str) -> str:
+    """The branch that keeps warehouse `code`."""
+    row = conn.execute("SELECT branch FROM warehouses WHERE code = ? AND active", (code,)).fetchone()
+    if row is None:
+        raise UnknownWarehouse(f"no warehouse {code} in HQ's master data as this branch has it")
+    return str(row[0])
+
+
+def own_warehouse(conn: sqlite3.Connection, code: str, branch: str, default: str) -> str:
+    """`code` if this branch keeps it. A branch's main warehouse is its own from the
+    start, before HQ's master data has reached it."""
+    if code == default:
+        return code
+    keeper = warehouse_branch(conn, code)
+    if keeper != branch:
+        raise WarehouseElsewhere(f"warehouse {code} is kept by {keeper}, not this branch ({branch})")
+    return code
+
+
+def require_supplier(conn: sqlite3.Connection, code: str) -> str:
+    if conn.execute("SELECT 1 FROM suppliers WHERE code = ? AND active", (code,)).fetchone() is None:
+        raise NotFound(f"no supplier {code} in HQ's master data as this branch has it")
+    return code
+
+
+def sale_price(item: Product, member: bool) -> int:
+    """The unit price a till charges: the list price, less the product's discount
+    when it applies to everyone or to members and the buyer is one."""
+    applies = item.discount_mode == "all" or (item.discount_mode == "member" and member)
+    if not applies:
+        return item.price_fen
+    return (2 * item.price_fen * item.discount_rate + 100) // 200  # to the nearest fen
+
+
+def products_at(conn: sqlite3.Connection, warehouse: str) -> list[dict[str, Any]]:
+    """The active catalogue as a till shows it, with what `warehouse` has on hand."""
+    return documents.rows(
+        conn,
+        "SELECT p.sku, p.name, p.price_fen, p.unit, p.category, p.spec, p.model, p.colour,"
+        " p.discount_mode, p.discount_rate, p.costing_method, COALESCE(s.qty, 0) AS stock_qty"
+        " FROM products p LEFT JOIN stock s ON s.sku = p.sku AND s.warehouse = ?"
+        " WHERE p.active ORDER BY p.sku",
+        (warehouse,),
+    )
+
+
+def active_warehouses(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    return documents.rows(conn, "SELECT code, name, branch FROM warehouses WHERE active ORDER BY code")

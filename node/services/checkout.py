@@ -1,0 +1,407 @@
+"""Checkout: a sale of catalogue products, paid in cash, stored value or vouchers,
+moving the branch's stock and earning the member points.
+
+The sale, its lines and tenders, its ledger entries, its stock moves and its
+change entries commit in one transaction. Stock may go negative: a branch is
+never stopped from selling because its count is behind (the goods are in the
+customer's hands). Stored value is spent online with a hold at HQ when HQ
+answers, else offline within limits (node.services.holds); the mode is on each
+tender. `sell` is the whole of a till's sale, holds included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from conflict.vouchers import Redemption
+from conflict.wire import ENTRY_KINDS
+from node.config import NodeConfig
+from node.errors import (
+    InsufficientBalance,
+    InvalidRequest,
+    NotFound,
+    OfflineLimitReached,
+    TenderShort,
+    UnknownProduct,
+    UnsupportedTender,
+    VoucherUsed,
+)
+from node.services import catalogue, fields, holds, stock_ledger
+from node.services.cards import record_ledger_entry, require_active, require_card
+from node.services.holds import HQLink
+from node.services.members import member_or_survivor
+from node.store.store import Store
+from node.store.writer import Tx
+from shared_tables import directory_store
+
+MAX_SALE_LINES = 200  # a long supermarket receipt; more is a runaway till
+MAX_TENDERS = 8
+MAX_LINE_QTY = 100_000
+TENDER_KINDS = ("cash", "stored_value", "voucher")
+# Points a member earns per yuan (100 fen) of a sale.
+POINTS_PER_YUAN = 1
+
+
+class Tender(NamedTuple):
+    kind: str
+    amount_fen: int
+    card: str | None = None  # stored_value
+    voucher: str | None = None  # voucher
+
+
+class SaleRequest(NamedTuple):
+    member_id: str | None
+    lines: tuple[tuple[str, int], ...]  # (sku, qty)
+    tenders: tuple[Tender, ...]
+    request_key: str | None  # the till's Idempotency-Key: a retried POST books once
+
+    def stored_value_by_card(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for tender in self.tenders:
+            if tender.kind == "stored_value" and tender.card is not None:
+                totals[tender.card] = totals.get(tender.card, 0) + tender.amount_fen
+        return totals
+
+
+def parse_sale(body: dict[str, Any], request_key: str | None) -> SaleRequest:
+    unknown = set(body) - {"member_id", "lines", "tenders"}
+    if unknown:
+        raise InvalidRequest(f"unknown sale fields: {', '.join(sorted(unknown))}")
+    member_id = fields.text(body, "member_id", required=False)
+    lines = []
+    for number, line in enumerate(fields.items(body.get("lines"), "lines", maximum=MAX_SALE_LINES)):
+        sku = fields.text(line, "sku")
+        qty = fields.integer(line.get("qty"), f"lines[{number}].qty", minimum=1, maximum=MAX_LINE_QTY)
+        lines.append((str(sku), qty))
+    tenders = []
+    for number, tender in enumerate(fields.items(body.get("tenders"), "tenders", maximum=MAX_TENDERS)):
+        tenders.append(_tender(tender, number))
+    return SaleRequest(member_id, tuple(lines), tuple(tenders), fields.request_key(request_key))
+
+
+def _tender(tender: dict[str, Any], number: int) -> Tender:
+    kind = tender.get("kind")
+    where = f"tenders[{number}]"
+    if kind not in TENDER_KINDS:
+        raise UnsupportedTender(
+            f"{where}.kind {kind!r} is not accepted; this branch takes {', '.join(TENDER_KINDS)}"
+        )
+    expected = {"kind", "amount_fen"} | ({"card"} if kind == "stored_value" else set())
+    expected |= {"voucher"} if kind == "voucher" else set()
+    if set(tender) != expected:
+        raise InvalidRequest(f"a {kind} tender has exactly the fields {', '.join(sorted(expected))}")
+    amount = fields.integer(
+        tender.get("amount_fen"), f"{where}.amount_fen", minimum=1, maximum=fields.MAX_AMOUNT_FEN
+    )
+    if kind == "stored_value":
+        return Tender("stored_value", amount, card=fields.card_number(tender["card"], f"{where}.card"))
+    if kind == "voucher":
+        return Tender("voucher", amount, voucher=fields.card_number(tender["voucher"], f"{where}.voucher"))
+    return Tender("cash", amount)
+
+
+def replayed_sale(conn: sqlite3.Connection, request_key: str | None) -> str | None:
+    if request_key is None:
+        return None
+    row = conn.execute("SELECT id FROM sales WHERE request_key = ?", (request_key,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def checkout_job(
+    sale: SaleRequest,
+    sale_id: str,
+    warehouse: str,
+    authorisations: Mapping[str, holds.Authorisation] | None = None,
+    offline_limit_fen: int = 50_000,
+) -> Any:
+    """The sale as one write. `authorisations` (card -> online hold or offline) come
+    from node.services.holds; a card without one is spent offline."""
+    authorised = authorisations or {}
+
+    def job(tx: Tx) -> dict[str, Any]:
+        conn = tx.conn
+        replayed = replayed_sale(conn, sale.request_key)
+        if replayed is not None:
+            return {**load_sale(conn, replayed), "replayed": True}
+        member_id, lines, total_fen = check_sale(conn, sale)
+        tendered_fen = sum(tender.amount_fen for tender in sale.tenders)
+        change_fen = tendered_fen - total_fen  # only cash can be over-tendered, so change is cash
+        tenders = _pay(tx, sale, sale_id, authorised, offline_limit_fen)
+        points = _earn_points(tx, member_id, sale_id, total_fen)
+        # The cost of goods is fixed now, by the warehouse's costing method
+        # (DESIGN 7); units sold beyond stock are costed provisionally.
+        moves = [
+            stock_ledger.issue(conn, warehouse, line["sku"], line["qty"], "sale", sale_id, tx.wall_ms)
+            for line in lines
+        ]
+        for line, move in zip(lines, moves, strict=True):
+            line["cost_fen"] = move.issued_cost_fen
+            line["gross_profit_fen"] = line["amount_fen"] - move.issued_cost_fen
+        entry = tx.record(
+            "sale",
+            sale_id,
+            "checkout",
+            {
+                "member_id": member_id,
+                "warehouse": warehouse,
+                "lines": lines,
+                "tenders": tenders,
+                "total_fen": total_fen,
+                "change_fen": change_fen,
+                "points_earned": points,
+                "at_ms": tx.wall_ms,
+                "moves": [move.as_payload("sale") for move in moves],
+            },
+        )
+        conn.execute(
+            "INSERT INTO sales (id, seq, member_id, total_fen, change_fen, at_ms, request_key, points_earned)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (sale_id, entry.seq, member_id, total_fen, change_fen, tx.wall_ms, sale.request_key, points),
+        )
+        conn.executemany(
+            "INSERT INTO sale_lines (sale_id, line_no, sku, qty, unit_price_fen, amount_fen, cost_fen)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    sale_id,
+                    number,
+                    line["sku"],
+                    line["qty"],
+                    line["unit_price_fen"],
+                    line["amount_fen"],
+                    line["cost_fen"],
+                )
+                for number, line in enumerate(lines)
+            ],
+        )
+        conn.executemany(
+            "INSERT INTO sale_tenders (sale_id, tender_no, kind, amount_fen, card_id, mode, ref)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    sale_id,
+                    n,
+                    t["kind"],
+                    t["amount_fen"],
+                    t.get("card"),
+                    t.get("mode"),
+                    t.get("hold") or t.get("voucher"),
+                )
+                for n, t in enumerate(tenders)
+            ],
+        )
+        return {
+            "id": sale_id,
+            "seq": entry.seq,
+            "member_id": member_id,
+            "lines": lines,
+            "tenders": tenders,
+            "total_fen": total_fen,
+            "change_fen": change_fen,
+            "points_earned": points,
+            "replayed": False,
+        }
+
+    return job
+
+
+def check_sale(conn: sqlite3.Connection, sale: SaleRequest) -> tuple[str | None, list[dict[str, Any]], int]:
+    """Everything about a sale that can be refused before money moves: the member
+    (as its survivor), the products and prices, the tenders against the total, and
+    the cards. Runs again inside the sale's transaction; the till's request runs it
+    first so a doomed sale never takes a hold at HQ."""
+    member_id = sale.member_id
+    if member_id is not None:
+        member_id = member_or_survivor(conn, member_id)
+    skus = sorted({sku for sku, _ in sale.lines})
+    items = {}
+    for sku in skus:
+        with contextlib.suppress(UnknownProduct):
+            items[sku] = catalogue.product(conn, sku)
+    missing = [sku for sku in skus if sku not in items]
+    if missing:
+        raise UnknownProduct(f"not in this branch's catalogue: {', '.join(missing)}")
+    prices = {sku: catalogue.sale_price(item, member_id is not None) for sku, item in items.items()}
+    lines: list[dict[str, Any]] = [
+        {"sku": sku, "qty": qty, "unit_price_fen": prices[sku], "amount_fen": prices[sku] * qty}
+        for sku, qty in sale.lines
+    ]
+    total_fen = sum(line["amount_fen"] for line in lines)
+    tendered_fen = sum(tender.amount_fen for tender in sale.tenders)
+    non_cash_fen = sum(tender.amount_fen for tender in sale.tenders if tender.kind != "cash")
+    if tendered_fen < total_fen:
+        raise TenderShort(f"tenders cover {tendered_fen} fen of a {total_fen} fen sale")
+    if non_cash_fen > total_fen:
+        raise InvalidRequest(
+            f"stored value and vouchers ({non_cash_fen} fen) exceed the {total_fen} fen sale;"
+            " change is given in cash only"
+        )
+    for card in sale.stored_value_by_card():
+        require_card(conn, card)
+        require_active(conn, card)
+    vouchers = [tender.voucher for tender in sale.tenders if tender.voucher is not None]
+    if len(set(vouchers)) < len(vouchers):
+        raise VoucherUsed("a voucher is single-use: it appears twice in this sale")
+    for voucher in vouchers:
+        used = directory_store.redemptions_of(conn, voucher)
+        if used:
+            raise VoucherUsed(f"voucher {voucher} was already used at {used[0].node}")
+    return member_id, lines, total_fen
+
+
+def _pay(
+    tx: Tx,
+    sale: SaleRequest,
+    sale_id: str,
+    authorised: Mapping[str, holds.Authorisation],
+    offline_limit_fen: int,
+) -> list[dict[str, Any]]:
+    """Book the non-cash tenders: a ledger spend per stored-value card, a redemption
+    per voucher. Returns the tenders as the receipt shows them."""
+    conn = tx.conn
+    spends = sale.stored_value_by_card()
+    for card, amount in spends.items():
+        if authorised.get(card, holds.OFFLINE).mode == "offline":
+            seen = directory_store.card_balance(conn, card, "stored_value")
+            if seen < amount:
+                raise InsufficientBalance(f"card {card} holds {seen} fen here, less than {amount} fen")
+            spent = holds.offline_spent_today(conn, card, tx.wall_ms)
+            if spent + amount > offline_limit_fen:
+                raise OfflineLimitReached(
+                    f"HQ is unreachable and card {card} has spent {spent} of its {offline_limit_fen} fen"
+                    " offline limit here today; take another tender or wait for the link"
+                )
+    booked: list[dict[str, Any]] = []
+    for number, tender in enumerate(sale.tenders):
+        if tender.kind == "stored_value" and tender.card is not None:
+            authorisation = authorised.get(tender.card, holds.OFFLINE)
+            record_ledger_entry(
+                tx,
+                f"{sale_id}-t{number}",
+                tender.card,
+                "stored_value",
+                "spend",
+                -tender.amount_fen,
+                sale_id=sale_id,
+                mode=authorisation.mode,
+                hold=authorisation.hold_id,
+            )
+            booked.append(
+                {
+                    "kind": "stored_value",
+                    "amount_fen": tender.amount_fen,
+                    "card": tender.card,
+                    "mode": authorisation.mode,
+                    "hold": authorisation.hold_id,
+                }
+            )
+        elif tender.kind == "voucher" and tender.voucher is not None:
+            redemption_id = f"{sale_id}-t{number}"
+            kind_name, op = ENTRY_KINDS["redemption"]
+            entry = tx.record(
+                kind_name,
+                redemption_id,
+                op,
+                {"voucher_id": tender.voucher, "amount_fen": tender.amount_fen, "sale_id": sale_id},
+            )
+            directory_store.add_records(
+                conn, [Redemption(redemption_id, tender.voucher, tender.amount_fen, entry.hlc, tx.log.origin)]
+            )
+            booked.append({"kind": "voucher", "amount_fen": tender.amount_fen, "voucher": tender.voucher})
+        else:
+            booked.append({"kind": "cash", "amount_fen": tender.amount_fen})
+    return booked
+
+
+def _earn_points(tx: Tx, member_id: str | None, sale_id: str, total_fen: int) -> int:
+    """Points on the member's first card; a member with no registration earns none."""
+    points = total_fen // 100 * POINTS_PER_YUAN
+    if member_id is None or points == 0:
+        return 0
+    registration = directory_store.registration(tx.conn, member_id)
+    if registration is None or not registration.card_numbers:
+        return 0
+    card = min(registration.card_numbers)
+    record_ledger_entry(tx, f"{sale_id}-pts", card, "points", "earn", points, sale_id=sale_id)
+    return points
+
+
+SALE_COLUMNS = "id, seq, member_id, total_fen, change_fen, points_earned"
+LINE_QUERY = (
+    "SELECT line_no, sku, qty, unit_price_fen, amount_fen, cost_fen,"
+    " amount_fen - cost_fen AS gross_profit_fen FROM sale_lines WHERE sale_id = ? ORDER BY line_no"
+)
+TENDER_QUERY = (
+    "SELECT kind, amount_fen, card_id AS card, mode, ref FROM sale_tenders"
+    " WHERE sale_id = ? ORDER BY tender_no"
+)
+
+
+def load_sale(conn: sqlite3.Connection, sale_id: str) -> dict[str, Any]:
+    conn.row_factory = sqlite3.Row
+    try:
+        sale = dict(conn.execute(f"SELECT {SALE_COLUMNS} FROM sales WHERE id = ?", (sale_id,)).fetchone())
+        sale["lines"] = [dict(line) for line in conn.execute(LINE_QUERY, (sale_id,))]
+        sale["tenders"] = [_tender_json(dict(row)) for row in conn.execute(TENDER_QUERY, (sale_id,))]
+    finally:
+        conn.row_factory = None
+    return sale
+
+
+def _tender_json(row: dict[str, Any]) -> dict[str, Any]:
+    ref = row.pop("ref")
+    if row["kind"] == "stored_value":
+        row["hold"] = ref
+    elif row["kind"] == "voucher":
+        row["voucher"] = ref
+    return {key: value for key, value in row.items() if value is not None or key == "hold"}
+
+
+async def sell(
+    store: Store, link: HQLink | None, config: NodeConfig, sale: SaleRequest, sale_id: str
+) -> dict[str, Any]:
+    """Ring up a sale: a hold at HQ for each stored-value card (node.services.holds),
+    then the sale as one write. A replay of an Idempotency-Key answers the sale it
+    booked, with "replayed" true."""
+    authorisations: dict[str, holds.Authorisation] = {}
+    spends = sale.stored_value_by_card()
+
+    def fresh(conn: sqlite3.Connection) -> bool:
+        if replayed_sale(conn, sale.request_key) is not None:
+            return False
+        check_sale(conn, sale)
+        return True
+
+    try:
+        # A doomed or replayed sale takes no hold; a hold taken for a sale that
+        # then fails (or another card's refusal) is given back at once.
+        take_holds = await store.read(fresh) if spends else False
+        if take_holds:
+            for card, amount in spends.items():
+                authorisations[card] = await holds.authorise(
+                    store, link, config.branch, f"{sale_id}-{card}", card, amount
+                )
+        result: dict[str, Any] = await store.writer.run(
+            checkout_job(sale, sale_id, config.warehouse, authorisations, config.offline_limit_fen)
+        )
+    except BaseException:
+        await holds.release(link, authorisations.values())
+        raise
+    if result["replayed"]:
+        await holds.release(link, authorisations.values())
+    return result
+
+
+def sales_summary(conn: sqlite3.Connection) -> tuple[int, int]:
+    """How many sales this branch has booked, and their total in fen."""
+    count, total_fen = conn.execute("SELECT COUNT(*), COALESCE(SUM(total_fen), 0) FROM sales").fetchone()
+    return int(count), int(total_fen)
+
+
+def sale_view(conn: sqlite3.Connection, sale_id: str) -> dict[str, Any]:
+    if conn.execute("SELECT 1 FROM sales WHERE id = ?", (sale_id,)).fetchone() is None:
+        raise NotFound(f"no sale {sale_id} at this branch")
+    return load_sale(conn, sale_id)

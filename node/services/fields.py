@@ -1,0 +1,96 @@
+"""Validation of till input: each check names the field and the rule it broke."""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from node.errors import InvalidRequest
+
+_PHONE = re.compile(r"^\+?[0-9]{5,20}$")
+# Ten million yuan: no single amount in a shop comes near it; larger is a typo.
+MAX_AMOUNT_FEN = 1_000_000_000
+# A till's Idempotency-Key: a UUID or a till-and-counter label fits well within it.
+MAX_REQUEST_KEY_CHARS = 64
+# A count in a query string (a page size) has at most this many digits.
+MAX_QUERY_DIGITS = 9
+
+
+def text(body: dict[str, Any], name: str, *, max_chars: int = 64, required: bool = True) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise InvalidRequest(f"{name} is required")
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > max_chars:
+        raise InvalidRequest(f"{name} must be a non-empty string of at most {max_chars} characters")
+    return value.strip()
+
+
+def phone(value: Any, name: str = "phone") -> str:
+    if not isinstance(value, str) or not _PHONE.match(value):
+        raise InvalidRequest(f"{name} must be 5 to 20 digits, optionally starting with +")
+    return value
+
+
+def birthday(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        day = datetime.date.fromisoformat(value)
+    except ValueError:
+        raise InvalidRequest("birthday must be a date as YYYY-MM-DD") from None
+    if day > datetime.date.today() or day.year < 1900:
+        raise InvalidRequest("birthday must be between 1900 and today")
+    return day.isoformat()
+
+
+def integer(value: Any, name: str, *, minimum: int, maximum: int) -> int:
+    # bool is an int in Python and floats are not money: both are refused.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidRequest(f"{name} must be an integer")
+    if not minimum <= value <= maximum:
+        raise InvalidRequest(f"{name} must be between {minimum} and {maximum}")
+    return value
+
+
+def amount_fen(value: Any, name: str) -> int:
+    return integer(value, name, minimum=0, maximum=MAX_AMOUNT_FEN)
+
+
+def items(value: Any, name: str, *, maximum: int) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not value or len(value) > maximum:
+        raise InvalidRequest(f"{name} must be a list of 1 to {maximum} objects")
+    if not all(isinstance(item, dict) for item in value):
+        raise InvalidRequest(f"every item of {name} must be an object")
+    return value
+
+
+_CARD = re.compile(r"^[0-9A-Za-z-]{4,40}$")
+
+
+def card_number(value: Any, name: str = "card") -> str:
+    if not isinstance(value, str) or not _CARD.match(value):
+        raise InvalidRequest(f"{name} must be 4 to 40 letters, digits or dashes")
+    return value
+
+
+def request_key(value: str | None) -> str | None:
+    """A till's Idempotency-Key (a retried POST with it books once), if it sent one."""
+    if value is not None and not 0 < len(value) <= MAX_REQUEST_KEY_CHARS:
+        raise InvalidRequest(f"Idempotency-Key must be 1 to {MAX_REQUEST_KEY_CHARS} characters")
+    return value
+
+
+def query_count(query: Mapping[str, str], name: str, default: int, maximum: int) -> int:
+    """A positive whole number from the query string (ASCII digits only)."""
+    raw = query.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > MAX_QUERY_DIGITS or not 1 <= int(raw) <= maximum:
+        raise InvalidRequest(f"{name} must be a whole number from 1 to {maximum}")
+    return int(raw)

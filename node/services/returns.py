@@ -1,0 +1,193 @@
+"""Customer returns of a sale (I4): the refund, and the goods back on the shelf
+at what they cost when sold.
+
+A return names lines of the sale and quantities. The customer gets the line's
+unit price back per unit, in cash (refunds to a member's stored value are not
+built yet). The goods come back into the warehouse the sale took them from at
+the sale line's cost share, so the gross profit of the sale reverses exactly:
+each return takes cost * qty / line qty to the nearest fen (half up), and the
+return that completes a line takes exactly what is left of its cost. A line
+sold before sales were costed (cost unknown) comes back at the warehouse's last
+known unit cost. Points the sale earned are not taken back.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, NamedTuple
+
+from node.errors import DocumentState, InvalidRequest, NotFound
+from node.services import documents, fields, stock_ledger
+from node.services.checkout import MAX_LINE_QTY, MAX_SALE_LINES
+from node.store.writer import Tx
+
+REFUND_KIND = "cash"
+
+
+class ReturnLine(NamedTuple):
+    line_no: int
+    qty: int
+
+
+class SoldLine(NamedTuple):
+    sku: str
+    qty: int
+    unit_price_fen: int
+    cost_fen: int | None  # None: sold before sales were costed
+    returned_qty: int
+    returned_cost_fen: int
+
+
+def parse_lines(body: dict[str, Any]) -> list[ReturnLine]:
+    documents.only_fields(body, {"lines"}, "return")
+    lines = []
+    for number, line in enumerate(fields.items(body.get("lines"), "lines", maximum=MAX_SALE_LINES)):
+        where = f"lines[{number}]"
+        extra = set(line) - {"line_no", "qty"}
+        if extra:
+            raise InvalidRequest(f"{where} has unknown fields {', '.join(sorted(extra))}")
+        line_no = fields.integer(line.get("line_no"), f"{where}.line_no", minimum=0, maximum=MAX_SALE_LINES)
+        qty = fields.integer(line.get("qty"), f"{where}.qty", minimum=1, maximum=MAX_LINE_QTY)
+        lines.append(ReturnLine(line_no, qty))
+    numbers = [line.line_no for line in lines]
+    if len(set(numbers)) < len(numbers):
+        raise InvalidRequest("each sale line appears once in a return; add up the quantities")
+    return lines
+
+
+def sold_lines(conn: sqlite3.Connection, sale_id: str) -> dict[int, SoldLine]:
+    """The sale's lines with what earlier returns already took back; NotFound if no such sale."""
+    if conn.execute("SELECT 1 FROM sales WHERE id = ?", (sale_id,)).fetchone() is None:
+        raise NotFound(f"no sale {sale_id} at this branch")
+    returned = {
+        line_no: (qty, cost)
+        for line_no, qty, cost in conn.execute(
+            "SELECT l.line_no, SUM(l.qty), SUM(l.cost_fen) FROM sale_return_lines l"
+            " JOIN sale_returns r ON r.id = l.return_id WHERE r.sale_id = ? GROUP BY l.line_no",
+            (sale_id,),
+        )
+    }
+    return {
+        line_no: SoldLine(sku, qty, unit_price, cost, *returned.get(line_no, (0, 0)))
+        for line_no, sku, qty, unit_price, cost in conn.execute(
+            "SELECT line_no, sku, qty, unit_price_fen, cost_fen FROM sale_lines WHERE sale_id = ?",
+            (sale_id,),
+        )
+    }
+
+
+def sale_warehouse(conn: sqlite3.Connection, sale_id: str, default: str) -> str:
+    """Where the sale took its goods from: its own stock moves say (sales before
+    several warehouses took them from the branch's main one)."""
+    row = conn.execute(
+        "SELECT warehouse FROM stock_moves WHERE ref_id = ? AND cause = 'sale' LIMIT 1", (sale_id,)
+    ).fetchone()
+    return default if row is None else str(row[0])
+
+
+def return_cost_fen(conn: sqlite3.Connection, warehouse: str, sold: SoldLine, qty: int) -> int:
+    if sold.cost_fen is None:
+        return stock_ledger.unit_cost(conn, warehouse, sold.sku) * qty
+    if sold.returned_qty + qty == sold.qty:
+        return sold.cost_fen - sold.returned_cost_fen  # the whole line comes back at exactly its cost
+    return (2 * sold.cost_fen * qty + sold.qty) // (2 * sold.qty)
+
+
+def return_job(
+    return_id: str, sale_id: str, lines: list[ReturnLine], key: str | None, default_warehouse: str
+) -> Any:
+    def job(tx: Tx) -> dict[str, Any]:
+        conn = tx.conn
+        done = documents.replayed(conn, "sale_returns", key)
+        if done is not None:
+            return {**load_return(conn, done), "replayed": True}
+        sold = sold_lines(conn, sale_id)
+        for line in lines:
+            if line.line_no not in sold:
+                raise InvalidRequest(
+                    f"sale {sale_id} has no line {line.line_no}; its lines are numbered 0 to {len(sold) - 1}"
+                )
+            left = sold[line.line_no].qty - sold[line.line_no].returned_qty
+            if line.qty > left:
+                raise DocumentState(
+                    f"line {line.line_no} of sale {sale_id} ({sold[line.line_no].sku}) has {left} left"
+                    f" to return of {sold[line.line_no].qty} sold; {line.qty} cannot come back"
+                )
+        warehouse = sale_warehouse(conn, sale_id, default_warehouse)
+        booked: list[dict[str, Any]] = []
+        moves = []
+        for line in sorted(lines):
+            item = sold[line.line_no]
+            cost_fen = return_cost_fen(conn, warehouse, item, line.qty)
+            moves.append(
+                stock_ledger.receive(
+                    conn, warehouse, item.sku, line.qty, cost_fen, "sale_return", return_id, tx.wall_ms
+                )
+            )
+            booked.append(
+                {
+                    "line_no": line.line_no,
+                    "sku": item.sku,
+                    "qty": line.qty,
+                    "amount_fen": item.unit_price_fen * line.qty,
+                    "cost_fen": cost_fen,
+                }
+            )
+        refund_fen = sum(line["amount_fen"] for line in booked)
+        cost_fen = sum(line["cost_fen"] for line in booked)
+        entry = tx.record(
+            "sale_return",
+            return_id,
+            "post",
+            {
+                "id": return_id,
+                "sale_id": sale_id,
+                "warehouse": warehouse,
+                "lines": booked,
+                "refund_fen": refund_fen,
+                "cost_fen": cost_fen,
+                "at_ms": tx.wall_ms,
+                "moves": [move.as_payload("sale_return") for move in moves],
+            },
+        )
+        conn.execute(
+            "INSERT INTO sale_returns (id, seq, sale_id, warehouse, refund_fen, cost_fen, at_ms, request_key)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (return_id, entry.seq, sale_id, warehouse, refund_fen, cost_fen, tx.wall_ms, key),
+        )
+        conn.executemany(
+            "INSERT INTO sale_return_lines (return_id, line_no, sku, qty, amount_fen, cost_fen)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (return_id, line["line_no"], line["sku"], line["qty"], line["amount_fen"], line["cost_fen"])
+                for line in booked
+            ],
+        )
+        return {**load_return(conn, return_id), "replayed": False}
+
+    return job
+
+
+def load_return(conn: sqlite3.Connection, return_id: str) -> dict[str, Any]:
+    found = documents.one(
+        conn,
+        "SELECT id, seq, sale_id, warehouse, refund_fen, cost_fen, at_ms FROM sale_returns WHERE id = ?",
+        (return_id,),
+        f"no sale return {return_id} at this branch",
+    )
+    found["refund_kind"] = REFUND_KIND
+    # The gross profit the return gives back: what was refunded less the cost restocked.
+    found["gross_profit_fen"] = found["refund_fen"] - found["cost_fen"]
+    found["lines"] = documents.rows(
+        conn,
+        "SELECT line_no, sku, qty, amount_fen, cost_fen, amount_fen - cost_fen AS gross_profit_fen"
+        " FROM sale_return_lines WHERE return_id = ? ORDER BY line_no",
+        (return_id,),
+    )
+    return found
+
+
+def returns_of(conn: sqlite3.Connection, sale_id: str) -> list[dict[str, Any]]:
+    sold_lines(conn, sale_id)  # NotFound for a sale this branch does not have
+    ids = conn.execute("SELECT id FROM sale_returns WHERE sale_id = ? ORDER BY seq", (sale_id,)).fetchall()
+    return [load_return(conn, return_id) for (return_id,) in ids]

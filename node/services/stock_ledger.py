@@ -1,0 +1,211 @@
+"""The stock ledger: every movement of stock, with its cost, in one place.
+
+Each document that moves goods (a sale, a customer return, a purchase receipt
+or return, a stocktake variance, a transfer out or in, a discrepancy) calls
+`receive` or `issue` here inside its own transaction. A movement updates the
+warehouse's level and its cost layers (inventory.costing, with the product's
+method) and appends a `stock_moves` row, so two things always hold:
+
+    stock.qty      == sum(stock_moves.qty_delta)   per warehouse and product
+    stock.cost_fen == sum(stock_moves.cost_fen)
+
+`cost_fen` on a move is the change in the value on hand. What a receipt cost
+beyond it went to cost of goods (`correction_fen`: units sold before they
+arrived, costed provisionally, now known) or to purchase price variance
+(`variance_fen`: specified-cost products), so nothing is lost:
+
+    cost received == cost issued + corrections + variances + cost on hand.
+
+Each warehouse is valued on its own: a branch's sale never takes HQ's oldest lot.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, replace
+from typing import Any
+
+from inventory import costing
+from node.services.catalogue import Product, product
+from protocol import codec
+
+# Why goods moved; every stock_moves row carries one.
+CAUSES = (
+    "sale",
+    "sale_return",
+    "purchase",
+    "purchase_return",
+    "stocktake",
+    "transfer_out",
+    "transfer_in",
+    "transfer_discrepancy",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    warehouse: str
+    sku: str
+    qty: int  # signed: in positive, out negative
+    cost_fen: int  # signed change of the value on hand
+    correction_fen: int = 0
+    variance_fen: int = 0
+    provisional_qty: int = 0  # units issued beyond stock, at the provisional cost
+
+    @property
+    def issued_cost_fen(self) -> int:
+        """For a movement out: the cost of goods it took (the value that left, less
+        any revaluation to a new specified cost found on the way)."""
+        return -self.cost_fen - self.variance_fen
+
+    def as_payload(self, cause: str) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "warehouse": self.warehouse,
+            "sku": self.sku,
+            "qty": self.qty,
+            "cost_fen": self.cost_fen,
+            "cause": cause,
+        }
+        if self.correction_fen:
+            payload["correction_fen"] = self.correction_fen
+        if self.variance_fen:
+            payload["variance_fen"] = self.variance_fen
+        return payload
+
+
+def cost_state(conn: sqlite3.Connection, warehouse: str, item: Product) -> costing.CostState:
+    """The warehouse's cost layers of `item`, under the product's current method.
+
+    A product whose method HQ has changed since its stock was received carries
+    that stock on as one layer at its value (`_current` revalues it when the new
+    method is a specified cost)."""
+    row = conn.execute(
+        "SELECT qty, cost_fen, cost_state FROM stock WHERE warehouse = ? AND sku = ?", (warehouse, item.sku)
+    ).fetchone()
+    specified = item.specified_cost_fen if item.costing_method == "specified" else None
+    if specified is None and item.costing_method == "specified":
+        specified = item.purchase_price_fen
+    fallback_unit = specified if specified is not None else item.purchase_price_fen
+    if row is None or (row[2] is None and not row[0]):
+        return costing.CostState(item.costing_method, (), fallback_unit, specified)
+    if row[2] is None:
+        # Stock moved before costing existed (schema 2) has a count and no value:
+        # it carries on as one layer at what the ledger says it is worth (0).
+        method, layers, last_unit = item.costing_method, [[row[0], row[1]]], 0
+    else:
+        method, layers, last_unit = codec.unpack(row[2])
+    state_layers = tuple(costing.Layer(qty, cost) for qty, cost in layers)
+    if method != item.costing_method and state_layers:
+        qty = sum(layer.qty for layer in state_layers)
+        cost = sum(layer.cost_fen for layer in state_layers)
+        state_layers = (costing.Layer(qty, cost),) if qty else ()
+    return costing.CostState(item.costing_method, state_layers, last_unit or fallback_unit, specified)
+
+
+def _save(conn: sqlite3.Connection, warehouse: str, sku: str, state: costing.CostState) -> None:
+    blob = codec.pack(
+        [state.method, [[layer.qty, layer.cost_fen] for layer in state.layers], state.last_unit_fen]
+    )
+    conn.execute(
+        "INSERT INTO stock (warehouse, sku, qty, cost_fen, cost_state) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (warehouse, sku) DO UPDATE SET qty = excluded.qty, cost_fen = excluded.cost_fen,"
+        " cost_state = excluded.cost_state",
+        (warehouse, sku, state.qty, state.cost_fen, blob),
+    )
+
+
+def _append(conn: sqlite3.Connection, move: Move, cause: str, ref: str, at_ms: int) -> None:
+    conn.execute(
+        "INSERT INTO stock_moves"
+        " (warehouse, sku, qty_delta, cause, ref_id, at_ms, cost_fen, correction_fen, variance_fen)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            move.warehouse,
+            move.sku,
+            move.qty,
+            cause,
+            ref,
+            at_ms,
+            move.cost_fen,
+            move.correction_fen,
+            move.variance_fen,
+        ),
+    )
+
+
+def _current(conn: sqlite3.Connection, warehouse: str, sku: str) -> tuple[int, costing.CostState, int]:
+    """(value on hand, the state a movement starts from, revaluation variance).
+
+    Stock of a product HQ has since put on a specified cost (or a new one) is
+    first carried at that cost; the difference is purchase price variance booked
+    on the movement that finds it, so the value on hand always equals the sum of
+    the moves and no fen is lost."""
+    item = product(conn, sku, active_only=False)
+    state = cost_state(conn, warehouse, item)
+    held = state.cost_fen
+    if state.specified_unit_fen is None or not state.layers:
+        return held, state, 0
+    target = state.qty * state.specified_unit_fen
+    revalued = replace(state, layers=(costing.Layer(state.qty, target),))
+    return held, revalued, held - target
+
+
+def receive(
+    conn: sqlite3.Connection,
+    warehouse: str,
+    sku: str,
+    qty: int,
+    cost_fen: int,
+    cause: str,
+    ref: str,
+    at_ms: int,
+) -> Move:
+    """`qty` units of `sku` arrive in `warehouse` costing `cost_fen` in all."""
+    held, before, revaluation = _current(conn, warehouse, sku)
+    received = costing.receive(before, qty, cost_fen)
+    move = Move(
+        warehouse,
+        sku,
+        qty,
+        received.state.cost_fen - held,
+        correction_fen=received.correction_fen,
+        variance_fen=received.variance_fen + revaluation,
+    )
+    _save(conn, warehouse, sku, received.state)
+    _append(conn, move, cause, ref, at_ms)
+    return move
+
+
+def issue(
+    conn: sqlite3.Connection, warehouse: str, sku: str, qty: int, cause: str, ref: str, at_ms: int
+) -> Move:
+    """`qty` units of `sku` leave `warehouse` at the cost its method gives. Stock may
+    go negative (a branch never refuses a customer because its count is behind)."""
+    held, before, revaluation = _current(conn, warehouse, sku)
+    issued = costing.issue(before, qty)
+    move = Move(
+        warehouse,
+        sku,
+        -qty,
+        issued.state.cost_fen - held,
+        variance_fen=revaluation,
+        provisional_qty=issued.provisional_qty,
+    )
+    _save(conn, warehouse, sku, issued.state)
+    _append(conn, move, cause, ref, at_ms)
+    return move
+
+
+def level(conn: sqlite3.Connection, warehouse: str, sku: str) -> tuple[int, int]:
+    """(qty, cost_fen) on hand."""
+    row = conn.execute(
+        "SELECT qty, cost_fen FROM stock WHERE warehouse = ? AND sku = ?", (warehouse, sku)
+    ).fetchone()
+    return (0, 0) if row is None else (int(row[0]), int(row[1]))
+
+
+def unit_cost(conn: sqlite3.Connection, warehouse: str, sku: str) -> int:
+    """What one more unit would be valued at: the last known unit cost here, else the
+    product's preset purchase price (how stocktake gains are valued)."""
+    item = product(conn, sku, active_only=False)
+    return cost_state(conn, warehouse, item).last_unit_fen

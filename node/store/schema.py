@@ -1,0 +1,305 @@
+"""The branch store's schema as numbered migrations, applied in order at open.
+
+`PRAGMA user_version` holds the last applied number; a migration and the bump
+commit together, so a crash mid-upgrade leaves the previous version intact.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from shared_tables.directory_store import DIRECTORY_SCHEMA
+from shared_tables.master_data_schema import MASTER_DATA_SCHEMA
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the change log, sync cursors, catalogue, members, sales and stock.
+    """
+    CREATE TABLE change_log (
+        seq INTEGER PRIMARY KEY,
+        hlc INTEGER NOT NULL,
+        hash BLOB NOT NULL,
+        entry BLOB NOT NULL
+    );
+    CREATE TABLE sync_state (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+    CREATE TABLE products (
+        sku TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        price_fen INTEGER NOT NULL CHECK (price_fen >= 0),
+        unit TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1
+    ) WITHOUT ROWID;
+    CREATE TABLE members (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        phone TEXT NOT NULL,
+        birthday TEXT,
+        home_branch TEXT NOT NULL,
+        profile BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX members_by_phone ON members (phone);
+    CREATE TABLE sales (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        member_id TEXT,
+        total_fen INTEGER NOT NULL,
+        change_fen INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        request_key TEXT UNIQUE
+    ) WITHOUT ROWID;
+    CREATE TABLE sale_lines (
+        sale_id TEXT NOT NULL,
+        line_no INTEGER NOT NULL,
+        sku TEXT NOT NULL,
+        qty INTEGER NOT NULL,
+        unit_price_fen INTEGER NOT NULL,
+        amount_fen INTEGER NOT NULL,
+        PRIMARY KEY (sale_id, line_no)
+    ) WITHOUT ROWID;
+    CREATE TABLE sale_tenders (
+        sale_id TEXT NOT NULL,
+        tender_no INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        amount_fen INTEGER NOT NULL,
+        PRIMARY KEY (sale_id, tender_no)
+    ) WITHOUT ROWID;
+    CREATE TABLE stock (
+        warehouse TEXT NOT NULL,
+        sku TEXT NOT NULL,
+        qty INTEGER NOT NULL,
+        PRIMARY KEY (warehouse, sku)
+    ) WITHOUT ROWID;
+    CREATE TABLE stock_moves (
+        id INTEGER PRIMARY KEY,
+        warehouse TEXT NOT NULL,
+        sku TEXT NOT NULL,
+        qty_delta INTEGER NOT NULL,
+        cause TEXT NOT NULL,
+        ref_id TEXT NOT NULL,
+        at_ms INTEGER NOT NULL
+    );
+    """,
+    # 2: the shared member directory (cards, ledgers, status, duplicates), how each
+    # tender was paid, top-ups, and the conflict resolutions HQ sent.
+    DIRECTORY_SCHEMA
+    + """;
+    ALTER TABLE sale_tenders ADD COLUMN card_id TEXT;
+    ALTER TABLE sale_tenders ADD COLUMN mode TEXT;
+    ALTER TABLE sale_tenders ADD COLUMN ref TEXT;
+    CREATE INDEX sale_tenders_by_card ON sale_tenders (card_id) WHERE card_id IS NOT NULL;
+    ALTER TABLE sales ADD COLUMN points_earned INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE top_ups (
+        id TEXT PRIMARY KEY,
+        card_id TEXT NOT NULL,
+        amount_fen INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        request_key TEXT UNIQUE
+    ) WITHOUT ROWID;
+    CREATE TABLE conflict_resolutions (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        action TEXT NOT NULL,
+        resolution BLOB NOT NULL
+    ) WITHOUT ROWID
+    """,
+    # 3: purchase, sales and inventory (node.services.stock_ledger and its documents):
+    # master data beyond products, costed stock, purchasing, payables,
+    # stocktakes, sale returns and transfers.
+    MASTER_DATA_SCHEMA
+    + """;
+    ALTER TABLE stock ADD COLUMN cost_fen INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE stock ADD COLUMN cost_state BLOB;
+    ALTER TABLE stock_moves ADD COLUMN cost_fen INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE stock_moves ADD COLUMN correction_fen INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE stock_moves ADD COLUMN variance_fen INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX stock_moves_by_item ON stock_moves (warehouse, sku, id);
+    CREATE INDEX stock_moves_by_ref ON stock_moves (ref_id);
+    ALTER TABLE sale_lines ADD COLUMN cost_fen INTEGER;
+    CREATE TABLE sale_returns (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        sale_id TEXT NOT NULL,
+        warehouse TEXT NOT NULL,
+        refund_fen INTEGER NOT NULL,
+        cost_fen INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        request_key TEXT UNIQUE
+    ) WITHOUT ROWID;
+    CREATE INDEX sale_returns_by_sale ON sale_returns (sale_id);
+    CREATE TABLE sale_return_lines (
+        return_id TEXT NOT NULL,
+        line_no INTEGER NOT NULL,
+        sku TEXT NOT NULL,
+        qty INTEGER NOT NULL,
+        amount_fen INTEGER NOT NULL,
+        cost_fen INTEGER NOT NULL,
+        PRIMARY KEY (return_id, line_no)
+    ) WITHOUT ROWID;
+    CREATE TABLE purchase_orders (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        supplier TEXT NOT NULL,
+        warehouse TEXT NOT NULL,
+        state TEXT NOT NULL,
+        total_fen INTEGER NOT NULL,
+        note TEXT,
+        at_ms INTEGER NOT NULL,
+        request_key TEXT UNIQUE
+    ) WITHOUT ROWID;
+    CREATE TABLE purchase_order_lines (
+        order_id TEXT NOT NULL,
+        line_no INTEGER NOT NULL,
+        sku TEXT NOT NULL,
+        qty INTEGER NOT NULL,
+        unit_cost_fen INTEGER NOT NULL,
+        received_qty INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (order_id, line_no)
+    ) WITHOUT ROWID;
+    CREATE TABLE receipts (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        order_id TEXT,
+        supplier TEXT NOT NULL,
+        warehouse TEXT NOT NULL,
+        amount_fen INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        request_key TEXT UNIQUE
+    ) WITHOUT ROWID;
+    CREATE TABLE receipt_lines (
+        receipt_id TEXT NOT NULL,
+        line_no INTEGER NOT NULL,
+        order_line_no INTEGER,
+        sku TEXT NOT NULL,
+        qty INTEGER NOT NULL,
+        unit_cost_fen INTEGER NOT NULL,
+        amount_fen INTEGER NOT NULL,
+        PRIMARY KEY (receipt_id, line_no)
+    ) WITHOUT ROWID;
+    CREATE TABLE purchase_returns (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        supplier TEXT NOT NULL,
+        warehouse TEXT NOT NULL,
+        receipt_id TEXT,
+        amount_fen INTEGER NOT NULL,
+        cost_fen INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        request_key TEXT UNIQUE
+    ) WITHOUT ROWID;
+    CREATE TABLE purchase_return_lines (
+        return_id TEXT NOT NULL,
+        line_no INTEGER NOT NULL,
+        sku TEXT NOT NULL,
+        qty INTEGER NOT NULL,
+        unit_cost_fen INTEGER NOT NULL,
+        amount_fen INTEGER NOT NULL,
+        cost_fen INTEGER NOT NULL,
+        PRIMARY KEY (return_id, line_no)
+    ) WITHOUT ROWID;
+    CREATE TABLE payables (
+        id TEXT PRIMARY KEY,
+        supplier TEXT NOT NULL,
+        doc_kind TEXT NOT NULL,
+        doc_id TEXT NOT NULL,
+        amount_fen INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX payables_by_supplier ON payables (supplier, at_ms);
+    CREATE TABLE stocktakes (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        warehouse TEXT NOT NULL,
+        variance_cost_fen INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        request_key TEXT UNIQUE
+    ) WITHOUT ROWID;
+    CREATE TABLE stocktake_lines (
+        stocktake_id TEXT NOT NULL,
+        sku TEXT NOT NULL,
+        book_qty INTEGER NOT NULL,
+        counted_qty INTEGER NOT NULL,
+        variance_qty INTEGER NOT NULL,
+        cost_fen INTEGER NOT NULL,
+        PRIMARY KEY (stocktake_id, sku)
+    ) WITHOUT ROWID;
+    CREATE TABLE transfers (
+        id TEXT NOT NULL,
+        direction TEXT NOT NULL CHECK (direction IN ('out', 'in')),
+        source_branch TEXT NOT NULL,
+        from_warehouse TEXT NOT NULL,
+        to_branch TEXT NOT NULL,
+        to_warehouse TEXT NOT NULL,
+        state TEXT NOT NULL,
+        cost_fen INTEGER NOT NULL,
+        sent_at_ms INTEGER NOT NULL,
+        received_at_ms INTEGER,
+        note TEXT,
+        request_key TEXT UNIQUE,
+        PRIMARY KEY (id, direction)
+    ) WITHOUT ROWID;
+    CREATE INDEX transfers_by_state ON transfers (state, sent_at_ms);
+    CREATE TABLE transfer_lines (
+        transfer_id TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        line_no INTEGER NOT NULL,
+        sku TEXT NOT NULL,
+        qty INTEGER NOT NULL,
+        cost_fen INTEGER NOT NULL,
+        received_qty INTEGER,
+        PRIMARY KEY (transfer_id, direction, line_no)
+    ) WITHOUT ROWID;
+    CREATE TABLE transfer_discrepancies (
+        id TEXT PRIMARY KEY,
+        transfer_id TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        line_no INTEGER NOT NULL,
+        sku TEXT NOT NULL,
+        sent_qty INTEGER NOT NULL,
+        received_qty INTEGER NOT NULL,
+        cost_fen INTEGER NOT NULL,
+        note TEXT,
+        at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX transfer_discrepancies_once ON transfer_discrepancies (transfer_id, branch, line_no)
+    """,
+)
+
+# A till waits at most this long for the write lock before its request fails;
+# the only other writer is a migration at start-up.
+BUSY_TIMEOUT_MS = 5000
+
+
+def connect(path: str, *, synchronous: str = "FULL") -> sqlite3.Connection:
+    """A connection with the pragmas every node connection needs.
+
+    synchronous=FULL: an acknowledged sale survives power loss, not only a
+    process crash; group commit keeps the fsync per group, not per sale.
+    """
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection, migrations: tuple[str, ...] = MIGRATIONS) -> int:
+    """Apply pending migrations; return the schema version now in force."""
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(migrations):
+        raise RuntimeError(
+            f"the store is at schema {version}, newer than this build ({len(migrations)}); "
+            "upgrade Branchline before opening it"
+        )
+    for number, script in enumerate(migrations[version:], start=version + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in script.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return len(migrations)

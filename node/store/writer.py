@@ -1,0 +1,187 @@
+"""Group commit: every write of the node goes through one thread and one connection.
+
+Jobs queued while a group commits form the next group: one BEGIN, a SAVEPOINT
+per job (one bad checkout never fails the others), one COMMIT and so one fsync
+for the whole group. A job's caller is answered only after its group commits,
+so an acknowledged write is durable. Under light load a group is one job and
+nothing waits; under load groups grow by themselves (TigerBeetle batches the
+same way). A library that hops threads per statement (aiosqlite) cannot run a
+group in one hop, which is why writes have this thread of their own; reads run
+whole on the store's read threads (node.store.store).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from node.store.changelog import LogHead, LogWriter
+from protocol.entry import Entry
+from protocol.errors import Overloaded, ShuttingDown
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Bounds the time one group holds the write lock and the work lost to a
+# failed COMMIT; 256 checkouts commit in a few milliseconds here.
+MAX_GROUP_JOBS = 256
+# Tills beyond this many queued writes get a 503 rather than an unbounded wait.
+MAX_QUEUED_JOBS = 10_000
+
+
+class WriterOverloaded(Overloaded):
+    """More writes are queued than the writer takes; the till retries shortly."""
+
+
+class WriterClosed(ShuttingDown):
+    """The node is shutting down and takes no more writes."""
+
+
+@dataclass
+class Tx:
+    """What a job sees: the connection inside its savepoint, and the log."""
+
+    conn: sqlite3.Connection
+    log: LogWriter
+    wall_ms: int
+    entries: list[Entry] = field(default_factory=list)
+
+    def record(self, kind: str, entity_id: str, op: str, payload: Any) -> Entry:
+        entry = self.log.record(self.conn, self.wall_ms, kind, entity_id, op, payload)
+        self.entries.append(entry)
+        return entry
+
+
+Job = Callable[[Tx], T]
+
+
+@dataclass
+class _Pending(Generic[T]):
+    job: Job[T]
+    future: asyncio.Future[T]
+    loop: asyncio.AbstractEventLoop
+
+
+class Writer:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        log_writer: LogWriter,
+        *,
+        wall_ms: Callable[[], int] | None = None,
+        on_commit: Callable[[LogHead], None] | None = None,
+    ) -> None:
+        self._conn = conn
+        self.log = log_writer
+        self._wall_ms = wall_ms if wall_ms is not None else lambda: time.time_ns() // 1_000_000
+        self._on_commit = on_commit
+        self._queue: queue.Queue[_Pending[Any] | None] = queue.Queue(MAX_QUEUED_JOBS)
+        self._closed = False
+        self.groups_committed = 0
+        self.jobs_committed = 0
+        self._thread = threading.Thread(target=self._run, name="branchline-writer", daemon=True)
+        self._thread.start()
+
+    async def run(self, job: Job[T]) -> T:
+        """Run `job` in the next group; return its result once durably committed."""
+        if self._closed:
+            raise WriterClosed("the node is shutting down; retry in a moment")
+        loop = asyncio.get_running_loop()
+        pending: _Pending[T] = _Pending(job, loop.create_future(), loop)
+        try:
+            self._queue.put_nowait(pending)
+        except queue.Full:
+            raise WriterOverloaded(f"{MAX_QUEUED_JOBS} writes are already queued; retry shortly") from None
+        return await pending.future
+
+    async def close(self) -> None:
+        """Commit what is queued, then stop the thread and close the connection."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        await asyncio.to_thread(self._thread.join)
+        self._conn.close()
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                break
+            group: list[_Pending[Any]] = [first]
+            while len(group) < MAX_GROUP_JOBS:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stopping = True
+                    break
+                group.append(nxt)
+            self._commit_group(group)
+
+    def _commit_group(self, group: list[_Pending[Any]]) -> None:
+        conn = self._conn
+        group_start = self.log.head
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for pending in group:
+                outcomes.append(self._run_job(pending.job))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            # The group as a whole failed (disk full, I/O error): nothing of it
+            # is durable, so every caller hears so and the log head goes back.
+            log.error("group commit of %d writes failed: %s", len(group), exc)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self.log.rewind(group_start)
+            for pending in group:
+                _settle(pending, False, exc)
+            return
+        self.groups_committed += 1
+        self.jobs_committed += len(group)
+        # The new head is announced before any caller is answered, so whoever
+        # hears "committed" and then asks for the sync state sees it counted.
+        if self._on_commit is not None and self.log.head.seq != group_start.seq:
+            self._on_commit(self.log.head)
+        for pending, (ok, value) in zip(group, outcomes, strict=True):
+            _settle(pending, ok, value)
+
+    def _run_job(self, job: Job[Any]) -> tuple[bool, Any]:
+        conn = self._conn
+        before = self.log.head
+        conn.execute("SAVEPOINT job")
+        try:
+            result = job(Tx(conn, self.log, self._wall_ms()))
+        except Exception as exc:  # the job's own failure goes to its caller, not the group
+            conn.execute("ROLLBACK TO job")
+            conn.execute("RELEASE job")
+            self.log.rewind(before)
+            return False, exc
+        conn.execute("RELEASE job")
+        return True, result
+
+
+def _settle(pending: _Pending[Any], ok: bool, value: Any) -> None:
+    def deliver() -> None:
+        if pending.future.done():  # the caller went away (request cancelled)
+            return
+        if ok:
+            pending.future.set_result(value)
+        else:
+            pending.future.set_exception(value)
+
+    try:
+        pending.loop.call_soon_threadsafe(deliver)
+    except RuntimeError:
+        log.warning("a write committed after its event loop closed")

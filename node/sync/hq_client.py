@@ -1,0 +1,153 @@
+"""HTTP to HQ for one branch: the session the replicator and the tills share, the
+signed Authorization header, and the hold calls a stored-value spend makes.
+
+`HQClient` is the node's `node.services.holds.HQLink`: whether HQ is reachable,
+how far it has acknowledged our log and when it catches up come from the
+replicator (`ReplicationView`); placing and releasing a hold are HTTP calls here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Protocol
+from urllib.parse import urlencode
+
+import aiohttp
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from node.config import NodeConfig
+from node.services.holds import HOLD_TIMEOUT_S, HoldAnswer
+from protocol.errors import InvariantBroken
+from protocol.signing import sign_request
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 5
+# HQ answers a placed hold with this status; anything else is a refusal.
+HOLD_PLACED_STATUS = 201
+# Of an answer that is not JSON, this much is kept for the log.
+MAX_QUOTED_BYTES = 200
+
+
+def auth_header(key: Ed25519PrivateKey, branch: str, method: str, path_qs: str, timestamp_ms: int) -> str:
+    signature = sign_request(key, branch, method, path_qs, timestamp_ms)
+    return f"Branchline branch={branch},ts={timestamp_ms},sig={signature.hex()}"
+
+
+class NoAnswer(Exception):
+    """HQ did not answer: unreachable, the connection reset, or slower than the timeout."""
+
+
+class ReplicationView(Protocol):
+    """What the hold calls read of the replicator (node.sync.replicator)."""
+
+    @property
+    def hq_reachable(self) -> bool: ...
+
+    @property
+    def head_seq(self) -> int: ...
+
+    async def wait_acked(self, seq: int, timeout_s: float) -> bool: ...
+
+
+class HQClient:
+    def __init__(
+        self,
+        config: NodeConfig,
+        key: Ed25519PrivateKey,
+        wall_ms: Callable[[], int],
+        replication: ReplicationView,
+    ) -> None:
+        self.config = config
+        self.key = key
+        self.wall_ms = wall_ms
+        self.replication = replication
+        self._session: aiohttp.ClientSession | None = None
+
+    async def open(self) -> None:
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT_S)
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def signed(self, method: str, path_qs: str) -> dict[str, str]:
+        """The Authorization header of a request HQ authenticates as this branch's."""
+        header = auth_header(self.key, self.config.branch, method, path_qs, self.wall_ms())
+        return {"Authorization": header}
+
+    async def send(
+        self,
+        method: str,
+        path_qs: str,
+        *,
+        timeout_s: float,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[int, bytes]:
+        """One request to HQ: its status and body, or NoAnswer."""
+        session = self._session
+        if session is None:
+            raise InvariantBroken("requests to HQ go out only once the client is open")
+        try:
+            async with session.request(
+                method,
+                self.config.hq_url + path_qs,
+                data=data,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+            ) as response:
+                return response.status, await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise NoAnswer(f"{type(exc).__name__}: {exc}") from exc
+
+    # -- node.services.holds.HQLink -------------------------------------------------
+
+    @property
+    def reachable(self) -> bool:
+        return self.replication.hq_reachable and self._session is not None
+
+    @property
+    def head_seq(self) -> int:
+        return self.replication.head_seq
+
+    async def caught_up(self, seq: int, timeout_s: float) -> bool:
+        return await self.replication.wait_acked(seq, timeout_s)
+
+    async def place_hold(
+        self, hold_id: str, card_id: str, amount_fen: int, unsynced_fen: int
+    ) -> HoldAnswer | None:
+        query = urlencode(
+            {"hold": hold_id, "card": card_id, "amount_fen": amount_fen, "unsynced_fen": unsynced_fen}
+        )
+        path_qs = f"/api/holds?{query}"
+        try:
+            status, data = await self.send(
+                "POST", path_qs, timeout_s=HOLD_TIMEOUT_S, headers=self.signed("POST", path_qs)
+            )
+        except NoAnswer as exc:
+            log.warning("hold on card %s: HQ did not answer (%s); selling offline", card_id, exc)
+            return None
+        if status == HOLD_PLACED_STATUS:
+            return HoldAnswer(True, status)
+        try:
+            body = json.loads(data)
+            code, message = str(body.get("error")), str(body.get("message"))
+        except (ValueError, AttributeError):
+            code, message = "", data[:MAX_QUOTED_BYTES].decode("utf-8", "replace")
+        return HoldAnswer(False, status, code, message)
+
+    async def release_hold(self, hold_id: str) -> None:
+        if self._session is None:
+            return
+        path_qs = f"/api/holds/{hold_id}"
+        try:
+            await self.send(
+                "DELETE", path_qs, timeout_s=HOLD_TIMEOUT_S, headers=self.signed("DELETE", path_qs)
+            )
+        except NoAnswer as exc:
+            log.warning("hold %s not released (%s); HQ will expire it", hold_id, exc)
