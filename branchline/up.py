@@ -11,8 +11,6 @@ import asyncio
 import contextlib
 import random
 import signal
-import socket
-import sys
 import tempfile
 from pathlib import Path
 
@@ -21,10 +19,9 @@ from rich.console import Console
 from rich.table import Table
 
 from hq.setup import init_hq, issue_enroll_token, operator_token
+from launch.processes import free_port, spawn, stop_all, wait_ready
 from node.sync.enroll import enroll
 
-READY_TIMEOUT_S = 20
-STOP_TIMEOUT_S = 10
 # Demo trading pace: a sale somewhere every 0.3 to 1.5 s, a new member now and then.
 SALE_GAP_S = (0.3, 1.5)
 NEW_MEMBER_CHANCE = 0.15
@@ -42,46 +39,6 @@ SHELF_LOW = 5
 SHELF_FULL = 20
 
 console = Console()
-
-
-def free_port(preferred: int) -> int:
-    for port in (preferred, 0):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return int(probe.getsockname()[1])
-    raise OSError("no free port on 127.0.0.1")
-
-
-async def wait_ready(url: str, process: asyncio.subprocess.Process, log_path: Path) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(READY_TIMEOUT_S * 10):
-            if process.returncode is not None:
-                raise RuntimeError(f"{url} exited at start-up; see {log_path}")
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(url, timeout=aiohttp.ClientTimeout(total=1)) as response:
-                    if response.status < 500:
-                        return
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {READY_TIMEOUT_S} s; see {log_path}")
-
-
-async def spawn(args: list[str], log_path: Path) -> asyncio.subprocess.Process:
-    handle = log_path.open("ab")
-    try:
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "branchline",
-            *args,
-            stdout=handle,
-            stderr=handle,
-            stdin=asyncio.subprocess.DEVNULL,
-        )
-    finally:
-        handle.close()
 
 
 async def trade(branch_urls: list[str], stop: asyncio.Event, seed: int | None = None) -> None:
@@ -267,15 +224,3 @@ def show_urls(hq_url: str, main_url: str, branch_urls: list[str], root: Path) ->
     console.print(table)
     console.print(f"data and logs in {root}; press Ctrl-C to stop")
     print(f"HQ console: {hq_url}/", flush=True)
-
-
-async def stop_all(processes: list[asyncio.subprocess.Process]) -> None:
-    for process in reversed(processes):
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-    for process in reversed(processes):
-        try:
-            await asyncio.wait_for(process.wait(), STOP_TIMEOUT_S)
-        except TimeoutError:
-            process.kill()
-            await process.wait()

@@ -21,13 +21,13 @@ from typing import Any
 import aiohttp
 from rich.console import Console
 
-from branchline.up import free_port, stop_all
 from hq.setup import init_hq, issue_enroll_token
+from launch.processes import ServerProcess, free_port, stop_all
 from node.sync.enroll import enroll
 from simulations.model import BranchFigures, Heal, RunResult, Scenario, Violation
 from simulations.proxy import FaultyLink
 from simulations.real_checks import check_invariants, converged_branches
-from simulations.real_trading import Branch, ServerProcess, trade
+from simulations.real_trading import Branch, trade
 
 # A scenario, trading plus heal budget, runs in about this much real time by default.
 TARGET_REAL_S = 60.0

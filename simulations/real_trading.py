@@ -11,12 +11,11 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from branchline.up import spawn, wait_ready
+from launch.processes import ServerProcess
 from simulations.model import BranchFigures, BranchSpec, Scenario
 from simulations.proxy import FaultyLink
 
@@ -31,27 +30,6 @@ RETRY_GAP_S = 0.2
 UP_WAIT_S = 120.0
 STOP_WAIT_S = 10.0
 CASH_TENDERED_FEN = 2_000_000  # enough for any demo basket; the node gives change
-
-
-class ServerProcess:
-    """One `python -m branchline ...` server on a fixed loopback port, killable and restartable."""
-
-    def __init__(self, args: list[str], port: int, ready_path: str, log_path: Path) -> None:
-        self.args, self.port, self.ready_path, self.log_path = args, port, ready_path, log_path
-        self.process: asyncio.subprocess.Process | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        self.process = await spawn([*self.args, "--port", str(self.port)], self.log_path)
-        await wait_ready(self.url + self.ready_path, self.process, self.log_path)
-
-    async def kill(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.kill()  # SIGKILL: no shutdown code runs
-            await asyncio.wait_for(self.process.wait(), STOP_WAIT_S)
 
 
 @dataclass

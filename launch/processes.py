@@ -1,0 +1,99 @@
+"""Start, await and stop `python -m branchline ...` server processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+
+# A server that has not answered by then failed to start; its log says why.
+READY_TIMEOUT_S = 20
+# A server given SIGTERM that has not exited by then is killed.
+STOP_TIMEOUT_S = 10
+
+
+class StartFailed(RuntimeError):
+    """A server process exited at start-up or did not answer in time; its log says why."""
+
+
+def free_port(preferred: int = 0) -> int:
+    """`preferred` if it is free on 127.0.0.1, else any free port."""
+    for port in (preferred, 0):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise OSError("no free port on 127.0.0.1")
+
+
+async def spawn(args: list[str], log_path: Path) -> asyncio.subprocess.Process:
+    """`python -m branchline ARGS` with its output appended to `log_path`."""
+    handle = log_path.open("ab")
+    try:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "branchline",
+            *args,
+            stdout=handle,
+            stderr=handle,
+            stdin=asyncio.subprocess.DEVNULL,
+        )
+    finally:
+        handle.close()
+
+
+async def wait_ready(url: str, process: asyncio.subprocess.Process, log_path: Path) -> None:
+    """Until `url` answers below 500; StartFailed if the process exits or stays silent."""
+    async with aiohttp.ClientSession() as session:
+        for _ in range(READY_TIMEOUT_S * 10):
+            if process.returncode is not None:
+                raise StartFailed(f"{url} exited at start-up; see {log_path}")
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(url, timeout=aiohttp.ClientTimeout(total=1)) as response:
+                    if response.status < 500:
+                        return
+            await asyncio.sleep(0.1)
+    raise StartFailed(f"{url} did not answer within {READY_TIMEOUT_S} s; see {log_path}")
+
+
+async def stop_all(processes: list[asyncio.subprocess.Process]) -> None:
+    """SIGTERM in reverse start order (branches before HQ), then kill what lingers."""
+    for process in reversed(processes):
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+    for process in reversed(processes):
+        try:
+            await asyncio.wait_for(process.wait(), STOP_TIMEOUT_S)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+class ServerProcess:
+    """One server on a fixed loopback port: started, SIGKILLed and started again on
+    that port, as the real-process simulations crash and restart nodes and HQ."""
+
+    def __init__(self, args: list[str], port: int, ready_path: str, log_path: Path) -> None:
+        self.args, self.port, self.ready_path, self.log_path = args, port, ready_path, log_path
+        self.process: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self.process = await spawn([*self.args, "--port", str(self.port)], self.log_path)
+        await wait_ready(self.url + self.ready_path, self.process, self.log_path)
+
+    async def kill(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()  # SIGKILL: no shutdown code runs
+            await asyncio.wait_for(self.process.wait(), STOP_TIMEOUT_S)
