@@ -18,6 +18,7 @@ from conflict.duplicates import Registration, Separation, separation
 from conflict.errors import InvalidRecord
 from conflict.ledger import LedgerEntry
 from conflict.vouchers import Redemption
+from protocol.contract import CARD_EVENT, LEDGER_ENTRY, MEMBER_REGISTER, VOUCHER_REDEEM
 
 __all__ = [
     "ENTRY_KINDS",
@@ -31,12 +32,16 @@ __all__ = [
 
 DirectoryRecord = Registration | CardEvent | LedgerEntry | Redemption | Separation
 
-# The (kind, op) of the change-log entries that carry each record type.
+# The (kind, op) of the change-log entries that carry each record type, as the
+# wire contract names them.
 ENTRY_KINDS: Mapping[str, tuple[str, str]] = {
-    "registration": ("member", "register"),
-    "card_event": ("card", "event"),
-    "ledger": ("ledger", "entry"),
-    "redemption": ("voucher", "redeem"),
+    record: (entry_type.kind, entry_type.op)
+    for record, entry_type in (
+        ("registration", MEMBER_REGISTER),
+        ("card_event", CARD_EVENT),
+        ("ledger", LEDGER_ENTRY),
+        ("redemption", VOUCHER_REDEEM),
+    )
 }
 
 

@@ -12,10 +12,10 @@ from typing import Any
 
 from conflict.card_status import CLEARS, CardEvent, in_force
 from conflict.ledger import LedgerEntry
-from conflict.wire import ENTRY_KINDS
 from node.errors import CardBlocked, InvalidRequest, NothingToClear, UnknownCard
 from node.services import fields
 from node.store.writer import Tx
+from protocol.contract import CARD_EVENT, LEDGER_ENTRY
 from shared_tables import directory_store
 
 STATUS_ACTIONS = ("report_lost", "unlock", "suspend", "resume", "return")
@@ -26,11 +26,9 @@ def record_ledger_entry(
 ) -> LedgerEntry:
     """Book one ledger movement: a change-log entry and the directory record it carries.
     `context` (sale id, payment mode, hold id) travels in the entry for HQ, not in the record."""
-    kind_name, op = ENTRY_KINDS["ledger"]
     entry = tx.record(
-        kind_name,
+        LEDGER_ENTRY,
         entry_id,
-        op,
         {"card_id": card_id, "ledger": ledger, "kind": kind, "amount": amount, **context},
     )
     record = LedgerEntry(entry_id, card_id, ledger, kind, amount, entry.hlc, tx.log.origin)
@@ -86,8 +84,7 @@ def status_job(card_id: str, action: str, event_id: str) -> Any:
             if not seen:
                 what = "loss report" if action == "unlock" else "suspension"
                 raise NothingToClear(f"card {card_id} has no {what} in force at this branch")
-        kind_name, op = ENTRY_KINDS["card_event"]
-        entry = tx.record(kind_name, event_id, op, {"card_id": card_id, "kind": action, "seen": sorted(seen)})
+        entry = tx.record(CARD_EVENT, event_id, {"card_id": card_id, "kind": action, "seen": sorted(seen)})
         directory_store.add_records(
             tx.conn, [CardEvent(event_id, card_id, action, entry.hlc, tx.log.origin, seen)]
         )

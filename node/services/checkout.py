@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from conflict.vouchers import Redemption
-from conflict.wire import ENTRY_KINDS
 from node.config import NodeConfig
 from node.errors import (
     InsufficientBalance,
@@ -35,11 +34,14 @@ from node.services.holds import HQLink
 from node.services.members import member_or_survivor
 from node.store.store import Store
 from node.store.writer import Tx
+from protocol import limits
+from protocol.contract import SALE_CHECKOUT, VOUCHER_REDEEM
 from shared_tables import directory_store
 
-MAX_SALE_LINES = 200  # a long supermarket receipt; more is a runaway till
-MAX_TENDERS = 8
-MAX_LINE_QTY = 100_000
+# A till's sale is bounded where the wire contract bounds it (protocol.limits).
+MAX_SALE_LINES = limits.MAX_SALE_LINES
+MAX_TENDERS = limits.MAX_TENDERS
+MAX_LINE_QTY = limits.MAX_SALE_LINE_QTY
 TENDER_KINDS = ("cash", "stored_value", "voucher")
 # Points a member earns per yuan (100 fen) of a sale.
 POINTS_PER_YUAN = 1
@@ -141,9 +143,8 @@ def checkout_job(
             line["cost_fen"] = move.issued_cost_fen
             line["gross_profit_fen"] = line["amount_fen"] - move.issued_cost_fen
         entry = tx.record(
-            "sale",
+            SALE_CHECKOUT,
             sale_id,
-            "checkout",
             {
                 "member_id": member_id,
                 "warehouse": warehouse,
@@ -300,11 +301,9 @@ def _pay(
             )
         elif tender.kind == "voucher" and tender.voucher is not None:
             redemption_id = f"{sale_id}-t{number}"
-            kind_name, op = ENTRY_KINDS["redemption"]
             entry = tx.record(
-                kind_name,
+                VOUCHER_REDEEM,
                 redemption_id,
-                op,
                 {"voucher_id": tender.voucher, "amount_fen": tender.amount_fen, "sale_id": sale_id},
             )
             directory_store.add_records(

@@ -10,9 +10,11 @@ from typing import Any, NamedTuple
 
 from node.errors import InvalidRequest, NotFound
 from node.services import fields
+from protocol import limits
 
-MAX_DOCUMENT_LINES = 500  # a full delivery from a supplier; more is a runaway client
-MAX_LINE_QTY = 1_000_000
+# A stock document is bounded where the wire contract bounds it (protocol.limits).
+MAX_DOCUMENT_LINES = limits.MAX_DOCUMENT_LINES
+MAX_LINE_QTY = limits.MAX_DOCUMENT_LINE_QTY
 
 
 class ItemLine(NamedTuple):

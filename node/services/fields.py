@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from node.errors import InvalidRequest
+from protocol import limits
 
 _PHONE = re.compile(r"^\+?[0-9]{5,20}$")
-# Ten million yuan: no single amount in a shop comes near it; larger is a typo.
-MAX_AMOUNT_FEN = 1_000_000_000
+# Ten million yuan (protocol.limits, which the wire contract bounds amounts by).
+MAX_AMOUNT_FEN = limits.MAX_AMOUNT_FEN
 # A till's Idempotency-Key: a UUID or a till-and-counter label fits well within it.
 MAX_REQUEST_KEY_CHARS = 64
 # A count in a query string (a page size) has at most this many digits.

@@ -22,6 +22,7 @@ from node.errors import CardTaken, InvalidRequest, PhoneTaken, UnknownMember
 from node.services import fields
 from node.store.writer import Tx
 from protocol import codec
+from protocol.contract import MEMBER_EDIT, MEMBER_REGISTER
 from shared_tables import directory_store
 
 
@@ -74,7 +75,7 @@ def register_job(member_id: str, branch: str, profile: dict[str, Any], cards: li
         _check_phone_free(tx.conn, profile["phone"], None)
         _check_cards_free(tx.conn, card_numbers)
         entry = tx.record(
-            "member", member_id, "register", {"home_branch": branch, **profile, "cards": card_numbers}
+            MEMBER_REGISTER, member_id, {"home_branch": branch, **profile, "cards": card_numbers}
         )
         directory_store.store_profile(tx.conn, member_id, branch, stamp_fields(profile, entry.hlc, branch))
         directory_store.add_records(
@@ -91,7 +92,7 @@ def edit_job(looked_up_as: str, branch: str, changes: dict[str, Any]) -> Any:
         member_id = member_or_survivor(tx.conn, looked_up_as)
         if "phone" in changes:
             _check_phone_free(tx.conn, changes["phone"], member_id)
-        entry = tx.record("member", member_id, "edit", changes)
+        entry = tx.record(MEMBER_EDIT, member_id, changes)
         directory_store.merge_profile(tx.conn, member_id, branch, stamp_fields(changes, entry.hlc, branch))
         return directory_store.member_json(tx.conn, member_id) or {}
 

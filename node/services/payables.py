@@ -15,6 +15,7 @@ from node.errors import DocumentState, InsufficientStock, InvalidRequest, NotFou
 from node.services import catalogue, documents, fields, stock_ledger
 from node.services.documents import ItemLine
 from node.store.writer import Tx
+from protocol.contract import PURCHASE_RETURN_POST
 from protocol.errors import require
 
 MAX_ID_CHARS = 64
@@ -150,9 +151,8 @@ def return_job(
         cost_fen = sum(line["cost_fen"] for line in priced)
         payable = book(conn, payable_id, supplier, "purchase_return", return_id, -amount_fen, tx.wall_ms)
         entry = tx.record(
-            "purchase_return",
+            PURCHASE_RETURN_POST,
             return_id,
-            "post",
             {
                 "id": return_id,
                 "supplier": supplier,

@@ -17,6 +17,7 @@ from node.errors import DocumentState, InvalidRequest, NotFound, NothingToReplen
 from node.services import catalogue, documents, fields
 from node.services.documents import ItemLine
 from node.store.writer import Tx
+from protocol.contract import PURCHASE_ORDER_CLOSE, PURCHASE_ORDER_CREATE
 from protocol.errors import require
 
 MAX_NOTE_CHARS = 200
@@ -65,9 +66,8 @@ def _book_order(tx: Tx, order_id: str, order: OrderRequest, key: str | None) -> 
         lines.append({"sku": line.sku, "qty": line.qty, "unit_cost_fen": unit})
     total_fen = sum(line["qty"] * line["unit_cost_fen"] for line in lines)
     entry = tx.record(
-        "purchase_order",
+        PURCHASE_ORDER_CREATE,
         order_id,
-        "create",
         {
             "id": order_id,
             "kind": order.kind,
@@ -114,7 +114,7 @@ def close_job(order_id: str, key: str | None) -> Any:
             )
         ]
         tx.record(
-            "purchase_order", order_id, "close", {"id": order_id, "cancelled": cancelled, "at_ms": tx.wall_ms}
+            PURCHASE_ORDER_CLOSE, order_id, {"id": order_id, "cancelled": cancelled, "at_ms": tx.wall_ms}
         )
         conn.execute("UPDATE purchase_orders SET state = 'closed' WHERE id = ?", (order_id,))
         return {**load_order(conn, order_id), "replayed": False}

@@ -17,6 +17,7 @@ from node.services import catalogue, documents, fields, payables, stock_ledger
 from node.services.documents import ItemLine
 from node.services.purchasing import EXPECTING, order_state
 from node.store.writer import Tx
+from protocol.contract import RECEIPT_POST
 from protocol.errors import require
 
 
@@ -146,9 +147,8 @@ def _book_receipt(
     amount_fen = sum(line["amount_fen"] for line in priced)
     payable = payables.book(conn, payable_id, supplier, "receipt", receipt_id, amount_fen, tx.wall_ms)
     entry = tx.record(
-        "receipt",
+        RECEIPT_POST,
         receipt_id,
-        "post",
         {
             "id": receipt_id,
             "order_id": order_id,

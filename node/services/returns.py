@@ -20,6 +20,7 @@ from node.errors import DocumentState, InvalidRequest, NotFound
 from node.services import documents, fields, stock_ledger
 from node.services.checkout import MAX_LINE_QTY, MAX_SALE_LINES
 from node.store.writer import Tx
+from protocol.contract import SALE_RETURN_POST
 
 REFUND_KIND = "cash"
 
@@ -136,9 +137,8 @@ def return_job(
         refund_fen = sum(line["amount_fen"] for line in booked)
         cost_fen = sum(line["cost_fen"] for line in booked)
         entry = tx.record(
-            "sale_return",
+            SALE_RETURN_POST,
             return_id,
-            "post",
             {
                 "id": return_id,
                 "sale_id": sale_id,

@@ -18,6 +18,7 @@ from node.config import NodeConfig
 from node.errors import InvalidRequest
 from node.services import catalogue, documents, fields, stock_ledger
 from node.store.writer import Tx
+from protocol.contract import STOCKTAKE_POST
 
 DEFAULT_LISTED = 50
 MAX_LISTED = 500
@@ -93,9 +94,8 @@ def post_job(
             booked.append(line)
         variance_cost_fen = sum(line.cost_fen for line in booked)
         entry = tx.record(
-            "stocktake",
+            STOCKTAKE_POST,
             stocktake_id,
-            "post",
             {
                 "id": stocktake_id,
                 "warehouse": warehouse,

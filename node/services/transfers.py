@@ -30,6 +30,7 @@ from node.errors import (
 )
 from node.services import catalogue, documents, fields, stock_ledger
 from node.store.writer import Tx
+from protocol.contract import TRANSFER_DISCREPANCY, TRANSFER_RECEIVE, TRANSFER_SEND
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def send_job(
             "sent_at_ms": tx.wall_ms,
             "moves": [move.as_payload("transfer_out") for move in moves],
         }
-        tx.record("transfer", transfer_id, "send", payload)
+        tx.record(TRANSFER_SEND, transfer_id, payload)
         _insert(conn, payload, "out", key)
         if to_branch == branch:
             # Between two warehouses of this branch: nothing to wait for.
@@ -146,9 +147,8 @@ def _book_in(tx: Tx, payload: dict[str, Any]) -> None:
         for line in payload["lines"]
     ]
     tx.record(
-        "transfer",
+        TRANSFER_RECEIVE,
         transfer_id,
-        "receive",
         {
             "id": transfer_id,
             "source_branch": payload["source_branch"],
@@ -288,9 +288,8 @@ def discrepancy_job(
                 (record["received_qty"], transfer_id, record["line_no"]),
             )
         tx.record(
-            "transfer",
+            TRANSFER_DISCREPANCY,
             doc_id,
-            "discrepancy",
             {
                 "id": doc_id,
                 "transfer_id": transfer_id,

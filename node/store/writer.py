@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from node.store.changelog import LogHead, LogWriter
+from protocol.contract import EntryType
 from protocol.entry import Entry
-from protocol.errors import Overloaded, ShuttingDown
+from protocol.errors import Overloaded, PayloadInvalid, ShuttingDown
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,17 @@ class Tx:
     wall_ms: int
     entries: list[Entry] = field(default_factory=list)
 
-    def record(self, kind: str, entity_id: str, op: str, payload: Any) -> Entry:
-        entry = self.log.record(self.conn, self.wall_ms, kind, entity_id, op, payload)
+    def record(self, entry_type: EntryType, entity_id: str, payload: Any) -> Entry:
+        """Append an entry of `entry_type` to the log in this job's savepoint. The payload
+        is held to the wire contract first, so nothing HQ cannot read is ever committed:
+        a refusal here means a till's input passed the node's own checks but not the
+        contract (the node's validation has drifted from it), and the job fails whole."""
+        try:
+            entry_type.check(payload)
+        except PayloadInvalid:
+            log.error("a %s entry broke the wire contract; the node's checks let it through", entry_type.name)
+            raise
+        entry = self.log.record(self.conn, self.wall_ms, entry_type.kind, entity_id, entry_type.op, payload)
         self.entries.append(entry)
         return entry
 

@@ -16,8 +16,21 @@ from node.services import catalogue, members, transfers
 from node.store import sync_state
 from node.store.writer import Tx
 from protocol.batch import SignedBatch, verify_batch
+from protocol.contract import (
+    CATEGORY_UPSERT,
+    CONFLICT_RESOLVE,
+    DIRECTORY_RECORD,
+    MEMBER_UPSERT,
+    PRODUCT_UPSERT,
+    SUPPLIER_UPSERT,
+    TRANSFER_DELIVER,
+    TRANSFER_RECEIVED,
+    WAREHOUSE_UPSERT,
+    Writer,
+    check_entry,
+)
 from protocol.entry import Entry, check_chain
-from protocol.errors import SequenceGap
+from protocol.errors import PayloadInvalid, SequenceGap, WrongWriter
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +45,18 @@ def _plain(apply: Callable[[sqlite3.Connection, dict[str, Any]], None]) -> Appli
 
 
 APPLIERS: dict[tuple[str, str], Applier] = {
-    ("product", "upsert"): _plain(catalogue.apply_product),
-    ("category", "upsert"): _plain(catalogue.apply_category),
-    ("supplier", "upsert"): _plain(catalogue.apply_supplier),
-    ("warehouse", "upsert"): _plain(catalogue.apply_warehouse),
-    ("member", "upsert"): _plain(members.apply_member_upsert),
-    ("transfer", "deliver"): transfers.apply_delivery,
-    ("transfer", "received"): transfers.apply_receipt_notice,
-    ("directory", "record"): _plain(members.apply_directory_record),
-    ("conflict", "resolve"): _plain(members.apply_resolution),
+    (entry_type.kind, entry_type.op): applier
+    for entry_type, applier in (
+        (PRODUCT_UPSERT, _plain(catalogue.apply_product)),
+        (CATEGORY_UPSERT, _plain(catalogue.apply_category)),
+        (SUPPLIER_UPSERT, _plain(catalogue.apply_supplier)),
+        (WAREHOUSE_UPSERT, _plain(catalogue.apply_warehouse)),
+        (MEMBER_UPSERT, _plain(members.apply_member_upsert)),
+        (TRANSFER_DELIVER, transfers.apply_delivery),
+        (TRANSFER_RECEIVED, transfers.apply_receipt_notice),
+        (DIRECTORY_RECORD, _plain(members.apply_directory_record)),
+        (CONFLICT_RESOLVE, _plain(members.apply_resolution)),
+    )
 }
 
 
@@ -61,7 +77,16 @@ def apply_page_job(batch: SignedBatch, hq_public_key: bytes) -> Callable[[Tx], i
         check_chain(fresh, origin=batch.origin, prev_hash=cursor_hash)
         for entry in fresh:
             tx.log.clock.observe(entry.hlc, tx.wall_ms)
-            applier = APPLIERS.get((entry.kind, entry.op))
+            try:
+                entry_type = check_entry(entry, Writer.HQ)
+            except (PayloadInvalid, WrongWriter) as refused:
+                # HQ signed an entry its own contract refuses: a bug at HQ. Skipping it
+                # keeps the feed moving (the entry stays in HQ's log for a fixed HQ to
+                # send again); stopping here would cut the branch off from every
+                # later change.
+                log.error("feed entry %d refused by the wire contract, skipped: %s", entry.seq, refused)
+                continue
+            applier = APPLIERS.get((entry.kind, entry.op)) if entry_type is not None else None
             if applier is None:
                 # A newer HQ may publish kinds this build does not know; skipping
                 # them keeps the feed moving and the entry stays in HQ's log.

@@ -12,7 +12,13 @@ import pytest
 from node.store.changelog import LogHead
 from node.store.store import Store
 from node.store.writer import Tx
+from protocol.contract import SALE_CHECKOUT, EntryType, Writer
 from protocol.entry import GENESIS_HASH, Entry, check_chain, decode_entry
+from protocol.errors import PayloadInvalid
+from protocol.schema import Map, Text
+
+# An entry type of the writer's own tests, so they need no business document.
+PRODUCT_TEST = EntryType("product", "test", Writer.BRANCH, Map({"sku": Text(64)}), "a writer test's entry")
 
 
 @pytest.fixture
@@ -29,7 +35,7 @@ def insert_product(sku: str, fail: bool = False) -> Callable[[Tx], int]:
         tx.conn.execute(
             "INSERT INTO products (sku, name, price_fen, unit) VALUES (?, ?, ?, 'pcs')", (sku, sku, 100)
         )
-        entry = tx.record("product", sku, "test", {"sku": sku})
+        entry = tx.record(PRODUCT_TEST, sku, {"sku": sku})
         if fail:
             raise ValueError(f"job {sku} fails after writing")
         return entry.seq
@@ -99,3 +105,19 @@ async def test_writes_after_close_are_refused_clearly(store: Store) -> None:
     await store.writer.close()
     with pytest.raises(Exception, match="shutting down"):
         await store.writer.run(lambda tx: None)
+
+
+async def test_an_entry_breaking_the_wire_contract_is_never_committed(store: Store) -> None:
+    """The writer holds every payload to the contract HQ reads by: a sale whose total is
+    a negative figure (the node's own checks drifted) fails its job, and nothing of it,
+    neither its rows nor a log entry, is committed; the next write takes seq 1."""
+
+    def broken_sale(tx: Tx) -> None:
+        tx.conn.execute("INSERT INTO products (sku, name, price_fen, unit) VALUES ('CUP', 'Cup', 100, 'pcs')")
+        tx.record(SALE_CHECKOUT, "S-1", {"lines": [], "tenders": [], "total_fen": -100, "change_fen": 0})
+
+    with pytest.raises(PayloadInvalid, match="total_fen"):
+        await store.writer.run(broken_sale)
+    assert await store.read(lambda conn: conn.execute("SELECT COUNT(*) FROM products").fetchone()[0]) == 0
+    assert await store.read(log_entries) == []
+    assert await store.writer.run(insert_product("A")) == 1
