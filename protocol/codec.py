@@ -16,10 +16,31 @@ from protocol.errors import MalformedMessage, MessageTooLarge
 from protocol.limits import MAX_MESSAGE_BYTES, MAX_NAME_CHARS
 
 Value = None | bool | int | str | bytes | list["Value"] | dict[str, "Value"]
+# The exact types msgpack carries as they are.
+_SCALARS = frozenset({type(None), bool, int, str, bytes})
 
 
 def canonical(value: Any) -> Any:
     """Return `value` with every map's keys sorted; refuse types we do not carry."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is dict:
+        canonical_map = {}
+        for key in sorted(value):
+            if type(key) is not str:
+                return _canonical_slow(value)  # names the offending key
+            item = value[key]
+            canonical_map[key] = item if type(item) in _SCALARS else canonical(item)
+        return canonical_map
+    if kind is list or kind is tuple:
+        return [item if type(item) in _SCALARS else canonical(item) for item in value]
+    return _canonical_slow(value)
+
+
+def _canonical_slow(value: Any) -> Any:
+    # Every entry's payload goes through `canonical` on the hot path, so it tests exact
+    # types first; subclasses (a str or int subclass, a str key subclass) land here.
     if isinstance(value, dict):
         items = []
         for key in sorted(value):
@@ -67,7 +88,6 @@ def unpack(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> Any:
 
 
 _FLOAT32, _FLOAT64, _TIMESTAMP = b"\xca", b"\xcb", b"\xff"
-_SCALARS = frozenset({type(None), bool, int, str, bytes})
 
 
 def _str_keys(mapping: dict[Any, Any]) -> dict[str, Any]:

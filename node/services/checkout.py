@@ -128,7 +128,7 @@ def checkout_job(
         replayed = replayed_sale(conn, sale.request_key)
         if replayed is not None:
             return {**load_sale(conn, replayed), "replayed": True}
-        member_id, lines, total_fen = check_sale(conn, sale)
+        member_id, lines, total_fen, products = check_sale(conn, sale)
         tendered_fen = sum(tender.amount_fen for tender in sale.tenders)
         change_fen = tendered_fen - total_fen  # only cash can be over-tendered, so change is cash
         tenders = _pay(tx, sale, sale_id, authorised, offline_limit_fen)
@@ -136,7 +136,16 @@ def checkout_job(
         # The cost of goods is fixed now, by the warehouse's costing method
         # (DESIGN 7); units sold beyond stock are costed provisionally.
         moves = [
-            stock_ledger.issue(conn, warehouse, line["sku"], line["qty"], "sale", sale_id, tx.wall_ms)
+            stock_ledger.issue(
+                conn,
+                warehouse,
+                line["sku"],
+                line["qty"],
+                "sale",
+                sale_id,
+                tx.wall_ms,
+                item=products[line["sku"]],
+            )
             for line in lines
         ]
         for line, move in zip(lines, moves, strict=True):
@@ -209,7 +218,14 @@ def checkout_job(
     return job
 
 
-def check_sale(conn: sqlite3.Connection, sale: SaleRequest) -> tuple[str | None, list[dict[str, Any]], int]:
+class CheckedSale(NamedTuple):
+    member_id: str | None  # the survivor of the member the till named
+    lines: list[dict[str, Any]]  # sku, qty, unit_price_fen, amount_fen
+    total_fen: int
+    products: dict[str, catalogue.Product]  # by sku, as read in this transaction
+
+
+def check_sale(conn: sqlite3.Connection, sale: SaleRequest) -> CheckedSale:
     """Everything about a sale that can be refused before money moves: the member
     (as its survivor), the products and prices, the tenders against the total, and
     the cards. Runs again inside the sale's transaction; the till's request runs it
@@ -250,7 +266,7 @@ def check_sale(conn: sqlite3.Connection, sale: SaleRequest) -> tuple[str | None,
         used = directory_store.redemptions_of(conn, voucher)
         if used:
             raise VoucherUsed(f"voucher {voucher} was already used at {used[0].node}")
-    return member_id, lines, total_fen
+    return CheckedSale(member_id, lines, total_fen, items)
 
 
 def _pay(

@@ -103,7 +103,8 @@ def cost_state(conn: sqlite3.Connection, warehouse: str, item: Product) -> costi
 
 
 def _save(conn: sqlite3.Connection, warehouse: str, sku: str, state: costing.CostState) -> None:
-    blob = codec.pack(
+    # Lists of ints and a str are already canonical: packed without the walk.
+    blob = codec.pack_canonical(
         [state.method, [[layer.qty, layer.cost_fen] for layer in state.layers], state.last_unit_fen]
     )
     conn.execute(
@@ -133,14 +134,17 @@ def _append(conn: sqlite3.Connection, move: Move, cause: str, ref: str, at_ms: i
     )
 
 
-def _current(conn: sqlite3.Connection, warehouse: str, sku: str) -> tuple[int, costing.CostState, int]:
+def _current(
+    conn: sqlite3.Connection, warehouse: str, sku: str, item: Product | None = None
+) -> tuple[int, costing.CostState, int]:
     """(value on hand, the state a movement starts from, revaluation variance).
 
     Stock of a product HQ has since put on a specified cost (or a new one) is
     first carried at that cost; the difference is purchase price variance booked
     on the movement that finds it, so the value on hand always equals the sum of
     the moves and no fen is lost."""
-    item = product(conn, sku, active_only=False)
+    if item is None:
+        item = product(conn, sku, active_only=False)
     state = cost_state(conn, warehouse, item)
     held = state.cost_fen
     if state.specified_unit_fen is None or not state.layers:
@@ -177,11 +181,21 @@ def receive(
 
 
 def issue(
-    conn: sqlite3.Connection, warehouse: str, sku: str, qty: int, cause: str, ref: str, at_ms: int
+    conn: sqlite3.Connection,
+    warehouse: str,
+    sku: str,
+    qty: int,
+    cause: str,
+    ref: str,
+    at_ms: int,
+    *,
+    item: Product | None = None,
 ) -> Move:
     """`qty` units of `sku` leave `warehouse` at the cost its method gives. Stock may
-    go negative (a branch never refuses a customer because its count is behind)."""
-    held, before, revaluation = _current(conn, warehouse, sku)
+    go negative (a branch never refuses a customer because its count is behind).
+    `item`, the product as the caller already read it in this transaction, spares
+    reading it again."""
+    held, before, revaluation = _current(conn, warehouse, sku, item)
     issued = costing.issue(before, qty)
     move = Move(
         warehouse,

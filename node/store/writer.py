@@ -155,8 +155,7 @@ class Writer:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             self.log.rewind(group_start)
-            for pending in group:
-                _settle(pending, False, exc)
+            _settle([(pending, False, exc) for pending in group])
             return
         self.groups_committed += 1
         self.jobs_committed += len(group)
@@ -164,8 +163,7 @@ class Writer:
         # hears "committed" and then asks for the sync state sees it counted.
         if self._on_commit is not None and self.log.head.seq != group_start.seq:
             self._on_commit(self.log.head)
-        for pending, (ok, value) in zip(group, outcomes, strict=True):
-            _settle(pending, ok, value)
+        _settle([(pending, ok, value) for pending, (ok, value) in zip(group, outcomes, strict=True)])
 
     def _run_job(self, job: Job[Any]) -> tuple[bool, Any]:
         conn = self._conn
@@ -182,16 +180,27 @@ class Writer:
         return True, result
 
 
-def _settle(pending: _Pending[Any], ok: bool, value: Any) -> None:
-    def deliver() -> None:
+Settlement = tuple[_Pending[Any], bool, Any]  # the job, whether it succeeded, its result or error
+
+
+def _settle(settlements: list[Settlement]) -> None:
+    """Answer a group's callers: one wake-up of each event loop for the whole group,
+    not one per job (each wake-up is a write to the loop's self-pipe)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Settlement]] = {}
+    for settlement in settlements:
+        by_loop.setdefault(settlement[0].loop, []).append(settlement)
+    for loop, batch in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_deliver, batch)
+        except RuntimeError:
+            log.warning("%d writes committed after their event loop closed", len(batch))
+
+
+def _deliver(batch: list[Settlement]) -> None:
+    for pending, ok, value in batch:
         if pending.future.done():  # the caller went away (request cancelled)
-            return
+            continue
         if ok:
             pending.future.set_result(value)
         else:
             pending.future.set_exception(value)
-
-    try:
-        pending.loop.call_soon_threadsafe(deliver)
-    except RuntimeError:
-        log.warning("a write committed after its event loop closed")
