@@ -7,6 +7,7 @@ retry schedule (exponential backoff, capped), so the time to its first ack is
 shown apart from the transfer itself.
 
     .venv/bin/python -m benchmarks.drain [--entries 50000] [--callers 64]
+    .venv/bin/python -m benchmarks.drain --against cbc72d7 [--rounds 3]
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 import aiohttp
 
+from benchmarks import against
 from benchmarks.common import Report, get_json, peak_rss_mib, setup_logging, start_chain, wait_until
 from node.routes.context import CONTEXT
 from node.services.checkout import SaleRequest, Tender, checkout_job
@@ -123,10 +125,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=50_000)
     parser.add_argument("--callers", type=int, default=64, help="concurrent checkouts while HQ is away")
+    parser.add_argument("--against", metavar="REV", help="also run commit REV's own script, alternately")
+    parser.add_argument("--rounds", type=int, default=3, help="with --against: rounds to run")
     args = parser.parse_args()
     setup_logging()
     if not 0 < args.callers <= args.entries <= 200_000:
         parser.error("need 0 < callers <= entries <= 200,000")
+    if args.against:
+        compared = against.compare(
+            "benchmarks.drain",
+            ["--entries", str(args.entries), "--callers", str(args.callers)],
+            args.against,
+            args.rounds,
+            {"drain: HQ start to backlog 0": False, "of which first ack to backlog 0 (transfer)": False},
+        )
+        against.report("Drain", args.against, compared).print()
+        return
     with tempfile.TemporaryDirectory(prefix="bench-drain-") as tmp:
         drain = asyncio.run(run(Path(tmp), args.entries, args.callers))
 

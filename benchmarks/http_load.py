@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+
 from launch.processes import free_port, spawn, stop_all, wait_ready
 
 # A sale as a till posts it: two lines, paid in cash with change.
@@ -229,7 +230,8 @@ async def measure(connections: int, duration_s: float, rounds: int, *, hq_online
         try:
             body = json.dumps(SALE_BODY)
             use_wrk = wrk_available()
-            gets, checkouts = [], []
+            gets: list[Phase] = []
+            checkouts: list[Phase] = []
             for _ in range(rounds):
                 for post in (None, body):
                     url = till.node_url + (SALE_PATH if post is not None else TRIVIAL_PATH)
