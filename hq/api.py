@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from hq import inventory_api, pages
-from hq.errors import InvalidQuery
+from hq.errors import InvalidQuery, NotFound
 from hq.http_common import HQ_KEY as HQ_KEY  # re-exported: tests and tools reach HQ through it
 from hq.http_common import OPERATOR_TOKEN, int_query, operator
 from hq.service import HQ, wall_ms
@@ -150,7 +150,7 @@ async def member(request: web.Request) -> web.Response:
     member_id = request.match_info["member_id"]
     found = await request.app[HQ_KEY].store.member(member_id)
     if found is None:
-        raise web.HTTPNotFound(text=f"no member {member_id} at HQ")
+        raise NotFound(f"no member {member_id} at HQ")
     return web.json_response(found)
 
 
@@ -159,7 +159,7 @@ async def card(request: web.Request) -> web.Response:
     card_id = request.match_info["card"]
     found = await request.app[HQ_KEY].store.card(card_id)
     if found is None:
-        raise web.HTTPNotFound(text=f"no member holds card {card_id} at HQ")
+        raise NotFound(f"no member holds card {card_id} at HQ")
     return web.json_response(found)
 
 
@@ -201,7 +201,8 @@ async def conflicts(request: web.Request) -> web.Response:
     state = request.query.get("state")
     if state is not None and state not in CONFLICT_STATES:
         raise InvalidQuery(f"state must be one of {', '.join(CONFLICT_STATES)}")
-    return web.json_response({"conflicts": await request.app[HQ_KEY].store.conflicts(state)})
+    found = await request.app[HQ_KEY].store.conflicts(state)
+    return web.json_response({"conflicts": [conflict.as_json() for conflict in found]})
 
 
 @routes.get("/api/conflicts/{conflict_id}")
@@ -209,8 +210,8 @@ async def conflict(request: web.Request) -> web.Response:
     operator(request)
     found = await request.app[HQ_KEY].store.conflict(request.match_info["conflict_id"])
     if found is None:
-        raise web.HTTPNotFound(text=f"no conflict {request.match_info['conflict_id']}")
-    return web.json_response(found)
+        raise NotFound(f"no conflict {request.match_info['conflict_id']}")
+    return web.json_response(found.as_json())
 
 
 @routes.post("/api/conflicts/{conflict_id}/resolve")
@@ -232,7 +233,7 @@ async def resolve(request: web.Request) -> web.Response:
     resolved = await request.app[HQ_KEY].resolve_conflict(
         request.match_info["conflict_id"], body["action"], note, by
     )
-    return web.json_response(resolved)
+    return web.json_response(resolved.as_json())
 
 
 @routes.get("/")
@@ -240,10 +241,13 @@ async def home(request: web.Request) -> web.Response:
     hq = request.app[HQ_KEY]
     now = wall_ms()
     rows = [branch_json(b, now) for b in await hq.store.branches()]
-    summaries = {row["code"]: await hq.store.sales_summary(row["code"]) for row in rows}
+    summaries = {}
+    for row in rows:
+        totals = await hq.store.sales_totals(row["code"])
+        summaries[row["code"]] = (totals.count, totals.total_fen)
     waiting: dict[str, int] = {}
     for conflict in await hq.store.conflicts("open"):
-        waiting[conflict["kind"]] = waiting.get(conflict["kind"], 0) + 1
+        waiting[conflict.kind] = waiting.get(conflict.kind, 0) + 1
     in_transit, oldest_sent_at_ms = await hq.store.in_transit_summary()
     oldest_age_ms = None if oldest_sent_at_ms is None else max(0, now - oldest_sent_at_ms)
     page = pages.branches_page(rows, summaries, now, waiting, (in_transit, oldest_age_ms))

@@ -65,7 +65,7 @@ async def init_hq(data_dir: Path, *, demo_data: bool) -> bytes:
     store = await SqliteHQStore.open(data_dir / STORE_FILE)
     try:
         if demo_data:
-            await store.upsert_products(list(DEMO_CATALOGUE), now_ms())
+            await store.upsert_master(DEMO_CATALOGUE, now_ms())
     finally:
         await store.close()
     return public_key_bytes(key)

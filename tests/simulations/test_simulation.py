@@ -83,7 +83,7 @@ async def test_a_broken_directory_merge_is_caught_and_the_seed_is_reported(
     ) -> dict[str, StampedField]:
         return dict(current)  # drops every incoming write: members never reach the directory
 
-    monkeypatch.setattr("hq.storage.sqlite.merge_profiles", keeps_only_what_hq_held)
+    monkeypatch.setattr("shared_tables.directory_store.merge_profiles", keeps_only_what_hq_held)
     result = (await run_scenario(TINY, 7)).result
     assert not result.ok
     assert "members everywhere" in {v.invariant for v in result.violations}
@@ -101,7 +101,7 @@ async def test_sales_dropped_by_a_broken_ingest_are_caught(monkeypatch: pytest.M
         plan.sales = [s for n, s in enumerate(plan.sales) if n % 5 != 4]
         return plan
 
-    monkeypatch.setattr("hq.storage.sqlite.plan_entries", loses_every_fifth_sale)
+    monkeypatch.setattr("hq.storage.sqlite.ingest.plan_entries", loses_every_fifth_sale)
     result = (await run_scenario(TINY, 7)).result
     assert "sales totals match" in {v.invariant for v in result.violations}
 
