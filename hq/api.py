@@ -85,6 +85,7 @@ def branch_json(branch: BranchRecord, now_ms: int) -> dict[str, Any]:
         "backlog": branch.reported_backlog,
         "quarantined": branch.quarantined_reason is not None,
         "quarantine_reason": branch.quarantined_reason,
+        "effects_quarantined": branch.effects_quarantined,
     }
 
 
@@ -234,6 +235,17 @@ async def resolve(request: web.Request) -> web.Response:
         request.match_info["conflict_id"], body["action"], note, by
     )
     return web.json_response(resolved.as_json())
+
+
+@routes.get("/api/quarantine")
+async def effect_quarantine(request: web.Request) -> web.Response:
+    """Entries HQ stored and acknowledged but could not apply, newest first, with why."""
+    operator(request)
+    branch = request.query.get("branch")
+    if branch is not None:
+        check_branch_code(branch)
+    found = await request.app[HQ_KEY].store.quarantined_effects(branch)
+    return web.json_response({"quarantined": [effect.as_json() for effect in found]})
 
 
 @routes.get("/")

@@ -20,7 +20,9 @@ __all__ = [
     "NotFound",
     "NotInitialised",
     "OperatorAuthFailed",
+    "OutOfBounds",
     "Quarantined",
+    "RecordConflict",
     "UnknownBranch",
     "UnknownCard",
     "UnknownReference",
@@ -111,3 +113,24 @@ class WarehouseKeeperFixed(Refused):
 
     http_status = 409
     code = "warehouse_keeper_fixed"
+
+
+# -- why HQ could not apply a signed entry's effect (kept in the quarantine of effects) ----
+
+
+class OutOfBounds(Refused):
+    """A signed entry's field has the right type but lies outside the bound HQ keeps for
+    it (an amount past MAX_FEN, a date past the year 9999). HQ stores the entry and sets
+    its effect aside; the branch corrects the record with a new document."""
+
+    http_status = 422
+    code = "out_of_bounds"
+
+
+class RecordConflict(Refused):
+    """A signed entry names a record HQ already holds differently under the same id (a
+    sale id booked twice, say). HQ stores the entry and sets its effect aside; the
+    branch's node is broken or its data was restored wrongly, and needs checking."""
+
+    http_status = 409
+    code = "record_conflict"

@@ -133,6 +133,17 @@ class HQ:
         for entry in batch.entries:
             check_drift(entry.hlc, now)
         result: IngestResult = await self.store.ingest(batch, now, request.reported_backlog)
+        for effect in result.quarantined:
+            log.warning(
+                "%s#%d (%s/%s %s) stored but not applied, %s: %s",
+                effect.origin,
+                effect.seq,
+                effect.kind,
+                effect.op,
+                effect.entity_id,
+                effect.code,
+                effect.message,
+            )
         self.notifier.notify(result.feeds_grown)
         return messages.PushAck(batch.origin, result.acked_seq, result.applied, result.duplicates)
 

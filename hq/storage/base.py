@@ -40,14 +40,43 @@ class BranchRecord:
     reported_backlog: int
     quarantined_reason: str | None
     quarantined_at_ms: int | None
+    effects_quarantined: int = 0  # its entries HQ stored but could not apply
+
+
+@dataclass(frozen=True)
+class QuarantinedEffect:
+    """A validly signed entry HQ stored and acknowledged but did not apply, and why: the
+    refusal's code and message. Nothing of the entry's effect is applied."""
+
+    origin: str
+    seq: int
+    kind: str
+    op: str
+    entity_id: str
+    code: str
+    message: str
+    at_ms: int  # when HQ set it aside
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "origin": self.origin,
+            "seq": self.seq,
+            "kind": self.kind,
+            "op": self.op,
+            "entity_id": self.entity_id,
+            "code": self.code,
+            "message": self.message,
+            "at_ms": self.at_ms,
+        }
 
 
 @dataclass(frozen=True)
 class IngestResult:
     acked_seq: int
-    applied: int
+    applied: int  # entries stored new (their effects applied or quarantined)
     duplicates: int
     feeds_grown: tuple[str, ...] = ()  # branches whose feeds the batch added to
+    quarantined: tuple[QuarantinedEffect, ...] = ()  # the batch's entries whose effects were set aside
 
 
 class FeedSlice(NamedTuple):
@@ -218,6 +247,9 @@ class HQStore(Protocol):
     # the branches' logs
     async def ingest(self, batch: SignedBatch, now_ms: int, reported_backlog: int) -> IngestResult: ...
     async def log_entries(self, origin: str, first_seq: int, last_seq: int) -> list[bytes]: ...
+    async def quarantined_effects(self, branch: str | None) -> list[QuarantinedEffect]:
+        """Entries stored but not applied, newest first; of one branch, or of all."""
+        ...
 
     # HQ's feeds
     async def publish(self, changes: list[FeedChange], wall_ms: int) -> list[str]:

@@ -20,7 +20,6 @@ from node.config import read_private_key
 from protocol import messages
 from protocol.batch import sign_batch
 from protocol.entry import Entry, decode_entry
-from protocol.errors import MalformedMessage
 from protocol.signing import public_key_bytes
 from tests.harness import Chain, wait_until
 from tests.hq.operator import author, settle
@@ -329,17 +328,21 @@ def _ill_formed_sends() -> list[Any]:
 
 
 @pytest.mark.parametrize("payload", _ill_formed_sends())
-async def test_an_ill_formed_send_is_refused_whole_and_routes_nothing(store: HQStore, payload: Any) -> None:
+async def test_an_ill_formed_send_is_stored_routes_nothing_and_the_entries_after_it_apply(
+    store: HQStore, payload: Any
+) -> None:
     br01, br02 = Branch("BR01"), Branch("BR02")
     await enroll(store, br01)
     await enroll(store, br02)
     br01.sell("S1", 2_500)
     br01.write("transfer", "T1", "send", payload)
-    with pytest.raises(MalformedMessage, match="BR01#2"):
-        await store.ingest(br01.batch(1, 2), NOW_MS, 0)
+    br01.sell("S3", 2_500)
+    result = await store.ingest(br01.batch(1, 3), NOW_MS, 0)
+    assert [q.seq for q in result.quarantined] == [2]
+    assert "BR01#2" in result.quarantined[0].message
     assert await store.transfers(None) == []
     assert routed(await feed(store, "BR02")) == []
-    assert await sales(store, "BR01") == (0, 0)
+    assert await sales(store, "BR01") == (2, 5_000)
     branch = await store.branch("BR01")
     assert branch is not None
-    assert branch.acked_seq == 0
+    assert (branch.acked_seq, branch.effects_quarantined) == (3, 1)

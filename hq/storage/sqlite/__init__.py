@@ -30,6 +30,7 @@ from hq.storage.base import (
     HoldRecord,
     IngestResult,
     MasterRecord,
+    QuarantinedEffect,
     SalesTotals,
     Warehouse,
 )
@@ -147,6 +148,9 @@ class SqliteHQStore:
 
     async def log_entries(self, origin: str, first_seq: int, last_seq: int) -> list[bytes]:
         return await self._read(ingest.log_entries, origin, first_seq, last_seq)
+
+    async def quarantined_effects(self, branch: str | None) -> list[QuarantinedEffect]:
+        return await self._read(ingest.quarantined_effects, branch)
 
     # -- feeds ------------------------------------------------------------------------------
 

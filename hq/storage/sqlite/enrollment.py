@@ -16,7 +16,8 @@ from shared_tables import directory_store
 
 BRANCH_COLUMNS = (
     "code, public_key, enrolled_at_ms, acked_seq, last_seen_ms, reported_backlog,"
-    " quarantined_reason, quarantined_at_ms"
+    " quarantined_reason, quarantined_at_ms,"
+    " (SELECT COUNT(*) FROM effect_quarantine q WHERE q.origin = nodes.code)"
 )
 
 

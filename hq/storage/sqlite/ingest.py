@@ -1,21 +1,31 @@
 """The branches' logs at HQ on SQLite: storing a verified batch verbatim, applying
-what its entries mean, and keeping a forking branch's evidence.
+what its entries mean, setting aside the effects it cannot apply, and keeping a
+forking branch's evidence.
 
 What the batch is (held, new, gap, fork) is protocol.ingest's decision; what its
 entries mean is hq.plan's. Here they are executed in the ingest transaction.
+
+Effects are applied the fast way first: the whole batch's plan in one go. Only
+if that raises a refusal (a directory record clashing with one HQ holds) or a
+uniqueness failure (a sale id booked twice) is it rolled back to a savepoint and
+applied entry by entry, each in its own savepoint, the failing ones set aside.
+Anything else is a bug of ours and fails the push loudly.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 
 from hq import quarantine
 from hq.errors import Quarantined, UnknownBranch
-from hq.plan import Plan, plan_entries
-from hq.storage.base import IngestResult
+from hq.plan import Plan, RefusedEffect, plan_entries
+from hq.storage.base import IngestResult, QuarantinedEffect
 from hq.storage.sqlite import directory, feeds, inventory, reports
 from hq.storage.sqlite.feeds import AppendFeed
 from protocol.batch import SignedBatch
+from protocol.entry import Entry
+from protocol.errors import Refused
 from protocol.hlc import HybridLogicalClock
 from protocol.ingest import Fork, Gap, NewEntries, decide, held_range
 
@@ -59,6 +69,7 @@ def ingest(
         return decision
     applied = 0
     feeds_grown: set[str] = set()
+    set_aside: list[QuarantinedEffect] = []
     if isinstance(decision, NewEntries):
         fresh = decision.entries
         conn.executemany(
@@ -67,7 +78,9 @@ def ingest(
         )
         for entry in fresh:
             clock.observe(entry.hlc, now_ms)
-        feeds_grown = execute_plan(conn, plan_entries(fresh), feeds.appender(clock, now_ms), now_ms)
+        feeds_grown, refused = apply_effects(conn, fresh, feeds.appender(clock, now_ms), now_ms)
+        set_aside = [quarantine.effect_set_aside(r, now_ms) for r in refused]
+        _set_aside(conn, set_aside)
         last = fresh[-1]
         conn.execute(
             "UPDATE nodes SET acked_seq = ?, head_hash = ?, head_signature = ? WHERE code = ?",
@@ -78,7 +91,70 @@ def ingest(
         "UPDATE nodes SET last_seen_ms = ?, reported_backlog = ? WHERE code = ?",
         (now_ms, reported_backlog, origin),
     )
-    return IngestResult(acked_seq, applied, decision.duplicates, tuple(sorted(feeds_grown)))
+    return IngestResult(acked_seq, applied, decision.duplicates, tuple(sorted(feeds_grown)), tuple(set_aside))
+
+
+def apply_effects(
+    conn: sqlite3.Connection, entries: Sequence[Entry], append: AppendFeed, now_ms: int
+) -> tuple[set[str], list[RefusedEffect]]:
+    """Apply what the entries mean, all but those HQ cannot apply; the branches whose
+    feeds grew, and the entries refused (in log order) with why."""
+    plan = plan_entries(entries)
+    conn.execute("SAVEPOINT effects")
+    try:
+        feeds_grown = execute_plan(conn, plan, append, now_ms)
+        refused = plan.refused
+    except (Refused, sqlite3.IntegrityError):
+        conn.execute("ROLLBACK TO effects")
+        feeds_grown, refused = _apply_one_by_one(conn, entries, plan.refused, append, now_ms)
+    conn.execute("RELEASE effects")
+    return feeds_grown, refused
+
+
+def _apply_one_by_one(
+    conn: sqlite3.Connection,
+    entries: Sequence[Entry],
+    refused_in_planning: list[RefusedEffect],
+    append: AppendFeed,
+    now_ms: int,
+) -> tuple[set[str], list[RefusedEffect]]:
+    """The slow way, once the batch as a whole failed: each entry in its own savepoint."""
+    feeds_grown: set[str] = set()
+    refused = {r.entry.seq: r for r in refused_in_planning}
+    for entry in entries:
+        if entry.seq in refused:
+            continue
+        plan = plan_entries([entry])
+        refused.update((r.entry.seq, r) for r in plan.refused)
+        conn.execute("SAVEPOINT entry")
+        try:
+            feeds_grown |= execute_plan(conn, plan, append, now_ms)
+        except Refused as refusal:
+            conn.execute("ROLLBACK TO entry")
+            refused[entry.seq] = RefusedEffect(entry, refusal)
+        except sqlite3.IntegrityError as clash:
+            conn.execute("ROLLBACK TO entry")
+            refused[entry.seq] = RefusedEffect(entry, quarantine.record_conflict(entry, clash))
+        conn.execute("RELEASE entry")
+    return feeds_grown, [refused[seq] for seq in sorted(refused)]
+
+
+def _set_aside(conn: sqlite3.Connection, effects: list[QuarantinedEffect]) -> None:
+    conn.executemany(
+        "INSERT INTO effect_quarantine (origin, seq, kind, op, entity_id, code, message, at_ms)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(q.origin, q.seq, q.kind, q.op, q.entity_id, q.code, q.message, q.at_ms) for q in effects],
+    )
+
+
+def quarantined_effects(conn: sqlite3.Connection, branch: str | None) -> list[QuarantinedEffect]:
+    """Newest first: the operator looks at what just went wrong."""
+    rows = conn.execute(
+        "SELECT origin, seq, kind, op, entity_id, code, message, at_ms FROM effect_quarantine"
+        " WHERE ? IS NULL OR origin = ? ORDER BY at_ms DESC, origin, seq DESC",
+        (branch, branch),
+    )
+    return [QuarantinedEffect(*row) for row in rows]
 
 
 def execute_plan(conn: sqlite3.Connection, plan: Plan, append: AppendFeed, now_ms: int) -> set[str]:

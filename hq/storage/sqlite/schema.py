@@ -186,6 +186,22 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE sales ADD COLUMN cost_fen INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE sales_daily ADD COLUMN cost_fen INTEGER NOT NULL DEFAULT 0
     """,
+    # 4: the quarantine of effects: entries HQ stored and acknowledged but could not
+    # apply, one row each with the refusal that kept its effect out.
+    """
+    CREATE TABLE effect_quarantine (
+        origin TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        op TEXT NOT NULL,
+        entity_id TEXT NOT NULL,
+        code TEXT NOT NULL,
+        message TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        PRIMARY KEY (origin, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX effect_quarantine_by_time ON effect_quarantine (at_ms)
+    """,
 )
 
 
