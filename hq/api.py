@@ -248,6 +248,18 @@ async def effect_quarantine(request: web.Request) -> web.Response:
     return web.json_response({"quarantined": [effect.as_json() for effect in found]})
 
 
+@routes.get("/api/log/{origin}/proof")
+async def log_proof(request: web.Request) -> web.Response:
+    """Entry `seq` of a branch's log as HQ holds it, with what proves it was the branch's:
+    the entries up to the first signed head HQ kept at or after it, and the branch's key."""
+    operator(request)
+    origin = check_branch_code(request.match_info["origin"], "origin")
+    if "seq" not in request.query:
+        raise InvalidQuery("give ?seq=, the entry to prove")
+    proof = await request.app[HQ_KEY].store.log_proof(origin, int_query(request, "seq", 0))
+    return web.json_response(proof.as_json())
+
+
 @routes.get("/")
 async def home(request: web.Request) -> web.Response:
     hq = request.app[HQ_KEY]

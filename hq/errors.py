@@ -21,6 +21,7 @@ __all__ = [
     "NotInitialised",
     "OperatorAuthFailed",
     "OutOfBounds",
+    "ProofTooLong",
     "Quarantined",
     "RecordConflict",
     "UnknownBranch",
@@ -113,6 +114,15 @@ class WarehouseKeeperFixed(Refused):
 
     http_status = 409
     code = "warehouse_keeper_fixed"
+
+
+class ProofTooLong(Refused):
+    """The entry's proof would run past the bound of one answer: it was stored before
+    HQ kept every signed head, and the one head kept then is too far on. Ask for a
+    proof of a later entry, or read the log itself."""
+
+    http_status = 422
+    code = "proof_too_long"
 
 
 # -- why HQ could not apply a signed entry's effect (kept in the quarantine of effects) ----

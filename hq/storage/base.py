@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, NamedTuple, Protocol
 
 from hq.conflicts import Conflict
+from hq.log_proof import LogProof
 from hq.storage.inventory_records import (
     InTransitLine,
     InTransitSummary,
@@ -247,6 +248,11 @@ class HQStore(Protocol):
     # the branches' logs
     async def ingest(self, batch: SignedBatch, now_ms: int, reported_backlog: int) -> IngestResult: ...
     async def log_entries(self, origin: str, first_seq: int, last_seq: int) -> list[bytes]: ...
+    async def log_proof(self, origin: str, seq: int) -> LogProof:
+        """Entry `seq` and those after it up to the first signed head kept at or after it,
+        that head and the branch's key (hq.log_proof); NotFound if HQ cannot prove it."""
+        ...
+
     async def quarantined_effects(self, branch: str | None) -> list[QuarantinedEffect]:
         """Entries stored but not applied, newest first; of one branch, or of all."""
         ...

@@ -6,7 +6,7 @@ hop, not one per statement. SQLite allows one writer at a time anyway, and the
 single thread also serialises ingest per origin, as the interface requires.
 
 The work is plain functions of a connection, one module per concern
-(enrollment, ingest, feeds, directory, holds, inventory, reports); the class
+(enrollment, ingest, logs, feeds, directory, holds, inventory, reports); the class
 here only opens the file, owns the thread and HQ's clock, and runs those
 functions in transactions.
 """
@@ -23,6 +23,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from hq import quarantine
 from hq.conflicts import Conflict
+from hq.log_proof import LogProof
 from hq.storage.base import (
     BranchRecord,
     FeedChange,
@@ -43,7 +44,7 @@ from hq.storage.inventory_records import (
     TransferDiscrepancy,
     TransferView,
 )
-from hq.storage.sqlite import directory, enrollment, feeds, holds, ingest, inventory, reports
+from hq.storage.sqlite import directory, enrollment, feeds, holds, ingest, inventory, logs, reports
 from hq.storage.sqlite.schema import migrate
 from protocol.batch import SignedBatch
 from protocol.hlc import HybridLogicalClock
@@ -147,10 +148,13 @@ class SqliteHQStore:
         return result
 
     async def log_entries(self, origin: str, first_seq: int, last_seq: int) -> list[bytes]:
-        return await self._read(ingest.log_entries, origin, first_seq, last_seq)
+        return await self._read(logs.log_entries, origin, first_seq, last_seq)
+
+    async def log_proof(self, origin: str, seq: int) -> LogProof:
+        return await self._read(logs.log_proof, origin, seq)
 
     async def quarantined_effects(self, branch: str | None) -> list[QuarantinedEffect]:
-        return await self._read(ingest.quarantined_effects, branch)
+        return await self._read(logs.quarantined_effects, branch)
 
     # -- feeds ------------------------------------------------------------------------------
 

@@ -83,8 +83,12 @@ def ingest(
         _set_aside(conn, set_aside)
         last = fresh[-1]
         conn.execute(
-            "UPDATE nodes SET acked_seq = ?, head_hash = ?, head_signature = ? WHERE code = ?",
-            (last.seq, last.hash, batch.signature, origin),
+            "UPDATE nodes SET acked_seq = ?, head_hash = ? WHERE code = ?", (last.seq, last.hash, origin)
+        )
+        # The batch's head is its last entry, new here: a checkpoint every entry up to it is proven by.
+        conn.execute(
+            "INSERT INTO signed_heads (origin, seq, hash, signature, received_at_ms) VALUES (?, ?, ?, ?, ?)",
+            (origin, last.seq, last.hash, batch.signature, now_ms),
         )
         acked_seq, applied = last.seq, len(fresh)
     conn.execute(
@@ -147,16 +151,6 @@ def _set_aside(conn: sqlite3.Connection, effects: list[QuarantinedEffect]) -> No
     )
 
 
-def quarantined_effects(conn: sqlite3.Connection, branch: str | None) -> list[QuarantinedEffect]:
-    """Newest first: the operator looks at what just went wrong."""
-    rows = conn.execute(
-        "SELECT origin, seq, kind, op, entity_id, code, message, at_ms FROM effect_quarantine"
-        " WHERE ? IS NULL OR origin = ? ORDER BY at_ms DESC, origin, seq DESC",
-        (branch, branch),
-    )
-    return [QuarantinedEffect(*row) for row in rows]
-
-
 def execute_plan(conn: sqlite3.Connection, plan: Plan, append: AppendFeed, now_ms: int) -> set[str]:
     """Apply what the entries mean; the branches whose feeds grew."""
     reports.record_sales(conn, plan.sales)
@@ -188,11 +182,3 @@ def _quarantine(conn: sqlite3.Connection, batch: SignedBatch, fork: Fork, now_ms
             now_ms,
         ),
     )
-
-
-def log_entries(conn: sqlite3.Connection, origin: str, first_seq: int, last_seq: int) -> list[bytes]:
-    rows = conn.execute(
-        "SELECT entry FROM log_entries WHERE origin = ? AND seq BETWEEN ? AND ? ORDER BY seq",
-        (origin, first_seq, last_seq),
-    )
-    return [bytes(row[0]) for row in rows]

@@ -202,6 +202,25 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX effect_quarantine_by_time ON effect_quarantine (at_ms)
     """,
+    # 5: every signed head a push brought with new entries, kept as a checkpoint, so
+    # any stored entry can be proven with the first checkpoint at or after it. The
+    # newest head each branch had (nodes.head_signature, all that was kept before)
+    # becomes its first checkpoint; received when the branch was last seen, at the
+    # latest. nodes.head_signature is cleared: signed_heads is the one record now.
+    """
+    CREATE TABLE signed_heads (
+        origin TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        hash BLOB NOT NULL,
+        signature BLOB NOT NULL,
+        received_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (origin, seq)
+    ) WITHOUT ROWID;
+    INSERT INTO signed_heads (origin, seq, hash, signature, received_at_ms)
+        SELECT code, acked_seq, head_hash, head_signature, COALESCE(last_seen_ms, enrolled_at_ms)
+        FROM nodes WHERE head_signature IS NOT NULL AND acked_seq > 0;
+    UPDATE nodes SET head_signature = NULL
+    """,
 )
 
 
