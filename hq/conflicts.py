@@ -19,7 +19,7 @@ from conflict.ledger import LedgerEntry
 from conflict.overdraft import OverdraftRecord, find_overdrafts
 from conflict.vouchers import Redemption, settle_vouchers
 from conflict.wire import DirectoryRecord, to_payload
-from protocol.errors import Refused
+from hq.errors import ActionNotOffered, ConflictClosed, UnknownConflict
 
 # What an operator may do with each kind of conflict.
 ACTIONS: Mapping[str, tuple[str, ...]] = {
@@ -34,27 +34,6 @@ ACTIONS: Mapping[str, tuple[str, ...]] = {
 
 # The node id HQ stamps its own directory records with.
 HQ_NODE = "hq"
-
-
-class UnknownConflict(Refused):
-    """No conflict has this id; list them with `branchline hq conflicts list`."""
-
-    http_status = 404
-    code = "unknown_conflict"
-
-
-class ConflictClosed(Refused):
-    """The conflict is already resolved (or cleared by later data); nothing to do."""
-
-    http_status = 409
-    code = "conflict_closed"
-
-
-class ActionNotOffered(Refused):
-    """The action does not fit this kind of conflict; the message lists those that do."""
-
-    http_status = 422
-    code = "action_not_offered"
 
 
 @dataclass(frozen=True)

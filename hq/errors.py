@@ -1,7 +1,9 @@
 """Refusals only HQ gives nodes and operators, each a `protocol.errors.Refused` with
-its HTTP status; HQ's app maps every refusal to a response in one place. Refusals
-a node gives too (an unknown or blocked card, a short balance, not found) are
-defined once in protocol.errors and re-exported here for HQ's modules.
+its HTTP status and code; HQ's app maps every refusal to a response in one place
+(the middleware in hq/api.py, whose `refusal()` the simulator answers with too).
+Refusals a node gives too (an unknown or blocked card, a short balance, not found)
+are defined once in protocol.errors and re-exported here for HQ's modules; the
+merge rules' own (a record clashing with another under its id) in conflict.errors.
 """
 
 from __future__ import annotations
@@ -9,14 +11,17 @@ from __future__ import annotations
 from protocol.errors import CardBlocked, InsufficientBalance, NotFound, Refused, UnknownCard
 
 __all__ = [
+    "ActionNotOffered",
     "AlreadyEnrolled",
     "AuthFailed",
     "CardBlocked",
+    "ConflictClosed",
     "EnrollmentRefused",
     "HoldConflict",
     "InsufficientBalance",
     "InvalidMasterData",
     "InvalidQuery",
+    "KeyFileExposed",
     "NotFound",
     "NotInitialised",
     "OperatorAuthFailed",
@@ -24,8 +29,10 @@ __all__ = [
     "ProofTooLong",
     "Quarantined",
     "RecordConflict",
+    "StoreTooNew",
     "UnknownBranch",
     "UnknownCard",
+    "UnknownConflict",
     "UnknownReference",
     "WarehouseKeeperFixed",
 ]
@@ -80,6 +87,20 @@ class NotInitialised(Refused):
     code = "not_initialised"
 
 
+class StoreTooNew(Refused):
+    """HQ's store was written by a newer build of Branchline; run that build (or newer)."""
+
+    http_status = 503
+    code = "store_too_new"
+
+
+class KeyFileExposed(Refused):
+    """HQ's private key file is readable by other users; restrict it (`chmod 600`) first."""
+
+    http_status = 503
+    code = "key_file_exposed"
+
+
 class HoldConflict(Refused):
     """A hold id already names a hold with other terms (branch, card or amount)."""
 
@@ -114,6 +135,32 @@ class WarehouseKeeperFixed(Refused):
 
     http_status = 409
     code = "warehouse_keeper_fixed"
+
+
+# -- the conflict queue --------------------------------------------------------------------
+
+
+class UnknownConflict(NotFound):
+    """No conflict has this id; list them with `branchline hq conflicts list`."""
+
+    code = "unknown_conflict"
+
+
+class ConflictClosed(Refused):
+    """The conflict is already resolved (or cleared by later data); nothing to do."""
+
+    http_status = 409
+    code = "conflict_closed"
+
+
+class ActionNotOffered(Refused):
+    """The action does not fit this kind of conflict; the message lists those that do."""
+
+    http_status = 422
+    code = "action_not_offered"
+
+
+# -- proving a branch's log ----------------------------------------------------------------
 
 
 class ProofTooLong(Refused):

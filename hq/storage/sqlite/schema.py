@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from hq.errors import StoreTooNew
 from shared_tables.directory_store import DIRECTORY_SCHEMA
 from shared_tables.master_data_schema import MASTER_DATA_SCHEMA
 
@@ -227,7 +228,10 @@ MIGRATIONS: tuple[str, ...] = (
 def migrate(conn: sqlite3.Connection) -> None:
     version: int = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > len(MIGRATIONS):
-        raise RuntimeError(f"HQ's store is at schema {version}, newer than this build ({len(MIGRATIONS)})")
+        raise StoreTooNew(
+            f"HQ's store is at schema {version}, newer than this build's ({len(MIGRATIONS)});"
+            " run the newer build of Branchline"
+        )
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         conn.execute("BEGIN IMMEDIATE")
         try:
