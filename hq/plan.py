@@ -106,15 +106,25 @@ class Plan:
 
 
 def plan_entries(entries: Iterable[Entry]) -> Plan:
-    """What the entries change at HQ; an entry refused is left out whole (`Plan.refused`)."""
+    """What the entries change at HQ; an entry refused is left out whole (`Plan.refused`).
+
+    The batch is planned in one go first; only if an entry is refused is it planned
+    again entry by entry, each cut back to where it began if it is refused, so the
+    common batch pays nothing for the rare bad entry."""
+    entries = list(entries)
     plan = Plan()
-    for entry in entries:
-        mark = plan.mark()
-        try:
+    try:
+        for entry in entries:
             _plan_entry(plan, entry)
-        except Refused as refusal:
-            plan.cut_back(mark)
-            plan.refused.append(RefusedEffect(entry, refusal))
+    except Refused:
+        plan = Plan()
+        for entry in entries:
+            mark = plan.mark()
+            try:
+                _plan_entry(plan, entry)
+            except Refused as refusal:
+                plan.cut_back(mark)
+                plan.refused.append(RefusedEffect(entry, refusal))
     return plan
 
 
