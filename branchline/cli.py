@@ -16,7 +16,14 @@ from pathlib import Path
 from aiohttp import web
 from rich.console import Console
 
-from branchline import conflicts_cli, hq_inventory_cli, purchasing_cli, stock_cli, transfers_cli
+from branchline import (
+    conflicts_cli,
+    hq_inventory_cli,
+    purchasing_cli,
+    quarantine_cli,
+    stock_cli,
+    transfers_cli,
+)
 from branchline.http_client import CommandFailed
 from protocol.errors import Refused
 
@@ -41,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--branch", required=True)
     p.add_argument("--ttl-hours", type=float, default=24.0)
     conflicts_cli.add_parser(hq)
+    quarantine_cli.add_parser(hq)
     hq_inventory_cli.add_parser(hq)
 
     node = commands.add_parser("node", help="a branch node").add_subparsers(dest="action", required=True)
@@ -112,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
             except conflicts_cli.ConflictCommandFailed as exc:
                 print(f"branchline: {exc}", file=sys.stderr)
                 return 2
+        elif args.action == "quarantine":
+            return _operator_command(quarantine_cli.run, args)
         elif args.action in hq_inventory_cli.ACTIONS:
             return _operator_command(hq_inventory_cli.run, args)
         elif args.action == "enroll-token":

@@ -75,6 +75,9 @@ class LedgerEntry:
         check_text(self.node, "node")
         check_int(self.amount, "amount")
         check_int(self.hlc, "hlc")
+        # Text before the lookups: a list or map from a signed payload is unhashable.
+        check_text(self.ledger, "ledger")
+        check_text(self.kind, "kind")
         signs = ENTRY_SIGNS.get(self.ledger)
         if signs is None:
             raise InvalidRecord(f"unknown ledger {self.ledger!r}; expected one of {sorted(ENTRY_SIGNS)}")

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from hq import inventory_api, pages
-from hq.errors import InvalidQuery
+from hq.errors import InvalidQuery, NotFound
 from hq.http_common import HQ_KEY as HQ_KEY  # re-exported: tests and tools reach HQ through it
 from hq.http_common import OPERATOR_TOKEN, int_query, operator
 from hq.service import HQ, wall_ms
@@ -85,6 +85,7 @@ def branch_json(branch: BranchRecord, now_ms: int) -> dict[str, Any]:
         "backlog": branch.reported_backlog,
         "quarantined": branch.quarantined_reason is not None,
         "quarantine_reason": branch.quarantined_reason,
+        "effects_quarantined": branch.effects_quarantined,
     }
 
 
@@ -150,7 +151,7 @@ async def member(request: web.Request) -> web.Response:
     member_id = request.match_info["member_id"]
     found = await request.app[HQ_KEY].store.member(member_id)
     if found is None:
-        raise web.HTTPNotFound(text=f"no member {member_id} at HQ")
+        raise NotFound(f"no member {member_id} at HQ")
     return web.json_response(found)
 
 
@@ -159,7 +160,7 @@ async def card(request: web.Request) -> web.Response:
     card_id = request.match_info["card"]
     found = await request.app[HQ_KEY].store.card(card_id)
     if found is None:
-        raise web.HTTPNotFound(text=f"no member holds card {card_id} at HQ")
+        raise NotFound(f"no member holds card {card_id} at HQ")
     return web.json_response(found)
 
 
@@ -201,7 +202,8 @@ async def conflicts(request: web.Request) -> web.Response:
     state = request.query.get("state")
     if state is not None and state not in CONFLICT_STATES:
         raise InvalidQuery(f"state must be one of {', '.join(CONFLICT_STATES)}")
-    return web.json_response({"conflicts": await request.app[HQ_KEY].store.conflicts(state)})
+    found = await request.app[HQ_KEY].store.conflicts(state)
+    return web.json_response({"conflicts": [conflict.as_json() for conflict in found]})
 
 
 @routes.get("/api/conflicts/{conflict_id}")
@@ -209,8 +211,8 @@ async def conflict(request: web.Request) -> web.Response:
     operator(request)
     found = await request.app[HQ_KEY].store.conflict(request.match_info["conflict_id"])
     if found is None:
-        raise web.HTTPNotFound(text=f"no conflict {request.match_info['conflict_id']}")
-    return web.json_response(found)
+        raise NotFound(f"no conflict {request.match_info['conflict_id']}")
+    return web.json_response(found.as_json())
 
 
 @routes.post("/api/conflicts/{conflict_id}/resolve")
@@ -232,7 +234,30 @@ async def resolve(request: web.Request) -> web.Response:
     resolved = await request.app[HQ_KEY].resolve_conflict(
         request.match_info["conflict_id"], body["action"], note, by
     )
-    return web.json_response(resolved)
+    return web.json_response(resolved.as_json())
+
+
+@routes.get("/api/quarantine")
+async def effect_quarantine(request: web.Request) -> web.Response:
+    """Entries HQ stored and acknowledged but could not apply, newest first, with why."""
+    operator(request)
+    branch = request.query.get("branch")
+    if branch is not None:
+        check_branch_code(branch)
+    found = await request.app[HQ_KEY].store.quarantined_effects(branch)
+    return web.json_response({"quarantined": [effect.as_json() for effect in found]})
+
+
+@routes.get("/api/log/{origin}/proof")
+async def log_proof(request: web.Request) -> web.Response:
+    """Entry `seq` of a branch's log as HQ holds it, with what proves it was the branch's:
+    the entries up to the first signed head HQ kept at or after it, and the branch's key."""
+    operator(request)
+    origin = check_branch_code(request.match_info["origin"], "origin")
+    if "seq" not in request.query:
+        raise InvalidQuery("give ?seq=, the entry to prove")
+    proof = await request.app[HQ_KEY].store.log_proof(origin, int_query(request, "seq", 0))
+    return web.json_response(proof.as_json())
 
 
 @routes.get("/")
@@ -240,10 +265,13 @@ async def home(request: web.Request) -> web.Response:
     hq = request.app[HQ_KEY]
     now = wall_ms()
     rows = [branch_json(b, now) for b in await hq.store.branches()]
-    summaries = {row["code"]: await hq.store.sales_summary(row["code"]) for row in rows}
+    summaries = {}
+    for row in rows:
+        totals = await hq.store.sales_totals(row["code"])
+        summaries[row["code"]] = (totals.count, totals.total_fen)
     waiting: dict[str, int] = {}
     for conflict in await hq.store.conflicts("open"):
-        waiting[conflict["kind"]] = waiting.get(conflict["kind"], 0) + 1
+        waiting[conflict.kind] = waiting.get(conflict.kind, 0) + 1
     in_transit, oldest_sent_at_ms = await hq.store.in_transit_summary()
     oldest_age_ms = None if oldest_sent_at_ms is None else max(0, now - oldest_sent_at_ms)
     page = pages.branches_page(rows, summaries, now, waiting, (in_transit, oldest_age_ms))

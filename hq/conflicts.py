@@ -9,16 +9,17 @@ here, so SQLite and PostgreSQL cannot disagree.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from conflict.duplicates import Registration, separation
+from conflict.duplicates import DuplicateResolution, Registration, separation
 from conflict.ledger import LedgerEntry
-from conflict.overdraft import OverdraftRecord
-from conflict.vouchers import Redemption
-from conflict.wire import DirectoryRecord
-from protocol.errors import Refused
+from conflict.overdraft import OverdraftRecord, find_overdrafts
+from conflict.vouchers import Redemption, settle_vouchers
+from conflict.wire import DirectoryRecord, to_payload
+from hq.errors import ActionNotOffered, ConflictClosed, UnknownConflict
 
 # What an operator may do with each kind of conflict.
 ACTIONS: Mapping[str, tuple[str, ...]] = {
@@ -35,27 +36,6 @@ ACTIONS: Mapping[str, tuple[str, ...]] = {
 HQ_NODE = "hq"
 
 
-class UnknownConflict(Refused):
-    """No conflict has this id; list them with `branchline hq conflicts list`."""
-
-    http_status = 404
-    code = "unknown_conflict"
-
-
-class ConflictClosed(Refused):
-    """The conflict is already resolved (or cleared by later data); nothing to do."""
-
-    http_status = 409
-    code = "conflict_closed"
-
-
-class ActionNotOffered(Refused):
-    """The action does not fit this kind of conflict; the message lists those that do."""
-
-    http_status = 422
-    code = "action_not_offered"
-
-
 @dataclass(frozen=True)
 class ConflictRecord:
     id: str
@@ -69,6 +49,170 @@ class ConflictRecord:
     @property
     def actions(self) -> tuple[str, ...]:
         return ACTIONS[self.kind]
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A conflict as HQ's queue holds it: the record, its state and any resolution."""
+
+    id: str
+    kind: str
+    state: str  # open | resolved | cleared
+    subject: str
+    branches: tuple[str, ...]
+    amount_fen: int
+    summary: str
+    details: dict[str, Any]
+    detected_at_ms: int
+    updated_at_ms: int
+    resolution: dict[str, Any] | None
+    resolved_at_ms: int | None
+    # What an operator may do; fixed when the conflict is read (an open one's kind's actions).
+    actions: tuple[str, ...]
+
+    def record(self) -> ConflictRecord:
+        return ConflictRecord(
+            self.id, self.kind, self.subject, self.branches, self.amount_fen, self.summary, self.details
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        """The conflict as the API and the CLI show it."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "state": self.state,
+            "subject": self.subject,
+            "branches": list(self.branches),
+            "amount_fen": self.amount_fen,
+            "summary": self.summary,
+            "details": self.details,
+            "detected_at_ms": self.detected_at_ms,
+            "updated_at_ms": self.updated_at_ms,
+            "resolution": self.resolution,
+            "resolved_at_ms": self.resolved_at_ms,
+            "actions": list(self.actions),
+        }
+
+
+def stored_conflict(
+    record: ConflictRecord,
+    state: str,
+    detected_at_ms: int,
+    updated_at_ms: int,
+    resolution: dict[str, Any] | None,
+    resolved_at_ms: int | None,
+) -> Conflict:
+    """A queued conflict as a backend reads it back: an open one offers its kind's actions."""
+    return Conflict(
+        record.id,
+        record.kind,
+        state,
+        record.subject,
+        record.branches,
+        record.amount_fen,
+        record.summary,
+        record.details,
+        detected_at_ms,
+        updated_at_ms,
+        resolution,
+        resolved_at_ms,
+        ACTIONS[record.kind] if state == "open" else (),
+    )
+
+
+def details_text(details: Mapping[str, Any]) -> str:
+    """A conflict's details as stored: canonical JSON, so an unchanged conflict compares equal."""
+    return json.dumps(details, sort_keys=True)
+
+
+def check_open(conflict: Conflict | None, conflict_id: str) -> Conflict:
+    """The conflict an operator resolves: it must exist and still be open."""
+    if conflict is None:
+        raise UnknownConflict(f"no conflict {conflict_id}")
+    if conflict.state != "open":
+        raise ConflictClosed(f"conflict {conflict_id} is {conflict.state}; nothing to resolve")
+    return conflict
+
+
+def resolution(
+    conflict: Conflict, action: str, note: str, by: str, at_ms: int, records: Iterable[DirectoryRecord]
+) -> dict[str, Any]:
+    """What a resolution says, kept with the conflict and sent to every branch."""
+    return {
+        "id": conflict.id,
+        "kind": conflict.kind,
+        "action": action,
+        "note": note,
+        "by": by,
+        "at_ms": at_ms,
+        "records": [to_payload(r) for r in records],
+    }
+
+
+def answered(conflict: Conflict, resolution: dict[str, Any]) -> Conflict:
+    """The conflict as the resolving operator is answered: resolved, with its resolution;
+    the rest as it was read (the actions it offered when it was resolved)."""
+    return replace(conflict, state="resolved", resolution=resolution)
+
+
+# -- what a batch of directory records may have raised or cleared ------------------------
+
+
+@dataclass(frozen=True)
+class Touched:
+    """The subjects whose conflicts records may change: cards with ledger entries, members
+    registered or separated, vouchers redeemed; each sorted, so every backend walks them alike."""
+
+    cards: tuple[str, ...]
+    members: tuple[str, ...]
+    vouchers: tuple[str, ...]
+
+
+def touched(records: Iterable[DirectoryRecord]) -> Touched:
+    records = list(records)
+    cards = {r.card_id for r in records if isinstance(r, LedgerEntry)}
+    members = {r.member_id for r in records if isinstance(r, Registration)}
+    # A separation regroups its two members (and whoever they joined through).
+    members |= {m for r in records if isinstance(r, tuple) for m in r}
+    vouchers = {r.voucher_id for r in records if isinstance(r, Redemption)}
+    return Touched(tuple(sorted(cards)), tuple(sorted(members)), tuple(sorted(vouchers)))
+
+
+def card_overdrafts(card_id: str, entries: list[LedgerEntry]) -> list[ConflictRecord]:
+    """Every overdraft of every ledger of the card, from all its entries."""
+    by_id = {e.entry_id: e for e in entries}
+    return [
+        overdraft_conflict(record, by_id)
+        for ledger in sorted({e.ledger for e in entries})
+        for record in find_overdrafts(entries, card_id, ledger)
+    ]
+
+
+def group_duplicates(
+    registrations: Mapping[str, Registration],
+    duplicates: DuplicateResolution,
+    balances_of: Callable[[str], Mapping[str, int]],
+) -> tuple[list[ConflictRecord], list[str]]:
+    """A duplicate group's conflicts (one per alias), and the ids of the conflicts of its
+    members that are no alias any more (an earlier registration or a separation changed
+    the group): those are cleared."""
+    found = []
+    for members in duplicates.groups:
+        survivor = registrations[members[0]]
+        for alias_id in members[1:]:
+            alias = registrations[alias_id]
+            balances = {
+                card: balances_of(card) for card in sorted(survivor.card_numbers | alias.card_numbers)
+            }
+            found.append(duplicate_conflict(survivor, alias, balances))
+    not_aliases = [f"duplicate:{m}" for m in registrations if m not in duplicates.aliases]
+    return found, not_aliases
+
+
+def voucher_reuses(redemptions: list[Redemption], voucher_id: str) -> list[ConflictRecord]:
+    outcome = settle_vouchers(redemptions)
+    winner = outcome.winners[voucher_id]
+    return [voucher_conflict(flagged, winner) for flagged in outcome.flagged]
 
 
 def overdraft_conflict(record: OverdraftRecord, entries: Mapping[str, LedgerEntry]) -> ConflictRecord:

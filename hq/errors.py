@@ -1,7 +1,9 @@
 """Refusals only HQ gives nodes and operators, each a `protocol.errors.Refused` with
-its HTTP status; HQ's app maps every refusal to a response in one place. Refusals
-a node gives too (an unknown or blocked card, a short balance, not found) are
-defined once in protocol.errors and re-exported here for HQ's modules.
+its HTTP status and code; HQ's app maps every refusal to a response in one place
+(the middleware in hq/api.py, whose `refusal()` the simulator answers with too).
+Refusals a node gives too (an unknown or blocked card, a short balance, not found)
+are defined once in protocol.errors and re-exported here for HQ's modules; the
+merge rules' own (a record clashing with another under its id) in conflict.errors.
 """
 
 from __future__ import annotations
@@ -9,20 +11,28 @@ from __future__ import annotations
 from protocol.errors import CardBlocked, InsufficientBalance, NotFound, Refused, UnknownCard
 
 __all__ = [
+    "ActionNotOffered",
     "AlreadyEnrolled",
     "AuthFailed",
     "CardBlocked",
+    "ConflictClosed",
     "EnrollmentRefused",
     "HoldConflict",
     "InsufficientBalance",
     "InvalidMasterData",
     "InvalidQuery",
+    "KeyFileExposed",
     "NotFound",
     "NotInitialised",
     "OperatorAuthFailed",
+    "OutOfBounds",
+    "ProofTooLong",
     "Quarantined",
+    "RecordConflict",
+    "StoreTooNew",
     "UnknownBranch",
     "UnknownCard",
+    "UnknownConflict",
     "UnknownReference",
     "WarehouseKeeperFixed",
 ]
@@ -77,6 +87,20 @@ class NotInitialised(Refused):
     code = "not_initialised"
 
 
+class StoreTooNew(Refused):
+    """HQ's store was written by a newer build of Branchline; run that build (or newer)."""
+
+    http_status = 503
+    code = "store_too_new"
+
+
+class KeyFileExposed(Refused):
+    """HQ's private key file is readable by other users; restrict it (`chmod 600`) first."""
+
+    http_status = 503
+    code = "key_file_exposed"
+
+
 class HoldConflict(Refused):
     """A hold id already names a hold with other terms (branch, card or amount)."""
 
@@ -111,3 +135,59 @@ class WarehouseKeeperFixed(Refused):
 
     http_status = 409
     code = "warehouse_keeper_fixed"
+
+
+# -- the conflict queue --------------------------------------------------------------------
+
+
+class UnknownConflict(NotFound):
+    """No conflict has this id; list them with `branchline hq conflicts list`."""
+
+    code = "unknown_conflict"
+
+
+class ConflictClosed(Refused):
+    """The conflict is already resolved (or cleared by later data); nothing to do."""
+
+    http_status = 409
+    code = "conflict_closed"
+
+
+class ActionNotOffered(Refused):
+    """The action does not fit this kind of conflict; the message lists those that do."""
+
+    http_status = 422
+    code = "action_not_offered"
+
+
+# -- proving a branch's log ----------------------------------------------------------------
+
+
+class ProofTooLong(Refused):
+    """The entry's proof would run past the bound of one answer: it was stored before
+    HQ kept every signed head, and the one head kept then is too far on. Ask for a
+    proof of a later entry, or read the log itself."""
+
+    http_status = 422
+    code = "proof_too_long"
+
+
+# -- why HQ could not apply a signed entry's effect (kept in the quarantine of effects) ----
+
+
+class OutOfBounds(Refused):
+    """A signed entry's field has the right type but lies outside the bound HQ keeps for
+    it (an amount past MAX_FEN, a date past the year 9999). HQ stores the entry and sets
+    its effect aside; the branch corrects the record with a new document."""
+
+    http_status = 422
+    code = "out_of_bounds"
+
+
+class RecordConflict(Refused):
+    """A signed entry names a record HQ already holds differently under the same id (a
+    sale id booked twice, say). HQ stores the entry and sets its effect aside; the
+    branch's node is broken or its data was restored wrongly, and needs checking."""
+
+    http_status = 409
+    code = "record_conflict"

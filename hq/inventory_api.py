@@ -19,6 +19,7 @@ from hq.errors import InvalidQuery, NotFound
 from hq.http_common import HQ_KEY, operator, text_query
 from hq.master_data import PLURALS
 from hq.service import wall_ms
+from hq.storage.inventory_records import InTransitLine, StockLevel, TransferView
 
 routes = web.RouteTableDef()
 TRANSFER_STATES = ("in_transit", "received")
@@ -68,34 +69,36 @@ async def stock(request: web.Request) -> web.Response:
             "warehouses": _by_warehouse(levels),
             "skus": _by_sku(levels, in_transit),
             "in_transit": {
-                "qty": sum(row["qty"] for row in in_transit),
-                "cost_fen": sum(row["cost_fen"] for row in in_transit),
+                "qty": sum(line.qty for line in in_transit),
+                "cost_fen": sum(line.cost_fen for line in in_transit),
             },
         }
     )
 
 
-def _by_warehouse(levels: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _by_warehouse(levels: list[StockLevel]) -> list[dict[str, Any]]:
     warehouses: dict[str, dict[str, Any]] = {}
-    for row in levels:
+    for level in levels:
         shown = warehouses.setdefault(
-            row["warehouse"],
+            level.warehouse,
             {
-                "warehouse": row["warehouse"],
-                "name": row["warehouse_name"],
-                "branch": row["branch"],
+                "warehouse": level.warehouse,
+                "name": level.warehouse_name,
+                "branch": level.branch,
                 "qty": 0,
                 "cost_fen": 0,
                 "items": [],
             },
         )
-        shown["qty"] += row["qty"]
-        shown["cost_fen"] += row["cost_fen"]
-        shown["items"].append({key: row[key] for key in ("sku", "name", "qty", "cost_fen")})
+        shown["qty"] += level.qty
+        shown["cost_fen"] += level.cost_fen
+        shown["items"].append(
+            {"sku": level.sku, "name": level.name, "qty": level.qty, "cost_fen": level.cost_fen}
+        )
     return list(warehouses.values())
 
 
-def _by_sku(levels: list[dict[str, Any]], in_transit: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _by_sku(levels: list[StockLevel], in_transit: list[InTransitLine]) -> list[dict[str, Any]]:
     skus: dict[str, dict[str, Any]] = {}
 
     def entry(sku: str, name: str | None) -> dict[str, Any]:
@@ -112,15 +115,15 @@ def _by_sku(levels: list[dict[str, Any]], in_transit: list[dict[str, Any]]) -> l
             },
         )
 
-    for row in levels:
-        shown = entry(row["sku"], row["name"])
-        shown["qty"] += row["qty"]
-        shown["cost_fen"] += row["cost_fen"]
+    for level in levels:
+        shown = entry(level.sku, level.name)
+        shown["qty"] += level.qty
+        shown["cost_fen"] += level.cost_fen
         shown["warehouses"] += 1
-    for row in in_transit:
-        shown = entry(row["sku"], None)
-        shown["in_transit_qty"] += row["qty"]
-        shown["in_transit_cost_fen"] += row["cost_fen"]
+    for line in in_transit:
+        shown = entry(line.sku, None)
+        shown["in_transit_qty"] += line.qty
+        shown["in_transit_cost_fen"] += line.cost_fen
     return [skus[sku] for sku in sorted(skus)]
 
 
@@ -128,7 +131,7 @@ def _by_sku(levels: list[dict[str, Any]], in_transit: list[dict[str, Any]]) -> l
 async def stock_alerts(request: web.Request) -> web.Response:
     """Products under their lower limit or over their upper limit, per warehouse."""
     alerts = await request.app[HQ_KEY].store.stock_alerts(text_query(request, "warehouse"))
-    return web.json_response({"alerts": alerts})
+    return web.json_response({"alerts": [alert.as_json() for alert in alerts]})
 
 
 @routes.get("/api/transfers")
@@ -142,19 +145,18 @@ async def transfers(request: web.Request) -> web.Response:
     return web.json_response({"transfers": [_aged(transfer, now) for transfer in found]})
 
 
-def _aged(transfer: dict[str, Any], now_ms: int) -> dict[str, Any]:
-    sent = transfer["sent_at_ms"]
-    transfer["age_ms"] = (
-        max(0, now_ms - sent) if transfer["state"] == "in_transit" and sent is not None else None
-    )
-    return transfer
+def _aged(transfer: TransferView, now_ms: int) -> dict[str, Any]:
+    shown = transfer.as_json()
+    sent = transfer.sent_at_ms
+    shown["age_ms"] = max(0, now_ms - sent) if transfer.state == "in_transit" and sent is not None else None
+    return shown
 
 
 # Before /api/transfers/{transfer_id}, which would take "discrepancies" for an id.
 @routes.get("/api/transfers/discrepancies")
 async def discrepancies(request: web.Request) -> web.Response:
     found = await request.app[HQ_KEY].store.discrepancies(text_query(request, "transfer"))
-    return web.json_response({"discrepancies": found})
+    return web.json_response({"discrepancies": [d.as_json() for d in found]})
 
 
 @routes.get("/api/transfers/{transfer_id}")
@@ -171,16 +173,26 @@ async def payables(request: web.Request) -> web.Response:
     """What is owed to each supplier: its balance and the documents behind it."""
     documents = await request.app[HQ_KEY].store.payables(text_query(request, "supplier"))
     suppliers: dict[str, dict[str, Any]] = {}
-    for row in documents:
+    for document in documents:
         shown = suppliers.setdefault(
-            row["supplier"],
-            {"supplier": row["supplier"], "name": row["supplier_name"], "balance_fen": 0, "documents": []},
+            document.supplier,
+            {
+                "supplier": document.supplier,
+                "name": document.supplier_name,
+                "balance_fen": 0,
+                "documents": [],
+            },
         )
-        shown["balance_fen"] += row["amount_fen"]
+        shown["balance_fen"] += document.amount_fen
         shown["documents"].append(
             {
-                key: row[key]
-                for key in ("id", "doc_kind", "doc_id", "branch", "warehouse", "amount_fen", "at_ms")
+                "id": document.id,
+                "doc_kind": document.doc_kind,
+                "doc_id": document.doc_id,
+                "branch": document.branch,
+                "warehouse": document.warehouse,
+                "amount_fen": document.amount_fen,
+                "at_ms": document.at_ms,
             }
         )
     return web.json_response(

@@ -78,6 +78,15 @@ def branches_page(
         )
     else:
         transit = '<p class="ok">No transfer is in transit.</p>'
+    set_aside = [(row["code"], row["effects_quarantined"]) for row in rows if row["effects_quarantined"]]
+    if set_aside:
+        counts = ", ".join(f"{html.escape(code)} {count:,}" for code, count in set_aside)
+        effects = (
+            f'<p class="warn">Entries stored but not applied (their effects are quarantined): {counts}.'
+            " Review them with <code>branchline hq quarantine list --data HQ_FOLDER</code>.</p>"
+        )
+    else:
+        effects = '<p class="ok">Every entry the branches sent is applied.</p>'
 
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Branchline HQ</title>
@@ -97,6 +106,7 @@ td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
 {table}
 </table>
 {conflicts}
+{effects}
 {transit}
 <p><a href="/api/branches">/api/branches</a> · <a href="/api/sales/summary">/api/sales/summary</a>
 · <a href="/api/stock">/api/stock</a> · <a href="/api/transfers">/api/transfers</a>

@@ -1,14 +1,17 @@
 """Reading a signed entry's payload at HQ: each field of the expected type and range.
 
 An entry is signed by its branch, so an ill-formed one is a broken node, not
-noise: the whole batch is refused (MalformedMessage) before anything of it is
-stored, and the message names the entry and the field.
+noise. It is refused with a message naming the entry and the field: a field of
+the wrong type or shape as MalformedMessage, one beyond HQ's bound as
+OutOfBounds. The refusal is the entry's alone: HQ stores the entry and sets its
+effect aside (hq.plan), and the entries after it are applied.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from hq.errors import OutOfBounds
 from protocol.entry import Entry
 from protocol.errors import MalformedMessage
 
@@ -28,8 +31,11 @@ class Payload:
         return cls(entry, entry.payload)
 
     def refuse(self, key: str, rule: str) -> MalformedMessage:
+        return MalformedMessage(self._naming(key, rule))
+
+    def _naming(self, key: str, rule: str) -> str:
         entry = self.entry
-        return MalformedMessage(
+        return (
             f"entry {entry.origin}#{entry.seq} ({entry.kind}/{entry.op}):"
             f" payload field {self.where}{key!r} {rule}"
         )
@@ -57,7 +63,7 @@ class Payload:
     def integer(self, key: str, low: int, high: int) -> int:
         value: int = self.get(key, int)
         if not low <= value <= high:
-            raise self.refuse(key, f"is {value}, outside {low}..{high}")
+            raise OutOfBounds(self._naming(key, f"is {value}, outside {low}..{high}"))
         return value
 
     def optional_integer(self, key: str, low: int, high: int, default: int) -> int:

@@ -2,6 +2,12 @@
 
 The storage backends execute a plan inside the ingest transaction; keeping the
 decisions here means SQLite and PostgreSQL cannot disagree about them.
+
+Each entry is planned on its own. A validly signed entry whose effect HQ cannot
+plan (a payload it cannot read, a figure beyond its bounds) is left out of the
+plan whole and listed in `Plan.refused` with its refusal: HQ stores it and sets
+its effect aside, and the entries after it are planned as usual, so one bad
+entry never wedges a branch's replication.
 """
 
 from __future__ import annotations
@@ -14,10 +20,11 @@ from typing import Any
 from conflict.profile import StampedField, stamp_fields
 from conflict.wire import DirectoryRecord, from_entry
 from hq import inventory_plan
+from hq.errors import OutOfBounds
 from hq.inventory_plan import InventoryPlan
 from hq.payload import Payload
 from protocol.entry import Entry
-from protocol.errors import MalformedMessage
+from protocol.errors import MalformedMessage, Refused
 
 PROFILE_KEYS = ("name", "phone", "birthday")
 # A sale timestamp must be a date Python can represent (year 9999); a signed
@@ -55,27 +62,82 @@ class DirectoryWrite:
     hold_id: str | None = None  # a stored-value spend authorised online captures its hold
 
 
+@dataclass(frozen=True, slots=True)
+class RefusedEffect:
+    """An entry HQ stores but does not apply, and why."""
+
+    entry: Entry
+    refusal: Refused
+
+
+# How far each of a plan's lists had grown: an entry refused half-way is cut back to it.
+Mark = tuple[int, int, int, int, int, int, int]
+
+
 @dataclass
 class Plan:
     sales: list[SaleRow] = field(default_factory=list)
     members: list[MemberWrite] = field(default_factory=list)
     directory: list[DirectoryWrite] = field(default_factory=list)
     inventory: InventoryPlan = field(default_factory=InventoryPlan)
+    refused: list[RefusedEffect] = field(default_factory=list)  # in log order
+
+    def mark(self) -> Mark:
+        stock = self.inventory
+        return (
+            len(self.sales),
+            len(self.members),
+            len(self.directory),
+            len(stock.moves),
+            len(stock.transfers),
+            len(stock.discrepancies),
+            len(stock.payables),
+        )
+
+    def cut_back(self, mark: Mark) -> None:
+        stock = self.inventory
+        del self.sales[mark[0] :]
+        del self.members[mark[1] :]
+        del self.directory[mark[2] :]
+        del stock.moves[mark[3] :]
+        del stock.transfers[mark[4] :]
+        del stock.discrepancies[mark[5] :]
+        del stock.payables[mark[6] :]
 
 
 def plan_entries(entries: Iterable[Entry]) -> Plan:
+    """What the entries change at HQ; an entry refused is left out whole (`Plan.refused`).
+
+    The batch is planned in one go first; only if an entry is refused is it planned
+    again entry by entry, each cut back to where it began if it is refused, so the
+    common batch pays nothing for the rare bad entry."""
+    entries = list(entries)
     plan = Plan()
-    for entry in entries:
-        handler = _HANDLERS.get((entry.kind, entry.op))
-        if handler is not None:
-            handler(plan, entry)
-        stock_handler = inventory_plan.HANDLERS.get((entry.kind, entry.op))
-        if stock_handler is not None:
-            stock_handler(plan.inventory, entry)
-        inventory_plan.plan_moves(plan.inventory, entry)
-        # Kinds with no HQ-side effect yet (a purchase order, say) are stored
-        # verbatim all the same, so a later HQ can replay them.
+    try:
+        for entry in entries:
+            _plan_entry(plan, entry)
+    except Refused:
+        plan = Plan()
+        for entry in entries:
+            mark = plan.mark()
+            try:
+                _plan_entry(plan, entry)
+            except Refused as refusal:
+                plan.cut_back(mark)
+                plan.refused.append(RefusedEffect(entry, refusal))
     return plan
+
+
+def _plan_entry(plan: Plan, entry: Entry) -> None:
+    handler = _HANDLERS.get((entry.kind, entry.op))
+    if handler is not None:
+        handler(plan, entry)
+    stock_handler = inventory_plan.HANDLERS.get((entry.kind, entry.op))
+    if stock_handler is not None:
+        stock_handler(plan.inventory, entry)
+    inventory_plan.plan_moves(plan.inventory, entry)
+    # Kinds with no HQ-side effect yet (a purchase order, say) are stored
+    # verbatim all the same, so a later HQ can replay them.
 
 
 def utc_day(at_ms: int) -> str:
@@ -83,7 +145,7 @@ def utc_day(at_ms: int) -> str:
 
 
 def _require(entry: Entry, key: str, kind: type) -> Any:
-    """A payload field of the expected type; a signed but ill-formed entry is refused whole."""
+    """A payload field of the expected type; a signed but ill-formed entry's effect is refused."""
     payload = entry.payload
     value = payload.get(key) if isinstance(payload, dict) else None
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
@@ -97,7 +159,7 @@ def _require(entry: Entry, key: str, kind: type) -> Any:
 def _bounded(entry: Entry, key: str, low: int, high: int) -> int:
     value: int = _require(entry, key, int)
     if not low <= value <= high:
-        raise MalformedMessage(
+        raise OutOfBounds(
             f"entry {entry.origin}#{entry.seq} ({entry.kind}/{entry.op}): "
             f"payload field {key!r} is {value}, outside {low}..{high}"
         )
@@ -155,11 +217,18 @@ def _directory(plan: Plan, entry: Entry) -> None:
     plan.directory.append(DirectoryWrite(entry.origin, record, hold if isinstance(hold, str) else None))
 
 
+def _voucher(plan: Plan, entry: Entry) -> None:
+    # What a voucher takes off is part of a sale, so it keeps a sale's bound; the queue
+    # records a reused voucher's amount, which must fit HQ's integers.
+    _bounded(entry, "amount_fen", 0, MAX_SALE_TOTAL_FEN)
+    _directory(plan, entry)
+
+
 _HANDLERS = {
     ("sale", "checkout"): _sale,
     ("member", "register"): _member,
     ("member", "edit"): _member,
     ("card", "event"): _directory,
     ("ledger", "entry"): _directory,
-    ("voucher", "redeem"): _directory,
+    ("voucher", "redeem"): _voucher,
 }

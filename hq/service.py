@@ -17,6 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hq import master_data
+from hq.conflicts import Conflict
 from hq.errors import AuthFailed, InvalidQuery, UnknownBranch
 from hq.setup import token_hash
 from hq.storage.base import (
@@ -132,6 +133,17 @@ class HQ:
         for entry in batch.entries:
             check_drift(entry.hlc, now)
         result: IngestResult = await self.store.ingest(batch, now, request.reported_backlog)
+        for effect in result.quarantined:
+            log.warning(
+                "%s#%d (%s/%s %s) stored but not applied, %s: %s",
+                effect.origin,
+                effect.seq,
+                effect.kind,
+                effect.op,
+                effect.entity_id,
+                effect.code,
+                effect.message,
+            )
         self.notifier.notify(result.feeds_grown)
         return messages.PushAck(batch.origin, result.acked_seq, result.applied, result.duplicates)
 
@@ -173,8 +185,7 @@ class HQ:
         return messages.FeedPage(origin, batch, available)
 
     async def publish_products(self, products: list[Product]) -> None:
-        await self.store.upsert_products(products, self.wall_ms())
-        self.notifier.notify([b.code for b in await self.store.branches()])
+        self.notifier.notify(await self.store.upsert_master(products, self.wall_ms()))
 
     async def author(self, kind: str, body: Any, by: str = "operator") -> list[MasterRecord]:
         """An operator's products, categories, suppliers or warehouses (one or a list):
@@ -206,7 +217,7 @@ class HQ:
         hold = HoldRecord(hold_id, branch, card_id, amount_fen, now + HOLD_TTL_MS)
         return await self.store.place_hold(hold, unsynced_fen, now)
 
-    async def resolve_conflict(self, conflict_id: str, action: str, note: str, by: str) -> dict[str, Any]:
+    async def resolve_conflict(self, conflict_id: str, action: str, note: str, by: str) -> Conflict:
         if len(note) > MAX_NOTE_CHARS:
             raise InvalidQuery(f"a note is at most {MAX_NOTE_CHARS} characters")
         conflict, feeds = await self.store.resolve_conflict(conflict_id, action, note, by, self.wall_ms())

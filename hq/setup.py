@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hq.errors import NotInitialised
+from hq.errors import KeyFileExposed, NotInitialised
 from hq.storage.base import Product
 from hq.storage.sqlite import SqliteHQStore
 from protocol.codec import check_branch_code
@@ -65,7 +65,7 @@ async def init_hq(data_dir: Path, *, demo_data: bool) -> bytes:
     store = await SqliteHQStore.open(data_dir / STORE_FILE)
     try:
         if demo_data:
-            await store.upsert_products(list(DEMO_CATALOGUE), now_ms())
+            await store.upsert_master(DEMO_CATALOGUE, now_ms())
     finally:
         await store.close()
     return public_key_bytes(key)
@@ -91,7 +91,7 @@ def read_key(data_dir: Path) -> Ed25519PrivateKey:
     if not path.exists():
         raise NotInitialised(f"{data_dir} holds no HQ; run `branchline hq init --data {data_dir}`")
     if path.stat().st_mode & 0o077:
-        raise PermissionError(f"{path} is readable by others; run `chmod 600 {path}`")
+        raise KeyFileExposed(f"{path} is readable by others; run `chmod 600 {path}`")
     return load_private_key_pem(path.read_bytes())
 
 

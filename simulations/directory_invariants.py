@@ -180,18 +180,18 @@ async def conflicts_surfaced(sim: Simulation) -> list[Violation]:
     expected = {f"duplicate:{alias}": "duplicate_member" for alias in directory.duplicates.aliases}
     expected |= {f"overdraft:{record.entry_id}": "overdraft" for record in directory.overdrafts()}
     expected |= {f"voucher:{r.redemption_id}": "voucher_reused" for r in directory.vouchers().flagged}
-    queue = {conflict["id"]: conflict for conflict in await sim.hq.hq.store.conflicts(None)}
+    queue = {conflict.id: conflict for conflict in await sim.hq.hq.store.conflicts(None)}
     # (what is wrong, kind) -> conflict ids, so a person sees each failure and its size.
     wrong: dict[tuple[str, str], list[str]] = {}
     for conflict_id, kind in sorted(expected.items()):
         held = queue.get(conflict_id)
         if held is None:
             wrong.setdefault(("missing from HQ's queue", kind), []).append(conflict_id)
-        elif held["kind"] != kind or held["state"] not in SURFACED:
-            wrong.setdefault((f"{held['state']} as {held['kind']}", kind), []).append(conflict_id)
+        elif held.kind != kind or held.state not in SURFACED:
+            wrong.setdefault((f"{held.state} as {held.kind}", kind), []).append(conflict_id)
     for conflict_id, held in sorted(queue.items()):
-        if held["state"] == "open" and conflict_id not in expected:
-            wrong.setdefault(("open though the directory no longer implies them", held["kind"]), []).append(
+        if held.state == "open" and conflict_id not in expected:
+            wrong.setdefault(("open though the directory no longer implies them", held.kind), []).append(
                 conflict_id
             )
     return [

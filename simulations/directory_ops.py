@@ -178,6 +178,6 @@ class DirectoryOps:
         if not queue:
             return
         conflict = self.rng.choice(queue)
-        action = self.rng.choice(conflict["actions"])
-        await sim.hq.hq.resolve_conflict(conflict["id"], action, "reviewed in a simulation", "operator")
+        action = self.rng.choice(conflict.actions)
+        await sim.hq.hq.resolve_conflict(conflict.id, action, "reviewed in a simulation", "operator")
         await sim.release_held()

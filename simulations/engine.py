@@ -144,7 +144,7 @@ class Simulation:
             quiet.restore()
         conflicts: dict[str, Counter[str]] = {}
         for conflict in await self.hq.hq.store.conflicts(None):
-            conflicts.setdefault(conflict["kind"], Counter())[conflict["state"]] += 1
+            conflicts.setdefault(conflict.kind, Counter())[conflict.state] += 1
         return RunResult(
             scenario=self.scenario,
             seed=self.seed,

@@ -99,7 +99,8 @@ async def sales_totals_match(sim: Simulation) -> list[Violation]:
     """HQ's sales figures per branch equal the branch's own and what the tills were told."""
     found = []
     for code in sorted(sim.nodes):
-        count, total_fen = await sim.hq.hq.store.sales_summary(code)
+        totals = await sim.hq.hq.store.sales_totals(code)
+        count, total_fen = totals.count, totals.total_fen
         row = _node_rows(_node_db(sim, code), "SELECT COUNT(*), COALESCE(SUM(total_fen), 0) FROM sales")[0]
         told = [total for branch, total in sim.ledger.sales.values() if branch == code]
         figures = {"HQ": (count, total_fen), "branch": (row[0], row[1]), "tills": (len(told), sum(told))}

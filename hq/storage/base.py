@@ -1,15 +1,27 @@
 """The interface every HQ storage backend implements, and the records it returns.
 
-A backend owns transactions and per-origin ordering; the decisions of what an
-entry means come from hq.plan and conflict/, so backends cannot disagree.
+A backend owns transactions and per-origin ordering; the decisions come from pure
+modules (protocol.ingest, hq.plan, hq.conflicts, hq.holds, hq.enrollment and
+conflict/), so backends cannot disagree.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol
 
+from hq.conflicts import Conflict
+from hq.log_proof import LogProof
+from hq.storage.inventory_records import (
+    InTransitLine,
+    InTransitSummary,
+    PayableDocument,
+    StockAlert,
+    StockLevel,
+    TransferDiscrepancy,
+    TransferView,
+)
 from protocol.batch import SignedBatch
 
 FEED_ORIGIN_PREFIX = "hq:"
@@ -29,14 +41,50 @@ class BranchRecord:
     reported_backlog: int
     quarantined_reason: str | None
     quarantined_at_ms: int | None
+    effects_quarantined: int = 0  # its entries HQ stored but could not apply
+
+
+@dataclass(frozen=True)
+class QuarantinedEffect:
+    """A validly signed entry HQ stored and acknowledged but did not apply, and why: the
+    refusal's code and message. Nothing of the entry's effect is applied."""
+
+    origin: str
+    seq: int
+    kind: str
+    op: str
+    entity_id: str
+    code: str
+    message: str
+    at_ms: int  # when HQ set it aside
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "origin": self.origin,
+            "seq": self.seq,
+            "kind": self.kind,
+            "op": self.op,
+            "entity_id": self.entity_id,
+            "code": self.code,
+            "message": self.message,
+            "at_ms": self.at_ms,
+        }
 
 
 @dataclass(frozen=True)
 class IngestResult:
     acked_seq: int
-    applied: int
+    applied: int  # entries stored new (their effects applied or quarantined)
     duplicates: int
     feeds_grown: tuple[str, ...] = ()  # branches whose feeds the batch added to
+    quarantined: tuple[QuarantinedEffect, ...] = ()  # the batch's entries whose effects were set aside
+
+
+class FeedSlice(NamedTuple):
+    """A page of a branch's feed, and how long the feed is."""
+
+    entries: list[bytes]
+    available_seq: int
 
 
 @dataclass(frozen=True)
@@ -162,8 +210,16 @@ class HoldRecord:
 
 
 class HQStore(Protocol):
-    """HQ's storage. Every method is one transaction; errors are hq.errors or
-    protocol.errors types (a fork raises ForkedLog after recording the quarantine)."""
+    """HQ's storage: what a backend (SQLite, PostgreSQL) must implement, and no more.
+
+    Every write is one transaction, and ingest is serialised per origin. Errors are
+    `protocol.errors.Refused` leaves (hq.errors, protocol.errors, conflict.errors);
+    a fork raises ForkedLog after recording the quarantine and its evidence.
+    Decisions are not the backend's: what a batch is comes from protocol.ingest,
+    what its entries mean from hq.plan, the queue's records and resolutions from
+    hq.conflicts, holds from hq.holds, tokens from hq.enrollment; a backend reads,
+    calls them and writes.
+    """
 
     async def close(self) -> None: ...
 
@@ -192,48 +248,73 @@ class HQStore(Protocol):
     # the branches' logs
     async def ingest(self, batch: SignedBatch, now_ms: int, reported_backlog: int) -> IngestResult: ...
     async def log_entries(self, origin: str, first_seq: int, last_seq: int) -> list[bytes]: ...
+    async def log_proof(self, origin: str, seq: int) -> LogProof:
+        """Entry `seq` and those after it up to the first signed head kept at or after it,
+        that head and the branch's key (hq.log_proof); NotFound if HQ cannot prove it."""
+        ...
+
+    async def quarantined_effects(self, branch: str | None) -> list[QuarantinedEffect]:
+        """Entries stored but not applied, newest first; of one branch, or of all."""
+        ...
 
     # HQ's feeds
-    async def publish(self, changes: list[FeedChange], wall_ms: int) -> list[str]: ...
-    async def feed_after(
-        self, branch: str, after_seq: int, max_entries: int, max_bytes: int
-    ) -> tuple[list[bytes], int]: ...
+    async def publish(self, changes: list[FeedChange], wall_ms: int) -> list[str]:
+        """Append the changes to every branch's feed; the branches."""
+        ...
+
+    async def feed_after(self, branch: str, after_seq: int, max_entries: int, max_bytes: int) -> FeedSlice:
+        """Entries after `after_seq`, at most `max_entries` and, past the first, `max_bytes`."""
+        ...
 
     # master data and reports
-    async def upsert_products(self, products: list[Product], wall_ms: int) -> None: ...
     async def upsert_master(self, records: Sequence[MasterRecord], wall_ms: int) -> list[str]:
         """Write the records (checked by hq.master_data.check_update and references, in
         order, in one transaction) and publish them to every branch; the branches."""
         ...
 
     async def master_records(self, kind: str, keys: list[str] | None = None) -> list[MasterRecord]: ...
-    async def products(self) -> list[Product]: ...
-    async def sales_summary(self, branch: str | None) -> tuple[int, int]: ...
     async def sales_totals(self, branch: str | None) -> SalesTotals: ...
-    async def member_by_phone(self, phone: str) -> list[dict[str, Any]]: ...
 
     # stock, transfers and payables, as the branches' entries tell them
-    async def stock_levels(self, warehouse: str | None, sku: str | None) -> list[dict[str, Any]]: ...
-    async def in_transit_by_sku(self, to_warehouse: str | None, sku: str | None) -> list[dict[str, Any]]: ...
-    async def stock_alerts(self, warehouse: str | None) -> list[dict[str, Any]]: ...
-    async def transfers(self, state: str | None) -> list[dict[str, Any]]: ...
-    async def transfer(self, transfer_id: str) -> dict[str, Any] | None: ...
-    async def discrepancies(self, transfer_id: str | None) -> list[dict[str, Any]]: ...
-    async def in_transit_summary(self) -> tuple[int, int | None]: ...
-    async def payables(self, supplier: str | None) -> list[dict[str, Any]]: ...
+    async def stock_levels(self, warehouse: str | None, sku: str | None) -> list[StockLevel]: ...
+    async def in_transit_by_sku(self, to_warehouse: str | None, sku: str | None) -> list[InTransitLine]: ...
+    async def in_transit_summary(self) -> InTransitSummary: ...
+    async def stock_alerts(self, warehouse: str | None) -> list[StockAlert]: ...
+    async def transfers(self, state: str | None) -> list[TransferView]:
+        """Oldest first: the transfer longest in transit is the one to chase."""
+        ...
 
-    # the shared member directory
+    async def transfer(self, transfer_id: str) -> TransferView | None:
+        """One transfer with its discrepancies."""
+        ...
+
+    async def discrepancies(self, transfer_id: str | None) -> list[TransferDiscrepancy]: ...
+    async def payables(self, supplier: str | None) -> list[PayableDocument]: ...
+
+    # the shared member directory; views are the JSON node and HQ both answer
+    # (shared_tables.directory_store builds them from the same tables)
+    async def member_by_phone(self, phone: str) -> list[dict[str, Any]]:
+        """Members with this phone, each as the survivor of its duplicate group."""
+        ...
+
     async def member(self, member_id: str) -> dict[str, Any] | None: ...
     async def card(self, card_id: str) -> dict[str, Any] | None: ...
     async def directory_bytes(self) -> bytes: ...
 
     # online payment holds
-    async def place_hold(self, hold: HoldRecord, unsynced_fen: int, now_ms: int) -> int: ...
+    async def place_hold(self, hold: HoldRecord, unsynced_fen: int, now_ms: int) -> int:
+        """Hold `hold.amount_fen` on the card if hq.holds allows it; what stays available.
+        Placing the same hold again answers the same."""
+        ...
+
     async def release_hold(self, branch: str, hold_id: str) -> bool: ...
 
     # the conflict queue
-    async def conflicts(self, state: str | None) -> list[dict[str, Any]]: ...
-    async def conflict(self, conflict_id: str) -> dict[str, Any] | None: ...
+    async def conflicts(self, state: str | None) -> list[Conflict]: ...
+    async def conflict(self, conflict_id: str) -> Conflict | None: ...
     async def resolve_conflict(
         self, conflict_id: str, action: str, note: str, by: str, wall_ms: int
-    ) -> tuple[dict[str, Any], list[str]]: ...
+    ) -> tuple[Conflict, list[str]]:
+        """Record the decision, write what it implies, and publish both to every branch;
+        the conflict as resolved and the branches whose feeds grew."""
+        ...

@@ -28,6 +28,7 @@ from protocol.entry import GENESIS_HASH, Entry, decode_entry, encode_entry
 from protocol.limits import MAX_BATCH_ENTRIES, MAX_CLOCK_DRIFT_MS, MAX_MESSAGE_BYTES
 from protocol.signing import generate_private_key, sign_request
 from tests.harness import Chain
+from tests.hq.operator import operator_headers
 
 MSGPACK = "application/x-msgpack"
 CUP_PRICE_FEN = 2500  # CUP-CERAMIC, 25.00 yuan in the demo catalogue
@@ -153,6 +154,13 @@ async def refused(
 def _count_forks(store_path: Path) -> int:
     with contextlib.closing(sqlite3.connect(f"file:{store_path}?mode=ro", uri=True)) as conn:
         return int(conn.execute("SELECT COUNT(*) FROM forks").fetchone()[0])
+
+
+async def effects_set_aside(chain: Chain) -> list[dict[str, Any]]:
+    """HQ's quarantine of effects, as an operator lists it."""
+    listing = await chain.get(chain.hq.url + "/api/quarantine", headers=operator_headers(chain))
+    found: list[dict[str, Any]] = listing["quarantined"]
+    return found
 
 
 async def hq_state(chain: Chain) -> dict[str, Any]:
@@ -470,39 +478,49 @@ def _ill_formed(change: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    "payload",
+    ("payload", "code"),
     [
-        pytest.param(_ill_formed({"total_fen": "5000"}), id="total_fen-a-string"),
-        pytest.param(_ill_formed({"lines": _DROP}), id="no-lines"),
-        pytest.param(_ill_formed({"at_ms": None}), id="at_ms-null"),
-        pytest.param(["not", "a", "map"], id="payload-a-list"),
+        pytest.param(_ill_formed({"total_fen": "5000"}), "malformed", id="total_fen-a-string"),
+        pytest.param(_ill_formed({"lines": _DROP}), "malformed", id="no-lines"),
+        pytest.param(_ill_formed({"at_ms": None}), "malformed", id="at_ms-null"),
+        pytest.param(["not", "a", "map"], "malformed", id="payload-a-list"),
         pytest.param(
             _ill_formed({"at_ms": 2**62}),
+            "out_of_bounds",
             id="at_ms-beyond-the-calendar",
         ),
         pytest.param(
             _ill_formed({"total_fen": 2**63}),
+            "out_of_bounds",
             id="total_fen-beyond-int64",
         ),
     ],
 )
-async def test_signed_sale_with_an_ill_formed_payload_is_refused_400_malformed_and_applies_nothing(
-    chain: Chain, br01_key: Ed25519PrivateKey, payload: Any
+async def test_signed_sale_with_an_ill_formed_payload_is_stored_and_acknowledged_and_applies_nothing(
+    chain: Chain, br01_key: Ed25519PrivateKey, payload: Any, code: str
 ) -> None:
-    before = await hq_state(chain)
     good_1 = sale_entry(1, GENESIS_HASH)
     bad_2 = sale_entry(2, good_1.hash, payload)
+    good_3 = sale_entry(3, bad_2.hash)
 
-    # The batch is refused whole: the good sale 1 is not applied without sale 2.
-    status, refusal = await refused(chain, "/api/push", push_body(br01_key, [good_1, bad_2]))
+    # The entry is BR01's own, validly signed: refusing the batch would wedge BR01's
+    # replication for good, so HQ keeps it, acknowledges it and sets only its effect aside.
+    ack = await push_ok(chain, push_body(br01_key, [good_1, bad_2, good_3]))
 
-    assert (status, refusal["error"]) == (400, "malformed")
-    assert "BR01#2" in refusal["message"]
-    assert await hq_state(chain) == before
-    assert before["branches"]["BR01"]["acked_seq"] == 0
+    assert ack == messages.PushAck("BR01", acked_seq=3, applied=3, duplicates=0)
+    after = await hq_state(chain)
+    # Sales 1 and 3: 1 + 3 cups at 25.00 yuan; sale 2 adds nothing.
+    assert after["sales"] == (2, 10_000)
+    assert after["logs"]["BR01"] == [good_1.raw, bad_2.raw, good_3.raw]
+    assert after["branches"]["BR01"]["quarantined"] is False
+    (effect,) = await effects_set_aside(chain)
+    assert (effect["origin"], effect["seq"], effect["kind"], effect["code"]) == ("BR01", 2, "sale", code)
+    assert "BR01#2" in effect["message"]
+    (branch,) = (await chain.get(chain.hq.url + "/api/branches"))["branches"]
+    assert branch["effects_quarantined"] == 1
 
 
-async def test_signed_member_registration_with_a_name_that_is_not_text_is_refused_400_malformed(
+async def test_signed_member_registration_with_a_name_that_is_not_text_is_stored_and_registers_nobody(
     chain: Chain, br01_key: Ed25519PrivateKey
 ) -> None:
     before = await hq_state(chain)
@@ -517,10 +535,21 @@ async def test_signed_member_registration_with_a_name_that_is_not_text_is_refuse
         payload={"home_branch": "BR01", "name": ["Li", "Lei"], "phone": "13900001234"},
     )
 
-    status, refusal = await refused(chain, "/api/push", push_body(br01_key, [registration]))
+    ack = await push_ok(chain, push_body(br01_key, [registration]))
 
-    assert (status, refusal["error"]) == (400, "malformed")
-    assert await hq_state(chain) == before
+    assert ack == messages.PushAck("BR01", acked_seq=1, applied=1, duplicates=0)
+    after = await hq_state(chain)
+    assert after["logs"]["BR01"] == [registration.raw]
+    assert after["feeds"] == before["feeds"]
+    assert (await chain.get(chain.hq.url + "/api/members", params={"phone": "13900001234"}))["members"] == []
+    (effect,) = await effects_set_aside(chain)
+    assert (effect["seq"], effect["kind"], effect["op"], effect["code"]) == (
+        1,
+        "member",
+        "register",
+        "malformed",
+    )
+    assert "name must be text" in effect["message"]
 
 
 # -- feed reads -----------------------------------------------------------------------------------

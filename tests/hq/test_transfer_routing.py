@@ -15,15 +15,15 @@ import pytest
 
 from hq.api import HQ_KEY
 from hq.storage.base import HQStore, main_warehouse
+from hq.storage.inventory_records import TransferLine
 from node.config import read_private_key
 from protocol import messages
 from protocol.batch import sign_batch
 from protocol.entry import Entry, decode_entry
-from protocol.errors import MalformedMessage
 from protocol.signing import public_key_bytes
 from tests.harness import Chain, wait_until
 from tests.hq.operator import author, settle
-from tests.hq.test_storage_contract import DAY_MS, NOW_MS, Branch, feed
+from tests.hq.test_storage_contract import DAY_MS, NOW_MS, Branch, feed, sales
 
 CUP = "CUP-CERAMIC"
 MSGPACK = "application/x-msgpack"
@@ -245,7 +245,7 @@ async def test_a_transfer_to_a_branch_not_yet_enrolled_is_delivered_after_its_sn
     send(br01, "T1", "BR02")
     result = await store.ingest(br01.batch(1, 1), NOW_MS, 0)
     assert result.feeds_grown == ()
-    assert [t["delivered"] for t in await store.transfers("in_transit")] == [False]
+    assert [t.delivered for t in await store.transfers("in_transit")] == [False]
 
     assert await enroll(store, br02) == ["BR01"]  # BR01 learns BR02-MAIN
     entries = await feed(store, "BR02")
@@ -256,7 +256,7 @@ async def test_a_transfer_to_a_branch_not_yet_enrolled_is_delivered_after_its_sn
     ]
     assert entries[-1].op == "deliver"
     assert "moves" not in entries[-1].payload
-    assert [t["delivered"] for t in await store.transfers("in_transit")] == [True]
+    assert [t.delivered for t in await store.transfers("in_transit")] == [True]
 
 
 async def test_a_second_send_under_the_same_id_is_routed_no_further(store: HQStore) -> None:
@@ -269,9 +269,9 @@ async def test_a_second_send_under_the_same_id_is_routed_no_further(store: HQSto
     assert result.feeds_grown == ("BR02",)
     assert routed(await feed(store, "BR02")) == [("transfer", "deliver", "T1")]
     (transfer,) = await store.transfers(None)
-    assert (transfer["lines"], transfer["cost_fen"]) == ([{"sku": CUP, "qty": 4, "cost_fen": 4_000}], 4_000)
+    assert (transfer.lines, transfer.cost_fen) == ((TransferLine(CUP, 4, 4_000),), 4_000)
     # Both sends' stock moves count: HQ mirrors what BR01's ledger did.
-    assert [(r["warehouse"], r["qty"]) for r in await store.stock_levels(None, None)] == [("BR01-MAIN", -9)]
+    assert [(r.warehouse, r.qty) for r in await store.stock_levels(None, None)] == [("BR01-MAIN", -9)]
 
 
 async def test_a_receive_before_its_send_is_kept_and_the_late_send_is_not_delivered(store: HQStore) -> None:
@@ -282,14 +282,14 @@ async def test_a_receive_before_its_send_is_kept_and_the_late_send_is_not_delive
     result = await store.ingest(br02.batch(1, 1), NOW_MS, 0)
     assert result.feeds_grown == ("BR01",)
     (transfer,) = await store.transfers("received")
-    assert (transfer["sent_at_ms"], transfer["received_at_ms"]) == (None, NOW_MS + 5)
+    assert (transfer.sent_at_ms, transfer.received_at_ms) == (None, NOW_MS + 5)
 
     send(br01, "T1", "BR02")
     assert (await store.ingest(br01.batch(1, 1), NOW_MS, 0)).feeds_grown == ()
     assert routed(await feed(store, "BR02")) == []
     assert routed(await feed(store, "BR01")) == [("transfer", "received", "T1")]
     (transfer,) = await store.transfers("received")
-    assert transfer["sent_at_ms"] == NOW_MS  # the send fills in what the receive could not say
+    assert transfer.sent_at_ms == NOW_MS  # the send fills in what the receive could not say
 
 
 async def test_a_transfer_within_one_branch_is_not_routed(store: HQStore) -> None:
@@ -304,7 +304,7 @@ async def test_a_transfer_within_one_branch_is_not_routed(store: HQStore) -> Non
     assert (await store.ingest(br01.batch(1, 2), NOW_MS, 0)).feeds_grown == ()
     assert routed(await feed(store, "BR01")) == []
     (transfer,) = await store.transfers("received")
-    assert (transfer["to_warehouse"], transfer["note"], transfer["delivered"]) == (
+    assert (transfer.to_warehouse, transfer.note, transfer.delivered) == (
         "BR01-BACK",
         "to the back",
         False,
@@ -328,17 +328,21 @@ def _ill_formed_sends() -> list[Any]:
 
 
 @pytest.mark.parametrize("payload", _ill_formed_sends())
-async def test_an_ill_formed_send_is_refused_whole_and_routes_nothing(store: HQStore, payload: Any) -> None:
+async def test_an_ill_formed_send_is_stored_routes_nothing_and_the_entries_after_it_apply(
+    store: HQStore, payload: Any
+) -> None:
     br01, br02 = Branch("BR01"), Branch("BR02")
     await enroll(store, br01)
     await enroll(store, br02)
     br01.sell("S1", 2_500)
     br01.write("transfer", "T1", "send", payload)
-    with pytest.raises(MalformedMessage, match="BR01#2"):
-        await store.ingest(br01.batch(1, 2), NOW_MS, 0)
+    br01.sell("S3", 2_500)
+    result = await store.ingest(br01.batch(1, 3), NOW_MS, 0)
+    assert [q.seq for q in result.quarantined] == [2]
+    assert "BR01#2" in result.quarantined[0].message
     assert await store.transfers(None) == []
     assert routed(await feed(store, "BR02")) == []
-    assert await store.sales_summary("BR01") == (0, 0)
+    assert await sales(store, "BR01") == (2, 5_000)
     branch = await store.branch("BR01")
     assert branch is not None
-    assert branch.acked_seq == 0
+    assert (branch.acked_seq, branch.effects_quarantined) == (3, 1)

@@ -80,10 +80,10 @@ def test_the_same_seed_gives_a_byte_identical_report() -> None:
 
 
 async def test_hq_skipping_conflict_detection_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    def detects_nothing(self: Any, conn: Any, records: list[DirectoryRecord], now_ms: int) -> None:
+    def detects_nothing(conn: Any, records: list[DirectoryRecord], now_ms: int) -> None:
         return None
 
-    monkeypatch.setattr("hq.storage.sqlite.SqliteHQStore._refresh_conflicts", detects_nothing)
+    monkeypatch.setattr("hq.storage.sqlite.directory.refresh_conflicts", detects_nothing)
     result = (await run_scenario(load_scenario(PROMOTION), BROKEN_SEED)).result
     assert "conflicts surfaced" in invariants_of(result.violations)
     details = " ".join(v.detail for v in result.violations)
@@ -105,7 +105,7 @@ async def test_hq_dropping_a_stores_card_spends_is_caught(monkeypatch: pytest.Mo
         ]
         return plan
 
-    monkeypatch.setattr("hq.storage.sqlite.plan_entries", drops_br02_spends)
+    monkeypatch.setattr("hq.storage.sqlite.ingest.plan_entries", drops_br02_spends)
     result = (await run_scenario(load_scenario(PROMOTION), BROKEN_SEED)).result
     broken = invariants_of(result.violations)
     assert {"directory writes exactly once", "directory converges"} <= broken

@@ -122,7 +122,7 @@ async def test_a_destination_booking_at_the_wrong_cost_is_caught(monkeypatch: py
 
 
 async def test_an_hq_dropping_transfer_deliveries_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    import hq.storage.sqlite_inventory as hq_inventory
+    import hq.storage.sqlite.inventory as hq_inventory
 
     real_deliver = hq_inventory._deliver
     routed: list[str] = []

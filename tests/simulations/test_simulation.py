@@ -101,7 +101,7 @@ async def test_sales_dropped_by_a_broken_ingest_are_caught(monkeypatch: pytest.M
         plan.sales = [s for n, s in enumerate(plan.sales) if n % 5 != 4]
         return plan
 
-    monkeypatch.setattr("hq.storage.sqlite.plan_entries", loses_every_fifth_sale)
+    monkeypatch.setattr("hq.storage.sqlite.ingest.plan_entries", loses_every_fifth_sale)
     result = (await run_scenario(TINY, 7)).result
     assert "sales totals match" in {v.invariant for v in result.violations}
 

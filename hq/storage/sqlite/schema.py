@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from hq.errors import StoreTooNew
 from shared_tables.directory_store import DIRECTORY_SCHEMA
 from shared_tables.master_data_schema import MASTER_DATA_SCHEMA
 
@@ -186,13 +187,51 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE sales ADD COLUMN cost_fen INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE sales_daily ADD COLUMN cost_fen INTEGER NOT NULL DEFAULT 0
     """,
+    # 4: the quarantine of effects: entries HQ stored and acknowledged but could not
+    # apply, one row each with the refusal that kept its effect out.
+    """
+    CREATE TABLE effect_quarantine (
+        origin TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        op TEXT NOT NULL,
+        entity_id TEXT NOT NULL,
+        code TEXT NOT NULL,
+        message TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        PRIMARY KEY (origin, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX effect_quarantine_by_time ON effect_quarantine (at_ms)
+    """,
+    # 5: every signed head a push brought with new entries, kept as a checkpoint, so
+    # any stored entry can be proven with the first checkpoint at or after it. The
+    # newest head each branch had (nodes.head_signature, all that was kept before)
+    # becomes its first checkpoint; received when the branch was last seen, at the
+    # latest. nodes.head_signature is cleared: signed_heads is the one record now.
+    """
+    CREATE TABLE signed_heads (
+        origin TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        hash BLOB NOT NULL,
+        signature BLOB NOT NULL,
+        received_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (origin, seq)
+    ) WITHOUT ROWID;
+    INSERT INTO signed_heads (origin, seq, hash, signature, received_at_ms)
+        SELECT code, acked_seq, head_hash, head_signature, COALESCE(last_seen_ms, enrolled_at_ms)
+        FROM nodes WHERE head_signature IS NOT NULL AND acked_seq > 0;
+    UPDATE nodes SET head_signature = NULL
+    """,
 )
 
 
 def migrate(conn: sqlite3.Connection) -> None:
     version: int = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > len(MIGRATIONS):
-        raise RuntimeError(f"HQ's store is at schema {version}, newer than this build ({len(MIGRATIONS)})")
+        raise StoreTooNew(
+            f"HQ's store is at schema {version}, newer than this build's ({len(MIGRATIONS)});"
+            " run the newer build of Branchline"
+        )
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         conn.execute("BEGIN IMMEDIATE")
         try:

@@ -1,4 +1,4 @@
-"""The SQLite side of master data, stock, transfers and payables at HQ.
+"""Master data, stock, transfers and payables at HQ on SQLite.
 
 Functions over a connection, called by SqliteHQStore inside its transactions
 (writes) or on its thread (reads). The decisions come from hq.master_data and
@@ -8,23 +8,25 @@ hq.inventory_plan; here they are only executed.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import astuple, fields
 from typing import Any
 
 from hq import master_data
 from hq.inventory_plan import InventoryPlan, TransferReceived, TransferSent
-from hq.storage.base import (
-    MASTER_KINDS,
-    Category,
-    FeedChange,
-    MasterRecord,
-    Product,
+from hq.storage.base import MASTER_KINDS, Category, FeedChange, MasterRecord
+from hq.storage.inventory_records import (
+    InTransitLine,
+    InTransitSummary,
+    PayableDocument,
+    StockAlert,
+    StockLevel,
+    TransferDiscrepancy,
+    TransferLine,
+    TransferView,
 )
+from hq.storage.sqlite.feeds import AppendFeed
 from protocol import codec
-
-# Appends changes to a branch's feed in the current transaction; returns the last seq.
-AppendFeed = Callable[[sqlite3.Connection, str, Sequence[FeedChange]], int]
 
 MASTER_TABLES = {
     "product": "products",
@@ -95,10 +97,6 @@ def _parent(conn: sqlite3.Connection, code: str) -> str | None:
 
 def master_snapshot(conn: sqlite3.Connection) -> list[FeedChange]:
     return [record.as_change() for kind in SNAPSHOT_ORDER for record in read_master(conn, kind)]
-
-
-def products(conn: sqlite3.Connection) -> list[Product]:
-    return [record for record in read_master(conn, "product") if isinstance(record, Product)]
 
 
 # -- ingest -----------------------------------------------------------------------------
@@ -241,121 +239,120 @@ def deliver_pending(conn: sqlite3.Connection, branch: str, append: AppendFeed) -
 # -- reads ------------------------------------------------------------------------------
 
 
-def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
-    names = [column[0] for column in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def stock_levels(conn: sqlite3.Connection, warehouse: str | None, sku: str | None) -> list[dict[str, Any]]:
+def stock_levels(conn: sqlite3.Connection, warehouse: str | None, sku: str | None) -> list[StockLevel]:
     """Each warehouse's level and value of each product, as the branches' moves add up."""
-    return _dicts(
-        conn.execute(
-            "SELECT s.warehouse, w.name AS warehouse_name, w.branch, s.sku, p.name, s.qty, s.cost_fen"
-            " FROM stock_levels s LEFT JOIN warehouses w ON w.code = s.warehouse"
-            " LEFT JOIN products p ON p.sku = s.sku"
-            " WHERE (? IS NULL OR s.warehouse = ?) AND (? IS NULL OR s.sku = ?)"
-            " AND (s.qty != 0 OR s.cost_fen != 0) ORDER BY s.warehouse, s.sku",
-            (warehouse, warehouse, sku, sku),
-        )
+    rows = conn.execute(
+        "SELECT s.warehouse, w.name, w.branch, s.sku, p.name, s.qty, s.cost_fen"
+        " FROM stock_levels s LEFT JOIN warehouses w ON w.code = s.warehouse"
+        " LEFT JOIN products p ON p.sku = s.sku"
+        " WHERE (? IS NULL OR s.warehouse = ?) AND (? IS NULL OR s.sku = ?)"
+        " AND (s.qty != 0 OR s.cost_fen != 0) ORDER BY s.warehouse, s.sku",
+        (warehouse, warehouse, sku, sku),
     )
+    return [StockLevel(*row) for row in rows]
 
 
 def in_transit_by_sku(
     conn: sqlite3.Connection, to_warehouse: str | None, sku: str | None
-) -> list[dict[str, Any]]:
-    return _dicts(
-        conn.execute(
-            "SELECT l.sku, SUM(l.qty) AS qty, SUM(l.cost_fen) AS cost_fen, COUNT(DISTINCT t.id) AS transfers"
-            " FROM transfers t JOIN transfer_lines l ON l.transfer_id = t.id"
-            " WHERE t.state = 'in_transit' AND (? IS NULL OR t.to_warehouse = ?) AND (? IS NULL OR l.sku = ?)"
-            " GROUP BY l.sku ORDER BY l.sku",
-            (to_warehouse, to_warehouse, sku, sku),
-        )
+) -> list[InTransitLine]:
+    rows = conn.execute(
+        "SELECT l.sku, SUM(l.qty), SUM(l.cost_fen), COUNT(DISTINCT t.id)"
+        " FROM transfers t JOIN transfer_lines l ON l.transfer_id = t.id"
+        " WHERE t.state = 'in_transit' AND (? IS NULL OR t.to_warehouse = ?) AND (? IS NULL OR l.sku = ?)"
+        " GROUP BY l.sku ORDER BY l.sku",
+        (to_warehouse, to_warehouse, sku, sku),
     )
+    return [InTransitLine(*row) for row in rows]
 
 
-def stock_alerts(conn: sqlite3.Connection, warehouse: str | None) -> list[dict[str, Any]]:
+def stock_alerts(conn: sqlite3.Connection, warehouse: str | None) -> list[StockAlert]:
     """Products under their lower limit or over their upper limit in a warehouse.
     A warehouse that has never held a product with a lower limit is under it too."""
-    return _dicts(
-        conn.execute(
-            "SELECT w.code AS warehouse, w.branch, p.sku, p.name, COALESCE(s.qty, 0) AS qty,"
-            " p.lower_limit, p.upper_limit,"
-            " CASE WHEN COALESCE(s.qty, 0) < p.lower_limit THEN 'under' ELSE 'over' END AS state"
-            " FROM warehouses w CROSS JOIN products p"
-            " LEFT JOIN stock_levels s ON s.warehouse = w.code AND s.sku = p.sku"
-            " WHERE w.active AND p.active AND (? IS NULL OR w.code = ?)"
-            " AND (p.lower_limit IS NOT NULL OR p.upper_limit IS NOT NULL)"
-            " AND (COALESCE(s.qty, 0) < p.lower_limit OR COALESCE(s.qty, 0) > p.upper_limit)"
-            " ORDER BY w.code, p.sku",
-            (warehouse, warehouse),
-        )
+    rows = conn.execute(
+        "SELECT w.code, w.branch, p.sku, p.name, COALESCE(s.qty, 0), p.lower_limit, p.upper_limit,"
+        " CASE WHEN COALESCE(s.qty, 0) < p.lower_limit THEN 'under' ELSE 'over' END"
+        " FROM warehouses w CROSS JOIN products p"
+        " LEFT JOIN stock_levels s ON s.warehouse = w.code AND s.sku = p.sku"
+        " WHERE w.active AND p.active AND (? IS NULL OR w.code = ?)"
+        " AND (p.lower_limit IS NOT NULL OR p.upper_limit IS NOT NULL)"
+        " AND (COALESCE(s.qty, 0) < p.lower_limit OR COALESCE(s.qty, 0) > p.upper_limit)"
+        " ORDER BY w.code, p.sku",
+        (warehouse, warehouse),
     )
+    return [StockAlert(*row) for row in rows]
 
 
 TRANSFER_COLUMNS = (
     "id, source_branch, from_warehouse, to_branch, to_warehouse, state, cost_fen, note, sent_at_ms,"
-    " received_at_ms, delivered_seq IS NOT NULL AS delivered"
+    " received_at_ms, delivered_seq IS NOT NULL"
 )
 
 
-def _with_lines(conn: sqlite3.Connection, transfer: dict[str, Any]) -> dict[str, Any]:
-    transfer["delivered"] = bool(transfer["delivered"])
-    transfer["lines"] = _dicts(
-        conn.execute(
-            "SELECT sku, qty, cost_fen FROM transfer_lines WHERE transfer_id = ? ORDER BY line_no",
-            (transfer["id"],),
+def _transfer(conn: sqlite3.Connection, row: Sequence[Any], with_discrepancies: bool = False) -> TransferView:
+    lines = tuple(
+        TransferLine(*line)
+        for line in conn.execute(
+            "SELECT sku, qty, cost_fen FROM transfer_lines WHERE transfer_id = ? ORDER BY line_no", (row[0],)
         )
     )
-    return transfer
+    found = tuple(discrepancies(conn, row[0])) if with_discrepancies else None
+    id_, source_branch, from_warehouse, to_branch, to_warehouse, state, cost_fen, note, sent, received = row[
+        :10
+    ]
+    return TransferView(
+        id_,
+        source_branch,
+        from_warehouse,
+        to_branch,
+        to_warehouse,
+        state,
+        cost_fen,
+        note,
+        sent,
+        received,
+        bool(row[10]),
+        lines,
+        found,
+    )
 
 
-def transfers(conn: sqlite3.Connection, state: str | None) -> list[dict[str, Any]]:
+def transfers(conn: sqlite3.Connection, state: str | None) -> list[TransferView]:
     """Oldest first: the transfer longest in transit is the one to chase."""
-    found = _dicts(
-        conn.execute(
-            f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE ? IS NULL OR state = ?"
-            " ORDER BY COALESCE(sent_at_ms, received_at_ms), id",
-            (state, state),
-        )
+    rows = conn.execute(
+        f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE ? IS NULL OR state = ?"
+        " ORDER BY COALESCE(sent_at_ms, received_at_ms), id",
+        (state, state),
+    ).fetchall()
+    return [_transfer(conn, row) for row in rows]
+
+
+def transfer(conn: sqlite3.Connection, transfer_id: str) -> TransferView | None:
+    row = conn.execute(f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = ?", (transfer_id,)).fetchone()
+    return None if row is None else _transfer(conn, row, with_discrepancies=True)
+
+
+def discrepancies(conn: sqlite3.Connection, transfer_id: str | None) -> list[TransferDiscrepancy]:
+    rows = conn.execute(
+        "SELECT id, line_no, transfer_id, branch, warehouse, sku, sent_qty, received_qty, cost_fen, note,"
+        " at_ms FROM transfer_discrepancies WHERE ? IS NULL OR transfer_id = ? ORDER BY at_ms, id, line_no",
+        (transfer_id, transfer_id),
     )
-    return [_with_lines(conn, transfer) for transfer in found]
+    return [TransferDiscrepancy(*row) for row in rows]
 
 
-def transfer(conn: sqlite3.Connection, transfer_id: str) -> dict[str, Any] | None:
-    found = _dicts(conn.execute(f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = ?", (transfer_id,)))
-    if not found:
-        return None
-    shown = _with_lines(conn, found[0])
-    shown["discrepancies"] = discrepancies(conn, transfer_id)
-    return shown
-
-
-def discrepancies(conn: sqlite3.Connection, transfer_id: str | None) -> list[dict[str, Any]]:
-    return _dicts(
-        conn.execute(
-            "SELECT id, line_no, transfer_id, branch, warehouse, sku, sent_qty, received_qty,"
-            " received_qty - sent_qty AS difference_qty, cost_fen, note, at_ms"
-            " FROM transfer_discrepancies WHERE ? IS NULL OR transfer_id = ? ORDER BY at_ms, id, line_no",
-            (transfer_id, transfer_id),
-        )
-    )
-
-
-def in_transit_summary(conn: sqlite3.Connection) -> tuple[int, int | None]:
+def in_transit_summary(conn: sqlite3.Connection) -> InTransitSummary:
     """How many transfers are in transit, and when the oldest left."""
     row = conn.execute(
         "SELECT COUNT(*), MIN(sent_at_ms) FROM transfers WHERE state = 'in_transit'"
     ).fetchone()
-    return int(row[0]), row[1]
+    return InTransitSummary(int(row[0]), row[1])
 
 
-def payables(conn: sqlite3.Connection, supplier: str | None) -> list[dict[str, Any]]:
-    return _dicts(
-        conn.execute(
-            "SELECT p.supplier, s.name AS supplier_name, p.id, p.doc_kind, p.doc_id, p.branch, p.warehouse,"
-            " p.amount_fen, p.at_ms FROM payables p LEFT JOIN suppliers s ON s.code = p.supplier"
-            " WHERE ? IS NULL OR p.supplier = ? ORDER BY p.supplier, p.at_ms, p.id",
-            (supplier, supplier),
-        )
+def payables(conn: sqlite3.Connection, supplier: str | None) -> list[PayableDocument]:
+    rows = conn.execute(
+        "SELECT p.supplier, s.name, p.id, p.doc_kind, p.doc_id, p.branch, p.warehouse, p.amount_fen, p.at_ms"
+        " FROM payables p LEFT JOIN suppliers s ON s.code = p.supplier"
+        " WHERE ? IS NULL OR p.supplier = ? ORDER BY p.supplier, p.at_ms, p.id",
+        (supplier, supplier),
     )
+    return [PayableDocument(*row) for row in rows]

@@ -1,0 +1,242 @@
+"""HQ storage on one SQLite file: the embedded default.
+
+All access goes through one thread and one connection, and each method runs
+its whole transaction in one hop to that thread: a 500-entry ingest is one
+hop, not one per statement. SQLite allows one writer at a time anyway, and the
+single thread also serialises ingest per origin, as the interface requires.
+
+The work is plain functions of a connection, one module per concern
+(enrollment, ingest, logs, feeds, directory, holds, inventory, reports); the class
+here only opens the file, owns the thread and HQ's clock, and runs those
+functions in transactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from hq import quarantine
+from hq.conflicts import Conflict
+from hq.log_proof import LogProof
+from hq.storage.base import (
+    BranchRecord,
+    FeedChange,
+    FeedSlice,
+    HoldRecord,
+    IngestResult,
+    MasterRecord,
+    QuarantinedEffect,
+    SalesTotals,
+    Warehouse,
+)
+from hq.storage.inventory_records import (
+    InTransitLine,
+    InTransitSummary,
+    PayableDocument,
+    StockAlert,
+    StockLevel,
+    TransferDiscrepancy,
+    TransferView,
+)
+from hq.storage.sqlite import directory, enrollment, feeds, holds, ingest, inventory, logs, reports
+from hq.storage.sqlite.schema import migrate
+from protocol.batch import SignedBatch
+from protocol.hlc import HybridLogicalClock
+from protocol.ingest import Fork
+from shared_tables import directory_store
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+class SqliteHQStore:
+    """HQStore (hq.storage.base) on one SQLite file."""
+
+    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
+        self._conn = conn
+        self._executor = executor
+        # HQ's stamps on its feeds; only ever touched on the store's thread.
+        self.clock = HybridLogicalClock(feeds.latest_hlc(conn))
+
+    @classmethod
+    async def open(cls, path: Path, *, synchronous: str = "FULL") -> SqliteHQStore:
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hq-sqlite")
+
+        def connect() -> SqliteHQStore:
+            conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={synchronous}")
+            conn.execute("PRAGMA busy_timeout=5000")
+            migrate(conn)
+            return cls(conn, executor)
+
+        return await asyncio.get_running_loop().run_in_executor(executor, connect)
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._conn.close)
+        self._executor.shutdown(wait=True)
+
+    def _in_transaction(
+        self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn, *args, **kwargs)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    async def _tx(
+        self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`fn(conn, ...)` in one transaction on the store's thread."""
+        call = functools.partial(self._in_transaction, fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def _read(
+        self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`fn(conn, ...)` on the store's thread; no write runs while it reads."""
+        call = functools.partial(fn, self._conn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    def _append(self, wall_ms: int) -> feeds.AppendFeed:
+        return feeds.appender(self.clock, wall_ms)
+
+    # -- enrollment and branches ------------------------------------------------------
+
+    async def add_enroll_token(self, branch: str, token_hash: str, expires_at_ms: int) -> None:
+        await self._tx(enrollment.add_token, branch, token_hash, expires_at_ms)
+
+    async def redeem_enroll_token(
+        self,
+        token_hash: str,
+        branch: str,
+        public_key: bytes,
+        now_ms: int,
+        wall_ms: int,
+        main_warehouse: Warehouse | None = None,
+    ) -> list[str]:
+        return await self._tx(
+            enrollment.redeem, self._append(wall_ms), token_hash, branch, public_key, now_ms, main_warehouse
+        )
+
+    async def branch(self, code: str) -> BranchRecord | None:
+        return await self._read(enrollment.branch, code)
+
+    async def branches(self) -> list[BranchRecord]:
+        return await self._read(enrollment.branches)
+
+    async def touch(self, code: str, now_ms: int, reported_backlog: int | None) -> None:
+        await self._tx(enrollment.touch, code, now_ms, reported_backlog)
+
+    # -- the branches' logs -------------------------------------------------------------
+
+    async def ingest(self, batch: SignedBatch, now_ms: int, reported_backlog: int) -> IngestResult:
+        result = await self._tx(ingest.ingest, self.clock, batch, now_ms, reported_backlog)
+        if isinstance(result, Fork):
+            raise quarantine.forked_log(batch.origin, result)
+        return result
+
+    async def log_entries(self, origin: str, first_seq: int, last_seq: int) -> list[bytes]:
+        return await self._read(logs.log_entries, origin, first_seq, last_seq)
+
+    async def log_proof(self, origin: str, seq: int) -> LogProof:
+        return await self._read(logs.log_proof, origin, seq)
+
+    async def quarantined_effects(self, branch: str | None) -> list[QuarantinedEffect]:
+        return await self._read(logs.quarantined_effects, branch)
+
+    # -- feeds ------------------------------------------------------------------------------
+
+    async def publish(self, changes: list[FeedChange], wall_ms: int) -> list[str]:
+        return await self._tx(feeds.publish, self._append(wall_ms), changes)
+
+    async def feed_after(self, branch: str, after_seq: int, max_entries: int, max_bytes: int) -> FeedSlice:
+        return await self._read(feeds.feed_after, branch, after_seq, max_entries, max_bytes)
+
+    # -- master data and reports ------------------------------------------------------------
+
+    async def upsert_master(self, records: Sequence[MasterRecord], wall_ms: int) -> list[str]:
+        def upsert(conn: sqlite3.Connection) -> list[str]:
+            return feeds.publish(conn, self._append(wall_ms), inventory.write_master(conn, records))
+
+        return await self._tx(upsert)
+
+    async def master_records(self, kind: str, keys: list[str] | None = None) -> list[MasterRecord]:
+        return await self._read(inventory.read_master, kind, keys)
+
+    async def sales_totals(self, branch: str | None) -> SalesTotals:
+        return await self._read(reports.sales_totals, branch)
+
+    # -- stock, transfers and payables --------------------------------------------------------
+
+    async def stock_levels(self, warehouse: str | None, sku: str | None) -> list[StockLevel]:
+        return await self._read(inventory.stock_levels, warehouse, sku)
+
+    async def in_transit_by_sku(self, to_warehouse: str | None, sku: str | None) -> list[InTransitLine]:
+        return await self._read(inventory.in_transit_by_sku, to_warehouse, sku)
+
+    async def in_transit_summary(self) -> InTransitSummary:
+        return await self._read(inventory.in_transit_summary)
+
+    async def stock_alerts(self, warehouse: str | None) -> list[StockAlert]:
+        return await self._read(inventory.stock_alerts, warehouse)
+
+    async def transfers(self, state: str | None) -> list[TransferView]:
+        return await self._read(inventory.transfers, state)
+
+    async def transfer(self, transfer_id: str) -> TransferView | None:
+        return await self._read(inventory.transfer, transfer_id)
+
+    async def discrepancies(self, transfer_id: str | None) -> list[TransferDiscrepancy]:
+        return await self._read(inventory.discrepancies, transfer_id)
+
+    async def payables(self, supplier: str | None) -> list[PayableDocument]:
+        return await self._read(inventory.payables, supplier)
+
+    # -- the shared member directory ------------------------------------------------------------
+
+    async def member_by_phone(self, phone: str) -> list[dict[str, Any]]:
+        return await self._read(directory.member_by_phone, phone)
+
+    async def member(self, member_id: str) -> dict[str, Any] | None:
+        return await self._read(directory_store.member_json, member_id)
+
+    async def card(self, card_id: str) -> dict[str, Any] | None:
+        return await self._read(directory.card, card_id)
+
+    async def directory_bytes(self) -> bytes:
+        return await self._read(directory.directory_bytes)
+
+    # -- online payment holds -----------------------------------------------------------------
+
+    async def place_hold(self, hold: HoldRecord, unsynced_fen: int, now_ms: int) -> int:
+        return await self._tx(holds.place, hold, unsynced_fen, now_ms)
+
+    async def release_hold(self, branch: str, hold_id: str) -> bool:
+        return await self._tx(holds.release, branch, hold_id)
+
+    # -- the conflict queue --------------------------------------------------------------------
+
+    async def conflicts(self, state: str | None) -> list[Conflict]:
+        return await self._read(directory.conflicts, state)
+
+    async def conflict(self, conflict_id: str) -> Conflict | None:
+        return await self._read(directory.conflict, conflict_id)
+
+    async def resolve_conflict(
+        self, conflict_id: str, action: str, note: str, by: str, wall_ms: int
+    ) -> tuple[Conflict, list[str]]:
+        return await self._tx(
+            directory.resolve, self.clock, self._append(wall_ms), conflict_id, action, note, by, wall_ms
+        )

@@ -1,0 +1,241 @@
+"""The shared member directory at HQ on SQLite: merging the branches' writes,
+forwarding them to every other branch, the member and card views, and the
+conflict queue derived from the directory.
+
+The tables are shared_tables.directory_store's, the same as every node's; the
+decisions are conflict/'s and hq.conflicts'.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+from conflict.wire import DirectoryRecord, records_of
+from hq import conflicts as queue
+from hq.conflicts import Conflict, ConflictRecord
+from hq.feed_changes import member_change, record_change
+from hq.plan import DirectoryWrite, MemberWrite
+from hq.storage.base import FeedChange
+from hq.storage.sqlite import feeds
+from hq.storage.sqlite.feeds import AppendFeed
+from protocol.hlc import HybridLogicalClock
+from shared_tables import directory_store
+
+CONFLICT_COLUMNS = (
+    "id, kind, state, subject, branches, amount_fen, summary, details, detected_at_ms, updated_at_ms,"
+    " resolution, resolved_at_ms"
+)
+
+
+# -- merging the branches' writes ---------------------------------------------------------
+
+
+def merge_members(conn: sqlite3.Connection, writes: Iterable[MemberWrite], append: AppendFeed) -> set[str]:
+    """Merge each profile write field by field; every branch but the writer learns the result."""
+    feeds_grown: set[str] = set()
+    codes = feeds.enrolled(conn)
+    for write in writes:
+        home, merged = directory_store.merge_profile(
+            conn, write.member_id, write.home_branch or "?", write.profile
+        )
+        change = member_change(write.member_id, home, merged)
+        # The writing branch already holds its own write; everyone else learns it.
+        for code in codes:
+            if code != write.origin:
+                append(conn, code, [change])
+                feeds_grown.add(code)
+    return feeds_grown
+
+
+def merge_records(
+    conn: sqlite3.Connection, writes: list[DirectoryWrite], append: AppendFeed, now_ms: int
+) -> set[str]:
+    """Union the branches' directory records into HQ's, forward the new ones to every
+    other branch, capture the holds they spend, and refresh the queue."""
+    feeds_grown: set[str] = set()
+    codes = feeds.enrolled(conn)
+    for write in writes:
+        if not directory_store.add_records(conn, [write.record]):
+            continue  # already held (a resolution HQ wrote, echoed back)
+        for code in codes:
+            if code != write.origin:
+                append(conn, code, [record_change(write.record)])
+                feeds_grown.add(code)
+        if write.hold_id is not None:
+            conn.execute(
+                "UPDATE holds SET state = 'captured' WHERE hold_id = ? AND branch = ? AND state = 'open'",
+                (write.hold_id, write.origin),
+            )
+    refresh_conflicts(conn, [w.record for w in writes], now_ms)
+    return feeds_grown
+
+
+def all_records(conn: sqlite3.Connection) -> list[DirectoryRecord]:
+    return records_of(directory_store.load_directory(conn))
+
+
+# -- the conflict queue -------------------------------------------------------------------
+
+
+def refresh_conflicts(conn: sqlite3.Connection, records: list[DirectoryRecord], now_ms: int) -> None:
+    """Recompute the conflicts of every card, member and voucher the records touch."""
+    touched = queue.touched(records)
+    for card in touched.cards:
+        found = queue.card_overdrafts(card, directory_store.card_entries(conn, card))
+        _sync(conn, found, now_ms, stale=("overdraft", card))
+    done: set[str] = set()
+    for member in touched.members:
+        if member in done:
+            continue
+        group = directory_store.group_of(conn, member)
+        done |= set(group.registrations)
+        found, not_aliases = queue.group_duplicates(
+            group.registrations,
+            group.resolution,
+            lambda card: directory_store.card_json(conn, card)["balances"],
+        )
+        _sync(conn, found, now_ms)
+        conn.executemany(
+            "UPDATE conflicts SET state = 'cleared', updated_at_ms = ? WHERE id = ? AND state = 'open'",
+            [(now_ms, conflict_id) for conflict_id in not_aliases],
+        )
+    for voucher in touched.vouchers:
+        found = queue.voucher_reuses(directory_store.redemptions_of(conn, voucher), voucher)
+        _sync(conn, found, now_ms, stale=("voucher_reused", voucher))
+
+
+def _sync(
+    conn: sqlite3.Connection,
+    found: list[ConflictRecord],
+    now_ms: int,
+    stale: tuple[str, str] | None = None,
+) -> None:
+    """Insert new conflicts, refresh open ones, reopen cleared ones that are back;
+    with `stale` (kind, subject), clear that subject's open ones not found again
+    (a top-up that arrived late covered the shortfall)."""
+    conn.executemany(
+        "INSERT INTO conflicts (id, kind, state, subject, branches, amount_fen, summary, details,"
+        " detected_at_ms, updated_at_ms) VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET state = 'open', subject = excluded.subject,"
+        " branches = excluded.branches, amount_fen = excluded.amount_fen, summary = excluded.summary,"
+        " details = excluded.details, updated_at_ms = excluded.updated_at_ms"
+        " WHERE conflicts.state != 'resolved' AND (conflicts.details != excluded.details"
+        " OR conflicts.state != 'open')",
+        [
+            (
+                c.id,
+                c.kind,
+                c.subject,
+                ",".join(c.branches),
+                c.amount_fen,
+                c.summary,
+                queue.details_text(c.details),
+                now_ms,
+                now_ms,
+            )
+            for c in found
+        ],
+    )
+    if stale is not None:
+        kind, subject = stale
+        current = {c.id for c in found}
+        rows = conn.execute(
+            "SELECT id FROM conflicts WHERE kind = ? AND subject = ? AND state = 'open'", (kind, subject)
+        ).fetchall()
+        conn.executemany(
+            "UPDATE conflicts SET state = 'cleared', updated_at_ms = ? WHERE id = ?",
+            [(now_ms, conflict_id) for (conflict_id,) in rows if conflict_id not in current],
+        )
+
+
+def _conflict(row: tuple[Any, ...]) -> Conflict:
+    (id_, kind, state, subject, branches, amount_fen, summary, details, detected, updated) = row[:10]
+    resolution, resolved_at_ms = row[10:]
+    record = ConflictRecord(
+        id_,
+        kind,
+        subject,
+        tuple(branches.split(",")) if branches else (),
+        amount_fen,
+        summary,
+        json.loads(details),
+    )
+    return queue.stored_conflict(
+        record,
+        state,
+        detected,
+        updated,
+        None if resolution is None else json.loads(resolution),
+        resolved_at_ms,
+    )
+
+
+def conflicts(conn: sqlite3.Connection, state: str | None) -> list[Conflict]:
+    rows = conn.execute(
+        f"SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE ? IS NULL OR state = ? ORDER BY detected_at_ms, id",
+        (state, state),
+    )
+    return [_conflict(row) for row in rows]
+
+
+def conflict(conn: sqlite3.Connection, conflict_id: str) -> Conflict | None:
+    row = conn.execute(f"SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE id = ?", (conflict_id,)).fetchone()
+    return None if row is None else _conflict(row)
+
+
+def resolve(
+    conn: sqlite3.Connection,
+    clock: HybridLogicalClock,
+    append: AppendFeed,
+    conflict_id: str,
+    action: str,
+    note: str,
+    by: str,
+    wall_ms: int,
+) -> tuple[Conflict, list[str]]:
+    """Record the decision, write what it implies, and publish both to every branch."""
+    held = queue.check_open(conflict(conn, conflict_id), conflict_id)
+    records = queue.resolution_records(
+        held.record(), action, f"resolution:{conflict_id}", clock.tick(wall_ms)
+    )
+    directory_store.add_records(conn, records)
+    resolution = queue.resolution(held, action, note, by, wall_ms, records)
+    conn.execute(
+        "UPDATE conflicts SET state = 'resolved', resolution = ?, resolved_at_ms = ?, updated_at_ms = ?"
+        " WHERE id = ?",
+        (json.dumps(resolution, sort_keys=True), wall_ms, wall_ms, conflict_id),
+    )
+    changes = [record_change(r) for r in records]
+    changes.append(FeedChange("conflict", conflict_id, "resolve", resolution))
+    codes = feeds.publish(conn, append, changes)
+    # What the decision changed may raise or clear other conflicts (a
+    # separation splits a group; a write-off lifts a balance).
+    refresh_conflicts(conn, records, wall_ms)
+    return queue.answered(held, resolution), codes
+
+
+# -- views ------------------------------------------------------------------------------
+
+
+def member_by_phone(conn: sqlite3.Connection, phone: str) -> list[dict[str, Any]]:
+    found = set(directory_store.members_with_key(conn, "phone:" + phone))
+    for (member_id,) in conn.execute("SELECT id FROM members WHERE phone = ?", (phone,)).fetchall():
+        found.add(directory_store.group_of(conn, member_id).survivor(member_id))
+    views = [directory_store.member_json(conn, member_id) for member_id in sorted(found)]
+    return [view for view in views if view is not None]
+
+
+def directory_bytes(conn: sqlite3.Connection) -> bytes:
+    """The directory's canonical bytes: equal at two replicas iff their directories are."""
+    return directory_store.load_directory(conn).encode()
+
+
+def card(conn: sqlite3.Connection, card_id: str) -> dict[str, Any] | None:
+    owner = directory_store.card_owner(conn, card_id)
+    if owner is None:
+        return None
+    survivor = directory_store.group_of(conn, owner).survivor(owner)
+    return {**directory_store.card_json(conn, card_id), "member_id": survivor}

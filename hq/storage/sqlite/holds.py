@@ -1,0 +1,48 @@
+"""Online payment holds at HQ on SQLite: money set aside on a card until the spend's
+entry captures it, the branch releases it, or it expires. The rules are hq.holds'."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from hq import holds
+from hq.storage.base import HoldRecord
+from shared_tables import directory_store
+
+
+def _funds(conn: sqlite3.Connection, card_id: str, now_ms: int) -> holds.CardFunds:
+    held = conn.execute(
+        "SELECT COALESCE(SUM(amount_fen), 0) FROM holds"
+        " WHERE card_id = ? AND state = 'open' AND expires_at_ms > ?",
+        (card_id, now_ms),
+    ).fetchone()[0]
+    return holds.CardFunds(
+        known=directory_store.card_owner(conn, card_id) is not None,
+        status=directory_store.card_status(conn, card_id),
+        balance_fen=directory_store.card_balance(conn, card_id, "stored_value"),
+        open_holds_fen=int(held),
+    )
+
+
+def place(conn: sqlite3.Connection, hold: HoldRecord, unsynced_fen: int, now_ms: int) -> int:
+    held = conn.execute(
+        "SELECT branch, card_id, amount_fen FROM holds WHERE hold_id = ?", (hold.hold_id,)
+    ).fetchone()
+    if held is not None:
+        holds.same_terms(hold, (held[0], held[1], held[2]))
+        return holds.available_fen(_funds(conn, hold.card_id, now_ms), unsynced_fen)
+    available = holds.check_hold(hold, _funds(conn, hold.card_id, now_ms), unsynced_fen)
+    conn.execute(
+        "INSERT INTO holds (hold_id, branch, card_id, amount_fen, created_at_ms, expires_at_ms, state)"
+        " VALUES (?, ?, ?, ?, ?, ?, 'open')",
+        (hold.hold_id, hold.branch, hold.card_id, hold.amount_fen, now_ms, hold.expires_at_ms),
+    )
+    return available
+
+
+def release(conn: sqlite3.Connection, branch: str, hold_id: str) -> bool:
+    cursor = conn.execute(
+        "UPDATE holds SET state = 'released' WHERE hold_id = ? AND branch = ? AND state = 'open'",
+        (hold_id, branch),
+    )
+    return cursor.rowcount > 0

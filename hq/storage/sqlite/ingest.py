@@ -1,0 +1,184 @@
+"""The branches' logs at HQ on SQLite: storing a verified batch verbatim, applying
+what its entries mean, setting aside the effects it cannot apply, and keeping a
+forking branch's evidence.
+
+What the batch is (held, new, gap, fork) is protocol.ingest's decision; what its
+entries mean is hq.plan's. Here they are executed in the ingest transaction.
+
+Effects are applied the fast way first: the whole batch's plan in one go. Only
+if that raises a refusal (a directory record clashing with one HQ holds) or a
+uniqueness failure (a sale id booked twice) is it rolled back to a savepoint and
+applied entry by entry, each in its own savepoint, the failing ones set aside.
+Anything else is a bug of ours and fails the push loudly.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from hq import quarantine
+from hq.errors import Quarantined, UnknownBranch
+from hq.plan import Plan, RefusedEffect, plan_entries
+from hq.storage.base import IngestResult, QuarantinedEffect
+from hq.storage.sqlite import directory, feeds, inventory, reports
+from hq.storage.sqlite.feeds import AppendFeed
+from protocol.batch import SignedBatch
+from protocol.entry import Entry
+from protocol.errors import Refused
+from protocol.hlc import HybridLogicalClock
+from protocol.ingest import Fork, Gap, NewEntries, decide, held_range
+
+
+def ingest(
+    conn: sqlite3.Connection,
+    clock: HybridLogicalClock,
+    batch: SignedBatch,
+    now_ms: int,
+    reported_backlog: int,
+) -> IngestResult | Fork:
+    """Store and apply the batch's new entries and move the acked sequence; or, for a
+    fork, quarantine the branch with the evidence and return the fork (the caller
+    refuses the push once that is committed)."""
+    origin = batch.origin
+    row = conn.execute(
+        "SELECT acked_seq, head_hash, quarantined_reason FROM nodes WHERE code = ?", (origin,)
+    ).fetchone()
+    if row is None:
+        raise UnknownBranch(f"no node is enrolled as {origin}")
+    acked_seq, head_hash, quarantined_reason = row[0], bytes(row[1]), row[2]
+    if quarantined_reason is not None:
+        raise Quarantined(f"branch {origin} is quarantined: {quarantined_reason}")
+    needed = held_range(batch.first_seq, batch.last_seq, acked_seq)
+    held = (
+        {
+            seq: bytes(raw)
+            for seq, raw in conn.execute(
+                "SELECT seq, entry FROM log_entries WHERE origin = ? AND seq BETWEEN ? AND ?",
+                (origin, needed[0], needed[-1]),
+            )
+        }
+        if needed
+        else {}
+    )
+    decision = decide(batch.entries, acked_seq=acked_seq, head_hash=head_hash, held=held)
+    if isinstance(decision, Gap):
+        raise decision.refusal(origin)
+    if isinstance(decision, Fork):
+        _quarantine(conn, batch, decision, now_ms)
+        return decision
+    applied = 0
+    feeds_grown: set[str] = set()
+    set_aside: list[QuarantinedEffect] = []
+    if isinstance(decision, NewEntries):
+        fresh = decision.entries
+        conn.executemany(
+            "INSERT INTO log_entries (origin, seq, hlc, hash, entry) VALUES (?, ?, ?, ?, ?)",
+            [(origin, e.seq, e.hlc, e.hash, e.raw) for e in fresh],
+        )
+        for entry in fresh:
+            clock.observe(entry.hlc, now_ms)
+        feeds_grown, refused = apply_effects(conn, fresh, feeds.appender(clock, now_ms), now_ms)
+        set_aside = [quarantine.effect_set_aside(r, now_ms) for r in refused]
+        _set_aside(conn, set_aside)
+        last = fresh[-1]
+        conn.execute(
+            "UPDATE nodes SET acked_seq = ?, head_hash = ? WHERE code = ?", (last.seq, last.hash, origin)
+        )
+        # The batch's head is its last entry, new here: a checkpoint every entry up to it is proven by.
+        conn.execute(
+            "INSERT INTO signed_heads (origin, seq, hash, signature, received_at_ms) VALUES (?, ?, ?, ?, ?)",
+            (origin, last.seq, last.hash, batch.signature, now_ms),
+        )
+        acked_seq, applied = last.seq, len(fresh)
+    conn.execute(
+        "UPDATE nodes SET last_seen_ms = ?, reported_backlog = ? WHERE code = ?",
+        (now_ms, reported_backlog, origin),
+    )
+    return IngestResult(acked_seq, applied, decision.duplicates, tuple(sorted(feeds_grown)), tuple(set_aside))
+
+
+def apply_effects(
+    conn: sqlite3.Connection, entries: Sequence[Entry], append: AppendFeed, now_ms: int
+) -> tuple[set[str], list[RefusedEffect]]:
+    """Apply what the entries mean, all but those HQ cannot apply; the branches whose
+    feeds grew, and the entries refused (in log order) with why."""
+    plan = plan_entries(entries)
+    conn.execute("SAVEPOINT effects")
+    try:
+        feeds_grown = execute_plan(conn, plan, append, now_ms)
+        refused = plan.refused
+    except (Refused, sqlite3.IntegrityError):
+        conn.execute("ROLLBACK TO effects")
+        feeds_grown, refused = _apply_one_by_one(conn, entries, plan.refused, append, now_ms)
+    conn.execute("RELEASE effects")
+    return feeds_grown, refused
+
+
+def _apply_one_by_one(
+    conn: sqlite3.Connection,
+    entries: Sequence[Entry],
+    refused_in_planning: list[RefusedEffect],
+    append: AppendFeed,
+    now_ms: int,
+) -> tuple[set[str], list[RefusedEffect]]:
+    """The slow way, once the batch as a whole failed: each entry in its own savepoint."""
+    feeds_grown: set[str] = set()
+    refused = {r.entry.seq: r for r in refused_in_planning}
+    for entry in entries:
+        if entry.seq in refused:
+            continue
+        plan = plan_entries([entry])
+        refused.update((r.entry.seq, r) for r in plan.refused)
+        conn.execute("SAVEPOINT entry")
+        try:
+            feeds_grown |= execute_plan(conn, plan, append, now_ms)
+        except Refused as refusal:
+            conn.execute("ROLLBACK TO entry")
+            refused[entry.seq] = RefusedEffect(entry, refusal)
+        except sqlite3.IntegrityError as clash:
+            conn.execute("ROLLBACK TO entry")
+            refused[entry.seq] = RefusedEffect(entry, quarantine.record_conflict(entry, clash))
+        conn.execute("RELEASE entry")
+    return feeds_grown, [refused[seq] for seq in sorted(refused)]
+
+
+def _set_aside(conn: sqlite3.Connection, effects: list[QuarantinedEffect]) -> None:
+    conn.executemany(
+        "INSERT INTO effect_quarantine (origin, seq, kind, op, entity_id, code, message, at_ms)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(q.origin, q.seq, q.kind, q.op, q.entity_id, q.code, q.message, q.at_ms) for q in effects],
+    )
+
+
+def execute_plan(conn: sqlite3.Connection, plan: Plan, append: AppendFeed, now_ms: int) -> set[str]:
+    """Apply what the entries mean; the branches whose feeds grew."""
+    reports.record_sales(conn, plan.sales)
+    feeds_grown = directory.merge_members(conn, plan.members, append) if plan.members else set()
+    if plan.directory:
+        feeds_grown |= directory.merge_records(conn, plan.directory, append, now_ms)
+    enrolled = set(feeds.enrolled(conn))
+    feeds_grown |= inventory.execute(conn, plan.inventory, append, enrolled)
+    return feeds_grown
+
+
+def _quarantine(conn: sqlite3.Connection, batch: SignedBatch, fork: Fork, now_ms: int) -> None:
+    conn.execute(
+        "UPDATE nodes SET quarantined_reason = ?, quarantined_at_ms = ?"
+        " WHERE code = ? AND quarantined_reason IS NULL",
+        (quarantine.fork_reason(fork, now_ms), now_ms, batch.origin),
+    )
+    conn.execute(
+        "INSERT INTO forks (origin, seq, held_entry, offered_entry, offered_head_seq,"
+        " offered_head_hash, offered_signature, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            batch.origin,
+            fork.seq,
+            fork.held,
+            fork.offered,
+            batch.head.seq,
+            batch.head.hash,
+            batch.signature,
+            now_ms,
+        ),
+    )
