@@ -14,6 +14,13 @@ from typing import Any
 
 from hq.payload import Payload
 from protocol.codec import check_branch_code
+from protocol.contract import (
+    PURCHASE_RETURN_POST,
+    RECEIPT_POST,
+    TRANSFER_DISCREPANCY,
+    TRANSFER_RECEIVE,
+    TRANSFER_SEND,
+)
 from protocol.entry import Entry
 from protocol.errors import MalformedMessage
 
@@ -237,9 +244,9 @@ def plan_payable(plan: InventoryPlan, entry: Entry) -> None:
 
 
 HANDLERS = {
-    ("transfer", "send"): plan_transfer_send,
-    ("transfer", "receive"): plan_transfer_receive,
-    ("transfer", "discrepancy"): plan_discrepancy,
-    ("receipt", "post"): plan_payable,
-    ("purchase_return", "post"): plan_payable,
+    TRANSFER_SEND.key: plan_transfer_send,
+    TRANSFER_RECEIVE.key: plan_transfer_receive,
+    TRANSFER_DISCREPANCY.key: plan_discrepancy,
+    RECEIPT_POST.key: plan_payable,
+    PURCHASE_RETURN_POST.key: plan_payable,
 }

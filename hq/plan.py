@@ -22,7 +22,16 @@ from conflict.wire import DirectoryRecord, from_entry
 from hq import inventory_plan
 from hq.errors import OutOfBounds
 from hq.inventory_plan import InventoryPlan
-from hq.payload import Payload
+from protocol.contract import (
+    CARD_EVENT,
+    LEDGER_ENTRY,
+    MEMBER_EDIT,
+    MEMBER_REGISTER,
+    SALE_CHECKOUT,
+    VOUCHER_REDEEM,
+    Writer,
+    check_entry,
+)
 from protocol.entry import Entry
 from protocol.errors import MalformedMessage, Refused
 
@@ -129,10 +138,16 @@ def plan_entries(entries: Iterable[Entry]) -> Plan:
 
 
 def _plan_entry(plan: Plan, entry: Entry) -> None:
-    handler = _HANDLERS.get((entry.kind, entry.op))
+    # The wire contract first, as the branch checked it when it wrote the entry: its
+    # shape and structural bounds. What is left below are HQ's own rules (its
+    # business bounds, a branch writing only its own side).
+    entry_type = check_entry(entry, Writer.BRANCH)
+    if entry_type is None:
+        return  # a kind this build does not read (a newer node's): stored, no effect
+    handler = _HANDLERS.get(entry_type.key)
     if handler is not None:
         handler(plan, entry)
-    stock_handler = inventory_plan.HANDLERS.get((entry.kind, entry.op))
+    stock_handler = inventory_plan.HANDLERS.get(entry_type.key)
     if stock_handler is not None:
         stock_handler(plan.inventory, entry)
     inventory_plan.plan_moves(plan.inventory, entry)
@@ -167,10 +182,14 @@ def _bounded(entry: Entry, key: str, low: int, high: int) -> int:
 
 
 def _sale(plan: Plan, entry: Entry) -> None:
-    lines = Payload.of(entry).items("lines", non_empty=False)
-    cost_fen = sum(
-        line.optional_integer("cost_fen", -MAX_SALE_TOTAL_FEN, MAX_SALE_TOTAL_FEN, 0) for line in lines
-    )
+    # The contract has checked every field's type; HQ bounds the figures it adds up.
+    lines = entry.payload["lines"]
+    cost_fen = sum(line.get("cost_fen") or 0 for line in lines)
+    if not -MAX_SALE_TOTAL_FEN <= cost_fen <= MAX_SALE_TOTAL_FEN:
+        raise OutOfBounds(
+            f"entry {entry.origin}#{entry.seq} (sale/checkout): its lines cost {cost_fen} fen,"
+            f" outside {-MAX_SALE_TOTAL_FEN}..{MAX_SALE_TOTAL_FEN}"
+        )
     plan.sales.append(
         SaleRow(
             entry.origin,
@@ -225,10 +244,10 @@ def _voucher(plan: Plan, entry: Entry) -> None:
 
 
 _HANDLERS = {
-    ("sale", "checkout"): _sale,
-    ("member", "register"): _member,
-    ("member", "edit"): _member,
-    ("card", "event"): _directory,
-    ("ledger", "entry"): _directory,
-    ("voucher", "redeem"): _voucher,
+    SALE_CHECKOUT.key: _sale,
+    MEMBER_REGISTER.key: _member,
+    MEMBER_EDIT.key: _member,
+    CARD_EVENT.key: _directory,
+    LEDGER_ENTRY.key: _directory,
+    VOUCHER_REDEEM.key: _voucher,
 }

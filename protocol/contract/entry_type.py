@@ -32,6 +32,11 @@ class EntryType:
     def name(self) -> str:
         return f"{self.kind}/{self.op}"
 
+    @property
+    def key(self) -> tuple[str, str]:
+        """(kind, op), as an entry carries them: what readers file their handlers under."""
+        return self.kind, self.op
+
     def check(self, payload: Any) -> None:
         """Return if the payload keeps the contract; PayloadInvalid naming the field if not."""
         self.validate(payload)

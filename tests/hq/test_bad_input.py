@@ -480,19 +480,26 @@ def _ill_formed(change: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("payload", "code"),
     [
-        pytest.param(_ill_formed({"total_fen": "5000"}), "malformed", id="total_fen-a-string"),
-        pytest.param(_ill_formed({"lines": _DROP}), "malformed", id="no-lines"),
-        pytest.param(_ill_formed({"at_ms": None}), "malformed", id="at_ms-null"),
-        pytest.param(["not", "a", "map"], "malformed", id="payload-a-list"),
+        # Each breaks the wire contract, which HQ reads a branch's entries by.
+        pytest.param(_ill_formed({"total_fen": "5000"}), "payload_invalid", id="total_fen-a-string"),
+        pytest.param(_ill_formed({"lines": _DROP}), "payload_invalid", id="no-lines"),
+        pytest.param(_ill_formed({"at_ms": None}), "payload_invalid", id="at_ms-null"),
+        pytest.param(["not", "a", "map"], "payload_invalid", id="payload-a-list"),
         pytest.param(
             _ill_formed({"at_ms": 2**62}),
-            "out_of_bounds",
+            "payload_invalid",
             id="at_ms-beyond-the-calendar",
         ),
         pytest.param(
             _ill_formed({"total_fen": 2**63}),
-            "out_of_bounds",
+            "payload_invalid",
             id="total_fen-beyond-int64",
+        ),
+        # Within the contract but beyond what HQ will add up: HQ's own business bound.
+        pytest.param(
+            _ill_formed({"total_fen": 10**13 + 1}),
+            "out_of_bounds",
+            id="total_fen-beyond-hqs-bound",
         ),
     ],
 )
@@ -547,7 +554,7 @@ async def test_signed_member_registration_with_a_name_that_is_not_text_is_stored
         1,
         "member",
         "register",
-        "malformed",
+        "payload_invalid",
     )
     assert "name must be text" in effect["message"]
 

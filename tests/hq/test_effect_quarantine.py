@@ -50,13 +50,13 @@ async def test_an_entry_whose_payload_hq_cannot_read_is_stored_acknowledged_and_
     result = await store.ingest(br.batch(1, 3), NOW_MS, 0)
 
     assert (result.acked_seq, result.applied, result.duplicates) == (3, 3, 0)
-    assert [(q.seq, q.code) for q in result.quarantined] == [(2, "malformed")]
+    assert [(q.seq, q.code) for q in result.quarantined] == [(2, "payload_invalid")]
     assert "BR01#2" in result.quarantined[0].message
-    assert "'total_fen' must be int" in result.quarantined[0].message
+    assert "total_fen must be an integer" in result.quarantined[0].message
     # S1 and S3 count; S2 is held verbatim but adds nothing.
     assert await sales(store, "BR01") == (2, 5_000)
     assert await store.log_entries("BR01", 1, 3) == [e.raw for e in br.entries]
-    assert await set_aside(store) == [("BR01", 2, "sale", "checkout", "malformed")]
+    assert await set_aside(store) == [("BR01", 2, "sale", "checkout", "payload_invalid")]
     branch = await store.branch("BR01")
     assert branch is not None
     assert (branch.acked_seq, branch.effects_quarantined, branch.quarantined_reason) == (3, 1, None)
@@ -189,9 +189,9 @@ async def test_effects_set_aside_are_listed_newest_first_and_by_branch(store: HQ
     await store.ingest(br01.batch(2, 2), NOW_MS + 2_000, 0)
 
     assert await set_aside(store) == [
-        ("BR01", 2, "sale", "checkout", "malformed"),
-        ("BR02", 1, "sale", "checkout", "out_of_bounds"),
-        ("BR01", 1, "sale", "checkout", "malformed"),
+        ("BR01", 2, "sale", "checkout", "payload_invalid"),
+        ("BR02", 1, "sale", "checkout", "payload_invalid"),
+        ("BR01", 1, "sale", "checkout", "payload_invalid"),
     ]
     assert [q.seq for q in await store.quarantined_effects("BR01")] == [2, 1]
     assert [(b.code, b.effects_quarantined) for b in await store.branches()] == [("BR01", 2), ("BR02", 1)]

@@ -91,7 +91,10 @@ values: st.SearchStrategy[Any] = st.recursive(
 payloads = st.dictionaries(st.sampled_from(FIELDS), values, max_size=14) | values
 
 
-MOVES = [{"warehouse": "BR01-MAIN", "sku": "CUP", "qty": -1, "cost_fen": -1_000, "cause": "sale"}]
+def moves(cause: str, qty: int = -1, cost_fen: int = -1_000) -> list[dict[str, Any]]:
+    return [{"warehouse": "BR01-MAIN", "sku": "CUP", "qty": qty, "cost_fen": cost_fen, "cause": cause}]
+
+
 TRANSFER = {
     "id": "T1",
     "source_branch": "BR01",
@@ -101,6 +104,7 @@ TRANSFER = {
     "lines": [{"sku": "CUP", "qty": 4, "cost_fen": 4_000}],
     "cost_fen": 4_000,
 }
+# One payload of each kind as a branch writes it (it keeps the wire contract).
 WELL_FORMED: dict[tuple[str, str], Any] = {
     ("sale", "checkout"): {
         "member_id": None,
@@ -109,7 +113,8 @@ WELL_FORMED: dict[tuple[str, str], Any] = {
         "lines": [{"sku": "CUP", "qty": 1, "unit_price_fen": 2_500, "amount_fen": 2_500, "cost_fen": 1_000}],
         "tenders": [{"kind": "cash", "amount_fen": 2_500}],
         "total_fen": 2_500,
-        "moves": MOVES,
+        "change_fen": 0,
+        "moves": moves("sale"),
     },
     ("member", "register"): {"home_branch": "BR01", "name": "Li", "phone": "139", "cards": ["K-1"]},
     ("member", "edit"): {"name": "Li", "birthday": None},
@@ -121,9 +126,20 @@ WELL_FORMED: dict[tuple[str, str], Any] = {
         "amount": -100,
         "hold": "H1",
     },
-    ("voucher", "redeem"): {"voucher_id": "V1", "amount_fen": 500},
-    ("transfer", "send"): {**TRANSFER, "note": None, "sent_at_ms": 1, "moves": MOVES},
-    ("transfer", "receive"): {**TRANSFER, "to_branch": "BR01", "source_branch": "BR02", "received_at_ms": 1},
+    ("voucher", "redeem"): {"voucher_id": "V1", "amount_fen": 500, "sale_id": "S1"},
+    ("transfer", "send"): {
+        **TRANSFER,
+        "note": None,
+        "sent_at_ms": 1,
+        "moves": moves("transfer_out", -4, -4_000),
+    },
+    ("transfer", "receive"): {
+        **TRANSFER,
+        "to_branch": "BR01",
+        "source_branch": "BR02",
+        "received_at_ms": 1,
+        "moves": moves("transfer_in", 4, 4_000),
+    },
     ("transfer", "discrepancy"): {
         "id": "D1",
         "transfer_id": "T1",
@@ -132,20 +148,30 @@ WELL_FORMED: dict[tuple[str, str], Any] = {
         "note": None,
         "at_ms": 1,
         "lines": [{"line_no": 0, "sku": "CUP", "sent_qty": 4, "received_qty": 3, "cost_fen": 1_000}],
+        "moves": moves("transfer_discrepancy"),
     },
     ("receipt", "post"): {
         "id": "R1",
+        "order_id": None,
+        "supplier": "SUP",
         "warehouse": "BR01-MAIN",
+        "lines": [{"sku": "CUP", "qty": 1, "unit_cost_fen": 1_000, "amount_fen": 1_000}],
+        "amount_fen": 1_000,
         "at_ms": 1,
         "payable": {"id": "P1", "supplier": "SUP", "amount_fen": 1_000},
-        "moves": MOVES,
+        "moves": moves("purchase", 1, 1_000),
     },
     ("purchase_return", "post"): {
         "id": "PR1",
+        "supplier": "SUP",
         "warehouse": "BR01-MAIN",
+        "receipt_id": None,
+        "lines": [{"sku": "CUP", "qty": 1, "unit_cost_fen": 1_000, "amount_fen": 1_000, "cost_fen": 1_000}],
+        "amount_fen": 1_000,
+        "cost_fen": 1_000,
         "at_ms": 1,
         "payable": {"id": "P2", "supplier": "SUP", "amount_fen": -1_000},
-        "moves": MOVES,
+        "moves": moves("purchase_return"),
     },
 }
 
@@ -225,7 +251,8 @@ def test_a_ledger_entry_naming_its_ledger_with_a_list_is_set_aside() -> None:
     checked to be text, and a list raised TypeError, failing every retry of the push."""
     payload = {"card_id": "K-1", "ledger": [], "kind": "top_up", "amount": 100}
     (refused,) = plan_entries([entry_of("ledger", "entry", payload)]).refused
-    assert refused.refusal.code == "invalid_record"
+    # The wire contract now names it first: the ledger must be one of the ledger words.
+    assert refused.refusal.code == "payload_invalid"
 
 
 class SqliteHQ:
@@ -295,7 +322,8 @@ def test_a_voucher_reused_for_more_than_hqs_integers_hold_is_set_aside(sqlite_hq
             (redeem, "V-E2", {"voucher_id": "V-BIG", "amount_fen": 2**64 - 1}),
         ]
     )
-    assert [q.code for q in result.quarantined] == ["out_of_bounds", "out_of_bounds"]
+    # The wire contract bounds a voucher's amount as a tender's: it is refused there.
+    assert [q.code for q in result.quarantined] == ["payload_invalid", "payload_invalid"]
 
 
 @PROPERTY
