@@ -50,19 +50,40 @@ def now_ms() -> int:
 
 
 def sale_payload(at_ms: int) -> dict[str, Any]:
-    """Shaped like node/checkout.py's checkout entry: two lines, paid in cash."""
+    """A checkout entry as node.services.checkout writes it today: two lines with their
+    cost of goods, paid in cash, and the two stock moves it made."""
+    warehouse = f"{BRANCH}-MAIN"
     lines = [
-        {"sku": "TEA-OOLONG-250", "qty": 2, "unit_price_fen": 6800, "amount_fen": 13_600},
-        {"sku": "CUP-CERAMIC", "qty": 1, "unit_price_fen": 2500, "amount_fen": 2500},
+        {
+            "sku": "TEA-OOLONG-250",
+            "qty": 2,
+            "unit_price_fen": 6800,
+            "amount_fen": 13_600,
+            "cost_fen": 8_000,
+            "gross_profit_fen": 5_600,
+        },
+        {
+            "sku": "CUP-CERAMIC",
+            "qty": 1,
+            "unit_price_fen": 2500,
+            "amount_fen": 2500,
+            "cost_fen": 1_200,
+            "gross_profit_fen": 1_300,
+        },
     ]
     return {
         "member_id": None,
-        "warehouse": f"{BRANCH}-MAIN",
+        "warehouse": warehouse,
         "lines": lines,
         "tenders": [{"kind": "cash", "amount_fen": 20_000}],
         "total_fen": 16_100,
         "change_fen": 3900,
+        "points_earned": 0,
         "at_ms": at_ms,
+        "moves": [
+            {"warehouse": warehouse, "sku": "TEA-OOLONG-250", "qty": -2, "cost_fen": -8_000, "cause": "sale"},
+            {"warehouse": warehouse, "sku": "CUP-CERAMIC", "qty": -1, "cost_fen": -1_200, "cause": "sale"},
+        ],
     }
 
 
@@ -136,6 +157,13 @@ async def run_in_process(path: Path, pushes: Pushes) -> InProcess:
             push_s += time.perf_counter() - decoded
             last_seq += len(request.batch.entries)
             check_ack(ack, last_seq)
+        # Every entry applied, none set aside: a benchmark of effects HQ skipped measures nothing.
+        totals = await store.sales_totals(BRANCH)
+        set_aside = await store.quarantined_effects(BRANCH)
+        if totals.count != pushes.entries or set_aside:
+            raise RuntimeError(
+                f"HQ counted {totals.count} of {pushes.entries} sales; {len(set_aside)} set aside"
+            )
     finally:
         await store.close()
     return InProcess(decode_s + push_s, decode_s, push_s)
