@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from node.errors import NotFound, UnknownProduct, UnknownWarehouse, WarehouseElsewhere
@@ -45,6 +46,12 @@ _PRODUCT_DEFAULTS: dict[str, Any] = {
     "discount_rate": 100,
     "costing_method": "moving_average",
 }
+
+
+_PRODUCT_COLUMNS = (
+    "sku, name, price_fen, costing_method, purchase_price_fen, specified_cost_fen,"
+    " lower_limit, upper_limit, supplier, discount_mode, discount_rate"
+)
 
 
 class Product(NamedTuple):
@@ -96,14 +103,21 @@ def product(conn: sqlite3.Connection, sku: str, *, active_only: bool = True) -> 
     """A product of the catalogue. Goods of a product HQ has since withdrawn still
     move (a transfer in, a return), so the stock ledger asks with active_only=False."""
     row = conn.execute(
-        "SELECT sku, name, price_fen, costing_method, purchase_price_fen, specified_cost_fen,"
-        " lower_limit, upper_limit, supplier, discount_mode, discount_rate"
-        f" FROM products WHERE sku = ?{' AND active' if active_only else ''}",
-        (sku,),
+        f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE sku = ?{' AND active' if active_only else ''}", (sku,)
     ).fetchone()
     if row is None:
         raise UnknownProduct(f"{sku} is not in this branch's catalogue (HQ has not published it, or a typo)")
     return Product(*row)
+
+
+def active_products(conn: sqlite3.Connection, skus: Sequence[str]) -> dict[str, Product]:
+    """The active products among `skus`, by sku, in one read (a sale's lines); a sku
+    missing from the answer is not in the catalogue."""
+    marks = ",".join("?" * len(skus))
+    rows = conn.execute(
+        f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE active AND sku IN ({marks})", tuple(skus)
+    ).fetchall()
+    return {row[0]: Product(*row) for row in rows}
 
 
 def warehouse_branch(conn: sqlite3.Connection, code: str) -> str:

@@ -11,7 +11,6 @@ tender. `sell` is the whole of a till's sale, holds included.
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -135,19 +134,14 @@ def checkout_job(
         points = _earn_points(tx, member_id, sale_id, total_fen)
         # The cost of goods is fixed now, by the warehouse's costing method
         # (DESIGN 7); units sold beyond stock are costed provisionally.
-        moves = [
-            stock_ledger.issue(
-                conn,
-                warehouse,
-                line["sku"],
-                line["qty"],
-                "sale",
-                sale_id,
-                tx.wall_ms,
-                item=products[line["sku"]],
-            )
-            for line in lines
-        ]
+        moves = stock_ledger.issue_many(
+            conn,
+            warehouse,
+            [(products[line["sku"]], line["qty"]) for line in lines],
+            "sale",
+            sale_id,
+            tx.wall_ms,
+        )
         for line, move in zip(lines, moves, strict=True):
             line["cost_fen"] = move.issued_cost_fen
             line["gross_profit_fen"] = line["amount_fen"] - move.issued_cost_fen
@@ -234,10 +228,7 @@ def check_sale(conn: sqlite3.Connection, sale: SaleRequest) -> CheckedSale:
     if member_id is not None:
         member_id = member_or_survivor(conn, member_id)
     skus = sorted({sku for sku, _ in sale.lines})
-    items = {}
-    for sku in skus:
-        with contextlib.suppress(UnknownProduct):
-            items[sku] = catalogue.product(conn, sku)
+    items = catalogue.active_products(conn, skus)
     missing = [sku for sku in skus if sku not in items]
     if missing:
         raise UnknownProduct(f"not in this branch's catalogue: {', '.join(missing)}")

@@ -22,6 +22,7 @@ Each warehouse is valued on its own: a branch's sale never takes HQ's oldest lot
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -82,6 +83,13 @@ def cost_state(conn: sqlite3.Connection, warehouse: str, item: Product) -> costi
     row = conn.execute(
         "SELECT qty, cost_fen, cost_state FROM stock WHERE warehouse = ? AND sku = ?", (warehouse, item.sku)
     ).fetchone()
+    return _state_of(row, item)
+
+
+StockRow = tuple[int, int, bytes | None]  # qty, cost_fen, cost_state as stored
+
+
+def _state_of(row: StockRow | None, item: Product) -> costing.CostState:
     specified = item.specified_cost_fen if item.costing_method == "specified" else None
     if specified is None and item.costing_method == "specified":
         specified = item.purchase_price_fen
@@ -102,50 +110,59 @@ def cost_state(conn: sqlite3.Connection, warehouse: str, item: Product) -> costi
     return costing.CostState(item.costing_method, state_layers, last_unit or fallback_unit, specified)
 
 
-def _save(conn: sqlite3.Connection, warehouse: str, sku: str, state: costing.CostState) -> None:
+_SAVE = (
+    "INSERT INTO stock (warehouse, sku, qty, cost_fen, cost_state) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (warehouse, sku) DO UPDATE SET qty = excluded.qty, cost_fen = excluded.cost_fen,"
+    " cost_state = excluded.cost_state"
+)
+_APPEND = (
+    "INSERT INTO stock_moves"
+    " (warehouse, sku, qty_delta, cause, ref_id, at_ms, cost_fen, correction_fen, variance_fen)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _saved(warehouse: str, sku: str, state: costing.CostState) -> tuple[str, str, int, int, bytes]:
     # Lists of ints and a str are already canonical: packed without the walk.
     blob = codec.pack_canonical(
         [state.method, [[layer.qty, layer.cost_fen] for layer in state.layers], state.last_unit_fen]
     )
-    conn.execute(
-        "INSERT INTO stock (warehouse, sku, qty, cost_fen, cost_state) VALUES (?, ?, ?, ?, ?)"
-        " ON CONFLICT (warehouse, sku) DO UPDATE SET qty = excluded.qty, cost_fen = excluded.cost_fen,"
-        " cost_state = excluded.cost_state",
-        (warehouse, sku, state.qty, state.cost_fen, blob),
+    return warehouse, sku, state.qty, state.cost_fen, blob
+
+
+def _appended(move: Move, cause: str, ref: str, at_ms: int) -> tuple[Any, ...]:
+    return (
+        move.warehouse,
+        move.sku,
+        move.qty,
+        cause,
+        ref,
+        at_ms,
+        move.cost_fen,
+        move.correction_fen,
+        move.variance_fen,
     )
+
+
+def _save(conn: sqlite3.Connection, warehouse: str, sku: str, state: costing.CostState) -> None:
+    conn.execute(_SAVE, _saved(warehouse, sku, state))
 
 
 def _append(conn: sqlite3.Connection, move: Move, cause: str, ref: str, at_ms: int) -> None:
-    conn.execute(
-        "INSERT INTO stock_moves"
-        " (warehouse, sku, qty_delta, cause, ref_id, at_ms, cost_fen, correction_fen, variance_fen)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            move.warehouse,
-            move.sku,
-            move.qty,
-            cause,
-            ref,
-            at_ms,
-            move.cost_fen,
-            move.correction_fen,
-            move.variance_fen,
-        ),
-    )
+    conn.execute(_APPEND, _appended(move, cause, ref, at_ms))
 
 
-def _current(
-    conn: sqlite3.Connection, warehouse: str, sku: str, item: Product | None = None
-) -> tuple[int, costing.CostState, int]:
+def _current(conn: sqlite3.Connection, warehouse: str, sku: str) -> tuple[int, costing.CostState, int]:
     """(value on hand, the state a movement starts from, revaluation variance).
 
     Stock of a product HQ has since put on a specified cost (or a new one) is
     first carried at that cost; the difference is purchase price variance booked
     on the movement that finds it, so the value on hand always equals the sum of
     the moves and no fen is lost."""
-    if item is None:
-        item = product(conn, sku, active_only=False)
-    state = cost_state(conn, warehouse, item)
+    return _revalued(cost_state(conn, warehouse, product(conn, sku, active_only=False)))
+
+
+def _revalued(state: costing.CostState) -> tuple[int, costing.CostState, int]:
     held = state.cost_fen
     if state.specified_unit_fen is None or not state.layers:
         return held, state, 0
@@ -181,21 +198,11 @@ def receive(
 
 
 def issue(
-    conn: sqlite3.Connection,
-    warehouse: str,
-    sku: str,
-    qty: int,
-    cause: str,
-    ref: str,
-    at_ms: int,
-    *,
-    item: Product | None = None,
+    conn: sqlite3.Connection, warehouse: str, sku: str, qty: int, cause: str, ref: str, at_ms: int
 ) -> Move:
     """`qty` units of `sku` leave `warehouse` at the cost its method gives. Stock may
-    go negative (a branch never refuses a customer because its count is behind).
-    `item`, the product as the caller already read it in this transaction, spares
-    reading it again."""
-    held, before, revaluation = _current(conn, warehouse, sku, item)
+    go negative (a branch never refuses a customer because its count is behind)."""
+    held, before, revaluation = _current(conn, warehouse, sku)
     issued = costing.issue(before, qty)
     move = Move(
         warehouse,
@@ -208,6 +215,50 @@ def issue(
     _save(conn, warehouse, sku, issued.state)
     _append(conn, move, cause, ref, at_ms)
     return move
+
+
+def issue_many(
+    conn: sqlite3.Connection,
+    warehouse: str,
+    lines: Sequence[tuple[Product, int]],
+    cause: str,
+    ref: str,
+    at_ms: int,
+) -> list[Move]:
+    """`issue` of each (product, qty) in order, as one document's lines (a sale's):
+    the same moves and the same stock afterwards, with one read of the warehouse's
+    stock of those products and one write each of its levels and of the moves."""
+    skus = sorted({item.sku for item, _ in lines})
+    marks = ",".join("?" * len(skus))
+    rows: dict[str, StockRow] = {
+        row[0]: row[1:]
+        for row in conn.execute(
+            f"SELECT sku, qty, cost_fen, cost_state FROM stock WHERE warehouse = ? AND sku IN ({marks})",
+            (warehouse, *skus),
+        )
+    }
+    states: dict[str, costing.CostState] = {}
+    moves: list[Move] = []
+    for item, qty in lines:
+        state = states.get(item.sku)
+        held, before, revaluation = _revalued(
+            state if state is not None else _state_of(rows.get(item.sku), item)
+        )
+        issued = costing.issue(before, qty)
+        moves.append(
+            Move(
+                warehouse,
+                item.sku,
+                -qty,
+                issued.state.cost_fen - held,
+                variance_fen=revaluation,
+                provisional_qty=issued.provisional_qty,
+            )
+        )
+        states[item.sku] = issued.state
+    conn.executemany(_SAVE, [_saved(warehouse, sku, state) for sku, state in states.items()])
+    conn.executemany(_APPEND, [_appended(move, cause, ref, at_ms) for move in moves])
+    return moves
 
 
 def level(conn: sqlite3.Connection, warehouse: str, sku: str) -> tuple[int, int]:
