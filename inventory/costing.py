@@ -23,7 +23,7 @@ receipt's difference from it is a purchase price `variance`, not stock value.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from protocol.errors import InvariantBroken
 
@@ -111,7 +111,7 @@ def receive(state: CostState, qty: int, cost_fen: int) -> Received:
     unit = state.last_unit_fen
     if qty:
         unit = _round_div(cost_fen, qty) if state.method != "moving_average" else _unit(layers[0])
-    return Received(replace(state, layers=tuple(layers), last_unit_fen=unit), correction, variance)
+    return Received(_evolved(state, tuple(layers), unit), correction, variance)
 
 
 def issue(state: CostState, qty: int) -> Issued:
@@ -143,7 +143,13 @@ def issue(state: CostState, qty: int) -> Issued:
         cost += provisional
         short = layers.pop() if layers else Layer(0, 0)
         layers = [Layer(short.qty - remaining, short.cost_fen - provisional)]
-    return Issued(replace(state, layers=tuple(layers)), cost, remaining)
+    return Issued(_evolved(state, tuple(layers), state.last_unit_fen), cost, remaining)
+
+
+def _evolved(state: CostState, layers: tuple[Layer, ...], last_unit_fen: int) -> CostState:
+    # dataclasses.replace, spelled out: it walks the fields generically, and this runs
+    # for every movement of stock.
+    return CostState(state.method, layers, last_unit_fen, state.specified_unit_fen)
 
 
 def _check(qty: int, cost_fen: int) -> None:

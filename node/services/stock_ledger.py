@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import msgpack
+
 from inventory import costing
 from node.services.catalogue import Product, product
 from protocol import codec
@@ -101,7 +103,8 @@ def _state_of(row: StockRow | None, item: Product) -> costing.CostState:
         # it carries on as one layer at what the ledger says it is worth (0).
         method, layers, last_unit = item.costing_method, [[row[0], row[1]]], 0
     else:
-        method, layers, last_unit = codec.unpack(row[2])
+        # Our own bytes (`_saved`), read back: no need of the wire's guarded decoder.
+        method, layers, last_unit = msgpack.unpackb(row[2])
     state_layers = tuple(costing.Layer(qty, cost) for qty, cost in layers)
     if method != item.costing_method and state_layers:
         qty = sum(layer.qty for layer in state_layers)
