@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.common import Report
+from benchmarks.common import FIGURES_ENV, Report
 
 ROOT = Path(__file__).resolve().parents[1]
 # One run of a benchmark script stays near a minute; five is a hang.
@@ -65,7 +65,9 @@ def worktree(rev: str) -> Iterator[Path]:
 
 def run_script(tree: Path, module: str, args: Sequence[str]) -> str:
     """`python -m MODULE ARGS` with `tree` first on the path; its output."""
-    env = {**os.environ, "PYTHONPATH": str(tree)}
+    # The inner runs' own tables are not figures of their own (run_all collects this one's).
+    env = {key: value for key, value in os.environ.items() if key != FIGURES_ENV}
+    env["PYTHONPATH"] = str(tree)
     done = subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=tree,

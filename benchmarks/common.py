@@ -7,8 +7,10 @@ files, 127.0.0.1 only); run each benchmark as a module from the repository root
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
 import resource
 import sys
 from collections.abc import Sequence
@@ -29,6 +31,8 @@ from tests.harness import Server, free_port, wait_until
 __all__ = ["Server", "free_port", "wait_until"]
 
 PIPED_WIDTH_CHARS = 110
+# Where each report's figures are appended as JSON lines, when run by run_all.
+FIGURES_ENV = "BRANCHLINE_FIGURES"
 # Piped output (run_all.py, a README) gets tables wide enough not to wrap.
 console = Console() if sys.stdout.isatty() else Console(width=PIPED_WIDTH_CHARS)
 LOOPBACK = "127.0.0.1"
@@ -56,6 +60,9 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+MET, MISSED = "[green]met[/]", "[bold red]MISSED[/]"
+
+
 @dataclass
 class Report:
     """One table of figures, each beside its target and whether it met it."""
@@ -64,7 +71,7 @@ class Report:
     rows: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     def add(self, name: str, value: str, target: str = "", met: bool | None = None) -> None:
-        verdict = "" if met is None else ("[green]met[/]" if met else "[bold red]MISSED[/]")
+        verdict = "" if met is None else (MET if met else MISSED)
         self.rows.append((name, value, target, verdict))
 
     def print(self) -> None:
@@ -76,6 +83,21 @@ class Report:
         for row in self.rows:
             table.add_row(*row)
         console.print(table)
+        self.save()
+
+    def save(self) -> None:
+        """Append the table to the file FIGURES_ENV names, if any: how benchmarks.run_all
+        collects every script's figures to write them into the README."""
+        path = os.environ.get(FIGURES_ENV)
+        if not path:
+            return
+        verdicts = {MET: True, MISSED: False}
+        rows = [
+            {"figure": name, "measured": value, "target": target, "met": verdicts.get(verdict)}
+            for name, value, target, verdict in self.rows
+        ]
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(json.dumps({"title": self.title, "rows": rows}) + "\n")
 
 
 async def start_chain(root: Path, branch: str) -> tuple[Server, Server]:

@@ -1,57 +1,139 @@
 """Run every benchmark in turn, each in its own process, and show its tables.
 
     .venv/bin/python -m benchmarks.run_all
+    .venv/bin/python -m benchmarks.run_all --readme [--against cbc72d7] [--rounds 3]
 
-Each benchmark is bounded (about a minute); a run that overstays its bound or
-fails is reported and the others still run. The exit status is 1 if any failed.
+Each benchmark is bounded; a run that overstays its bound or fails is reported
+and the others still run. The exit status is 1 if any failed. With `--readme`
+the figures every script printed are written into README.md between the
+FIGURES_BEGIN and FIGURES_END markers, with the date and commit they were
+measured at, so the README's figures are never typed by hand; `--against REV`
+adds checkout and drain measured beside commit REV in the same sitting (before
+and after).
 """
 
 from __future__ import annotations
 
+import argparse
+import datetime
+import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.common import FIGURES_ENV
+
 HERE = Path(__file__).resolve().parent
+README = HERE.parent / "README.md"
 BENCHMARKS = ("checkout", "ingest", "drain", "latency", "simulation")
+# The simulation's figure belongs to its own issue and outlasts the others' bound.
+README_BENCHMARKS = ("checkout", "ingest", "drain", "latency")
 # Each script aims for under a minute on a 2-core machine; twice that is a hang.
 SCRIPT_BOUND_S = 120
+# A side-by-side run alternates two trees for several rounds.
+AGAINST_BOUND_S = 1_200
+FIGURES_BEGIN = "<!-- figures: begin -->"
+FIGURES_END = "<!-- figures: end -->"
 
 
-def run(script: str) -> tuple[str, float]:
+def run(args: list[str], bound_s: int, figures: Path | None = None) -> tuple[str, float]:
     started = time.perf_counter()
+    env = dict(os.environ)
+    if figures is not None:
+        env[FIGURES_ENV] = str(figures)
     try:
         completed = subprocess.run(
-            [sys.executable, "-m", f"benchmarks.{script}"],
-            cwd=HERE.parent,
-            timeout=SCRIPT_BOUND_S,
-            check=False,
+            [sys.executable, "-m", *args], cwd=HERE.parent, timeout=bound_s, check=False, env=env
         )
     except subprocess.TimeoutExpired:
-        return f"killed after {SCRIPT_BOUND_S} s", time.perf_counter() - started
+        return f"killed after {bound_s} s", time.perf_counter() - started
     outcome = "ok" if completed.returncode == 0 else f"failed (exit {completed.returncode})"
     return outcome, time.perf_counter() - started
 
 
+def commit() -> str:
+    done = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=HERE.parent, capture_output=True, text=True, check=False
+    )
+    return done.stdout.strip() or "unknown"
+
+
+def markdown(reports: list[dict[str, Any]], measured_at: str, rev: str, against: str | None) -> str:
+    lines = [
+        FIGURES_BEGIN,
+        "",
+        f"Measured on {measured_at} at commit `{rev}` on this project's 2-core machine by"
+        f" `python -m benchmarks.run_all --readme{f' --against {against}' if against else ''}`"
+        " (written by that command; not edited by hand).",
+    ]
+    for report in reports:
+        lines += ["", f"**{report['title']}**", "", "| figure | measured | target |", "|---|---|---|"]
+        for row in report["rows"]:
+            verdict = {True: " (met)", False: " (missed)", None: ""}[row["met"]]
+            lines.append(f"| {row['figure'].strip()} | {row['measured']} | {row['target']}{verdict} |")
+    lines += ["", FIGURES_END]
+    return "\n".join(lines)
+
+
+def write_readme(block: str) -> None:
+    text = README.read_text(encoding="utf-8")
+    start, end = text.find(FIGURES_BEGIN), text.find(FIGURES_END)
+    if start < 0 or end < start:
+        raise SystemExit(f"README.md has no {FIGURES_BEGIN} ... {FIGURES_END} block to write into")
+    README.write_text(text[:start] + block + text[end + len(FIGURES_END) :], encoding="utf-8")
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readme", action="store_true", help="write the figures into README.md")
+    parser.add_argument("--against", metavar="REV", help="with --readme: checkout and drain beside REV")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each side-by-side run")
+    args = parser.parse_args()
     console = Console() if sys.stdout.isatty() else Console(width=110)
     summary = Table(title="Benchmarks run", title_justify="left")
     summary.add_column("script")
     summary.add_column("outcome")
     summary.add_column("wall time", justify="right")
     failed = False
-    for script in BENCHMARKS:
-        console.rule(f"benchmarks/{script}")
-        sys.stdout.flush()
-        outcome, elapsed_s = run(script)
-        failed = failed or outcome != "ok"
-        summary.add_row(script, outcome, f"{elapsed_s:.1f} s")
+    measured_at = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
+    with tempfile.TemporaryDirectory(prefix="bench-figures-") as tmp:
+        figures = Path(tmp) / "figures.jsonl"
+        runs: list[tuple[str, list[str], int]] = [
+            (script, [f"benchmarks.{script}"], SCRIPT_BOUND_S)
+            for script in (README_BENCHMARKS if args.readme else BENCHMARKS)
+        ]
+        if args.readme and args.against:
+            for script in ("checkout", "drain"):
+                side_by_side = [
+                    f"benchmarks.{script}",
+                    "--against",
+                    args.against,
+                    "--rounds",
+                    str(args.rounds),
+                ]
+                runs.append((f"{script} against {args.against}", side_by_side, AGAINST_BOUND_S))
+        for name, command, bound_s in runs:
+            console.rule(f"benchmarks/{name}")
+            sys.stdout.flush()
+            outcome, elapsed_s = run(command, bound_s, figures)
+            failed = failed or outcome != "ok"
+            summary.add_row(name, outcome, f"{elapsed_s:.1f} s")
+        reports = [json.loads(line) for line in figures.read_text().splitlines()] if figures.exists() else []
     console.rule()
     console.print(summary)
+    if args.readme:
+        if failed:
+            console.print("[red]a benchmark failed: README.md left as it was")
+        else:
+            write_readme(markdown(reports, measured_at, commit(), args.against))
+            console.print(f"figures written into {README}")
     return 1 if failed else 0
 
 
