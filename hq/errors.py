@@ -8,7 +8,15 @@ merge rules' own (a record clashing with another under its id) in conflict.error
 
 from __future__ import annotations
 
-from protocol.errors import CardBlocked, InsufficientBalance, NotFound, Refused, UnknownCard
+from protocol.errors import (
+    CardBlocked,
+    InsufficientBalance,
+    KeyFileExposed,
+    NotFound,
+    Refused,
+    StoreTooNew,
+    UnknownCard,
+)
 
 __all__ = [
     "ActionNotOffered",
@@ -85,20 +93,6 @@ class NotInitialised(Refused):
 
     http_status = 503
     code = "not_initialised"
-
-
-class StoreTooNew(Refused):
-    """HQ's store was written by a newer build of Branchline; run that build (or newer)."""
-
-    http_status = 503
-    code = "store_too_new"
-
-
-class KeyFileExposed(Refused):
-    """HQ's private key file is readable by other users; restrict it (`chmod 600`) first."""
-
-    http_status = 503
-    code = "key_file_exposed"
 
 
 class HoldConflict(Refused):

@@ -14,6 +14,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.errors import NotEnrolled
+from protocol.errors import KeyFileExposed
 from protocol.signing import load_private_key_pem, private_key_pem
 
 CONFIG_FILE = "node.json"
@@ -52,7 +53,7 @@ def write_private_key(path: Path, key: Ed25519PrivateKey) -> None:
 def read_private_key(path: Path) -> Ed25519PrivateKey:
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
-        raise PermissionError(f"{path} is readable by others (mode {mode:o}); run `chmod 600 {path}`")
+        raise KeyFileExposed(f"{path} is readable by others (mode {mode:o}); run `chmod 600 {path}`")
     return load_private_key_pem(path.read_bytes())
 
 

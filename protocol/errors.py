@@ -69,6 +69,20 @@ class InsufficientBalance(Refused):
     code = "insufficient_balance"
 
 
+class StoreTooNew(Refused):
+    """The store was written by a newer build of Branchline; run that build (or newer)."""
+
+    http_status = 503
+    code = "store_too_new"
+
+
+class KeyFileExposed(Refused):
+    """A private key file is readable by other users; restrict it (`chmod 600`) first."""
+
+    http_status = 503
+    code = "key_file_exposed"
+
+
 class Overloaded(Refused):
     """Too much work is queued already; retry shortly."""
 

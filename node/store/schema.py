@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from protocol.errors import StoreTooNew
 from shared_tables.directory_store import DIRECTORY_SCHEMA
 from shared_tables.master_data_schema import MASTER_DATA_SCHEMA
 
@@ -287,7 +288,7 @@ def migrate(conn: sqlite3.Connection, migrations: tuple[str, ...] = MIGRATIONS) 
     """Apply pending migrations; return the schema version now in force."""
     version: int = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > len(migrations):
-        raise RuntimeError(
+        raise StoreTooNew(
             f"the store is at schema {version}, newer than this build ({len(migrations)}); "
             "upgrade Branchline before opening it"
         )

@@ -16,13 +16,17 @@ from node.config import (
     write_private_key,
 )
 from protocol import messages
+from protocol.errors import Refused
 from protocol.signing import generate_private_key, public_key_bytes
 
 ENROLL_TIMEOUT_S = 15
 
 
-class EnrollmentFailed(Exception):
+class EnrollmentFailed(Refused):
     """HQ refused the enrollment or could not be reached; the message says which."""
+
+    http_status = 502
+    code = "enrollment_failed"
 
 
 async def enroll(data_dir: Path, branch: str, hq_url: str, token: str) -> NodeConfig:

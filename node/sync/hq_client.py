@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.config import NodeConfig
 from node.services.holds import HOLD_TIMEOUT_S, HoldAnswer
-from protocol.errors import InvariantBroken
+from protocol.errors import InvariantBroken, Refused
 from protocol.signing import sign_request
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,12 @@ def auth_header(key: Ed25519PrivateKey, branch: str, method: str, path_qs: str, 
     return f"Branchline branch={branch},ts={timestamp_ms},sig={signature.hex()}"
 
 
-class NoAnswer(Exception):
-    """HQ did not answer: unreachable, the connection reset, or slower than the timeout."""
+class NoAnswer(Refused):
+    """HQ did not answer: unreachable, the connection reset, or slower than the timeout.
+    Theirs, not ours: the replicator retries with backoff, a hold goes offline."""
+
+    http_status = 504
+    code = "hq_unreachable"
 
 
 class ReplicationView(Protocol):

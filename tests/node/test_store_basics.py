@@ -13,6 +13,7 @@ import pytest
 from node.store import schema
 from node.store.store import Store
 from node.sync.progress import SHOW_FROM_BACKLOG, DrainProgress
+from protocol.errors import StoreTooNew
 
 
 def test_migrations_apply_once_and_a_newer_store_is_refused(tmp_path: Path) -> None:
@@ -22,7 +23,8 @@ def test_migrations_apply_once_and_a_newer_store_is_refused(tmp_path: Path) -> N
     extra = (*schema.MIGRATIONS, "CREATE TABLE later (x INTEGER)")
     assert schema.migrate(conn, extra) == len(extra)
     assert schema.migrate(conn, extra) == len(extra)  # applying again changes nothing
-    with pytest.raises(RuntimeError, match="newer than this build"):
+    # A refusal like HQ's (protocol.errors.StoreTooNew), no longer a bare RuntimeError.
+    with pytest.raises(StoreTooNew, match="newer than this build"):
         schema.migrate(conn, schema.MIGRATIONS)
     conn.close()
 
