@@ -153,6 +153,18 @@ async def no_quarantine_without_fork(sim: Simulation) -> list[Violation]:
     ]
 
 
+async def every_effect_applied(sim: Simulation) -> list[Violation]:
+    """Honest tills write only what HQ can apply: no entry's effect is set aside. (HQ
+    sets aside what it cannot apply rather than wedge the branch; in a simulation
+    of the production code, one set aside is a node writing what HQ refuses.)"""
+    return [
+        Violation(
+            "every effect applied", f"{q.origin}#{q.seq} ({q.kind}/{q.op}) set aside: {q.code}: {q.message}"
+        )
+        for q in await sim.hq.hq.store.quarantined_effects(None)
+    ]
+
+
 async def converged_within_budget(sim: Simulation) -> list[Violation]:
     """Liveness: after the last fault heals, everything converges within the budget."""
     found = [
@@ -178,6 +190,7 @@ INVARIANTS: tuple[Checker, ...] = (
     sales_totals_match,
     members_everywhere,
     no_quarantine_without_fork,
+    every_effect_applied,
     converged_within_budget,
     *DIRECTORY_INVARIANTS,
     *INVENTORY_INVARIANTS,

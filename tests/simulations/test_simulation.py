@@ -106,6 +106,27 @@ async def test_sales_dropped_by_a_broken_ingest_are_caught(monkeypatch: pytest.M
     assert "sales totals match" in {v.invariant for v in result.violations}
 
 
+async def test_an_hq_setting_aside_effects_it_could_apply_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HQ sets aside what it cannot apply rather than wedge a branch; the checker catches
+    an HQ whose planner refuses good sales (every third one, as out of its bounds)."""
+    import hq.plan
+    from hq.errors import OutOfBounds
+
+    real_plan_entry = hq.plan._plan_entry
+    seen = {"sales": 0}
+
+    def refuses_every_third_sale(plan: hq.plan.Plan, entry: Any) -> None:
+        if entry.kind == "sale":
+            seen["sales"] += 1
+            if seen["sales"] % 3 == 0:
+                raise OutOfBounds(f"entry {entry.origin}#{entry.seq}: refused by a broken planner")
+        real_plan_entry(plan, entry)
+
+    monkeypatch.setattr(hq.plan, "_plan_entry", refuses_every_third_sale)
+    result = (await run_scenario(TINY, 7)).result
+    assert "every effect applied" in {v.invariant for v in result.violations}
+
+
 def test_every_ready_scenario_parses() -> None:
     names = sorted(path.name for path in SCENARIOS.glob("*.toml"))
     assert len(names) >= 6
