@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import sqlite3
 
-from protocol.errors import StoreTooNew
 from shared_tables.directory_store import DIRECTORY_SCHEMA
 from shared_tables.master_data_schema import MASTER_DATA_SCHEMA
+from shared_tables.migrations import migrate as shared_migrate
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the change log, sync cursors, catalogue, members, sales and stock.
@@ -286,21 +286,4 @@ def connect(path: str, *, synchronous: str = "FULL") -> sqlite3.Connection:
 
 def migrate(conn: sqlite3.Connection, migrations: tuple[str, ...] = MIGRATIONS) -> int:
     """Apply pending migrations; return the schema version now in force."""
-    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > len(migrations):
-        raise StoreTooNew(
-            f"the store is at schema {version}, newer than this build ({len(migrations)}); "
-            "upgrade Branchline before opening it"
-        )
-    for number, script in enumerate(migrations[version:], start=version + 1):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in script.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version={number}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    return len(migrations)
+    return shared_migrate(conn, migrations, "the branch's store")

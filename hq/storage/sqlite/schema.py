@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 
-from hq.errors import StoreTooNew
 from shared_tables.directory_store import DIRECTORY_SCHEMA
 from shared_tables.master_data_schema import MASTER_DATA_SCHEMA
+from shared_tables.migrations import migrate as shared_migrate
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -226,20 +226,4 @@ MIGRATIONS: tuple[str, ...] = (
 
 
 def migrate(conn: sqlite3.Connection) -> None:
-    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > len(MIGRATIONS):
-        raise StoreTooNew(
-            f"HQ's store is at schema {version}, newer than this build's ({len(MIGRATIONS)});"
-            " run the newer build of Branchline"
-        )
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in script.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version={number}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+    shared_migrate(conn, MIGRATIONS, "HQ's store")
