@@ -13,6 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from conflict.errors import CardEventConflict, InvalidRecord, check_int, check_text, union_by_id
+from protocol.contract.fields import CARD_EVENT_CLEARS
+from protocol.contract.fields import CARD_EVENT_KINDS as CONTRACT_CARD_EVENT_KINDS
+from protocol.limits import MAX_SEEN_EVENTS as CONTRACT_MAX_SEEN_EVENTS
 
 __all__ = [
     "CARD_EVENT_KINDS",
@@ -29,13 +32,15 @@ __all__ = [
 
 STATUSES = ("active", "suspended", "lost", "returned")
 
-CARD_EVENT_KINDS = ("report_lost", "unlock", "suspend", "resume", "return")
+# The words and the table of the rule are the wire contract's: a branch writes by
+# them, every replica merges by them.
+CARD_EVENT_KINDS = CONTRACT_CARD_EVENT_KINDS
 
 # Which kind of event each clearing kind may name in `seen`: the table of the rule.
-CLEARS: Mapping[str, str] = {"unlock": "report_lost", "resume": "suspend"}
+CLEARS: Mapping[str, str] = CARD_EVENT_CLEARS
 
 # An unlock names the open reports its branch saw; a card has a handful at most.
-MAX_SEEN_EVENTS = 256
+MAX_SEEN_EVENTS = CONTRACT_MAX_SEEN_EVENTS
 
 CardEvents = Mapping[str, "CardEvent"]
 

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from conflict.errors import InvalidRecord, LedgerEntryConflict, check_int, check_text, union_by_id
+from protocol.contract.fields import LEDGER_SIGNS
+from protocol.limits import MAX_LEDGER_AMOUNT
 
 __all__ = [
     "ENTRY_SIGNS",
@@ -34,25 +36,13 @@ LEDGER_UNITS: Mapping[str, str] = {
     "credit": "fen",
 }
 
-# The sign each entry kind must carry in each ledger: +1 adds, -1 takes, 0 either
-# way (a correction by an operator). A kind not listed for a ledger is refused.
-ENTRY_SIGNS: Mapping[str, Mapping[str, int]] = {
-    "stored_value": {
-        "top_up": 1,
-        "refund": 1,
-        "spend": -1,
-        "transfer_in": 1,
-        "transfer_out": -1,
-        "adjust": 0,
-    },
-    "points": {"earn": 1, "refund": 1, "redeem": -1, "expire": -1, "adjust": 0},
-    "uses": {"grant": 1, "refund": 1, "use": -1, "expire": -1, "adjust": 0},
-    "credit": {"grant": 1, "repay": 1, "charge": -1, "adjust": 0},
-}
+# The sign each entry kind must carry in each ledger (+1 adds, -1 takes, 0 either
+# way), as the wire contract states it: a branch writes by it, every replica merges by it.
+ENTRY_SIGNS: Mapping[str, Mapping[str, int]] = LEDGER_SIGNS
 
 # 10^12 fen is ten billion yuan: far above any card, far below msgpack's int64,
 # so a sum of a million entries cannot overflow a signed 64-bit column either.
-MAX_ABS_AMOUNT = 10**12
+MAX_ABS_AMOUNT = MAX_LEDGER_AMOUNT
 
 Ledger = Mapping[str, "LedgerEntry"]
 

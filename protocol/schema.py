@@ -16,7 +16,10 @@ Rules:
    would be misread, so it is refused.
 5. One-of picks a map by a tag field (a tender's `kind`); each variant is a
    closed or open map of its own, and the tag is required in every variant.
-6. A path is built only when a check fails: the failing closure raises, and each
+6. A rule across a map's fields (a ledger movement's sign follows its kind) is a
+   `Where`: the map is checked first, then the rule, which names the field it
+   refuses; it is a plain function of the checked value, so readers can run it.
+7. A path is built only when a check fails: the failing closure raises, and each
    container it sits in adds its key or index on the way out, so a valid payload
    costs no string work at all. The refusal is `PayloadInvalid`, naming the path
    (`lines[3].qty`) and the rule.
@@ -45,6 +48,7 @@ __all__ = [
     "Text",
     "Tuple",
     "Validator",
+    "Where",
     "validator",
 ]
 
@@ -441,6 +445,34 @@ class OneOf(Schema):
 
     def describe(self) -> str:
         return f"one of {', '.join(self.variants)} by {self.tag}"
+
+
+# A rule across fields: None when the value keeps it, else (the field it refuses, the rule).
+CrossRule = Callable[[Any], "tuple[str, str] | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class Where(Schema):
+    """A schema and a rule across its fields, checked after it (rule 6)."""
+
+    inner: Schema
+    rule: CrossRule
+    says: str  # the rule in a few words
+
+    def compile(self) -> Check:
+        inner, rule = self.inner.compile(), self.rule
+
+        def check(value: Any) -> None:
+            inner(value)
+            broken = rule(value)
+            if broken is not None:
+                key, text = broken
+                raise _Violation(text, key)
+
+        return check
+
+    def describe(self) -> str:
+        return f"{self.inner.describe()} where {self.says}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,12 +3,15 @@ and its stock documents (DESIGN 2: a branch owns what happened there)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from protocol.contract.entry_type import EntryType, Writer
 from protocol.contract.fields import (
     AT_MS,
     BIRTHDAY,
     BRANCH,
     CARD,
+    CARD_EVENT_CLEARS,
     CARD_EVENT_KINDS,
     CODE,
     HOLD,
@@ -16,6 +19,7 @@ from protocol.contract.fields import (
     INT64,
     LEDGER_AMOUNT,
     LEDGER_KINDS,
+    LEDGER_SIGNS,
     LEDGERS,
     NAME,
     NOTE,
@@ -45,7 +49,7 @@ from protocol.limits import (
     MAX_TENDERED_FEN,
     MAX_TENDERS,
 )
-from protocol.schema import Choice, Integer, ListOf, Map, Nullable, OneOf
+from protocol.schema import Choice, Integer, ListOf, Map, Nullable, OneOf, Where
 
 # -- what a branch writes into its log ------------------------------------------------
 
@@ -66,22 +70,70 @@ MEMBER_EDIT = EntryType(
     Map({}, {"name": NAME, "phone": PHONE, "birthday": BIRTHDAY}, closed=True, at_least_one=True),
     "profile fields changed at this branch, merged per field by their stamp",
 )
+
+
+def card_event_seen(event: Any) -> tuple[str, str] | None:
+    """Only a clearing event (CARD_EVENT_CLEARS) names the events it clears, as every
+    replica's card-status rule (conflict.card_status) requires."""
+    if event["seen"] and event["kind"] not in CARD_EVENT_CLEARS:
+        return (
+            "seen",
+            f"must be empty for a {event['kind']}: only {', '.join(CARD_EVENT_CLEARS)} clear events",
+        )
+    return None
+
+
 CARD_EVENT = EntryType(
     "card",
     "event",
     Writer.BRANCH,
-    Map({"card_id": CARD, "kind": Choice(CARD_EVENT_KINDS), "seen": ListOf(ID, MAX_SEEN_EVENTS)}),
+    Where(
+        Map({"card_id": CARD, "kind": Choice(CARD_EVENT_KINDS), "seen": ListOf(ID, MAX_SEEN_EVENTS)}),
+        card_event_seen,
+        "only an unlock or a resume names events it clears",
+    ),
     "a card's status changed; an unlock or resume names the events it clears",
 )
+
+
+def ledger_sign(movement: Any) -> tuple[str, str] | None:
+    """A ledger movement's kind belongs to its ledger and its amount has the kind's sign
+    (LEDGER_SIGNS): what every replica's merge (conflict.ledger) requires of it."""
+    signs = LEDGER_SIGNS[movement["ledger"]]
+    sign = signs.get(movement["kind"])
+    if sign is None:
+        return "kind", f"must be an entry kind of the {movement['ledger']} ledger: {', '.join(signs)}"
+    amount = movement["amount"]
+    if amount == 0:
+        return "amount", "must not be zero"
+    if sign * amount < 0:
+        return "amount", f"must be {'above' if sign > 0 else 'below'} zero for a {movement['kind']}"
+    return None
+
+
 LEDGER_ENTRY = EntryType(
     "ledger",
     "entry",
     Writer.BRANCH,
-    Map(
-        {"card_id": CARD, "ledger": Choice(LEDGERS), "kind": Choice(LEDGER_KINDS), "amount": LEDGER_AMOUNT},
-        # What HQ needs beside the record: how a top-up was paid, the sale a spend
-        # or an award belongs to, and the hold an online spend captures.
-        {"paid_by": Choice(("cash",)), "sale_id": ID, "mode": Choice(PAYMENT_MODES), "hold": Nullable(HOLD)},
+    Where(
+        Map(
+            {
+                "card_id": CARD,
+                "ledger": Choice(LEDGERS),
+                "kind": Choice(LEDGER_KINDS),
+                "amount": LEDGER_AMOUNT,
+            },
+            # What HQ needs beside the record: how a top-up was paid, the sale a spend
+            # or an award belongs to, and the hold an online spend captures.
+            {
+                "paid_by": Choice(("cash",)),
+                "sale_id": ID,
+                "mode": Choice(PAYMENT_MODES),
+                "hold": Nullable(HOLD),
+            },
+        ),
+        ledger_sign,
+        "the kind is one of its ledger's and the amount, never zero, has that kind's sign",
     ),
     "one movement on a card's ledger (top-up, spend, points earned), signed",
 )

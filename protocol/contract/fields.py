@@ -43,23 +43,31 @@ MOVE_CAUSES = (
     "transfer_in",
     "transfer_discrepancy",
 )
-LEDGERS = ("stored_value", "points", "uses", "credit")
-LEDGER_KINDS = (
-    "top_up",
-    "refund",
-    "spend",
-    "transfer_in",
-    "transfer_out",
-    "adjust",
-    "earn",
-    "redeem",
-    "expire",
-    "grant",
-    "use",
-    "repay",
-    "charge",
+# The sign each entry kind must carry in each ledger: +1 adds, -1 takes, 0 either
+# way (a correction by an operator). A kind not listed for a ledger is refused.
+# Defined here, on the wire, because a branch writes it and every replica merges by
+# it (conflict.ledger reads this table).
+LEDGER_SIGNS: Mapping[str, Mapping[str, int]] = MappingProxyType(
+    {
+        "stored_value": {
+            "top_up": 1,
+            "refund": 1,
+            "spend": -1,
+            "transfer_in": 1,
+            "transfer_out": -1,
+            "adjust": 0,
+        },
+        "points": {"earn": 1, "refund": 1, "redeem": -1, "expire": -1, "adjust": 0},
+        "uses": {"grant": 1, "refund": 1, "use": -1, "expire": -1, "adjust": 0},
+        "credit": {"grant": 1, "repay": 1, "charge": -1, "adjust": 0},
+    }
 )
+LEDGERS = tuple(LEDGER_SIGNS)
+LEDGER_KINDS = tuple(dict.fromkeys(kind for kinds in LEDGER_SIGNS.values() for kind in kinds))
 CARD_EVENT_KINDS = ("report_lost", "unlock", "suspend", "resume", "return")
+# Which kind of event each clearing kind may name in `seen` (the card-status rule of
+# conflict.card_status, which reads this table): only these carry seen ids.
+CARD_EVENT_CLEARS: Mapping[str, str] = MappingProxyType({"unlock": "report_lost", "resume": "suspend"})
 ORDER_KINDS = ("normal", "urgent", "plan", "replenishment")
 COSTING_METHODS = ("fifo", "lifo", "moving_average", "specified")
 DISCOUNT_MODES = ("none", "member", "all")

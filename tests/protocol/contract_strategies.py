@@ -15,7 +15,20 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from protocol.schema import Bool, Bytes, Choice, Integer, ListOf, Map, Nullable, OneOf, Schema, Text, Tuple
+from protocol.schema import (
+    Bool,
+    Bytes,
+    Choice,
+    Integer,
+    ListOf,
+    Map,
+    Nullable,
+    OneOf,
+    Schema,
+    Text,
+    Tuple,
+    Where,
+)
 
 # Lists are drawn this long at most, so any payload fits the 64 KiB entry bound;
 # payloads at the schemas' full list bounds are a separate test.
@@ -42,6 +55,8 @@ def values(schema: Schema, max_items: int = MAX_DRAWN_ITEMS) -> st.SearchStrateg
         return st.binary(min_size=schema.min_len, max_size=schema.max_len)
     if isinstance(schema, Nullable):
         return st.none() | values(schema.inner, max_items)
+    if isinstance(schema, Where):
+        return values(schema.inner, max_items).filter(lambda value: schema.rule(value) is None)
     if isinstance(schema, ListOf):
         high = max(schema.min_items, min(schema.max_items, max_items))
         return st.lists(values(schema.item, max_items), min_size=schema.min_items, max_size=high)
@@ -81,6 +96,8 @@ def largest(schema: Schema) -> Any:
         return bytes(schema.max_len)
     if isinstance(schema, Nullable):
         return largest(schema.inner)
+    if isinstance(schema, Where):
+        return _largest_keeping_rule(schema)
     if isinstance(schema, ListOf):
         return [largest(schema.item)] * schema.max_items
     if isinstance(schema, Tuple):
@@ -91,6 +108,23 @@ def largest(schema: Schema) -> Any:
     if isinstance(schema, Map):
         return {key: largest(field) for key, field in (*schema.required.items(), *schema.optional.items())}
     raise TypeError(f"no largest value for {type(schema).__name__}")
+
+
+def _largest_keeping_rule(schema: Where) -> Any:
+    """The inner schema's largest value; if that breaks the rule (a report_lost with a full
+    list of seen events), the largest with another word in one of its word fields."""
+    value = largest(schema.inner)
+    if schema.rule(value) is None:
+        return value
+    if isinstance(schema.inner, Map):
+        fields = {**schema.inner.required, **schema.inner.optional}
+        for key, field_schema in fields.items():
+            if isinstance(field_schema, Choice):
+                for word in sorted(field_schema.values, key=len, reverse=True):
+                    candidate = {**value, key: word}
+                    if schema.rule(candidate) is None:
+                        return candidate
+    raise TypeError(f"no largest value of {schema.describe()} keeps its rule")
 
 
 @dataclass(frozen=True)
@@ -148,6 +182,16 @@ def mutations(schema: Schema, value: Any, at: tuple[str | int, ...] = ()) -> Ite
             yield from mutations(schema.inner, value, at)
         else:
             yield Mutation("wrong type", at, where, _wrong_type(schema))
+        return
+    if isinstance(schema, Where):
+        yield from mutations(schema.inner, value, at)
+        # Within the inner schema but across the rule: each field the rule reads, set
+        # so that it no longer holds (a ledger movement's amount with the wrong sign).
+        for key, candidate in (("amount", -value.get("amount", 0)), ("amount", 0)):
+            broken = {**value, key: candidate}
+            if key in value and schema.rule(broken) is not None:
+                key_at = (*at, key)
+                yield Mutation("across the rule", key_at, render(key_at), candidate)
         return
     yield Mutation("wrong type", at, where, _wrong_type(schema))
     if isinstance(schema, Integer):

@@ -287,7 +287,7 @@ def test_a_refusal_of_an_entry_names_the_entry() -> None:
 def test_ledger_words_and_bounds_are_the_ledger_rules() -> None:
     assert set(contract.LEDGERS) == set(ledger.ENTRY_SIGNS)
     assert set(contract.LEDGER_KINDS) == {kind for signs in ledger.ENTRY_SIGNS.values() for kind in signs}
-    assert ledger.MAX_ABS_AMOUNT == 10**12 == contract.LEDGER_ENTRY.schema.required["amount"].high  # type: ignore[attr-defined]
+    assert ledger.MAX_ABS_AMOUNT == 10**12 == contract.LEDGER_ENTRY.schema.inner.required["amount"].high  # type: ignore[attr-defined]
 
 
 def test_card_words_and_directory_bounds_are_the_directory_rules() -> None:
