@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from node.store.changelog import LogHead, LogWriter
+from node.store.row_cache import WriterConnection
 from protocol.contract import EntryType
 from protocol.entry import Entry
 from protocol.errors import Overloaded, PayloadInvalid, ShuttingDown
@@ -83,7 +84,7 @@ class _Pending(Generic[T]):
 class Writer:
     def __init__(
         self,
-        conn: sqlite3.Connection,
+        conn: WriterConnection,
         log_writer: LogWriter,
         *,
         wall_ms: Callable[[], int] | None = None,
@@ -150,13 +151,16 @@ class Writer:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             # The group as a whole failed (disk full, I/O error): nothing of it
-            # is durable, so every caller hears so and the log head goes back.
+            # is durable, so every caller hears so and the log head and the rows
+            # kept in memory go back.
             log.error("group commit of %d writes failed: %s", len(group), exc)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            conn.rows.group_undone()
             self.log.rewind(group_start)
             _settle([(pending, False, exc) for pending in group])
             return
+        conn.rows.group_committed()
         self.groups_committed += 1
         self.jobs_committed += len(group)
         # The new head is announced before any caller is answered, so whoever
@@ -174,9 +178,11 @@ class Writer:
         except Exception as exc:  # the job's own failure goes to its caller, not the group
             conn.execute("ROLLBACK TO job")
             conn.execute("RELEASE job")
+            conn.rows.job_undone()
             self.log.rewind(before)
             return False, exc
         conn.execute("RELEASE job")
+        conn.rows.job_kept()
         return True, result
 
 
