@@ -61,13 +61,16 @@ class CostState:
         if self.method == "specified" and (self.specified_unit_fen is None or self.specified_unit_fen < 0):
             raise CostingError("a product costed at a specified cost needs specified_unit_fen >= 0")
 
+    # Asked several times for every movement; most stock is one layer.
     @property
     def qty(self) -> int:
-        return sum(layer.qty for layer in self.layers)
+        layers = self.layers
+        return layers[0].qty if len(layers) == 1 else sum([layer.qty for layer in layers])
 
     @property
     def cost_fen(self) -> int:
-        return sum(layer.cost_fen for layer in self.layers)
+        layers = self.layers
+        return layers[0].cost_fen if len(layers) == 1 else sum([layer.cost_fen for layer in layers])
 
 
 class Received(NamedTuple):

@@ -39,6 +39,8 @@ from protocol.schema import (
 )
 
 Keeps = Callable[[Any], bool]
+KeepsCanonically = Callable[[Any], int]
+REFUSED, KEPT, CANONICAL = 0, 1, 2
 
 _ABSENT = object()  # a key not in the map (None is a value: null)
 
@@ -46,7 +48,8 @@ _ABSENT = object()  # a key not in the map (None is a value: null)
 class _Source:
     """The function's lines and the constants they name."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, ordered: bool) -> None:
+        self.ordered = ordered
         self.lines: list[str] = []
         self.constants: dict[str, Any] = {"_ABSENT": _ABSENT}
         self._numbers = itertools.count()
@@ -72,7 +75,9 @@ def _is_list(var: str) -> str:
 
 
 def _emit(schema: Schema, var: str, depth: int, source: _Source) -> None:
-    """Lines that return False unless `var` keeps `schema` (protocol.schema's rules)."""
+    """Lines that return False unless `var` keeps `schema` (protocol.schema's rules);
+    with `source.ordered`, lines that also clear `canonical` unless each of its maps
+    holds only the keys the schema names, in sorted order."""
     if isinstance(schema, Integer):
         source.refuse_if(depth, f"type({var}) is not int or not {schema.low} <= {var} <= {schema.high}")
     elif isinstance(schema, Text):
@@ -122,7 +127,7 @@ def _emit(schema: Schema, var: str, depth: int, source: _Source) -> None:
 
 def _emit_map(schema: Map, var: str, depth: int, source: _Source) -> None:
     source.refuse_if(depth, f"type({var}) is not dict")
-    counted = schema.closed or schema.at_least_one
+    counted = schema.closed or schema.at_least_one or source.ordered
     present = source.name("n")
     if counted:
         source.line(depth, f"{present} = {len(schema.required)}")
@@ -143,25 +148,45 @@ def _emit_map(schema: Map, var: str, depth: int, source: _Source) -> None:
         source.refuse_if(depth, f"not {present}")
     if schema.closed:
         source.refuse_if(depth, f"{present} != len({var})")
+    if source.ordered:
+        # A key the schema does not name may hold anything (a float, a map out of
+        # order): the walk of protocol.codec decides for such a payload.
+        source.line(depth, f"if canonical and ({present} != len({var}) or [*{var}] != sorted({var})):")
+        source.line(depth + 1, "canonical = False")
 
 
 def keeps(label: str, schema: Schema) -> Keeps:
     """The generated function: True if a value keeps `schema`, False if not."""
-    source = _Source()
+    source = _Source(ordered=False)
     _emit(schema, "value", 1, source)
-    text = "\n".join(["def keeps(value):", *source.lines, "    return True", ""])
+    return _compiled(label, "keeps", [*source.lines, "    return True"], source)
+
+
+def keeps_canonically(label: str, schema: Schema) -> KeepsCanonically:
+    """The generated function: REFUSED, KEPT, or CANONICAL for a value that keeps
+    `schema` and whose maps hold only the keys it names, each in sorted order (so
+    msgpack writes its canonical bytes as it stands, with no walk of protocol.codec)."""
+    source = _Source(ordered=True)
+    _emit(schema, "value", 1, source)
+    lines = ["    canonical = True", *source.lines, f"    return {CANONICAL} if canonical else {KEPT}"]
+    return _compiled(label, "keeps_canonically", lines, source)
+
+
+def _compiled(label: str, name: str, body: list[str], source: _Source) -> Callable[[Any], Any]:
+    text = "\n".join([f"def {name}(value):", *body, ""])
     namespace = dict(source.constants)
     exec(compile(text, f"<schema of {label}>", "exec"), namespace)
-    function: Keeps = namespace["keeps"]
+    function: Callable[[Any], Any] = namespace[name]
     return function
 
 
 @dataclass(frozen=True, slots=True)
 class Guarded:
-    """A schema's generated check in front of its closures (protocol.schema.Validator):
-    returns for a value that keeps it, else raises the closures' PayloadInvalid."""
+    """A schema's generated checks in front of its closures (protocol.schema.Validator):
+    each returns for a value that keeps it, else raises the closures' PayloadInvalid."""
 
     keeps: Keeps
+    keeps_canonically: KeepsCanonically
     validator: Validator
 
     @property
@@ -169,11 +194,22 @@ class Guarded:
         return self.validator.label
 
     def __call__(self, value: Any) -> None:
-        if self.keeps(value):
-            return
+        if not self.keeps(value):
+            self._refuse(value)
+
+    def canonical(self, value: Any) -> bool:
+        """Check `value` as calling this does; True if msgpack writes it canonically as
+        it stands (see keeps_canonically), False if it needs protocol.codec's walk."""
+        kept = self.keeps_canonically(value)
+        if kept == REFUSED:
+            self._refuse(value)
+        return kept == CANONICAL
+
+    def _refuse(self, value: Any) -> None:
         self.validator(value)  # raises PayloadInvalid with the path and the rule
         raise InvariantBroken(f"the generated check of {self.label} refused what its schema keeps")
 
 
 def guarded(validator: Validator) -> Guarded:
-    return Guarded(keeps(validator.label, validator.schema), validator)
+    label, schema = validator.label, validator.schema
+    return Guarded(keeps(label, schema), keeps_canonically(label, schema), validator)

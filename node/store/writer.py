@@ -62,11 +62,15 @@ class Tx:
         a refusal here means a till's input passed the node's own checks but not the
         contract (the node's validation has drifted from it), and the job fails whole."""
         try:
-            entry_type.check(payload)
+            # A payload whose maps are already in canonical order (every sale's) is
+            # packed as it stands, without the codec's walk.
+            canonical = entry_type.check_canonical(payload)
         except PayloadInvalid:
             log.error("a %s entry broke the wire contract; the node's checks let it through", entry_type.name)
             raise
-        entry = self.log.record(self.conn, self.wall_ms, entry_type.kind, entity_id, entry_type.op, payload)
+        entry = self.log.record(
+            self.conn, self.wall_ms, entry_type.kind, entity_id, entry_type.op, payload, canonical
+        )
         self.entries.append(entry)
         return entry
 

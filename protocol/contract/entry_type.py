@@ -41,3 +41,8 @@ class EntryType:
     def check(self, payload: Any) -> None:
         """Return if the payload keeps the contract; PayloadInvalid naming the field if not."""
         self.validate(payload)
+
+    def check_canonical(self, payload: Any) -> bool:
+        """`check`, answering too whether msgpack writes the payload's canonical bytes as
+        it stands: its maps hold only the fields named here, in sorted order."""
+        return self.validate.canonical(payload)

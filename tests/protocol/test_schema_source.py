@@ -1,19 +1,23 @@
-"""A schema's generated check accepts exactly what its closures accept.
+"""A schema's generated checks accept exactly what its closures accept.
 
 For every entry type of the contract and every construct of the schema language:
 each drawn valid value is kept, each single-place break is refused, and on any
-value at all (drawn junk, maps of any shape) the generated function and the
-closures agree. Where they would not, the guarded check says so loudly.
+value at all (drawn junk, maps of any shape) the generated functions and the
+closures agree; a value said to be canonical as it stands packs to the bytes of
+protocol.codec's walk. Where a generated check and the closures would disagree,
+the guarded check says so loudly.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import msgpack
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from protocol import codec
 from protocol.contract import ENTRY_TYPES, EntryType
 from protocol.errors import InvariantBroken, PayloadInvalid
 from protocol.schema import (
@@ -30,8 +34,8 @@ from protocol.schema import (
     Tuple,
     validator,
 )
-from protocol.schema_source import Guarded, guarded, keeps
-from tests.protocol.contract_strategies import mutations, values
+from protocol.schema_source import CANONICAL, KEPT, REFUSED, Guarded, guarded, keeps, keeps_canonically
+from tests.protocol.contract_strategies import UNKNOWN_KEY, mutations, values
 from tests.protocol.strategies import FEW
 
 ALL = sorted(ENTRY_TYPES.values(), key=lambda t: t.name)
@@ -74,6 +78,8 @@ junk = st.recursive(
     ),
     max_leaves=12,
 )
+SCHEMAS = [*(t.schema for t in ALL), *LANGUAGE.values()]
+NAMES = [*(t.name for t in ALL), *LANGUAGE]
 
 
 def closures_keep(schema: Schema, value: Any) -> bool:
@@ -84,9 +90,7 @@ def closures_keep(schema: Schema, value: Any) -> bool:
     return True
 
 
-@pytest.mark.parametrize(
-    "schema", [*(t.schema for t in ALL), *LANGUAGE.values()], ids=[*(t.name for t in ALL), *LANGUAGE]
-)
+@pytest.mark.parametrize("schema", SCHEMAS, ids=NAMES)
 @FEW
 @given(data=st.data())
 def test_the_generated_check_keeps_every_drawn_value_and_refuses_every_break(
@@ -99,13 +103,64 @@ def test_the_generated_check_keeps_every_drawn_value_and_refuses_every_break(
         assert not check(mutation.apply(value)), mutation.what
 
 
-@pytest.mark.parametrize(
-    "schema", [*(t.schema for t in ALL), *LANGUAGE.values()], ids=[*(t.name for t in ALL), *LANGUAGE]
-)
+@pytest.mark.parametrize("schema", SCHEMAS, ids=NAMES)
 @FEW
 @given(value=junk)
 def test_on_any_value_the_generated_check_and_the_closures_agree(schema: Schema, value: Any) -> None:
     assert keeps("t/t", schema)(value) == closures_keep(schema, value)
+
+
+def holds(value: Any, key: str) -> bool:
+    if isinstance(value, dict):
+        return key in value or any(holds(item, key) for item in value.values())
+    return isinstance(value, list | tuple) and any(holds(item, key) for item in value)
+
+
+def reversed_maps(value: Any) -> Any:
+    """The same value with every map's keys in reverse order."""
+    if isinstance(value, dict):
+        return {key: reversed_maps(value[key]) for key in reversed(list(value))}
+    if isinstance(value, list | tuple):
+        return [reversed_maps(item) for item in value]
+    return value
+
+
+def has_a_map_of_two_keys(value: Any) -> bool:
+    if isinstance(value, dict):
+        return len(value) > 1 or any(has_a_map_of_two_keys(item) for item in value.values())
+    return isinstance(value, list | tuple) and any(has_a_map_of_two_keys(item) for item in value)
+
+
+@pytest.mark.parametrize("schema", SCHEMAS, ids=NAMES)
+@FEW
+@given(data=st.data())
+def test_a_value_is_canonical_as_it_stands_only_when_msgpack_writes_the_canonical_bytes(
+    schema: Schema, data: st.DataObject
+) -> None:
+    """A kept value whose maps hold only named keys in sorted order is written by msgpack
+    as it stands; one in another order, or with a key the schema does not name, is not."""
+    check = keeps_canonically("t/t", schema)
+    value = data.draw(values(schema))
+    sorted_value = codec.canonical(value)
+    assert check(value) != REFUSED
+    assert check(sorted_value) == (KEPT if holds(value, UNKNOWN_KEY) else CANONICAL)
+    if has_a_map_of_two_keys(sorted_value):
+        assert check(reversed_maps(sorted_value)) == KEPT
+    for drawn in (value, sorted_value):
+        if check(drawn) == CANONICAL:
+            assert msgpack.packb(drawn, use_bin_type=True) == codec.pack(drawn)
+    for mutation in mutations(schema, value):
+        assert check(mutation.apply(value)) == REFUSED, mutation.what
+
+
+@pytest.mark.parametrize("schema", SCHEMAS, ids=NAMES)
+@FEW
+@given(value=junk)
+def test_on_any_value_the_canonical_check_keeps_what_the_closures_keep(schema: Schema, value: Any) -> None:
+    kept = keeps_canonically("t/t", schema)(value)
+    assert (kept != REFUSED) == closures_keep(schema, value)
+    if kept == CANONICAL:
+        assert msgpack.packb(value, use_bin_type=True) == codec.pack(value)
 
 
 def test_a_refused_payload_is_named_by_the_closures() -> None:
@@ -128,7 +183,9 @@ def test_a_refused_payload_is_named_by_the_closures() -> None:
 
 def test_a_generated_check_that_disagrees_with_its_closures_is_a_bug_said_aloud() -> None:
     quantity = validator("t/qty", Integer(1, 10))
-    wrong = Guarded(lambda value: False, quantity)  # refuses what the schema keeps
+    wrong = Guarded(lambda value: False, lambda value: REFUSED, quantity)  # refuses what the schema keeps
     with pytest.raises(InvariantBroken, match="generated check of t/qty"):
         wrong(5)
+    with pytest.raises(InvariantBroken, match="generated check of t/qty"):
+        wrong.canonical(5)
     assert guarded(quantity)(5) is None
