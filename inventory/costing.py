@@ -24,6 +24,7 @@ receipt's difference from it is a purchase price `variance`, not stock value.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from protocol.errors import InvariantBroken
 
@@ -38,8 +39,9 @@ class CostingError(InvariantBroken):
     check input before they cost it, so reaching this is a bug."""
 
 
-@dataclass(frozen=True, slots=True)
-class Layer:
+# Layers and the results of a movement are tuples: every movement of stock makes
+# a few, and a tuple is built several times faster than a frozen dataclass.
+class Layer(NamedTuple):
     """`qty` units costing `cost_fen` in total; negative both for units sold ahead of stock."""
 
     qty: int
@@ -59,24 +61,25 @@ class CostState:
         if self.method == "specified" and (self.specified_unit_fen is None or self.specified_unit_fen < 0):
             raise CostingError("a product costed at a specified cost needs specified_unit_fen >= 0")
 
+    # Asked several times for every movement; most stock is one layer.
     @property
     def qty(self) -> int:
-        return sum(layer.qty for layer in self.layers)
+        layers = self.layers
+        return layers[0].qty if len(layers) == 1 else sum([layer.qty for layer in layers])
 
     @property
     def cost_fen(self) -> int:
-        return sum(layer.cost_fen for layer in self.layers)
+        layers = self.layers
+        return layers[0].cost_fen if len(layers) == 1 else sum([layer.cost_fen for layer in layers])
 
 
-@dataclass(frozen=True, slots=True)
-class Received:
+class Received(NamedTuple):
     state: CostState
     correction_fen: int  # actual minus provisional cost of earlier oversold units now covered
     variance_fen: int  # specified cost only: actual minus specified cost of the units received
 
 
-@dataclass(frozen=True, slots=True)
-class Issued:
+class Issued(NamedTuple):
     state: CostState
     cost_fen: int  # cost of goods of the units issued
     provisional_qty: int  # of which issued beyond stock, at the provisional unit cost
@@ -85,7 +88,8 @@ class Issued:
 def receive(state: CostState, qty: int, cost_fen: int) -> Received:
     """`qty` units arrive costing `cost_fen` in total (a purchase receipt, a transfer
     in at its transferred cost, or a customer return at the cost it was sold at)."""
-    _check(qty, cost_fen)
+    if type(qty) is not int or type(cost_fen) is not int or qty <= 0 or cost_fen < 0:
+        _check(qty, cost_fen)
     variance = 0
     if state.method == "specified":
         assert state.specified_unit_fen is not None
@@ -116,7 +120,8 @@ def receive(state: CostState, qty: int, cost_fen: int) -> Received:
 
 def issue(state: CostState, qty: int) -> Issued:
     """`qty` units leave (a sale, a transfer out, a purchase return, a stocktake loss)."""
-    _check(qty, 0)
+    if type(qty) is not int or qty <= 0:
+        _check(qty, 0)
     layers = list(state.layers)
     cost = 0
     remaining = qty
@@ -153,6 +158,7 @@ def _evolved(state: CostState, layers: tuple[Layer, ...], last_unit_fen: int) ->
 
 
 def _check(qty: int, cost_fen: int) -> None:
+    # The slow path of the checks `receive` and `issue` make inline: names what is wrong.
     for value, name in ((qty, "qty"), (cost_fen, "cost_fen")):
         if not isinstance(value, int) or isinstance(value, bool):
             raise CostingError(f"{name} must be an integer (fen for costs), not {type(value).__name__}")

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from node.errors import NotFound, UnknownProduct, UnknownWarehouse, WarehouseElsewhere
 from node.services import documents
+from node.store.row_cache import ABSENT, rows_of
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,13 @@ def _upsert(conn: sqlite3.Connection, table: str, key: str, row: dict[str, Any])
 
 def apply_product(conn: sqlite3.Connection, payload: dict[str, Any]) -> None:
     row = {name: payload.get(name, _PRODUCT_DEFAULTS.get(name)) for name in PRODUCT_FIELDS}
-    _upsert(conn, "products", "sku", row)
+    rows = rows_of(conn)
+    try:
+        _upsert(conn, "products", "sku", row)
+    finally:
+        # The only write of a product: the writer's cache reads it afresh next time.
+        if rows is not None:
+            rows.drop(("product", row["sku"]))
 
 
 def apply_category(conn: sqlite3.Connection, payload: dict[str, Any]) -> None:
@@ -99,25 +106,64 @@ def apply_warehouse(conn: sqlite3.Connection, payload: dict[str, Any]) -> None:
     _upsert(conn, "warehouses", "code", row)
 
 
+# A product as the writer's cache holds it: the product and whether it is active,
+# or None for a sku the catalogue does not have.
+_Held = tuple[Product, bool] | None
+
+
+def _held(conn: sqlite3.Connection, sku: str) -> _Held:
+    rows = rows_of(conn)
+    if rows is not None:
+        held = rows.get(("product", sku))
+        if held is not ABSENT:
+            return held  # type: ignore[no-any-return]
+    row = conn.execute(f"SELECT {_PRODUCT_COLUMNS}, active FROM products WHERE sku = ?", (sku,)).fetchone()
+    held = None if row is None else (Product(*row[:-1]), bool(row[-1]))
+    if rows is not None:
+        rows.remember(("product", sku), held)
+    return held
+
+
 def product(conn: sqlite3.Connection, sku: str, *, active_only: bool = True) -> Product:
     """A product of the catalogue. Goods of a product HQ has since withdrawn still
     move (a transfer in, a return), so the stock ledger asks with active_only=False."""
-    row = conn.execute(
-        f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE sku = ?{' AND active' if active_only else ''}", (sku,)
-    ).fetchone()
-    if row is None:
+    held = _held(conn, sku)
+    if held is None or (active_only and not held[1]):
         raise UnknownProduct(f"{sku} is not in this branch's catalogue (HQ has not published it, or a typo)")
-    return Product(*row)
+    return held[0]
 
 
 def active_products(conn: sqlite3.Connection, skus: Sequence[str]) -> dict[str, Product]:
-    """The active products among `skus`, by sku, in one read (a sale's lines); a sku
-    missing from the answer is not in the catalogue."""
-    marks = ",".join("?" * len(skus))
-    rows = conn.execute(
-        f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE active AND sku IN ({marks})", tuple(skus)
-    ).fetchall()
-    return {row[0]: Product(*row) for row in rows}
+    """The active products among `skus`, by sku (a sale's lines); a sku missing from
+    the answer is not in the catalogue. The writer's cache answers what it holds,
+    SQLite the rest in one read."""
+    found: dict[str, Product] = {}
+    rows = rows_of(conn)
+    wanted = skus
+    if rows is not None:
+        wanted = []
+        for sku in skus:
+            held = rows.get(("product", sku))
+            if held is ABSENT:
+                wanted.append(sku)
+            elif held is not None and held[1]:
+                found[sku] = held[0]
+        if not wanted:
+            return found
+    marks = ",".join("?" * len(wanted))
+    read = {
+        row[0]: (Product(*row[:-1]), bool(row[-1]))
+        for row in conn.execute(
+            f"SELECT {_PRODUCT_COLUMNS}, active FROM products WHERE sku IN ({marks})", tuple(wanted)
+        )
+    }
+    for sku in wanted:
+        held = read.get(sku)
+        if rows is not None:
+            rows.remember(("product", sku), held)
+        if held is not None and held[1]:
+            found[sku] = held[0]
+    return found
 
 
 def warehouse_branch(conn: sqlite3.Connection, code: str) -> str:

@@ -59,6 +59,9 @@ class SaleRequest(NamedTuple):
     tenders: tuple[Tender, ...]
     request_key: str | None  # the till's Idempotency-Key: a retried POST books once
 
+    def tendered_fen(self) -> int:
+        return sum([tender.amount_fen for tender in self.tenders])
+
     def stored_value_by_card(self) -> dict[str, int]:
         totals: dict[str, int] = {}
         for tender in self.tenders:
@@ -124,62 +127,62 @@ def checkout_job(
 
     def job(tx: Tx) -> dict[str, Any]:
         conn = tx.conn
-        replayed = replayed_sale(conn, sale.request_key)
-        if replayed is not None:
-            return {**load_sale(conn, replayed), "replayed": True}
-        member_id, lines, total_fen, products = check_sale(conn, sale)
-        tendered_fen = sum(tender.amount_fen for tender in sale.tenders)
-        change_fen = tendered_fen - total_fen  # only cash can be over-tendered, so change is cash
+        if sale.request_key is not None:
+            replayed = replayed_sale(conn, sale.request_key)
+            if replayed is not None:
+                return {**load_sale(conn, replayed), "replayed": True}
+        member_id, priced, total_fen, products = check_sale(conn, sale)
+        change_fen = sale.tendered_fen() - total_fen  # only cash can be over-tendered, so change is cash
         tenders = _pay(tx, sale, sale_id, authorised, offline_limit_fen)
         points = _earn_points(tx, member_id, sale_id, total_fen)
         # The cost of goods is fixed now, by the warehouse's costing method
         # (DESIGN 7); units sold beyond stock are costed provisionally.
+        at_ms = tx.wall_ms
         moves = stock_ledger.issue_many(
-            conn,
-            warehouse,
-            [(products[line["sku"]], line["qty"]) for line in lines],
-            "sale",
-            sale_id,
-            tx.wall_ms,
+            conn, warehouse, [(products[line[0]], line[1]) for line in priced], "sale", sale_id, at_ms
         )
-        for line, move in zip(lines, moves, strict=True):
-            line["cost_fen"] = move.issued_cost_fen
-            line["gross_profit_fen"] = line["amount_fen"] - move.issued_cost_fen
+        lines: list[dict[str, Any]] = []
+        line_rows: list[tuple[Any, ...]] = []
+        for number, ((sku, qty, unit_price_fen, amount_fen), move) in enumerate(
+            zip(priced, moves, strict=True)
+        ):
+            cost_fen = -move.cost_fen - move.variance_fen  # move.issued_cost_fen
+            # Keys in their canonical (sorted) order, which the log's encoding keeps.
+            lines.append(
+                {
+                    "amount_fen": amount_fen,
+                    "cost_fen": cost_fen,
+                    "gross_profit_fen": amount_fen - cost_fen,
+                    "qty": qty,
+                    "sku": sku,
+                    "unit_price_fen": unit_price_fen,
+                }
+            )
+            line_rows.append((sale_id, number, sku, qty, unit_price_fen, amount_fen, cost_fen))
         entry = tx.record(
             SALE_CHECKOUT,
             sale_id,
             {
-                "member_id": member_id,
-                "warehouse": warehouse,
+                "at_ms": at_ms,
+                "change_fen": change_fen,
                 "lines": lines,
+                "member_id": member_id,
+                "moves": [move.as_payload("sale") for move in moves],
+                "points_earned": points,
                 "tenders": tenders,
                 "total_fen": total_fen,
-                "change_fen": change_fen,
-                "points_earned": points,
-                "at_ms": tx.wall_ms,
-                "moves": [move.as_payload("sale") for move in moves],
+                "warehouse": warehouse,
             },
         )
         conn.execute(
             "INSERT INTO sales (id, seq, member_id, total_fen, change_fen, at_ms, request_key, points_earned)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (sale_id, entry.seq, member_id, total_fen, change_fen, tx.wall_ms, sale.request_key, points),
+            (sale_id, entry.seq, member_id, total_fen, change_fen, at_ms, sale.request_key, points),
         )
         conn.executemany(
             "INSERT INTO sale_lines (sale_id, line_no, sku, qty, unit_price_fen, amount_fen, cost_fen)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    sale_id,
-                    number,
-                    line["sku"],
-                    line["qty"],
-                    line["unit_price_fen"],
-                    line["amount_fen"],
-                    line["cost_fen"],
-                )
-                for number, line in enumerate(lines)
-            ],
+            line_rows,
         )
         conn.executemany(
             "INSERT INTO sale_tenders (sale_id, tender_no, kind, amount_fen, card_id, mode, ref)"
@@ -214,7 +217,7 @@ def checkout_job(
 
 class CheckedSale(NamedTuple):
     member_id: str | None  # the survivor of the member the till named
-    lines: list[dict[str, Any]]  # sku, qty, unit_price_fen, amount_fen
+    lines: list[tuple[str, int, int, int]]  # sku, qty, unit_price_fen, amount_fen
     total_fen: int
     products: dict[str, catalogue.Product]  # by sku, as read in this transaction
 
@@ -229,19 +232,20 @@ def check_sale(conn: sqlite3.Connection, sale: SaleRequest) -> CheckedSale:
         member_id = member_or_survivor(conn, member_id)
     skus = sorted({sku for sku, _ in sale.lines})
     items = catalogue.active_products(conn, skus)
-    missing = [sku for sku in skus if sku not in items]
-    if missing:
+    if len(items) < len(skus):
+        missing = [sku for sku in skus if sku not in items]
         raise UnknownProduct(f"not in this branch's catalogue: {', '.join(missing)}")
-    prices = {sku: catalogue.sale_price(item, member_id is not None) for sku, item in items.items()}
-    lines: list[dict[str, Any]] = [
-        {"sku": sku, "qty": qty, "unit_price_fen": prices[sku], "amount_fen": prices[sku] * qty}
-        for sku, qty in sale.lines
-    ]
-    total_fen = sum(line["amount_fen"] for line in lines)
-    tendered_fen = sum(tender.amount_fen for tender in sale.tenders)
-    non_cash_fen = sum(tender.amount_fen for tender in sale.tenders if tender.kind != "cash")
+    member = member_id is not None
+    prices = {sku: catalogue.sale_price(item, member) for sku, item in items.items()}
+    lines = [(sku, qty, prices[sku], prices[sku] * qty) for sku, qty in sale.lines]
+    total_fen = sum([line[3] for line in lines])
+    tendered_fen = sale.tendered_fen()
     if tendered_fen < total_fen:
         raise TenderShort(f"tenders cover {tendered_fen} fen of a {total_fen} fen sale")
+    tenders = sale.tenders
+    if len(tenders) == 1 and tenders[0].kind == "cash":
+        return CheckedSale(member_id, lines, total_fen, items)  # nothing more to check
+    non_cash_fen = sum(tender.amount_fen for tender in tenders if tender.kind != "cash")
     if non_cash_fen > total_fen:
         raise InvalidRequest(
             f"stored value and vouchers ({non_cash_fen} fen) exceed the {total_fen} fen sale;"
@@ -250,7 +254,7 @@ def check_sale(conn: sqlite3.Connection, sale: SaleRequest) -> CheckedSale:
     for card in sale.stored_value_by_card():
         require_card(conn, card)
         require_active(conn, card)
-    vouchers = [tender.voucher for tender in sale.tenders if tender.voucher is not None]
+    vouchers = [tender.voucher for tender in tenders if tender.voucher is not None]
     if len(set(vouchers)) < len(vouchers):
         raise VoucherUsed("a voucher is single-use: it appears twice in this sale")
     for voucher in vouchers:
@@ -269,6 +273,9 @@ def _pay(
 ) -> list[dict[str, Any]]:
     """Book the non-cash tenders: a ledger spend per stored-value card, a redemption
     per voucher. Returns the tenders as the receipt shows them."""
+    tenders = sale.tenders
+    if len(tenders) == 1 and tenders[0].kind == "cash":
+        return [{"amount_fen": tenders[0].amount_fen, "kind": "cash"}]
     conn = tx.conn
     spends = sale.stored_value_by_card()
     for card, amount in spends.items():
@@ -299,11 +306,11 @@ def _pay(
             )
             booked.append(
                 {
-                    "kind": "stored_value",
                     "amount_fen": tender.amount_fen,
                     "card": tender.card,
-                    "mode": authorisation.mode,
                     "hold": authorisation.hold_id,
+                    "kind": "stored_value",
+                    "mode": authorisation.mode,
                 }
             )
         elif tender.kind == "voucher" and tender.voucher is not None:
@@ -316,9 +323,9 @@ def _pay(
             directory_store.add_records(
                 conn, [Redemption(redemption_id, tender.voucher, tender.amount_fen, entry.hlc, tx.log.origin)]
             )
-            booked.append({"kind": "voucher", "amount_fen": tender.amount_fen, "voucher": tender.voucher})
+            booked.append({"amount_fen": tender.amount_fen, "kind": "voucher", "voucher": tender.voucher})
         else:
-            booked.append({"kind": "cash", "amount_fen": tender.amount_fen})
+            booked.append({"amount_fen": tender.amount_fen, "kind": "cash"})
     return booked
 
 

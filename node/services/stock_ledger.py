@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
+from typing import Any, NamedTuple
 
 import msgpack
 
 from inventory import costing
 from node.services.catalogue import Product, product
+from node.store.row_cache import ABSENT, rows_of
 from protocol import codec
 
 # Why goods moved; every stock_moves row carries one.
@@ -45,8 +46,10 @@ CAUSES = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Move:
+class Move(NamedTuple):
+    """One row of the stock ledger, as a movement made it. A tuple: a sale makes one
+    per line, and a tuple is built several times faster than a frozen dataclass."""
+
     warehouse: str
     sku: str
     qty: int  # signed: in positive, out negative
@@ -62,17 +65,16 @@ class Move:
         return -self.cost_fen - self.variance_fen
 
     def as_payload(self, cause: str) -> dict[str, Any]:
-        payload: dict[str, Any] = {
-            "warehouse": self.warehouse,
-            "sku": self.sku,
-            "qty": self.qty,
-            "cost_fen": self.cost_fen,
-            "cause": cause,
-        }
+        # Keys in their canonical (sorted) order, which the log's encoding keeps.
+        payload: dict[str, Any] = {"cause": cause}
         if self.correction_fen:
             payload["correction_fen"] = self.correction_fen
+        payload["cost_fen"] = self.cost_fen
+        payload["qty"] = self.qty
+        payload["sku"] = self.sku
         if self.variance_fen:
             payload["variance_fen"] = self.variance_fen
+        payload["warehouse"] = self.warehouse
         return payload
 
 
@@ -82,35 +84,59 @@ def cost_state(conn: sqlite3.Connection, warehouse: str, item: Product) -> costi
     A product whose method HQ has changed since its stock was received carries
     that stock on as one layer at its value (`_current` revalues it when the new
     method is a specified cost)."""
-    row = conn.execute(
-        "SELECT qty, cost_fen, cost_state FROM stock WHERE warehouse = ? AND sku = ?", (warehouse, item.sku)
-    ).fetchone()
-    return _state_of(row, item)
+    return _state_of(_held(conn, warehouse, item.sku), item)
 
 
 StockRow = tuple[int, int, bytes | None]  # qty, cost_fen, cost_state as stored
+# A stock row's cost state as decoded from its blob: (method, layers, last unit
+# cost), None for no row. A row from before costing has no method (None): it is
+# carried on under whatever method the product has when it next moves.
+Held = tuple[str | None, tuple[costing.Layer, ...], int] | None
+
+_READ = "SELECT qty, cost_fen, cost_state FROM stock WHERE warehouse = ? AND sku = ?"
 
 
-def _state_of(row: StockRow | None, item: Product) -> costing.CostState:
-    specified = item.specified_cost_fen if item.costing_method == "specified" else None
-    if specified is None and item.costing_method == "specified":
-        specified = item.purchase_price_fen
-    fallback_unit = specified if specified is not None else item.purchase_price_fen
-    if row is None or (row[2] is None and not row[0]):
-        return costing.CostState(item.costing_method, (), fallback_unit, specified)
-    if row[2] is None:
+def _decoded(row: StockRow | None) -> Held:
+    if row is None:
+        return None
+    qty, cost_fen, blob = row
+    if blob is None:
         # Stock moved before costing existed (schema 2) has a count and no value:
         # it carries on as one layer at what the ledger says it is worth (0).
-        method, layers, last_unit = item.costing_method, [[row[0], row[1]]], 0
-    else:
-        # Our own bytes (`_saved`), read back: no need of the wire's guarded decoder.
-        method, layers, last_unit = msgpack.unpackb(row[2])
-    state_layers = tuple(costing.Layer(qty, cost) for qty, cost in layers)
-    if method != item.costing_method and state_layers:
-        qty = sum(layer.qty for layer in state_layers)
-        cost = sum(layer.cost_fen for layer in state_layers)
-        state_layers = (costing.Layer(qty, cost),) if qty else ()
-    return costing.CostState(item.costing_method, state_layers, last_unit or fallback_unit, specified)
+        return (None, (costing.Layer(qty, cost_fen),), 0) if qty else None
+    # Our own bytes (`_saved`), read back: no need of the wire's guarded decoder.
+    method, layers, last_unit = msgpack.unpackb(blob)
+    return method, tuple(map(costing.Layer._make, layers)), last_unit
+
+
+def _held(conn: sqlite3.Connection, warehouse: str, sku: str) -> Held:
+    """The stock row's cost state, from the writer's cache (node.store.row_cache) when
+    it holds it: only this module writes the stock table, and always through `_save`."""
+    rows = rows_of(conn)
+    if rows is None:
+        return _decoded(conn.execute(_READ, (warehouse, sku)).fetchone())
+    key = ("stock", warehouse, sku)
+    held = rows.get(key)
+    if held is ABSENT:
+        held = _decoded(conn.execute(_READ, (warehouse, sku)).fetchone())
+        rows.remember(key, held)
+    return held  # type: ignore[no-any-return]
+
+
+def _state_of(held: Held, item: Product) -> costing.CostState:
+    method = item.costing_method
+    specified = item.specified_cost_fen if method == "specified" else None
+    if specified is None and method == "specified":
+        specified = item.purchase_price_fen
+    fallback_unit = specified if specified is not None else item.purchase_price_fen
+    if held is None:
+        return costing.CostState(method, (), fallback_unit, specified)
+    held_method, layers, last_unit = held
+    if held_method is not None and held_method != method and layers:
+        qty = sum(layer.qty for layer in layers)
+        cost = sum(layer.cost_fen for layer in layers)
+        layers = (costing.Layer(qty, cost),) if qty else ()
+    return costing.CostState(method, layers, last_unit or fallback_unit, specified)
 
 
 _SAVE = (
@@ -126,10 +152,9 @@ _APPEND = (
 
 
 def _saved(warehouse: str, sku: str, state: costing.CostState) -> tuple[str, str, int, int, bytes]:
-    # Lists of ints and a str are already canonical: packed without the walk.
-    blob = codec.pack_canonical(
-        [state.method, [[layer.qty, layer.cost_fen] for layer in state.layers], state.last_unit_fen]
-    )
+    # A str, ints and layers (tuples of two ints, packed as arrays) are already
+    # canonical: packed without the walk, as [method, [[qty, cost_fen], ...], last unit].
+    blob = codec.pack_canonical([state.method, state.layers, state.last_unit_fen])
     return warehouse, sku, state.qty, state.cost_fen, blob
 
 
@@ -147,8 +172,24 @@ def _appended(move: Move, cause: str, ref: str, at_ms: int) -> tuple[Any, ...]:
     )
 
 
+def _save_all(conn: sqlite3.Connection, warehouse: str, states: dict[str, costing.CostState]) -> None:
+    """Write the stock rows of `states` (sku -> state), and keep them in the writer's cache."""
+    rows = rows_of(conn)
+    try:
+        conn.executemany(_SAVE, [_saved(warehouse, sku, state) for sku, state in states.items()])
+    except BaseException:
+        # Some rows may be written and some not; SQLite is read afresh for all of them.
+        if rows is not None:
+            for sku in states:
+                rows.drop(("stock", warehouse, sku))
+        raise
+    if rows is not None:
+        for sku, state in states.items():
+            rows.put(("stock", warehouse, sku), (state.method, state.layers, state.last_unit_fen))
+
+
 def _save(conn: sqlite3.Connection, warehouse: str, sku: str, state: costing.CostState) -> None:
-    conn.execute(_SAVE, _saved(warehouse, sku, state))
+    _save_all(conn, warehouse, {sku: state})
 
 
 def _append(conn: sqlite3.Connection, move: Move, cause: str, ref: str, at_ms: int) -> None:
@@ -231,37 +272,56 @@ def issue_many(
     """`issue` of each (product, qty) in order, as one document's lines (a sale's):
     the same moves and the same stock afterwards, with one read of the warehouse's
     stock of those products and one write each of its levels and of the moves."""
-    skus = sorted({item.sku for item, _ in lines})
-    marks = ",".join("?" * len(skus))
-    rows: dict[str, StockRow] = {
-        row[0]: row[1:]
-        for row in conn.execute(
-            f"SELECT sku, qty, cost_fen, cost_state FROM stock WHERE warehouse = ? AND sku IN ({marks})",
-            (warehouse, *skus),
-        )
-    }
+    stored = _held_many(conn, warehouse, sorted({item.sku for item, _ in lines}))
     states: dict[str, costing.CostState] = {}
     moves: list[Move] = []
     for item, qty in lines:
-        state = states.get(item.sku)
-        held, before, revaluation = _revalued(
-            state if state is not None else _state_of(rows.get(item.sku), item)
-        )
+        sku = item.sku
+        state = states.get(sku)
+        held, before, revaluation = _revalued(state if state is not None else _state_of(stored[sku], item))
         issued = costing.issue(before, qty)
-        moves.append(
-            Move(
-                warehouse,
-                item.sku,
-                -qty,
-                issued.state.cost_fen - held,
-                variance_fen=revaluation,
-                provisional_qty=issued.provisional_qty,
-            )
-        )
-        states[item.sku] = issued.state
-    conn.executemany(_SAVE, [_saved(warehouse, sku, state) for sku, state in states.items()])
-    conn.executemany(_APPEND, [_appended(move, cause, ref, at_ms) for move in moves])
+        after = states[sku] = issued.state
+        change_fen = after.cost_fen - held
+        moves.append(Move(warehouse, sku, -qty, change_fen, 0, revaluation, issued.provisional_qty))
+    _save_all(conn, warehouse, states)
+    conn.executemany(
+        _APPEND,
+        [
+            (warehouse, move.sku, move.qty, cause, ref, at_ms, move.cost_fen, 0, move.variance_fen)
+            for move in moves
+        ],
+    )
     return moves
+
+
+def _held_many(conn: sqlite3.Connection, warehouse: str, skus: list[str]) -> dict[str, Held]:
+    """`_held` of each of `skus`, those the cache lacks in one read."""
+    rows = rows_of(conn)
+    found: dict[str, Held] = {}
+    wanted = skus
+    if rows is not None:
+        wanted = []
+        for sku in skus:
+            held = rows.get(("stock", warehouse, sku))
+            if held is ABSENT:
+                wanted.append(sku)
+            else:
+                found[sku] = held
+        if not wanted:
+            return found
+    marks = ",".join("?" * len(wanted))
+    read = {
+        row[0]: row[1:]
+        for row in conn.execute(
+            f"SELECT sku, qty, cost_fen, cost_state FROM stock WHERE warehouse = ? AND sku IN ({marks})",
+            (warehouse, *wanted),
+        )
+    }
+    for sku in wanted:
+        held = found[sku] = _decoded(read.get(sku))
+        if rows is not None:
+            rows.remember(("stock", warehouse, sku), held)
+    return found
 
 
 def level(conn: sqlite3.Connection, warehouse: str, sku: str) -> tuple[int, int]:

@@ -8,16 +8,14 @@ that transaction commits.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from protocol.entry import GENESIS_HASH, Entry, encode_entry
 from protocol.errors import require
 from protocol.hlc import HybridLogicalClock
 
 
-@dataclass(frozen=True, slots=True)
-class LogHead:
+class LogHead(NamedTuple):
     seq: int
     hash: bytes
     hlc: int
@@ -63,6 +61,7 @@ class LogWriter:
         entity_id: str,
         op: str,
         payload: Any,
+        payload_is_canonical: bool = False,
     ) -> Entry:
         entry = encode_entry(
             origin=self.origin,
@@ -73,6 +72,7 @@ class LogWriter:
             entity_id=entity_id,
             op=op,
             payload=payload,
+            payload_is_canonical=payload_is_canonical,
         )
         conn.execute(
             "INSERT INTO change_log (seq, hlc, hash, entry) VALUES (?, ?, ?, ?)",

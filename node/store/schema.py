@@ -7,7 +7,9 @@ commit together, so a crash mid-upgrade leaves the previous version intact.
 from __future__ import annotations
 
 import sqlite3
+from typing import TypeVar
 
+from node.store.row_cache import WriterConnection
 from shared_tables.directory_store import DIRECTORY_SCHEMA
 from shared_tables.master_data_schema import MASTER_DATA_SCHEMA
 from shared_tables.migrations import migrate as shared_migrate
@@ -276,7 +278,19 @@ def connect(path: str, *, synchronous: str = "FULL") -> sqlite3.Connection:
     synchronous=FULL: an acknowledged sale survives power loss, not only a
     process crash; group commit keeps the fsync per group, not per sale.
     """
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    return _configured(sqlite3.connect(path, isolation_level=None, check_same_thread=False), synchronous)
+
+
+def connect_writer(path: str, *, synchronous: str = "FULL") -> WriterConnection:
+    """The writer's connection: as `connect`, carrying the rows its jobs keep in memory."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, factory=WriterConnection)
+    return _configured(conn, synchronous)
+
+
+C = TypeVar("C", bound=sqlite3.Connection)
+
+
+def _configured(conn: C, synchronous: str) -> C:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")

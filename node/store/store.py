@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from node.store import schema
 from node.store.changelog import LogHead, LogWriter, read_head
+from node.store.row_cache import WriterConnection
 from node.store.writer import Writer
 
 T = TypeVar("T")
@@ -47,8 +48,8 @@ class Store:
         wall_ms: Callable[[], int] | None = None,
         synchronous: str = "FULL",
     ) -> Store:
-        def prepare() -> tuple[sqlite3.Connection, LogHead, list[sqlite3.Connection]]:
-            conn = schema.connect(str(path), synchronous=synchronous)
+        def prepare() -> tuple[WriterConnection, LogHead, list[sqlite3.Connection]]:
+            conn = schema.connect_writer(str(path), synchronous=synchronous)
             schema.migrate(conn)
             readers = [schema.connect(str(path), synchronous=synchronous) for _ in range(READ_THREADS)]
             for reader in readers:

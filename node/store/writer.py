@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from node.store.changelog import LogHead, LogWriter
+from node.store.row_cache import WriterConnection
 from protocol.contract import EntryType
 from protocol.entry import Entry
 from protocol.errors import Overloaded, PayloadInvalid, ShuttingDown
@@ -61,11 +62,15 @@ class Tx:
         a refusal here means a till's input passed the node's own checks but not the
         contract (the node's validation has drifted from it), and the job fails whole."""
         try:
-            entry_type.check(payload)
+            # A payload whose maps are already in canonical order (every sale's) is
+            # packed as it stands, without the codec's walk.
+            canonical = entry_type.check_canonical(payload)
         except PayloadInvalid:
             log.error("a %s entry broke the wire contract; the node's checks let it through", entry_type.name)
             raise
-        entry = self.log.record(self.conn, self.wall_ms, entry_type.kind, entity_id, entry_type.op, payload)
+        entry = self.log.record(
+            self.conn, self.wall_ms, entry_type.kind, entity_id, entry_type.op, payload, canonical
+        )
         self.entries.append(entry)
         return entry
 
@@ -83,7 +88,7 @@ class _Pending(Generic[T]):
 class Writer:
     def __init__(
         self,
-        conn: sqlite3.Connection,
+        conn: WriterConnection,
         log_writer: LogWriter,
         *,
         wall_ms: Callable[[], int] | None = None,
@@ -150,13 +155,16 @@ class Writer:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             # The group as a whole failed (disk full, I/O error): nothing of it
-            # is durable, so every caller hears so and the log head goes back.
+            # is durable, so every caller hears so and the log head and the rows
+            # kept in memory go back.
             log.error("group commit of %d writes failed: %s", len(group), exc)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            conn.rows.group_undone()
             self.log.rewind(group_start)
             _settle([(pending, False, exc) for pending in group])
             return
+        conn.rows.group_committed()
         self.groups_committed += 1
         self.jobs_committed += len(group)
         # The new head is announced before any caller is answered, so whoever
@@ -174,9 +182,11 @@ class Writer:
         except Exception as exc:  # the job's own failure goes to its caller, not the group
             conn.execute("ROLLBACK TO job")
             conn.execute("RELEASE job")
+            conn.rows.job_undone()
             self.log.rewind(before)
             return False, exc
         conn.execute("RELEASE job")
+        conn.rows.job_kept()
         return True, result
 
 

@@ -6,7 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from protocol.schema import Schema, Validator, validator
+from protocol.schema import Schema, validator
+from protocol.schema_source import Guarded, guarded
 
 
 class Writer(enum.Enum):
@@ -23,10 +24,10 @@ class EntryType:
     writer: Writer
     schema: Schema
     meaning: str
-    validate: Validator = field(init=False, repr=False, compare=False)
+    validate: Guarded = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "validate", validator(self.name, self.schema))
+        object.__setattr__(self, "validate", guarded(validator(self.name, self.schema)))
 
     @property
     def name(self) -> str:
@@ -40,3 +41,8 @@ class EntryType:
     def check(self, payload: Any) -> None:
         """Return if the payload keeps the contract; PayloadInvalid naming the field if not."""
         self.validate(payload)
+
+    def check_canonical(self, payload: Any) -> bool:
+        """`check`, answering too whether msgpack writes the payload's canonical bytes as
+        it stands: its maps hold only the fields named here, in sorted order."""
+        return self.validate.canonical(payload)
