@@ -36,6 +36,7 @@ from protocol.schema import (
     Text,
     Tuple,
     Validator,
+    Where,
 )
 
 Keeps = Callable[[Any], bool]
@@ -121,6 +122,10 @@ def _emit(schema: Schema, var: str, depth: int, source: _Source) -> None:
             _emit_map(schema.with_tag(name), var, depth + 1, source)
         source.line(depth, "else:")
         source.line(depth + 1, "return False")
+    elif isinstance(schema, Where):
+        _emit(schema.inner, var, depth, source)
+        rule = source.constant(schema.rule)
+        source.refuse_if(depth, f"{rule}({var}) is not None")
     else:
         raise InvariantBroken(f"no source for a {type(schema).__name__} schema")
 
