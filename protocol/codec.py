@@ -74,48 +74,55 @@ def unpack(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> Any:
         raise MessageTooLarge(f"message is {len(data)} bytes; the limit is {max_bytes}")
     try:
         value = msgpack.unpackb(
-            data, raw=False, strict_map_key=True, use_list=True, ext_hook=_refuse_ext, object_hook=_str_keys
+            data,
+            raw=False,
+            strict_map_key=True,
+            use_list=True,
+            ext_hook=_refuse_ext,
+            object_hook=_checked_map,
+            list_hook=_checked_list,
         )
     except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError, TypeError) as exc:
         # TypeError: e.g. an unhashable map key.
         raise MalformedMessage(f"not a msgpack value: {exc}") from None
-    # A float is tagged 0xca or 0xcb and a timestamp (decoded natively, not
-    # through ext_hook) carries type byte 0xff; bytes with none of the three
-    # cannot hold either, which spares most entries the walk.
-    if _FLOAT32 in data or _FLOAT64 in data or _TIMESTAMP in data:
-        _refuse_floats(value)
+    if type(value) not in _CARRIED:
+        _refuse_item(value)
     return value
 
 
-_FLOAT32, _FLOAT64, _TIMESTAMP = b"\xca", b"\xcb", b"\xff"
+# What a decoded value may be made of. msgpack hands every map and every array to
+# the hooks below as it completes them, so each value but the outermost is seen
+# there once, in the same pass as the decoding and with no walk afterwards.
+_CARRIED = frozenset({type(None), bool, int, str, bytes, dict, list})
 
 
-def _str_keys(mapping: dict[Any, Any]) -> dict[str, Any]:
+def _checked_map(mapping: dict[Any, Any]) -> dict[str, Any]:
     # strict_map_key still admits bytes keys; the wire carries str keys only.
-    for key in mapping:
+    for key, item in mapping.items():
         if type(key) is not str:
-            raise ValueError(f"map keys must be strings, got {type(key).__name__}")
+            raise MalformedMessage(f"map keys must be strings, got {type(key).__name__}")
+        if type(item) not in _CARRIED:
+            _refuse_item(item)
     return mapping
+
+
+def _checked_list(items: list[Any]) -> list[Any]:
+    for item in items:
+        if type(item) not in _CARRIED:
+            _refuse_item(item)
+    return items
+
+
+def _refuse_item(item: Any) -> None:
+    # A float is decoded natively, and so is a timestamp (ext type -1, never
+    # through ext_hook): both reach here.
+    if type(item) is float:
+        raise MalformedMessage("floats are not accepted; money and quantities are integers")
+    raise MalformedMessage(f"unsupported msgpack type {type(item).__name__}")
 
 
 def _refuse_ext(code: int, data: bytes) -> Any:
     raise ValueError(f"msgpack extension type {code} is not accepted")
-
-
-def _refuse_floats(value: Any) -> None:
-    stack = [value]
-    pop, extend = stack.pop, stack.extend
-    while stack:
-        item = pop()
-        kind = type(item)
-        if kind is dict:
-            extend(item.values())
-        elif kind is list:
-            extend(item)
-        elif kind is float:
-            raise MalformedMessage("floats are not accepted; money and quantities are integers")
-        elif kind not in _SCALARS:
-            raise MalformedMessage(f"unsupported msgpack type {kind.__name__}")
 
 
 def is_int(value: object) -> bool:

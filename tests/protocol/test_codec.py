@@ -89,6 +89,9 @@ def test_pack_refuses_floats_non_str_keys_and_foreign_types(value: Any) -> None:
         pytest.param(b"\x81\x90\x02", id="array-map-key"),
         pytest.param(b"\xd4\x01\x01", id="ext-type"),
         pytest.param(b"\xd6\xff\x00\x00\x00\x01", id="timestamp-ext"),
+        pytest.param(b"\x81\xa1a\xd6\xff\x00\x00\x00\x01", id="timestamp-in-a-map"),
+        pytest.param(b"\x91\xd6\xff\x00\x00\x00\x01", id="timestamp-in-an-array"),
+        pytest.param(b"\x81\xc4\x01a\x02", id="bytes-map-key"),
         pytest.param(b"\x91" * 100_000 + b"\xc0", id="nested-too-deep"),
     ],
 )
