@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocol import codec
-from protocol.batch import SignedBatch
+from protocol.batch import SignedBatch, StoredBatch
 from protocol.entry import decode_entry
 from protocol.errors import MalformedMessage, MessageTooLarge, UnsupportedVersion
 from protocol.limits import MAX_BATCH_ENTRIES
@@ -78,6 +78,15 @@ def encode(message: Message) -> bytes:
             raws = [entry.raw for entry in message.batch.entries]
             signature = message.batch.signature
         fields = ["feed", message.origin, raws, signature, message.available_seq]
+    return _framed(fields)
+
+
+def encode_push(batch: StoredBatch, reported_backlog: int) -> bytes:
+    """A PushRequest's bytes, built from the sender's stored entries (protocol.batch.sign_stored)."""
+    return _framed(["push", batch.origin, list(batch.raws), batch.signature, reported_backlog])
+
+
+def _framed(fields: list[Any]) -> bytes:
     return codec.pack([fields[0], MESSAGE_VERSION, *fields[1:]])
 
 

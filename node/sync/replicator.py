@@ -30,8 +30,7 @@ from node.sync.feed import apply_page_job
 from node.sync.hq_client import HQClient, NoAnswer
 from node.sync.progress import DrainProgress
 from protocol import messages
-from protocol.batch import sign_batch
-from protocol.entry import decode_entry
+from protocol.batch import sign_stored
 from protocol.errors import ProtocolError
 from protocol.limits import MAX_MESSAGE_BYTES
 from protocol.replication import Fetch, PullMachine, Push, PushMachine, WaitUntil
@@ -221,11 +220,11 @@ class Replicator:
     async def prepare_push(self, action: Push) -> bytes:
         """The signed push request for the machine's Push action."""
         raws = await self._read_entries(action.first_seq, action.last_seq)
-        batch = sign_batch(self.key, self.config.branch, [decode_entry(raw) for raw in raws])
+        batch = sign_stored(self.key, self.config.branch, raws)
         # What will still wait here once HQ applies this batch.
-        backlog_after = self.push.head_seq - batch.last_seq
+        backlog_after = self.push.head_seq - batch.head.seq
         self._progress.update(self.push.acked_seq, self.push.head_seq)
-        return messages.encode(messages.PushRequest(batch, backlog_after))
+        return messages.encode_push(batch, backlog_after)
 
     def push_unanswered(self, reason: str) -> None:
         """No answer: HQ unreachable or timed out."""

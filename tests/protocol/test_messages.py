@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol import codec, messages
-from protocol.batch import SignedBatch, sign_batch, verify_batch
+from protocol.batch import SignedBatch, sign_batch, sign_stored, verify_batch
 from protocol.errors import (
     BadSignature,
     MalformedMessage,
@@ -95,6 +95,27 @@ def test_a_push_request_round_trips_and_its_batch_still_verifies(batch: SignedBa
     assert isinstance(decoded, PushRequest)
     assert [entry.raw for entry in decoded.batch.entries] == [entry.raw for entry in batch.entries]
     verify_batch(decoded.batch, NODE_PUBLIC_KEY)
+
+
+@PROPERTY
+@given(batch=signed_batches(max_entries=10), backlog=counts)
+def test_a_push_built_from_stored_entries_is_byte_for_byte_the_push_of_their_decoded_batch(
+    batch: SignedBatch, backlog: int
+) -> None:
+    stored = sign_stored(NODE_KEY, batch.origin, [entry.raw for entry in batch.entries])
+    assert stored.head == batch.head
+    # Ed25519 signatures are deterministic, so the two are the same bytes.
+    assert messages.encode_push(stored, backlog) == messages.encode(PushRequest(batch, backlog))
+
+
+def test_signing_stored_entries_refuses_none_too_many_and_another_origins() -> None:
+    raws = [entry.raw for entry in three_sales("B01").entries]
+    with pytest.raises(MalformedMessage, match="at least one"):
+        sign_stored(NODE_KEY, "B01", [])
+    with pytest.raises(MessageTooLarge, match=f"limit is {MAX_BATCH_ENTRIES}"):
+        sign_stored(NODE_KEY, "B01", raws * MAX_BATCH_ENTRIES)
+    with pytest.raises(MalformedMessage, match="an entry of 'B01' in a batch of 'B02'"):
+        sign_stored(NODE_KEY, "B02", raws)
 
 
 @PROPERTY
