@@ -108,11 +108,22 @@ def execute(
     """Apply the batch's stock moves, route its transfers, keep its discrepancies and
     payables; the branches whose feeds grew."""
     feeds_grown: set[str] = set()
+    # A level only ever has moves added to it, so a batch's moves of one item are
+    # summed first and written as one: a batch of sales of a few products is a few
+    # rows written, not one per line sold.
+    summed: dict[tuple[str, str], list[int]] = {}
+    for move in plan.moves:
+        total = summed.get((move.warehouse, move.sku))
+        if total is None:
+            summed[move.warehouse, move.sku] = [move.qty, move.cost_fen]
+        else:
+            total[0] += move.qty
+            total[1] += move.cost_fen
     conn.executemany(
         "INSERT INTO stock_levels (warehouse, sku, qty, cost_fen) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (warehouse, sku) DO UPDATE SET qty = qty + excluded.qty,"
         " cost_fen = cost_fen + excluded.cost_fen",
-        [(m.warehouse, m.sku, m.qty, m.cost_fen) for m in plan.moves],
+        [(warehouse, sku, qty, cost_fen) for (warehouse, sku), (qty, cost_fen) in summed.items()],
     )
     for event in plan.transfers:
         if isinstance(event, TransferSent):

@@ -20,11 +20,22 @@ def record_sales(conn: sqlite3.Connection, sales: Sequence[SaleRow]) -> None:
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         [(s.origin, s.sale_id, s.seq, s.day, s.total_fen, s.line_count, s.cost_fen) for s in sales],
     )
+    # A day's row is only ever added to, so the batch's sales of one branch and day
+    # are summed first and added as one.
+    days: dict[tuple[str, str], list[int]] = {}
+    for sale in sales:
+        day = days.get((sale.origin, sale.day))
+        if day is None:
+            days[sale.origin, sale.day] = [1, sale.total_fen, sale.cost_fen]
+        else:
+            day[0] += 1
+            day[1] += sale.total_fen
+            day[2] += sale.cost_fen
     conn.executemany(
-        "INSERT INTO sales_daily (branch, day, count, total_fen, cost_fen) VALUES (?, ?, 1, ?, ?)"
-        " ON CONFLICT (branch, day) DO UPDATE SET count = count + 1,"
+        "INSERT INTO sales_daily (branch, day, count, total_fen, cost_fen) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (branch, day) DO UPDATE SET count = count + excluded.count,"
         " total_fen = total_fen + excluded.total_fen, cost_fen = cost_fen + excluded.cost_fen",
-        [(s.origin, s.day, s.total_fen, s.cost_fen) for s in sales],
+        [(branch, day, count, total, cost) for (branch, day), (count, total, cost) in days.items()],
     )
 
 
