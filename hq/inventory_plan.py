@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hq.payload import Payload
+from hq.payload import MAX_ID_CHARS, Payload
 from protocol.codec import check_branch_code
 from protocol.contract import (
     PURCHASE_RETURN_POST,
@@ -127,6 +127,42 @@ class InventoryPlan:
 
 def plan_moves(plan: InventoryPlan, entry: Entry) -> None:
     """The stock moves any entry carries, whatever its kind."""
+    moves = entry.payload.get("moves") if type(entry.payload) is dict else None
+    if type(moves) is list and all(_plain_move(move) for move in moves):
+        plan.moves.extend(StockMove(m["warehouse"], m["sku"], m["qty"], m["cost_fen"]) for m in moves)
+    else:
+        _plan_moves_naming_faults(plan, entry)
+
+
+def _plain_move(move: Any) -> bool:
+    """A move of the right types within HQ's bounds, told in one expression: every
+    entry's moves pass here, and only one that fails is read field by field."""
+    if type(move) is not dict:
+        return False
+    warehouse, sku, cause = move.get("warehouse"), move.get("sku"), move.get("cause")
+    qty, cost_fen = move.get("qty"), move.get("cost_fen")
+    correction_fen, variance_fen = move.get("correction_fen", 0), move.get("variance_fen", 0)
+    return (
+        type(warehouse) is str
+        and 0 < len(warehouse) <= MAX_ID_CHARS
+        and type(sku) is str
+        and 0 < len(sku) <= MAX_ID_CHARS
+        and type(cause) is str
+        and 0 < len(cause) <= MAX_ID_CHARS
+        and type(qty) is int
+        and -MAX_QTY <= qty <= MAX_QTY
+        and type(cost_fen) is int
+        and -MAX_FEN <= cost_fen <= MAX_FEN
+        and _optional_fen(correction_fen)
+        and _optional_fen(variance_fen)
+    )
+
+
+def _optional_fen(value: Any) -> bool:
+    return value is None or (type(value) is int and -MAX_FEN <= value <= MAX_FEN)
+
+
+def _plan_moves_naming_faults(plan: InventoryPlan, entry: Entry) -> None:
     payload = Payload.of(entry)
     if not payload.has("moves"):
         return

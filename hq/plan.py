@@ -13,6 +13,7 @@ entry never wedges a branch's replication.
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -156,7 +157,16 @@ def _plan_entry(plan: Plan, entry: Entry) -> None:
 
 
 def utc_day(at_ms: int) -> str:
-    return datetime.datetime.fromtimestamp(at_ms / 1000, datetime.UTC).date().isoformat()
+    return _day_named(at_ms // MS_PER_DAY)
+
+
+MS_PER_DAY = 86_400_000
+
+
+@functools.lru_cache(maxsize=64)
+def _day_named(day_number: int) -> str:
+    # A batch's sales fall on a day or two, so the date is worked out once per day.
+    return (datetime.date(1970, 1, 1) + datetime.timedelta(days=day_number)).isoformat()
 
 
 def _require(entry: Entry, key: str, kind: type) -> Any:
