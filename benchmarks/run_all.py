@@ -109,6 +109,9 @@ def main() -> int:
             (script, [f"benchmarks.{script}"], SCRIPT_BOUND_S)
             for script in (README_BENCHMARKS if args.readme else BENCHMARKS)
         ]
+        if args.readme:
+            # Checkouts through the till app as its own process, against a trivial GET.
+            runs.append(("checkout over HTTP", ["benchmarks.checkout", "--http", "--rounds", "2"], SCRIPT_BOUND_S))
         if args.readme and args.against:
             for script in ("checkout", "drain"):
                 side_by_side = [
