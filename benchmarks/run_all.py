@@ -111,7 +111,8 @@ def main() -> int:
         ]
         if args.readme:
             # Checkouts through the till app as its own process, against a trivial GET.
-            runs.append(("checkout over HTTP", ["benchmarks.checkout", "--http", "--rounds", "2"], SCRIPT_BOUND_S))
+            http = ["benchmarks.checkout", "--http", "--rounds", "2"]
+            runs.append(("checkout over HTTP", http, SCRIPT_BOUND_S))
         if args.readme and args.against:
             for script in ("checkout", "drain"):
                 side_by_side = [
