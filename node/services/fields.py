@@ -10,7 +10,9 @@ from typing import Any
 from node.errors import InvalidRequest
 from protocol import limits
 
-_PHONE = re.compile(r"^\+?[0-9]{5,20}$")
+# Matched whole (fullmatch): "$" would let a trailing newline through, and
+# "13800138000\n" would register a second member beside 13800138000.
+_PHONE = re.compile(r"\+?[0-9]{5,20}")
 # Ten million yuan (protocol.limits, which the wire contract bounds amounts by).
 MAX_AMOUNT_FEN = limits.MAX_AMOUNT_FEN
 # A till's Idempotency-Key: a UUID or a till-and-counter label fits well within it.
@@ -31,7 +33,7 @@ def text(body: dict[str, Any], name: str, *, max_chars: int = 64, required: bool
 
 
 def phone(value: Any, name: str = "phone") -> str:
-    if not isinstance(value, str) or not _PHONE.match(value):
+    if not isinstance(value, str) or not _PHONE.fullmatch(value):
         raise InvalidRequest(f"{name} must be 5 to 20 digits, optionally starting with +")
     return value
 
@@ -71,11 +73,11 @@ def items(value: Any, name: str, *, maximum: int) -> list[dict[str, Any]]:
     return value
 
 
-_CARD = re.compile(r"^[0-9A-Za-z-]{4,40}$")
+_CARD = re.compile(r"[0-9A-Za-z-]{4,40}")
 
 
 def card_number(value: Any, name: str = "card") -> str:
-    if not isinstance(value, str) or not _CARD.match(value):
+    if not isinstance(value, str) or not _CARD.fullmatch(value):
         raise InvalidRequest(f"{name} must be 4 to 40 letters, digits or dashes")
     return value
 

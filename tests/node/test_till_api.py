@@ -126,6 +126,9 @@ async def test_a_bad_sale_is_refused_and_changes_nothing(
 BAD_MEMBERS = [
     pytest.param({"phone": "13800000000"}, "name is required", id="no name"),
     pytest.param({"name": "A", "phone": "12-34"}, "phone must be", id="bad phone"),
+    # "$" in a pattern lets a trailing newline through: a second member beside 13800000000.
+    pytest.param({"name": "A", "phone": "13800000000\n"}, "phone must be", id="phone and a newline"),
+    pytest.param({"name": "A", "phone": "13800000000", "cards": ["C-1001\n"]}, "cards[]", id="card and a newline"),
     pytest.param({"name": "A", "phone": "13800000000", "birthday": "1990-02-30"}, "birthday", id="bad date"),
     pytest.param({"name": "A", "phone": "13800000000", "birthday": "2999-01-01"}, "birthday", id="future"),
     pytest.param({"name": "x" * 65, "phone": "13800000000"}, "at most 64", id="long name"),
