@@ -17,7 +17,7 @@ from hq.http_common import OPERATOR_TOKEN, int_query, operator
 from hq.service import HQ, wall_ms
 from hq.setup import open_store, operator_token, read_key
 from hq.storage.base import BranchRecord
-from protocol import messages
+from protocol import json_text, messages
 from protocol.codec import check_branch_code
 from protocol.errors import Refused, SequenceGap
 from protocol.limits import MAX_MESSAGE_BYTES
@@ -219,7 +219,7 @@ async def conflict(request: web.Request) -> web.Response:
 async def resolve(request: web.Request) -> web.Response:
     by = operator(request)
     try:
-        body = await request.json()
+        body = json_text.loads(await request.text())
     except ValueError:
         raise InvalidQuery('the body must be JSON: {"action": ..., "note": ...}') from None
     if (

@@ -20,6 +20,7 @@ from hq.http_common import HQ_KEY, operator, text_query
 from hq.master_data import PLURALS
 from hq.service import wall_ms
 from hq.storage.inventory_records import InTransitLine, StockLevel, TransferView
+from protocol import json_text
 
 routes = web.RouteTableDef()
 TRANSFER_STATES = ("in_transit", "received")
@@ -27,7 +28,7 @@ TRANSFER_STATES = ("in_transit", "received")
 
 async def _json(request: web.Request) -> Any:
     try:
-        return await request.json()
+        return json_text.loads(await request.text())
     except ValueError:
         raise InvalidQuery("the body must be JSON: one record (an object) or a list of them") from None
 

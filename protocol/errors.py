@@ -83,6 +83,14 @@ class KeyFileExposed(Refused):
     code = "key_file_exposed"
 
 
+class NestedTooDeep(Refused):
+    """A JSON body nests objects or arrays deeper than any request needs
+    (protocol.json_text.MAX_JSON_DEPTH); nothing was read from it."""
+
+    http_status = 400
+    code = "nested_too_deep"
+
+
 class Overloaded(Refused):
     """Too much work is queued already; retry shortly."""
 

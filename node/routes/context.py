@@ -16,6 +16,7 @@ from node.services import fields
 from node.store.store import Store
 from node.sync.hq_client import HQClient
 from node.sync.replicator import Replicator
+from protocol import json_text
 from protocol.ids import uuid7
 
 
@@ -40,7 +41,7 @@ MAX_JSON_BODY_BYTES = 256 * 1024
 
 async def json_body(request: web.Request) -> dict[str, Any]:
     try:
-        body = await request.json()
+        body = json_text.loads(await request.text())
     except ValueError:
         raise MalformedBody("the body is not valid JSON") from None
     if not isinstance(body, dict):

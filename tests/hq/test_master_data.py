@@ -310,3 +310,14 @@ async def test_a_body_that_is_not_json_is_refused_400(authored: Chain) -> None:
         assert response.status == 400
         assert (await response.json())["error"] == "invalid_query"
     assert await hq_master_state(chain) == before
+
+
+async def test_a_body_nested_too_deep_is_refused_400_not_a_server_error(authored: Chain) -> None:
+    chain = authored
+    before = await hq_master_state(chain)
+    async with chain.session.post(
+        chain.hq.url + "/api/products", data=b"[" * 100_000 + b"]" * 100_000, headers=operator_headers(chain)
+    ) as response:
+        assert response.status == 400
+        assert (await response.json())["error"] == "nested_too_deep"
+    assert await hq_master_state(chain) == before

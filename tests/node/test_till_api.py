@@ -128,7 +128,7 @@ BAD_MEMBERS = [
     pytest.param({"name": "A", "phone": "12-34"}, "phone must be", id="bad phone"),
     # "$" in a pattern lets a trailing newline through: a second member beside 13800000000.
     pytest.param({"name": "A", "phone": "13800000000\n"}, "phone must be", id="phone and a newline"),
-    pytest.param({"name": "A", "phone": "13800000000", "cards": ["C-1001\n"]}, "cards[]", id="card and a newline"),
+    pytest.param({"name": "A", "phone": "13800000000", "cards": ["C-1001\n"]}, "cards[]", id="card+newline"),
     pytest.param({"name": "A", "phone": "13800000000", "birthday": "1990-02-30"}, "birthday", id="bad date"),
     pytest.param({"name": "A", "phone": "13800000000", "birthday": "2999-01-01"}, "birthday", id="future"),
     pytest.param({"name": "x" * 65, "phone": "13800000000"}, "at most 64", id="long name"),
@@ -152,6 +152,19 @@ async def test_a_phone_already_registered_here_is_refused_409(chain: Chain, till
     before = await state(chain, till)
     refused = await chain.post(till + "/api/members", {"name": "B", "phone": "13822223333"}, status=409)
     assert refused["error"] == "phone_taken"
+    assert await state(chain, till) == before
+
+
+async def test_a_body_nested_too_deep_is_refused_400_not_a_server_error(chain: Chain, till: str) -> None:
+    before = await state(chain, till)
+    for body in (b"[" * 100_000 + b"]" * 100_000, b'{"lines": ' + b"[" * 40 + b"]" * 40 + b"}"):
+        async with chain.session.post(
+            till + "/api/sales", data=body, headers={"Content-Type": "application/json"}
+        ) as response:
+            assert response.status == 400
+            answer = await response.json()
+            assert answer["error"] == "nested_too_deep"
+            assert "levels deep" in answer["message"]
     assert await state(chain, till) == before
 
 

@@ -1,0 +1,46 @@
+"""JSON request bodies, read with a bound on their nesting.
+
+`json.loads` recurses once per level, so a body of 100,000 nested arrays ends in
+a RecursionError (a 500 and a traceback) instead of a refusal. No request of
+ours nests deeper than a sale's lines inside the sale (three levels); the bound
+leaves ample room and is checked on the decoded value without recursion.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from protocol.errors import NestedTooDeep
+
+MAX_JSON_DEPTH = 32
+
+
+def loads(text: str | bytes) -> Any:
+    """Decode one JSON value; ValueError if it is not JSON, NestedTooDeep if it nests
+    objects or arrays more than MAX_JSON_DEPTH levels deep."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise _too_deep() from None
+    _check_depth(value)
+    return value
+
+
+def _check_depth(value: Any) -> None:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise _too_deep()
+        stack.extend((child, depth + 1) for child in children)
+
+
+def _too_deep() -> NestedTooDeep:
+    return NestedTooDeep(f"the body nests objects or arrays more than {MAX_JSON_DEPTH} levels deep")
