@@ -20,6 +20,7 @@ from protocol.signing import (
     private_key_pem,
     public_key_bytes,
 )
+from shared_tables.private_files import check_private, private_folder
 
 KEY_FILE = "hq.key"
 OPERATOR_TOKEN_FILE = "operator.token"
@@ -52,7 +53,7 @@ def now_ms() -> int:
 
 async def init_hq(data_dir: Path, *, demo_data: bool) -> bytes:
     """Create HQ's folder, key and store; return HQ's public key."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_folder(data_dir)
     key_path = data_dir / KEY_FILE
     if key_path.exists():
         key = read_key(data_dir)
@@ -90,6 +91,7 @@ def read_key(data_dir: Path) -> Ed25519PrivateKey:
     path = data_dir / KEY_FILE
     if not path.exists():
         raise NotInitialised(f"{data_dir} holds no HQ; run `branchline hq init --data {data_dir}`")
+    check_private(data_dir)
     if path.stat().st_mode & 0o077:
         raise KeyFileExposed(f"{path} is readable by others; run `chmod 600 {path}`")
     return load_private_key_pem(path.read_bytes())

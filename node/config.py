@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from node.errors import NotEnrolled
 from protocol.errors import KeyFileExposed
 from protocol.signing import load_private_key_pem, private_key_pem
+from shared_tables.private_files import check_private
 
 CONFIG_FILE = "node.json"
 KEY_FILE = "node.key"
@@ -67,4 +68,5 @@ def load_config(data_dir: Path) -> NodeConfig:
     path = data_dir / CONFIG_FILE
     if not path.exists():
         raise NotEnrolled(f"{data_dir} holds no enrolled node; run `branchline node init` first")
+    check_private(data_dir)
     return NodeConfig(**json.loads(path.read_text()))

@@ -83,6 +83,14 @@ class KeyFileExposed(Refused):
     code = "key_file_exposed"
 
 
+class DataExposed(Refused):
+    """A data folder or database other users can read (member data, money); restrict
+    it (`chmod 700` the folder, `chmod 600` the files) before starting."""
+
+    http_status = 503
+    code = "data_exposed"
+
+
 class NestedTooDeep(Refused):
     """A JSON body nests objects or arrays deeper than any request needs
     (protocol.json_text.MAX_JSON_DEPTH); nothing was read from it."""

@@ -22,6 +22,7 @@ from node.store import schema
 from node.store.changelog import LogHead, LogWriter, read_head
 from node.store.row_cache import WriterConnection
 from node.store.writer import Writer
+from shared_tables.private_files import private_database
 
 T = TypeVar("T")
 
@@ -49,7 +50,7 @@ class Store:
         synchronous: str = "FULL",
     ) -> Store:
         def prepare() -> tuple[WriterConnection, LogHead, list[sqlite3.Connection]]:
-            conn = schema.connect_writer(str(path), synchronous=synchronous)
+            conn = schema.connect_writer(str(private_database(path)), synchronous=synchronous)
             schema.migrate(conn)
             readers = [schema.connect(str(path), synchronous=synchronous) for _ in range(READ_THREADS)]
             for reader in readers:

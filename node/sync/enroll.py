@@ -18,6 +18,7 @@ from node.config import (
 from protocol import messages
 from protocol.errors import Refused
 from protocol.signing import generate_private_key, public_key_bytes
+from shared_tables.private_files import private_folder
 
 ENROLL_TIMEOUT_S = 15
 
@@ -30,7 +31,7 @@ class EnrollmentFailed(Refused):
 
 
 async def enroll(data_dir: Path, branch: str, hq_url: str, token: str) -> NodeConfig:
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_folder(data_dir)
     if (data_dir / CONFIG_FILE).exists():
         raise EnrollmentFailed(f"{data_dir} already holds an enrolled node; use a new folder")
     key_path = data_dir / KEY_FILE

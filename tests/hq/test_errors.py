@@ -72,6 +72,7 @@ async def test_what_hq_does_not_hold_is_refused_404_not_found_by_the_one_middlew
 async def test_a_store_written_by_a_newer_build_is_refused_with_what_to_do(tmp_path: Path) -> None:
     with contextlib.closing(sqlite3.connect(tmp_path / "hq.sqlite")) as conn:
         conn.execute("PRAGMA user_version=99")
+    (tmp_path / "hq.sqlite").chmod(0o600)  # as HQ creates it; only its schema is too new
 
     with pytest.raises(StoreTooNew, match="schema 99, newer than this build's"):
         await SqliteHQStore.open(tmp_path / "hq.sqlite")

@@ -50,6 +50,7 @@ from protocol.batch import SignedBatch
 from protocol.hlc import HybridLogicalClock
 from protocol.ingest import Fork
 from shared_tables import directory_store
+from shared_tables.private_files import private_database
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -69,7 +70,7 @@ class SqliteHQStore:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hq-sqlite")
 
         def connect() -> SqliteHQStore:
-            conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(str(private_database(path)), isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={synchronous}")
             conn.execute("PRAGMA busy_timeout=5000")
