@@ -21,6 +21,7 @@ from rich.table import Table
 from hq.setup import init_hq, issue_enroll_token, operator_token
 from launch.processes import free_port, spawn, stop_all, wait_ready
 from node.sync.enroll import enroll
+from shared_tables.private_files import private_folder
 
 # Demo trading pace: a sale somewhere every 0.3 to 1.5 s, a new member now and then.
 SALE_GAP_S = (0.3, 1.5)
@@ -154,7 +155,8 @@ async def up(branch_count: int, data: Path | None, hq_port: int, *, trading: boo
         console.print("[red]--branches must be between 1 and 50")
         return 2
     root = data if data is not None else Path(tempfile.mkdtemp(prefix="branchline-up-"))
-    (root / "logs").mkdir(parents=True, exist_ok=True)
+    # The processes' logs may name members (a refused phone, say): private as the data.
+    private_folder(root / "logs")
     hq_dir = root / "hq"
     processes: list[asyncio.subprocess.Process] = []
     stop = asyncio.Event()
