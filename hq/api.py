@@ -94,7 +94,7 @@ async def enroll(request: web.Request) -> web.Response:
     message = messages.decode(await request.read())
     if not isinstance(message, messages.EnrollRequest):
         raise InvalidQuery("POST /api/enroll takes an enroll message")
-    return msgpack_response(await request.app[HQ_KEY].enroll(message))
+    return msgpack_response(await request.app[HQ_KEY].enroll(message, request.remote or "unknown"))
 
 
 @routes.post("/api/push")

@@ -20,13 +20,13 @@ def check_token(token: EnrollToken | None, branch: str, now_ms: int, *, enrolled
     """The token must exist, be unused and unexpired, and be for this branch, which must
     not be enrolled already."""
     if token is None:
-        raise EnrollmentRefused("unknown enrollment token; ask HQ for a new one")
+        raise EnrollmentRefused("unknown enrollment token")
     if token.used_at_ms is not None:
-        raise EnrollmentRefused("this enrollment token was already used; tokens work once")
+        raise EnrollmentRefused("the token was already used; tokens work once")
     if now_ms > token.expires_at_ms:
-        raise EnrollmentRefused("this enrollment token has expired; ask HQ for a new one")
+        raise EnrollmentRefused("the token has expired")
     if token.branch != branch:
-        raise EnrollmentRefused(f"this token enrolls branch {token.branch}, not {branch}")
+        raise EnrollmentRefused(f"the token enrolls branch {token.branch}, not {branch}")
     if enrolled:
         raise AlreadyEnrolled(f"branch {branch} is already enrolled")
 

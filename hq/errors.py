@@ -47,10 +47,19 @@ __all__ = [
 
 
 class EnrollmentRefused(Refused):
-    """The enrollment token is unknown, spent, expired or for another branch."""
+    """The enrollment token is unknown, spent, expired or for another branch. The
+    refusal does not say which (that would tell a guesser when a token is real);
+    `reason` does, for HQ's log."""
 
     http_status = 401
     code = "token_refused"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            "this token cannot enroll this branch: it may be unknown, used, expired or for"
+            " another branch; ask HQ for a new one"
+        )
+        self.reason = reason
 
 
 class AuthFailed(Refused):

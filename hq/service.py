@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hq import master_data
 from hq.conflicts import Conflict
-from hq.errors import AuthFailed, InvalidQuery, UnknownBranch
+from hq.errors import AuthFailed, EnrollmentRefused, InvalidQuery, UnknownBranch
 from hq.setup import token_hash
 from hq.storage.base import (
     MASTER_KINDS,
@@ -38,6 +38,7 @@ from protocol.errors import ProtocolError
 from protocol.hlc import check_drift
 from protocol.limits import MAX_BATCH_ENTRIES, MAX_CLOCK_DRIFT_MS, MAX_MESSAGE_BYTES
 from protocol.signing import public_key_bytes, verify_request
+from protocol.throttle import FailureThrottle
 
 log = logging.getLogger(__name__)
 
@@ -108,16 +109,27 @@ class HQ:
         self.key = key
         self.public_key = public_key_bytes(key)
         self.notifier = FeedNotifier()
+        self.enroll_throttle = FailureThrottle(what="enrollment attempts")
 
-    async def enroll(self, request: messages.EnrollRequest) -> messages.EnrollResponse:
-        grown = await self.store.redeem_enroll_token(
-            token_hash(request.token),
-            request.branch,
-            request.node_public_key,
-            self.wall_ms(),
-            self.wall_ms(),
-            main_warehouse(request.branch),
-        )
+    async def enroll(self, request: messages.EnrollRequest, address: str) -> messages.EnrollResponse:
+        """Enroll a node with a one-time token. Refusals from one address are counted,
+        and after a few it is refused outright for a while (protocol.throttle)."""
+        now = self.wall_ms()
+        self.enroll_throttle.check(address, now)
+        try:
+            grown = await self.store.redeem_enroll_token(
+                token_hash(request.token),
+                request.branch,
+                request.node_public_key,
+                now,
+                now,
+                main_warehouse(request.branch),
+            )
+        except EnrollmentRefused as refusal:
+            self.enroll_throttle.failed(address, now)
+            log.warning("enrollment of %s from %s refused: %s", request.branch, address, refusal.reason)
+            raise
+        self.enroll_throttle.succeeded(address)
         self.notifier.notify(grown)
         log.info("branch %s enrolled", request.branch)
         return messages.EnrollResponse(request.branch, self.public_key, feed_origin(request.branch))

@@ -99,6 +99,18 @@ class NestedTooDeep(Refused):
     code = "nested_too_deep"
 
 
+class TooManyAttempts(Refused):
+    """Too many failed attempts from here (an enrollment token, a log-in) in a short
+    time; wait the time the message gives and try again."""
+
+    http_status = 429
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class Overloaded(Refused):
     """Too much work is queued already; retry shortly."""
 

@@ -64,7 +64,9 @@ class SimHQ:
     async def enroll(self, branch: str, node_key: Ed25519PrivateKey) -> NodeConfig:
         token = f"sim-token-{branch}"
         await self.hq.store.add_enroll_token(branch, token_hash(token), self.clock() + 3_600_000)
-        reply = await self.hq.enroll(messages.EnrollRequest(token, branch, public_key_bytes(node_key)))
+        reply = await self.hq.enroll(
+            messages.EnrollRequest(token, branch, public_key_bytes(node_key)), branch
+        )
         return NodeConfig(branch, "sim://hq", reply.hq_public_key.hex(), reply.feed_origin)
 
     async def push(self, body: bytes) -> tuple[int, bytes]:

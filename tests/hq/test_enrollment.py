@@ -73,6 +73,14 @@ def _sql(chain: Chain, statement: str, *args: Any) -> None:
 
 # -- the token ------------------------------------------------------------------------
 
+# Every refused token gets this same answer, so a guesser cannot tell a real token
+# (used, expired, for another branch) from a made-up one; HQ's log says which.
+TOKEN_REFUSED = {
+    "error": "token_refused",
+    "message": "this token cannot enroll this branch: it may be unknown, used, expired or for another branch;"
+    " ask HQ for a new one",
+}
+
 
 async def test_a_token_enrolls_its_branch_once_and_a_second_use_is_refused_401(chain: Chain) -> None:
     token = await issue_enroll_token(hq_dir(chain), "BR01")
@@ -85,8 +93,7 @@ async def test_a_token_enrolls_its_branch_once_and_a_second_use_is_refused_401(c
 
     status, refusal = await post_enroll(chain, token, "BR01")
 
-    assert (status, refusal["error"]) == (401, "token_refused")
-    assert "already used" in refusal["message"]
+    assert (status, refusal) == (401, TOKEN_REFUSED)
     assert await enrolled_branches(chain) == {"BR01": first_key}  # the first node's key stays pinned
 
 
@@ -95,8 +102,7 @@ async def test_an_unknown_token_is_refused_401_and_enrolls_nothing(chain: Chain)
 
     status, refusal = await post_enroll(chain, "not-a-token-hq-issued", "BR01")
 
-    assert (status, refusal["error"]) == (401, "token_refused")
-    assert "unknown enrollment token" in refusal["message"]
+    assert (status, refusal) == (401, TOKEN_REFUSED)
     assert await enrolled_branches(chain) == {}
 
 
@@ -113,8 +119,7 @@ async def test_an_expired_token_is_refused_401_and_enrolls_nothing(chain: Chain)
 
     status, refusal = await post_enroll(chain, token, "BR01")
 
-    assert (status, refusal["error"]) == (401, "token_refused")
-    assert "expired" in refusal["message"]
+    assert (status, refusal) == (401, TOKEN_REFUSED)
     assert await enrolled_branches(chain) == {}
 
 
@@ -123,10 +128,40 @@ async def test_a_token_presented_for_another_branch_is_refused_401_and_stays_uns
 
     status, refusal = await post_enroll(chain, token, "BR02")
 
-    assert (status, refusal["error"]) == (401, "token_refused")
-    assert "enrolls branch BR01, not BR02" in refusal["message"]
+    assert (status, refusal) == (401, TOKEN_REFUSED)
     assert await enrolled_branches(chain) == {}
     # The refusal spent nothing: the token still enrolls the branch it was issued for.
+    status, reply = await post_enroll(chain, token, "BR01")
+    assert status == 200
+    assert isinstance(reply, messages.EnrollResponse)
+
+
+async def test_hqs_log_names_why_a_token_was_refused(chain: Chain, caplog: pytest.LogCaptureFixture) -> None:
+    token = await issue_enroll_token(hq_dir(chain), "BR01")
+    with caplog.at_level("WARNING", logger="hq.service"):
+        await post_enroll(chain, token, "BR02")
+        await post_enroll(chain, "made-up", "BR01")
+    said = [record.getMessage() for record in caplog.records if record.name == "hq.service"]
+    assert said == [
+        "enrollment of BR02 from 127.0.0.1 refused: the token enrolls branch BR01, not BR02",
+        "enrollment of BR01 from 127.0.0.1 refused: unknown enrollment token",
+    ]
+
+
+async def test_guessing_tokens_locks_the_address_out_even_with_a_real_token(chain: Chain) -> None:
+    token = await issue_enroll_token(hq_dir(chain), "BR01")
+    for guess in range(5):
+        assert (await post_enroll(chain, f"guess-{guess}", "BR01"))[0] == 401
+
+    status, refusal = await post_enroll(chain, token, "BR01")
+
+    # Locked out, the real token is not even tried: it stays unspent, nothing enrolls.
+    assert (status, refusal["error"]) == (429, "too_many_attempts")
+    assert refusal["message"] == "too many failed enrollment attempts from here; try again in 60 s"
+    assert await enrolled_branches(chain) == {}
+    hq = chain.hq.app[HQ_KEY]
+    real_wall_ms = hq.wall_ms
+    hq.wall_ms = lambda: real_wall_ms() + 61_000  # the lockout has passed
     status, reply = await post_enroll(chain, token, "BR01")
     assert status == 200
     assert isinstance(reply, messages.EnrollResponse)
@@ -169,7 +204,7 @@ async def test_node_enroll_reports_a_spent_token_and_writes_no_config(chain: Cha
     token = await issue_enroll_token(hq_dir(chain), "BR01")
     await enroll(chain.root / "BR01", "BR01", chain.hq.url, token)
 
-    with pytest.raises(EnrollmentFailed, match=r"\(401\): this enrollment token was already used"):
+    with pytest.raises(EnrollmentFailed, match=r"\(401\): this token cannot enroll this branch"):
         await enroll(chain.root / "BR01-again", "BR01", chain.hq.url, token)
 
     assert not (chain.root / "BR01-again" / "node.json").exists()
