@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -167,8 +166,8 @@ async def card(request: web.Request) -> web.Response:
 @routes.get("/api/directory/digest")
 async def directory_digest(request: web.Request) -> web.Response:
     """SHA-256 of the directory's canonical bytes: equal at two replicas iff they agree."""
-    data = await request.app[HQ_KEY].store.directory_bytes()
-    return web.json_response({"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)})
+    digest = await request.app[HQ_KEY].store.directory_digest()
+    return web.json_response({"sha256": digest.sha256, "bytes": digest.bytes})
 
 
 @routes.post("/api/holds")

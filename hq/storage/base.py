@@ -80,6 +80,13 @@ class IngestResult:
     quarantined: tuple[QuarantinedEffect, ...] = ()  # the batch's entries whose effects were set aside
 
 
+class DirectoryDigest(NamedTuple):
+    """SHA-256 of the directory's canonical bytes: equal at two replicas iff they agree."""
+
+    sha256: str
+    bytes: int
+
+
 class FeedSlice(NamedTuple):
     """A page of a branch's feed, and how long the feed is."""
 
@@ -300,6 +307,11 @@ class HQStore(Protocol):
     async def member(self, member_id: str) -> dict[str, Any] | None: ...
     async def card(self, card_id: str) -> dict[str, Any] | None: ...
     async def directory_bytes(self) -> bytes: ...
+    async def directory_digest(self) -> DirectoryDigest:
+        """The digest of directory_bytes, computed again only when the store has changed
+        since, and by one caller at a time (the others wait and share it): asking for it
+        over and over cannot keep the store busy."""
+        ...
 
     # online payment holds
     async def place_hold(self, hold: HoldRecord, unsynced_fen: int, now_ms: int) -> int:

@@ -7,6 +7,8 @@ test here unchanged.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from typing import Any
 
 import pytest
@@ -235,3 +237,33 @@ async def test_a_separation_regroups_and_leaves_the_other_duplicates_queued(stor
     assert (await store.member("M3"))["id"] == "M1"  # type: ignore[index]
     tail = [(e.kind, e.op) for e in (await feed(store, "BR03"))[-2:]]
     assert tail == [("directory", "record"), ("conflict", "resolve")]
+
+
+async def test_the_directory_digest_follows_every_change_and_is_computed_once_per_state(
+    store: HQStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_bytes = store.directory_bytes
+    computed: list[bytes] = []
+
+    async def counted() -> bytes:
+        data = await real_bytes()
+        computed.append(data)
+        return data
+
+    monkeypatch.setattr(store, "directory_bytes", counted)
+    # Thirty callers at once, then one more: one computation, shared.
+    answers = await asyncio.gather(*(store.directory_digest() for _ in range(30)))
+    empty = await store.directory_digest()
+    assert set(answers) == {empty}
+    assert len(computed) == 1
+    assert empty == (hashlib.sha256(computed[0]).hexdigest(), len(computed[0]))
+
+    br = Branch("BR01")
+    await enroll(store, br)
+    br.write("member", "M1", "register", {"home_branch": "BR01", "name": "Li", "phone": "13900000001"})
+    await store.ingest(br.batch(1, 1), NOW_MS, 0)
+    grown = await store.directory_digest()
+    assert grown != empty
+    assert grown == (hashlib.sha256(await real_bytes()).hexdigest(), len(await real_bytes()))
+    assert await store.directory_digest() == grown
+    assert len(computed) == 2

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,7 @@ from hq.conflicts import Conflict
 from hq.log_proof import LogProof
 from hq.storage.base import (
     BranchRecord,
+    DirectoryDigest,
     FeedChange,
     FeedSlice,
     HoldRecord,
@@ -64,6 +66,8 @@ class SqliteHQStore:
         self._executor = executor
         # HQ's stamps on its feeds; only ever touched on the store's thread.
         self.clock = HybridLogicalClock(feeds.latest_hlc(conn))
+        self._digest_lock = asyncio.Lock()
+        self._digest: tuple[int, DirectoryDigest] | None = None  # (changes, digest at that count)
 
     @classmethod
     async def open(cls, path: Path, *, synchronous: str = "FULL") -> SqliteHQStore:
@@ -218,6 +222,18 @@ class SqliteHQStore:
 
     async def directory_bytes(self) -> bytes:
         return await self._read(directory.directory_bytes)
+
+    async def directory_digest(self) -> DirectoryDigest:
+        async with self._digest_lock:
+            # Every write goes through this one connection, so an unchanged count of
+            # changes means an unchanged directory. It is read before the digest is
+            # computed: a write landing in between makes the key older than the
+            # digest, never newer, so the next caller computes it again.
+            changes = self._conn.total_changes
+            if self._digest is None or self._digest[0] != changes:
+                data = await self.directory_bytes()
+                self._digest = (changes, DirectoryDigest(hashlib.sha256(data).hexdigest(), len(data)))
+            return self._digest[1]
 
     # -- online payment holds -----------------------------------------------------------------
 
