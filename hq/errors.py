@@ -22,6 +22,7 @@ __all__ = [
     "ActionNotOffered",
     "AlreadyEnrolled",
     "AuthFailed",
+    "BeyondItsBranch",
     "CardBlocked",
     "ConflictClosed",
     "EnrollmentRefused",
@@ -37,6 +38,7 @@ __all__ = [
     "ProofTooLong",
     "Quarantined",
     "RecordConflict",
+    "StampOutOfOrder",
     "StoreTooNew",
     "UnknownBranch",
     "UnknownCard",
@@ -185,6 +187,24 @@ class OutOfBounds(Refused):
 
     http_status = 422
     code = "out_of_bounds"
+
+
+class BeyondItsBranch(Refused):
+    """A signed entry claims what is not its branch's: a warehouse of another branch,
+    or one HQ does not know. A node's key speaks for its own branch only; HQ stores
+    the entry and sets its effect aside, and the branch's data needs checking."""
+
+    http_status = 403
+    code = "beyond_its_branch"
+
+
+class StampOutOfOrder(Refused):
+    """A signed entry's clock stamp is not after the one before it in its branch's log,
+    or is from before the branch enrolled (beyond the clock drift HQ allows). Stamps
+    order the directory's merges, so HQ stores the entry and sets its effect aside."""
+
+    http_status = 422
+    code = "stamp_out_of_order"
 
 
 class RecordConflict(Refused):

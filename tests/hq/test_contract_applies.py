@@ -44,10 +44,21 @@ OWN_SIDE: dict[tuple[str, str], str] = {
 PROPERTY = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+# The warehouse a node writes its documents and stock moves in: one of its own (hq.trust).
+OWN_WAREHOUSE = f"{BRANCH}-MAIN"
+
+
 def as_written(entry_type: EntryType, payload: Any) -> Any:
+    if not isinstance(payload, dict):
+        return payload
     field = OWN_SIDE.get(entry_type.key)
-    if field is not None and isinstance(payload, dict):
+    if field is not None:
         payload = {**payload, field: BRANCH}
+    if "warehouse" in payload:
+        payload = {**payload, "warehouse": OWN_WAREHOUSE}
+    if isinstance(payload.get("moves"), list):
+        moves = [{**move, "warehouse": OWN_WAREHOUSE} for move in payload["moves"]]
+        payload = {**payload, "moves": moves}
     return payload
 
 

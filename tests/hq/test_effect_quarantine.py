@@ -22,10 +22,10 @@ from tests.hq.test_storage_contract import NOW_MS, Branch, enroll, feed, sales
 CUP_FEN = 2_500
 
 
-def sale_payload(total_fen: Any = CUP_FEN) -> dict[str, Any]:
+def sale_payload(total_fen: Any = CUP_FEN, warehouse: str = "BR01-MAIN") -> dict[str, Any]:
     return {
         "member_id": None,
-        "warehouse": "BR01-MAIN",
+        "warehouse": warehouse,
         "at_ms": NOW_MS,
         "lines": [{"sku": "CUP", "qty": 1, "unit_price_fen": CUP_FEN, "amount_fen": CUP_FEN}],
         "tenders": [{"kind": "cash", "amount_fen": CUP_FEN}],
@@ -183,7 +183,7 @@ async def test_effects_set_aside_are_listed_newest_first_and_by_branch(store: HQ
     await enroll(store, br02)
     br01.write("sale", "S1", "checkout", ["not", "a", "map"])
     await store.ingest(br01.batch(1, 1), NOW_MS, 0)
-    br02.write("sale", "S1", "checkout", sale_payload(total_fen=-1))
+    br02.write("sale", "S1", "checkout", sale_payload(total_fen=-1, warehouse="BR02-MAIN"))
     await store.ingest(br02.batch(1, 1), NOW_MS + 1_000, 0)
     br01.write("sale", "S2", "checkout", sale_payload(total_fen=None))
     await store.ingest(br01.batch(2, 2), NOW_MS + 2_000, 0)

@@ -33,12 +33,12 @@ class Branch:
         self.key: Ed25519PrivateKey = generate_private_key()
         self.entries: list[Entry] = []
 
-    def write(self, kind: str, entity_id: str, op: str, payload: Any) -> Entry:
+    def write(self, kind: str, entity_id: str, op: str, payload: Any, *, hlc: int | None = None) -> Entry:
         previous = self.entries[-1] if self.entries else None
         entry = encode_entry(
             origin=self.code,
             seq=len(self.entries) + 1,
-            hlc=(NOW_MS + len(self.entries)) << 16,
+            hlc=(NOW_MS + len(self.entries)) << 16 if hlc is None else hlc,
             prev_hash=previous.hash if previous else GENESIS_HASH,
             kind=kind,
             entity_id=entity_id,

@@ -17,12 +17,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from hq import quarantine
+from hq import quarantine, trust
 from hq.errors import Quarantined, UnknownBranch
 from hq.plan import Plan, RefusedEffect, plan_entries
-from hq.storage.base import IngestResult, QuarantinedEffect
+from hq.storage.base import IngestResult, QuarantinedEffect, main_warehouse
 from hq.storage.sqlite import directory, feeds, inventory, reports
 from hq.storage.sqlite.feeds import AppendFeed
+from hq.trust import BranchFacts
 from protocol.batch import SignedBatch
 from protocol.entry import Entry
 from protocol.errors import Refused
@@ -42,11 +43,11 @@ def ingest(
     refuses the push once that is committed)."""
     origin = batch.origin
     row = conn.execute(
-        "SELECT acked_seq, head_hash, quarantined_reason FROM nodes WHERE code = ?", (origin,)
+        "SELECT acked_seq, head_hash, quarantined_reason, enrolled_at_ms FROM nodes WHERE code = ?", (origin,)
     ).fetchone()
     if row is None:
         raise UnknownBranch(f"no node is enrolled as {origin}")
-    acked_seq, head_hash, quarantined_reason = row[0], bytes(row[1]), row[2]
+    acked_seq, head_hash, quarantined_reason, enrolled_at_ms = row[0], bytes(row[1]), row[2], row[3]
     if quarantined_reason is not None:
         raise Quarantined(f"branch {origin} is quarantined: {quarantined_reason}")
     needed = held_range(batch.first_seq, batch.last_seq, acked_seq)
@@ -78,7 +79,9 @@ def ingest(
         )
         for entry in fresh:
             clock.observe(entry.hlc, now_ms)
-        feeds_grown, refused = apply_effects(conn, fresh, feeds.appender(clock, now_ms), now_ms)
+        trusted, untrusted = trust.screen(fresh, _branch_facts(conn, origin, enrolled_at_ms, fresh[0].seq))
+        feeds_grown, refused = apply_effects(conn, trusted, feeds.appender(clock, now_ms), now_ms)
+        refused = sorted([*untrusted, *refused], key=lambda effect: effect.entry.seq)
         set_aside = [quarantine.effect_set_aside(r, now_ms) for r in refused]
         _set_aside(conn, set_aside)
         last = fresh[-1]
@@ -96,6 +99,19 @@ def ingest(
         (now_ms, reported_backlog, origin),
     )
     return IngestResult(acked_seq, applied, decision.duplicates, tuple(sorted(feeds_grown)), tuple(set_aside))
+
+
+def _branch_facts(conn: sqlite3.Connection, origin: str, enrolled_at_ms: int, first_seq: int) -> BranchFacts:
+    previous = conn.execute(
+        "SELECT hlc FROM log_entries WHERE origin = ? AND seq = ?", (origin, first_seq - 1)
+    ).fetchone()
+    # Inactive ones too: entries written offline before HQ retired a warehouse still arrive.
+    # The main warehouse is the branch's from enrollment on, whatever the table says.
+    warehouses = frozenset(
+        [main_warehouse(origin).code]
+        + [code for (code,) in conn.execute("SELECT code FROM warehouses WHERE branch = ?", (origin,))]
+    )
+    return BranchFacts(origin, enrolled_at_ms, 0 if previous is None else previous[0], warehouses)
 
 
 def apply_effects(
