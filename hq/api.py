@@ -217,6 +217,7 @@ async def conflict(request: web.Request) -> web.Response:
 @routes.post("/api/conflicts/{conflict_id}/resolve")
 async def resolve(request: web.Request) -> web.Response:
     by = operator(request)
+    json_text.require_json(request.content_type)
     try:
         body = json_text.loads(await request.text())
     except ValueError:

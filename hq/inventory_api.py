@@ -27,6 +27,7 @@ TRANSFER_STATES = ("in_transit", "received")
 
 
 async def _json(request: web.Request) -> Any:
+    json_text.require_json(request.content_type)
     try:
         return json_text.loads(await request.text())
     except ValueError:

@@ -91,6 +91,15 @@ class DataExposed(Refused):
     code = "data_exposed"
 
 
+class NotJson(Refused):
+    """A JSON endpoint got a body of another content type. Only application/json is
+    read: a form or text/plain, which any web page may post cross-site without asking,
+    is refused before anything is read from it."""
+
+    http_status = 415
+    code = "unsupported_media_type"
+
+
 class NestedTooDeep(Refused):
     """A JSON body nests objects or arrays deeper than any request needs
     (protocol.json_text.MAX_JSON_DEPTH); nothing was read from it."""

@@ -11,9 +11,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from protocol.errors import NestedTooDeep
+from protocol.errors import NestedTooDeep, NotJson
 
 MAX_JSON_DEPTH = 32
+JSON_CONTENT_TYPE = "application/json"
+
+
+def require_json(content_type: str) -> None:
+    """Refuse a body that is not declared JSON (NotJson, 415). Browsers post forms and
+    text/plain to any address without a preflight; application/json they do not."""
+    if content_type != JSON_CONTENT_TYPE:
+        raise NotJson(
+            f"this endpoint reads JSON: send Content-Type: {JSON_CONTENT_TYPE}"
+            f" (got {content_type or 'none'!r})"
+        )
 
 
 def loads(text: str | bytes) -> Any:

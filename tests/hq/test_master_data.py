@@ -305,18 +305,43 @@ async def test_a_body_that_is_not_json_is_refused_400(authored: Chain) -> None:
     chain = authored
     before = await hq_master_state(chain)
     async with chain.session.post(
-        chain.hq.url + "/api/products", data=b"sku=X", headers=operator_headers(chain)
+        chain.hq.url + "/api/products", data=b"sku=X", headers=json_headers(chain)
     ) as response:
         assert response.status == 400
         assert (await response.json())["error"] == "invalid_query"
     assert await hq_master_state(chain) == before
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x", None],
+)
+async def test_a_body_not_declared_json_is_refused_415_before_it_is_read(
+    authored: Chain, content_type: str | None
+) -> None:
+    chain = authored
+    before = await hq_master_state(chain)
+    headers = operator_headers(chain)
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    body = b'{"sku": "X", "name": "X", "price_fen": 1}'
+    async with chain.session.post(chain.hq.url + "/api/products", data=body, headers=headers) as response:
+        assert response.status == 415
+        answer = await response.json()
+    assert answer["error"] == "unsupported_media_type"
+    assert "send Content-Type: application/json" in answer["message"]
+    assert await hq_master_state(chain) == before
+
+
+def json_headers(chain: Chain) -> dict[str, str]:
+    return {**operator_headers(chain), "Content-Type": "application/json"}
+
+
 async def test_a_body_nested_too_deep_is_refused_400_not_a_server_error(authored: Chain) -> None:
     chain = authored
     before = await hq_master_state(chain)
     async with chain.session.post(
-        chain.hq.url + "/api/products", data=b"[" * 100_000 + b"]" * 100_000, headers=operator_headers(chain)
+        chain.hq.url + "/api/products", data=b"[" * 100_000 + b"]" * 100_000, headers=json_headers(chain)
     ) as response:
         assert response.status == 400
         assert (await response.json())["error"] == "nested_too_deep"

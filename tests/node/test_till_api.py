@@ -155,6 +155,21 @@ async def test_a_phone_already_registered_here_is_refused_409(chain: Chain, till
     assert await state(chain, till) == before
 
 
+@pytest.mark.parametrize("path", ["/api/sales", "/api/members", "/api/cards/C-1001/top-up"])
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+async def test_a_body_not_declared_json_is_refused_415(
+    chain: Chain, till: str, path: str, content_type: str | None
+) -> None:
+    """What a web page elsewhere could post to the till without asking: refused unread."""
+    before = await state(chain, till)
+    body = b'{"name": "A", "phone": "13800000000", "amount_fen": 100}'
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    async with chain.session.post(till + path, data=body, headers=headers) as response:
+        assert response.status == 415
+        assert (await response.json())["error"] == "unsupported_media_type"
+    assert await state(chain, till) == before
+
+
 async def test_a_body_nested_too_deep_is_refused_400_not_a_server_error(chain: Chain, till: str) -> None:
     before = await state(chain, till)
     for body in (b"[" * 100_000 + b"]" * 100_000, b'{"lines": ' + b"[" * 40 + b"]" * 40 + b"}"):
@@ -168,12 +183,17 @@ async def test_a_body_nested_too_deep_is_refused_400_not_a_server_error(chain: C
     assert await state(chain, till) == before
 
 
+JSON = {"Content-Type": "application/json"}
+
+
 async def test_garbage_and_oversized_bodies_are_refused(chain: Chain, till: str) -> None:
     before = await state(chain, till)
-    async with chain.session.post(till + "/api/sales", data=b"\xff\xfe garbage") as response:
+    async with chain.session.post(till + "/api/sales", data=b"\xff\xfe garbage", headers=JSON) as response:
         assert response.status == 400
         assert (await response.json())["error"] == "malformed"
-    async with chain.session.post(till + "/api/sales", data=b"{" + b" " * 300_000 + b"}") as response:
+    async with chain.session.post(
+        till + "/api/sales", data=b"{" + b" " * 300_000 + b"}", headers=JSON
+    ) as response:
         assert response.status == 413
         assert (await response.json())["error"] == "too_large"
     async with chain.session.get(till + "/api/members", params={"phone": "x"}) as response:
