@@ -2,9 +2,10 @@
 at what they cost when sold.
 
 A return names lines of the sale and quantities. The customer gets the line's
-unit price back per unit, in cash (refunds to a member's stored value are not
-built yet). The goods come back into the warehouse the sale took them from at
-the sale line's cost share, so the gross profit of the sale reverses exactly:
+unit price back per unit, to the tenders that paid (node.services.refunds:
+stored value back onto its card, then cash, never more cash than was kept). The
+goods come back into the warehouse the sale took them from at the sale line's
+cost share, so the gross profit of the sale reverses exactly:
 each return takes cost * qty / line qty to the nearest fen (half up), and the
 return that completes a line takes exactly what is left of its cost. A line
 sold before sales were costed (cost unknown) comes back at the warehouse's last
@@ -17,12 +18,11 @@ import sqlite3
 from typing import Any, NamedTuple
 
 from node.errors import DocumentState, InvalidRequest, NotFound
-from node.services import documents, fields, stock_ledger
+from node.services import documents, fields, refunds, stock_ledger
+from node.services.cards import record_ledger_entry
 from node.services.checkout import MAX_LINE_QTY, MAX_SALE_LINES
 from node.store.writer import Tx
 from protocol.contract import SALE_RETURN_POST
-
-REFUND_KIND = "cash"
 
 
 class ReturnLine(NamedTuple):
@@ -136,6 +136,18 @@ def return_job(
             )
         refund_fen = sum(line["amount_fen"] for line in booked)
         cost_fen = sum(line["cost_fen"] for line in booked)
+        paid = refunds.allocate(refund_fen, *_paid(conn, sale_id), *_refunded(conn, sale_id))
+        for number, refund in enumerate(paid):
+            if refund.kind == "stored_value" and refund.card is not None:
+                record_ledger_entry(
+                    tx,
+                    f"{return_id}-r{number}",
+                    refund.card,
+                    "stored_value",
+                    "refund",
+                    refund.amount_fen,
+                    sale_id=sale_id,
+                )
         entry = tx.record(
             SALE_RETURN_POST,
             return_id,
@@ -148,7 +160,13 @@ def return_job(
                 "cost_fen": cost_fen,
                 "at_ms": tx.wall_ms,
                 "moves": [move.as_payload("sale_return") for move in moves],
+                "refunds": [_refund_payload(refund) for refund in paid],
             },
+        )
+        conn.executemany(
+            "INSERT INTO sale_return_refunds (return_id, refund_no, tender_no, kind, amount_fen, card_id)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [(return_id, n, r.tender_no, r.kind, r.amount_fen, r.card) for n, r in enumerate(paid)],
         )
         conn.execute(
             "INSERT INTO sale_returns (id, seq, sale_id, warehouse, refund_fen, cost_fen, at_ms, request_key)"
@@ -168,6 +186,48 @@ def return_job(
     return job
 
 
+def _paid(conn: sqlite3.Connection, sale_id: str) -> tuple[list[refunds.PaidTender], int]:
+    """The sale's tenders (a stored-value one with its card) and the change it gave."""
+    tenders = [
+        refunds.PaidTender(number, kind, amount_fen, card_id if kind == "stored_value" else None)
+        for number, kind, amount_fen, card_id in conn.execute(
+            "SELECT tender_no, kind, amount_fen, card_id FROM sale_tenders"
+            " WHERE sale_id = ? ORDER BY tender_no",
+            (sale_id,),
+        )
+    ]
+    (change_fen,) = conn.execute("SELECT change_fen FROM sales WHERE id = ?", (sale_id,)).fetchone()
+    return tenders, int(change_fen)
+
+
+def _refunded(conn: sqlite3.Connection, sale_id: str) -> tuple[dict[int, int], int]:
+    """What earlier returns of the sale gave back, per tender, and what those booked
+    before refunds were recorded per tender gave back (in cash)."""
+    per_tender = {
+        int(tender_no): int(amount)
+        for tender_no, amount in conn.execute(
+            "SELECT f.tender_no, SUM(f.amount_fen) FROM sale_return_refunds f"
+            " JOIN sale_returns r ON r.id = f.return_id WHERE r.sale_id = ? GROUP BY f.tender_no",
+            (sale_id,),
+        )
+    }
+    (total,) = conn.execute(
+        "SELECT COALESCE(SUM(refund_fen), 0) FROM sale_returns WHERE sale_id = ?", (sale_id,)
+    ).fetchone()
+    return per_tender, int(total) - sum(per_tender.values())
+
+
+def _refund_payload(refund: refunds.Refund) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "amount_fen": refund.amount_fen,
+        "kind": refund.kind,
+        "tender_no": refund.tender_no,
+    }
+    if refund.card is not None:
+        payload["card"] = refund.card
+    return payload
+
+
 def load_return(conn: sqlite3.Connection, return_id: str) -> dict[str, Any]:
     found = documents.one(
         conn,
@@ -175,7 +235,15 @@ def load_return(conn: sqlite3.Connection, return_id: str) -> dict[str, Any]:
         (return_id,),
         f"no sale return {return_id} at this branch",
     )
-    found["refund_kind"] = REFUND_KIND
+    found["refunds"] = documents.rows(
+        conn,
+        "SELECT tender_no, kind, amount_fen, card_id AS card FROM sale_return_refunds"
+        " WHERE return_id = ? ORDER BY refund_no",
+        (return_id,),
+    )
+    kinds = {refund["kind"] for refund in found["refunds"]}
+    # One kind, or "mixed"; a return booked before refunds were recorded went in cash.
+    found["refund_kind"] = kinds.pop() if len(kinds) == 1 else "mixed" if kinds else "cash"
     # The gross profit the return gives back: what was refunded less the cost restocked.
     found["gross_profit_fen"] = found["refund_fen"] - found["cost_fen"]
     found["lines"] = documents.rows(

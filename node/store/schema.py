@@ -265,6 +265,18 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE UNIQUE INDEX transfer_discrepancies_once ON transfer_discrepancies (transfer_id, branch, line_no)
     """,
+    # 4: where each return's refund went, tender by tender (node.services.refunds).
+    """
+    CREATE TABLE sale_return_refunds (
+        return_id TEXT NOT NULL,
+        refund_no INTEGER NOT NULL,
+        tender_no INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        amount_fen INTEGER NOT NULL,
+        card_id TEXT,
+        PRIMARY KEY (return_id, refund_no)
+    ) WITHOUT ROWID
+    """,
 )
 
 # A till waits at most this long for the write lock before its request fails;

@@ -210,9 +210,24 @@ SALE_RETURN_POST = EntryType(
             "cost_fen": INT64,
             "at_ms": AT_MS,
             "moves": moves_of("sale_return", MAX_SALE_LINES),
-        }
+        },
+        # Where the refund went, tender by tender (returns booked before this was
+        # recorded refunded cash only, and carry no list).
+        {
+            "refunds": ListOf(
+                Map(
+                    {
+                        "tender_no": Integer(0, MAX_TENDERS - 1),
+                        "kind": Choice(TENDER_KINDS),
+                        "amount_fen": Integer(1, MAX_SALE_FEN),
+                    },
+                    {"card": CARD},
+                ),
+                MAX_TENDERS,
+            )
+        },
     ),
-    "goods a customer brought back: refunded at the line's price, restocked at its cost",
+    "goods a customer brought back: refunded to the tenders that paid, restocked at cost",
 )
 
 # Lines of an order, and so of a receipt against one: a replenishment orders

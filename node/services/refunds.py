@@ -1,0 +1,77 @@
+"""Where a return's money goes: back the way it came.
+
+A customer return refunds the sale's tenders, never more to one than it paid less
+what earlier returns of the sale already gave back to it, so a return can never
+turn stored value into cash. The refund fills the tenders in this order:
+
+1. stored value, back onto the card that paid (in the order the sale took them);
+2. cash, up to the cash kept (tendered less change);
+3. vouchers: their share is not paid out, and the voucher is not reinstated
+   (a spent voucher stays spent); the return says so, line by line.
+
+Returns booked before refunds were recorded per tender refunded cash only; what
+they gave back counts against the cash. Pure: the caller reads the sale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+from protocol.errors import require
+
+_ORDER = {"stored_value": 0, "cash": 1, "voucher": 2}
+
+
+class PaidTender(NamedTuple):
+    tender_no: int
+    kind: str  # cash | stored_value | voucher
+    amount_fen: int
+    card: str | None  # the card of a stored-value tender, the voucher of a voucher one
+
+
+class Refund(NamedTuple):
+    tender_no: int
+    kind: str
+    amount_fen: int
+    card: str | None
+
+
+def kept_by_tender(tenders: Sequence[PaidTender], change_fen: int) -> dict[int, int]:
+    """What each tender paid toward the sale: the change comes out of the cash tenders."""
+    kept = {tender.tender_no: tender.amount_fen for tender in tenders}
+    change = change_fen
+    for tender in tenders:
+        if tender.kind == "cash" and change > 0:
+            taken = min(change, kept[tender.tender_no])
+            kept[tender.tender_no] -= taken
+            change -= taken
+    require(change == 0, "a sale's change comes out of its cash tenders")
+    return kept
+
+
+def allocate(
+    refund_fen: int,
+    tenders: Sequence[PaidTender],
+    change_fen: int,
+    refunded: Mapping[int, int],
+    legacy_cash_fen: int = 0,
+) -> list[Refund]:
+    """Split `refund_fen` over the sale's tenders (rules 1 to 3). `refunded`: what earlier
+    returns gave back to each tender; `legacy_cash_fen`: what earlier returns without
+    per-tender records refunded (in cash). The refunds sum to `refund_fen`."""
+    kept = kept_by_tender(tenders, change_fen)
+    legacy = legacy_cash_fen
+    left = refund_fen
+    refunds: list[Refund] = []
+    for tender in sorted(tenders, key=lambda t: (_ORDER.get(t.kind, len(_ORDER)), t.tender_no)):
+        room = kept[tender.tender_no] - refunded.get(tender.tender_no, 0)
+        if tender.kind == "cash" and legacy:
+            taken = min(legacy, room)
+            room, legacy = room - taken, legacy - taken
+        amount = min(left, max(room, 0))
+        if amount:
+            refunds.append(Refund(tender.tender_no, tender.kind, amount, tender.card))
+            left -= amount
+    require(left == 0, "a sale's tenders cover any return of it: the refund never exceeds what was paid")
+    return refunds
