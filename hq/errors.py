@@ -40,6 +40,7 @@ __all__ = [
     "RecordConflict",
     "StampOutOfOrder",
     "StoreTooNew",
+    "TooManyHolds",
     "UnknownBranch",
     "UnknownCard",
     "UnknownConflict",
@@ -104,6 +105,14 @@ class NotInitialised(Refused):
 
     http_status = 503
     code = "not_initialised"
+
+
+class TooManyHolds(Refused):
+    """The branch already holds as many open holds on this card as a till ever needs at
+    once; capture or release one (or wait for it to expire) before asking again."""
+
+    http_status = 429
+    code = "too_many_holds"
 
 
 class HoldConflict(Refused):

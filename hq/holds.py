@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hq.errors import CardBlocked, HoldConflict, InsufficientBalance, UnknownCard
+from hq.errors import CardBlocked, HoldConflict, InsufficientBalance, TooManyHolds, UnknownCard
 from hq.storage.base import HoldRecord
+
+# A till holds once per card per sale and captures or releases within seconds; two
+# let a second till of the same branch sell to the same card at the same moment.
+# More would be one node holding a card against every other till of the chain.
+MAX_OPEN_HOLDS_PER_BRANCH = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +22,7 @@ class CardFunds:
     status: str  # active | lost | suspended | returned
     balance_fen: int  # stored value, by the ledger
     open_holds_fen: int  # money other open, unexpired holds set aside
+    branch_open_holds: int  # how many of those the asking branch holds
 
 
 def available_fen(funds: CardFunds, unsynced_fen: int) -> int:
@@ -37,6 +43,11 @@ def check_hold(hold: HoldRecord, funds: CardFunds, unsynced_fen: int) -> int:
         raise UnknownCard(f"HQ knows no member holding card {hold.card_id}")
     if funds.status != "active":
         raise CardBlocked(f"card {hold.card_id} is {funds.status} at HQ")
+    if funds.branch_open_holds >= MAX_OPEN_HOLDS_PER_BRANCH:
+        raise TooManyHolds(
+            f"branch {hold.branch} already holds {funds.branch_open_holds} open holds on card"
+            f" {hold.card_id}; capture or release one first"
+        )
     available = available_fen(funds, unsynced_fen)
     if available < hold.amount_fen:
         raise InsufficientBalance(

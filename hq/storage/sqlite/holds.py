@@ -10,17 +10,18 @@ from hq.storage.base import HoldRecord
 from shared_tables import directory_store
 
 
-def _funds(conn: sqlite3.Connection, card_id: str, now_ms: int) -> holds.CardFunds:
-    held = conn.execute(
-        "SELECT COALESCE(SUM(amount_fen), 0) FROM holds"
+def _funds(conn: sqlite3.Connection, card_id: str, branch: str, now_ms: int) -> holds.CardFunds:
+    held, branch_holds = conn.execute(
+        "SELECT COALESCE(SUM(amount_fen), 0), COUNT(CASE WHEN branch = ? THEN 1 END) FROM holds"
         " WHERE card_id = ? AND state = 'open' AND expires_at_ms > ?",
-        (card_id, now_ms),
-    ).fetchone()[0]
+        (branch, card_id, now_ms),
+    ).fetchone()
     return holds.CardFunds(
         known=directory_store.card_owner(conn, card_id) is not None,
         status=directory_store.card_status(conn, card_id),
         balance_fen=directory_store.card_balance(conn, card_id, "stored_value"),
         open_holds_fen=int(held),
+        branch_open_holds=int(branch_holds),
     )
 
 
@@ -30,8 +31,8 @@ def place(conn: sqlite3.Connection, hold: HoldRecord, unsynced_fen: int, now_ms:
     ).fetchone()
     if held is not None:
         holds.same_terms(hold, (held[0], held[1], held[2]))
-        return holds.available_fen(_funds(conn, hold.card_id, now_ms), unsynced_fen)
-    available = holds.check_hold(hold, _funds(conn, hold.card_id, now_ms), unsynced_fen)
+        return holds.available_fen(_funds(conn, hold.card_id, hold.branch, now_ms), unsynced_fen)
+    available = holds.check_hold(hold, _funds(conn, hold.card_id, hold.branch, now_ms), unsynced_fen)
     conn.execute(
         "INSERT INTO holds (hold_id, branch, card_id, amount_fen, created_at_ms, expires_at_ms, state)"
         " VALUES (?, ?, ?, ?, ?, ?, 'open')",
