@@ -59,8 +59,11 @@ def read_private_key(path: Path) -> Ed25519PrivateKey:
 
 
 def save_config(data_dir: Path, config: NodeConfig) -> None:
+    # Owner-only like everything in the data folder, though it holds nothing secret.
     tmp = data_dir / (CONFIG_FILE + ".tmp")
-    tmp.write_text(json.dumps(asdict(config), indent=2) + "\n")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(json.dumps(asdict(config), indent=2) + "\n")
     os.replace(tmp, data_dir / CONFIG_FILE)
 
 

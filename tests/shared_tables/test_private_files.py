@@ -73,10 +73,13 @@ async def test_a_store_others_can_read_is_refused_with_the_fix(
         await Store.open(folder / "node.sqlite", origin="BR01")
 
 
-def test_a_node_folder_others_can_read_is_refused_when_its_config_is_loaded(tmp_path: Path) -> None:
+def test_a_node_folder_others_can_read_is_refused_when_its_config_is_loaded(
+    tmp_path: Path, open_umask: None
+) -> None:
     folder = private_folder(tmp_path / "BR01")
     save_config(folder, NodeConfig("BR01", "http://127.0.0.1:1", "00" * 32, "HQ>BR01"))
     assert load_config(folder).branch == "BR01"
+    assert mode_of(folder / "node.json") == 0o600
     folder.chmod(0o750)
     with pytest.raises(DataExposed, match="mode 750"):
         load_config(folder)
