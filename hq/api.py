@@ -12,11 +12,11 @@ from aiohttp import web
 from hq import inventory_api, pages
 from hq.errors import InvalidQuery, NotFound
 from hq.http_common import HQ_KEY as HQ_KEY  # re-exported: tests and tools reach HQ through it
-from hq.http_common import OPERATOR_TOKEN, int_query, operator
+from hq.http_common import OPERATOR_TOKEN, int_query, json_body, operator
 from hq.service import HQ, wall_ms
 from hq.setup import open_store, operator_token, read_key
 from hq.storage.base import BranchRecord
-from protocol import json_text, messages
+from protocol import messages
 from protocol.codec import check_branch_code
 from protocol.errors import Refused, SequenceGap
 from protocol.limits import MAX_MESSAGE_BYTES
@@ -217,11 +217,7 @@ async def conflict(request: web.Request) -> web.Response:
 @routes.post("/api/conflicts/{conflict_id}/resolve")
 async def resolve(request: web.Request) -> web.Response:
     by = operator(request)
-    json_text.require_json(request.content_type)
-    try:
-        body = json_text.loads(await request.text())
-    except ValueError:
-        raise InvalidQuery('the body must be JSON: {"action": ..., "note": ...}') from None
+    body = await json_body(request, '{"action": ..., "note": ...}')
     if (
         not isinstance(body, dict)
         or not isinstance(body.get("action"), str)

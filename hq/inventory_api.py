@@ -16,22 +16,17 @@ from typing import Any
 from aiohttp import web
 
 from hq.errors import InvalidQuery, NotFound
-from hq.http_common import HQ_KEY, operator, text_query
+from hq.http_common import HQ_KEY, json_body, operator, text_query
 from hq.master_data import PLURALS
 from hq.service import wall_ms
 from hq.storage.inventory_records import InTransitLine, StockLevel, TransferView
-from protocol import json_text
 
 routes = web.RouteTableDef()
 TRANSFER_STATES = ("in_transit", "received")
 
 
 async def _json(request: web.Request) -> Any:
-    json_text.require_json(request.content_type)
-    try:
-        return json_text.loads(await request.text())
-    except ValueError:
-        raise InvalidQuery("the body must be JSON: one record (an object) or a list of them") from None
+    return await json_body(request, "one record (an object) or a list of them")
 
 
 def _author(kind: str) -> Any:

@@ -40,7 +40,7 @@ MAX_JSON_BODY_BYTES = 256 * 1024
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
-    json_text.require_json(request.content_type)
+    json_text.require_json(request.content_type)  # before the body is read
     try:
         body = json_text.loads(await request.text())
     except ValueError:

@@ -136,7 +136,9 @@ def return_job(
             )
         refund_fen = sum(line["amount_fen"] for line in booked)
         cost_fen = sum(line["cost_fen"] for line in booked)
-        paid = refunds.allocate(refund_fen, *_paid(conn, sale_id), *_refunded(conn, sale_id))
+        tenders, change_fen = _paid(conn, sale_id)
+        refunded, legacy_cash_fen = _refunded(conn, sale_id)
+        paid = refunds.allocate(refund_fen, tenders, change_fen, refunded, legacy_cash_fen)
         for number, refund in enumerate(paid):
             if refund.kind == "stored_value" and refund.card is not None:
                 record_ledger_entry(
