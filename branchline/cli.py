@@ -19,6 +19,7 @@ from rich.console import Console
 from branchline import (
     conflicts_cli,
     hq_inventory_cli,
+    operators_cli,
     purchasing_cli,
     quarantine_cli,
     stock_cli,
@@ -38,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     hq = commands.add_parser("hq", help="the HQ aggregator").add_subparsers(dest="action", required=True)
     p = hq.add_parser("init", help="create an HQ data folder")
     p.add_argument("--data", type=Path, required=True)
-    p.add_argument("--demo-data", action="store_true", help="seed a small demo catalogue")
+    p.add_argument(
+        "--demo-data", action="store_true", help="seed a demo catalogue and demo operators (one per role)"
+    )
     p = hq.add_parser("serve", help="run HQ's HTTP server")
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--port", type=int, required=True)
@@ -48,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--branch", required=True)
     p.add_argument("--ttl-hours", type=float, default=24.0)
     conflicts_cli.add_parser(hq)
+    operators_cli.add_parser(hq)
     quarantine_cli.add_parser(hq)
     hq_inventory_cli.add_parser(hq)
 
@@ -120,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
             except conflicts_cli.ConflictCommandFailed as exc:
                 print(f"branchline: {exc}", file=sys.stderr)
                 return 2
+        elif args.action == "operator":
+            return _operator_command(operators_cli.run, args)
         elif args.action == "quarantine":
             return _operator_command(quarantine_cli.run, args)
         elif args.action in hq_inventory_cli.ACTIONS:

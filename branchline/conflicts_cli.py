@@ -1,22 +1,20 @@
 """`branchline hq conflicts list|show|resolve`: the conflict queue from a terminal.
 
 It talks to the running HQ over HTTP (so a resolution reaches the branches'
-feeds at once), authenticating with the operator token from HQ's data folder.
+feeds at once), as the operator who logs in with --login.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from branchline.http_client import CommandFailed, call
+from branchline.http_client import CommandFailed, add_login_argument, call, log_in
 from branchline.tables import titled
-from hq.setup import KEY_FILE, operator_token
 
 # The CLI catches this one name for every operator command.
 ConflictCommandFailed = CommandFailed
@@ -31,7 +29,7 @@ def add_parser(hq_commands: argparse._SubParsersAction) -> None:  # type: ignore
         ("resolve", "resolve one conflict with one of its actions"),
     ):
         p = actions.add_parser(name, help=help_text)
-        p.add_argument("--data", type=Path, required=True, help="HQ's data folder (for the operator token)")
+        add_login_argument(p)
         p.add_argument("--hq", default="http://127.0.0.1:8700", help="HQ's URL")
         if name == "list":
             p.add_argument("--state", default="open", choices=("open", "resolved", "cleared", "all"))
@@ -41,13 +39,10 @@ def add_parser(hq_commands: argparse._SubParsersAction) -> None:  # type: ignore
             # Not `action`: that name is the hq subcommand's.
             p.add_argument("decision", metavar="action", help="e.g. confirm, separate, write_off, collect")
             p.add_argument("--note", default="", help="why (kept with the resolution)")
-            p.add_argument("--by", default="operator", help="who decided")
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    if not (args.data / KEY_FILE).exists():
-        raise ConflictCommandFailed(f"{args.data} holds no HQ; give HQ's data folder with --data")
-    token = operator_token(args.data)
+    token = log_in(args.hq, args.login, "HQ")
     if args.conflicts_action == "list":
         query = "" if args.state == "all" else f"?state={args.state}"
         listing = _call(args.hq, "GET", f"/api/conflicts{query}", token)
@@ -56,9 +51,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         console.print_json(json.dumps(_call(args.hq, "GET", f"/api/conflicts/{args.conflict_id}", token)))
     else:
         body = {"action": args.decision, "note": args.note}
-        resolved = _call(
-            args.hq, "POST", f"/api/conflicts/{args.conflict_id}/resolve", token, body, operator=args.by
-        )
+        resolved = _call(args.hq, "POST", f"/api/conflicts/{args.conflict_id}/resolve", token, body)
         console.print(f"{resolved['id']}: {resolved['state']} ({args.decision}); sent to every branch")
     return 0
 
@@ -87,6 +80,5 @@ def _call(
     path: str,
     token: str,
     body: dict[str, Any] | None = None,
-    operator: str = "operator",
 ) -> dict[str, Any]:
-    return call(base, method, path, body, token=token, operator=operator, what="HQ")
+    return call(base, method, path, body, token=token, what="HQ")

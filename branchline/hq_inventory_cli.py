@@ -3,8 +3,8 @@ stock`, `branchline hq transfers`, `branchline hq payables`: HQ's master data an
 chain-wide views of stock, transfers and payables, from a terminal.
 
 Commands talk HTTP to the running HQ, so what an operator adds is checked, stored
-and published to every branch exactly as through the API. Adding needs the
-operator token from HQ's data folder (--data); reading does not.
+and published to every branch exactly as through the API, as the operator who logs
+in with --login (reading needs a role that may see it, adding one that may edit).
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ from urllib.parse import urlencode
 from rich.console import Console
 from rich.table import Table
 
-from branchline.http_client import CommandFailed, call
+from branchline.http_client import CommandFailed, add_login_argument, call, log_in
 from branchline.tables import cell, titled, yuan
 from hq.pages import duration
-from hq.setup import KEY_FILE, operator_token
 
 DEFAULT_HQ = "http://127.0.0.1:8700"
 MASTER = ("products", "warehouses", "suppliers", "categories")
@@ -65,11 +64,11 @@ def add_parser(hq_commands: argparse._SubParsersAction) -> None:  # type: ignore
         kind = hq_commands.add_parser(plural, help=f"HQ's {plural}: list, add (or change)")
         actions = kind.add_subparsers(dest="master_action", required=True)
         p = actions.add_parser("list", help=f"list HQ's {plural}")
-        _common(p, token_required=False)
+        _common(p)
         p = actions.add_parser(
             "add", help=f"add {plural} or change them (fields left out keep their value), for every branch"
         )
-        _common(p, token_required=True)
+        _common(p)
         for flag, field, kind_type in FIELDS[plural]:
             p.add_argument(flag, dest=f"field_{field}", type=kind_type)
         if plural != "categories":
@@ -85,37 +84,29 @@ def add_parser(hq_commands: argparse._SubParsersAction) -> None:  # type: ignore
     p.add_argument("--warehouse", help="one warehouse")
     p.add_argument("--sku", help="one product")
     p.add_argument("--alerts", action="store_true", help="only products under or over their limits")
-    _common(p, token_required=False)
+    _common(p)
     p = hq_commands.add_parser("transfers", help="transfers between branches, oldest first")
     p.add_argument("--state", choices=("in_transit", "received", "all"), default="in_transit")
-    _common(p, token_required=False)
+    _common(p)
     p = hq_commands.add_parser("payables", help="what is owed to each supplier")
     p.add_argument("--supplier", help="one supplier, with its documents")
-    _common(p, token_required=False)
+    _common(p)
 
 
-def _common(p: argparse.ArgumentParser, *, token_required: bool) -> None:
+def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hq", default=DEFAULT_HQ, help="HQ's URL")
-    p.add_argument(
-        "--data",
-        type=Path,
-        required=token_required,
-        help="HQ's data folder (for the operator token)"
-        + ("" if token_required else "; optional for reading"),
-    )
-    if token_required:
-        p.add_argument("--by", default="operator", help="who makes the change (kept in HQ's log)")
+    add_login_argument(p)
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    token = _token(args.data)
+    token = log_in(args.hq, args.login, "HQ")
     if args.action in MASTER:
         if args.master_action == "list":
             listing = _get(args, f"/api/{args.action}", token)
             console.print(_master_table(args.action, listing[args.action]))
             return 0
         body = _record(args)
-        stored = call(args.hq, "POST", f"/api/{args.action}", body, token=token, operator=args.by, what="HQ")
+        stored = call(args.hq, "POST", f"/api/{args.action}", body, token=token, what="HQ")
         records = stored[args.action]
         key = KEYS[args.action]
         console.print(
@@ -138,15 +129,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _token(data: Path | None) -> str | None:
-    if data is None:
-        return None
-    if not (data / KEY_FILE).exists():
-        raise CommandFailed(f"{data} holds no HQ; give HQ's data folder with --data")
-    return operator_token(data)
-
-
-def _get(args: argparse.Namespace, path: str, token: str | None) -> dict[str, Any]:
+def _get(args: argparse.Namespace, path: str, token: str) -> dict[str, Any]:
     return call(args.hq, "GET", path, token=token, what="HQ")
 
 

@@ -2,12 +2,19 @@
 lines of goods typed as SKU:QTY[@UNIT_FEN].
 
 Commands talk HTTP to the running server (never to its files), so what they do
-goes through the same checks, log and feeds as a till's request.
+goes through the same checks, log and feeds as a till's request, as the operator
+who logs in with `--login`: the password comes from the environment variable
+BRANCHLINE_PASSWORD, else one line of standard input (asked for without echo at a
+terminal), never from the command line, where `ps` would show it.
 """
 
 from __future__ import annotations
 
+import argparse
+import getpass
 import json
+import os
+import sys
 import urllib.error
 import urllib.request
 from typing import Any
@@ -24,7 +31,6 @@ def call(
     body: dict[str, Any] | None = None,
     *,
     token: str | None = None,
-    operator: str | None = None,
     what: str = "the server",
     key: str | None = None,
 ) -> dict[str, Any]:
@@ -33,8 +39,6 @@ def call(
     request = urllib.request.Request(base.rstrip("/") + path, data=data, method=method)
     if token is not None:
         request.add_header("Authorization", f"Bearer {token}")
-    if operator is not None:
-        request.add_header("X-Operator", operator)
     if key is not None:
         request.add_header("Idempotency-Key", key)
     if data is not None:
@@ -73,3 +77,38 @@ def item_lines(specs: list[str], *, qty_name: str = "qty", with_cost: bool = Fal
 def _digits(text: str) -> bool:
     # ASCII only: "²".isdigit() is true and int("²") fails.
     return text.isascii() and text.isdigit()
+
+
+PASSWORD_VARIABLE = "BRANCHLINE_PASSWORD"
+
+
+def add_login_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--login",
+        required=True,
+        help=f"the operator acting; the password is read from ${PASSWORD_VARIABLE} or standard input",
+    )
+
+
+def read_password(prompt: str) -> str:
+    """$BRANCHLINE_PASSWORD, one line of stdin, or a prompt without echo at a terminal."""
+    if (password := os.environ.get(PASSWORD_VARIABLE)) is not None:
+        return password
+    if sys.stdin.isatty():
+        return getpass.getpass(prompt)
+    line = sys.stdin.readline()
+    if not line:
+        raise CommandFailed(f"give the password in ${PASSWORD_VARIABLE} or on standard input (one line)")
+    return line.rstrip("\r\n")
+
+
+def log_in(base: str, login: str, what: str = "the server") -> str:
+    """A session token for `login` at the server (POST /api/login)."""
+    answer = call(
+        base,
+        "POST",
+        "/api/login",
+        {"login": login, "password": read_password(f"password for {login}: ")},
+        what=what,
+    )
+    return str(answer["token"])

@@ -1,23 +1,21 @@
 """`branchline hq quarantine list`: the entries HQ stored but could not apply, from a
 terminal, newest first, with why.
 
-It asks the running HQ over HTTP with the operator token from HQ's data folder.
+It asks the running HQ over HTTP as the operator who logs in with --login.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from rich.console import Console
 from rich.table import Table
 
-from branchline.http_client import CommandFailed, call
+from branchline.http_client import add_login_argument, call, log_in
 from branchline.tables import titled
-from hq.setup import KEY_FILE, operator_token
 
 
 def add_parser(hq_commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -26,16 +24,16 @@ def add_parser(hq_commands: argparse._SubParsersAction) -> None:  # type: ignore
     )
     actions = quarantine.add_subparsers(dest="quarantine_action", required=True)
     p = actions.add_parser("list", help="list them, newest first, with the reason")
-    p.add_argument("--data", type=Path, required=True, help="HQ's data folder (for the operator token)")
+    add_login_argument(p)
     p.add_argument("--hq", default="http://127.0.0.1:8700", help="HQ's URL")
     p.add_argument("--branch", help="only this branch's entries")
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    if not (args.data / KEY_FILE).exists():
-        raise CommandFailed(f"{args.data} holds no HQ; give HQ's data folder with --data")
     query = "" if args.branch is None else f"?branch={quote(args.branch)}"
-    listing = call(args.hq, "GET", f"/api/quarantine{query}", token=operator_token(args.data), what="HQ")
+    listing = call(
+        args.hq, "GET", f"/api/quarantine{query}", token=log_in(args.hq, args.login, "HQ"), what="HQ"
+    )
     console.print(_table(listing["quarantined"]))
     return 0
 

@@ -9,14 +9,15 @@ from typing import Any
 
 from aiohttp import web
 
-from hq import inventory_api, pages
+from hq import account_api, inventory_api, pages
 from hq.errors import InvalidQuery, NotFound
 from hq.http_common import HQ_KEY as HQ_KEY  # re-exported: tests and tools reach HQ through it
-from hq.http_common import OPERATOR_TOKEN, int_query, json_body, operator
+from hq.http_common import branch_scope, int_query, json_body, operator, sessions_checked
 from hq.service import HQ, wall_ms
-from hq.setup import open_store, operator_token, read_key
+from hq.setup import open_store, read_key
 from hq.storage.base import BranchRecord
 from protocol import messages
+from protocol.access import Scope, public, requires, signed_by_node
 from protocol.codec import check_branch_code
 from protocol.errors import Refused, SequenceGap
 from protocol.limits import MAX_MESSAGE_BYTES
@@ -89,6 +90,7 @@ def branch_json(branch: BranchRecord, now_ms: int) -> dict[str, Any]:
 
 
 @routes.post("/api/enroll")
+@public
 async def enroll(request: web.Request) -> web.Response:
     message = messages.decode(await request.read())
     if not isinstance(message, messages.EnrollRequest):
@@ -97,6 +99,7 @@ async def enroll(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/push")
+@signed_by_node
 async def push(request: web.Request) -> web.Response:
     message = messages.decode(await request.read())
     if not isinstance(message, messages.PushRequest):
@@ -105,6 +108,7 @@ async def push(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/feed")
+@signed_by_node
 async def feed(request: web.Request) -> web.Response:
     hq = request.app[HQ_KEY]
     branch = await hq.authenticate(request.headers.get("Authorization"), "GET", request.path_qs)
@@ -114,6 +118,7 @@ async def feed(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/branches")
+@requires("replication:view", Scope.HQ)
 async def branches(request: web.Request) -> web.Response:
     now = wall_ms()
     records = await request.app[HQ_KEY].store.branches()
@@ -121,10 +126,9 @@ async def branches(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/sales/summary")
+@requires("reports:view", Scope.STORE)
 async def sales_summary(request: web.Request) -> web.Response:
-    branch = request.query.get("branch")
-    if branch is not None:
-        check_branch_code(branch)
+    branch = branch_scope(request)
     totals = await request.app[HQ_KEY].store.sales_totals(branch)
     return web.json_response(
         {
@@ -138,6 +142,7 @@ async def sales_summary(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/members")
+@requires("members:view")
 async def members(request: web.Request) -> web.Response:
     phone = request.query.get("phone")
     if not phone:
@@ -146,6 +151,7 @@ async def members(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/members/{member_id}")
+@requires("members:view")
 async def member(request: web.Request) -> web.Response:
     member_id = request.match_info["member_id"]
     found = await request.app[HQ_KEY].store.member(member_id)
@@ -155,6 +161,7 @@ async def member(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/cards/{card}")
+@requires("cards:view")
 async def card(request: web.Request) -> web.Response:
     card_id = request.match_info["card"]
     found = await request.app[HQ_KEY].store.card(card_id)
@@ -164,6 +171,7 @@ async def card(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/directory/digest")
+@requires("replication:view", Scope.HQ)
 async def directory_digest(request: web.Request) -> web.Response:
     """SHA-256 of the directory's canonical bytes: equal at two replicas iff they agree."""
     digest = await request.app[HQ_KEY].store.directory_digest()
@@ -171,6 +179,7 @@ async def directory_digest(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/holds")
+@signed_by_node
 async def place_hold(request: web.Request) -> web.Response:
     hq = request.app[HQ_KEY]
     # The terms ride in the query string, which the branch's signature covers.
@@ -188,6 +197,7 @@ async def place_hold(request: web.Request) -> web.Response:
 
 
 @routes.delete("/api/holds/{hold}")
+@signed_by_node
 async def release_hold(request: web.Request) -> web.Response:
     hq = request.app[HQ_KEY]
     branch = await hq.authenticate(request.headers.get("Authorization"), "DELETE", request.path_qs)
@@ -196,8 +206,8 @@ async def release_hold(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/conflicts")
+@requires("conflicts:view", Scope.HQ)
 async def conflicts(request: web.Request) -> web.Response:
-    operator(request)
     state = request.query.get("state")
     if state is not None and state not in CONFLICT_STATES:
         raise InvalidQuery(f"state must be one of {', '.join(CONFLICT_STATES)}")
@@ -206,8 +216,8 @@ async def conflicts(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/conflicts/{conflict_id}")
+@requires("conflicts:view", Scope.HQ)
 async def conflict(request: web.Request) -> web.Response:
-    operator(request)
     found = await request.app[HQ_KEY].store.conflict(request.match_info["conflict_id"])
     if found is None:
         raise NotFound(f"no conflict {request.match_info['conflict_id']}")
@@ -215,6 +225,7 @@ async def conflict(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/conflicts/{conflict_id}/resolve")
+@requires("conflicts:edit", Scope.HQ)
 async def resolve(request: web.Request) -> web.Response:
     by = operator(request)
     body = await json_body(request, '{"action": ..., "note": ...}')
@@ -234,9 +245,9 @@ async def resolve(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/quarantine")
+@requires("replication:view", Scope.HQ)
 async def effect_quarantine(request: web.Request) -> web.Response:
     """Entries HQ stored and acknowledged but could not apply, newest first, with why."""
-    operator(request)
     branch = request.query.get("branch")
     if branch is not None:
         check_branch_code(branch)
@@ -245,10 +256,10 @@ async def effect_quarantine(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/log/{origin}/proof")
+@requires("replication:view", Scope.HQ)
 async def log_proof(request: web.Request) -> web.Response:
     """Entry `seq` of a branch's log as HQ holds it, with what proves it was the branch's:
     the entries up to the first signed head HQ kept at or after it, and the branch's key."""
-    operator(request)
     origin = check_branch_code(request.match_info["origin"], "origin")
     if "seq" not in request.query:
         raise InvalidQuery("give ?seq=, the entry to prove")
@@ -257,6 +268,7 @@ async def log_proof(request: web.Request) -> web.Response:
 
 
 @routes.get("/")
+@requires("replication:view", Scope.HQ)
 async def home(request: web.Request) -> web.Response:
     hq = request.app[HQ_KEY]
     now = wall_ms()
@@ -274,14 +286,16 @@ async def home(request: web.Request) -> web.Response:
     return web.Response(text=page, content_type="text/html")
 
 
+ROUTE_TABLES: tuple[web.RouteTableDef, ...] = (routes, account_api.routes, inventory_api.routes)
+
+
 def create_app(data_dir: Path) -> web.Application:
-    app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_MESSAGE_BYTES)
-    app.add_routes(routes)
-    app.add_routes(inventory_api.routes)
+    app = web.Application(middlewares=[errors_as_json, sessions_checked], client_max_size=MAX_MESSAGE_BYTES)
+    for table in ROUTE_TABLES:
+        app.add_routes(table)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         key = read_key(data_dir)
-        app[OPERATOR_TOKEN] = operator_token(data_dir)
         store = await open_store(data_dir)
         app[HQ_KEY] = HQ(store, key)
         yield

@@ -3,30 +3,62 @@ query and body parsing."""
 
 from __future__ import annotations
 
-import hmac
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from hq.errors import InvalidQuery, OperatorAuthFailed
+from hq.errors import InvalidQuery
 from hq.service import HQ
-from protocol import json_text
+from protocol import access, json_text
+from protocol.codec import check_branch_code
+from protocol.errors import InvariantBroken
 
 HQ_KEY = web.AppKey("hq", HQ)
-OPERATOR_TOKEN = web.AppKey("operator_token", str)
+ACTOR = web.RequestKey("actor", access.Actor)  # the operator whose session the request carries
+# Browsers hold their session in this cookie (HttpOnly, SameSite=Strict); tools send
+# `Authorization: Bearer TOKEN`.
+SESSION_COOKIE = "branchline_session"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def sessions_checked(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every route's declared policy (protocol.access), checked before its handler. A
+    route of one store's business data is refused when a branch's operator asks for
+    another store's (?branch=); asking for none, they get their own (`branch_scope`)."""
+    match_info = request.match_info
+    if match_info.http_exception is not None:  # no such route: 404 or 405 as aiohttp says
+        return await handler(request)
+    policy = access.declared(match_info.handler)
+    if policy is None:
+        raise InvariantBroken(f"{request.method} {match_info.route.resource} declares no access policy")
+    if policy.public or policy.signed:
+        return await handler(request)
+    actor = await request.app[HQ_KEY].accounts.authenticate(session_token(request))
+    branch_asked = request.query.get("branch") if policy.scope is access.Scope.STORE else None
+    access.authorise(actor, policy, branch_asked)
+    request[ACTOR] = actor
+    return await handler(request)
+
+
+def session_token(request: web.Request) -> str | None:
+    return access.bearer_token(request.headers.get("Authorization")) or request.cookies.get(SESSION_COOKIE)
 
 
 def operator(request: web.Request) -> str:
-    """The operator's name (X-Operator) once the bearer token checks out."""
-    header = request.headers.get("Authorization", "")
-    expected = request.app[OPERATOR_TOKEN]
-    given = header.removeprefix("Bearer ").strip()
-    if not header.startswith("Bearer ") or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise OperatorAuthFailed(
-            "operator endpoints need `Authorization: Bearer <token>`; the token is in HQ's data folder"
-            " (operator.token)"
-        )
-    return request.headers.get("X-Operator", "operator")[:64]
+    """The login of the operator acting, for the records that name who decided."""
+    return request[ACTOR].login
+
+
+def branch_scope(request: web.Request) -> str | None:
+    """The store a STORE route answers for: the one asked (?branch=), else the operator's
+    own for a branch's operator, else every store (None) for HQ's."""
+    asked = request.query.get("branch")
+    if asked is not None:
+        return check_branch_code(asked)
+    return request[ACTOR].branch
 
 
 def int_query(request: web.Request, name: str, default: int) -> int:

@@ -1,6 +1,6 @@
 """HQ's HTTP API for purchase, sales and inventory: master data authoring (operator
-token) and the chain-wide views of stock, transfers and payables (open reads, like
-the sales summary).
+edit) and the chain-wide views of stock, transfers and payables (HQ's roles only:
+one store's business is not another's to see, FEATURES C4).
 
 Master data: POST /api/products, /api/categories, /api/suppliers, /api/warehouses
 take one record or a list; fields left out keep HQ's value (a new record takes the
@@ -20,6 +20,7 @@ from hq.http_common import HQ_KEY, json_body, operator, text_query
 from hq.master_data import PLURALS
 from hq.service import wall_ms
 from hq.storage.inventory_records import InTransitLine, StockLevel, TransferView
+from protocol.access import Scope, requires
 
 routes = web.RouteTableDef()
 TRANSFER_STATES = ("in_transit", "received")
@@ -30,6 +31,7 @@ async def _json(request: web.Request) -> Any:
 
 
 def _author(kind: str) -> Any:
+    @requires("catalogue:edit", Scope.HQ)
     async def handler(request: web.Request) -> web.Response:
         by = operator(request)
         records = await request.app[HQ_KEY].author(kind, await _json(request), by)
@@ -39,6 +41,7 @@ def _author(kind: str) -> Any:
 
 
 def _listing(kind: str) -> Any:
+    @requires("catalogue:view")
     async def handler(request: web.Request) -> web.Response:
         records = await request.app[HQ_KEY].store.master_records(kind)
         return web.json_response({PLURALS[kind]: [asdict(record) for record in records]})
@@ -52,6 +55,7 @@ for _kind, _plural in PLURALS.items():
 
 
 @routes.get("/api/stock")
+@requires("stock:view", Scope.HQ)
 async def stock(request: web.Request) -> web.Response:
     """Each warehouse's stock at a glance, each product's total across warehouses, and
     what is in transit. ?warehouse= narrows to one warehouse (and what is on its way
@@ -125,6 +129,7 @@ def _by_sku(levels: list[StockLevel], in_transit: list[InTransitLine]) -> list[d
 
 
 @routes.get("/api/stock/alerts")
+@requires("stock:view", Scope.HQ)
 async def stock_alerts(request: web.Request) -> web.Response:
     """Products under their lower limit or over their upper limit, per warehouse."""
     alerts = await request.app[HQ_KEY].store.stock_alerts(text_query(request, "warehouse"))
@@ -132,6 +137,7 @@ async def stock_alerts(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/transfers")
+@requires("transfers:view", Scope.HQ)
 async def transfers(request: web.Request) -> web.Response:
     """Transfers oldest first; an in-transit one says how long it has been on the way."""
     state = request.query.get("state")
@@ -151,12 +157,14 @@ def _aged(transfer: TransferView, now_ms: int) -> dict[str, Any]:
 
 # Before /api/transfers/{transfer_id}, which would take "discrepancies" for an id.
 @routes.get("/api/transfers/discrepancies")
+@requires("transfers:view", Scope.HQ)
 async def discrepancies(request: web.Request) -> web.Response:
     found = await request.app[HQ_KEY].store.discrepancies(text_query(request, "transfer"))
     return web.json_response({"discrepancies": [d.as_json() for d in found]})
 
 
 @routes.get("/api/transfers/{transfer_id}")
+@requires("transfers:view", Scope.HQ)
 async def transfer(request: web.Request) -> web.Response:
     transfer_id = request.match_info["transfer_id"]
     found = await request.app[HQ_KEY].store.transfer(transfer_id)
@@ -166,6 +174,7 @@ async def transfer(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/payables")
+@requires("payables:view", Scope.HQ)
 async def payables(request: web.Request) -> web.Response:
     """What is owed to each supplier: its balance and the documents behind it."""
     documents = await request.app[HQ_KEY].store.payables(text_query(request, "supplier"))

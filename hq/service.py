@@ -17,6 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hq import master_data
+from hq.accounts import Accounts
 from hq.conflicts import Conflict
 from hq.errors import AuthFailed, EnrollmentRefused, InvalidQuery, UnknownBranch
 from hq.setup import token_hash
@@ -110,6 +111,7 @@ class HQ:
         self.public_key = public_key_bytes(key)
         self.notifier = FeedNotifier()
         self.enroll_throttle = FailureThrottle(what="enrollment attempts")
+        self.accounts = Accounts(store, wall_ms, self.notifier.notify)
 
     async def enroll(self, request: messages.EnrollRequest, address: str) -> messages.EnrollResponse:
         """Enroll a node with a one-time token. Refusals from one address are counted,

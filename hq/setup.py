@@ -7,9 +7,11 @@ import os
 import secrets
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from hq.accounts import Accounts
 from hq.errors import KeyFileExposed, NotInitialised
 from hq.storage.base import Product
 from hq.storage.sqlite import SqliteHQStore
@@ -23,7 +25,6 @@ from protocol.signing import (
 from shared_tables.private_files import check_private, private_folder
 
 KEY_FILE = "hq.key"
-OPERATOR_TOKEN_FILE = "operator.token"
 STORE_FILE = "hq.sqlite"
 TOKEN_TTL_S = 24 * 3600  # a branch is usually set up the day its token is issued
 
@@ -42,6 +43,32 @@ DEMO_CATALOGUE = (
 )
 
 
+# The branches `branchline up` starts first, and the operators `hq init --demo-data`
+# makes: one per HQ role, a store manager and a clerk per demo branch, all with the
+# demo password. A real chain adds its own with `branchline hq operator add`.
+DEMO_BRANCHES = ("BR01", "BR02", "BR03")
+DEMO_PASSWORD = "branchline-demo"
+
+
+class DemoOperator(NamedTuple):
+    login: str
+    role: str
+    branch: str | None
+
+
+DEMO_OPERATORS = (
+    DemoOperator("gm", "general_manager", None),
+    DemoOperator("manager", "management", None),
+    DemoOperator("finance", "finance", None),
+    DemoOperator("warehouse", "warehouse", None),
+    *(
+        DemoOperator(f"{branch.lower()}-{who}", role, branch)
+        for branch in DEMO_BRANCHES
+        for who, role in (("manager", "store_manager"), ("clerk", "clerk"))
+    ),
+)
+
+
 def token_hash(token: str) -> str:
     # Only the hash is stored: a copy of HQ's database cannot enroll a node.
     return hashlib.sha256(token.encode()).hexdigest()
@@ -51,8 +78,9 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-async def init_hq(data_dir: Path, *, demo_data: bool) -> bytes:
-    """Create HQ's folder, key and store; return HQ's public key."""
+async def init_hq(data_dir: Path, *, demo_data: bool, demo_operators: bool | None = None) -> bytes:
+    """Create HQ's folder, key and store; return HQ's public key. `demo_data`: the demo
+    catalogue and (unless `demo_operators` is False) the demo operators."""
     private_folder(data_dir)
     key_path = data_dir / KEY_FILE
     if key_path.exists():
@@ -62,29 +90,20 @@ async def init_hq(data_dir: Path, *, demo_data: bool) -> bytes:
         fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(private_key_pem(key))
-    operator_token(data_dir)
     store = await SqliteHQStore.open(data_dir / STORE_FILE)
     try:
         if demo_data:
             await store.upsert_master(DEMO_CATALOGUE, now_ms())
+        if demo_data and demo_operators is not False:
+            accounts = Accounts(store, now_ms)
+            for demo in DEMO_OPERATORS:
+                if await store.operator_by_login(demo.login) is None:
+                    await accounts.add(
+                        demo.login, DEMO_PASSWORD, demo.role, demo.branch, by="hq init --demo-data"
+                    )
     finally:
         await store.close()
     return public_key_bytes(key)
-
-
-def operator_token(data_dir: Path) -> str:
-    """The bearer token operator endpoints (the conflict queue) require; created,
-    readable by its owner only, the first time it is needed."""
-    path = data_dir / OPERATOR_TOKEN_FILE
-    if not path.exists():
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process created it first
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(32) + "\n")
-    return path.read_text().strip()
 
 
 def read_key(data_dir: Path) -> Ed25519PrivateKey:

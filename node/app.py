@@ -11,11 +11,14 @@ from aiohttp import web
 
 from node.config import KEY_FILE, STORE_FILE, load_config, read_private_key
 from node.routes import ROUTE_TABLES
-from node.routes.context import CONTEXT, MAX_JSON_BODY_BYTES, NodeContext
+from node.routes.context import ACTOR, CONTEXT, MAX_JSON_BODY_BYTES, NodeContext
+from node.services.operators import Sessions
 from node.store.changelog import LogHead
 from node.store.store import Store
-from node.sync.replicator import Replicator
-from protocol.errors import Refused
+from node.store.writer import ACTING_OPERATOR
+from node.sync.replicator import Replicator, wall_ms
+from protocol import access
+from protocol.errors import InvariantBroken, Refused
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +45,33 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         return error_response(exc.status, code, exc.reason)
 
 
+@web.middleware
+async def sessions_checked(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every route's declared policy (protocol.access), checked before its handler: a
+    session, then the permission. The operator is remembered for the request, and every
+    change entry the request writes carries their id (node.store.writer.ACTING_OPERATOR)."""
+    match_info = request.match_info
+    if match_info.http_exception is not None:  # no such route: 404 or 405 as aiohttp says
+        return await handler(request)
+    policy = access.declared(match_info.handler)
+    if policy is None:
+        raise InvariantBroken(f"{request.method} {match_info.route.resource} declares no access policy")
+    if policy.public:
+        return await handler(request)
+    actor = await request.app[CONTEXT].sessions.authenticate(
+        access.bearer_token(request.headers.get("Authorization"))
+    )
+    access.authorise(actor, policy)  # a branch holds only its own store's data
+    request[ACTOR] = actor
+    acting = ACTING_OPERATOR.set(actor.operator_id)
+    try:
+        return await handler(request)
+    finally:
+        ACTING_OPERATOR.reset(acting)
+
+
 def create_app(data_dir: Path, *, replicate: bool = True) -> web.Application:
-    app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_JSON_BODY_BYTES)
+    app = web.Application(middlewares=[errors_as_json, sessions_checked], client_max_size=MAX_JSON_BODY_BYTES)
     for table in ROUTE_TABLES:
         app.add_routes(table)
 
@@ -59,10 +87,11 @@ def create_app(data_dir: Path, *, replicate: bool = True) -> web.Application:
 
         loop = asyncio.get_running_loop()
         store = await Store.open(data_dir / STORE_FILE, config.branch, on_commit=on_commit)
-        context = NodeContext(config, store)
+        context = NodeContext(config, store, Sessions(store, config.branch, wall_ms))
         app[CONTEXT] = context
         if replicate:
             replicator = await Replicator.resume(config, store, key)
+            replicator.feed_applied.append(context.sessions.operators_changed)
             context.replicator = replicator
             context.hq = replicator.hq
             await replicator.start()

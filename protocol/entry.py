@@ -2,7 +2,13 @@
 
 An entry is a msgpack array with a fixed field order:
 
-    [format, origin, seq, hlc, prev_hash, kind, entity_id, op, payload]
+    [1, origin, seq, hlc, prev_hash, kind, entity_id, op, payload]
+    [2, origin, seq, hlc, prev_hash, kind, entity_id, op, payload, actor]
+
+Format 2 adds who acted: the id of the operator whose session wrote the entry at a
+till, or who authored it at HQ. An entry no operator wrote (a transfer booked as it
+arrives, a feed snapshot) keeps format 1, so every entry of format 1 ever written
+still reads and hashes as it did.
 
 Each entry carries the SHA-256 of the previous entry of its origin, so one
 signature over the newest entry's hash (the head) vouches for every entry
@@ -20,6 +26,7 @@ from protocol.errors import ChainBroken, MalformedMessage, MessageTooLarge, Unsu
 from protocol.limits import MAX_ENTRY_BYTES, MAX_NAME_CHARS
 
 ENTRY_FORMAT = 1
+ENTRY_FORMAT_WITH_ACTOR = 2
 HASH_BYTES = 32
 GENESIS_HASH = bytes(HASH_BYTES)  # prev_hash of an origin's first entry
 
@@ -43,6 +50,7 @@ class Entry(NamedTuple):
     payload: Any
     raw: bytes
     hash: bytes
+    actor: str = ""  # the operator who wrote it; "" for none (format 1)
 
 
 def encode_entry(
@@ -56,6 +64,7 @@ def encode_entry(
     op: str,
     payload: Any,
     payload_is_canonical: bool = False,
+    actor: str = "",
 ) -> Entry:
     """Build an entry and its canonical bytes (the only place entries are encoded).
     `payload_is_canonical`: the caller has established that the payload's maps hold
@@ -64,11 +73,14 @@ def encode_entry(
     if not payload_is_canonical:
         payload = codec.canonical(payload)
     fields = [ENTRY_FORMAT, origin, seq, hlc, prev_hash, kind, entity_id, op, payload]
+    if actor:
+        fields[0] = ENTRY_FORMAT_WITH_ACTOR
+        fields.append(actor)
     _check_fields(fields)
     raw = codec.pack_canonical(fields)
     if len(raw) > MAX_ENTRY_BYTES:
         raise MessageTooLarge(f"entry is {len(raw)} bytes; the limit is {MAX_ENTRY_BYTES}")
-    return Entry(origin, seq, hlc, prev_hash, kind, entity_id, op, fields[8], raw, entry_hash(raw))
+    return Entry(origin, seq, hlc, prev_hash, kind, entity_id, op, fields[8], raw, entry_hash(raw), actor)
 
 
 def decode_entry(raw: bytes) -> Entry:
@@ -78,14 +90,19 @@ def decode_entry(raw: bytes) -> Entry:
     raw = bytes(raw)
     fields = codec.unpack(raw, max_bytes=MAX_ENTRY_BYTES)
     _check_fields(fields)
-    _, origin, seq, hlc, prev_hash, kind, entity_id, op, payload = fields
-    return Entry(origin, seq, hlc, prev_hash, kind, entity_id, op, payload, raw, entry_hash(raw))
+    _, origin, seq, hlc, prev_hash, kind, entity_id, op, payload, *by = fields
+    return Entry(origin, seq, hlc, prev_hash, kind, entity_id, op, payload, raw, entry_hash(raw), *by)
 
 
 def _check_fields(fields: Any) -> None:
-    if not isinstance(fields, list) or len(fields) != 9:
-        raise MalformedMessage("an entry is a 9-field msgpack array")
-    fmt, origin, seq, hlc, prev_hash, kind, entity_id, op, _ = fields
+    if not isinstance(fields, list) or len(fields) not in (9, 10):
+        raise MalformedMessage("an entry is a msgpack array of 9 fields (format 1) or 10 (format 2)")
+    fmt, origin, seq, hlc, prev_hash, kind, entity_id, op = fields[:8]
+    if len(fields) == 10:
+        if fmt != ENTRY_FORMAT_WITH_ACTOR or type(fmt) is not int:
+            raise UnsupportedVersion(f"a 10-field entry is format {ENTRY_FORMAT_WITH_ACTOR}, not {fmt!r}")
+        codec.check_name(fields[9], "actor")
+        fmt = ENTRY_FORMAT
     # Every entry minted or read passes here: the common case is tested in one go,
     # and only an entry failing it is taken apart field by field to name the fault.
     if (

@@ -120,6 +120,37 @@ class TooManyAttempts(Refused):
         self.retry_after_s = retry_after_s
 
 
+class NotLoggedIn(Refused):
+    """The request carries no session, or one that expired or was logged out: log in
+    (POST /api/login) and send `Authorization: Bearer TOKEN`."""
+
+    http_status = 401
+    code = "not_logged_in"
+
+
+class LoginFailed(Refused):
+    """The login and password do not match an operator who may log in here. Which of
+    the two was wrong is not said, so guessing learns nothing."""
+
+    http_status = 401
+    code = "login_failed"
+
+
+class OperatorDisabled(Refused):
+    """The operator's account is disabled at HQ; an HQ operator can enable it again."""
+
+    http_status = 403
+    code = "operator_disabled"
+
+
+class Forbidden(Refused):
+    """The operator is logged in but their role (and grants) do not allow this, or the
+    data belongs to another store; ask HQ for the permission."""
+
+    http_status = 403
+    code = "forbidden"
+
+
 class Overloaded(Refused):
     """Too much work is queued already; retry shortly."""
 

@@ -108,3 +108,7 @@ MAX_AT_MS = 253_402_300_799_999
 # Branch codes name files, feeds and log origins: letters, digits, - and _, up to 32.
 MAX_BRANCH_CODE_CHARS = 32
 BRANCH_CODE_PATTERN = rf"[A-Za-z0-9][A-Za-z0-9_-]{{0,{MAX_BRANCH_CODE_CHARS - 1}}}"
+# An operator's login: what a cashier types at the till, also used in URLs and logs.
+MAX_LOGIN_CHARS = 64
+LOGIN_PATTERN = rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_LOGIN_CHARS - 1}}}"
+MAX_PERMISSIONS = 100  # module:action pairs an operator can hold (14 modules x 5 actions)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import os
 import signal
 import socket
 import sys
@@ -20,10 +22,14 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from hq import operators
+from hq.api import HQ_KEY
 from hq.api import create_app as create_hq_app
-from hq.setup import init_hq, issue_enroll_token
+from hq.setup import init_hq, issue_enroll_token, now_ms
 from node.app import create_app as create_node_app
 from node.sync.enroll import enroll
+from protocol import passwords
+from protocol.ids import uuid7
 
 WAIT_BOUND_S = 30.0  # every wait in the tests is bounded; a slow machine only waits longer
 
@@ -76,26 +82,115 @@ class Server:
             self.runner = None
 
 
+# Every operator the tests make has this password. Its hash is made once per process
+# (argon2 takes a twentieth of a second); each log-in still checks it for real.
+TEST_PASSWORD = "till-password-1"
+
+
+@functools.cache
+def test_password_hash() -> str:
+    return passwords.hash_password(TEST_PASSWORD)
+
+
+def hq_login() -> str:
+    return "hq-gm"  # the general manager the harness logs in at HQ as
+
+
+def manager_login(branch: str) -> str:
+    return f"{branch.lower()}-manager"  # a branch's store manager: every till route
+
+
+def clerk_login(branch: str) -> str:
+    return f"{branch.lower()}-clerk"
+
+
+class Logins:
+    """Which operator the tests' HTTP session acts as at each server (by port), and
+    their session tokens: a request to a server gets `Authorization: Bearer` added,
+    logging in first if need be, unless it carries an Authorization of its own. A
+    till's operators reach it through its feed, so a log-in there is retried until
+    they have arrived."""
+
+    def __init__(self) -> None:
+        self.logins: dict[int, str] = {}
+        self.tokens: dict[int, str] = {}
+
+    async def middleware(
+        self, request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        port = request.url.port
+        if port not in self.logins or "Authorization" in request.headers or request.url.path == "/api/login":
+            return await handler(request)
+        if port not in self.tokens:
+            self.tokens[port] = await self._log_in(request.url.origin(), self.logins[port])
+        request.headers["Authorization"] = f"Bearer {self.tokens[port]}"
+        return await handler(request)
+
+    async def _log_in(self, origin: Any, login: str) -> str:
+        token: str | None = None
+
+        async def logged_in() -> bool:
+            nonlocal token
+            async with aiohttp.ClientSession() as plain, plain.post(
+                f"{origin}/api/login", json={"login": login, "password": TEST_PASSWORD}
+            ) as response:
+                if response.status == 200:
+                    token = (await response.json())["token"]
+                    return True
+                return False
+
+        await wait_until(logged_in, f"{login} to log in at {origin}")
+        assert token is not None
+        return token
+
+
+def logged_in_session(logins: Logins, **kwargs: Any) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(middlewares=(logins.middleware,), **kwargs)
+
+
 @dataclass
 class Chain:
-    """An HQ and its branches, all in this process, each with its own files."""
+    """An HQ and its branches, all in this process, each with its own files. The
+    session acts as HQ's general manager at HQ and as each branch's store manager
+    at its node (Logins)."""
 
     root: Path
     session: aiohttp.ClientSession
+    logins: Logins = field(default_factory=Logins)
     hq: Server = field(init=False)
     nodes: dict[str, Server] = field(default_factory=dict)
 
     async def start_hq(self) -> Server:
-        await init_hq(self.root / "hq", demo_data=True)
+        await init_hq(self.root / "hq", demo_data=True, demo_operators=False)
         self.hq = Server(lambda: create_hq_app(self.root / "hq"))
         await self.hq.start()
+        await self.add_operator(hq_login(), "general_manager", None)
+        self.logins.logins[self.hq.port] = hq_login()
         return self.hq
 
+    async def add_operator(self, login: str, role: str, branch: str | None) -> None:
+        """An operator with TEST_PASSWORD, added at the running HQ as the CLI would."""
+        now = now_ms()
+        record = operators.new_operator(
+            operator_id=uuid7(now, os.urandom(10)),
+            login=login,
+            name=None,
+            role=role,
+            branch=branch,
+            password_hash=test_password_hash(),
+            now_ms=now,
+        )
+        hq = self.hq.app[HQ_KEY]
+        hq.notifier.notify(await hq.store.put_operator(record, 0, now))
+
     async def add_node(self, branch: str, *, start: bool = True) -> Server:
+        await self.add_operator(manager_login(branch), "store_manager", branch)
+        await self.add_operator(clerk_login(branch), "clerk", branch)
         token = await issue_enroll_token(self.root / "hq", branch)
         await enroll(self.root / branch, branch, self.hq.url, token)
         server = Server(lambda: create_node_app(self.root / branch))
         self.nodes[branch] = server
+        self.logins.logins[server.port] = manager_login(branch)
         if start:
             await server.start()
         return server
@@ -186,8 +281,8 @@ class NodeProcess:
             assert self.process is not None
             assert self.process.returncode is None, self.log_path.read_text()[-2000:]
             with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(self.url + "/api/sync") as response:
-                    return response.status == 200
+                async with session.get(self.url + "/api/me") as response:
+                    return response.status in (200, 401)  # answering, logged in or not
             return False
 
         await wait_until(answering, "the node process to answer")

@@ -102,6 +102,25 @@ class FeedChange:
     entity_id: str
     op: str
     payload: Any
+    actor: str = ""  # the HQ operator whose action it publishes; "" for HQ's own
+
+
+@dataclass(frozen=True)
+class OperatorRecord:
+    """An operator as HQ holds them (hq.operators has the rules). `version` grows with
+    every change, so a branch keeps the newest it was sent."""
+
+    id: str
+    login: str
+    name: str
+    role: str
+    branch: str | None  # the branch of a branch role; None for an HQ role
+    password_hash: str
+    grants: tuple[str, ...]
+    revokes: tuple[str, ...]
+    disabled: bool
+    version: int
+    changed_at_ms: int
 
 
 @dataclass(frozen=True)
@@ -320,6 +339,24 @@ class HQStore(Protocol):
         ...
 
     async def release_hold(self, branch: str, hold_id: str) -> bool: ...
+
+    # operators and their sessions
+    async def put_operator(self, record: OperatorRecord, expected_version: int, wall_ms: int) -> list[str]:
+        """Write the operator if HQ holds version `expected_version` of them (0: none under
+        that id or login), or RecordConflict; publish a branch operator to their branch's
+        feed (if enrolled; otherwise the branch's first feed carries them). A disabled
+        operator's sessions end with the write. The branches whose feeds grew."""
+        ...
+
+    async def operator(self, operator_id: str) -> OperatorRecord | None: ...
+    async def operator_by_login(self, login: str) -> OperatorRecord | None: ...
+    async def operators(self) -> list[OperatorRecord]: ...
+    async def add_session(self, token_hash: str, operator_id: str, expires_at_ms: int) -> None: ...
+    async def session_operator(self, token_hash: str, now_ms: int) -> OperatorRecord | None:
+        """The operator of a live session; None if unknown, expired or the operator is disabled."""
+        ...
+
+    async def end_session(self, token_hash: str) -> None: ...
 
     # the conflict queue
     async def conflicts(self, state: str | None) -> list[Conflict]: ...

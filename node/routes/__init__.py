@@ -7,6 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from node.routes import (
+    auth,
     cards,
     catalogue,
     checkout,
@@ -21,6 +22,7 @@ from node.routes import (
 )
 
 ROUTE_TABLES: tuple[web.RouteTableDef, ...] = (
+    auth.routes,
     sync.routes,
     catalogue.routes,
     members.routes,

@@ -6,11 +6,13 @@ from aiohttp import web
 
 from node.routes.context import CONTEXT, json_body, request_key
 from node.services import cards, fields
+from protocol.access import requires
 
 routes = web.RouteTableDef()
 
 
 @routes.get("/api/cards/{card}")
+@requires("cards:view")
 async def show(request: web.Request) -> web.Response:
     card_id = fields.card_number(request.match_info["card"])
     return web.json_response(
@@ -19,6 +21,7 @@ async def show(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/cards/{card}/top-up")
+@requires("cards:add")
 async def top_up(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     card_id = fields.card_number(request.match_info["card"])
@@ -30,6 +33,7 @@ async def top_up(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/cards/{card}/status")
+@requires("cards:edit")
 async def change_status(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     card_id = fields.card_number(request.match_info["card"])

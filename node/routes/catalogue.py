@@ -6,11 +6,13 @@ from aiohttp import web
 
 from node.routes.context import CONTEXT
 from node.services import catalogue
+from protocol.access import requires
 
 routes = web.RouteTableDef()
 
 
 @routes.get("/api/products")
+@requires("catalogue:view")
 async def list_products(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     warehouse = request.query.get("warehouse", context.config.warehouse)
@@ -19,6 +21,7 @@ async def list_products(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/warehouses")
+@requires("catalogue:view")
 async def list_warehouses(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     found = await context.store.read(catalogue.active_warehouses)

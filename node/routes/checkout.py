@@ -7,11 +7,13 @@ from aiohttp import web
 
 from node.routes.context import CONTEXT, json_body
 from node.services import checkout
+from protocol.access import requires
 
 routes = web.RouteTableDef()
 
 
 @routes.post("/api/sales")
+@requires("sales:add")
 async def create_sale(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     sale = checkout.parse_sale(await json_body(request), request.headers.get("Idempotency-Key"))
@@ -20,6 +22,7 @@ async def create_sale(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/sales/summary")
+@requires("sales:view")
 async def sales_summary(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     count, total_fen = await context.store.read(checkout.sales_summary)
@@ -27,6 +30,7 @@ async def sales_summary(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/sales/{sale_id}")
+@requires("sales:view")
 async def show_sale(request: web.Request) -> web.Response:
     sale_id = request.match_info["sale_id"]
     return web.json_response(

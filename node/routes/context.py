@@ -13,10 +13,12 @@ from aiohttp import web
 from node.config import NodeConfig
 from node.errors import MalformedBody
 from node.services import fields
+from node.services.operators import Sessions
 from node.store.store import Store
 from node.sync.hq_client import HQClient
 from node.sync.replicator import Replicator
 from protocol import json_text
+from protocol.access import Actor
 from protocol.ids import uuid7
 
 
@@ -24,6 +26,7 @@ from protocol.ids import uuid7
 class NodeContext:
     config: NodeConfig
     store: Store
+    sessions: Sessions
     replicator: Replicator | None = None
     # The link to HQ online holds go through; None while the node runs without replicating.
     hq: HQClient | None = None
@@ -34,6 +37,7 @@ class NodeContext:
 
 
 CONTEXT = web.AppKey("node", NodeContext)
+ACTOR = web.RequestKey("actor", Actor)  # the operator whose session the request carries
 
 # A till's JSON body is a sale or a profile; 256 KiB is far above either.
 MAX_JSON_BODY_BYTES = 256 * 1024

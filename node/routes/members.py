@@ -6,11 +6,13 @@ from aiohttp import web
 
 from node.routes.context import CONTEXT, json_body
 from node.services import members
+from protocol.access import requires
 
 routes = web.RouteTableDef()
 
 
 @routes.post("/api/members")
+@requires("members:add")
 async def register(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     profile, cards = members.parse_registration(await json_body(request))
@@ -21,6 +23,7 @@ async def register(request: web.Request) -> web.Response:
 
 
 @routes.patch("/api/members/{member_id}")
+@requires("members:edit")
 async def edit(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     changes = members.parse_edit(await json_body(request))
@@ -31,6 +34,7 @@ async def edit(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/members")
+@requires("members:view")
 async def find(request: web.Request) -> web.Response:
     """Members by ?phone= or ?card=, as their survivors."""
     key, phone = members.parse_lookup(request.query)
@@ -39,6 +43,7 @@ async def find(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/members/{member_id}")
+@requires("members:view")
 async def show(request: web.Request) -> web.Response:
     member_id = request.match_info["member_id"]
     member = await request.app[CONTEXT].store.read(lambda conn: members.member_view(conn, member_id))

@@ -6,11 +6,13 @@ from aiohttp import web
 
 from node.routes.context import CONTEXT, json_body, request_key
 from node.services import payables
+from protocol.access import requires
 
 routes = web.RouteTableDef()
 
 
 @routes.post("/api/purchase-returns")
+@requires("payables:add")
 async def purchase_return(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     returned = payables.parse_purchase_return(await json_body(request))
@@ -23,6 +25,7 @@ async def purchase_return(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/purchase-returns/{return_id}")
+@requires("payables:view")
 async def show_return(request: web.Request) -> web.Response:
     return_id = request.match_info["return_id"]
     return web.json_response(
@@ -31,6 +34,7 @@ async def show_return(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/payables")
+@requires("payables:view")
 async def show_payables(request: web.Request) -> web.Response:
     supplier = request.query.get("supplier")
     return web.json_response(

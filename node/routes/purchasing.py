@@ -7,11 +7,13 @@ from aiohttp import web
 
 from node.routes.context import CONTEXT, json_body, optional_body, request_key
 from node.services import documents, purchasing, receipts
+from protocol.access import requires
 
 routes = web.RouteTableDef()
 
 
 @routes.post("/api/purchase-orders")
+@requires("purchasing:add")
 async def create_order(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     order = purchasing.parse_order(await json_body(request))
@@ -22,6 +24,7 @@ async def create_order(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/purchase-orders")
+@requires("purchasing:view")
 async def orders(request: web.Request) -> web.Response:
     state, supplier = purchasing.parse_listing(request.query)
     found = await request.app[CONTEXT].store.read(lambda conn: purchasing.list_orders(conn, state, supplier))
@@ -30,6 +33,7 @@ async def orders(request: web.Request) -> web.Response:
 
 # Before /api/purchase-orders/{order_id}, which would take "proposal" for an id.
 @routes.get("/api/purchase-orders/proposal")
+@requires("purchasing:view")
 async def show_proposal(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     asked = request.query.get("warehouse") or context.config.warehouse
@@ -39,6 +43,7 @@ async def show_proposal(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/purchase-orders/replenish")
+@requires("purchasing:add")
 async def replenish(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     warehouse = purchasing.parse_replenishment(await optional_body(request))
@@ -49,6 +54,7 @@ async def replenish(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/purchase-orders/{order_id}")
+@requires("purchasing:view")
 async def show_order(request: web.Request) -> web.Response:
     order_id = request.match_info["order_id"]
     return web.json_response(
@@ -57,6 +63,7 @@ async def show_order(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/purchase-orders/{order_id}/close")
+@requires("purchasing:edit")
 async def close_order(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     documents.only_fields(await optional_body(request), set(), "close")
@@ -67,6 +74,7 @@ async def close_order(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/purchase-orders/{order_id}/receipts")
+@requires("purchasing:add")
 async def receive_order(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     lines = receipts.parse_order_receipt(await optional_body(request))
@@ -79,6 +87,7 @@ async def receive_order(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/receipts")
+@requires("purchasing:add")
 async def receive_direct(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     supplier, warehouse, lines = receipts.parse_direct_receipt(await json_body(request))
@@ -97,6 +106,7 @@ async def receive_direct(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/receipts/{receipt_id}")
+@requires("purchasing:view")
 async def show_receipt(request: web.Request) -> web.Response:
     receipt_id = request.match_info["receipt_id"]
     return web.json_response(

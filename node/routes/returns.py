@@ -6,11 +6,13 @@ from aiohttp import web
 
 from node.routes.context import CONTEXT, json_body, request_key
 from node.services import returns
+from protocol.access import requires
 
 routes = web.RouteTableDef()
 
 
 @routes.post("/api/sales/{sale_id}/returns")
+@requires("returns:add")
 async def post_return(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     lines = returns.parse_lines(await json_body(request))
@@ -22,6 +24,7 @@ async def post_return(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/sales/{sale_id}/returns")
+@requires("returns:view")
 async def list_returns(request: web.Request) -> web.Response:
     sale_id = request.match_info["sale_id"]
     found = await request.app[CONTEXT].store.read(lambda conn: returns.returns_of(conn, sale_id))

@@ -6,11 +6,13 @@ from aiohttp import web
 
 from node.routes.context import CONTEXT
 from node.services import stock
+from protocol.access import requires
 
 routes = web.RouteTableDef()
 
 
 @routes.get("/api/stock")
+@requires("stock:view")
 async def levels(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     code = request.query.get("warehouse")
@@ -18,6 +20,7 @@ async def levels(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/stock/alerts")
+@requires("stock:view")
 async def alerts(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     code = request.query.get("warehouse")
@@ -25,6 +28,7 @@ async def alerts(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/stock/moves")
+@requires("stock:view")
 async def stock_moves(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     asked = stock.parse_moves_query(request.query)

@@ -6,11 +6,13 @@ from aiohttp import web
 
 from node.routes.context import CONTEXT, json_body, request_key
 from node.services import fields, stocktake
+from protocol.access import requires
 
 routes = web.RouteTableDef()
 
 
 @routes.post("/api/stocktakes")
+@requires("stocktake:add")
 async def post_stocktake(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     counted = stocktake.parse_stocktake(await json_body(request), context.config.warehouse)
@@ -26,6 +28,7 @@ async def post_stocktake(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/stocktakes")
+@requires("stocktake:view")
 async def stocktakes(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     limit = fields.query_count(request.query, "limit", stocktake.DEFAULT_LISTED, stocktake.MAX_LISTED)
@@ -35,6 +38,7 @@ async def stocktakes(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/stocktakes/{stocktake_id}")
+@requires("stocktake:view")
 async def show_stocktake(request: web.Request) -> web.Response:
     stocktake_id = request.match_info["stocktake_id"]
     found = await request.app[CONTEXT].store.read(lambda conn: stocktake.load_stocktake(conn, stocktake_id))

@@ -8,11 +8,13 @@ from aiohttp import web
 from node.errors import ReplicatorStarting
 from node.routes.context import CONTEXT
 from node.services import members
+from protocol.access import requires
 
 routes = web.RouteTableDef()
 
 
 @routes.get("/api/sync")
+@requires("replication:view")
 async def sync_status(request: web.Request) -> web.Response:
     replicator = request.app[CONTEXT].replicator
     if replicator is None:
@@ -21,5 +23,6 @@ async def sync_status(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/directory/digest")
+@requires("replication:view")
 async def directory_digest(request: web.Request) -> web.Response:
     return web.json_response(await request.app[CONTEXT].store.read(members.directory_digest))

@@ -7,11 +7,13 @@ from aiohttp import web
 
 from node.routes.context import CONTEXT, json_body, request_key
 from node.services import transfers
+from protocol.access import requires
 
 routes = web.RouteTableDef()
 
 
 @routes.post("/api/transfers")
+@requires("transfers:add")
 async def send(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     default = context.config.warehouse
@@ -30,6 +32,7 @@ async def send(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/transfers")
+@requires("transfers:view")
 async def list_transfers(request: web.Request) -> web.Response:
     state, direction = transfers.parse_listing(request.query)
     found = await request.app[CONTEXT].store.read(
@@ -39,6 +42,7 @@ async def list_transfers(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/transfers/{transfer_id}")
+@requires("transfers:view")
 async def show(request: web.Request) -> web.Response:
     transfer_id = request.match_info["transfer_id"]
     found = await request.app[CONTEXT].store.read(lambda conn: transfers.transfer_view(conn, transfer_id))
@@ -46,6 +50,7 @@ async def show(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/transfers/{transfer_id}/discrepancies")
+@requires("transfers:edit")
 async def discrepancy(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     counted, note = transfers.parse_discrepancy(await json_body(request))

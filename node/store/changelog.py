@@ -62,6 +62,7 @@ class LogWriter:
         op: str,
         payload: Any,
         payload_is_canonical: bool = False,
+        actor: str = "",
     ) -> Entry:
         entry = encode_entry(
             origin=self.origin,
@@ -73,6 +74,7 @@ class LogWriter:
             op=op,
             payload=payload,
             payload_is_canonical=payload_is_canonical,
+            actor=actor,
         )
         conn.execute(
             "INSERT INTO change_log (seq, hlc, hash, entry) VALUES (?, ?, ?, ?)",

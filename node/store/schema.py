@@ -277,6 +277,26 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (return_id, refund_no)
     ) WITHOUT ROWID
     """,
+    # 5: the branch's operators as HQ's feed sends them, and the sessions of those
+    # logged in here, by the SHA-256 of their token (node.services.operators).
+    """
+    CREATE TABLE operators (
+        id TEXT PRIMARY KEY,
+        login TEXT NOT NULL,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        permissions TEXT NOT NULL,
+        disabled INTEGER NOT NULL,
+        version INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX operators_by_login ON operators (lower(login));
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        operator_id TEXT NOT NULL REFERENCES operators (id),
+        expires_at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID
+    """,
 )
 
 # A till waits at most this long for the write lock before its request fails;

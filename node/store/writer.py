@@ -13,6 +13,7 @@ whole on the store's read threads (node.store.store).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import queue
 import sqlite3
@@ -39,6 +40,12 @@ MAX_GROUP_JOBS = 256
 MAX_QUEUED_JOBS = 10_000
 
 
+# The operator whose request a job runs for: set once per request by the app's
+# session check, read when the job is queued, and written into every entry the job
+# records, so no service passes it along by hand and none can forget it.
+ACTING_OPERATOR: contextvars.ContextVar[str] = contextvars.ContextVar("acting_operator", default="")
+
+
 class WriterOverloaded(Overloaded):
     """More writes are queued than the writer takes; the till retries shortly."""
 
@@ -55,6 +62,7 @@ class Tx:
     log: LogWriter
     wall_ms: int
     entries: list[Entry] = field(default_factory=list)
+    actor: str = ""  # the operator acting; "" for the node's own work
 
     def record(self, entry_type: EntryType, entity_id: str, payload: Any) -> Entry:
         """Append an entry of `entry_type` to the log in this job's savepoint. The payload
@@ -69,7 +77,7 @@ class Tx:
             log.error("a %s entry broke the wire contract; the node's checks let it through", entry_type.name)
             raise
         entry = self.log.record(
-            self.conn, self.wall_ms, entry_type.kind, entity_id, entry_type.op, payload, canonical
+            self.conn, self.wall_ms, entry_type.kind, entity_id, entry_type.op, payload, canonical, self.actor
         )
         self.entries.append(entry)
         return entry
@@ -83,6 +91,7 @@ class _Pending(Generic[T]):
     job: Job[T]
     future: asyncio.Future[T]
     loop: asyncio.AbstractEventLoop
+    actor: str
 
 
 class Writer:
@@ -110,7 +119,7 @@ class Writer:
         if self._closed:
             raise WriterClosed("the node is shutting down; retry in a moment")
         loop = asyncio.get_running_loop()
-        pending: _Pending[T] = _Pending(job, loop.create_future(), loop)
+        pending: _Pending[T] = _Pending(job, loop.create_future(), loop, ACTING_OPERATOR.get())
         try:
             self._queue.put_nowait(pending)
         except queue.Full:
@@ -151,7 +160,7 @@ class Writer:
         try:
             conn.execute("BEGIN IMMEDIATE")
             for pending in group:
-                outcomes.append(self._run_job(pending.job))
+                outcomes.append(self._run_job(pending.job, pending.actor))
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             # The group as a whole failed (disk full, I/O error): nothing of it
@@ -173,12 +182,12 @@ class Writer:
             self._on_commit(self.log.head)
         _settle([(pending, ok, value) for pending, (ok, value) in zip(group, outcomes, strict=True)])
 
-    def _run_job(self, job: Job[Any]) -> tuple[bool, Any]:
+    def _run_job(self, job: Job[Any], actor: str) -> tuple[bool, Any]:
         conn = self._conn
         before = self.log.head
         conn.execute("SAVEPOINT job")
         try:
-            result = job(Tx(conn, self.log, self._wall_ms()))
+            result = job(Tx(conn, self.log, self._wall_ms(), actor=actor))
         except Exception as exc:  # the job's own failure goes to its caller, not the group
             conn.execute("ROLLBACK TO job")
             conn.execute("RELEASE job")

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from node.services import catalogue, members, transfers
+from node.services import catalogue, members, operators, transfers
 from node.store import sync_state
 from node.store.writer import Tx
 from protocol.batch import SignedBatch, verify_batch
@@ -21,6 +21,7 @@ from protocol.contract import (
     CONFLICT_RESOLVE,
     DIRECTORY_RECORD,
     MEMBER_UPSERT,
+    OPERATOR_UPSERT,
     PRODUCT_UPSERT,
     SUPPLIER_UPSERT,
     TRANSFER_DELIVER,
@@ -56,6 +57,7 @@ APPLIERS: dict[tuple[str, str], Applier] = {
         (TRANSFER_RECEIVED, transfers.apply_receipt_notice),
         (DIRECTORY_RECORD, _plain(members.apply_directory_record)),
         (CONFLICT_RESOLVE, _plain(members.apply_resolution)),
+        (OPERATOR_UPSERT, _plain(operators.apply_operator)),
     )
 }
 

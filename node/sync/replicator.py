@@ -104,6 +104,8 @@ class Replicator:
         # HTTP to HQ, shared with the tills' online holds (node.services.holds).
         self.hq = HQClient(config, key, wall_ms, self)
         self._progress = DrainProgress(config.branch)
+        # Called after each feed page is applied (the tills' sessions read operators again).
+        self.feed_applied: list[Callable[[], None]] = []
 
     @classmethod
     async def resume(
@@ -335,6 +337,8 @@ class Replicator:
             if page.batch is not None:
                 job = apply_page_job(page.batch, self.config.hq_public_key)
                 cursor = await self.store.writer.run(job)
+                for listener in self.feed_applied:
+                    listener()
         except ProtocolError as exc:
             # A page that fails verification is never applied; retrying may get
             # a good copy (a proxy mangled it) and the error is shown meanwhile.

@@ -3,6 +3,7 @@ other branches wrote it, transfers routed to the branch, and operators' decision
 
 from __future__ import annotations
 
+from protocol.access import ROLES
 from protocol.contract.entry_type import EntryType, Writer
 from protocol.contract.fields import (
     AT_MS,
@@ -34,15 +35,19 @@ from protocol.contract.fields import (
     TRANSFER_FIELDS,
 )
 from protocol.limits import (
+    LOGIN_PATTERN,
     MAX_CARDS_PER_REGISTRATION,
     MAX_LIMIT_QTY,
+    MAX_LOGIN_CHARS,
     MAX_NAME_CHARS,
     MAX_OPERATOR_CHARS,
+    MAX_PERMISSIONS,
     MAX_RESOLUTION_NOTE_CHARS,
     MAX_SEEN_EVENTS,
     MAX_SUPPLIER_PHONE_CHARS,
     MAX_UNIT_CHARS,
 )
+from protocol.passwords import MAX_HASH_CHARS
 from protocol.schema import Bool, Choice, Integer, ListOf, Map, Nullable, OneOf, Text, Tuple
 
 # -- what HQ writes into a branch's feed ----------------------------------------------
@@ -179,4 +184,25 @@ CONFLICT_RESOLVE = EntryType(
         }
     ),
     "an operator's decision on a conflict, with the directory records it writes",
+)
+OPERATOR_UPSERT = EntryType(
+    "operator",
+    "upsert",
+    Writer.HQ,
+    Map(
+        {
+            "id": ID,
+            "login": Text(MAX_LOGIN_CHARS, 1, LOGIN_PATTERN),
+            "name": MASTER_NAME,
+            "role": Choice(ROLES),
+            "branch": BRANCH,
+            "password_hash": Text(MAX_HASH_CHARS, 1, r"\$argon2id\$[A-Za-z0-9$=,+/]+"),
+            # What the operator may do, as HQ computed it (protocol.access.effective):
+            # a branch takes HQ's word rather than its own build's role table.
+            "permissions": ListOf(Text(40, 3, r"[a-z]+:[a-z]+"), MAX_PERMISSIONS),
+            "disabled": Bool(),
+            "version": Integer(1, 2**62),
+        },
+    ),
+    "an operator who may log in at this branch, as HQ now holds them; disabled ones cannot",
 )

@@ -29,6 +29,7 @@ from protocol.contract.feed import (
     CONFLICT_RESOLVE,
     DIRECTORY_RECORD,
     MEMBER_UPSERT,
+    OPERATOR_UPSERT,
     PRODUCT_UPSERT,
     SUPPLIER_UPSERT,
     TRANSFER_DELIVER,
@@ -67,6 +68,7 @@ FEED_ENTRY_TYPES = (
     TRANSFER_RECEIVED,
     DIRECTORY_RECORD,
     CONFLICT_RESOLVE,
+    OPERATOR_UPSERT,
 )
 ENTRY_TYPES: Mapping[tuple[str, str], EntryType] = MappingProxyType(
     {(t.kind, t.op): t for t in (*BRANCH_ENTRY_TYPES, *FEED_ENTRY_TYPES)}

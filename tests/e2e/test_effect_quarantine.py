@@ -18,7 +18,7 @@ import sqlite3
 from pathlib import Path
 
 from tests.harness import Chain, branchline, sale, wait_until
-from tests.hq.operator import author, operator_headers, settle
+from tests.hq.operator import author, settle
 
 CUP = "CUP-CERAMIC"
 CUP_PRICE_FEN = 2_500  # 25.00 yuan in the demo catalogue
@@ -53,7 +53,7 @@ async def test_a_receipt_beyond_hqs_bounds_is_set_aside_and_the_sale_after_it_re
     await wait_until(sale_reached_hq, "the sale after the receipt to reach HQ")
     await wait_until(lambda: chain.drained("BR01"), "BR01's backlog to drain")
 
-    listing = await chain.get(chain.hq.url + "/api/quarantine", headers=operator_headers(chain))
+    listing = await chain.get(chain.hq.url + "/api/quarantine")
     (effect,) = listing["quarantined"]
     assert (effect["origin"], effect["kind"], effect["op"], effect["entity_id"]) == (
         "BR01",
@@ -103,11 +103,11 @@ async def test_the_quarantine_list_is_for_operators_and_names_a_branch_properly(
         assert response.status == 401
         assert (await response.json())["error"] == "operator_auth_failed"
     async with chain.session.get(
-        chain.hq.url + "/api/quarantine", params={"branch": "BR 01"}, headers=operator_headers(chain)
+        chain.hq.url + "/api/quarantine", params={"branch": "BR 01"}
     ) as response:
         assert response.status == 400
         assert (await response.json())["error"] == "malformed"
     listing = await chain.get(
-        chain.hq.url + "/api/quarantine", params={"branch": "BR01"}, headers=operator_headers(chain)
+        chain.hq.url + "/api/quarantine", params={"branch": "BR01"}
     )
     assert listing == {"quarantined": []}

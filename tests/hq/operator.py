@@ -18,7 +18,7 @@ def operator_headers(chain: Chain) -> dict[str, str]:
 async def author(chain: Chain, plural: str, body: Any) -> list[dict[str, Any]]:
     """POST master data to HQ as the operator; the records HQ stored."""
     answer = await chain.post(
-        f"{chain.hq.url}/api/{plural}", body, status=200, headers=operator_headers(chain)
+        f"{chain.hq.url}/api/{plural}", body, status=200
     )
     records: list[dict[str, Any]] = answer[plural]
     return records

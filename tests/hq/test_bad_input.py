@@ -28,7 +28,7 @@ from protocol.entry import GENESIS_HASH, Entry, decode_entry, encode_entry
 from protocol.limits import MAX_BATCH_ENTRIES, MAX_CLOCK_DRIFT_MS, MAX_MESSAGE_BYTES
 from protocol.signing import generate_private_key, sign_request
 from tests.harness import Chain
-from tests.hq.operator import operator_headers
+
 
 MSGPACK = "application/x-msgpack"
 CUP_PRICE_FEN = 2500  # CUP-CERAMIC, 25.00 yuan in the demo catalogue
@@ -159,7 +159,7 @@ def _count_forks(store_path: Path) -> int:
 
 async def effects_set_aside(chain: Chain) -> list[dict[str, Any]]:
     """HQ's quarantine of effects, as an operator lists it."""
-    listing = await chain.get(chain.hq.url + "/api/quarantine", headers=operator_headers(chain))
+    listing = await chain.get(chain.hq.url + "/api/quarantine")
     found: list[dict[str, Any]] = listing["quarantined"]
     return found
 

@@ -18,7 +18,7 @@ from hq.setup import KEY_FILE, read_key
 from hq.storage.sqlite import SqliteHQStore
 from protocol.errors import Refused
 from tests.harness import Chain, branchline
-from tests.hq.operator import operator_headers
+
 
 
 def leaves() -> list[type[Refused]]:
@@ -62,7 +62,7 @@ async def test_what_hq_does_not_hold_is_refused_404_not_found_by_the_one_middlew
     chain: Chain, caplog: pytest.LogCaptureFixture, path: str, message: str
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="hq.api"):
-        async with chain.session.get(chain.hq.url + path, headers=operator_headers(chain)) as response:
+        async with chain.session.get(chain.hq.url + path) as response:
             assert response.status == 404
             assert await response.json() == {"error": "not_found", "message": message}
     # Logged as the domain's refusal, with its code, not as a bare HTTP exception.

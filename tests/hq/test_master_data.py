@@ -293,7 +293,7 @@ async def test_a_bad_record_is_refused_and_nothing_of_the_request_is_stored(
     chain = authored
     before = await hq_master_state(chain)
     async with chain.session.post(
-        f"{chain.hq.url}/api/{plural}", json=body, headers=operator_headers(chain)
+        f"{chain.hq.url}/api/{plural}", json=body
     ) as response:
         answer = await response.json()
         assert (str(response.status), answer["error"]) == refusal, answer

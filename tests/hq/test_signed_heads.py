@@ -26,7 +26,7 @@ from protocol.entry import GENESIS_HASH, check_chain, decode_entry
 from protocol.errors import ProtocolError
 from protocol.signing import Head, public_key_bytes, verify_head
 from tests.harness import Chain
-from tests.hq.operator import operator_headers
+
 from tests.hq.test_bad_input import push_body, push_ok, sales_log
 from tests.hq.test_storage_contract import NOW_MS, Branch, enroll
 from tests.protocol.strategies import flip_bit
@@ -195,7 +195,7 @@ async def test_the_proof_endpoint_answers_a_proof_that_verifies(chain: Chain) ->
     await push_ok(chain, push_body(key, log[3:]))
 
     proof = await chain.get(
-        chain.hq.url + "/api/log/BR01/proof", params={"seq": "2"}, headers=operator_headers(chain)
+        chain.hq.url + "/api/log/BR01/proof", params={"seq": "2"}
     )
 
     assert sorted(proof) == ["entries", "head", "origin", "public_key", "seq"]
@@ -227,6 +227,6 @@ async def test_the_proof_endpoint_refuses_what_it_cannot_answer(
     key = read_private_key(chain.root / "BR01" / "node.key")
     await push_ok(chain, push_body(key, sales_log(3)))
     async with chain.session.get(
-        chain.hq.url + path, headers=operator_headers(chain) if headers else {}
+        chain.hq.url + path if headers else {}
     ) as response:
         assert (response.status, (await response.json())["error"]) == (status, code)

@@ -33,6 +33,7 @@ from hq.storage.base import (
     HoldRecord,
     IngestResult,
     MasterRecord,
+    OperatorRecord,
     QuarantinedEffect,
     SalesTotals,
     Warehouse,
@@ -46,7 +47,7 @@ from hq.storage.inventory_records import (
     TransferDiscrepancy,
     TransferView,
 )
-from hq.storage.sqlite import directory, enrollment, feeds, holds, ingest, inventory, logs, reports
+from hq.storage.sqlite import directory, enrollment, feeds, holds, ingest, inventory, logs, operators, reports
 from hq.storage.sqlite.schema import migrate
 from protocol.batch import SignedBatch
 from protocol.hlc import HybridLogicalClock
@@ -55,6 +56,9 @@ from shared_tables import directory_store
 from shared_tables.private_files import private_database
 
 T = TypeVar("T")
+# Sessions that expired this long before a new one's expiry are swept as it is added:
+# the table stays the size of a shift's log-ins without a timer of its own.
+SESSION_SWEEP_MS = 7 * 24 * 3600 * 1000
 P = ParamSpec("P")
 
 
@@ -242,6 +246,33 @@ class SqliteHQStore:
 
     async def release_hold(self, branch: str, hold_id: str) -> bool:
         return await self._tx(holds.release, branch, hold_id)
+
+    # -- operators and their sessions ----------------------------------------------------------
+
+    async def put_operator(self, record: OperatorRecord, expected_version: int, wall_ms: int) -> list[str]:
+        return await self._tx(operators.put, self._append(wall_ms), record, expected_version)
+
+    async def operator(self, operator_id: str) -> OperatorRecord | None:
+        return await self._read(operators.by_id, operator_id)
+
+    async def operator_by_login(self, login: str) -> OperatorRecord | None:
+        return await self._read(operators.by_login, login)
+
+    async def operators(self) -> list[OperatorRecord]:
+        return await self._read(operators.every)
+
+    async def add_session(self, token_hash: str, operator_id: str, expires_at_ms: int) -> None:
+        def add(conn: sqlite3.Connection) -> None:
+            operators.end_expired(conn, expires_at_ms - SESSION_SWEEP_MS)
+            operators.add_session(conn, token_hash, operator_id, expires_at_ms)
+
+        await self._tx(add)
+
+    async def session_operator(self, token_hash: str, now_ms: int) -> OperatorRecord | None:
+        return await self._read(operators.session_operator, token_hash, now_ms)
+
+    async def end_session(self, token_hash: str) -> None:
+        await self._tx(operators.end_session, token_hash)
 
     # -- the conflict queue --------------------------------------------------------------------
 

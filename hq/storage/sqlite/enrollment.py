@@ -9,7 +9,7 @@ import sqlite3
 from hq import enrollment
 from hq.feed_changes import member_change, record_change
 from hq.storage.base import BranchRecord, FeedChange, Warehouse
-from hq.storage.sqlite import directory, feeds, inventory
+from hq.storage.sqlite import directory, feeds, inventory, operators
 from hq.storage.sqlite.feeds import AppendFeed
 from protocol.entry import GENESIS_HASH
 from shared_tables import directory_store
@@ -58,7 +58,7 @@ def redeem(
         grown = [code for code in feeds.enrolled(conn) if code != branch]
         for code in grown:
             append(conn, code, changes)
-    append(conn, branch, snapshot(conn))
+    append(conn, branch, snapshot(conn) + operators.for_branch(conn, branch))
     inventory.deliver_pending(conn, branch, append)
     return grown
 

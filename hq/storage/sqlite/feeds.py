@@ -46,6 +46,7 @@ def append(
             entity_id=change.entity_id,
             op=change.op,
             payload=change.payload,
+            actor=change.actor,
         )
         rows.append((branch, seq, entry.hlc, entry.hash, entry.raw))
         prev_hash = entry.hash

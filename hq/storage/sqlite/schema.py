@@ -222,6 +222,31 @@ MIGRATIONS: tuple[str, ...] = (
         FROM nodes WHERE head_signature IS NOT NULL AND acked_seq > 0;
     UPDATE nodes SET head_signature = NULL
     """,
+    # 6: operators (HQ master data; a branch's own travel to it in its feed) and the
+    # sessions of those logged in at HQ, by the SHA-256 of their token.
+    """
+    CREATE TABLE operators (
+        id TEXT PRIMARY KEY,
+        login TEXT NOT NULL,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        branch TEXT,
+        password_hash TEXT NOT NULL,
+        grants TEXT NOT NULL,
+        revokes TEXT NOT NULL,
+        disabled INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        changed_at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX operators_by_login ON operators (lower(login));
+    CREATE INDEX operators_by_branch ON operators (branch);
+    CREATE TABLE operator_sessions (
+        token_hash TEXT PRIMARY KEY,
+        operator_id TEXT NOT NULL REFERENCES operators (id),
+        expires_at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX operator_sessions_by_operator ON operator_sessions (operator_id)
+    """,
 )
 
 
