@@ -89,7 +89,8 @@ IO_MODULES = frozenset(
 PURE = frozenset({"protocol", "conflict", "inventory"})
 # Third-party packages the pure core may use besides the standard library.
 PURE_THIRD_PARTY: dict[str, frozenset[str]] = {
-    "protocol": frozenset({"msgpack", "cryptography"}),
+    # argon2 hashes passwords as cryptography signs: bytes in, bytes out, no I/O.
+    "protocol": frozenset({"msgpack", "cryptography", "argon2"}),
     "conflict": frozenset(),
     "inventory": frozenset(),
 }
