@@ -2,11 +2,14 @@
 
 The servers come from tests/harness.py (real HQ and node apps, real SQLite
 files, 127.0.0.1 only); run each benchmark as a module from the repository root
-(`python -m benchmarks.checkout`) so both are importable.
+(`python -m benchmarks.checkout`) so both are importable. Every route wants a
+log-in: a benchmark acts as hq.setup's demo operators (`demo_logins`), logged in
+before it starts timing, so what it measures is requests, not log-ins.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -23,7 +26,8 @@ from rich.console import Console
 from rich.table import Table
 
 from hq.api import create_app as create_hq_app
-from hq.setup import init_hq, issue_enroll_token
+from hq.setup import DEMO_PASSWORD, init_hq, issue_enroll_token
+from launch.logins import Logins
 from node.app import create_app as create_node_app
 from node.sync.enroll import enroll
 from tests.harness import Server, free_port, wait_until
@@ -110,6 +114,26 @@ async def start_chain(root: Path, branch: str) -> tuple[Server, Server]:
     node = Server(lambda: create_node_app(root / branch))
     await node.start()
     return hq, node
+
+
+# Who a benchmark acts as, of the demo operators: at HQ the finance operator, who
+# views every figure and changes nothing; at a node the branch's clerk, who sells
+# and sees the till's sync status and totals.
+HQ_LOGIN = "finance"
+
+
+def clerk_login(branch: str) -> str:
+    return f"{branch.lower()}-clerk"
+
+
+async def demo_logins(hq_url: str, node_url: str, branch: str) -> Logins:
+    """Logged in at HQ and at the node of `branch` (waiting, within a bound, for the
+    node's first feed to bring its operators); sessions from `.session()` send the tokens."""
+    logins = Logins()
+    logins.act_as(hq_url, HQ_LOGIN, DEMO_PASSWORD)
+    logins.act_as(node_url, clerk_login(branch), DEMO_PASSWORD)
+    await asyncio.gather(logins.token(hq_url), logins.token(node_url))
+    return logins
 
 
 async def get_json(session: aiohttp.ClientSession, url: str) -> Any:

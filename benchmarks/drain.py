@@ -20,10 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from benchmarks import against
-from benchmarks.common import Report, get_json, peak_rss_mib, setup_logging, start_chain, wait_until
+from benchmarks.common import (
+    Report,
+    demo_logins,
+    get_json,
+    peak_rss_mib,
+    setup_logging,
+    start_chain,
+    wait_until,
+)
 from node.routes.context import CONTEXT
 from node.services.checkout import SaleRequest, Tender, checkout_job
 
@@ -66,7 +72,9 @@ async def book_checkouts(app_context: Any, entries: int, callers: int) -> None:
 async def run(root: Path, entries: int, callers: int) -> Drain:
     hq, node = await start_chain(root, BRANCH)
     try:
-        async with aiohttp.ClientSession() as session:
+        # Logged in at both before HQ stops: the sessions outlive HQ's restart.
+        logins = await demo_logins(hq.url, node.url, BRANCH)
+        async with logins.session() as session:
 
             async def catalogue_arrived() -> bool:
                 products = await get_json(session, node.url + "/api/products")

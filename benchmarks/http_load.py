@@ -6,6 +6,8 @@ from another process: wrk (Debian's `wrk`) when it is on the PATH, else a small
 aiohttp load generator, so the server's event loop never shares an interpreter
 with its clients. Phases alternate (GET, POST, GET, POST, ...) so drift on a
 busy machine touches both figures alike; the ratio is checkouts/s over GETs/s.
+Every request carries the bearer token of the branch's clerk (HQ's demo operators),
+logged in once before the first phase: what is measured is requests, not log-ins.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pathlib import Path
 
 import aiohttp
 
+from hq.setup import DEMO_PASSWORD
+from launch.logins import Operator, log_in
 from launch.processes import free_port, spawn, stop_all, wait_ready
 
 # A sale as a till posts it: two lines, paid in cash with change.
@@ -32,6 +36,8 @@ SALE_BODY = {
 # The trivial GET: the replicator's state, answered from memory with no database read.
 TRIVIAL_PATH = "/api/sync"
 SALE_PATH = "/api/sales"
+# The till's operator (hq init --demo-data makes them): sells and reads the sync status.
+CLERK = Operator("br01-clerk", DEMO_PASSWORD)
 WRK_THREADS = 2
 # The Python load generator stands in for wrk where it is missing; it is slower
 # than wrk, so its GET figure (and so the ratio) is a floor, and the report says which ran.
@@ -53,13 +59,16 @@ class TillProcesses:
     hq_url: str
     node_url: str
     processes: list[asyncio.subprocess.Process]
+    token: str  # the clerk's session at the node
 
     async def stop(self) -> None:
         await stop_all(self.processes)
 
 
 async def start_till(root: Path, *, hq_online: bool) -> TillProcesses:
-    """HQ and one enrolled node BR01, each its own `python -m branchline` process."""
+    """HQ and one enrolled node BR01, each its own `python -m branchline` process, and
+    the clerk logged in at the node. HQ stays up until the node's first feed has
+    brought its operators (the log-in waits for them); `hq_online` False stops it then."""
     logs = root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     hq_dir, node_dir = root / "hq", root / "BR01"
@@ -70,15 +79,20 @@ async def start_till(root: Path, *, hq_online: bool) -> TillProcesses:
     await wait_ready(hq_url + "/api/branches", processes[0], logs / "hq.log")
     token = _branchline("hq", "enroll-token", "--data", str(hq_dir), "--branch", "BR01").split()[-1]
     _branchline("node", "init", "--data", str(node_dir), "--branch", "BR01", "--hq", hq_url, "--token", token)
-    if not hq_online:
-        await stop_all(processes)
-        processes = []
     node = await spawn(
         ["node", "serve", "--data", str(node_dir), "--port", str(node_port)], logs / "BR01.log"
     )
     processes.append(node)
-    await wait_ready(node_url + TRIVIAL_PATH, node, logs / "BR01.log")
-    return TillProcesses(root, hq_url, node_url, processes)
+    try:
+        await wait_ready(node_url + TRIVIAL_PATH, node, logs / "BR01.log")
+        session_token = await log_in(node_url, CLERK)
+    except BaseException:
+        await stop_all(processes)
+        raise
+    if not hq_online:
+        await stop_all(processes[:1])
+        processes = processes[1:]
+    return TillProcesses(root, hq_url, node_url, processes, session_token)
 
 
 def _branchline(*args: str) -> str:
@@ -96,13 +110,17 @@ def wrk_available() -> bool:
     return shutil.which("wrk") is not None
 
 
-def run_wrk(url: str, connections: int, duration_s: float, post_body: str | None, workdir: Path) -> Phase:
+def run_wrk(
+    url: str, token: str, connections: int, duration_s: float, post_body: str | None, workdir: Path
+) -> Phase:
     args = [
         "wrk",
         f"-t{min(WRK_THREADS, connections)}",
         f"-c{connections}",
         f"-d{duration_s:g}s",
         "--latency",
+        "-H",
+        f"Authorization: Bearer {token}",
     ]
     if post_body is not None:
         script = workdir / "post.lua"
@@ -148,10 +166,14 @@ def _wrk_ms(value: str) -> float:
     return float(found.group(1)) * _WRK_UNITS_MS[found.group(2)]
 
 
-def run_python(url: str, connections: int, duration_s: float, post_body: str | None) -> Phase:
+def run_python(url: str, token: str, connections: int, duration_s: float, post_body: str | None) -> Phase:
     """The same load from a Python process (aiohttp), for machines without wrk."""
     code = _PYTHON_CLIENT.format(
-        url=url, connections=connections, duration_s=duration_s, body=repr(post_body)
+        url=url,
+        headers=repr({"Authorization": f"Bearer {token}"}),
+        connections=connections,
+        duration_s=duration_s,
+        body=repr(post_body),
     )
     done = subprocess.run(
         [sys.executable, "-c", code],
@@ -190,7 +212,7 @@ async def main():
             done += 1
             failures += not ok
     connector = aiohttp.TCPConnector(limit={connections})
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with aiohttp.ClientSession(connector=connector, headers={headers}) as session:
         started = time.perf_counter()
         await asyncio.gather(*(worker(session) for _ in range({connections})))
         elapsed = time.perf_counter() - started
@@ -238,6 +260,7 @@ async def measure(connections: int, duration_s: float, rounds: int, *, hq_online
                     phase = await asyncio.to_thread(
                         run_wrk if use_wrk else run_python_phase,
                         url,
+                        till.token,
                         connections,
                         duration_s,
                         post,
@@ -245,7 +268,7 @@ async def measure(connections: int, duration_s: float, rounds: int, *, hq_online
                     )
                     (checkouts if post is not None else gets).append(phase)
             async with (
-                aiohttp.ClientSession() as session,
+                aiohttp.ClientSession(headers={"Authorization": f"Bearer {till.token}"}) as session,
                 session.get(till.node_url + "/api/sales/summary") as response,
             ):
                 booked = int((await response.json())["count"])
@@ -254,5 +277,7 @@ async def measure(connections: int, duration_s: float, rounds: int, *, hq_online
     return HttpRun("wrk" if use_wrk else "python", connections, gets, checkouts, booked)
 
 
-def run_python_phase(url: str, connections: int, duration_s: float, post: str | None, _: Path) -> Phase:
-    return run_python(url, connections, duration_s, post)
+def run_python_phase(
+    url: str, token: str, connections: int, duration_s: float, post: str | None, _: Path
+) -> Phase:
+    return run_python(url, token, connections, duration_s, post)

@@ -1,7 +1,8 @@
 """Sale-to-HQ latency while online: real HQ and node apps on 127.0.0.1.
 
-Sales go to the node's POST /api/sales at a steady pace; a watcher reads HQ's
-GET /api/branches every 2 ms. A sale's latency runs from its 201 at the till
+Sales go to the node's POST /api/sales at a steady pace (as the branch's clerk);
+a watcher reads HQ's GET /api/branches every 2 ms (as HQ's finance operator), both
+logged in before the first sale. A sale's latency runs from its 201 at the till
 to the first reading at which HQ's acked_seq for the branch covers the sale's
 seq, so it includes up to one polling interval (and one GET) of lag.
 
@@ -23,6 +24,7 @@ import aiohttp
 
 from benchmarks.common import (
     Report,
+    demo_logins,
     get_json,
     peak_rss_mib,
     percentile,
@@ -105,7 +107,8 @@ class Result:
 async def run(root: Path, sales: int, rate_per_s: float) -> Result:
     hq, node = await start_chain(root, BRANCH)
     try:
-        async with aiohttp.ClientSession() as tills, aiohttp.ClientSession() as watcher:
+        logins = await demo_logins(hq.url, node.url, BRANCH)  # before any timing
+        async with logins.session() as tills, logins.session() as watcher:
 
             async def catalogue_arrived() -> bool:
                 products = await get_json(tills, node.url + "/api/products")

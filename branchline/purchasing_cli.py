@@ -1,5 +1,6 @@
 """`branchline purchase order|orders|show|propose|replenish|receive|direct|return|payables`:
-purchasing from a terminal, through the running node that keeps the warehouse.
+purchasing from a terminal, through the running node that keeps the warehouse, as the
+operator who logs in with --login.
 
 Lines of goods are typed SKU:QTY, or SKU:QTY@UNIT_FEN to name the price.
 """
@@ -14,7 +15,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from branchline.http_client import call, item_lines
+from branchline.http_client import add_login_argument, call, item_lines, log_in
 from branchline.tables import titled
 
 DEFAULT_NODE = "http://127.0.0.1:8701"
@@ -68,34 +69,39 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     for name, sub in actions.choices.items():
         sub.add_argument("--node", default=DEFAULT_NODE, help="the node's URL")
+        add_login_argument(sub)
         if name in ("order", "close", "replenish", "receive", "direct", "return"):
             sub.add_argument("--key", help="Idempotency-Key: repeating the command with it books once")
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
     action = args.purchase_action
-    node = args.node
+    token = log_in(args.node, args.login, NODE)
+
+    def ask(
+        method: str, path: str, body: dict[str, Any] | None = None, key: str | None = None
+    ) -> dict[str, Any]:
+        return call(args.node, method, path, body, token=token, what=NODE, key=key)
+
     if action == "order":
         body = _document(args, supplier=args.supplier, kind=args.kind, note=args.note)
         body["lines"] = item_lines(args.lines, with_cost=True)
-        order = call(node, "POST", "/api/purchase-orders", body, what=NODE, key=args.key)
+        order = ask("POST", "/api/purchase-orders", body, key=args.key)
         console.print(_order_table(order))
     elif action == "orders":
         query = urlencode({k: v for k in ("state", "supplier") if (v := getattr(args, k))})
-        listing = call(node, "GET", "/api/purchase-orders" + (f"?{query}" if query else ""), what=NODE)
+        listing = ask("GET", "/api/purchase-orders" + (f"?{query}" if query else ""))
         console.print(_orders_table(listing["orders"]))
     elif action == "show":
-        console.print(
-            _order_table(call(node, "GET", f"/api/purchase-orders/{_id(args.order_id)}", what=NODE))
-        )
+        console.print(_order_table(ask("GET", f"/api/purchase-orders/{_id(args.order_id)}")))
     elif action == "close":
         path = f"/api/purchase-orders/{_id(args.order_id)}/close"
-        console.print(_order_table(call(node, "POST", path, {}, what=NODE, key=args.key)))
+        console.print(_order_table(ask("POST", path, {}, key=args.key)))
     elif action == "propose":
         query = f"?{urlencode({'warehouse': args.warehouse})}" if args.warehouse else ""
-        _print_proposal(console, call(node, "GET", "/api/purchase-orders/proposal" + query, what=NODE))
+        _print_proposal(console, ask("GET", "/api/purchase-orders/proposal" + query))
     elif action == "replenish":
-        made = call(node, "POST", "/api/purchase-orders/replenish", _document(args), what=NODE, key=args.key)
+        made = ask("POST", "/api/purchase-orders/replenish", _document(args), key=args.key)
         for order in made["orders"]:
             console.print(_order_table(order))
         _print_unordered(console, made["without_supplier"])
@@ -107,16 +113,14 @@ def run(args: argparse.Namespace, console: Console) -> int:
             path = "/api/receipts"
             body = _document(args, supplier=args.supplier)
             body["lines"] = item_lines(args.lines, with_cost=True)
-        console.print(_receipt_table(call(node, "POST", path, body, what=NODE, key=args.key)))
+        console.print(_receipt_table(ask("POST", path, body, key=args.key)))
     elif action == "return":
         body = _document(args, supplier=args.supplier, receipt_id=args.receipt)
         body["lines"] = item_lines(args.lines, with_cost=True)
-        console.print(
-            _return_table(call(node, "POST", "/api/purchase-returns", body, what=NODE, key=args.key))
-        )
+        console.print(_return_table(ask("POST", "/api/purchase-returns", body, key=args.key)))
     else:
         query = f"?{urlencode({'supplier': args.supplier})}" if args.supplier else ""
-        console.print(_payables_table(call(node, "GET", "/api/payables" + query, what=NODE)))
+        console.print(_payables_table(ask("GET", "/api/payables" + query)))
     return 0
 
 

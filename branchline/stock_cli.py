@@ -1,5 +1,5 @@
 """`branchline stock levels|alerts|moves|count|return`: stock from a terminal, through
-the running node that keeps the warehouse.
+the running node that keeps the warehouse, as the operator who logs in with --login.
 
 A count is typed SKU:COUNTED (a stocktake; --preview shows the variances and books
 nothing); a customer return is the sale's id and LINE:QTY pairs (line numbers
@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode
 from rich.console import Console
 from rich.table import Table
 
-from branchline.http_client import CommandFailed, call, item_lines
+from branchline.http_client import CommandFailed, add_login_argument, call, item_lines, log_in
 from branchline.tables import cell, titled
 
 DEFAULT_NODE = "http://127.0.0.1:8701"
@@ -51,15 +51,22 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     for sub in actions.choices.values():
         sub.add_argument("--node", default=DEFAULT_NODE, help="the node's URL")
+        add_login_argument(sub)
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    node = args.node
+    token = log_in(args.node, args.login, NODE)
+
+    def ask(
+        method: str, path: str, body: dict[str, Any] | None = None, key: str | None = None
+    ) -> dict[str, Any]:
+        return call(args.node, method, path, body, token=token, what=NODE, key=key)
+
     action = args.stock_action
     if action in ("levels", "alerts"):
         query = _query(warehouse=args.warehouse)
         path = "/api/stock" if action == "levels" else "/api/stock/alerts"
-        found = call(node, "GET", path + query, what=NODE)
+        found = ask("GET", path + query)
         rows = found["stock"] if action == "levels" else found["alerts"]
         title = f"{len(rows)} {'stock levels' if action == 'levels' else 'stock alerts'}"
         console.print(_levels(rows, title))
@@ -67,7 +74,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             console.print("more rows than shown: narrow with --warehouse")
     elif action == "moves":
         query = _query(warehouse=args.warehouse, sku=args.sku, cause=args.cause, limit=args.limit)
-        found = call(node, "GET", "/api/stock/moves" + query, what=NODE)
+        found = ask("GET", "/api/stock/moves" + query)
         console.print(_moves(found["moves"]))
     elif action == "count":
         body: dict[str, Any] = {"lines": item_lines(args.lines, qty_name="counted_qty")}
@@ -75,7 +82,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             body["warehouse"] = args.warehouse
         if args.preview:
             body["post"] = False
-        taken = call(node, "POST", "/api/stocktakes", body, what=NODE, key=args.key)
+        taken = ask("POST", "/api/stocktakes", body, key=args.key)
         console.print(_counted(taken))
         if args.preview:
             console.print(f"preview only: nothing booked; variance {taken['variance_cost_fen']:+d} fen")
@@ -88,7 +95,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     else:
         body = {"lines": return_lines(args.lines)}
         path = f"/api/sales/{quote(args.sale_id, safe='')}/returns"
-        returned = call(node, "POST", path, body, what=NODE, key=args.key)
+        returned = ask("POST", path, body, key=args.key)
         console.print(_returned(returned))
         again = " (already booked with this key)" if returned.get("replayed") else ""
         console.print(

@@ -1,6 +1,6 @@
 """`branchline transfer send|list|show|discrepancy`: transfers from a terminal,
 through the running node that keeps the source (or, for a discrepancy, the
-destination) warehouse."""
+destination) warehouse, as the operator who logs in with --login."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from branchline.http_client import call, item_lines
+from branchline.http_client import add_login_argument, call, item_lines, log_in
 from branchline.tables import titled
 from hq.pages import duration
 
 DEFAULT_NODE = "http://127.0.0.1:8701"
+NODE = "the node"
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -41,17 +42,24 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--note")
     for sub in actions.choices.values():
         sub.add_argument("--node", default=DEFAULT_NODE, help="the node's URL")
+        add_login_argument(sub)
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    node = args.node
+    token = log_in(args.node, args.login, NODE)
+
+    def ask(
+        method: str, path: str, body: dict[str, Any] | None = None, key: str | None = None
+    ) -> dict[str, Any]:
+        return call(args.node, method, path, body, token=token, what=NODE, key=key)
+
     if args.transfer_action == "send":
         body: dict[str, Any] = {"to_warehouse": args.to, "lines": item_lines(args.lines)}
         if args.source:
             body["from_warehouse"] = args.source
         if args.note:
             body["note"] = args.note
-        sent = call(node, "POST", "/api/transfers", body, what="the node", key=args.key)
+        sent = ask("POST", "/api/transfers", body, key=args.key)
         console.print(
             f"transfer {sent['id']}: {sent['from_warehouse']} -> {sent['to_warehouse']},"
             f" {sum(line['qty'] for line in sent['lines'])} units at {sent['cost_fen']} fen, {sent['state']}"
@@ -60,19 +68,15 @@ def run(args: argparse.Namespace, console: Console) -> int:
         query = "&".join(
             f"{name}={value}" for name in ("state", "direction") if (value := getattr(args, name))
         )
-        listing = call(node, "GET", "/api/transfers" + (f"?{query}" if query else ""), what="the node")
+        listing = ask("GET", "/api/transfers" + (f"?{query}" if query else ""))
         console.print(_table(listing["transfers"]))
     elif args.transfer_action == "show":
-        console.print_json(
-            json.dumps(call(node, "GET", f"/api/transfers/{args.transfer_id}", what="the node"))
-        )
+        console.print_json(json.dumps(ask("GET", f"/api/transfers/{args.transfer_id}")))
     else:
         body = {"lines": item_lines(args.lines, qty_name="received_qty")}
         if args.note:
             body["note"] = args.note
-        recorded = call(
-            node, "POST", f"/api/transfers/{args.transfer_id}/discrepancies", body, what="the node"
-        )
+        recorded = ask("POST", f"/api/transfers/{args.transfer_id}/discrepancies", body)
         for line in recorded["lines"]:
             console.print(
                 f"{line['sku']}: sent {line['sent_qty']}, received {line['received_qty']}"

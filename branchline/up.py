@@ -3,6 +3,13 @@
 Each piece runs as its own process, exactly as in production (`branchline hq
 serve`, `branchline node serve`), so what you watch is the real thing. Ctrl-C
 stops trading, then every process, cleanly.
+
+Every server wants a log-in. HQ starts with the demo operators (hq.setup), and every
+node it runs (the branches and HQ's main-warehouse node) gets a store manager and a
+clerk, `{code}-manager` and `{code}-clerk` with the demo password, added before HQ
+starts so they reach each node in its first feed. The demo trading acts as each
+branch's clerk, the stock flow as HQ's warehouse operator at HQ and as the main
+warehouse's store manager there; `up` prints every log-in beside its URLs.
 """
 
 from __future__ import annotations
@@ -18,7 +25,9 @@ import aiohttp
 from rich.console import Console
 from rich.table import Table
 
-from hq.setup import init_hq, issue_enroll_token, operator_token
+from hq.accounts import Accounts
+from hq.setup import DEMO_OPERATORS, DEMO_PASSWORD, init_hq, issue_enroll_token, now_ms, open_store
+from launch.logins import LoginRefused, Logins
 from launch.processes import free_port, spawn, stop_all, wait_ready
 from node.sync.enroll import enroll
 from shared_tables.private_files import private_folder
@@ -38,18 +47,56 @@ RESTOCK_BELOW = 30
 CASE_QTY = 120
 SHELF_LOW = 5
 SHELF_FULL = 20
+# The stock flow at HQ: it adds the demo supplier (catalogue:edit) and reads the
+# catalogue; HQ's warehouse role does both and no more.
+STOCK_LOGIN = "warehouse"
+# Refused or unreachable while a node restarts: the demo waits this long and goes on.
+PAUSE_S = 1.0
 
 console = Console()
 
 
-async def trade(branch_urls: list[str], stop: asyncio.Event, seed: int | None = None) -> None:
+def manager_login(code: str) -> str:
+    return f"{code.lower()}-manager"  # a node's store manager: receipts, transfers
+
+
+def clerk_login(code: str) -> str:
+    return f"{code.lower()}-clerk"  # the counter: sales, registrations, top-ups
+
+
+async def add_node_operators(hq_dir: Path, codes: list[str]) -> None:
+    """A store manager and a clerk for each node code that lacks them, with the demo
+    password, in HQ's store (HQ not running): each node's first feed brings them."""
+    store = await open_store(hq_dir)
+    try:
+        accounts = Accounts(store, now_ms)
+        for code in codes:
+            for login, role in ((manager_login(code), "store_manager"), (clerk_login(code), "clerk")):
+                if await store.operator_by_login(login) is None:
+                    await accounts.add(login, DEMO_PASSWORD, role, code, by="branchline up")
+    finally:
+        await store.close()
+
+
+def demo_logins(hq_url: str, main_url: str, branch_urls: list[str]) -> Logins:
+    """Who the demo acts as: the warehouse operator at HQ, the main warehouse's store
+    manager at its node, each branch's clerk at the branch."""
+    logins = Logins()
+    logins.act_as(hq_url, STOCK_LOGIN, DEMO_PASSWORD)
+    logins.act_as(main_url, manager_login(MAIN_NODE), DEMO_PASSWORD)
+    for number, url in enumerate(branch_urls, start=1):
+        logins.act_as(url, clerk_login(f"BR{number:02d}"), DEMO_PASSWORD)
+    return logins
+
+
+async def trade(branch_urls: list[str], stop: asyncio.Event, logins: Logins, seed: int | None = None) -> None:
     """Demo trading: registrations, top-ups, and sales at random branches, members
-    roaming between them and paying from their stored value when it covers the sale."""
+    roaming between them and paying from their stored value when it covers the sale.
+    Each branch's requests go as its clerk (`logins`)."""
     rng = random.Random(seed)
     members: list[tuple[str, str]] = []  # (member id, card)
-    async with aiohttp.ClientSession() as session:
-        async with session.get(branch_urls[0] + "/api/products") as response:
-            prices = {p["sku"]: p["price_fen"] for p in (await response.json())["products"]}
+    async with logins.session() as session:
+        prices = await _prices(session, branch_urls[0], stop)
         skus = sorted(prices)
         while not stop.is_set() and skus:
             url = rng.choice(branch_urls)
@@ -68,10 +115,9 @@ async def trade(branch_urls: list[str], stop: asyncio.Event, seed: int | None = 
                         json={"amount_fen": rng.choice((10_000, 20_000, 50_000))},
                     ) as response:
                         await response.read()
-                lines = [
-                    {"sku": rng.choice(skus), "qty": rng.randint(1, 3)} for _ in range(rng.randint(1, 3))
-                ]
-                total = sum(prices[line["sku"]] * line["qty"] for line in lines)
+                picked = [(rng.choice(skus), rng.randint(1, 3)) for _ in range(rng.randint(1, 3))]
+                lines = [{"sku": sku, "qty": qty} for sku, qty in picked]
+                total = sum(prices[sku] * qty for sku, qty in picked)
                 cash = {"kind": "cash", "amount_fen": 2_000_000}
                 sale: dict[str, object] = {"lines": lines, "tenders": [cash]}
                 if members and rng.random() < MEMBER_SALE_CHANCE:
@@ -85,29 +131,47 @@ async def trade(branch_urls: list[str], stop: asyncio.Event, seed: int | None = 
                             continue  # paid from the card; else (balance short) pay cash below
                 async with session.post(url + "/api/sales", json=sale) as response:
                     await response.read()
-            except aiohttp.ClientError:
+            except (aiohttp.ClientError, LoginRefused):
                 pass  # a branch restarting; the demo carries on
             finally:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), rng.uniform(*SALE_GAP_S))
 
 
+async def _prices(session: aiohttp.ClientSession, url: str, stop: asyncio.Event) -> dict[str, int]:
+    """The catalogue's prices at the branch at `url`, asked until it answers or `stop`."""
+    while not stop.is_set():
+        with contextlib.suppress(aiohttp.ClientError, LoginRefused, ValueError, KeyError):
+            async with session.get(url + "/api/products") as response:
+                if response.status == 200:
+                    return {p["sku"]: p["price_fen"] for p in (await response.json())["products"]}
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), PAUSE_S)
+    return {}
+
+
 async def stock_flow(
-    hq_url: str, token: str, main_url: str, branch_urls: list[str], stop: asyncio.Event
+    hq_url: str, main_url: str, branch_urls: list[str], stop: asyncio.Event, logins: Logins
 ) -> None:
     """Demo stock: HQ-MAIN buys a case from the demo supplier when it runs low, and
     tops up a branch's goods that run low with a transfer, which the branch books by
-    itself from its feed. Services (unit "service") hold no stock."""
+    itself from its feed. Services (unit "service") hold no stock. At HQ it acts as
+    the warehouse operator, at HQ-MAIN as its store manager (`logins`)."""
     rng = random.Random()
-    auth = {"Authorization": f"Bearer {token}"}
-    async with aiohttp.ClientSession() as session:
-        async with session.post(hq_url + "/api/suppliers", json=DEMO_SUPPLIER, headers=auth) as response:
-            await response.read()
-        async with session.get(hq_url + "/api/products") as response:
-            catalogue = (await response.json())["products"]
-        # Bought at the preset purchase price (HQ's master data), a little off each time.
-        goods = {p["sku"]: p["purchase_price_fen"] for p in catalogue if p["unit"] != "service"}
-        while not stop.is_set():
+    async with logins.session() as session:
+        goods: dict[str, int] | None = None
+        while goods is None and not stop.is_set():
+            try:
+                async with session.post(hq_url + "/api/suppliers", json=DEMO_SUPPLIER) as response:
+                    await response.read()
+                async with session.get(hq_url + "/api/products") as response:
+                    catalogue = (await response.json())["products"]
+                # Bought at the preset purchase price (HQ's master data), a little off each time.
+                goods = {p["sku"]: p["purchase_price_fen"] for p in catalogue if p["unit"] != "service"}
+            except (aiohttp.ClientError, LoginRefused, ValueError, KeyError):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), PAUSE_S)
+        while goods is not None and not stop.is_set():
             try:
                 main = await _on_hand(session, main_url, "HQ-MAIN", goods)
                 low = [sku for sku, qty in main.items() if qty < RESTOCK_BELOW]
@@ -135,7 +199,7 @@ async def stock_flow(
                     body = {"to_warehouse": warehouse, "lines": lines}
                     async with session.post(main_url + "/api/transfers", json=body) as response:
                         await response.read()
-            except (aiohttp.ClientError, ValueError, KeyError):
+            except (aiohttp.ClientError, LoginRefused, ValueError, KeyError):
                 pass  # a node restarting; the demo carries on
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), rng.uniform(*TRANSFER_GAP_S))
@@ -167,6 +231,8 @@ async def up(branch_count: int, data: Path | None, hq_port: int, *, trading: boo
         first_run = not (hq_dir / "hq.key").exists()
         if first_run:
             await init_hq(hq_dir, demo_data=True)
+        codes = [MAIN_NODE] + [f"BR{n:02d}" for n in range(1, branch_count + 1)]
+        pass
         hq_port = free_port(hq_port)
         hq_url = f"http://127.0.0.1:{hq_port}"
         hq_log = root / "logs" / "hq.log"
@@ -174,7 +240,6 @@ async def up(branch_count: int, data: Path | None, hq_port: int, *, trading: boo
         await wait_ready(hq_url + "/api/branches", processes[-1], hq_log)
         branch_urls = []
         main_url = ""
-        codes = [MAIN_NODE] + [f"BR{n:02d}" for n in range(1, branch_count + 1)]
         for number, code in enumerate(codes, start=1):
             node_dir = root / code
             if not (node_dir / "node.json").exists():
@@ -194,9 +259,9 @@ async def up(branch_count: int, data: Path | None, hq_port: int, *, trading: boo
         show_urls(hq_url, main_url, branch_urls, root)
         tasks = []
         if trading:
-            tasks.append(asyncio.create_task(trade(branch_urls, stop)))
-            token = operator_token(hq_dir)
-            tasks.append(asyncio.create_task(stock_flow(hq_url, token, main_url, branch_urls, stop)))
+            logins = demo_logins(hq_url, main_url, branch_urls)
+            tasks.append(asyncio.create_task(trade(branch_urls, stop, logins)))
+            tasks.append(asyncio.create_task(stock_flow(hq_url, main_url, branch_urls, stop, logins)))
         watchers = [asyncio.create_task(p.wait()) for p in processes]
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([stopper, *watchers], return_when=asyncio.FIRST_COMPLETED)
@@ -218,11 +283,31 @@ def show_urls(hq_url: str, main_url: str, branch_urls: list[str], root: Path) ->
     table.add_column("URL")
     table.add_row("HQ console", hq_url + "/")
     table.add_row("HQ branches API", hq_url + "/api/branches")
-    table.add_row("HQ conflict queue", f"branchline hq conflicts list --data {root / 'hq'} --hq {hq_url}")
+    table.add_row("HQ conflict queue", f"branchline hq conflicts list --hq {hq_url} --login manager")
     table.add_row("HQ stock and transfers in transit", f"{hq_url}/api/stock, {hq_url}/api/transfers")
     table.add_row("HQ main warehouse (node HQ)", main_url + "/api/stock")
     for number, url in enumerate(branch_urls, start=1):
         table.add_row(f"branch BR{number:02d} till API", url + "/api/products")
     console.print(table)
+    console.print(login_table(hq_url, main_url, branch_urls))
+    console.print(
+        "every request logs in first: POST URL/api/login with"
+        ' {"login": ..., "password": ...}, then send Authorization: Bearer TOKEN'
+    )
     console.print(f"data and logs in {root}; press Ctrl-C to stop")
     print(f"HQ console: {hq_url}/", flush=True)
+
+
+def login_table(hq_url: str, main_url: str, branch_urls: list[str]) -> Table:
+    """Every demo log-in, the server it works at, and its password."""
+    table = Table(title="Log-ins", show_header=True)
+    for column in ("login", "role", "where", "password"):
+        table.add_column(column, no_wrap=column != "role")
+    for demo in DEMO_OPERATORS:
+        if demo.branch is None:
+            table.add_row(demo.login, demo.role, hq_url, DEMO_PASSWORD)
+    nodes = [(MAIN_NODE, main_url)] + [(f"BR{n:02d}", url) for n, url in enumerate(branch_urls, start=1)]
+    for code, url in nodes:
+        table.add_row(manager_login(code), "store_manager", url, DEMO_PASSWORD)
+        table.add_row(clerk_login(code), "clerk", url, DEMO_PASSWORD)
+    return table

@@ -33,7 +33,6 @@ __all__ = [
     "KeyFileExposed",
     "NotFound",
     "NotInitialised",
-    "OperatorAuthFailed",
     "OutOfBounds",
     "ProofTooLong",
     "Quarantined",
@@ -120,13 +119,6 @@ class HoldConflict(Refused):
 
     http_status = 409
     code = "hold_conflict"
-
-
-class OperatorAuthFailed(Refused):
-    """An operator endpoint needs `Authorization: Bearer <token>` from HQ's operator.token."""
-
-    http_status = 401
-    code = "operator_auth_failed"
 
 
 class InvalidMasterData(Refused):

@@ -4,6 +4,13 @@ Each branch reaches HQ through its own `FaultyLink`; partitions cut it, link fau
 make it lossy and slow, crashes SIGKILL the node, HQ outages SIGKILL HQ. Scenario time
 runs `speed` times faster than real time. Invariants are judged through the public
 HTTP APIs only, as an ops person would check them.
+
+Everyone logs in, as in production: HQ is made with the demo operators, plus a store
+manager and a clerk for every branch of the scenario beyond the demo ones; the tills
+work as their branch's clerk, the checks read each node as its store manager and HQ
+as its finance operator (who sees every figure and changes none). Everyone logs in
+before the scenario's clock starts, once each branch's first feed has brought its
+operators: a branch cut off from the start could not be logged in to at all.
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ from typing import Any
 import aiohttp
 from rich.console import Console
 
-from hq.setup import init_hq, issue_enroll_token
+from hq.accounts import Accounts
+from hq.setup import DEMO_PASSWORD, init_hq, issue_enroll_token, now_ms, open_store
+from launch.logins import Logins
 from launch.processes import ServerProcess, free_port, stop_all
 from node.sync.enroll import enroll
 from simulations.model import BranchFigures, Heal, RunResult, Scenario, Violation
@@ -41,6 +50,30 @@ POLL_S = 0.25  # backlog samples and convergence checks, real seconds
 REQUEST_TIMEOUT_S = 10.0
 # Past this a 30 s crash lasts under a millisecond of real time: nothing is rehearsed.
 MAX_SPEED = 100_000.0
+# The checks' operator at HQ: every figure to view (branches, totals, members), nothing to change.
+HQ_READER = "finance"
+
+
+def manager_login(code: str) -> str:
+    return f"{code.lower()}-manager"  # a branch's store manager: the checks read its node as them
+
+
+def clerk_login(code: str) -> str:
+    return f"{code.lower()}-clerk"  # the tills sell and register as their branch's clerk
+
+
+async def add_branch_operators(hq_dir: Path, codes: list[str]) -> None:
+    """A store manager and a clerk with the demo password for each branch that lacks
+    them, in HQ's store before HQ starts: each branch's first feed brings them."""
+    store = await open_store(hq_dir)
+    try:
+        accounts = Accounts(store, now_ms)
+        for code in codes:
+            for login, role in ((manager_login(code), "store_manager"), (clerk_login(code), "clerk")):
+                if await store.operator_by_login(login) is None:
+                    await accounts.add(login, DEMO_PASSWORD, role, code, by="simulate --real")
+    finally:
+        await store.close()
 
 
 def default_speed(scenario: Scenario) -> float:
@@ -100,6 +133,7 @@ async def run_real(scenario: Scenario, seed: int, *, speed: float, workdir: Path
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
     hq_dir = workdir / "hq"
     await init_hq(hq_dir, demo_data=True)
+    await add_branch_operators(hq_dir, [spec.code for spec in scenario.branches])
     hq_log = workdir / "logs" / "hq.log"
     hq = ServerProcess(["hq", "serve", "--data", str(hq_dir)], free_port(0), "/api/branches", hq_log)
     branches: dict[str, Branch] = {}
@@ -117,8 +151,16 @@ async def run_real(scenario: Scenario, seed: int, *, speed: float, workdir: Path
             node = ServerProcess(args, free_port(0), "/api/sync", workdir / "logs" / f"{spec.code}.log")
             branches[spec.code] = Branch(spec, node, link, BranchFigures(spec.code))
             await branches[spec.code].start()
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            return await _play(scenario, seed, rng, clock, session, hq.url, hq, branches)
+        tills, checks = Logins(), Logins()
+        checks.act_as(hq.url, HQ_READER, DEMO_PASSWORD)
+        for code, branch in branches.items():
+            tills.act_as(branch.url, clerk_login(code), DEMO_PASSWORD)
+            checks.act_as(branch.url, manager_login(code), DEMO_PASSWORD)
+        await asyncio.gather(
+            checks.token(hq.url), *(s.token(b.url) for b in branches.values() for s in (tills, checks))
+        )
+        async with tills.session(timeout=timeout) as till_session, checks.session(timeout=timeout) as session:
+            return await _play(scenario, seed, rng, clock, till_session, session, hq.url, hq, branches)
     finally:
         for link in links:
             await link.close()
@@ -131,11 +173,13 @@ async def _play(
     seed: int,
     rng: random.Random,
     clock: _Clock,
+    till_session: aiohttp.ClientSession,
     session: aiohttp.ClientSession,
     hq_url: str,
     hq: ServerProcess,
     branches: dict[str, Branch],
 ) -> RunResult:
+    """`till_session` acts as each branch's clerk; `session` as the checks' operators."""
     pending: list[tuple[str, int, tuple[str, ...]]] = []  # heals awaiting convergence
     heals: list[Heal] = []
     samples: list[tuple[int, dict[str, int]]] = []
@@ -148,7 +192,7 @@ async def _play(
     tasks = [asyncio.create_task(f()) for f in faults]
     traders = [
         asyncio.create_task(
-            trade(b, scenario, clock.speed, rng.randrange(2**32), session, branches, stop_trading)
+            trade(b, scenario, clock.speed, rng.randrange(2**32), till_session, branches, stop_trading)
         )
         for b in branches.values()
     ]

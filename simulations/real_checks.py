@@ -1,7 +1,9 @@
 """The judges of `simulate --real`: convergence and invariants, through the public HTTP APIs only.
 
 They ask what an ops person could ask (HQ's branch list and totals, each node's
-sync status, totals and member search) and compare with what the tills were told.
+sync status, totals and member search) and compare with what the tills were told,
+through a session logged in as an ops person would be: a store manager at each node,
+an HQ operator at HQ (simulations.real).
 """
 
 from __future__ import annotations

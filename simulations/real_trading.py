@@ -2,7 +2,9 @@
 
 Every sale carries an Idempotency-Key; a till that got no answer (the node was
 killed mid-request) retries with the same key once the node is back, so every
-sale's outcome is known and every booked one is recorded with its total.
+sale's outcome is known and every booked one is recorded with its total. The tills
+work as their branch's clerk: the session they are given logs in and sends the token
+(launch.logins); a session outlives a node's restart, as it is kept in the node's store.
 """
 
 from __future__ import annotations

@@ -131,9 +131,12 @@ class Logins:
 
         async def logged_in() -> bool:
             nonlocal token
-            async with aiohttp.ClientSession() as plain, plain.post(
-                f"{origin}/api/login", json={"login": login, "password": TEST_PASSWORD}
-            ) as response:
+            async with (
+                aiohttp.ClientSession() as plain,
+                plain.post(
+                    f"{origin}/api/login", json={"login": login, "password": TEST_PASSWORD}
+                ) as response,
+            ):
                 if response.status == 200:
                     token = (await response.json())["token"]
                     return True
@@ -142,6 +145,16 @@ class Logins:
         await wait_until(logged_in, f"{login} to log in at {origin}")
         assert token is not None
         return token
+
+
+async def log_in(chain: Chain, url: str, login: str, password: str = TEST_PASSWORD) -> str:
+    """A session token for `login` at the server at `url` (a node or HQ)."""
+    async with (
+        aiohttp.ClientSession() as plain,
+        plain.post(url + "/api/login", json={"login": login, "password": password}) as response,
+    ):
+        assert response.status == 200, f"log-in as {login}: {response.status} {await response.text()}"
+        return str((await response.json())["token"])
 
 
 def logged_in_session(logins: Logins, **kwargs: Any) -> aiohttp.ClientSession:
@@ -159,6 +172,7 @@ class Chain:
     logins: Logins = field(default_factory=Logins)
     hq: Server = field(init=False)
     nodes: dict[str, Server] = field(default_factory=dict)
+    hq_tokens: dict[str, str] = field(default_factory=dict)
 
     async def start_hq(self) -> Server:
         await init_hq(self.root / "hq", demo_data=True, demo_operators=False)
@@ -182,6 +196,13 @@ class Chain:
         )
         hq = self.hq.app[HQ_KEY]
         hq.notifier.notify(await hq.store.put_operator(record, 0, now))
+
+    async def hq_token(self, login: str, role: str) -> str:
+        """A session at HQ as `login` of `role` (an HQ role), added and logged in once."""
+        if login not in self.hq_tokens:
+            await self.add_operator(login, role, None)
+            self.hq_tokens[login] = await log_in(self, self.hq.url, login)
+        return self.hq_tokens[login]
 
     async def add_node(self, branch: str, *, start: bool = True) -> Server:
         await self.add_operator(manager_login(branch), "store_manager", branch)
@@ -230,11 +251,15 @@ def sale(*lines: tuple[str, int], cash_fen: int = 1_000_000, member_id: str | No
     return body
 
 
-async def branchline(*args: str, columns: int = 200) -> tuple[int, str]:
-    """Run `python -m branchline ARGS` as an operator would, in a terminal `columns` wide.
+async def branchline(*args: str, columns: int = 200, password: str | None = None) -> tuple[int, str]:
+    """Run `python -m branchline ARGS` as an operator would, in a terminal `columns` wide,
+    with `password` (if given) in $BRANCHLINE_PASSWORD for the command's --login.
 
     Returns the exit code and what it printed, stdout and stderr together.
     """
+    env = {"COLUMNS": str(columns), "PATH": "/usr/bin:/bin"}
+    if password is not None:
+        env["BRANCHLINE_PASSWORD"] = password
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -243,7 +268,7 @@ async def branchline(*args: str, columns: int = 200) -> tuple[int, str]:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         stdin=asyncio.subprocess.DEVNULL,
-        env={"COLUMNS": str(columns), "PATH": "/usr/bin:/bin"},
+        env=env,
     )
     out, _ = await asyncio.wait_for(process.communicate(), 60)
     return process.returncode or 0, out.decode()

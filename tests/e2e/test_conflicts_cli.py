@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 
-from tests.harness import Chain, branchline, wait_until
+from tests import harness
+from tests.harness import TEST_PASSWORD, Chain, hq_login, wait_until
+
+branchline = partial(harness.branchline, password=TEST_PASSWORD)
 
 
 async def test_an_operator_lists_shows_and_resolves_a_duplicate_member(chain: Chain) -> None:
@@ -16,7 +20,7 @@ async def test_an_operator_lists_shows_and_resolves_a_duplicate_member(chain: Ch
     first = await chain.post(a.url + "/api/members", {"name": "Zhou", "phone": "13900000301"})
     second = await chain.post(b.url + "/api/members", {"name": "Zhou", "phone": "13900000301"})
     await chain.hq.start()
-    hq = ["--data", str(chain.root / "hq"), "--hq", chain.hq.url]
+    hq = ["--login", hq_login(), "--hq", chain.hq.url]
 
     async def listed() -> bool:
         code, out = await branchline("hq", "conflicts", "list", *hq)
@@ -41,6 +45,10 @@ async def test_an_operator_lists_shows_and_resolves_a_duplicate_member(chain: Ch
     assert "resolved (confirm)" in out
     code, out = await branchline("hq", "conflicts", "list", "--state", "resolved", *hq)
     assert f"duplicate:{second['id']}" in out
+
+    # A wrong password: HQ refuses the log-in itself, in one line, and nothing is asked.
+    code, out = await branchline("hq", "conflicts", "list", *hq, password="not-" + TEST_PASSWORD)
+    assert (code, out.strip()) == (2, "branchline: HQ refused (401): wrong login or password"), out
 
     await chain.hq.stop()
     code, out = await branchline("hq", "conflicts", "list", *hq)

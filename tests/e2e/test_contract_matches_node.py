@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 
-from hq.setup import operator_token
 from protocol import contract
 from protocol.contract import ENTRY_TYPES, EntryType, Writer
 from protocol.entry import Entry, decode_entry
@@ -77,7 +76,8 @@ def broken_promises(
 
 
 async def operator(chain: Chain, method: str, path: str, body: Any = None, status: int = 200) -> Any:
-    headers = {"Authorization": f"Bearer {operator_token(chain.root / 'hq')}", "X-Operator": "finance-wang"}
+    """A request to HQ as its operator Wang of management, who decides conflicts."""
+    headers = {"Authorization": f"Bearer {await chain.hq_token('mgr-wang', 'management')}"}
     async with chain.session.request(method, chain.hq.url + path, json=body, headers=headers) as response:
         assert response.status == status, f"{method} {path}: {response.status} {await response.text()}"
         return await response.json()

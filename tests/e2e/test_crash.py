@@ -5,6 +5,7 @@ concurrently, each with an Idempotency-Key, and the process is killed mid-flight
 again and again. A till that got no answer retries with the same key after the
 restart, as a real till would. In the end every sale is booked exactly once at
 the node and at HQ, and HQ's copy of the log equals the node's byte for byte.
+The tills work as the branch's clerk, logged in once: the session outlives the kills.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from pathlib import Path
 import aiohttp
 
 from hq.api import HQ_KEY
+from launch.logins import Logins
 from protocol.entry import GENESIS_HASH, check_chain, decode_entry
-from tests.harness import Chain, NodeProcess, sale, wait_until
+from tests.harness import TEST_PASSWORD, Chain, NodeProcess, clerk_login, sale, wait_until
 
 KILLS = 6
 TILLS = 4
@@ -57,7 +59,9 @@ async def test_sigkill_while_selling_loses_no_acknowledged_sale_and_doubles_none
     booked: dict[str, str] = {}
     unanswered: set[str] = set()
     timeout = aiohttp.ClientTimeout(total=10)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    logins = Logins()
+    logins.act_as(node.url, clerk_login("BR01"), TEST_PASSWORD)
+    async with logins.session(timeout=timeout) as session:
         for round_number in range(KILLS):
             await node.start(session)
             if round_number == 0:
@@ -94,7 +98,9 @@ async def test_sigkill_while_selling_loses_no_acknowledged_sale_and_doubles_none
                 return bool(status["backlog"] == 0)
 
             await wait_until(drained, "the node's backlog to drain to HQ")
-            node_summary = await chain.get(node.url + "/api/sales/summary")
+            async with session.get(node.url + "/api/sales/summary") as response:
+                assert response.status == 200, await response.text()
+                node_summary = await response.json()
         finally:
             await node.terminate()
 

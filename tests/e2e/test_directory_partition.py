@@ -24,7 +24,6 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from hq.setup import operator_token
 from node.config import load_config, save_config
 from simulations.proxy import FaultyLink
 from tests.harness import Chain, Server, wait_until
@@ -51,8 +50,8 @@ async def online(chain: Chain, branch: str) -> bool:
 
 
 async def operator(chain: Chain, method: str, path: str, body: Any = None, status: int = 200) -> Any:
-    token = operator_token(chain.root / "hq")
-    headers = {"Authorization": f"Bearer {token}", "X-Operator": "finance-wang"}
+    """A request to HQ as its operator Wang of management, who decides conflicts."""
+    headers = {"Authorization": f"Bearer {await chain.hq_token('mgr-wang', 'management')}"}
     async with chain.session.request(method, chain.hq.url + path, json=body, headers=headers) as response:
         assert response.status == status, f"{method} {path}: {response.status} {await response.text()}"
         return await response.json()
@@ -139,7 +138,7 @@ async def test_two_cut_off_branches_converge_to_one_member_and_surface_every_con
         {"action": "write_off", "note": "goodwill"},
     )
     assert written_off["state"] == "resolved"
-    assert written_off["resolution"]["by"] == "finance-wang"
+    assert written_off["resolution"]["by"] == "mgr-wang"
     await operator(chain, "POST", f"/api/conflicts/{duplicate['id']}/resolve", {"action": "separate"})
     await wait_until(lambda: digests_agree(chain), "the resolutions to reach both branches")
     for node in (a, b):

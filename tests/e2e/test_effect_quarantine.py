@@ -17,7 +17,7 @@ import contextlib
 import sqlite3
 from pathlib import Path
 
-from tests.harness import Chain, branchline, sale, wait_until
+from tests.harness import TEST_PASSWORD, Chain, branchline, hq_login, sale, wait_until
 from tests.hq.operator import author, settle
 
 CUP = "CUP-CERAMIC"
@@ -90,7 +90,7 @@ async def test_a_receipt_beyond_hqs_bounds_is_set_aside_and_the_sale_after_it_re
     assert "Entries stored but not applied (their effects are quarantined): BR01 1." in page
 
     code, out = await branchline(
-        "hq", "quarantine", "list", "--data", str(chain.root / "hq"), "--hq", chain.hq.url
+        "hq", "quarantine", "list", "--login", hq_login(), "--hq", chain.hq.url, password=TEST_PASSWORD
     )
     assert code == 0, out
     assert "1 entry stored but not applied" in out
@@ -99,15 +99,13 @@ async def test_a_receipt_beyond_hqs_bounds_is_set_aside_and_the_sale_after_it_re
 
 
 async def test_the_quarantine_list_is_for_operators_and_names_a_branch_properly(chain: Chain) -> None:
-    async with chain.session.get(chain.hq.url + "/api/quarantine") as response:
-        assert response.status == 401
-        assert (await response.json())["error"] == "operator_auth_failed"
     async with chain.session.get(
-        chain.hq.url + "/api/quarantine", params={"branch": "BR 01"}
+        chain.hq.url + "/api/quarantine", headers={"Authorization": "Bearer "}
     ) as response:
+        assert response.status == 401
+        assert (await response.json())["error"] == "not_logged_in"
+    async with chain.session.get(chain.hq.url + "/api/quarantine", params={"branch": "BR 01"}) as response:
         assert response.status == 400
         assert (await response.json())["error"] == "malformed"
-    listing = await chain.get(
-        chain.hq.url + "/api/quarantine", params={"branch": "BR01"}
-    )
+    listing = await chain.get(chain.hq.url + "/api/quarantine", params={"branch": "BR01"})
     assert listing == {"quarantined": []}

@@ -5,15 +5,15 @@ from __future__ import annotations
 from functools import partial
 
 from tests import harness
-from tests.harness import Chain
-from tests.node.test_purchasing import GRAIN, check_ledger, start_purchasing_node
+from tests.harness import TEST_PASSWORD, Chain, manager_login
+from tests.node.test_purchasing import BRANCH, GRAIN, check_ledger, start_purchasing_node
 
-branchline = partial(harness.branchline, columns=250)
+branchline = partial(harness.branchline, columns=250, password=TEST_PASSWORD)
 
 
 async def test_an_operator_orders_receives_returns_and_replenishes_from_the_terminal(chain: Chain) -> None:
     node = await start_purchasing_node(chain)
-    at = ["--node", node.url]
+    at = ["--node", node.url, "--login", manager_login(BRANCH)]
 
     code, out = await branchline(
         "purchase", "order", *at, "--supplier", GRAIN, "--note", "weekly", "RICE-5KG:20", "OIL-1L:30@1450"
@@ -72,6 +72,18 @@ async def test_an_operator_orders_receives_returns_and_replenishes_from_the_term
     code, out = await branchline("purchase", "order", *at, "--supplier", GRAIN, "RICE-5KG")
     assert code == 2
     assert "is not a line of goods" in out
+
+    # A wrong password: the node refuses the log-in, in one line, and orders nothing.
+    orders = (await chain.get(node.url + "/api/purchase-orders"))["orders"]
+    code, out = await branchline(
+        "purchase", "order", *at, "--supplier", GRAIN, "RICE-5KG:1", password="not-" + TEST_PASSWORD
+    )
+    assert (code, out.strip()) == (
+        2,
+        "branchline: the node refused (401): wrong login or password"
+        " (operators reach a branch from HQ's feed)",
+    )
+    assert (await chain.get(node.url + "/api/purchase-orders"))["orders"] == orders
 
     await check_ledger(node)
     await node.stop()

@@ -5,17 +5,17 @@ from __future__ import annotations
 from functools import partial
 
 from tests import harness
-from tests.harness import Chain, sale
-from tests.node.stock_fixtures import level, product, seed, start_branch, stock_in
+from tests.harness import TEST_PASSWORD, Chain, clerk_login, manager_login, sale, wait_until
+from tests.node.stock_fixtures import BRANCH, level, product, seed, start_branch, stock_in
 
-branchline = partial(harness.branchline, columns=250)
+branchline = partial(harness.branchline, columns=250, password=TEST_PASSWORD)
 
 
 async def test_an_operator_counts_stock_books_a_return_and_reads_the_ledger_from_the_terminal(
     chain: Chain,
 ) -> None:
     node = await start_branch(chain)
-    at = ["--node", node.url]
+    at = ["--node", node.url, "--login", manager_login(BRANCH)]
     await seed(
         node,
         product("JAR", "fifo", price_fen=2_500, lower_limit=5, upper_limit=30),
@@ -71,6 +71,29 @@ async def test_an_operator_counts_stock_books_a_return_and_reads_the_ledger_from
     assert "NO-SUCH-SKU is not in this branch's catalogue" in out
     code, out = await branchline("stock", "levels", *at, "--warehouse", "BR02-MAIN")
     assert (code, "refused (409)" in out) == (2, True), out
+
+    # A wrong password: the node refuses the log-in, in one line.
+    code, out = await branchline("stock", "levels", *at, password="not-" + TEST_PASSWORD)
+    assert (code, out.strip()) == (
+        2,
+        "branchline: the node refused (401): wrong login or password"
+        " (operators reach a branch from HQ's feed)",
+    )
+
+    # A clerk logs in and may read stock, but a stocktake is a store manager's: 403, nothing booked.
+    as_clerk = ["--node", node.url, "--login", clerk_login(BRANCH)]
+
+    async def clerk_reads_stock() -> bool:
+        code, out = await branchline("stock", "levels", *as_clerk, "--warehouse", "BR01-MAIN")
+        return code == 0 and "JAR" in out
+
+    await wait_until(clerk_reads_stock, "the clerk to reach BR01 and read its stock")
+    before = await level(node, "JAR")
+    code, out = await branchline("stock", "count", *as_clerk, "JAR:1")
+    assert code == 2, out
+    assert len(out.strip().splitlines()) == 1, out
+    assert out.startswith("branchline: the node refused (403): br01-clerk (clerk) may not"), out
+    assert await level(node, "JAR") == before
 
     await node.stop()
     code, out = await branchline("stock", "levels", *at)

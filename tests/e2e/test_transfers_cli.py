@@ -4,20 +4,23 @@ a running node that sends to another of its own warehouses and one that receives
 from __future__ import annotations
 
 import json
+from functools import partial
 
 from node.routes.context import CONTEXT
 from node.services import catalogue
 from node.services.transfers import apply_delivery
 from node.store.writer import Tx
-from tests.harness import Chain, branchline
-from tests.node.stock_fixtures import start_branch, stock_in
+from tests import harness
+from tests.harness import TEST_PASSWORD, Chain, manager_login
+from tests.node.stock_fixtures import BRANCH, start_branch, stock_in
 
 CUP = "CUP-CERAMIC"
+branchline = partial(harness.branchline, password=TEST_PASSWORD)
 
 
 async def test_an_operator_sends_lists_shows_and_reports_a_short_delivery(chain: Chain) -> None:
     node = await start_branch(chain)
-    at = ["--node", node.url]
+    at = ["--node", node.url, "--login", manager_login(BRANCH)]
 
     def back_room(tx: Tx) -> None:
         catalogue.apply_warehouse(tx.conn, {"code": "BR01-BACK", "name": "back room", "branch": "BR01"})
@@ -71,3 +74,15 @@ async def test_an_operator_sends_lists_shows_and_reports_a_short_delivery(chain:
     code, out = await branchline("transfer", "send", *at, "--to", "BR01-BACK", f"{CUP}:two")
     assert code == 2
     assert "is not a line of goods" in out
+
+    # A wrong password: the node refuses the log-in, in one line, and sends nothing.
+    code, out = await branchline(
+        "transfer", "send", *at, "--to", "BR01-BACK", f"{CUP}:1", password="not-" + TEST_PASSWORD
+    )
+    assert (code, out.strip()) == (
+        2,
+        "branchline: the node refused (401): wrong login or password"
+        " (operators reach a branch from HQ's feed)",
+    )
+    code, out = await branchline("transfer", "list", *at, "--direction", "out")
+    assert (code, "1 transfers" in out) == (0, True), out  # still only t-1

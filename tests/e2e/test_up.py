@@ -1,4 +1,4 @@
-"""`branchline up` as a person runs it: URLs printed, a page at HQ, trading, Ctrl-C."""
+"""`branchline up` as a person runs it: URLs and log-ins printed, a page at HQ, trading, Ctrl-C."""
 
 from __future__ import annotations
 
@@ -7,10 +7,28 @@ import re
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
-from tests.harness import free_port, wait_until
+from hq.setup import DEMO_PASSWORD
+from launch import logins
+from tests.harness import WAIT_BOUND_S, free_port, wait_until
+
+
+def printed_login(text: str, login: str) -> tuple[str, str, str]:
+    """(role, URL, password) of `login`'s row in up's table of log-ins."""
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.split("│")]
+        if len(cells) == 6 and cells[1] == login:
+            return cells[2], cells[3], cells[4]
+    raise AssertionError(f"up printed no log-in {login!r}:\n{text}")
+
+
+async def log_in(session: aiohttp.ClientSession, url: str, login: str, password: str) -> tuple[int, Any]:
+    """The status and JSON answer of a log-in as `login` at `url`."""
+    async with session.post(url + "/api/login", json={"login": login, "password": password}) as response:
+        return response.status, await response.json()
 
 
 async def test_up_starts_hq_and_branches_trades_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
@@ -45,8 +63,38 @@ async def test_up_starts_hq_and_branches_trades_and_stops_cleanly_on_ctrl_c(tmp_
         assert "BR02" in text
         branch_urls = re.findall(r"http://127\.0\.0\.1:\d+(?=/api/products)", text)
         assert len(branch_urls) == 2
+        main_url = re.findall(r"http://127\.0\.0\.1:\d+(?=/api/stock)", text)[-1]
 
-        async with aiohttp.ClientSession() as session:
+        # Every demo log-in is printed with where it works and its password.
+        assert printed_login(text, "gm") == ("general_manager", hq_url, DEMO_PASSWORD)
+        assert printed_login(text, "warehouse") == ("warehouse", hq_url, DEMO_PASSWORD)
+        assert printed_login(text, "br01-clerk") == ("clerk", branch_urls[0], DEMO_PASSWORD)
+        assert printed_login(text, "br01-manager") == ("store_manager", branch_urls[0], DEMO_PASSWORD)
+        assert printed_login(text, "br02-clerk") == ("clerk", branch_urls[1], DEMO_PASSWORD)
+        assert printed_login(text, "hq-manager") == ("store_manager", main_url, DEMO_PASSWORD)
+
+        async with aiohttp.ClientSession() as plain:
+            async with plain.get(branch_urls[1] + "/api/products") as response:
+                assert response.status == 401, "a till answers no one who has not logged in"
+            # The printed password logs the clerk in at the printed branch URL (within the
+            # bound: the branch's operators arrive with its first feed), and not elsewhere.
+            role, url, password = printed_login(text, "br02-clerk")
+            token = await logins.log_in(url, logins.Operator("br02-clerk", password), wait_s=WAIT_BOUND_S)
+            headers = {"Authorization": f"Bearer {token}"}
+            async with plain.get(url + "/api/me", headers=headers) as response:
+                me = (await response.json())["operator"]
+            assert (me["login"], me["role"], me["branch"]) == ("br02-clerk", role, "BR02")
+            async with plain.get(url + "/api/products", headers=headers) as response:
+                assert response.status == 200
+            assert (await log_in(plain, url, "br02-clerk", password + "-wrong"))[0] == 401
+            assert (await log_in(plain, branch_urls[0], "br02-clerk", password))[0] == 401, (
+                "BR01 knows only its own operators"
+            )
+            _, _, gm_password = printed_login(text, "gm")
+            status, gm = await log_in(plain, hq_url, "gm", gm_password)
+            assert status == 200, gm
+
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {gm['token']}"}) as session:
             async with session.get(hq_url + "/") as response:
                 assert response.status == 200
                 assert response.content_type == "text/html"

@@ -1,25 +1,19 @@
-"""What the HQ inventory tests share: authoring master data as an operator, and
-waiting until the branches and HQ have exchanged everything."""
+"""What the HQ inventory tests share: authoring master data as an operator (the
+chain's session acts as HQ's general manager), and waiting until the branches and
+HQ have exchanged everything."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from hq.api import HQ_KEY
-from hq.setup import operator_token
 from protocol.limits import MAX_MESSAGE_BYTES
 from tests.harness import Chain, wait_until
 
 
-def operator_headers(chain: Chain) -> dict[str, str]:
-    return {"Authorization": f"Bearer {operator_token(chain.root / 'hq')}", "X-Operator": "ops-wang"}
-
-
 async def author(chain: Chain, plural: str, body: Any) -> list[dict[str, Any]]:
     """POST master data to HQ as the operator; the records HQ stored."""
-    answer = await chain.post(
-        f"{chain.hq.url}/api/{plural}", body, status=200
-    )
+    answer = await chain.post(f"{chain.hq.url}/api/{plural}", body, status=200)
     records: list[dict[str, Any]] = answer[plural]
     return records
 

@@ -29,7 +29,6 @@ from protocol.limits import MAX_BATCH_ENTRIES, MAX_CLOCK_DRIFT_MS, MAX_MESSAGE_B
 from protocol.signing import generate_private_key, sign_request
 from tests.harness import Chain
 
-
 MSGPACK = "application/x-msgpack"
 CUP_PRICE_FEN = 2500  # CUP-CERAMIC, 25.00 yuan in the demo catalogue
 # Ten minutes before the tests run: in the past, well inside any drift bound, and
@@ -659,7 +658,8 @@ async def test_feed_read_signed_by_the_branch_returns_a_page_signed_by_hq(
     assert page.origin == "hq:BR01"
     assert page.batch is not None
     verify_batch(page.batch, pinned_hq_key)
-    # A new branch's feed starts with its main warehouse and the demo catalogue: ten products.
-    assert page.available_seq == 11
-    assert [entry.seq for entry in page.batch.entries] == list(range(1, 12))
-    assert [entry.kind for entry in page.batch.entries] == ["warehouse"] + ["product"] * 10
+    # A new branch's feed starts with its main warehouse, the demo catalogue (ten
+    # products) and its two operators (a store manager and a clerk).
+    assert page.available_seq == 13
+    assert [entry.seq for entry in page.batch.entries] == list(range(1, 14))
+    assert [entry.kind for entry in page.batch.entries] == ["warehouse"] + ["product"] * 10 + ["operator"] * 2

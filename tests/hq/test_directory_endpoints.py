@@ -8,11 +8,10 @@ from urllib.parse import urlencode
 
 import pytest
 
-from hq.setup import operator_token
 from node.config import KEY_FILE, read_private_key
 from node.sync.hq_client import auth_header
 from node.sync.replicator import wall_ms
-from tests.harness import Chain, wait_until
+from tests.harness import Chain, log_in, wait_until
 
 
 async def _signed(
@@ -101,8 +100,8 @@ async def test_forged_and_conflicting_holds_are_refused(chain: Chain) -> None:
 async def _operator(
     chain: Chain, method: str, path: str, body: Any = None, token: str | None = None
 ) -> tuple[int, Any]:
-    token = operator_token(chain.root / "hq") if token is None else token
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    # The chain's session logs in as HQ's general manager unless a token is given.
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
     kwargs: dict[str, Any] = {"headers": headers}
     if isinstance(body, str):
         kwargs["data"] = body  # sent as text/plain
@@ -115,10 +114,15 @@ async def _operator(
         return response.status, await response.json()
 
 
-async def test_the_conflict_queue_needs_the_operator_token(chain: Chain) -> None:
+async def test_the_conflict_queue_needs_a_session_of_an_hq_role(chain: Chain) -> None:
     for token in ("", "wrong-token"):
         status, body = await _operator(chain, "GET", "/api/conflicts", token=token)
-        assert (status, body["error"]) == (401, "operator_auth_failed")
+        assert (status, body["error"]) == (401, "not_logged_in")
+    await chain.add_operator("br01-li", "store_manager", "BR01")
+    status, body = await _operator(
+        chain, "GET", "/api/conflicts", token=await log_in(chain, chain.hq.url, "br01-li")
+    )
+    assert (status, body["error"]) == (403, "forbidden")  # the queue is HQ's work
     status, body = await _operator(chain, "GET", "/api/conflicts")
     assert (status, body) == (200, {"conflicts": []})
 

@@ -20,7 +20,6 @@ from protocol.errors import Refused
 from tests.harness import Chain, branchline
 
 
-
 def leaves() -> list[type[Refused]]:
     """Every refusal HQ, the protocol and the merge rules define."""
     modules = (hq.errors, protocol.errors, conflict.errors)

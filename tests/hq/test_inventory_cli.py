@@ -4,19 +4,22 @@ against a running HQ, as an operator types them."""
 from __future__ import annotations
 
 import json
+from functools import partial
 
-from tests.harness import Chain, branchline, sale, wait_until
+from tests import harness
+from tests.harness import TEST_PASSWORD, Chain, hq_login, sale, wait_until
 from tests.hq.operator import caught_up, settle
+
+branchline = partial(harness.branchline, password=TEST_PASSWORD)
 
 
 async def test_an_operator_authors_master_data_and_reads_stock_transfers_and_payables(chain: Chain) -> None:
     br01 = await chain.add_node("BR01")
-    hq = ["--hq", chain.hq.url]
-    data = ["--data", str(chain.root / "hq")]
+    hq = ["--hq", chain.hq.url, "--login", hq_login()]
 
     async def authoring(*args: str) -> tuple[int, str]:
-        """`branchline hq ARGS` against this HQ and its data folder, as master data is authored."""
-        return await branchline("hq", *args, *hq, *data)
+        """`branchline hq ARGS` against this HQ, as its general manager authors master data."""
+        return await branchline("hq", *args, *hq)
 
     code, out = await authoring("categories", "add", "--code", "TEA", "--name", "Tea")
     assert (code, "1 categories stored and sent to every branch: TEA" in out) == (0, True), out
@@ -94,8 +97,12 @@ async def test_an_operator_authors_master_data_and_reads_stock_transfers_and_pay
     assert "price_fen must be between 0 and" in out
     code, out = await authoring("products", "add", "--name", "no sku")
     assert (code, "give --sku" in out) == (2, True), out
-    code, out = await branchline("hq", "products", "add", "--sku", "X-1", *hq, "--data", str(chain.root))
-    assert (code, "holds no HQ" in out) == (2, True), out
+    code, out = await branchline(
+        "hq", "products", "add", "--sku", "X-1", "--name", "X", *hq, password="not-" + TEST_PASSWORD
+    )
+    assert (code, out.strip()) == (2, "branchline: HQ refused (401): wrong login or password"), out
+    code, out = await branchline("hq", "products", "list", *hq)
+    assert (code, "X-1" in out) == (0, False), out  # the refused log-in stored nothing
 
     await chain.hq.stop()
     code, out = await branchline("hq", "stock", *hq)

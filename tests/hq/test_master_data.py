@@ -8,11 +8,12 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+import aiohttp
 import pytest
 
 from node.routes.context import CONTEXT
-from tests.harness import Chain, wait_until
-from tests.hq.operator import author, caught_up, feed_length, operator_headers
+from tests.harness import Chain, log_in, wait_until
+from tests.hq.operator import author, caught_up, feed_length
 
 PUER = {
     "sku": "TEA-PUER-357",
@@ -163,15 +164,25 @@ async def test_fields_left_out_keep_their_value_and_a_list_is_stored_whole(chain
     assert "TEA-ROCK-50" not in await node_catalogue(chain, "BR01")
 
 
-async def test_reads_are_open_but_authoring_needs_the_operator_token(chain: Chain) -> None:
+async def test_authoring_needs_a_session_whose_role_may_edit_the_catalogue(chain: Chain) -> None:
     listing = await chain.get(chain.hq.url + "/api/products")
     assert len(listing["products"]) == 10
-    for headers, what in (({}, "no token"), ({"Authorization": "Bearer not-the-token"}, "a wrong token")):
-        async with chain.session.post(
-            chain.hq.url + "/api/products", json={"sku": "X", "name": "X", "price_fen": 1}, headers=headers
-        ) as response:
-            assert response.status == 401, what
-            assert (await response.json())["error"] == "operator_auth_failed"
+    await chain.add_operator("fin-li", "finance", None)
+    finance = await log_in(chain, chain.hq.url, "fin-li")
+    for headers, refusal in (
+        ({}, (401, "not_logged_in")),
+        ({"Authorization": "Bearer not-a-session"}, (401, "not_logged_in")),
+        ({"Authorization": f"Bearer {finance}"}, (403, "forbidden")),  # finance reads, never edits
+    ):
+        async with (
+            aiohttp.ClientSession() as anonymous,
+            anonymous.post(
+                chain.hq.url + "/api/products",
+                json={"sku": "X", "name": "X", "price_fen": 1},
+                headers=headers,
+            ) as response,
+        ):
+            assert (response.status, (await response.json())["error"]) == refusal, headers
     assert await chain.get(chain.hq.url + "/api/products") == listing
 
 
@@ -292,9 +303,7 @@ async def test_a_bad_record_is_refused_and_nothing_of_the_request_is_stored(
 ) -> None:
     chain = authored
     before = await hq_master_state(chain)
-    async with chain.session.post(
-        f"{chain.hq.url}/api/{plural}", json=body
-    ) as response:
+    async with chain.session.post(f"{chain.hq.url}/api/{plural}", json=body) as response:
         answer = await response.json()
         assert (str(response.status), answer["error"]) == refusal, answer
     assert answer["message"]
@@ -321,7 +330,7 @@ async def test_a_body_not_declared_json_is_refused_415_before_it_is_read(
 ) -> None:
     chain = authored
     before = await hq_master_state(chain)
-    headers = operator_headers(chain)
+    headers = {}
     if content_type is not None:
         headers["Content-Type"] = content_type
     body = b'{"sku": "X", "name": "X", "price_fen": 1}'
@@ -334,7 +343,7 @@ async def test_a_body_not_declared_json_is_refused_415_before_it_is_read(
 
 
 def json_headers(chain: Chain) -> dict[str, str]:
-    return {**operator_headers(chain), "Content-Type": "application/json"}
+    return {"Content-Type": "application/json"}
 
 
 async def test_a_body_nested_too_deep_is_refused_400_not_a_server_error(authored: Chain) -> None:

@@ -8,6 +8,8 @@ exceeded by one, an unknown key in a closed map) with the path the refusal must 
 
 from __future__ import annotations
 
+import re
+
 import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -84,7 +86,17 @@ def largest(schema: Schema) -> Any:
     text at its longest in 3-byte characters, every integer at its widest."""
     if isinstance(schema, Text):
         if schema.pattern is not None:
-            return "A" * schema.max_chars  # the patterns in use take letters
+            # The patterns in use take letters; a permission needs its colon, a password
+            # hash its prefix.
+            n = schema.max_chars
+            for candidate in (
+                "A" * n,
+                "a" * (n // 2) + ":" + "a" * (n - n // 2 - 1),
+                "$argon2id$" + "A" * (n - 10),
+            ):
+                if re.fullmatch(schema.pattern, candidate):
+                    return candidate
+            raise TypeError(f"no largest text for the pattern {schema.pattern}")
         return "界" * schema.max_chars
     if isinstance(schema, Choice):
         return max(schema.values, key=len)

@@ -83,6 +83,19 @@ def test_an_entry_is_a_9_field_array_in_fixed_order_and_its_hash_is_sha256_of_th
     assert entry.raw[0] == 0x99  # fixarray of 9
 
 
+def test_an_entry_an_operator_wrote_is_format_2_with_the_operator_last() -> None:
+    entry = encode_entry(**TOP_UP, actor="op-0192")
+    fields = msgpack.unpackb(entry.raw)
+    assert (fields[0], len(fields), fields[9]) == (2, 10, "op-0192")
+    assert fields[1:9] == msgpack.unpackb(encode_entry(**TOP_UP).raw)[1:9]
+    assert entry.raw[0] == 0x9A  # fixarray of 10
+    decoded = decode_entry(entry.raw)
+    assert (decoded.actor, decoded.hash, decoded.payload) == ("op-0192", entry.hash, TOP_UP["payload"])
+    # No actor, no change: the bytes of format 1 are exactly those it always had.
+    assert encode_entry(**TOP_UP).raw == encode_entry(**TOP_UP, actor="").raw
+    assert decode_entry(encode_entry(**TOP_UP).raw).actor == ""
+
+
 @PROPERTY
 @given(
     origin=names,
@@ -155,7 +168,12 @@ def test_encode_entry_refuses_money_as_a_float() -> None:
         pytest.param(entry_fields(format=True), UnsupportedVersion, id="format-true"),
         pytest.param(entry_fields(format="1"), UnsupportedVersion, id="format-str"),
         pytest.param(entry_fields()[:8], MalformedMessage, id="8-fields"),
-        pytest.param([*entry_fields(), None], MalformedMessage, id="10-fields"),
+        # Ten fields are format 2, whose tenth names the operator who acted.
+        pytest.param([*entry_fields(), None], UnsupportedVersion, id="10-fields-format-1"),
+        pytest.param([*entry_fields(format=2), None], MalformedMessage, id="10-fields-no-actor"),
+        pytest.param([*entry_fields(format=2), ""], MalformedMessage, id="10-fields-empty-actor"),
+        pytest.param([*entry_fields(), "op-1", None], MalformedMessage, id="11-fields"),
+        pytest.param(entry_fields(format=2), UnsupportedVersion, id="format-2-without-actor"),
         pytest.param(entry_fields(seq=0), MalformedMessage, id="seq-0"),
         pytest.param(entry_fields(seq=True), MalformedMessage, id="seq-true"),
         pytest.param(entry_fields(seq="1"), MalformedMessage, id="seq-str"),
@@ -179,7 +197,7 @@ def test_decode_entry_refuses_fields_not_of_the_format(fields: list[Any], error:
 
 @pytest.mark.parametrize("value", [{"format": 1}, "entry", 1, None])
 def test_decode_entry_refuses_what_is_not_an_array(value: Any) -> None:
-    with pytest.raises(MalformedMessage, match="9-field"):
+    with pytest.raises(MalformedMessage, match="array of 9 fields"):
         decode_entry(raw_entry(value))
 
 

@@ -54,7 +54,7 @@ async def test_hq_init_makes_its_folder_and_every_file_in_it_private(
     await init_hq(data, demo_data=True)
     assert mode_of(data) == 0o700
     files = list(data.iterdir())
-    assert {path.name for path in files} >= {"hq.key", "hq.sqlite", "operator.token"}
+    assert {path.name for path in files} >= {"hq.key", "hq.sqlite"}
     assert {path.name: mode_of(path) for path in files} == {path.name: 0o600 for path in files}
 
 
