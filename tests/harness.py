@@ -147,14 +147,28 @@ class Logins:
         return token
 
 
-async def log_in(chain: Chain, url: str, login: str, password: str = TEST_PASSWORD) -> str:
-    """A session token for `login` at the server at `url` (a node or HQ)."""
-    async with (
-        aiohttp.ClientSession() as plain,
-        plain.post(url + "/api/login", json={"login": login, "password": password}) as response,
-    ):
-        assert response.status == 200, f"log-in as {login}: {response.status} {await response.text()}"
-        return str((await response.json())["token"])
+async def log_in(url: str, login: str, password: str = TEST_PASSWORD) -> str:
+    """A session token for `login` at the server at `url` (a node or HQ). A branch's
+    operators reach it through its feed, so a refused log-in is retried within the
+    tests' bound."""
+    token: str | None = None
+    refusal = ""
+
+    async def logged_in() -> bool:
+        nonlocal token, refusal
+        async with (
+            aiohttp.ClientSession() as plain,
+            plain.post(url + "/api/login", json={"login": login, "password": password}) as response,
+        ):
+            if response.status == 200:
+                token = str((await response.json())["token"])
+                return True
+            refusal = f"{response.status} {await response.text()}"
+            return False
+
+    await wait_until(logged_in, f"{login} to log in at {url} (last refusal: {refusal})")
+    assert token is not None
+    return token
 
 
 def logged_in_session(logins: Logins, **kwargs: Any) -> aiohttp.ClientSession:
@@ -201,7 +215,7 @@ class Chain:
         """A session at HQ as `login` of `role` (an HQ role), added and logged in once."""
         if login not in self.hq_tokens:
             await self.add_operator(login, role, None)
-            self.hq_tokens[login] = await log_in(self, self.hq.url, login)
+            self.hq_tokens[login] = await log_in(self.hq.url, login)
         return self.hq_tokens[login]
 
     async def add_node(self, branch: str, *, start: bool = True) -> Server:

@@ -1,13 +1,17 @@
-"""Sales at the till: ring one up, read one back, and the day's summary
+"""Sales at the till: ring one up, read one back, the day's summary and an export
 (node.services.checkout, which takes the holds at HQ too)."""
 
 from __future__ import annotations
 
+import csv
+import io
+
 from aiohttp import web
 
 from node.routes.context import CONTEXT, json_body
-from node.services import checkout
+from node.services import checkout, fields
 from protocol.access import requires
+from protocol.limits import MAX_AT_MS
 
 routes = web.RouteTableDef()
 
@@ -27,6 +31,27 @@ async def sales_summary(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     count, total_fen = await context.store.read(checkout.sales_summary)
     return web.json_response({"branch": context.config.branch, "count": count, "total_fen": total_fen})
+
+
+@routes.get("/api/sales/export")
+@requires("sales:export")
+async def export_sales(request: web.Request) -> web.Response:
+    """The branch's sales as CSV for a spreadsheet: ?from_ms=&to_ms= (epoch ms, to
+    exclusive; default all)."""
+    context = request.app[CONTEXT]
+    from_ms = fields.query_count(request.query, "from_ms", 0, MAX_AT_MS)
+    to_ms = fields.query_count(request.query, "to_ms", MAX_AT_MS, MAX_AT_MS)
+    rows = await context.store.read(lambda conn: checkout.sales_export(conn, from_ms, to_ms))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(checkout.EXPORT_COLUMNS)
+    writer.writerows(rows)
+    name = f"sales-{context.config.branch}.csv"
+    return web.Response(
+        text=out.getvalue(),
+        content_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @routes.get("/api/sales/{sale_id}")

@@ -11,6 +11,7 @@ tender. `sell` is the whole of a till's sale, holds included.
 
 from __future__ import annotations
 
+import datetime
 import sqlite3
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -412,6 +413,29 @@ def sales_summary(conn: sqlite3.Connection) -> tuple[int, int]:
     """How many sales this branch has booked, and their total in fen."""
     count, total_fen = conn.execute("SELECT COUNT(*), COALESCE(SUM(total_fen), 0) FROM sales").fetchone()
     return int(count), int(total_fen)
+
+
+EXPORT_COLUMNS = ("sale_id", "at_utc", "member_id", "total_fen", "change_fen")
+
+
+def sales_export(conn: sqlite3.Connection, from_ms: int, to_ms: int) -> list[tuple[object, ...]]:
+    """The branch's sales booked in [from_ms, to_ms), oldest first, as EXPORT_COLUMNS;
+    money stays integer fen, times are UTC."""
+    rows = conn.execute(
+        "SELECT id, at_ms, member_id, total_fen, change_fen FROM sales"
+        " WHERE at_ms >= ? AND at_ms < ? ORDER BY at_ms, id",
+        (from_ms, to_ms),
+    )
+    return [
+        (
+            sale_id,
+            datetime.datetime.fromtimestamp(at_ms / 1000, datetime.UTC).isoformat(timespec="seconds"),
+            member_id or "",
+            total_fen,
+            change_fen,
+        )
+        for sale_id, at_ms, member_id, total_fen, change_fen in rows
+    ]
 
 
 def sale_view(conn: sqlite3.Connection, sale_id: str) -> dict[str, Any]:

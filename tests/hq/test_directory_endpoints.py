@@ -120,7 +120,7 @@ async def test_the_conflict_queue_needs_a_session_of_an_hq_role(chain: Chain) ->
         assert (status, body["error"]) == (401, "not_logged_in")
     await chain.add_operator("br01-li", "store_manager", "BR01")
     status, body = await _operator(
-        chain, "GET", "/api/conflicts", token=await log_in(chain, chain.hq.url, "br01-li")
+        chain, "GET", "/api/conflicts", token=await log_in(chain.hq.url, "br01-li")
     )
     assert (status, body["error"]) == (403, "forbidden")  # the queue is HQ's work
     status, body = await _operator(chain, "GET", "/api/conflicts")

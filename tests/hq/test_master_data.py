@@ -168,7 +168,7 @@ async def test_authoring_needs_a_session_whose_role_may_edit_the_catalogue(chain
     listing = await chain.get(chain.hq.url + "/api/products")
     assert len(listing["products"]) == 10
     await chain.add_operator("fin-li", "finance", None)
-    finance = await log_in(chain, chain.hq.url, "fin-li")
+    finance = await log_in(chain.hq.url, "fin-li")
     for headers, refusal in (
         ({}, (401, "not_logged_in")),
         ({"Authorization": "Bearer not-a-session"}, (401, "not_logged_in")),

@@ -8,9 +8,8 @@ exceeded by one, an unknown key in a closed map) with the path the refusal must 
 
 from __future__ import annotations
 
-import re
-
 import copy
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
