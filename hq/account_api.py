@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hq import operators
+from hq import operators, pages
 from hq.errors import InvalidQuery
 from hq.http_common import ACTOR, HQ_KEY, SESSION_COOKIE, json_body, session_token
 from protocol.access import Actor, Scope, logged_in, public, requires
@@ -52,6 +52,12 @@ async def login(request: web.Request) -> web.Response:
         path="/",
     )
     return response
+
+
+@routes.get("/login")
+@public
+async def login_page(request: web.Request) -> web.Response:
+    return web.Response(text=pages.LOGIN_PAGE, content_type="text/html")
 
 
 @routes.post("/api/logout")

@@ -12,7 +12,7 @@ from hq.errors import InvalidQuery
 from hq.service import HQ
 from protocol import access, json_text
 from protocol.codec import check_branch_code
-from protocol.errors import InvariantBroken
+from protocol.errors import InvariantBroken, NotLoggedIn
 
 HQ_KEY = web.AppKey("hq", HQ)
 ACTOR = web.RequestKey("actor", access.Actor)  # the operator whose session the request carries
@@ -36,7 +36,12 @@ async def sessions_checked(request: web.Request, handler: Handler) -> web.Stream
         raise InvariantBroken(f"{request.method} {match_info.route.resource} declares no access policy")
     if policy.public or policy.signed:
         return await handler(request)
-    actor = await request.app[HQ_KEY].accounts.authenticate(session_token(request))
+    try:
+        actor = await request.app[HQ_KEY].accounts.authenticate(session_token(request))
+    except NotLoggedIn:
+        if request.method == "GET" and not request.path.startswith("/api/"):
+            raise web.HTTPSeeOther("/login") from None  # a page: a person, sent to log in
+        raise
     branch_asked = request.query.get("branch") if policy.scope is access.Scope.STORE else None
     access.authorise(actor, policy, branch_asked)
     request[ACTOR] = actor

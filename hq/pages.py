@@ -113,3 +113,27 @@ td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
 · <a href="/api/payables">/api/payables</a></p>
 </body></html>
 """
+
+
+LOGIN_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>Branchline HQ · 登录 / Log in</title>
+<style>body{font-family:sans-serif;max-width:22em;margin:4em auto}label,input,button{display:block;width:100%;
+margin:.3em 0}input,button{padding:.4em;font-size:1em}#error{color:#b00}</style></head>
+<body><h1>Branchline HQ</h1>
+<form id="login"><label>登录名 / Login <input name="login" autocomplete="username" required autofocus></label>
+<label>密码 / Password
+<input name="password" type="password" autocomplete="current-password" required></label>
+<button>登录 / Log in</button><p id="error" role="alert"></p></form>
+<script>
+// The session comes back as an HttpOnly cookie; this page never sees the token.
+document.getElementById("login").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const response = await fetch("/api/login", {method: "POST", headers: {"Content-Type": "application/json"},
+    body: JSON.stringify({login: form.get("login"), password: form.get("password")})});
+  if (response.ok) { location.href = "/"; return; }
+  const answer = await response.json().catch(() => ({message: response.statusText}));
+  document.getElementById("error").textContent = answer.message;
+});
+</script></body></html>
+"""

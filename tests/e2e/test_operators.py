@@ -224,6 +224,9 @@ async def test_hq_logs_a_browser_in_with_a_strict_http_only_cookie(chain: Chain)
     await chain.hq_token("mgr-sun", "management")
     # unsafe=True: a browser keeps a cookie from 127.0.0.1; aiohttp's jar does not by default.
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+        async with browser.get(chain.hq.url + "/") as response:  # not logged in: the log-in page
+            assert str(response.url).endswith("/login")
+            assert 'id="login"' in await response.text()
         async with browser.post(
             chain.hq.url + "/api/login", json={"login": "mgr-sun", "password": TEST_PASSWORD}
         ) as response:
@@ -234,6 +237,8 @@ async def test_hq_logs_a_browser_in_with_a_strict_http_only_cookie(chain: Chain)
         assert "branchline_session=" in cookie
         async with browser.get(chain.hq.url + "/api/me") as response:  # the cookie, no bearer
             assert (await response.json())["operator"]["login"] == "mgr-sun"
+        async with browser.get(chain.hq.url + "/") as response:
+            assert (response.status, str(response.url)) == (200, chain.hq.url + "/")
         async with browser.post(chain.hq.url + "/api/logout", json={}) as response:
             assert response.status == 200
         async with browser.get(chain.hq.url + "/api/me") as response:
