@@ -232,7 +232,7 @@ async def up(branch_count: int, data: Path | None, hq_port: int, *, trading: boo
         if first_run:
             await init_hq(hq_dir, demo_data=True)
         codes = [MAIN_NODE] + [f"BR{n:02d}" for n in range(1, branch_count + 1)]
-        pass
+        await add_node_operators(hq_dir, codes)
         hq_port = free_port(hq_port)
         hq_url = f"http://127.0.0.1:{hq_port}"
         hq_log = root / "logs" / "hq.log"

@@ -57,7 +57,10 @@ async def log_in(url: str, operator: Operator, wait_s: float = LOGIN_WAIT_S) -> 
             plain.post(url.rstrip("/") + "/api/login", json=body) as response,
         ):
             status = response.status
-            answer: Any = await response.json(content_type=None) if status < 500 else None
+            try:
+                answer: Any = await response.json(content_type=None)
+            except ValueError:
+                answer = None  # not JSON: a proxy's error page, say
         if status == 200:
             return str(answer["token"])
         message = answer.get("message", "") if isinstance(answer, dict) else ""
