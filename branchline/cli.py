@@ -17,6 +17,7 @@ from aiohttp import web
 from rich.console import Console
 
 from branchline import (
+    audit_cli,
     conflicts_cli,
     hq_inventory_cli,
     operators_cli,
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ttl-hours", type=float, default=24.0)
     conflicts_cli.add_parser(hq)
     operators_cli.add_parser(hq)
+    audit_cli.add_parser(hq)
     quarantine_cli.add_parser(hq)
     hq_inventory_cli.add_parser(hq)
 
@@ -124,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
             except conflicts_cli.ConflictCommandFailed as exc:
                 print(f"branchline: {exc}", file=sys.stderr)
                 return 2
+        elif args.action == "audit":
+            return _operator_command(audit_cli.run, args)
         elif args.action == "operator":
             return _operator_command(operators_cli.run, args)
         elif args.action == "quarantine":

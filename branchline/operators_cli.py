@@ -22,7 +22,7 @@ from branchline.http_client import CommandFailed, read_password
 from branchline.tables import titled
 from hq import operators
 from hq.accounts import Accounts
-from hq.setup import KEY_FILE, now_ms, open_store
+from hq.setup import KEY_FILE, now_ms, on_this_machine, open_store
 from hq.storage.base import OperatorRecord
 from protocol.access import ROLES
 
@@ -73,17 +73,17 @@ async def _list(data: Path) -> list[OperatorRecord]:
 async def _change(args: argparse.Namespace, password: str) -> OperatorRecord:
     store = await open_store(args.data)
     accounts = Accounts(store, now_ms)
-    by = "branchline hq operator"
+    by = on_this_machine(f"branchline hq operator {args.operator_action}")
     try:
         match args.operator_action:
             case "add":
-                return await accounts.add(args.login, password, args.role, args.branch, args.name, by=by)
+                return await accounts.add(args.login, password, args.role, args.branch, by, args.name)
             case "disable" | "enable":
-                return await accounts.set_disabled(args.login, args.operator_action == "disable", by=by)
+                return await accounts.set_disabled(args.login, args.operator_action == "disable", by)
             case "grant":
-                return await accounts.grant(args.login, args.permission, by=by)
+                return await accounts.grant(args.login, args.permission, by)
             case _:
-                return await accounts.revoke(args.login, args.permission, by=by)
+                return await accounts.revoke(args.login, args.permission, by)
     finally:
         await store.close()
 

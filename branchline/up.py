@@ -26,7 +26,15 @@ from rich.console import Console
 from rich.table import Table
 
 from hq.accounts import Accounts
-from hq.setup import DEMO_OPERATORS, DEMO_PASSWORD, init_hq, issue_enroll_token, now_ms, open_store
+from hq.setup import (
+    DEMO_OPERATORS,
+    DEMO_PASSWORD,
+    init_hq,
+    issue_enroll_token,
+    now_ms,
+    on_this_machine,
+    open_store,
+)
 from launch.logins import LoginRefused, Logins
 from launch.processes import free_port, spawn, stop_all, wait_ready
 from node.sync.enroll import enroll
@@ -73,7 +81,7 @@ async def add_node_operators(hq_dir: Path, codes: list[str]) -> None:
         for code in codes:
             for login, role in ((manager_login(code), "store_manager"), (clerk_login(code), "clerk")):
                 if await store.operator_by_login(login) is None:
-                    await accounts.add(login, DEMO_PASSWORD, role, code, by="branchline up")
+                    await accounts.add(login, DEMO_PASSWORD, role, code, on_this_machine("branchline up"))
     finally:
         await store.close()
 

@@ -1,5 +1,6 @@
 """Log-in at HQ for tools (a bearer token) and browsers (a session cookie), an
-operator's own password (S2), and the list of operators (hq.accounts)."""
+operator's own password (S2), the list of operators (hq.accounts) and HQ's
+operation log (S3, hq.operation_log)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from aiohttp import web
 
 from hq import operators, pages
 from hq.errors import InvalidQuery
-from hq.http_common import ACTOR, HQ_KEY, SESSION_COOKIE, json_body, session_token
+from hq.http_common import ACTOR, HQ_KEY, SESSION_COOKIE, doer, int_query, json_body, session_token
 from protocol.access import Actor, Scope, logged_in, public, requires
 
 routes = web.RouteTableDef()
+MAX_OPERATIONS_PAGE = 500
 
 
 async def _fields(request: web.Request, *names: str) -> list[str]:
@@ -84,7 +86,7 @@ async def change_password(request: web.Request) -> web.Response:
     """The operator's own password; a branch's operator's new hash reaches the branch
     in its feed, so the old password keeps working there until the branch syncs."""
     old, new = await _fields(request, "old_password", "new_password")
-    record = await request.app[HQ_KEY].accounts.change_password(request[ACTOR].login, old, new)
+    record = await request.app[HQ_KEY].accounts.change_password(request[ACTOR].login, old, new, doer(request))
     return web.json_response({"changed": True, "version": record.version})
 
 
@@ -93,3 +95,13 @@ async def change_password(request: web.Request) -> web.Response:
 async def operator_list(request: web.Request) -> web.Response:
     found = await request.app[HQ_KEY].store.operators()
     return web.json_response({"operators": [operators.as_json(record) for record in found]})
+
+
+@routes.get("/api/operations")
+@requires("operators:view", Scope.HQ)
+async def operation_list(request: web.Request) -> web.Response:
+    """HQ's operation log, newest first: ?before=SEQ pages back, ?limit= (at most 500)."""
+    limit = min(int_query(request, "limit", 100), MAX_OPERATIONS_PAGE) or MAX_OPERATIONS_PAGE
+    before = int_query(request, "before", 0) or None
+    found = await request.app[HQ_KEY].store.operations(before, limit)
+    return web.json_response({"operations": [operation.as_json() for operation in found]})

@@ -16,8 +16,10 @@ import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from hq import operators
+from hq.operation_log import Doer, Operation
 from hq.storage.base import HQStore, OperatorRecord
 from protocol import access, passwords
 from protocol.errors import LoginFailed, NotFound, NotLoggedIn, OperatorDisabled
@@ -60,7 +62,7 @@ class Accounts:
     # -- managing accounts -------------------------------------------------------------
 
     async def add(
-        self, login: str, password: str, role: str, branch: str | None, name: str | None = None, by: str = ""
+        self, login: str, password: str, role: str, branch: str | None, doer: Doer, name: str | None = None
     ) -> OperatorRecord:
         passwords.check_new_password(password, login)
         now = self.wall_ms()
@@ -73,8 +75,10 @@ class Accounts:
             password_hash=await asyncio.to_thread(passwords.hash_password, password),
             now_ms=now,
         )
-        self.feeds_grown(await self.store.put_operator(record, 0, now))
-        log.info("operator %s (%s%s) added by %s", login, role, f" at {branch}" if branch else "", by or "HQ")
+        detail = {"role": role, "branch": branch, "version": 1}
+        operation = Operation(doer, now, "operator.add", login, detail)
+        self.feeds_grown(await self.store.put_operator(record, 0, now, operation))
+        log.info("operator %s (%s%s) added by %s", login, role, f" at {branch}" if branch else "", doer.actor)
         return record
 
     async def named(self, login: str) -> OperatorRecord:
@@ -83,34 +87,44 @@ class Accounts:
             raise NotFound(f"no operator logs in as {login!r}")
         return record
 
-    async def set_disabled(self, login: str, disable: bool, by: str = "") -> OperatorRecord:
-        return await self._change(login, lambda r, now: operators.disabled(r, now, disable=disable), by)
+    async def set_disabled(self, login: str, disable: bool, doer: Doer) -> OperatorRecord:
+        action = "operator.disable" if disable else "operator.enable"
+        return await self._change(
+            login, lambda r, now: operators.disabled(r, now, disable=disable), doer, action
+        )
 
-    async def grant(self, login: str, permission: str, by: str = "") -> OperatorRecord:
-        return await self._change(login, lambda r, now: operators.granted(r, permission, now), by)
+    async def grant(self, login: str, permission: str, doer: Doer) -> OperatorRecord:
+        change = lambda r, now: operators.granted(r, permission, now)  # noqa: E731
+        return await self._change(login, change, doer, "operator.grant", {"permission": permission})
 
-    async def revoke(self, login: str, permission: str, by: str = "") -> OperatorRecord:
-        return await self._change(login, lambda r, now: operators.revoked(r, permission, now), by)
+    async def revoke(self, login: str, permission: str, doer: Doer) -> OperatorRecord:
+        change = lambda r, now: operators.revoked(r, permission, now)  # noqa: E731
+        return await self._change(login, change, doer, "operator.revoke", {"permission": permission})
 
-    async def change_password(self, login: str, old: str, new: str) -> OperatorRecord:
+    async def change_password(self, login: str, old: str, new: str, doer: Doer) -> OperatorRecord:
         """An operator's own change (S2): the old password proves it is them."""
         record = await self.named(login)
         if not await asyncio.to_thread(passwords.verify, record.password_hash, old):
             raise LoginFailed("the current password is wrong")
         passwords.check_new_password(new, record.login)
         new_hash = await asyncio.to_thread(passwords.hash_password, new)
-        return await self._change(
-            login, lambda r, now: operators.with_password(r, new_hash, now), record.login
-        )
+        change = lambda r, now: operators.with_password(r, new_hash, now)  # noqa: E731
+        return await self._change(login, change, doer, "operator.password")
 
     async def _change(
-        self, login: str, change: Callable[[OperatorRecord, int], OperatorRecord], by: str
+        self,
+        login: str,
+        change: Callable[[OperatorRecord, int], OperatorRecord],
+        doer: Doer,
+        action: str,
+        detail: dict[str, Any] | None = None,
     ) -> OperatorRecord:
         record = await self.named(login)
         now = self.wall_ms()
         updated = change(record, now)
-        self.feeds_grown(await self.store.put_operator(updated, record.version, now))
-        log.info("operator %s changed by %s (version %d)", login, by or "HQ", updated.version)
+        operation = Operation(doer, now, action, record.login, {**(detail or {}), "version": updated.version})
+        self.feeds_grown(await self.store.put_operator(updated, record.version, now, operation))
+        log.info("%s: %s by %s (version %d)", action, login, doer.actor, updated.version)
         return updated
 
     # -- sessions -------------------------------------------------------------------------

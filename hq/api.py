@@ -12,7 +12,7 @@ from aiohttp import web
 from hq import account_api, inventory_api, pages
 from hq.errors import InvalidQuery, NotFound
 from hq.http_common import HQ_KEY as HQ_KEY  # re-exported: tests and tools reach HQ through it
-from hq.http_common import branch_scope, int_query, json_body, operator, sessions_checked
+from hq.http_common import branch_scope, doer, int_query, json_body, sessions_checked
 from hq.service import HQ, wall_ms
 from hq.setup import open_store, read_key
 from hq.storage.base import BranchRecord
@@ -227,7 +227,6 @@ async def conflict(request: web.Request) -> web.Response:
 @routes.post("/api/conflicts/{conflict_id}/resolve")
 @requires("conflicts:edit", Scope.HQ)
 async def resolve(request: web.Request) -> web.Response:
-    by = operator(request)
     body = await json_body(request, '{"action": ..., "note": ...}')
     if (
         not isinstance(body, dict)
@@ -239,7 +238,7 @@ async def resolve(request: web.Request) -> web.Response:
     if not isinstance(note, str):
         raise InvalidQuery("note must be text")
     resolved = await request.app[HQ_KEY].resolve_conflict(
-        request.match_info["conflict_id"], body["action"], note, by
+        request.match_info["conflict_id"], body["action"], note, doer(request)
     )
     return web.json_response(resolved.as_json())
 

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from hq.errors import InvalidQuery
+from hq.operation_log import Doer
 from hq.service import HQ
 from protocol import access, json_text
 from protocol.codec import check_branch_code
@@ -52,9 +53,10 @@ def session_token(request: web.Request) -> str | None:
     return access.bearer_token(request.headers.get("Authorization")) or request.cookies.get(SESSION_COOKIE)
 
 
-def operator(request: web.Request) -> str:
-    """The login of the operator acting, for the records that name who decided."""
-    return request[ACTOR].login
+def doer(request: web.Request) -> Doer:
+    """The operator acting and from where, for HQ's operation log."""
+    actor = request[ACTOR]
+    return Doer(actor.operator_id, actor.login, request.remote or "unknown")
 
 
 def branch_scope(request: web.Request) -> str | None:

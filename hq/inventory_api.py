@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from hq.errors import InvalidQuery, NotFound
-from hq.http_common import HQ_KEY, json_body, operator, text_query
+from hq.http_common import HQ_KEY, doer, json_body, text_query
 from hq.master_data import PLURALS
 from hq.service import wall_ms
 from hq.storage.inventory_records import InTransitLine, StockLevel, TransferView
@@ -33,8 +33,7 @@ async def _json(request: web.Request) -> Any:
 def _author(kind: str) -> Any:
     @requires("catalogue:edit", Scope.HQ)
     async def handler(request: web.Request) -> web.Response:
-        by = operator(request)
-        records = await request.app[HQ_KEY].author(kind, await _json(request), by)
+        records = await request.app[HQ_KEY].author(kind, await _json(request), doer(request))
         return web.json_response({PLURALS[kind]: [asdict(record) for record in records]})
 
     return handler

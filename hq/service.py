@@ -20,6 +20,7 @@ from hq import master_data
 from hq.accounts import Accounts
 from hq.conflicts import Conflict
 from hq.errors import AuthFailed, EnrollmentRefused, InvalidQuery, UnknownBranch
+from hq.operation_log import Doer, Operation
 from hq.setup import token_hash
 from hq.storage.base import (
     MASTER_KINDS,
@@ -198,10 +199,12 @@ class HQ:
             batch = sign_batch(self.key, origin, [decode_entry(raw) for raw in raws])
         return messages.FeedPage(origin, batch, available)
 
-    async def publish_products(self, products: list[Product]) -> None:
-        self.notifier.notify(await self.store.upsert_master(products, self.wall_ms()))
+    async def publish_products(self, products: list[Product], doer: Doer) -> None:
+        now = self.wall_ms()
+        operation = Operation(doer, now, "master.upsert", "product", {"keys": [p.sku for p in products][:50]})
+        self.notifier.notify(await self.store.upsert_master(products, now, operation))
 
-    async def author(self, kind: str, body: Any, by: str = "operator") -> list[MasterRecord]:
+    async def author(self, kind: str, body: Any, doer: Doer) -> list[MasterRecord]:
         """An operator's products, categories, suppliers or warehouses (one or a list):
         checked, merged onto what HQ holds, stored and published to every branch."""
         given = master_data.parse(kind, body)
@@ -210,8 +213,10 @@ class HQ:
         records = [
             master_data.merge(kind, held.get(key), fields) for key, fields in zip(keys, given, strict=True)
         ]
-        self.notifier.notify(await self.store.upsert_master(records, self.wall_ms()))
-        log.info("%s authored %d %s records: %s", by, len(records), kind, ", ".join(keys[:10]))
+        now = self.wall_ms()
+        operation = Operation(doer, now, "master.upsert", kind, {"keys": keys[:50], "count": len(keys)})
+        self.notifier.notify(await self.store.upsert_master(records, now, operation))
+        log.info("%s authored %d %s records: %s", doer.actor, len(records), kind, ", ".join(keys[:10]))
         return records
 
     async def publish(self, changes: list[FeedChange]) -> None:
@@ -231,12 +236,16 @@ class HQ:
         hold = HoldRecord(hold_id, branch, card_id, amount_fen, now + HOLD_TTL_MS)
         return await self.store.place_hold(hold, unsynced_fen, now)
 
-    async def resolve_conflict(self, conflict_id: str, action: str, note: str, by: str) -> Conflict:
+    async def resolve_conflict(self, conflict_id: str, action: str, note: str, doer: Doer) -> Conflict:
         if len(note) > MAX_NOTE_CHARS:
             raise InvalidQuery(f"a note is at most {MAX_NOTE_CHARS} characters")
-        conflict, feeds = await self.store.resolve_conflict(conflict_id, action, note, by, self.wall_ms())
+        now = self.wall_ms()
+        operation = Operation(doer, now, "conflict.resolve", conflict_id, {"action": action, "note": note})
+        conflict, feeds = await self.store.resolve_conflict(
+            conflict_id, action, note, doer.actor, now, operation
+        )
         self.notifier.notify(feeds)
-        log.info("conflict %s resolved: %s by %s", conflict_id, action, by)
+        log.info("conflict %s resolved: %s by %s", conflict_id, action, doer.actor)
         return conflict
 
 

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hq.accounts import Accounts
 from hq.errors import KeyFileExposed, NotInitialised
+from hq.operation_log import Doer, Operation
 from hq.storage.base import Product
 from hq.storage.sqlite import SqliteHQStore
 from protocol.codec import check_branch_code
@@ -90,17 +91,18 @@ async def init_hq(data_dir: Path, *, demo_data: bool, demo_operators: bool | Non
         fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(private_key_pem(key))
-    store = await SqliteHQStore.open(data_dir / STORE_FILE)
+    store = await SqliteHQStore.open(data_dir / STORE_FILE, signer=key.sign)
+    doer = on_this_machine("branchline hq init --demo-data")
     try:
         if demo_data:
-            await store.upsert_master(DEMO_CATALOGUE, now_ms())
+            keys = [product.sku for product in DEMO_CATALOGUE]
+            operation = Operation(doer, now_ms(), "master.upsert", "product", {"keys": keys})
+            await store.upsert_master(DEMO_CATALOGUE, now_ms(), operation)
         if demo_data and demo_operators is not False:
             accounts = Accounts(store, now_ms)
             for demo in DEMO_OPERATORS:
                 if await store.operator_by_login(demo.login) is None:
-                    await accounts.add(
-                        demo.login, DEMO_PASSWORD, demo.role, demo.branch, by="hq init --demo-data"
-                    )
+                    await accounts.add(demo.login, DEMO_PASSWORD, demo.role, demo.branch, doer)
     finally:
         await store.close()
     return public_key_bytes(key)
@@ -117,9 +119,17 @@ def read_key(data_dir: Path) -> Ed25519PrivateKey:
 
 
 async def open_store(data_dir: Path) -> SqliteHQStore:
+    """HQ's store, with HQ's key to sign the operations it logs."""
     if not (data_dir / STORE_FILE).exists():
         raise NotInitialised(f"{data_dir} holds no HQ; run `branchline hq init --data {data_dir}`")
-    return await SqliteHQStore.open(data_dir / STORE_FILE)
+    return await SqliteHQStore.open(data_dir / STORE_FILE, signer=read_key(data_dir).sign)
+
+
+def on_this_machine(command: str) -> Doer:
+    """Who runs a command on HQ's own machine, for the operation log: the command and
+    the system user, from no address (the command reads HQ's files directly)."""
+    user = os.environ.get("USER") or os.environ.get("LOGNAME") or f"uid {os.getuid()}"
+    return Doer("", f"{command} ({user})", "local")
 
 
 async def issue_enroll_token(data_dir: Path, branch: str, ttl_s: int = TOKEN_TTL_S) -> str:
@@ -127,7 +137,11 @@ async def issue_enroll_token(data_dir: Path, branch: str, ttl_s: int = TOKEN_TTL
     token = secrets.token_urlsafe(24)
     store = await open_store(data_dir)
     try:
-        await store.add_enroll_token(branch, token_hash(token), now_ms() + ttl_s * 1000)
+        now = now_ms()
+        operation = Operation(
+            on_this_machine("branchline hq enroll-token"), now, "enroll_token.issue", branch, {"ttl_s": ttl_s}
+        )
+        await store.add_enroll_token(branch, token_hash(token), now + ttl_s * 1000, operation)
     finally:
         await store.close()
     return token

@@ -22,7 +22,7 @@ from protocol.ids import uuid7
 from simulations.model import Load
 from simulations.running import RunningSimulation
 from simulations.shop import PRICES_FEN, SKUS, Booked, Member, pick_member
-from simulations.world import SimNode
+from simulations.world import SIMULATED_OPERATOR, SimNode
 
 # What a member pays onto a card at once: 100 to 500 yuan.
 TOP_UP_FEN = (10_000, 20_000, 30_000, 50_000)
@@ -179,5 +179,5 @@ class DirectoryOps:
             return
         conflict = self.rng.choice(queue)
         action = self.rng.choice(conflict.actions)
-        await sim.hq.hq.resolve_conflict(conflict.id, action, "reviewed in a simulation", "operator")
+        await sim.hq.hq.resolve_conflict(conflict.id, action, "reviewed in a simulation", SIMULATED_OPERATOR)
         await sim.release_held()

@@ -24,7 +24,7 @@ from protocol.ids import uuid7
 from simulations.model import HQ_WAREHOUSE_NODE
 from simulations.running import RunningSimulation
 from simulations.shop import GOODS, STOCKED, SUPPLIERS, Counted, Received, Sent
-from simulations.world import SimNode
+from simulations.world import SIMULATED_OPERATOR, SimNode
 
 # A delivery from a supplier: HQ's main warehouse takes pallets, a store a few boxes.
 HQ_RECEIPT_QTY = (20, 60)
@@ -81,7 +81,7 @@ async def author_master_data(sim: RunningSimulation) -> None:
     """Authored at HQ before any node enrolls, so every node starts from it (enrollment
     sends HQ's master data as it is then): no product is costed by a default method."""
     for kind, records in master_data():
-        await sim.hq.hq.author(kind, records)
+        await sim.hq.hq.author(kind, records, SIMULATED_OPERATOR)
 
 
 def _on_hand(conn: sqlite3.Connection, warehouse: str) -> dict[str, int]:

@@ -29,7 +29,7 @@ import aiohttp
 from rich.console import Console
 
 from hq.accounts import Accounts
-from hq.setup import DEMO_PASSWORD, init_hq, issue_enroll_token, now_ms, open_store
+from hq.setup import DEMO_PASSWORD, init_hq, issue_enroll_token, now_ms, on_this_machine, open_store
 from launch.logins import Logins
 from launch.processes import ServerProcess, free_port, stop_all
 from node.sync.enroll import enroll
@@ -71,7 +71,9 @@ async def add_branch_operators(hq_dir: Path, codes: list[str]) -> None:
         for code in codes:
             for login, role in ((manager_login(code), "store_manager"), (clerk_login(code), "clerk")):
                 if await store.operator_by_login(login) is None:
-                    await accounts.add(login, DEMO_PASSWORD, role, code, by="simulate --real")
+                    await accounts.add(
+                        login, DEMO_PASSWORD, role, code, on_this_machine("branchline simulate --real")
+                    )
     finally:
         await store.close()
 

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hq.api import refusal
 from hq.errors import InvalidQuery
+from hq.operation_log import Doer
 from hq.service import HQ
 from hq.setup import DEMO_CATALOGUE, token_hash
 from hq.storage.sqlite import SqliteHQStore
@@ -40,6 +41,10 @@ def seeded_key(rng: random.Random) -> Ed25519PrivateKey:
     return Ed25519PrivateKey.from_private_bytes(rng.randbytes(32))
 
 
+# Who the simulated HQ operator is, in HQ's operation log.
+SIMULATED_OPERATOR = Doer("", "simulated HQ operator", "simulation")
+
+
 class SimHQ:
     def __init__(self, root: Path, clock: Callable[[], int], rng: random.Random) -> None:
         self.root = root
@@ -54,9 +59,11 @@ class SimHQ:
 
     async def open(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        store = await SqliteHQStore.open(self.root / "hq.sqlite", synchronous=SIM_SYNCHRONOUS)
+        store = await SqliteHQStore.open(
+            self.root / "hq.sqlite", synchronous=SIM_SYNCHRONOUS, signer=self.key.sign
+        )
         self.service = HQ(store, self.key, wall_ms=self.clock)
-        await self.service.publish_products(list(DEMO_CATALOGUE))
+        await self.service.publish_products(list(DEMO_CATALOGUE), SIMULATED_OPERATOR)
 
     async def close(self) -> None:
         await self.hq.store.close()

@@ -27,6 +27,7 @@ from hq.api import HQ_KEY
 from hq.api import create_app as create_hq_app
 from hq.setup import init_hq, issue_enroll_token, now_ms
 from node.app import create_app as create_node_app
+from node.routes.context import CONTEXT
 from node.sync.enroll import enroll
 from protocol import passwords
 from protocol.ids import uuid7
@@ -108,8 +109,7 @@ class Logins:
     """Which operator the tests' HTTP session acts as at each server (by port), and
     their session tokens: a request to a server gets `Authorization: Bearer` added,
     logging in first if need be, unless it carries an Authorization of its own. A
-    till's operators reach it through its feed, so a log-in there is retried until
-    they have arrived."""
+    till's operators reach it through its feed, so a log-in there waits for them."""
 
     def __init__(self) -> None:
         self.logins: dict[int, str] = {}
@@ -122,53 +122,33 @@ class Logins:
         if port not in self.logins or "Authorization" in request.headers or request.url.path == "/api/login":
             return await handler(request)
         if port not in self.tokens:
-            self.tokens[port] = await self._log_in(request.url.origin(), self.logins[port])
+            self.tokens[port] = await log_in(str(request.url.origin()), self.logins[port])
         request.headers["Authorization"] = f"Bearer {self.tokens[port]}"
         return await handler(request)
 
-    async def _log_in(self, origin: Any, login: str) -> str:
-        token: str | None = None
 
-        async def logged_in() -> bool:
-            nonlocal token
-            async with (
-                aiohttp.ClientSession() as plain,
-                plain.post(
-                    f"{origin}/api/login", json={"login": login, "password": TEST_PASSWORD}
-                ) as response,
-            ):
-                if response.status == 200:
-                    token = (await response.json())["token"]
-                    return True
-                return False
-
-        await wait_until(logged_in, f"{login} to log in at {origin}")
-        assert token is not None
-        return token
+# A log-in refused because the branch's feed has not brought its operators yet is
+# tried again this much later: each refusal counts towards the five a minute after
+# which the node locks the login out, so the tries are spaced well apart.
+LOGIN_RETRY_S = 0.5
 
 
 async def log_in(url: str, login: str, password: str = TEST_PASSWORD) -> str:
     """A session token for `login` at the server at `url` (a node or HQ). A branch's
     operators reach it through its feed, so a refused log-in is retried within the
     tests' bound."""
-    token: str | None = None
-    refusal = ""
-
-    async def logged_in() -> bool:
-        nonlocal token, refusal
+    deadline = time.monotonic() + WAIT_BOUND_S
+    while True:
         async with (
             aiohttp.ClientSession() as plain,
             plain.post(url + "/api/login", json={"login": login, "password": password}) as response,
         ):
             if response.status == 200:
-                token = str((await response.json())["token"])
-                return True
+                return str((await response.json())["token"])
             refusal = f"{response.status} {await response.text()}"
-            return False
-
-    await wait_until(logged_in, f"{login} to log in at {url} (last refusal: {refusal})")
-    assert token is not None
-    return token
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{login} could not log in at {url}: {refusal}")
+        await asyncio.sleep(LOGIN_RETRY_S)
 
 
 def logged_in_session(logins: Logins, **kwargs: Any) -> aiohttp.ClientSession:
@@ -228,7 +208,23 @@ class Chain:
         self.logins.logins[server.port] = manager_login(branch)
         if start:
             await server.start()
+            await self.operators_arrived(branch)
         return server
+
+    async def operators_arrived(self, branch: str) -> None:
+        """Until the branch's feed has brought its operators (read in its store, so no
+        refused log-in counts towards a lock-out), as long as HQ is up to send them."""
+        store = self.nodes[branch].app[CONTEXT].store
+        login = manager_login(branch)
+
+        async def arrived() -> bool:
+            return bool(
+                await store.read(
+                    lambda conn: conn.execute("SELECT 1 FROM operators WHERE login = ?", (login,)).fetchone()
+                )
+            )
+
+        await wait_until(arrived, f"{branch}'s operators to arrive in its feed")
 
     async def get(self, url: str, **kwargs: Any) -> Any:
         async with self.session.get(url, **kwargs) as response:

@@ -11,8 +11,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, NamedTuple, Protocol
 
+from hq.audit import AuditReport
 from hq.conflicts import Conflict
 from hq.log_proof import LogProof
+from hq.operation_log import LoggedOperation, Operation
 from hq.storage.inventory_records import (
     InTransitLine,
     InTransitSummary,
@@ -250,7 +252,11 @@ class HQStore(Protocol):
     async def close(self) -> None: ...
 
     # enrollment
-    async def add_enroll_token(self, branch: str, token_hash: str, expires_at_ms: int) -> None: ...
+    # Every method that changes HQ's own data takes the Operation to log with it, in the
+    # same transaction (hq.operation_log rule 1); None only where no operator acts.
+    async def add_enroll_token(
+        self, branch: str, token_hash: str, expires_at_ms: int, operation: Operation | None = None
+    ) -> None: ...
     async def redeem_enroll_token(
         self,
         token_hash: str,
@@ -293,7 +299,9 @@ class HQStore(Protocol):
         ...
 
     # master data and reports
-    async def upsert_master(self, records: Sequence[MasterRecord], wall_ms: int) -> list[str]:
+    async def upsert_master(
+        self, records: Sequence[MasterRecord], wall_ms: int, operation: Operation | None = None
+    ) -> list[str]:
         """Write the records (checked by hq.master_data.check_update and references, in
         order, in one transaction) and publish them to every branch; the branches."""
         ...
@@ -341,7 +349,9 @@ class HQStore(Protocol):
     async def release_hold(self, branch: str, hold_id: str) -> bool: ...
 
     # operators and their sessions
-    async def put_operator(self, record: OperatorRecord, expected_version: int, wall_ms: int) -> list[str]:
+    async def put_operator(
+        self, record: OperatorRecord, expected_version: int, wall_ms: int, operation: Operation | None = None
+    ) -> list[str]:
         """Write the operator if HQ holds version `expected_version` of them (0: none under
         that id or login), or RecordConflict; publish a branch operator to their branch's
         feed (if enrolled; otherwise the branch's first feed carries them). A disabled
@@ -358,11 +368,27 @@ class HQStore(Protocol):
 
     async def end_session(self, token_hash: str) -> None: ...
 
+    # the operation log (hq.operation_log)
+    async def operations(self, before_seq: int | None, limit: int) -> list[LoggedOperation]:
+        """Newest first, at most `limit`, with seq below `before_seq` if given."""
+        ...
+
+    async def audit(self, hq_public_key: bytes) -> AuditReport:
+        """Every chain HQ keeps, checked: the operation log, each branch's log as HQ
+        holds it, and each branch's feed (hq.audit)."""
+        ...
+
     # the conflict queue
     async def conflicts(self, state: str | None) -> list[Conflict]: ...
     async def conflict(self, conflict_id: str) -> Conflict | None: ...
     async def resolve_conflict(
-        self, conflict_id: str, action: str, note: str, by: str, wall_ms: int
+        self,
+        conflict_id: str,
+        action: str,
+        note: str,
+        by: str,
+        wall_ms: int,
+        operation: Operation | None = None,
     ) -> tuple[Conflict, list[str]]:
         """Record the decision, write what it implies, and publish both to every branch;
         the conflict as resolved and the branches whose feeds grew."""

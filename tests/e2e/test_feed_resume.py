@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from hq.api import HQ_KEY
+from hq.setup import on_this_machine
 from hq.storage.base import Product
 from tests.harness import Chain, sale, wait_until
 
@@ -22,7 +23,7 @@ async def test_a_price_change_published_while_a_branch_is_down_applies_once_on_r
     await node.stop()
 
     hq = chain.hq.app[HQ_KEY]
-    await hq.publish_products([Product("CUP-CERAMIC", "Ceramic cup / 陶瓷杯", 2800)])
+    await hq.publish_products([Product("CUP-CERAMIC", "Ceramic cup / 陶瓷杯", 2800)], on_this_machine("test"))
     await node.start()
     await wait_until(lambda: cursor_is(14), "the price change to be applied after the restart")
 

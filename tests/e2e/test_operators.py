@@ -16,7 +16,7 @@ import pytest
 
 from hq.accounts import Accounts
 from hq.api import HQ_KEY
-from hq.setup import now_ms, open_store
+from hq.setup import now_ms, on_this_machine, open_store
 from protocol.entry import decode_entry
 from tests.harness import (
     TEST_PASSWORD,
@@ -172,7 +172,7 @@ async def test_a_disable_at_hq_locks_the_operator_out_of_a_branch_once_it_has_sy
     await chain.hq.stop()
     store = await open_store(chain.root / "hq")  # as `branchline hq operator disable` does
     try:
-        await Accounts(store, now_ms).set_disabled(clerk_login("BR01"), True)
+        await Accounts(store, now_ms).set_disabled(clerk_login("BR01"), True, on_this_machine("test"))
     finally:
         await store.close()
     offline = await log_in(br01.url, clerk_login("BR01"))

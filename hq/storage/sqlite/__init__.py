@@ -14,6 +14,7 @@ functions in transactions.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import hashlib
 import sqlite3
@@ -23,8 +24,10 @@ from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from hq import quarantine
+from hq.audit import AuditReport
 from hq.conflicts import Conflict
 from hq.log_proof import LogProof
+from hq.operation_log import LoggedOperation, Operation
 from hq.storage.base import (
     BranchRecord,
     DirectoryDigest,
@@ -47,9 +50,24 @@ from hq.storage.inventory_records import (
     TransferDiscrepancy,
     TransferView,
 )
-from hq.storage.sqlite import directory, enrollment, feeds, holds, ingest, inventory, logs, operators, reports
+from hq.storage.sqlite import (
+    audit as chains,
+)
+from hq.storage.sqlite import (
+    directory,
+    enrollment,
+    feeds,
+    holds,
+    ingest,
+    inventory,
+    logs,
+    operations,
+    operators,
+    reports,
+)
 from hq.storage.sqlite.schema import migrate
 from protocol.batch import SignedBatch
+from protocol.errors import InvariantBroken
 from protocol.hlc import HybridLogicalClock
 from protocol.ingest import Fork
 from shared_tables import directory_store
@@ -65,16 +83,23 @@ P = ParamSpec("P")
 class SqliteHQStore:
     """HQStore (hq.storage.base) on one SQLite file."""
 
-    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, executor: ThreadPoolExecutor, signer: operations.Signer | None = None
+    ) -> None:
         self._conn = conn
         self._executor = executor
+        # Signs each operation logged (hq.operation_log rule 3); a store opened without
+        # HQ's key (a test of one table) can log none.
+        self._signer = signer
         # HQ's stamps on its feeds; only ever touched on the store's thread.
         self.clock = HybridLogicalClock(feeds.latest_hlc(conn))
         self._digest_lock = asyncio.Lock()
         self._digest: tuple[int, DirectoryDigest] | None = None  # (changes, digest at that count)
 
     @classmethod
-    async def open(cls, path: Path, *, synchronous: str = "FULL") -> SqliteHQStore:
+    async def open(
+        cls, path: Path, *, synchronous: str = "FULL", signer: operations.Signer | None = None
+    ) -> SqliteHQStore:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hq-sqlite")
 
         def connect() -> SqliteHQStore:
@@ -83,7 +108,7 @@ class SqliteHQStore:
             conn.execute(f"PRAGMA synchronous={synchronous}")
             conn.execute("PRAGMA busy_timeout=5000")
             migrate(conn)
-            return cls(conn, executor)
+            return cls(conn, executor, signer)
 
         return await asyncio.get_running_loop().run_in_executor(executor, connect)
 
@@ -121,10 +146,24 @@ class SqliteHQStore:
     def _append(self, wall_ms: int) -> feeds.AppendFeed:
         return feeds.appender(self.clock, wall_ms)
 
+    def _log(self, conn: sqlite3.Connection, operation: Operation | None) -> None:
+        """Log the operation in the change's own transaction (hq.operation_log rule 1)."""
+        if operation is None:
+            return
+        if self._signer is None:
+            raise InvariantBroken("HQ's store was opened without HQ's key, so it cannot log an operation")
+        operations.append(conn, self._signer, operation)
+
     # -- enrollment and branches ------------------------------------------------------
 
-    async def add_enroll_token(self, branch: str, token_hash: str, expires_at_ms: int) -> None:
-        await self._tx(enrollment.add_token, branch, token_hash, expires_at_ms)
+    async def add_enroll_token(
+        self, branch: str, token_hash: str, expires_at_ms: int, operation: Operation | None = None
+    ) -> None:
+        def add(conn: sqlite3.Connection) -> None:
+            enrollment.add_token(conn, branch, token_hash, expires_at_ms)
+            self._log(conn, operation)
+
+        await self._tx(add)
 
     async def redeem_enroll_token(
         self,
@@ -175,9 +214,15 @@ class SqliteHQStore:
 
     # -- master data and reports ------------------------------------------------------------
 
-    async def upsert_master(self, records: Sequence[MasterRecord], wall_ms: int) -> list[str]:
+    async def upsert_master(
+        self, records: Sequence[MasterRecord], wall_ms: int, operation: Operation | None = None
+    ) -> list[str]:
         def upsert(conn: sqlite3.Connection) -> list[str]:
-            return feeds.publish(conn, self._append(wall_ms), inventory.write_master(conn, records))
+            self._log(conn, operation)
+            changes = inventory.write_master(conn, records)
+            if operation is not None:
+                changes = [dataclasses.replace(c, actor=operation.doer.actor_id) for c in changes]
+            return feeds.publish(conn, self._append(wall_ms), changes)
 
         return await self._tx(upsert)
 
@@ -249,8 +294,20 @@ class SqliteHQStore:
 
     # -- operators and their sessions ----------------------------------------------------------
 
-    async def put_operator(self, record: OperatorRecord, expected_version: int, wall_ms: int) -> list[str]:
-        return await self._tx(operators.put, self._append(wall_ms), record, expected_version)
+    async def put_operator(
+        self, record: OperatorRecord, expected_version: int, wall_ms: int, operation: Operation | None = None
+    ) -> list[str]:
+        def put(conn: sqlite3.Connection) -> list[str]:
+            self._log(conn, operation)
+            return operators.put(conn, self._append(wall_ms), record, expected_version)
+
+        return await self._tx(put)
+
+    async def operations(self, before_seq: int | None, limit: int) -> list[LoggedOperation]:
+        return await self._read(operations.newest, before_seq, limit)
+
+    async def audit(self, hq_public_key: bytes) -> AuditReport:
+        return await self._read(chains.audit_all, hq_public_key)
 
     async def operator(self, operator_id: str) -> OperatorRecord | None:
         return await self._read(operators.by_id, operator_id)
@@ -283,8 +340,18 @@ class SqliteHQStore:
         return await self._read(directory.conflict, conflict_id)
 
     async def resolve_conflict(
-        self, conflict_id: str, action: str, note: str, by: str, wall_ms: int
+        self,
+        conflict_id: str,
+        action: str,
+        note: str,
+        by: str,
+        wall_ms: int,
+        operation: Operation | None = None,
     ) -> tuple[Conflict, list[str]]:
-        return await self._tx(
-            directory.resolve, self.clock, self._append(wall_ms), conflict_id, action, note, by, wall_ms
-        )
+        def resolve(conn: sqlite3.Connection) -> tuple[Conflict, list[str]]:
+            self._log(conn, operation)
+            return directory.resolve(
+                conn, self.clock, self._append(wall_ms), conflict_id, action, note, by, wall_ms
+            )
+
+        return await self._tx(resolve)

@@ -247,6 +247,22 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX operator_sessions_by_operator ON operator_sessions (operator_id)
     """,
+    # 7: the operation log (hq.operation_log): every change at HQ, chained and signed.
+    """
+    CREATE TABLE operation_log (
+        seq INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        actor_id TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        address TEXT NOT NULL,
+        action TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        prev_hash BLOB NOT NULL,
+        hash BLOB NOT NULL,
+        signature BLOB NOT NULL
+    )
+    """,
 )
 
 
