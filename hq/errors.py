@@ -107,8 +107,9 @@ class NotInitialised(Refused):
 
 
 class TooManyHolds(Refused):
-    """The branch already holds as many open holds on this card as a till ever needs at
-    once; capture or release one (or wait for it to expire) before asking again."""
+    """The branch already holds as many open holds on this card, or as much money, as a
+    till ever needs at once; capture or release one (or wait for it to expire) before
+    asking again."""
 
     http_status = 429
     code = "too_many_holds"

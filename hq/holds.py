@@ -12,6 +12,11 @@ from hq.storage.base import HoldRecord
 # let a second till of the same branch sell to the same card at the same moment.
 # More would be one node holding a card against every other till of the chain.
 MAX_OPEN_HOLDS_PER_BRANCH = 2
+# And together at most fifty thousand yuan: far above what one counter sells in one
+# go (a salon's dearest card is 16,800 yuan), far below a large member's balance, so
+# one node cannot set aside all of a rich card's money against the other tills.
+# A spend above it is refused online and falls back to the offline limit.
+MAX_OPEN_HOLD_FEN_PER_BRANCH = 5_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +28,7 @@ class CardFunds:
     balance_fen: int  # stored value, by the ledger
     open_holds_fen: int  # money other open, unexpired holds set aside
     branch_open_holds: int  # how many of those the asking branch holds
+    branch_open_holds_fen: int = 0  # and how much they set aside
 
 
 def available_fen(funds: CardFunds, unsynced_fen: int) -> int:
@@ -47,6 +53,11 @@ def check_hold(hold: HoldRecord, funds: CardFunds, unsynced_fen: int) -> int:
         raise TooManyHolds(
             f"branch {hold.branch} already holds {funds.branch_open_holds} open holds on card"
             f" {hold.card_id}; capture or release one first"
+        )
+    if funds.branch_open_holds_fen + hold.amount_fen > MAX_OPEN_HOLD_FEN_PER_BRANCH:
+        raise TooManyHolds(
+            f"branch {hold.branch} would hold {funds.branch_open_holds_fen + hold.amount_fen} fen on card"
+            f" {hold.card_id} at once; at most {MAX_OPEN_HOLD_FEN_PER_BRANCH} fen may be held by one branch"
         )
     available = available_fen(funds, unsynced_fen)
     if available < hold.amount_fen:

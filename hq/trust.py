@@ -13,6 +13,11 @@ branch, facts no node can change:
 2. Every warehouse it names, where its stock moves and the document's own, is
    one HQ holds as the branch's. Another branch's warehouses are changed only
    by that branch's own entries, or by HQ routing a transfer.
+3. The operator it names as acting (entry format 2) is one of the branch's own:
+   HQ makes every operator and sends a branch only its own, so a node naming
+   another branch's operator, or HQ's, or one HQ never made, is claiming what it
+   cannot know. (A disabled operator still counts: a branch offline when HQ
+   disabled them legitimately booked their sales.)
 
 An entry that fails is still stored (its chain is the branch's to keep, and the
 entries after it flow); only its effect is refused, set aside for an operator
@@ -40,16 +45,21 @@ class BranchFacts:
     enrolled_at_ms: int
     previous_hlc: int  # the stamp of the entry before the first screened one; 0 before any
     warehouses: frozenset[str]  # the warehouses HQ holds as this branch's
+    operators: frozenset[str] = frozenset()  # the ids of the operators HQ made for this branch
 
 
 def screen(entries: Sequence[Entry], facts: BranchFacts) -> tuple[list[Entry], list[RefusedEffect]]:
-    """The entries whose effects may be planned, and those refused (rules 1 and 2)."""
+    """The entries whose effects may be planned, and those refused (rules 1 to 3)."""
     allowed: list[Entry] = []
     refused: list[RefusedEffect] = []
     previous = facts.previous_hlc
     earliest_ms = facts.enrolled_at_ms - MAX_CLOCK_DRIFT_MS
     for entry in entries:
-        refusal = _stamp_refusal(entry, previous, earliest_ms) or _warehouse_refusal(entry, facts)
+        refusal = (
+            _stamp_refusal(entry, previous, earliest_ms)
+            or _warehouse_refusal(entry, facts)
+            or _actor_refusal(entry, facts)
+        )
         # The next stamp is held to this one whatever became of it: the log's order is the node's.
         previous = entry.hlc
         if refusal is None:
@@ -81,6 +91,15 @@ def _warehouse_refusal(entry: Entry, facts: BranchFacts) -> BeyondItsBranch | No
                 f"entry {entry.origin}#{entry.seq} ({entry.kind}/{entry.op}) names warehouse"
                 f" {warehouse!r}, which is not one of {facts.code}'s at HQ"
             )
+    return None
+
+
+def _actor_refusal(entry: Entry, facts: BranchFacts) -> BeyondItsBranch | None:
+    if entry.actor and entry.actor not in facts.operators:
+        return BeyondItsBranch(
+            f"entry {entry.origin}#{entry.seq} ({entry.kind}/{entry.op}) names operator {entry.actor!r}"
+            f" as acting, who is not one of {facts.code}'s at HQ"
+        )
     return None
 
 

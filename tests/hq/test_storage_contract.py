@@ -33,7 +33,9 @@ class Branch:
         self.key: Ed25519PrivateKey = generate_private_key()
         self.entries: list[Entry] = []
 
-    def write(self, kind: str, entity_id: str, op: str, payload: Any, *, hlc: int | None = None) -> Entry:
+    def write(
+        self, kind: str, entity_id: str, op: str, payload: Any, *, hlc: int | None = None, actor: str = ""
+    ) -> Entry:
         previous = self.entries[-1] if self.entries else None
         entry = encode_entry(
             origin=self.code,
@@ -44,6 +46,7 @@ class Branch:
             entity_id=entity_id,
             op=op,
             payload=payload,
+            actor=actor,
         )
         self.entries.append(entry)
         return entry

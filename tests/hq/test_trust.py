@@ -8,13 +8,29 @@ from __future__ import annotations
 from typing import Any
 
 from hq.errors import BeyondItsBranch
-from hq.storage.base import HQStore
+from hq.operators import new_operator
+from hq.storage.base import HQStore, OperatorRecord
 from hq.trust import BranchFacts, screen
 from protocol.entry import GENESIS_HASH, Entry, encode_entry
 from protocol.limits import MAX_CLOCK_DRIFT_MS
 from tests.hq.test_storage_contract import NOW_MS, Branch, enroll, sales
 
 MINUTE_MS = 60_000
+
+
+def operator_of(branch: str) -> OperatorRecord:
+    return new_operator(
+        operator_id=f"op-{branch.lower()}",
+        login=f"{branch.lower()}-li",
+        name=None,
+        role="clerk",
+        branch=branch,
+        password_hash="$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
+        now_ms=NOW_MS,
+    )
+
+
+OPERATOR_OF_BR02, OPERATOR_OF_BR03 = operator_of("BR02"), operator_of("BR03")
 
 
 def moving(warehouse: str, qty: int = -1) -> dict[str, Any]:
@@ -25,8 +41,9 @@ def moving(warehouse: str, qty: int = -1) -> dict[str, Any]:
     }
 
 
-def entry(seq: int, hlc: int, payload: Any) -> Entry:
+def entry(seq: int, hlc: int, payload: Any, actor: str = "") -> Entry:
     return encode_entry(
+        actor=actor,
         origin="BR03",
         seq=seq,
         hlc=hlc,
@@ -38,7 +55,9 @@ def entry(seq: int, hlc: int, payload: Any) -> Entry:
     )
 
 
-FACTS = BranchFacts("BR03", NOW_MS, NOW_MS << 16, frozenset({"BR03-MAIN", "BR03-BACK"}))
+FACTS = BranchFacts(
+    "BR03", NOW_MS, NOW_MS << 16, frozenset({"BR03-MAIN", "BR03-BACK"}), frozenset({"op-br03-li"})
+)
 
 
 def codes(entries: list[Entry], facts: BranchFacts = FACTS) -> list[str]:
@@ -86,6 +105,22 @@ def test_only_the_branchs_own_warehouses_may_be_named() -> None:
     assert isinstance(refused[0].refusal, BeyondItsBranch)
 
 
+def test_only_the_branchs_own_operators_may_be_named_as_acting() -> None:
+    stamps = [(NOW_MS + n) << 16 for n in range(1, 5)]
+    entries = [
+        entry(1, stamps[0], moving("BR03-MAIN"), actor="op-br03-li"),
+        entry(2, stamps[1], moving("BR03-MAIN")),  # the node's own work: no operator
+        entry(3, stamps[2], moving("BR03-MAIN"), actor="op-br02-wang"),
+        entry(4, stamps[3], moving("BR03-MAIN"), actor="op-br03-li"),
+    ]
+    assert codes(entries) == ["ok", "ok", "beyond_its_branch", "ok"]
+    _, refused = screen(entries, FACTS)
+    assert str(refused[0].refusal) == (
+        "entry BR03#3 (stocktake/post) names operator 'op-br02-wang' as acting,"
+        " who is not one of BR03's at HQ"
+    )
+
+
 # -- through real ingest -------------------------------------------------------------
 
 
@@ -120,6 +155,27 @@ async def test_a_branch_moving_another_branchs_stock_is_set_aside_and_the_next_s
     assert [(q.origin, q.seq, q.code) for q in await store.quarantined_effects("BR03")] == [
         ("BR03", 1, "beyond_its_branch")
     ]
+
+
+async def test_a_sale_naming_another_branchs_operator_is_set_aside(store: HQStore) -> None:
+    br02, br03 = Branch("BR02"), Branch("BR03")
+    await enroll(store, br02)
+    await enroll(store, br03)
+    await store.put_operator(OPERATOR_OF_BR02, 0, NOW_MS)
+    await store.put_operator(OPERATOR_OF_BR03, 0, NOW_MS)
+    sale = br03.sell("S0", 700).payload
+    br03.write("sale", "S1", "checkout", sale, actor=OPERATOR_OF_BR03.id)
+    br03.write("sale", "S2", "checkout", sale, actor=OPERATOR_OF_BR02.id)  # not BR03's to name
+    br03.write("sale", "S3", "checkout", sale, actor="op-nobody-made")
+
+    result = await store.ingest(br03.batch(1, 4), NOW_MS + 1, 0)
+
+    assert result.acked_seq == 4
+    assert [(q.seq, q.code) for q in result.quarantined] == [
+        (3, "beyond_its_branch"),
+        (4, "beyond_its_branch"),
+    ]
+    assert await sales(store, "BR03") == (2, 1_400)
 
 
 async def test_a_sale_stamped_1970_and_a_registration_stamped_before_enrollment_apply_nothing(

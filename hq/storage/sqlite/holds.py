@@ -11,10 +11,11 @@ from shared_tables import directory_store
 
 
 def _funds(conn: sqlite3.Connection, card_id: str, branch: str, now_ms: int) -> holds.CardFunds:
-    held, branch_holds = conn.execute(
-        "SELECT COALESCE(SUM(amount_fen), 0), COUNT(CASE WHEN branch = ? THEN 1 END) FROM holds"
+    held, branch_holds, branch_held = conn.execute(
+        "SELECT COALESCE(SUM(amount_fen), 0), COUNT(CASE WHEN branch = ? THEN 1 END),"
+        " COALESCE(SUM(CASE WHEN branch = ? THEN amount_fen END), 0) FROM holds"
         " WHERE card_id = ? AND state = 'open' AND expires_at_ms > ?",
-        (branch, card_id, now_ms),
+        (branch, branch, card_id, now_ms),
     ).fetchone()
     return holds.CardFunds(
         known=directory_store.card_owner(conn, card_id) is not None,
@@ -22,6 +23,7 @@ def _funds(conn: sqlite3.Connection, card_id: str, branch: str, now_ms: int) -> 
         balance_fen=directory_store.card_balance(conn, card_id, "stored_value"),
         open_holds_fen=int(held),
         branch_open_holds=int(branch_holds),
+        branch_open_holds_fen=int(branch_held),
     )
 
 

@@ -111,7 +111,10 @@ def _branch_facts(conn: sqlite3.Connection, origin: str, enrolled_at_ms: int, fi
         [main_warehouse(origin).code]
         + [code for (code,) in conn.execute("SELECT code FROM warehouses WHERE branch = ?", (origin,))]
     )
-    return BranchFacts(origin, enrolled_at_ms, 0 if previous is None else previous[0], warehouses)
+    operators = frozenset(
+        oid for (oid,) in conn.execute("SELECT id FROM operators WHERE branch = ?", (origin,))
+    )
+    return BranchFacts(origin, enrolled_at_ms, 0 if previous is None else previous[0], warehouses, operators)
 
 
 def apply_effects(
