@@ -95,6 +95,29 @@ async def acknowledged_sales_exactly_once(sim: Simulation) -> list[Violation]:
     return found
 
 
+async def sales_name_their_operator(sim: Simulation) -> list[Violation]:
+    """Every sale HQ holds names, as acting, an operator HQ made for the sale's branch:
+    the till logged in, and its session's operator reached HQ with the sale."""
+    found = []
+    own: dict[str | None, set[str]] = {}
+    for record in await sim.hq.hq.store.operators():
+        own.setdefault(record.branch, set()).add(record.id)
+    for code in sorted(sim.nodes):
+        raws = await sim.hq.hq.store.log_entries(code, 1, 10**9)
+        strays = [
+            e for e in map(decode_entry, raws) if e.kind == "sale" and e.actor not in own.get(code, set())
+        ]
+        if strays:
+            found.append(
+                Violation(
+                    "sales name their operator",
+                    f"{code}: {len(strays)} sales name no operator of {code}, e.g. #{strays[0].seq}"
+                    f" naming {strays[0].actor or 'nobody'!r}",
+                )
+            )
+    return found
+
+
 async def sales_totals_match(sim: Simulation) -> list[Violation]:
     """HQ's sales figures per branch equal the branch's own and what the tills were told."""
     found = []
@@ -187,6 +210,7 @@ async def converged_within_budget(sim: Simulation) -> list[Violation]:
 INVARIANTS: tuple[Checker, ...] = (
     logs_converged,
     acknowledged_sales_exactly_once,
+    sales_name_their_operator,
     sales_totals_match,
     members_everywhere,
     no_quarantine_without_fork,

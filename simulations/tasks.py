@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -28,6 +29,9 @@ T = TypeVar("T")
 class _Start:
     owner: str
     coroutine: Coroutine[Any, Any, None]
+    # The spawner's context variables (the operator acting at the till), as
+    # asyncio.create_task would copy them had the task started there and then.
+    context: contextvars.Context
 
 
 @dataclass
@@ -47,7 +51,7 @@ class SimTasks:
     def spawn(self, owner: str, coroutine: Coroutine[Any, Any, None]) -> None:
         """Run `coroutine` as a task of `owner` (a node: its crash ends the task), from
         the end of the current event."""
-        self._steps.append(_Start(owner, coroutine))
+        self._steps.append(_Start(owner, coroutine, contextvars.copy_context()))
 
     def future(self) -> asyncio.Future[Any]:
         return asyncio.get_running_loop().create_future()
@@ -80,7 +84,7 @@ class SimTasks:
         while self._steps:
             step = self._steps.popleft()
             if isinstance(step, _Start):
-                task = asyncio.get_running_loop().create_task(step.coroutine)
+                task = asyncio.get_running_loop().create_task(step.coroutine, context=step.context)
                 self._owners[task] = step.owner
                 task.add_done_callback(self._ended)
             else:

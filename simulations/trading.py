@@ -14,6 +14,7 @@ from typing import Any
 
 from node.services.checkout import SaleRequest, Tender, sell
 from node.services.members import register_job
+from node.store.writer import ACTING_OPERATOR
 from protocol.errors import Refused
 from protocol.ids import uuid7
 from simulations.directory_ops import DirectoryOps
@@ -103,9 +104,19 @@ class Tills:
 
         async def trade() -> None:
             if node.up:
-                await operation(node)
-                # As the push loop wakes on a commit in `node serve`.
-                await sim.drive(node)
+                operator = await node.till_operator()
+                if operator is None:
+                    sim.figures[node.code].refused += 1  # nobody can log in at the till yet
+                else:
+                    # As the node's session check does for a request: every entry the
+                    # operation writes names the operator (node.store.writer).
+                    acting = ACTING_OPERATOR.set(operator)
+                    try:
+                        await operation(node)
+                    finally:
+                        ACTING_OPERATOR.reset(acting)
+                    # As the push loop wakes on a commit in `node serve`.
+                    await sim.drive(node)
             self._next(node, kind)
 
         sim.schedule(at, trade)

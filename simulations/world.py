@@ -17,19 +17,22 @@ from urllib.parse import parse_qs, urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from hq import operators
 from hq.api import refusal
 from hq.errors import InvalidQuery
-from hq.operation_log import Doer
+from hq.operation_log import Doer, Operation
 from hq.service import HQ
 from hq.setup import DEMO_CATALOGUE, token_hash
 from hq.storage.sqlite import SqliteHQStore
 from node.config import NodeConfig
+from node.services.operators import Sessions
 from node.store.changelog import LogHead
 from node.store.store import Store
 from node.sync.replicator import Replicator
-from protocol import messages
+from protocol import messages, passwords
 from protocol.errors import Refused
 from protocol.hlc import physical_ms
+from protocol.ids import uuid7
 from protocol.signing import public_key_bytes
 
 # The simulator models crashes itself and never loses power, so it spares
@@ -43,6 +46,13 @@ def seeded_key(rng: random.Random) -> Ed25519PrivateKey:
 
 # Who the simulated HQ operator is, in HQ's operation log.
 SIMULATED_OPERATOR = Doer("", "simulated HQ operator", "simulation")
+# Each branch's till logs in as the branch's store manager, made at HQ as the branch
+# enrolls and sent to it in its first feed, like every operator.
+TILL_PASSWORD = "simulated-till-1"
+
+
+def till_login(branch: str) -> str:
+    return f"{branch.lower()}-manager"
 
 
 class SimHQ:
@@ -50,7 +60,9 @@ class SimHQ:
         self.root = root
         self.clock = clock
         self.key = seeded_key(rng)
+        self.rng = rng
         self.service: HQ | None = None
+        self._till_hash: str | None = None  # one argon2 hash for every till: made once a run
 
     @property
     def hq(self) -> HQ:
@@ -69,12 +81,31 @@ class SimHQ:
         await self.hq.store.close()
 
     async def enroll(self, branch: str, node_key: Ed25519PrivateKey) -> NodeConfig:
+        await self._add_till_operator(branch)
         token = f"sim-token-{branch}"
         await self.hq.store.add_enroll_token(branch, token_hash(token), self.clock() + 3_600_000)
         reply = await self.hq.enroll(
             messages.EnrollRequest(token, branch, public_key_bytes(node_key)), branch
         )
         return NodeConfig(branch, "sim://hq", reply.hq_public_key.hex(), reply.feed_origin)
+
+    async def _add_till_operator(self, branch: str) -> None:
+        if await self.hq.store.operator_by_login(till_login(branch)) is not None:
+            return
+        if self._till_hash is None:
+            self._till_hash = await asyncio.to_thread(passwords.hash_password, TILL_PASSWORD)
+        now = self.clock()
+        record = operators.new_operator(
+            operator_id=uuid7(now, self.rng.randbytes(10)),
+            login=till_login(branch),
+            name=None,
+            role="store_manager",
+            branch=branch,
+            password_hash=self._till_hash,
+            now_ms=now,
+        )
+        operation = Operation(SIMULATED_OPERATOR, now, "operator.add", record.login, {"role": record.role})
+        await self.hq.store.put_operator(record, 0, now, operation)
 
     async def push(self, body: bytes) -> tuple[int, bytes]:
         """POST /api/push, as the HTTP layer would answer it."""
@@ -128,6 +159,8 @@ class SimNode:
         self.config: NodeConfig | None = None
         self.store: Store | None = None
         self.replicator: Replicator | None = None
+        self.sessions: Sessions | None = None
+        self.till_token: str | None = None  # the till keeps its session across node restarts
         self.epoch = 0  # bumped by each crash: answers to an earlier life are ignored
         self.last_backlog = 0
         self.last_lag_ms = 0
@@ -179,6 +212,24 @@ class SimNode:
             wall_ms=self.wall_ms,
             rng=random.Random(self.rng.getrandbits(64)),
         )
+        self.sessions = Sessions(self.store, self.code, self.wall_ms)
+        self.replicator.feed_applied.append(self.sessions.operators_changed)
+
+    async def till_operator(self) -> str | None:
+        """The id of the operator logged in at the till, logging in first if need be, as
+        the server checks it for every request; None until the branch's feed has brought
+        its operators (no log-in is tried before: a refused one counts towards a lock-out)."""
+        sessions, store = self.sessions, self.db
+        assert sessions is not None
+        if self.till_token is None:
+            login = till_login(self.code)
+            arrived = await store.read(
+                lambda conn: conn.execute("SELECT 1 FROM operators WHERE login = ?", (login,)).fetchone()
+            )
+            if arrived is None:
+                return None
+            self.till_token = (await sessions.login(login, TILL_PASSWORD, "simulated till")).token
+        return (await sessions.authenticate(self.till_token)).operator_id
 
     async def lag_ms(self) -> int:
         """How long ago (by this branch's clock) the oldest unacknowledged change was made."""
@@ -197,6 +248,7 @@ class SimNode:
         if self.replicator is not None:
             self.last_backlog = self.replicator.push.backlog
         self.replicator = None
+        self.sessions = None
         if self.store is not None:
             await self.store.close()
         self.store = None
