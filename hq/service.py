@@ -39,7 +39,7 @@ from protocol.entry import decode_entry
 from protocol.errors import ProtocolError
 from protocol.hlc import check_drift
 from protocol.limits import MAX_BATCH_ENTRIES, MAX_CLOCK_DRIFT_MS, MAX_MESSAGE_BYTES
-from protocol.signing import public_key_bytes, verify_request
+from protocol.signing import public_key_bytes, verify_backlog, verify_request
 from protocol.throttle import FailureThrottle
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,19 @@ class HQ:
         now = self.wall_ms()
         for entry in batch.entries:
             check_drift(entry.hlc, now)
-        result: IngestResult = await self.store.ingest(batch, now, request.reported_backlog)
+        # The backlog is for HQ's branch health; taken only when the node signed it
+        # (bound to this push's head), so nobody between can make a branch look drained.
+        backlog: int | None = None
+        if request.backlog_signature:
+            verify_backlog(
+                branch.public_key,
+                batch.origin,
+                batch.last_seq,
+                request.reported_backlog,
+                request.backlog_signature,
+            )
+            backlog = request.reported_backlog
+        result: IngestResult = await self.store.ingest(batch, now, backlog)
         for effect in result.quarantined:
             log.warning(
                 "%s#%d (%s/%s %s) stored but not applied, %s: %s",

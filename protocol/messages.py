@@ -40,6 +40,9 @@ class EnrollResponse:
 class PushRequest:
     batch: SignedBatch
     reported_backlog: int  # entries the node still holds unacknowledged, for HQ's status page
+    # The node's signature over the backlog and the push's head (protocol.signing);
+    # empty in a push of before it was signed, whose backlog HQ does not take.
+    backlog_signature: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,8 @@ def encode(message: Message) -> bytes:
         batch = message.batch
         raws = [entry.raw for entry in batch.entries]
         fields = ["push", batch.origin, raws, batch.signature, message.reported_backlog]
+        if message.backlog_signature:
+            fields.append(message.backlog_signature)
     elif isinstance(message, PushAck):
         fields = ["ack", message.origin, message.acked_seq, message.applied, message.duplicates]
     else:
@@ -81,9 +86,11 @@ def encode(message: Message) -> bytes:
     return _framed(fields)
 
 
-def encode_push(batch: StoredBatch, reported_backlog: int) -> bytes:
+def encode_push(batch: StoredBatch, reported_backlog: int, backlog_signature: bytes) -> bytes:
     """A PushRequest's bytes, built from the sender's stored entries (protocol.batch.sign_stored)."""
-    return _framed(["push", batch.origin, list(batch.raws), batch.signature, reported_backlog])
+    return _framed(
+        ["push", batch.origin, list(batch.raws), batch.signature, reported_backlog, backlog_signature]
+    )
 
 
 def _framed(fields: list[Any]) -> bytes:
@@ -124,6 +131,11 @@ def _enrolled(fields: list[Any]) -> EnrollResponse:
 
 
 def _push(fields: list[Any]) -> PushRequest:
+    backlog_signature = b""
+    if len(fields) == 5:  # the backlog signed: the field after it
+        *fields, backlog_signature = fields
+        if not isinstance(backlog_signature, bytes) or len(backlog_signature) != SIGNATURE_BYTES:
+            raise MalformedMessage(f"backlog_signature must be {SIGNATURE_BYTES} bytes")
     origin, raws, signature, backlog = _arity(fields, 4, "push")
     codec.check_name(origin, "origin")
     batch = _batch(origin, raws, signature)
@@ -131,7 +143,7 @@ def _push(fields: list[Any]) -> PushRequest:
         raise MalformedMessage("a push holds at least one entry")
     if not codec.is_int(backlog) or backlog < 0:
         raise MalformedMessage("reported_backlog must be a non-negative integer")
-    return PushRequest(batch, backlog)
+    return PushRequest(batch, backlog, backlog_signature)
 
 
 def _ack(fields: list[Any]) -> PushAck:

@@ -17,6 +17,7 @@ from protocol import codec
 from protocol.errors import BadSignature, MalformedMessage
 
 HEAD_CONTEXT = "branchline-head-v1"  # domain separation: a head signature signs nothing else
+BACKLOG_CONTEXT = "branchline-backlog-v1"  # what a push reports still waiting at the node
 REQUEST_CONTEXT = "branchline-request-v1"
 PUBLIC_KEY_BYTES = 32
 SIGNATURE_BYTES = 64
@@ -97,3 +98,24 @@ def _verify(public_key: bytes, message: bytes, signature: bytes, what: str) -> N
             f"{what}: signature does not verify with the key enrolled for it; "
             "the data was altered or signed by another key"
         ) from None
+
+
+def backlog_signing_bytes(origin: str, head_seq: int, reported_backlog: int) -> bytes:
+    """What a node signs of the backlog it reports with a push: bound to the push's head,
+    so a signature cannot be replayed onto another push."""
+    return codec.pack([BACKLOG_CONTEXT, origin, head_seq, reported_backlog])
+
+
+def sign_backlog(key: Ed25519PrivateKey, origin: str, head_seq: int, reported_backlog: int) -> bytes:
+    return key.sign(backlog_signing_bytes(origin, head_seq, reported_backlog))
+
+
+def verify_backlog(
+    public_key: bytes, origin: str, head_seq: int, reported_backlog: int, signature: bytes
+) -> None:
+    _verify(
+        public_key,
+        backlog_signing_bytes(origin, head_seq, reported_backlog),
+        signature,
+        f"the backlog {origin} reported with its push up to {head_seq}",
+    )

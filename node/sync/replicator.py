@@ -34,6 +34,7 @@ from protocol.batch import sign_stored
 from protocol.errors import ProtocolError
 from protocol.limits import MAX_MESSAGE_BYTES
 from protocol.replication import Fetch, PullMachine, Push, PushMachine, WaitUntil
+from protocol.signing import sign_backlog
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +227,8 @@ class Replicator:
         # What will still wait here once HQ applies this batch.
         backlog_after = self.push.head_seq - batch.head.seq
         self._progress.update(self.push.acked_seq, self.push.head_seq)
-        return messages.encode_push(batch, backlog_after)
+        backlog_signature = sign_backlog(self.key, self.config.branch, batch.head.seq, backlog_after)
+        return messages.encode_push(batch, backlog_after, backlog_signature)
 
     def push_unanswered(self, reason: str) -> None:
         """No answer: HQ unreachable or timed out."""

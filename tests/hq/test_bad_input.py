@@ -26,7 +26,7 @@ from protocol import hlc, messages
 from protocol.batch import SignedBatch, sign_batch, verify_batch
 from protocol.entry import GENESIS_HASH, Entry, decode_entry, encode_entry
 from protocol.limits import MAX_BATCH_ENTRIES, MAX_CLOCK_DRIFT_MS, MAX_MESSAGE_BYTES
-from protocol.signing import generate_private_key, sign_request
+from protocol.signing import generate_private_key, sign_backlog, sign_request
 from tests.harness import Chain
 
 MSGPACK = "application/x-msgpack"
@@ -181,6 +181,34 @@ async def hq_state(chain: Chain) -> dict[str, Any]:
 
 
 # -- tampering and foreign signatures ----------------------------------------------
+
+
+async def test_the_backlog_a_push_reports_counts_only_signed_by_the_branch_for_that_push(
+    chain: Chain, br01_key: Ed25519PrivateKey
+) -> None:
+    log = sales_log(4)
+
+    def pushed(entries: list[Entry], backlog: int, signature: bytes) -> bytes:
+        return messages.encode(
+            messages.PushRequest(sign_batch(br01_key, "BR01", entries), backlog, signature)
+        )
+
+    await push_ok(chain, pushed(log[:1], 3, sign_backlog(br01_key, "BR01", 1, 3)))
+    assert (await hq_state(chain))["branches"]["BR01"]["backlog"] == 3
+    before = await hq_state(chain)
+    # Changed on the way (the signature is for 3), or replayed from another push: refused whole.
+    for forged in (pushed(log[1:2], 0, sign_backlog(br01_key, "BR01", 2, 3)),
+                   pushed(log[1:2], 3, sign_backlog(br01_key, "BR01", 1, 3))):  # fmt: skip
+        status, refusal = await refused(chain, "/api/push", forged)
+        assert (status, refusal["error"]) == (401, "bad_signature")
+        assert "the backlog BR01 reported" in refusal["message"]
+        assert await hq_state(chain) == before
+    # A push without the signature (an older node) is taken, its backlog not: HQ keeps its figure.
+    await push_ok(chain, pushed(log[1:2], 0, b""))
+    after = await hq_state(chain)
+    assert (after["branches"]["BR01"]["acked_seq"], after["branches"]["BR01"]["backlog"]) == (2, 3)
+    await push_ok(chain, pushed(log[2:4], 0, sign_backlog(br01_key, "BR01", 4, 0)))
+    assert (await hq_state(chain))["branches"]["BR01"]["backlog"] == 0
 
 
 async def test_batch_with_a_flipped_byte_in_its_head_entry_is_refused_401_and_changes_nothing(

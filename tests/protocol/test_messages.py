@@ -25,6 +25,7 @@ from protocol.errors import (
 )
 from protocol.limits import MAX_BATCH_ENTRIES, MAX_MESSAGE_BYTES
 from protocol.messages import EnrollRequest, EnrollResponse, FeedPage, PushAck, PushRequest
+from protocol.signing import sign_backlog, verify_backlog
 from tests.protocol.make_vectors import read_vector
 from tests.protocol.strategies import (
     FEW,
@@ -105,7 +106,30 @@ def test_a_push_built_from_stored_entries_is_byte_for_byte_the_push_of_their_dec
     stored = sign_stored(NODE_KEY, batch.origin, [entry.raw for entry in batch.entries])
     assert stored.head == batch.head
     # Ed25519 signatures are deterministic, so the two are the same bytes.
-    assert messages.encode_push(stored, backlog) == messages.encode(PushRequest(batch, backlog))
+    signed = sign_backlog(NODE_KEY, batch.origin, batch.last_seq, backlog)
+    assert messages.encode_push(stored, backlog, signed) == messages.encode(
+        PushRequest(batch, backlog, signed)
+    )
+
+
+def test_a_push_carries_its_backlog_signed_and_a_push_without_that_signature_still_reads() -> None:
+    batch = three_sales("B01")
+    signed = sign_backlog(NODE_KEY, "B01", batch.last_seq, 7)
+    decoded = messages.decode(messages.encode(PushRequest(batch, 7, signed)))
+    assert isinstance(decoded, PushRequest)
+    assert (decoded.reported_backlog, decoded.backlog_signature) == (7, signed)
+    verify_backlog(NODE_PUBLIC_KEY, "B01", batch.last_seq, 7, decoded.backlog_signature)
+    with pytest.raises(BadSignature):  # the figure changed on the way: the signature says so
+        verify_backlog(NODE_PUBLIC_KEY, "B01", batch.last_seq, 0, decoded.backlog_signature)
+    with pytest.raises(BadSignature):  # nor can it be replayed onto another push
+        verify_backlog(NODE_PUBLIC_KEY, "B01", batch.last_seq + 1, 7, decoded.backlog_signature)
+    legacy = messages.decode(messages.encode(PushRequest(batch, 7)))
+    assert isinstance(legacy, PushRequest)
+    assert legacy.backlog_signature == b""
+    raw = msgpack.unpackb(messages.encode(PushRequest(batch, 7, signed)))
+    raw[-1] = b"short"
+    with pytest.raises(MalformedMessage, match="backlog_signature must be 64 bytes"):
+        messages.decode(msgpack.packb(raw))
 
 
 def test_signing_stored_entries_refuses_none_too_many_and_another_origins() -> None:

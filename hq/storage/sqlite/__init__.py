@@ -189,7 +189,7 @@ class SqliteHQStore:
 
     # -- the branches' logs -------------------------------------------------------------
 
-    async def ingest(self, batch: SignedBatch, now_ms: int, reported_backlog: int) -> IngestResult:
+    async def ingest(self, batch: SignedBatch, now_ms: int, reported_backlog: int | None) -> IngestResult:
         result = await self._tx(ingest.ingest, self.clock, batch, now_ms, reported_backlog)
         if isinstance(result, Fork):
             raise quarantine.forked_log(batch.origin, result)

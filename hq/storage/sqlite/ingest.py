@@ -36,7 +36,7 @@ def ingest(
     clock: HybridLogicalClock,
     batch: SignedBatch,
     now_ms: int,
-    reported_backlog: int,
+    reported_backlog: int | None,
 ) -> IngestResult | Fork:
     """Store and apply the batch's new entries and move the acked sequence; or, for a
     fork, quarantine the branch with the evidence and return the fork (the caller
@@ -95,7 +95,7 @@ def ingest(
         )
         acked_seq, applied = last.seq, len(fresh)
     conn.execute(
-        "UPDATE nodes SET last_seen_ms = ?, reported_backlog = ? WHERE code = ?",
+        "UPDATE nodes SET last_seen_ms = ?, reported_backlog = COALESCE(?, reported_backlog) WHERE code = ?",
         (now_ms, reported_backlog, origin),
     )
     return IngestResult(acked_seq, applied, decision.duplicates, tuple(sorted(feeds_grown)), tuple(set_aside))
