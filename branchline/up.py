@@ -25,15 +25,14 @@ import aiohttp
 from rich.console import Console
 from rich.table import Table
 
-from hq.accounts import Accounts
 from hq.setup import (
     DEMO_OPERATORS,
     DEMO_PASSWORD,
+    add_branch_staff,
+    clerk_login,
     init_hq,
     issue_enroll_token,
-    now_ms,
-    on_this_machine,
-    open_store,
+    manager_login,
 )
 from launch.logins import LoginRefused, Logins
 from launch.processes import free_port, spawn, stop_all, wait_ready
@@ -62,28 +61,6 @@ STOCK_LOGIN = "warehouse"
 PAUSE_S = 1.0
 
 console = Console()
-
-
-def manager_login(code: str) -> str:
-    return f"{code.lower()}-manager"  # a node's store manager: receipts, transfers
-
-
-def clerk_login(code: str) -> str:
-    return f"{code.lower()}-clerk"  # the counter: sales, registrations, top-ups
-
-
-async def add_node_operators(hq_dir: Path, codes: list[str]) -> None:
-    """A store manager and a clerk for each node code that lacks them, with the demo
-    password, in HQ's store (HQ not running): each node's first feed brings them."""
-    store = await open_store(hq_dir)
-    try:
-        accounts = Accounts(store, now_ms)
-        for code in codes:
-            for login, role in ((manager_login(code), "store_manager"), (clerk_login(code), "clerk")):
-                if await store.operator_by_login(login) is None:
-                    await accounts.add(login, DEMO_PASSWORD, role, code, on_this_machine("branchline up"))
-    finally:
-        await store.close()
 
 
 def demo_logins(hq_url: str, main_url: str, branch_urls: list[str]) -> Logins:
@@ -240,7 +217,7 @@ async def up(branch_count: int, data: Path | None, hq_port: int, *, trading: boo
         if first_run:
             await init_hq(hq_dir, demo_data=True)
         codes = [MAIN_NODE] + [f"BR{n:02d}" for n in range(1, branch_count + 1)]
-        await add_node_operators(hq_dir, codes)
+        await add_branch_staff(hq_dir, codes, "branchline up")
         hq_port = free_port(hq_port)
         hq_url = f"http://127.0.0.1:{hq_port}"
         hq_log = root / "logs" / "hq.log"

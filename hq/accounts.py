@@ -24,7 +24,7 @@ from hq.storage.base import HQStore, OperatorRecord
 from protocol import access, passwords
 from protocol.errors import LoginFailed, NotFound, NotLoggedIn, OperatorDisabled
 from protocol.ids import uuid7
-from protocol.throttle import FailureThrottle
+from protocol.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,7 @@ class Accounts:
         self.store = store
         self.wall_ms = wall_ms
         self.feeds_grown = feeds_grown  # wakes the long-polls of branches sent a change
-        self.login_throttle = FailureThrottle(what="log-ins for this login")
-        self.address_throttle = FailureThrottle(what="log-ins", max_failures=20)
+        self.throttle = LoginThrottle()
 
     # -- managing accounts -------------------------------------------------------------
 
@@ -131,21 +130,18 @@ class Accounts:
 
     async def login(self, login: str, password: str, address: str) -> Session:
         now = self.wall_ms()
-        login_key = login.casefold()[:100]
-        self.address_throttle.check(address, now)
-        self.login_throttle.check(login_key, now)
+        self.throttle.check(login, address, now)
         record = await self.store.operator_by_login(login) if len(login) <= 100 else None
         ok = await asyncio.to_thread(
             passwords.verify, record.password_hash if record else _DECOY_HASH, password[:200]
         )
         if record is None or not ok:
-            self.address_throttle.failed(address, now)
-            self.login_throttle.failed(login_key, now)
+            self.throttle.failed(login, address, now)
             log.warning("failed log-in as %r from %s", login[:100], address)
             raise LoginFailed("wrong login or password")
         if record.disabled:
             raise OperatorDisabled(f"{record.login} is disabled; ask HQ to enable the account")
-        self.login_throttle.succeeded(login_key)
+        self.throttle.succeeded(login)
         token = secrets.token_urlsafe(32)
         expires = now + SESSION_TTL_MS
         await self.store.add_session(session_hash(token), record.id, expires)

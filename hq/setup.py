@@ -6,6 +6,7 @@ import hashlib
 import os
 import secrets
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -57,16 +58,28 @@ class DemoOperator(NamedTuple):
     branch: str | None
 
 
+def manager_login(branch: str) -> str:
+    return f"{branch.lower()}-manager"  # a demo branch's store manager
+
+
+def clerk_login(branch: str) -> str:
+    return f"{branch.lower()}-clerk"  # a demo branch's counter: sales, registrations, top-ups
+
+
+def branch_staff(branch: str) -> tuple[DemoOperator, DemoOperator]:
+    """The demo store manager and clerk of a branch."""
+    return (
+        DemoOperator(manager_login(branch), "store_manager", branch),
+        DemoOperator(clerk_login(branch), "clerk", branch),
+    )
+
+
 DEMO_OPERATORS = (
     DemoOperator("gm", "general_manager", None),
     DemoOperator("manager", "management", None),
     DemoOperator("finance", "finance", None),
     DemoOperator("warehouse", "warehouse", None),
-    *(
-        DemoOperator(f"{branch.lower()}-{who}", role, branch)
-        for branch in DEMO_BRANCHES
-        for who, role in (("manager", "store_manager"), ("clerk", "clerk"))
-    ),
+    *(staff for branch in DEMO_BRANCHES for staff in branch_staff(branch)),
 )
 
 
@@ -99,13 +112,29 @@ async def init_hq(data_dir: Path, *, demo_data: bool, demo_operators: bool | Non
             operation = Operation(doer, now_ms(), "master.upsert", "product", {"keys": keys})
             await store.upsert_master(DEMO_CATALOGUE, now_ms(), operation)
         if demo_data and demo_operators is not False:
-            accounts = Accounts(store, now_ms)
-            for demo in DEMO_OPERATORS:
-                if await store.operator_by_login(demo.login) is None:
-                    await accounts.add(demo.login, DEMO_PASSWORD, demo.role, demo.branch, doer)
+            await _add_missing(store, DEMO_OPERATORS, doer)
     finally:
         await store.close()
     return public_key_bytes(key)
+
+
+async def add_branch_staff(data_dir: Path, branches: list[str], command: str) -> None:
+    """A demo store manager and clerk for each branch that lacks them, in HQ's store (HQ
+    need not run): each branch's first feed brings them. For `branchline up` and the
+    real-process simulator, whose branches go beyond the demo ones."""
+    store = await open_store(data_dir)
+    try:
+        staff = [member for branch in branches for member in branch_staff(branch)]
+        await _add_missing(store, staff, on_this_machine(command))
+    finally:
+        await store.close()
+
+
+async def _add_missing(store: SqliteHQStore, operators: Iterable[DemoOperator], doer: Doer) -> None:
+    accounts = Accounts(store, now_ms)
+    for demo in operators:
+        if await store.operator_by_login(demo.login) is None:
+            await accounts.add(demo.login, DEMO_PASSWORD, demo.role, demo.branch, doer)
 
 
 def read_key(data_dir: Path) -> Ed25519PrivateKey:

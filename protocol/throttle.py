@@ -75,3 +75,29 @@ class FailureThrottle:
 
     def __len__(self) -> int:
         return len(self._records)
+
+
+class LoginThrottle:
+    """Failed log-ins, slowed per login and per address at once: five wrong passwords for
+    one login, or twenty from one address, within a minute lock that key out for a
+    minute. Logins are keyed case-insensitively, as they log in."""
+
+    MAX_LOGIN_KEY_CHARS = 100
+
+    def __init__(self) -> None:
+        self.by_login = FailureThrottle(what="log-ins for this login")
+        self.by_address = FailureThrottle(what="log-ins", max_failures=20)
+
+    def _key(self, login: str) -> str:
+        return login.casefold()[: self.MAX_LOGIN_KEY_CHARS]
+
+    def check(self, login: str, address: str, now_ms: int) -> None:
+        self.by_address.check(address, now_ms)
+        self.by_login.check(self._key(login), now_ms)
+
+    def failed(self, login: str, address: str, now_ms: int) -> None:
+        self.by_address.failed(address, now_ms)
+        self.by_login.failed(self._key(login), now_ms)
+
+    def succeeded(self, login: str) -> None:
+        self.by_login.succeeded(self._key(login))

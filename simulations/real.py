@@ -28,8 +28,7 @@ from typing import Any
 import aiohttp
 from rich.console import Console
 
-from hq.accounts import Accounts
-from hq.setup import DEMO_PASSWORD, init_hq, issue_enroll_token, now_ms, on_this_machine, open_store
+from hq.setup import DEMO_PASSWORD, add_branch_staff, clerk_login, init_hq, issue_enroll_token, manager_login
 from launch.logins import Logins
 from launch.processes import ServerProcess, free_port, stop_all
 from node.sync.enroll import enroll
@@ -52,30 +51,6 @@ REQUEST_TIMEOUT_S = 10.0
 MAX_SPEED = 100_000.0
 # The checks' operator at HQ: every figure to view (branches, totals, members), nothing to change.
 HQ_READER = "finance"
-
-
-def manager_login(code: str) -> str:
-    return f"{code.lower()}-manager"  # a branch's store manager: the checks read its node as them
-
-
-def clerk_login(code: str) -> str:
-    return f"{code.lower()}-clerk"  # the tills sell and register as their branch's clerk
-
-
-async def add_branch_operators(hq_dir: Path, codes: list[str]) -> None:
-    """A store manager and a clerk with the demo password for each branch that lacks
-    them, in HQ's store before HQ starts: each branch's first feed brings them."""
-    store = await open_store(hq_dir)
-    try:
-        accounts = Accounts(store, now_ms)
-        for code in codes:
-            for login, role in ((manager_login(code), "store_manager"), (clerk_login(code), "clerk")):
-                if await store.operator_by_login(login) is None:
-                    await accounts.add(
-                        login, DEMO_PASSWORD, role, code, on_this_machine("branchline simulate --real")
-                    )
-    finally:
-        await store.close()
 
 
 def default_speed(scenario: Scenario) -> float:
@@ -135,7 +110,7 @@ async def run_real(scenario: Scenario, seed: int, *, speed: float, workdir: Path
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
     hq_dir = workdir / "hq"
     await init_hq(hq_dir, demo_data=True)
-    await add_branch_operators(hq_dir, [spec.code for spec in scenario.branches])
+    await add_branch_staff(hq_dir, [spec.code for spec in scenario.branches], "branchline simulate --real")
     hq_log = workdir / "logs" / "hq.log"
     hq = ServerProcess(["hq", "serve", "--data", str(hq_dir)], free_port(0), "/api/branches", hq_log)
     branches: dict[str, Branch] = {}

@@ -29,7 +29,7 @@ from node.store.store import Store
 from node.store.writer import Tx
 from protocol import access, passwords
 from protocol.errors import LoginFailed, NotLoggedIn, OperatorDisabled
-from protocol.throttle import FailureThrottle
+from protocol.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,7 @@ class Sessions:
         self.store = store
         self.branch = branch
         self.wall_ms = wall_ms
-        self.login_throttle = FailureThrottle(what="log-ins for this login")
-        self.address_throttle = FailureThrottle(what="log-ins", max_failures=20)
+        self.throttle = LoginThrottle()
         # token hash -> (operator id, expiry); the operators as last read (rule 4)
         self._sessions: dict[str, tuple[str, int]] = {}
         self._operators: dict[str, _Held] | None = None
@@ -111,9 +110,8 @@ class Sessions:
 
     async def login(self, login: str, password: str, address: str) -> Session:
         now = self.wall_ms()
-        login_key = login.casefold()[:100]
-        self.address_throttle.check(address, now)
-        self.login_throttle.check(login_key, now)
+        self.throttle.check(login, address, now)
+        login_key = login.casefold()
         found = next(
             (h for h in (await self._held()).values() if h.actor.login.casefold() == login_key), None
         )
@@ -121,13 +119,12 @@ class Sessions:
             passwords.verify, found.password_hash if found else _DECOY_HASH, password[:200]
         )
         if found is None or not ok:
-            self.address_throttle.failed(address, now)
-            self.login_throttle.failed(login_key, now)
+            self.throttle.failed(login, address, now)
             log.warning("failed log-in as %r from %s", login[:100], address)
             raise LoginFailed("wrong login or password (operators reach a branch from HQ's feed)")
         if found.disabled:
             raise OperatorDisabled(f"{found.actor.login} is disabled; ask HQ to enable the account")
-        self.login_throttle.succeeded(login_key)
+        self.throttle.succeeded(login)
         token = secrets.token_urlsafe(32)
         expires = now + SESSION_TTL_MS
         digest = session_hash(token)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from protocol.errors import TooManyAttempts
-from protocol.throttle import FailureThrottle
+from protocol.throttle import FailureThrottle, LoginThrottle
 
 
 def throttle(**bounds: int) -> FailureThrottle:
@@ -96,3 +96,23 @@ def test_a_failure_reported_while_locked_neither_counts_nor_extends_the_lock() -
 def test_nonsense_bounds_are_refused() -> None:
     with pytest.raises(ValueError, match="at least one failure"):
         throttle(max_failures=0)
+
+
+def test_log_ins_are_slowed_per_login_whatever_its_case_and_per_address() -> None:
+    guard = LoginThrottle()
+    for attempt in range(5):
+        guard.check("Li-Na", f"10.0.0.{attempt}", 0)  # from five addresses
+        guard.failed("li-na" if attempt % 2 else "LI-NA", f"10.0.0.{attempt}", 0)
+    with pytest.raises(TooManyAttempts, match="log-ins for this login"):
+        guard.check("li-NA", "10.0.0.99", 1_000)
+    guard.check("wang", "10.0.0.99", 1_000)  # another login from there is tried
+    # One address guessing many logins is stopped at twenty.
+    for number in range(20):
+        guard.check(f"guess-{number}", "10.9.9.9", 2_000)
+        guard.failed(f"guess-{number}", "10.9.9.9", 2_000)
+    with pytest.raises(TooManyAttempts, match="try again in 60 s"):
+        guard.check("guess-new", "10.9.9.9", 2_000)
+    guard.check("guess-new", "10.9.9.8", 2_000)
+    # A success clears the login's count; a minute after the lock it is tried again.
+    guard.succeeded("wang")
+    guard.check("li-na", "10.0.0.1", 61_000)
