@@ -13,6 +13,9 @@ A hash is computed on a worker thread by the servers (argon2 releases the GIL):
 
 from __future__ import annotations
 
+import functools
+import secrets
+
 import argon2
 
 from protocol.errors import MalformedMessage
@@ -53,6 +56,20 @@ def verify(password_hash: str, password: str) -> bool:
         return False
     except argon2.exceptions.InvalidHashError:
         return False
+
+
+@functools.cache
+def _decoy_hash() -> str:
+    return hash_password(secrets.token_urlsafe(16))
+
+
+def verify_login(password_hash: str | None, password: str) -> bool:
+    """`verify` for a log-in: an unknown login (no hash) is checked against a decoy, so
+    it takes as long to refuse as a wrong password and the time tells a guesser nothing."""
+    if password_hash is None:
+        verify(_decoy_hash(), password)
+        return False
+    return verify(password_hash, password)
 
 
 def check_hash(text: object) -> str:

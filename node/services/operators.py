@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 
 SESSION_TTL_MS = 12 * 3600 * 1000  # a shift and then some; then log in again
 MAX_TOKEN_CHARS = 100
-_DECOY_HASH = passwords.hash_password(secrets.token_urlsafe(16))  # see hq.accounts
 
 
 def session_hash(token: str) -> str:
@@ -116,7 +115,7 @@ class Sessions:
             (h for h in (await self._held()).values() if h.actor.login.casefold() == login_key), None
         )
         ok = await asyncio.to_thread(
-            passwords.verify, found.password_hash if found else _DECOY_HASH, password[:200]
+            passwords.verify_login, None if found is None else found.password_hash, password
         )
         if found is None or not ok:
             self.throttle.failed(login, address, now)
