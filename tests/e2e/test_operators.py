@@ -120,6 +120,25 @@ async def test_a_clerk_sells_and_tops_up_but_cannot_count_stock_or_export(chain:
     assert ("ledger/entry", clerk_id) in written
 
 
+async def test_the_attack_chain_fails_at_its_first_step(chain: Chain, br01: Server) -> None:
+    """Look a phone up at HQ, pay with that member's card at a till, return the sale for
+    cash: nobody without a session gets past the first step, nor the second."""
+    await chain.post(
+        br01.url + "/api/members", {"name": "Zhao Lei", "phone": "13900002222", "cards": ["C-2222"]}
+    )
+    await chain.post(br01.url + "/api/cards/C-2222/top-up", {"amount_fen": 50_000})
+    await wait_until(lambda: chain.drained("BR01"), "BR01 to push the member")
+    for path in ("/api/members?phone=13900002222", "/api/cards/C-2222"):
+        assert refusal(await request("GET", chain.hq.url + path)) == (401, "not_logged_in")
+    spend = {
+        "lines": [{"sku": "GIFT-BOX", "qty": 1}],
+        "tenders": [{"kind": "stored_value", "card": "C-2222", "amount_fen": 29_900}],
+    }
+    assert refusal(await request("POST", br01.url + "/api/sales", None, spend)) == (401, "not_logged_in")
+    card = await chain.get(br01.url + "/api/cards/C-2222")
+    assert card["balances"]["stored_value"] == 50_000
+
+
 async def test_store_data_is_the_stores_own_and_hq_roles_see_by_their_role(
     chain: Chain, br01: Server
 ) -> None:
