@@ -41,8 +41,17 @@ def session_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def apply_operator(conn: sqlite3.Connection, payload: dict[str, Any]) -> None:
-    """An operator from HQ's feed (rule 1); a disabled one's sessions end (rule 4)."""
+def apply_operator(tx: Tx, payload: dict[str, Any]) -> None:
+    """An operator from HQ's feed (rule 1); a disabled one's sessions end (rule 4). One of
+    another branch is never taken, whatever the feed says: they may not log in here."""
+    if payload["branch"] != tx.log.origin:
+        log.error(
+            "operator %s of branch %s came in this branch's feed; ignored",
+            payload["login"],
+            payload["branch"],
+        )
+        return
+    conn = tx.conn
     conn.execute(
         "INSERT INTO operators (id, login, name, role, password_hash, permissions, disabled, version)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"

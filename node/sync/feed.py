@@ -57,7 +57,7 @@ APPLIERS: dict[tuple[str, str], Applier] = {
         (TRANSFER_RECEIVED, transfers.apply_receipt_notice),
         (DIRECTORY_RECORD, _plain(members.apply_directory_record)),
         (CONFLICT_RESOLVE, _plain(members.apply_resolution)),
-        (OPERATOR_UPSERT, _plain(operators.apply_operator)),
+        (OPERATOR_UPSERT, operators.apply_operator),
     )
 }
 

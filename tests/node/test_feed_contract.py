@@ -78,3 +78,32 @@ async def test_a_feed_entry_breaking_the_contract_is_skipped_and_the_rest_applie
     assert len(refused) == 2
     assert "price_fen" in refused[0]
     assert "sale/checkout" in refused[1]
+
+
+def operator(login: str, branch: str, version: int = 1, *, disabled: bool = False) -> dict[str, Any]:
+    return {
+        "id": f"op-{login}",
+        "login": login,
+        "name": login,
+        "role": "clerk",
+        "branch": branch,
+        "password_hash": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
+        "permissions": ["sales:add"],
+        "disabled": disabled,
+        "version": version,
+    }
+
+
+async def test_a_branch_takes_only_its_own_operators_and_each_ones_newest_version(store: Store) -> None:
+    entries = feed_entries(
+        [
+            ("operator", "op-li", "upsert", operator("li", "BR01", 2)),
+            ("operator", "op-li", "upsert", operator("li", "BR01", 1, disabled=True)),  # older: ignored
+            ("operator", "op-wang", "upsert", operator("wang", "BR02")),  # another branch's
+        ]
+    )
+    await store.writer.run(apply_page_job(sign_batch(HQ_KEY, FEED, entries), public_key_bytes(HQ_KEY)))
+    held = await store.read(
+        lambda conn: list(conn.execute("SELECT login, disabled, version FROM operators ORDER BY login"))
+    )
+    assert held == [("li", 0, 2)]
