@@ -8,6 +8,8 @@ from aiohttp import web
 
 from node.errors import MalformedBody
 from node.routes.context import ACTOR, CONTEXT, json_body
+from node.sync.hq_client import NoAnswer
+from protocol import passwords
 from protocol.access import Actor, bearer_token, logged_in, public
 
 routes = web.RouteTableDef()
@@ -51,3 +53,22 @@ async def logout(request: web.Request) -> web.Response:
     assert token is not None  # the session check let the request in
     await request.app[CONTEXT].sessions.logout(token)
     return web.json_response({"logged_out": True})
+
+
+@routes.post("/api/password")
+@logged_in
+async def change_password(request: web.Request) -> web.Response:
+    """The operator's own password (S2). HQ holds it, so the change is made there while
+    the branch reaches HQ (504 hq_unreachable otherwise); the new password works at this
+    till once the feed brings it, and the old one until then."""
+    context = request.app[CONTEXT]
+    body = await json_body(request)
+    old, new = body.get("old_password"), body.get("new_password")
+    if not isinstance(old, str) or not isinstance(new, str):
+        raise MalformedBody('give {"old_password": "...", "new_password": "..."}')
+    actor = request[ACTOR]
+    passwords.check_new_password(new, actor.login)  # refused here already, HQ or not
+    if context.hq is None:
+        raise NoAnswer("this node runs without its link to HQ, which keeps passwords")
+    version = await context.hq.change_password(actor.login, old, new)
+    return web.json_response({"changed": True, "version": version})

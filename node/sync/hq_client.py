@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import aiohttp
@@ -42,6 +42,20 @@ class NoAnswer(Refused):
 
     http_status = 504
     code = "hq_unreachable"
+
+
+class RefusedByHQ(Refused):
+    """HQ refused what the till asked it for (a password change): its status and code,
+    passed on as HQ gave them."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.http_status = status
+        self.code = code
+
+
+# An operator's own password change, forwarded: a log-in, the change, a log-out.
+PASSWORD_TIMEOUT_S = 10
 
 
 class ReplicationView(Protocol):
@@ -155,3 +169,42 @@ class HQClient:
             )
         except NoAnswer as exc:
             log.warning("hold %s not released (%s); HQ will expire it", hold_id, exc)
+
+    # -- an operator's own password, changed at HQ ------------------------------------
+
+    async def change_password(self, login: str, old: str, new: str) -> int:
+        """Change `login`'s password at HQ, which holds it (hq.accounts), logging in there
+        as them with the old one; the new version. Refused as HQ refused it, or NoAnswer.
+        The new hash comes back to this branch in its feed."""
+        token = await self._json_call("POST", "/api/login", {"login": login, "password": old})
+        bearer = {"Authorization": f"Bearer {token['token']}"}
+        try:
+            changed = await self._json_call(
+                "POST", "/api/password", {"old_password": old, "new_password": new}, bearer
+            )
+        finally:
+            try:
+                await self._json_call("POST", "/api/logout", {}, bearer)
+            except (NoAnswer, RefusedByHQ) as exc:
+                log.warning("the session at HQ for %s's password change was not ended: %s", login, exc)
+        return int(changed["version"])
+
+    async def _json_call(
+        self, method: str, path: str, body: dict[str, str], headers: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        status, data = await self.send(
+            method,
+            path,
+            timeout_s=PASSWORD_TIMEOUT_S,
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", **(headers or {})},
+        )
+        try:
+            answer = json.loads(data)
+        except ValueError:
+            answer = {"error": "bad_gateway", "message": data[:MAX_QUOTED_BYTES].decode("utf-8", "replace")}
+        if status != 200 or not isinstance(answer, dict):
+            raise RefusedByHQ(
+                status if status >= 400 else 502, str(answer.get("error")), str(answer.get("message"))
+            )
+        return answer

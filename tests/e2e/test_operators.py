@@ -369,3 +369,25 @@ async def test_the_operator_cli_adds_an_operator_before_the_branch_enrolls_and_g
     line = next(line for line in out.splitlines() if "br05-wu" in line)
     for shown in ("stocktake:add", "sales:add", "clerk", "BR05"):
         assert shown in line
+
+
+async def test_a_cashier_changes_their_password_at_the_till_while_it_reaches_hq(
+    chain: Chain, br01: Server
+) -> None:
+    login = clerk_login("BR01")
+    token = await log_in(br01.url, login)
+    wrong = {"old_password": "not-my-password", "new_password": "till-password-2"}
+    assert refusal(await request("POST", br01.url + "/api/password", token, wrong)) == (401, "login_failed")
+    weak = {"old_password": TEST_PASSWORD, "new_password": login}
+    assert refusal(await request("POST", br01.url + "/api/password", token, weak)) == (400, "weak_password")
+    change = {"old_password": TEST_PASSWORD, "new_password": "till-password-2"}
+    status, answer = await request("POST", br01.url + "/api/password", token, change)
+    assert (status, answer["changed"]) == (200, True), answer
+    await synced(chain, "BR01")
+    await log_in(br01.url, login, "till-password-2")
+    await log_in(chain.hq.url, login, "till-password-2")
+    # HQ keeps passwords: with HQ away, the till says so and changes nothing.
+    await chain.hq.stop()
+    again = {"old_password": "till-password-2", "new_password": "till-password-3"}
+    assert refusal(await request("POST", br01.url + "/api/password", token, again)) == (504, "hq_unreachable")
+    await log_in(br01.url, login, "till-password-2")
