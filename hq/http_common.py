@@ -13,7 +13,7 @@ from hq.operation_log import Doer
 from hq.service import HQ
 from protocol import access, json_text
 from protocol.codec import check_branch_code
-from protocol.errors import InvariantBroken, NotLoggedIn
+from protocol.errors import NotLoggedIn
 
 HQ_KEY = web.AppKey("hq", HQ)
 ACTOR = web.RequestKey("actor", access.Actor)  # the operator whose session the request carries
@@ -32,9 +32,7 @@ async def sessions_checked(request: web.Request, handler: Handler) -> web.Stream
     match_info = request.match_info
     if match_info.http_exception is not None:  # no such route: 404 or 405 as aiohttp says
         return await handler(request)
-    policy = access.declared(match_info.handler)
-    if policy is None:
-        raise InvariantBroken(f"{request.method} {match_info.route.resource} declares no access policy")
+    policy = access.policy_of(match_info.handler, f"{request.method} {match_info.route.resource}")
     if policy.public or policy.signed:
         return await handler(request)
     try:

@@ -25,13 +25,13 @@ import dataclasses
 import re
 
 from hq.errors import InvalidMasterData
+from hq.master_data import MAX_NAME_CHARS
 from hq.storage.base import FeedChange, OperatorRecord
 from protocol import access
 from protocol.codec import check_branch_code
 from protocol.errors import MalformedMessage
 from protocol.limits import LOGIN_PATTERN, MAX_LOGIN_CHARS
 
-MAX_NAME_CHARS = 200
 _LOGIN = re.compile(LOGIN_PATTERN)
 
 

@@ -18,7 +18,7 @@ from node.store.store import Store
 from node.store.writer import ACTING_OPERATOR
 from node.sync.replicator import Replicator, wall_ms
 from protocol import access
-from protocol.errors import InvariantBroken, Refused
+from protocol.errors import Refused
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +53,7 @@ async def sessions_checked(request: web.Request, handler: Handler) -> web.Stream
     match_info = request.match_info
     if match_info.http_exception is not None:  # no such route: 404 or 405 as aiohttp says
         return await handler(request)
-    policy = access.declared(match_info.handler)
-    if policy is None:
-        raise InvariantBroken(f"{request.method} {match_info.route.resource} declares no access policy")
+    policy = access.policy_of(match_info.handler, f"{request.method} {match_info.route.resource}")
     if policy.public:
         return await handler(request)
     actor = await request.app[CONTEXT].sessions.authenticate(

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, TypeVar
 
-from protocol.errors import Forbidden, MalformedMessage
+from protocol.errors import Forbidden, InvariantBroken, MalformedMessage
 
 ACTIONS = ("view", "add", "edit", "delete", "export")
 
@@ -225,3 +225,11 @@ def bearer_token(authorization: str | None) -> str | None:
 
 def declared(handler: object) -> Policy | None:
     return getattr(handler, _POLICY_ATTRIBUTE, None)
+
+
+def policy_of(handler: object, route: str) -> Policy:
+    """The policy `handler` declares; a route without one is our bug, refused loudly."""
+    policy = declared(handler)
+    if policy is None:
+        raise InvariantBroken(f"{route} declares no access policy")
+    return policy

@@ -5,7 +5,7 @@ two passes, one lane. On the two-core reference machine a hash or a check takes
 about 55 ms: slow enough that a stolen store file costs a guesser dearly, quick
 enough that a cashier does not notice. The parameters travel inside the encoded
 hash (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`), so raising them later leaves old
-hashes checkable, and `needs_rehash` says which to replace at the next log-in.
+hashes checkable.
 
 A hash is computed on a worker thread by the servers (argon2 releases the GIL):
 55 ms on the event loop would stall every other till.
@@ -70,14 +70,3 @@ def verify_login(password_hash: str | None, password: str) -> bool:
         verify(_decoy_hash(), password)
         return False
     return verify(password_hash, password)
-
-
-def check_hash(text: object) -> str:
-    """An encoded argon2id hash as the feed carries it."""
-    if not isinstance(text, str) or not text.startswith("$argon2id$") or len(text) > MAX_HASH_CHARS:
-        raise MalformedMessage("password_hash must be an encoded argon2id hash")
-    return text
-
-
-def needs_rehash(password_hash: str) -> bool:
-    return _HASHER.check_needs_rehash(password_hash)

@@ -145,6 +145,8 @@ class Sessions:
             )
 
         await self.store.writer.run(remember)
+        # Forget sessions that have run out, as the store just did: the map stays a shift's size.
+        self._sessions = {d: s for d, s in self._sessions.items() if s[1] > now}
         self._sessions[digest] = (found.actor.operator_id, expires)
         log.info("%s (%s) logged in from %s", found.actor.login, found.actor.role, address)
         return Session(token, expires, found.actor)

@@ -14,8 +14,6 @@ HASH = passwords.hash_password("till-password-1")
 def test_a_hash_is_argon2id_with_the_stated_parameters_and_a_salt_of_its_own() -> None:
     assert HASH.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     assert passwords.hash_password("till-password-1") != HASH  # salted
-    assert passwords.check_hash(HASH) == HASH
-    assert not passwords.needs_rehash(HASH)
 
 
 def test_only_the_password_hashed_verifies() -> None:
