@@ -2,7 +2,7 @@
 
 A `Directory` holds everything more than one branch may write: profiles (last
 writer wins per field), card status events, ledger entries, registrations with
-the operators' separations, and voucher redemptions. `merge` joins two states
+the operators' separations and HQ's sightings, and voucher redemptions. `merge` joins two states
 (commutative, associative, idempotent); `encode` gives canonical bytes, so two
 replicas that have seen the same records hold byte-identical encodings.
 Views (survivors, balances, status, overdrafts, flagged vouchers) are computed
@@ -20,9 +20,12 @@ from conflict.duplicates import (
     DuplicateResolution,
     Registration,
     Separation,
+    Sighting,
     find_duplicates,
     merge_registrations,
     merge_separations,
+    merge_sightings,
+    rank,
     resolve,
     separation,
 )
@@ -35,7 +38,7 @@ from protocol.codec import pack, unpack
 
 __all__ = ["ENCODING_VERSION", "Directory", "decode", "merge"]
 
-ENCODING_VERSION = 1
+ENCODING_VERSION = 2  # 2: HQ's sightings
 
 Profile = Mapping[str, StampedField]
 
@@ -50,6 +53,7 @@ class Directory:
     ledger: Mapping[str, LedgerEntry] = field(default_factory=dict)
     registrations: Mapping[str, Registration] = field(default_factory=dict)
     separations: frozenset[Separation] = frozenset()
+    sightings: Mapping[str, Sighting] = field(default_factory=dict)
     redemptions: Mapping[str, Redemption] = field(default_factory=dict)
 
     # --- writes (each is a merge with a one-record state) ---
@@ -69,6 +73,9 @@ class Directory:
     def with_separation(self, member_a: str, member_b: str) -> Directory:
         return merge(self, Directory(separations=frozenset({separation(member_a, member_b)})))
 
+    def with_sighting(self, sighting: Sighting) -> Directory:
+        return merge(self, Directory(sightings={sighting.member_id: sighting}))
+
     def with_redemption(self, redemption: Redemption) -> Directory:
         return merge(self, Directory(redemptions={redemption.redemption_id: redemption}))
 
@@ -76,7 +83,7 @@ class Directory:
 
     @cached_property
     def duplicates(self) -> DuplicateResolution:
-        return find_duplicates(self.registrations.values(), self.separations)
+        return find_duplicates(self.registrations.values(), self.separations, self.sightings)
 
     def survivor(self, member_id: str) -> str:
         """The member id that `member_id` stands for after duplicate resolution."""
@@ -93,12 +100,12 @@ class Directory:
 
     @cached_property
     def card_owners(self) -> dict[str, str]:
-        """Card number -> the member registered with it (earliest registration if several)."""
+        """Card number -> the member registered with it (the first by `rank` if several)."""
         owners: dict[str, Registration] = {}
         for registration in self.registrations.values():
             for card_id in registration.card_numbers:
                 held = owners.get(card_id)
-                if held is None or registration.rank < held.rank:
+                if held is None or rank(registration, self.sightings) < rank(held, self.sightings):
                     owners[card_id] = registration
         return {card_id: owners[card_id].member_id for card_id in sorted(owners)}
 
@@ -164,6 +171,7 @@ class Directory:
                     for _, r in sorted(self.registrations.items())
                 ],
                 "separations": [list(pair) for pair in sorted(self.separations)],
+                "sightings": [[s.member_id, s.seq] for _, s in sorted(self.sightings.items())],
                 "redemptions": [
                     [r.redemption_id, r.voucher_id, r.amount_fen, r.hlc, r.node]
                     for _, r in sorted(self.redemptions.items())
@@ -183,6 +191,7 @@ def merge(a: Directory, b: Directory) -> Directory:
         ledger=merge_ledgers(a.ledger, b.ledger),
         registrations=merge_registrations(a.registrations, b.registrations),
         separations=merge_separations(a.separations, b.separations),
+        sightings=merge_sightings(a.sightings, b.sightings),
         redemptions=merge_redemptions(a.redemptions, b.redemptions),
     )
 
@@ -205,6 +214,7 @@ def decode(data: bytes) -> Directory:
             Registration(m, phone, frozenset(cards), h, n) for m, phone, cards, h, n in raw["registrations"]
         ]
         separations = frozenset(separation(a, b) for a, b in raw["separations"])
+        sightings = [Sighting(m, seq) for m, seq in raw["sightings"]]
         redemptions = [Redemption(*row) for row in raw["redemptions"]]
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise InvalidRecord(f"not a directory encoding: {exc!r}") from None
@@ -217,6 +227,7 @@ def decode(data: bytes) -> Directory:
             card_events={e.event_id: e for e in card_events},
             ledger={e.entry_id: e for e in ledger},
             registrations={r.member_id: r for r in registrations},
+            sightings={s.member_id: s for s in sightings},
             redemptions={r.redemption_id: r for r in redemptions},
         ),
     )

@@ -1,10 +1,24 @@
 """Duplicate members: one phone or one card number registered at two branches while apart.
 
 Registrations linked by a shared phone or card number (directly or through others)
-are one person; the survivor is the earliest registration by stamp, then the
-smallest id, and every other becomes its alias. Nothing is deleted: ledgers follow
-the survivor through `resolve`. An operator may declare two members NOT the same
-person (`separations`); such a pair is never joined, directly or through others.
+are one person; the survivor is the registration HQ saw first, and every other
+becomes its alias. Nothing is deleted: ledgers follow the survivor through
+`resolve`. An operator may declare two members NOT the same person
+(`separations`); such a pair is never joined, directly or through others.
+
+Why HQ's order and not the registrations' stamps: a branch chooses its own
+stamps, so "earliest stamp survives" lets a branch take over a member (and the
+cards and balances that follow the survivor) by stamping a copy early. When HQ
+first stores a registration it writes a `Sighting`, its own order number for it,
+into every branch's feed. The rank (`rank`) is then:
+
+1. registrations HQ has sighted, by HQ's order number;
+2. then those not sighted yet (a branch's own, still on their way), by stamp;
+3. ties by member id, then node.
+
+Every replica ranks from the same records, so they agree once the sightings have
+arrived; until then a branch's own unsighted registration may survive locally
+and give way when HQ's order reaches it (its ledgers follow either way).
 """
 
 from __future__ import annotations
@@ -12,16 +26,27 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from conflict.errors import InvalidRecord, RegistrationConflict, check_int, check_text, union_by_id
+from conflict.errors import (
+    InvalidRecord,
+    RegistrationConflict,
+    SightingConflict,
+    check_int,
+    check_text,
+    union_by_id,
+)
 
 __all__ = [
     "MAX_CARDS_PER_REGISTRATION",
     "MAX_REGISTRATIONS_PER_KEY",
     "DuplicateResolution",
+    "Rank",
     "Registration",
+    "Sighting",
     "find_duplicates",
     "merge_registrations",
     "merge_separations",
+    "merge_sightings",
+    "rank",
     "resolve",
     "separation",
 ]
@@ -35,7 +60,10 @@ MAX_CARDS_PER_REGISTRATION = 32
 MAX_REGISTRATIONS_PER_KEY = 8
 
 Registrations = Mapping[str, "Registration"]
+Sightings = Mapping[str, "Sighting"]
 Separation = tuple[str, str]  # (smaller member id, larger member id)
+# (0 sighted / 1 not yet, HQ's order number or the stamp, member id, node): smallest survives.
+Rank = tuple[int, int, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,17 +90,34 @@ class Registration:
             raise InvalidRecord(f"a registration may carry at most {MAX_CARDS_PER_REGISTRATION} cards")
 
     @property
-    def rank(self) -> tuple[int, str, str]:
-        """Survivor order: earliest stamp, then smallest member id."""
-        return (self.hlc, self.member_id, self.node)
-
-    @property
     def keys(self) -> list[str]:
         """What identifies the person: phone and card numbers, tagged so they cannot collide."""
         keys = [f"card:{c}" for c in sorted(self.card_numbers)]
         if self.phone is not None:
             keys.insert(0, f"phone:{self.phone}")
         return keys
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """HQ's note that the registration of `member_id` was the `seq`-th it stored.
+    Only HQ writes these; a branch learns them from its feed."""
+
+    member_id: str
+    seq: int
+
+    def __post_init__(self) -> None:
+        check_text(self.member_id, "member_id")
+        if check_int(self.seq, "seq") < 1:
+            raise InvalidRecord("a sighting's seq starts at 1")
+
+
+def rank(registration: Registration, sightings: Sightings) -> Rank:
+    """Survivor order (smallest first): sighted by HQ's order, then unsighted by stamp."""
+    seen = sightings.get(registration.member_id)
+    if seen is not None:
+        return (0, seen.seq, registration.member_id, registration.node)
+    return (1, registration.hlc, registration.member_id, registration.node)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,15 +148,26 @@ def merge_registrations(current: Registrations, incoming: Registrations) -> dict
     return union_by_id(current, incoming, RegistrationConflict)
 
 
+def merge_sightings(current: Sightings, incoming: Sightings) -> dict[str, Sighting]:
+    for member_id, sighting in incoming.items():
+        if member_id != sighting.member_id:
+            raise InvalidRecord(f"sighting filed under {member_id!r} names {sighting.member_id!r}")
+    return union_by_id(current, incoming, SightingConflict)
+
+
 def merge_separations(current: Iterable[Separation], incoming: Iterable[Separation]) -> frozenset[Separation]:
     return frozenset(current) | frozenset(separation(a, b) for a, b in incoming)
 
 
 def find_duplicates(
-    registrations: Iterable[Registration], separations: Iterable[Separation] = ()
+    registrations: Iterable[Registration],
+    separations: Iterable[Separation] = (),
+    sightings: Sightings | None = None,
 ) -> DuplicateResolution:
     """Group registrations that share a phone or card; the result depends only on the
-    sets given, never on their order."""
+    sets given, never on their order. `sightings` (member id -> HQ's sighting) may
+    hold more members than `registrations`; the others are ignored."""
+    seen: Sightings = {} if sightings is None else sightings
     by_id: dict[str, Registration] = {}
     for registration in registrations:
         held = by_id.setdefault(registration.member_id, registration)
@@ -131,14 +187,17 @@ def find_duplicates(
 
     # Candidate joins, in one canonical order so separations block the same joins
     # on every replica: each later holder of a key tries every earlier one.
-    candidate_joins: set[tuple[tuple[int, str, str], tuple[int, str, str], str, str]] = set()
+    ranks = {m: rank(r, seen) for m, r in by_id.items()}
+    candidate_joins: set[tuple[Rank, Rank, str, str]] = set()
     for regs in holders.values():
         if len(regs) > MAX_REGISTRATIONS_PER_KEY:
             continue
-        regs.sort(key=lambda r: r.rank)
+        regs.sort(key=lambda r: ranks[r.member_id])
         for i, later in enumerate(regs):
             for earlier in regs[:i]:
-                candidate_joins.add((later.rank, earlier.rank, later.member_id, earlier.member_id))
+                candidate_joins.add(
+                    (ranks[later.member_id], ranks[earlier.member_id], later.member_id, earlier.member_id)
+                )
 
     groups = _Groups(by_id)
     for _, _, later_id, earlier_id in sorted(candidate_joins):
@@ -147,7 +206,7 @@ def find_duplicates(
     aliases: dict[str, str] = {}
     group_list: list[tuple[str, ...]] = []
     for members in groups.all():
-        ordered = sorted(members, key=lambda m: by_id[m].rank)
+        ordered = sorted(members, key=ranks.__getitem__)
         survivor = ordered[0]
         for alias in ordered[1:]:
             aliases[alias] = survivor

@@ -47,6 +47,13 @@ class RegistrationConflict(DuplicateIdConflict):
     code = "registration_conflict"
 
 
+class SightingConflict(DuplicateIdConflict):
+    """HQ sighted one registration twice under different order numbers: HQ's
+    store is damaged or a feed was forged."""
+
+    code = "sighting_conflict"
+
+
 class RedemptionConflict(DuplicateIdConflict):
     """Two different voucher redemptions share one redemption id."""
 

@@ -5,6 +5,8 @@ entry's signed hlc and origin are the record's stamp (`from_entry`), so a
 branch cannot stamp a record as someone else's. HQ forwards records to the
 other branches inside its feed, whose entries carry HQ's stamps, so there the
 record carries its original stamp itself (`to_payload` / `from_payload`).
+HQ's sightings (the order it first stored each registration in) travel only in
+HQ's feed: no branch entry carries one.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from conflict.card_status import CardEvent
 from conflict.directory import Directory
-from conflict.duplicates import Registration, Separation, separation
+from conflict.duplicates import Registration, Separation, Sighting, separation
 from conflict.errors import InvalidRecord
 from conflict.ledger import LedgerEntry
 from conflict.vouchers import Redemption
@@ -30,7 +32,7 @@ __all__ = [
     "to_payload",
 ]
 
-DirectoryRecord = Registration | CardEvent | LedgerEntry | Redemption | Separation
+DirectoryRecord = Registration | CardEvent | LedgerEntry | Redemption | Sighting | Separation
 
 # The (kind, op) of the change-log entries that carry each record type, as the
 # wire contract names them.
@@ -54,6 +56,8 @@ def record_type(record: DirectoryRecord) -> str:
         return "ledger"
     if isinstance(record, Redemption):
         return "redemption"
+    if isinstance(record, Sighting):
+        return "sighting"
     return "separation"
 
 
@@ -67,6 +71,8 @@ def record_id(record: DirectoryRecord) -> str:
         return record.entry_id
     if isinstance(record, Redemption):
         return record.redemption_id
+    if isinstance(record, Sighting):
+        return record.member_id
     return f"{record[0]}|{record[1]}"
 
 
@@ -95,6 +101,8 @@ def to_payload(record: DirectoryRecord) -> dict[str, Any]:
         ]
     elif isinstance(record, Redemption):
         body = [record.redemption_id, record.voucher_id, record.amount_fen, record.hlc, record.node]
+    elif isinstance(record, Sighting):
+        body = [record.member_id, record.seq]
     else:
         body = list(record)
     return {"type": kind, "record": body}
@@ -116,6 +124,9 @@ def from_payload(payload: Any) -> DirectoryRecord:
             return LedgerEntry(*body)
         if kind == "redemption":
             return Redemption(*body)
+        if kind == "sighting":
+            member_id, seq = body
+            return Sighting(member_id, seq)
         if kind == "separation":
             member_a, member_b = body
             return separation(member_a, member_b)
@@ -165,5 +176,6 @@ def records_of(directory: Directory) -> list[DirectoryRecord]:
         *directory.card_events.values(),
         *directory.ledger.values(),
         *directory.redemptions.values(),
+        *directory.sightings.values(),
         *sorted(directory.separations),
     ]

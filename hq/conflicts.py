@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from conflict.duplicates import DuplicateResolution, Registration, separation
+from conflict.duplicates import DuplicateResolution, Registration, Sighting, separation
 from conflict.ledger import LedgerEntry
 from conflict.overdraft import OverdraftRecord, find_overdrafts
 from conflict.vouchers import Redemption, settle_vouchers
@@ -171,7 +171,7 @@ class Touched:
 def touched(records: Iterable[DirectoryRecord]) -> Touched:
     records = list(records)
     cards = {r.card_id for r in records if isinstance(r, LedgerEntry)}
-    members = {r.member_id for r in records if isinstance(r, Registration)}
+    members = {r.member_id for r in records if isinstance(r, (Registration, Sighting))}
     # A separation regroups its two members (and whoever they joined through).
     members |= {m for r in records if isinstance(r, tuple) for m in r}
     vouchers = {r.voucher_id for r in records if isinstance(r, Redemption)}
@@ -191,6 +191,7 @@ def card_overdrafts(card_id: str, entries: list[LedgerEntry]) -> list[ConflictRe
 def group_duplicates(
     registrations: Mapping[str, Registration],
     duplicates: DuplicateResolution,
+    sightings: Mapping[str, Sighting],
     balances_of: Callable[[str], Mapping[str, int]],
 ) -> tuple[list[ConflictRecord], list[str]]:
     """A duplicate group's conflicts (one per alias), and the ids of the conflicts of its
@@ -204,7 +205,7 @@ def group_duplicates(
             balances = {
                 card: balances_of(card) for card in sorted(survivor.card_numbers | alias.card_numbers)
             }
-            found.append(duplicate_conflict(survivor, alias, balances))
+            found.append(duplicate_conflict(survivor, alias, sightings, balances))
     not_aliases = [f"duplicate:{m}" for m in registrations if m not in duplicates.aliases]
     return found, not_aliases
 
@@ -244,7 +245,10 @@ def overdraft_conflict(record: OverdraftRecord, entries: Mapping[str, LedgerEntr
 
 
 def duplicate_conflict(
-    survivor: Registration, alias: Registration, balances: Mapping[str, Mapping[str, int]]
+    survivor: Registration,
+    alias: Registration,
+    sightings: Mapping[str, Sighting],
+    balances: Mapping[str, Mapping[str, int]],
 ) -> ConflictRecord:
     shared = sorted(set(survivor.keys) & set(alias.keys))
     return ConflictRecord(
@@ -255,11 +259,12 @@ def duplicate_conflict(
         amount_fen=0,
         summary=(
             f"member {alias.member_id} (registered at {alias.node}) shares {', '.join(shared)} with"
-            f" {survivor.member_id} (registered at {survivor.node}, earlier); merged into the earlier one"
+            f" {survivor.member_id} (registered at {survivor.node}); merged into {survivor.member_id},"
+            " which HQ saw first"
         ),
         details={
-            "survivor": _registration_json(survivor),
-            "alias": _registration_json(alias),
+            "survivor": _registration_json(survivor, sightings),
+            "alias": _registration_json(alias, sightings),
             "shared_keys": shared,
             "card_balances": {card: dict(b) for card, b in sorted(balances.items())},
         },
@@ -312,11 +317,14 @@ def resolution_records(
     return []
 
 
-def _registration_json(registration: Registration) -> dict[str, Any]:
+def _registration_json(registration: Registration, sightings: Mapping[str, Sighting]) -> dict[str, Any]:
+    seen = sightings.get(registration.member_id)
     return {
         "member_id": registration.member_id,
         "branch": registration.node,
         "phone": registration.phone,
         "cards": sorted(registration.card_numbers),
         "hlc": registration.hlc,
+        # HQ's order of first sight: the survivor is the smallest (conflict.duplicates).
+        "seen_by_hq": None if seen is None else seen.seq,
     }

@@ -17,13 +17,21 @@ from typing import Any
 
 from conflict.card_status import CardEvent, status
 from conflict.directory import Directory
-from conflict.duplicates import DuplicateResolution, Registration, Separation, find_duplicates
+from conflict.duplicates import (
+    DuplicateResolution,
+    Registration,
+    Separation,
+    Sighting,
+    find_duplicates,
+    rank,
+)
 from conflict.errors import (
     CardEventConflict,
     DuplicateIdConflict,
     LedgerEntryConflict,
     RedemptionConflict,
     RegistrationConflict,
+    SightingConflict,
 )
 from conflict.ledger import LEDGER_UNITS, LedgerEntry
 from conflict.profile import StampedField, merge_profiles, values
@@ -73,11 +81,22 @@ DIRECTORY_SCHEMA = """
     CREATE INDEX dir_redemptions_by_voucher ON dir_redemptions (voucher_id)
 """
 
+# HQ's order of first sight per registration (conflict.duplicates.Sighting); a
+# later migration than DIRECTORY_SCHEMA on both sides.
+SIGHTINGS_SCHEMA = """
+    CREATE TABLE dir_sightings (
+        member_id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        record BLOB NOT NULL
+    ) WITHOUT ROWID
+"""
+
 _CONFLICT_ERRORS: dict[type, type[DuplicateIdConflict]] = {
     Registration: RegistrationConflict,
     CardEvent: CardEventConflict,
     LedgerEntry: LedgerEntryConflict,
     Redemption: RedemptionConflict,
+    Sighting: SightingConflict,
 }
 
 
@@ -114,6 +133,7 @@ _TABLES: dict[type, tuple[str, str]] = {
     CardEvent: ("dir_card_events", "event_id"),
     LedgerEntry: ("dir_ledger", "entry_id"),
     Redemption: ("dir_redemptions", "redemption_id"),
+    Sighting: ("dir_sightings", "member_id"),
 }
 
 
@@ -137,6 +157,8 @@ def _insert(conn: sqlite3.Connection, record: DirectoryRecord, blob: bytes) -> N
         conn.execute(
             "INSERT INTO dir_redemptions VALUES (?, ?, ?)", (record.redemption_id, record.voucher_id, blob)
         )
+    elif isinstance(record, Sighting):
+        conn.execute("INSERT INTO dir_sightings VALUES (?, ?, ?)", (record.member_id, record.seq, blob))
 
 
 def _decode(blob: Any) -> Any:
@@ -158,6 +180,7 @@ class Group:
 
     registrations: dict[str, Registration]
     separations: frozenset[Separation]
+    sightings: dict[str, Sighting]
     resolution: DuplicateResolution
 
     def survivor(self, member_id: str) -> str:
@@ -189,7 +212,33 @@ def group_of(conn: sqlite3.Connection, member_id: str) -> Group:
             seen_keys.add(key)
             pending.extend(m for (m,) in conn.execute("SELECT member_id FROM dir_keys WHERE key = ?", (key,)))
     separations = _separations_among(conn, found)
-    return Group(found, separations, find_duplicates(found.values(), separations))
+    sightings = sightings_of(conn, found)
+    return Group(found, separations, sightings, find_duplicates(found.values(), separations, sightings))
+
+
+def sightings_of(conn: sqlite3.Connection, members: Iterable[str]) -> dict[str, Sighting]:
+    """HQ's sightings of these members' registrations (those it has sent so far)."""
+    found: dict[str, Sighting] = {}
+    for member in members:
+        row = conn.execute("SELECT seq FROM dir_sightings WHERE member_id = ?", (member,)).fetchone()
+        if row is not None:
+            found[member] = Sighting(member, int(row[0]))
+    return found
+
+
+def unsighted(conn: sqlite3.Connection) -> list[Registration]:
+    """Registrations held without HQ's sighting, in the order HQ sights a backlog:
+    by stamp, then member id (the order that ranked them before sightings existed)."""
+    rows = conn.execute(
+        "SELECT record FROM dir_registrations WHERE member_id NOT IN (SELECT member_id FROM dir_sightings)"
+        " ORDER BY hlc, member_id, node"
+    )
+    return [_decode(blob) for (blob,) in rows]
+
+
+def next_sighting(conn: sqlite3.Connection) -> int:
+    """HQ's next order number (HQ writes sightings in one transaction at a time)."""
+    return int(conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM dir_sightings").fetchone()[0])
 
 
 def _separations_among(conn: sqlite3.Connection, members: Iterable[str]) -> frozenset[Separation]:
@@ -213,12 +262,15 @@ def members_with_key(conn: sqlite3.Connection, key: str) -> list[str]:
 
 
 def card_owner(conn: sqlite3.Connection, card_id: str) -> str | None:
-    """The member first registered with the card (earliest stamp), before alias resolution."""
-    owners = [
+    """The member first registered with the card (first by `conflict.duplicates.rank`),
+    before alias resolution."""
+    held = [
         registration(conn, m)
         for (m,) in conn.execute("SELECT member_id FROM dir_keys WHERE key = ?", ("card:" + card_id,))
     ]
-    ranked = sorted((r for r in owners if r is not None), key=lambda r: r.rank)
+    owners = [r for r in held if r is not None]
+    sightings = sightings_of(conn, (r.member_id for r in owners))
+    ranked = sorted(owners, key=lambda r: rank(r, sightings))
     return ranked[0].member_id if ranked else None
 
 
@@ -268,7 +320,7 @@ def member_json(conn: sqlite3.Connection, member_id: str) -> dict[str, Any] | No
         # has a profile only: no cards, no duplicates to resolve.
         if conn.execute("SELECT 1 FROM members WHERE id = ?", (member_id,)).fetchone() is None:
             return None
-        group = Group({}, frozenset(), DuplicateResolution())
+        group = Group({}, frozenset(), {}, DuplicateResolution())
     survivor = group.survivor(member_id)
     members = group.members_of(survivor)
     profile: dict[str, StampedField] = {}
@@ -352,5 +404,6 @@ def load_directory(conn: sqlite3.Connection) -> Directory:
         ledger=records[LedgerEntry],
         registrations=records[Registration],
         separations=frozenset((a, b) for a, b in separations),
+        sightings=records[Sighting],
         redemptions=records[Redemption],
     )

@@ -53,7 +53,8 @@ def _examples(invariant: str, problems: list[str]) -> list[Violation]:
 def _differences(held: Directory, reference: Directory) -> str:
     """Which parts of two directories differ, with their sizes, for a person to start from."""
     parts = []
-    for name in ("registrations", "profiles", "ledger", "card_events", "redemptions", "separations"):
+    names = ("registrations", "sightings", "profiles", "ledger", "card_events", "redemptions", "separations")
+    for name in names:
         mine, theirs = getattr(held, name), getattr(reference, name)
         if mine != theirs:
             parts.append(f"{name} ({len(mine)} here, {len(theirs)} at HQ)")
@@ -135,6 +136,13 @@ async def directory_writes_exactly_once(sim: Simulation) -> list[Violation]:
             problems.append(f"registration of {member.member_id} at {member.branch} is lost or changed")
         elif registration.card_numbers != frozenset(member.cards):
             problems.append(f"{member.member_id} holds cards {sorted(registration.card_numbers)}")
+    # HQ orders every registration it holds once: the order duplicates survive in.
+    unsighted = sorted(set(directory.registrations) - set(directory.sightings))
+    if unsighted:
+        problems.append(f"HQ holds {len(unsighted)} registrations it never sighted, e.g. {unsighted[0]}")
+    seqs = sorted(sighting.seq for sighting in directory.sightings.values())
+    if seqs != list(range(1, len(seqs) + 1)):
+        problems.append(f"HQ's sightings are not numbered 1 to {len(seqs)} once each")
     return _examples("directory writes exactly once", problems)
 
 

@@ -10,7 +10,7 @@ import sqlite3
 from typing import TypeVar
 
 from node.store.row_cache import WriterConnection
-from shared_tables.directory_store import DIRECTORY_SCHEMA
+from shared_tables.directory_store import DIRECTORY_SCHEMA, SIGHTINGS_SCHEMA
 from shared_tables.master_data_schema import MASTER_DATA_SCHEMA
 from shared_tables.migrations import migrate as shared_migrate
 
@@ -297,6 +297,9 @@ MIGRATIONS: tuple[str, ...] = (
         expires_at_ms INTEGER NOT NULL
     ) WITHOUT ROWID
     """,
+    # 6: HQ's sightings of registrations, the order duplicates survive in
+    # (conflict.duplicates); they arrive in the feed.
+    SIGHTINGS_SCHEMA,
 )
 
 # A till waits at most this long for the write lock before its request fails;

@@ -37,6 +37,7 @@ from protocol.contract.fields import (
 from protocol.limits import (
     LOGIN_PATTERN,
     MAX_CARDS_PER_REGISTRATION,
+    MAX_INT64,
     MAX_LIMIT_QTY,
     MAX_LOGIN_CHARS,
     MAX_NAME_CHARS,
@@ -159,6 +160,8 @@ _DIRECTORY_RECORD = OneOf(
         ),
         "redemption": Map({"record": Tuple((ID, CARD, TENDER_FEN, HLC, NODE))}, closed=True),
         "separation": Map({"record": Tuple((ID, ID))}, closed=True),
+        # HQ's order number for a registration: who survives among duplicates.
+        "sighting": Map({"record": Tuple((ID, Integer(1, MAX_INT64)))}, closed=True),
     },
 )
 DIRECTORY_RECORD = EntryType(

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from conflict.card_status import CardEvent
 from conflict.directory import Directory
-from conflict.duplicates import Registration
+from conflict.duplicates import Registration, Sighting
 from conflict.ledger import ENTRY_SIGNS, LedgerEntry
 from conflict.vouchers import Redemption
 
@@ -107,6 +107,15 @@ def separation_sets(draw: st.DrawFn, member_ids: list[str]) -> frozenset[tuple[s
 
 
 @st.composite
+def sighting_sets(draw: st.DrawFn, member_ids: list[str]) -> dict[str, Sighting]:
+    """HQ's sightings of some of the members (and maybe of one held elsewhere), in a
+    random order: a replica may not have heard of them all yet."""
+    candidates = [*member_ids, "m-elsewhere"]
+    order = draw(st.lists(st.sampled_from(candidates), unique=True))
+    return {m: Sighting(m, seq) for seq, m in enumerate(order, start=1)}
+
+
+@st.composite
 def redemption_sets(draw: st.DrawFn) -> dict[str, Redemption]:
     out: dict[str, Redemption] = {}
     for i in range(draw(st.integers(min_value=0, max_value=8))):
@@ -126,13 +135,16 @@ def operations(draw: st.DrawFn, replicas: int) -> list[tuple[int, Directory]]:
     """Writes made at random replicas: (replica index, a one-record Directory)."""
     ops: list[tuple[int, Directory]] = []
     registered: list[str] = []
+    sighted: list[str] = []
     lost_reports: list[str] = []
     suspensions: list[str] = []
     for i in range(draw(st.integers(min_value=0, max_value=14))):
         at = draw(st.integers(min_value=0, max_value=replicas - 1))
         node = NODES[at]
         clock = i + 1
-        what = draw(st.sampled_from(("profile", "entry", "entry", "card", "register", "separate", "voucher")))
+        what = draw(
+            st.sampled_from(("profile", "entry", "entry", "card", "register", "sight", "separate", "voucher"))
+        )
         op_id = f"op-{i}"
         if what == "profile":
             member = draw(st.sampled_from(("m0", "m1", "m2")))
@@ -161,6 +173,11 @@ def operations(draw: st.DrawFn, replicas: int) -> list[tuple[int, Directory]]:
             reg = draw(registrations(member))
             reg = Registration(reg.member_id, reg.phone, reg.card_numbers, clock, node)
             ops.append((at, Directory().with_registration(reg)))
+        elif what == "sight" and len(sighted) < len(registered):
+            # Only HQ (replica 0) sights, each registration once, in its own order.
+            member = draw(st.sampled_from([m for m in registered if m not in sighted]))
+            sighted.append(member)
+            ops.append((0, Directory().with_sighting(Sighting(member, len(sighted)))))
         elif what == "separate" and len(registered) >= 2:
             a, b = draw(st.lists(st.sampled_from(registered), min_size=2, max_size=2, unique=True))
             ops.append((at, Directory().with_separation(a, b)))

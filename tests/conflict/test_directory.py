@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from conflict.card_status import CardEvent
 from conflict.directory import Directory, decode, merge
-from conflict.duplicates import Registration
+from conflict.duplicates import Registration, Sighting
 from conflict.ledger import LedgerEntry
 from conflict.vouchers import Redemption
 from tests.conflict.strategies import FEW, PROPERTY, operations
@@ -70,6 +70,20 @@ def test_an_operator_separation_undoes_the_merge_and_splits_the_balances() -> No
     merged = merge(at_a, at_b).with_separation("mB", "mA")
     assert merged.survivor("mB") == "mB"
     assert merged.balances_by_survivor() == {"mA": {"stored_value": -3000}, "mB": {"stored_value": 2000}}
+
+
+def test_hqs_sightings_decide_the_survivor_and_the_card_owner_at_every_replica() -> None:
+    # mC claims mB's card c2 with the earliest stamp (5): by stamps it takes the group
+    # and the card. HQ stored mB first, then mC, then mA: mB survives and owns c2.
+    at_a, at_b = shop_day()
+    both_claim = Registration("mC", None, frozenset({"c2"}), 5, "C")
+    merged = merge(at_a, at_b).with_registration(both_claim)
+    assert (merged.survivor("mA"), merged.card_owners["c2"]) == ("mC", "mC")
+    sighted = merged.with_sighting(Sighting("mB", 1)).with_sighting(Sighting("mC", 2))
+    assert sighted.with_sighting(Sighting("mA", 3)).survivor("mA") == "mB"
+    assert sighted.card_owners["c2"] == "mB"
+    assert decode(sighted.encode()).encode() == sighted.encode()
+    assert decode(sighted.encode()).sightings == sighted.sightings
 
 
 def test_entries_on_unregistered_cards_are_kept_aside() -> None:

@@ -11,7 +11,8 @@ Worked example (all amounts in fen, computed by hand):
 - Meanwhile the same phone 13955556666 registers at both: at BR01 with card
   A-0001 (top-up 10,000, spends 2 cups = 5,000: balance 5,000), then at BR02 with
   card B-0002 (top-up 20,000, spends a soap = 1,200: balance 18,800).
-- HQ returns. Everywhere: one member (BR01's, registered first) with both cards,
+- HQ returns to BR01 first (BR02 is still shut), then to BR02. Everywhere: one
+  member (BR01's, the registration HQ saw first) with both cards,
   stored value 5,000 + 18,800 = 23,800; the duplicate and the 2,600 overdraft
   are in HQ's queue. Writing the overdraft off books +2,600 at HQ, and both
   branches show C-3003 at 0 with no debt; separating the two members splits them
@@ -94,7 +95,17 @@ async def test_two_cut_off_branches_converge_to_one_member_and_surface_every_con
     await chain.post(b.url + "/api/sales", paid_by_card("SOAP-BAR", "B-0002", 1_200))
     assert first["id"] != second["id"]
 
+    # Duplicates survive in the order HQ sees them (a branch cannot stamp its way
+    # ahead): BR02 stays shut until BR01's registration has reached HQ.
+    await b.stop()
     await chain.hq.start()
+
+    async def first_at_hq() -> bool:
+        async with chain.session.get(f"{chain.hq.url}/api/members/{first['id']}") as response:
+            return response.status == 200
+
+    await wait_until(first_at_hq, "BR01's registration to reach HQ", timeout_s=30)
+    await b.start()
     await wait_until(
         lambda: digests_agree(chain), "HQ and both branches to hold the same directory", timeout_s=30
     )
@@ -152,6 +163,39 @@ async def test_two_cut_off_branches_converge_to_one_member_and_surface_every_con
         chain, "POST", f"/api/conflicts/{overdraft['id']}/resolve", {"action": "collect"}, status=409
     )
     assert again["error"] == "conflict_closed"
+
+
+async def test_the_registration_hq_sees_first_survives_at_every_replica_whatever_the_stamps(
+    chain: Chain,
+) -> None:
+    # BR01 registers the phone first by the clock, BR02 a moment later; BR02 reaches
+    # HQ first. HQ's order decides (a branch could forge an early stamp, not HQ's
+    # order), and every branch follows it once HQ's sightings arrive.
+    a = await chain.add_node("BR01")
+    b = await chain.add_node("BR02")
+    await wait_until(lambda: online(chain, "BR01"), "BR01 to reach HQ")
+    await wait_until(lambda: online(chain, "BR02"), "BR02 to reach HQ")
+    await chain.hq.stop()
+    earlier = await chain.post(
+        a.url + "/api/members", {"name": "Qian Yu", "phone": PHONE, "cards": ["A-0101"]}
+    )
+    later = await chain.post(b.url + "/api/members", {"name": "Qian Yu", "phone": PHONE, "cards": ["B-0101"]})
+    await a.stop()
+    await chain.hq.start()
+
+    async def at_hq(member_id: str) -> bool:
+        async with chain.session.get(f"{chain.hq.url}/api/members/{member_id}") as response:
+            return response.status == 200
+
+    await wait_until(lambda: at_hq(later["id"]), "BR02's registration to reach HQ")
+    await a.start()
+    await wait_until(
+        lambda: digests_agree(chain), "HQ and both branches to hold the same directory", timeout_s=30
+    )
+    for where in (chain.hq.url, a.url, b.url):
+        merged = await chain.get(f"{where}/api/members/{earlier['id']}")
+        assert (merged["id"], merged["aliases"]) == (later["id"], [earlier["id"]]), where
+        assert [c["card"] for c in merged["cards"]] == ["A-0101", "B-0101"]
 
 
 async def test_online_spends_take_a_hold_at_hq_and_cannot_overdraw(chain: Chain) -> None:

@@ -143,6 +143,7 @@ async def test_two_different_directory_records_under_one_id_set_the_second_aside
     assert forwarded == [
         ("member", "M1"),
         ("directory", "registration:M1"),
+        ("directory", "sighting:M1"),
         ("directory", "ledger:L1"),
         ("directory", "ledger:L2"),
     ]

@@ -171,27 +171,38 @@ async def test_a_different_entry_under_a_known_sequence_quarantines_and_changes_
         await store.ingest(br.batch(3, 3), NOW_MS, 0)
 
 
-async def test_member_writes_merge_and_reach_every_other_branch(store: HQStore) -> None:
+async def test_member_writes_merge_and_reach_every_other_branch_and_hqs_order_reaches_all(
+    store: HQStore,
+) -> None:
     a, b, c = Branch("BR01"), Branch("BR02"), Branch("BR03")
     for branch in (a, b, c):
         await enroll(store, branch)
     a.write("member", "M1", "register", {"home_branch": "BR01", "name": "Li", "phone": "13900000001"})
     result = await store.ingest(a.batch(1, 1), NOW_MS, 0)
-    assert result.feeds_grown == ("BR02", "BR03")
-    assert await feed(store, "BR01") == []
+    assert result.feeds_grown == ("BR01", "BR02", "BR03")
+    sighting = {"type": "sighting", "record": ["M1", 1]}
+    # The writer holds its registration; it learns only where HQ put it in its order.
+    assert [(e.entity_id, e.payload) for e in await feed(store, "BR01")] == [("sighting:M1", sighting)]
     b_feed = await feed(store, "BR02")
-    # The profile, and the registration record the directory merges duplicates by.
+    # The profile, the registration record the directory merges duplicates by, and
+    # HQ's sighting of it (the order duplicates survive in).
     assert [(e.kind, e.op, e.entity_id) for e in b_feed] == [
         ("member", "upsert", "M1"),
         ("directory", "record", "registration:M1"),
+        ("directory", "record", "sighting:M1"),
     ]
     assert b_feed[0].payload["profile"]["name"][0] == "Li"
     assert b_feed[1].payload == {
         "type": "registration",
         "record": ["M1", "13900000001", [], NOW_MS << 16, "BR01"],
     }
+    assert b_feed[2].payload == sighting
     found = await store.member_by_phone("13900000001")
     assert [(m["id"], m["home_branch"], m["name"]) for m in found] == [("M1", "BR01", "Li")]
+
+    b.write("member", "M2", "register", {"home_branch": "BR02", "name": "Wu", "phone": "13900000002"})
+    await store.ingest(b.batch(1, 1), NOW_MS, 0)
+    assert [e.payload for e in await feed(store, "BR01")][-1] == {"type": "sighting", "record": ["M2", 2]}
 
 
 async def test_the_feed_is_paged_by_count_and_bytes(store: HQStore) -> None:

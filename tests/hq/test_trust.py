@@ -205,3 +205,31 @@ async def test_a_sale_stamped_1970_and_a_registration_stamped_before_enrollment_
     assert await sales(store, "BR03") == (1, 1_000)
     (set_aside,) = [q for q in await store.quarantined_effects("BR03") if q.seq == 3]
     assert set_aside.message.startswith("entry BR03#3 (sale/checkout) is stamped")
+
+
+async def test_an_early_stamp_cannot_take_over_a_member_hq_already_holds(store: HQStore) -> None:
+    br01, br03 = Branch("BR01"), Branch("BR03")
+    await enroll(store, br01)
+    await enroll(store, br03)
+    for n in range(5):
+        br01.sell(f"S{n}", 100)
+    member = {"home_branch": "BR01", "name": "Li", "phone": "13900000001", "cards": ["K-1"]}
+    br01.write("member", "M1", "register", member)  # stamped NOW + 5 ms
+    await store.ingest(br01.batch(1, 6), NOW_MS + 10, 0)
+    # BR03 claims the same phone and card later, stamped NOW + 1 ms: after its
+    # enrollment and in order for BR03, so HQ stores and applies it. By stamps it
+    # would be "first" and take the member, its card and whatever follows the survivor.
+    claim = {"home_branch": "BR03", "name": "Fake", "phone": "13900000001", "cards": ["K-1", "K-9"]}
+    br03.write("member", "M9", "register", claim, hlc=(NOW_MS + 1) << 16)
+    result = await store.ingest(br03.batch(1, 1), NOW_MS + 20, 0)
+
+    assert (result.applied, result.quarantined) == (1, ())
+    found = await store.member_by_phone("13900000001")
+    assert [(m["id"], m["name"], m["aliases"]) for m in found] == [("M1", "Li", ["M9"])]
+    card = await store.card("K-1")
+    assert card is not None
+    assert card["member_id"] == "M1"
+    (duplicate,) = await store.conflicts("open")
+    assert (duplicate.id, duplicate.subject) == ("duplicate:M9", "M1")
+    assert duplicate.details["survivor"]["seen_by_hq"] == 1
+    assert duplicate.details["alias"]["seen_by_hq"] == 2

@@ -135,3 +135,20 @@ def test_real_mode_says_it_does_not_ring_up_the_directory() -> None:
     assert not any(
         "member directory" in note for note in not_applied(load_scenario(SCENARIOS / "ci-small.toml"))
     )
+
+
+async def test_hq_keeping_its_sightings_to_itself_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HQ orders registrations (who survives among duplicates) but tells no branch:
+    the branches would rank duplicates by stamp and disagree with HQ."""
+    from conflict.duplicates import Registration, Sighting
+    from shared_tables import directory_store
+
+    def sight_quietly(conn: Any, registration: Registration, *_: Any) -> Sighting:
+        sighting = Sighting(registration.member_id, directory_store.next_sighting(conn))
+        directory_store.add_records(conn, [sighting])
+        return sighting
+
+    monkeypatch.setattr("hq.storage.sqlite.directory.sight", sight_quietly)
+    result = (await run_scenario(load_scenario(PROMOTION), BROKEN_SEED)).result
+    assert "directory converges" in invariants_of(result.violations)
+    assert any("sightings (0 here" in v.detail for v in result.violations)

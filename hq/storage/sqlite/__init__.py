@@ -18,6 +18,7 @@ import dataclasses
 import functools
 import hashlib
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -108,7 +109,11 @@ class SqliteHQStore:
             conn.execute(f"PRAGMA synchronous={synchronous}")
             conn.execute("PRAGMA busy_timeout=5000")
             migrate(conn)
-            return cls(conn, executor, signer)
+            store = cls(conn, executor, signer)
+            # A store from before sightings holds registrations HQ never ordered.
+            now_ms = time.time_ns() // 1_000_000
+            store._in_transaction(directory.sight_backlog, store._append(now_ms), now_ms)
+            return store
 
         return await asyncio.get_running_loop().run_in_executor(executor, connect)
 

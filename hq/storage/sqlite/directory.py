@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
+from conflict.duplicates import Registration, Sighting
 from conflict.wire import DirectoryRecord, records_of
 from hq import conflicts as queue
 from hq.conflicts import Conflict, ConflictRecord
@@ -57,6 +58,7 @@ def merge_records(
     other branch, capture the holds they spend, and refresh the queue."""
     feeds_grown: set[str] = set()
     codes = feeds.enrolled(conn)
+    touched: list[DirectoryRecord] = [w.record for w in writes]
     for write in writes:
         if not directory_store.add_records(conn, [write.record]):
             continue  # already held (a resolution HQ wrote, echoed back)
@@ -64,13 +66,39 @@ def merge_records(
             if code != write.origin:
                 append(conn, code, [record_change(write.record)])
                 feeds_grown.add(code)
+        if isinstance(write.record, Registration):
+            # The writer learns HQ's order for its own registration too.
+            touched.append(sight(conn, write.record, codes, append))
+            feeds_grown.update(codes)
         if write.hold_id is not None:
             conn.execute(
                 "UPDATE holds SET state = 'captured' WHERE hold_id = ? AND branch = ? AND state = 'open'",
                 (write.hold_id, write.origin),
             )
-    refresh_conflicts(conn, [w.record for w in writes], now_ms)
+    refresh_conflicts(conn, touched, now_ms)
     return feeds_grown
+
+
+def sight(
+    conn: sqlite3.Connection, registration: Registration, codes: list[str], append: AppendFeed
+) -> Sighting:
+    """Give a registration HQ has just stored its order number, and tell every branch:
+    the order duplicates survive in (conflict.duplicates), which no branch can stamp."""
+    sighting = Sighting(registration.member_id, directory_store.next_sighting(conn))
+    directory_store.add_records(conn, [sighting])
+    for code in codes:
+        append(conn, code, [record_change(sighting)])
+    return sighting
+
+
+def sight_backlog(conn: sqlite3.Connection, append: AppendFeed, now_ms: int) -> int:
+    """Sight every registration held without a sighting (a store from before
+    sightings), in the order that ranked them then, so no survivor changes; how many."""
+    codes = feeds.enrolled(conn)
+    backlog = directory_store.unsighted(conn)
+    sightings: list[DirectoryRecord] = [sight(conn, registration, codes, append) for registration in backlog]
+    refresh_conflicts(conn, sightings, now_ms)
+    return len(backlog)
 
 
 def all_records(conn: sqlite3.Connection) -> list[DirectoryRecord]:
@@ -95,6 +123,7 @@ def refresh_conflicts(conn: sqlite3.Connection, records: list[DirectoryRecord], 
         found, not_aliases = queue.group_duplicates(
             group.registrations,
             group.resolution,
+            group.sightings,
             lambda card: directory_store.card_json(conn, card)["balances"],
         )
         _sync(conn, found, now_ms)

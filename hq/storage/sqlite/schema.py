@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from shared_tables.directory_store import DIRECTORY_SCHEMA
+from shared_tables.directory_store import DIRECTORY_SCHEMA, SIGHTINGS_SCHEMA
 from shared_tables.master_data_schema import MASTER_DATA_SCHEMA
 from shared_tables.migrations import migrate as shared_migrate
 
@@ -263,6 +263,11 @@ MIGRATIONS: tuple[str, ...] = (
         signature BLOB NOT NULL
     )
     """,
+    # 8: the order HQ first stored each registration in (conflict.duplicates.Sighting).
+    # Registrations already held are sighted, and the branches told, when the store
+    # opens (hq.storage.sqlite.directory.sight_backlog), not here: feed entries are
+    # hash-chained in Python.
+    SIGHTINGS_SCHEMA,
 )
 
 
