@@ -88,8 +88,12 @@ SIGHTINGS_SCHEMA = """
         member_id TEXT PRIMARY KEY,
         seq INTEGER NOT NULL,
         record BLOB NOT NULL
-    ) WITHOUT ROWID
+    ) WITHOUT ROWID;
+    CREATE INDEX dir_sightings_by_seq ON dir_sightings (seq)
 """
+
+# Ids per IN (...) query, well under SQLite's default limit of 32,766 parameters.
+SQL_CHUNK = 500
 
 _CONFLICT_ERRORS: dict[type, type[DuplicateIdConflict]] = {
     Registration: RegistrationConflict,
@@ -218,11 +222,14 @@ def group_of(conn: sqlite3.Connection, member_id: str) -> Group:
 
 def sightings_of(conn: sqlite3.Connection, members: Iterable[str]) -> dict[str, Sighting]:
     """HQ's sightings of these members' registrations (those it has sent so far)."""
+    wanted = sorted(set(members))
     found: dict[str, Sighting] = {}
-    for member in members:
-        row = conn.execute("SELECT seq FROM dir_sightings WHERE member_id = ?", (member,)).fetchone()
-        if row is not None:
-            found[member] = Sighting(member, int(row[0]))
+    # A group is a handful of members; chunks keep any group under SQLite's bound on parameters.
+    for start in range(0, len(wanted), SQL_CHUNK):
+        chunk = wanted[start : start + SQL_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(f"SELECT member_id, seq FROM dir_sightings WHERE member_id IN ({marks})", chunk)
+        found.update((member, Sighting(member, int(seq))) for member, seq in rows)
     return found
 
 
