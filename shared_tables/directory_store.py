@@ -10,7 +10,6 @@ over the connected part of the directory a lookup touches.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +37,7 @@ from conflict.profile import StampedField, merge_profiles, values
 from conflict.vouchers import Redemption
 from conflict.wire import DirectoryRecord, from_payload, record_id, to_payload
 from protocol import codec
+from shared_tables.sql import Connection
 
 # Part of each side's migrations; a change here must be a new migration there.
 DIRECTORY_SCHEMA = """
@@ -104,7 +104,7 @@ _CONFLICT_ERRORS: dict[type, type[DuplicateIdConflict]] = {
 }
 
 
-def add_records(conn: sqlite3.Connection, records: Iterable[DirectoryRecord]) -> list[DirectoryRecord]:
+def add_records(conn: Connection, records: Iterable[DirectoryRecord]) -> list[DirectoryRecord]:
     """Union the records into the store; return those it did not hold yet."""
     fresh: list[DirectoryRecord] = []
     for record in records:
@@ -126,7 +126,7 @@ def add_records(conn: sqlite3.Connection, records: Iterable[DirectoryRecord]) ->
     return fresh
 
 
-def _held_blob(conn: sqlite3.Connection, record: DirectoryRecord) -> bytes | None:
+def _held_blob(conn: Connection, record: DirectoryRecord) -> bytes | None:
     table, column = _TABLES[type(record)]
     row = conn.execute(f"SELECT record FROM {table} WHERE {column} = ?", (record_id(record),)).fetchone()
     return None if row is None else bytes(row[0])
@@ -141,7 +141,7 @@ _TABLES: dict[type, tuple[str, str]] = {
 }
 
 
-def _insert(conn: sqlite3.Connection, record: DirectoryRecord, blob: bytes) -> None:
+def _insert(conn: Connection, record: DirectoryRecord, blob: bytes) -> None:
     if isinstance(record, Registration):
         conn.execute(
             "INSERT INTO dir_registrations VALUES (?, ?, ?, ?)",
@@ -172,7 +172,7 @@ def _decode(blob: Any) -> Any:
 # -- lookups -------------------------------------------------------------------
 
 
-def registration(conn: sqlite3.Connection, member_id: str) -> Registration | None:
+def registration(conn: Connection, member_id: str) -> Registration | None:
     row = conn.execute("SELECT record FROM dir_registrations WHERE member_id = ?", (member_id,)).fetchone()
     return None if row is None else _decode(row[0])
 
@@ -195,7 +195,7 @@ class Group:
         return next((g for g in self.resolution.groups if g[0] == survivor), (survivor,))
 
 
-def group_of(conn: sqlite3.Connection, member_id: str) -> Group:
+def group_of(conn: Connection, member_id: str) -> Group:
     """Everything that can decide who `member_id` is. Duplicate resolution over this
     connected component equals resolution over the whole directory, because
     registrations that share no key with it can neither join nor crowd it."""
@@ -220,7 +220,7 @@ def group_of(conn: sqlite3.Connection, member_id: str) -> Group:
     return Group(found, separations, sightings, find_duplicates(found.values(), separations, sightings))
 
 
-def sightings_of(conn: sqlite3.Connection, members: Iterable[str]) -> dict[str, Sighting]:
+def sightings_of(conn: Connection, members: Iterable[str]) -> dict[str, Sighting]:
     """HQ's sightings of these members' registrations (those it has sent so far)."""
     wanted = sorted(set(members))
     found: dict[str, Sighting] = {}
@@ -233,7 +233,7 @@ def sightings_of(conn: sqlite3.Connection, members: Iterable[str]) -> dict[str, 
     return found
 
 
-def unsighted(conn: sqlite3.Connection) -> list[Registration]:
+def unsighted(conn: Connection) -> list[Registration]:
     """Registrations held without HQ's sighting, in the order HQ sights a backlog:
     by stamp, then member id (the order that ranked them before sightings existed)."""
     rows = conn.execute(
@@ -243,12 +243,12 @@ def unsighted(conn: sqlite3.Connection) -> list[Registration]:
     return [_decode(blob) for (blob,) in rows]
 
 
-def next_sighting(conn: sqlite3.Connection) -> int:
+def next_sighting(conn: Connection) -> int:
     """HQ's next order number (HQ writes sightings in one transaction at a time)."""
     return int(conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM dir_sightings").fetchone()[0])
 
 
-def _separations_among(conn: sqlite3.Connection, members: Iterable[str]) -> frozenset[Separation]:
+def _separations_among(conn: Connection, members: Iterable[str]) -> frozenset[Separation]:
     members = set(members)
     pairs: set[Separation] = set()
     for member in members:
@@ -260,7 +260,7 @@ def _separations_among(conn: sqlite3.Connection, members: Iterable[str]) -> froz
     return frozenset(pairs)
 
 
-def members_with_key(conn: sqlite3.Connection, key: str) -> list[str]:
+def members_with_key(conn: Connection, key: str) -> list[str]:
     """Survivor ids of the members registered with a phone ("phone:...") or card ("card:...")."""
     survivors: set[str] = set()
     for (member_id,) in conn.execute("SELECT member_id FROM dir_keys WHERE key = ?", (key,)).fetchall():
@@ -268,7 +268,7 @@ def members_with_key(conn: sqlite3.Connection, key: str) -> list[str]:
     return sorted(survivors)
 
 
-def card_owner(conn: sqlite3.Connection, card_id: str) -> str | None:
+def card_owner(conn: Connection, card_id: str) -> str | None:
     """The member first registered with the card (first by `conflict.duplicates.rank`),
     before alias resolution."""
     held = [
@@ -281,33 +281,33 @@ def card_owner(conn: sqlite3.Connection, card_id: str) -> str | None:
     return ranked[0].member_id if ranked else None
 
 
-def card_entries(conn: sqlite3.Connection, card_id: str) -> list[LedgerEntry]:
+def card_entries(conn: Connection, card_id: str) -> list[LedgerEntry]:
     rows = conn.execute("SELECT record FROM dir_ledger WHERE card_id = ?", (card_id,))
     return [_decode(blob) for (blob,) in rows]
 
 
-def card_balance(conn: sqlite3.Connection, card_id: str, ledger: str) -> int:
+def card_balance(conn: Connection, card_id: str, ledger: str) -> int:
     row = conn.execute(
         "SELECT COALESCE(SUM(amount), 0) FROM dir_ledger WHERE card_id = ? AND ledger = ?", (card_id, ledger)
     ).fetchone()
     return int(row[0])
 
 
-def card_events(conn: sqlite3.Connection, card_id: str) -> list[CardEvent]:
+def card_events(conn: Connection, card_id: str) -> list[CardEvent]:
     rows = conn.execute("SELECT record FROM dir_card_events WHERE card_id = ?", (card_id,))
     return [_decode(blob) for (blob,) in rows]
 
 
-def card_status(conn: sqlite3.Connection, card_id: str) -> str:
+def card_status(conn: Connection, card_id: str) -> str:
     return status(card_events(conn, card_id))
 
 
-def redemptions_of(conn: sqlite3.Connection, voucher_id: str) -> list[Redemption]:
+def redemptions_of(conn: Connection, voucher_id: str) -> list[Redemption]:
     rows = conn.execute("SELECT record FROM dir_redemptions WHERE voucher_id = ?", (voucher_id,))
     return [_decode(blob) for (blob,) in rows]
 
 
-def card_json(conn: sqlite3.Connection, card_id: str) -> dict[str, Any]:
+def card_json(conn: Connection, card_id: str) -> dict[str, Any]:
     balances = {ledger: card_balance(conn, card_id, ledger) for ledger in LEDGER_UNITS}
     return {
         "card": card_id,
@@ -318,7 +318,7 @@ def card_json(conn: sqlite3.Connection, card_id: str) -> dict[str, Any]:
     }
 
 
-def member_json(conn: sqlite3.Connection, member_id: str) -> dict[str, Any] | None:
+def member_json(conn: Connection, member_id: str) -> dict[str, Any] | None:
     """A member as a till or an operator sees it: the survivor of its duplicate group,
     with the merged profile, every card of the group, and the group's balances."""
     group = group_of(conn, member_id)
@@ -351,7 +351,7 @@ def member_json(conn: sqlite3.Connection, member_id: str) -> dict[str, Any] | No
     }
 
 
-def load_profile(conn: sqlite3.Connection, member_id: str) -> dict[str, StampedField]:
+def load_profile(conn: Connection, member_id: str) -> dict[str, StampedField]:
     row = conn.execute("SELECT profile FROM members WHERE id = ?", (member_id,)).fetchone()
     return {} if row is None else decode_profile(row[0])
 
@@ -361,7 +361,7 @@ def decode_profile(blob: Any) -> dict[str, StampedField]:
 
 
 def store_profile(
-    conn: sqlite3.Connection, member_id: str, home_branch: str, profile: dict[str, StampedField]
+    conn: Connection, member_id: str, home_branch: str, profile: dict[str, StampedField]
 ) -> None:
     """Keep a member's stamped profile, and its current values in columns for lookups.
     A member's home branch is set by its first write and never moves."""
@@ -382,7 +382,7 @@ def store_profile(
 
 
 def merge_profile(
-    conn: sqlite3.Connection, member_id: str, home_branch: str, incoming: dict[str, StampedField]
+    conn: Connection, member_id: str, home_branch: str, incoming: dict[str, StampedField]
 ) -> tuple[str, dict[str, StampedField]]:
     """Merge stamped fields into the member's profile, field by field (conflict.profile);
     the member's home branch (`home_branch` if the member is new) and merged profile."""
@@ -394,7 +394,7 @@ def merge_profile(
     return home, merged
 
 
-def load_directory(conn: sqlite3.Connection) -> Directory:
+def load_directory(conn: Connection) -> Directory:
     """The whole directory as one mergeable state (for comparing replicas)."""
     records: dict[type, dict[str, Any]] = {kind: {} for kind in _TABLES}
     for table, _ in _TABLES.values():

@@ -3,26 +3,34 @@ routing rules (which are part of that contract)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from hq.storage.base import HQStore
+from hq.storage.postgres import PostgresHQStore
 from hq.storage.sqlite import SqliteHQStore
+from tests.postgres import Cluster, running_cluster
+
+BACKENDS = ("postgresql", "sqlite")
 
 
-async def open_sqlite(tmp_path: Path) -> HQStore:
-    return await SqliteHQStore.open(tmp_path / "hq.sqlite")
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    with running_cluster() as cluster:
+        yield cluster
 
 
-BACKENDS: dict[str, Callable[[Path], Awaitable[HQStore]]] = {"sqlite": open_sqlite}
-
-
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=BACKENDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[HQStore]:
-    store = await BACKENDS[request.param](tmp_path)
+    opened: HQStore
+    if request.param == "sqlite":
+        opened = await SqliteHQStore.open(tmp_path / "hq.sqlite")
+    else:
+        cluster: Cluster = request.getfixturevalue("postgres")
+        opened = await PostgresHQStore.connect(await cluster.new_database())
     try:
-        yield store
+        yield opened
     finally:
-        await store.close()
+        await opened.close()

@@ -73,6 +73,7 @@ from protocol.hlc import HybridLogicalClock
 from protocol.ingest import Fork
 from shared_tables import directory_store
 from shared_tables.private_files import private_database
+from shared_tables.sql import Connection
 
 T = TypeVar("T")
 # Sessions that expired this long before a new one's expiry are swept as it is added:
@@ -89,13 +90,16 @@ class SqliteHQStore:
     ) -> None:
         self._conn = conn
         self._executor = executor
+        self._started(signer, feeds.latest_hlc(conn))
+
+    def _started(self, signer: operations.Signer | None, latest_hlc: int) -> None:
         # Signs each operation logged (hq.operation_log rule 3); a store opened without
         # HQ's key (a test of one table) can log none.
         self._signer = signer
-        # HQ's stamps on its feeds; only ever touched on the store's thread.
-        self.clock = HybridLogicalClock(feeds.latest_hlc(conn))
+        # HQ's stamps on its feeds; only ever touched inside the store's transactions.
+        self.clock = HybridLogicalClock(latest_hlc)
         self._digest_lock = asyncio.Lock()
-        self._digest: tuple[int, DirectoryDigest] | None = None  # (changes, digest at that count)
+        self._digest: tuple[object, DirectoryDigest] | None = None  # (version, digest at that version)
 
     @classmethod
     async def open(
@@ -122,7 +126,7 @@ class SqliteHQStore:
         self._executor.shutdown(wait=True)
 
     def _in_transaction(
-        self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
@@ -134,15 +138,13 @@ class SqliteHQStore:
         conn.execute("COMMIT")
         return result
 
-    async def _tx(
-        self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs
-    ) -> T:
+    async def _tx(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """`fn(conn, ...)` in one transaction on the store's thread."""
         call = functools.partial(self._in_transaction, fn, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     async def _read(
-        self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """`fn(conn, ...)` on the store's thread; no write runs while it reads."""
         call = functools.partial(fn, self._conn, *args, **kwargs)
@@ -151,7 +153,7 @@ class SqliteHQStore:
     def _append(self, wall_ms: int) -> feeds.AppendFeed:
         return feeds.appender(self.clock, wall_ms)
 
-    def _log(self, conn: sqlite3.Connection, operation: Operation | None) -> None:
+    def _log(self, conn: Connection, operation: Operation | None) -> None:
         """Log the operation in the change's own transaction (hq.operation_log rule 1)."""
         if operation is None:
             return
@@ -164,7 +166,7 @@ class SqliteHQStore:
     async def add_enroll_token(
         self, branch: str, token_hash: str, expires_at_ms: int, operation: Operation | None = None
     ) -> None:
-        def add(conn: sqlite3.Connection) -> None:
+        def add(conn: Connection) -> None:
             enrollment.add_token(conn, branch, token_hash, expires_at_ms)
             self._log(conn, operation)
 
@@ -222,7 +224,7 @@ class SqliteHQStore:
     async def upsert_master(
         self, records: Sequence[MasterRecord], wall_ms: int, operation: Operation | None = None
     ) -> list[str]:
-        def upsert(conn: sqlite3.Connection) -> list[str]:
+        def upsert(conn: Connection) -> list[str]:
             self._log(conn, operation)
             changes = inventory.write_master(conn, records)
             if operation is not None:
@@ -279,15 +281,19 @@ class SqliteHQStore:
 
     async def directory_digest(self) -> DirectoryDigest:
         async with self._digest_lock:
-            # Every write goes through this one connection, so an unchanged count of
-            # changes means an unchanged directory. It is read before the digest is
-            # computed: a write landing in between makes the key older than the
-            # digest, never newer, so the next caller computes it again.
-            changes = self._conn.total_changes
-            if self._digest is None or self._digest[0] != changes:
+            # The version is read before the digest is computed: a write landing in
+            # between makes the key older than the digest, never newer, so the next
+            # caller computes it again.
+            version = await self._version()
+            if self._digest is None or self._digest[0] != version:
                 data = await self.directory_bytes()
-                self._digest = (changes, DirectoryDigest(hashlib.sha256(data).hexdigest(), len(data)))
+                self._digest = (version, DirectoryDigest(hashlib.sha256(data).hexdigest(), len(data)))
             return self._digest[1]
+
+    async def _version(self) -> object:
+        """A value that changes whenever anything is written: every write goes through
+        this one connection, so its count of changes."""
+        return self._conn.total_changes
 
     # -- online payment holds -----------------------------------------------------------------
 
@@ -302,7 +308,7 @@ class SqliteHQStore:
     async def put_operator(
         self, record: OperatorRecord, expected_version: int, wall_ms: int, operation: Operation | None = None
     ) -> list[str]:
-        def put(conn: sqlite3.Connection) -> list[str]:
+        def put(conn: Connection) -> list[str]:
             self._log(conn, operation)
             return operators.put(conn, self._append(wall_ms), record, expected_version)
 
@@ -324,7 +330,7 @@ class SqliteHQStore:
         return await self._read(operators.every)
 
     async def add_session(self, token_hash: str, operator_id: str, expires_at_ms: int) -> None:
-        def add(conn: sqlite3.Connection) -> None:
+        def add(conn: Connection) -> None:
             operators.end_expired(conn, expires_at_ms - SESSION_SWEEP_MS)
             operators.add_session(conn, token_hash, operator_id, expires_at_ms)
 
@@ -353,7 +359,7 @@ class SqliteHQStore:
         wall_ms: int,
         operation: Operation | None = None,
     ) -> tuple[Conflict, list[str]]:
-        def resolve(conn: sqlite3.Connection) -> tuple[Conflict, list[str]]:
+        def resolve(conn: Connection) -> tuple[Conflict, list[str]]:
             self._log(conn, operation)
             return directory.resolve(
                 conn, self.clock, self._append(wall_ms), conflict_id, action, note, by, wall_ms

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 
 from cryptography.exceptions import InvalidSignature
@@ -12,9 +11,10 @@ from hq.operation_log import LoggedOperation
 from hq.storage.base import feed_origin
 from hq.storage.sqlite import operations
 from protocol.signing import load_public_key
+from shared_tables.sql import Connection
 
 
-def audit_all(conn: sqlite3.Connection, hq_public_key: bytes) -> audit.AuditReport:
+def audit_all(conn: Connection, hq_public_key: bytes) -> audit.AuditReport:
     report = audit.AuditReport()
     verifier = load_public_key(hq_public_key)
 

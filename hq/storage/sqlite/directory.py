@@ -9,7 +9,6 @@ decisions are conflict/'s and hq.conflicts'.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
@@ -24,6 +23,7 @@ from hq.storage.sqlite import feeds
 from hq.storage.sqlite.feeds import AppendFeed
 from protocol.hlc import HybridLogicalClock
 from shared_tables import directory_store
+from shared_tables.sql import Connection
 
 CONFLICT_COLUMNS = (
     "id, kind, state, subject, branches, amount_fen, summary, details, detected_at_ms, updated_at_ms,"
@@ -34,7 +34,7 @@ CONFLICT_COLUMNS = (
 # -- merging the branches' writes ---------------------------------------------------------
 
 
-def merge_members(conn: sqlite3.Connection, writes: Iterable[MemberWrite], append: AppendFeed) -> set[str]:
+def merge_members(conn: Connection, writes: Iterable[MemberWrite], append: AppendFeed) -> set[str]:
     """Merge each profile write field by field; every branch but the writer learns the result."""
     feeds_grown: set[str] = set()
     codes = feeds.enrolled(conn)
@@ -52,7 +52,7 @@ def merge_members(conn: sqlite3.Connection, writes: Iterable[MemberWrite], appen
 
 
 def merge_records(
-    conn: sqlite3.Connection, writes: list[DirectoryWrite], append: AppendFeed, now_ms: int
+    conn: Connection, writes: list[DirectoryWrite], append: AppendFeed, now_ms: int
 ) -> set[str]:
     """Union the branches' directory records into HQ's, forward the new ones to every
     other branch, capture the holds they spend, and refresh the queue."""
@@ -79,9 +79,7 @@ def merge_records(
     return feeds_grown
 
 
-def sight(
-    conn: sqlite3.Connection, registration: Registration, codes: list[str], append: AppendFeed
-) -> Sighting:
+def sight(conn: Connection, registration: Registration, codes: list[str], append: AppendFeed) -> Sighting:
     """Give a registration HQ has just stored its order number, and tell every branch:
     the order duplicates survive in (conflict.duplicates), which no branch can stamp."""
     sighting = Sighting(registration.member_id, directory_store.next_sighting(conn))
@@ -91,7 +89,7 @@ def sight(
     return sighting
 
 
-def sight_backlog(conn: sqlite3.Connection, append: AppendFeed, now_ms: int) -> int:
+def sight_backlog(conn: Connection, append: AppendFeed, now_ms: int) -> int:
     """Sight every registration held without a sighting (a store from before
     sightings), in the order that ranked them then, so no survivor changes; how many."""
     codes = feeds.enrolled(conn)
@@ -101,14 +99,14 @@ def sight_backlog(conn: sqlite3.Connection, append: AppendFeed, now_ms: int) -> 
     return len(backlog)
 
 
-def all_records(conn: sqlite3.Connection) -> list[DirectoryRecord]:
+def all_records(conn: Connection) -> list[DirectoryRecord]:
     return records_of(directory_store.load_directory(conn))
 
 
 # -- the conflict queue -------------------------------------------------------------------
 
 
-def refresh_conflicts(conn: sqlite3.Connection, records: list[DirectoryRecord], now_ms: int) -> None:
+def refresh_conflicts(conn: Connection, records: list[DirectoryRecord], now_ms: int) -> None:
     """Recompute the conflicts of every card, member and voucher the records touch."""
     touched = queue.touched(records)
     for card in touched.cards:
@@ -137,7 +135,7 @@ def refresh_conflicts(conn: sqlite3.Connection, records: list[DirectoryRecord], 
 
 
 def _sync(
-    conn: sqlite3.Connection,
+    conn: Connection,
     found: list[ConflictRecord],
     now_ms: int,
     stale: tuple[str, str] | None = None,
@@ -202,21 +200,22 @@ def _conflict(row: tuple[Any, ...]) -> Conflict:
     )
 
 
-def conflicts(conn: sqlite3.Connection, state: str | None) -> list[Conflict]:
+def conflicts(conn: Connection, state: str | None) -> list[Conflict]:
     rows = conn.execute(
-        f"SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE ? IS NULL OR state = ? ORDER BY detected_at_ms, id",
+        f"SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE CAST(? AS TEXT) IS NULL OR state = ?"
+        " ORDER BY detected_at_ms, id",
         (state, state),
     )
     return [_conflict(row) for row in rows]
 
 
-def conflict(conn: sqlite3.Connection, conflict_id: str) -> Conflict | None:
+def conflict(conn: Connection, conflict_id: str) -> Conflict | None:
     row = conn.execute(f"SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE id = ?", (conflict_id,)).fetchone()
     return None if row is None else _conflict(row)
 
 
 def resolve(
-    conn: sqlite3.Connection,
+    conn: Connection,
     clock: HybridLogicalClock,
     append: AppendFeed,
     conflict_id: str,
@@ -249,7 +248,7 @@ def resolve(
 # -- views ------------------------------------------------------------------------------
 
 
-def member_by_phone(conn: sqlite3.Connection, phone: str) -> list[dict[str, Any]]:
+def member_by_phone(conn: Connection, phone: str) -> list[dict[str, Any]]:
     found = set(directory_store.members_with_key(conn, "phone:" + phone))
     for (member_id,) in conn.execute("SELECT id FROM members WHERE phone = ?", (phone,)).fetchall():
         found.add(directory_store.group_of(conn, member_id).survivor(member_id))
@@ -257,12 +256,12 @@ def member_by_phone(conn: sqlite3.Connection, phone: str) -> list[dict[str, Any]
     return [view for view in views if view is not None]
 
 
-def directory_bytes(conn: sqlite3.Connection) -> bytes:
+def directory_bytes(conn: Connection) -> bytes:
     """The directory's canonical bytes: equal at two replicas iff their directories are."""
     return directory_store.load_directory(conn).encode()
 
 
-def card(conn: sqlite3.Connection, card_id: str) -> dict[str, Any] | None:
+def card(conn: Connection, card_id: str) -> dict[str, Any] | None:
     owner = directory_store.card_owner(conn, card_id)
     if owner is None:
         return None

@@ -4,7 +4,6 @@ snapshot a new branch's feed starts with."""
 from __future__ import annotations
 
 import json
-import sqlite3
 
 from hq import enrollment
 from hq.feed_changes import member_change, record_change
@@ -13,6 +12,7 @@ from hq.storage.sqlite import directory, feeds, inventory, operators
 from hq.storage.sqlite.feeds import AppendFeed
 from protocol.entry import GENESIS_HASH
 from shared_tables import directory_store
+from shared_tables.sql import Connection
 
 BRANCH_COLUMNS = (
     "code, public_key, enrolled_at_ms, acked_seq, last_seen_ms, reported_backlog,"
@@ -21,7 +21,7 @@ BRANCH_COLUMNS = (
 )
 
 
-def add_token(conn: sqlite3.Connection, branch: str, token_hash: str, expires_at_ms: int) -> None:
+def add_token(conn: Connection, branch: str, token_hash: str, expires_at_ms: int) -> None:
     row = conn.execute("SELECT acked_seq FROM nodes WHERE code = ?", (branch,)).fetchone()
     enrollment.refuse_second_node(branch, None if row is None else row[0])
     conn.execute(
@@ -31,7 +31,7 @@ def add_token(conn: sqlite3.Connection, branch: str, token_hash: str, expires_at
 
 
 def redeem(
-    conn: sqlite3.Connection,
+    conn: Connection,
     append: AppendFeed,
     token_hash: str,
     branch: str,
@@ -63,7 +63,7 @@ def redeem(
     return grown
 
 
-def snapshot(conn: sqlite3.Connection) -> list[FeedChange]:
+def snapshot(conn: Connection) -> list[FeedChange]:
     """What a new branch starts from: the master data and the directory as they are now,
     and the conflicts resolved so far."""
     changes = inventory.master_snapshot(conn)
@@ -81,16 +81,16 @@ def snapshot(conn: sqlite3.Connection) -> list[FeedChange]:
     return changes
 
 
-def branch(conn: sqlite3.Connection, code: str) -> BranchRecord | None:
+def branch(conn: Connection, code: str) -> BranchRecord | None:
     row = conn.execute(f"SELECT {BRANCH_COLUMNS} FROM nodes WHERE code = ?", (code,)).fetchone()
     return None if row is None else BranchRecord(*row)
 
 
-def branches(conn: sqlite3.Connection) -> list[BranchRecord]:
+def branches(conn: Connection) -> list[BranchRecord]:
     return [BranchRecord(*row) for row in conn.execute(f"SELECT {BRANCH_COLUMNS} FROM nodes ORDER BY code")]
 
 
-def touch(conn: sqlite3.Connection, code: str, now_ms: int, reported_backlog: int | None) -> None:
+def touch(conn: Connection, code: str, now_ms: int, reported_backlog: int | None) -> None:
     conn.execute(
         "UPDATE nodes SET last_seen_ms = ?, reported_backlog = COALESCE(?, reported_backlog) WHERE code = ?",
         (now_ms, reported_backlog, code),

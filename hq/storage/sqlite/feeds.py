@@ -6,24 +6,24 @@ HQ signs a page's head when it serves it.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 
 from hq.storage.base import FeedChange, FeedSlice, feed_origin
 from protocol.entry import GENESIS_HASH, encode_entry
 from protocol.hlc import HybridLogicalClock
+from shared_tables.sql import Connection
 
 # Appends changes to a branch's feed in the current transaction; returns the last seq.
-AppendFeed = Callable[[sqlite3.Connection, str, Sequence[FeedChange]], int]
+AppendFeed = Callable[[Connection, str, Sequence[FeedChange]], int]
 
 
-def latest_hlc(conn: sqlite3.Connection) -> int:
+def latest_hlc(conn: Connection) -> int:
     """The newest stamp in any feed: HQ's clock starts from it, so stamps never go back."""
     return int(conn.execute("SELECT COALESCE(MAX(hlc), 0) FROM feed").fetchone()[0])
 
 
 def append(
-    conn: sqlite3.Connection,
+    conn: Connection,
     clock: HybridLogicalClock,
     branch: str,
     changes: Iterable[FeedChange],
@@ -57,18 +57,18 @@ def append(
 def appender(clock: HybridLogicalClock, wall_ms: int) -> AppendFeed:
     """`append` with HQ's clock and the time of the write bound."""
 
-    def append_changes(conn: sqlite3.Connection, branch: str, changes: Sequence[FeedChange]) -> int:
+    def append_changes(conn: Connection, branch: str, changes: Sequence[FeedChange]) -> int:
         return append(conn, clock, branch, changes, wall_ms)
 
     return append_changes
 
 
-def enrolled(conn: sqlite3.Connection) -> list[str]:
+def enrolled(conn: Connection) -> list[str]:
     """Every enrolled branch, by code: the feeds a change for everyone goes to."""
     return [code for (code,) in conn.execute("SELECT code FROM nodes ORDER BY code")]
 
 
-def publish(conn: sqlite3.Connection, append_to: AppendFeed, changes: Sequence[FeedChange]) -> list[str]:
+def publish(conn: Connection, append_to: AppendFeed, changes: Sequence[FeedChange]) -> list[str]:
     """Append the changes to every branch's feed; the branches."""
     codes = enrolled(conn)
     for code in codes:
@@ -76,9 +76,7 @@ def publish(conn: sqlite3.Connection, append_to: AppendFeed, changes: Sequence[F
     return codes
 
 
-def feed_after(
-    conn: sqlite3.Connection, branch: str, after_seq: int, max_entries: int, max_bytes: int
-) -> FeedSlice:
+def feed_after(conn: Connection, branch: str, after_seq: int, max_entries: int, max_bytes: int) -> FeedSlice:
     available = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM feed WHERE branch = ?", (branch,)).fetchone()[
         0
     ]

@@ -3,14 +3,13 @@ entry captures it, the branch releases it, or it expires. The rules are hq.holds
 
 from __future__ import annotations
 
-import sqlite3
-
 from hq import holds
 from hq.storage.base import HoldRecord
 from shared_tables import directory_store
+from shared_tables.sql import Connection
 
 
-def _funds(conn: sqlite3.Connection, card_id: str, branch: str, now_ms: int) -> holds.CardFunds:
+def _funds(conn: Connection, card_id: str, branch: str, now_ms: int) -> holds.CardFunds:
     held, branch_holds, branch_held = conn.execute(
         "SELECT COALESCE(SUM(amount_fen), 0), COUNT(CASE WHEN branch = ? THEN 1 END),"
         " COALESCE(SUM(CASE WHEN branch = ? THEN amount_fen END), 0) FROM holds"
@@ -27,7 +26,7 @@ def _funds(conn: sqlite3.Connection, card_id: str, branch: str, now_ms: int) -> 
     )
 
 
-def place(conn: sqlite3.Connection, hold: HoldRecord, unsynced_fen: int, now_ms: int) -> int:
+def place(conn: Connection, hold: HoldRecord, unsynced_fen: int, now_ms: int) -> int:
     held = conn.execute(
         "SELECT branch, card_id, amount_fen FROM holds WHERE hold_id = ?", (hold.hold_id,)
     ).fetchone()
@@ -43,7 +42,7 @@ def place(conn: sqlite3.Connection, hold: HoldRecord, unsynced_fen: int, now_ms:
     return available
 
 
-def release(conn: sqlite3.Connection, branch: str, hold_id: str) -> bool:
+def release(conn: Connection, branch: str, hold_id: str) -> bool:
     cursor = conn.execute(
         "UPDATE holds SET state = 'released' WHERE hold_id = ? AND branch = ? AND state = 'open'",
         (hold_id, branch),

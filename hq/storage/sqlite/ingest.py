@@ -29,10 +29,11 @@ from protocol.entry import Entry
 from protocol.errors import Refused
 from protocol.hlc import HybridLogicalClock
 from protocol.ingest import Fork, Gap, NewEntries, decide, held_range
+from shared_tables.sql import Connection
 
 
 def ingest(
-    conn: sqlite3.Connection,
+    conn: Connection,
     clock: HybridLogicalClock,
     batch: SignedBatch,
     now_ms: int,
@@ -101,7 +102,7 @@ def ingest(
     return IngestResult(acked_seq, applied, decision.duplicates, tuple(sorted(feeds_grown)), tuple(set_aside))
 
 
-def _branch_facts(conn: sqlite3.Connection, origin: str, enrolled_at_ms: int, first_seq: int) -> BranchFacts:
+def _branch_facts(conn: Connection, origin: str, enrolled_at_ms: int, first_seq: int) -> BranchFacts:
     previous = conn.execute(
         "SELECT hlc FROM log_entries WHERE origin = ? AND seq = ?", (origin, first_seq - 1)
     ).fetchone()
@@ -118,7 +119,7 @@ def _branch_facts(conn: sqlite3.Connection, origin: str, enrolled_at_ms: int, fi
 
 
 def apply_effects(
-    conn: sqlite3.Connection, entries: Sequence[Entry], append: AppendFeed, now_ms: int
+    conn: Connection, entries: Sequence[Entry], append: AppendFeed, now_ms: int
 ) -> tuple[set[str], list[RefusedEffect]]:
     """Apply what the entries mean, all but those HQ cannot apply; the branches whose
     feeds grew, and the entries refused (in log order) with why."""
@@ -135,7 +136,7 @@ def apply_effects(
 
 
 def _apply_one_by_one(
-    conn: sqlite3.Connection,
+    conn: Connection,
     entries: Sequence[Entry],
     refused_in_planning: list[RefusedEffect],
     append: AppendFeed,
@@ -162,7 +163,7 @@ def _apply_one_by_one(
     return feeds_grown, [refused[seq] for seq in sorted(refused)]
 
 
-def _set_aside(conn: sqlite3.Connection, effects: list[QuarantinedEffect]) -> None:
+def _set_aside(conn: Connection, effects: list[QuarantinedEffect]) -> None:
     conn.executemany(
         "INSERT INTO effect_quarantine (origin, seq, kind, op, entity_id, code, message, at_ms)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -170,7 +171,7 @@ def _set_aside(conn: sqlite3.Connection, effects: list[QuarantinedEffect]) -> No
     )
 
 
-def execute_plan(conn: sqlite3.Connection, plan: Plan, append: AppendFeed, now_ms: int) -> set[str]:
+def execute_plan(conn: Connection, plan: Plan, append: AppendFeed, now_ms: int) -> set[str]:
     """Apply what the entries mean; the branches whose feeds grew."""
     reports.record_sales(conn, plan.sales)
     feeds_grown = directory.merge_members(conn, plan.members, append) if plan.members else set()
@@ -181,7 +182,7 @@ def execute_plan(conn: sqlite3.Connection, plan: Plan, append: AppendFeed, now_m
     return feeds_grown
 
 
-def _quarantine(conn: sqlite3.Connection, batch: SignedBatch, fork: Fork, now_ms: int) -> None:
+def _quarantine(conn: Connection, batch: SignedBatch, fork: Fork, now_ms: int) -> None:
     conn.execute(
         "UPDATE nodes SET quarantined_reason = ?, quarantined_at_ms = ?"
         " WHERE code = ? AND quarantined_reason IS NULL",

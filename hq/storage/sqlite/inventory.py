@@ -7,7 +7,6 @@ hq.inventory_plan; here they are only executed.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import astuple, fields
 from typing import Any
@@ -27,6 +26,7 @@ from hq.storage.inventory_records import (
 )
 from hq.storage.sqlite.feeds import AppendFeed
 from protocol import codec
+from shared_tables.sql import Connection
 
 MASTER_TABLES = {
     "product": "products",
@@ -49,7 +49,7 @@ def _record(kind: str, row: Sequence[Any]) -> MasterRecord:
     return MASTER_KINDS[kind](**values)
 
 
-def read_master(conn: sqlite3.Connection, kind: str, keys: Iterable[str] | None = None) -> list[MasterRecord]:
+def read_master(conn: Connection, kind: str, keys: Iterable[str] | None = None) -> list[MasterRecord]:
     cls = MASTER_KINDS[kind]
     select = f"SELECT {', '.join(_columns(kind))} FROM {MASTER_TABLES[kind]}"
     if keys is None:
@@ -61,12 +61,12 @@ def read_master(conn: sqlite3.Connection, kind: str, keys: Iterable[str] | None 
     return [_record(kind, row) for row in rows]
 
 
-def _held(conn: sqlite3.Connection, kind: str, key: str) -> MasterRecord | None:
+def _held(conn: Connection, kind: str, key: str) -> MasterRecord | None:
     found = read_master(conn, kind, [key])
     return found[0] if found else None
 
 
-def write_master(conn: sqlite3.Connection, records: Sequence[MasterRecord]) -> list[FeedChange]:
+def write_master(conn: Connection, records: Sequence[MasterRecord]) -> list[FeedChange]:
     """Check each record against what HQ holds and write it; the feed changes to publish.
     Records are written in order, so a category may name a parent sent before it."""
     changes = []
@@ -90,21 +90,19 @@ def write_master(conn: sqlite3.Connection, records: Sequence[MasterRecord]) -> l
     return changes
 
 
-def _parent(conn: sqlite3.Connection, code: str) -> str | None:
+def _parent(conn: Connection, code: str) -> str | None:
     row = conn.execute("SELECT parent FROM categories WHERE code = ?", (code,)).fetchone()
     return None if row is None else row[0]
 
 
-def master_snapshot(conn: sqlite3.Connection) -> list[FeedChange]:
+def master_snapshot(conn: Connection) -> list[FeedChange]:
     return [record.as_change() for kind in SNAPSHOT_ORDER for record in read_master(conn, kind)]
 
 
 # -- ingest -----------------------------------------------------------------------------
 
 
-def execute(
-    conn: sqlite3.Connection, plan: InventoryPlan, append: AppendFeed, enrolled: set[str]
-) -> set[str]:
+def execute(conn: Connection, plan: InventoryPlan, append: AppendFeed, enrolled: set[str]) -> set[str]:
     """Apply the batch's stock moves, route its transfers, keep its discrepancies and
     payables; the branches whose feeds grew."""
     feeds_grown: set[str] = set()
@@ -121,8 +119,8 @@ def execute(
             total[1] += move.cost_fen
     conn.executemany(
         "INSERT INTO stock_levels (warehouse, sku, qty, cost_fen) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (warehouse, sku) DO UPDATE SET qty = qty + excluded.qty,"
-        " cost_fen = cost_fen + excluded.cost_fen",
+        " ON CONFLICT (warehouse, sku) DO UPDATE SET qty = stock_levels.qty + excluded.qty,"
+        " cost_fen = stock_levels.cost_fen + excluded.cost_fen",
         [(warehouse, sku, qty, cost_fen) for (warehouse, sku), (qty, cost_fen) in summed.items()],
     )
     for event in plan.transfers:
@@ -161,7 +159,7 @@ def execute(
     return feeds_grown
 
 
-def _insert_transfer(conn: sqlite3.Connection, event: TransferSent | TransferReceived, state: str) -> None:
+def _insert_transfer(conn: Connection, event: TransferSent | TransferReceived, state: str) -> None:
     transfer = event.transfer
     conn.execute(
         "INSERT INTO transfers (id, source_branch, from_warehouse, to_branch, to_warehouse, state, cost_fen)"
@@ -185,7 +183,7 @@ def _insert_transfer(conn: sqlite3.Connection, event: TransferSent | TransferRec
     )
 
 
-def _sent(conn: sqlite3.Connection, event: TransferSent, append: AppendFeed, enrolled: set[str]) -> set[str]:
+def _sent(conn: Connection, event: TransferSent, append: AppendFeed, enrolled: set[str]) -> set[str]:
     """A transfer leaves its source: in transit, and routed to its destination once."""
     transfer = event.transfer
     known = conn.execute("SELECT 1 FROM transfers WHERE id = ?", (transfer.transfer_id,)).fetchone()
@@ -204,16 +202,14 @@ def _sent(conn: sqlite3.Connection, event: TransferSent, append: AppendFeed, enr
 
 
 def _deliver(
-    conn: sqlite3.Connection, transfer_id: str, to_branch: str, payload: dict[str, Any], append: AppendFeed
+    conn: Connection, transfer_id: str, to_branch: str, payload: dict[str, Any], append: AppendFeed
 ) -> set[str]:
     seq = append(conn, to_branch, [FeedChange("transfer", transfer_id, "deliver", payload)])
     conn.execute("UPDATE transfers SET delivered_seq = ? WHERE id = ?", (seq, transfer_id))
     return {to_branch}
 
 
-def _received(
-    conn: sqlite3.Connection, event: TransferReceived, append: AppendFeed, enrolled: set[str]
-) -> set[str]:
+def _received(conn: Connection, event: TransferReceived, append: AppendFeed, enrolled: set[str]) -> set[str]:
     """The destination booked the stock-in: received, and the source is told once."""
     transfer = event.transfer
     row = conn.execute("SELECT state FROM transfers WHERE id = ?", (transfer.transfer_id,)).fetchone()
@@ -235,7 +231,7 @@ def _received(
     return {transfer.source_branch}
 
 
-def deliver_pending(conn: sqlite3.Connection, branch: str, append: AppendFeed) -> None:
+def deliver_pending(conn: Connection, branch: str, append: AppendFeed) -> None:
     """Transfers sent to `branch` before it enrolled, delivered after its snapshot."""
     rows = conn.execute(
         "SELECT id, deliver FROM transfers WHERE to_branch = ? AND delivered_seq IS NULL"
@@ -250,33 +246,32 @@ def deliver_pending(conn: sqlite3.Connection, branch: str, append: AppendFeed) -
 # -- reads ------------------------------------------------------------------------------
 
 
-def stock_levels(conn: sqlite3.Connection, warehouse: str | None, sku: str | None) -> list[StockLevel]:
+def stock_levels(conn: Connection, warehouse: str | None, sku: str | None) -> list[StockLevel]:
     """Each warehouse's level and value of each product, as the branches' moves add up."""
     rows = conn.execute(
         "SELECT s.warehouse, w.name, w.branch, s.sku, p.name, s.qty, s.cost_fen"
         " FROM stock_levels s LEFT JOIN warehouses w ON w.code = s.warehouse"
         " LEFT JOIN products p ON p.sku = s.sku"
-        " WHERE (? IS NULL OR s.warehouse = ?) AND (? IS NULL OR s.sku = ?)"
+        " WHERE (CAST(? AS TEXT) IS NULL OR s.warehouse = ?) AND (CAST(? AS TEXT) IS NULL OR s.sku = ?)"
         " AND (s.qty != 0 OR s.cost_fen != 0) ORDER BY s.warehouse, s.sku",
         (warehouse, warehouse, sku, sku),
     )
     return [StockLevel(*row) for row in rows]
 
 
-def in_transit_by_sku(
-    conn: sqlite3.Connection, to_warehouse: str | None, sku: str | None
-) -> list[InTransitLine]:
+def in_transit_by_sku(conn: Connection, to_warehouse: str | None, sku: str | None) -> list[InTransitLine]:
     rows = conn.execute(
         "SELECT l.sku, SUM(l.qty), SUM(l.cost_fen), COUNT(DISTINCT t.id)"
         " FROM transfers t JOIN transfer_lines l ON l.transfer_id = t.id"
-        " WHERE t.state = 'in_transit' AND (? IS NULL OR t.to_warehouse = ?) AND (? IS NULL OR l.sku = ?)"
+        " WHERE t.state = 'in_transit' AND (CAST(? AS TEXT) IS NULL OR t.to_warehouse = ?)"
+        " AND (CAST(? AS TEXT) IS NULL OR l.sku = ?)"
         " GROUP BY l.sku ORDER BY l.sku",
         (to_warehouse, to_warehouse, sku, sku),
     )
     return [InTransitLine(*row) for row in rows]
 
 
-def stock_alerts(conn: sqlite3.Connection, warehouse: str | None) -> list[StockAlert]:
+def stock_alerts(conn: Connection, warehouse: str | None) -> list[StockAlert]:
     """Products under their lower limit or over their upper limit in a warehouse.
     A warehouse that has never held a product with a lower limit is under it too."""
     rows = conn.execute(
@@ -284,7 +279,7 @@ def stock_alerts(conn: sqlite3.Connection, warehouse: str | None) -> list[StockA
         " CASE WHEN COALESCE(s.qty, 0) < p.lower_limit THEN 'under' ELSE 'over' END"
         " FROM warehouses w CROSS JOIN products p"
         " LEFT JOIN stock_levels s ON s.warehouse = w.code AND s.sku = p.sku"
-        " WHERE w.active AND p.active AND (? IS NULL OR w.code = ?)"
+        " WHERE w.active <> 0 AND p.active <> 0 AND (CAST(? AS TEXT) IS NULL OR w.code = ?)"
         " AND (p.lower_limit IS NOT NULL OR p.upper_limit IS NOT NULL)"
         " AND (COALESCE(s.qty, 0) < p.lower_limit OR COALESCE(s.qty, 0) > p.upper_limit)"
         " ORDER BY w.code, p.sku",
@@ -299,7 +294,7 @@ TRANSFER_COLUMNS = (
 )
 
 
-def _transfer(conn: sqlite3.Connection, row: Sequence[Any], with_discrepancies: bool = False) -> TransferView:
+def _transfer(conn: Connection, row: Sequence[Any], with_discrepancies: bool = False) -> TransferView:
     lines = tuple(
         TransferLine(*line)
         for line in conn.execute(
@@ -327,31 +322,32 @@ def _transfer(conn: sqlite3.Connection, row: Sequence[Any], with_discrepancies: 
     )
 
 
-def transfers(conn: sqlite3.Connection, state: str | None) -> list[TransferView]:
+def transfers(conn: Connection, state: str | None) -> list[TransferView]:
     """Oldest first: the transfer longest in transit is the one to chase."""
     rows = conn.execute(
-        f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE ? IS NULL OR state = ?"
+        f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE CAST(? AS TEXT) IS NULL OR state = ?"
         " ORDER BY COALESCE(sent_at_ms, received_at_ms), id",
         (state, state),
     ).fetchall()
     return [_transfer(conn, row) for row in rows]
 
 
-def transfer(conn: sqlite3.Connection, transfer_id: str) -> TransferView | None:
+def transfer(conn: Connection, transfer_id: str) -> TransferView | None:
     row = conn.execute(f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = ?", (transfer_id,)).fetchone()
     return None if row is None else _transfer(conn, row, with_discrepancies=True)
 
 
-def discrepancies(conn: sqlite3.Connection, transfer_id: str | None) -> list[TransferDiscrepancy]:
+def discrepancies(conn: Connection, transfer_id: str | None) -> list[TransferDiscrepancy]:
     rows = conn.execute(
         "SELECT id, line_no, transfer_id, branch, warehouse, sku, sent_qty, received_qty, cost_fen, note,"
-        " at_ms FROM transfer_discrepancies WHERE ? IS NULL OR transfer_id = ? ORDER BY at_ms, id, line_no",
+        " at_ms FROM transfer_discrepancies WHERE CAST(? AS TEXT) IS NULL OR transfer_id = ?"
+        " ORDER BY at_ms, id, line_no",
         (transfer_id, transfer_id),
     )
     return [TransferDiscrepancy(*row) for row in rows]
 
 
-def in_transit_summary(conn: sqlite3.Connection) -> InTransitSummary:
+def in_transit_summary(conn: Connection) -> InTransitSummary:
     """How many transfers are in transit, and when the oldest left."""
     row = conn.execute(
         "SELECT COUNT(*), MIN(sent_at_ms) FROM transfers WHERE state = 'in_transit'"
@@ -359,11 +355,11 @@ def in_transit_summary(conn: sqlite3.Connection) -> InTransitSummary:
     return InTransitSummary(int(row[0]), row[1])
 
 
-def payables(conn: sqlite3.Connection, supplier: str | None) -> list[PayableDocument]:
+def payables(conn: Connection, supplier: str | None) -> list[PayableDocument]:
     rows = conn.execute(
         "SELECT p.supplier, s.name, p.id, p.doc_kind, p.doc_id, p.branch, p.warehouse, p.amount_fen, p.at_ms"
         " FROM payables p LEFT JOIN suppliers s ON s.code = p.supplier"
-        " WHERE ? IS NULL OR p.supplier = ? ORDER BY p.supplier, p.at_ms, p.id",
+        " WHERE CAST(? AS TEXT) IS NULL OR p.supplier = ? ORDER BY p.supplier, p.at_ms, p.id",
         (supplier, supplier),
     )
     return [PayableDocument(*row) for row in rows]

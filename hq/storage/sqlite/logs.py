@@ -3,14 +3,13 @@ by a signed head, and the entries whose effects were set aside."""
 
 from __future__ import annotations
 
-import sqlite3
-
 from hq.errors import NotFound, ProofTooLong
 from hq.log_proof import MAX_PROOF_BYTES, LogProof, SignedHead
 from hq.storage.base import QuarantinedEffect
+from shared_tables.sql import Connection
 
 
-def log_entries(conn: sqlite3.Connection, origin: str, first_seq: int, last_seq: int) -> list[bytes]:
+def log_entries(conn: Connection, origin: str, first_seq: int, last_seq: int) -> list[bytes]:
     rows = conn.execute(
         "SELECT entry FROM log_entries WHERE origin = ? AND seq BETWEEN ? AND ? ORDER BY seq",
         (origin, first_seq, last_seq),
@@ -18,7 +17,7 @@ def log_entries(conn: sqlite3.Connection, origin: str, first_seq: int, last_seq:
     return [bytes(row[0]) for row in rows]
 
 
-def log_proof(conn: sqlite3.Connection, origin: str, seq: int) -> LogProof:
+def log_proof(conn: Connection, origin: str, seq: int) -> LogProof:
     """Entry `seq` of `origin`'s log, proven by the first signed head at or after it."""
     node = conn.execute("SELECT public_key, acked_seq FROM nodes WHERE code = ?", (origin,)).fetchone()
     if node is None:
@@ -49,11 +48,11 @@ def log_proof(conn: sqlite3.Connection, origin: str, seq: int) -> LogProof:
     return LogProof(origin, seq, tuple(entries), head, public_key)
 
 
-def quarantined_effects(conn: sqlite3.Connection, branch: str | None) -> list[QuarantinedEffect]:
+def quarantined_effects(conn: Connection, branch: str | None) -> list[QuarantinedEffect]:
     """Newest first: the operator looks at what just went wrong."""
     rows = conn.execute(
         "SELECT origin, seq, kind, op, entity_id, code, message, at_ms FROM effect_quarantine"
-        " WHERE ? IS NULL OR origin = ? ORDER BY at_ms DESC, origin, seq DESC",
+        " WHERE CAST(? AS TEXT) IS NULL OR origin = ? ORDER BY at_ms DESC, origin, seq DESC",
         (branch, branch),
     )
     return [QuarantinedEffect(*row) for row in rows]

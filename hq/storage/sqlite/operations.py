@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from hq.operation_log import LoggedOperation, Operation, chained
+from shared_tables.sql import Connection
 
 Signer = Callable[[bytes], bytes]
 COLUMNS = "seq, at_ms, actor_id, actor, address, action, subject, detail, prev_hash, hash, signature"
 
 
-def append(conn: sqlite3.Connection, sign: Signer, operation: Operation) -> LoggedOperation:
+def append(conn: Connection, sign: Signer, operation: Operation) -> LoggedOperation:
     """Append `operation` in the current transaction, after the newest row."""
     row = conn.execute("SELECT seq, hash FROM operation_log ORDER BY seq DESC LIMIT 1").fetchone()
     logged = chained(None if row is None else (int(row[0]), bytes(row[1])), operation, sign)
@@ -57,7 +57,7 @@ def _logged(row: tuple[Any, ...]) -> LoggedOperation:
     )
 
 
-def newest(conn: sqlite3.Connection, before_seq: int | None, limit: int) -> list[LoggedOperation]:
+def newest(conn: Connection, before_seq: int | None, limit: int) -> list[LoggedOperation]:
     """Newest first, at most `limit`, with seq below `before_seq` if given."""
     rows = conn.execute(
         f"SELECT {COLUMNS} FROM operation_log WHERE seq < ? ORDER BY seq DESC LIMIT ?",
@@ -66,7 +66,7 @@ def newest(conn: sqlite3.Connection, before_seq: int | None, limit: int) -> list
     return [_logged(row) for row in rows]
 
 
-def every(conn: sqlite3.Connection) -> Iterator[LoggedOperation]:
+def every(conn: Connection) -> Iterator[LoggedOperation]:
     """Every row in seq order, for verifying the chain."""
     for row in conn.execute(f"SELECT {COLUMNS} FROM operation_log ORDER BY seq"):
         yield _logged(row)

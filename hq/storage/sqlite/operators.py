@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from hq import operators
 from hq.errors import RecordConflict
 from hq.storage.base import FeedChange, OperatorRecord
 from hq.storage.sqlite import feeds
 from hq.storage.sqlite.feeds import AppendFeed
+from shared_tables.sql import Connection
 
 COLUMNS = "id, login, name, role, branch, password_hash, grants, revokes, disabled, version, changed_at_ms"
 
@@ -30,9 +29,7 @@ def _record(row: tuple[object, ...]) -> OperatorRecord:
     )
 
 
-def put(
-    conn: sqlite3.Connection, append: AppendFeed, record: OperatorRecord, expected_version: int
-) -> list[str]:
+def put(conn: Connection, append: AppendFeed, record: OperatorRecord, expected_version: int) -> list[str]:
     held = by_id(conn, record.id)
     same_login = by_login(conn, record.login)
     if (held.version if held else 0) != expected_version or (
@@ -45,7 +42,8 @@ def put(
             else f"operator {record.login} changed meanwhile; try again"
         )
     conn.execute(
-        f"INSERT OR REPLACE INTO operators ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO operators ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id)"
+        f" DO UPDATE SET {', '.join(f'{column} = excluded.{column}' for column in COLUMNS.split(', ')[1:])}",
         (
             record.id,
             record.login,
@@ -68,34 +66,34 @@ def put(
     return [record.branch]
 
 
-def for_branch(conn: sqlite3.Connection, branch: str) -> list[FeedChange]:
+def for_branch(conn: Connection, branch: str) -> list[FeedChange]:
     """A new branch's operators, for the snapshot its feed starts with."""
     rows = conn.execute(f"SELECT {COLUMNS} FROM operators WHERE branch = ? ORDER BY id", (branch,))
     return [operators.operator_change(_record(row)) for row in rows]
 
 
-def by_id(conn: sqlite3.Connection, operator_id: str) -> OperatorRecord | None:
+def by_id(conn: Connection, operator_id: str) -> OperatorRecord | None:
     row = conn.execute(f"SELECT {COLUMNS} FROM operators WHERE id = ?", (operator_id,)).fetchone()
     return None if row is None else _record(row)
 
 
-def by_login(conn: sqlite3.Connection, login: str) -> OperatorRecord | None:
+def by_login(conn: Connection, login: str) -> OperatorRecord | None:
     row = conn.execute(f"SELECT {COLUMNS} FROM operators WHERE lower(login) = lower(?)", (login,)).fetchone()
     return None if row is None else _record(row)
 
 
-def every(conn: sqlite3.Connection) -> list[OperatorRecord]:
+def every(conn: Connection) -> list[OperatorRecord]:
     return [_record(row) for row in conn.execute(f"SELECT {COLUMNS} FROM operators ORDER BY branch, login")]
 
 
-def add_session(conn: sqlite3.Connection, token_hash: str, operator_id: str, expires_at_ms: int) -> None:
+def add_session(conn: Connection, token_hash: str, operator_id: str, expires_at_ms: int) -> None:
     conn.execute(
         "INSERT INTO operator_sessions (token_hash, operator_id, expires_at_ms) VALUES (?, ?, ?)",
         (token_hash, operator_id, expires_at_ms),
     )
 
 
-def session_operator(conn: sqlite3.Connection, token_hash: str, now_ms: int) -> OperatorRecord | None:
+def session_operator(conn: Connection, token_hash: str, now_ms: int) -> OperatorRecord | None:
     row = conn.execute(
         f"SELECT {', '.join('o.' + c.strip() for c in COLUMNS.split(','))} FROM operator_sessions s"
         " JOIN operators o ON o.id = s.operator_id WHERE s.token_hash = ? AND s.expires_at_ms > ?",
@@ -105,9 +103,9 @@ def session_operator(conn: sqlite3.Connection, token_hash: str, now_ms: int) -> 
     return None if record is None or record.disabled else record
 
 
-def end_session(conn: sqlite3.Connection, token_hash: str) -> None:
+def end_session(conn: Connection, token_hash: str) -> None:
     conn.execute("DELETE FROM operator_sessions WHERE token_hash = ?", (token_hash,))
 
 
-def end_expired(conn: sqlite3.Connection, now_ms: int) -> None:
+def end_expired(conn: Connection, now_ms: int) -> None:
     conn.execute("DELETE FROM operator_sessions WHERE expires_at_ms <= ?", (now_ms,))

@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
 from hq.plan import SaleRow
 from hq.storage.base import SalesTotals
+from shared_tables.sql import Connection
 
 
-def record_sales(conn: sqlite3.Connection, sales: Sequence[SaleRow]) -> None:
+def record_sales(conn: Connection, sales: Sequence[SaleRow]) -> None:
     """Each sale under its (origin, id), once, and added to its branch's day. A sale id
     booked already fails the insert (sqlite3.IntegrityError), and with it the day's sum."""
     if not sales:
@@ -33,16 +33,17 @@ def record_sales(conn: sqlite3.Connection, sales: Sequence[SaleRow]) -> None:
             day[2] += sale.cost_fen
     conn.executemany(
         "INSERT INTO sales_daily (branch, day, count, total_fen, cost_fen) VALUES (?, ?, ?, ?, ?)"
-        " ON CONFLICT (branch, day) DO UPDATE SET count = count + excluded.count,"
-        " total_fen = total_fen + excluded.total_fen, cost_fen = cost_fen + excluded.cost_fen",
+        " ON CONFLICT (branch, day) DO UPDATE SET count = sales_daily.count + excluded.count,"
+        " total_fen = sales_daily.total_fen + excluded.total_fen,"
+        " cost_fen = sales_daily.cost_fen + excluded.cost_fen",
         [(branch, day, count, total, cost) for (branch, day), (count, total, cost) in days.items()],
     )
 
 
-def sales_totals(conn: sqlite3.Connection, branch: str | None) -> SalesTotals:
+def sales_totals(conn: Connection, branch: str | None) -> SalesTotals:
     row = conn.execute(
         "SELECT COALESCE(SUM(count), 0), COALESCE(SUM(total_fen), 0), COALESCE(SUM(cost_fen), 0)"
-        " FROM sales_daily WHERE ? IS NULL OR branch = ?",
+        " FROM sales_daily WHERE CAST(? AS TEXT) IS NULL OR branch = ?",
         (branch, branch),
     ).fetchone()
     return SalesTotals(int(row[0]), int(row[1]), int(row[2]))

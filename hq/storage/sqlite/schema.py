@@ -268,6 +268,11 @@ MIGRATIONS: tuple[str, ...] = (
     # opens (hq.storage.sqlite.directory.sight_backlog), not here: feed entries are
     # hash-chained in Python.
     SIGHTINGS_SCHEMA,
+    # 9: HQ's newest stamp found by an index: with several HQ processes on one
+    # database (hq.storage.postgres) each reads it at the start of every write.
+    """
+    CREATE INDEX feed_by_hlc ON feed (hlc)
+    """,
 )
 
 

@@ -1,0 +1,51 @@
+"""HQ's tables on PostgreSQL: the SQLite backend's migrations (one definition of
+every table), spelled for PostgreSQL by `dialect`, applied in order and numbered
+in a one-row table as SQLite numbers them in `PRAGMA user_version`."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from hq.storage.postgres import dialect
+from hq.storage.sqlite.schema import MIGRATIONS
+from protocol.errors import StoreTooNew
+
+# Held while migrating, so HQ processes starting together upgrade the database once.
+MIGRATION_LOCK = 0x48514D  # "HQM"
+
+
+class DatabaseUnfit(Exception):
+    """The database cannot hold HQ's data as HQ needs it; the message says what to change."""
+
+
+async def check_database(raw: asyncpg.Connection) -> None:
+    """Refuse a database whose text order differs from SQLite's (byte order): HQ's
+    pages, feeds and the directory's canonical bytes sort by it."""
+    collation = await raw.fetchval("SELECT datcollate FROM pg_database WHERE datname = current_database()")
+    if collation not in ("C", "POSIX", "C.UTF-8", "C.utf8"):
+        raise DatabaseUnfit(
+            f"the database sorts text by {collation!r}; HQ needs byte order: create it with"
+            " CREATE DATABASE ... TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C' ENCODING 'UTF8'"
+        )
+
+
+async def migrate(raw: asyncpg.Connection) -> int:
+    """Apply the pending migrations; the schema version now in force."""
+    async with raw.transaction():
+        await raw.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+        await raw.execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+        version = await raw.fetchval("SELECT version FROM schema_version")
+        if version is None:
+            version = 0
+            await raw.execute("INSERT INTO schema_version VALUES (0)")
+        if version > len(MIGRATIONS):
+            raise StoreTooNew(
+                f"HQ's database is at schema {version}, newer than this build's ({len(MIGRATIONS)});"
+                " run the newer build of Branchline"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            for sql in script.split(";"):
+                if sql.strip():
+                    await raw.execute(dialect.definition(sql))
+            await raw.execute("UPDATE schema_version SET version = $1", number)
+    return len(MIGRATIONS)
