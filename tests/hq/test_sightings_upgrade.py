@@ -15,7 +15,6 @@ from hq.storage.sqlite import SqliteHQStore, directory
 from protocol.entry import decode_entry
 from tests.hq.test_storage_contract import NOW_MS, Branch, enroll
 
-
 SCHEMA_BEFORE_SIGHTINGS = 7
 
 
