@@ -32,6 +32,12 @@ from protocol.errors import Refused
 LOOPBACK = "127.0.0.1"
 
 
+DB_HELP = (
+    "keep HQ's data in this PostgreSQL database (postgresql://user:password@host:port/name,"
+    " created with LC_COLLATE 'C') instead of the folder's SQLite file"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="branchline", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
@@ -43,10 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--demo-data", action="store_true", help="seed a demo catalogue and demo operators (one per role)"
     )
+    p.add_argument("--db", help=DB_HELP)
     p = hq.add_parser("serve", help="run HQ's HTTP server")
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--host", default=LOOPBACK, help="address to bind (default 127.0.0.1)")
+    p.add_argument("--db", help="the PostgreSQL URL the folder was initialised with (checked)")
     p = hq.add_parser("enroll-token", help="issue a one-time enrollment token for a branch")
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--branch", required=True)
@@ -116,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         from hq import setup
 
         if args.action == "init":
-            public_key = asyncio.run(setup.init_hq(args.data, demo_data=args.demo_data))
+            public_key = asyncio.run(setup.init_hq(args.data, demo_data=args.demo_data, db=args.db))
             print(f"HQ initialised in {args.data}; public key {public_key.hex()}")
         elif args.action == "conflicts":
             from rich.console import Console
@@ -141,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
             from hq.api import create_app as create_hq_app
 
             setup.read_key(args.data)  # refuse early, with the fix, if not initialised
-            serve(create_hq_app(args.data), args.host, args.port, "Branchline HQ")
+            serve(create_hq_app(args.data, args.db), args.host, args.port, "Branchline HQ")
         return 0
     if args.command == "node":
         from node.sync import enroll

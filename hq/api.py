@@ -288,14 +288,15 @@ async def home(request: web.Request) -> web.Response:
 ROUTE_TABLES: tuple[web.RouteTableDef, ...] = (routes, account_api.routes, inventory_api.routes)
 
 
-def create_app(data_dir: Path) -> web.Application:
+def create_app(data_dir: Path, db: str | None = None) -> web.Application:
+    """HQ's app over the folder's store; `db`, if given, must be the folder's database."""
     app = web.Application(middlewares=[errors_as_json, sessions_checked], client_max_size=MAX_MESSAGE_BYTES)
     for table in ROUTE_TABLES:
         app.add_routes(table)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         key = read_key(data_dir)
-        store = await open_store(data_dir)
+        store = await open_store(data_dir, db)
         app[HQ_KEY] = HQ(store, key)
         yield
         await store.close()

@@ -99,6 +99,22 @@ class InvalidQuery(Refused):
     code = "invalid_query"
 
 
+class DatabaseMismatch(Refused):
+    """HQ was started with a database other than the one its folder was initialised
+    with; the message names both."""
+
+    http_status = 503
+    code = "database_mismatch"
+
+
+class DatabaseUnfit(Refused):
+    """The PostgreSQL database cannot hold HQ's data as HQ needs it; the message says
+    what to change."""
+
+    http_status = 503
+    code = "database_unfit"
+
+
 class NotInitialised(Refused):
     """The data folder holds no HQ; run `branchline hq init` first."""
 

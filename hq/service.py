@@ -111,6 +111,7 @@ class HQ:
         self.key = key
         self.public_key = public_key_bytes(key)
         self.notifier = FeedNotifier()
+        store.watch_feeds(self.notifier.notify)  # another HQ process's pushes wake readers here
         self.enroll_throttle = FailureThrottle(what="enrollment attempts")
         self.accounts = Accounts(store, wall_ms, self.notifier.notify)
 

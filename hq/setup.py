@@ -13,9 +13,10 @@ from typing import NamedTuple
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hq.accounts import Accounts
-from hq.errors import KeyFileExposed, NotInitialised
+from hq.errors import DatabaseMismatch, KeyFileExposed, NotInitialised
 from hq.operation_log import Doer, Operation
 from hq.storage.base import Product
+from hq.storage.postgres import PostgresHQStore
 from hq.storage.sqlite import SqliteHQStore
 from protocol.codec import check_branch_code
 from protocol.signing import (
@@ -28,6 +29,9 @@ from shared_tables.private_files import check_private, private_folder
 
 KEY_FILE = "hq.key"
 STORE_FILE = "hq.sqlite"
+# The PostgreSQL URL of an HQ initialised with --db (it may hold a password: 0600).
+DATABASE_FILE = "database.url"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 TOKEN_TTL_S = 24 * 3600  # a branch is usually set up the day its token is issued
 
 # Preset purchase prices value goods sold before any arrive (DESIGN 7).
@@ -92,10 +96,16 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-async def init_hq(data_dir: Path, *, demo_data: bool, demo_operators: bool | None = None) -> bytes:
+async def init_hq(
+    data_dir: Path, *, demo_data: bool, demo_operators: bool | None = None, db: str | None = None
+) -> bytes:
     """Create HQ's folder, key and store; return HQ's public key. `demo_data`: the demo
-    catalogue and (unless `demo_operators` is False) the demo operators."""
+    catalogue and (unless `demo_operators` is False) the demo operators. `db`: a
+    PostgreSQL URL to keep HQ's data in instead of the folder's SQLite file; the
+    folder remembers it, so every command given the folder reaches that database."""
     private_folder(data_dir)
+    if db is not None:
+        _record_database(data_dir, db)
     key_path = data_dir / KEY_FILE
     if key_path.exists():
         key = read_key(data_dir)
@@ -104,7 +114,7 @@ async def init_hq(data_dir: Path, *, demo_data: bool, demo_operators: bool | Non
         fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(private_key_pem(key))
-    store = await SqliteHQStore.open(data_dir / STORE_FILE, signer=key.sign)
+    store = await _open(data_dir, key)
     doer = on_this_machine("branchline hq init --demo-data")
     try:
         if demo_data:
@@ -147,11 +157,49 @@ def read_key(data_dir: Path) -> Ed25519PrivateKey:
     return load_private_key_pem(path.read_bytes())
 
 
-async def open_store(data_dir: Path) -> SqliteHQStore:
-    """HQ's store, with HQ's key to sign the operations it logs."""
-    if not (data_dir / STORE_FILE).exists():
+async def open_store(data_dir: Path, db: str | None = None) -> SqliteHQStore:
+    """HQ's store, with HQ's key to sign the operations it logs: on the PostgreSQL
+    database the folder was initialised with, else on its SQLite file. `db`, when
+    given, must name the folder's database (`serve --db` says which it expects)."""
+    recorded = database_of(data_dir)
+    if db is not None and db != recorded:
+        where = "its own SQLite file" if recorded is None else "another PostgreSQL database"
+        raise DatabaseMismatch(
+            f"{data_dir} was initialised with {where}, not the one given;"
+            f" start HQ without --db, or initialise a new folder with `branchline hq init --db ...`"
+        )
+    if recorded is None and not (data_dir / STORE_FILE).exists():
         raise NotInitialised(f"{data_dir} holds no HQ; run `branchline hq init --data {data_dir}`")
-    return await SqliteHQStore.open(data_dir / STORE_FILE, signer=read_key(data_dir).sign)
+    return await _open(data_dir, read_key(data_dir))
+
+
+async def _open(data_dir: Path, key: Ed25519PrivateKey) -> SqliteHQStore:
+    url = database_of(data_dir)
+    if url is None:
+        return await SqliteHQStore.open(data_dir / STORE_FILE, signer=key.sign)
+    return await PostgresHQStore.connect(url, signer=key.sign)
+
+
+def database_of(data_dir: Path) -> str | None:
+    """The PostgreSQL URL the folder's HQ keeps its data in; None for its SQLite file."""
+    path = data_dir / DATABASE_FILE
+    if not path.exists():
+        return None
+    check_private(path)
+    return path.read_text().strip()
+
+
+def _record_database(data_dir: Path, url: str) -> None:
+    if not url.startswith(POSTGRES_SCHEMES):
+        raise ValueError(f"--db takes a PostgreSQL URL (postgresql://user@host:port/database), not {url!r}")
+    held = database_of(data_dir)
+    if held is not None and held != url:
+        raise DatabaseMismatch(f"{data_dir} already keeps HQ's data in another PostgreSQL database")
+    if (data_dir / STORE_FILE).exists():
+        raise DatabaseMismatch(f"{data_dir} already keeps HQ's data in its SQLite file; use a new folder")
+    fd = os.open(data_dir / DATABASE_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(url + "\n")
 
 
 def on_this_machine(command: str) -> Doer:

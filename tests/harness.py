@@ -12,6 +12,7 @@ import functools
 import os
 import signal
 import socket
+import sqlite3
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -20,12 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 from aiohttp import web
 
 from hq import operators
 from hq.api import HQ_KEY
 from hq.api import create_app as create_hq_app
-from hq.setup import init_hq, issue_enroll_token, now_ms
+from hq.setup import STORE_FILE, init_hq, issue_enroll_token, now_ms
+from hq.storage.postgres import dialect
 from node.app import create_app as create_node_app
 from node.routes.context import CONTEXT
 from node.sync.enroll import enroll
@@ -155,6 +158,38 @@ def logged_in_session(logins: Logins, **kwargs: Any) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(middlewares=(logins.middleware,), **kwargs)
 
 
+async def hq_rows(chain: Chain, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Rows of a query on HQ's database, read behind HQ's back, on either backend."""
+    return (await _hq_sql(chain, sql, params))[0]
+
+
+async def hq_edit(chain: Chain, sql: str, *params: Any) -> int:
+    """Change HQ's database behind its back, as someone with the file (or the database's
+    credentials) would, on either backend; how many rows changed."""
+    return (await _hq_sql(chain, sql, params))[1]
+
+
+async def _hq_sql(chain: Chain, sql: str, params: tuple[Any, ...]) -> tuple[list[tuple[Any, ...]], int]:
+    if chain.db is not None:
+        raw = await asyncpg.connect(chain.db)
+        try:
+            if sql.lstrip().upper().startswith("SELECT"):
+                return [tuple(r) for r in await raw.fetch(dialect.statement(sql), *params)], 0
+            status = await raw.execute(dialect.statement(sql), *params)
+            return [], int(status.rsplit(" ", 1)[-1])
+        finally:
+            await raw.close()
+
+    def on_file() -> tuple[list[tuple[Any, ...]], int]:
+        with contextlib.closing(sqlite3.connect(chain.root / "hq" / STORE_FILE)) as conn:
+            cursor = conn.execute(sql, params)
+            rows = [tuple(row) for row in cursor.fetchall()]
+            conn.commit()
+            return rows, cursor.rowcount
+
+    return await asyncio.to_thread(on_file)
+
+
 @dataclass
 class Chain:
     """An HQ and its branches, all in this process, each with its own files. The
@@ -167,9 +202,10 @@ class Chain:
     hq: Server = field(init=False)
     nodes: dict[str, Server] = field(default_factory=dict)
     hq_tokens: dict[str, str] = field(default_factory=dict)
+    db: str | None = None  # HQ's PostgreSQL database; None: its SQLite file
 
     async def start_hq(self) -> Server:
-        await init_hq(self.root / "hq", demo_data=True, demo_operators=False)
+        await init_hq(self.root / "hq", demo_data=True, demo_operators=False, db=self.db)
         self.hq = Server(lambda: create_hq_app(self.root / "hq"))
         await self.hq.start()
         await self.add_operator(hq_login(), "general_manager", None)

@@ -7,7 +7,7 @@ conflict/), so backends cannot disagree.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, NamedTuple, Protocol
 
@@ -250,6 +250,11 @@ class HQStore(Protocol):
     """
 
     async def close(self) -> None: ...
+
+    def watch_feeds(self, feeds_grown: Callable[[Iterable[str]], None]) -> None:
+        """Have `feeds_grown(branches)` called when another HQ process sharing this
+        store grows those feeds (this process's own growth it already knows)."""
+        ...
 
     # enrollment
     # Every method that changes HQ's own data takes the Operation to log with it, in the

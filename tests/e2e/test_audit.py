@@ -5,20 +5,18 @@ named, whether in the operation log or in a branch's log as HQ holds it."""
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hq.operation_log import operation_bytes
-from tests.harness import TEST_PASSWORD, Chain, branchline, hq_login, sale, wait_until
+from tests.harness import TEST_PASSWORD, Chain, branchline, hq_edit, hq_login, hq_rows, sale, wait_until
 
 
-def edit(hq_dir: Path, sql: str, *params: Any) -> None:
-    """Change HQ's database behind its back, as someone with the file would."""
-    with sqlite3.connect(hq_dir / "hq.sqlite") as conn:
-        assert conn.execute(sql, params).rowcount == 1
+async def edit(chain: Chain, sql: str, *params: Any) -> None:
+    """Change one row of HQ's database behind its back, as someone with the file would."""
+    assert await hq_edit(chain, sql, *params) == 1
 
 
 async def verify(chain: Chain) -> tuple[int, str]:
@@ -75,9 +73,8 @@ async def test_audit_verify_passes_on_an_honest_store(traded: Chain) -> None:
 
 
 async def test_an_edited_operation_is_named(traded: Chain) -> None:
-    hq_dir = traded.root / "hq"
     forged = '{"keys": ["TEA-OTHER"], "count": 1}'
-    edit(hq_dir, "UPDATE operation_log SET detail = ? WHERE actor = ?", forged, hq_login())
+    await edit(traded, "UPDATE operation_log SET detail = ? WHERE actor = ?", forged, hq_login())
     code, out = await verify(traded)
     assert code == 1, out
     assert "BROKEN operation" in out
@@ -85,8 +82,7 @@ async def test_an_edited_operation_is_named(traded: Chain) -> None:
 
 
 async def test_a_deleted_operation_is_named(traded: Chain) -> None:
-    hq_dir = traded.root / "hq"
-    edit(hq_dir, "DELETE FROM operation_log WHERE actor = ?", hq_login())
+    await edit(traded, "DELETE FROM operation_log WHERE actor = ?", hq_login())
     code, out = await verify(traded)
     assert code == 1, out
     assert "is missing" in out
@@ -94,37 +90,37 @@ async def test_a_deleted_operation_is_named(traded: Chain) -> None:
 
 
 async def test_an_operation_rewritten_without_hqs_key_is_named(traded: Chain) -> None:
-    hq_dir = traded.root / "hq"
-    with sqlite3.connect(hq_dir / "hq.sqlite") as conn:
-        seq, at_ms, actor_id, address, action, subject, prev = conn.execute(
-            "SELECT seq, at_ms, actor_id, address, action, subject, prev_hash FROM operation_log"
-            " ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
-        detail = {"role": "general_manager", "branch": None, "version": 1}
-        raw = operation_bytes(seq, at_ms, actor_id, "someone else", address, action, subject, detail, prev)
-        conn.execute(
-            "UPDATE operation_log SET actor = 'someone else', detail = ?, hash = ? WHERE seq = ?",
-            ('{"branch": null, "role": "general_manager", "version": 1}', hashlib.sha256(raw).digest(), seq),
-        )
+    ((seq, at_ms, actor_id, address, action, subject, prev),) = await hq_rows(
+        traded,
+        "SELECT seq, at_ms, actor_id, address, action, subject, prev_hash FROM operation_log"
+        " ORDER BY seq DESC LIMIT 1",
+    )
+    detail = {"role": "general_manager", "branch": None, "version": 1}
+    raw = operation_bytes(seq, at_ms, actor_id, "someone else", address, action, subject, detail, bytes(prev))
+    await edit(
+        traded,
+        "UPDATE operation_log SET actor = 'someone else', detail = ?, hash = ? WHERE seq = ?",
+        '{"branch": null, "role": "general_manager", "version": 1}',
+        hashlib.sha256(raw).digest(),
+        seq,
+    )
     code, out = await verify(traded)
     assert code == 1, out
     assert f"operation {seq} is not signed by HQ's key" in out
 
 
 async def test_an_edited_entry_of_a_branch_log_is_named(traded: Chain) -> None:
-    hq_dir = traded.root / "hq"
-    with sqlite3.connect(hq_dir / "hq.sqlite") as conn:
-        (raw,) = conn.execute("SELECT entry FROM log_entries WHERE origin = 'BR01' AND seq = 2").fetchone()
+    ((raw,),) = await hq_rows(traded, "SELECT entry FROM log_entries WHERE origin = 'BR01' AND seq = 2")
     # One byte of the entry changed: a figure, a name, anything.
     tampered = bytes(raw[:-3]) + bytes([raw[-3] ^ 0x01]) + bytes(raw[-2:])
-    edit(hq_dir, "UPDATE log_entries SET entry = ? WHERE origin = 'BR01' AND seq = 2", tampered)
+    await edit(traded, "UPDATE log_entries SET entry = ? WHERE origin = 'BR01' AND seq = 2", tampered)
     code, out = await verify(traded)
     assert code == 1, out
     assert "BR01 entry 2 was altered" in out
 
 
 async def test_a_deleted_entry_of_a_branch_log_is_named(traded: Chain) -> None:
-    edit(traded.root / "hq", "DELETE FROM log_entries WHERE origin = 'BR01' AND seq = 2")
+    await edit(traded, "DELETE FROM log_entries WHERE origin = 'BR01' AND seq = 2")
     code, out = await verify(traded)
     assert code == 1, out
     assert "BR01 entry 2 is missing" in out

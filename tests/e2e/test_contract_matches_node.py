@@ -27,7 +27,7 @@ from protocol.contract import ENTRY_TYPES, EntryType, Writer
 from protocol.entry import Entry, decode_entry
 from protocol.errors import PayloadInvalid, WrongWriter
 from protocol.schema import Integer, Map
-from tests.harness import Chain, Server, wait_until
+from tests.harness import Chain, Server, hq_rows, wait_until
 
 CUP, SOAP, TEA, NUTS, GIFT = "CUP-CERAMIC", "SOAP-BAR", "TEA-OOLONG-250", "SNACK-NUTS", "GIFT-BOX"
 CARD = "CARD-0001"
@@ -44,15 +44,15 @@ def branch_log(chain: Chain, branch: str) -> list[Entry]:
     return [decode_entry(bytes(raw)) for (raw,) in rows]
 
 
-def hq_feeds(chain: Chain) -> list[Entry]:
-    rows = read_rows(chain.root / "hq" / "hq.sqlite", "SELECT entry FROM feed ORDER BY branch, seq")
+async def hq_feeds(chain: Chain) -> list[Entry]:
+    rows = await hq_rows(chain, "SELECT entry FROM feed ORDER BY branch, seq")
     return [decode_entry(bytes(raw)) for (raw,) in rows]
 
 
-def written(chain: Chain) -> list[tuple[Writer, Entry]]:
+async def written(chain: Chain) -> list[tuple[Writer, Entry]]:
     """Every entry the branches and HQ wrote, with the side that wrote it."""
     logs = [(Writer.BRANCH, entry) for branch in chain.nodes for entry in branch_log(chain, branch)]
-    return logs + [(Writer.HQ, entry) for entry in hq_feeds(chain)]
+    return logs + [(Writer.HQ, entry) for entry in await hq_feeds(chain)]
 
 
 def broken_promises(
@@ -86,9 +86,7 @@ async def operator(chain: Chain, method: str, path: str, body: Any = None, statu
 async def caught_up(chain: Chain, branch: str) -> bool:
     """The branch pushed everything and applied everything HQ's feed holds for it."""
     status = await chain.sync(branch)
-    (last,) = read_rows(
-        chain.root / "hq" / "hq.sqlite", f"SELECT COALESCE(MAX(seq), 0) FROM feed WHERE branch = '{branch}'"
-    )
+    (last,) = await hq_rows(chain, "SELECT COALESCE(MAX(seq), 0) FROM feed WHERE branch = ?", branch)
     return bool(status["hq_reachable"] and status["backlog"] == 0 and status["feed_cursor"] == last[0])
 
 
@@ -268,7 +266,7 @@ async def trade_everything(chain: Chain) -> None:
 
 async def test_every_entry_a_node_and_hq_write_keeps_the_contract(chain: Chain) -> None:
     await trade_everything(chain)
-    entries = written(chain)
+    entries = await written(chain)
 
     assert broken_promises(entries, dict(ENTRY_TYPES)) == []
     for writer, entry in entries:  # the same, through the reader's own call

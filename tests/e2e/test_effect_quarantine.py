@@ -17,7 +17,7 @@ import contextlib
 import sqlite3
 from pathlib import Path
 
-from tests.harness import TEST_PASSWORD, Chain, branchline, hq_login, sale, wait_until
+from tests.harness import TEST_PASSWORD, Chain, branchline, hq_login, hq_rows, sale, wait_until
 from tests.hq.operator import author, settle
 
 CUP = "CUP-CERAMIC"
@@ -77,10 +77,12 @@ async def test_a_receipt_beyond_hqs_bounds_is_set_aside_and_the_sale_after_it_re
     node_log = stored_log(
         chain.root / "BR01" / "node.sqlite", "SELECT seq, entry FROM change_log ORDER BY seq"
     )
-    hq_log = stored_log(
-        chain.root / "hq" / "hq.sqlite",
-        "SELECT seq, entry FROM log_entries WHERE origin = 'BR01' ORDER BY seq",
-    )
+    hq_log = [
+        (int(seq), bytes(raw))
+        for seq, raw in await hq_rows(
+            chain, "SELECT seq, entry FROM log_entries WHERE origin = 'BR01' ORDER BY seq"
+        )
+    ]
     assert len(node_log) == status["head_seq"]
     assert hq_log == node_log
     assert effect["seq"] in dict(hq_log)

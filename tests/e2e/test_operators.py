@@ -7,8 +7,6 @@ manager; these tests act as other operators with sessions of their own.
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -24,6 +22,7 @@ from tests.harness import (
     Server,
     branchline,
     clerk_login,
+    hq_rows,
     log_in,
     manager_login,
     sale,
@@ -62,12 +61,9 @@ async def synced(chain: Chain, branch: str) -> None:
     await wait_until(caught_up, f"{branch} to apply its feed")
 
 
-def actors_at_hq(hq_dir: Path, origin: str) -> list[tuple[str, str]]:
+async def actors_at_hq(chain: Chain, origin: str) -> list[tuple[str, str]]:
     """(kind/op, actor) of every entry HQ stored from `origin`, in order."""
-    with sqlite3.connect(hq_dir / "hq.sqlite") as conn:
-        rows = conn.execute(
-            "SELECT entry FROM log_entries WHERE origin = ? ORDER BY seq", (origin,)
-        ).fetchall()
+    rows = await hq_rows(chain, "SELECT entry FROM log_entries WHERE origin = ? ORDER BY seq", origin)
     return [(f"{e.kind}/{e.op}", e.actor) for e in (decode_entry(bytes(raw)) for (raw,) in rows)]
 
 
@@ -114,7 +110,7 @@ async def test_a_clerk_sells_and_tops_up_but_cannot_count_stock_or_export(chain:
     # HQ learns who did each: the clerk's id is in every entry the clerk's session wrote.
     clerk_id = (await request("GET", br01.url + "/api/me", clerk))[1]["operator"]["id"]
     await wait_until(lambda: chain.drained("BR01"), "BR01 to push its log")
-    written = actors_at_hq(chain.root / "hq", "BR01")
+    written = await actors_at_hq(chain, "BR01")
     assert ("sale/checkout", clerk_id) in written
     assert ("member/register", clerk_id) in written
     assert ("ledger/entry", clerk_id) in written
@@ -179,7 +175,7 @@ async def test_log_in_at_a_branch_works_with_hq_down_and_its_sales_carry_the_ope
     clerk_id = (await request("GET", br01.url + "/api/me", clerk))[1]["operator"]["id"]
     await chain.hq.start()
     await wait_until(lambda: chain.drained("BR01"), "BR01 to push once HQ is back")
-    assert ("sale/checkout", clerk_id) in actors_at_hq(chain.root / "hq", "BR01")
+    assert ("sale/checkout", clerk_id) in await actors_at_hq(chain, "BR01")
 
 
 async def test_a_disable_at_hq_locks_the_operator_out_of_a_branch_once_it_has_synced(

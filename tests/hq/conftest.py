@@ -1,9 +1,10 @@
 """`store`: each HQ storage backend in turn, for the storage contract and the transfer
-routing rules (which are part of that contract)."""
+routing rules (which are part of that contract); `hq_backend`: each backend in turn
+for the tests that run a whole HQ."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -11,15 +12,15 @@ import pytest
 from hq.storage.base import HQStore
 from hq.storage.postgres import PostgresHQStore
 from hq.storage.sqlite import SqliteHQStore
-from tests.postgres import Cluster, running_cluster
+from tests.postgres import Cluster
 
 BACKENDS = ("postgresql", "sqlite")
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[Cluster]:
-    with running_cluster() as cluster:
-        yield cluster
+@pytest.fixture(params=BACKENDS)
+def hq_backend(request: pytest.FixtureRequest) -> str:
+    """Every HQ test that runs a whole HQ (`chain`) runs it on each backend."""
+    return str(request.param)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -7,12 +7,8 @@ BR01 is enrolled but not started: no replicator pushes behind the test's back.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import sqlite3
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +23,7 @@ from protocol.batch import SignedBatch, sign_batch, verify_batch
 from protocol.entry import GENESIS_HASH, Entry, decode_entry, encode_entry
 from protocol.limits import MAX_BATCH_ENTRIES, MAX_CLOCK_DRIFT_MS, MAX_MESSAGE_BYTES
 from protocol.signing import generate_private_key, sign_backlog, sign_request
-from tests.harness import Chain
+from tests.harness import Chain, hq_rows
 
 MSGPACK = "application/x-msgpack"
 CUP_PRICE_FEN = 2500  # CUP-CERAMIC, 25.00 yuan in the demo catalogue
@@ -151,11 +147,6 @@ async def refused(
     return status, refusal
 
 
-def _count_forks(store_path: Path) -> int:
-    with contextlib.closing(sqlite3.connect(f"file:{store_path}?mode=ro", uri=True)) as conn:
-        return int(conn.execute("SELECT COUNT(*) FROM forks").fetchone()[0])
-
-
 async def effects_set_aside(chain: Chain) -> list[dict[str, Any]]:
     """HQ's quarantine of effects, as an operator lists it."""
     listing = await chain.get(chain.hq.url + "/api/quarantine")
@@ -176,7 +167,7 @@ async def hq_state(chain: Chain) -> dict[str, Any]:
         "feeds": {
             row["code"]: (await store.feed_after(row["code"], 0, 1, MAX_MESSAGE_BYTES))[1] for row in rows
         },
-        "forks": await asyncio.to_thread(_count_forks, chain.root / "hq" / "hq.sqlite"),
+        "forks": (await hq_rows(chain, "SELECT COUNT(*) FROM forks"))[0][0],
     }
 
 

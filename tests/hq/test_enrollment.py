@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
-import sqlite3
 import stat
 import sys
 from pathlib import Path
@@ -21,7 +19,7 @@ from node.config import load_config, read_private_key
 from node.sync.enroll import EnrollmentFailed, enroll
 from protocol import messages
 from protocol.signing import generate_private_key, public_key_bytes
-from tests.harness import Chain
+from tests.harness import Chain, hq_edit
 
 MSGPACK = "application/x-msgpack"
 HOUR_MS = 3600 * 1000
@@ -65,10 +63,8 @@ async def enrolled_branches(chain: Chain) -> dict[str, bytes]:
     return {branch.code: branch.public_key for branch in await chain.hq.app[HQ_KEY].store.branches()}
 
 
-def _sql(chain: Chain, statement: str, *args: Any) -> None:
-    with contextlib.closing(sqlite3.connect(hq_dir(chain) / "hq.sqlite")) as conn:
-        conn.execute(statement, args)
-        conn.commit()
+async def _sql(chain: Chain, statement: str, *args: Any) -> None:
+    await hq_edit(chain, statement, *args)
 
 
 # -- the token ------------------------------------------------------------------------
@@ -109,8 +105,7 @@ async def test_an_unknown_token_is_refused_401_and_enrolls_nothing(chain: Chain)
 async def test_an_expired_token_is_refused_401_and_enrolls_nothing(chain: Chain) -> None:
     token = await issue_enroll_token(hq_dir(chain), "BR01")
     # The token's day has passed: its 24-hour expiry is moved 25 hours back.
-    await asyncio.to_thread(
-        _sql,
+    await _sql(
         chain,
         "UPDATE enroll_tokens SET expires_at_ms = expires_at_ms - 25 * ? WHERE token_hash = ?",
         HOUR_MS,

@@ -10,37 +10,68 @@ one advisory lock, so writes are applied one at a time across all processes, as
 SQLite's single writer applies them: per-origin order, feed sequence numbers,
 sightings and the operation log's chain need no other coordination. Reads run
 in read-only REPEATABLE READ snapshots, concurrently with writes.
+
+What one process writes, the others hear of through LISTEN/NOTIFY (triggers in
+`schema`): a grown feed wakes the long-polls waiting on it on every process, a
+changed directory makes every process compute its digest again. The listening
+connection is re-opened with backoff if the database goes away; on its return
+every feed is woken, since a message may have been missed meanwhile.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Concatenate, ParamSpec, TypeVar
 
 import asyncpg
 
 from hq.storage.postgres.bridge import run_sync
 from hq.storage.postgres.connection import PgConnection
-from hq.storage.postgres.schema import check_database, migrate
+from hq.storage.postgres.schema import (
+    DIRECTORY_CHANNEL,
+    FEEDS_CHANNEL,
+    check_database,
+    install_notifications,
+    migrate,
+)
 from hq.storage.sqlite import SqliteHQStore, directory, feeds, operations
 from shared_tables.sql import Connection
 
 T = TypeVar("T")
 P = ParamSpec("P")
+log = logging.getLogger(__name__)
 
 # The advisory lock every write transaction holds ("HQW" in ASCII): one writer at a time.
 WRITE_LOCK = 0x485157
 # Connections per process: reads run beside the one write at a time.
 POOL_SIZE = 8
+# Waits between attempts to re-open the listening connection: first, then the most.
+RELISTEN_FIRST_S = 0.2
+RELISTEN_MAX_S = 5.0
+
+FeedsGrown = Callable[[Iterable[str]], None]
 
 
 class PostgresHQStore(SqliteHQStore):
     """HQStore on a PostgreSQL database named by a `postgresql://` URL."""
 
-    def __init__(self, pool: asyncpg.Pool, signer: operations.Signer | None, latest_hlc: int) -> None:
+    def __init__(
+        self, url: str, pool: asyncpg.Pool, signer: operations.Signer | None, latest_hlc: int
+    ) -> None:
+        self._url = url
         self._pool = pool
         self._started(signer, latest_hlc)
+        # The digest's version (SqliteHQStore.directory_digest): this process's writes,
+        # and the directory changes other processes announced.
+        self._writes = 0
+        self._directory_changes = 0
+        self._feeds_grown: list[FeedsGrown] = []
+        self._listening: asyncio.Task[None] | None = None
+        self._closing = False
 
     @classmethod
     async def connect(cls, url: str, *, signer: operations.Signer | None = None) -> PostgresHQStore:
@@ -49,8 +80,10 @@ class PostgresHQStore(SqliteHQStore):
             async with pool.acquire() as raw:
                 await check_database(raw)
                 await migrate(raw)
+                await install_notifications(raw)
                 latest = await run_sync(feeds.latest_hlc, PgConnection(raw))
-            store = cls(pool, signer, latest)
+            store = cls(url, pool, signer, latest)
+            store._listening = asyncio.create_task(store._listen(), name="hq-postgres-listen")
             # A store from before sightings holds registrations HQ never ordered.
             now_ms = time.time_ns() // 1_000_000
             await store._tx(directory.sight_backlog, store._append(now_ms), now_ms)
@@ -60,7 +93,62 @@ class PostgresHQStore(SqliteHQStore):
             raise
 
     async def close(self) -> None:
+        self._closing = True
+        if self._listening is not None:
+            self._listening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listening
         await self._pool.close()
+
+    def watch_feeds(self, feeds_grown: FeedsGrown) -> None:
+        """Call `feeds_grown(branches)` whenever any HQ process grows those feeds."""
+        self._feeds_grown.append(feeds_grown)
+
+    def _on_feeds(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        branches = [code for code in payload.split(",") if code]
+        for callback in self._feeds_grown:
+            callback(branches)
+
+    def _on_directory(self, _conn: object, _pid: int, _channel: str, _payload: str) -> None:
+        self._directory_changes += 1
+
+    async def _listen(self) -> None:
+        """Hold a connection that LISTENs; open it again whenever it is lost."""
+        wait_s = RELISTEN_FIRST_S
+        missed = False
+        while not self._closing:
+            try:
+                raw = await asyncpg.connect(self._url)
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning(
+                    "cannot listen for other HQ processes' changes (%s); retrying in %.1f s", exc, wait_s
+                )
+                await asyncio.sleep(wait_s)
+                wait_s = min(wait_s * 2, RELISTEN_MAX_S)
+                missed = True
+                continue
+            lost = asyncio.Event()
+            raw.add_termination_listener(lambda _conn, lost=lost: lost.set())
+            try:
+                await raw.add_listener(FEEDS_CHANNEL, self._on_feeds)
+                await raw.add_listener(DIRECTORY_CHANNEL, self._on_directory)
+                if missed:
+                    # Whatever was announced while nobody listened: every reader looks again.
+                    self._directory_changes += 1
+                    self._on_feeds(None, 0, FEEDS_CHANNEL, ",".join(await self._branch_codes()))
+                wait_s, missed = RELISTEN_FIRST_S, False
+                await lost.wait()
+                missed = True
+                log.warning("lost the connection listening for other HQ processes' changes; reopening")
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("listening for other HQ processes' changes failed (%s)", exc)
+                missed = True
+            finally:
+                with contextlib.suppress(Exception):
+                    await raw.close()
+
+    async def _branch_codes(self) -> list[str]:
+        return [branch.code for branch in await self.branches()]
 
     async def _tx(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """`fn(conn, ...)` in one transaction, holding the write lock."""
@@ -68,7 +156,9 @@ class PostgresHQStore(SqliteHQStore):
             await raw.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
             # Another process may have stamped feeds since: HQ's stamps never go back.
             self.clock.last = max(self.clock.last, await run_sync(feeds.latest_hlc, PgConnection(raw)))
-            return await run_sync(fn, PgConnection(raw), *args, **kwargs)
+            result = await run_sync(fn, PgConnection(raw), *args, **kwargs)
+        self._writes += 1
+        return result
 
     async def _read(
         self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
@@ -78,5 +168,4 @@ class PostgresHQStore(SqliteHQStore):
             return await run_sync(fn, PgConnection(raw), *args, **kwargs)
 
     async def _version(self) -> object:
-        async with self._pool.acquire() as raw:
-            return await raw.fetchval("SELECT pg_current_wal_lsn()")
+        return (self._writes, self._directory_changes)

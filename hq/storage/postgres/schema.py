@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import asyncpg
 
+from hq.errors import DatabaseUnfit
 from hq.storage.postgres import dialect
 from hq.storage.sqlite.schema import MIGRATIONS
 from protocol.errors import StoreTooNew
 
 # Held while migrating, so HQ processes starting together upgrade the database once.
 MIGRATION_LOCK = 0x48514D  # "HQM"
-
-
-class DatabaseUnfit(Exception):
-    """The database cannot hold HQ's data as HQ needs it; the message says what to change."""
 
 
 async def check_database(raw: asyncpg.Connection) -> None:
@@ -49,3 +46,50 @@ async def migrate(raw: asyncpg.Connection) -> int:
                     await raw.execute(dialect.definition(sql))
             await raw.execute("UPDATE schema_version SET version = $1", number)
     return len(MIGRATIONS)
+
+
+# Told to every HQ process sharing the database, on commit: the branches whose feeds
+# grew (so a long-poll on any process wakes), and that the member directory changed
+# (so a cached digest is computed again). NOTIFY is transactional: a rolled-back
+# write tells nobody, and one transaction's repeats fold into one message.
+FEEDS_CHANNEL = "hq_feeds"
+DIRECTORY_CHANNEL = "hq_directory"
+DIRECTORY_TABLES = (
+    "dir_registrations",
+    "dir_card_events",
+    "dir_ledger",
+    "dir_separations",
+    "dir_redemptions",
+    "dir_sightings",
+    "members",
+)
+_TRIGGERS = f"""
+CREATE OR REPLACE FUNCTION hq_feed_grown() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('{FEEDS_CHANNEL}', string_agg(DISTINCT branch, ',')) FROM added;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION hq_directory_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('{DIRECTORY_CHANNEL}', '');
+    RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS feed_grown ON feed;
+CREATE TRIGGER feed_grown AFTER INSERT ON feed REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION hq_feed_grown();
+""" + "".join(
+    f"""
+DROP TRIGGER IF EXISTS directory_changed ON {table};
+CREATE TRIGGER directory_changed AFTER INSERT OR UPDATE OR DELETE ON {table}
+    FOR EACH STATEMENT EXECUTE FUNCTION hq_directory_changed();
+"""
+    for table in DIRECTORY_TABLES
+)
+
+
+async def install_notifications(raw: asyncpg.Connection) -> None:
+    """(Re)create the triggers that tell the other HQ processes what changed; PostgreSQL's
+    own, beside the tables both backends share."""
+    async with raw.transaction():
+        await raw.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+        await raw.execute(_TRIGGERS)

@@ -19,7 +19,7 @@ import functools
 import hashlib
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -124,6 +124,9 @@ class SqliteHQStore:
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._conn.close)
         self._executor.shutdown(wait=True)
+
+    def watch_feeds(self, feeds_grown: Callable[[Iterable[str]], None]) -> None:
+        """One process owns a SQLite store: nobody else grows its feeds."""
 
     def _in_transaction(
         self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
