@@ -56,6 +56,10 @@ class Cluster:
             await admin.close()
         return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
 
+    def restart(self) -> None:
+        """Stop the server at once (every connection dropped) and start it again."""
+        self.pg_ctl("-m", "fast", "-l", str(self.root / "log"), "-w", "restart")
+
     def pg_ctl(self, *args: str) -> None:
         subprocess.run(
             _as_postgres(["pg_ctl", "-D", str(self.root / "data"), *args]), check=True, capture_output=True

@@ -18,11 +18,16 @@ MIGRATION_LOCK = 0x48514D  # "HQM"
 async def check_database(raw: asyncpg.Connection) -> None:
     """Refuse a database whose text order differs from SQLite's (byte order): HQ's
     pages, feeds and the directory's canonical bytes sort by it."""
-    collation = await raw.fetchval("SELECT datcollate FROM pg_database WHERE datname = current_database()")
-    if collation not in ("C", "POSIX", "C.UTF-8", "C.utf8"):
+    provider, collation, icu_locale = await raw.fetchrow(
+        "SELECT datlocprovider::text, datcollate, daticulocale FROM pg_database"
+        " WHERE datname = current_database()"
+    )
+    if provider != "c" or collation not in ("C", "POSIX", "C.UTF-8", "C.utf8"):
+        collation = collation if provider == "c" else f"ICU's {icu_locale}"
         raise DatabaseUnfit(
             f"the database sorts text by {collation!r}; HQ needs byte order: create it with"
-            " CREATE DATABASE ... TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C' ENCODING 'UTF8'"
+            " CREATE DATABASE ... TEMPLATE template0 LOCALE_PROVIDER libc LC_COLLATE 'C' LC_CTYPE 'C'"
+            " ENCODING 'UTF8'"
         )
 
 
