@@ -93,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, help="folder to keep (default: a new temporary one)")
     p.add_argument("--port", type=int, default=8700, help="HQ's port; branches take the next ones")
     p.add_argument("--no-trading", action="store_true", help="do not simulate trading")
+    p.add_argument("--db", help=DB_HELP)
     return parser
 
 
@@ -178,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
         return _operator_command(stock_cli.run, args)
     from branchline.up import up
 
-    return asyncio.run(up(args.branches, args.data, args.port, trading=not args.no_trading))
+    return asyncio.run(up(args.branches, args.data, args.port, trading=not args.no_trading, db=args.db))
 
 
 def _operator_command(command: Callable[[argparse.Namespace, Console], int], args: argparse.Namespace) -> int:

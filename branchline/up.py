@@ -199,7 +199,11 @@ async def _on_hand(
     return {sku: held.get(sku, 0) for sku in goods}
 
 
-async def up(branch_count: int, data: Path | None, hq_port: int, *, trading: bool) -> int:
+async def up(
+    branch_count: int, data: Path | None, hq_port: int, *, trading: bool, db: str | None = None
+) -> int:
+    """HQ (on its SQLite file, or on the PostgreSQL database `db`) and `branch_count`
+    branches with demo trading, until interrupted."""
     if not 1 <= branch_count <= 50:
         console.print("[red]--branches must be between 1 and 50")
         return 2
@@ -215,13 +219,14 @@ async def up(branch_count: int, data: Path | None, hq_port: int, *, trading: boo
     try:
         first_run = not (hq_dir / "hq.key").exists()
         if first_run:
-            await init_hq(hq_dir, demo_data=True)
+            await init_hq(hq_dir, demo_data=True, db=db)
         codes = [MAIN_NODE] + [f"BR{n:02d}" for n in range(1, branch_count + 1)]
         await add_branch_staff(hq_dir, codes, "branchline up")
         hq_port = free_port(hq_port)
         hq_url = f"http://127.0.0.1:{hq_port}"
         hq_log = root / "logs" / "hq.log"
-        processes.append(await spawn(["hq", "serve", "--data", str(hq_dir), "--port", str(hq_port)], hq_log))
+        serve_hq = ["hq", "serve", "--data", str(hq_dir), "--port", str(hq_port)]
+        processes.append(await spawn(serve_hq + (["--db", db] if db is not None else []), hq_log))
         await wait_ready(hq_url + "/api/branches", processes[-1], hq_log)
         branch_urls = []
         main_url = ""

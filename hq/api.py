@@ -89,6 +89,15 @@ def branch_json(branch: BranchRecord, now_ms: int) -> dict[str, Any]:
     }
 
 
+@routes.get("/api/health")
+@public
+async def health(request: web.Request) -> web.Response:
+    """For a load balancer: 200 while this process can reach its store, else 503.
+    Says nothing about the chain's data."""
+    await request.app[HQ_KEY].store.check_reachable()
+    return web.json_response({"ok": True})
+
+
 @routes.post("/api/enroll")
 @public
 async def enroll(request: web.Request) -> web.Response:

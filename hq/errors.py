@@ -115,6 +115,14 @@ class DatabaseUnfit(Refused):
     code = "database_unfit"
 
 
+class StoreUnreachable(Refused):
+    """HQ's database does not answer (restarting, or the network to it is down); the
+    request may be retried, here or at another HQ process."""
+
+    http_status = 503
+    code = "store_unreachable"
+
+
 class NotInitialised(Refused):
     """The data folder holds no HQ; run `branchline hq init` first."""
 

@@ -251,6 +251,10 @@ class HQStore(Protocol):
 
     async def close(self) -> None: ...
 
+    async def check_reachable(self) -> None:
+        """Return if the store answers a query, else raise (StoreUnreachable)."""
+        ...
+
     def watch_feeds(self, feeds_grown: Callable[[Iterable[str]], None]) -> None:
         """Have `feeds_grown(branches)` called when another HQ process sharing this
         store grows those feeds (this process's own growth it already knows)."""

@@ -27,6 +27,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from hq import quarantine
 from hq.audit import AuditReport
 from hq.conflicts import Conflict
+from hq.errors import StoreUnreachable
 from hq.log_proof import LogProof
 from hq.operation_log import LoggedOperation, Operation
 from hq.storage.base import (
@@ -82,6 +83,10 @@ SESSION_SWEEP_MS = 7 * 24 * 3600 * 1000
 P = ParamSpec("P")
 
 
+def _select_one(conn: Connection) -> None:
+    conn.execute("SELECT 1").fetchone()
+
+
 class SqliteHQStore:
     """HQStore (hq.storage.base) on one SQLite file."""
 
@@ -124,6 +129,12 @@ class SqliteHQStore:
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._conn.close)
         self._executor.shutdown(wait=True)
+
+    async def check_reachable(self) -> None:
+        try:
+            await self._read(_select_one)
+        except Exception as exc:
+            raise StoreUnreachable(f"HQ's store does not answer: {exc}") from exc
 
     def watch_feeds(self, feeds_grown: Callable[[Iterable[str]], None]) -> None:
         """One process owns a SQLite store: nobody else grows its feeds."""
