@@ -19,7 +19,16 @@ async def test_an_operator_lists_shows_and_resolves_a_duplicate_member(chain: Ch
     await chain.hq.stop()
     first = await chain.post(a.url + "/api/members", {"name": "Zhou", "phone": "13900000301"})
     second = await chain.post(b.url + "/api/members", {"name": "Zhou", "phone": "13900000301"})
+    # HQ's order decides who survives: BR01's registration reaches it first.
+    await b.stop()
     await chain.hq.start()
+
+    async def first_at_hq() -> bool:
+        async with chain.session.get(f"{chain.hq.url}/api/members/{first['id']}") as response:
+            return response.status == 200
+
+    await wait_until(first_at_hq, "BR01's registration to reach HQ")
+    await b.start()
     hq = ["--login", hq_login(), "--hq", chain.hq.url]
 
     async def listed() -> bool:
