@@ -320,8 +320,11 @@ async def branchline(*args: str, columns: int = 200, password: str | None = None
     return process.returncode or 0, out.decode()
 
 
-class NodeProcess:
-    def __init__(self, data_dir: Path, log_path: Path) -> None:
+class ServeProcess:
+    """`branchline KIND serve` as a real process on a free loopback port."""
+
+    def __init__(self, kind: str, data_dir: Path, log_path: Path) -> None:
+        self.kind = kind
         self.data_dir = data_dir
         self.log_path = log_path
         self.port = free_port()
@@ -331,13 +334,14 @@ class NodeProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self, session: aiohttp.ClientSession) -> None:
+    async def spawn(self) -> None:
+        """Start the process; do not wait for it to answer."""
         with self.log_path.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
                 "branchline",
-                "node",
+                self.kind,
                 "serve",
                 "--data",
                 str(self.data_dir),
@@ -348,6 +352,10 @@ class NodeProcess:
                 stdin=asyncio.subprocess.DEVNULL,
             )
 
+    async def start(self, session: aiohttp.ClientSession) -> None:
+        """Start the process and wait until it answers."""
+        await self.spawn()
+
         async def answering() -> bool:
             assert self.process is not None
             assert self.process.returncode is None, self.log_path.read_text()[-2000:]
@@ -356,7 +364,7 @@ class NodeProcess:
                     return response.status in (200, 401)  # answering, logged in or not
             return False
 
-        await wait_until(answering, "the node process to answer")
+        await wait_until(answering, f"the {self.kind} process to answer")
 
     async def kill(self) -> None:
         assert self.process is not None
@@ -367,3 +375,8 @@ class NodeProcess:
         if self.process is not None and self.process.returncode is None:
             self.process.send_signal(signal.SIGTERM)
             await self.process.wait()
+
+
+class NodeProcess(ServeProcess):
+    def __init__(self, data_dir: Path, log_path: Path) -> None:
+        super().__init__("node", data_dir, log_path)

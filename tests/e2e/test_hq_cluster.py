@@ -12,7 +12,6 @@ import itertools
 import shutil
 import signal
 import sqlite3
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import asyncpg
 
 from hq.setup import DEMO_PASSWORD, init_hq, issue_enroll_token, manager_login
 from node.sync.enroll import enroll
-from tests.harness import NodeProcess, free_port, sale, wait_until
+from tests.harness import NodeProcess, ServeProcess, free_port, sale, wait_until
 from tests.postgres import Cluster
 
 BRANCHES = ("BR01", "BR02", "BR03")
@@ -53,43 +52,8 @@ backend hq_processes
 """
 
 
-class HQProcess:
-    def __init__(self, data_dir: Path, log_path: Path) -> None:
-        self.data_dir = data_dir
-        self.log_path = log_path
-        self.port = free_port()
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "branchline",
-                "hq",
-                "serve",
-                "--data",
-                str(self.data_dir),
-                "--port",
-                str(self.port),
-                stdout=log,
-                stderr=log,
-                stdin=asyncio.subprocess.DEVNULL,
-            )
-
-    async def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        await self.process.wait()
-
-    async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-            await self.process.wait()
-
-
 @contextlib.asynccontextmanager
-async def haproxy(root: Path, backends: list[HQProcess]) -> AsyncIterator[str]:
+async def haproxy(root: Path, backends: list[ServeProcess]) -> AsyncIterator[str]:
     # Debian puts it in /usr/sbin, which a non-root PATH may lack.
     binary = shutil.which("haproxy", path="/usr/sbin:/usr/bin:/sbin:/bin")
     if binary is None:
@@ -139,9 +103,9 @@ async def test_three_hq_processes_behind_haproxy_survive_one_killed_every_few_se
     db = await postgres.new_database()
     hq_dir = tmp_path / "hq"
     await init_hq(hq_dir, demo_data=True, db=db)
-    hqs = [HQProcess(hq_dir, tmp_path / f"hq{n}.log") for n in range(1, HQ_PROCESSES + 1)]
+    hqs = [ServeProcess("hq", hq_dir, tmp_path / f"hq{n}.log") for n in range(1, HQ_PROCESSES + 1)]
     for hq in hqs:
-        await hq.start()
+        await hq.spawn()
     nodes: dict[str, NodeProcess] = {}
     acknowledged: dict[str, list[tuple[str, int]]] = {code: [] for code in BRANCHES}
     async with aiohttp.ClientSession() as session, haproxy(tmp_path, hqs) as hq_url:
@@ -197,7 +161,7 @@ async def test_three_hq_processes_behind_haproxy_survive_one_killed_every_few_se
                         return killed
                     await victim.kill()
                     killed += 1
-                    await victim.start()
+                    await victim.spawn()
                 return killed
 
             killer = asyncio.create_task(kill_one_every_few_seconds())
@@ -248,4 +212,4 @@ async def test_three_hq_processes_behind_haproxy_survive_one_killed_every_few_se
             for node in nodes.values():
                 await node.terminate()
             for hq in hqs:
-                await hq.stop()
+                await hq.terminate()

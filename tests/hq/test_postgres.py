@@ -35,6 +35,13 @@ async def pair(postgres: Cluster) -> AsyncIterator[tuple[PostgresHQStore, Postgr
         await second.close()
 
 
+async def two_branches(store: PostgresHQStore) -> tuple[Branch, Branch]:
+    br01, br02 = Branch("BR01"), Branch("BR02")
+    await enroll(store, br01)
+    await enroll(store, br02)
+    return br01, br02
+
+
 async def wait_for(condition: asyncio.Event, what: str) -> None:
     try:
         await asyncio.wait_for(condition.wait(), 10)
@@ -74,9 +81,7 @@ async def test_writes_through_two_processes_at_once_keep_one_order(
     # every push is applied, HQ's sightings are numbered 1..40 once each, and every
     # feed is one unbroken chain (no two processes appended the same number).
     first, second = pair
-    br01, br02 = Branch("BR01"), Branch("BR02")
-    await enroll(first, br01)
-    await enroll(first, br02)
+    br01, br02 = await two_branches(first)
     for number in range(20):
         for branch in (br01, br02):
             profile = {"home_branch": branch.code, "name": "M", "phone": f"139{branch.code}{number:04d}"}
@@ -91,18 +96,15 @@ async def test_writes_through_two_processes_at_once_keep_one_order(
     assert len(directory.registrations) == 40
     assert sorted(s.seq for s in directory.sightings.values()) == list(range(1, 41))
     for code in ("BR01", "BR02"):
-        assert (
-            len(await feed(first, code)) == 20 + 20 * 3
-        )  # own sightings; the other's profile, record, sighting
+        # Its own 20 sightings; the other's 20 profiles, records and sightings.
+        assert len(await feed(first, code)) == 20 + 20 * 3
 
 
 async def test_a_feed_grown_by_one_process_wakes_readers_on_the_other(
     pair: tuple[PostgresHQStore, PostgresHQStore],
 ) -> None:
     first, second = pair
-    br01, br02 = Branch("BR01"), Branch("BR02")
-    await enroll(first, br01)
-    await enroll(first, br02)
+    br01, _ = await two_branches(first)
     woken = asyncio.Event()
     heard: list[str] = []
 
@@ -126,9 +128,7 @@ async def test_a_hold_placed_through_one_process_is_captured_through_the_other(
     pair: tuple[PostgresHQStore, PostgresHQStore],
 ) -> None:
     first, second = pair
-    br01, br02 = Branch("BR01"), Branch("BR02")
-    await enroll(first, br01)
-    await enroll(first, br02)
+    br01, br02 = await two_branches(first)
     card = {"home_branch": "BR01", "name": "Li", "phone": "13900000001", "cards": ["K-1"]}
     br01.write("member", "M1", "register", card)
     top_up(br01, "L1", 10_000)
