@@ -392,7 +392,9 @@ class Stats:
     sales: int = 0
     holds_placed: int = 0
     holds_released: int = 0
-    holds_refused: int = 0
+    holds_refused: int = 0  # HQ answered, not 201
+    holds_unanswered: int = 0  # no answer within the node's HOLD_TIMEOUT_S: the till sells offline
+    spends: int = 0  # sales on a placed hold: a ledger entry HQ writes into every other branch's feed
     holds_offline: int = 0  # not asked: HQ had not caught up with the branch's card writes in time
     feed_entries: int = 0
     errors: Counter[str] = field(default_factory=Counter)
@@ -618,7 +620,10 @@ class Load:
         if self.window.holds(sent):
             self.stats.hold_ms.append((time.perf_counter() - sent) * 1000)
         if status != HOLD_PLACED_STATUS:
-            self.stats.holds_refused += 1
+            if status == 0:
+                self.stats.holds_unanswered += 1
+            else:
+                self.stats.holds_refused += 1
             self.stats.error("hold", f"{branch.code}: {status} {data[:200]!r}")
             branch.sell()
             return
@@ -627,6 +632,8 @@ class Load:
             await self.release(branch, hold)
             return
         branch.sell(hold)
+        if self.window.holds(sent):
+            self.stats.spends += 1
 
     async def release(self, branch: SimBranch, hold: str) -> None:
         path_qs = f"/api/holds/{hold}"
@@ -884,10 +891,16 @@ def report(outcome: Outcome) -> None:
         ms_pair(stats.feed_ms),
     )
     table.add(
-        f"holds placed / released / refused / not asked (HQ behind); {outcome.hold_share:.0%} of sales",
-        f"{stats.holds_placed} / {stats.holds_released} / {stats.holds_refused} / {stats.holds_offline}",
+        f"holds asked for ({outcome.hold_share:.0%} of sales): placed (of which released) /"
+        f" refused / unanswered in {HOLD_TIMEOUT_S} s / not asked (HQ behind the branch)",
+        f"{stats.holds_placed} ({stats.holds_released}) / {stats.holds_refused} / {stats.holds_unanswered}"
+        f" / {stats.holds_offline}",
     )
     table.add("hold latency p50 / p99 (POST /api/holds)", ms_pair(stats.hold_ms))
+    table.add(
+        "spends on a hold: x other branches' feeds HQ writes each into",
+        f"{stats.spends} x {outcome.branches - 1:,} = {stats.spends * (outcome.branches - 1):,} feed entries",
+    )
     table.add("HQ CPU s per 1,000 branch-minutes", f"{outcome.cpu.hq_s / per_k:.1f}")
     if postgres:
         table.add("PostgreSQL CPU s per 1,000 branch-minutes", f"{outcome.cpu.pg_s / per_k:.1f}")
