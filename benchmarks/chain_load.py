@@ -608,15 +608,7 @@ class Load:
         query = urlencode({"hold": hold, "card": branch.card, "amount_fen": amount, "unsynced_fen": 0})
         path_qs = f"/api/holds?{query}"
         sent = time.perf_counter()
-        try:
-            async with self.session.post(
-                branch.url + path_qs,
-                headers=branch.signed("POST", path_qs),
-                timeout=aiohttp.ClientTimeout(total=HOLD_TIMEOUT_S),
-            ) as response:
-                status, data = response.status, await response.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            status, data = 0, f"{type(exc).__name__}: {exc}".encode()
+        status, data = await self.signed_request("POST", branch, path_qs)
         if self.window.holds(sent):
             self.stats.hold_ms.append((time.perf_counter() - sent) * 1000)
         if status != HOLD_PLACED_STATUS:
@@ -635,18 +627,23 @@ class Load:
         if self.window.holds(sent):
             self.stats.spends += 1
 
+    async def signed_request(self, method: str, branch: SimBranch, path_qs: str) -> tuple[int, bytes]:
+        """A hold request signed as the branch; (0, why) if HQ did not answer in time."""
+        try:
+            async with self.session.request(
+                method,
+                branch.url + path_qs,
+                headers=branch.signed(method, path_qs),
+                timeout=aiohttp.ClientTimeout(total=HOLD_TIMEOUT_S),
+            ) as response:
+                return response.status, await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return 0, f"{type(exc).__name__}: {exc}".encode()
+
     async def release(self, branch: SimBranch, hold: str) -> None:
         path_qs = f"/api/holds/{hold}"
         sent = time.perf_counter()
-        try:
-            async with self.session.delete(
-                branch.url + path_qs,
-                headers=branch.signed("DELETE", path_qs),
-                timeout=aiohttp.ClientTimeout(total=HOLD_TIMEOUT_S),
-            ) as response:
-                status, data = response.status, await response.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            status, data = 0, f"{type(exc).__name__}: {exc}".encode()
+        status, data = await self.signed_request("DELETE", branch, path_qs)
         self.stats.release_ms.append((time.perf_counter() - sent) * 1000)
         if status != 200:
             self.stats.error("release", f"{branch.code}: {status} {data[:200]!r}")

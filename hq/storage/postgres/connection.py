@@ -55,8 +55,8 @@ def _value(value: Any) -> Any:
 
 
 def _returns_rows(sql: str) -> bool:
-    head = sql.lstrip()[:6].upper()
-    return head in ("SELECT", "WITH  ", "VALUES") or head.startswith("WITH") or " RETURNING " in sql.upper()
+    upper = sql.lstrip().upper()
+    return upper.startswith(("SELECT", "WITH", "VALUES")) or " RETURNING " in upper
 
 
 def _count(status: str) -> int:
