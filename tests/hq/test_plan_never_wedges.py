@@ -267,7 +267,13 @@ class SqliteHQ:
         for code, key in (("BR01", public_key_bytes(self.branch.key)), ("BR02", bytes(32))):
             self._tx(enrollment.add_token, code, f"hash-{code}", NOW_MS + 1)
             self._tx(
-                enrollment.redeem, feeds.appender(self.clock, NOW_MS), f"hash-{code}", code, key, NOW_MS, None
+                enrollment.redeem,
+                feeds.FeedAppender(self.clock, NOW_MS),
+                f"hash-{code}",
+                code,
+                key,
+                NOW_MS,
+                None,
             )
 
     def _tx(self, fn: Any, *args: Any) -> Any:

@@ -164,8 +164,8 @@ class SqliteHQStore:
         call = functools.partial(fn, self._conn, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
-    def _append(self, wall_ms: int) -> feeds.AppendFeed:
-        return feeds.appender(self.clock, wall_ms)
+    def _append(self, wall_ms: int) -> feeds.FeedAppender:
+        return feeds.FeedAppender(self.clock, wall_ms)
 
     def _log(self, conn: Connection, operation: Operation | None) -> None:
         """Log the operation in the change's own transaction (hq.operation_log rule 1)."""

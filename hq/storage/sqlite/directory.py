@@ -20,7 +20,7 @@ from hq.feed_changes import member_change, record_change
 from hq.plan import DirectoryWrite, MemberWrite
 from hq.storage.base import FeedChange
 from hq.storage.sqlite import feeds
-from hq.storage.sqlite.feeds import AppendFeed
+from hq.storage.sqlite.feeds import FeedAppender
 from protocol.hlc import HybridLogicalClock
 from shared_tables import directory_store
 from shared_tables.sql import Connection
@@ -34,7 +34,7 @@ CONFLICT_COLUMNS = (
 # -- merging the branches' writes ---------------------------------------------------------
 
 
-def merge_members(conn: Connection, writes: Iterable[MemberWrite], append: AppendFeed) -> set[str]:
+def merge_members(conn: Connection, writes: Iterable[MemberWrite], append: FeedAppender) -> set[str]:
     """Merge each profile write field by field; every branch but the writer learns the result."""
     feeds_grown: set[str] = set()
     codes = feeds.enrolled(conn)
@@ -42,17 +42,15 @@ def merge_members(conn: Connection, writes: Iterable[MemberWrite], append: Appen
         home, merged = directory_store.merge_profile(
             conn, write.member_id, write.home_branch or "?", write.profile
         )
-        change = member_change(write.member_id, home, merged)
         # The writing branch already holds its own write; everyone else learns it.
-        for code in codes:
-            if code != write.origin:
-                append(conn, code, [change])
-                feeds_grown.add(code)
+        others = [code for code in codes if code != write.origin]
+        append.to_each(conn, others, [member_change(write.member_id, home, merged)])
+        feeds_grown.update(others)
     return feeds_grown
 
 
 def merge_records(
-    conn: Connection, writes: list[DirectoryWrite], append: AppendFeed, now_ms: int
+    conn: Connection, writes: list[DirectoryWrite], append: FeedAppender, now_ms: int
 ) -> set[str]:
     """Union the branches' directory records into HQ's, forward the new ones to every
     other branch, capture the holds they spend, and refresh the queue."""
@@ -62,10 +60,9 @@ def merge_records(
     for write in writes:
         if not directory_store.add_records(conn, [write.record]):
             continue  # already held (a resolution HQ wrote, echoed back)
-        for code in codes:
-            if code != write.origin:
-                append(conn, code, [record_change(write.record)])
-                feeds_grown.add(code)
+        others = [code for code in codes if code != write.origin]
+        append.to_each(conn, others, [record_change(write.record)])
+        feeds_grown.update(others)
         if isinstance(write.record, Registration):
             # The writer learns HQ's order for its own registration too.
             touched.append(sight(conn, write.record, codes, append))
@@ -79,17 +76,16 @@ def merge_records(
     return feeds_grown
 
 
-def sight(conn: Connection, registration: Registration, codes: list[str], append: AppendFeed) -> Sighting:
+def sight(conn: Connection, registration: Registration, codes: list[str], append: FeedAppender) -> Sighting:
     """Give a registration HQ has just stored its order number, and tell every branch:
     the order duplicates survive in (conflict.duplicates), which no branch can stamp."""
     sighting = Sighting(registration.member_id, directory_store.next_sighting(conn))
     directory_store.add_records(conn, [sighting])
-    for code in codes:
-        append(conn, code, [record_change(sighting)])
+    append.to_each(conn, codes, [record_change(sighting)])
     return sighting
 
 
-def sight_backlog(conn: Connection, append: AppendFeed, now_ms: int) -> int:
+def sight_backlog(conn: Connection, append: FeedAppender, now_ms: int) -> int:
     """Sight every registration held without a sighting (a store from before
     sightings), in the order that ranked them then, so no survivor changes; how many."""
     codes = feeds.enrolled(conn)
@@ -217,7 +213,7 @@ def conflict(conn: Connection, conflict_id: str) -> Conflict | None:
 def resolve(
     conn: Connection,
     clock: HybridLogicalClock,
-    append: AppendFeed,
+    append: FeedAppender,
     conflict_id: str,
     action: str,
     note: str,

@@ -9,7 +9,7 @@ from hq import enrollment
 from hq.feed_changes import member_change, record_change
 from hq.storage.base import BranchRecord, FeedChange, Warehouse
 from hq.storage.sqlite import directory, feeds, inventory, operators
-from hq.storage.sqlite.feeds import AppendFeed
+from hq.storage.sqlite.feeds import FeedAppender
 from protocol.entry import GENESIS_HASH
 from shared_tables import directory_store
 from shared_tables.sql import Connection
@@ -32,7 +32,7 @@ def add_token(conn: Connection, branch: str, token_hash: str, expires_at_ms: int
 
 def redeem(
     conn: Connection,
-    append: AppendFeed,
+    append: FeedAppender,
     token_hash: str,
     branch: str,
     public_key: bytes,
@@ -56,8 +56,7 @@ def redeem(
         # The other branches learn the new warehouse now, the new branch with its snapshot.
         changes = inventory.write_master(conn, [main_warehouse])
         grown = [code for code in feeds.enrolled(conn) if code != branch]
-        for code in grown:
-            append(conn, code, changes)
+        append.to_each(conn, grown, changes)
     append(conn, branch, snapshot(conn) + operators.for_branch(conn, branch))
     inventory.deliver_pending(conn, branch, append)
     return grown

@@ -22,7 +22,7 @@ from hq.errors import Quarantined, UnknownBranch
 from hq.plan import Plan, RefusedEffect, plan_entries
 from hq.storage.base import IngestResult, QuarantinedEffect, main_warehouse
 from hq.storage.sqlite import directory, feeds, inventory, reports
-from hq.storage.sqlite.feeds import AppendFeed
+from hq.storage.sqlite.feeds import FeedAppender
 from hq.trust import BranchFacts
 from protocol.batch import SignedBatch
 from protocol.entry import Entry
@@ -81,7 +81,7 @@ def ingest(
         for entry in fresh:
             clock.observe(entry.hlc, now_ms)
         trusted, untrusted = trust.screen(fresh, _branch_facts(conn, origin, enrolled_at_ms, fresh[0].seq))
-        feeds_grown, refused = apply_effects(conn, trusted, feeds.appender(clock, now_ms), now_ms)
+        feeds_grown, refused = apply_effects(conn, trusted, feeds.FeedAppender(clock, now_ms), now_ms)
         refused = sorted([*untrusted, *refused], key=lambda effect: effect.entry.seq)
         set_aside = [quarantine.effect_set_aside(r, now_ms) for r in refused]
         _set_aside(conn, set_aside)
@@ -119,7 +119,7 @@ def _branch_facts(conn: Connection, origin: str, enrolled_at_ms: int, first_seq:
 
 
 def apply_effects(
-    conn: Connection, entries: Sequence[Entry], append: AppendFeed, now_ms: int
+    conn: Connection, entries: Sequence[Entry], append: FeedAppender, now_ms: int
 ) -> tuple[set[str], list[RefusedEffect]]:
     """Apply what the entries mean, all but those HQ cannot apply; the branches whose
     feeds grew, and the entries refused (in log order) with why."""
@@ -139,7 +139,7 @@ def _apply_one_by_one(
     conn: Connection,
     entries: Sequence[Entry],
     refused_in_planning: list[RefusedEffect],
-    append: AppendFeed,
+    append: FeedAppender,
     now_ms: int,
 ) -> tuple[set[str], list[RefusedEffect]]:
     """The slow way, once the batch as a whole failed: each entry in its own savepoint."""
@@ -171,7 +171,7 @@ def _set_aside(conn: Connection, effects: list[QuarantinedEffect]) -> None:
     )
 
 
-def execute_plan(conn: Connection, plan: Plan, append: AppendFeed, now_ms: int) -> set[str]:
+def execute_plan(conn: Connection, plan: Plan, append: FeedAppender, now_ms: int) -> set[str]:
     """Apply what the entries mean; the branches whose feeds grew."""
     reports.record_sales(conn, plan.sales)
     feeds_grown = directory.merge_members(conn, plan.members, append) if plan.members else set()

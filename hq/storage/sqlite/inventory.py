@@ -24,7 +24,7 @@ from hq.storage.inventory_records import (
     TransferLine,
     TransferView,
 )
-from hq.storage.sqlite.feeds import AppendFeed
+from hq.storage.sqlite.feeds import FeedAppender
 from protocol import codec
 from shared_tables.sql import Connection
 
@@ -102,7 +102,7 @@ def master_snapshot(conn: Connection) -> list[FeedChange]:
 # -- ingest -----------------------------------------------------------------------------
 
 
-def execute(conn: Connection, plan: InventoryPlan, append: AppendFeed, enrolled: set[str]) -> set[str]:
+def execute(conn: Connection, plan: InventoryPlan, append: FeedAppender, enrolled: set[str]) -> set[str]:
     """Apply the batch's stock moves, route its transfers, keep its discrepancies and
     payables; the branches whose feeds grew."""
     feeds_grown: set[str] = set()
@@ -183,7 +183,7 @@ def _insert_transfer(conn: Connection, event: TransferSent | TransferReceived, s
     )
 
 
-def _sent(conn: Connection, event: TransferSent, append: AppendFeed, enrolled: set[str]) -> set[str]:
+def _sent(conn: Connection, event: TransferSent, append: FeedAppender, enrolled: set[str]) -> set[str]:
     """A transfer leaves its source: in transit, and routed to its destination once."""
     transfer = event.transfer
     known = conn.execute("SELECT 1 FROM transfers WHERE id = ?", (transfer.transfer_id,)).fetchone()
@@ -202,14 +202,16 @@ def _sent(conn: Connection, event: TransferSent, append: AppendFeed, enrolled: s
 
 
 def _deliver(
-    conn: Connection, transfer_id: str, to_branch: str, payload: dict[str, Any], append: AppendFeed
+    conn: Connection, transfer_id: str, to_branch: str, payload: dict[str, Any], append: FeedAppender
 ) -> set[str]:
     seq = append(conn, to_branch, [FeedChange("transfer", transfer_id, "deliver", payload)])
     conn.execute("UPDATE transfers SET delivered_seq = ? WHERE id = ?", (seq, transfer_id))
     return {to_branch}
 
 
-def _received(conn: Connection, event: TransferReceived, append: AppendFeed, enrolled: set[str]) -> set[str]:
+def _received(
+    conn: Connection, event: TransferReceived, append: FeedAppender, enrolled: set[str]
+) -> set[str]:
     """The destination booked the stock-in: received, and the source is told once."""
     transfer = event.transfer
     row = conn.execute("SELECT state FROM transfers WHERE id = ?", (transfer.transfer_id,)).fetchone()
@@ -231,7 +233,7 @@ def _received(conn: Connection, event: TransferReceived, append: AppendFeed, enr
     return {transfer.source_branch}
 
 
-def deliver_pending(conn: Connection, branch: str, append: AppendFeed) -> None:
+def deliver_pending(conn: Connection, branch: str, append: FeedAppender) -> None:
     """Transfers sent to `branch` before it enrolled, delivered after its snapshot."""
     rows = conn.execute(
         "SELECT id, deliver FROM transfers WHERE to_branch = ? AND delivered_seq IS NULL"

@@ -6,7 +6,7 @@ from hq import operators
 from hq.errors import RecordConflict
 from hq.storage.base import FeedChange, OperatorRecord
 from hq.storage.sqlite import feeds
-from hq.storage.sqlite.feeds import AppendFeed
+from hq.storage.sqlite.feeds import FeedAppender
 from shared_tables.sql import Connection
 
 COLUMNS = "id, login, name, role, branch, password_hash, grants, revokes, disabled, version, changed_at_ms"
@@ -29,7 +29,7 @@ def _record(row: tuple[object, ...]) -> OperatorRecord:
     )
 
 
-def put(conn: Connection, append: AppendFeed, record: OperatorRecord, expected_version: int) -> list[str]:
+def put(conn: Connection, append: FeedAppender, record: OperatorRecord, expected_version: int) -> list[str]:
     held = by_id(conn, record.id)
     same_login = by_login(conn, record.login)
     if (held.version if held else 0) != expected_version or (
