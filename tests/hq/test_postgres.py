@@ -14,7 +14,7 @@ import pytest
 
 from conflict.directory import decode
 from hq.errors import DatabaseUnfit
-from hq.storage.base import HoldRecord
+from hq.storage.base import FeedChange, HoldRecord
 from hq.storage.postgres import PostgresHQStore
 from tests.hq.test_effect_quarantine import top_up
 from tests.hq.test_storage_contract import NOW_MS, Branch, enroll, feed, sales
@@ -122,6 +122,23 @@ async def test_a_feed_grown_by_one_process_wakes_readers_on_the_other(
     assert {"BR01", "BR02"} <= set(heard)
     assert await second.directory_digest() != before
     assert await second.directory_digest() == await first.directory_digest()
+
+
+async def test_stamps_rise_along_a_feed_whichever_process_writes(
+    pair: tuple[PostgresHQStore, PostgresHQStore],
+) -> None:
+    # The first process's clock runs an hour ahead; the second writes next with
+    # its own wall time: its stamps still follow the first's, read from the
+    # database after it took the write lock.
+    first, second = pair
+    await two_branches(first)
+    notice = FeedChange("notice", "N1", "post", {"text": "stocktake on Monday"})
+    await first.publish([notice], NOW_MS + 3_600_000)
+    await second.publish([notice], NOW_MS)
+    for code in ("BR01", "BR02"):
+        stamps = [entry.hlc for entry in await feed(second, code)]
+        assert stamps == sorted(stamps)
+        assert len(set(stamps)) == len(stamps)
 
 
 async def test_a_hold_placed_through_one_process_is_captured_through_the_other(

@@ -32,10 +32,11 @@ import asyncpg
 from hq.storage.postgres.bridge import run_sync
 from hq.storage.postgres.connection import PgConnection
 from hq.storage.postgres.schema import (
+    BEGIN_WRITE,
     DIRECTORY_CHANNEL,
     FEEDS_CHANNEL,
     check_database,
-    install_notifications,
+    install_functions,
     migrate,
 )
 from hq.storage.sqlite import SqliteHQStore, directory, feeds, operations
@@ -80,7 +81,7 @@ class PostgresHQStore(SqliteHQStore):
             async with pool.acquire() as raw:
                 await check_database(raw)
                 await migrate(raw)
-                await install_notifications(raw)
+                await install_functions(raw)
                 latest = await run_sync(feeds.latest_hlc, PgConnection(raw))
             store = cls(url, pool, signer, latest)
             store._listening = asyncio.create_task(store._listen(), name="hq-postgres-listen")
@@ -153,9 +154,8 @@ class PostgresHQStore(SqliteHQStore):
     async def _tx(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """`fn(conn, ...)` in one transaction, holding the write lock."""
         async with self._pool.acquire() as raw, raw.transaction():
-            await raw.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
             # Another process may have stamped feeds since: HQ's stamps never go back.
-            self.clock.last = max(self.clock.last, await run_sync(feeds.latest_hlc, PgConnection(raw)))
+            self.clock.last = max(self.clock.last, await raw.fetchval(BEGIN_WRITE, WRITE_LOCK))
             result = await run_sync(fn, PgConnection(raw), *args, **kwargs)
         self._writes += 1
         return result

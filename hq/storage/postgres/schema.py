@@ -68,6 +68,18 @@ DIRECTORY_TABLES = (
     "dir_sightings",
     "members",
 )
+# Begins a write: takes the one write lock, then reads the newest stamp in any feed
+# with a snapshot taken after the lock (a volatile function's statements each take
+# their own under READ COMMITTED), so HQ's clock starts past every write committed
+# before this one, whichever process made it. One round trip, not two.
+BEGIN_WRITE = "SELECT hq_begin_write($1)"
+_BEGIN_WRITE = """
+CREATE OR REPLACE FUNCTION hq_begin_write(lock_key bigint) RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(lock_key);
+    RETURN (SELECT COALESCE(MAX(hlc), 0) FROM feed);
+END $$;
+"""
 _TRIGGERS = f"""
 CREATE OR REPLACE FUNCTION hq_feed_grown() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -92,9 +104,9 @@ CREATE TRIGGER directory_changed AFTER INSERT OR UPDATE OR DELETE ON {table}
 )
 
 
-async def install_notifications(raw: asyncpg.Connection) -> None:
-    """(Re)create the triggers that tell the other HQ processes what changed; PostgreSQL's
-    own, beside the tables both backends share."""
+async def install_functions(raw: asyncpg.Connection) -> None:
+    """(Re)create the function that begins a write and the triggers that tell the other
+    HQ processes what changed; PostgreSQL's own, beside the tables both backends share."""
     async with raw.transaction():
         await raw.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
-        await raw.execute(_TRIGGERS)
+        await raw.execute(_BEGIN_WRITE + _TRIGGERS)

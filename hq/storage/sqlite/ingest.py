@@ -86,18 +86,17 @@ def ingest(
         set_aside = [quarantine.effect_set_aside(r, now_ms) for r in refused]
         _set_aside(conn, set_aside)
         last = fresh[-1]
-        conn.execute(
-            "UPDATE nodes SET acked_seq = ?, head_hash = ? WHERE code = ?", (last.seq, last.hash, origin)
-        )
         # The batch's head is its last entry, new here: a checkpoint every entry up to it is proven by.
         conn.execute(
             "INSERT INTO signed_heads (origin, seq, hash, signature, received_at_ms) VALUES (?, ?, ?, ?, ?)",
             (origin, last.seq, last.hash, batch.signature, now_ms),
         )
         acked_seq, applied = last.seq, len(fresh)
+        head_hash = last.hash
     conn.execute(
-        "UPDATE nodes SET last_seen_ms = ?, reported_backlog = COALESCE(?, reported_backlog) WHERE code = ?",
-        (now_ms, reported_backlog, origin),
+        "UPDATE nodes SET acked_seq = ?, head_hash = ?, last_seen_ms = ?,"
+        " reported_backlog = COALESCE(?, reported_backlog) WHERE code = ?",
+        (acked_seq, head_hash, now_ms, reported_backlog, origin),
     )
     return IngestResult(acked_seq, applied, decision.duplicates, tuple(sorted(feeds_grown)), tuple(set_aside))
 
@@ -108,13 +107,16 @@ def _branch_facts(conn: Connection, origin: str, enrolled_at_ms: int, first_seq:
     ).fetchone()
     # Inactive ones too: entries written offline before HQ retired a warehouse still arrive.
     # The main warehouse is the branch's from enrollment on, whatever the table says.
+    # One statement for both: at a chain's scale a push is a handful of round trips.
+    owned = conn.execute(
+        "SELECT 'warehouse', code FROM warehouses WHERE branch = ?"
+        " UNION ALL SELECT 'operator', id FROM operators WHERE branch = ?",
+        (origin, origin),
+    ).fetchall()
     warehouses = frozenset(
-        [main_warehouse(origin).code]
-        + [code for (code,) in conn.execute("SELECT code FROM warehouses WHERE branch = ?", (origin,))]
+        [main_warehouse(origin).code] + [key for kind, key in owned if kind == "warehouse"]
     )
-    operators = frozenset(
-        oid for (oid,) in conn.execute("SELECT id FROM operators WHERE branch = ?", (origin,))
-    )
+    operators = frozenset(key for kind, key in owned if kind == "operator")
     return BranchFacts(origin, enrolled_at_ms, 0 if previous is None else previous[0], warehouses, operators)
 
 
@@ -177,7 +179,8 @@ def execute_plan(conn: Connection, plan: Plan, append: FeedAppender, now_ms: int
     feeds_grown = directory.merge_members(conn, plan.members, append) if plan.members else set()
     if plan.directory:
         feeds_grown |= directory.merge_records(conn, plan.directory, append, now_ms)
-    enrolled = set(feeds.enrolled(conn))
+    # Only a transfer is routed by who is enrolled; a push of sales does not read every branch.
+    enrolled = set(feeds.enrolled(conn)) if plan.inventory.transfers else set()
     feeds_grown |= inventory.execute(conn, plan.inventory, append, enrolled)
     return feeds_grown
 
