@@ -22,7 +22,7 @@ branch pushing. Afterwards HQ's own store is checked: every acknowledged sale
 counted once, nothing set aside, every captured spend off its card.
 
     .venv/bin/python -m benchmarks.chain_load [--branches 1000] [--rate 2] [--seconds 30]
-        [--burst 20] [--hold-share 0.1] [--configs sqlite,pg1,pg3] [--pg-fsync on]
+        [--burst 20] [--hold-share 0.1] [--configs sqlite,pg1,pg3] [--pg-fsync on] [--readme]
 
 Reading the figures:
 - Load generator, HQ processes and PostgreSQL share the machine's cores; the
@@ -43,6 +43,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime
+import json
 import os
 import pwd
 import random
@@ -50,6 +52,7 @@ import resource
 import secrets
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -62,7 +65,15 @@ from urllib.parse import urlencode
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from benchmarks.common import Report, percentile, setup_logging
+from benchmarks.common import (
+    FIGURES_ENV,
+    README,
+    Report,
+    percentile,
+    readme_block,
+    setup_logging,
+    write_readme,
+)
 from benchmarks.ingest import MSGPACK, now_ms, sale_payload
 from hq.operation_log import Operation
 from hq.setup import init_hq, on_this_machine, open_store, token_hash
@@ -106,6 +117,9 @@ ENROLL_BOUND_S = 900.0  # each enrollment tells every branch enrolled before of 
 DRAIN_BOUND_S = 60.0
 BURST_BOUND_S = 300.0
 
+# Where --readme writes the run's tables in README.md.
+README_BEGIN = "<!-- chain load: begin -->"
+README_END = "<!-- chain load: end -->"
 TARGET_PUSH_P99_MS = 500.0
 TARGET_INGEST_RATIO = 0.5
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -972,6 +986,7 @@ def main() -> None:
     parser.add_argument("--hold-share", type=float, default=HOLD_SHARE, help="of sales, held online first")
     parser.add_argument("--pg-fsync", choices=("on", "off"), default="on")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--readme", action="store_true", help="write the figures into README.md")
     args = parser.parse_args()
     configs = [name.strip() for name in args.configs.split(",") if name.strip()]
     unknown = sorted(set(configs) - set(CONFIGS))
@@ -985,15 +1000,36 @@ def main() -> None:
         parser.error(f"rate must be in (0, 600], seconds 1 to 3600, burst 0 to {MAX_BATCH_ENTRIES}")
     setup_logging()
     outcomes: dict[str, Outcome] = {}
+    measured_at = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
     with tempfile.TemporaryDirectory(prefix="bench-chain-") as tmp:
         root = Path(tmp)
+        figures = root / "figures.jsonl"
+        if args.readme:
+            os.environ[FIGURES_ENV] = str(figures)  # where each Report saves its rows
         if "sqlite" in configs:
             outcomes |= asyncio.run(run_on_one_store(["sqlite"], root, args, None))
         pg = [config for config in CONFIGS if config != "sqlite" and config in configs]
         if pg:
             with postgres_cluster(args.pg_fsync == "on") as cluster:
                 outcomes |= asyncio.run(run_on_one_store(pg, root, args, cluster))
-    summary(outcomes)
+        summary(outcomes)
+        if args.readme:
+            write_figures(outcomes, figures, measured_at, sys.argv[1:])
+
+
+def write_figures(outcomes: dict[str, Outcome], figures: Path, measured_at: str, argv: list[str]) -> None:
+    """The run's tables into README.md between README_BEGIN and README_END, unless a
+    configuration went wrong (then README.md is left as it was)."""
+    wrong = [f"{name}: {problem}" for name, o in outcomes.items() for problem in o.problems]
+    wrong += [f"{name}: errors {dict(o.stats.errors)}" for name, o in outcomes.items() if o.stats.errors]
+    if wrong:
+        raise SystemExit("the run went wrong, README.md left as it was: " + "; ".join(wrong))
+    reports = [json.loads(line) for line in figures.read_text(encoding="utf-8").splitlines()]
+    invoked = " ".join(["python -m benchmarks.chain_load", *argv])
+    write_readme(
+        README_BEGIN, README_END, readme_block(README_BEGIN, README_END, reports, measured_at, invoked)
+    )
+    print(f"figures written into {README}")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import resource
+import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from tests.harness import Server, free_port, wait_until
 
 __all__ = ["Server", "free_port", "wait_until"]
 
+README = Path(__file__).resolve().parent.parent / "README.md"
 PIPED_WIDTH_CHARS = 110
 # Where each report's figures are appended as JSON lines, when run by run_all.
 FIGURES_ENV = "BRANCHLINE_FIGURES"
@@ -141,3 +143,44 @@ async def get_json(session: aiohttp.ClientSession, url: str) -> Any:
         if response.status != 200:
             raise RuntimeError(f"GET {url}: {response.status} {await response.text()}")
         return await response.json()
+
+
+# -- figures written into the README ------------------------------------------------------
+
+
+def commit() -> str:
+    done = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=README.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() or "unknown"
+
+
+def readme_block(begin: str, end: str, reports: list[dict[str, Any]], measured_at: str, command: str) -> str:
+    """Reports (as Report.save writes them) as markdown tables between two markers,
+    headed by when, at which commit and by which command they were measured."""
+    lines = [
+        begin,
+        "",
+        f"Measured on {measured_at} at commit `{commit()}` on this project's 2-core machine by"
+        f" `{command}` (written by that command; not edited by hand).",
+    ]
+    for report in reports:
+        lines += ["", f"**{report['title'].strip()}**", "", "| figure | measured | target |", "|---|---|---|"]
+        for row in report["rows"]:
+            verdict = {True: " (met)", False: " (missed)", None: ""}[row["met"]]
+            lines.append(f"| {row['figure'].strip()} | {row['measured']} | {row['target']}{verdict} |")
+    lines += ["", end]
+    return "\n".join(lines)
+
+
+def write_readme(begin: str, end: str, block: str) -> None:
+    """Replace what README.md holds between the markers with `block`."""
+    text = README.read_text(encoding="utf-8")
+    start, stop = text.find(begin), text.find(end)
+    if start < 0 or stop < start:
+        raise SystemExit(f"README.md has no {begin} ... {end} block to write into")
+    README.write_text(text[:start] + block + text[stop + len(end) :], encoding="utf-8")

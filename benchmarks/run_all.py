@@ -23,15 +23,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.common import FIGURES_ENV
+from benchmarks.common import FIGURES_ENV, README, readme_block, write_readme
 
 HERE = Path(__file__).resolve().parent
-README = HERE.parent / "README.md"
 BENCHMARKS = ("checkout", "ingest", "drain", "latency", "simulation")
 # The simulation's figure belongs to its own issue and outlasts the others' bound.
 README_BENCHMARKS = ("checkout", "ingest", "drain", "latency")
@@ -56,38 +54,6 @@ def run(args: list[str], bound_s: int, figures: Path | None = None) -> tuple[str
         return f"killed after {bound_s} s", time.perf_counter() - started
     outcome = "ok" if completed.returncode == 0 else f"failed (exit {completed.returncode})"
     return outcome, time.perf_counter() - started
-
-
-def commit() -> str:
-    done = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=HERE.parent, capture_output=True, text=True, check=False
-    )
-    return done.stdout.strip() or "unknown"
-
-
-def markdown(reports: list[dict[str, Any]], measured_at: str, rev: str, against: str | None) -> str:
-    lines = [
-        FIGURES_BEGIN,
-        "",
-        f"Measured on {measured_at} at commit `{rev}` on this project's 2-core machine by"
-        f" `python -m benchmarks.run_all --readme{f' --against {against}' if against else ''}`"
-        " (written by that command; not edited by hand).",
-    ]
-    for report in reports:
-        lines += ["", f"**{report['title']}**", "", "| figure | measured | target |", "|---|---|---|"]
-        for row in report["rows"]:
-            verdict = {True: " (met)", False: " (missed)", None: ""}[row["met"]]
-            lines.append(f"| {row['figure'].strip()} | {row['measured']} | {row['target']}{verdict} |")
-    lines += ["", FIGURES_END]
-    return "\n".join(lines)
-
-
-def write_readme(block: str) -> None:
-    text = README.read_text(encoding="utf-8")
-    start, end = text.find(FIGURES_BEGIN), text.find(FIGURES_END)
-    if start < 0 or end < start:
-        raise SystemExit(f"README.md has no {FIGURES_BEGIN} ... {FIGURES_END} block to write into")
-    README.write_text(text[:start] + block + text[end + len(FIGURES_END) :], encoding="utf-8")
 
 
 def main() -> int:
@@ -136,7 +102,11 @@ def main() -> int:
         if failed:
             console.print("[red]a benchmark failed: README.md left as it was")
         else:
-            write_readme(markdown(reports, measured_at, commit(), args.against))
+            invoked = (
+                f"python -m benchmarks.run_all --readme{f' --against {args.against}' if args.against else ''}"
+            )
+            block = readme_block(FIGURES_BEGIN, FIGURES_END, reports, measured_at, invoked)
+            write_readme(FIGURES_BEGIN, FIGURES_END, block)
             console.print(f"figures written into {README}")
     return 1 if failed else 0
 

@@ -334,6 +334,10 @@ class ServeProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
     async def spawn(self) -> None:
         """Start the process; do not wait for it to answer."""
         with self.log_path.open("ab") as log:
