@@ -14,8 +14,9 @@ import pytest
 
 from conflict.directory import decode
 from hq.errors import DatabaseUnfit
-from hq.storage.base import FeedChange, HoldRecord
+from hq.storage.base import FeedChange, HoldRecord, IngestResult
 from hq.storage.postgres import PostgresHQStore
+from protocol.errors import SequenceGap
 from tests.hq.test_effect_quarantine import top_up
 from tests.hq.test_storage_contract import NOW_MS, Branch, enroll, feed, sales
 from tests.postgres import Cluster
@@ -122,6 +123,37 @@ async def test_a_feed_grown_by_one_process_wakes_readers_on_the_other(
     assert {"BR01", "BR02"} <= set(heard)
     assert await second.directory_digest() != before
     assert await second.directory_digest() == await first.directory_digest()
+
+
+async def test_pushes_arriving_together_commit_as_one_group_and_a_refused_one_alone(
+    pair: tuple[PostgresHQStore, PostgresHQStore],
+) -> None:
+    first, _ = pair
+    br01, br02 = await two_branches(first)
+    for number in range(1, 31):
+        br01.sell(f"A{number}", number)
+        br02.sell(f"B{number}", 1_000 + number)
+    pushes = [
+        br01.batch(1, 10),
+        br02.batch(21, 30),  # starts past what HQ holds of BR02: refused as a gap
+        br02.batch(1, 10),
+        br01.batch(11, 20),
+        br02.batch(11, 20),
+        br01.batch(1, 10),  # held already: acknowledged, nothing applied
+        br01.batch(21, 30),
+    ]
+    transactions_before = first._writes
+    results = await asyncio.gather(
+        *(first.ingest(batch, NOW_MS, 0) for batch in pushes), return_exceptions=True
+    )
+    # In arrival order, each seeing the ones before it: BR02's 21-30 came before 11-20.
+    assert isinstance(results[1], SequenceGap)
+    assert [r.acked_seq for r in results if isinstance(r, IngestResult)] == [10, 10, 20, 20, 20, 30]
+    assert [r.applied for r in results if isinstance(r, IngestResult)] == [10, 10, 10, 10, 0, 10]
+    assert await sales(first, "BR01") == (30, sum(range(1, 31)))
+    assert await sales(first, "BR02") == (20, sum(1_000 + n for n in range(1, 21)))
+    # Fewer transactions than pushes: they waited for one another and committed together.
+    assert first._writes - transactions_before < len(pushes)
 
 
 async def test_stamps_rise_along_a_feed_whichever_process_writes(

@@ -29,6 +29,8 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 import asyncpg
 
+from hq import quarantine
+from hq.storage.base import IngestResult
 from hq.storage.postgres.bridge import run_sync
 from hq.storage.postgres.connection import PgConnection
 from hq.storage.postgres.schema import (
@@ -39,7 +41,11 @@ from hq.storage.postgres.schema import (
     install_functions,
     migrate,
 )
-from hq.storage.sqlite import SqliteHQStore, directory, feeds, operations
+from hq.storage.sqlite import SqliteHQStore, directory, feeds, ingest, operations
+from hq.storage.sqlite.ingest import Push
+from protocol.batch import SignedBatch
+from protocol.errors import ShuttingDown
+from protocol.ingest import Fork
 from shared_tables.sql import Connection
 
 T = TypeVar("T")
@@ -50,11 +56,15 @@ log = logging.getLogger(__name__)
 WRITE_LOCK = 0x485157
 # Connections per process: reads run beside the one write at a time.
 POOL_SIZE = 8
+# Pushes applied in one transaction at most (group commit): the write lock, BEGIN and
+# COMMIT with its WAL flush are paid once per group, not once per push.
+PUSH_GROUP_MAX = 16
 # Waits between attempts to re-open the listening connection: first, then the most.
 RELISTEN_FIRST_S = 0.2
 RELISTEN_MAX_S = 5.0
 
 FeedsGrown = Callable[[Iterable[str]], None]
+PushOutcome = IngestResult | Fork
 
 
 class PostgresHQStore(SqliteHQStore):
@@ -73,6 +83,9 @@ class PostgresHQStore(SqliteHQStore):
         self._feeds_grown: list[FeedsGrown] = []
         self._listening: asyncio.Task[None] | None = None
         self._closing = False
+        # Pushes waiting for the next group, and the task applying groups while any wait.
+        self._pushes: list[tuple[Push, asyncio.Future[PushOutcome]]] = []
+        self._applying: asyncio.Task[None] | None = None
 
     @classmethod
     async def connect(cls, url: str, *, signer: operations.Signer | None = None) -> PostgresHQStore:
@@ -95,10 +108,14 @@ class PostgresHQStore(SqliteHQStore):
 
     async def close(self) -> None:
         self._closing = True
-        if self._listening is not None:
-            self._listening.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listening
+        for task in (self._listening, self._applying):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        for _, done in self._pushes:
+            if not done.done():
+                done.set_exception(ShuttingDown("HQ is shutting down; the branch sends the push again"))
         await self._pool.close()
 
     def watch_feeds(self, feeds_grown: FeedsGrown) -> None:
@@ -150,6 +167,54 @@ class PostgresHQStore(SqliteHQStore):
 
     async def _branch_codes(self) -> list[str]:
         return [branch.code for branch in await self.branches()]
+
+    # -- the branches' logs, group committed ---------------------------------------------
+
+    async def ingest(self, batch: SignedBatch, now_ms: int, reported_backlog: int | None) -> IngestResult:
+        """As SQLite's, but pushes that arrive while a group is being applied wait and
+        are applied together in the next transaction (hq.storage.sqlite.ingest.ingest_each),
+        in arrival order: a thousand branches catching up at once pay for the write
+        lock and the commit once per group. The answer comes after the group commits."""
+        done: asyncio.Future[PushOutcome] = asyncio.get_running_loop().create_future()
+        self._pushes.append((Push(batch, now_ms, reported_backlog), done))
+        if self._applying is None:
+            self._applying = asyncio.create_task(self._apply_pushes(), name="hq-postgres-pushes")
+        result = await done
+        if isinstance(result, Fork):
+            raise quarantine.forked_log(batch.origin, result)
+        return result
+
+    async def _apply_pushes(self) -> None:
+        try:
+            while self._pushes:
+                group = self._pushes[:PUSH_GROUP_MAX]
+                del self._pushes[:PUSH_GROUP_MAX]
+                outcomes: list[PushOutcome | Exception]
+                try:
+                    outcomes = [*await self._tx(ingest.ingest_each, self.clock, [push for push, _ in group])]
+                except Exception as exc:
+                    if len(group) == 1:
+                        outcomes = [exc]
+                    else:
+                        # One push's failure must not fail the others with it (nor wedge
+                        # their branches, retried in its company): each on its own.
+                        outcomes = [await self._apply_alone(push) for push, _ in group]
+                for (_, done), outcome in zip(group, outcomes, strict=True):
+                    if done.done():
+                        continue  # the branch hung up; it sends the push again
+                    if isinstance(outcome, BaseException):
+                        done.set_exception(outcome)
+                    else:
+                        done.set_result(outcome)
+        finally:
+            self._applying = None
+
+    async def _apply_alone(self, push: Push) -> PushOutcome | Exception:
+        try:
+            [outcome] = await self._tx(ingest.ingest_each, self.clock, [push])
+        except Exception as exc:
+            return exc
+        return outcome
 
     async def _tx(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """`fn(conn, ...)` in one transaction, holding the write lock."""

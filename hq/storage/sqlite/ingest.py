@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from hq import quarantine, trust
 from hq.errors import Quarantined, UnknownBranch
@@ -28,8 +29,27 @@ from protocol.batch import SignedBatch
 from protocol.entry import Entry
 from protocol.errors import Refused
 from protocol.hlc import HybridLogicalClock
-from protocol.ingest import Fork, Gap, NewEntries, decide, held_range
+from protocol.ingest import AllHeld, Fork, Gap, NewEntries, decide, held_range
 from shared_tables.sql import Connection
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    """A verified batch to ingest, when HQ received it and the backlog its branch reported."""
+
+    batch: SignedBatch
+    now_ms: int
+    reported_backlog: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """What the store holds of a push's branch, and what the push is (held, new or a fork)."""
+
+    acked_seq: int
+    head_hash: bytes
+    enrolled_at_ms: int
+    decision: NewEntries | AllHeld | Fork
 
 
 def ingest(
@@ -42,6 +62,30 @@ def ingest(
     """Store and apply the batch's new entries and move the acked sequence; or, for a
     fork, quarantine the branch with the evidence and return the fork (the caller
     refuses the push once that is committed)."""
+    return _apply(conn, clock, Push(batch, now_ms, reported_backlog), check(conn, batch))
+
+
+def ingest_each(
+    conn: Connection, clock: HybridLogicalClock, pushes: Sequence[Push]
+) -> list[IngestResult | Fork | Refused]:
+    """Several pushes in one transaction, in order, each seeing the ones before it: a
+    push refused (unknown or quarantined branch, a gap) is answered with its refusal
+    and the others still apply. A refusal is only ever raised by `check`, before the
+    push writes anything, so no savepoint is needed to take it back."""
+    outcomes: list[IngestResult | Fork | Refused] = []
+    for push in pushes:
+        try:
+            checked = check(conn, push.batch)
+        except Refused as refusal:
+            outcomes.append(refusal)
+            continue
+        outcomes.append(_apply(conn, clock, push, checked))
+    return outcomes
+
+
+def check(conn: Connection, batch: SignedBatch) -> Checked:
+    """Read what the batch is against what HQ holds of its branch, writing nothing;
+    raise what refuses it."""
     origin = batch.origin
     row = conn.execute(
         "SELECT acked_seq, head_hash, quarantined_reason, enrolled_at_ms FROM nodes WHERE code = ?", (origin,)
@@ -51,7 +95,10 @@ def ingest(
     acked_seq, head_hash, quarantined_reason, enrolled_at_ms = row[0], bytes(row[1]), row[2], row[3]
     if quarantined_reason is not None:
         raise Quarantined(f"branch {origin} is quarantined: {quarantined_reason}")
-    needed = held_range(batch.first_seq, batch.last_seq, acked_seq)
+    # The usual push extends the log from its head: `decide` needs no held bytes for it
+    # (entry acked_seq is only the evidence of a fork), so none are read.
+    extends = batch.first_seq == acked_seq + 1 and batch.entries[0].prev_hash == head_hash
+    needed = range(0) if extends else held_range(batch.first_seq, batch.last_seq, acked_seq)
     held = (
         {
             seq: bytes(raw)
@@ -66,10 +113,16 @@ def ingest(
     decision = decide(batch.entries, acked_seq=acked_seq, head_hash=head_hash, held=held)
     if isinstance(decision, Gap):
         raise decision.refusal(origin)
+    return Checked(acked_seq, head_hash, enrolled_at_ms, decision)
+
+
+def _apply(conn: Connection, clock: HybridLogicalClock, push: Push, checked: Checked) -> IngestResult | Fork:
+    batch, now_ms, decision = push.batch, push.now_ms, checked.decision
+    origin = batch.origin
     if isinstance(decision, Fork):
         _quarantine(conn, batch, decision, now_ms)
         return decision
-    applied = 0
+    acked_seq, head_hash, applied = checked.acked_seq, checked.head_hash, 0
     feeds_grown: set[str] = set()
     set_aside: list[QuarantinedEffect] = []
     if isinstance(decision, NewEntries):
@@ -80,7 +133,8 @@ def ingest(
         )
         for entry in fresh:
             clock.observe(entry.hlc, now_ms)
-        trusted, untrusted = trust.screen(fresh, _branch_facts(conn, origin, enrolled_at_ms, fresh[0].seq))
+        facts = _branch_facts(conn, origin, checked.enrolled_at_ms, fresh[0].seq)
+        trusted, untrusted = trust.screen(fresh, facts)
         feeds_grown, refused = apply_effects(conn, trusted, feeds.FeedAppender(clock, now_ms), now_ms)
         refused = sorted([*untrusted, *refused], key=lambda effect: effect.entry.seq)
         set_aside = [quarantine.effect_set_aside(r, now_ms) for r in refused]
@@ -91,12 +145,11 @@ def ingest(
             "INSERT INTO signed_heads (origin, seq, hash, signature, received_at_ms) VALUES (?, ?, ?, ?, ?)",
             (origin, last.seq, last.hash, batch.signature, now_ms),
         )
-        acked_seq, applied = last.seq, len(fresh)
-        head_hash = last.hash
+        acked_seq, head_hash, applied = last.seq, last.hash, len(fresh)
     conn.execute(
         "UPDATE nodes SET acked_seq = ?, head_hash = ?, last_seen_ms = ?,"
         " reported_backlog = COALESCE(?, reported_backlog) WHERE code = ?",
-        (acked_seq, head_hash, now_ms, reported_backlog, origin),
+        (acked_seq, head_hash, now_ms, push.reported_backlog, origin),
     )
     return IngestResult(acked_seq, applied, decision.duplicates, tuple(sorted(feeds_grown)), tuple(set_aside))
 
