@@ -21,7 +21,8 @@ import heapq
 import itertools
 import logging
 import random
-from collections import Counter
+import time
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +119,10 @@ class Simulation:
         self.samples: list[tuple[int, dict[str, int]]] = []
         self.lag_samples: list[tuple[int, dict[str, int]]] = []
         self.events_run = 0
+        # Events run and the wall time they took (tasks they woke included), by the
+        # function that ran them: what a slow scenario spends its time on.
+        self._kind_counts: Counter[str] = Counter()
+        self._kind_wall_s: dict[str, float] = defaultdict(float)
         self.converged_at_ms: int | None = None
         self.deadline_ms = max(scenario.duration_ms, scenario.last_fault_end_ms()) + scenario.heal_budget_ms
         self.tills = Tills(self)
@@ -158,6 +163,8 @@ class Simulation:
             messages_duplicated=self.network.duplicated,
             bytes_total=self.network.bytes_total,
             events_run=self.events_run,
+            event_kinds={_kind_name(kind): n for kind, n in self._kind_counts.items()},
+            event_wall_s={_kind_name(kind): wall for kind, wall in self._kind_wall_s.items()},
             conflicts={kind: dict(sorted(states.items())) for kind, states in sorted(conflicts.items())},
             inventory=transfer_figures(self) if self.scenario.uses_inventory else None,
         )
@@ -212,8 +219,12 @@ class Simulation:
         while self._queue and self._queue[0][0] <= until_ms:
             at_ms, _, action = heapq.heappop(self._queue)
             self.now_ms = at_ms
+            started = time.perf_counter()
             await action()
             await self.tasks.settle()
+            kind = action.__qualname__
+            self._kind_counts[kind] += 1
+            self._kind_wall_s[kind] += time.perf_counter() - started
             self.events_run += 1
             if self.events_run > MAX_EVENTS:
                 raise RuntimeError(f"more than {MAX_EVENTS} events: an event storm, not a scenario")
@@ -490,3 +501,10 @@ class _Quiet:
     def restore(self) -> None:
         for name, level in self.levels.items():
             logging.getLogger(name).setLevel(level)
+
+
+def _kind_name(qualname: str) -> str:
+    """An event's function as the report names it: "Simulation._send_fetch.<locals>.timeout"
+    is "send_fetch.timeout"."""
+    parts = [part.lstrip("_") for part in qualname.split(".") if part != "<locals>"]
+    return ".".join(parts[1:] if parts[0] == "Simulation" and len(parts) > 1 else parts)

@@ -241,6 +241,10 @@ class RunResult:
     messages_duplicated: int = 0
     bytes_total: int = 0
     events_run: int = 0
+    event_kinds: dict[str, int] = field(default_factory=dict)  # events run, by kind
+    # Wall time per kind of event: differs run to run, so the terminal shows it and
+    # the report (byte-identical per seed) does not.
+    event_wall_s: dict[str, float] = field(default_factory=dict)
     # HQ's conflict queue at the end of the run: kind -> state (open, resolved,
     # cleared by later data) -> how many.
     conflicts: dict[str, dict[str, int]] = field(default_factory=dict)

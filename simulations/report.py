@@ -129,7 +129,45 @@ def run_tables(result: RunResult) -> list[ReportTable]:
             ),
         )
     )
+    if result.event_kinds:
+        tables.append(_event_table(result))
     return tables
+
+
+def _event_table(result: RunResult) -> ReportTable:
+    total = sum(result.event_kinds.values())
+    ranked = sorted(result.event_kinds.items(), key=lambda kind: (-kind[1], kind[0]))
+    return ReportTable(
+        title="Events by kind",
+        headers=("event", "run", "share"),
+        right_aligned=(1, 2),
+        rows=tuple((kind, _count(n), f"{n / total:.1%}") for kind, n in ranked),
+    )
+
+
+def time_summary(result: RunResult) -> RenderableType:
+    """Where the run's wall time went, by kind of event, most first, for a terminal."""
+    return _rich_table(_time_table(result))
+
+
+def _time_table(result: RunResult) -> ReportTable:
+    total = sum(result.event_wall_s.values()) or 1.0
+    ranked = sorted(result.event_wall_s.items(), key=lambda kind: (-kind[1], kind[0]))
+    return ReportTable(
+        title="Wall time by kind of event (this run; not in the report)",
+        headers=("event", "run", "wall s", "share", "µs each"),
+        right_aligned=(1, 2, 3, 4),
+        rows=tuple(
+            (
+                kind,
+                _count(result.event_kinds.get(kind, 0)),
+                f"{wall:.2f}",
+                f"{wall / total:.1%}",
+                f"{wall * 1e6 / max(1, result.event_kinds.get(kind, 0)):,.0f}",
+            )
+            for kind, wall in ranked[:12]
+        ),
+    )
 
 
 def _branch_table(result: RunResult) -> ReportTable:

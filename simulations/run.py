@@ -53,7 +53,7 @@ def simulate(
     scenario_path: Path, *, seed: int | None, seeds: int, report: Path | None, console: Console
 ) -> int:
     """The command: returns 0 when every run holds every invariant, 1 otherwise."""
-    from simulations.report import summary_table, write_html_report
+    from simulations.report import summary_table, time_summary, write_html_report
     from simulations.scenario import load_scenario
 
     scenario = load_scenario(scenario_path)
@@ -80,6 +80,8 @@ def simulate(
                 )
     shown = next((o for o in outcomes if not o.result.ok), outcomes[-1])
     console.print(summary_table(shown.result, str(scenario_path)))
+    if shown.result.event_wall_s:
+        console.print(time_summary(shown.result))
     if seeds > 1:
         console.print(
             f"{seeds - failed} of {seeds} seeds held every invariant (seeds {first}..{first + seeds - 1})"

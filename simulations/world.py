@@ -36,7 +36,9 @@ from protocol.ids import uuid7
 from protocol.signing import public_key_bytes
 
 # The simulator models crashes itself and never loses power, so it spares
-# the fsyncs; everything else about SQLite is as in production.
+# the fsyncs, and it runs one event at a time, so every store runs inline in the
+# event loop's thread (no hop to a writer or read thread); the statements, the
+# transactions and the schema are as in production.
 SIM_SYNCHRONOUS = "OFF"
 
 
@@ -72,7 +74,7 @@ class SimHQ:
     async def open(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         store = await SqliteHQStore.open(
-            self.root / "hq.sqlite", synchronous=SIM_SYNCHRONOUS, signer=self.key.sign
+            self.root / "hq.sqlite", synchronous=SIM_SYNCHRONOUS, signer=self.key.sign, inline=True
         )
         self.service = HQ(store, self.key, wall_ms=self.clock)
         await self.service.publish_products(list(DEMO_CATALOGUE), SIMULATED_OPERATOR)
@@ -190,12 +192,12 @@ class SimNode:
     async def start(self) -> None:
         assert self.config is not None, "enroll first"
         self.root.mkdir(parents=True, exist_ok=True)
-        loop = asyncio.get_running_loop()
 
         def on_commit(head: LogHead) -> None:
-            # As in `node serve`: the writer thread hands the new head to the loop.
+            # The store runs inline, in the loop's own thread: the head reaches the
+            # replicator before the write's caller hears of it, as in `node serve`.
             if self.replicator is not None:
-                loop.call_soon_threadsafe(self.replicator.on_commit, head)
+                self.replicator.on_commit(head)
 
         self.store = await Store.open(
             self.root / "node.sqlite",
@@ -203,6 +205,7 @@ class SimNode:
             on_commit=on_commit,
             wall_ms=self.wall_ms,
             synchronous=SIM_SYNCHRONOUS,
+            inline=True,
         )
         self.replicator = await Replicator.resume(
             self.config,

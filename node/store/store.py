@@ -37,7 +37,7 @@ class Store:
     writer: Writer
     _read_conns: queue.SimpleQueue[sqlite3.Connection]
     _all_read_conns: tuple[sqlite3.Connection, ...]
-    _read_threads: ThreadPoolExecutor
+    _read_threads: ThreadPoolExecutor | None  # None: reads run in the caller's thread
 
     @classmethod
     async def open(
@@ -48,22 +48,29 @@ class Store:
         on_commit: Callable[[LogHead], None] | None = None,
         wall_ms: Callable[[], int] | None = None,
         synchronous: str = "FULL",
+        inline: bool = False,
     ) -> Store:
+        """`inline`: reads and writes run in the caller's thread, one write a group
+        (node.store.writer); for the simulator, which runs one event at a time."""
+
         def prepare() -> tuple[WriterConnection, LogHead, list[sqlite3.Connection]]:
             conn = schema.connect_writer(str(private_database(path)), synchronous=synchronous)
             schema.migrate(conn)
-            readers = [schema.connect(str(path), synchronous=synchronous) for _ in range(READ_THREADS)]
+            count = 1 if inline else READ_THREADS
+            readers = [schema.connect(str(path), synchronous=synchronous) for _ in range(count)]
             for reader in readers:
                 reader.execute("PRAGMA query_only=ON")
             return conn, read_head(conn), readers
 
         conn, head, readers = await asyncio.to_thread(prepare)
-        writer = Writer(conn, LogWriter(origin, head), wall_ms=wall_ms, on_commit=on_commit)
+        writer = Writer(conn, LogWriter(origin, head), wall_ms=wall_ms, on_commit=on_commit, inline=inline)
         # One connection per read thread: a thread takes one from the queue for each read.
         idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         for reader in readers:
             idle.put(reader)
-        threads = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="branchline-read")
+        threads = None
+        if not inline:
+            threads = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="branchline-read")
         return cls(path, writer, idle, tuple(readers), threads)
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -81,11 +88,14 @@ class Store:
             finally:
                 self._read_conns.put(conn)
 
+        if self._read_threads is None:
+            return run()
         return await asyncio.get_running_loop().run_in_executor(self._read_threads, run)
 
     async def close(self) -> None:
         await self.writer.close()
         # Reads under way finish first; their connections are closed after.
-        await asyncio.to_thread(self._read_threads.shutdown, wait=True)
+        if self._read_threads is not None:
+            await asyncio.to_thread(self._read_threads.shutdown, wait=True)
         for conn in self._all_read_conns:
             conn.close()

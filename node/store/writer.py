@@ -102,6 +102,7 @@ class Writer:
         *,
         wall_ms: Callable[[], int] | None = None,
         on_commit: Callable[[LogHead], None] | None = None,
+        inline: bool = False,
     ) -> None:
         self._conn = conn
         self.log = log_writer
@@ -111,13 +112,28 @@ class Writer:
         self._closed = False
         self.groups_committed = 0
         self.jobs_committed = 0
-        self._thread = threading.Thread(target=self._run, name="branchline-writer", daemon=True)
-        self._thread.start()
+        # Inline (the simulator's world, which runs one event at a time): each job is a
+        # group of its own, run in the caller's thread. The statements are the same;
+        # what goes is the hop to the writer thread and back, which on a loop busy with
+        # many stores costs a switch interval of the interpreter lock each way.
+        self._thread: threading.Thread | None = None
+        if not inline:
+            self._thread = threading.Thread(target=self._run, name="branchline-writer", daemon=True)
+            self._thread.start()
+
+    @property
+    def inline(self) -> bool:
+        return self._thread is None
 
     async def run(self, job: Job[T]) -> T:
         """Run `job` in the next group; return its result once durably committed."""
         if self._closed:
             raise WriterClosed("the node is shutting down; retry in a moment")
+        if self._thread is None:
+            [(ok, value)] = self._apply([(job, ACTING_OPERATOR.get())])
+            if not ok:
+                raise value
+            return value  # type: ignore[no-any-return]
         loop = asyncio.get_running_loop()
         pending: _Pending[T] = _Pending(job, loop.create_future(), loop, ACTING_OPERATOR.get())
         try:
@@ -131,8 +147,9 @@ class Writer:
         if self._closed:
             return
         self._closed = True
-        self._queue.put(None)
-        await asyncio.to_thread(self._thread.join)
+        if self._thread is not None:
+            self._queue.put(None)
+            await asyncio.to_thread(self._thread.join)
         self._conn.close()
 
     def _run(self) -> None:
@@ -154,33 +171,38 @@ class Writer:
             self._commit_group(group)
 
     def _commit_group(self, group: list[_Pending[Any]]) -> None:
+        outcomes = self._apply([(pending.job, pending.actor) for pending in group])
+        _settle([(pending, ok, value) for pending, (ok, value) in zip(group, outcomes, strict=True)])
+
+    def _apply(self, jobs: list[tuple[Job[Any], str]]) -> list[tuple[bool, Any]]:
+        """Run `jobs` (each with its acting operator) as one group: one transaction, a
+        savepoint each. Returns, per job, whether it succeeded and its result or error."""
         conn = self._conn
         group_start = self.log.head
         outcomes: list[tuple[bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for pending in group:
-                outcomes.append(self._run_job(pending.job, pending.actor))
+            for job, actor in jobs:
+                outcomes.append(self._run_job(job, actor))
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             # The group as a whole failed (disk full, I/O error): nothing of it
             # is durable, so every caller hears so and the log head and the rows
             # kept in memory go back.
-            log.error("group commit of %d writes failed: %s", len(group), exc)
+            log.error("group commit of %d writes failed: %s", len(jobs), exc)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             conn.rows.group_undone()
             self.log.rewind(group_start)
-            _settle([(pending, False, exc) for pending in group])
-            return
+            return [(False, exc)] * len(jobs)
         conn.rows.group_committed()
         self.groups_committed += 1
-        self.jobs_committed += len(group)
+        self.jobs_committed += len(jobs)
         # The new head is announced before any caller is answered, so whoever
         # hears "committed" and then asks for the sync state sees it counted.
         if self._on_commit is not None and self.log.head.seq != group_start.seq:
             self._on_commit(self.log.head)
-        _settle([(pending, ok, value) for pending, (ok, value) in zip(group, outcomes, strict=True)])
+        return outcomes
 
     def _run_job(self, job: Job[Any], actor: str) -> tuple[bool, Any]:
         conn = self._conn

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -21,9 +22,13 @@ from protocol.schema import Map, Text
 PRODUCT_TEST = EntryType("product", "test", Writer.BRANCH, Map({"sku": Text(64)}), "a writer test's entry")
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = await Store.open(tmp_path / "node.sqlite", "BR01", wall_ms=lambda: 1_700_000_000_000)
+@pytest.fixture(params=["threaded", "inline"])
+async def store(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    """The writer as a node runs it (its own thread, groups) and as the simulator does
+    (inline, in the caller's thread, a group per write): the same rules hold for both."""
+    store = await Store.open(
+        tmp_path / "node.sqlite", "BR01", wall_ms=lambda: 1_700_000_000_000, inline=request.param == "inline"
+    )
     try:
         yield store
     finally:
@@ -69,7 +74,10 @@ async def test_concurrent_writes_share_groups_and_each_is_answered_after_commit(
 
     assert sorted(results) == list(range(1, 501))
     assert store.writer.jobs_committed == 500
-    assert store.writer.groups_committed < 500, "queued writes should have shared commits"
+    if store.writer.inline:
+        assert store.writer.groups_committed == 500, "inline, each write commits on its own"
+    else:
+        assert store.writer.groups_committed < 500, "queued writes should have shared commits"
     # Each answer came after its commit: a separate connection sees every row.
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM change_log").fetchone()[0] == 500
@@ -84,6 +92,28 @@ async def test_commit_callback_reports_the_new_head_once_per_group(tmp_path: Pat
     finally:
         await store.close()
     assert [head.seq for head in heads] == [1]
+
+
+async def test_an_inline_store_runs_each_write_and_read_in_the_callers_thread_and_reports_at_once(
+    tmp_path: Path,
+) -> None:
+    """The simulator's store: no hop to another thread, and the new head is reported
+    before the write's caller hears of it, with no turn of the event loop between."""
+    heads: list[LogHead] = []
+    store = await Store.open(tmp_path / "n.sqlite", "BR01", on_commit=heads.append, inline=True)
+    threads: list[int] = []
+
+    def job(tx: Tx) -> int:
+        threads.append(threading.get_ident())
+        return insert_product("A")(tx)
+
+    try:
+        seq = await store.writer.run(job)
+        assert [head.seq for head in heads] == [seq] == [1]
+        await store.read(lambda conn: threads.append(threading.get_ident()))
+    finally:
+        await store.close()
+    assert threads == [threading.get_ident()] * 2
 
 
 async def test_the_log_resumes_its_chain_after_reopening(tmp_path: Path) -> None:

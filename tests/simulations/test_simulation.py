@@ -64,6 +64,11 @@ async def test_a_small_run_trades_and_holds_every_invariant() -> None:
     assert result.messages_dropped > 0
     assert result.messages_duplicated > 0
     assert all(heal.converged_after_ms is not None for heal in result.heals)
+    # Every event is counted under its kind, and the kinds say what the run did.
+    assert sum(result.event_kinds.values()) == result.events_run
+    assert result.event_kinds["Tills.next.trade"] > 20
+    assert result.event_kinds["crash.crash"] == 2
+    assert result.event_kinds.keys() == result.event_wall_s.keys()
 
 
 async def test_the_same_seed_gives_byte_identical_reports() -> None:
@@ -162,7 +167,11 @@ def test_the_command_runs_a_scenario_and_writes_its_report(tmp_path: Path) -> No
     assert done.returncode == 0, done.stdout + done.stderr
     assert "seed" in done.stdout.lower()
     assert "simulated hours" in done.stdout
-    assert report.read_text().startswith("<!doctype html>") or "<html" in report.read_text()
+    assert "Wall time by kind of event" in done.stdout  # the terminal says where the time went
+    html = report.read_text()
+    assert html.startswith("<!doctype html>") or "<html" in html
+    assert "Events by kind" in html and "send_push.hq_receives" in html
+    assert "Wall time by kind" not in html  # it differs run to run; the report is per seed
 
 
 def test_a_bad_scenario_file_is_refused_with_its_line(tmp_path: Path) -> None:

@@ -91,7 +91,10 @@ class SqliteHQStore:
     """HQStore (hq.storage.base) on one SQLite file."""
 
     def __init__(
-        self, conn: sqlite3.Connection, executor: ThreadPoolExecutor, signer: operations.Signer | None = None
+        self,
+        conn: sqlite3.Connection,
+        executor: ThreadPoolExecutor | None,
+        signer: operations.Signer | None = None,
     ) -> None:
         self._conn = conn
         self._executor = executor
@@ -108,9 +111,16 @@ class SqliteHQStore:
 
     @classmethod
     async def open(
-        cls, path: Path, *, synchronous: str = "FULL", signer: operations.Signer | None = None
+        cls,
+        path: Path,
+        *,
+        synchronous: str = "FULL",
+        signer: operations.Signer | None = None,
+        inline: bool = False,
     ) -> SqliteHQStore:
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hq-sqlite")
+        """`inline`: every transaction runs in the caller's thread, not the store's own
+        (the simulator, which runs one event at a time and would only pay for the hops)."""
+        executor = None if inline else ThreadPoolExecutor(max_workers=1, thread_name_prefix="hq-sqlite")
 
         def connect() -> SqliteHQStore:
             conn = sqlite3.connect(str(private_database(path)), isolation_level=None, check_same_thread=False)
@@ -124,9 +134,14 @@ class SqliteHQStore:
             store._in_transaction(directory.sight_backlog, store._append(now_ms), now_ms)
             return store
 
+        if executor is None:
+            return connect()
         return await asyncio.get_running_loop().run_in_executor(executor, connect)
 
     async def close(self) -> None:
+        if self._executor is None:
+            self._conn.close()
+            return
         await asyncio.get_running_loop().run_in_executor(self._executor, self._conn.close)
         self._executor.shutdown(wait=True)
 
@@ -154,6 +169,8 @@ class SqliteHQStore:
 
     async def _tx(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """`fn(conn, ...)` in one transaction on the store's thread."""
+        if self._executor is None:
+            return self._in_transaction(fn, *args, **kwargs)
         call = functools.partial(self._in_transaction, fn, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
@@ -161,6 +178,8 @@ class SqliteHQStore:
         self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """`fn(conn, ...)` on the store's thread; no write runs while it reads."""
+        if self._executor is None:
+            return fn(self._conn, *args, **kwargs)
         call = functools.partial(fn, self._conn, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
