@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import random
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -87,9 +88,13 @@ async def test_a_transfer_to_an_offline_store_is_booked_once_when_it_comes_back(
         return [t["id"] for t in await hq_transfers(chain, "in_transit")] == [sent["id"]]
 
     await wait_until(in_transit_at_hq, "HQ to list the transfer in transit")
+    asked_ms = time.time_ns() // 1_000_000
     (listed,) = await hq_transfers(chain, "in_transit")
+    answered_ms = time.time_ns() // 1_000_000
     assert (listed["to_warehouse"], listed["cost_fen"]) == ("BR01-MAIN", 6_350)
-    assert listed["age_ms"] >= 0
+    # Its age is HQ's clock when it answered less the sending: between what ours read around the call.
+    sent_at_ms = listed["sent_at_ms"]
+    assert asked_ms - sent_at_ms <= listed["age_ms"] <= answered_ms - sent_at_ms
 
     await store.start()
 

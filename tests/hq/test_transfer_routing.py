@@ -9,6 +9,7 @@ The figures: BR01 receives 10 cups at 10.00 (10,000 fen, moving average) and sen
 from __future__ import annotations
 
 import sqlite3
+import time
 from typing import Any
 
 import pytest
@@ -69,8 +70,12 @@ async def test_a_transfer_reaches_its_destination_once_and_its_receipt_reaches_t
         return [t["id"] for t in await hq_transfers(chain, "in_transit")] == [sent["id"]]
 
     await wait_until(in_transit, "HQ to list the transfer in transit")
+    asked_ms = time.time_ns() // 1_000_000
     (listed,) = await hq_transfers(chain, "in_transit")
-    assert listed["age_ms"] >= 0
+    answered_ms = time.time_ns() // 1_000_000
+    # Its age is HQ's clock when it answered less the sending: between what ours read around the call.
+    sent_at_ms = listed["sent_at_ms"]
+    assert asked_ms - sent_at_ms <= listed["age_ms"] <= answered_ms - sent_at_ms
     assert listed["sent_at_ms"] == sent["sent_at_ms"]
     assert (
         listed["source_branch"],

@@ -44,6 +44,21 @@ def test_a_third_of_a_fen_is_never_lost() -> None:
     assert (one.cost_fen, rest.cost_fen, rest.state.cost_fen) == (333, 667, 0)
 
 
+@pytest.mark.parametrize(
+    ("received_fen", "issued_fen"),
+    [
+        (301, 151),  # 150.5: half up gives 151; rounding down or to even would give 150
+        (303, 152),  # 151.5: half up gives 152, as rounding to even would; down gives 151
+        (299, 150),  # 149.5: half up gives 150; down gives 149
+    ],
+)
+def test_half_a_fen_rounds_up(received_fen: int, issued_fen: int) -> None:
+    """The one rounding rule (inventory.costing): to the nearest fen, a half fen up."""
+    state = receive(CostState("moving_average"), 2, received_fen).state
+    one = issue(state, 1)
+    assert (one.cost_fen, one.state.cost_fen) == (issued_fen, received_fen - issued_fen)
+
+
 def test_specified_cost_carries_stock_at_that_cost_and_books_the_difference_as_variance() -> None:
     state = CostState("specified", specified_unit_fen=1_000)
     received = receive(state, 10, 11_000)  # bought at 11.00 against a specified 10.00
