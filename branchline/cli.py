@@ -85,6 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="the seed (default: the scenario's)")
     p.add_argument("--seeds", type=int, default=1, help="run this many consecutive seeds")
     p.add_argument("--report", type=Path, help="write an HTML report with plots here")
+    p.add_argument(
+        "--branches",
+        type=int,
+        help="ask the scenario's question of this many branches (its load is per branch)",
+    )
+    p.add_argument(
+        "--swarm", action="store_true", help="each seed draws its own faults and trading from the scenario"
+    )
     p.add_argument("--real", action="store_true", help="real processes behind fault-injecting proxies")
     p.add_argument("--speed", type=float, help="--real: scenario time per real time (default: ~60 s a run)")
 
@@ -203,13 +211,25 @@ def run_simulation(args: argparse.Namespace) -> int:
         if args.real:
             from simulations.real import simulate_real
 
+            if args.branches is not None or args.swarm:
+                print(
+                    "branchline: --real runs the file as written, without --branches or --swarm",
+                    file=sys.stderr,
+                )
+                return 2
             return simulate_real(
                 args.scenario, seed=args.seed, speed=args.speed, report=args.report, console=Console()
             )
         from simulations.run import simulate
 
         return simulate(
-            args.scenario, seed=args.seed, seeds=args.seeds, report=args.report, console=Console()
+            args.scenario,
+            seed=args.seed,
+            seeds=args.seeds,
+            report=args.report,
+            console=Console(),
+            branches=args.branches,
+            swarm=args.swarm,
         )
     except ScenarioError as exc:  # a missing or malformed file, with its line
         print(f"branchline: {exc}", file=sys.stderr)

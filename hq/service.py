@@ -52,6 +52,13 @@ log = logging.getLogger(__name__)
 # its captured answer did not; pushes are idempotent and signed by themselves.
 REQUEST_MAX_AGE_MS = MAX_CLOCK_DRIFT_MS
 MAX_FEED_WAIT_S = 30
+# A long-polling read woken by its feed growing waits this long before it reads, so
+# the changes HQ makes for every branch in quick succession (each member's points,
+# each sighting) reach a branch that is up to date in one page, one signature and
+# one transaction there, not one of each per change: while the chain is busy, a
+# branch's reads come once a second at most, not once per change. Branches behind
+# are answered at once, and the read stays open, so a branch sees HQ go at once.
+FEED_LINGER_S = 1.0
 FEED_PAGE_BYTES = MAX_MESSAGE_BYTES - 64 * 1024
 # A hold a branch neither spends nor releases (it crashed mid-sale) stops
 # reserving money after this long; a spend that arrives later still counts.
@@ -83,6 +90,10 @@ class FeedNotifier:
         """Release every waiting reader at once: HQ is shutting down."""
         self._closed = True
         self.notify(list(self._events))
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def version(self, branch: str) -> int:
         return self._versions[branch]
@@ -202,6 +213,8 @@ class HQ:
         raws, available = await self.store.feed_after(branch, after_seq, MAX_BATCH_ENTRIES, FEED_PAGE_BYTES)
         if not raws and wait_s > 0:
             await self.notifier.wait(branch, seen, min(wait_s, MAX_FEED_WAIT_S))
+            if self.notifier.version(branch) != seen and not self.notifier.closed:
+                await asyncio.sleep(FEED_LINGER_S)  # let what follows the change travel with it
             raws, available = await self.store.feed_after(
                 branch, after_seq, MAX_BATCH_ENTRIES, FEED_PAGE_BYTES
             )

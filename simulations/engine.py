@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hq.service import FEED_LINGER_S
 from node.sync.replicator import FEED_WAIT_S, PUSH_TIMEOUT_S
 from protocol.replication import Fetch, Push, WaitUntil
 from simulations.hold_link import SimHQLink
@@ -42,6 +43,7 @@ from simulations.world import SimHQ, SimNode
 PUSH_TIMEOUT_MS = PUSH_TIMEOUT_S * 1000
 FETCH_TIMEOUT_MS = (FEED_WAIT_S + PUSH_TIMEOUT_S) * 1000
 FEED_HOLD_MS = FEED_WAIT_S * 1000
+FEED_LINGER_MS = int(FEED_LINGER_S * 1000)
 # Convergence after a heal is looked for this often (simulated): the figure's resolution.
 CONVERGENCE_CHECK_MS = 2_000
 SAMPLES = 240  # backlog samples per run, for the report's plot
@@ -65,13 +67,27 @@ class _Held:
     path_qs: str
     headers: dict[str, str]
     version: int
+    lingering: bool = False  # its feed grew: the answer is on its way, a linger later
 
 
-@dataclass
-class _PendingHeal:
+@dataclass(frozen=True)
+class _Fault:
     what: str
-    healed_at_ms: int
-    branches: tuple[str, ...]
+    start_ms: int
+    end_ms: int  # when it heals
+    branches: tuple[str, ...]  # whose convergence it holds up
+
+
+def _superseding(fault: _Fault, faults: list[_Fault], budget_ms: int) -> _Fault | None:
+    """A fault that kept `fault`'s branches apart within the budget after it healed (a
+    swarm draws overlapping faults): convergence is then owed after that one instead.
+    Lossy links are not such a fault: everything converges through them."""
+    for other in faults:
+        blocking = other.what != "link faults" and other is not fault
+        overlaps = other.start_ms < fault.end_ms + budget_ms and other.end_ms > fault.end_ms
+        if blocking and overlaps and set(other.branches) & set(fault.branches):
+            return other
+    return None
 
 
 class Simulation:
@@ -114,7 +130,8 @@ class Simulation:
         self._held: dict[str, _Held] = {}
         self._fetch_actions: dict[int, Fetch] = {}
         self._checks_due: set[int] = set()
-        self._pending_heals: list[_PendingHeal] = []
+        self._faults: list[_Fault] = []
+        self._pending_heals: list[_Fault] = []  # healed, convergence not yet judged
         self.heals: list[Heal] = []
         self.samples: list[tuple[int, dict[str, int]]] = []
         self.lag_samples: list[tuple[int, dict[str, int]]] = []
@@ -187,26 +204,36 @@ class Simulation:
             self.schedule(0, self._driver(node))
             self.tills.start(node)
         self.tills.start_operator()
+        everyone = tuple(self.nodes)
+        faults: list[_Fault] = []
         for crash in scenario.crashes:
             for n in range(crash.repeat):
                 at = crash.at_ms + n * crash.every_ms
                 self.schedule(at, self._crash(crash.branch))
                 self.schedule(at + crash.down_ms, self._restart(crash.branch))
-                self._heal_at(at + crash.down_ms, f"restart of {crash.branch}", (crash.branch,))
+                faults.append(_Fault(f"restart of {crash.branch}", at, at + crash.down_ms, (crash.branch,)))
         for outage in scenario.hq_outages:
             self.schedule(outage.start_ms, self._hq_goes_down)
-            self._heal_at(outage.start_ms + outage.duration_ms, "HQ outage", tuple(self.nodes))
+            faults.append(
+                _Fault("HQ outage", outage.start_ms, outage.start_ms + outage.duration_ms, everyone)
+            )
         for partition in scenario.partitions:
             self.schedule(partition.start_ms, self._cut(partition.branches))
-            self._heal_at(
-                partition.start_ms + partition.duration_ms,
-                f"partition of {', '.join(partition.branches)}",
-                partition.branches,
+            end = partition.start_ms + partition.duration_ms
+            faults.append(
+                _Fault(
+                    f"partition of {', '.join(partition.branches)}",
+                    partition.start_ms,
+                    end,
+                    partition.branches,
+                )
             )
-        for fault in scenario.link_faults:
-            self._heal_at(
-                fault.start_ms + fault.duration_ms, "link faults", fault.branches or tuple(self.nodes)
-            )
+        for link in scenario.link_faults:
+            end = link.start_ms + link.duration_ms
+            faults.append(_Fault("link faults", link.start_ms, end, link.branches or everyone))
+        self._faults = faults
+        for fault in faults:
+            self._heal_at(fault)
         step = max(1_000, self.deadline_ms // SAMPLES)
         for at in range(0, self.deadline_ms + step, step):
             self.schedule(at, self._sample)
@@ -356,11 +383,13 @@ class Simulation:
         return answer
 
     async def release_held(self) -> None:
-        """Held feed reads of branches whose feed grew are answered now (long poll)."""
+        """Held feed reads of branches whose feed grew are answered FEED_LINGER_S later,
+        with whatever else their feeds gained meanwhile (long poll, hq.service)."""
         for code in sorted(self._held):
             held = self._held[code]
-            if self.hq.feed_version(code) != held.version:
-                await self._answer_held(code, held.request)()
+            if not held.lingering and self.hq.feed_version(code) != held.version:
+                held.lingering = True
+                self.schedule(self.now_ms + FEED_LINGER_MS, self._answer_held(code, held.request))
 
     # -- faults -------------------------------------------------------------------
 
@@ -421,12 +450,12 @@ class Simulation:
             node, self.hq, self.network, self.tasks, self.schedule, self.elapsed
         )
 
-    def _heal_at(self, at_ms: int, what: str, branches: tuple[str, ...]) -> None:
+    def _heal_at(self, fault: _Fault) -> None:
         async def healed() -> None:
-            self._pending_heals.append(_PendingHeal(what, at_ms, branches))
+            self._pending_heals.append(fault)
             self._schedule_check(self.now_ms)
 
-        self.schedule(at_ms, healed)
+        self.schedule(fault.end_ms, healed)
 
     # -- convergence and samples ------------------------------------------------------
 
@@ -458,14 +487,16 @@ class Simulation:
         return all([await self._replica_converged(code) for code in sorted(self.nodes)])
 
     async def _check_converged(self) -> None:
-        still: list[_PendingHeal] = []
-        for heal in self._pending_heals:
-            if all([await self._replica_converged(code) for code in heal.branches]):
-                self.heals.append(Heal(heal.what, heal.healed_at_ms, self.now_ms - heal.healed_at_ms))
-            elif self.now_ms - heal.healed_at_ms > self.scenario.heal_budget_ms:
-                self.heals.append(Heal(heal.what, heal.healed_at_ms, None))
+        still: list[_Fault] = []
+        budget_ms = self.scenario.heal_budget_ms
+        for fault in self._pending_heals:
+            if all([await self._replica_converged(code) for code in fault.branches]):
+                self.heals.append(Heal(fault.what, fault.end_ms, self.now_ms - fault.end_ms))
+            elif self.now_ms - fault.end_ms > budget_ms:
+                later = _superseding(fault, self._faults, budget_ms)
+                self.heals.append(Heal(fault.what, fault.end_ms, None, None if later is None else later.what))
             else:
-                still.append(heal)
+                still.append(fault)
         self._pending_heals = still
         after_faults = self.now_ms >= max(self.scenario.duration_ms, self.scenario.last_fault_end_ms())
         if after_faults and self.converged_at_ms is None and await self._all_converged():

@@ -196,7 +196,7 @@ async def converged_within_budget(sim: Simulation) -> list[Violation]:
             f"after the {h.what} healed at {h.healed_at_ms} ms: not within {sim.scenario.heal_budget_ms} ms",
         )
         for h in sim.heals
-        if h.converged_after_ms is None
+        if h.converged_after_ms is None and h.superseded_by is None
     ]
     if sim.converged_at_ms is None:
         found.append(

@@ -176,6 +176,9 @@ class Heal:
     what: str
     healed_at_ms: int
     converged_after_ms: int | None
+    # A fault that kept the same branches apart within the budget (a swarm draws
+    # overlapping faults): convergence was owed after that one, not this one.
+    superseded_by: str | None = None
 
 
 @dataclass(frozen=True)

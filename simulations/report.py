@@ -15,7 +15,7 @@ from rich.console import Group, JustifyMethod, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from simulations.model import HOUR_MS, MINUTE_MS, RunResult, Scenario
+from simulations.model import HOUR_MS, MINUTE_MS, Heal, RunResult, Scenario
 from simulations.report_plots import (
     backlog_png,
     branch_order,
@@ -362,12 +362,20 @@ def _fault_table(scenario: Scenario) -> ReportTable:
     )
 
 
+def _converged_after(heal: Heal) -> str:
+    if heal.converged_after_ms is not None:
+        return format_duration(heal.converged_after_ms)
+    if heal.superseded_by is not None:
+        return f"not before the {heal.superseded_by} healed"
+    return NOT_CONVERGED
+
+
 def _heal_table(result: RunResult) -> ReportTable:
     rows = tuple(
         (
             h.what,
             format_at(h.healed_at_ms),
-            NOT_CONVERGED if h.converged_after_ms is None else format_duration(h.converged_after_ms),
+            _converged_after(h),
         )
         for h in result.heals
     )

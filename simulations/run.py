@@ -50,13 +50,30 @@ async def run_scenario(
 
 
 def simulate(
-    scenario_path: Path, *, seed: int | None, seeds: int, report: Path | None, console: Console
+    scenario_path: Path,
+    *,
+    seed: int | None,
+    seeds: int,
+    report: Path | None,
+    console: Console,
+    branches: int | None = None,
+    swarm: bool = False,
 ) -> int:
-    """The command: returns 0 when every run holds every invariant, 1 otherwise."""
+    """The command: returns 0 when every run holds every invariant, 1 otherwise.
+    `branches` asks the scenario's question of that many branches (scenario.with_branches);
+    `swarm` gives each seed a world of its own drawn from the scenario (simulations.swarm)."""
     from simulations.report import summary_table, time_summary, write_html_report
-    from simulations.scenario import load_scenario
+    from simulations.scenario import load_scenario, with_branches
+    from simulations.swarm import derive, describe
 
     scenario = load_scenario(scenario_path)
+    # What the replay command names: the file, and the branch count if it was changed.
+    replayed = str(scenario_path)
+    if branches is not None:
+        scenario = with_branches(scenario, branches)
+        replayed += f" --branches {branches}"
+    if swarm:
+        replayed += " --swarm"
     first = scenario.seed if seed is None else seed
     failed = 0
     progress = Progress(
@@ -70,16 +87,20 @@ def simulate(
     with progress:
         outcomes = []
         for run_seed in range(first, first + seeds):
-            outcome = asyncio.run(run_scenario(scenario, run_seed, progress=progress))
+            run = scenario
+            if swarm:
+                run = derive(scenario, run_seed)
+                for line in describe(run):
+                    progress.console.print(line, highlight=False)
+            outcome = asyncio.run(run_scenario(run, run_seed, progress=progress))
             outcomes.append(outcome)
             if not outcome.result.ok:
                 failed += 1
                 progress.console.print(
-                    f"[red]seed {run_seed} FAILED[/]: replay with "
-                    f"`{outcome.result.replay_command(str(scenario_path))}`"
+                    f"[red]seed {run_seed} FAILED[/]: replay with `{outcome.result.replay_command(replayed)}`"
                 )
     shown = next((o for o in outcomes if not o.result.ok), outcomes[-1])
-    console.print(summary_table(shown.result, str(scenario_path)))
+    console.print(summary_table(shown.result, replayed))
     if shown.result.event_wall_s:
         console.print(time_summary(shown.result))
     if seeds > 1:
@@ -92,6 +113,6 @@ def simulate(
         f"{simulated_h:.1f} simulated hours in {wall_s:.1f} s ({simulated_h / wall_s:.1f} h per second)"
     )
     if report is not None:
-        write_html_report(shown.result, str(scenario_path), report)
+        write_html_report(shown.result, replayed, report)
         console.print(f"report written to {report}")
     return 1 if failed else 0

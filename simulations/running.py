@@ -48,5 +48,5 @@ class RunningSimulation(Protocol):
         ...
 
     async def release_held(self) -> None:
-        """Answer held feed reads of branches whose feed grew."""
+        """Answer held feed reads of branches whose feed grew (a linger later)."""
         ...

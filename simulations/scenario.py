@@ -313,6 +313,45 @@ def _shorthand_codes(count: int) -> tuple[str, ...]:
     return tuple(f"BR{number:0{width}d}" for number in range(1, count + 1))
 
 
+def with_branches(scenario: Scenario, count: int, source: str = "--branches") -> Scenario:
+    """The same question asked of `count` branches: the scenario's own branches first
+    (with their settings), then as many more with the scenario's load as it takes; each
+    branch trades at the scenario's per-branch rates, so the chain's load grows with it.
+    Fewer branches keep the first `count`, which must include every branch a fault names."""
+    if not 1 <= count <= MAX_BRANCHES:
+        raise ScenarioError(
+            source, None, f"{count} branches; a scenario has 1 to {MAX_BRANCHES} (MAX_BRANCHES)"
+        )
+    specs = list(scenario.branches[:count])
+    kept = {spec.code for spec in specs}
+    named = sorted(_named_branches(scenario) - kept)
+    if named:
+        needed = max(n for n, spec in enumerate(scenario.branches, start=1) if spec.code in named)
+        raise ScenarioError(
+            source,
+            None,
+            f"{count} branches would leave out {', '.join(named)}, which the scenario's faults name;"
+            f" keep at least {needed}",
+        )
+    width = max(2, len(str(count)))
+    number = 0
+    while len(specs) < count:
+        number += 1
+        code = f"BR{number:0{width}d}"
+        if code not in kept:
+            specs.append(BranchSpec(code))
+            kept.add(code)
+    return replace(scenario, branches=tuple(specs))
+
+
+def _named_branches(scenario: Scenario) -> set[str]:
+    named = {crash.branch for crash in scenario.crashes}
+    for windows in (scenario.partitions, scenario.link_faults, scenario.busy):
+        for window in windows:
+            named.update(window.branches)
+    return named
+
+
 def _read_branches(r: _Reader, top: _Table, load: Load) -> tuple[BranchSpec, ...]:
     value = top.values.get("branches")
     if value is None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from simulations.model import BranchSpec, Busy, Crash, HQOutage, LinkFaults, Load, Partition, Scenario
-from simulations.scenario import ScenarioError, load_scenario, parse_scenario
+from simulations.scenario import ScenarioError, load_scenario, parse_scenario, with_branches
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "simulations" / "scenarios"
 
@@ -465,3 +465,42 @@ def test_a_byte_order_mark_from_a_windows_editor_is_accepted(tmp_path: Path) -> 
     path = tmp_path / "bom.toml"
     path.write_bytes(b"\xef\xbb\xbf" + BASE.replace("\n", "\r\n").encode())
     assert load_scenario(path).name == "Tiny"
+
+
+def test_a_scenario_asked_of_more_branches_keeps_its_own_and_adds_more_at_its_load() -> None:
+    scenario = parse_scenario(
+        """
+        name = "n"
+        description = "d"
+        duration = "1h"
+        heal_budget = "10m"
+        [[branches]]
+        code = "BR02"
+        clock_skew = "-5m"
+        [[partitions]]
+        branches = ["BR02"]
+        start = "5m"
+        duration = "10m"
+        """,
+        "n.toml",
+    )
+    grown = with_branches(scenario, 4)
+    assert [b.code for b in grown.branches] == ["BR02", "BR01", "BR03", "BR04"]
+    assert grown.branches[0] == scenario.branches[0]  # its settings kept
+    assert all(b.load is None and b.clock_skew_ms == 0 for b in grown.branches[1:])
+    assert (grown.partitions, grown.load) == (scenario.partitions, scenario.load)
+    wide = with_branches(scenario, 120)
+    assert [b.code for b in wide.branches[:3]] == ["BR02", "BR001", "BR002"]
+    assert len({b.code for b in wide.branches}) == 120
+
+
+def test_a_scenario_asked_of_fewer_branches_keeps_every_branch_its_faults_name() -> None:
+    scenario = load_scenario(SCENARIOS / "ci-small.toml")  # BR02 partitioned, BR03 crashed
+    assert [b.code for b in with_branches(scenario, 3).branches] == ["BR01", "BR02", "BR03"]
+    with pytest.raises(
+        ScenarioError, match="leave out BR03, which the scenario's faults name; keep at least 3"
+    ):
+        with_branches(scenario, 2)
+    for count in (0, 201):
+        with pytest.raises(ScenarioError, match="a scenario has 1 to 200"):
+            with_branches(scenario, count)
