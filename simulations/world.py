@@ -30,7 +30,7 @@ from node.store.changelog import LogHead
 from node.store.store import Store
 from node.sync.replicator import Replicator
 from protocol import messages, passwords
-from protocol.errors import Refused
+from protocol.errors import NotLoggedIn, Refused
 from protocol.hlc import physical_ms
 from protocol.ids import uuid7
 from protocol.signing import public_key_bytes
@@ -224,14 +224,18 @@ class SimNode:
         its operators (no log-in is tried before: a refused one counts towards a lock-out)."""
         sessions, store = self.sessions, self.db
         assert sessions is not None
-        if self.till_token is None:
-            login = till_login(self.code)
-            arrived = await store.read(
-                lambda conn: conn.execute("SELECT 1 FROM operators WHERE login = ?", (login,)).fetchone()
-            )
-            if arrived is None:
-                return None
-            self.till_token = (await sessions.login(login, TILL_PASSWORD, "simulated till")).token
+        if self.till_token is not None:
+            try:
+                return (await sessions.authenticate(self.till_token)).operator_id
+            except NotLoggedIn:
+                self.till_token = None  # the shift's session expired: the cashier logs in again
+        login = till_login(self.code)
+        arrived = await store.read(
+            lambda conn: conn.execute("SELECT 1 FROM operators WHERE login = ?", (login,)).fetchone()
+        )
+        if arrived is None:
+            return None
+        self.till_token = (await sessions.login(login, TILL_PASSWORD, "simulated till")).token
         return (await sessions.authenticate(self.till_token)).operator_id
 
     async def lag_ms(self) -> int:

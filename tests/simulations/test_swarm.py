@@ -115,3 +115,23 @@ async def test_a_heal_another_fault_overtakes_is_judged_after_that_one() -> None
     )
     assert second.converged_after_ms is not None
     assert "not before the partition of BR02 healed" in text_of(summary_table(result, "overlap.toml"))
+
+
+async def test_a_till_trading_past_its_shift_session_logs_in_again() -> None:
+    """Found by the swarm (store-cut-off-for-a-day, swarm seed 1): a till's session lasts
+    twelve hours, and a simulated till trading for longer stopped the run with "the
+    session expired"; a cashier logs in again, and so does the simulated till."""
+    base = load_scenario(CI_SMALL)
+    long_day = replace(
+        base,
+        duration_ms=13 * 60 * MINUTE_MS,
+        branches=base.branches[:1],
+        load=replace(base.load, sales_per_minute=0.05, registrations_per_minute=0.0),
+        partitions=(),
+        link_faults=(),
+        crashes=(),
+        hq_outages=(),
+    )
+    result = (await run_scenario(long_day, 1)).result
+    assert result.violations == []
+    assert result.branches["BR01"].sales > 20
