@@ -76,16 +76,17 @@ class _Fault:
     start_ms: int
     end_ms: int  # when it heals
     branches: tuple[str, ...]  # whose convergence it holds up
+    # Whether it keeps those branches apart while under way: lossy links do not
+    # (everything converges through them), so they never overtake another's heal.
+    blocking: bool = True
 
 
 def _superseding(fault: _Fault, faults: list[_Fault], budget_ms: int) -> _Fault | None:
     """A fault that kept `fault`'s branches apart within the budget after it healed (a
-    swarm draws overlapping faults): convergence is then owed after that one instead.
-    Lossy links are not such a fault: everything converges through them."""
+    swarm draws overlapping faults): convergence is then owed after that one instead."""
     for other in faults:
-        blocking = other.what != "link faults" and other is not fault
         overlaps = other.start_ms < fault.end_ms + budget_ms and other.end_ms > fault.end_ms
-        if blocking and overlaps and set(other.branches) & set(fault.branches):
+        if other.blocking and other is not fault and overlaps and set(other.branches) & set(fault.branches):
             return other
     return None
 
@@ -230,7 +231,9 @@ class Simulation:
             )
         for link in scenario.link_faults:
             end = link.start_ms + link.duration_ms
-            faults.append(_Fault("link faults", link.start_ms, end, link.branches or everyone))
+            faults.append(
+                _Fault("link faults", link.start_ms, end, link.branches or everyone, blocking=False)
+            )
         self._faults = faults
         for fault in faults:
             self._heal_at(fault)

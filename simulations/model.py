@@ -9,8 +9,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+SECOND_MS = 1_000
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
+
+
+def format_duration(duration_ms: int) -> str:
+    """4321 -> '4.321s', 90000 -> '1m 30s', 7200000 -> '2h 00m 00s'."""
+    sign = "-" if duration_ms < 0 else ""
+    left_ms = abs(duration_ms)
+    if left_ms < SECOND_MS:
+        return f"{sign}{left_ms} ms"
+    hours, left_ms = divmod(left_ms, HOUR_MS)
+    minutes, left_ms = divmod(left_ms, MINUTE_MS)
+    seconds, millis = divmod(left_ms, SECOND_MS)
+    fraction = f".{millis:03d}" if millis else ""
+    if hours:
+        return f"{sign}{hours}h {minutes:02d}m {seconds:02d}{fraction}s"
+    if minutes:
+        return f"{sign}{minutes}m {seconds:02d}{fraction}s"
+    return f"{sign}{seconds}{fraction}s"
+
+
 # The node that runs HQ's main warehouse, like any branch (its warehouse is "HQ-MAIN").
 # It joins a run only when the run moves stock between warehouses.
 HQ_WAREHOUSE_NODE = "HQ"

@@ -15,7 +15,7 @@ from rich.console import Group, JustifyMethod, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from simulations.model import HOUR_MS, MINUTE_MS, Heal, RunResult, Scenario
+from simulations.model import Heal, RunResult, Scenario, format_duration
 from simulations.report_plots import (
     backlog_png,
     branch_order,
@@ -33,23 +33,6 @@ def format_yuan(amount_fen: int) -> str:
     yuan, fen = divmod(abs(amount_fen), 100)
     sign = "-" if amount_fen < 0 else ""
     return f"{sign}¥{yuan:,}.{fen:02d}"
-
-
-def format_duration(duration_ms: int) -> str:
-    """4321 -> '4.321s', 90000 -> '1m 30s', 7200000 -> '2h 00m 00s'."""
-    sign = "-" if duration_ms < 0 else ""
-    left_ms = abs(duration_ms)
-    if left_ms < 1000:
-        return f"{sign}{left_ms} ms"
-    hours, left_ms = divmod(left_ms, HOUR_MS)
-    minutes, left_ms = divmod(left_ms, MINUTE_MS)
-    seconds, millis = divmod(left_ms, 1000)
-    fraction = f".{millis:03d}" if millis else ""
-    if hours:
-        return f"{sign}{hours}h {minutes:02d}m {seconds:02d}{fraction}s"
-    if minutes:
-        return f"{sign}{minutes}m {seconds:02d}{fraction}s"
-    return f"{sign}{seconds}{fraction}s"
 
 
 def format_at(at_ms: int) -> str:

@@ -111,6 +111,7 @@ from simulations.model import (
     HQ_WAREHOUSE_LOAD,
     HQ_WAREHOUSE_NODE,
     MINUTE_MS,
+    SECOND_MS,
     BranchSpec,
     Busy,
     Crash,
@@ -122,7 +123,6 @@ from simulations.model import (
 )
 from simulations.toml_lines import KeyLines, KeyPath
 
-SECOND_MS = 1000
 DAY_MS = 24 * HOUR_MS
 DEFAULT_SEED = 0
 

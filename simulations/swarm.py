@@ -18,15 +18,16 @@ from dataclasses import fields, replace
 
 from simulations.model import (
     MINUTE_MS,
+    SECOND_MS,
     Crash,
     HQOutage,
     LinkFaults,
     Load,
     Partition,
     Scenario,
+    format_duration,
 )
 
-SECOND_MS = 1_000
 # How far a branch's clock may be off: within what HQ and the branches accept.
 MAX_SKEW_S = 10 * 60
 # Each kind of trading runs at a draw between these multiples of the base's rate;
@@ -104,19 +105,12 @@ def derive(base: Scenario, seed: int) -> Scenario:
         link_faults=link_faults,
         crashes=tuple(crashes),
         hq_outages=hq_outages,
-        # A base's own busy windows name its own branches and times; they stay.
-        busy=base.busy,
     )
 
 
 def describe(scenario: Scenario) -> list[str]:
     """Every option a swarm seed derived, one line each, as printed before its run."""
-
-    def at(ms: int) -> str:
-        minutes, seconds = divmod(ms // SECOND_MS, 60)
-        hours, minutes = divmod(minutes, 60)
-        return f"{hours}h{minutes:02d}m{seconds:02d}s" if hours else f"{minutes}m{seconds:02d}s"
-
+    at = format_duration
     lines = [f"seed {scenario.seed}: {scenario.name}"]
     for p in scenario.partitions:
         lines.append(f"  partition of {', '.join(p.branches)} at {at(p.start_ms)} for {at(p.duration_ms)}")

@@ -23,10 +23,10 @@ from simulations.model import (
     RunResult,
     Scenario,
     Violation,
+    format_duration,
 )
 from simulations.report import (
     NOT_CONVERGED,
-    format_duration,
     format_yuan,
     render_html,
     summary_table,
