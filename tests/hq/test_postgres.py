@@ -106,7 +106,7 @@ async def test_a_feed_grown_by_one_process_wakes_readers_on_the_other(
 ) -> None:
     first, second = pair
     br01, _ = await two_branches(first)
-    woken = asyncio.Event()
+    woken, woken_self = asyncio.Event(), asyncio.Event()
     heard: list[str] = []
 
     def grown(branches: Iterable[str]) -> None:
@@ -115,14 +115,21 @@ async def test_a_feed_grown_by_one_process_wakes_readers_on_the_other(
             woken.set()
 
     second.watch_feeds(grown)
+    first.watch_feeds(lambda branches: woken_self.set() if "BR02" in branches else None)
     before = await second.directory_digest()
+    changes_heard = (first._directory_changes, second._directory_changes)
     br01.write("member", "M1", "register", {"home_branch": "BR01", "name": "Li", "phone": "13900000001"})
     await first.ingest(br01.batch(1, 1), NOW_MS, 0)
     await wait_for(woken, "BR02's feed to be announced to the other process")
+    await wait_for(woken_self, "BR02's feed to be announced to the process that grew it")
     # The registration's sighting went to both feeds; so did the other process's digest.
     assert {"BR01", "BR02"} <= set(heard)
     assert await second.directory_digest() != before
     assert await second.directory_digest() == await first.directory_digest()
+    # The directory's announcement came in the same transaction as the feeds': the other
+    # process counted a change; the writer had counted its own write already, not twice.
+    assert second._directory_changes > changes_heard[1]
+    assert first._directory_changes == changes_heard[0]
 
 
 async def test_pushes_arriving_together_commit_as_one_group_and_a_refused_one_alone(

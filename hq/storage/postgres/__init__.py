@@ -13,7 +13,9 @@ in read-only REPEATABLE READ snapshots, concurrently with writes.
 
 What one process writes, the others hear of through LISTEN/NOTIFY (triggers in
 `schema`): a grown feed wakes the long-polls waiting on it on every process, a
-changed directory makes every process compute its digest again. The listening
+changed directory makes every process compute its digest again (each process's
+connections carry its own application_name, which the trigger announces, so a
+process does not count its own writes twice). The listening
 connection is re-opened with backoff if the database goes away; on its return
 every feed is woken, since a message may have been missed meanwhile.
 """
@@ -23,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
 import time
 from collections.abc import Callable, Iterable
 from typing import Concatenate, ParamSpec, TypeVar
@@ -71,10 +75,16 @@ class PostgresHQStore(SqliteHQStore):
     """HQStore on a PostgreSQL database named by a `postgresql://` URL."""
 
     def __init__(
-        self, url: str, pool: asyncpg.Pool, signer: operations.Signer | None, latest_hlc: int
+        self,
+        url: str,
+        pool: asyncpg.Pool,
+        signer: operations.Signer | None,
+        latest_hlc: int,
+        writer: str,
     ) -> None:
         self._url = url
         self._pool = pool
+        self._writer = writer
         self._started(signer, latest_hlc)
         # The digest's version (SqliteHQStore.directory_digest): this process's writes,
         # and the directory changes other processes announced.
@@ -89,14 +99,19 @@ class PostgresHQStore(SqliteHQStore):
 
     @classmethod
     async def connect(cls, url: str, *, signer: operations.Signer | None = None) -> PostgresHQStore:
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=POOL_SIZE)
+        # The name the directory trigger announces: what this process wrote itself it has
+        # already counted, and hearing of it later would make the digest be computed twice.
+        writer = f"branchline-hq-{os.getpid()}-{secrets.token_hex(4)}"
+        pool = await asyncpg.create_pool(
+            url, min_size=1, max_size=POOL_SIZE, server_settings={"application_name": writer}
+        )
         try:
             async with pool.acquire() as raw:
                 await check_database(raw)
                 await migrate(raw)
                 await install_functions(raw)
                 latest = await run_sync(feeds.latest_hlc, PgConnection(raw))
-            store = cls(url, pool, signer, latest)
+            store = cls(url, pool, signer, latest, writer)
             store._listening = asyncio.create_task(store._listen(), name="hq-postgres-listen")
             # A store from before sightings holds registrations HQ never ordered.
             now_ms = time.time_ns() // 1_000_000
@@ -127,8 +142,9 @@ class PostgresHQStore(SqliteHQStore):
         for callback in self._feeds_grown:
             callback(branches)
 
-    def _on_directory(self, _conn: object, _pid: int, _channel: str, _payload: str) -> None:
-        self._directory_changes += 1
+    def _on_directory(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        if payload != self._writer:  # this process's own writes counted in _tx already
+            self._directory_changes += 1
 
     async def _listen(self) -> None:
         """Hold a connection that LISTENs; open it again whenever it is lost."""

@@ -88,7 +88,7 @@ BEGIN
 END $$;
 CREATE OR REPLACE FUNCTION hq_directory_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('{DIRECTORY_CHANNEL}', '');
+    PERFORM pg_notify('{DIRECTORY_CHANNEL}', current_setting('application_name'));
     RETURN NULL;
 END $$;
 DROP TRIGGER IF EXISTS feed_grown ON feed;
