@@ -1,7 +1,7 @@
 """The shared member directory as one mergeable state, and the views derived from it.
 
 A `Directory` holds everything more than one branch may write: profiles (last
-writer wins per field), card status events, ledger entries, registrations with
+writer wins per field), cards of a type, card status events, ledger entries, registrations with
 the operators' separations and HQ's sightings, and voucher redemptions. `merge` joins two states
 (commutative, associative, idempotent); `encode` gives canonical bytes, so two
 replicas that have seen the same records hold byte-identical encodings.
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from conflict.card_status import CardEvent, merge_events, status
+from conflict.cards import CardIssue, merge_cards
 from conflict.duplicates import (
     DuplicateResolution,
     Registration,
@@ -55,6 +56,7 @@ class Directory:
     separations: frozenset[Separation] = frozenset()
     sightings: Mapping[str, Sighting] = field(default_factory=dict)
     redemptions: Mapping[str, Redemption] = field(default_factory=dict)
+    cards: Mapping[str, CardIssue] = field(default_factory=dict)
 
     # --- writes (each is a merge with a one-record state) ---
 
@@ -79,6 +81,9 @@ class Directory:
     def with_redemption(self, redemption: Redemption) -> Directory:
         return merge(self, Directory(redemptions={redemption.redemption_id: redemption}))
 
+    def with_card(self, card: CardIssue) -> Directory:
+        return merge(self, Directory(cards={card.card_id: card}))
+
     # --- views ---
 
     @cached_property
@@ -100,14 +105,18 @@ class Directory:
 
     @cached_property
     def card_owners(self) -> dict[str, str]:
-        """Card number -> the member registered with it (the first by `rank` if several)."""
+        """Card number -> the member registered with it (the first by `rank` if several),
+        or else the member a card of a type was issued to."""
         owners: dict[str, Registration] = {}
         for registration in self.registrations.values():
             for card_id in registration.card_numbers:
                 held = owners.get(card_id)
                 if held is None or rank(registration, self.sightings) < rank(held, self.sightings):
                     owners[card_id] = registration
-        return {card_id: owners[card_id].member_id for card_id in sorted(owners)}
+        found = {card_id: owners[card_id].member_id for card_id in owners}
+        for card_id, card in self.cards.items():
+            found.setdefault(card_id, card.member_id)
+        return dict(sorted(found.items()))
 
     def balances_by_survivor(self) -> dict[str, dict[str, int]]:
         """Survivor member id -> ledger -> balance over all cards of its group.
@@ -137,11 +146,11 @@ class Directory:
         """Overdraft records of every card and ledger, sorted by card, ledger and stamp.
         `credit_limits_fen` (card id -> limit) lowers a card's stored-value floor."""
         limits = {} if credit_limits_fen is None else credit_limits_fen
-        keys = sorted({(e.card_id, e.ledger) for e in self.ledger.values()})
+        keys = sorted({(e.card_id, e.ledger, e.item) for e in self.ledger.values()})
         records: list[OverdraftRecord] = []
-        for card_id, ledger in keys:
+        for card_id, ledger, item in keys:
             limit = limits.get(card_id, 0) if ledger == "stored_value" else 0
-            records.extend(find_overdrafts(self.ledger.values(), card_id, ledger, limit))
+            records.extend(find_overdrafts(self.ledger.values(), card_id, ledger, limit, item))
         return records
 
     def vouchers(self) -> VoucherOutcome:
@@ -162,10 +171,7 @@ class Directory:
                     [e.event_id, e.card_id, e.kind, e.hlc, e.node, sorted(e.seen)]
                     for _, e in sorted(self.card_events.items())
                 ],
-                "ledger": [
-                    [e.entry_id, e.card_id, e.ledger, e.kind, e.amount, e.hlc, e.node]
-                    for _, e in sorted(self.ledger.items())
-                ],
+                "ledger": [ledger_row(e) for _, e in sorted(self.ledger.items())],
                 "registrations": [
                     [r.member_id, r.phone, sorted(r.card_numbers), r.hlc, r.node]
                     for _, r in sorted(self.registrations.items())
@@ -176,8 +182,51 @@ class Directory:
                     [r.redemption_id, r.voucher_id, r.amount_fen, r.hlc, r.node]
                     for _, r in sorted(self.redemptions.items())
                 ],
+                # Only when there are any: a directory from before cards of a type
+                # keeps its bytes, and so its digest.
+                **({"cards": [card_row(c) for _, c in sorted(self.cards.items())]} if self.cards else {}),
             }
         )
+
+
+def ledger_row(entry: LedgerEntry) -> list[object]:
+    """A ledger entry as a list; the item only when it has one, so the entries written
+    before items existed keep their bytes."""
+    row: list[object] = [
+        entry.entry_id,
+        entry.card_id,
+        entry.ledger,
+        entry.kind,
+        entry.amount,
+        entry.hlc,
+        entry.node,
+    ]
+    return [*row, entry.item] if entry.item else row
+
+
+def card_row(card: CardIssue) -> list[object]:
+    return [
+        card.card_id,
+        card.member_id,
+        card.card_type,
+        card.level,
+        card.discount_rate,
+        card.valid_from,
+        card.valid_until,
+        sorted(card.services),
+        card.hlc,
+        card.node,
+    ]
+
+
+def card_from_row(row: object) -> CardIssue:
+    """`card_row`'s list back; anything else is refused (InvalidRecord)."""
+    if not isinstance(row, list) or len(row) != 10:
+        raise InvalidRecord("a card record is a list of 10 fields")
+    card_id, member_id, card_type, level, rate, start, end, services, hlc, node = row
+    if not isinstance(services, list) or not all(isinstance(s, str) for s in services):
+        raise InvalidRecord("a card's services must be a list of strings")
+    return CardIssue(card_id, member_id, card_type, level, rate, start, end, frozenset(services), hlc, node)
 
 
 def merge(a: Directory, b: Directory) -> Directory:
@@ -193,6 +242,7 @@ def merge(a: Directory, b: Directory) -> Directory:
         separations=merge_separations(a.separations, b.separations),
         sightings=merge_sightings(a.sightings, b.sightings),
         redemptions=merge_redemptions(a.redemptions, b.redemptions),
+        cards=merge_cards(a.cards, b.cards),
     )
 
 
@@ -216,6 +266,7 @@ def decode(data: bytes) -> Directory:
         separations = frozenset(separation(a, b) for a, b in raw["separations"])
         sightings = [Sighting(m, seq) for m, seq in raw["sightings"]]
         redemptions = [Redemption(*row) for row in raw["redemptions"]]
+        cards = [card_from_row(row) for row in raw.get("cards", [])]
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise InvalidRecord(f"not a directory encoding: {exc!r}") from None
     directory = Directory(separations=separations)
@@ -229,6 +280,7 @@ def decode(data: bytes) -> Directory:
             registrations={r.member_id: r for r in registrations},
             sightings={s.member_id: s for s in sightings},
             redemptions={r.redemption_id: r for r in redemptions},
+            cards={c.card_id: c for c in cards},
         ),
     )
 

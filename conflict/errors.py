@@ -60,6 +60,13 @@ class RedemptionConflict(DuplicateIdConflict):
     code = "redemption_conflict"
 
 
+class CardIssueConflict(DuplicateIdConflict):
+    """One card number issued twice on different terms (or to different members):
+    two branches handed out the same physical card while apart."""
+
+    code = "card_issue_conflict"
+
+
 class ProfileStampConflict(DuplicateIdConflict):
     """Two different values of one profile field carry the same (hlc, node) stamp;
     a node reused a clock reading, so last-writer-wins cannot pick deterministically."""

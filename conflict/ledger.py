@@ -1,5 +1,9 @@
 """Shared balances as ledgers: stored value (fen), points, count-card uses and credit (fen).
 
+Count-card uses are counted per service item: a uses entry names the item (its
+sku) and a card's uses of one item are the sum of the entries naming it, so the
+16,800-yuan card's ten uses of service A and ten of service B never mix.
+
 A balance is never a register: every top-up, spend, earn or redemption is an entry
 with its own id, and a balance is the sum of a card's entries. Merging is the union
 of entries, so concurrent spends at two branches are never lost; one id carrying
@@ -12,11 +16,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from conflict.errors import InvalidRecord, LedgerEntryConflict, check_int, check_text, union_by_id
+from protocol.contract.fields import ITEM_LEDGERS as CONTRACT_ITEM_LEDGERS
 from protocol.contract.fields import LEDGER_SIGNS
 from protocol.limits import MAX_LEDGER_AMOUNT
 
 __all__ = [
     "ENTRY_SIGNS",
+    "ITEM_LEDGERS",
     "LEDGER_UNITS",
     "MAX_ABS_AMOUNT",
     "LedgerEntry",
@@ -35,6 +41,9 @@ LEDGER_UNITS: Mapping[str, str] = {
     "uses": "uses",
     "credit": "fen",
 }
+
+# The ledgers whose entries may name an item: each item's balance is its own.
+ITEM_LEDGERS = CONTRACT_ITEM_LEDGERS
 
 # The sign each entry kind must carry in each ledger (+1 adds, -1 takes, 0 either
 # way), as the wire contract states it: a branch writes by it, every replica merges by it.
@@ -58,6 +67,7 @@ class LedgerEntry:
     amount: int
     hlc: int
     node: str
+    item: str = ""  # the service item a uses entry counts; empty on every other ledger
 
     def __post_init__(self) -> None:
         check_text(self.entry_id, "entry_id")
@@ -74,6 +84,14 @@ class LedgerEntry:
         sign = signs.get(self.kind)
         if sign is None:
             raise InvalidRecord(f"{self.kind!r} is not an entry kind of the {self.ledger} ledger")
+        if not isinstance(self.item, str):
+            raise InvalidRecord("item must be text")
+        if self.item and self.ledger not in ITEM_LEDGERS:
+            raise InvalidRecord(
+                f"only the {', '.join(ITEM_LEDGERS)} ledger counts per item, not {self.ledger}"
+            )
+        if self.item:
+            check_text(self.item, "item")
         if self.amount == 0 or abs(self.amount) > MAX_ABS_AMOUNT:
             raise InvalidRecord(f"amount must be non-zero and at most {MAX_ABS_AMOUNT} in size")
         if sign * self.amount < 0:
@@ -99,11 +117,15 @@ def merge_ledgers(current: Ledger, incoming: Ledger) -> dict[str, LedgerEntry]:
     return union_by_id(current, incoming, LedgerEntryConflict)
 
 
-def balance(entries: Iterable[LedgerEntry], card_id: str, ledger: str) -> int:
-    """The card's balance on one ledger: the sum of its entries there."""
+def balance(entries: Iterable[LedgerEntry], card_id: str, ledger: str, item: str | None = None) -> int:
+    """The card's balance on one ledger (of one item, if given): the sum of its entries there."""
     if ledger not in ENTRY_SIGNS:
         raise InvalidRecord(f"unknown ledger {ledger!r}")
-    return sum(e.amount for e in entries if e.card_id == card_id and e.ledger == ledger)
+    return sum(
+        e.amount
+        for e in entries
+        if e.card_id == card_id and e.ledger == ledger and (item is None or e.item == item)
+    )
 
 
 def balances(entries: Iterable[LedgerEntry]) -> dict[tuple[str, str], int]:

@@ -42,9 +42,13 @@ class OverdraftRecord:
 
 
 def find_overdrafts(
-    entries: Iterable[LedgerEntry], card_id: str, ledger: str = "stored_value", credit_limit: int = 0
+    entries: Iterable[LedgerEntry],
+    card_id: str,
+    ledger: str = "stored_value",
+    credit_limit: int = 0,
+    item: str = "",
 ) -> list[OverdraftRecord]:
-    """The overdraft records of one card's ledger, in stamp order.
+    """The overdraft records of one card's ledger (one item's balance on it), in stamp order.
 
     `credit_limit` (in the ledger's unit, >= 0) lowers the floor to -credit_limit.
     """
@@ -54,7 +58,10 @@ def find_overdrafts(
     if credit_limit < 0:
         raise InvalidRecord("credit_limit must not be negative")
     floor = -credit_limit
-    mine = sorted((e for e in entries if e.card_id == card_id and e.ledger == ledger), key=lambda e: e.stamp)
+    mine = sorted(
+        (e for e in entries if e.card_id == card_id and e.ledger == ledger and e.item == item),
+        key=lambda e: e.stamp,
+    )
     running = 0
     debits_since_credit: list[str] = []
     records: list[OverdraftRecord] = []

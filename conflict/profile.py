@@ -11,7 +11,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-PROFILE_FIELDS = ("name", "phone", "birthday")
+# Every field a member's profile holds (the wire contract's MEMBER_PROFILE names the
+# same ones, with their bounds). Each is merged on its own: an address changed at one
+# branch and a car plate at another while apart both survive.
+PROFILE_FIELDS = (
+    "name",
+    "phone",
+    "birthday",
+    "gender",
+    "address",
+    "region",
+    "car_plate",
+    "family_notes",
+    "salesperson",
+    "referrer",
+    "notes",
+)
 
 Stamp = tuple[int, str]  # (hlc, node): compared as a tuple
 StampedField = tuple[Any, int, str]  # (value, hlc, node)

@@ -15,12 +15,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from conflict.card_status import CardEvent
-from conflict.directory import Directory
+from conflict.cards import CardIssue
+from conflict.directory import Directory, card_from_row, card_row, ledger_row
 from conflict.duplicates import Registration, Separation, Sighting, separation
 from conflict.errors import InvalidRecord
 from conflict.ledger import LedgerEntry
 from conflict.vouchers import Redemption
-from protocol.contract import CARD_EVENT, LEDGER_ENTRY, MEMBER_REGISTER, VOUCHER_REDEEM
+from protocol.contract import CARD_EVENT, CARD_ISSUE, LEDGER_ENTRY, MEMBER_REGISTER, VOUCHER_REDEEM
 
 __all__ = [
     "ENTRY_KINDS",
@@ -28,11 +29,12 @@ __all__ = [
     "from_entry",
     "from_payload",
     "record_id",
+    "records_from_entry",
     "records_of",
     "to_payload",
 ]
 
-DirectoryRecord = Registration | CardEvent | LedgerEntry | Redemption | Sighting | Separation
+DirectoryRecord = Registration | CardEvent | LedgerEntry | Redemption | Sighting | Separation | CardIssue
 
 # The (kind, op) of the change-log entries that carry each record type, as the
 # wire contract names them.
@@ -58,6 +60,8 @@ def record_type(record: DirectoryRecord) -> str:
         return "redemption"
     if isinstance(record, Sighting):
         return "sighting"
+    if isinstance(record, CardIssue):
+        return "card"
     return "separation"
 
 
@@ -73,6 +77,8 @@ def record_id(record: DirectoryRecord) -> str:
         return record.redemption_id
     if isinstance(record, Sighting):
         return record.member_id
+    if isinstance(record, CardIssue):
+        return record.card_id
     return f"{record[0]}|{record[1]}"
 
 
@@ -90,19 +96,13 @@ def to_payload(record: DirectoryRecord) -> dict[str, Any]:
     elif isinstance(record, CardEvent):
         body = [record.event_id, record.card_id, record.kind, record.hlc, record.node, sorted(record.seen)]
     elif isinstance(record, LedgerEntry):
-        body = [
-            record.entry_id,
-            record.card_id,
-            record.ledger,
-            record.kind,
-            record.amount,
-            record.hlc,
-            record.node,
-        ]
+        body = ledger_row(record)
     elif isinstance(record, Redemption):
         body = [record.redemption_id, record.voucher_id, record.amount_fen, record.hlc, record.node]
     elif isinstance(record, Sighting):
         body = [record.member_id, record.seq]
+    elif isinstance(record, CardIssue):
+        body = card_row(record)
     else:
         body = list(record)
     return {"type": kind, "record": body}
@@ -130,6 +130,8 @@ def from_payload(payload: Any) -> DirectoryRecord:
         if kind == "separation":
             member_a, member_b = body
             return separation(member_a, member_b)
+        if kind == "card":
+            return card_from_row(body)
     except (TypeError, ValueError) as exc:
         raise InvalidRecord(f"malformed {kind} record: {exc}") from None
     raise InvalidRecord(f"unknown directory record type {kind!r}")
@@ -155,12 +157,75 @@ def from_entry(kind: str, op: str, entity_id: str, hlc: int, origin: str, payloa
                 payload["amount"],
                 hlc,
                 origin,
+                payload.get("item", ""),
             )
         if (kind, op) == ENTRY_KINDS["redemption"]:
             return Redemption(entity_id, payload["voucher_id"], payload["amount_fen"], hlc, origin)
     except KeyError as exc:
         raise InvalidRecord(f"{kind}/{op} payload lacks {exc}") from None
     raise InvalidRecord(f"{kind}/{op} carries no directory record")
+
+
+def records_from_entry(
+    kind: str, op: str, entity_id: str, hlc: int, origin: str, payload: Any
+) -> list[DirectoryRecord]:
+    """Every record an entry carries: one for most, several for a card sold with its
+    stored value, credit and uses (`card_issue_records`)."""
+    if (kind, op) == CARD_ISSUE.key:
+        return card_issue_records(entity_id, hlc, origin, payload)
+    return [from_entry(kind, op, entity_id, hlc, origin, payload)]
+
+
+def card_issue_records(sale_id: str, hlc: int, origin: str, payload: Any) -> list[DirectoryRecord]:
+    """The card record of a card sold from a type, and the ledger entries that fill it:
+    its initial stored value, its credit line, and the uses of each service item in its
+    bundle. The branch books these and every replica derives them from the entry alike,
+    so their ids follow from the sale's id."""
+    if not isinstance(payload, dict):
+        raise InvalidRecord("card/issue payload must be a map")
+    try:
+        card_id = payload["card_id"]
+        records: list[DirectoryRecord] = [
+            CardIssue(
+                card_id,
+                payload["member_id"],
+                payload["card_type"],
+                payload["level"],
+                payload["discount_rate"],
+                payload["valid_from"],
+                payload["valid_until"] or "",
+                _frozen(payload["services"], "services"),
+                hlc,
+                origin,
+            )
+        ]
+        if payload["stored_value_fen"]:
+            records.append(
+                LedgerEntry(
+                    f"{sale_id}-sv",
+                    card_id,
+                    "stored_value",
+                    "issue",
+                    payload["stored_value_fen"],
+                    hlc,
+                    origin,
+                )
+            )
+        if payload["credit_limit_fen"]:
+            records.append(
+                LedgerEntry(
+                    f"{sale_id}-cr", card_id, "credit", "grant", payload["credit_limit_fen"], hlc, origin
+                )
+            )
+        for number, line in enumerate(payload["uses"]):
+            records.append(
+                LedgerEntry(
+                    f"{sale_id}-u{number}", card_id, "uses", "grant", line["qty"], hlc, origin, line["sku"]
+                )
+            )
+    except (KeyError, TypeError) as exc:
+        raise InvalidRecord(f"card/issue payload is malformed: {exc!r}") from None
+    return records
 
 
 def _frozen(items: Any, name: str) -> frozenset[str]:
@@ -178,4 +243,5 @@ def records_of(directory: Directory) -> list[DirectoryRecord]:
         *directory.redemptions.values(),
         *directory.sightings.values(),
         *sorted(directory.separations),
+        *directory.cards.values(),
     ]

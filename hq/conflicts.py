@@ -183,8 +183,8 @@ def card_overdrafts(card_id: str, entries: list[LedgerEntry]) -> list[ConflictRe
     by_id = {e.entry_id: e for e in entries}
     return [
         overdraft_conflict(record, by_id)
-        for ledger in sorted({e.ledger for e in entries})
-        for record in find_overdrafts(entries, card_id, ledger)
+        for ledger, item in sorted({(e.ledger, e.item) for e in entries})
+        for record in find_overdrafts(entries, card_id, ledger, item=item)
     ]
 
 

@@ -10,14 +10,13 @@ and published to every branch's feed, or refused with nothing changed.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
 
 from hq.errors import InvalidQuery, NotFound
 from hq.http_common import HQ_KEY, doer, json_body, text_query
-from hq.master_data import PLURALS
+from hq.master_data import PLURALS, path_of
 from hq.service import wall_ms
 from hq.storage.inventory_records import InTransitLine, StockLevel, TransferView
 from protocol.access import Scope, requires
@@ -34,7 +33,7 @@ def _author(kind: str) -> Any:
     @requires("catalogue:edit", Scope.HQ)
     async def handler(request: web.Request) -> web.Response:
         records = await request.app[HQ_KEY].author(kind, await _json(request), doer(request))
-        return web.json_response({PLURALS[kind]: [asdict(record) for record in records]})
+        return web.json_response({PLURALS[kind]: [record.as_change().payload for record in records]})
 
     return handler
 
@@ -43,14 +42,14 @@ def _listing(kind: str) -> Any:
     @requires("catalogue:view")
     async def handler(request: web.Request) -> web.Response:
         records = await request.app[HQ_KEY].store.master_records(kind)
-        return web.json_response({PLURALS[kind]: [asdict(record) for record in records]})
+        return web.json_response({PLURALS[kind]: [record.as_change().payload for record in records]})
 
     return handler
 
 
 for _kind, _plural in PLURALS.items():
-    routes.post(f"/api/{_plural}")(_author(_kind))
-    routes.get(f"/api/{_plural}")(_listing(_kind))
+    routes.post(path_of(_kind))(_author(_kind))
+    routes.get(path_of(_kind))(_listing(_kind))
 
 
 @routes.get("/api/stock")

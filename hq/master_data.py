@@ -11,16 +11,24 @@ its own transaction through `references` and `check_update`.
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Callable
 from dataclasses import MISSING, asdict, fields
 from typing import Any
 
 from hq.errors import InvalidMasterData, UnknownReference, WarehouseKeeperFixed
-from hq.storage.base import MASTER_KINDS, Category, MasterRecord, Product, Warehouse
+from hq.storage.base import MASTER_KINDS, CardType, Category, MasterRecord, Product, Warehouse
 from inventory.costing import METHODS
 from protocol.codec import check_branch_code
 from protocol.errors import MalformedMessage
+from protocol.limits import (
+    MAX_CARD_BUNDLE_LINES,
+    MAX_CARD_USES,
+    MAX_CARD_VALIDITY_DAYS,
+    MAX_SALE_LINE_QTY,
+    MAX_TIME_CARD_SERVICES,
+)
 
 MAX_RECORDS = 1000  # records per request: a whole catalogue import, a runaway client beyond
 # Ten million yuan: no price or cost in a shop comes near it; larger is a typo.
@@ -31,13 +39,22 @@ MAX_NAME_CHARS = 200
 MAX_TEXT_CHARS = 64
 # A category tree deeper than this is a mistake (or a cycle being built).
 MAX_CATEGORY_DEPTH = 32
+# Gifts handed over with one card: as many as one sale line may carry.
+MAX_GIFT_QTY = MAX_SALE_LINE_QTY
 DISCOUNT_MODES = ("none", "member", "all")
 PLURALS = {
     "product": "products",
     "category": "categories",
     "supplier": "suppliers",
     "warehouse": "warehouses",
+    "card_type": "card_types",
 }
+
+
+def path_of(kind: str) -> str:
+    """Where a kind of master data is authored and listed: /api/products, /api/card-types."""
+    return "/api/" + PLURALS[kind].replace("_", "-")
+
 
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _PHONE = re.compile(r"\+?[0-9][0-9 -]{2,31}")
@@ -116,6 +133,52 @@ def _phone(value: Any, where: str) -> str:
 
 
 _FEN = _integer(0, MAX_FEN, "an integer number of fen")
+
+
+def _date(value: Any, where: str) -> str:
+    try:
+        if isinstance(value, str) and len(value) == 10:
+            return datetime.date.fromisoformat(value).isoformat()
+    except ValueError:
+        pass
+    raise InvalidMasterData(f"{where} must be a date YYYY-MM-DD, not {value!r}")
+
+
+def _level(value: Any, where: str) -> str:
+    return "" if value == "" else _text(MAX_TEXT_CHARS)(value, where)
+
+
+def _bundle(max_qty: int) -> Check:
+    """A card type's bundle: a list of {"sku", "qty"}, each product once; kept as
+    (sku, qty) pairs in the product's order of first mention."""
+    qty_check = _integer(1, max_qty)
+
+    def check(value: Any, where: str) -> tuple[tuple[str, int], ...]:
+        if not isinstance(value, list) or len(value) > MAX_CARD_BUNDLE_LINES:
+            raise InvalidMasterData(f"{where} must be a list of at most {MAX_CARD_BUNDLE_LINES} lines")
+        lines: list[tuple[str, int]] = []
+        for number, line in enumerate(value):
+            at = f"{where}[{number}]"
+            if not isinstance(line, dict) or set(line) != {"sku", "qty"}:
+                raise InvalidMasterData(f"{at} must be an object with exactly sku and qty")
+            sku = _text(MAX_CODE_CHARS)(line["sku"], f"{at}.sku")
+            if any(sku == held for held, _ in lines):
+                raise InvalidMasterData(f"{at}.sku {sku} appears twice; give each product once")
+            lines.append((sku, qty_check(line["qty"], f"{at}.qty")))
+        return tuple(lines)
+
+    return check
+
+
+def _codes(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or len(value) > MAX_TIME_CARD_SERVICES:
+        raise InvalidMasterData(f"{where} must be a list of at most {MAX_TIME_CARD_SERVICES} skus")
+    skus = tuple(_text(MAX_CODE_CHARS)(sku, f"{where}[{n}]") for n, sku in enumerate(value))
+    if len(set(skus)) < len(skus):
+        raise InvalidMasterData(f"{where} names a sku twice")
+    return skus
+
+
 _LIMIT = _optional(_integer(0, MAX_LIMIT_QTY))
 
 # Each kind's fields and how each is checked. The key field and the fields
@@ -139,6 +202,7 @@ CHECKS: dict[str, dict[str, Check]] = {
         "costing_method": _one_of(METHODS),
         "specified_cost_fen": _optional(_FEN),
         "supplier": _optional(_code),
+        "service": _flag,
     },
     "category": {
         "code": _code,
@@ -156,6 +220,21 @@ CHECKS: dict[str, dict[str, Check]] = {
         "code": _code,
         "name": _text(MAX_NAME_CHARS),
         "branch": _branch,
+        "active": _flag,
+    },
+    "card_type": {
+        "code": _code,
+        "name": _text(MAX_NAME_CHARS),
+        "price_fen": _FEN,
+        "stored_value_fen": _FEN,
+        "discount_rate": _integer(1, 100),
+        "validity_days": _optional(_integer(1, MAX_CARD_VALIDITY_DAYS)),
+        "valid_until": _optional(_date),
+        "credit_limit_fen": _FEN,
+        "uses": _bundle(MAX_CARD_USES),
+        "gifts": _bundle(MAX_GIFT_QTY),
+        "services": _codes,
+        "level": _level,
         "active": _flag,
     },
 }
@@ -213,6 +292,10 @@ def merge(kind: str, held: MasterRecord | None, given: dict[str, Any]) -> Master
         raise InvalidMasterData(f"category {record.code} cannot be its own parent")
     if isinstance(record, Warehouse):
         _check_main_warehouse(record)
+    if isinstance(record, CardType) and record.validity_days is not None and record.valid_until is not None:
+        raise InvalidMasterData(
+            f"card type {record.code}: give validity_days or valid_until, not both (send null to clear one)"
+        )
     return record
 
 
@@ -253,6 +336,9 @@ def references(record: MasterRecord) -> list[tuple[str, str]]:
         named = [("category", record.category), ("supplier", record.supplier)]
     elif isinstance(record, Category):
         named = [("category", record.parent)]
+    elif isinstance(record, CardType):
+        named = [("product", sku) for sku, _ in (*record.uses, *record.gifts)]
+        named += [("product", sku) for sku in record.services]
     else:
         named = []
     return [(kind, code) for kind, code in named if code is not None]
@@ -261,7 +347,7 @@ def references(record: MasterRecord) -> list[tuple[str, str]]:
 def missing_reference(record: MasterRecord, kind: str, code: str) -> UnknownReference:
     return UnknownReference(
         f"{record.KIND} {key_of(record)} names {kind} {code}, which HQ does not hold;"
-        f" add it first (POST /api/{PLURALS[kind]})"
+        f" add it first (POST {path_of(kind)})"
     )
 
 
@@ -272,6 +358,26 @@ def check_update(held: MasterRecord | None, record: MasterRecord) -> None:
             f"warehouse {record.code} is kept by {held.branch}; its stock is in that branch's log,"
             f" so it cannot move to {record.branch}. Create a new warehouse for {record.branch}"
         )
+
+
+def check_card_type(card_type: CardType, is_service: Callable[[str], bool]) -> None:
+    """Uses and a time card's admissions are of service items; gifts are goods that
+    leave stock (a service cannot be handed over)."""
+    for sku, _ in card_type.uses:
+        if not is_service(sku):
+            raise InvalidMasterData(
+                f"card type {card_type.code} grants uses of {sku}, which is not a service item;"
+                " mark the product service: true, or give it as a gift"
+            )
+    for sku in card_type.services:
+        if not is_service(sku):
+            raise InvalidMasterData(f"card type {card_type.code} admits {sku}, which is not a service item")
+    for sku, _ in card_type.gifts:
+        if is_service(sku):
+            raise InvalidMasterData(
+                f"card type {card_type.code} gives {sku} as a gift, but it is a service item;"
+                " grant uses of it instead"
+            )
 
 
 def check_category_parent(category: Category, parent_of: Callable[[str], str | None]) -> None:

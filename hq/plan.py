@@ -18,13 +18,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from conflict.profile import StampedField, stamp_fields
-from conflict.wire import DirectoryRecord, from_entry
+from conflict.profile import PROFILE_FIELDS, StampedField, stamp_fields
+from conflict.wire import DirectoryRecord, from_entry, records_from_entry
 from hq import inventory_plan
 from hq.errors import OutOfBounds
 from hq.inventory_plan import InventoryPlan
 from protocol.contract import (
     CARD_EVENT,
+    CARD_ISSUE,
     LEDGER_ENTRY,
     MEMBER_EDIT,
     MEMBER_REGISTER,
@@ -35,15 +36,20 @@ from protocol.contract import (
 )
 from protocol.entry import Entry
 from protocol.errors import MalformedMessage, Refused
+from protocol.limits import MAX_MEMBER_NOTES_CHARS
 
-PROFILE_KEYS = ("name", "phone", "birthday")
+PROFILE_KEYS = PROFILE_FIELDS
+# A member always has these; every other profile field may be null (a till cleared it).
+REQUIRED_PROFILE_KEYS = ("name", "phone")
 # A sale timestamp must be a date Python can represent (year 9999); a signed
 # entry beyond it is a broken node, refused before it reaches a report.
 MAX_AT_MS = 253_402_300_799_999
 # A hundred billion yuan: far above any sale, far below SQLite's 64-bit integers
 # even when a year of such sales is summed.
 MAX_SALE_TOTAL_FEN = 10**13
-MAX_PROFILE_CHARS = 256
+# HQ's own bound on a profile text it stores and forwards: the contract's longest
+# (a member's notes), so a profile a branch may write is never refused here.
+MAX_PROFILE_CHARS = MAX_MEMBER_NOTES_CHARS
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +227,7 @@ def _member(plan: Plan, entry: Entry) -> None:
         _require(entry, "phone", str)
     for key, value in changes.items():
         if not (isinstance(value, str) and len(value) <= MAX_PROFILE_CHARS) and not (
-            key == "birthday" and value is None
+            key not in REQUIRED_PROFILE_KEYS and value is None
         ):
             raise MalformedMessage(
                 f"entry {entry.origin}#{entry.seq} (member/{entry.op}): "
@@ -246,6 +252,33 @@ def _directory(plan: Plan, entry: Entry) -> None:
     plan.directory.append(DirectoryWrite(entry.origin, record, hold if isinstance(hold, str) else None))
 
 
+def _card_issue(plan: Plan, entry: Entry) -> None:
+    """A card sold from a type is a sale: its price is takings, its gifts' cost is the
+    cost of goods; the card record and the ledger entries that fill it join the directory."""
+    gifts = entry.payload["gifts"]
+    cost_fen = sum(gift["cost_fen"] for gift in gifts)
+    if not -MAX_SALE_TOTAL_FEN <= cost_fen <= MAX_SALE_TOTAL_FEN:
+        raise OutOfBounds(
+            f"entry {entry.origin}#{entry.seq} (card/issue): its gifts cost {cost_fen} fen,"
+            f" outside {-MAX_SALE_TOTAL_FEN}..{MAX_SALE_TOTAL_FEN}"
+        )
+    plan.sales.append(
+        SaleRow(
+            entry.origin,
+            entry.entity_id,
+            entry.seq,
+            utc_day(_bounded(entry, "at_ms", 0, MAX_AT_MS)),
+            entry.payload["price_fen"],
+            len(gifts),
+            cost_fen,
+        )
+    )
+    records = records_from_entry(
+        entry.kind, entry.op, entry.entity_id, entry.hlc, entry.origin, entry.payload
+    )
+    plan.directory.extend(DirectoryWrite(entry.origin, record) for record in records)
+
+
 def _voucher(plan: Plan, entry: Entry) -> None:
     # What a voucher takes off is part of a sale, so it keeps a sale's bound; the queue
     # records a reused voucher's amount, which must fit HQ's integers.
@@ -260,4 +293,5 @@ _HANDLERS = {
     CARD_EVENT.key: _directory,
     LEDGER_ENTRY.key: _directory,
     VOUCHER_REDEEM.key: _voucher,
+    CARD_ISSUE.key: _card_issue,
 }

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hq.accounts import Accounts
 from hq.errors import DatabaseMismatch, KeyFileExposed, NotInitialised
 from hq.operation_log import Doer, Operation
-from hq.storage.base import Product
+from hq.storage.base import CardType, Product
 from hq.storage.postgres import PostgresHQStore
 from hq.storage.sqlite import SqliteHQStore
 from protocol.codec import check_branch_code
@@ -43,9 +43,27 @@ DEMO_CATALOGUE = (
     Product("SNACK-DATES", "Red dates 500 g / 红枣", 2990, "bag", purchase_price_fen=1_500),
     Product("SHAMPOO-500", "Herbal shampoo 500 ml / 洗发水", 5900, "bottle", purchase_price_fen=2_900),
     Product("SOAP-BAR", "Sandalwood soap / 香皂", 1200, purchase_price_fen=450),
-    Product("SVC-HAIRCUT", "Haircut / 理发", 8800, "service"),
-    Product("SVC-MASSAGE", "Foot massage 60 min / 足疗", 19800, "service"),
+    Product("SVC-HAIRCUT", "Haircut / 理发", 8800, "service", service=True),
+    Product("SVC-MASSAGE", "Foot massage 60 min / 足疗", 19800, "service", service=True),
     Product("GIFT-BOX", "Festival gift box / 礼盒", 29900, "box", purchase_price_fen=16_500),
+)
+# The seeds' cards: a 16,800-yuan card with ten of each service and five gift boxes, a
+# stored-value card, and a month of massages.
+DEMO_CARD_TYPES = (
+    CardType(
+        "GOLD-16800",
+        "Gold card / 金卡",
+        1_680_000,
+        discount_rate=90,
+        validity_days=365,
+        uses=(("SVC-HAIRCUT", 10), ("SVC-MASSAGE", 10)),
+        gifts=(("GIFT-BOX", 5),),
+        level="gold",
+    ),
+    CardType("STORED-1000", "Stored value 1,000 / 储值卡", 100_000, stored_value_fen=100_000),
+    CardType(
+        "MASSAGE-MONTH", "Massage month card / 足疗月卡", 99_900, validity_days=30, services=("SVC-MASSAGE",)
+    ),
 )
 
 
@@ -121,6 +139,9 @@ async def init_hq(
             keys = [product.sku for product in DEMO_CATALOGUE]
             operation = Operation(doer, now_ms(), "master.upsert", "product", {"keys": keys})
             await store.upsert_master(DEMO_CATALOGUE, now_ms(), operation)
+            codes = [card_type.code for card_type in DEMO_CARD_TYPES]
+            operation = Operation(doer, now_ms(), "master.upsert", "card_type", {"keys": codes})
+            await store.upsert_master(DEMO_CARD_TYPES, now_ms(), operation)
         if demo_data and demo_operators is not False:
             await _add_missing(store, DEMO_OPERATORS, doer)
     finally:

@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 
 from node.config import KEY_FILE, STORE_FILE, load_config, read_private_key
 from node.routes import ROUTE_TABLES
 from node.routes.context import ACTOR, CONTEXT, MAX_JSON_BODY_BYTES, NodeContext
+from node.services import birthdays, outbox
 from node.services.operators import Sessions
 from node.store.changelog import LogHead
 from node.store.store import Store
@@ -23,6 +25,9 @@ from protocol.errors import Refused
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# The node's one scheduler of timed jobs (node.services.birthdays, node.services.outbox).
+SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:
@@ -68,7 +73,11 @@ async def sessions_checked(request: web.Request, handler: Handler) -> web.Stream
         ACTING_OPERATOR.reset(acting)
 
 
-def create_app(data_dir: Path, *, replicate: bool = True) -> web.Application:
+def create_app(
+    data_dir: Path, *, replicate: bool = True, jobs_wall_ms: Callable[[], int] | None = None
+) -> web.Application:
+    """`jobs_wall_ms`: the clock the scheduled jobs read the branch's date and hour
+    from (the system's when None); tests give the day they need."""
     app = web.Application(middlewares=[errors_as_json, sessions_checked], client_max_size=MAX_JSON_BODY_BYTES)
     for table in ROUTE_TABLES:
         app.add_routes(table)
@@ -99,5 +108,25 @@ def create_app(data_dir: Path, *, replicate: bool = True) -> web.Application:
             await replicator.stop()
         await store.close()
 
+    async def scheduled_jobs(app: web.Application) -> AsyncIterator[None]:
+        # One scheduler per node, started once the store is open and stopped before
+        # it closes (cleanup runs in reverse order).
+        context = app[CONTEXT]
+        config = context.config
+        gateway = outbox.file_gateway(context.store, data_dir, config)
+        greetings = birthdays.DailyGreetings(context.store, config.branch, config.zone, gateway, jobs_wall_ms)
+        scheduler = AsyncIOScheduler(timezone=config.zone)
+        birthdays.schedule(scheduler, greetings, config.birthday_greetings_time)
+        outbox.schedule(scheduler, gateway, config.zone)
+        scheduler.start()
+        app[SCHEDULER] = scheduler
+        yield
+        # A run under way finishes before the store closes, and none starts after:
+        # the scheduler's own shutdown would cancel it part way.
+        await greetings.close()
+        await gateway.close()
+        scheduler.shutdown(wait=False)
+
     app.cleanup_ctx.append(lifecycle)
+    app.cleanup_ctx.append(scheduled_jobs)
     return app

@@ -1,4 +1,5 @@
-"""A node's identity on disk: node.json (who it is, where HQ is) and node.key.
+"""A node's identity on disk: node.json (who it is, where HQ is, its local settings)
+and node.key.
 
 The private key file is created readable by its owner only (0600) before any
 byte is written to it, so it is never briefly world-readable.
@@ -6,21 +7,34 @@ byte is written to it, so it is never briefly world-readable.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
+import zoneinfo
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.errors import NotEnrolled
-from protocol.errors import KeyFileExposed
+from protocol.errors import KeyFileExposed, Refused
 from protocol.signing import load_private_key_pem, private_key_pem
 from shared_tables.private_files import check_private
 
 CONFIG_FILE = "node.json"
 KEY_FILE = "node.key"
 STORE_FILE = "node.sqlite"
+# Where the outbox's file gateway writes when node.json names no file: inside the
+# data folder, so the messages (names and phones) are kept as privately as the store.
+DEFAULT_OUTBOX_FILE = Path("outbox") / "messages.jsonl"
+
+
+class NodeConfigInvalid(Refused):
+    """A setting in node.json cannot be used; the message names it and what it takes.
+    Correct node.json and start the node again."""
+
+    http_status = 503
+    code = "node_config_invalid"
 
 
 @dataclass(frozen=True)
@@ -32,6 +46,31 @@ class NodeConfig:
     # What one card may spend at this branch per day while HQ is unreachable
     # (DESIGN 6): it bounds the overdraft a partition can cause.
     offline_limit_fen: int = 50_000
+    # The branch's own time zone (IANA name). Named rather than taken from the machine,
+    # which is often set to UTC: a birthday is a date where the member lives.
+    timezone: str = "Asia/Shanghai"
+    # When the daily birthday greetings are written, HH:MM in the branch's time zone.
+    birthday_greetings_at: str = "09:00"
+    # The outbox's file gateway (node.services.outbox); relative to the data folder.
+    # None: DEFAULT_OUTBOX_FILE. A folder named here is the operator's to make.
+    outbox_file: str | None = None
+
+    def __post_init__(self) -> None:
+        # Checked when node.json is read, so a bad setting stops the node at start
+        # with its name, not at nine the next morning.
+        _zone(self.timezone)
+        _time_of_day(self.birthday_greetings_at, "birthday_greetings_at")
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return _zone(self.timezone)
+
+    @property
+    def birthday_greetings_time(self) -> datetime.time:
+        return _time_of_day(self.birthday_greetings_at, "birthday_greetings_at")
+
+    def outbox_path(self, data_dir: Path) -> Path:
+        return data_dir / (DEFAULT_OUTBOX_FILE if self.outbox_file is None else Path(self.outbox_file))
 
     @property
     def hq_public_key(self) -> bytes:
@@ -41,6 +80,28 @@ class NodeConfig:
     def warehouse(self) -> str:
         # One warehouse per branch for now; more per branch come with inventory.
         return f"{self.branch}-MAIN"
+
+
+def _zone(name: object) -> zoneinfo.ZoneInfo:
+    try:
+        if not isinstance(name, str):
+            raise ValueError
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise NodeConfigInvalid(
+            f"timezone {name!r} in node.json is no IANA time zone; give one like Asia/Shanghai"
+        ) from None
+
+
+def _time_of_day(text: object, setting: str) -> datetime.time:
+    try:
+        if not isinstance(text, str) or len(text) != len("HH:MM"):
+            raise ValueError
+        return datetime.time.fromisoformat(text)
+    except ValueError:
+        raise NodeConfigInvalid(
+            f"{setting} {text!r} in node.json is no time of day; give HH:MM, like 09:00"
+        ) from None
 
 
 def write_private_key(path: Path, key: Ed25519PrivateKey) -> None:

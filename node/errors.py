@@ -11,6 +11,7 @@ from protocol.errors import CardBlocked, InsufficientBalance, NotFound, Refused,
 
 __all__ = [
     "CardBlocked",
+    "CardExpired",
     "CardTaken",
     "DocumentState",
     "InsufficientBalance",
@@ -19,6 +20,7 @@ __all__ = [
     "MalformedBody",
     "NotEnrolled",
     "NotFound",
+    "NotOnThisCard",
     "NothingToClear",
     "NothingToReplenish",
     "OfflineLimitReached",
@@ -28,10 +30,12 @@ __all__ = [
     "TenderShort",
     "TransferToItself",
     "UnknownCard",
+    "UnknownCardType",
     "UnknownMember",
     "UnknownProduct",
     "UnknownWarehouse",
     "UnsupportedTender",
+    "UsesExhausted",
     "VoucherUsed",
     "WarehouseElsewhere",
 ]
@@ -175,3 +179,32 @@ class NothingToReplenish(Refused):
 
     http_status = 409
     code = "nothing_to_replenish"
+
+
+class UnknownCardType(NotFound):
+    """No card type under this code in HQ's master data as this branch has it."""
+
+    code = "unknown_card_type"
+
+
+class CardExpired(Refused):
+    """The card is outside its validity: before its first day or after its last. A
+    renewal extends it."""
+
+    http_status = 409
+    code = "card_expired"
+
+
+class UsesExhausted(Refused):
+    """The count card holds fewer uses of this service item than the sale asks."""
+
+    http_status = 402
+    code = "uses_exhausted"
+
+
+class NotOnThisCard(Refused):
+    """The card does not cover this item: a time card that does not list the service,
+    or a card tender for a product the sale does not have."""
+
+    http_status = 422
+    code = "not_on_this_card"

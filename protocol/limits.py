@@ -73,11 +73,34 @@ MAX_LEDGER_AMOUNT = 10**12
 MAX_CARDS_PER_REGISTRATION = 32
 # An unlock or resume names the open reports its branch saw; a card has a handful.
 MAX_SEEN_EVENTS = 256
+# A card type's bundle: the service items it grants uses of, and the gifts handed over
+# with it (the seed's 16,800-yuan card has three); a time card's listed services.
+MAX_CARD_BUNDLE_LINES = 32
+MAX_TIME_CARD_SERVICES = 64
+# Uses of one service item a card may be granted at once: a lifetime of weekly visits.
+MAX_CARD_USES = 10_000
+# Days a card type's validity may run, and a renewal extend it: a hundred years.
+MAX_CARD_VALIDITY_DAYS = 36_500
 
 # A person's name as a till takes it, and a phone number: "+" and up to 20 digits.
 MAX_MEMBER_NAME_CHARS = 64
 MAX_PHONE_CHARS = 21
 BIRTHDAY_CHARS = 10  # YYYY-MM-DD
+# A day as cards' validity names it: YYYY-MM-DD with a month and a day that can exist.
+# Days compare as text; no rule needs to know that 30 February never comes.
+DATE_PATTERN = r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+# The rest of a member's profile as a till takes it: a postal address down to the
+# building and room; a district's code or name; a licence plate (a mainland plate
+# has 7 or 8 characters, a foreign or trailer plate a few more); the code of the
+# employee who signed the member up (employees' master data will give codes their
+# shape; until then a short code); a few lines about the family and the member,
+# typed at the counter. Together, in UTF-8, they stay a few KiB of one entry.
+MAX_ADDRESS_CHARS = 200
+MAX_REGION_CHARS = 64
+MAX_CAR_PLATE_CHARS = 16
+MAX_EMPLOYEE_CODE_CHARS = 32
+MAX_FAMILY_NOTES_CHARS = 500
+MAX_MEMBER_NOTES_CHARS = 500
 
 # A hold is named after its sale and card; HQ refuses longer names when it places one.
 MAX_HOLD_ID_CHARS = 100

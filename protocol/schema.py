@@ -258,21 +258,28 @@ class ListOf(Schema):
 
 @dataclass(frozen=True, slots=True)
 class Tuple(Schema):
-    """A fixed-length array whose positions mean different things (a stamped field)."""
+    """A fixed-length array whose positions mean different things (a stamped field).
+    `optional` positions may follow: a record that grew a field keeps its old, shorter
+    form for the records written before it (so their bytes, and digests, stay the same)."""
 
     items: tuple[Schema, ...]
+    optional: tuple[Schema, ...] = ()
 
     def compile(self) -> Check:
-        checks = tuple(item.compile() for item in self.items)
-        size = len(checks)
-        rule = f"must be a list of exactly {size} items"
+        checks = tuple(item.compile() for item in (*self.items, *self.optional))
+        low, high = len(self.items), len(checks)
+        rule = (
+            f"must be a list of exactly {low} items"
+            if low == high
+            else f"must be a list of {low} to {high} items"
+        )
 
         def check(value: Any) -> None:
-            if (type(value) is not list and type(value) is not tuple) or len(value) != size:
+            if (type(value) is not list and type(value) is not tuple) or not low <= len(value) <= high:
                 raise _Violation(f"{rule}; {_got(value)}")
-            for number, check_item in enumerate(checks):
+            for number, element in enumerate(value):
                 try:
-                    check_item(value[number])
+                    checks[number](element)
                 except _Violation as violation:
                     violation.segments.append(f"[{number}]")
                     raise
@@ -280,7 +287,9 @@ class Tuple(Schema):
         return check
 
     def describe(self) -> str:
-        return f"[{', '.join(item.describe() for item in self.items)}]"
+        described = [item.describe() for item in self.items]
+        described += [f"optional {item.describe()}" for item in self.optional]
+        return f"[{', '.join(described)}]"
 
 
 _ABSENT = object()  # a key not in the map (None is a value: null)

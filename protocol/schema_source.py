@@ -105,11 +105,18 @@ def _emit(schema: Schema, var: str, depth: int, source: _Source) -> None:
         source.line(depth, f"for {item} in {var}:")
         _emit(schema.item, item, depth + 1, source)
     elif isinstance(schema, Tuple):
-        source.refuse_if(depth, f"{_is_list(var)} or len({var}) != {len(schema.items)}")
+        low = len(schema.items)
+        high = low + len(schema.optional)
+        source.refuse_if(depth, f"{_is_list(var)} or not {low} <= len({var}) <= {high}")
         for number, item_schema in enumerate(schema.items):
             item = source.name("v")
             source.line(depth, f"{item} = {var}[{number}]")
             _emit(item_schema, item, depth, source)
+        for number, item_schema in enumerate(schema.optional, start=low):
+            item = source.name("v")
+            source.line(depth, f"if len({var}) > {number}:")
+            source.line(depth + 1, f"{item} = {var}[{number}]")
+            _emit(item_schema, item, depth + 1, source)
     elif isinstance(schema, Map):
         _emit_map(schema, var, depth, source)
     elif isinstance(schema, OneOf):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conflict.card_status import CardEvent, status
+from conflict.cards import CardIssue
 from conflict.directory import Directory
 from conflict.duplicates import (
     DuplicateResolution,
@@ -26,6 +27,7 @@ from conflict.duplicates import (
 )
 from conflict.errors import (
     CardEventConflict,
+    CardIssueConflict,
     DuplicateIdConflict,
     LedgerEntryConflict,
     RedemptionConflict,
@@ -33,10 +35,11 @@ from conflict.errors import (
     SightingConflict,
 )
 from conflict.ledger import LEDGER_UNITS, LedgerEntry
-from conflict.profile import StampedField, merge_profiles, values
+from conflict.profile import PROFILE_FIELDS, StampedField, merge_profiles, values
 from conflict.vouchers import Redemption
 from conflict.wire import DirectoryRecord, from_payload, record_id, to_payload
 from protocol import codec
+from protocol.errors import require
 from shared_tables.sql import Connection
 
 # Part of each side's migrations; a change here must be a new migration there.
@@ -92,6 +95,18 @@ SIGHTINGS_SCHEMA = """
     CREATE INDEX dir_sightings_by_seq ON dir_sightings (seq)
 """
 
+# Cards of a type (conflict.cards) and count-card uses per service item (the ledger's
+# item); a later migration than SIGHTINGS_SCHEMA on both sides.
+CARDS_SCHEMA = """
+    ALTER TABLE dir_ledger ADD COLUMN item TEXT NOT NULL DEFAULT '';
+    CREATE TABLE dir_cards (
+        card_id TEXT PRIMARY KEY,
+        member_id TEXT NOT NULL,
+        record BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX dir_cards_by_member ON dir_cards (member_id)
+"""
+
 # Ids per IN (...) query, well under SQLite's default limit of 32,766 parameters.
 SQL_CHUNK = 500
 
@@ -101,6 +116,7 @@ _CONFLICT_ERRORS: dict[type, type[DuplicateIdConflict]] = {
     LedgerEntry: LedgerEntryConflict,
     Redemption: RedemptionConflict,
     Sighting: SightingConflict,
+    CardIssue: CardIssueConflict,
 }
 
 
@@ -138,6 +154,7 @@ _TABLES: dict[type, tuple[str, str]] = {
     LedgerEntry: ("dir_ledger", "entry_id"),
     Redemption: ("dir_redemptions", "redemption_id"),
     Sighting: ("dir_sightings", "member_id"),
+    CardIssue: ("dir_cards", "card_id"),
 }
 
 
@@ -154,8 +171,18 @@ def _insert(conn: Connection, record: DirectoryRecord, blob: bytes) -> None:
         conn.execute("INSERT INTO dir_card_events VALUES (?, ?, ?)", (record.event_id, record.card_id, blob))
     elif isinstance(record, LedgerEntry):
         conn.execute(
-            "INSERT INTO dir_ledger VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (record.entry_id, record.card_id, record.ledger, record.amount, record.hlc, record.node, blob),
+            "INSERT INTO dir_ledger (entry_id, card_id, ledger, amount, hlc, node, record, item)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.entry_id,
+                record.card_id,
+                record.ledger,
+                record.amount,
+                record.hlc,
+                record.node,
+                blob,
+                record.item,
+            ),
         )
     elif isinstance(record, Redemption):
         conn.execute(
@@ -163,6 +190,8 @@ def _insert(conn: Connection, record: DirectoryRecord, blob: bytes) -> None:
         )
     elif isinstance(record, Sighting):
         conn.execute("INSERT INTO dir_sightings VALUES (?, ?, ?)", (record.member_id, record.seq, blob))
+    elif isinstance(record, CardIssue):
+        conn.execute("INSERT INTO dir_cards VALUES (?, ?, ?)", (record.card_id, record.member_id, blob))
 
 
 def _decode(blob: Any) -> Any:
@@ -270,7 +299,8 @@ def members_with_key(conn: Connection, key: str) -> list[str]:
 
 def card_owner(conn: Connection, card_id: str) -> str | None:
     """The member first registered with the card (first by `conflict.duplicates.rank`),
-    before alias resolution."""
+    or else the member a card of a type was issued to; before alias resolution (as
+    `conflict.directory.Directory.card_owners`)."""
     held = [
         registration(conn, m)
         for (m,) in conn.execute("SELECT member_id FROM dir_keys WHERE key = ?", ("card:" + card_id,))
@@ -278,7 +308,34 @@ def card_owner(conn: Connection, card_id: str) -> str | None:
     owners = [r for r in held if r is not None]
     sightings = sightings_of(conn, (r.member_id for r in owners))
     ranked = sorted(owners, key=lambda r: rank(r, sightings))
-    return ranked[0].member_id if ranked else None
+    if ranked:
+        return ranked[0].member_id
+    issued = card_record(conn, card_id)
+    return None if issued is None else issued.member_id
+
+
+def card_record(conn: Connection, card_id: str) -> CardIssue | None:
+    """The card's type and terms, for a card of a type (None for a plain card)."""
+    row = conn.execute("SELECT record FROM dir_cards WHERE card_id = ?", (card_id,)).fetchone()
+    return None if row is None else _decode(row[0])
+
+
+def cards_issued_to(conn: Connection, members: Iterable[str]) -> list[str]:
+    """The numbers of the cards of a type issued to these members."""
+    found: list[str] = []
+    for member in sorted(set(members)):
+        found += [c for (c,) in conn.execute("SELECT card_id FROM dir_cards WHERE member_id = ?", (member,))]
+    return sorted(found)
+
+
+def card_uses(conn: Connection, card_id: str) -> dict[str, int]:
+    """Service item -> the uses the card holds of it (items ever granted, zeros kept)."""
+    rows = conn.execute(
+        "SELECT item, COALESCE(SUM(amount), 0) FROM dir_ledger WHERE card_id = ? AND ledger = 'uses'"
+        " GROUP BY item ORDER BY item",
+        (card_id,),
+    )
+    return {str(item): int(total) for item, total in rows}
 
 
 def card_entries(conn: Connection, card_id: str) -> list[LedgerEntry]:
@@ -286,10 +343,18 @@ def card_entries(conn: Connection, card_id: str) -> list[LedgerEntry]:
     return [_decode(blob) for (blob,) in rows]
 
 
-def card_balance(conn: Connection, card_id: str, ledger: str) -> int:
-    row = conn.execute(
-        "SELECT COALESCE(SUM(amount), 0) FROM dir_ledger WHERE card_id = ? AND ledger = ?", (card_id, ledger)
-    ).fetchone()
+def card_balance(conn: Connection, card_id: str, ledger: str, item: str | None = None) -> int:
+    """The card's balance on one ledger; of one service item's uses if `item` is given."""
+    if item is None:
+        row = conn.execute(
+            "SELECT COALESCE(SUM(amount), 0) FROM dir_ledger WHERE card_id = ? AND ledger = ?",
+            (card_id, ledger),
+        ).fetchone()
+    else:
+        row = conn.execute(
+            "SELECT COALESCE(SUM(amount), 0) FROM dir_ledger WHERE card_id = ? AND ledger = ? AND item = ?",
+            (card_id, ledger, item),
+        ).fetchone()
     return int(row[0])
 
 
@@ -309,32 +374,40 @@ def redemptions_of(conn: Connection, voucher_id: str) -> list[Redemption]:
 
 def card_json(conn: Connection, card_id: str) -> dict[str, Any]:
     balances = {ledger: card_balance(conn, card_id, ledger) for ledger in LEDGER_UNITS}
-    return {
+    view: dict[str, Any] = {
         "card": card_id,
         "status": card_status(conn, card_id),
         "balances": balances,
         # A stored-value balance below zero is what offline overdrafts left owing.
         "debt_fen": max(0, -balances["stored_value"]),
+        "uses": card_uses(conn, card_id),
     }
+    issued = card_record(conn, card_id)
+    if issued is not None:
+        view["card_type"] = {
+            "code": issued.card_type,
+            "level": issued.level,
+            "discount_rate": issued.discount_rate,
+            "valid_from": issued.valid_from,
+            "valid_until": issued.valid_until or None,
+            "services": sorted(issued.services),
+        }
+    return view
 
 
 def member_json(conn: Connection, member_id: str) -> dict[str, Any] | None:
     """A member as a till or an operator sees it: the survivor of its duplicate group,
-    with the merged profile, every card of the group, and the group's balances."""
-    group = group_of(conn, member_id)
-    if member_id not in group.registrations:
-        # A member registered before the directory kept registrations (schema 1)
-        # has a profile only: no cards, no duplicates to resolve.
-        if conn.execute("SELECT 1 FROM members WHERE id = ?", (member_id,)).fetchone() is None:
-            return None
-        group = Group({}, frozenset(), {}, DuplicateResolution())
+    with the merged profile (every field, null where never given), every card of the
+    group, and the group's balances."""
+    group = _person_of(conn, member_id)
+    if group is None:
+        return None
     survivor = group.survivor(member_id)
     members = group.members_of(survivor)
-    profile: dict[str, StampedField] = {}
-    for member in sorted(members):
-        profile = merge_profiles(profile, load_profile(conn, member))
+    profile = _group_profile(conn, members)
     cards = sorted(
         {card for m in members if m in group.registrations for card in group.registrations[m].card_numbers}
+        | set(cards_issued_to(conn, members))
     )
     card_views = [card_json(conn, card) for card in cards if card_owner(conn, card) in members]
     totals = {ledger: sum(view["balances"][ledger] for view in card_views) for ledger in LEDGER_UNITS}
@@ -342,13 +415,63 @@ def member_json(conn: Connection, member_id: str) -> dict[str, Any] | None:
     return {
         "id": survivor,
         "home_branch": home[0] if home is not None else group.registrations[survivor].node,
-        "birthday": None,
+        **dict.fromkeys(PROFILE_FIELDS),
         **values(profile),
         "aliases": list(members[1:]),
         "looked_up_as": member_id,
         "cards": card_views,
         "balances": totals,
     }
+
+
+def _person_of(conn: Connection, member_id: str) -> Group | None:
+    """The duplicate group a member id belongs to; None for an id this replica does not know."""
+    group = group_of(conn, member_id)
+    if member_id not in group.registrations:
+        # A member registered before the directory kept registrations (schema 1)
+        # has a profile only: no cards, no duplicates to resolve.
+        if conn.execute("SELECT 1 FROM members WHERE id = ?", (member_id,)).fetchone() is None:
+            return None
+        group = Group({}, frozenset(), {}, DuplicateResolution())
+    return group
+
+
+def _group_profile(conn: Connection, members: Iterable[str]) -> dict[str, StampedField]:
+    """The profile a duplicate group shows: last writer per field across its members."""
+    profile: dict[str, StampedField] = {}
+    for member in sorted(members):
+        profile = merge_profiles(profile, load_profile(conn, member))
+    return profile
+
+
+def referrer_chain(conn: Connection, member_id: str, depth: int) -> list[str]:
+    """Who referred the member, who referred that one, and so on upwards: at most
+    `depth` members, nearest first, each as its duplicate group's survivor (the person,
+    as `member_json` shows them). The walk stops at a member with no referrer, at a
+    referrer this replica does not know (not synced yet), and where the chain comes
+    back to a member it has passed: two branches apart may each write one side of a
+    loop, and last-writer-wins per field keeps both sides."""
+    require(depth >= 0, f"a referrer chain is at most `depth` long, and depth {depth} is below zero")
+    group = _person_of(conn, member_id)
+    if group is None:
+        return []
+    current = group.survivor(member_id)
+    passed = {current}
+    chain: list[str] = []
+    while len(chain) < depth:
+        stamped = _group_profile(conn, group.members_of(current)).get("referrer")
+        referrer = None if stamped is None else stamped[0]
+        if referrer is None:
+            break
+        group = _person_of(conn, referrer)
+        if group is None:
+            break
+        current = group.survivor(referrer)
+        if current in passed:
+            break
+        passed.add(current)
+        chain.append(current)
+    return chain
 
 
 def load_profile(conn: Connection, member_id: str) -> dict[str, StampedField]:
@@ -413,4 +536,5 @@ def load_directory(conn: Connection) -> Directory:
         separations=frozenset((a, b) for a, b in separations),
         sightings=records[Sighting],
         redemptions=records[Redemption],
+        cards=records[CardIssue],
     )

@@ -36,3 +36,23 @@ MASTER_DATA_SCHEMA = """
         active INTEGER NOT NULL DEFAULT 1
     ) WITHOUT ROWID
 """
+
+# Service items (a product that holds no stock) and card types, which came with cards.
+CARD_TYPES_SCHEMA = """
+    ALTER TABLE products ADD COLUMN service INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE card_types (
+        code TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        price_fen INTEGER NOT NULL,
+        stored_value_fen INTEGER NOT NULL DEFAULT 0,
+        discount_rate INTEGER NOT NULL DEFAULT 100,
+        validity_days INTEGER,
+        valid_until TEXT,
+        credit_limit_fen INTEGER NOT NULL DEFAULT 0,
+        uses TEXT NOT NULL DEFAULT '[]',
+        gifts TEXT NOT NULL DEFAULT '[]',
+        services TEXT NOT NULL DEFAULT '[]',
+        level TEXT NOT NULL DEFAULT '',
+        active INTEGER NOT NULL DEFAULT 1
+    ) WITHOUT ROWID
+"""

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from protocol.entry import decode_entry
 from simulations.inventory_figures import Books, all_books
 from simulations.model import Violation
+from simulations.shop import SERVICES
 
 if TYPE_CHECKING:
     from simulations.engine import Simulation
@@ -45,7 +46,8 @@ def _booked(books: dict[str, Books], transfer_id: str, to_branch: str) -> bool:
 
 def _told_flows(sim: Simulation) -> Counter[str]:
     """Per product: what came into the shop and left it, as the tills and storekeepers
-    were told: receipts, less sales, plus customers' returns and stocktake variances."""
+    were told: receipts, less sales, plus customers' returns and stocktake variances.
+    A service item is never stocked, so it has no flows to conserve."""
     ledger = sim.ledger
     flows: Counter[str] = Counter()
     for receipt in ledger.receipts.values():
@@ -53,10 +55,12 @@ def _told_flows(sim: Simulation) -> Counter[str]:
             flows[sku] += qty
     for _, lines in ledger.sold.values():
         for sku, qty in lines:
-            flows[sku] -= qty
+            if sku not in SERVICES:
+                flows[sku] -= qty
     for _, lines in ledger.returns.values():
         for sku, qty in lines:
-            flows[sku] += qty
+            if sku not in SERVICES:
+                flows[sku] += qty
     for counted in ledger.stocktakes.values():
         for sku, variance_qty in counted.lines:
             flows[sku] += variance_qty

@@ -26,8 +26,8 @@ class StockedProduct:
     specified_cost_fen: int | None = None
 
 
-# Every costing method, each on goods the tills sell; the haircut is a service, so it is
-# sold (and its stock goes negative) but never received, counted or transferred.
+# Every costing method, each on goods the tills sell; the haircut is a service item, so it
+# is sold but never stocked: never received, counted or transferred, and no sale moves it.
 STOCKED = (
     StockedProduct("TEA-OOLONG-250", "fifo", 4_100, "SUP-TEA"),
     StockedProduct("CUP-CERAMIC", "lifo", 1_300, "SUP-HOME"),
@@ -36,7 +36,8 @@ STOCKED = (
     StockedProduct("GIFT-BOX", "fifo", 18_000, "SUP-FOOD"),
     StockedProduct("SVC-HAIRCUT", "moving_average", 0, "SUP-HOME"),
 )
-GOODS = tuple(p.sku for p in STOCKED if not p.sku.startswith("SVC-"))
+SERVICES = frozenset(p.sku for p in DEMO_CATALOGUE if p.service)
+GOODS = tuple(p.sku for p in STOCKED if p.sku not in SERVICES)
 SUPPLIERS = {"SUP-TEA": "Anxi Tea Co.", "SUP-HOME": "Yiwu Homeware", "SUP-FOOD": "Xinjiang Dried Fruit"}
 
 

@@ -149,6 +149,7 @@ class Product:
     costing_method: str = "moving_average"
     specified_cost_fen: int | None = None
     supplier: str | None = None  # the default supplier's code
+    service: bool = False  # a service item (a haircut): sold and used on cards, never stocked
 
     KIND: ClassVar[str] = "product"
     KEY: ClassVar[str] = "sku"
@@ -199,12 +200,45 @@ class Warehouse:
         return FeedChange("warehouse", self.code, "upsert", asdict(self))
 
 
-MasterRecord = Product | Category | Supplier | Warehouse
+@dataclass(frozen=True)
+class CardType:
+    """A card HQ sells (FEATURES M2): its price is takings when a branch sells one; the
+    card then holds `stored_value_fen`, a credit line, the uses of service items in
+    `uses` and, as a time card, admits the `services` while it is valid; the `gifts`
+    leave the selling branch's stock with it. Bundle lines are (sku, qty) pairs."""
+
+    code: str
+    name: str
+    price_fen: int
+    stored_value_fen: int = 0
+    discount_rate: int = 100  # percent of list prices paid on this card: 100 is none
+    validity_days: int | None = None  # from the day of sale; or a fixed last day; or neither
+    valid_until: str | None = None
+    credit_limit_fen: int = 0
+    uses: tuple[tuple[str, int], ...] = ()
+    gifts: tuple[tuple[str, int], ...] = ()
+    services: tuple[str, ...] = ()
+    level: str = ""
+    active: bool = True
+
+    KIND: ClassVar[str] = "card_type"
+    KEY: ClassVar[str] = "code"
+
+    def as_change(self) -> FeedChange:
+        body = asdict(self)
+        body["uses"] = [{"sku": sku, "qty": qty} for sku, qty in self.uses]
+        body["gifts"] = [{"sku": sku, "qty": qty} for sku, qty in self.gifts]
+        body["services"] = list(self.services)
+        return FeedChange("card_type", self.code, "upsert", body)
+
+
+MasterRecord = Product | Category | Supplier | Warehouse | CardType
 MASTER_KINDS: dict[str, type[MasterRecord]] = {
     "product": Product,
     "category": Category,
     "supplier": Supplier,
     "warehouse": Warehouse,
+    "card_type": CardType,
 }
 
 

@@ -7,12 +7,13 @@ the directory tables and to the change log in the same transaction.
 
 from __future__ import annotations
 
+import datetime
 import sqlite3
 from typing import Any
 
 from conflict.card_status import CLEARS, CardEvent, in_force
 from conflict.ledger import LedgerEntry
-from node.errors import CardBlocked, InvalidRequest, NothingToClear, UnknownCard
+from node.errors import CardBlocked, CardExpired, InvalidRequest, NothingToClear, UnknownCard
 from node.services import fields
 from node.store.writer import Tx
 from protocol.contract import CARD_EVENT, LEDGER_ENTRY
@@ -25,13 +26,16 @@ def record_ledger_entry(
     tx: Tx, entry_id: str, card_id: str, ledger: str, kind: str, amount: int, **context: Any
 ) -> LedgerEntry:
     """Book one ledger movement: a change-log entry and the directory record it carries.
-    `context` (sale id, payment mode, hold id) travels in the entry for HQ, not in the record."""
+    `context` (sale id, payment mode, hold id) travels in the entry for HQ, not in the
+    record; but for `item`, the service item a uses movement counts, which is in both."""
     entry = tx.record(
         LEDGER_ENTRY,
         entry_id,
         {"card_id": card_id, "ledger": ledger, "kind": kind, "amount": amount, **context},
     )
-    record = LedgerEntry(entry_id, card_id, ledger, kind, amount, entry.hlc, tx.log.origin)
+    record = LedgerEntry(
+        entry_id, card_id, ledger, kind, amount, entry.hlc, tx.log.origin, context.get("item", "")
+    )
     directory_store.add_records(tx.conn, [record])
     return record
 
@@ -50,6 +54,23 @@ def require_active(conn: sqlite3.Connection, card_id: str) -> None:
     state = directory_store.card_status(conn, card_id)
     if state != "active":
         raise CardBlocked(f"card {card_id} is {state}; it cannot be used until it is unlocked")
+
+
+def require_valid(conn: sqlite3.Connection, card_id: str, day: str) -> None:
+    """A card of a type pays only within its validity (a plain card always may)."""
+    issued = directory_store.card_record(conn, card_id)
+    if issued is not None and not issued.valid_on(day):
+        until = issued.valid_until or "no end"
+        raise CardExpired(
+            f"card {card_id} is valid from {issued.valid_from} to {until}; today is {day}."
+            " Renew it, or take another tender"
+        )
+
+
+def day_of(wall_ms: int, zone: datetime.tzinfo = datetime.UTC) -> str:
+    """The date a card's validity is judged on: the branch's own date (its time zone,
+    node.config), since a card valid to the 29th is valid to midnight where it is used."""
+    return datetime.datetime.fromtimestamp(wall_ms / 1000, zone).date().isoformat()
 
 
 def top_up_job(card_id: str, amount_fen: int, top_up_id: str, request_key: str | None) -> Any:

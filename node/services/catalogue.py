@@ -37,6 +37,7 @@ PRODUCT_FIELDS = (
     "costing_method",
     "specified_cost_fen",
     "supplier",
+    "service",
 )
 # Defaults for fields an older HQ does not send.
 _PRODUCT_DEFAULTS: dict[str, Any] = {
@@ -46,12 +47,13 @@ _PRODUCT_DEFAULTS: dict[str, Any] = {
     "discount_mode": "none",
     "discount_rate": 100,
     "costing_method": "moving_average",
+    "service": False,
 }
 
 
 _PRODUCT_COLUMNS = (
     "sku, name, price_fen, costing_method, purchase_price_fen, specified_cost_fen,"
-    " lower_limit, upper_limit, supplier, discount_mode, discount_rate"
+    " lower_limit, upper_limit, supplier, discount_mode, discount_rate, service"
 )
 
 
@@ -67,6 +69,7 @@ class Product(NamedTuple):
     supplier: str | None
     discount_mode: str
     discount_rate: int
+    service: bool  # a service item: sold and used on cards, no stock kept
 
 
 def _upsert(conn: sqlite3.Connection, table: str, key: str, row: dict[str, Any]) -> None:
@@ -201,15 +204,20 @@ def sale_price(item: Product, member: bool) -> int:
 
 
 def products_at(conn: sqlite3.Connection, warehouse: str) -> list[dict[str, Any]]:
-    """The active catalogue as a till shows it, with what `warehouse` has on hand."""
-    return documents.rows(
+    """The active catalogue as a till shows it, with what `warehouse` has on hand (none
+    for a service item, which is never stocked)."""
+    products = documents.rows(
         conn,
         "SELECT p.sku, p.name, p.price_fen, p.unit, p.category, p.spec, p.model, p.colour,"
-        " p.discount_mode, p.discount_rate, p.costing_method, COALESCE(s.qty, 0) AS stock_qty"
+        " p.discount_mode, p.discount_rate, p.costing_method, p.service,"
+        " CASE WHEN p.service THEN NULL ELSE COALESCE(s.qty, 0) END AS stock_qty"
         " FROM products p LEFT JOIN stock s ON s.sku = p.sku AND s.warehouse = ?"
         " WHERE p.active ORDER BY p.sku",
         (warehouse,),
     )
+    for item in products:
+        item["service"] = bool(item["service"])
+    return products
 
 
 def active_warehouses(conn: sqlite3.Connection) -> list[dict[str, Any]]:

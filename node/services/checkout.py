@@ -1,5 +1,6 @@
-"""Checkout: a sale of catalogue products, paid in cash, stored value or vouchers,
-moving the branch's stock and earning the member points.
+"""Checkout: a sale of catalogue products, paid in cash, stored value, vouchers,
+count-card uses or a time card's admission, moving the branch's stock (service items
+hold none) and earning the member points.
 
 The sale, its lines and tenders, its ledger entries, its stock moves and its
 change entries commit in one transaction. Stock may go negative: a branch is
@@ -7,6 +8,12 @@ never stopped from selling because its count is behind (the goods are in the
 customer's hands). Stored value is spent online with a hold at HQ when HQ
 answers, else offline within limits (node.services.holds); the mode is on each
 tender. `sell` is the whole of a till's sale, holds included.
+
+A count card pays for a service line in uses of that item (what the card holds of
+it here; two branches spending the last use while apart is an overdraft HQ queues,
+as for stored value), a time card admits listed services within its validity. Both
+carry the line's value in fen, so the tenders still add up to the sale; neither
+earns points: the card's sale did.
 """
 
 from __future__ import annotations
@@ -22,36 +29,41 @@ from node.errors import (
     InsufficientBalance,
     InvalidRequest,
     NotFound,
+    NotOnThisCard,
     OfflineLimitReached,
     TenderShort,
     UnknownProduct,
     UnsupportedTender,
+    UsesExhausted,
     VoucherUsed,
 )
 from node.services import catalogue, fields, holds, stock_ledger
-from node.services.cards import record_ledger_entry, require_active, require_card
+from node.services.cards import day_of, record_ledger_entry, require_active, require_card, require_valid
 from node.services.holds import HQLink
 from node.services.members import member_or_survivor
 from node.store.store import Store
 from node.store.writer import Tx
 from protocol import limits
-from protocol.contract import SALE_CHECKOUT, VOUCHER_REDEEM
+from protocol.contract import SALE_CHECKOUT, TENDER_KINDS, VOUCHER_REDEEM
 from shared_tables import directory_store
 
 # A till's sale is bounded where the wire contract bounds it (protocol.limits).
 MAX_SALE_LINES = limits.MAX_SALE_LINES
 MAX_TENDERS = limits.MAX_TENDERS
 MAX_LINE_QTY = limits.MAX_SALE_LINE_QTY
-TENDER_KINDS = ("cash", "stored_value", "voucher")
+# Tenders that pay for a line of one service item on a card, priced at the line's price.
+CARD_ITEM_TENDERS = ("uses", "time_card")
 # Points a member earns per yuan (100 fen) of a sale.
 POINTS_PER_YUAN = 1
 
 
 class Tender(NamedTuple):
     kind: str
-    amount_fen: int
-    card: str | None = None  # stored_value
+    amount_fen: int  # a uses or time_card tender's is its line's value, known once priced
+    card: str | None = None  # stored_value, uses, time_card
     voucher: str | None = None  # voucher
+    sku: str | None = None  # uses, time_card: the service item paid for
+    qty: int = 0  # uses, time_card: how many of it
 
 
 class SaleRequest(NamedTuple):
@@ -59,9 +71,6 @@ class SaleRequest(NamedTuple):
     lines: tuple[tuple[str, int], ...]  # (sku, qty)
     tenders: tuple[Tender, ...]
     request_key: str | None  # the till's Idempotency-Key: a retried POST books once
-
-    def tendered_fen(self) -> int:
-        return sum([tender.amount_fen for tender in self.tenders])
 
     def stored_value_by_card(self) -> dict[str, int]:
         totals: dict[str, int] = {}
@@ -94,6 +103,16 @@ def _tender(tender: dict[str, Any], number: int) -> Tender:
         raise UnsupportedTender(
             f"{where}.kind {kind!r} is not accepted; this branch takes {', '.join(TENDER_KINDS)}"
         )
+    if kind in CARD_ITEM_TENDERS:
+        if set(tender) != {"kind", "card", "sku", "qty"}:
+            raise InvalidRequest(f"a {kind} tender has exactly the fields card, kind, qty, sku")
+        return Tender(
+            kind,
+            0,
+            card=fields.card_number(tender["card"], f"{where}.card"),
+            sku=fields.text(tender, "sku"),
+            qty=fields.integer(tender["qty"], f"{where}.qty", minimum=1, maximum=MAX_LINE_QTY),
+        )
     expected = {"kind", "amount_fen"} | ({"card"} if kind == "stored_value" else set())
     expected |= {"voucher"} if kind == "voucher" else set()
     if set(tender) != expected:
@@ -121,9 +140,11 @@ def checkout_job(
     warehouse: str,
     authorisations: Mapping[str, holds.Authorisation] | None = None,
     offline_limit_fen: int = 50_000,
+    zone: datetime.tzinfo = datetime.UTC,
 ) -> Any:
     """The sale as one write. `authorisations` (card -> online hold or offline) come
-    from node.services.holds; a card without one is spent offline."""
+    from node.services.holds; a card without one is spent offline. A card's validity is
+    judged on the branch's date in `zone`."""
     authorised = authorisations or {}
 
     def job(tx: Tx) -> dict[str, Any]:
@@ -132,22 +153,28 @@ def checkout_job(
             replayed = replayed_sale(conn, sale.request_key)
             if replayed is not None:
                 return {**load_sale(conn, replayed), "replayed": True}
-        member_id, priced, total_fen, products = check_sale(conn, sale)
-        change_fen = sale.tendered_fen() - total_fen  # only cash can be over-tendered, so change is cash
-        tenders = _pay(tx, sale, sale_id, authorised, offline_limit_fen)
-        points = _earn_points(tx, member_id, sale_id, total_fen)
-        # The cost of goods is fixed now, by the warehouse's costing method
-        # (DESIGN 7); units sold beyond stock are costed provisionally.
-        at_ms = tx.wall_ms
-        moves = stock_ledger.issue_many(
-            conn, warehouse, [(products[line[0]], line[1]) for line in priced], "sale", sale_id, at_ms
+        member_id, priced, total_fen, products, priced_tenders = check_sale(
+            conn, sale, day_of(tx.wall_ms, zone)
         )
+        tendered_fen = sum([tender.amount_fen for tender in priced_tenders])
+        change_fen = tendered_fen - total_fen  # only cash can be over-tendered, so change is cash
+        tenders = _pay(tx, sale, priced_tenders, sale_id, authorised, offline_limit_fen)
+        card_item_fen = sum(t.amount_fen for t in priced_tenders if t.kind in CARD_ITEM_TENDERS)
+        points = _earn_points(tx, member_id, sale_id, total_fen - card_item_fen)
+        # The cost of goods is fixed now, by the warehouse's costing method
+        # (DESIGN 7); units sold beyond stock are costed provisionally. A service
+        # item moves no stock and costs nothing here.
+        at_ms = tx.wall_ms
+        goods = [number for number, line in enumerate(priced) if not products[line[0]].service]
+        moves = stock_ledger.issue_many(
+            conn, warehouse, [(products[priced[n][0]], priced[n][1]) for n in goods], "sale", sale_id, at_ms
+        )
+        # move.issued_cost_fen, per line that moved stock
+        costs = {n: -move.cost_fen - move.variance_fen for n, move in zip(goods, moves, strict=True)}
         lines: list[dict[str, Any]] = []
         line_rows: list[tuple[Any, ...]] = []
-        for number, ((sku, qty, unit_price_fen, amount_fen), move) in enumerate(
-            zip(priced, moves, strict=True)
-        ):
-            cost_fen = -move.cost_fen - move.variance_fen  # move.issued_cost_fen
+        for number, (sku, qty, unit_price_fen, amount_fen) in enumerate(priced):
+            cost_fen = costs.get(number, 0)
             # Keys in their canonical (sorted) order, which the log's encoding keeps.
             lines.append(
                 {
@@ -186,8 +213,8 @@ def checkout_job(
             line_rows,
         )
         conn.executemany(
-            "INSERT INTO sale_tenders (sale_id, tender_no, kind, amount_fen, card_id, mode, ref)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sale_tenders (sale_id, tender_no, kind, amount_fen, card_id, mode, ref, uses)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     sale_id,
@@ -196,7 +223,8 @@ def checkout_job(
                     t["amount_fen"],
                     t.get("card"),
                     t.get("mode"),
-                    t.get("hold") or t.get("voucher"),
+                    t.get("hold") or t.get("voucher") or t.get("sku"),
+                    t.get("qty"),
                 )
                 for n, t in enumerate(tenders)
             ],
@@ -221,13 +249,14 @@ class CheckedSale(NamedTuple):
     lines: list[tuple[str, int, int, int]]  # sku, qty, unit_price_fen, amount_fen
     total_fen: int
     products: dict[str, catalogue.Product]  # by sku, as read in this transaction
+    tenders: tuple[Tender, ...]  # the sale's, card-item tenders priced
 
 
-def check_sale(conn: sqlite3.Connection, sale: SaleRequest) -> CheckedSale:
+def check_sale(conn: sqlite3.Connection, sale: SaleRequest, day: str) -> CheckedSale:
     """Everything about a sale that can be refused before money moves: the member
     (as its survivor), the products and prices, the tenders against the total, and
-    the cards. Runs again inside the sale's transaction; the till's request runs it
-    first so a doomed sale never takes a hold at HQ."""
+    the cards (valid on `day`). Runs again inside the sale's transaction; the till's
+    request runs it first so a doomed sale never takes a hold at HQ."""
     member_id = sale.member_id
     if member_id is not None:
         member_id = member_or_survivor(conn, member_id)
@@ -240,21 +269,25 @@ def check_sale(conn: sqlite3.Connection, sale: SaleRequest) -> CheckedSale:
     prices = {sku: catalogue.sale_price(item, member) for sku, item in items.items()}
     lines = [(sku, qty, prices[sku], prices[sku] * qty) for sku, qty in sale.lines]
     total_fen = sum([line[3] for line in lines])
-    tendered_fen = sale.tendered_fen()
-    if tendered_fen < total_fen:
-        raise TenderShort(f"tenders cover {tendered_fen} fen of a {total_fen} fen sale")
     tenders = sale.tenders
     if len(tenders) == 1 and tenders[0].kind == "cash":
-        return CheckedSale(member_id, lines, total_fen, items)  # nothing more to check
+        if tenders[0].amount_fen < total_fen:
+            raise TenderShort(f"tenders cover {tenders[0].amount_fen} fen of a {total_fen} fen sale")
+        return CheckedSale(member_id, lines, total_fen, items, tenders)  # nothing more to check
+    tenders = _price_card_items(conn, tenders, lines, day)
+    tendered_fen = sum([tender.amount_fen for tender in tenders])
+    if tendered_fen < total_fen:
+        raise TenderShort(f"tenders cover {tendered_fen} fen of a {total_fen} fen sale")
     non_cash_fen = sum(tender.amount_fen for tender in tenders if tender.kind != "cash")
     if non_cash_fen > total_fen:
         raise InvalidRequest(
-            f"stored value and vouchers ({non_cash_fen} fen) exceed the {total_fen} fen sale;"
+            f"stored value, vouchers and cards ({non_cash_fen} fen) exceed the {total_fen} fen sale;"
             " change is given in cash only"
         )
     for card in sale.stored_value_by_card():
         require_card(conn, card)
         require_active(conn, card)
+        require_valid(conn, card, day)
     vouchers = [tender.voucher for tender in tenders if tender.voucher is not None]
     if len(set(vouchers)) < len(vouchers):
         raise VoucherUsed("a voucher is single-use: it appears twice in this sale")
@@ -262,19 +295,63 @@ def check_sale(conn: sqlite3.Connection, sale: SaleRequest) -> CheckedSale:
         used = directory_store.redemptions_of(conn, voucher)
         if used:
             raise VoucherUsed(f"voucher {voucher} was already used at {used[0].node}")
-    return CheckedSale(member_id, lines, total_fen, items)
+    return CheckedSale(member_id, lines, total_fen, items, tenders)
+
+
+def _price_card_items(
+    conn: sqlite3.Connection, tenders: tuple[Tender, ...], lines: list[tuple[str, int, int, int]], day: str
+) -> tuple[Tender, ...]:
+    """The tenders with each uses or time_card tender priced at its line's unit price,
+    after checking it: the sale has that many of the item, the card is usable today, a
+    count card holds the uses here, a time card admits the item."""
+    sold: dict[str, int] = {}
+    unit_price: dict[str, int] = {}
+    for sku, qty, price, _ in lines:
+        sold[sku] = sold.get(sku, 0) + qty
+        unit_price.setdefault(sku, price)
+    covered: dict[str, int] = {}
+    wanted_uses: dict[tuple[str, str], int] = {}
+    priced: list[Tender] = []
+    for tender in tenders:
+        if tender.kind not in CARD_ITEM_TENDERS or tender.card is None or tender.sku is None:
+            priced.append(tender)
+            continue
+        card, sku = tender.card, tender.sku
+        covered[sku] = covered.get(sku, 0) + tender.qty
+        if covered[sku] > sold.get(sku, 0):
+            raise NotOnThisCard(
+                f"card tenders pay for {covered[sku]} of {sku}, but the sale has {sold.get(sku, 0)}"
+            )
+        require_card(conn, card)
+        require_active(conn, card)
+        require_valid(conn, card, day)
+        if tender.kind == "uses":
+            wanted_uses[(card, sku)] = wanted_uses.get((card, sku), 0) + tender.qty
+            held = directory_store.card_balance(conn, card, "uses", sku)
+            if held < wanted_uses[(card, sku)]:
+                raise UsesExhausted(
+                    f"card {card} holds {max(held, 0)} uses of {sku} here; the sale takes"
+                    f" {wanted_uses[(card, sku)]}. Top the card up with uses, or take another tender"
+                )
+        else:
+            issued = directory_store.card_record(conn, card)
+            if issued is None or sku not in issued.services:
+                raise NotOnThisCard(f"card {card} is not a time card that admits {sku}")
+        priced.append(tender._replace(amount_fen=unit_price[sku] * tender.qty))
+    return tuple(priced)
 
 
 def _pay(
     tx: Tx,
     sale: SaleRequest,
+    tenders: tuple[Tender, ...],
     sale_id: str,
     authorised: Mapping[str, holds.Authorisation],
     offline_limit_fen: int,
 ) -> list[dict[str, Any]]:
-    """Book the non-cash tenders: a ledger spend per stored-value card, a redemption
-    per voucher. Returns the tenders as the receipt shows them."""
-    tenders = sale.tenders
+    """Book the non-cash tenders (`tenders`: the sale's, priced): a ledger spend per
+    stored-value card, a redemption per voucher, a use per count-card tender. Returns
+    the tenders as the receipt shows them."""
     if len(tenders) == 1 and tenders[0].kind == "cash":
         return [{"amount_fen": tenders[0].amount_fen, "kind": "cash"}]
     conn = tx.conn
@@ -291,7 +368,7 @@ def _pay(
                     " offline limit here today; take another tender or wait for the link"
                 )
     booked: list[dict[str, Any]] = []
-    for number, tender in enumerate(sale.tenders):
+    for number, tender in enumerate(tenders):
         if tender.kind == "stored_value" and tender.card is not None:
             authorisation = authorised.get(tender.card, holds.OFFLINE)
             record_ledger_entry(
@@ -325,6 +402,27 @@ def _pay(
                 conn, [Redemption(redemption_id, tender.voucher, tender.amount_fen, entry.hlc, tx.log.origin)]
             )
             booked.append({"amount_fen": tender.amount_fen, "kind": "voucher", "voucher": tender.voucher})
+        elif tender.kind in CARD_ITEM_TENDERS and tender.card is not None and tender.sku is not None:
+            if tender.kind == "uses":
+                record_ledger_entry(
+                    tx,
+                    f"{sale_id}-t{number}",
+                    tender.card,
+                    "uses",
+                    "use",
+                    -tender.qty,
+                    sale_id=sale_id,
+                    item=tender.sku,
+                )
+            booked.append(
+                {
+                    "amount_fen": tender.amount_fen,
+                    "card": tender.card,
+                    "kind": tender.kind,
+                    "qty": tender.qty,
+                    "sku": tender.sku,
+                }
+            )
         else:
             booked.append({"amount_fen": tender.amount_fen, "kind": "cash"})
     return booked
@@ -349,7 +447,7 @@ LINE_QUERY = (
     " amount_fen - cost_fen AS gross_profit_fen FROM sale_lines WHERE sale_id = ? ORDER BY line_no"
 )
 TENDER_QUERY = (
-    "SELECT kind, amount_fen, card_id AS card, mode, ref FROM sale_tenders"
+    "SELECT kind, amount_fen, card_id AS card, mode, ref, uses FROM sale_tenders"
     " WHERE sale_id = ? ORDER BY tender_no"
 )
 
@@ -367,10 +465,13 @@ def load_sale(conn: sqlite3.Connection, sale_id: str) -> dict[str, Any]:
 
 def _tender_json(row: dict[str, Any]) -> dict[str, Any]:
     ref = row.pop("ref")
+    uses = row.pop("uses")
     if row["kind"] == "stored_value":
         row["hold"] = ref
     elif row["kind"] == "voucher":
         row["voucher"] = ref
+    elif row["kind"] in CARD_ITEM_TENDERS:
+        row["sku"], row["qty"] = ref, uses
     return {key: value for key, value in row.items() if value is not None or key == "hold"}
 
 
@@ -383,10 +484,12 @@ async def sell(
     authorisations: dict[str, holds.Authorisation] = {}
     spends = sale.stored_value_by_card()
 
+    day = day_of(store.writer.now_ms(), config.zone)
+
     def fresh(conn: sqlite3.Connection) -> bool:
         if replayed_sale(conn, sale.request_key) is not None:
             return False
-        check_sale(conn, sale)
+        check_sale(conn, sale, day)
         return True
 
     try:
@@ -399,7 +502,9 @@ async def sell(
                     store, link, config.branch, f"{sale_id}-{card}", card, amount
                 )
         result: dict[str, Any] = await store.writer.run(
-            checkout_job(sale, sale_id, config.warehouse, authorisations, config.offline_limit_fen)
+            checkout_job(
+                sale, sale_id, config.warehouse, authorisations, config.offline_limit_fen, config.zone
+            )
         )
     except BaseException:
         await holds.release(link, authorisations.values())
@@ -410,8 +515,12 @@ async def sell(
 
 
 def sales_summary(conn: sqlite3.Connection) -> tuple[int, int]:
-    """How many sales this branch has booked, and their total in fen."""
-    count, total_fen = conn.execute("SELECT COUNT(*), COALESCE(SUM(total_fen), 0) FROM sales").fetchone()
+    """How many sales this branch has booked, and their total in fen; a card sold from
+    a type is a sale of its price (as HQ counts it)."""
+    count, total_fen = conn.execute(
+        "SELECT SUM(n), SUM(fen) FROM (SELECT COUNT(*) AS n, COALESCE(SUM(total_fen), 0) AS fen FROM sales"
+        " UNION ALL SELECT COUNT(*), COALESCE(SUM(price_fen), 0) FROM card_sales)"
+    ).fetchone()
     return int(count), int(total_fen)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from node.errors import InvalidRequest
 from protocol import limits
+from protocol.contract.fields import GENDERS
 
 # Matched whole (fullmatch): "$" would let a trailing newline through, and
 # "13800138000\n" would register a second member beside 13800138000.
@@ -50,6 +51,76 @@ def birthday(value: Any) -> str | None:
     if day > datetime.date.today() or day.year < 1900:
         raise InvalidRequest("birthday must be between 1900 and today")
     return day.isoformat()
+
+
+# -- the optional profile fields: each may be null, which clears it -----------------------
+
+# A control character in a one-line field (a newline in a car plate) is a scanner's or
+# a paste's stray byte, never part of the value; notes keep their tabs and line breaks.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NOTE_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# An employee's code until employees' master data gives codes their shape: what a
+# clerk types from a badge, letters and digits with ".", "_" or "-" between.
+_EMPLOYEE_CODE = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{limits.MAX_EMPLOYEE_CODE_CHARS - 1}}}")
+_MEMBER_ID = re.compile(rf"[^\s\x00-\x1f\x7f]{{1,{limits.MAX_NAME_CHARS}}}")
+
+
+def gender(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in GENDERS:
+        raise InvalidRequest(f"gender must be one of {', '.join(GENDERS)}, or null")
+    return value
+
+
+def line(value: Any, name: str, max_chars: int) -> str | None:
+    """One line of text (an address, a region, a car plate), trimmed."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if 0 < len(text) <= max_chars and not _CONTROL.search(text):
+            return text
+    raise InvalidRequest(f"{name} must be one line of 1 to {max_chars} characters, or null")
+
+
+def car_plate(value: Any) -> str | None:
+    """A licence plate in capitals, as it is painted ("粤b 12345" is "粤B 12345")."""
+    return line(value.upper() if isinstance(value, str) else value, "car_plate", limits.MAX_CAR_PLATE_CHARS)
+
+
+def note(value: Any, name: str, max_chars: int) -> str | None:
+    """Free text over several lines, trimmed, its line breaks as newlines."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.replace("\r\n", "\n").strip()
+        if 0 < len(text) <= max_chars and not _NOTE_CONTROL.search(text):
+            return text
+    raise InvalidRequest(f"{name} must be text of 1 to {max_chars} characters, or null")
+
+
+def employee_code(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _EMPLOYEE_CODE.fullmatch(value):
+        raise InvalidRequest(
+            f"{name} must be an employee code: 1 to {limits.MAX_EMPLOYEE_CODE_CHARS} letters or digits,"
+            " with '.', '_' or '-' between, or null"
+        )
+    return value
+
+
+def member_id(value: Any, name: str) -> str | None:
+    """A member's id as this node's lookups give it (whether the member is known is the
+    service's to check)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _MEMBER_ID.fullmatch(value):
+        raise InvalidRequest(
+            f"{name} must be a member id of 1 to {limits.MAX_NAME_CHARS} characters, or null"
+        )
+    return value
 
 
 def integer(value: Any, name: str, *, minimum: int, maximum: int) -> int:

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from conflict.duplicates import MAX_CARDS_PER_REGISTRATION, Registration
-from conflict.profile import stamp_fields
+from conflict.profile import PROFILE_FIELDS, stamp_fields
 from conflict.wire import from_payload
 from node.errors import CardTaken, InvalidRequest, PhoneTaken, UnknownMember
 from node.services import fields
 from node.store.writer import Tx
-from protocol import codec
+from protocol import codec, limits
 from protocol.contract import MEMBER_EDIT, MEMBER_REGISTER
+from protocol.errors import require
 from shared_tables import directory_store
 
 
@@ -35,19 +36,39 @@ def _cards_from_body(body: dict[str, Any]) -> list[str]:
     return sorted({fields.card_number(card, "cards[]") for card in cards})
 
 
+# How a till's value of each profile field but the name and the phone is read: each
+# is optional, and null clears it.
+_OPTIONAL_FIELDS: Mapping[str, Callable[[Any], Any]] = {
+    "birthday": fields.birthday,
+    "gender": fields.gender,
+    "address": lambda value: fields.line(value, "address", limits.MAX_ADDRESS_CHARS),
+    "region": lambda value: fields.line(value, "region", limits.MAX_REGION_CHARS),
+    "car_plate": fields.car_plate,
+    "family_notes": lambda value: fields.note(value, "family_notes", limits.MAX_FAMILY_NOTES_CHARS),
+    "salesperson": lambda value: fields.employee_code(value, "salesperson"),
+    "referrer": lambda value: fields.member_id(value, "referrer"),
+    "notes": lambda value: fields.note(value, "notes", limits.MAX_MEMBER_NOTES_CHARS),
+}
+require(
+    ("name", "phone", *_OPTIONAL_FIELDS) == PROFILE_FIELDS,
+    "a till can set every profile field conflict.profile merges, and only those",
+)
+
+
 def _profile_from_body(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     profile: dict[str, Any] = {}
     if not partial or "name" in body:
         profile["name"] = fields.text(body, "name")
     if not partial or "phone" in body:
         profile["phone"] = fields.phone(body.get("phone"))
-    if "birthday" in body:
-        profile["birthday"] = fields.birthday(body["birthday"])
-    unknown = set(body) - {"name", "phone", "birthday"}
+    for name, parse in _OPTIONAL_FIELDS.items():
+        if name in body:
+            profile[name] = parse(body[name])
+    unknown = set(body) - set(PROFILE_FIELDS)
     if unknown:
         raise InvalidRequest(f"unknown member fields: {', '.join(sorted(unknown))}")
     if partial and not profile:
-        raise InvalidRequest("nothing to change: give name, phone or birthday")
+        raise InvalidRequest(f"nothing to change: give at least one of {', '.join(PROFILE_FIELDS)}")
     return profile
 
 
@@ -66,6 +87,22 @@ def _check_cards_free(conn: sqlite3.Connection, cards: list[str]) -> None:
             raise CardTaken(f"card {card} already belongs to member {owner}")
 
 
+def _check_referrer(conn: sqlite3.Connection, referrer: str | None, member_id: str) -> None:
+    """A referrer this branch names is a member it knows, and someone other than the
+    member (or a duplicate of the member, which is the same person)."""
+    if referrer is None:
+        return
+    try:
+        survivor = member_or_survivor(conn, referrer)
+    except UnknownMember:
+        raise UnknownMember(
+            f"referrer {referrer} is no member this branch knows: look the referrer up by phone or"
+            " card; if registered at another branch, wait for the sync"
+        ) from None
+    if survivor == member_id:
+        raise InvalidRequest(f"referrer {referrer} is this member: a member cannot refer themselves")
+
+
 def register_job(member_id: str, branch: str, profile: dict[str, Any], cards: list[str] | None = None) -> Any:
     """Register a member with the cards handed over; without one, the member gets a
     virtual card numbered as its member id, so stored value and points have a home."""
@@ -74,6 +111,7 @@ def register_job(member_id: str, branch: str, profile: dict[str, Any], cards: li
     def job(tx: Tx) -> dict[str, Any]:
         _check_phone_free(tx.conn, profile["phone"], None)
         _check_cards_free(tx.conn, card_numbers)
+        _check_referrer(tx.conn, profile.get("referrer"), member_id)
         entry = tx.record(
             MEMBER_REGISTER, member_id, {"home_branch": branch, **profile, "cards": card_numbers}
         )
@@ -92,6 +130,8 @@ def edit_job(looked_up_as: str, branch: str, changes: dict[str, Any]) -> Any:
         member_id = member_or_survivor(tx.conn, looked_up_as)
         if "phone" in changes:
             _check_phone_free(tx.conn, changes["phone"], member_id)
+        if "referrer" in changes:
+            _check_referrer(tx.conn, changes["referrer"], member_id)
         entry = tx.record(MEMBER_EDIT, member_id, changes)
         directory_store.merge_profile(tx.conn, member_id, branch, stamp_fields(changes, entry.hlc, branch))
         return directory_store.member_json(tx.conn, member_id) or {}

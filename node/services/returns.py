@@ -18,7 +18,7 @@ import sqlite3
 from typing import Any, NamedTuple
 
 from node.errors import DocumentState, InvalidRequest, NotFound
-from node.services import documents, fields, refunds, stock_ledger
+from node.services import catalogue, documents, fields, refunds, stock_ledger
 from node.services.cards import record_ledger_entry
 from node.services.checkout import MAX_LINE_QTY, MAX_SALE_LINES
 from node.store.writer import Tx
@@ -114,17 +114,32 @@ def return_job(
                     f"line {line.line_no} of sale {sale_id} ({sold[line.line_no].sku}) has {left} left"
                     f" to return of {sold[line.line_no].qty} sold; {line.qty} cannot come back"
                 )
+        card_paid = conn.execute(
+            "SELECT kind FROM sale_tenders WHERE sale_id = ? AND kind IN ('uses', 'time_card') LIMIT 1",
+            (sale_id,),
+        ).fetchone()
+        if card_paid is not None:
+            # Refunds go back the way they came, and a count card's uses or a time card's
+            # admission are not money: until a return can give them back, it is refused
+            # rather than paid out in cash.
+            raise DocumentState(
+                f"sale {sale_id} was paid in part with a {card_paid[0].replace('_', ' ')}; a till cannot"
+                " return it yet. Ask the store manager to adjust the card"
+            )
         warehouse = sale_warehouse(conn, sale_id, default_warehouse)
         booked: list[dict[str, Any]] = []
         moves = []
         for line in sorted(lines):
             item = sold[line.line_no]
-            cost_fen = return_cost_fen(conn, warehouse, item, line.qty)
-            moves.append(
-                stock_ledger.receive(
-                    conn, warehouse, item.sku, line.qty, cost_fen, "sale_return", return_id, tx.wall_ms
+            if catalogue.product(conn, item.sku, active_only=False).service:
+                cost_fen = 0  # a service item was never stocked: nothing comes back to stock
+            else:
+                cost_fen = return_cost_fen(conn, warehouse, item, line.qty)
+                moves.append(
+                    stock_ledger.receive(
+                        conn, warehouse, item.sku, line.qty, cost_fen, "sale_return", return_id, tx.wall_ms
+                    )
                 )
-            )
             booked.append(
                 {
                     "line_no": line.line_no,

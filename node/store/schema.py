@@ -10,8 +10,8 @@ import sqlite3
 from typing import TypeVar
 
 from node.store.row_cache import WriterConnection
-from shared_tables.directory_store import DIRECTORY_SCHEMA, SIGHTINGS_SCHEMA
-from shared_tables.master_data_schema import MASTER_DATA_SCHEMA
+from shared_tables.directory_store import CARDS_SCHEMA, DIRECTORY_SCHEMA, SIGHTINGS_SCHEMA
+from shared_tables.master_data_schema import CARD_TYPES_SCHEMA, MASTER_DATA_SCHEMA
 from shared_tables.migrations import migrate as shared_migrate
 
 MIGRATIONS: tuple[str, ...] = (
@@ -300,6 +300,46 @@ MIGRATIONS: tuple[str, ...] = (
     # 6: HQ's sightings of registrations, the order duplicates survive in
     # (conflict.duplicates); they arrive in the feed.
     SIGHTINGS_SCHEMA,
+    # 7: cards of a type: the directory's card records and uses per service item,
+    # service items and card types from HQ, and this branch's sales of cards. A tender
+    # paid in count-card uses names the service item (ref) and how many (uses).
+    CARDS_SCHEMA
+    + ";"
+    + CARD_TYPES_SCHEMA
+    + """;
+    CREATE TABLE card_sales (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        card_id TEXT NOT NULL,
+        member_id TEXT NOT NULL,
+        card_type TEXT NOT NULL,
+        price_fen INTEGER NOT NULL,
+        tendered_fen INTEGER NOT NULL,
+        change_fen INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        request_key TEXT UNIQUE
+    ) WITHOUT ROWID;
+    CREATE INDEX card_sales_by_at ON card_sales (at_ms);
+    ALTER TABLE sale_tenders ADD COLUMN uses INTEGER
+    """,
+    # 8: the branch's message outbox (node.services.outbox), local to the branch and
+    # never in the change log: a message is written at most once per member, year and
+    # kind (a birthday greeting), whatever restarts or reruns the day brings.
+    """
+    CREATE TABLE outbox (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        member_id TEXT NOT NULL,
+        year INTEGER NOT NULL,
+        phone TEXT NOT NULL,
+        text TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        delivered_at_ms INTEGER,
+        UNIQUE (member_id, year, kind)
+    ) WITHOUT ROWID;
+    CREATE INDEX outbox_by_created ON outbox (created_at_ms, id);
+    CREATE INDEX outbox_undelivered ON outbox (created_at_ms, id) WHERE delivered_at_ms IS NULL
+    """,
 )
 
 # A till waits at most this long for the write lock before its request fails;

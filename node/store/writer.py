@@ -121,6 +121,10 @@ class Writer:
             self._thread = threading.Thread(target=self._run, name="branchline-writer", daemon=True)
             self._thread.start()
 
+    def now_ms(self) -> int:
+        """The wall time a job would see now (the simulator's, in a simulation)."""
+        return self._wall_ms()
+
     @property
     def inline(self) -> bool:
         return self._thread is None

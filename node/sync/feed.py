@@ -12,11 +12,12 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from node.services import catalogue, members, operators, transfers
+from node.services import card_types, catalogue, members, operators, transfers
 from node.store import sync_state
 from node.store.writer import Tx
 from protocol.batch import SignedBatch, verify_batch
 from protocol.contract import (
+    CARD_TYPE_UPSERT,
     CATEGORY_UPSERT,
     CONFLICT_RESOLVE,
     DIRECTORY_RECORD,
@@ -58,6 +59,7 @@ APPLIERS: dict[tuple[str, str], Applier] = {
         (DIRECTORY_RECORD, _plain(members.apply_directory_record)),
         (CONFLICT_RESOLVE, _plain(members.apply_resolution)),
         (OPERATOR_UPSERT, operators.apply_operator),
+        (CARD_TYPE_UPSERT, _plain(card_types.apply_card_type)),
     )
 }
 

@@ -53,6 +53,7 @@ from protocol.contract.branch import (
     TRANSFER_SEND,
     VOUCHER_REDEEM,
 )
+from protocol.contract.cards import CARD_ISSUE, CARD_TYPE_UPSERT
 from protocol.contract.entry_type import EntryType, Writer
 from protocol.contract.feed import (
     CATEGORY_UPSERT,
@@ -92,6 +93,8 @@ __all__ = [
     "BRANCH_ENTRY_TYPES",
     "CARD_EVENT",
     "CARD_EVENT_KINDS",
+    "CARD_ISSUE",
+    "CARD_TYPE_UPSERT",
     "CATEGORY_UPSERT",
     "CONFLICT_KINDS",
     "CONFLICT_RESOLVE",

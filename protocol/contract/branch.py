@@ -8,7 +8,6 @@ from typing import Any
 from protocol.contract.entry_type import EntryType, Writer
 from protocol.contract.fields import (
     AT_MS,
-    BIRTHDAY,
     BRANCH,
     CARD,
     CARD_EVENT_CLEARS,
@@ -17,10 +16,12 @@ from protocol.contract.fields import (
     HOLD,
     ID,
     INT64,
+    ITEM_LEDGERS,
     LEDGER_AMOUNT,
     LEDGER_KINDS,
     LEDGER_SIGNS,
     LEDGERS,
+    MEMBER_PROFILE,
     NAME,
     NOTE,
     ORDER_KINDS,
@@ -59,7 +60,12 @@ MEMBER_REGISTER = EntryType(
     Writer.BRANCH,
     Map(
         {"home_branch": BRANCH, "name": NAME, "phone": PHONE},
-        {"birthday": BIRTHDAY, "cards": ListOf(CARD, MAX_CARDS_PER_REGISTRATION, 1)},
+        # The rest of the profile only as given (a registration before gender and the
+        # rest carries a birthday at most).
+        {
+            **{field: schema for field, schema in MEMBER_PROFILE.items() if field not in ("name", "phone")},
+            "cards": ListOf(CARD, MAX_CARDS_PER_REGISTRATION, 1),
+        },
     ),
     "a member registered at this branch, with the cards handed over (or a virtual one)",
 )
@@ -67,7 +73,7 @@ MEMBER_EDIT = EntryType(
     "member",
     "edit",
     Writer.BRANCH,
-    Map({}, {"name": NAME, "phone": PHONE, "birthday": BIRTHDAY}, closed=True, at_least_one=True),
+    Map({}, dict(MEMBER_PROFILE), closed=True, at_least_one=True),
     "profile fields changed at this branch, merged per field by their stamp",
 )
 
@@ -103,6 +109,8 @@ def ledger_sign(movement: Any) -> tuple[str, str] | None:
     sign = signs.get(movement["kind"])
     if sign is None:
         return "kind", f"must be an entry kind of the {movement['ledger']} ledger: {', '.join(signs)}"
+    if "item" in movement and movement["ledger"] not in ITEM_LEDGERS:
+        return "item", f"only the {', '.join(ITEM_LEDGERS)} ledger counts per item"
     amount = movement["amount"]
     if amount == 0:
         return "amount", "must not be zero"
@@ -130,6 +138,7 @@ LEDGER_ENTRY = EntryType(
                 "sale_id": ID,
                 "mode": Choice(PAYMENT_MODES),
                 "hold": Nullable(HOLD),
+                "item": SKU,  # the service item a uses movement counts (conflict.ledger)
             },
         ),
         ledger_sign,
@@ -154,6 +163,17 @@ _SALE_LINE = Map(
     },
     {"cost_fen": INT64, "gross_profit_fen": INT64},
 )
+# What a count card's uses or a time card's admission paid for: `qty` of service item
+# `sku`, worth `amount_fen` at the sale's price (nothing, for a free service).
+_CARD_ITEM_TENDER = Map(
+    {
+        "amount_fen": Integer(0, MAX_SALE_LINE_FEN),
+        "card": CARD,
+        "sku": SKU,
+        "qty": Integer(1, MAX_SALE_LINE_QTY),
+    },
+    closed=True,
+)
 _TENDER = OneOf(
     "kind",
     {
@@ -163,6 +183,8 @@ _TENDER = OneOf(
             closed=True,
         ),
         "voucher": Map({"amount_fen": TENDER_FEN, "voucher": CARD}, closed=True),
+        "uses": _CARD_ITEM_TENDER,
+        "time_card": _CARD_ITEM_TENDER,
     },
 )
 require(tuple(_TENDER.variants) == TENDER_KINDS, "a sale takes every tender kind and only those")

@@ -4,10 +4,10 @@ other branches wrote it, transfers routed to the branch, and operators' decision
 from __future__ import annotations
 
 from protocol.access import ROLES
+from protocol.contract.cards import CARD_RECORD
 from protocol.contract.entry_type import EntryType, Writer
 from protocol.contract.fields import (
     AT_MS,
-    BIRTHDAY,
     BRANCH,
     CARD,
     CARD_EVENT_KINDS,
@@ -23,7 +23,7 @@ from protocol.contract.fields import (
     MASTER_NAME,
     MASTER_TEXT,
     MAX_RESOLUTION_RECORDS,
-    NAME,
+    MEMBER_PROFILE,
     NODE,
     NOTE,
     PHONE,
@@ -76,6 +76,7 @@ PRODUCT_UPSERT = EntryType(
             "costing_method": Choice(COSTING_METHODS),
             "specified_cost_fen": Nullable(PRICE_FEN),
             "supplier": Nullable(CODE),
+            "service": Bool(),  # a service item: no stock is kept of it
         },
     ),
     "a product of HQ's catalogue as it now is",
@@ -114,11 +115,7 @@ MEMBER_UPSERT = EntryType(
             "home_branch": Text(MAX_NAME_CHARS, 1),  # "?" for a member HQ knows only from an edit
             "profile": Map(
                 {},
-                {
-                    "name": Tuple((NAME, HLC, NODE)),
-                    "phone": Tuple((PHONE, HLC, NODE)),
-                    "birthday": Tuple((BIRTHDAY, HLC, NODE)),
-                },
+                {field: Tuple((schema, HLC, NODE)) for field, schema in MEMBER_PROFILE.items()},
                 closed=True,
             ),
         }
@@ -153,7 +150,8 @@ _DIRECTORY_RECORD = OneOf(
         "ledger": Map(
             {
                 "record": Tuple(
-                    (RECORD_ID, CARD, Choice(LEDGERS), Choice(LEDGER_KINDS), LEDGER_AMOUNT, HLC, NODE)
+                    (RECORD_ID, CARD, Choice(LEDGERS), Choice(LEDGER_KINDS), LEDGER_AMOUNT, HLC, NODE),
+                    optional=(SKU,),  # the item of a uses entry (conflict.ledger)
                 )
             },
             closed=True,
@@ -162,6 +160,7 @@ _DIRECTORY_RECORD = OneOf(
         "separation": Map({"record": Tuple((ID, ID))}, closed=True),
         # HQ's order number for a registration: who survives among duplicates.
         "sighting": Map({"record": Tuple((ID, Integer(1, MAX_INT64)))}, closed=True),
+        "card": Map({"record": CARD_RECORD}, closed=True),
     },
 )
 DIRECTORY_RECORD = EntryType(

@@ -10,28 +10,36 @@ from protocol.errors import require
 from protocol.limits import (
     BIRTHDAY_CHARS,
     BRANCH_CODE_PATTERN,
+    MAX_ADDRESS_CHARS,
     MAX_AMOUNT_FEN,
     MAX_AT_MS,
     MAX_BRANCH_CODE_CHARS,
+    MAX_CAR_PLATE_CHARS,
     MAX_DOCUMENT_LINE_QTY,
     MAX_DOCUMENT_LINES,
+    MAX_EMPLOYEE_CODE_CHARS,
+    MAX_FAMILY_NOTES_CHARS,
     MAX_HOLD_ID_CHARS,
     MAX_INT64,
     MAX_LEDGER_AMOUNT,
     MAX_MASTER_NAME_CHARS,
     MAX_MASTER_TEXT_CHARS,
     MAX_MEMBER_NAME_CHARS,
+    MAX_MEMBER_NOTES_CHARS,
     MAX_NAME_CHARS,
     MAX_NOTE_CHARS,
     MAX_PHONE_CHARS,
     MAX_RECORD_ID_CHARS,
+    MAX_REGION_CHARS,
     MIN_INT64,
 )
 from protocol.schema import Choice, Integer, ListOf, Map, Nullable, Schema, Text
 
 # -- the words ------------------------------------------------------------------------
 
-TENDER_KINDS = ("cash", "stored_value", "voucher")
+# A count card pays for a service line in uses of that item, a time card admits it
+# while valid: both tenders carry the line's value in fen beside the card and item.
+TENDER_KINDS = ("cash", "stored_value", "voucher", "uses", "time_card")
 PAYMENT_MODES = ("online", "offline")  # a stored-value spend held at HQ, or within the offline limit
 MOVE_CAUSES = (
     "sale",
@@ -51,6 +59,7 @@ LEDGER_SIGNS: Mapping[str, Mapping[str, int]] = MappingProxyType(
     {
         "stored_value": {
             "top_up": 1,
+            "issue": 1,  # the stored value a card type puts on a card it sells
             "refund": 1,
             "spend": -1,
             "transfer_in": 1,
@@ -63,6 +72,8 @@ LEDGER_SIGNS: Mapping[str, Mapping[str, int]] = MappingProxyType(
     }
 )
 LEDGERS = tuple(LEDGER_SIGNS)
+# The ledgers whose movements name an item, each item a balance of its own.
+ITEM_LEDGERS = ("uses",)
 LEDGER_KINDS = tuple(dict.fromkeys(kind for kinds in LEDGER_SIGNS.values() for kind in kinds))
 CARD_EVENT_KINDS = ("report_lost", "unlock", "suspend", "resume", "return")
 # Which kind of event each clearing kind may name in `seen` (the card-status rule of
@@ -73,6 +84,7 @@ COSTING_METHODS = ("fifo", "lifo", "moving_average", "specified")
 DISCOUNT_MODES = ("none", "member", "all")
 CONFLICT_KINDS = ("duplicate_member", "overdraft", "voucher_reused")
 RESOLUTION_ACTIONS = ("confirm", "separate", "write_off", "collect")
+GENDERS = ("female", "male", "other")  # as a member gives it, or null when not given
 
 # A resolution writes one directory record at most today (a separation or an
 # adjusting ledger entry); a few more leave room for a decision that settles several.
@@ -100,6 +112,24 @@ NOTE = Text(MAX_NOTE_CHARS, 1)
 NAME = Text(MAX_MEMBER_NAME_CHARS, 1)
 PHONE = Text(MAX_PHONE_CHARS, 1)
 BIRTHDAY = Nullable(Text(BIRTHDAY_CHARS, BIRTHDAY_CHARS))
+# A member's profile: every field a till sets, as a branch writes it (a registration,
+# an edit) and HQ forwards it stamped (member/upsert); conflict.profile merges each
+# field on its own. All but the name and the phone may be null: a till cleared it.
+MEMBER_PROFILE: Mapping[str, Schema] = MappingProxyType(
+    {
+        "name": NAME,
+        "phone": PHONE,
+        "birthday": BIRTHDAY,
+        "gender": Nullable(Choice(GENDERS)),
+        "address": Nullable(Text(MAX_ADDRESS_CHARS, 1)),
+        "region": Nullable(Text(MAX_REGION_CHARS, 1)),
+        "car_plate": Nullable(Text(MAX_CAR_PLATE_CHARS, 1)),
+        "family_notes": Nullable(Text(MAX_FAMILY_NOTES_CHARS, 1)),
+        "salesperson": Nullable(Text(MAX_EMPLOYEE_CODE_CHARS, 1)),  # an employee's code
+        "referrer": Nullable(ID),  # the member who referred this one
+        "notes": Nullable(Text(MAX_MEMBER_NOTES_CHARS, 1)),
+    }
+)
 MASTER_NAME = Text(MAX_MASTER_NAME_CHARS, 1)
 MASTER_TEXT = Nullable(Text(MAX_MASTER_TEXT_CHARS, 1))
 

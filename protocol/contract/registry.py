@@ -23,6 +23,7 @@ from protocol.contract.branch import (
     TRANSFER_SEND,
     VOUCHER_REDEEM,
 )
+from protocol.contract.cards import CARD_ISSUE, CARD_TYPE_UPSERT
 from protocol.contract.entry_type import EntryType, Writer
 from protocol.contract.feed import (
     CATEGORY_UPSERT,
@@ -57,6 +58,7 @@ BRANCH_ENTRY_TYPES = (
     TRANSFER_SEND,
     TRANSFER_RECEIVE,
     TRANSFER_DISCREPANCY,
+    CARD_ISSUE,
 )
 FEED_ENTRY_TYPES = (
     PRODUCT_UPSERT,
@@ -69,6 +71,7 @@ FEED_ENTRY_TYPES = (
     DIRECTORY_RECORD,
     CONFLICT_RESOLVE,
     OPERATOR_UPSERT,
+    CARD_TYPE_UPSERT,
 )
 ENTRY_TYPES: Mapping[tuple[str, str], EntryType] = MappingProxyType(
     {(t.kind, t.op): t for t in (*BRANCH_ENTRY_TYPES, *FEED_ENTRY_TYPES)}

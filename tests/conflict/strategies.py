@@ -10,6 +10,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from conflict.card_status import CardEvent
+from conflict.cards import CardIssue
 from conflict.directory import Directory
 from conflict.duplicates import Registration, Sighting
 from conflict.ledger import ENTRY_SIGNS, LedgerEntry
@@ -21,7 +22,11 @@ FEW = settings(max_examples=60, deadline=None)
 
 NODES = ("A", "B", "C", "D", "E")
 CARDS = ("card-1", "card-2", "card-3")
+ITEMS = ("svc-a", "svc-b", "")  # uses of a service item, or of none (a legacy uses entry)
 PHONES = ("138-0001", "138-0002", "138-0003")
+
+# Cards of a type: one a registration may also claim, and two only issued.
+TYPED_CARDS = ("card-1", "card-4", "card-5")
 
 nodes = st.sampled_from(NODES)
 hlcs = st.integers(min_value=0, max_value=50)
@@ -41,6 +46,7 @@ def ledger_entries(draw: st.DrawFn, entry_id: str | None = None) -> LedgerEntry:
         amount=sign * size,
         hlc=draw(hlcs),
         node=draw(nodes),
+        item=draw(st.sampled_from(ITEMS)) if ledger == "uses" else "",
     )
 
 
@@ -138,12 +144,15 @@ def operations(draw: st.DrawFn, replicas: int) -> list[tuple[int, Directory]]:
     sighted: list[str] = []
     lost_reports: list[str] = []
     suspensions: list[str] = []
+    issued: list[str] = []
     for i in range(draw(st.integers(min_value=0, max_value=14))):
         at = draw(st.integers(min_value=0, max_value=replicas - 1))
         node = NODES[at]
         clock = i + 1
         what = draw(
-            st.sampled_from(("profile", "entry", "entry", "card", "register", "sight", "separate", "voucher"))
+            st.sampled_from(
+                ("profile", "entry", "entry", "card", "register", "sight", "separate", "voucher", "issue")
+            )
         )
         op_id = f"op-{i}"
         if what == "profile":
@@ -154,7 +163,7 @@ def operations(draw: st.DrawFn, replicas: int) -> list[tuple[int, Directory]]:
         elif what == "entry":
             entry = draw(ledger_entries(entry_id=op_id))
             entry = LedgerEntry(
-                entry.entry_id, entry.card_id, entry.ledger, entry.kind, entry.amount, clock, node
+                entry.entry_id, entry.card_id, entry.ledger, entry.kind, entry.amount, clock, node, entry.item
             )
             ops.append((at, Directory().with_entry(entry)))
         elif what == "card":
@@ -181,6 +190,23 @@ def operations(draw: st.DrawFn, replicas: int) -> list[tuple[int, Directory]]:
         elif what == "separate" and len(registered) >= 2:
             a, b = draw(st.lists(st.sampled_from(registered), min_size=2, max_size=2, unique=True))
             ops.append((at, Directory().with_separation(a, b)))
+        elif what == "issue" and len(issued) < len(TYPED_CARDS):
+            # Each card number is handed out once (a second issue of it is a conflict).
+            card_id = draw(st.sampled_from([c for c in TYPED_CARDS if c not in issued]))
+            issued.append(card_id)
+            card = CardIssue(
+                card_id,
+                draw(st.sampled_from(("m0", "m1", "m2"))),
+                "GOLD",
+                draw(st.sampled_from(("", "gold"))),
+                draw(st.integers(min_value=1, max_value=100)),
+                "2026-01-01",
+                draw(st.sampled_from(("", "2026-01-01", "2026-12-31"))),
+                frozenset(draw(st.lists(st.sampled_from(ITEMS[:2]), unique=True))),
+                clock,
+                node,
+            )
+            ops.append((at, Directory().with_card(card)))
         elif what == "voucher":
             voucher = draw(st.sampled_from(("v1", "v2")))
             amount = draw(st.integers(min_value=0, max_value=5000))

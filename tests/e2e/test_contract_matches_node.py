@@ -189,6 +189,19 @@ async def trade_everything(chain: Chain) -> None:
             ],
         ),
     )
+    # A card of a type (HQ's demo GOLD-16800), then a haircut paid in its uses.
+    await post_when_known(
+        chain,
+        br01.url + "/api/card-sales",
+        {
+            "member_id": member["id"],
+            "card_type": "GOLD-16800",
+            "card": "GOLD-0001",
+            "tenders": [{"kind": "cash", "amount_fen": 1_680_000}],
+        },
+    )
+    uses = [{"kind": "uses", "card": "GOLD-0001", "sku": "SVC-HAIRCUT", "qty": 1}]
+    await chain.post(br01.url + "/api/sales", sale(("SVC-HAIRCUT", 1), tenders=uses, member_id=member["id"]))
 
     # Purchasing, returns and a count.
     order = await chain.post(
@@ -286,9 +299,9 @@ async def test_every_entry_a_node_and_hq_write_keeps_the_contract(chain: Chain) 
     )
     wrong = broken_promises(entries, {**ENTRY_TYPES, ("sale", "checkout"): one_yuan})
     sales = [e for _, e in entries if (e.kind, e.op) == ("sale", "checkout")]
-    assert len(wrong) == len(sales) == 5  # cash, stored value, voucher, two gift boxes
+    assert len(wrong) == len(sales) == 6  # cash, stored value, voucher, a card's haircut, two gift boxes
     assert all("total_fen must be an integer from 0 to 100" in line for line in wrong)
     hq_side = dataclasses.replace(checkout, writer=Writer.HQ)
-    assert len(broken_promises(entries, {**ENTRY_TYPES, ("sale", "checkout"): hq_side})) == 5
+    assert len(broken_promises(entries, {**ENTRY_TYPES, ("sale", "checkout"): hq_side})) == 6
     with pytest.raises(WrongWriter):
         contract.check_entry(sales[0], Writer.HQ)

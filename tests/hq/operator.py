@@ -11,9 +11,14 @@ from protocol.limits import MAX_MESSAGE_BYTES
 from tests.harness import Chain, wait_until
 
 
+def url_of(plural: str) -> str:
+    """The path HQ authors and lists a kind of master data at (card_types at /api/card-types)."""
+    return "/api/" + plural.replace("_", "-")
+
+
 async def author(chain: Chain, plural: str, body: Any) -> list[dict[str, Any]]:
     """POST master data to HQ as the operator; the records HQ stored."""
-    answer = await chain.post(f"{chain.hq.url}/api/{plural}", body, status=200)
+    answer = await chain.post(chain.hq.url + url_of(plural), body, status=200)
     records: list[dict[str, Any]] = answer[plural]
     return records
 

@@ -678,7 +678,9 @@ async def test_feed_read_signed_by_the_branch_returns_a_page_signed_by_hq(
     assert page.batch is not None
     verify_batch(page.batch, pinned_hq_key)
     # A new branch's feed starts with its main warehouse, the demo catalogue (ten
-    # products) and its two operators (a store manager and a clerk).
-    assert page.available_seq == 13
-    assert [entry.seq for entry in page.batch.entries] == list(range(1, 14))
-    assert [entry.kind for entry in page.batch.entries] == ["warehouse"] + ["product"] * 10 + ["operator"] * 2
+    # products, then three card types) and its two operators (a store manager and a clerk).
+    assert page.available_seq == 16
+    assert [entry.seq for entry in page.batch.entries] == list(range(1, 17))
+    assert [entry.kind for entry in page.batch.entries] == (
+        ["warehouse"] + ["product"] * 10 + ["card_type"] * 3 + ["operator"] * 2
+    )

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from hq.plan import plan_entries
 from protocol.contract import (
     BRANCH_ENTRY_TYPES,
+    CARD_ISSUE,
     SALE_CHECKOUT,
     TRANSFER_DISCREPANCY,
     TRANSFER_RECEIVE,
@@ -46,6 +47,8 @@ PROPERTY = settings(max_examples=120, deadline=None, suppress_health_check=[Heal
 
 # The warehouse a node writes its documents and stock moves in: one of its own (hq.trust).
 OWN_WAREHOUSE = f"{BRANCH}-MAIN"
+# A node sells a card number once (card_taken otherwise): each drawn card sale gets its own.
+_card_numbers = iter(range(10**9))
 
 
 def as_written(entry_type: EntryType, payload: Any) -> Any:
@@ -59,6 +62,8 @@ def as_written(entry_type: EntryType, payload: Any) -> Any:
     if isinstance(payload.get("moves"), list):
         moves = [{**move, "warehouse": OWN_WAREHOUSE} for move in payload["moves"]]
         payload = {**payload, "moves": moves}
+    if entry_type.key == CARD_ISSUE.key:
+        payload = {**payload, "card_id": f"card-{next(_card_numbers)}"}
     return payload
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from node.routes.context import CONTEXT
 from tests.harness import Chain, log_in, wait_until
-from tests.hq.operator import author, caught_up, feed_length
+from tests.hq.operator import author, caught_up, feed_length, url_of
 
 PUER = {
     "sku": "TEA-PUER-357",
@@ -139,7 +139,14 @@ async def test_fields_left_out_keep_their_value_and_a_list_is_stored_whole(chain
     await seed_tea(chain)
 
     (changed,) = await author(chain, "products", {"sku": "TEA-PUER-357", "price_fen": 19_800})
-    assert changed == {**PUER, "price_fen": 19_800, "active": True, "model": None, "specified_cost_fen": None}
+    assert changed == {
+        **PUER,
+        "price_fen": 19_800,
+        "active": True,
+        "model": None,
+        "specified_cost_fen": None,
+        "service": False,
+    }
     stored = await author(
         chain,
         "products",
@@ -192,8 +199,8 @@ async def test_authoring_needs_a_session_whose_role_may_edit_the_catalogue(chain
 async def hq_master_state(chain: Chain) -> dict[str, Any]:
     """Everything an authoring request could change: HQ's master data and BR01's feed."""
     state: dict[str, Any] = {}
-    for plural in ("products", "categories", "suppliers", "warehouses"):
-        state[plural] = await chain.get(f"{chain.hq.url}/api/{plural}")
+    for plural in ("products", "categories", "suppliers", "warehouses", "card_types"):
+        state[plural] = await chain.get(chain.hq.url + url_of(plural))
     state["feed"] = await feed_length(chain, "BR01")
     return state
 
@@ -210,6 +217,10 @@ async def authored(chain: Chain) -> Chain:
 
 def new_product(**fields: Any) -> dict[str, Any]:
     return {"sku": "SNACK-SEEDS", "name": "Melon seeds", "price_fen": 1_500, **fields}
+
+
+def new_card_type(**fields: Any) -> dict[str, Any]:
+    return {"code": "HAIR-10", "name": "Ten haircuts", "price_fen": 70_000, **fields}
 
 
 INVALID = ("422", "invalid_master_data")
@@ -294,6 +305,41 @@ BAD_RECORDS = [
         INVALID,
         id="another-branch-main",
     ),
+    # card types (the demo catalogue's SVC-* are service items, the rest goods)
+    pytest.param("card_types", new_card_type(price_fen=700.0), INVALID, id="card-price-float"),
+    pytest.param(
+        "card_types", new_card_type(uses=[{"sku": "CUP-CERAMIC", "qty": 10}]), INVALID, id="uses-of-goods"
+    ),
+    pytest.param(
+        "card_types", new_card_type(gifts=[{"sku": "SVC-HAIRCUT", "qty": 1}]), INVALID, id="gift-of-a-service"
+    ),
+    pytest.param("card_types", new_card_type(services=["SOAP-BAR"]), INVALID, id="time-card-admits-goods"),
+    pytest.param(
+        "card_types",
+        new_card_type(uses=[{"sku": "SVC-NOPE", "qty": 1}]),
+        ("422", "unknown_reference"),
+        id="uses-of-an-unknown-product",
+    ),
+    pytest.param(
+        "card_types",
+        new_card_type(uses=[{"sku": "SVC-HAIRCUT", "qty": 5}, {"sku": "SVC-HAIRCUT", "qty": 5}]),
+        INVALID,
+        id="uses-sku-twice",
+    ),
+    pytest.param(
+        "card_types", new_card_type(uses=[{"sku": "SVC-HAIRCUT", "qty": 0}]), INVALID, id="uses-zero"
+    ),
+    pytest.param("card_types", new_card_type(uses=[{"sku": "SVC-HAIRCUT"}]), INVALID, id="uses-without-qty"),
+    pytest.param("card_types", new_card_type(uses="SVC-HAIRCUT"), INVALID, id="uses-not-a-list"),
+    pytest.param(
+        "card_types", new_card_type(validity_days=30, valid_until="2027-01-01"), INVALID, id="two-validities"
+    ),
+    pytest.param(
+        "card_types", new_card_type(valid_until="2027-02-30"), INVALID, id="valid-until-no-such-day"
+    ),
+    pytest.param("card_types", new_card_type(validity_days=0), INVALID, id="validity-zero-days"),
+    pytest.param("card_types", new_card_type(discount_rate=0), INVALID, id="card-discount-zero"),
+    pytest.param("card_types", new_card_type(level=5), INVALID, id="level-not-text"),
 ]
 
 
@@ -303,7 +349,7 @@ async def test_a_bad_record_is_refused_and_nothing_of_the_request_is_stored(
 ) -> None:
     chain = authored
     before = await hq_master_state(chain)
-    async with chain.session.post(f"{chain.hq.url}/api/{plural}", json=body) as response:
+    async with chain.session.post(chain.hq.url + url_of(plural), json=body) as response:
         answer = await response.json()
         assert (str(response.status), answer["error"]) == refusal, answer
     assert answer["message"]
@@ -355,3 +401,45 @@ async def test_a_body_nested_too_deep_is_refused_400_not_a_server_error(authored
         assert response.status == 400
         assert (await response.json())["error"] == "nested_too_deep"
     assert await hq_master_state(chain) == before
+
+
+async def test_a_card_type_reaches_the_branch_whole_and_a_withdrawn_one_is_not_sold(chain: Chain) -> None:
+    await chain.add_node("BR01")
+    hair = new_card_type(uses=[{"sku": "SVC-HAIRCUT", "qty": 10}], gifts=[{"sku": "SOAP-BAR", "qty": 2}])
+    [stored] = await author(chain, "card_types", hair)
+    assert stored == {
+        **hair,
+        "stored_value_fen": 0,
+        "discount_rate": 100,
+        "validity_days": None,
+        "valid_until": None,
+        "credit_limit_fen": 0,
+        "services": [],
+        "level": "",
+        "active": True,
+    }
+    node = chain.nodes["BR01"]
+
+    async def listed() -> list[dict[str, Any]]:
+        types = (await chain.get(node.url + "/api/card-types"))["card_types"]
+        return [t for t in types if t["code"] == "HAIR-10"]
+
+    async def arrived() -> bool:
+        return await listed() == [stored]
+
+    await wait_until(arrived, "the card type to reach BR01 whole")
+    await author(chain, "card_types", {"code": "HAIR-10", "active": False})
+
+    async def withdrawn() -> bool:
+        return await listed() == []
+
+    await wait_until(withdrawn, "the withdrawal to reach BR01")
+    member = (await chain.post(node.url + "/api/members", {"name": "Qian", "phone": "13900008888"}))["id"]
+    body = {
+        "member_id": member,
+        "card_type": "HAIR-10",
+        "card": "H-0001",
+        "tenders": [{"kind": "cash", "amount_fen": 70_000}],
+    }
+    async with chain.session.post(node.url + "/api/card-sales", json=body) as response:
+        assert (response.status, (await response.json())["error"]) == (404, "unknown_card_type")

@@ -58,6 +58,13 @@ async def test_a_store_from_before_sightings_sights_its_backlog_in_stamp_order_o
         assert conn.execute("SELECT COUNT(*) FROM dir_sightings").fetchone() == (0,)
         conn.execute("DROP TABLE dir_sightings")
         conn.execute("DROP INDEX feed_by_hlc")  # schema 9's
+        for undo in (  # schema 10's: cards of a type, uses per item, service items
+            "DROP TABLE dir_cards",
+            "DROP TABLE card_types",
+            "ALTER TABLE dir_ledger DROP COLUMN item",
+            "ALTER TABLE products DROP COLUMN service",
+        ):
+            conn.execute(undo)
         conn.execute(f"PRAGMA user_version={SCHEMA_BEFORE_SIGHTINGS}")
         feed_before = conn.execute("SELECT branch, COUNT(*) FROM feed GROUP BY branch").fetchall()
 

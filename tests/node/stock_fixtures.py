@@ -24,6 +24,7 @@ BRANCH = "BR01"
 MAIN, BACK = "BR01-MAIN", "BR01-BACK"
 ELSEWHERE = "BR02-MAIN"
 DEMO_PRODUCTS = 10  # HQ's demo catalogue
+DEMO_CARD_TYPES = 3  # and its card types, which follow the products in the feed
 
 
 def product(
@@ -103,11 +104,13 @@ async def ledger_state(chain: Chain, url: str) -> tuple[Any, ...]:
 
 
 async def start_branch(chain: Chain) -> Server:
-    """BR01 with HQ's demo catalogue arrived (so the feed changes nothing later)."""
+    """BR01 with HQ's demo catalogue and card types arrived (so the feed changes nothing later)."""
     node = await chain.add_node(BRANCH)
 
     async def catalogue_arrived() -> bool:
-        return len((await chain.get(node.url + "/api/products"))["products"]) >= DEMO_PRODUCTS
+        products = (await chain.get(node.url + "/api/products"))["products"]
+        card_types = (await chain.get(node.url + "/api/card-types"))["card_types"]
+        return len(products) >= DEMO_PRODUCTS and len(card_types) >= DEMO_CARD_TYPES
 
     await wait_until(catalogue_arrived, "the demo catalogue to reach BR01")
     await add_warehouse(node, ELSEWHERE, "BR02")

@@ -9,6 +9,7 @@ exceeded by one, an unknown key in a closed map) with the path the refusal must 
 from __future__ import annotations
 
 import copy
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -62,7 +63,13 @@ def values(schema: Schema, max_items: int = MAX_DRAWN_ITEMS) -> st.SearchStrateg
         high = max(schema.min_items, min(schema.max_items, max_items))
         return st.lists(values(schema.item, max_items), min_size=schema.min_items, max_size=high)
     if isinstance(schema, Tuple):
-        return st.tuples(*(values(item, max_items) for item in schema.items)).map(list)
+        # The required positions, then any number of the optional ones in order.
+        fixed = st.tuples(*(values(item, max_items) for item in schema.items)).map(list)
+        tails = [
+            st.tuples(*(values(item, max_items) for item in schema.optional[:count])).map(list)
+            for count in range(len(schema.optional) + 1)
+        ]
+        return st.tuples(fixed, st.one_of(tails)).map(lambda parts: parts[0] + parts[1])
     if isinstance(schema, OneOf):
         return st.one_of([values(schema.with_tag(name), max_items) for name in schema.variants])
     if isinstance(schema, Map):
@@ -86,12 +93,13 @@ def largest(schema: Schema) -> Any:
     if isinstance(schema, Text):
         if schema.pattern is not None:
             # The patterns in use take letters; a permission needs its colon, a password
-            # hash its prefix.
+            # hash its prefix, a date its digits.
             n = schema.max_chars
             for candidate in (
                 "A" * n,
                 "a" * (n // 2) + ":" + "a" * (n - n // 2 - 1),
                 "$argon2id$" + "A" * (n - 10),
+                "2026-11-30"[:n],
             ):
                 if re.fullmatch(schema.pattern, candidate):
                     return candidate
@@ -112,7 +120,7 @@ def largest(schema: Schema) -> Any:
     if isinstance(schema, ListOf):
         return [largest(schema.item)] * schema.max_items
     if isinstance(schema, Tuple):
-        return [largest(item) for item in schema.items]
+        return [largest(item) for item in (*schema.items, *schema.optional)]
     if isinstance(schema, OneOf):
         candidates = [largest(schema.with_tag(name)) for name in schema.variants]
         return max(candidates, key=lambda value: len(repr(value)))
@@ -129,12 +137,24 @@ def _largest_keeping_rule(schema: Where) -> Any:
         return value
     if isinstance(schema.inner, Map):
         fields = {**schema.inner.required, **schema.inner.optional}
-        for key, field_schema in fields.items():
-            if isinstance(field_schema, Choice):
-                for word in sorted(field_schema.values, key=len, reverse=True):
-                    candidate = {**value, key: word}
+        choices = [
+            [(key, word) for word in sorted(field.values, key=len, reverse=True)]
+            for key, field in fields.items()
+            if isinstance(field, Choice)
+        ]
+        # One word field changed, then two (a uses movement with an item needs both
+        # its ledger and its kind to be the uses ledger's).
+        for count in (1, 2):
+            for picked in itertools.combinations(choices, count):
+                for words in itertools.product(*picked):
+                    candidate = {**value, **dict(words)}
                     if schema.rule(candidate) is None:
                         return candidate
+        # Or one optional field left out (a card type runs for days or to a date, not both).
+        for key in schema.inner.optional:
+            candidate = {name: held for name, held in value.items() if name != key}
+            if schema.rule(candidate) is None:
+                return candidate
     raise TypeError(f"no largest value of {schema.describe()} keeps its rule")
 
 
@@ -230,10 +250,13 @@ def mutations(schema: Schema, value: Any, at: tuple[str | int, ...] = ()) -> Ite
         for number, item in enumerate(value):
             yield from mutations(schema.item, item, (*at, number))
     elif isinstance(schema, Tuple):
-        yield Mutation("one item short", at, where, list(value)[:-1])
-        yield Mutation("one item too many", at, where, [*value, value[-1]])
-        for number, (item_schema, item) in enumerate(zip(schema.items, value, strict=True)):
-            yield from mutations(item_schema, item, (*at, number))
+        if len(value) == len(schema.items):
+            yield Mutation("one item short", at, where, list(value)[:-1])
+        if len(value) == len(schema.items) + len(schema.optional):
+            yield Mutation("one item too many", at, where, [*value, value[-1]])
+        positions = (*schema.items, *schema.optional)
+        for number, item in enumerate(value):
+            yield from mutations(positions[number], item, (*at, number))
     elif isinstance(schema, OneOf):
         tag_at = (*at, schema.tag)
         yield Mutation("an unknown variant", tag_at, render(tag_at), "not-a-known-variant")

@@ -49,7 +49,11 @@ LANGUAGE: dict[str, Schema] = {
     "numbers": Map({"qty": Integer(1, 100), "signed": Integer(-5, 5), "flag": Bool(), "hash": Bytes(4, 4)}),
     "closed edit": Map({}, {"name": Text(10, 1), "phone": Text(10, 1)}, closed=True, at_least_one=True),
     "lists": Map(
-        {"lines": ListOf(Map({"sku": Text(8, 1)}), 3, 1), "stamp": Tuple((Text(4, 1), Integer(0, 9)))}
+        {
+            "lines": ListOf(Map({"sku": Text(8, 1)}), 3, 1),
+            "stamp": Tuple((Text(4, 1), Integer(0, 9))),
+            "tagged": Tuple((Text(4, 1),), optional=(Integer(0, 9), Bool())),
+        }
     ),
     "tenders": ListOf(
         OneOf(

@@ -7,13 +7,14 @@ hq.inventory_plan; here they are only executed.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
-from dataclasses import astuple, fields
+from dataclasses import fields
 from typing import Any
 
 from hq import master_data
 from hq.inventory_plan import InventoryPlan, TransferReceived, TransferSent
-from hq.storage.base import MASTER_KINDS, Category, FeedChange, MasterRecord
+from hq.storage.base import MASTER_KINDS, CardType, Category, FeedChange, MasterRecord
 from hq.storage.inventory_records import (
     InTransitLine,
     InTransitSummary,
@@ -33,9 +34,13 @@ MASTER_TABLES = {
     "category": "categories",
     "supplier": "suppliers",
     "warehouse": "warehouses",
+    "card_type": "card_types",
 }
-# A new branch learns categories and suppliers before the products that name them.
-SNAPSHOT_ORDER = ("category", "supplier", "warehouse", "product")
+# A new branch learns categories and suppliers before the products that name them,
+# and products before the card types that bundle them.
+SNAPSHOT_ORDER = ("category", "supplier", "warehouse", "product", "card_type")
+# Columns holding a list (a card type's bundle): JSON text in the table.
+LIST_COLUMNS = {"uses", "gifts", "services"}
 
 
 def _columns(kind: str) -> list[str]:
@@ -44,9 +49,20 @@ def _columns(kind: str) -> list[str]:
 
 def _record(kind: str, row: Sequence[Any]) -> MasterRecord:
     values = dict(zip(_columns(kind), row, strict=True))
-    if "active" in values:
-        values["active"] = bool(values["active"])
+    for flag in ("active", "service"):
+        if flag in values:
+            values[flag] = bool(values[flag])
+    for name in LIST_COLUMNS & set(values):
+        values[name] = tuple(
+            tuple(item) if isinstance(item, list) else item for item in json.loads(values[name])
+        )
     return MASTER_KINDS[kind](**values)
+
+
+def _column_value(name: str, value: Any) -> Any:
+    if name in LIST_COLUMNS:
+        return json.dumps(value)
+    return int(value) if isinstance(value, bool) else value
 
 
 def read_master(conn: Connection, kind: str, keys: Iterable[str] | None = None) -> list[MasterRecord]:
@@ -78,16 +94,23 @@ def write_master(conn: Connection, records: Sequence[MasterRecord]) -> list[Feed
                 raise master_data.missing_reference(record, named_kind, code)
         if isinstance(record, Category):
             master_data.check_category_parent(record, lambda code: _parent(conn, code))
+        if isinstance(record, CardType):
+            master_data.check_card_type(record, lambda sku: _is_service(conn, sku))
         names = _columns(kind)
         key = record.KEY
         conn.execute(
             f"INSERT INTO {MASTER_TABLES[kind]} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
             f" ON CONFLICT ({key}) DO UPDATE SET "
             + ", ".join(f"{name} = excluded.{name}" for name in names if name != key),
-            [int(value) if isinstance(value, bool) else value for value in astuple(record)],
+            [_column_value(name, getattr(record, name)) for name in names],
         )
         changes.append(record.as_change())
     return changes
+
+
+def _is_service(conn: Connection, sku: str) -> bool:
+    row = conn.execute("SELECT service FROM products WHERE sku = ?", (sku,)).fetchone()
+    return row is not None and bool(row[0])
 
 
 def _parent(conn: Connection, code: str) -> str | None:

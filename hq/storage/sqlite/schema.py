@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from shared_tables.directory_store import DIRECTORY_SCHEMA, SIGHTINGS_SCHEMA
-from shared_tables.master_data_schema import MASTER_DATA_SCHEMA
+from shared_tables.directory_store import CARDS_SCHEMA, DIRECTORY_SCHEMA, SIGHTINGS_SCHEMA
+from shared_tables.master_data_schema import CARD_TYPES_SCHEMA, MASTER_DATA_SCHEMA
 from shared_tables.migrations import migrate as shared_migrate
 
 MIGRATIONS: tuple[str, ...] = (
@@ -273,6 +273,9 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX feed_by_hlc ON feed (hlc)
     """,
+    # 10: cards of a type (conflict.cards), uses per service item, service items and
+    # card types.
+    CARDS_SCHEMA + ";" + CARD_TYPES_SCHEMA,
 )
 
 
