@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -12,7 +14,7 @@ from aiohttp import web
 from hq import account_api, inventory_api, pages
 from hq.errors import InvalidQuery, NotFound
 from hq.http_common import HQ_KEY as HQ_KEY  # re-exported: tests and tools reach HQ through it
-from hq.http_common import branch_scope, doer, int_query, json_body, sessions_checked
+from hq.http_common import branch_scope, doer, int_query, json_body, period_query, sessions_checked
 from hq.service import HQ, wall_ms
 from hq.setup import open_store, read_key
 from hq.storage.base import BranchRecord
@@ -146,6 +148,43 @@ async def sales_summary(request: web.Request) -> web.Response:
             "total_fen": totals.total_fen,
             "cost_fen": totals.cost_fen,
             "gross_profit_fen": totals.gross_profit_fen,
+        }
+    )
+
+
+@routes.get("/api/reports/top-ups")
+@requires("reports:view", Scope.STORE)
+async def top_up_report(request: web.Request) -> web.Response:
+    """Top-ups by branch, day (UTC) and kind: what was paid onto cards and the bonus
+    given beside it, for ?from=&to= (the last 31 days by default)."""
+    branch = branch_scope(request)
+    today = datetime.datetime.fromtimestamp(wall_ms() / 1000, datetime.UTC).date()
+    first, last = period_query(request, today)
+    rows = await request.app[HQ_KEY].store.top_up_totals(branch, first.isoformat(), last.isoformat())
+    return web.json_response(
+        {
+            "branch": branch,
+            "from": first.isoformat(),
+            "to": last.isoformat(),
+            "rows": [dataclasses.asdict(row) for row in rows],
+            "paid_fen": sum(row.paid_fen for row in rows),
+            "bonus_fen": sum(row.bonus_fen for row in rows),
+        }
+    )
+
+
+@routes.get("/api/liability")
+@requires("reports:view", Scope.STORE)
+async def stored_value_liability(request: web.Request) -> web.Response:
+    """Stored value outstanding on the chain's cards (FEATURES F1), per branch where each
+    movement happened: a branch's operator sees their own, HQ every branch (?branch=)."""
+    branch = branch_scope(request)
+    rows = await request.app[HQ_KEY].store.stored_value_liability(branch)
+    return web.json_response(
+        {
+            "branch": branch,
+            "total_fen": sum(row.outstanding_fen for row in rows),
+            "branches": [row.as_json() for row in rows],
         }
     )
 

@@ -220,6 +220,11 @@ def overdraft_conflict(record: OverdraftRecord, entries: Mapping[str, LedgerEntr
     competing = [entries[i] for i in (*record.earlier_debits, record.entry_id) if i in entries]
     unit = "fen" if record.ledger in ("stored_value", "credit") else record.ledger
     where = ", ".join(sorted({e.node for e in competing}))
+    overdrawn = entries.get(record.entry_id)
+    # Uses are counted per service item: the item overspent is named, and a write-off
+    # gives back that item's uses.
+    item = "" if overdrawn is None else overdrawn.item
+    balance = f"{record.ledger} balance" if not item else f"{record.ledger} balance of {item}"
     return ConflictRecord(
         id=f"overdraft:{record.entry_id}",
         kind="overdraft",
@@ -227,7 +232,7 @@ def overdraft_conflict(record: OverdraftRecord, entries: Mapping[str, LedgerEntr
         branches=tuple(sorted({e.node for e in competing})),
         amount_fen=record.shortfall if unit == "fen" else 0,
         summary=(
-            f"card {record.card_id}: spends at {where} together exceeded the {record.ledger} balance;"
+            f"card {record.card_id}: spends at {where} together exceeded the {balance};"
             f" {record.shortfall} {unit} short, balance now {record.balance_after}"
         ),
         details={
@@ -236,6 +241,7 @@ def overdraft_conflict(record: OverdraftRecord, entries: Mapping[str, LedgerEntr
             "entry_id": record.entry_id,
             "shortfall": record.shortfall,
             "balance_after": record.balance_after,
+            **({"item": item} if item else {}),
             "entries": [
                 {"entry_id": e.entry_id, "branch": e.node, "kind": e.kind, "amount": e.amount, "hlc": e.hlc}
                 for e in competing
@@ -311,7 +317,14 @@ def resolution_records(
         details = conflict.details
         return [
             LedgerEntry(
-                entry_id, details["card"], details["ledger"], "adjust", details["shortfall"], hlc, HQ_NODE
+                entry_id,
+                details["card"],
+                details["ledger"],
+                "adjust",
+                details["shortfall"],
+                hlc,
+                HQ_NODE,
+                details.get("item", ""),
             )
         ]
     return []

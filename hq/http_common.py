@@ -3,6 +3,7 @@ query and body parsing."""
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -64,6 +65,33 @@ def branch_scope(request: web.Request) -> str | None:
     if asked is not None:
         return check_branch_code(asked)
     return request[ACTOR].branch
+
+
+# A report's period runs at most a year and a day (a year's comparison, a leap year).
+MAX_PERIOD_DAYS = 366
+
+
+def day_query(request: web.Request, name: str, default: datetime.date) -> datetime.date:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        if len(raw) == 10:
+            return datetime.date.fromisoformat(raw)
+    except ValueError:
+        pass
+    raise InvalidQuery(f"{name} must be a date YYYY-MM-DD, not {raw[:20]!r}")
+
+
+def period_query(request: web.Request, today: datetime.date) -> tuple[datetime.date, datetime.date]:
+    """?from=&to= (dates, both inclusive); the last 31 days up to `today` by default."""
+    last = day_query(request, "to", today)
+    first = day_query(request, "from", last - datetime.timedelta(days=30))
+    if first > last:
+        raise InvalidQuery(f"from {first} is after to {last}")
+    if (last - first).days >= MAX_PERIOD_DAYS:
+        raise InvalidQuery(f"a period runs at most {MAX_PERIOD_DAYS} days; ask for it in parts")
+    return first, last
 
 
 def int_query(request: web.Request, name: str, default: int) -> int:

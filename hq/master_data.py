@@ -18,7 +18,7 @@ from dataclasses import MISSING, asdict, fields
 from typing import Any
 
 from hq.errors import InvalidMasterData, UnknownReference, WarehouseKeeperFixed
-from hq.storage.base import MASTER_KINDS, CardType, Category, MasterRecord, Product, Warehouse
+from hq.storage.base import MASTER_KINDS, CardType, Category, MasterRecord, Product, TopUpRule, Warehouse
 from inventory.costing import METHODS
 from protocol.codec import check_branch_code
 from protocol.errors import MalformedMessage
@@ -48,6 +48,7 @@ PLURALS = {
     "supplier": "suppliers",
     "warehouse": "warehouses",
     "card_type": "card_types",
+    "top_up_rule": "top_up_rules",
 }
 
 
@@ -237,6 +238,16 @@ CHECKS: dict[str, dict[str, Check]] = {
         "level": _level,
         "active": _flag,
     },
+    "top_up_rule": {
+        "code": _code,
+        "name": _text(MAX_NAME_CHARS),
+        "paid_fen": _integer(1, MAX_FEN, "an integer number of fen"),
+        "bonus_fen": _FEN,
+        "card_type": _optional(_code),
+        "valid_from": _optional(_date),
+        "valid_until": _optional(_date),
+        "active": _flag,
+    },
 }
 
 
@@ -292,6 +303,16 @@ def merge(kind: str, held: MasterRecord | None, given: dict[str, Any]) -> Master
         raise InvalidMasterData(f"category {record.code} cannot be its own parent")
     if isinstance(record, Warehouse):
         _check_main_warehouse(record)
+    if (
+        isinstance(record, TopUpRule)
+        and record.valid_from is not None
+        and record.valid_until is not None
+        and record.valid_until < record.valid_from
+    ):
+        raise InvalidMasterData(
+            f"top-up rule {record.code}: valid_until {record.valid_until} is before"
+            f" valid_from {record.valid_from}"
+        )
     if isinstance(record, CardType) and record.validity_days is not None and record.valid_until is not None:
         raise InvalidMasterData(
             f"card type {record.code}: give validity_days or valid_until, not both (send null to clear one)"
@@ -339,6 +360,8 @@ def references(record: MasterRecord) -> list[tuple[str, str]]:
     elif isinstance(record, CardType):
         named = [("product", sku) for sku, _ in (*record.uses, *record.gifts)]
         named += [("product", sku) for sku in record.services]
+    elif isinstance(record, TopUpRule):
+        named = [("card_type", record.card_type)]
     else:
         named = []
     return [(kind, code) for kind, code in named if code is not None]

@@ -64,6 +64,20 @@ class SaleRow:
 
 
 @dataclass(frozen=True, slots=True)
+class TopUpRow:
+    """Money paid onto a card, or a bonus given with it, for the top-up report: kind
+    stored_value (paid or bonus) or uses (a service item's uses bought)."""
+
+    origin: str
+    entry_id: str
+    day: str  # UTC date of the entry's stamp
+    kind: str
+    card_id: str
+    paid_fen: int
+    bonus_fen: int
+
+
+@dataclass(frozen=True, slots=True)
 class MemberWrite:
     origin: str
     member_id: str
@@ -87,7 +101,7 @@ class RefusedEffect:
 
 
 # How far each of a plan's lists had grown: an entry refused half-way is cut back to it.
-Mark = tuple[int, int, int, int, int, int, int]
+Mark = tuple[int, int, int, int, int, int, int, int]
 
 
 @dataclass
@@ -96,6 +110,7 @@ class Plan:
     members: list[MemberWrite] = field(default_factory=list)
     directory: list[DirectoryWrite] = field(default_factory=list)
     inventory: InventoryPlan = field(default_factory=InventoryPlan)
+    top_ups: list[TopUpRow] = field(default_factory=list)
     refused: list[RefusedEffect] = field(default_factory=list)  # in log order
 
     def mark(self) -> Mark:
@@ -108,6 +123,7 @@ class Plan:
             len(stock.transfers),
             len(stock.discrepancies),
             len(stock.payables),
+            len(self.top_ups),
         )
 
     def cut_back(self, mark: Mark) -> None:
@@ -119,6 +135,7 @@ class Plan:
         del stock.transfers[mark[4] :]
         del stock.discrepancies[mark[5] :]
         del stock.payables[mark[6] :]
+        del self.top_ups[mark[7] :]
 
 
 def plan_entries(entries: Iterable[Entry]) -> Plan:
@@ -198,12 +215,18 @@ def _bounded(entry: Entry, key: str, low: int, high: int) -> int:
 
 
 def _sale(plan: Plan, entry: Entry) -> None:
-    # The contract has checked every field's type; HQ bounds the figures it adds up.
     lines = entry.payload["lines"]
     cost_fen = sum(line.get("cost_fen") or 0 for line in lines)
+    _book_sale(plan, entry, "total_fen", lines, cost_fen, "its lines")
+
+
+def _book_sale(
+    plan: Plan, entry: Entry, total_field: str, lines: list[Any], cost_fen: int, what: str
+) -> None:
+    # The contract has checked every field's type; HQ bounds the figures it adds up.
     if not -MAX_SALE_TOTAL_FEN <= cost_fen <= MAX_SALE_TOTAL_FEN:
         raise OutOfBounds(
-            f"entry {entry.origin}#{entry.seq} (sale/checkout): its lines cost {cost_fen} fen,"
+            f"entry {entry.origin}#{entry.seq} ({entry.kind}/{entry.op}): {what} cost {cost_fen} fen,"
             f" outside {-MAX_SALE_TOTAL_FEN}..{MAX_SALE_TOTAL_FEN}"
         )
     plan.sales.append(
@@ -212,7 +235,7 @@ def _sale(plan: Plan, entry: Entry) -> None:
             entry.entity_id,
             entry.seq,
             utc_day(_bounded(entry, "at_ms", 0, MAX_AT_MS)),
-            _bounded(entry, "total_fen", 0, MAX_SALE_TOTAL_FEN),
+            _bounded(entry, total_field, 0, MAX_SALE_TOTAL_FEN),
             len(lines),
             cost_fen,
         )
@@ -252,27 +275,30 @@ def _directory(plan: Plan, entry: Entry) -> None:
     plan.directory.append(DirectoryWrite(entry.origin, record, hold if isinstance(hold, str) else None))
 
 
+def _ledger(plan: Plan, entry: Entry) -> None:
+    """A ledger movement joins the directory; money paid onto a card (a top-up, uses
+    bought) and a top-up's bonus also go to the top-up report."""
+    _directory(plan, entry)
+    payload = entry.payload
+    ledger, kind, amount = payload["ledger"], payload["kind"], payload["amount"]
+    row = None
+    if ledger == "stored_value" and kind in ("top_up", "bonus"):
+        paid, bonus = (amount, 0) if kind == "top_up" else (0, amount)
+        row = ("stored_value", paid, bonus)
+    elif ledger == "uses" and kind == "grant" and "paid_fen" in payload:
+        row = ("uses", payload["paid_fen"], 0)
+    if row is not None:
+        day = utc_day(min(entry.hlc >> 16, MAX_AT_MS))  # the stamp's wall time
+        plan.top_ups.append(
+            TopUpRow(entry.origin, entry.entity_id, day, row[0], payload["card_id"], row[1], row[2])
+        )
+
+
 def _card_issue(plan: Plan, entry: Entry) -> None:
     """A card sold from a type is a sale: its price is takings, its gifts' cost is the
     cost of goods; the card record and the ledger entries that fill it join the directory."""
     gifts = entry.payload["gifts"]
-    cost_fen = sum(gift["cost_fen"] for gift in gifts)
-    if not -MAX_SALE_TOTAL_FEN <= cost_fen <= MAX_SALE_TOTAL_FEN:
-        raise OutOfBounds(
-            f"entry {entry.origin}#{entry.seq} (card/issue): its gifts cost {cost_fen} fen,"
-            f" outside {-MAX_SALE_TOTAL_FEN}..{MAX_SALE_TOTAL_FEN}"
-        )
-    plan.sales.append(
-        SaleRow(
-            entry.origin,
-            entry.entity_id,
-            entry.seq,
-            utc_day(_bounded(entry, "at_ms", 0, MAX_AT_MS)),
-            entry.payload["price_fen"],
-            len(gifts),
-            cost_fen,
-        )
-    )
+    _book_sale(plan, entry, "price_fen", gifts, sum(gift["cost_fen"] for gift in gifts), "its gifts")
     records = records_from_entry(
         entry.kind, entry.op, entry.entity_id, entry.hlc, entry.origin, entry.payload
     )
@@ -291,7 +317,7 @@ _HANDLERS = {
     MEMBER_REGISTER.key: _member,
     MEMBER_EDIT.key: _member,
     CARD_EVENT.key: _directory,
-    LEDGER_ENTRY.key: _directory,
+    LEDGER_ENTRY.key: _ledger,
     VOUCHER_REDEEM.key: _voucher,
     CARD_ISSUE.key: _card_issue,
 }

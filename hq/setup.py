@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hq.accounts import Accounts
 from hq.errors import DatabaseMismatch, KeyFileExposed, NotInitialised
 from hq.operation_log import Doer, Operation
-from hq.storage.base import CardType, Product
+from hq.storage.base import CardType, Product, TopUpRule
 from hq.storage.postgres import PostgresHQStore
 from hq.storage.sqlite import SqliteHQStore
 from protocol.codec import check_branch_code
@@ -64,6 +64,11 @@ DEMO_CARD_TYPES = (
     CardType(
         "MASSAGE-MONTH", "Massage month card / 足疗月卡", 99_900, validity_days=30, services=("SVC-MASSAGE",)
     ),
+)
+# The seed's top-up bonuses: pay 1,000 yuan, get 100 more; pay 2,000, get 300.
+DEMO_TOP_UP_RULES = (
+    TopUpRule("TOPUP-1000", "Top up 1,000, get 100 / 充1000送100", 100_000, 10_000),
+    TopUpRule("TOPUP-2000", "Top up 2,000, get 300 / 充2000送300", 200_000, 30_000),
 )
 
 
@@ -142,6 +147,9 @@ async def init_hq(
             codes = [card_type.code for card_type in DEMO_CARD_TYPES]
             operation = Operation(doer, now_ms(), "master.upsert", "card_type", {"keys": codes})
             await store.upsert_master(DEMO_CARD_TYPES, now_ms(), operation)
+            codes = [rule.code for rule in DEMO_TOP_UP_RULES]
+            operation = Operation(doer, now_ms(), "master.upsert", "top_up_rule", {"keys": codes})
+            await store.upsert_master(DEMO_TOP_UP_RULES, now_ms(), operation)
         if demo_data and demo_operators is not False:
             await _add_missing(store, DEMO_OPERATORS, doer)
     finally:

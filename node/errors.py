@@ -13,6 +13,8 @@ __all__ = [
     "CardBlocked",
     "CardExpired",
     "CardTaken",
+    "CreditOverLimit",
+    "DayClosed",
     "DocumentState",
     "InsufficientBalance",
     "InsufficientStock",
@@ -21,10 +23,12 @@ __all__ = [
     "NotEnrolled",
     "NotFound",
     "NotOnThisCard",
+    "NotRefundable",
     "NothingToClear",
     "NothingToReplenish",
     "OfflineLimitReached",
     "OverReceipt",
+    "OverRepayment",
     "PhoneTaken",
     "ReplicatorStarting",
     "TenderShort",
@@ -208,3 +212,33 @@ class NotOnThisCard(Refused):
 
     http_status = 422
     code = "not_on_this_card"
+
+
+class NotRefundable(Refused):
+    """More stored value asked back than may be paid back: only what was paid in, less
+    what was taken, never a bonus."""
+
+    http_status = 409
+    code = "not_refundable"
+
+
+class DayClosed(Refused):
+    """The branch's drawer for that day is closed already: a close is taken once and
+    never changed. A retry of the same close sends its Idempotency-Key again."""
+
+    http_status = 409
+    code = "day_closed"
+
+
+class CreditOverLimit(Refused):
+    """A credit tender beyond what the card's credit line has left (as this branch sees it)."""
+
+    http_status = 402
+    code = "credit_over_limit"
+
+
+class OverRepayment(Refused):
+    """A repayment of more credit than the card owes."""
+
+    http_status = 409
+    code = "over_repayment"

@@ -343,6 +343,14 @@ def card_entries(conn: Connection, card_id: str) -> list[LedgerEntry]:
     return [_decode(blob) for (blob,) in rows]
 
 
+def cards_on_ledger(conn: Connection, ledger: str) -> list[str]:
+    """Every card with entries on `ledger` (the cards that ever had credit, say)."""
+    rows = conn.execute(
+        "SELECT DISTINCT card_id FROM dir_ledger WHERE ledger = ? ORDER BY card_id", (ledger,)
+    )
+    return [str(card_id) for (card_id,) in rows]
+
+
 def card_balance(conn: Connection, card_id: str, ledger: str, item: str | None = None) -> int:
     """The card's balance on one ledger; of one service item's uses if `item` is given."""
     if item is None:

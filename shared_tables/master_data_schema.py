@@ -56,3 +56,17 @@ CARD_TYPES_SCHEMA = """
         active INTEGER NOT NULL DEFAULT 1
     ) WITHOUT ROWID
 """
+
+# HQ's top-up bonus rules (pay so much onto a card, get so much more).
+TOP_UP_RULES_SCHEMA = """
+    CREATE TABLE top_up_rules (
+        code TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        paid_fen INTEGER NOT NULL,
+        bonus_fen INTEGER NOT NULL,
+        card_type TEXT,
+        valid_from TEXT,
+        valid_until TEXT,
+        active INTEGER NOT NULL DEFAULT 1
+    ) WITHOUT ROWID
+"""

@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING
 from conflict.directory import Directory, decode
 from conflict.wire import ENTRY_KINDS
 from hq.conflicts import HQ_NODE
+from protocol.contract import CARD_ISSUE
 from protocol.entry import decode_entry
 from shared_tables import directory_store
 from simulations.model import Violation
+from simulations.shop import issue_entries
 
 if TYPE_CHECKING:
     from simulations.engine import Simulation
@@ -97,16 +99,26 @@ async def directory_writes_exactly_once(sim: Simulation) -> list[Violation]:
     ledger = sim.ledger
     problems = []
     ledger_kind = ENTRY_KINDS["ledger"]
+    # A card sold from a type books its stored value and uses in the sale's one entry.
+    carried_by = {
+        entry_id: (*CARD_ISSUE.key, sale_id)
+        for sale_id, sold in ledger.card_sales.items()
+        for entry_id in issue_entries(sale_id, sold)
+    }
     for entry_id, told in sorted(ledger.entries.items()):
         held = directory.ledger.get(entry_id)
+        logged = counts[carried_by.get(entry_id, (*ledger_kind, entry_id))]
         if held is None:
             problems.append(f"{told.ledger} entry {entry_id} ({told.amount}, at {told.branch}) is lost")
-        elif (held.ledger, held.amount, held.node) != (told.ledger, told.amount, told.branch) or (
-            told.card_id is not None and held.card_id != told.card_id
-        ):
+        elif (held.ledger, held.amount, held.node, held.item) != (
+            told.ledger,
+            told.amount,
+            told.branch,
+            told.item,
+        ) or (told.card_id is not None and held.card_id != told.card_id):
             problems.append(f"entry {entry_id} was told {told}, the directory holds {held}")
-        elif counts[(*ledger_kind, entry_id)] != 1:
-            problems.append(f"entry {entry_id} is in HQ's logs {counts[(*ledger_kind, entry_id)]} times")
+        elif logged != 1:
+            problems.append(f"entry {entry_id} is in HQ's logs {logged} times")
     for entry_id, held in sorted(directory.ledger.items()):
         if entry_id not in ledger.entries and held.node != HQ_NODE:
             problems.append(f"entry {entry_id} ({held.ledger} {held.amount} at {held.node}) was never told")

@@ -123,6 +123,7 @@ class Simulation:
         # Drawn after the others, so adding it left every earlier stream as it was.
         self.directory_rng = random.Random(self.rng.getrandbits(64))
         self.inventory_rng = random.Random(self.rng.getrandbits(64))
+        self.cards_rng = random.Random(self.rng.getrandbits(64))
         self.ledger = Ledger()
         self.figures = {code: BranchFigures(code) for code in self.nodes}
         self._push_in_flight: dict[str, int | None] = dict.fromkeys(self.nodes)

@@ -3,7 +3,7 @@
 Each checker reads the replicas' real SQLite files and HQ's store and returns
 the violations it found. `INVARIANTS` is the one place later capabilities add
 theirs (stock conserved across warehouses and in transit, money conserved,
-transfers booked exactly once, conflicts surfaced).
+transfers booked exactly once, conflicts surfaced, cards' uses and money).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from conflict.directory import decode
 from protocol.entry import GENESIS_HASH, check_chain, decode_entry
 from protocol.errors import ProtocolError
+from simulations.card_invariants import CARD_INVARIANTS
 from simulations.directory_invariants import DIRECTORY_INVARIANTS
 from simulations.inventory_invariants import INVENTORY_INVARIANTS
 from simulations.model import Violation
@@ -26,6 +27,12 @@ if TYPE_CHECKING:
     from simulations.engine import Simulation
 
 Checker = Callable[["Simulation"], Awaitable[list[Violation]]]
+
+# A branch's sales: its checkouts, and the cards of a type it sold (each at its price).
+BRANCH_SALES_QUERY = (
+    "SELECT SUM(n), SUM(fen) FROM (SELECT COUNT(*) AS n, COALESCE(SUM(total_fen), 0) AS fen FROM sales"
+    " UNION ALL SELECT COUNT(*), COALESCE(SUM(price_fen), 0) FROM card_sales)"
+)
 
 
 def _node_rows(path: Path, query: str) -> list[tuple[Any, ...]]:
@@ -119,13 +126,15 @@ async def sales_name_their_operator(sim: Simulation) -> list[Violation]:
 
 
 async def sales_totals_match(sim: Simulation) -> list[Violation]:
-    """HQ's sales figures per branch equal the branch's own and what the tills were told."""
+    """HQ's sales figures per branch equal the branch's own and what the tills were told;
+    a card of a type sold is a sale of its price."""
     found = []
     for code in sorted(sim.nodes):
         totals = await sim.hq.hq.store.sales_totals(code)
         count, total_fen = totals.count, totals.total_fen
-        row = _node_rows(_node_db(sim, code), "SELECT COUNT(*), COALESCE(SUM(total_fen), 0) FROM sales")[0]
+        row = _node_rows(_node_db(sim, code), BRANCH_SALES_QUERY)[0]
         told = [total for branch, total in sim.ledger.sales.values() if branch == code]
+        told += [card.price_fen for card in sim.ledger.card_sales.values() if card.branch == code]
         figures = {"HQ": (count, total_fen), "branch": (row[0], row[1]), "tills": (len(told), sum(told))}
         if len(set(figures.values())) != 1:
             found.append(Violation("sales totals match", f"{code}: (count, total_fen) {figures}"))
@@ -218,6 +227,7 @@ INVARIANTS: tuple[Checker, ...] = (
     converged_within_budget,
     *DIRECTORY_INVARIANTS,
     *INVENTORY_INVARIANTS,
+    *CARD_INVARIANTS,
 )
 
 

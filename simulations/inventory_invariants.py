@@ -46,7 +46,8 @@ def _booked(books: dict[str, Books], transfer_id: str, to_branch: str) -> bool:
 
 def _told_flows(sim: Simulation) -> Counter[str]:
     """Per product: what came into the shop and left it, as the tills and storekeepers
-    were told: receipts, less sales, plus customers' returns and stocktake variances.
+    were told: receipts, less sales and the gifts handed over with cards of a type, plus
+    customers' returns and stocktake variances.
     A service item is never stocked, so it has no flows to conserve."""
     ledger = sim.ledger
     flows: Counter[str] = Counter()
@@ -64,13 +65,17 @@ def _told_flows(sim: Simulation) -> Counter[str]:
     for counted in ledger.stocktakes.values():
         for sku, variance_qty in counted.lines:
             flows[sku] += variance_qty
+    for card in ledger.card_sales.values():
+        for sku, qty in card.gifts:  # handed over with the card, from the branch's stock
+            flows[sku] -= qty
     return flows
 
 
 async def stock_conserved(sim: Simulation) -> list[Violation]:
     """Per product: the stock of every warehouse at the node that keeps it, plus what is in
-    transit (sent, not yet booked at the destination), equals receipts - sales + returns +
-    stocktake variances; and no node holds stock of a warehouse it does not keep."""
+    transit (sent, not yet booked at the destination), equals receipts - sales (gifts with
+    cards of a type among them) + returns + stocktake variances; and no node holds stock of
+    a warehouse it does not keep."""
     books = all_books(sim)
     held: Counter[str] = Counter()
     problems = []

@@ -23,7 +23,7 @@ from protocol.errors import Refused
 from protocol.ids import uuid7
 from simulations.model import HQ_WAREHOUSE_NODE
 from simulations.running import RunningSimulation
-from simulations.shop import GOODS, STOCKED, SUPPLIERS, Counted, Received, Sent
+from simulations.shop import GOODS, STOCKED, SUPPLIERS, Booked, Counted, Received, Sent
 from simulations.world import SIMULATED_OPERATOR, SimNode
 
 # A delivery from a supplier: HQ's main warehouse takes pallets, a store a few boxes.
@@ -44,6 +44,8 @@ COUNT_ERROR_QTY = 3
 TO_HQ_SHARE = 0.25
 # A customer brings back something bought at this store among its last this many sales.
 RECENT_SALES = 20
+# Tenders drawn on a card's money, which a return refunds onto the card (node.services.returns).
+CARD_MONEY = ("stored_value", "credit")
 
 
 def warehouse_of(code: str) -> str:
@@ -232,4 +234,11 @@ class InventoryOps:
             node.code,
             tuple((line["sku"], line["qty"]) for line in returned["lines"]),
         )
+        # What went back onto the cards that paid (refunds to stored value, under the
+        # ids the return gives them: its id and -r<n> for its n-th refund).
+        for number, refund in enumerate(returned["refunds"]):
+            if refund["kind"] in CARD_MONEY and refund.get("card") is not None:
+                self.ledger.entries[f"{return_id}-r{number}"] = Booked(
+                    node.code, refund["card"], refund["kind"], refund["amount_fen"]
+                )
         self.sim.figures[node.code].returns += 1

@@ -61,6 +61,17 @@ class Load:
     transfers_per_minute: float = 0.0  # goods on hand sent to another warehouse
     stocktakes_per_minute: float = 0.0  # a count of a few products, differing a little from the books
     returns_per_minute: float = 0.0  # a customer brings back part of a recent sale
+    # Cards of a type (README "Cards of a type"). Zero by default, as for the directory.
+    card_sales_per_minute: float = 0.0  # a member buys a card of one of HQ's card types
+    card_uses_per_minute: float = 0.0  # a service line paid with a count card's uses
+    time_card_visits_per_minute: float = 0.0  # a service line a time card admits
+    # Share of card uses that go for a card's last uses as the tills were told, so two
+    # stores cut off from each other spend the same last use.
+    last_use_share: float = 0.0
+
+    @property
+    def uses_cards(self) -> bool:
+        return any((self.card_sales_per_minute, self.card_uses_per_minute, self.time_card_visits_per_minute))
 
     @property
     def uses_inventory(self) -> bool:
@@ -175,6 +186,10 @@ class Scenario:
         return any(load.uses_inventory for load in loads)
 
     @property
+    def uses_cards(self) -> bool:
+        return any(load.uses_cards for load in (self.load, *(b.load for b in self.branches if b.load)))
+
+    @property
     def nodes(self) -> tuple[BranchSpec, ...]:
         """Every node the run starts: the branches, and HQ's main warehouse when stock moves."""
         if not self.uses_inventory:
@@ -227,6 +242,13 @@ class BranchFigures:
     transfers_sent: int = 0
     transfers_refused: int = 0  # e.g. more than the warehouse had on hand
     transfers_received: int = 0  # booked here by the end of the run
+    card_sales: int = 0  # cards of a type sold here
+    card_sales_fen: int = 0  # their prices: takings, as the tills were told
+    uses_spent: int = 0  # count-card uses spent here
+    time_card_visits: int = 0
+    # Card operations refused here, by the refusal's code (uses_exhausted, unknown_card,
+    # card_expired ...): ordinary outcomes at a till, not failures.
+    card_refusals: dict[str, int] = field(default_factory=dict)
     peak_backlog: int = 0
     peak_lag_ms: int = 0  # age of the oldest entry HQ had not acknowledged, at its worst
     bytes_sent: int = 0

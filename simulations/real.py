@@ -75,6 +75,11 @@ def not_applied(scenario: Scenario) -> list[str]:
             " vouchers, conflict resolutions) NOT applied: real mode rings up cash sales and"
             " registrations only"
         )
+    if scenario.uses_cards:
+        notes.append(
+            "cards of a type (card sales, uses spent, time-card visits) NOT applied: real mode rings up"
+            " cash sales and registrations only"
+        )
     if scenario.uses_inventory:
         notes.append(
             "receipts, transfers, stocktakes, returns (and HQ's warehouse node) NOT applied: real mode rings"

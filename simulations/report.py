@@ -98,6 +98,7 @@ def run_tables(result: RunResult) -> list[ReportTable]:
     tables.append(_branch_table(result))
     tables += _directory_tables(result)
     tables += _inventory_tables(result)
+    tables += _card_tables(result)
     tables += [_fault_table(scenario), _heal_table(result)]
     tables.append(
         ReportTable(
@@ -311,6 +312,34 @@ def _inventory_tables(result: RunResult) -> list[ReportTable]:
                 ("longest in transit", format_duration(inventory.max_in_transit_ms)),
             ),
         ),
+    ]
+
+
+def _card_tables(result: RunResult) -> list[ReportTable]:
+    """Cards of a type, when the run sold or used any: what each branch's tills did with
+    them and what they refused (by refusal code). Overspent uses are in the conflicts table."""
+    figures = [result.branches[code] for code in branch_order(result)]
+    shown = [f for f in figures if f.card_sales or f.uses_spent or f.time_card_visits or f.card_refusals]
+    if not shown:
+        return []
+    rows = [
+        (
+            f.code,
+            _count(f.card_sales),
+            format_yuan(f.card_sales_fen),
+            _count(f.uses_spent),
+            _count(f.time_card_visits),
+            ", ".join(f"{code} {n:,}" for code, n in sorted(f.card_refusals.items())) or "none",
+        )
+        for f in shown
+    ]
+    return [
+        ReportTable(
+            title="Cards of a type",
+            headers=("branch", "cards sold", "card takings", "uses spent", "time-card visits", "refused"),
+            rows=tuple(rows),
+            right_aligned=(1, 2, 3, 4),
+        )
     ]
 
 

@@ -36,6 +36,7 @@ class RunningSimulation(Protocol):
     trading_rng: random.Random
     directory_rng: random.Random
     inventory_rng: random.Random
+    cards_rng: random.Random
 
     def clock(self) -> int:
         """The true wall clock (before any branch's skew)."""

@@ -44,6 +44,11 @@ every key is required unless a comment says otherwise::
     transfers_per_minute = 0.0   # goods on hand sent to another warehouse
     stocktakes_per_minute = 0.0  # a few products counted, a little off the books
     returns_per_minute = 0.0     # a customer brings back part of a recent sale
+    # Cards of a type (HQ's demo card types): none of it unless asked for.
+    card_sales_per_minute = 0.0        # a member buys a count card, time card or stored-value card
+    card_uses_per_minute = 0.0         # a service line paid with a count card's uses
+    time_card_visits_per_minute = 0.0  # a service line a time card admits
+    last_use_share = 0.0      # share of card uses spending a card's last uses (as tills were told)
 
     [hq_warehouse]            # HQ's main warehouse: no tills, just these
     receipts_per_minute = 0.0
@@ -181,9 +186,12 @@ _LOAD_RATES = (
     "transfers_per_minute",
     "stocktakes_per_minute",
     "returns_per_minute",
+    "card_sales_per_minute",
+    "card_uses_per_minute",
+    "time_card_visits_per_minute",
 )
 _HQ_WAREHOUSE_RATES = ("receipts_per_minute", "transfers_per_minute", "stocktakes_per_minute")
-_LOAD_SHARES = ("roaming_share", "duplicate_share", "voucher_reuse_share")
+_LOAD_SHARES = ("roaming_share", "duplicate_share", "voucher_reuse_share", "last_use_share")
 _LOAD_KEYS = (*_LOAD_RATES, *_LOAD_SHARES)
 _DURATION = re.compile(r"(-?)([0-9]{1,12})(ms|s|m|h|d)")
 _UNIT_MS = {"ms": 1, "s": SECOND_MS, "m": MINUTE_MS, "h": HOUR_MS, "d": DAY_MS}

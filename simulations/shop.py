@@ -57,6 +57,35 @@ class Booked:
     card_id: str | None  # None for points: the node books them on the member's first card
     ledger: str
     amount: int
+    item: str = ""  # the service item a uses movement counts; empty on every other ledger
+
+
+@dataclass(frozen=True)
+class CardSold:
+    """A card of a type a till was told it sold, with what its receipt showed the card holding."""
+
+    branch: str
+    card_id: str
+    member_id: str  # the member it went to (the survivor, if the till named an alias)
+    card_type: str
+    price_fen: int  # takings
+    stored_value_fen: int  # on the card as a liability
+    uses: tuple[tuple[str, int], ...]  # (service sku, uses granted), in the type's order
+    services: tuple[str, ...]  # what it admits as a time card
+    gifts: tuple[tuple[str, int], ...]  # (sku, qty) handed over from the branch's stock
+
+
+def issue_entries(sale_id: str, sold: CardSold) -> dict[str, Booked]:
+    """The ledger movements a card's sale books, under the ids the wire contract gives them
+    (conflict.wire.card_issue_records): the sale's id with -sv for its stored value and
+    -u<n> for the n-th line of its uses, in the type's order. They travel in the sale's
+    one card/issue entry, not in entries of their own."""
+    entries = {}
+    if sold.stored_value_fen:
+        entries[f"{sale_id}-sv"] = Booked(sold.branch, sold.card_id, "stored_value", sold.stored_value_fen)
+    for number, (sku, qty) in enumerate(sold.uses):
+        entries[f"{sale_id}-u{number}"] = Booked(sold.branch, sold.card_id, "uses", qty, sku)
+    return entries
 
 
 @dataclass(frozen=True)
@@ -109,9 +138,23 @@ class Ledger:
     # Sale return id -> (branch, (sku, qty) brought back).
     returns: dict[str, tuple[str, tuple[tuple[str, int], ...]]] = field(default_factory=dict)
     transfers: dict[str, Sent] = field(default_factory=dict)  # transfer id -> goods sent
+    # Cards of a type. Sale id -> the card sold; the stored value and uses its sale
+    # booked, and every use spent, are movements in `entries`.
+    card_sales: dict[str, CardSold] = field(default_factory=dict)
+    # Time-card tender id -> (branch, card, sku, qty): visits a time card paid for.
+    card_visits: dict[str, tuple[str, str, str, int]] = field(default_factory=dict)
 
     def card_holders(self) -> dict[str, Member]:
         return {card: member for member in self.members for card in member.cards}
+
+    def uses_told(self) -> dict[tuple[str, str], int]:
+        """(card, service item) -> uses granted less uses spent, as the tills were told."""
+        told: dict[tuple[str, str], int] = {}
+        for booked in self.entries.values():
+            if booked.ledger == "uses" and booked.card_id is not None:
+                key = (booked.card_id, booked.item)
+                told[key] = told.get(key, 0) + booked.amount
+        return told
 
 
 def pick_member(rng: random.Random, branch: str, roaming_share: float, pool: list[Member]) -> Member | None:

@@ -3,7 +3,8 @@
 Every kind of operation is a Poisson stream per branch at the scenario's rate,
 multiplied by any busy window in force. Cash sales and registrations are here;
 the shared member directory's operations are in simulations/directory_ops.py,
-receipts, transfers, stocktakes and returns in simulations/inventory_ops.py.
+receipts, transfers, stocktakes and returns in simulations/inventory_ops.py, cards of
+a type (sold, their uses spent, time-card visits) in simulations/card_ops.py.
 What a till was told goes into the shop's `Ledger` (simulations/shop.py).
 """
 
@@ -17,6 +18,7 @@ from node.services.members import register_job
 from node.store.writer import ACTING_OPERATOR
 from protocol.errors import Refused
 from protocol.ids import uuid7
+from simulations.card_ops import CardOps
 from simulations.directory_ops import DirectoryOps
 from simulations.inventory_ops import InventoryOps
 from simulations.model import Load
@@ -42,6 +44,7 @@ class Tills:
         self.ledger = sim.ledger
         self.directory = DirectoryOps(sim, self)
         self.inventory = InventoryOps(sim)
+        self.cards = CardOps(sim, self)
         # Kind -> (the Load field giving its rate, the operation). Sales and
         # registrations come first and draw from `trading_rng` as they always
         # have, so scenarios without directory operations replay unchanged.
@@ -57,6 +60,9 @@ class Tills:
             "transfer": ("transfers_per_minute", self.inventory.transfer),
             "stocktake": ("stocktakes_per_minute", self.inventory.stocktake),
             "sale_return": ("returns_per_minute", self.inventory.sale_return),
+            "card_sale": ("card_sales_per_minute", self.cards.sell_card),
+            "card_use": ("card_uses_per_minute", self.cards.use_card),
+            "time_card_visit": ("time_card_visits_per_minute", self.cards.visit),
         }
 
     def start(self, node: SimNode) -> None:
@@ -149,6 +155,12 @@ class Tills:
         except Refused:
             self.sim.figures[node.code].refused += 1  # e.g. a roaming member not yet synced here
             return None
+        self.record_sale(node, sale_id, receipt)
+        return receipt
+
+    def record_sale(self, node: SimNode, sale_id: str, receipt: dict[str, Any]) -> None:
+        """What the till was told of a sale it booked: its total, its goods, the points it
+        earned, and what each card or voucher tender took."""
         figures = self.sim.figures[node.code]
         self.ledger.sales[sale_id] = (node.code, receipt["total_fen"])
         sold = tuple((line["sku"], line["qty"]) for line in receipt["lines"])
@@ -175,7 +187,19 @@ class Tills:
                     tender["amount_fen"],
                 )
                 figures.voucher_redemptions += 1
-        return receipt
+            elif tender["kind"] == "uses":
+                self.ledger.entries[f"{sale_id}-t{number}"] = Booked(
+                    node.code, tender["card"], "uses", -tender["qty"], tender["sku"]
+                )
+                figures.uses_spent += tender["qty"]
+            elif tender["kind"] == "time_card":
+                self.ledger.card_visits[f"{sale_id}-t{number}"] = (
+                    node.code,
+                    tender["card"],
+                    tender["sku"],
+                    tender["qty"],
+                )
+                figures.time_card_visits += 1
 
     async def register(self, node: SimNode) -> None:
         load, _ = self.load(node.code)

@@ -22,7 +22,7 @@ from hq.api import refusal
 from hq.errors import InvalidQuery
 from hq.operation_log import Doer, Operation
 from hq.service import HQ
-from hq.setup import DEMO_CATALOGUE, token_hash
+from hq.setup import DEMO_CARD_TYPES, DEMO_CATALOGUE, token_hash
 from hq.storage.sqlite import SqliteHQStore
 from node.config import NodeConfig
 from node.services.operators import Sessions
@@ -78,6 +78,15 @@ class SimHQ:
         )
         self.service = HQ(store, self.key, wall_ms=self.clock)
         await self.service.publish_products(list(DEMO_CATALOGUE), SIMULATED_OPERATOR)
+        await self._publish_card_types()
+
+    async def _publish_card_types(self) -> None:
+        """HQ's demo card types, stored as `hq init --demo-data` stores them (hq.setup) and
+        published with the rest of HQ's master data, so every branch can sell them."""
+        now = self.clock()
+        codes = [card_type.code for card_type in DEMO_CARD_TYPES]
+        operation = Operation(SIMULATED_OPERATOR, now, "master.upsert", "card_type", {"keys": codes})
+        self.hq.notifier.notify(await self.hq.store.upsert_master(list(DEMO_CARD_TYPES), now, operation))
 
     async def close(self) -> None:
         await self.hq.store.close()

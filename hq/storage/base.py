@@ -7,7 +7,7 @@ conflict/), so backends cannot disagree.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, NamedTuple, Protocol
 
@@ -232,19 +232,55 @@ class CardType:
         return FeedChange("card_type", self.code, "upsert", body)
 
 
-MasterRecord = Product | Category | Supplier | Warehouse | CardType
+@dataclass(frozen=True)
+class TopUpRule:
+    """A top-up bonus (FEATURES M3, "pay 1,000 yuan, get 100 more"): a top-up of at
+    least `paid_fen` onto a card (of `card_type`, if named) within the dates gets
+    `bonus_fen` more, booked apart from what was paid. Of the rules a top-up meets,
+    the one with the highest threshold applies, once."""
+
+    code: str
+    name: str
+    paid_fen: int
+    bonus_fen: int
+    card_type: str | None = None
+    valid_from: str | None = None
+    valid_until: str | None = None
+    active: bool = True
+
+    KIND: ClassVar[str] = "top_up_rule"
+    KEY: ClassVar[str] = "code"
+
+    def as_change(self) -> FeedChange:
+        return FeedChange("top_up_rule", self.code, "upsert", asdict(self))
+
+
+MasterRecord = Product | Category | Supplier | Warehouse | CardType | TopUpRule
 MASTER_KINDS: dict[str, type[MasterRecord]] = {
     "product": Product,
     "category": Category,
     "supplier": Supplier,
     "warehouse": Warehouse,
     "card_type": CardType,
+    "top_up_rule": TopUpRule,
 }
 
 
 def main_warehouse(branch: str) -> Warehouse:
     """The warehouse every branch keeps from its enrollment on (a node's default)."""
     return Warehouse(f"{branch}-MAIN", f"{branch} main warehouse", branch)
+
+
+@dataclass(frozen=True)
+class TopUpTotals:
+    """One branch's top-ups of one kind on one day (stored_value, or uses bought)."""
+
+    branch: str
+    day: str
+    kind: str
+    count: int
+    paid_fen: int
+    bonus_fen: int
 
 
 @dataclass(frozen=True)
@@ -256,6 +292,42 @@ class SalesTotals:
     @property
     def gross_profit_fen(self) -> int:
         return self.total_fen - self.cost_fen
+
+
+@dataclass(frozen=True)
+class StoredValueLiability:
+    """Stored value moved at one branch (the node that wrote each movement; "hq" for
+    HQ's own adjustments), in fen: issued with cards sold, topped up, spent (shown as a
+    positive figure), refunded onto cards by returns, and `other_fen`, the signed sum of
+    every other kind (a bonus, a payout, a transfer, an operator's adjustment). What
+    the cards still hold of it, the liability, is the sum of every movement."""
+
+    branch: str
+    issued_fen: int = 0
+    topped_up_fen: int = 0
+    spent_fen: int = 0
+    refunded_fen: int = 0
+    other_fen: int = 0
+
+    @classmethod
+    def of_movements(cls, branch: str, fen_by_kind: Mapping[str, int]) -> StoredValueLiability:
+        """From the signed sum of each kind of stored-value entry (conflict.ledger)."""
+        named = ("issue", "top_up", "spend", "refund")
+        return cls(
+            branch,
+            issued_fen=fen_by_kind.get("issue", 0),
+            topped_up_fen=fen_by_kind.get("top_up", 0),
+            spent_fen=-fen_by_kind.get("spend", 0),
+            refunded_fen=fen_by_kind.get("refund", 0),
+            other_fen=sum(fen for kind, fen in fen_by_kind.items() if kind not in named),
+        )
+
+    @property
+    def outstanding_fen(self) -> int:
+        return self.issued_fen + self.topped_up_fen - self.spent_fen + self.refunded_fen + self.other_fen
+
+    def as_json(self) -> dict[str, Any]:
+        return {"branch": self.branch, "outstanding_fen": self.outstanding_fen, **asdict(self)}
 
 
 @dataclass(frozen=True)
@@ -354,6 +426,14 @@ class HQStore(Protocol):
 
     async def master_records(self, kind: str, keys: list[str] | None = None) -> list[MasterRecord]: ...
     async def sales_totals(self, branch: str | None) -> SalesTotals: ...
+    async def stored_value_liability(self, branch: str | None) -> list[StoredValueLiability]:
+        """Stored value outstanding, per branch where each movement happened, by branch
+        code; of `branch` alone (a row of zeros if it has none) if given."""
+        ...
+
+    async def top_up_totals(self, branch: str | None, first_day: str, last_day: str) -> list[TopUpTotals]:
+        """Top-ups by branch, day and kind, the days given inclusive (UTC dates)."""
+        ...
 
     # stock, transfers and payables, as the branches' entries tell them
     async def stock_levels(self, warehouse: str | None, sku: str | None) -> list[StockLevel]: ...

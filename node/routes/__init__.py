@@ -16,6 +16,7 @@ from node.routes import (
     payables,
     purchasing,
     returns,
+    settlement,
     stock,
     stocktake,
     sync,
@@ -36,4 +37,5 @@ ROUTE_TABLES: tuple[web.RouteTableDef, ...] = (
     returns.routes,
     purchasing.routes,
     payables.routes,
+    settlement.routes,
 )

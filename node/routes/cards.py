@@ -3,13 +3,20 @@ sell cards of the types HQ publishes (node.services.card_sales)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from aiohttp import web
 
-from node.routes.context import CONTEXT, json_body, request_key
+from node.routes.context import CONTEXT, NodeContext, json_body, optional_body, request_key
 from node.services import card_sales, card_types, cards, fields
+from node.store.writer import Job
 from protocol.access import requires
 
 routes = web.RouteTableDef()
+# Credit is owed for this many days before it is overdue, unless the caller asks another term.
+CREDIT_TERM_DAYS = 30
+MAX_TERM_DAYS = 3650
 
 
 @routes.get("/api/cards/{card}")
@@ -24,12 +31,69 @@ async def show(request: web.Request) -> web.Response:
 @routes.post("/api/cards/{card}/top-up")
 @requires("cards:add")
 async def top_up(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
-    card_id = fields.card_number(request.match_info["card"])
     amount_fen = cards.parse_top_up(await json_body(request))
-    result = await context.store.writer.run(
-        cards.top_up_job(card_id, amount_fen, context.new_id(), request_key(request))
+    return await _card_write(
+        request,
+        lambda context, card_id: cards.top_up_job(
+            card_id, amount_fen, context.new_id(), request_key(request), context.config.zone
+        ),
     )
+
+
+@routes.post("/api/cards/{card}/uses")
+@requires("cards:add")
+async def buy_uses(request: web.Request) -> web.Response:
+    bought = cards.parse_uses(await json_body(request))
+    return await _card_write(
+        request,
+        lambda context, card_id: cards.uses_job(
+            card_id, bought, context.new_id(), request_key(request), context.config.zone
+        ),
+    )
+
+
+@routes.post("/api/cards/{card}/credit")
+@requires("cards:edit")
+async def credit(request: web.Request) -> web.Response:
+    """More credit on the card's line, or a repayment of what it owes, in cash."""
+    action, amount_fen = cards.parse_credit(await json_body(request))
+    return await _card_write(
+        request,
+        lambda context, card_id: cards.credit_job(
+            card_id, action, amount_fen, context.new_id(), request_key(request)
+        ),
+    )
+
+
+@routes.get("/api/credit/overdue")
+@requires("members:view")
+async def overdue(request: web.Request) -> web.Response:
+    """Members owing credit for longer than ?days= (30 by default), the longest first."""
+    context = request.app[CONTEXT]
+    days = fields.query_count(request.query, "days", CREDIT_TERM_DAYS, MAX_TERM_DAYS)
+    now = context.store.writer.now_ms()
+    found = await context.store.read(lambda conn: cards.overdue_credit(conn, now, days))
+    return web.json_response({"days": days, "cards": found})
+
+
+@routes.post("/api/cards/{card}/payout")
+@requires("returns:add")
+async def pay_out(request: web.Request) -> web.Response:
+    """Unused stored value back in cash (a refund of the card), and the card returned if asked."""
+    payout = cards.parse_payout(await optional_body(request))
+    return await _card_write(
+        request,
+        lambda context, card_id: cards.payout_job(
+            card_id, payout, context.new_id(), context.new_id(), request_key(request)
+        ),
+    )
+
+
+async def _card_write(request: web.Request, job_for: Callable[[NodeContext, str], Job[Any]]) -> web.Response:
+    """Run the job for the card the path names: 201 with what it booked, 200 for a
+    replay of an Idempotency-Key."""
+    context = request.app[CONTEXT]
+    result = await context.store.writer.run(job_for(context, fields.card_number(request.match_info["card"])))
     return web.json_response(result, status=200 if result["replayed"] else 201)
 
 
@@ -38,6 +102,13 @@ async def top_up(request: web.Request) -> web.Response:
 async def list_card_types(request: web.Request) -> web.Response:
     types = await request.app[CONTEXT].store.read(card_types.card_types)
     return web.json_response({"card_types": types})
+
+
+@routes.get("/api/top-up-rules")
+@requires("cards:view")
+async def list_top_up_rules(request: web.Request) -> web.Response:
+    rules = await request.app[CONTEXT].store.read(card_types.top_up_rules)
+    return web.json_response({"top_up_rules": rules})
 
 
 @routes.post("/api/card-sales")

@@ -1,5 +1,6 @@
-"""Card types as HQ authors them (FEATURES M2), received through the feed: what a
-till sells a card of a type for, and what the card then holds.
+"""Card types and top-up bonus rules as HQ authors them (FEATURES M2, M3), received
+through the feed: what a till sells a card of a type for, what the card then holds,
+and what a top-up gives beside what was paid.
 
 HQ is the only writer, so its latest version replaces ours, as the catalogue's does.
 """
@@ -12,6 +13,7 @@ import sqlite3
 from typing import Any, NamedTuple
 
 from node.errors import UnknownCardType
+from node.services import catalogue
 
 _COLUMNS = (
     "code",
@@ -76,14 +78,8 @@ def apply_card_type(conn: sqlite3.Connection, payload: dict[str, Any]) -> None:
     row = {name: payload.get(name, _DEFAULTS.get(name)) for name in _COLUMNS}
     for name in _LISTS:
         row[name] = json.dumps(row[name])
-    row["active"] = int(bool(row["active"]))
-    names = list(row)
-    conn.execute(
-        f"INSERT INTO card_types ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
-        " ON CONFLICT (code) DO UPDATE SET "
-        + ", ".join(f"{name} = excluded.{name}" for name in names if name != "code"),
-        list(row.values()),
-    )
+    row["active"] = bool(row["active"])
+    catalogue.upsert(conn, "card_types", "code", row)
 
 
 def _from_row(row: sqlite3.Row | tuple[Any, ...]) -> CardType:
@@ -108,3 +104,44 @@ def card_types(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """The card types on sale, as a till lists them."""
     rows = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM card_types WHERE active ORDER BY code")
     return [_from_row(row).as_json() for row in rows]
+
+
+# -- top-up bonus rules ---------------------------------------------------------------
+
+_RULE_COLUMNS = ("code", "name", "paid_fen", "bonus_fen", "card_type", "valid_from", "valid_until", "active")
+
+
+class TopUpRule(NamedTuple):
+    code: str
+    bonus_fen: int
+
+
+def apply_top_up_rule(conn: sqlite3.Connection, payload: dict[str, Any]) -> None:
+    row = {name: payload.get(name) for name in _RULE_COLUMNS}
+    row["active"] = bool(payload.get("active", True))
+    catalogue.upsert(conn, "top_up_rules", "code", row)
+
+
+def top_up_bonus(
+    conn: sqlite3.Connection, card_type: str | None, paid_fen: int, day: str
+) -> TopUpRule | None:
+    """The rule a top-up of `paid_fen` onto a card (of `card_type`, None for a plain card)
+    meets on `day`: of the active rules for any card or for its type whose threshold it
+    reaches, the one with the highest threshold (then the largest bonus, then the code),
+    applied once."""
+    row = conn.execute(
+        "SELECT code, bonus_fen FROM top_up_rules WHERE active AND paid_fen <= ?"
+        " AND (card_type IS NULL OR card_type = ?)"
+        " AND (valid_from IS NULL OR valid_from <= ?) AND (valid_until IS NULL OR valid_until >= ?)"
+        " ORDER BY paid_fen DESC, bonus_fen DESC, code LIMIT 1",
+        (paid_fen, card_type, day, day),
+    ).fetchone()
+    return None if row is None or row[1] == 0 else TopUpRule(str(row[0]), int(row[1]))
+
+
+def top_up_rules(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """The top-up bonuses in force here, as a till shows them beside the top-up."""
+    rows = conn.execute(
+        f"SELECT {', '.join(_RULE_COLUMNS)} FROM top_up_rules WHERE active ORDER BY paid_fen, code"
+    )
+    return [{**dict(zip(_RULE_COLUMNS, row, strict=True)), "active": True} for row in rows]

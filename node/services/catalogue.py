@@ -72,7 +72,8 @@ class Product(NamedTuple):
     service: bool  # a service item: sold and used on cards, no stock kept
 
 
-def _upsert(conn: sqlite3.Connection, table: str, key: str, row: dict[str, Any]) -> None:
+def upsert(conn: sqlite3.Connection, table: str, key: str, row: dict[str, Any]) -> None:
+    """HQ's latest version of a master record replaces ours (a flag stored as 0 or 1)."""
     names = list(row)
     updates = ", ".join(f"{name} = excluded.{name}" for name in names if name != key)
     conn.execute(
@@ -86,7 +87,7 @@ def apply_product(conn: sqlite3.Connection, payload: dict[str, Any]) -> None:
     row = {name: payload.get(name, _PRODUCT_DEFAULTS.get(name)) for name in PRODUCT_FIELDS}
     rows = rows_of(conn)
     try:
-        _upsert(conn, "products", "sku", row)
+        upsert(conn, "products", "sku", row)
     finally:
         # The only write of a product: the writer's cache reads it afresh next time.
         if rows is not None:
@@ -94,19 +95,19 @@ def apply_product(conn: sqlite3.Connection, payload: dict[str, Any]) -> None:
 
 
 def apply_category(conn: sqlite3.Connection, payload: dict[str, Any]) -> None:
-    _upsert(conn, "categories", "code", {k: payload.get(k) for k in ("code", "name", "parent")})
+    upsert(conn, "categories", "code", {k: payload.get(k) for k in ("code", "name", "parent")})
 
 
 def apply_supplier(conn: sqlite3.Connection, payload: dict[str, Any]) -> None:
     row = {k: payload.get(k) for k in ("code", "name", "contact", "phone")}
     row["active"] = bool(payload.get("active", True))
-    _upsert(conn, "suppliers", "code", row)
+    upsert(conn, "suppliers", "code", row)
 
 
 def apply_warehouse(conn: sqlite3.Connection, payload: dict[str, Any]) -> None:
     row = {k: payload.get(k) for k in ("code", "name", "branch")}
     row["active"] = bool(payload.get("active", True))
-    _upsert(conn, "warehouses", "code", row)
+    upsert(conn, "warehouses", "code", row)
 
 
 # A product as the writer's cache holds it: the product and whether it is active,

@@ -23,9 +23,11 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from conflict.credit import credit_position
 from conflict.vouchers import Redemption
 from node.config import NodeConfig
 from node.errors import (
+    CreditOverLimit,
     InsufficientBalance,
     InvalidRequest,
     NotFound,
@@ -113,7 +115,7 @@ def _tender(tender: dict[str, Any], number: int) -> Tender:
             sku=fields.text(tender, "sku"),
             qty=fields.integer(tender["qty"], f"{where}.qty", minimum=1, maximum=MAX_LINE_QTY),
         )
-    expected = {"kind", "amount_fen"} | ({"card"} if kind == "stored_value" else set())
+    expected = {"kind", "amount_fen"} | ({"card"} if kind in ("stored_value", "credit") else set())
     expected |= {"voucher"} if kind == "voucher" else set()
     if set(tender) != expected:
         raise InvalidRequest(f"a {kind} tender has exactly the fields {', '.join(sorted(expected))}")
@@ -124,6 +126,8 @@ def _tender(tender: dict[str, Any], number: int) -> Tender:
         return Tender("stored_value", amount, card=fields.card_number(tender["card"], f"{where}.card"))
     if kind == "voucher":
         return Tender("voucher", amount, voucher=fields.card_number(tender["voucher"], f"{where}.voucher"))
+    if kind == "credit":
+        return Tender("credit", amount, card=fields.card_number(tender["card"], f"{where}.card"))
     return Tender("cash", amount)
 
 
@@ -288,6 +292,7 @@ def check_sale(conn: sqlite3.Connection, sale: SaleRequest, day: str) -> Checked
         require_card(conn, card)
         require_active(conn, card)
         require_valid(conn, card, day)
+    _check_credit(conn, tenders, day)
     vouchers = [tender.voucher for tender in tenders if tender.voucher is not None]
     if len(set(vouchers)) < len(vouchers):
         raise VoucherUsed("a voucher is single-use: it appears twice in this sale")
@@ -296,6 +301,24 @@ def check_sale(conn: sqlite3.Connection, sale: SaleRequest, day: str) -> Checked
         if used:
             raise VoucherUsed(f"voucher {voucher} was already used at {used[0].node}")
     return CheckedSale(member_id, lines, total_fen, items, tenders)
+
+
+def _check_credit(conn: sqlite3.Connection, tenders: tuple[Tender, ...], day: str) -> None:
+    """Credit tenders draw no more than each card's line has left here (conflict.credit)."""
+    drawn: dict[str, int] = {}
+    for tender in tenders:
+        if tender.kind == "credit" and tender.card is not None:
+            drawn[tender.card] = drawn.get(tender.card, 0) + tender.amount_fen
+    for card, amount in drawn.items():
+        require_card(conn, card)
+        require_active(conn, card)
+        require_valid(conn, card, day)
+        available = credit_position(directory_store.card_entries(conn, card), card).available
+        if amount > available:
+            raise CreditOverLimit(
+                f"card {card} may draw {max(available, 0)} fen more on credit here; the sale asks {amount}."
+                " Take another tender, or repay first"
+            )
 
 
 def _price_card_items(
@@ -402,6 +425,17 @@ def _pay(
                 conn, [Redemption(redemption_id, tender.voucher, tender.amount_fen, entry.hlc, tx.log.origin)]
             )
             booked.append({"amount_fen": tender.amount_fen, "kind": "voucher", "voucher": tender.voucher})
+        elif tender.kind == "credit" and tender.card is not None:
+            record_ledger_entry(
+                tx,
+                f"{sale_id}-t{number}",
+                tender.card,
+                "credit",
+                "charge",
+                -tender.amount_fen,
+                sale_id=sale_id,
+            )
+            booked.append({"amount_fen": tender.amount_fen, "card": tender.card, "kind": "credit"})
         elif tender.kind in CARD_ITEM_TENDERS and tender.card is not None and tender.sku is not None:
             if tender.kind == "uses":
                 record_ledger_entry(

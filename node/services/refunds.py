@@ -4,9 +4,10 @@ A customer return refunds the sale's tenders, never more to one than it paid les
 what earlier returns of the sale already gave back to it, so a return can never
 turn stored value into cash. The refund fills the tenders in this order:
 
-1. stored value, back onto the card that paid (in the order the sale took them);
-2. cash, up to the cash kept (tendered less change);
-3. vouchers: their share is not paid out, and the voucher is not reinstated
+1. credit, back onto the card's credit line (what the member owes shrinks first);
+2. stored value, back onto the card that paid (in the order the sale took them);
+3. cash, up to the cash kept (tendered less change);
+4. vouchers: their share is not paid out, and the voucher is not reinstated
    (a spent voucher stays spent); the return says so, line by line.
 
 Returns booked before refunds were recorded per tender refunded cash only; what
@@ -20,14 +21,14 @@ from typing import NamedTuple
 
 from protocol.errors import require
 
-_ORDER = {"stored_value": 0, "cash": 1, "voucher": 2}
+_ORDER = {"credit": 0, "stored_value": 1, "cash": 2, "voucher": 3}
 
 
 class PaidTender(NamedTuple):
     tender_no: int
-    kind: str  # cash | stored_value | voucher
+    kind: str  # cash | stored_value | voucher | credit
     amount_fen: int
-    card: str | None  # the card of a stored-value tender, the voucher of a voucher one
+    card: str | None  # the card of a stored-value or credit tender, the voucher of a voucher one
 
 
 class Refund(NamedTuple):

@@ -77,6 +77,10 @@ def sold_lines(conn: sqlite3.Connection, sale_id: str) -> dict[int, SoldLine]:
     }
 
 
+# Tenders drawn on a card's money ledger, refunded onto that ledger (its name is the kind's).
+CARD_MONEY = ("stored_value", "credit")
+
+
 def sale_warehouse(conn: sqlite3.Connection, sale_id: str, default: str) -> str:
     """Where the sale took its goods from: its own stock moves say (sales before
     several warehouses took them from the branch's main one)."""
@@ -155,12 +159,12 @@ def return_job(
         refunded, legacy_cash_fen = _refunded(conn, sale_id)
         paid = refunds.allocate(refund_fen, tenders, change_fen, refunded, legacy_cash_fen)
         for number, refund in enumerate(paid):
-            if refund.kind == "stored_value" and refund.card is not None:
+            if refund.kind in CARD_MONEY and refund.card is not None:
                 record_ledger_entry(
                     tx,
                     f"{return_id}-r{number}",
                     refund.card,
-                    "stored_value",
+                    refund.kind,  # the ledger the tender drew on: stored_value or credit
                     "refund",
                     refund.amount_fen,
                     sale_id=sale_id,
@@ -206,7 +210,7 @@ def return_job(
 def _paid(conn: sqlite3.Connection, sale_id: str) -> tuple[list[refunds.PaidTender], int]:
     """The sale's tenders (a stored-value one with its card) and the change it gave."""
     tenders = [
-        refunds.PaidTender(number, kind, amount_fen, card_id if kind == "stored_value" else None)
+        refunds.PaidTender(number, kind, amount_fen, card_id if kind in CARD_MONEY else None)
         for number, kind, amount_fen, card_id in conn.execute(
             "SELECT tender_no, kind, amount_fen, card_id FROM sale_tenders"
             " WHERE sale_id = ? ORDER BY tender_no",

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from node.store.row_cache import WriterConnection
 from shared_tables.directory_store import CARDS_SCHEMA, DIRECTORY_SCHEMA, SIGHTINGS_SCHEMA
-from shared_tables.master_data_schema import CARD_TYPES_SCHEMA, MASTER_DATA_SCHEMA
+from shared_tables.master_data_schema import CARD_TYPES_SCHEMA, MASTER_DATA_SCHEMA, TOP_UP_RULES_SCHEMA
 from shared_tables.migrations import migrate as shared_migrate
 
 MIGRATIONS: tuple[str, ...] = (
@@ -339,6 +339,54 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX outbox_by_created ON outbox (created_at_ms, id);
     CREATE INDEX outbox_undelivered ON outbox (created_at_ms, id) WHERE delivered_at_ms IS NULL
+    """,
+    # 9: HQ's top-up bonus rules; a top-up's bonus and rule beside what was paid, and
+    # uses of a service item bought onto a count card (kind 'uses'); stored value
+    # paid back in cash, with what a returned card forfeited.
+    TOP_UP_RULES_SCHEMA
+    + """;
+    ALTER TABLE top_ups ADD COLUMN kind TEXT NOT NULL DEFAULT 'stored_value';
+    ALTER TABLE top_ups ADD COLUMN bonus_fen INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE top_ups ADD COLUMN rule TEXT;
+    ALTER TABLE top_ups ADD COLUMN sku TEXT;
+    ALTER TABLE top_ups ADD COLUMN uses INTEGER;
+    CREATE INDEX top_ups_by_at ON top_ups (at_ms);
+    CREATE TABLE credit_moves (
+        id TEXT PRIMARY KEY,
+        card_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        amount_fen INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        request_key TEXT UNIQUE
+    ) WITHOUT ROWID;
+    CREATE TABLE payouts (
+        id TEXT PRIMARY KEY,
+        card_id TEXT NOT NULL,
+        amount_fen INTEGER NOT NULL,
+        forfeited_fen INTEGER NOT NULL,
+        returned INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        request_key TEXT UNIQUE
+    ) WITHOUT ROWID;
+    CREATE INDEX payouts_by_at ON payouts (at_ms)
+    """,
+    # 10: the daily settlement's drawer closes (node.services.settlement), local to the
+    # branch and never in the change log: one per day, with the cash expected, the cash
+    # counted and the difference; and the day's sales and returns found by their time.
+    """
+    CREATE TABLE settlement_closes (
+        day TEXT PRIMARY KEY,
+        expected_cash_fen INTEGER NOT NULL,
+        counted_cash_fen INTEGER NOT NULL CHECK (counted_cash_fen >= 0),
+        difference_fen INTEGER NOT NULL CHECK (difference_fen = counted_cash_fen - expected_cash_fen),
+        note TEXT,
+        closed_by TEXT NOT NULL,
+        closed_by_login TEXT NOT NULL,
+        closed_at_ms INTEGER NOT NULL,
+        request_key TEXT UNIQUE
+    ) WITHOUT ROWID;
+    CREATE INDEX sales_by_at ON sales (at_ms);
+    CREATE INDEX sale_returns_by_at ON sale_returns (at_ms)
     """,
 )
 

@@ -25,6 +25,7 @@ from protocol.contract import (
     OPERATOR_UPSERT,
     PRODUCT_UPSERT,
     SUPPLIER_UPSERT,
+    TOP_UP_RULE_UPSERT,
     TRANSFER_DELIVER,
     TRANSFER_RECEIVED,
     WAREHOUSE_UPSERT,
@@ -60,6 +61,7 @@ APPLIERS: dict[tuple[str, str], Applier] = {
         (CONFLICT_RESOLVE, _plain(members.apply_resolution)),
         (OPERATOR_UPSERT, operators.apply_operator),
         (CARD_TYPE_UPSERT, _plain(card_types.apply_card_type)),
+        (TOP_UP_RULE_UPSERT, _plain(card_types.apply_top_up_rule)),
     )
 }
 

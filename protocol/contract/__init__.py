@@ -53,7 +53,7 @@ from protocol.contract.branch import (
     TRANSFER_SEND,
     VOUCHER_REDEEM,
 )
-from protocol.contract.cards import CARD_ISSUE, CARD_TYPE_UPSERT
+from protocol.contract.cards import CARD_ISSUE, CARD_TYPE_UPSERT, TOP_UP_RULE_UPSERT
 from protocol.contract.entry_type import EntryType, Writer
 from protocol.contract.feed import (
     CATEGORY_UPSERT,
@@ -124,6 +124,7 @@ __all__ = [
     "STOCKTAKE_POST",
     "SUPPLIER_UPSERT",
     "TENDER_KINDS",
+    "TOP_UP_RULE_UPSERT",
     "TRANSFER_DELIVER",
     "TRANSFER_DISCREPANCY",
     "TRANSFER_RECEIVE",

@@ -134,11 +134,14 @@ LEDGER_ENTRY = EntryType(
             # What HQ needs beside the record: how a top-up was paid, the sale a spend
             # or an award belongs to, and the hold an online spend captures.
             {
-                "paid_by": Choice(("cash",)),
+                "paid_by": Choice(("cash",)),  # a top-up, uses bought, a payout
                 "sale_id": ID,
                 "mode": Choice(PAYMENT_MODES),
                 "hold": Nullable(HOLD),
                 "item": SKU,  # the service item a uses movement counts (conflict.ledger)
+                # A top-up's bonus names HQ's rule; uses bought name what was paid for them.
+                "rule": CODE,
+                "paid_fen": PRICE_FEN,
             },
         ),
         ledger_sign,
@@ -185,6 +188,8 @@ _TENDER = OneOf(
         "voucher": Map({"amount_fen": TENDER_FEN, "voucher": CARD}, closed=True),
         "uses": _CARD_ITEM_TENDER,
         "time_card": _CARD_ITEM_TENDER,
+        # Drawn on the card's credit line, repaid later (conflict.credit).
+        "credit": Map({"amount_fen": TENDER_FEN, "card": CARD}, closed=True),
     },
 )
 require(tuple(_TENDER.variants) == TENDER_KINDS, "a sale takes every tender kind and only those")

@@ -22,6 +22,7 @@ from protocol.contract.fields import (
 )
 from protocol.limits import (
     DATE_PATTERN,
+    MAX_AMOUNT_FEN,
     MAX_CARD_BUNDLE_LINES,
     MAX_CARD_USES,
     MAX_CARD_VALIDITY_DAYS,
@@ -77,6 +78,22 @@ CARD_TYPE_UPSERT = EntryType(
         "a card type runs for validity_days or to valid_until, not both",
     ),
     "a card type as HQ sells it: price, stored value, discount, validity, credit, bundle, level",
+)
+
+TOP_UP_RULE_UPSERT = EntryType(
+    "top_up_rule",
+    "upsert",
+    Writer.HQ,
+    Map(
+        {"code": CODE, "name": MASTER_NAME, "paid_fen": Integer(1, MAX_AMOUNT_FEN), "bonus_fen": PRICE_FEN},
+        {
+            "card_type": Nullable(CODE),
+            "valid_from": Nullable(DATE),
+            "valid_until": Nullable(DATE),
+            "active": Bool(),
+        },
+    ),
+    "a top-up bonus: pay at least paid_fen onto a card (of card_type, if named), get bonus_fen more",
 )
 
 # The card record itself (conflict.cards.CardIssue), as HQ's feed forwards it.

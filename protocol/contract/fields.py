@@ -39,7 +39,7 @@ from protocol.schema import Choice, Integer, ListOf, Map, Nullable, Schema, Text
 
 # A count card pays for a service line in uses of that item, a time card admits it
 # while valid: both tenders carry the line's value in fen beside the card and item.
-TENDER_KINDS = ("cash", "stored_value", "voucher", "uses", "time_card")
+TENDER_KINDS = ("cash", "stored_value", "voucher", "uses", "time_card", "credit")
 PAYMENT_MODES = ("online", "offline")  # a stored-value spend held at HQ, or within the offline limit
 MOVE_CAUSES = (
     "sale",
@@ -60,15 +60,18 @@ LEDGER_SIGNS: Mapping[str, Mapping[str, int]] = MappingProxyType(
         "stored_value": {
             "top_up": 1,
             "issue": 1,  # the stored value a card type puts on a card it sells
+            "bonus": 1,  # given with a top-up by HQ's rule: never paid out (conflict.stored_value)
             "refund": 1,
             "spend": -1,
+            "payout": -1,  # unused stored value paid back to the member
+            "forfeit": -1,  # what a returned card held beyond what may be paid back
             "transfer_in": 1,
             "transfer_out": -1,
             "adjust": 0,
         },
         "points": {"earn": 1, "refund": 1, "redeem": -1, "expire": -1, "adjust": 0},
         "uses": {"grant": 1, "refund": 1, "use": -1, "expire": -1, "adjust": 0},
-        "credit": {"grant": 1, "repay": 1, "charge": -1, "adjust": 0},
+        "credit": {"grant": 1, "repay": 1, "refund": 1, "charge": -1, "adjust": 0},
     }
 )
 LEDGERS = tuple(LEDGER_SIGNS)

@@ -23,7 +23,7 @@ from protocol.contract.branch import (
     TRANSFER_SEND,
     VOUCHER_REDEEM,
 )
-from protocol.contract.cards import CARD_ISSUE, CARD_TYPE_UPSERT
+from protocol.contract.cards import CARD_ISSUE, CARD_TYPE_UPSERT, TOP_UP_RULE_UPSERT
 from protocol.contract.entry_type import EntryType, Writer
 from protocol.contract.feed import (
     CATEGORY_UPSERT,
@@ -72,6 +72,7 @@ FEED_ENTRY_TYPES = (
     CONFLICT_RESOLVE,
     OPERATOR_UPSERT,
     CARD_TYPE_UPSERT,
+    TOP_UP_RULE_UPSERT,
 )
 ENTRY_TYPES: Mapping[tuple[str, str], EntryType] = MappingProxyType(
     {(t.kind, t.op): t for t in (*BRANCH_ENTRY_TYPES, *FEED_ENTRY_TYPES)}

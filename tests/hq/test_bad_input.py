@@ -678,9 +678,10 @@ async def test_feed_read_signed_by_the_branch_returns_a_page_signed_by_hq(
     assert page.batch is not None
     verify_batch(page.batch, pinned_hq_key)
     # A new branch's feed starts with its main warehouse, the demo catalogue (ten
-    # products, then three card types) and its two operators (a store manager and a clerk).
-    assert page.available_seq == 16
-    assert [entry.seq for entry in page.batch.entries] == list(range(1, 17))
+    # products, three card types, two top-up rules) and its two operators (a store
+    # manager and a clerk).
+    assert page.available_seq == 18
+    assert [entry.seq for entry in page.batch.entries] == list(range(1, 19))
     assert [entry.kind for entry in page.batch.entries] == (
-        ["warehouse"] + ["product"] * 10 + ["card_type"] * 3 + ["operator"] * 2
+        ["warehouse"] + ["product"] * 10 + ["card_type"] * 3 + ["top_up_rule"] * 2 + ["operator"] * 2
     )

@@ -68,6 +68,7 @@ async def test_a_card_sale_is_takings_a_filled_card_and_gifts_out_of_stock(store
     assert (result.acked_seq, result.quarantined) == (2, ())
 
     assert await sales(store, "BR01") == (1, 1_680_000)
+    assert (await store.sales_totals("BR01")).cost_fen == 33_000  # the gifts are its cost of goods
     card = await store.card("G-0001")
     assert card is not None
     assert card["member_id"] == "M1"

@@ -58,7 +58,9 @@ async def test_a_store_from_before_sightings_sights_its_backlog_in_stamp_order_o
         assert conn.execute("SELECT COUNT(*) FROM dir_sightings").fetchone() == (0,)
         conn.execute("DROP TABLE dir_sightings")
         conn.execute("DROP INDEX feed_by_hlc")  # schema 9's
-        for undo in (  # schema 10's: cards of a type, uses per item, service items
+        for undo in (  # schema 10's and 11's: cards of a type, uses per item, service items, top-ups
+            "DROP TABLE top_up_rules",
+            "DROP TABLE top_ups",
             "DROP TABLE dir_cards",
             "DROP TABLE card_types",
             "ALTER TABLE dir_ledger DROP COLUMN item",

@@ -24,7 +24,8 @@ BRANCH = "BR01"
 MAIN, BACK = "BR01-MAIN", "BR01-BACK"
 ELSEWHERE = "BR02-MAIN"
 DEMO_PRODUCTS = 10  # HQ's demo catalogue
-DEMO_CARD_TYPES = 3  # and its card types, which follow the products in the feed
+DEMO_CARD_TYPES = 3  # and its card types and top-up rules, which follow the products
+DEMO_TOP_UP_RULES = 2
 
 
 def product(
@@ -110,7 +111,12 @@ async def start_branch(chain: Chain) -> Server:
     async def catalogue_arrived() -> bool:
         products = (await chain.get(node.url + "/api/products"))["products"]
         card_types = (await chain.get(node.url + "/api/card-types"))["card_types"]
-        return len(products) >= DEMO_PRODUCTS and len(card_types) >= DEMO_CARD_TYPES
+        rules = (await chain.get(node.url + "/api/top-up-rules"))["top_up_rules"]
+        return (
+            len(products) >= DEMO_PRODUCTS
+            and len(card_types) >= DEMO_CARD_TYPES
+            and len(rules) >= DEMO_TOP_UP_RULES
+        )
 
     await wait_until(catalogue_arrived, "the demo catalogue to reach BR01")
     await add_warehouse(node, ELSEWHERE, "BR02")

@@ -160,7 +160,8 @@ async def test_offline_spending_is_bounded_by_the_seen_balance_and_the_daily_lim
         "insufficient_balance",
     )
     card = await chain.get(a.url + "/api/cards/K-0106")
-    assert card["balances"]["stored_value"] == 100_000 - 29_900 - 19_800 - 300 == 50_000
+    # 100,000 paid met the demo's TOPUP-1000 bonus of 10,000.
+    assert card["balances"]["stored_value"] == 100_000 + 10_000 - 29_900 - 19_800 - 300 == 60_000
     shown = await chain.get(f"{a.url}/api/sales/{split['id']}")
     assert [t["kind"] for t in shown["tenders"]] == ["stored_value", "cash"]
     assert shown["tenders"][0]["mode"] == "offline"

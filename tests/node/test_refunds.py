@@ -32,6 +32,20 @@ def test_a_card_and_cash_sale_refunds_the_card_first_then_cash_net_of_change() -
     ]
 
 
+def test_what_was_drawn_on_credit_is_given_back_first_so_what_is_owed_shrinks() -> None:
+    """A 10,000 sale: 4,000 on the card's credit line, 3,000 stored value, 3,000 cash. A
+    5,000 return clears the credit first, then 1,000 goes onto the card's stored value."""
+    tenders = [
+        PaidTender(0, "cash", 3_000, None),
+        PaidTender(1, "stored_value", 3_000, "K-1"),
+        PaidTender(2, "credit", 4_000, "K-1"),
+    ]
+    assert allocate(5_000, tenders, 0, {}) == [
+        Refund(2, "credit", 4_000, "K-1"),
+        Refund(1, "stored_value", 1_000, "K-1"),
+    ]
+
+
 def test_a_voucher_share_is_reached_last_and_a_legacy_cash_refund_counts_against_cash() -> None:
     tenders = [PaidTender(0, "voucher", 1_000, None), PaidTender(1, "cash", 1_200, None)]
     assert allocate(2_200, tenders, 0, {}) == [

@@ -21,11 +21,14 @@ SCENARIOS = Path(__file__).resolve().parents[2] / "simulations" / "scenarios"
 CI_SMALL = SCENARIOS / "ci-small.toml"
 PROMOTION = SCENARIOS / "promotion-partition.toml"
 TRANSFERS = SCENARIOS / "transfers-partition.toml"
+CARDS = SCENARIOS / "cards-partition.toml"
 # What CI affords (about 0.5 s a seed of the small scenario here, more for the
-# others); a longer swarm is a command away: branchline simulate FILE --swarm --seeds N.
+# others: 3 to 7 s for the cards' three hours); a longer swarm is a command away:
+# branchline simulate FILE --swarm --seeds N.
 SWARM = [(CI_SMALL, seed) for seed in range(1, 121)]
 SWARM += [(PROMOTION, seed) for seed in range(1, 11)]
 SWARM += [(TRANSFERS, seed) for seed in range(1, 11)]
+SWARM += [(CARDS, seed) for seed in range(1, 6)]
 
 
 def test_a_seed_derives_the_same_world_every_time_and_another_seed_another() -> None:

@@ -41,6 +41,8 @@ from hq.storage.base import (
     OperatorRecord,
     QuarantinedEffect,
     SalesTotals,
+    StoredValueLiability,
+    TopUpTotals,
     Warehouse,
 )
 from hq.storage.inventory_records import (
@@ -62,6 +64,7 @@ from hq.storage.sqlite import (
     holds,
     ingest,
     inventory,
+    liability,
     logs,
     operations,
     operators,
@@ -271,6 +274,12 @@ class SqliteHQStore:
 
     async def sales_totals(self, branch: str | None) -> SalesTotals:
         return await self._read(reports.sales_totals, branch)
+
+    async def stored_value_liability(self, branch: str | None) -> list[StoredValueLiability]:
+        return await self._read(liability.stored_value_liability, branch)
+
+    async def top_up_totals(self, branch: str | None, first_day: str, last_day: str) -> list[TopUpTotals]:
+        return await self._read(reports.top_up_totals, branch, first_day, last_day)
 
     # -- stock, transfers and payables --------------------------------------------------------
 

@@ -232,6 +232,8 @@ def execute_plan(conn: Connection, plan: Plan, append: FeedAppender, now_ms: int
     feeds_grown = directory.merge_members(conn, plan.members, append) if plan.members else set()
     if plan.directory:
         feeds_grown |= directory.merge_records(conn, plan.directory, append, now_ms)
+    # After the directory: a top-up's id sent twice is refused there, by name, first.
+    reports.record_top_ups(conn, plan.top_ups)
     # Only a transfer is routed by who is enrolled; a push of sales does not read every branch.
     enrolled = set(feeds.enrolled(conn)) if plan.inventory.transfers else set()
     feeds_grown |= inventory.execute(conn, plan.inventory, append, enrolled)

@@ -35,10 +35,11 @@ MASTER_TABLES = {
     "supplier": "suppliers",
     "warehouse": "warehouses",
     "card_type": "card_types",
+    "top_up_rule": "top_up_rules",
 }
 # A new branch learns categories and suppliers before the products that name them,
 # and products before the card types that bundle them.
-SNAPSHOT_ORDER = ("category", "supplier", "warehouse", "product", "card_type")
+SNAPSHOT_ORDER = ("category", "supplier", "warehouse", "product", "card_type", "top_up_rule")
 # Columns holding a list (a card type's bundle): JSON text in the table.
 LIST_COLUMNS = {"uses", "gifts", "services"}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hq.plan import SaleRow
-from hq.storage.base import SalesTotals
+from hq.plan import SaleRow, TopUpRow
+from hq.storage.base import SalesTotals, TopUpTotals
 from shared_tables.sql import Connection
 
 
@@ -47,3 +47,25 @@ def sales_totals(conn: Connection, branch: str | None) -> SalesTotals:
         (branch, branch),
     ).fetchone()
     return SalesTotals(int(row[0]), int(row[1]), int(row[2]))
+
+
+def record_top_ups(conn: Connection, top_ups: Sequence[TopUpRow]) -> None:
+    """Each top-up, bonus and purchase of uses under its (origin, entry id), once."""
+    if top_ups:
+        conn.executemany(
+            "INSERT INTO top_ups (origin, entry_id, day, kind, card_id, paid_fen, bonus_fen)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(t.origin, t.entry_id, t.day, t.kind, t.card_id, t.paid_fen, t.bonus_fen) for t in top_ups],
+        )
+
+
+def top_up_totals(conn: Connection, branch: str | None, first_day: str, last_day: str) -> list[TopUpTotals]:
+    """Top-ups by branch, day and kind within [first_day, last_day]: how many payments,
+    what was paid, and the bonus given beside it."""
+    rows = conn.execute(
+        "SELECT origin, day, kind, SUM(CASE WHEN paid_fen > 0 THEN 1 ELSE 0 END), SUM(paid_fen),"
+        " SUM(bonus_fen) FROM top_ups WHERE day >= ? AND day <= ? AND (CAST(? AS TEXT) IS NULL OR origin = ?)"
+        " GROUP BY origin, day, kind ORDER BY origin, day, kind",
+        (first_day, last_day, branch, branch),
+    )
+    return [TopUpTotals(str(o), str(d), str(k), int(n), int(p), int(b)) for o, d, k, n, p, b in rows]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from shared_tables.directory_store import CARDS_SCHEMA, DIRECTORY_SCHEMA, SIGHTINGS_SCHEMA
-from shared_tables.master_data_schema import CARD_TYPES_SCHEMA, MASTER_DATA_SCHEMA
+from shared_tables.master_data_schema import CARD_TYPES_SCHEMA, MASTER_DATA_SCHEMA, TOP_UP_RULES_SCHEMA
 from shared_tables.migrations import migrate as shared_migrate
 
 MIGRATIONS: tuple[str, ...] = (
@@ -276,6 +276,22 @@ MIGRATIONS: tuple[str, ...] = (
     # 10: cards of a type (conflict.cards), uses per service item, service items and
     # card types.
     CARDS_SCHEMA + ";" + CARD_TYPES_SCHEMA,
+    # 11: top-up bonus rules, and the top-ups the branches booked (hq.plan.TopUpRow),
+    # for the top-up report by branch, day and kind.
+    TOP_UP_RULES_SCHEMA
+    + """;
+    CREATE TABLE top_ups (
+        origin TEXT NOT NULL,
+        entry_id TEXT NOT NULL,
+        day TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        card_id TEXT NOT NULL,
+        paid_fen INTEGER NOT NULL,
+        bonus_fen INTEGER NOT NULL,
+        PRIMARY KEY (origin, entry_id)
+    );
+    CREATE INDEX top_ups_by_day ON top_ups (day, origin)
+    """,
 )
 
 

@@ -1,0 +1,219 @@
+"""Cards of a type under simulation: two stores cut off while members use the same cards
+hold every invariant across seeds, really spend the same last uses at both (overdrafts in
+HQ's queue), and each card checker is shown failing on the breakage it guards against."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+import hq.conflicts
+import hq.plan
+from node.services import cards, checkout
+from protocol.contract import CARD_ISSUE
+from simulations.card_invariants import CARD_INVARIANTS
+from simulations.engine import Simulation
+from simulations.invariants import INVARIANTS, Checker
+from simulations.model import RunResult
+from simulations.real import not_applied
+from simulations.report import render_html
+from simulations.run import run_scenario, simulate
+from simulations.scenario import load_scenario, parse_scenario
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "simulations" / "scenarios"
+CARDS = SCENARIOS / "cards-partition.toml"
+# About 2.5 s a seed on this machine (three simulated hours, two of them cut off): each
+# seed a different interleaving of cards sold, uses spent on both sides of the cut and
+# time-card visits. Seeds 1-8 raise 5 to 16 overdrafts each.
+SEEDS = range(1, 9)
+# A seed whose run sells every kind of card and overspends uses, for the broken code below.
+BROKEN_SEED = 1
+REPLAY = f"branchline simulate {CARDS} --seed {BROKEN_SEED}"
+
+_results: dict[int, RunResult] = {}
+
+
+def cards_run(seed: int) -> RunResult:
+    """The scenario's run for `seed`, run once per test session however many tests ask."""
+    if seed not in _results:
+        _results[seed] = asyncio.run(run_scenario(load_scenario(CARDS), seed)).result
+    return _results[seed]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_two_stores_cut_off_while_members_use_the_same_cards_hold_every_invariant_for_seed(
+    seed: int,
+) -> None:
+    result = cards_run(seed)
+    assert result.violations == [], f"replay: {result.replay_command(str(CARDS))}"
+    assert result.converged_at_ms is not None
+
+
+def test_the_sweep_sells_cards_spends_their_uses_on_both_sides_and_overspends_some() -> None:
+    results = [cards_run(seed) for seed in SEEDS]
+    figures = [f for r in results for f in r.branches.values()]
+    assert sum(f.card_sales for f in figures) > 100
+    assert sum(f.card_sales_fen for f in figures) > 100 * 99_900  # the cheapest card's price
+    assert sum(f.time_card_visits for f in figures) > 50
+    # Both cut-off stores spend uses, and the same last uses: HQ queues the overspent ones.
+    for code in ("BR02", "BR03"):
+        assert sum(r.branches[code].uses_spent for r in results) > 100
+    assert all(r.conflicts_found("overdraft") > 0 for r in results)
+    # A store that has heard of the other stores' spends refuses the exhausted uses.
+    assert sum(f.card_refusals.get("uses_exhausted", 0) for f in figures) > 0
+
+
+def test_the_same_seed_gives_a_byte_identical_report_with_the_card_figures() -> None:
+    first = cards_run(2)
+    second = asyncio.run(run_scenario(load_scenario(CARDS), 2)).result
+    page = render_html(first, "cards.toml")
+    assert page == render_html(second, "cards.toml")
+    assert "<caption>Cards of a type</caption>" in page
+    assert "uses spent" in page
+
+
+def test_card_rates_default_to_nothing_and_older_scenarios_sell_no_cards() -> None:
+    base = 'name = "x"\nduration = "1h"\nheal_budget = "10m"\nbranches = 2\n'
+    plain = parse_scenario(base, "plain.toml")
+    assert not plain.uses_cards
+    asked = parse_scenario(base + "[load]\ncard_uses_per_minute = 0.5\nlast_use_share = 0.4\n", "cards.toml")
+    assert asked.uses_cards
+    assert (asked.load.card_uses_per_minute, asked.load.last_use_share) == (0.5, 0.4)
+    result = asyncio.run(run_scenario(load_scenario(SCENARIOS / "ci-small.toml"), 1)).result
+    assert sum(f.card_sales + f.uses_spent + f.time_card_visits for f in result.branches.values()) == 0
+    assert "Cards of a type" not in render_html(result, "ci-small.toml")
+
+
+def test_real_mode_says_it_does_not_sell_cards() -> None:
+    assert any("cards of a type" in note for note in not_applied(load_scenario(CARDS)))
+    assert not any(
+        "cards of a type" in note for note in not_applied(load_scenario(SCENARIOS / "ci-small.toml"))
+    )
+
+
+# -- each card checker, shown failing ------------------------------------------------------
+
+
+def a_till_books_two_uses_for_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checkout tells the till one use was spent and books two on the card."""
+    real = cards.record_ledger_entry  # as the checkout imports it
+
+    def doubled(
+        tx: Any, entry_id: str, card_id: str, ledger: str, kind: str, amount: int, **context: Any
+    ) -> Any:
+        if ledger == "uses":
+            amount *= 2
+        return real(tx, entry_id, card_id, ledger, kind, amount, **context)
+
+    monkeypatch.setattr(checkout, "record_ledger_entry", doubled)
+
+
+def hq_overlooks_overspent_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HQ's conflict queue looks for overdrafts of stored value, points and credit only."""
+    real = hq.conflicts.card_overdrafts
+
+    def money_only(card_id: str, entries: list[Any]) -> list[hq.conflicts.ConflictRecord]:
+        return real(card_id, [entry for entry in entries if entry.ledger != "uses"])
+
+    monkeypatch.setattr(hq.conflicts, "card_overdrafts", money_only)
+
+
+def hq_counts_card_takings_net_of_gifts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HQ books a card's sale at its price less the five gift boxes that went with it."""
+    real = hq.plan._HANDLERS[CARD_ISSUE.key]
+
+    def net_of_gifts(plan: hq.plan.Plan, entry: Any) -> None:
+        real(plan, entry)
+        row = plan.sales[-1]
+        plan.sales[-1] = dataclasses.replace(row, total_fen=row.total_fen - row.cost_fen)
+
+    monkeypatch.setitem(hq.plan._HANDLERS, CARD_ISSUE.key, net_of_gifts)
+
+
+@dataclass(frozen=True)
+class Case:
+    checker: str  # the checker's name in simulations.card_invariants.CARD_INVARIANTS
+    invariant: str  # the invariant its violations name
+    breaks: Callable[[pytest.MonkeyPatch], None]
+    detail: str  # what its violation says, in part
+
+
+CASES = (
+    Case("uses_conserved", "uses conserved per card and item", a_till_books_two_uses_for_one, " spent = "),
+    Case(
+        "overspent_uses_are_conflicts",
+        "no use spent twice without a conflict",
+        hq_overlooks_overspent_uses,
+        "and HQ's queue has no overdraft naming it",
+    ),
+    Case(
+        "card_money_conserved",
+        "card money conserved",
+        hq_counts_card_takings_net_of_gifts,
+        "HQ's sales count",
+    ),
+)
+
+
+async def _invariants_broken(registry: Sequence[Checker], simulation: Simulation) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for checker in registry:
+        for violation in await checker(simulation):
+            found.setdefault(violation.invariant, []).append(violation.detail)
+    return found
+
+
+def test_every_card_checker_is_registered_and_shown_failing_here() -> None:
+    assert {checker.__name__ for checker in CARD_INVARIANTS} == {case.checker for case in CASES}
+    assert set(CARD_INVARIANTS) <= set(INVARIANTS)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.checker)
+async def test_a_card_checker_catches_what_it_guards_against_and_nothing_stands_in_for_it(
+    case: Case, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    case.breaks(monkeypatch)
+    simulation = Simulation(load_scenario(CARDS), BROKEN_SEED, tmp_path)
+    try:
+        await simulation.run()
+        everything = await _invariants_broken(INVARIANTS, simulation)
+        left_out = [checker for checker in INVARIANTS if checker.__name__ != case.checker]
+        assert len(left_out) == len(INVARIANTS) - 1, f"no checker {case.checker} in the registry"
+        without_it = await _invariants_broken(left_out, simulation)
+    finally:
+        await simulation.close()
+    assert case.invariant in everything, (
+        f"{case.checker} let {case.breaks.__name__} through; replay: {REPLAY}"
+    )
+    assert any(case.detail in detail for detail in everything[case.invariant]), everything[case.invariant]
+    assert case.invariant not in without_it, (
+        f"with {case.checker} left out of the registry, another checker still reports"
+        f" {case.invariant!r}: one of them stands in for the other"
+    )
+
+
+def test_a_broken_run_names_the_card_invariant_and_prints_the_command_that_replays_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hq_overlooks_overspent_uses(monkeypatch)
+    console = Console(record=True, width=240)
+    assert simulate(CARDS, seed=BROKEN_SEED, seeds=1, report=None, console=console) == 1
+    shown = console.export_text()
+    assert "no use spent twice without a conflict" in shown
+    assert REPLAY in shown
+
+
+async def test_an_operator_writing_off_overspent_uses_restores_that_items_uses() -> None:
+    """HQ's operator works through the queue during the run, writing off some overdrafts:
+    a write-off gives back the uses the item was short of, on that item."""
+    busy_desk = replace(load_scenario(CARDS), resolutions_per_minute=2.0)
+    result = (await run_scenario(busy_desk, BROKEN_SEED)).result
+    assert result.conflicts.get("overdraft", {}).get("resolved", 0) > 0
+    assert [v for v in result.violations if v.invariant == "uses conserved per card and item"] == []
