@@ -43,8 +43,6 @@ MAX_MEMBERS_PER_JOB = 200
 # Transactions per run: 2,000 x 200 members is beyond any branch's birthdays in a day
 # (a tenth of a million members have about 300); the bound only stops a runaway loop.
 MAX_JOBS_PER_RUN = 2_000
-# How long a stopping node waits for a run under way before it closes the store.
-STOP_WAIT_S = 10.0
 
 
 def birthdays_on(day: datetime.date) -> tuple[str, ...]:
@@ -166,12 +164,7 @@ class DailyGreetings:
     async def close(self) -> None:
         """Take no more runs; wait (bounded) for one under way, so the store closes after it."""
         self._closed = True
-        try:
-            async with asyncio.timeout(STOP_WAIT_S):
-                await self._lock.acquire()
-                self._lock.release()
-        except TimeoutError:
-            log.warning("birthdays: a run still going after %.0f s is left to the shutdown", STOP_WAIT_S)
+        await outbox.wait_for_run(self._lock, "birthdays: a run")
 
     def missed_today(self, at: datetime.time) -> bool:
         """Whether today's run time has passed: a node started after it (down at the

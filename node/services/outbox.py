@@ -210,12 +210,17 @@ class FileGateway:
         """Take no more deliveries; wait (bounded) for one under way, so the store
         closes after it."""
         self._closed = True
-        try:
-            async with asyncio.timeout(STOP_WAIT_S):
-                await self._lock.acquire()
-                self._lock.release()
-        except TimeoutError:
-            log.warning("outbox: a delivery still running after %.0f s is left to the shutdown", STOP_WAIT_S)
+        await wait_for_run(self._lock, "outbox: a delivery")
+
+
+async def wait_for_run(lock: asyncio.Lock, what: str) -> None:
+    """Until the run holding `lock` ends, or STOP_WAIT_S pass (then it is left to the shutdown)."""
+    try:
+        async with asyncio.timeout(STOP_WAIT_S):
+            await lock.acquire()
+            lock.release()
+    except TimeoutError:
+        log.warning("%s still running after %.0f s is left to the shutdown", what, STOP_WAIT_S)
 
 
 def file_gateway(store: Store, data_dir: Path, config: NodeConfig) -> FileGateway:

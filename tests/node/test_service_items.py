@@ -4,19 +4,11 @@ paid with a card's uses is not returned for cash."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from tests.harness import Chain, Server, sale
 from tests.node.stock_fixtures import BRANCH, level, stock_in
+from tests.node.test_cards_api import _refused
 
 HAIRCUT_FEN = 8_800  # HQ's demo SVC-HAIRCUT, a service item
-
-
-async def _refused(chain: Chain, url: str, body: Any, status: int, code: str) -> None:
-    async with chain.session.post(url, json=body) as response:
-        answer = await response.json()
-        assert (response.status, answer["error"]) == (status, code), answer
-        assert answer["message"]
 
 
 async def test_a_service_item_is_sold_and_returned_without_touching_stock(chain: Chain, node: Server) -> None:
