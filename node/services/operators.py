@@ -97,15 +97,25 @@ class Sessions:
         # token hash -> (operator id, expiry); the operators as last read (rule 4)
         self._sessions: dict[str, tuple[str, int]] = {}
         self._operators: dict[str, _Held] | None = None
+        # Bumped by every page the feed applies: a read that a page overtook is not kept.
+        self._feed_pages = 0
 
     def operators_changed(self) -> None:
         """The feed applied a page: read the operators again before the next check."""
+        self._feed_pages += 1
         self._operators = None
 
     async def _held(self) -> dict[str, _Held]:
-        if self._operators is None:
-            self._operators = await self.store.read(self._read_operators)
-        return self._operators
+        held = self._operators
+        if held is None:
+            pages = self._feed_pages
+            held = await self.store.read(self._read_operators)
+            # A page applied while this read ran may hold operators it did not see:
+            # keeping it would refuse them until the next page (a branch's first
+            # operators arrive in its first page, and may be the last it gets for hours).
+            if self._feed_pages == pages:
+                self._operators = held
+        return held
 
     def _read_operators(self, conn: sqlite3.Connection) -> dict[str, _Held]:
         held = {}
