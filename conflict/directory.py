@@ -1,8 +1,10 @@
 """The shared member directory as one mergeable state, and the views derived from it.
 
 A `Directory` holds everything more than one branch may write: profiles (last
-writer wins per field), cards of a type, card status events, ledger entries, registrations with
-the operators' separations and HQ's sightings, and voucher redemptions. `merge` joins two states
+writer wins per field), cards of a type and their changes (renewals, replacements,
+upgrades, passwords), card status events, ledger entries, registrations with
+the operators' separations and HQ's sightings, voucher redemptions, and the contact
+history (conflict.contacts). `merge` joins two states
 (commutative, associative, idempotent); `encode` gives canonical bytes, so two
 replicas that have seen the same records hold byte-identical encodings.
 Views (survivors, balances, status, overdrafts, flagged vouchers) are computed
@@ -15,8 +17,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from conflict.card_life import (
+    CardChange,
+    blocked_by_replacement,
+    double_replacements,
+    merge_changes,
+    root_of,
+    stale_upgrades,
+)
 from conflict.card_status import CardEvent, merge_events, status
 from conflict.cards import CardIssue, merge_cards
+from conflict.contacts import Contact, history, merge_contacts
 from conflict.duplicates import (
     DuplicateResolution,
     Registration,
@@ -57,6 +68,8 @@ class Directory:
     sightings: Mapping[str, Sighting] = field(default_factory=dict)
     redemptions: Mapping[str, Redemption] = field(default_factory=dict)
     cards: Mapping[str, CardIssue] = field(default_factory=dict)
+    changes: Mapping[str, CardChange] = field(default_factory=dict)
+    contacts: Mapping[str, Contact] = field(default_factory=dict)
 
     # --- writes (each is a merge with a one-record state) ---
 
@@ -83,6 +96,12 @@ class Directory:
 
     def with_card(self, card: CardIssue) -> Directory:
         return merge(self, Directory(cards={card.card_id: card}))
+
+    def with_change(self, change: CardChange) -> Directory:
+        return merge(self, Directory(changes={change.change_id: change}))
+
+    def with_contact(self, contact: Contact) -> Directory:
+        return merge(self, Directory(contacts={contact.contact_id: contact}))
 
     # --- views ---
 
@@ -116,7 +135,18 @@ class Directory:
         found = {card_id: owners[card_id].member_id for card_id in owners}
         for card_id, card in self.cards.items():
             found.setdefault(card_id, card.member_id)
+        # A replacement's new number is held by whoever holds the card it stands for.
+        for change in self.changes.values():
+            if change.kind == "replace" and change.new_card not in found:
+                owner = found.get(self.card_root(change.card_id))
+                if owner is not None:
+                    found[change.new_card] = owner
         return dict(sorted(found.items()))
+
+    def card_root(self, card_id: str) -> str:
+        """The number a card was first issued under, which its ledger entries are booked
+        on (conflict.card_life); a number never replaced into is its own root."""
+        return root_of(card_id, self.changes.values())
 
     def balances_by_survivor(self) -> dict[str, dict[str, int]]:
         """Survivor member id -> ledger -> balance over all cards of its group.
@@ -140,6 +170,16 @@ class Directory:
         return dict(sorted(totals.items()))
 
     def card_status(self, card_id: str) -> str:
+        """A number replaced (or handed over by a replacement that lost to another) is
+        "replaced"; a card returned under its root is returned under every number."""
+        if blocked_by_replacement(card_id, self.changes.values()):
+            return "replaced"
+        root = self.card_root(card_id)
+        if (
+            root != card_id
+            and status(e for e in self.card_events.values() if e.card_id == root) == "returned"
+        ):
+            return "returned"
         return status(e for e in self.card_events.values() if e.card_id == card_id)
 
     def overdrafts(self, credit_limits_fen: Mapping[str, int] | None = None) -> list[OverdraftRecord]:
@@ -152,6 +192,33 @@ class Directory:
             limit = limits.get(card_id, 0) if ledger == "stored_value" else 0
             records.extend(find_overdrafts(self.ledger.values(), card_id, ledger, limit, item))
         return records
+
+    def double_replacements(self) -> list[tuple[CardChange, CardChange]]:
+        """(winner, loser) for every number replaced more than once (conflict.card_life rule 2)."""
+        by_number: dict[str, list[CardChange]] = {}
+        for change in self.changes.values():
+            if change.kind == "replace":
+                by_number.setdefault(change.card_id, []).append(change)
+        return [pair for _, found in sorted(by_number.items()) for pair in double_replacements(found)]
+
+    def stale_upgrades(self) -> list[tuple[str, CardChange]]:
+        """(type in force, upgrade) for each upgrade reckoned from a stale type (rule 3)."""
+        by_card: dict[str, list[CardChange]] = {}
+        for change in self.changes.values():
+            if change.kind == "upgrade":
+                by_card.setdefault(change.card_id, []).append(change)
+        return [
+            pair
+            for card, found in sorted(by_card.items())
+            if card in self.cards
+            for pair in stale_upgrades(self.cards[card].card_type, found)
+        ]
+
+    def contact_history(self, member_id: str) -> list[Contact]:
+        """Every contact with the member's whole duplicate group, newest first."""
+        survivor = self.survivor(member_id)
+        group = next((g for g in self.duplicates.groups if g[0] == survivor), (survivor,))
+        return history(self.contacts.values(), group)
 
     def vouchers(self) -> VoucherOutcome:
         return settle_vouchers(self.redemptions.values())
@@ -185,6 +252,16 @@ class Directory:
                 # Only when there are any: a directory from before cards of a type
                 # keeps its bytes, and so its digest.
                 **({"cards": [card_row(c) for _, c in sorted(self.cards.items())]} if self.cards else {}),
+                **(
+                    {"changes": [change_row(c) for _, c in sorted(self.changes.items())]}
+                    if self.changes
+                    else {}
+                ),
+                **(
+                    {"contacts": [contact_row(c) for _, c in sorted(self.contacts.items())]}
+                    if self.contacts
+                    else {}
+                ),
             }
         )
 
@@ -229,6 +306,51 @@ def card_from_row(row: object) -> CardIssue:
     return CardIssue(card_id, member_id, card_type, level, rate, start, end, frozenset(services), hlc, node)
 
 
+def change_row(change: CardChange) -> list[object]:
+    return [
+        change.change_id,
+        change.card_id,
+        change.kind,
+        change.hlc,
+        change.node,
+        change.days,
+        change.day,
+        change.new_card,
+        change.from_type,
+        change.card_type,
+        change.level,
+        change.discount_rate,
+        change.password,
+    ]
+
+
+def change_from_row(row: object) -> CardChange:
+    """`change_row`'s list back; anything else is refused (InvalidRecord)."""
+    if not isinstance(row, list) or len(row) != 13:
+        raise InvalidRecord("a card change is a list of 13 fields")
+    return CardChange(*row)
+
+
+def contact_row(contact: Contact) -> list[object]:
+    return [
+        contact.contact_id,
+        contact.member_id,
+        contact.operator,
+        contact.at_ms,
+        contact.channel,
+        contact.note,
+        contact.hlc,
+        contact.node,
+    ]
+
+
+def contact_from_row(row: object) -> Contact:
+    """`contact_row`'s list back; anything else is refused (InvalidRecord)."""
+    if not isinstance(row, list) or len(row) != 8:
+        raise InvalidRecord("a contact is a list of 8 fields")
+    return Contact(*row)
+
+
 def merge(a: Directory, b: Directory) -> Directory:
     """The join of two directory states."""
     profiles: dict[str, dict[str, StampedField]] = {m: dict(p) for m, p in a.profiles.items()}
@@ -243,6 +365,8 @@ def merge(a: Directory, b: Directory) -> Directory:
         sightings=merge_sightings(a.sightings, b.sightings),
         redemptions=merge_redemptions(a.redemptions, b.redemptions),
         cards=merge_cards(a.cards, b.cards),
+        changes=merge_changes(a.changes, b.changes),
+        contacts=merge_contacts(a.contacts, b.contacts),
     )
 
 
@@ -267,6 +391,8 @@ def decode(data: bytes) -> Directory:
         sightings = [Sighting(m, seq) for m, seq in raw["sightings"]]
         redemptions = [Redemption(*row) for row in raw["redemptions"]]
         cards = [card_from_row(row) for row in raw.get("cards", [])]
+        changes = [change_from_row(row) for row in raw.get("changes", [])]
+        contacts = [contact_from_row(row) for row in raw.get("contacts", [])]
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise InvalidRecord(f"not a directory encoding: {exc!r}") from None
     directory = Directory(separations=separations)
@@ -281,6 +407,8 @@ def decode(data: bytes) -> Directory:
             sightings={s.member_id: s for s in sightings},
             redemptions={r.redemption_id: r for r in redemptions},
             cards={c.card_id: c for c in cards},
+            changes={c.change_id: c for c in changes},
+            contacts={c.contact_id: c for c in contacts},
         ),
     )
 

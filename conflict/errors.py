@@ -67,6 +67,18 @@ class CardIssueConflict(DuplicateIdConflict):
     code = "card_issue_conflict"
 
 
+class CardChangeConflict(DuplicateIdConflict):
+    """Two different card changes (renewal, replacement, upgrade, password) share one id."""
+
+    code = "card_change_conflict"
+
+
+class ContactConflict(DuplicateIdConflict):
+    """Two different contacts with a member share one contact id."""
+
+    code = "contact_conflict"
+
+
 class ProfileStampConflict(DuplicateIdConflict):
     """Two different values of one profile field carry the same (hlc, node) stamp;
     a node reused a clock reading, so last-writer-wins cannot pick deterministically."""

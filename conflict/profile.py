@@ -26,6 +26,7 @@ PROFILE_FIELDS = (
     "salesperson",
     "referrer",
     "notes",
+    "photo",
 )
 
 Stamp = tuple[int, str]  # (hlc, node): compared as a tuple

@@ -14,14 +14,34 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from conflict.card_life import CardChange
 from conflict.card_status import CardEvent
 from conflict.cards import CardIssue
-from conflict.directory import Directory, card_from_row, card_row, ledger_row
+from conflict.contacts import Contact
+from conflict.directory import (
+    Directory,
+    card_from_row,
+    card_row,
+    change_from_row,
+    change_row,
+    contact_from_row,
+    contact_row,
+    ledger_row,
+)
 from conflict.duplicates import Registration, Separation, Sighting, separation
 from conflict.errors import InvalidRecord
 from conflict.ledger import LedgerEntry
 from conflict.vouchers import Redemption
-from protocol.contract import CARD_EVENT, CARD_ISSUE, LEDGER_ENTRY, MEMBER_REGISTER, VOUCHER_REDEEM
+from protocol.contract import (
+    CARD_CHANGE,
+    CARD_EVENT,
+    CARD_ISSUE,
+    LEDGER_ENTRY,
+    MEMBER_CONTACT,
+    MEMBER_REGISTER,
+    VOUCHER_REDEEM,
+)
+from protocol.contract.fields import CARD_CHANGE_FIELDS
 
 __all__ = [
     "ENTRY_KINDS",
@@ -34,7 +54,17 @@ __all__ = [
     "to_payload",
 ]
 
-DirectoryRecord = Registration | CardEvent | LedgerEntry | Redemption | Sighting | Separation | CardIssue
+DirectoryRecord = (
+    Registration
+    | CardEvent
+    | LedgerEntry
+    | Redemption
+    | Sighting
+    | Separation
+    | CardIssue
+    | CardChange
+    | Contact
+)
 
 # The (kind, op) of the change-log entries that carry each record type, as the
 # wire contract names them.
@@ -45,6 +75,7 @@ ENTRY_KINDS: Mapping[str, tuple[str, str]] = {
         ("card_event", CARD_EVENT),
         ("ledger", LEDGER_ENTRY),
         ("redemption", VOUCHER_REDEEM),
+        ("contact", MEMBER_CONTACT),
     )
 }
 
@@ -62,6 +93,10 @@ def record_type(record: DirectoryRecord) -> str:
         return "sighting"
     if isinstance(record, CardIssue):
         return "card"
+    if isinstance(record, CardChange):
+        return "card_change"
+    if isinstance(record, Contact):
+        return "contact"
     return "separation"
 
 
@@ -79,6 +114,10 @@ def record_id(record: DirectoryRecord) -> str:
         return record.member_id
     if isinstance(record, CardIssue):
         return record.card_id
+    if isinstance(record, CardChange):
+        return record.change_id
+    if isinstance(record, Contact):
+        return record.contact_id
     return f"{record[0]}|{record[1]}"
 
 
@@ -103,6 +142,10 @@ def to_payload(record: DirectoryRecord) -> dict[str, Any]:
         body = [record.member_id, record.seq]
     elif isinstance(record, CardIssue):
         body = card_row(record)
+    elif isinstance(record, CardChange):
+        body = change_row(record)
+    elif isinstance(record, Contact):
+        body = contact_row(record)
     else:
         body = list(record)
     return {"type": kind, "record": body}
@@ -132,6 +175,10 @@ def from_payload(payload: Any) -> DirectoryRecord:
             return separation(member_a, member_b)
         if kind == "card":
             return card_from_row(body)
+        if kind == "card_change":
+            return change_from_row(body)
+        if kind == "contact":
+            return contact_from_row(body)
     except (TypeError, ValueError) as exc:
         raise InvalidRecord(f"malformed {kind} record: {exc}") from None
     raise InvalidRecord(f"unknown directory record type {kind!r}")
@@ -161,6 +208,17 @@ def from_entry(kind: str, op: str, entity_id: str, hlc: int, origin: str, payloa
             )
         if (kind, op) == ENTRY_KINDS["redemption"]:
             return Redemption(entity_id, payload["voucher_id"], payload["amount_fen"], hlc, origin)
+        if (kind, op) == ENTRY_KINDS["contact"]:
+            return Contact(
+                entity_id,
+                payload["member_id"],
+                payload["operator"],
+                payload["at_ms"],
+                payload["channel"],
+                payload["note"],
+                hlc,
+                origin,
+            )
     except KeyError as exc:
         raise InvalidRecord(f"{kind}/{op} payload lacks {exc}") from None
     raise InvalidRecord(f"{kind}/{op} carries no directory record")
@@ -173,7 +231,39 @@ def records_from_entry(
     stored value, credit and uses (`card_issue_records`)."""
     if (kind, op) == CARD_ISSUE.key:
         return card_issue_records(entity_id, hlc, origin, payload)
+    if (kind, op) == CARD_CHANGE.key:
+        return card_change_records(entity_id, hlc, origin, payload)
     return [from_entry(kind, op, entity_id, hlc, origin, payload)]
+
+
+def card_change_records(change_id: str, hlc: int, origin: str, payload: Any) -> list[DirectoryRecord]:
+    """The change a card/change entry makes, and for an upgrade the stored value and
+    credit its new type adds beyond the old one's, ids following from the change's."""
+    if not isinstance(payload, dict):
+        raise InvalidRecord("card/change payload must be a map")
+    try:
+        detail = {name: payload[name] for name in CARD_CHANGE_FIELDS[payload["kind"]]}
+        card_id = payload["card_id"]
+        records: list[DirectoryRecord] = [
+            CardChange(change_id, card_id, payload["kind"], hlc, origin, **detail),
+            *_money_put_on(card_id, change_id, hlc, origin, payload),
+        ]
+    except (KeyError, TypeError) as exc:
+        raise InvalidRecord(f"card/change payload is malformed: {exc!r}") from None
+    return records
+
+
+def _money_put_on(card_id: str, entry_id: str, hlc: int, origin: str, payload: Any) -> list[LedgerEntry]:
+    """The stored value a card type puts on a card (a liability) and the credit line it
+    gives, as a card sale or an upgrade carries them, under ids that follow from the entry's."""
+    found = []
+    if payload["stored_value_fen"]:
+        stored = payload["stored_value_fen"]
+        found.append(LedgerEntry(f"{entry_id}-sv", card_id, "stored_value", "issue", stored, hlc, origin))
+    if payload["credit_limit_fen"]:
+        line = payload["credit_limit_fen"]
+        found.append(LedgerEntry(f"{entry_id}-cr", card_id, "credit", "grant", line, hlc, origin))
+    return found
 
 
 def card_issue_records(sale_id: str, hlc: int, origin: str, payload: Any) -> list[DirectoryRecord]:
@@ -199,24 +289,7 @@ def card_issue_records(sale_id: str, hlc: int, origin: str, payload: Any) -> lis
                 origin,
             )
         ]
-        if payload["stored_value_fen"]:
-            records.append(
-                LedgerEntry(
-                    f"{sale_id}-sv",
-                    card_id,
-                    "stored_value",
-                    "issue",
-                    payload["stored_value_fen"],
-                    hlc,
-                    origin,
-                )
-            )
-        if payload["credit_limit_fen"]:
-            records.append(
-                LedgerEntry(
-                    f"{sale_id}-cr", card_id, "credit", "grant", payload["credit_limit_fen"], hlc, origin
-                )
-            )
+        records += _money_put_on(card_id, sale_id, hlc, origin, payload)
         for number, line in enumerate(payload["uses"]):
             records.append(
                 LedgerEntry(
@@ -244,4 +317,6 @@ def records_of(directory: Directory) -> list[DirectoryRecord]:
         *directory.sightings.values(),
         *sorted(directory.separations),
         *directory.cards.values(),
+        *directory.changes.values(),
+        *directory.contacts.values(),
     ]

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hq import account_api, inventory_api, pages
+from hq import account_api, inventory_api, levels_api, member_api, member_stats, pages
 from hq.errors import InvalidQuery, NotFound
 from hq.http_common import HQ_KEY as HQ_KEY  # re-exported: tests and tools reach HQ through it
 from hq.http_common import branch_scope, doer, int_query, json_body, period_query, sessions_checked
@@ -208,6 +208,23 @@ async def member(request: web.Request) -> web.Response:
     return web.json_response(found)
 
 
+@routes.get("/api/members/{member_id}/stats")
+@requires("members:view", Scope.STORE)
+async def member_stats_report(request: web.Request) -> web.Response:
+    """A member's consumption (FEATURES M6) per branch and in all, over ?from=&to= (UTC
+    days, both inclusive; to: today) with ?top= favourites: a branch's operator sees
+    their own store's figures only (C4), HQ every store's or one (?branch=)."""
+    branch = branch_scope(request)
+    today = datetime.datetime.fromtimestamp(wall_ms() / 1000, datetime.UTC).date()
+    period = member_stats.parse_period(request.query, today)
+    top = member_stats.parse_top(request.query)
+    member_id = request.match_info["member_id"]
+    found = await request.app[HQ_KEY].store.member_purchases(member_id, *period.bounds_ms(), branch)
+    if found is None:
+        raise NotFound(f"no member {member_id} at HQ; one registered at a branch arrives with its sync")
+    return web.json_response(member_stats.answer(found, member_id, branch, period, top))
+
+
 @routes.get("/api/cards/{card}")
 @requires("cards:view")
 async def card(request: web.Request) -> web.Response:
@@ -333,7 +350,13 @@ async def home(request: web.Request) -> web.Response:
     return web.Response(text=page, content_type="text/html")
 
 
-ROUTE_TABLES: tuple[web.RouteTableDef, ...] = (routes, account_api.routes, inventory_api.routes)
+ROUTE_TABLES: tuple[web.RouteTableDef, ...] = (
+    routes,
+    account_api.routes,
+    inventory_api.routes,
+    member_api.routes,
+    levels_api.routes,
+)
 
 
 def create_app(data_dir: Path, db: str | None = None) -> web.Application:
@@ -355,5 +378,6 @@ def create_app(data_dir: Path, db: str | None = None) -> web.Application:
         app[HQ_KEY].notifier.close()
 
     app.cleanup_ctx.append(lifecycle)
+    app.cleanup_ctx.append(levels_api.daily_grading)
     app.on_shutdown.append(release_long_polls)
     return app

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from conflict.card_life import CardChange, double_replacements, stale_upgrades
 from conflict.duplicates import DuplicateResolution, Registration, Sighting, separation
 from conflict.ledger import LedgerEntry
 from conflict.overdraft import OverdraftRecord, find_overdrafts
@@ -30,6 +31,13 @@ ACTIONS: Mapping[str, tuple[str, ...]] = {
     "overdraft": ("write_off", "collect"),
     # A voucher used twice: the second use's value is a loss, or is asked back.
     "voucher_reused": ("write_off", "collect"),
+    # One card replaced at two branches apart: the earlier new number is the card and
+    # the later one is refused (conflict.card_life); someone must take the refused card
+    # back from the member, and its fee may be owed back.
+    "card_replaced_twice": ("acknowledge",),
+    # An upgrade reckoned from a type another upgrade had already replaced: its price
+    # difference was worked out on the wrong type and may need settling with the member.
+    "stale_upgrade": ("acknowledge",),
 }
 
 # The node id HQ stamps its own directory records with.
@@ -166,6 +174,7 @@ class Touched:
     cards: tuple[str, ...]
     members: tuple[str, ...]
     vouchers: tuple[str, ...]
+    changed_cards: tuple[str, ...] = ()  # numbers with card changes filed under them
 
 
 def touched(records: Iterable[DirectoryRecord]) -> Touched:
@@ -175,7 +184,61 @@ def touched(records: Iterable[DirectoryRecord]) -> Touched:
     # A separation regroups its two members (and whoever they joined through).
     members |= {m for r in records if isinstance(r, tuple) for m in r}
     vouchers = {r.voucher_id for r in records if isinstance(r, Redemption)}
-    return Touched(tuple(sorted(cards)), tuple(sorted(members)), tuple(sorted(vouchers)))
+    changed = {r.card_id for r in records if isinstance(r, CardChange)}
+    return Touched(
+        tuple(sorted(cards)), tuple(sorted(members)), tuple(sorted(vouchers)), tuple(sorted(changed))
+    )
+
+
+def card_change_conflicts(issued_type: str | None, changes: list[CardChange]) -> list[ConflictRecord]:
+    """A number replaced twice, and upgrades reckoned from a stale type (conflict.card_life
+    rules 2 and 3), from every change filed under the number."""
+    found = [_replaced_twice(winner, loser) for winner, loser in double_replacements(changes)]
+    if issued_type is not None:
+        found += [_stale_upgrade(before, upgrade) for before, upgrade in stale_upgrades(issued_type, changes)]
+    return found
+
+
+def _replaced_twice(winner: CardChange, loser: CardChange) -> ConflictRecord:
+    return ConflictRecord(
+        id=f"replaced:{loser.change_id}",
+        kind="card_replaced_twice",
+        subject=winner.card_id,
+        branches=tuple(sorted({winner.node, loser.node})),
+        amount_fen=0,
+        summary=(
+            f"card {winner.card_id} was replaced at {winner.node} by {winner.new_card} and again at"
+            f" {loser.node} by {loser.new_card}; {winner.new_card} is the card, {loser.new_card} is refused"
+        ),
+        details={
+            "card": winner.card_id,
+            "winner": {"change_id": winner.change_id, "branch": winner.node, "new_card": winner.new_card},
+            "refused": {"change_id": loser.change_id, "branch": loser.node, "new_card": loser.new_card},
+        },
+    )
+
+
+def _stale_upgrade(before: str, upgrade: CardChange) -> ConflictRecord:
+    return ConflictRecord(
+        id=f"upgrade:{upgrade.change_id}",
+        kind="stale_upgrade",
+        subject=upgrade.card_id,
+        branches=(upgrade.node,),
+        amount_fen=0,
+        summary=(
+            f"card {upgrade.card_id} was upgraded at {upgrade.node} from {upgrade.from_type} to"
+            f" {upgrade.card_type}, but it was a {before} card by then: the difference was reckoned"
+            " on the wrong type"
+        ),
+        details={
+            "card": upgrade.card_id,
+            "change_id": upgrade.change_id,
+            "branch": upgrade.node,
+            "from_type": upgrade.from_type,
+            "to_type": upgrade.card_type,
+            "type_in_force": before,
+        },
+    )
 
 
 def card_overdrafts(card_id: str, entries: list[LedgerEntry]) -> list[ConflictRecord]:

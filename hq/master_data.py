@@ -18,14 +18,28 @@ from dataclasses import MISSING, asdict, fields
 from typing import Any
 
 from hq.errors import InvalidMasterData, UnknownReference, WarehouseKeeperFixed
-from hq.storage.base import MASTER_KINDS, CardType, Category, MasterRecord, Product, TopUpRule, Warehouse
+from hq.storage.base import (
+    MASTER_KINDS,
+    CardType,
+    Category,
+    Level,
+    MasterRecord,
+    Product,
+    TopUpRule,
+    Warehouse,
+)
 from inventory.costing import METHODS
 from protocol.codec import check_branch_code
+from protocol.contract.employees import EMPLOYEE_CODE_PATTERN
 from protocol.errors import MalformedMessage
 from protocol.limits import (
     MAX_CARD_BUNDLE_LINES,
     MAX_CARD_USES,
     MAX_CARD_VALIDITY_DAYS,
+    MAX_EMPLOYEE_CODE_CHARS,
+    MAX_LEVEL_PERIOD_DAYS,
+    MAX_LEVEL_RANK,
+    MAX_LEVEL_VISITS,
     MAX_SALE_LINE_QTY,
     MAX_TIME_CARD_SERVICES,
 )
@@ -49,6 +63,8 @@ PLURALS = {
     "warehouse": "warehouses",
     "card_type": "card_types",
     "top_up_rule": "top_up_rules",
+    "employee": "employees",
+    "level": "levels",
 }
 
 
@@ -88,6 +104,19 @@ def _code(value: Any, where: str) -> str:
     if not isinstance(value, str) or len(value) > MAX_CODE_CHARS or not _CODE.fullmatch(value):
         raise InvalidMasterData(
             f"{where} must be 1 to {MAX_CODE_CHARS} letters, digits, '.', '-' or '_',"
+            " starting with a letter or digit"
+        )
+    return value
+
+
+_EMPLOYEE_CODE = re.compile(EMPLOYEE_CODE_PATTERN)
+
+
+def _employee_code(value: Any, where: str) -> str:
+    """What a clerk types at the till to credit a sale (protocol.contract.employees)."""
+    if not isinstance(value, str) or not _EMPLOYEE_CODE.fullmatch(value):
+        raise InvalidMasterData(
+            f"{where} must be 1 to {MAX_EMPLOYEE_CODE_CHARS} letters, digits, '.', '-' or '_',"
             " starting with a letter or digit"
         )
     return value
@@ -237,6 +266,8 @@ CHECKS: dict[str, dict[str, Check]] = {
         "services": _codes,
         "level": _level,
         "active": _flag,
+        "renew_fen": _FEN,
+        "replace_fen": _FEN,
     },
     "top_up_rule": {
         "code": _code,
@@ -246,6 +277,22 @@ CHECKS: dict[str, dict[str, Check]] = {
         "card_type": _optional(_code),
         "valid_from": _optional(_date),
         "valid_until": _optional(_date),
+        "active": _flag,
+    },
+    "level": {
+        "code": _code,
+        "name": _text(MAX_NAME_CHARS),
+        "rank": _integer(1, MAX_LEVEL_RANK),
+        "min_spend_fen": _optional(_FEN),
+        "min_visits": _optional(_integer(1, MAX_LEVEL_VISITS)),
+        "period_days": _integer(1, MAX_LEVEL_PERIOD_DAYS),
+        "active": _flag,
+    },
+    "employee": {
+        "code": _employee_code,
+        "name": _text(MAX_NAME_CHARS),
+        "branch": _branch,
+        "title": _optional(_text(MAX_TEXT_CHARS)),
         "active": _flag,
     },
 }
@@ -381,6 +428,12 @@ def check_update(held: MasterRecord | None, record: MasterRecord) -> None:
             f"warehouse {record.code} is kept by {held.branch}; its stock is in that branch's log,"
             f" so it cannot move to {record.branch}. Create a new warehouse for {record.branch}"
         )
+
+
+def check_level(level: Level) -> None:
+    """A level is earned by spend, by visits, or by either: it names at least one."""
+    if level.min_spend_fen is None and level.min_visits is None:
+        raise InvalidMasterData(f"level {level.code} needs min_spend_fen, min_visits or both: what earns it")
 
 
 def check_card_type(card_type: CardType, is_service: Callable[[str], bool]) -> None:

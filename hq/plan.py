@@ -20,16 +20,20 @@ from typing import Any
 
 from conflict.profile import PROFILE_FIELDS, StampedField, stamp_fields
 from conflict.wire import DirectoryRecord, from_entry, records_from_entry
-from hq import inventory_plan
-from hq.errors import OutOfBounds
+from hq import inventory_plan, member_stats
+from hq.errors import BeyondItsBranch, OutOfBounds
 from hq.inventory_plan import InventoryPlan
 from protocol.contract import (
+    CARD_CHANGE,
     CARD_EVENT,
     CARD_ISSUE,
     LEDGER_ENTRY,
+    MEMBER_CONTACT,
     MEMBER_EDIT,
+    MEMBER_PHOTO,
     MEMBER_REGISTER,
     SALE_CHECKOUT,
+    SALE_RETURN_POST,
     VOUCHER_REDEEM,
     Writer,
     check_entry,
@@ -61,6 +65,9 @@ class SaleRow:
     total_fen: int
     line_count: int
     cost_fen: int = 0  # cost of goods sold; a sale recorded before costing counts 0
+    # The employee code the branch credited the sale to, as written: HQ keeps a code it
+    # does not know (its employee may reach HQ later), never refusing the sale for it.
+    salesperson: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +100,15 @@ class DirectoryWrite:
 
 
 @dataclass(frozen=True, slots=True)
+class PhotoWrite:
+    """A member's photo as a branch sent it: kept by the SHA-256 HQ computes of its bytes."""
+
+    origin: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class RefusedEffect:
     """An entry HQ stores but does not apply, and why."""
 
@@ -101,7 +117,7 @@ class RefusedEffect:
 
 
 # How far each of a plan's lists had grown: an entry refused half-way is cut back to it.
-Mark = tuple[int, int, int, int, int, int, int, int]
+Mark = tuple[int, int, int, int, int, int, int, int, int, int]
 
 
 @dataclass
@@ -111,6 +127,9 @@ class Plan:
     directory: list[DirectoryWrite] = field(default_factory=list)
     inventory: InventoryPlan = field(default_factory=InventoryPlan)
     top_ups: list[TopUpRow] = field(default_factory=list)
+    # Members' sales and the returns of sales, in log order (hq.member_stats).
+    member_purchases: list[member_stats.MemberSale | member_stats.MemberReturn] = field(default_factory=list)
+    photos: list[PhotoWrite] = field(default_factory=list)
     refused: list[RefusedEffect] = field(default_factory=list)  # in log order
 
     def mark(self) -> Mark:
@@ -124,6 +143,8 @@ class Plan:
             len(stock.discrepancies),
             len(stock.payables),
             len(self.top_ups),
+            len(self.member_purchases),
+            len(self.photos),
         )
 
     def cut_back(self, mark: Mark) -> None:
@@ -136,6 +157,8 @@ class Plan:
         del stock.discrepancies[mark[5] :]
         del stock.payables[mark[6] :]
         del self.top_ups[mark[7] :]
+        del self.member_purchases[mark[8] :]
+        del self.photos[mark[9] :]
 
 
 def plan_entries(entries: Iterable[Entry]) -> Plan:
@@ -218,6 +241,13 @@ def _sale(plan: Plan, entry: Entry) -> None:
     lines = entry.payload["lines"]
     cost_fen = sum(line.get("cost_fen") or 0 for line in lines)
     _book_sale(plan, entry, "total_fen", lines, cost_fen, "its lines")
+    purchase = member_stats.member_sale(entry, utc_day(entry.payload["at_ms"]))  # bounded just now
+    if purchase is not None:
+        plan.member_purchases.append(purchase)
+
+
+def _sale_return(plan: Plan, entry: Entry) -> None:
+    plan.member_purchases.append(member_stats.member_return(entry))
 
 
 def _book_sale(
@@ -238,6 +268,7 @@ def _book_sale(
             _bounded(entry, total_field, 0, MAX_SALE_TOTAL_FEN),
             len(lines),
             cost_fen,
+            entry.payload.get("salesperson"),
         )
     )
 
@@ -305,6 +336,17 @@ def _card_issue(plan: Plan, entry: Entry) -> None:
     plan.directory.extend(DirectoryWrite(entry.origin, record) for record in records)
 
 
+def _card_change(plan: Plan, entry: Entry) -> None:
+    """A card renewed, replaced or upgraded is a sale of its fee (nothing leaves stock);
+    the change, and an upgrade's stored value and credit, join the directory."""
+    if entry.payload["fee_fen"]:
+        _book_sale(plan, entry, "fee_fen", [], 0, "its fee")
+    records = records_from_entry(
+        entry.kind, entry.op, entry.entity_id, entry.hlc, entry.origin, entry.payload
+    )
+    plan.directory.extend(DirectoryWrite(entry.origin, record) for record in records)
+
+
 def _voucher(plan: Plan, entry: Entry) -> None:
     # What a voucher takes off is part of a sale, so it keeps a sale's bound; the queue
     # records a reused voucher's amount, which must fit HQ's integers.
@@ -312,12 +354,33 @@ def _voucher(plan: Plan, entry: Entry) -> None:
     _directory(plan, entry)
 
 
+def _contact(plan: Plan, entry: Entry) -> None:
+    """A contact with a member joins the directory. Its operator is the one whose session
+    wrote the entry (trust rule 3 holds that one to the branch's own): a contact naming
+    anyone else is a branch claiming what it cannot know."""
+    operator = entry.payload["operator"]
+    if entry.actor and operator != entry.actor:
+        raise BeyondItsBranch(
+            f"entry {entry.origin}#{entry.seq} (member/contact) names operator {operator!r} as"
+            f" making the contact, but {entry.actor!r} wrote it"
+        )
+    _directory(plan, entry)
+
+
+def _photo(plan: Plan, entry: Entry) -> None:
+    plan.photos.append(PhotoWrite(entry.origin, entry.payload["content_type"], entry.payload["data"]))
+
+
 _HANDLERS = {
     SALE_CHECKOUT.key: _sale,
+    SALE_RETURN_POST.key: _sale_return,
     MEMBER_REGISTER.key: _member,
     MEMBER_EDIT.key: _member,
     CARD_EVENT.key: _directory,
     LEDGER_ENTRY.key: _ledger,
     VOUCHER_REDEEM.key: _voucher,
     CARD_ISSUE.key: _card_issue,
+    CARD_CHANGE.key: _card_change,
+    MEMBER_CONTACT.key: _contact,
+    MEMBER_PHOTO.key: _photo,
 }

@@ -230,6 +230,16 @@ class HQ:
         operation = Operation(doer, now, "master.upsert", "product", {"keys": [p.sku for p in products][:50]})
         self.notifier.notify(await self.store.upsert_master(products, now, operation))
 
+    async def grade_levels(self, doer: Doer | None = None) -> list[FeedChange]:
+        """Grade every member into HQ's levels now (hq.levels); the changed grades, each
+        published to every branch. `doer`: the operator who asked, logged with it; None
+        for HQ's own daily run."""
+        now = self.wall_ms()
+        operation = None if doer is None else Operation(doer, now, "levels.grade", "member")
+        changes, grown = await self.store.grade_levels(now, operation)
+        self.notifier.notify(grown)
+        return changes
+
     async def author(self, kind: str, body: Any, doer: Doer) -> list[MasterRecord]:
         """An operator's products, categories, suppliers or warehouses (one or a list):
         checked, merged onto what HQ holds, stored and published to every branch."""

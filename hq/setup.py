@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hq.accounts import Accounts
 from hq.errors import DatabaseMismatch, KeyFileExposed, NotInitialised
 from hq.operation_log import Doer, Operation
-from hq.storage.base import CardType, Product, TopUpRule
+from hq.storage.base import CardType, Employee, Product, TopUpRule
 from hq.storage.postgres import PostgresHQStore
 from hq.storage.sqlite import SqliteHQStore
 from protocol.codec import check_branch_code
@@ -59,10 +59,20 @@ DEMO_CARD_TYPES = (
         uses=(("SVC-HAIRCUT", 10), ("SVC-MASSAGE", 10)),
         gifts=(("GIFT-BOX", 5),),
         level="gold",
+        renew_fen=300_000,
+        replace_fen=2_000,
     ),
-    CardType("STORED-1000", "Stored value 1,000 / 储值卡", 100_000, stored_value_fen=100_000),
     CardType(
-        "MASSAGE-MONTH", "Massage month card / 足疗月卡", 99_900, validity_days=30, services=("SVC-MASSAGE",)
+        "STORED-1000", "Stored value 1,000 / 储值卡", 100_000, stored_value_fen=100_000, replace_fen=1_000
+    ),
+    CardType(
+        "MASSAGE-MONTH",
+        "Massage month card / 足疗月卡",
+        99_900,
+        validity_days=30,
+        services=("SVC-MASSAGE",),
+        renew_fen=99_900,
+        replace_fen=1_000,
     ),
 )
 # The seed's top-up bonuses: pay 1,000 yuan, get 100 more; pay 2,000, get 300.
@@ -77,6 +87,15 @@ DEMO_TOP_UP_RULES = (
 # demo password. A real chain adds its own with `branchline hq operator add`.
 DEMO_BRANCHES = ("BR01", "BR02", "BR03")
 DEMO_PASSWORD = "branchline-demo"
+# Two salespeople at each demo branch (FEATURES B4), coded after it.
+DEMO_EMPLOYEES = (
+    Employee("BR01-S01", "Zhang Min / 张敏", "BR01", "Sales associate / 导购"),
+    Employee("BR01-S02", "Liu Yang / 刘洋", "BR01", "Beautician / 美容师"),
+    Employee("BR02-S01", "Chen Jing / 陈静", "BR02", "Sales associate / 导购"),
+    Employee("BR02-S02", "Zhao Lei / 赵磊", "BR02", "Barber / 理发师"),
+    Employee("BR03-S01", "Sun Li / 孙丽", "BR03", "Sales associate / 导购"),
+    Employee("BR03-S02", "Zhou Qiang / 周强", "BR03", "Masseur / 足疗师"),
+)
 
 
 class DemoOperator(NamedTuple):
@@ -150,6 +169,9 @@ async def init_hq(
             codes = [rule.code for rule in DEMO_TOP_UP_RULES]
             operation = Operation(doer, now_ms(), "master.upsert", "top_up_rule", {"keys": codes})
             await store.upsert_master(DEMO_TOP_UP_RULES, now_ms(), operation)
+            codes = [employee.code for employee in DEMO_EMPLOYEES]
+            operation = Operation(doer, now_ms(), "master.upsert", "employee", {"keys": codes})
+            await store.upsert_master(DEMO_EMPLOYEES, now_ms(), operation)
         if demo_data and demo_operators is not False:
             await _add_missing(store, DEMO_OPERATORS, doer)
     finally:

@@ -12,6 +12,7 @@ from protocol.errors import CardBlocked, InsufficientBalance, NotFound, Refused,
 __all__ = [
     "CardBlocked",
     "CardExpired",
+    "CardNotChangeable",
     "CardTaken",
     "CreditOverLimit",
     "DayClosed",
@@ -20,6 +21,7 @@ __all__ = [
     "InsufficientStock",
     "InvalidRequest",
     "MalformedBody",
+    "NoPhoto",
     "NotEnrolled",
     "NotFound",
     "NotOnThisCard",
@@ -30,6 +32,9 @@ __all__ = [
     "OverReceipt",
     "OverRepayment",
     "PhoneTaken",
+    "PhotoFromHQBroken",
+    "PhotoTooLarge",
+    "PhotoUnavailable",
     "ReplicatorStarting",
     "TenderShort",
     "TransferToItself",
@@ -37,11 +42,14 @@ __all__ = [
     "UnknownCardType",
     "UnknownMember",
     "UnknownProduct",
+    "UnknownSalesperson",
     "UnknownWarehouse",
+    "UnsupportedPhotoType",
     "UnsupportedTender",
     "UsesExhausted",
     "VoucherUsed",
     "WarehouseElsewhere",
+    "WrongCardPassword",
 ]
 
 
@@ -242,3 +250,66 @@ class OverRepayment(Refused):
 
     http_status = 409
     code = "over_repayment"
+
+
+class UnknownSalesperson(Refused):
+    """The salesperson a sale, a registration or a card sale names is not an active
+    employee of this branch (unknown here, another branch's, or no longer active): name
+    one from GET /api/employees, or leave salesperson out."""
+
+    http_status = 400
+    code = "unknown_salesperson"
+
+
+class WrongCardPassword(Refused):
+    """The card has a password and the one given is wrong or missing; after a few wrong
+    ones the card's password is not even tried for a while (protocol.throttle)."""
+
+    http_status = 403
+    code = "wrong_card_password"
+
+
+class CardNotChangeable(Refused):
+    """The card cannot take this change: a card that never expires is not renewed, an
+    upgrade goes to a dearer type, a plain card has no type to renew or upgrade."""
+
+    http_status = 409
+    code = "card_not_changeable"
+
+
+class NoPhoto(NotFound):
+    """The member has no photo; upload one with PUT /api/members/{id}/photo."""
+
+    code = "no_photo"
+
+
+class PhotoTooLarge(Refused):
+    """The photo is bigger than one change-log entry carries (protocol.limits
+    MAX_PHOTO_BYTES); resize it (a 480 x 480 JPEG is 30 to 50 KiB) and upload it again."""
+
+    http_status = 413
+    code = "photo_too_large"
+
+
+class UnsupportedPhotoType(Refused):
+    """The upload is not a JPEG, PNG or WebP image, by its Content-Type or by its first
+    bytes; convert it to one of those."""
+
+    http_status = 415
+    code = "unsupported_photo_type"
+
+
+class PhotoUnavailable(Refused):
+    """The member's photo is not at this branch yet and HQ could not send it (HQ is
+    unreachable, or the branch that took it has not synced); ask again later."""
+
+    http_status = 503
+    code = "photo_unavailable"
+
+
+class PhotoFromHQBroken(Refused):
+    """HQ answered with bytes that are not the photo asked for (they hash to another
+    SHA-256, or are no image); nothing was kept. HQ's store needs checking."""
+
+    http_status = 502
+    code = "photo_from_hq_broken"

@@ -81,6 +81,14 @@ MAX_TIME_CARD_SERVICES = 64
 MAX_CARD_USES = 10_000
 # Days a card type's validity may run, and a renewal extend it: a hundred years.
 MAX_CARD_VALIDITY_DAYS = 36_500
+# Replacements a card number may be from the number first issued: a card is replaced a
+# handful of times in its life; a longer chain is refused rather than walked.
+MAX_REPLACEMENTS = 16
+# Member levels HQ grades into: a handful of ranks, earned over up to ten years, by up
+# to a visit a day for as long.
+MAX_LEVEL_RANK = 1_000
+MAX_LEVEL_PERIOD_DAYS = 3_660
+MAX_LEVEL_VISITS = 1_000_000
 
 # A person's name as a till takes it, and a phone number: "+" and up to 20 digits.
 MAX_MEMBER_NAME_CHARS = 64
@@ -101,6 +109,14 @@ MAX_CAR_PLATE_CHARS = 16
 MAX_EMPLOYEE_CODE_CHARS = 32
 MAX_FAMILY_NOTES_CHARS = 500
 MAX_MEMBER_NOTES_CHARS = 500
+# A contact with a member (who called, visited or wrote, and what was said): a few
+# lines typed after the call, as long as the member's own notes.
+MAX_CONTACT_NOTE_CHARS = 500
+# A member's photo travels once, whole, in one change-log entry (member/photo), so it
+# fits MAX_ENTRY_BYTES with 4 KiB to spare for the entry's other fields (a few hundred
+# bytes). 60 KiB holds a 480 x 480 JPEG portrait (30 to 50 KiB at quality 80), which is
+# what a till's camera or a clerk's resize gives; a bigger file is refused at the till.
+MAX_PHOTO_BYTES = 60 * 1024
 
 # A hold is named after its sale and card; HQ refuses longer names when it places one.
 MAX_HOLD_ID_CHARS = 100

@@ -14,8 +14,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from conflict.card_life import (
+    CardChange,
+    effective,
+    password_hash,
+    winning_replacement,
+)
 from conflict.card_status import CardEvent, status
 from conflict.cards import CardIssue
+from conflict.contacts import Contact, history, position_text
 from conflict.directory import Directory
 from conflict.duplicates import (
     DuplicateResolution,
@@ -26,8 +33,10 @@ from conflict.duplicates import (
     rank,
 )
 from conflict.errors import (
+    CardChangeConflict,
     CardEventConflict,
     CardIssueConflict,
+    ContactConflict,
     DuplicateIdConflict,
     LedgerEntryConflict,
     RedemptionConflict,
@@ -40,6 +49,7 @@ from conflict.vouchers import Redemption
 from conflict.wire import DirectoryRecord, from_payload, record_id, to_payload
 from protocol import codec
 from protocol.errors import require
+from protocol.limits import MAX_AT_MS, MAX_REPLACEMENTS
 from shared_tables.sql import Connection
 
 # Part of each side's migrations; a change here must be a new migration there.
@@ -107,6 +117,33 @@ CARDS_SCHEMA = """
     CREATE INDEX dir_cards_by_member ON dir_cards (member_id)
 """
 
+# A card's changes after its sale (conflict.card_life), found by the number they are
+# filed under and by the new number a replacement hands over; a later migration than
+# CARDS_SCHEMA on both sides.
+CARD_CHANGES_SCHEMA = """
+    CREATE TABLE dir_card_changes (
+        change_id TEXT PRIMARY KEY,
+        card_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        new_card TEXT NOT NULL,
+        record BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX dir_card_changes_by_card ON dir_card_changes (card_id);
+    CREATE INDEX dir_card_changes_by_new_card ON dir_card_changes (new_card) WHERE new_card <> ''
+"""
+
+# A member's contact history (conflict.contacts), found by member, newest first; a
+# later migration than CARD_CHANGES_SCHEMA on both sides.
+CONTACTS_SCHEMA = """
+    CREATE TABLE dir_contacts (
+        contact_id TEXT PRIMARY KEY,
+        member_id TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        record BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX dir_contacts_by_member ON dir_contacts (member_id, at_ms, contact_id)
+"""
+
 # Ids per IN (...) query, well under SQLite's default limit of 32,766 parameters.
 SQL_CHUNK = 500
 
@@ -117,6 +154,8 @@ _CONFLICT_ERRORS: dict[type, type[DuplicateIdConflict]] = {
     Redemption: RedemptionConflict,
     Sighting: SightingConflict,
     CardIssue: CardIssueConflict,
+    CardChange: CardChangeConflict,
+    Contact: ContactConflict,
 }
 
 
@@ -155,6 +194,8 @@ _TABLES: dict[type, tuple[str, str]] = {
     Redemption: ("dir_redemptions", "redemption_id"),
     Sighting: ("dir_sightings", "member_id"),
     CardIssue: ("dir_cards", "card_id"),
+    CardChange: ("dir_card_changes", "change_id"),
+    Contact: ("dir_contacts", "contact_id"),
 }
 
 
@@ -192,6 +233,16 @@ def _insert(conn: Connection, record: DirectoryRecord, blob: bytes) -> None:
         conn.execute("INSERT INTO dir_sightings VALUES (?, ?, ?)", (record.member_id, record.seq, blob))
     elif isinstance(record, CardIssue):
         conn.execute("INSERT INTO dir_cards VALUES (?, ?, ?)", (record.card_id, record.member_id, blob))
+    elif isinstance(record, CardChange):
+        conn.execute(
+            "INSERT INTO dir_card_changes VALUES (?, ?, ?, ?, ?)",
+            (record.change_id, record.card_id, record.kind, record.new_card, blob),
+        )
+    elif isinstance(record, Contact):
+        conn.execute(
+            "INSERT INTO dir_contacts VALUES (?, ?, ?, ?)",
+            (record.contact_id, record.member_id, record.at_ms, blob),
+        )
 
 
 def _decode(blob: Any) -> Any:
@@ -310,14 +361,62 @@ def card_owner(conn: Connection, card_id: str) -> str | None:
     ranked = sorted(owners, key=lambda r: rank(r, sightings))
     if ranked:
         return ranked[0].member_id
-    issued = card_record(conn, card_id)
-    return None if issued is None else issued.member_id
+    row = conn.execute("SELECT member_id FROM dir_cards WHERE card_id = ?", (card_id,)).fetchone()
+    if row is not None:
+        return str(row[0])
+    root = card_root(conn, card_id)
+    # A replacement's new number is held by whoever holds the card it stands for.
+    return None if root == card_id else card_owner(conn, root)
 
 
 def card_record(conn: Connection, card_id: str) -> CardIssue | None:
-    """The card's type and terms, for a card of a type (None for a plain card)."""
+    """The card's type and terms now, for a card of a type (None for a plain card): its
+    issue with its upgrades and renewals (conflict.card_life), under any of its numbers."""
+    root = card_root(conn, card_id)
+    issued = issued_card(conn, root)
+    return None if issued is None else effective(issued, card_changes(conn, root))
+
+
+def issued_card(conn: Connection, card_id: str) -> CardIssue | None:
+    """The card record as it was issued under this very number, before any change."""
     row = conn.execute("SELECT record FROM dir_cards WHERE card_id = ?", (card_id,)).fetchone()
     return None if row is None else _decode(row[0])
+
+
+def card_root(conn: Connection, card_id: str) -> str:
+    """The number the card was first issued under, on which its ledger entries are
+    booked (conflict.card_life); a number no replacement handed over is its own root."""
+    seen = {card_id}
+    for _ in range(MAX_REPLACEMENTS):
+        into = winning_replacement(
+            _decode(blob)
+            for (blob,) in conn.execute(
+                "SELECT record FROM dir_card_changes WHERE new_card = ? AND kind = 'replace'", (card_id,)
+            )
+        )
+        if into is None or into.card_id in seen:
+            break
+        card_id = into.card_id
+        seen.add(card_id)
+    return card_id
+
+
+def card_changes(conn: Connection, card_id: str) -> list[CardChange]:
+    """The changes filed under a number: a root's renewals, upgrades and passwords, and
+    the replacements of that number."""
+    rows = conn.execute("SELECT record FROM dir_card_changes WHERE card_id = ?", (card_id,))
+    return [_decode(blob) for (blob,) in rows]
+
+
+def card_password(conn: Connection, card_id: str) -> str | None:
+    """The hash of the card's password under any of its numbers; None when it has none."""
+    return password_hash(card_changes(conn, card_root(conn, card_id)))
+
+
+def replaced_by(conn: Connection, card_id: str) -> str | None:
+    """The number that replaced this one, if any (the first, when there were two)."""
+    found = winning_replacement(c for c in card_changes(conn, card_id) if c.kind == "replace")
+    return None if found is None else found.new_card
 
 
 def cards_issued_to(conn: Connection, members: Iterable[str]) -> list[str]:
@@ -333,13 +432,14 @@ def card_uses(conn: Connection, card_id: str) -> dict[str, int]:
     rows = conn.execute(
         "SELECT item, COALESCE(SUM(amount), 0) FROM dir_ledger WHERE card_id = ? AND ledger = 'uses'"
         " GROUP BY item ORDER BY item",
-        (card_id,),
+        (card_root(conn, card_id),),
     )
     return {str(item): int(total) for item, total in rows}
 
 
 def card_entries(conn: Connection, card_id: str) -> list[LedgerEntry]:
-    rows = conn.execute("SELECT record FROM dir_ledger WHERE card_id = ?", (card_id,))
+    """The ledger entries of the card under any of its numbers (all are on its root)."""
+    rows = conn.execute("SELECT record FROM dir_ledger WHERE card_id = ?", (card_root(conn, card_id),))
     return [_decode(blob) for (blob,) in rows]
 
 
@@ -353,6 +453,7 @@ def cards_on_ledger(conn: Connection, ledger: str) -> list[str]:
 
 def card_balance(conn: Connection, card_id: str, ledger: str, item: str | None = None) -> int:
     """The card's balance on one ledger; of one service item's uses if `item` is given."""
+    card_id = card_root(conn, card_id)
     if item is None:
         row = conn.execute(
             "SELECT COALESCE(SUM(amount), 0) FROM dir_ledger WHERE card_id = ? AND ledger = ?",
@@ -372,7 +473,26 @@ def card_events(conn: Connection, card_id: str) -> list[CardEvent]:
 
 
 def card_status(conn: Connection, card_id: str) -> str:
+    """As `conflict.directory.Directory.card_status`: replaced numbers are refused, and a
+    card returned under its root is returned under every number."""
+    root = card_root(conn, card_id)
+    if current_number(conn, root) != card_id:
+        return "replaced"
+    if root != card_id and status(card_events(conn, root)) == "returned":
+        return "returned"
     return status(card_events(conn, card_id))
+
+
+def current_number(conn: Connection, root: str) -> str:
+    """The one number the card may be used under (conflict.card_life.current_number)."""
+    number, seen = root, {root}
+    for _ in range(MAX_REPLACEMENTS):
+        winner = winning_replacement(c for c in card_changes(conn, number) if c.kind == "replace")
+        if winner is None or winner.new_card in seen:
+            break
+        number = winner.new_card
+        seen.add(number)
+    return number
 
 
 def redemptions_of(conn: Connection, voucher_id: str) -> list[Redemption]:
@@ -390,6 +510,13 @@ def card_json(conn: Connection, card_id: str) -> dict[str, Any]:
         "debt_fen": max(0, -balances["stored_value"]),
         "uses": card_uses(conn, card_id),
     }
+    root = card_root(conn, card_id)
+    if root != card_id:
+        view["replaces"] = root  # the number its balances and history are kept under
+    successor = replaced_by(conn, card_id)
+    if successor is not None:
+        view["replaced_by"] = successor
+    view["has_password"] = card_password(conn, card_id) is not None
     issued = card_record(conn, card_id)
     if issued is not None:
         view["card_type"] = {
@@ -413,12 +540,15 @@ def member_json(conn: Connection, member_id: str) -> dict[str, Any] | None:
     survivor = group.survivor(member_id)
     members = group.members_of(survivor)
     profile = _group_profile(conn, members)
-    cards = sorted(
+    cards = _with_replacements(
+        conn,
         {card for m in members if m in group.registrations for card in group.registrations[m].card_numbers}
-        | set(cards_issued_to(conn, members))
+        | set(cards_issued_to(conn, members)),
     )
     card_views = [card_json(conn, card) for card in cards if card_owner(conn, card) in members]
-    totals = {ledger: sum(view["balances"][ledger] for view in card_views) for ledger in LEDGER_UNITS}
+    # A replaced card and its new number show one card's balances: count them once.
+    once = {view.get("replaces", view["card"]): view["balances"] for view in card_views}
+    totals = {ledger: sum(b[ledger] for b in once.values()) for ledger in LEDGER_UNITS}
     home = conn.execute("SELECT home_branch FROM members WHERE id = ?", (survivor,)).fetchone()
     return {
         "id": survivor,
@@ -429,7 +559,86 @@ def member_json(conn: Connection, member_id: str) -> dict[str, Any] | None:
         "looked_up_as": member_id,
         "cards": card_views,
         "balances": totals,
+        "level": graded_level(conn, members),
     }
+
+
+def graded_level(conn: Connection, members: Iterable[str]) -> dict[str, Any] | None:
+    """The level HQ last graded the person into (hq.levels), under any id of the group;
+    None if HQ never graded them."""
+    found = None
+    for member in sorted(set(members)):
+        row = conn.execute(
+            "SELECT level, spend_fen, visits, graded_at_ms FROM member_levels WHERE member_id = ?", (member,)
+        ).fetchone()
+        if row is not None and (found is None or row[3] > found["graded_at_ms"]):
+            found = dict(zip(("code", "spend_fen", "visits", "graded_at_ms"), row, strict=True))
+    return None if found is None or found["code"] is None else found
+
+
+def contact_history(
+    conn: Connection, member_id: str, limit: int, before: tuple[int, str] | None = None
+) -> dict[str, Any] | None:
+    """A member's contact history as a person reads it: the contacts of the whole
+    duplicate group, newest first (conflict.contacts.history), at most `limit` of them,
+    from the one after `before` (the position, at_ms and contact id, that the page
+    before named as its `next`); None for a member this replica does not know."""
+    require(limit >= 1, f"a page holds at least one contact, not {limit}")
+    group = _person_of(conn, member_id)
+    if group is None:
+        return None
+    survivor = group.survivor(member_id)
+    members = sorted(group.members_of(survivor))[:SQL_CHUNK]  # a group is a handful of members
+    marks = ",".join("?" * len(members))
+    after = (MAX_AT_MS + 1, "") if before is None else before
+    rows = conn.execute(
+        f"SELECT record FROM dir_contacts WHERE member_id IN ({marks})"
+        " AND (at_ms < ? OR (at_ms = ? AND contact_id < ?))"
+        " ORDER BY at_ms DESC, contact_id DESC LIMIT ?",
+        (*members, after[0], after[0], after[1], limit + 1),
+    )
+    found = history((_decode(blob) for (blob,) in rows), members)
+    page = found[:limit]
+    logins = _operator_logins(conn, {c.operator for c in page})
+    return {
+        "member_id": survivor,
+        "looked_up_as": member_id,
+        "contacts": [{**contact_json(c), "operator_login": logins.get(c.operator)} for c in page],
+        "next": position_text(page[-1]) if len(found) > limit else None,
+    }
+
+
+def _operator_logins(conn: Connection, operator_ids: set[str]) -> dict[str, str]:
+    """The logins of the operators this replica knows (HQ: every one; a branch: its own)."""
+    wanted = sorted(operator_ids)
+    if not wanted:
+        return {}
+    marks = ",".join("?" * len(wanted))
+    rows = conn.execute(f"SELECT id, login FROM operators WHERE id IN ({marks})", wanted)
+    return {str(operator_id): str(login) for operator_id, login in rows}
+
+
+def contact_json(contact: Contact) -> dict[str, Any]:
+    return {
+        "id": contact.contact_id,
+        "member_id": contact.member_id,
+        "operator": contact.operator,
+        "at_ms": contact.at_ms,
+        "channel": contact.channel,
+        "note": contact.note,
+        "branch": contact.node,
+    }
+
+
+def _with_replacements(conn: Connection, cards: set[str]) -> list[str]:
+    """The numbers and every number handed over to replace one of them, sorted."""
+    found, pending = set(cards), list(cards)
+    while pending and len(found) < len(cards) * (MAX_REPLACEMENTS + 1):
+        for change in card_changes(conn, pending.pop()):
+            if change.kind == "replace" and change.new_card not in found:
+                found.add(change.new_card)
+                pending.append(change.new_card)
+    return sorted(found)
 
 
 def _person_of(conn: Connection, member_id: str) -> Group | None:
@@ -545,4 +754,6 @@ def load_directory(conn: Connection) -> Directory:
         sightings=records[Sighting],
         redemptions=records[Redemption],
         cards=records[CardIssue],
+        changes=records[CardChange],
+        contacts=records[Contact],
     )

@@ -70,3 +70,35 @@ TOP_UP_RULES_SCHEMA = """
         active INTEGER NOT NULL DEFAULT 1
     ) WITHOUT ROWID
 """
+
+# HQ's employees (FEATURES B4): salespeople a sale, a registration or a card sale names.
+EMPLOYEES_SCHEMA = """
+    CREATE TABLE employees (
+        code TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        title TEXT,
+        active INTEGER NOT NULL DEFAULT 1
+    ) WITHOUT ROWID
+"""
+
+# Member levels HQ grades members into by spend or visits (hq.levels), and the level each
+# member was last graded into, as HQ publishes them.
+LEVELS_SCHEMA = """
+    CREATE TABLE levels (
+        code TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        rank INTEGER NOT NULL,
+        min_spend_fen INTEGER,
+        min_visits INTEGER,
+        period_days INTEGER NOT NULL DEFAULT 365,
+        active INTEGER NOT NULL DEFAULT 1
+    ) WITHOUT ROWID;
+    CREATE TABLE member_levels (
+        member_id TEXT PRIMARY KEY,
+        level TEXT,
+        spend_fen INTEGER NOT NULL,
+        visits INTEGER NOT NULL,
+        graded_at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID
+"""

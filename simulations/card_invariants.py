@@ -5,10 +5,10 @@ stored value on it.
 
 The checkers read each node's SQLite file, HQ's copy of the directory, its sales and its
 conflict queue, and what the tills were told (the shop's Ledger); a card's terms come from
-HQ's master data as the simulation published it (hq.setup.DEMO_CARD_TYPES). TODO as the shop
-gains them (simulations/card_ops.py): a top-up's bonus and refunds in the money per card,
-credit drawn within its limit, and a replaced card's old number refused everywhere after
-the sync.
+HQ's master data as the simulation published it (hq.setup.DEMO_CARD_TYPES). A replaced
+card's numbers are judged after the sync: the old one refused everywhere, the new one
+standing for the card. TODO as the shop gains them (simulations/card_ops.py): a top-up's
+bonus and refunds in the money per card, and credit drawn within its limit.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from hq.conflicts import HQ_NODE
 from hq.setup import DEMO_CARD_TYPES
 from protocol.contract import CARD_ISSUE
 from protocol.entry import decode_entry
+from shared_tables import directory_store
 from simulations.model import Violation
 
 if TYPE_CHECKING:
@@ -234,8 +235,36 @@ async def card_money_conserved(sim: Simulation) -> list[Violation]:
     return _examples("card money conserved", problems)
 
 
+async def replaced_numbers_refused(sim: Simulation) -> list[Violation]:
+    """After convergence, at HQ and at every branch: every number a till replaced is
+    refused (status "replaced"), and every new number a till handed over stands for the
+    card it replaced (its balances are the card's). A number replaced twice while apart
+    must also be in HQ's queue: "conflicts surfaced" judges that."""
+    if sim.converged_at_ms is None:
+        return []  # judged by "converges within budget"
+    ledger = sim.ledger
+    problems = []
+    replaced = {old for _, old, _ in ledger.replacements.values()}
+    handed = {new: ledger.root(new) for _, _, new in ledger.replacements.values()}
+    for replica, path in _replicas(sim).items():
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            for number in sorted(replaced):
+                state = directory_store.card_status(conn, number)
+                if state not in ("replaced", "returned"):
+                    problems.append(f"{replica}: card {number} was replaced, yet it is {state} there")
+            for number, root in sorted(handed.items()):
+                if directory_store.card_root(conn, number) != root:
+                    problems.append(
+                        f"{replica}: new number {number} stands for"
+                        f" {directory_store.card_root(conn, number)},"
+                        f" not the card {root} it replaced"
+                    )
+    return _examples("replaced numbers refused everywhere", problems)
+
+
 CARD_INVARIANTS: tuple[Checker, ...] = (
     uses_conserved,
     overspent_uses_are_conflicts,
     card_money_conserved,
+    replaced_numbers_refused,
 )

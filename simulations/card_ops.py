@@ -7,13 +7,19 @@ checkout) through the node's own store; what the till was told goes into the sho
 refusal (the card not known here yet, its uses spent here, outside its validity) is an
 ordinary outcome at a till: counted by its code, never retried.
 
-Not simulated because the shop does not do them yet (README "Cards of a type"): top-ups
-with a bonus, a card's credit line drawn and repaid, a lost card replaced by a new number,
-and refunds of a card or of a sale paid with uses. TODO each, when it exists: an operation
-here with its `[load]` rate (model.Load), the movements it books in `Ledger.entries`, and its
-invariant in card_invariants.py (money conserved per card with the bonus and refund
-entries; credit drawn within the limit or an overdraft; a replaced card's old number
-refused at every branch once the replacement has reached it).
+A card's life (node.services.card_life) is simulated too: a card replaced by a new
+number (two stores cut off may replace the same card, and HQ must queue the pair), and a
+card renewed for its type's days; the member then presents the newest number a till
+handed over, and every movement is told against the card's root.
+
+Stored-value cards are topped up (with HQ's bonus, booked apart), spent on goods and
+paid back (what was paid in, never the bonus); every movement is told to the shop's
+Ledger, and card_invariants.card_money_conserved holds each card to them.
+
+Not simulated yet: a card's credit line drawn and repaid, upgrades and passwords, and
+returns of a card or of a sale paid with uses. TODO each: an operation here with its
+`[load]` rate (model.Load), the movements it books in `Ledger.entries`, and its
+invariant in card_invariants.py (credit drawn within the limit or an overdraft).
 """
 
 from __future__ import annotations
@@ -24,14 +30,16 @@ from typing import Any, Protocol
 
 from hq.setup import DEMO_CARD_TYPES
 from hq.storage.base import CardType
+from node.services.card_life import ChangeRequest, change_job
 from node.services.card_sales import CardSale, card_sale_job
+from node.services.cards import Payout, payout_job, top_up_job
 from node.services.checkout import SaleRequest, Tender, sell
 from protocol.errors import Refused
 from protocol.ids import uuid7
 from shared_tables import directory_store
 from simulations.model import Load
 from simulations.running import RunningSimulation
-from simulations.shop import GOODS, CardSold, issue_entries, pick_member
+from simulations.shop import GOODS, Booked, CardSold, issue_entries, pick_member
 from simulations.world import SimNode
 
 # HQ's card types as the simulated HQ publishes them (simulations/world.py), by code.
@@ -42,6 +50,11 @@ CARD_TYPE_WEIGHTS = {"GOLD-16800": 5, "MASSAGE-MONTH": 3, "STORED-1000": 2}
 # A card's uses of an item count as nearly spent, as the tills were told, with this many
 # left or fewer (or, while no card is that low, the fewest left of any): "the last use".
 LAST_USES = 1
+# Top-ups onto a stored-value card: below, at and above HQ's demo bonus thresholds
+# (pay 1,000 yuan get 100, pay 2,000 get 300).
+TOP_UP_FEN = (50_000, 100_000, 200_000)
+# What a stored-value card pays for: a ceramic cup at its list price (hq.setup's catalogue).
+SPEND_SKU, SPEND_FEN = "CUP-CERAMIC", 2_500
 # A service paid on a card comes with goods paid in cash this often.
 WITH_GOODS_SHARE = 0.3
 # Cash handed over for those goods: more than any of them costs, the node gives change.
@@ -168,7 +181,9 @@ class CardOps:
         """One of `sku` paid with the card (a `uses` or `time_card` tender, which the
         checkout prices at the line's price)."""
         lines: tuple[tuple[str, int], ...] = ((sku, 1),)
-        tenders: tuple[Tender, ...] = (Tender(kind, 0, card=sold.card_id, sku=sku, qty=1),)
+        # The member presents the newest number a till handed over for the card.
+        card = self.ledger.presented.get(sold.card_id, sold.card_id)
+        tenders: tuple[Tender, ...] = (Tender(kind, 0, card=card, sku=sku, qty=1),)
         if self.rng.random() < WITH_GOODS_SHARE:
             lines += ((self.rng.choice(GOODS), 1),)
             tenders += (Tender("cash", CASH_FOR_GOODS_FEN),)
@@ -180,3 +195,146 @@ class CardOps:
             self._refused(node, refusal)  # uses spent here, the card not synced here yet ...
             return
         self.tills.record_sale(node, sale_id, receipt)
+
+    async def replace_card(self, node: SimNode) -> None:
+        """A member's card replaced by a new number (lost or worn out), the type's fee paid
+        in cash. A card a till has not heard of, or that is already replaced or returned
+        there, is refused. With the scenario's last-use share the lost card is one another
+        store replaced and this one has not heard of yet: both replace it while apart."""
+        load, _ = self.tills.load(node.code)
+        picked = await self._replaced_elsewhere(node) if self.rng.random() < load.last_use_share else None
+        if picked is None:
+            sold = self._pick_card(node, list(self.ledger.card_sales.values()))
+            if sold is None:
+                return
+            presented = self.ledger.presented.get(sold.card_id, sold.card_id)
+        else:
+            sold, presented = picked
+        self.cards_numbered += 1
+        new_card = f"R{self.sim.seed % 1000:03d}-{self.cards_numbered:06d}"
+        fee = CARD_TYPES[sold.card_type].replace_fen
+        request = ChangeRequest("replace", (fee,) if fee else (), None, new_card=new_card)
+        if await self._change(node, presented, request) is None:
+            return
+        self.ledger.roots[new_card] = sold.card_id
+        self.ledger.presented[sold.card_id] = new_card
+        self.sim.figures[node.code].card_replacements += 1
+
+    async def _replaced_elsewhere(self, node: SimNode) -> tuple[CardSold, str] | None:
+        """A number another store replaced that this store's till still takes."""
+        by_card = {sold.card_id: sold for sold in self.ledger.card_sales.values()}
+        elsewhere = sorted(
+            {
+                (old, self.ledger.root(old))
+                for branch, old, _ in self.ledger.replacements.values()
+                if branch != node.code
+            }
+        )
+
+        def still_active(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+            return [
+                (old, root) for old, root in elsewhere if directory_store.card_status(conn, old) == "active"
+            ]
+
+        shown = await node.db.read(still_active) if elsewhere else []
+        if not shown:
+            return None
+        old, root = self.rng.choice(shown)
+        return by_card[root], old
+
+    async def renew_card(self, node: SimNode) -> None:
+        """A card of a type with a validity of days renewed by them, at its type's price."""
+        renewable = [s for s in self.ledger.card_sales.values() if CARD_TYPES[s.card_type].validity_days]
+        sold = self._pick_card(node, renewable)
+        if sold is None:
+            return
+        kind = CARD_TYPES[sold.card_type]
+        request = ChangeRequest("renew", (kind.renew_fen,) if kind.renew_fen else (), None)
+        presented = self.ledger.presented.get(sold.card_id, sold.card_id)
+        change_id = await self._change(node, presented, request)
+        if change_id is not None:
+            self.ledger.renewals[change_id] = (node.code, sold.card_id, int(kind.validity_days or 0))
+            self.sim.figures[node.code].card_renewals += 1
+
+    async def _change(self, node: SimNode, card: str, request: ChangeRequest) -> str | None:
+        change_id = uuid7(node.wall_ms(), self.rng.randbytes(10))
+        try:
+            answer = await node.db.writer.run(change_job(card, request, change_id, node.enrolled.zone))
+        except Refused as refusal:
+            self._refused(node, refusal)
+            return None
+        if answer["fee_fen"]:
+            self.ledger.card_fees[change_id] = (node.code, answer["fee_fen"])
+        if request.kind == "replace":
+            self.ledger.replacements[change_id] = (node.code, card, str(request.new_card))
+        return change_id
+
+    def _stored_value_cards(self) -> list[CardSold]:
+        return [
+            sold for sold in self.ledger.card_sales.values() if CARD_TYPES[sold.card_type].stored_value_fen
+        ]
+
+    async def top_up(self, node: SimNode) -> None:
+        """Stored value paid onto a stored-value card in cash, with the bonus HQ's rules
+        give for it, each its own movement as the till was told."""
+        sold = self._pick_card(node, self._stored_value_cards())
+        if sold is None:
+            return
+        amount = self.rng.choice(TOP_UP_FEN)
+        top_up_id = uuid7(node.wall_ms(), self.rng.randbytes(10))
+        card = self.ledger.presented.get(sold.card_id, sold.card_id)
+        try:
+            answer = await node.db.writer.run(top_up_job(card, amount, top_up_id, None, node.enrolled.zone))
+        except Refused as refusal:
+            self._refused(node, refusal)
+            return
+        self.ledger.entries[top_up_id] = Booked(node.code, sold.card_id, "stored_value", answer["paid_fen"])
+        if answer["bonus_fen"]:
+            bonus = Booked(node.code, sold.card_id, "stored_value", answer["bonus_fen"])
+            self.ledger.entries[f"{top_up_id}-bonus"] = bonus
+        figures = self.sim.figures[node.code]
+        figures.card_top_ups += 1
+        figures.card_bonus_fen += answer["bonus_fen"]
+
+    async def spend(self, node: SimNode) -> None:
+        """A cup paid with a stored-value card's balance (online hold, else offline)."""
+        sold = self._pick_card(node, self._stored_value_cards())
+        if sold is None:
+            return
+        card = self.ledger.presented.get(sold.card_id, sold.card_id)
+        tender = Tender("stored_value", SPEND_FEN, card=card)
+        request = SaleRequest(sold.member_id, ((SPEND_SKU, 1),), (tender,), None)
+        sale_id = uuid7(node.wall_ms(), self.rng.randbytes(10))
+        # The hold waits for HQ's answer in simulated time: a task of the node's, as
+        # DirectoryOps.stored_value_sale runs.
+        self.sim.tasks.spawn(node.code, self._spend(node, request, sale_id))
+
+    async def _spend(self, node: SimNode, request: SaleRequest, sale_id: str) -> None:
+        try:
+            receipt = await sell(node.db, self.sim.links[node.code], node.enrolled, request, sale_id)
+        except Refused as refusal:
+            self._refused(node, refusal)  # not enough on the card here, not synced here ...
+            return
+        self.tills.record_sale(node, sale_id, receipt)
+        await self.sim.drive(node)  # as the push loop wakes on a commit in `node serve`
+
+    async def pay_out(self, node: SimNode) -> None:
+        """What may be paid back of a stored-value card (what was paid in, less what was
+        taken; never a bonus) paid back in cash."""
+        sold = self._pick_card(node, self._stored_value_cards())
+        if sold is None:
+            return
+        card = self.ledger.presented.get(sold.card_id, sold.card_id)
+        payout_id = uuid7(node.wall_ms(), self.rng.randbytes(10))
+        event_id = uuid7(node.wall_ms(), self.rng.randbytes(10))
+        try:
+            answer = await node.db.writer.run(
+                payout_job(card, Payout(None, False), payout_id, event_id, None)
+            )
+        except Refused as refusal:
+            self._refused(node, refusal)  # nothing refundable here
+            return
+        self.ledger.entries[payout_id] = Booked(
+            node.code, sold.card_id, "stored_value", -answer["paid_out_fen"]
+        )
+        self.sim.figures[node.code].card_payouts += 1

@@ -194,12 +194,17 @@ async def balances_equal_ledger(sim: Simulation) -> list[Violation]:
 
 
 async def conflicts_surfaced(sim: Simulation) -> list[Violation]:
-    """Every duplicate, overdraft and reused voucher the converged directory implies has its
+    """Every duplicate, overdraft, reused voucher, card replaced twice and stale upgrade the
+    converged directory implies has its
     conflict in HQ's queue (open or resolved), and no open conflict is left that it does not."""
     directory = await _hq_directory(sim)
     expected = {f"duplicate:{alias}": "duplicate_member" for alias in directory.duplicates.aliases}
     expected |= {f"overdraft:{record.entry_id}": "overdraft" for record in directory.overdrafts()}
     expected |= {f"voucher:{r.redemption_id}": "voucher_reused" for r in directory.vouchers().flagged}
+    expected |= {
+        f"replaced:{loser.change_id}": "card_replaced_twice" for _, loser in directory.double_replacements()
+    }
+    expected |= {f"upgrade:{upgrade.change_id}": "stale_upgrade" for _, upgrade in directory.stale_upgrades()}
     queue = {conflict.id: conflict for conflict in await sim.hq.hq.store.conflicts(None)}
     # (what is wrong, kind) -> conflict ids, so a person sees each failure and its size.
     wrong: dict[tuple[str, str], list[str]] = {}

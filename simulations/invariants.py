@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conflict.directory import decode
+from node.services.checkout import sales_summary
 from protocol.entry import GENESIS_HASH, check_chain, decode_entry
 from protocol.errors import ProtocolError
 from simulations.card_invariants import CARD_INVARIANTS
@@ -27,12 +28,6 @@ if TYPE_CHECKING:
     from simulations.engine import Simulation
 
 Checker = Callable[["Simulation"], Awaitable[list[Violation]]]
-
-# A branch's sales: its checkouts, and the cards of a type it sold (each at its price).
-BRANCH_SALES_QUERY = (
-    "SELECT SUM(n), SUM(fen) FROM (SELECT COUNT(*) AS n, COALESCE(SUM(total_fen), 0) AS fen FROM sales"
-    " UNION ALL SELECT COUNT(*), COALESCE(SUM(price_fen), 0) FROM card_sales)"
-)
 
 
 def _node_rows(path: Path, query: str) -> list[tuple[Any, ...]]:
@@ -127,14 +122,17 @@ async def sales_name_their_operator(sim: Simulation) -> list[Violation]:
 
 async def sales_totals_match(sim: Simulation) -> list[Violation]:
     """HQ's sales figures per branch equal the branch's own and what the tills were told;
-    a card of a type sold is a sale of its price."""
+    a card of a type sold is a sale of its price, a card renewed or replaced one of its fee."""
     found = []
     for code in sorted(sim.nodes):
         totals = await sim.hq.hq.store.sales_totals(code)
         count, total_fen = totals.count, totals.total_fen
-        row = _node_rows(_node_db(sim, code), BRANCH_SALES_QUERY)[0]
+        # The branch's own figures, as its summary endpoint reads them.
+        with contextlib.closing(sqlite3.connect(f"file:{_node_db(sim, code)}?mode=ro", uri=True)) as conn:
+            row = sales_summary(conn)
         told = [total for branch, total in sim.ledger.sales.values() if branch == code]
         told += [card.price_fen for card in sim.ledger.card_sales.values() if card.branch == code]
+        told += [fee for branch, fee in sim.ledger.card_fees.values() if branch == code]
         figures = {"HQ": (count, total_fen), "branch": (row[0], row[1]), "tills": (len(told), sum(told))}
         if len(set(figures.values())) != 1:
             found.append(Violation("sales totals match", f"{code}: (count, total_fen) {figures}"))

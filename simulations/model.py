@@ -65,13 +65,29 @@ class Load:
     card_sales_per_minute: float = 0.0  # a member buys a card of one of HQ's card types
     card_uses_per_minute: float = 0.0  # a service line paid with a count card's uses
     time_card_visits_per_minute: float = 0.0  # a service line a time card admits
+    card_replacements_per_minute: float = 0.0  # a card (lost, worn) replaced by a new number
+    card_renewals_per_minute: float = 0.0  # a card of a type renewed for its type's days
+    card_top_ups_per_minute: float = 0.0  # stored value paid onto a stored-value card (with its bonus)
+    card_spends_per_minute: float = 0.0  # goods paid with a stored-value card's balance
+    card_payouts_per_minute: float = 0.0  # what was paid onto a card, paid back in cash
     # Share of card uses that go for a card's last uses as the tills were told, so two
     # stores cut off from each other spend the same last use.
     last_use_share: float = 0.0
 
     @property
     def uses_cards(self) -> bool:
-        return any((self.card_sales_per_minute, self.card_uses_per_minute, self.time_card_visits_per_minute))
+        return any(
+            (
+                self.card_sales_per_minute,
+                self.card_uses_per_minute,
+                self.time_card_visits_per_minute,
+                self.card_replacements_per_minute,
+                self.card_renewals_per_minute,
+                self.card_top_ups_per_minute,
+                self.card_spends_per_minute,
+                self.card_payouts_per_minute,
+            )
+        )
 
     @property
     def uses_inventory(self) -> bool:
@@ -246,6 +262,11 @@ class BranchFigures:
     card_sales_fen: int = 0  # their prices: takings, as the tills were told
     uses_spent: int = 0  # count-card uses spent here
     time_card_visits: int = 0
+    card_replacements: int = 0  # cards replaced by a new number here
+    card_renewals: int = 0
+    card_top_ups: int = 0  # onto cards of a type here
+    card_bonus_fen: int = 0  # the bonuses HQ's rules gave with them
+    card_payouts: int = 0
     # Card operations refused here, by the refusal's code (uses_exhausted, unknown_card,
     # card_expired ...): ordinary outcomes at a till, not failures.
     card_refusals: dict[str, int] = field(default_factory=dict)

@@ -48,6 +48,11 @@ every key is required unless a comment says otherwise::
     card_sales_per_minute = 0.0        # a member buys a count card, time card or stored-value card
     card_uses_per_minute = 0.0         # a service line paid with a count card's uses
     time_card_visits_per_minute = 0.0  # a service line a time card admits
+    card_replacements_per_minute = 0.0 # a card replaced by a new number (its balances follow)
+    card_renewals_per_minute = 0.0     # a card renewed for its type's days
+    card_top_ups_per_minute = 0.0      # stored value paid onto a stored-value card, with its bonus
+    card_spends_per_minute = 0.0       # goods paid with a stored-value card's balance
+    card_payouts_per_minute = 0.0      # what was paid onto a card, paid back in cash
     last_use_share = 0.0      # share of card uses spending a card's last uses (as tills were told)
 
     [hq_warehouse]            # HQ's main warehouse: no tills, just these
@@ -189,6 +194,11 @@ _LOAD_RATES = (
     "card_sales_per_minute",
     "card_uses_per_minute",
     "time_card_visits_per_minute",
+    "card_replacements_per_minute",
+    "card_renewals_per_minute",
+    "card_top_ups_per_minute",
+    "card_spends_per_minute",
+    "card_payouts_per_minute",
 )
 _HQ_WAREHOUSE_RATES = ("receipts_per_minute", "transfers_per_minute", "stocktakes_per_minute")
 _LOAD_SHARES = ("roaming_share", "duplicate_share", "voucher_reuse_share", "last_use_share")

@@ -143,6 +143,18 @@ class Ledger:
     card_sales: dict[str, CardSold] = field(default_factory=dict)
     # Time-card tender id -> (branch, card, sku, qty): visits a time card paid for.
     card_visits: dict[str, tuple[str, str, str, int]] = field(default_factory=dict)
+    # A card's life (conflict.card_life). Change id -> (branch, number replaced, new
+    # number), and renewal id -> (branch, card, days); every number a till handed over,
+    # with the number the card was sold under (its root, where its movements are kept);
+    # and per card sold, the newest number a till handed over (what the member presents).
+    replacements: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    renewals: dict[str, tuple[str, str, int]] = field(default_factory=dict)
+    roots: dict[str, str] = field(default_factory=dict)
+    card_fees: dict[str, tuple[str, int]] = field(default_factory=dict)  # change id -> (branch, fee)
+    presented: dict[str, str] = field(default_factory=dict)
+
+    def root(self, number: str) -> str:
+        return self.roots.get(number, number)
 
     def card_holders(self) -> dict[str, Member]:
         return {card: member for member in self.members for card in member.cards}

@@ -63,6 +63,11 @@ class Tills:
             "card_sale": ("card_sales_per_minute", self.cards.sell_card),
             "card_use": ("card_uses_per_minute", self.cards.use_card),
             "time_card_visit": ("time_card_visits_per_minute", self.cards.visit),
+            "card_replace": ("card_replacements_per_minute", self.cards.replace_card),
+            "card_renew": ("card_renewals_per_minute", self.cards.renew_card),
+            "card_top_up": ("card_top_ups_per_minute", self.cards.top_up),
+            "card_spend": ("card_spends_per_minute", self.cards.spend),
+            "card_payout": ("card_payouts_per_minute", self.cards.pay_out),
         }
 
     def start(self, node: SimNode) -> None:
@@ -174,7 +179,7 @@ class Tills:
         for number, tender in enumerate(receipt["tenders"]):
             if tender["kind"] == "stored_value":
                 self.ledger.entries[f"{sale_id}-t{number}"] = Booked(
-                    node.code, tender["card"], "stored_value", -tender["amount_fen"]
+                    node.code, self.ledger.root(tender["card"]), "stored_value", -tender["amount_fen"]
                 )
                 if tender["mode"] == "online":
                     figures.spends_online += 1
@@ -189,13 +194,13 @@ class Tills:
                 figures.voucher_redemptions += 1
             elif tender["kind"] == "uses":
                 self.ledger.entries[f"{sale_id}-t{number}"] = Booked(
-                    node.code, tender["card"], "uses", -tender["qty"], tender["sku"]
+                    node.code, self.ledger.root(tender["card"]), "uses", -tender["qty"], tender["sku"]
                 )
                 figures.uses_spent += tender["qty"]
             elif tender["kind"] == "time_card":
                 self.ledger.card_visits[f"{sale_id}-t{number}"] = (
                     node.code,
-                    tender["card"],
+                    self.ledger.root(tender["card"]),
                     tender["sku"],
                     tender["qty"],
                 )

@@ -22,7 +22,7 @@ from hq.api import refusal
 from hq.errors import InvalidQuery
 from hq.operation_log import Doer, Operation
 from hq.service import HQ
-from hq.setup import DEMO_CARD_TYPES, DEMO_CATALOGUE, token_hash
+from hq.setup import DEMO_CARD_TYPES, DEMO_CATALOGUE, DEMO_TOP_UP_RULES, token_hash
 from hq.storage.sqlite import SqliteHQStore
 from node.config import NodeConfig
 from node.services.operators import Sessions
@@ -81,12 +81,17 @@ class SimHQ:
         await self._publish_card_types()
 
     async def _publish_card_types(self) -> None:
-        """HQ's demo card types, stored as `hq init --demo-data` stores them (hq.setup) and
-        published with the rest of HQ's master data, so every branch can sell them."""
+        """HQ's demo card types and top-up bonuses, stored as `hq init --demo-data` stores
+        them (hq.setup) and published with the rest of HQ's master data, so every branch
+        can sell the cards and give the bonuses."""
         now = self.clock()
         codes = [card_type.code for card_type in DEMO_CARD_TYPES]
         operation = Operation(SIMULATED_OPERATOR, now, "master.upsert", "card_type", {"keys": codes})
         self.hq.notifier.notify(await self.hq.store.upsert_master(list(DEMO_CARD_TYPES), now, operation))
+        # And the demo top-up bonuses (pay 1,000 yuan, get 100; pay 2,000, get 300).
+        codes = [rule.code for rule in DEMO_TOP_UP_RULES]
+        operation = Operation(SIMULATED_OPERATOR, now, "master.upsert", "top_up_rule", {"keys": codes})
+        self.hq.notifier.notify(await self.hq.store.upsert_master(list(DEMO_TOP_UP_RULES), now, operation))
 
     async def close(self) -> None:
         await self.hq.store.close()

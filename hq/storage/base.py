@@ -14,6 +14,7 @@ from typing import Any, ClassVar, NamedTuple, Protocol
 from hq.audit import AuditReport
 from hq.conflicts import Conflict
 from hq.log_proof import LogProof
+from hq.member_stats import MemberPurchases
 from hq.operation_log import LoggedOperation, Operation
 from hq.storage.inventory_records import (
     InTransitLine,
@@ -220,6 +221,9 @@ class CardType:
     services: tuple[str, ...] = ()
     level: str = ""
     active: bool = True
+    # What a renewal by validity_days costs, and a replacement card (conflict.card_life).
+    renew_fen: int = 0
+    replace_fen: int = 0
 
     KIND: ClassVar[str] = "card_type"
     KEY: ClassVar[str] = "code"
@@ -255,7 +259,46 @@ class TopUpRule:
         return FeedChange("top_up_rule", self.code, "upsert", asdict(self))
 
 
-MasterRecord = Product | Category | Supplier | Warehouse | CardType | TopUpRule
+@dataclass(frozen=True)
+class Employee:
+    """A salesperson (FEATURES B4): the code a till credits a sale, a registration or a
+    card sale to, at the branch they work at; one no longer `active` is credited no more."""
+
+    code: str
+    name: str
+    branch: str
+    title: str | None = None  # "Sales associate / 导购", as the shop calls the post
+    active: bool = True
+
+    KIND: ClassVar[str] = "employee"
+    KEY: ClassVar[str] = "code"
+
+    def as_change(self) -> FeedChange:
+        return FeedChange("employee", self.code, "upsert", asdict(self))
+
+
+@dataclass(frozen=True)
+class Level:
+    """A member level HQ grades members into (hq.levels): earned by spending at least
+    `min_spend_fen`, or visiting at least `min_visits` times, over the last `period_days`
+    at every branch; of the levels a member earns, the highest `rank` is theirs."""
+
+    code: str
+    name: str
+    rank: int
+    min_spend_fen: int | None = None
+    min_visits: int | None = None
+    period_days: int = 365
+    active: bool = True
+
+    KIND: ClassVar[str] = "level"
+    KEY: ClassVar[str] = "code"
+
+    def as_change(self) -> FeedChange:
+        return FeedChange("level", self.code, "upsert", asdict(self))
+
+
+MasterRecord = Product | Category | Supplier | Warehouse | CardType | TopUpRule | Employee | Level
 MASTER_KINDS: dict[str, type[MasterRecord]] = {
     "product": Product,
     "category": Category,
@@ -263,6 +306,8 @@ MASTER_KINDS: dict[str, type[MasterRecord]] = {
     "warehouse": Warehouse,
     "card_type": CardType,
     "top_up_rule": TopUpRule,
+    "employee": Employee,
+    "level": Level,
 }
 
 
@@ -458,6 +503,33 @@ class HQStore(Protocol):
         ...
 
     async def member(self, member_id: str) -> dict[str, Any] | None: ...
+    async def grade_levels(
+        self, wall_ms: int, operation: Operation | None = None
+    ) -> tuple[list[FeedChange], list[str]]:
+        """Grade every member into the levels HQ defines (hq.levels); the changed grades,
+        published to every branch, and the branches whose feeds grew."""
+        ...
+
+    async def member_purchases(
+        self, member_id: str, start_ms: int, end_ms: int, branch: str | None
+    ) -> MemberPurchases | None:
+        """The member's sales made in [start_ms, end_ms), at `branch` or every branch, under
+        every id of its duplicate group (hq.member_stats); None for a member HQ does not know."""
+        ...
+
+    async def member_contacts(
+        self, member_id: str, limit: int, before: tuple[int, str] | None
+    ) -> dict[str, Any] | None:
+        """The contact history of the member's duplicate group, newest first, a page of at
+        most `limit` after `before` (shared_tables.directory_store.contact_history); None
+        for a member HQ does not know."""
+        ...
+
+    async def photo(self, ref: str) -> tuple[str, bytes] | None:
+        """The content type and bytes of the photo a profile names ("sha256:<hex>"), if a
+        branch has sent them (shared_tables.photos)."""
+        ...
+
     async def card(self, card_id: str) -> dict[str, Any] | None: ...
     async def directory_bytes(self) -> bytes: ...
     async def directory_digest(self) -> DirectoryDigest:

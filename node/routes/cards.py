@@ -3,14 +3,16 @@ sell cards of the types HQ publishes (node.services.card_sales)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from node.routes.context import CONTEXT, NodeContext, json_body, optional_body, request_key
-from node.services import card_sales, card_types, cards, fields
+from node.services import card_life, card_sales, card_types, cards, fields, levels
 from node.store.writer import Job
+from protocol import passwords
 from protocol.access import requires
 
 routes = web.RouteTableDef()
@@ -79,8 +81,14 @@ async def overdue(request: web.Request) -> web.Response:
 @routes.post("/api/cards/{card}/payout")
 @requires("returns:add")
 async def pay_out(request: web.Request) -> web.Response:
-    """Unused stored value back in cash (a refund of the card), and the card returned if asked."""
+    """Unused stored value back in cash (a refund of the card), and the card returned if
+    asked; the card's password, if it has one, as for a spend."""
+    context = request.app[CONTEXT]
     payout = cards.parse_payout(await optional_body(request))
+    card_id = fields.card_number(request.match_info["card"])
+    await context.card_passwords.check(
+        context.store, {card_id: payout.password}, context.store.writer.now_ms()
+    )
     return await _card_write(
         request,
         lambda context, card_id: cards.payout_job(
@@ -95,6 +103,61 @@ async def _card_write(request: web.Request, job_for: Callable[[NodeContext, str]
     context = request.app[CONTEXT]
     result = await context.store.writer.run(job_for(context, fields.card_number(request.match_info["card"])))
     return web.json_response(result, status=200 if result["replayed"] else 201)
+
+
+@routes.post("/api/cards/{card}/renew")
+@requires("cards:add")
+async def renew(request: web.Request) -> web.Response:
+    """The card's validity extended by its type's days, at its type's renewal price."""
+    return await _change(request, "renew")
+
+
+@routes.post("/api/cards/{card}/replace")
+@requires("cards:edit")
+async def replace(request: web.Request) -> web.Response:
+    """A new number for the card (lost, worn out): balances, uses and history follow it,
+    and the old number is refused everywhere once the change has spread."""
+    return await _change(request, "replace")
+
+
+@routes.post("/api/cards/{card}/upgrade")
+@requires("cards:add")
+async def upgrade(request: web.Request) -> web.Response:
+    """The card made a card of a dearer type, for the difference in price."""
+    return await _change(request, "upgrade")
+
+
+async def _change(request: web.Request, kind: str) -> web.Response:
+    change = card_life.parse_change(
+        kind, await optional_body(request), request.headers.get("Idempotency-Key")
+    )
+    return await _card_write(
+        request,
+        lambda context, card_id: card_life.change_job(card_id, change, context.new_id(), context.config.zone),
+    )
+
+
+@routes.post("/api/cards/{card}/password")
+@requires("cards:edit")
+async def set_password(request: web.Request) -> web.Response:
+    """Set, change or clear the card's password: the old one is keyed in first."""
+    context = request.app[CONTEXT]
+    card_id = fields.card_number(request.match_info["card"])
+    new, old = card_life.parse_password(await json_body(request))
+    checked = await context.card_passwords.check(context.store, {card_id: old}, context.store.writer.now_ms())
+    new_hash = "" if new is None else await asyncio.to_thread(passwords.hash_password, new)
+    result = await context.store.writer.run(
+        card_life.password_job(card_id, new_hash, checked[card_id], context.new_id())
+    )
+    return web.json_response(result, status=201)
+
+
+@routes.get("/api/levels")
+@requires("members:view")
+async def list_levels(request: web.Request) -> web.Response:
+    """The member levels HQ grades members into, highest rank first."""
+    found = await request.app[CONTEXT].store.read(levels.levels)
+    return web.json_response({"levels": found})
 
 
 @routes.get("/api/card-types")

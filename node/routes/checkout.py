@@ -21,7 +21,9 @@ routes = web.RouteTableDef()
 async def create_sale(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     sale = checkout.parse_sale(await json_body(request), request.headers.get("Idempotency-Key"))
-    result = await checkout.sell(context.store, context.hq, context.config, sale, context.new_id())
+    result = await checkout.sell(
+        context.store, context.hq, context.config, sale, context.new_id(), context.card_passwords
+    )
     return web.json_response(result, status=200 if result["replayed"] else 201)
 
 

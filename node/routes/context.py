@@ -13,6 +13,7 @@ from aiohttp import web
 from node.config import NodeConfig
 from node.errors import MalformedBody
 from node.services import fields
+from node.services.card_life import CardPasswords
 from node.services.operators import Sessions
 from node.store.store import Store
 from node.sync.hq_client import HQClient
@@ -30,6 +31,8 @@ class NodeContext:
     replicator: Replicator | None = None
     # The link to HQ online holds go through; None while the node runs without replicating.
     hq: HQClient | None = None
+    # Card passwords checked before a spend, guessing slowed per card.
+    card_passwords: CardPasswords = field(default_factory=CardPasswords)
     started_at_ms: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
 
     def new_id(self) -> str:

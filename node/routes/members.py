@@ -1,11 +1,12 @@
-"""Members at the till: register, edit and look up (node.services.members)."""
+"""Members at the till: register, edit and look up (node.services.members), and what
+they bought here (node.services.member_stats)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from node.routes.context import CONTEXT, json_body
-from node.services import members
+from node.services import member_stats, members
 from protocol.access import requires
 
 routes = web.RouteTableDef()
@@ -48,3 +49,18 @@ async def show(request: web.Request) -> web.Response:
     member_id = request.match_info["member_id"]
     member = await request.app[CONTEXT].store.read(lambda conn: members.member_view(conn, member_id))
     return web.json_response(member)
+
+
+@routes.get("/api/members/{member_id}/stats")
+@requires("members:view")
+async def stats(request: web.Request) -> web.Response:
+    """?from=&to= (the branch's days, YYYY-MM-DD, both inclusive; to: today) and ?top=."""
+    context = request.app[CONTEXT]
+    zone = context.config.zone
+    period = member_stats.parse_period(request.query, context.store.writer.now_ms(), zone)
+    top = member_stats.parse_top(request.query)
+    member_id = request.match_info["member_id"]
+    found = await context.store.read(
+        lambda conn: member_stats.member_stats(conn, member_id, context.config.branch, zone, period, top)
+    )
+    return web.json_response(found)

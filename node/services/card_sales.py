@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from conflict.wire import card_issue_records
 from node.errors import CardTaken, InvalidRequest, TenderShort
-from node.services import catalogue, fields, stock_ledger
+from node.services import catalogue, employees, fields, stock_ledger
 from node.services.card_types import card_type
 from node.services.cards import day_of
 from node.services.members import member_or_survivor
@@ -33,13 +33,14 @@ class CardSale(NamedTuple):
     card_id: str
     cash_fen: tuple[int, ...]  # cash tenders: a card is paid for in cash
     request_key: str | None
+    salesperson: str | None = None  # the employee who sold it (FEATURES B4)
 
 
-def parse_card_sale(body: dict[str, Any], request_key: str | None) -> CardSale:
-    unknown = set(body) - {"member_id", "card_type", "card", "tenders"}
-    if unknown:
-        raise InvalidRequest(f"unknown card sale fields: {', '.join(sorted(unknown))}")
-    tenders = fields.items(body.get("tenders"), "tenders", maximum=limits.MAX_TENDERS)
+def cash_tenders(value: Any, *, minimum: int = 1) -> tuple[int, ...]:
+    """What a card (or a change to one) is paid with: cash tenders, at least `minimum`."""
+    if minimum == 0 and value == []:
+        return ()
+    tenders = fields.items(value, "tenders", maximum=limits.MAX_TENDERS)
     cash: list[int] = []
     for number, tender in enumerate(tenders):
         if tender.get("kind") != "cash" or set(tender) != {"kind", "amount_fen"}:
@@ -52,12 +53,21 @@ def parse_card_sale(body: dict[str, Any], request_key: str | None) -> CardSale:
                 maximum=limits.MAX_AMOUNT_FEN,
             )
         )
+    return tuple(cash)
+
+
+def parse_card_sale(body: dict[str, Any], request_key: str | None) -> CardSale:
+    unknown = set(body) - {"member_id", "card_type", "card", "tenders", "salesperson"}
+    if unknown:
+        raise InvalidRequest(f"unknown card sale fields: {', '.join(sorted(unknown))}")
+    cash = cash_tenders(body.get("tenders"))
     return CardSale(
         member_id=str(fields.text(body, "member_id")),
         card_type=str(fields.text(body, "card_type")),
         card_id=fields.card_number(body.get("card"), "card"),
-        cash_fen=tuple(cash),
+        cash_fen=cash,
         request_key=fields.request_key(request_key),
+        salesperson=fields.employee_code(body.get("salesperson"), "salesperson"),
     )
 
 
@@ -76,6 +86,9 @@ def card_sale_job(sale: CardSale, sale_id: str, warehouse: str, zone: datetime.t
         replayed = replayed_card_sale(conn, sale.request_key)
         if replayed is not None:
             return {**load_card_sale(conn, replayed), "replayed": True}
+        if sale.salesperson is not None:
+            # This log's origin is the branch whose till sells the card.
+            employees.require_salesperson(conn, sale.salesperson, tx.log.origin)
         member_id = member_or_survivor(conn, sale.member_id)
         kind = card_type(conn, sale.card_type)
         owner = directory_store.card_owner(conn, sale.card_id)
@@ -103,6 +116,8 @@ def card_sale_job(sale: CardSale, sale_id: str, warehouse: str, zone: datetime.t
             "member_id": member_id,
             "moves": [move.as_payload("sale") for move in moves],
             "price_fen": kind.price_fen,
+            # Only when named, so an entry without it keeps its bytes; in its sorted place.
+            **({"salesperson": sale.salesperson} if sale.salesperson is not None else {}),
             "services": sorted(kind.services),
             "stored_value_fen": kind.stored_value_fen,
             "tenders": [{"amount_fen": amount, "kind": "cash"} for amount in sale.cash_fen],
@@ -114,7 +129,7 @@ def card_sale_job(sale: CardSale, sale_id: str, warehouse: str, zone: datetime.t
         directory_store.add_records(conn, card_issue_records(sale_id, entry.hlc, tx.log.origin, payload))
         conn.execute(
             "INSERT INTO card_sales (id, seq, card_id, member_id, card_type, price_fen, tendered_fen,"
-            " change_fen, at_ms, request_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " change_fen, at_ms, request_key, salesperson) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 sale_id,
                 entry.seq,
@@ -126,6 +141,7 @@ def card_sale_job(sale: CardSale, sale_id: str, warehouse: str, zone: datetime.t
                 payload["change_fen"],
                 at_ms,
                 sale.request_key,
+                sale.salesperson,
             ),
         )
         return {**load_card_sale(conn, sale_id), "replayed": False}
@@ -135,8 +151,8 @@ def card_sale_job(sale: CardSale, sale_id: str, warehouse: str, zone: datetime.t
 
 def load_card_sale(conn: sqlite3.Connection, sale_id: str) -> dict[str, Any]:
     row = conn.execute(
-        "SELECT id, seq, card_id, member_id, card_type, price_fen, tendered_fen, change_fen, at_ms"
-        " FROM card_sales WHERE id = ?",
+        "SELECT id, seq, card_id, member_id, card_type, price_fen, tendered_fen, change_fen, at_ms,"
+        " salesperson FROM card_sales WHERE id = ?",
         (sale_id,),
     ).fetchone()
     names = (
@@ -149,6 +165,7 @@ def load_card_sale(conn: sqlite3.Connection, sale_id: str) -> dict[str, Any]:
         "tendered_fen",
         "change_fen",
         "at_ms",
+        "salesperson",
     )
     sale = dict(zip(names, row, strict=True))
     sale["card"] = directory_store.card_json(conn, sale["card_id"])

@@ -29,6 +29,8 @@ _COLUMNS = (
     "services",
     "level",
     "active",
+    "renew_fen",
+    "replace_fen",
 )
 _DEFAULTS: dict[str, Any] = {
     "stored_value_fen": 0,
@@ -41,6 +43,8 @@ _DEFAULTS: dict[str, Any] = {
     "services": [],
     "level": "",
     "active": True,
+    "renew_fen": 0,
+    "replace_fen": 0,
 }
 _LISTS = ("uses", "gifts", "services")
 
@@ -59,6 +63,8 @@ class CardType(NamedTuple):
     services: list[str]  # the service items a time card admits
     level: str
     active: bool
+    renew_fen: int  # a renewal by validity_days
+    replace_fen: int  # a replacement card
 
     def validity(self, first_day: str) -> str | None:
         """The last day a card sold on `first_day` may be used; None if it never expires.
@@ -93,11 +99,17 @@ def _from_row(row: sqlite3.Row | tuple[Any, ...]) -> CardType:
 def card_type(conn: sqlite3.Connection, code: str) -> CardType:
     """An active card type this branch may sell."""
     row = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM card_types WHERE code = ?", (code,)).fetchone()
-    if row is None or not row[-1]:
+    if row is None or not row[_COLUMNS.index("active")]:
         raise UnknownCardType(
             f"no card type {code} on sale at this branch (HQ has not published it, withdrawn it, or a typo)"
         )
     return _from_row(row)
+
+
+def card_type_sold(conn: sqlite3.Connection, code: str) -> CardType | None:
+    """The type a card was sold as, even if HQ has since withdrawn it from sale."""
+    row = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM card_types WHERE code = ?", (code,)).fetchone()
+    return None if row is None else _from_row(row)
 
 
 def card_types(conn: sqlite3.Connection) -> list[dict[str, Any]]:

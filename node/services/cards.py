@@ -42,7 +42,10 @@ def record_ledger_entry(
 ) -> LedgerEntry:
     """Book one ledger movement: a change-log entry and the directory record it carries.
     `context` (sale id, payment mode, hold id) travels in the entry for HQ, not in the
-    record; but for `item`, the service item a uses movement counts, which is in both."""
+    record; but for `item`, the service item a uses movement counts, which is in both.
+    A replaced card's movements are booked on its root, the number its balances are
+    kept under (conflict.card_life)."""
+    card_id = directory_store.card_root(tx.conn, card_id)
     entry = tx.record(
         LEDGER_ENTRY,
         entry_id,
@@ -403,12 +406,16 @@ def parse_credit(body: dict[str, Any]) -> tuple[str, int]:
 class Payout(NamedTuple):
     amount_fen: int | None  # None: all that may be paid back
     return_card: bool
+    password: str | None = None  # the card's, when it has one (node.services.card_life)
 
 
 def parse_payout(body: dict[str, Any]) -> Payout:
-    unknown = set(body) - {"amount_fen", "return_card"}
+    unknown = set(body) - {"amount_fen", "return_card", "password"}
     if unknown:
         raise InvalidRequest(f"unknown payout fields: {', '.join(sorted(unknown))}")
+    password = body.get("password")
+    if password is not None and not isinstance(password, str):
+        raise InvalidRequest("password must be text")
     amount = body.get("amount_fen")
     return_card = body.get("return_card", False)
     if not isinstance(return_card, bool):
@@ -418,6 +425,7 @@ def parse_payout(body: dict[str, Any]) -> Payout:
         if amount is None
         else fields.integer(amount, "amount_fen", minimum=1, maximum=fields.MAX_AMOUNT_FEN),
         return_card,
+        password,
     )
 
 

@@ -39,7 +39,8 @@ from node.errors import (
     UsesExhausted,
     VoucherUsed,
 )
-from node.services import catalogue, fields, holds, stock_ledger
+from node.services import catalogue, employees, fields, holds, stock_ledger
+from node.services.card_life import CardPasswords, confirm_checked
 from node.services.cards import day_of, record_ledger_entry, require_active, require_card, require_valid
 from node.services.holds import HQLink
 from node.services.members import member_or_survivor
@@ -55,6 +56,8 @@ MAX_TENDERS = limits.MAX_TENDERS
 MAX_LINE_QTY = limits.MAX_SALE_LINE_QTY
 # Tenders that pay for a line of one service item on a card, priced at the line's price.
 CARD_ITEM_TENDERS = ("uses", "time_card")
+# Tenders that spend on a card, and so need its password when it has one.
+CARD_TENDERS = ("stored_value", "credit", *CARD_ITEM_TENDERS)
 # Points a member earns per yuan (100 fen) of a sale.
 POINTS_PER_YUAN = 1
 
@@ -66,6 +69,7 @@ class Tender(NamedTuple):
     voucher: str | None = None  # voucher
     sku: str | None = None  # uses, time_card: the service item paid for
     qty: int = 0  # uses, time_card: how many of it
+    password: str | None = None  # a card tender's: the card's password, if it has one
 
 
 class SaleRequest(NamedTuple):
@@ -73,6 +77,15 @@ class SaleRequest(NamedTuple):
     lines: tuple[tuple[str, int], ...]  # (sku, qty)
     tenders: tuple[Tender, ...]
     request_key: str | None  # the till's Idempotency-Key: a retried POST books once
+    salesperson: str | None = None  # the employee the sale is credited to (FEATURES B4)
+
+    def card_passwords(self) -> dict[str, str | None]:
+        """Each card a tender spends on, with the password keyed in for it (if any)."""
+        given: dict[str, str | None] = {}
+        for tender in self.tenders:
+            if tender.card is not None:
+                given[tender.card] = given.get(tender.card) or tender.password
+        return given
 
     def stored_value_by_card(self) -> dict[str, int]:
         totals: dict[str, int] = {}
@@ -83,10 +96,11 @@ class SaleRequest(NamedTuple):
 
 
 def parse_sale(body: dict[str, Any], request_key: str | None) -> SaleRequest:
-    unknown = set(body) - {"member_id", "lines", "tenders"}
+    unknown = set(body) - {"member_id", "lines", "tenders", "salesperson"}
     if unknown:
         raise InvalidRequest(f"unknown sale fields: {', '.join(sorted(unknown))}")
     member_id = fields.text(body, "member_id", required=False)
+    salesperson = fields.employee_code(body.get("salesperson"), "salesperson")
     lines = []
     for number, line in enumerate(fields.items(body.get("lines"), "lines", maximum=MAX_SALE_LINES)):
         sku = fields.text(line, "sku")
@@ -95,7 +109,7 @@ def parse_sale(body: dict[str, Any], request_key: str | None) -> SaleRequest:
     tenders = []
     for number, tender in enumerate(fields.items(body.get("tenders"), "tenders", maximum=MAX_TENDERS)):
         tenders.append(_tender(tender, number))
-    return SaleRequest(member_id, tuple(lines), tuple(tenders), fields.request_key(request_key))
+    return SaleRequest(member_id, tuple(lines), tuple(tenders), fields.request_key(request_key), salesperson)
 
 
 def _tender(tender: dict[str, Any], number: int) -> Tender:
@@ -105,15 +119,23 @@ def _tender(tender: dict[str, Any], number: int) -> Tender:
         raise UnsupportedTender(
             f"{where}.kind {kind!r} is not accepted; this branch takes {', '.join(TENDER_KINDS)}"
         )
+    # A card tender may carry the card's password (checked before the write).
+    tender = dict(tender)
+    password = tender.pop("password", None) if kind in CARD_TENDERS else None
+    if password is not None and not isinstance(password, str):
+        raise InvalidRequest(f"{where}.password must be text")
     if kind in CARD_ITEM_TENDERS:
         if set(tender) != {"kind", "card", "sku", "qty"}:
-            raise InvalidRequest(f"a {kind} tender has exactly the fields card, kind, qty, sku")
+            raise InvalidRequest(
+                f"a {kind} tender has exactly the fields card, kind, qty, sku (and password)"
+            )
         return Tender(
             kind,
             0,
             card=fields.card_number(tender["card"], f"{where}.card"),
             sku=fields.text(tender, "sku"),
             qty=fields.integer(tender["qty"], f"{where}.qty", minimum=1, maximum=MAX_LINE_QTY),
+            password=password,
         )
     expected = {"kind", "amount_fen"} | ({"card"} if kind in ("stored_value", "credit") else set())
     expected |= {"voucher"} if kind == "voucher" else set()
@@ -122,12 +144,11 @@ def _tender(tender: dict[str, Any], number: int) -> Tender:
     amount = fields.integer(
         tender.get("amount_fen"), f"{where}.amount_fen", minimum=1, maximum=fields.MAX_AMOUNT_FEN
     )
-    if kind == "stored_value":
-        return Tender("stored_value", amount, card=fields.card_number(tender["card"], f"{where}.card"))
+    if kind in ("stored_value", "credit"):
+        card = fields.card_number(tender["card"], f"{where}.card")
+        return Tender(kind, amount, card=card, password=password)
     if kind == "voucher":
         return Tender("voucher", amount, voucher=fields.card_number(tender["voucher"], f"{where}.voucher"))
-    if kind == "credit":
-        return Tender("credit", amount, card=fields.card_number(tender["card"], f"{where}.card"))
     return Tender("cash", amount)
 
 
@@ -145,6 +166,7 @@ def checkout_job(
     authorisations: Mapping[str, holds.Authorisation] | None = None,
     offline_limit_fen: int = 50_000,
     zone: datetime.tzinfo = datetime.UTC,
+    checked_passwords: Mapping[str, str | None] | None = None,
 ) -> Any:
     """The sale as one write. `authorisations` (card -> online hold or offline) come
     from node.services.holds; a card without one is spent offline. A card's validity is
@@ -157,9 +179,13 @@ def checkout_job(
             replayed = replayed_sale(conn, sale.request_key)
             if replayed is not None:
                 return {**load_sale(conn, replayed), "replayed": True}
+        # This log's origin is the branch whose till rang the sale up.
         member_id, priced, total_fen, products, priced_tenders = check_sale(
-            conn, sale, day_of(tx.wall_ms, zone)
+            conn, sale, day_of(tx.wall_ms, zone), tx.log.origin
         )
+        cards = sale.card_passwords()
+        if cards:
+            confirm_checked(conn, checked_passwords or {}, cards)
         tendered_fen = sum([tender.amount_fen for tender in priced_tenders])
         change_fen = tendered_fen - total_fen  # only cash can be over-tendered, so change is cash
         tenders = _pay(tx, sale, priced_tenders, sale_id, authorised, offline_limit_fen)
@@ -201,15 +227,27 @@ def checkout_job(
                 "member_id": member_id,
                 "moves": [move.as_payload("sale") for move in moves],
                 "points_earned": points,
+                # Only when named, so an entry without it keeps its bytes; in its sorted place.
+                **({"salesperson": sale.salesperson} if sale.salesperson is not None else {}),
                 "tenders": tenders,
                 "total_fen": total_fen,
                 "warehouse": warehouse,
             },
         )
         conn.execute(
-            "INSERT INTO sales (id, seq, member_id, total_fen, change_fen, at_ms, request_key, points_earned)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (sale_id, entry.seq, member_id, total_fen, change_fen, at_ms, sale.request_key, points),
+            "INSERT INTO sales (id, seq, member_id, total_fen, change_fen, at_ms, request_key, points_earned,"
+            " salesperson) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                sale_id,
+                entry.seq,
+                member_id,
+                total_fen,
+                change_fen,
+                at_ms,
+                sale.request_key,
+                points,
+                sale.salesperson,
+            ),
         )
         conn.executemany(
             "INSERT INTO sale_lines (sale_id, line_no, sku, qty, unit_price_fen, amount_fen, cost_fen)"
@@ -242,6 +280,7 @@ def checkout_job(
             "total_fen": total_fen,
             "change_fen": change_fen,
             "points_earned": points,
+            "salesperson": sale.salesperson,
             "replayed": False,
         }
 
@@ -256,11 +295,14 @@ class CheckedSale(NamedTuple):
     tenders: tuple[Tender, ...]  # the sale's, card-item tenders priced
 
 
-def check_sale(conn: sqlite3.Connection, sale: SaleRequest, day: str) -> CheckedSale:
-    """Everything about a sale that can be refused before money moves: the member
-    (as its survivor), the products and prices, the tenders against the total, and
-    the cards (valid on `day`). Runs again inside the sale's transaction; the till's
-    request runs it first so a doomed sale never takes a hold at HQ."""
+def check_sale(conn: sqlite3.Connection, sale: SaleRequest, day: str, branch: str) -> CheckedSale:
+    """Everything about a sale that can be refused before money moves: the salesperson
+    (an active employee of `branch`), the member (as its survivor), the products and
+    prices, the tenders against the total, and the cards (valid on `day`). Runs again
+    inside the sale's transaction; the till's request runs it first so a doomed sale
+    never takes a hold at HQ."""
+    if sale.salesperson is not None:
+        employees.require_salesperson(conn, sale.salesperson, branch)
     member_id = sale.member_id
     if member_id is not None:
         member_id = member_or_survivor(conn, member_id)
@@ -475,7 +517,7 @@ def _earn_points(tx: Tx, member_id: str | None, sale_id: str, total_fen: int) ->
     return points
 
 
-SALE_COLUMNS = "id, seq, member_id, total_fen, change_fen, points_earned"
+SALE_COLUMNS = "id, seq, member_id, total_fen, change_fen, points_earned, salesperson"
 LINE_QUERY = (
     "SELECT line_no, sku, qty, unit_price_fen, amount_fen, cost_fen,"
     " amount_fen - cost_fen AS gross_profit_fen FROM sale_lines WHERE sale_id = ? ORDER BY line_no"
@@ -509,21 +551,36 @@ def _tender_json(row: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in row.items() if value is not None or key == "hold"}
 
 
+# Passwords checked for callers that keep no throttle of their own (the simulator).
+_PASSWORDS = CardPasswords()
+
+
 async def sell(
-    store: Store, link: HQLink | None, config: NodeConfig, sale: SaleRequest, sale_id: str
+    store: Store,
+    link: HQLink | None,
+    config: NodeConfig,
+    sale: SaleRequest,
+    sale_id: str,
+    card_passwords: CardPasswords | None = None,
 ) -> dict[str, Any]:
-    """Ring up a sale: a hold at HQ for each stored-value card (node.services.holds),
-    then the sale as one write. A replay of an Idempotency-Key answers the sale it
-    booked, with "replayed" true."""
+    """Ring up a sale: the passwords of the cards it spends on (node.services.card_life),
+    a hold at HQ for each stored-value card (node.services.holds), then the sale as one
+    write. A replay of an Idempotency-Key answers the sale it booked, with "replayed" true."""
     authorisations: dict[str, holds.Authorisation] = {}
     spends = sale.stored_value_by_card()
+    given = sale.card_passwords()
+    checked: dict[str, str | None] = {}
+    if given and (
+        sale.request_key is None or await store.read(lambda c: replayed_sale(c, sale.request_key)) is None
+    ):
+        checked = await (card_passwords or _PASSWORDS).check(store, given, store.writer.now_ms())
 
     day = day_of(store.writer.now_ms(), config.zone)
 
     def fresh(conn: sqlite3.Connection) -> bool:
         if replayed_sale(conn, sale.request_key) is not None:
             return False
-        check_sale(conn, sale, day)
+        check_sale(conn, sale, day, config.branch)
         return True
 
     try:
@@ -537,7 +594,13 @@ async def sell(
                 )
         result: dict[str, Any] = await store.writer.run(
             checkout_job(
-                sale, sale_id, config.warehouse, authorisations, config.offline_limit_fen, config.zone
+                sale,
+                sale_id,
+                config.warehouse,
+                authorisations,
+                config.offline_limit_fen,
+                config.zone,
+                checked,
             )
         )
     except BaseException:
@@ -550,10 +613,12 @@ async def sell(
 
 def sales_summary(conn: sqlite3.Connection) -> tuple[int, int]:
     """How many sales this branch has booked, and their total in fen; a card sold from
-    a type is a sale of its price (as HQ counts it)."""
+    a type is a sale of its price, a card renewed, replaced or upgraded one of its fee
+    (as HQ counts them)."""
     count, total_fen = conn.execute(
         "SELECT SUM(n), SUM(fen) FROM (SELECT COUNT(*) AS n, COALESCE(SUM(total_fen), 0) AS fen FROM sales"
-        " UNION ALL SELECT COUNT(*), COALESCE(SUM(price_fen), 0) FROM card_sales)"
+        " UNION ALL SELECT COUNT(*), COALESCE(SUM(price_fen), 0) FROM card_sales"
+        " UNION ALL SELECT COUNT(*), COALESCE(SUM(fee_fen), 0) FROM card_changes WHERE fee_fen > 0)"
     ).fetchone()
     return int(count), int(total_fen)
 

@@ -123,6 +123,17 @@ def member_id(value: Any, name: str) -> str | None:
     return value
 
 
+def photo(value: Any) -> None:
+    """A member's photo is set by uploading it (PUT /api/members/{id}/photo), which
+    keeps its bytes and names them; an edit may only remove it (null)."""
+    if value is not None:
+        raise InvalidRequest(
+            "photo is set by uploading the image: PUT /api/members/{id}/photo with the image as the"
+            " body; an edit may only remove it (photo: null)"
+        )
+    return None
+
+
 def integer(value: Any, name: str, *, minimum: int, maximum: int) -> int:
     # bool is an int in Python and floats are not money: both are refused.
     if not isinstance(value, int) or isinstance(value, bool):

@@ -19,7 +19,7 @@ from conflict.duplicates import MAX_CARDS_PER_REGISTRATION, Registration
 from conflict.profile import PROFILE_FIELDS, stamp_fields
 from conflict.wire import from_payload
 from node.errors import CardTaken, InvalidRequest, PhoneTaken, UnknownMember
-from node.services import fields
+from node.services import employees, fields
 from node.store.writer import Tx
 from protocol import codec, limits
 from protocol.contract import MEMBER_EDIT, MEMBER_REGISTER
@@ -48,6 +48,7 @@ _OPTIONAL_FIELDS: Mapping[str, Callable[[Any], Any]] = {
     "salesperson": lambda value: fields.employee_code(value, "salesperson"),
     "referrer": lambda value: fields.member_id(value, "referrer"),
     "notes": lambda value: fields.note(value, "notes", limits.MAX_MEMBER_NOTES_CHARS),
+    "photo": fields.photo,
 }
 require(
     ("name", "phone", *_OPTIONAL_FIELDS) == PROFILE_FIELDS,
@@ -109,6 +110,9 @@ def register_job(member_id: str, branch: str, profile: dict[str, Any], cards: li
     card_numbers = sorted(cards) if cards else [member_id]
 
     def job(tx: Tx) -> dict[str, Any]:
+        if profile.get("salesperson") is not None:
+            # Who signed the member up: an active employee of the registering branch.
+            employees.require_salesperson(tx.conn, profile["salesperson"], branch)
         _check_phone_free(tx.conn, profile["phone"], None)
         _check_cards_free(tx.conn, card_numbers)
         _check_referrer(tx.conn, profile.get("referrer"), member_id)

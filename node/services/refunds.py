@@ -10,6 +10,12 @@ turn stored value into cash. The refund fills the tenders in this order:
 4. vouchers: their share is not paid out, and the voucher is not reinstated
    (a spent voucher stays spent); the return says so, line by line.
 
+Before any money, a returned line of a service item that a card paid for (a count
+card's uses, a time card's admission) goes back to that card tender, unit by unit,
+up to what it paid of that item less what earlier returns gave back (`item_refunds`):
+the uses are booked back onto the card; a time card's admission is recorded at its
+value and gives nothing back, since the card admits the member anyway.
+
 Returns booked before refunds were recorded per tender refunded cash only; what
 they gave back counts against the cash. Pure: the caller reads the sale.
 """
@@ -26,9 +32,11 @@ _ORDER = {"credit": 0, "stored_value": 1, "cash": 2, "voucher": 3}
 
 class PaidTender(NamedTuple):
     tender_no: int
-    kind: str  # cash | stored_value | voucher | credit
+    kind: str  # cash | stored_value | voucher | credit | uses | time_card
     amount_fen: int
-    card: str | None  # the card of a stored-value or credit tender, the voucher of a voucher one
+    card: str | None  # the card of a card tender, the voucher of a voucher one
+    sku: str | None = None  # uses, time_card: the service item it paid for
+    qty: int = 0  # uses, time_card: how many of it
 
 
 class Refund(NamedTuple):
@@ -36,6 +44,39 @@ class Refund(NamedTuple):
     kind: str
     amount_fen: int
     card: str | None
+    sku: str | None = None  # uses, time_card
+    qty: int = 0  # uses, time_card: units given back to the card tender
+
+
+# Tenders that pay for units of a service item with what a card holds.
+ITEM_TENDERS = ("uses", "time_card")
+
+
+def item_refunds(
+    returned: Sequence[tuple[str, int, int]],
+    tenders: Sequence[PaidTender],
+    refunded_qty: Mapping[int, int],
+) -> tuple[list[Refund], int]:
+    """The returned lines' units (sku, qty, unit price) that card tenders paid for, given
+    back to those tenders in tender order, each at most what it paid less what earlier
+    returns gave back (`refunded_qty` per tender); and the value left for money."""
+    room = {t.tender_no: t.qty - refunded_qty.get(t.tender_no, 0) for t in tenders if t.kind in ITEM_TENDERS}
+    found: list[Refund] = []
+    money_fen = 0
+    for sku, qty, unit_price_fen in returned:
+        left = qty
+        for tender in tenders:
+            if tender.kind not in ITEM_TENDERS or tender.sku != sku or not left:
+                continue
+            taken = min(left, room[tender.tender_no])
+            if taken > 0:
+                found.append(
+                    Refund(tender.tender_no, tender.kind, taken * unit_price_fen, tender.card, sku, taken)
+                )
+                room[tender.tender_no] -= taken
+                left -= taken
+        money_fen += left * unit_price_fen
+    return found, money_fen
 
 
 def kept_by_tender(tenders: Sequence[PaidTender], change_fen: int) -> dict[int, int]:
@@ -58,9 +99,11 @@ def allocate(
     refunded: Mapping[int, int],
     legacy_cash_fen: int = 0,
 ) -> list[Refund]:
-    """Split `refund_fen` over the sale's tenders (rules 1 to 3). `refunded`: what earlier
+    """Split `refund_fen` over the sale's money tenders (rules 1 to 3; card item tenders
+    are refunded by `item_refunds` first). `refunded`: what earlier
     returns gave back to each tender; `legacy_cash_fen`: what earlier returns without
     per-tender records refunded (in cash). The refunds sum to `refund_fen`."""
+    tenders = [tender for tender in tenders if tender.kind not in ITEM_TENDERS]
     kept = kept_by_tender(tenders, change_fen)
     legacy = legacy_cash_fen
     left = refund_fen

@@ -9,7 +9,9 @@ cost share, so the gross profit of the sale reverses exactly:
 each return takes cost * qty / line qty to the nearest fen (half up), and the
 return that completes a line takes exactly what is left of its cost. A line
 sold before sales were costed (cost unknown) comes back at the warehouse's last
-known unit cost. Points the sale earned are not taken back.
+known unit cost. Points the sale earned are not taken back. A service a card paid
+for goes back onto that card: a count card's uses are given back, a time card's
+visit is recorded at its value (node.services.refunds).
 """
 
 from __future__ import annotations
@@ -118,18 +120,6 @@ def return_job(
                     f"line {line.line_no} of sale {sale_id} ({sold[line.line_no].sku}) has {left} left"
                     f" to return of {sold[line.line_no].qty} sold; {line.qty} cannot come back"
                 )
-        card_paid = conn.execute(
-            "SELECT kind FROM sale_tenders WHERE sale_id = ? AND kind IN ('uses', 'time_card') LIMIT 1",
-            (sale_id,),
-        ).fetchone()
-        if card_paid is not None:
-            # Refunds go back the way they came, and a count card's uses or a time card's
-            # admission are not money: until a return can give them back, it is refused
-            # rather than paid out in cash.
-            raise DocumentState(
-                f"sale {sale_id} was paid in part with a {card_paid[0].replace('_', ' ')}; a till cannot"
-                " return it yet. Ask the store manager to adjust the card"
-            )
         warehouse = sale_warehouse(conn, sale_id, default_warehouse)
         booked: list[dict[str, Any]] = []
         moves = []
@@ -156,10 +146,24 @@ def return_job(
         refund_fen = sum(line["amount_fen"] for line in booked)
         cost_fen = sum(line["cost_fen"] for line in booked)
         tenders, change_fen = _paid(conn, sale_id)
-        refunded, legacy_cash_fen = _refunded(conn, sale_id)
-        paid = refunds.allocate(refund_fen, tenders, change_fen, refunded, legacy_cash_fen)
+        refunded, refunded_qty, legacy_cash_fen = _refunded(conn, sale_id)
+        # Units a card paid for go back to that card first; the rest is money.
+        returned = [(sold[line.line_no].sku, line.qty, sold[line.line_no].unit_price_fen) for line in lines]
+        to_cards, money_fen = refunds.item_refunds(returned, tenders, refunded_qty)
+        paid = to_cards + refunds.allocate(money_fen, tenders, change_fen, refunded, legacy_cash_fen)
         for number, refund in enumerate(paid):
-            if refund.kind in CARD_MONEY and refund.card is not None:
+            if refund.kind == "uses" and refund.card is not None:
+                record_ledger_entry(
+                    tx,
+                    f"{return_id}-r{number}",
+                    refund.card,
+                    "uses",
+                    "refund",
+                    refund.qty,
+                    item=refund.sku,
+                    sale_id=sale_id,
+                )
+            elif refund.kind in CARD_MONEY and refund.card is not None:
                 record_ledger_entry(
                     tx,
                     f"{return_id}-r{number}",
@@ -185,9 +189,12 @@ def return_job(
             },
         )
         conn.executemany(
-            "INSERT INTO sale_return_refunds (return_id, refund_no, tender_no, kind, amount_fen, card_id)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            [(return_id, n, r.tender_no, r.kind, r.amount_fen, r.card) for n, r in enumerate(paid)],
+            "INSERT INTO sale_return_refunds"
+            " (return_id, refund_no, tender_no, kind, amount_fen, card_id, qty) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (return_id, n, r.tender_no, r.kind, r.amount_fen, r.card, r.qty or None)
+                for n, r in enumerate(paid)
+            ],
         )
         conn.execute(
             "INSERT INTO sale_returns (id, seq, sale_id, warehouse, refund_fen, cost_fen, at_ms, request_key)"
@@ -208,11 +215,19 @@ def return_job(
 
 
 def _paid(conn: sqlite3.Connection, sale_id: str) -> tuple[list[refunds.PaidTender], int]:
-    """The sale's tenders (a stored-value one with its card) and the change it gave."""
+    """The sale's tenders (a card's with its card, a card item's with its item and units)
+    and the change it gave."""
     tenders = [
-        refunds.PaidTender(number, kind, amount_fen, card_id if kind in CARD_MONEY else None)
-        for number, kind, amount_fen, card_id in conn.execute(
-            "SELECT tender_no, kind, amount_fen, card_id FROM sale_tenders"
+        refunds.PaidTender(
+            number,
+            kind,
+            amount_fen,
+            card_id if kind in CARD_MONEY + refunds.ITEM_TENDERS else None,
+            ref if kind in refunds.ITEM_TENDERS else None,
+            int(uses or 0),
+        )
+        for number, kind, amount_fen, card_id, ref, uses in conn.execute(
+            "SELECT tender_no, kind, amount_fen, card_id, ref, uses FROM sale_tenders"
             " WHERE sale_id = ? ORDER BY tender_no",
             (sale_id,),
         )
@@ -221,21 +236,22 @@ def _paid(conn: sqlite3.Connection, sale_id: str) -> tuple[list[refunds.PaidTend
     return tenders, int(change_fen)
 
 
-def _refunded(conn: sqlite3.Connection, sale_id: str) -> tuple[dict[int, int], int]:
-    """What earlier returns of the sale gave back, per tender, and what those booked
-    before refunds were recorded per tender gave back (in cash)."""
-    per_tender = {
-        int(tender_no): int(amount)
-        for tender_no, amount in conn.execute(
-            "SELECT f.tender_no, SUM(f.amount_fen) FROM sale_return_refunds f"
-            " JOIN sale_returns r ON r.id = f.return_id WHERE r.sale_id = ? GROUP BY f.tender_no",
-            (sale_id,),
-        )
-    }
+def _refunded(conn: sqlite3.Connection, sale_id: str) -> tuple[dict[int, int], dict[int, int], int]:
+    """What earlier returns of the sale gave back, per tender in fen and in units of a card
+    item, and what those booked before refunds were recorded per tender gave back (cash)."""
+    per_tender: dict[int, int] = {}
+    units: dict[int, int] = {}
+    for tender_no, amount, qty in conn.execute(
+        "SELECT f.tender_no, SUM(f.amount_fen), SUM(COALESCE(f.qty, 0)) FROM sale_return_refunds f"
+        " JOIN sale_returns r ON r.id = f.return_id WHERE r.sale_id = ? GROUP BY f.tender_no",
+        (sale_id,),
+    ):
+        per_tender[int(tender_no)] = int(amount)
+        units[int(tender_no)] = int(qty)
     (total,) = conn.execute(
         "SELECT COALESCE(SUM(refund_fen), 0) FROM sale_returns WHERE sale_id = ?", (sale_id,)
     ).fetchone()
-    return per_tender, int(total) - sum(per_tender.values())
+    return per_tender, units, int(total) - sum(per_tender.values())
 
 
 def _refund_payload(refund: refunds.Refund) -> dict[str, Any]:
@@ -246,6 +262,8 @@ def _refund_payload(refund: refunds.Refund) -> dict[str, Any]:
     }
     if refund.card is not None:
         payload["card"] = refund.card
+    if refund.sku is not None:
+        payload |= {"sku": refund.sku, "qty": refund.qty}
     return payload
 
 
@@ -258,10 +276,13 @@ def load_return(conn: sqlite3.Connection, return_id: str) -> dict[str, Any]:
     )
     found["refunds"] = documents.rows(
         conn,
-        "SELECT tender_no, kind, amount_fen, card_id AS card FROM sale_return_refunds"
+        "SELECT tender_no, kind, amount_fen, card_id AS card, qty FROM sale_return_refunds"
         " WHERE return_id = ? ORDER BY refund_no",
         (return_id,),
     )
+    for refund in found["refunds"]:
+        if refund["qty"] is None:
+            del refund["qty"]  # money, not units
     kinds = {refund["kind"] for refund in found["refunds"]}
     # One kind, or "mixed"; a return booked before refunds were recorded went in cash.
     found["refund_kind"] = kinds.pop() if len(kinds) == 1 else "mixed" if kinds else "cash"

@@ -32,9 +32,9 @@ from protocol.errors import require
 TAKINGS_TENDERS = ("cash", "stored_value", "voucher", "credit")
 CARD_TENDERS = ("uses", "time_card")
 # Where a return's refund went (node.services.refunds): in cash, back onto a card's
-# stored value or credit line, or a voucher's share, not paid out at all. Only cash
-# leaves the drawer.
-REFUND_KINDS = ("cash", "stored_value", "credit", "voucher")
+# stored value or credit line, a voucher's share, not paid out at all, or a service a
+# card paid for given back to it (its value in fen). Only cash leaves the drawer.
+REFUND_KINDS = ("cash", "stored_value", "credit", "voucher", "uses", "time_card")
 
 # The widest days whose bounds are epoch milliseconds in every zone (UTC-12 to UTC+14)
 # and within protocol.limits.MAX_AT_MS.
@@ -153,10 +153,13 @@ def day_figures(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> DayFigu
             f"a sale's tender kind {kind!r} is neither takings nor a card's in the settlement",
         )
         tendered[kind] = CardTenders(int(count), int(qty), int(amount))
+    # Cards sold, and cards renewed, replaced or upgraded for a fee: each paid in cash.
     card_count, card_price, card_tendered, card_change = conn.execute(
         "SELECT COUNT(*), COALESCE(SUM(price_fen), 0), COALESCE(SUM(tendered_fen), 0),"
-        " COALESCE(SUM(change_fen), 0) FROM card_sales WHERE at_ms >= ? AND at_ms < ?",
-        window,
+        " COALESCE(SUM(change_fen), 0) FROM (SELECT price_fen, tendered_fen, change_fen FROM card_sales"
+        " WHERE at_ms >= ? AND at_ms < ? UNION ALL SELECT fee_fen, tendered_fen, change_fen"
+        " FROM card_changes WHERE fee_fen > 0 AND at_ms >= ? AND at_ms < ?)",
+        window + window,
     ).fetchone()
     top_up_count, top_up_fen = conn.execute(
         "SELECT COUNT(*), COALESCE(SUM(amount_fen), 0) FROM top_ups WHERE at_ms >= ? AND at_ms < ?",

@@ -14,7 +14,7 @@ The cache writes through: SQLite always holds every row, so reads elsewhere
 (the read threads, a report) never depend on it. Keys start with the table's
 name; a table is cached only by the one module that writes it: the stock rows'
 cost state (node.services.stock_ledger) and the products (node.services.catalogue),
-both read by every sale.
+both read by every sale, and the employees a sale is credited to (node.services.employees).
 """
 
 from __future__ import annotations

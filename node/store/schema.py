@@ -10,9 +10,22 @@ import sqlite3
 from typing import TypeVar
 
 from node.store.row_cache import WriterConnection
-from shared_tables.directory_store import CARDS_SCHEMA, DIRECTORY_SCHEMA, SIGHTINGS_SCHEMA
-from shared_tables.master_data_schema import CARD_TYPES_SCHEMA, MASTER_DATA_SCHEMA, TOP_UP_RULES_SCHEMA
+from shared_tables.directory_store import (
+    CARD_CHANGES_SCHEMA,
+    CARDS_SCHEMA,
+    CONTACTS_SCHEMA,
+    DIRECTORY_SCHEMA,
+    SIGHTINGS_SCHEMA,
+)
+from shared_tables.master_data_schema import (
+    CARD_TYPES_SCHEMA,
+    EMPLOYEES_SCHEMA,
+    LEVELS_SCHEMA,
+    MASTER_DATA_SCHEMA,
+    TOP_UP_RULES_SCHEMA,
+)
 from shared_tables.migrations import migrate as shared_migrate
+from shared_tables.photos import PHOTOS_SCHEMA
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the change log, sync cursors, catalogue, members, sales and stock.
@@ -389,6 +402,38 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX sale_returns_by_at ON sale_returns (at_ms)
     """,
+    # 11: HQ's employees (node.services.employees), and the salesperson a sale or a card
+    # sale was credited to (FEATURES B4).
+    EMPLOYEES_SCHEMA
+    + """;
+    ALTER TABLE sales ADD COLUMN salesperson TEXT;
+    ALTER TABLE card_sales ADD COLUMN salesperson TEXT
+    """,
+    # 12: cards renewed, replaced, upgraded or given a password (conflict.card_life),
+    # and what the branch took for each, for its settlement and for a till's retry.
+    CARD_CHANGES_SCHEMA
+    + """;
+    CREATE TABLE card_changes (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        card_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        fee_fen INTEGER NOT NULL CHECK (fee_fen >= 0),
+        tendered_fen INTEGER NOT NULL,
+        change_fen INTEGER NOT NULL CHECK (change_fen >= 0),
+        at_ms INTEGER NOT NULL,
+        request_key TEXT UNIQUE
+    ) WITHOUT ROWID;
+    CREATE INDEX card_changes_by_at ON card_changes (at_ms);
+    ALTER TABLE card_types ADD COLUMN renew_fen INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE card_types ADD COLUMN replace_fen INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sale_return_refunds ADD COLUMN qty INTEGER
+    """,
+    # 13: members' contact history (conflict.contacts) and the photos the branch took or
+    # fetched from HQ, by the SHA-256 of their bytes (shared_tables.photos).
+    CONTACTS_SCHEMA + ";" + PHOTOS_SCHEMA,
+    # 14: the member levels HQ grades into, and the level HQ graded each member into.
+    LEVELS_SCHEMA,
 )
 
 # A till waits at most this long for the write lock before its request fails;

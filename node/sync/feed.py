@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from node.services import card_types, catalogue, members, operators, transfers
+from node.services import card_types, catalogue, employees, levels, members, operators, transfers
 from node.store import sync_state
 from node.store.writer import Tx
 from protocol.batch import SignedBatch, verify_batch
@@ -21,6 +21,9 @@ from protocol.contract import (
     CATEGORY_UPSERT,
     CONFLICT_RESOLVE,
     DIRECTORY_RECORD,
+    EMPLOYEE_UPSERT,
+    LEVEL_UPSERT,
+    MEMBER_LEVEL,
     MEMBER_UPSERT,
     OPERATOR_UPSERT,
     PRODUCT_UPSERT,
@@ -62,6 +65,9 @@ APPLIERS: dict[tuple[str, str], Applier] = {
         (OPERATOR_UPSERT, operators.apply_operator),
         (CARD_TYPE_UPSERT, _plain(card_types.apply_card_type)),
         (TOP_UP_RULE_UPSERT, _plain(card_types.apply_top_up_rule)),
+        (EMPLOYEE_UPSERT, _plain(employees.apply_employee)),
+        (LEVEL_UPSERT, _plain(levels.apply_level)),
+        (MEMBER_LEVEL, _plain(levels.apply_member_level)),
     )
 }
 

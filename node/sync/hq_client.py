@@ -56,6 +56,10 @@ class RefusedByHQ(Refused):
 
 # An operator's own password change, forwarded: a log-in, the change, a log-out.
 PASSWORD_TIMEOUT_S = 10
+# A till showing a member waits this long for a photo the branch does not hold yet.
+PHOTO_TIMEOUT_S = 5
+PHOTO_FOUND_STATUS = 200
+PHOTO_NOT_AT_HQ_STATUS = 404
 
 
 class ReplicationView(Protocol):
@@ -169,6 +173,26 @@ class HQClient:
             )
         except NoAnswer as exc:
             log.warning("hold %s not released (%s); HQ will expire it", hold_id, exc)
+
+    # -- a member's photo, taken at another branch -------------------------------------
+
+    async def fetch_photo(self, ref: str) -> bytes | None:
+        """The bytes HQ holds for the photo `ref` ("sha256:<hex>"); None if HQ has none
+        yet (the branch that took it has not synced). NoAnswer if HQ does not answer;
+        whether the bytes are that photo is the caller's to check."""
+        if self._session is None:
+            raise NoAnswer("this node does not replicate, so it cannot ask HQ")
+        path = "/api/photos/" + ref.removeprefix("sha256:")
+        status, data = await self.send(
+            "GET", path, timeout_s=PHOTO_TIMEOUT_S, headers=self.signed("GET", path)
+        )
+        if status == PHOTO_FOUND_STATUS:
+            return data
+        if status == PHOTO_NOT_AT_HQ_STATUS:
+            return None
+        raise RefusedByHQ(
+            502, "hq_refused", f"HQ answered {status} for photo {ref}: {data[:MAX_QUOTED_BYTES]!r}"
+        )
 
     # -- an operator's own password, changed at HQ ------------------------------------
 

@@ -2,8 +2,9 @@
 schema and bounds, defined once for the side that writes it and the side that reads it.
 
 Modules: `fields` (the words and field schemas), `entry_type`, `branch` (what a
-branch writes into its log), `feed` (what HQ writes into a branch's feed) and
-`registry` (lookup and the checks); everything public is re-exported here.
+branch writes into its log, with `cards` and `members`), `feed` (what HQ writes into
+a branch's feed) and `registry` (lookup and the checks); everything public is
+re-exported here.
 
 Rules:
 1. One definition. A node checks a payload against its EntryType before it
@@ -53,7 +54,8 @@ from protocol.contract.branch import (
     TRANSFER_SEND,
     VOUCHER_REDEEM,
 )
-from protocol.contract.cards import CARD_ISSUE, CARD_TYPE_UPSERT, TOP_UP_RULE_UPSERT
+from protocol.contract.cards import CARD_CHANGE, CARD_ISSUE, CARD_TYPE_UPSERT, TOP_UP_RULE_UPSERT
+from protocol.contract.employees import EMPLOYEE_CODE, EMPLOYEE_UPSERT
 from protocol.contract.entry_type import EntryType, Writer
 from protocol.contract.feed import (
     CATEGORY_UPSERT,
@@ -80,6 +82,8 @@ from protocol.contract.fields import (
     RESOLUTION_ACTIONS,
     TENDER_KINDS,
 )
+from protocol.contract.levels import LEVEL_UPSERT, MEMBER_LEVEL
+from protocol.contract.members import CONTACT_RECORD, MEMBER_CONTACT, MEMBER_PHOTO
 from protocol.contract.registry import (
     BRANCH_ENTRY_TYPES,
     ENTRY_TYPES,
@@ -91,6 +95,7 @@ from protocol.contract.registry import (
 
 __all__ = [
     "BRANCH_ENTRY_TYPES",
+    "CARD_CHANGE",
     "CARD_EVENT",
     "CARD_EVENT_KINDS",
     "CARD_ISSUE",
@@ -98,15 +103,22 @@ __all__ = [
     "CATEGORY_UPSERT",
     "CONFLICT_KINDS",
     "CONFLICT_RESOLVE",
+    "CONTACT_RECORD",
     "COSTING_METHODS",
     "DIRECTORY_RECORD",
     "DISCOUNT_MODES",
+    "EMPLOYEE_CODE",
+    "EMPLOYEE_UPSERT",
     "ENTRY_TYPES",
     "FEED_ENTRY_TYPES",
     "LEDGERS",
     "LEDGER_ENTRY",
     "LEDGER_KINDS",
+    "LEVEL_UPSERT",
+    "MEMBER_CONTACT",
     "MEMBER_EDIT",
+    "MEMBER_LEVEL",
+    "MEMBER_PHOTO",
     "MEMBER_REGISTER",
     "MEMBER_UPSERT",
     "MOVE_CAUSES",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from protocol.contract.employees import EMPLOYEE_CODE
 from protocol.contract.entry_type import EntryType, Writer
 from protocol.contract.fields import (
     AT_MS,
@@ -207,7 +208,11 @@ SALE_CHECKOUT = EntryType(
             "change_fen": Integer(0, MAX_TENDERED_FEN),
             "at_ms": AT_MS,
         },
-        {"points_earned": Integer(0, MAX_LEDGER_AMOUNT), "moves": moves_of("sale", MAX_SALE_LINES)},
+        {
+            "points_earned": Integer(0, MAX_LEDGER_AMOUNT),
+            "moves": moves_of("sale", MAX_SALE_LINES),
+            "salesperson": EMPLOYEE_CODE,  # the employee the sale is credited to, if the till named one
+        },
     ),
     "a sale at a till: its lines at their prices and costs, its tenders, its stock moves",
 )
@@ -248,7 +253,8 @@ SALE_RETURN_POST = EntryType(
                         "kind": Choice(TENDER_KINDS),
                         "amount_fen": Integer(1, MAX_SALE_FEN),
                     },
-                    {"card": CARD},
+                    # A card item's refund names the item and the units given back.
+                    {"card": CARD, "sku": SKU, "qty": Integer(1, MAX_SALE_LINE_QTY)},
                 ),
                 MAX_TENDERS,
             )

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from protocol.contract.employees import EMPLOYEE_CODE
 from protocol.contract.entry_type import EntryType, Writer
 from protocol.contract.fields import (
     AT_MS,
     CARD,
+    CARD_CHANGE_FIELDS,
+    CARD_CHANGE_KINDS,
     CODE,
     HLC,
     ID,
@@ -32,7 +35,8 @@ from protocol.limits import (
     MAX_TENDERS,
     MAX_TIME_CARD_SERVICES,
 )
-from protocol.schema import Bool, Choice, Integer, ListOf, Map, Nullable, Text, Tuple, Where
+from protocol.passwords import MAX_HASH_CHARS
+from protocol.schema import Bool, Choice, Integer, ListOf, Map, Nullable, OneOf, Text, Tuple, Where
 
 DATE = Text(10, 10, DATE_PATTERN)
 LEVEL = Text(MAX_NAME_CHARS)  # "" when a card type gives no level
@@ -72,6 +76,9 @@ CARD_TYPE_UPSERT = EntryType(
                 "services": _SERVICES,
                 "level": LEVEL,
                 "active": Bool(),
+                # A renewal by validity_days, and a replacement card (conflict.card_life).
+                "renew_fen": PRICE_FEN,
+                "replace_fen": PRICE_FEN,
             },
         ),
         one_validity,
@@ -151,10 +158,76 @@ CARD_ISSUE = EntryType(
                 "change_fen": Integer(0, MAX_TENDERED_FEN),
                 "moves": moves_of("sale", MAX_CARD_BUNDLE_LINES),
                 "at_ms": AT_MS,
-            }
+            },
+            {"salesperson": EMPLOYEE_CODE},  # the employee who sold the card, if the till named one
         ),
         in_order,
         "a card's last day is not before its first",
     ),
     "a card of a type sold to a member: its price, stored value, uses, credit and gifts in one",
+)
+
+
+# A card password's salted hash (protocol.passwords' encoding), made by the branch that
+# set it; "" when the password was cleared.
+CARD_PASSWORD_HASH = Text(MAX_HASH_CHARS, 0, r"(\$argon2id\$[A-Za-z0-9$=,+/]+)?")
+_CHANGE_DETAIL = {
+    "days": VALIDITY_DAYS,
+    "day": DATE,
+    "new_card": CARD,
+    "from_type": CODE,
+    "card_type": CODE,
+    "level": LEVEL,
+    "discount_rate": DISCOUNT_RATE,
+    "password": CARD_PASSWORD_HASH,
+}
+
+# A card change (conflict.card_life.CardChange) as HQ's feed forwards it: every field
+# in a fixed place, the ones its kind does not fill empty.
+CARD_CHANGE_RECORD = Tuple(
+    (
+        ID,
+        CARD,
+        Choice(CARD_CHANGE_KINDS),
+        HLC,
+        NODE,
+        Integer(0, MAX_CARD_VALIDITY_DAYS),
+        Text(10, 0, f"({DATE_PATTERN})?"),
+        Text(MAX_NAME_CHARS),
+        Text(MAX_NAME_CHARS),
+        Text(MAX_NAME_CHARS),
+        LEVEL,
+        Integer(0, 100),
+        CARD_PASSWORD_HASH,
+    )
+)
+
+
+# What every card change carries: what the member paid for it (a renewal, a replacement,
+# an upgrade's difference), in cash, and the stored value and credit an upgrade adds.
+_CHANGE_COMMON = {
+    "card_id": CARD,
+    "fee_fen": PRICE_FEN,
+    "tenders": ListOf(
+        Map({"kind": Choice(CARD_TENDER_KINDS), "amount_fen": TENDER_FEN}, closed=True),
+        MAX_TENDERS,
+    ),
+    "change_fen": Integer(0, MAX_TENDERED_FEN),
+    "stored_value_fen": PRICE_FEN,
+    "credit_limit_fen": PRICE_FEN,
+    "at_ms": AT_MS,
+}
+
+CARD_CHANGE = EntryType(
+    "card",
+    "change",
+    Writer.BRANCH,
+    OneOf(
+        "kind",
+        {
+            kind: Map({**_CHANGE_COMMON, **{name: _CHANGE_DETAIL[name] for name in names}}, closed=True)
+            for kind, names in CARD_CHANGE_FIELDS.items()
+        },
+    ),
+    "a card renewed, replaced by a new number, upgraded to another type, or its password set",
 )

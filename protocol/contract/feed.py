@@ -4,7 +4,7 @@ other branches wrote it, transfers routed to the branch, and operators' decision
 from __future__ import annotations
 
 from protocol.access import ROLES
-from protocol.contract.cards import CARD_RECORD
+from protocol.contract.cards import CARD_CHANGE_RECORD, CARD_RECORD
 from protocol.contract.entry_type import EntryType, Writer
 from protocol.contract.fields import (
     AT_MS,
@@ -34,6 +34,7 @@ from protocol.contract.fields import (
     TENDER_FEN,
     TRANSFER_FIELDS,
 )
+from protocol.contract.members import CONTACT_RECORD
 from protocol.limits import (
     LOGIN_PATTERN,
     MAX_CARDS_PER_REGISTRATION,
@@ -161,6 +162,8 @@ _DIRECTORY_RECORD = OneOf(
         # HQ's order number for a registration: who survives among duplicates.
         "sighting": Map({"record": Tuple((ID, Integer(1, MAX_INT64)))}, closed=True),
         "card": Map({"record": CARD_RECORD}, closed=True),
+        "card_change": Map({"record": CARD_CHANGE_RECORD}, closed=True),
+        "contact": Map({"record": CONTACT_RECORD}, closed=True),
     },
 )
 DIRECTORY_RECORD = EntryType(

@@ -15,6 +15,7 @@ from protocol.limits import (
     MAX_AT_MS,
     MAX_BRANCH_CODE_CHARS,
     MAX_CAR_PLATE_CHARS,
+    MAX_CONTACT_NOTE_CHARS,
     MAX_DOCUMENT_LINE_QTY,
     MAX_DOCUMENT_LINES,
     MAX_EMPLOYEE_CODE_CHARS,
@@ -82,12 +83,27 @@ CARD_EVENT_KINDS = ("report_lost", "unlock", "suspend", "resume", "return")
 # Which kind of event each clearing kind may name in `seen` (the card-status rule of
 # conflict.card_status, which reads this table): only these carry seen ids.
 CARD_EVENT_CLEARS: Mapping[str, str] = MappingProxyType({"unlock": "report_lost", "resume": "suspend"})
+# A card's changes after its sale (conflict.card_life) and the fields each one fills.
+CARD_CHANGE_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "renew": ("days", "day"),
+        "replace": ("new_card",),
+        "upgrade": ("from_type", "card_type", "level", "discount_rate"),
+        "password": ("password",),
+    }
+)
+CARD_CHANGE_KINDS = tuple(CARD_CHANGE_FIELDS)
 ORDER_KINDS = ("normal", "urgent", "plan", "replenishment")
 COSTING_METHODS = ("fifo", "lifo", "moving_average", "specified")
 DISCOUNT_MODES = ("none", "member", "all")
-CONFLICT_KINDS = ("duplicate_member", "overdraft", "voucher_reused")
-RESOLUTION_ACTIONS = ("confirm", "separate", "write_off", "collect")
+CONFLICT_KINDS = ("duplicate_member", "overdraft", "voucher_reused", "card_replaced_twice", "stale_upgrade")
+RESOLUTION_ACTIONS = ("confirm", "separate", "write_off", "collect", "acknowledge")
 GENDERS = ("female", "male", "other")  # as a member gives it, or null when not given
+# How a member was contacted (conflict.contacts): a call, a text, a WeChat message, a
+# visit to the store, an e-mail, or anything else (the note says what).
+CONTACT_CHANNELS = ("phone", "sms", "wechat", "visit", "email", "other")
+# The images a member's photo may be, as a till uploads them (checked by their first bytes).
+PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")
 
 # A resolution writes one directory record at most today (a separation or an
 # adjusting ledger entry); a few more leave room for a decision that settles several.
@@ -112,6 +128,10 @@ PRICE_FEN = Integer(0, MAX_AMOUNT_FEN)  # a price or a unit cost
 TENDER_FEN = Integer(1, MAX_AMOUNT_FEN)  # a tender, a top-up, a voucher's value
 LEDGER_AMOUNT = Integer(-MAX_LEDGER_AMOUNT, MAX_LEDGER_AMOUNT)
 NOTE = Text(MAX_NOTE_CHARS, 1)
+CONTACT_NOTE = Text(MAX_CONTACT_NOTE_CHARS, 1)
+# A member's photo as the profile names it: the SHA-256 of its bytes, which travel in
+# an entry of their own (member/photo) and are kept by that hash.
+PHOTO_REF = Text(71, 71, "sha256:[0-9a-f]{64}")
 NAME = Text(MAX_MEMBER_NAME_CHARS, 1)
 PHONE = Text(MAX_PHONE_CHARS, 1)
 BIRTHDAY = Nullable(Text(BIRTHDAY_CHARS, BIRTHDAY_CHARS))
@@ -131,6 +151,7 @@ MEMBER_PROFILE: Mapping[str, Schema] = MappingProxyType(
         "salesperson": Nullable(Text(MAX_EMPLOYEE_CODE_CHARS, 1)),  # an employee's code
         "referrer": Nullable(ID),  # the member who referred this one
         "notes": Nullable(Text(MAX_MEMBER_NOTES_CHARS, 1)),
+        "photo": Nullable(PHOTO_REF),  # the SHA-256 of the photo's bytes (member/photo)
     }
 )
 MASTER_NAME = Text(MAX_MASTER_NAME_CHARS, 1)

@@ -23,7 +23,8 @@ from protocol.contract.branch import (
     TRANSFER_SEND,
     VOUCHER_REDEEM,
 )
-from protocol.contract.cards import CARD_ISSUE, CARD_TYPE_UPSERT, TOP_UP_RULE_UPSERT
+from protocol.contract.cards import CARD_CHANGE, CARD_ISSUE, CARD_TYPE_UPSERT, TOP_UP_RULE_UPSERT
+from protocol.contract.employees import EMPLOYEE_UPSERT
 from protocol.contract.entry_type import EntryType, Writer
 from protocol.contract.feed import (
     CATEGORY_UPSERT,
@@ -37,6 +38,8 @@ from protocol.contract.feed import (
     TRANSFER_RECEIVED,
     WAREHOUSE_UPSERT,
 )
+from protocol.contract.levels import LEVEL_UPSERT, MEMBER_LEVEL
+from protocol.contract.members import MEMBER_CONTACT, MEMBER_PHOTO
 from protocol.entry import Entry
 from protocol.errors import PayloadInvalid, WrongWriter, require
 
@@ -59,6 +62,9 @@ BRANCH_ENTRY_TYPES = (
     TRANSFER_RECEIVE,
     TRANSFER_DISCREPANCY,
     CARD_ISSUE,
+    CARD_CHANGE,
+    MEMBER_CONTACT,
+    MEMBER_PHOTO,
 )
 FEED_ENTRY_TYPES = (
     PRODUCT_UPSERT,
@@ -73,6 +79,9 @@ FEED_ENTRY_TYPES = (
     OPERATOR_UPSERT,
     CARD_TYPE_UPSERT,
     TOP_UP_RULE_UPSERT,
+    EMPLOYEE_UPSERT,
+    LEVEL_UPSERT,
+    MEMBER_LEVEL,
 )
 ENTRY_TYPES: Mapping[tuple[str, str], EntryType] = MappingProxyType(
     {(t.kind, t.op): t for t in (*BRANCH_ENTRY_TYPES, *FEED_ENTRY_TYPES)}

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from conflict.card_status import CardEvent
 from conflict.cards import CardIssue
+from conflict.contacts import CHANNELS, Contact
 from conflict.directory import Directory
 from conflict.duplicates import Registration, Sighting
 from conflict.ledger import ENTRY_SIGNS, LedgerEntry
@@ -151,7 +152,18 @@ def operations(draw: st.DrawFn, replicas: int) -> list[tuple[int, Directory]]:
         clock = i + 1
         what = draw(
             st.sampled_from(
-                ("profile", "entry", "entry", "card", "register", "sight", "separate", "voucher", "issue")
+                (
+                    "profile",
+                    "entry",
+                    "entry",
+                    "card",
+                    "register",
+                    "sight",
+                    "separate",
+                    "voucher",
+                    "issue",
+                    "contact",
+                )
             )
         )
         op_id = f"op-{i}"
@@ -207,6 +219,18 @@ def operations(draw: st.DrawFn, replicas: int) -> list[tuple[int, Directory]]:
                 node,
             )
             ops.append((at, Directory().with_card(card)))
+        elif what == "contact":
+            contact = Contact(
+                op_id,
+                draw(st.sampled_from(("m0", "m1", "m2"))),
+                f"op-{node}",
+                draw(st.integers(min_value=0, max_value=5)) * 60_000,  # minutes apart, or the same one
+                draw(st.sampled_from(CHANNELS)),
+                draw(st.text(min_size=1, max_size=3)),
+                clock,
+                node,
+            )
+            ops.append((at, Directory().with_contact(contact)))
         elif what == "voucher":
             voucher = draw(st.sampled_from(("v1", "v2")))
             amount = draw(st.integers(min_value=0, max_value=5000))

@@ -30,6 +30,7 @@ SIGNED = {
     ("GET", "/api/feed"),
     ("POST", "/api/holds"),
     ("DELETE", "/api/holds/{hold}"),
+    ("GET", "/api/photos/{sha256}"),  # a branch fetching a member's photo another branch took
 }
 REFUSALS = {"not_logged_in", "forbidden", "login_failed"}
 

@@ -28,6 +28,7 @@ from protocol.entry import Entry, decode_entry
 from protocol.errors import PayloadInvalid, WrongWriter
 from protocol.schema import Integer, Map
 from tests.harness import Chain, Server, hq_rows, wait_until
+from tests.photos import png
 
 CUP, SOAP, TEA, NUTS, GIFT = "CUP-CERAMIC", "SOAP-BAR", "TEA-OOLONG-250", "SNACK-NUTS", "GIFT-BOX"
 CARD = "CARD-0001"
@@ -154,6 +155,13 @@ async def trade_everything(chain: Chain) -> None:
         br01.url + f"/api/members/{member['id']}", json={"birthday": "1990-05-01"}
     ) as edited:
         assert edited.status == 200, await edited.text()
+    # Her contact history and her photo.
+    contact = {"channel": "phone", "note": "asked about the spring promotion"}
+    await chain.post(br01.url + f"/api/members/{member['id']}/contacts", contact)
+    async with chain.session.put(
+        br01.url + f"/api/members/{member['id']}/photo", data=png(8, 8), headers={"Content-Type": "image/png"}
+    ) as photographed:
+        assert photographed.status == 200, await photographed.text()
     await chain.post(br01.url + f"/api/cards/{CARD}/top-up", {"amount_fen": 30_000})
     for action in ("report_lost", "unlock", "suspend", "resume"):
         await chain.post(br01.url + f"/api/cards/{CARD}/status", {"action": action})
@@ -172,7 +180,12 @@ async def trade_everything(chain: Chain) -> None:
     )
     cash_sale = await chain.post(
         br01.url + "/api/sales",
-        sale((TEA, 2), (SOAP, 1), tenders=[{"kind": "cash", "amount_fen": 20_000}], member_id=member["id"]),
+        {
+            **sale(
+                (TEA, 2), (SOAP, 1), tenders=[{"kind": "cash", "amount_fen": 20_000}], member_id=member["id"]
+            ),
+            "salesperson": "BR01-S01",  # one of HQ's demo employees at BR01
+        },
     )
     await settle(chain)  # HQ has seen the top-up, so the card's spend is held online
     await chain.post(
@@ -198,10 +211,17 @@ async def trade_everything(chain: Chain) -> None:
             "card_type": "GOLD-16800",
             "card": "GOLD-0001",
             "tenders": [{"kind": "cash", "amount_fen": 1_680_000}],
+            "salesperson": "BR01-S02",
         },
     )
     uses = [{"kind": "uses", "card": "GOLD-0001", "sku": "SVC-HAIRCUT", "qty": 1}]
     await chain.post(br01.url + "/api/sales", sale(("SVC-HAIRCUT", 1), tenders=uses, member_id=member["id"]))
+    # The card's life: renewed, given a password, replaced by a new number.
+    renewal = {"tenders": [{"kind": "cash", "amount_fen": 300_000}]}
+    await chain.post(br01.url + "/api/cards/GOLD-0001/renew", renewal)
+    await chain.post(br01.url + "/api/cards/GOLD-0001/password", {"password": "246810"})
+    replacement = {"new_card": "GOLD-0002", "tenders": [{"kind": "cash", "amount_fen": 2_000}]}
+    await chain.post(br01.url + "/api/cards/GOLD-0001/replace", replacement)
 
     # Purchasing, returns and a count.
     order = await chain.post(
@@ -274,6 +294,10 @@ async def trade_everything(chain: Chain) -> None:
             f"/api/conflicts/{conflict['id']}/resolve",
             {"action": actions[conflict["kind"]], "note": "settled at the month's close"},
         )
+    # A member level, and the members graded into it.
+    level = {"code": "REGULAR", "name": "Regular / 常客", "rank": 1, "min_visits": 1}
+    await operator(chain, "POST", "/api/levels", level)
+    assert (await operator(chain, "POST", "/api/levels/grade"))["changed"]
     await settle(chain)
 
 

@@ -2,7 +2,7 @@
 HQ and branch servers, on each HQ backend.
 
 Worked example: Lin Xiaoyu registers at BR01 (address "1 Old Road", region Luohu,
-car plate 粤B11111, gender female, salesperson E-0042, referred by Zhou Jie). HQ
+car plate 粤B11111, gender female, salesperson BR01-S01, referred by Zhou Jie). HQ
 goes down. BR01 changes her address to "2 Binhai Avenue", her region to Futian and
 adds a note; a moment later BR02 changes her address to "3 Shennan Road", her car
 plate to 粤B22222, her salesperson to E-0007, clears her gender and adds family
@@ -64,9 +64,10 @@ async def test_a_profile_edited_at_two_branches_apart_merges_per_field_the_same_
         "region": "Luohu",
         "car_plate": "粤B11111",
         "family_notes": None,
-        "salesperson": "E-0042",
+        "salesperson": "BR01-S01",  # one of HQ's demo employees at BR01
         "referrer": referrer["id"],
         "notes": None,
+        "photo": None,  # named by uploading the image (tests/e2e/test_member_contacts_photos.py)
     }
     member = await chain.post(a.url + "/api/members", registered)
     assert profile_of(member) == registered

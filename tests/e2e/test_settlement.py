@@ -185,6 +185,8 @@ async def test_a_worked_day_settles_to_the_fen_and_hq_owes_what_the_cards_hold(
             "stored_value_fen": 12_800,
             "credit_fen": 0,
             "voucher_fen": 0,
+            "uses_fen": 0,
+            "time_card_fen": 0,
             "total_fen": 15_300,
         },
         "drawer": {

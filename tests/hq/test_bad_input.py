@@ -678,10 +678,15 @@ async def test_feed_read_signed_by_the_branch_returns_a_page_signed_by_hq(
     assert page.batch is not None
     verify_batch(page.batch, pinned_hq_key)
     # A new branch's feed starts with its main warehouse, the demo catalogue (ten
-    # products, three card types, two top-up rules) and its two operators (a store
-    # manager and a clerk).
-    assert page.available_seq == 18
-    assert [entry.seq for entry in page.batch.entries] == list(range(1, 19))
+    # products, three card types, two top-up rules), the demo employees (two at each of
+    # three branches) and its two operators (a store manager and a clerk).
+    assert page.available_seq == 24
+    assert [entry.seq for entry in page.batch.entries] == list(range(1, 25))
     assert [entry.kind for entry in page.batch.entries] == (
-        ["warehouse"] + ["product"] * 10 + ["card_type"] * 3 + ["top_up_rule"] * 2 + ["operator"] * 2
+        ["warehouse"]
+        + ["product"] * 10
+        + ["card_type"] * 3
+        + ["top_up_rule"] * 2
+        + ["employee"] * 6
+        + ["operator"] * 2
     )

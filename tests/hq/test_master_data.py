@@ -417,6 +417,8 @@ async def test_a_card_type_reaches_the_branch_whole_and_a_withdrawn_one_is_not_s
         "services": [],
         "level": "",
         "active": True,
+        "renew_fen": 0,
+        "replace_fen": 0,
     }
     node = chain.nodes["BR01"]
 

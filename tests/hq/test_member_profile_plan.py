@@ -24,6 +24,7 @@ LONGEST: dict[str, Any] = {
     "salesperson": "E" * 32,
     "referrer": "M" * 64,
     "notes": "记" * 500,
+    "photo": "sha256:" + "f" * 64,
 }
 
 

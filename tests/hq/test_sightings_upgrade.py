@@ -12,10 +12,37 @@ import pytest
 
 from conflict.duplicates import Registration
 from hq.storage.sqlite import SqliteHQStore, directory
+from hq.storage.sqlite.schema import MIGRATIONS
 from protocol.entry import decode_entry
+from shared_tables.migrations import migrate as shared_migrate
 from tests.hq.test_storage_contract import NOW_MS, Branch, enroll
 
 SCHEMA_BEFORE_SIGHTINGS = 7
+
+
+def _shape(conn: sqlite3.Connection) -> dict[str, set[str]]:
+    """Each table's columns, and each index as a table of no columns."""
+    found: dict[str, set[str]] = {}
+    for kind, name in conn.execute("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"):
+        found[name] = (
+            {row[1] for row in conn.execute(f"PRAGMA table_info({name})")} if kind == "table" else set()
+        )
+    return found
+
+
+def back_to_schema(conn: sqlite3.Connection, version: int) -> None:
+    """Undo every migration after `version`, as a build of that schema left the store:
+    what a fresh store of `version` lacks is dropped (indexes, tables, columns)."""
+    with contextlib.closing(sqlite3.connect(":memory:", isolation_level=None)) as fresh:
+        shared_migrate(fresh, MIGRATIONS[:version], "a store of the old schema")
+        old = _shape(fresh)
+    now = _shape(conn)
+    kinds = dict(conn.execute("SELECT name, type FROM sqlite_master"))
+    for name in sorted(set(now) - set(old), key=lambda n: kinds[n] != "index"):  # indexes first
+        conn.execute(f"DROP {kinds[name].upper()} IF EXISTS {name}")
+    for table, columns in old.items():
+        for column in sorted(now.get(table, set()) - columns):
+            conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
 
 
 def register(branch: Branch, member_id: str, phone: str, at_ms: int) -> None:
@@ -54,19 +81,9 @@ async def test_a_store_from_before_sightings_sights_its_backlog_in_stamp_order_o
         await store.close()
     monkeypatch.undo()
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
-        # As a build of schema 7 left it: no sightings table.
+        # As a build of schema 7 left it: no sightings table, nor anything later.
         assert conn.execute("SELECT COUNT(*) FROM dir_sightings").fetchone() == (0,)
-        conn.execute("DROP TABLE dir_sightings")
-        conn.execute("DROP INDEX feed_by_hlc")  # schema 9's
-        for undo in (  # schema 10's and 11's: cards of a type, uses per item, service items, top-ups
-            "DROP TABLE top_up_rules",
-            "DROP TABLE top_ups",
-            "DROP TABLE dir_cards",
-            "DROP TABLE card_types",
-            "ALTER TABLE dir_ledger DROP COLUMN item",
-            "ALTER TABLE products DROP COLUMN service",
-        ):
-            conn.execute(undo)
+        back_to_schema(conn, SCHEMA_BEFORE_SIGHTINGS)
         conn.execute(f"PRAGMA user_version={SCHEMA_BEFORE_SIGHTINGS}")
         feed_before = conn.execute("SELECT branch, COUNT(*) FROM feed GROUP BY branch").fetchall()
 

@@ -1,11 +1,11 @@
 """Service items on a real node (FEATURES B2): a haircut is sold, used on cards and
-returned without ever touching stock, so it never shows negative stock; and a sale
-paid with a card's uses is not returned for cash."""
+returned without ever touching stock, so it never shows negative stock; and a return of
+a sale paid with a card's uses gives the uses back to the card, not cash."""
 
 from __future__ import annotations
 
 from tests.harness import Chain, Server, sale
-from tests.node.stock_fixtures import BRANCH, level, stock_in
+from tests.node.stock_fixtures import level, stock_in
 from tests.node.test_cards_api import _refused
 
 HAIRCUT_FEN = 8_800  # HQ's demo SVC-HAIRCUT, a service item
@@ -32,7 +32,15 @@ async def test_a_service_item_is_sold_and_returned_without_touching_stock(chain:
     assert await level(node, "SVC-HAIRCUT") == (0, 0)
 
 
-async def test_a_sale_paid_in_a_cards_uses_is_not_returned_for_cash(chain: Chain, node: Server) -> None:
+async def test_a_return_gives_a_cards_uses_back_to_the_card_and_only_money_in_money(
+    chain: Chain, node: Server
+) -> None:
+    """By hand: GOLD-0009 holds 10 haircuts and 10 massages. A sale of 3 haircuts (8,800
+    each) paid with 2 of the card's uses and 8,800 in cash, and a massage (19,800) on the
+    card's uses: haircuts 8, massages 9. Returning 2 haircuts gives the card's tender back
+    first: 2 uses (17,600 of value), no cash; returning the third haircut then comes back
+    in cash (8,800), the card's tender being exhausted; returning the massage gives its
+    use back. The card ends with 10 and 10 again, the drawer gave back 8,800."""
     member = (await chain.post(node.url + "/api/members", {"name": "Zhou", "phone": "13900009999"}))["id"]
     await chain.post(
         node.url + "/api/card-sales",
@@ -45,18 +53,27 @@ async def test_a_sale_paid_in_a_cards_uses_is_not_returned_for_cash(chain: Chain
     )
     body = {
         "member_id": member,
-        "lines": [{"sku": "SVC-HAIRCUT", "qty": 1}],
-        "tenders": [{"kind": "uses", "card": "GOLD-0009", "sku": "SVC-HAIRCUT", "qty": 1}],
+        "lines": [{"sku": "SVC-HAIRCUT", "qty": 3}, {"sku": "SVC-MASSAGE", "qty": 1}],
+        "tenders": [
+            {"kind": "uses", "card": "GOLD-0009", "sku": "SVC-HAIRCUT", "qty": 2},
+            {"kind": "uses", "card": "GOLD-0009", "sku": "SVC-MASSAGE", "qty": 1},
+            {"kind": "cash", "amount_fen": 8_800},
+        ],
     }
     sold = await chain.post(node.url + "/api/sales", body)
-    head = (await chain.sync(BRANCH))["head_seq"]
-    await _refused(
-        chain,
-        f"{node.url}/api/sales/{sold['id']}/returns",
-        {"lines": [{"line_no": 0, "qty": 1}]},
-        409,
-        "document_state",
-    )
-    assert (await chain.sync(BRANCH))["head_seq"] == head
-    card = await chain.get(node.url + "/api/cards/GOLD-0009")
-    assert card["uses"]["SVC-HAIRCUT"] == 9
+    card_url = node.url + "/api/cards/GOLD-0009"
+    assert (await chain.get(card_url))["uses"] == {"SVC-HAIRCUT": 8, "SVC-MASSAGE": 9}
+    returns_url = f"{node.url}/api/sales/{sold['id']}/returns"
+    two = await chain.post(returns_url, {"lines": [{"line_no": 0, "qty": 2}]})
+    assert (two["refund_fen"], two["refund_kind"]) == (17_600, "uses")
+    assert two["refunds"] == [
+        {"tender_no": 0, "kind": "uses", "amount_fen": 17_600, "card": "GOLD-0009", "qty": 2}
+    ]
+    assert (await chain.get(card_url))["uses"] == {"SVC-HAIRCUT": 10, "SVC-MASSAGE": 9}
+    third = await chain.post(returns_url, {"lines": [{"line_no": 0, "qty": 1}, {"line_no": 1, "qty": 1}]})
+    assert sorted((r["kind"], r["amount_fen"]) for r in third["refunds"]) == [
+        ("cash", 8_800),
+        ("uses", 19_800),
+    ]
+    assert (await chain.get(card_url))["uses"] == {"SVC-HAIRCUT": 10, "SVC-MASSAGE": 10}
+    await _refused(chain, returns_url, {"lines": [{"line_no": 0, "qty": 1}]}, 409, "document_state")

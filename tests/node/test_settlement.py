@@ -176,6 +176,8 @@ async def test_a_return_booked_before_refunds_were_kept_per_tender_counts_as_cas
         "stored_value_fen": 0,
         "credit_fen": 0,
         "voucher_fen": 0,
+        "uses_fen": 0,
+        "time_card_fen": 0,
         "total_fen": 2_500,
     }
     assert settled["drawer"]["expected_cash_fen"] == 0

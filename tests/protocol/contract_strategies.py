@@ -93,13 +93,14 @@ def largest(schema: Schema) -> Any:
     if isinstance(schema, Text):
         if schema.pattern is not None:
             # The patterns in use take letters; a permission needs its colon, a password
-            # hash its prefix, a date its digits.
+            # hash its prefix, a date its digits, a photo's hash its name.
             n = schema.max_chars
             for candidate in (
                 "A" * n,
                 "a" * (n // 2) + ":" + "a" * (n - n // 2 - 1),
                 "$argon2id$" + "A" * (n - 10),
                 "2026-11-30"[:n],
+                "sha256:" + "a" * (n - 7),  # a photo's reference
             ):
                 if re.fullmatch(schema.pattern, candidate):
                     return candidate

@@ -18,6 +18,7 @@ import hq.conflicts
 import hq.plan
 from node.services import cards, checkout
 from protocol.contract import CARD_ISSUE
+from shared_tables import directory_store
 from simulations.card_invariants import CARD_INVARIANTS
 from simulations.engine import Simulation
 from simulations.invariants import INVARIANTS, Checker
@@ -30,8 +31,9 @@ from simulations.scenario import load_scenario, parse_scenario
 SCENARIOS = Path(__file__).resolve().parents[2] / "simulations" / "scenarios"
 CARDS = SCENARIOS / "cards-partition.toml"
 # About 2.5 s a seed on this machine (three simulated hours, two of them cut off): each
-# seed a different interleaving of cards sold, uses spent on both sides of the cut and
-# time-card visits. Seeds 1-8 raise 5 to 16 overdrafts each.
+# seed a different interleaving of cards sold, uses spent on both sides of the cut,
+# time-card visits, cards renewed and replaced. Seeds 1-8 raise 4 to 18 overdrafts each,
+# and all but one replace some card on both sides of the cut.
 SEEDS = range(1, 9)
 # A seed whose run sells every kind of card and overspends uses, for the broken code below.
 BROKEN_SEED = 1
@@ -68,6 +70,16 @@ def test_the_sweep_sells_cards_spends_their_uses_on_both_sides_and_overspends_so
     assert all(r.conflicts_found("overdraft") > 0 for r in results)
     # A store that has heard of the other stores' spends refuses the exhausted uses.
     assert sum(f.card_refusals.get("uses_exhausted", 0) for f in figures) > 0
+    # Cards are renewed and replaced; some on both sides of the cut, which HQ queues, and
+    # a replaced number is refused once a store has heard of its replacement.
+    assert sum(f.card_renewals for f in figures) > 50
+    assert sum(f.card_replacements for f in figures) > 50
+    assert sum(r.conflicts_found("card_replaced_twice") for r in results) > 5
+    assert sum(f.card_refusals.get("card_blocked", 0) for f in figures) > 0
+    # Stored-value cards are topped up with HQ's bonuses, spent and paid back.
+    assert sum(f.card_top_ups for f in figures) > 50
+    assert sum(f.card_bonus_fen for f in figures) > 0
+    assert sum(f.card_payouts for f in figures) > 10
 
 
 def test_the_same_seed_gives_a_byte_identical_report_with_the_card_figures() -> None:
@@ -137,6 +149,23 @@ def hq_counts_card_takings_net_of_gifts(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setitem(hq.plan._HANDLERS, CARD_ISSUE.key, net_of_gifts)
 
 
+def a_top_up_books_its_bonus_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The till is told the rule's bonus; the card is given twice as much."""
+    real = cards.record_ledger_entry
+
+    def doubled(
+        tx: Any, entry_id: str, card_id: str, ledger: str, kind: str, amount: int, **context: Any
+    ) -> Any:
+        return real(tx, entry_id, card_id, ledger, kind, amount * 2 if kind == "bonus" else amount, **context)
+
+    monkeypatch.setattr(cards, "record_ledger_entry", doubled)
+
+
+def tills_take_replaced_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node takes a card's first number for its current one: the old number stays usable."""
+    monkeypatch.setattr(directory_store, "current_number", lambda conn, root: root)
+
+
 @dataclass(frozen=True)
 class Case:
     checker: str  # the checker's name in simulations.card_invariants.CARD_INVARIANTS
@@ -159,6 +188,18 @@ CASES = (
         hq_counts_card_takings_net_of_gifts,
         "HQ's sales count",
     ),
+    Case(
+        "card_money_conserved",
+        "card money conserved",
+        a_top_up_books_its_bonus_twice,
+        "fen of stored_value",
+    ),
+    Case(
+        "replaced_numbers_refused",
+        "replaced numbers refused everywhere",
+        tills_take_replaced_numbers,
+        "was replaced, yet it is active",
+    ),
 )
 
 
@@ -175,7 +216,7 @@ def test_every_card_checker_is_registered_and_shown_failing_here() -> None:
     assert set(CARD_INVARIANTS) <= set(INVARIANTS)
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda case: case.checker)
+@pytest.mark.parametrize("case", CASES, ids=lambda case: f"{case.checker}-{case.breaks.__name__}")
 async def test_a_card_checker_catches_what_it_guards_against_and_nothing_stands_in_for_it(
     case: Case, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -159,7 +159,12 @@ SHOWN_ELSEWHERE = {
         "test_an_hq_missing_the_stock_transfers_book_in_is_caught",
     ),
     **dict.fromkeys(
-        ("uses_conserved", "overspent_uses_are_conflicts", "card_money_conserved"),
+        (
+            "uses_conserved",
+            "overspent_uses_are_conflicts",
+            "card_money_conserved",
+            "replaced_numbers_refused",
+        ),
         (
             "test_card_simulation",
             "test_a_card_checker_catches_what_it_guards_against_and_nothing_stands_in_for_it",

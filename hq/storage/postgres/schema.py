@@ -66,6 +66,9 @@ DIRECTORY_TABLES = (
     "dir_separations",
     "dir_redemptions",
     "dir_sightings",
+    "dir_cards",
+    "dir_card_changes",
+    "dir_contacts",
     "members",
 )
 # Begins a write: takes the one write lock, then reads the newest stamp in any feed

@@ -29,6 +29,7 @@ from hq.audit import AuditReport
 from hq.conflicts import Conflict
 from hq.errors import StoreUnreachable
 from hq.log_proof import LogProof
+from hq.member_stats import MemberPurchases
 from hq.operation_log import LoggedOperation, Operation
 from hq.storage.base import (
     BranchRecord,
@@ -64,8 +65,10 @@ from hq.storage.sqlite import (
     holds,
     ingest,
     inventory,
+    levels,
     liability,
     logs,
+    member_stats,
     operations,
     operators,
     reports,
@@ -75,7 +78,7 @@ from protocol.batch import SignedBatch
 from protocol.errors import InvariantBroken
 from protocol.hlc import HybridLogicalClock
 from protocol.ingest import Fork
-from shared_tables import directory_store
+from shared_tables import directory_store, photos
 from shared_tables.private_files import private_database
 from shared_tables.sql import Connection
 
@@ -314,6 +317,28 @@ class SqliteHQStore:
 
     async def member(self, member_id: str) -> dict[str, Any] | None:
         return await self._read(directory_store.member_json, member_id)
+
+    async def grade_levels(
+        self, wall_ms: int, operation: Operation | None = None
+    ) -> tuple[list[FeedChange], list[str]]:
+        def grading(conn: Connection) -> tuple[list[FeedChange], list[str]]:
+            self._log(conn, operation)
+            return levels.grade_members(conn, self._append(wall_ms), wall_ms)
+
+        return await self._tx(grading)
+
+    async def member_purchases(
+        self, member_id: str, start_ms: int, end_ms: int, branch: str | None
+    ) -> MemberPurchases | None:
+        return await self._read(member_stats.member_purchases, member_id, start_ms, end_ms, branch)
+
+    async def member_contacts(
+        self, member_id: str, limit: int, before: tuple[int, str] | None
+    ) -> dict[str, Any] | None:
+        return await self._read(directory_store.contact_history, member_id, limit, before)
+
+    async def photo(self, ref: str) -> tuple[str, bytes] | None:
+        return await self._read(photos.get, ref)
 
     async def card(self, card_id: str) -> dict[str, Any] | None:
         return await self._read(directory.card, card_id)

@@ -128,6 +128,12 @@ def refresh_conflicts(conn: Connection, records: list[DirectoryRecord], now_ms: 
     for voucher in touched.vouchers:
         found = queue.voucher_reuses(directory_store.redemptions_of(conn, voucher), voucher)
         _sync(conn, found, now_ms, stale=("voucher_reused", voucher))
+    for card in touched.changed_cards:
+        issued = directory_store.issued_card(conn, card)
+        found = queue.card_change_conflicts(
+            None if issued is None else issued.card_type, directory_store.card_changes(conn, card)
+        )
+        _sync(conn, found, now_ms)
 
 
 def _sync(

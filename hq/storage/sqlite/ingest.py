@@ -22,7 +22,7 @@ from hq import quarantine, trust
 from hq.errors import Quarantined, UnknownBranch
 from hq.plan import Plan, RefusedEffect, plan_entries
 from hq.storage.base import IngestResult, QuarantinedEffect, main_warehouse
-from hq.storage.sqlite import directory, feeds, inventory, reports
+from hq.storage.sqlite import directory, feeds, inventory, member_stats, reports
 from hq.storage.sqlite.feeds import FeedAppender
 from hq.trust import BranchFacts
 from protocol.batch import SignedBatch
@@ -30,6 +30,7 @@ from protocol.entry import Entry
 from protocol.errors import Refused
 from protocol.hlc import HybridLogicalClock
 from protocol.ingest import AllHeld, Fork, Gap, NewEntries, decide, held_range
+from shared_tables import photos
 from shared_tables.sql import Connection
 
 
@@ -229,9 +230,12 @@ def _set_aside(conn: Connection, effects: list[QuarantinedEffect]) -> None:
 def execute_plan(conn: Connection, plan: Plan, append: FeedAppender, now_ms: int) -> set[str]:
     """Apply what the entries mean; the branches whose feeds grew."""
     reports.record_sales(conn, plan.sales)
+    member_stats.record(conn, plan.member_purchases)
     feeds_grown = directory.merge_members(conn, plan.members, append) if plan.members else set()
     if plan.directory:
         feeds_grown |= directory.merge_records(conn, plan.directory, append, now_ms)
+    for photo in plan.photos:
+        photos.put(conn, photo.content_type, photo.data)
     # After the directory: a top-up's id sent twice is refused there, by name, first.
     reports.record_top_ups(conn, plan.top_ups)
     # Only a transfer is routed by who is enrolled; a push of sales does not read every branch.

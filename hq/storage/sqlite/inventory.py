@@ -14,7 +14,7 @@ from typing import Any
 
 from hq import master_data
 from hq.inventory_plan import InventoryPlan, TransferReceived, TransferSent
-from hq.storage.base import MASTER_KINDS, CardType, Category, FeedChange, MasterRecord
+from hq.storage.base import MASTER_KINDS, CardType, Category, FeedChange, Level, MasterRecord
 from hq.storage.inventory_records import (
     InTransitLine,
     InTransitSummary,
@@ -36,10 +36,21 @@ MASTER_TABLES = {
     "warehouse": "warehouses",
     "card_type": "card_types",
     "top_up_rule": "top_up_rules",
+    "employee": "employees",
+    "level": "levels",
 }
 # A new branch learns categories and suppliers before the products that name them,
 # and products before the card types that bundle them.
-SNAPSHOT_ORDER = ("category", "supplier", "warehouse", "product", "card_type", "top_up_rule")
+SNAPSHOT_ORDER = (
+    "category",
+    "supplier",
+    "warehouse",
+    "product",
+    "card_type",
+    "top_up_rule",
+    "employee",
+    "level",
+)
 # Columns holding a list (a card type's bundle): JSON text in the table.
 LIST_COLUMNS = {"uses", "gifts", "services"}
 
@@ -97,6 +108,8 @@ def write_master(conn: Connection, records: Sequence[MasterRecord]) -> list[Feed
             master_data.check_category_parent(record, lambda code: _parent(conn, code))
         if isinstance(record, CardType):
             master_data.check_card_type(record, lambda sku: _is_service(conn, sku))
+        if isinstance(record, Level):
+            master_data.check_level(record)
         names = _columns(kind)
         key = record.KEY
         conn.execute(

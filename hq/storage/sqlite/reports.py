@@ -16,9 +16,12 @@ def record_sales(conn: Connection, sales: Sequence[SaleRow]) -> None:
     if not sales:
         return
     conn.executemany(
-        "INSERT INTO sales (origin, sale_id, seq, day, total_fen, line_count, cost_fen)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(s.origin, s.sale_id, s.seq, s.day, s.total_fen, s.line_count, s.cost_fen) for s in sales],
+        "INSERT INTO sales (origin, sale_id, seq, day, total_fen, line_count, cost_fen, salesperson)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (s.origin, s.sale_id, s.seq, s.day, s.total_fen, s.line_count, s.cost_fen, s.salesperson)
+            for s in sales
+        ],
     )
     # A day's row is only ever added to, so the batch's sales of one branch and day
     # are summed first and added as one.

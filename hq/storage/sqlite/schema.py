@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import sqlite3
 
-from shared_tables.directory_store import CARDS_SCHEMA, DIRECTORY_SCHEMA, SIGHTINGS_SCHEMA
-from shared_tables.master_data_schema import CARD_TYPES_SCHEMA, MASTER_DATA_SCHEMA, TOP_UP_RULES_SCHEMA
+from shared_tables.directory_store import (
+    CARD_CHANGES_SCHEMA,
+    CARDS_SCHEMA,
+    CONTACTS_SCHEMA,
+    DIRECTORY_SCHEMA,
+    SIGHTINGS_SCHEMA,
+)
+from shared_tables.master_data_schema import (
+    CARD_TYPES_SCHEMA,
+    EMPLOYEES_SCHEMA,
+    LEVELS_SCHEMA,
+    MASTER_DATA_SCHEMA,
+    TOP_UP_RULES_SCHEMA,
+)
 from shared_tables.migrations import migrate as shared_migrate
+from shared_tables.photos import PHOTOS_SCHEMA
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -292,6 +305,60 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX top_ups_by_day ON top_ups (day, origin)
     """,
+    # 12: employees (FEATURES B4), and the salesperson a sale or a card sale names, as
+    # the branch wrote it (HQ need not know the code: a signed sale is never refused).
+    EMPLOYEES_SCHEMA
+    + """;
+    ALTER TABLE sales ADD COLUMN salesperson TEXT
+    """,
+    # 13: cards renewed, replaced, upgraded or given a password (conflict.card_life),
+    # and what a card type charges for a renewal and a replacement card.
+    CARD_CHANGES_SCHEMA
+    + """;
+    ALTER TABLE card_types ADD COLUMN renew_fen INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE card_types ADD COLUMN replace_fen INTEGER NOT NULL DEFAULT 0
+    """,
+    # 14: members' sales for their consumption figures (hq.member_stats): each sale that
+    # names a member, its items per SKU and what each tender kind paid, with what its
+    # returns took back added to the same rows. Sales HQ applied before this migration
+    # are not in them: their member was never kept.
+    """
+    CREATE TABLE member_sales (
+        origin TEXT NOT NULL,
+        sale_id TEXT NOT NULL,
+        member_id TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        day TEXT NOT NULL,
+        total_fen INTEGER NOT NULL,
+        returns_count INTEGER NOT NULL DEFAULT 0,
+        refund_fen INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (origin, sale_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX member_sales_by_member ON member_sales (member_id, at_ms);
+    CREATE TABLE member_sale_items (
+        origin TEXT NOT NULL,
+        sale_id TEXT NOT NULL,
+        sku TEXT NOT NULL,
+        qty INTEGER NOT NULL,
+        amount_fen INTEGER NOT NULL,
+        returned_qty INTEGER NOT NULL DEFAULT 0,
+        returned_fen INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (origin, sale_id, sku)
+    ) WITHOUT ROWID;
+    CREATE TABLE member_sale_tenders (
+        origin TEXT NOT NULL,
+        sale_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        paid_fen INTEGER NOT NULL,
+        refunded_fen INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (origin, sale_id, kind)
+    ) WITHOUT ROWID
+    """,
+    # 15: members' contact history (conflict.contacts), and the photos the branches sent
+    # (entry member/photo), by the SHA-256 of their bytes (shared_tables.photos).
+    CONTACTS_SCHEMA + ";" + PHOTOS_SCHEMA,
+    # 16: member levels graded by spend or visits (hq.levels), and each member's grade.
+    LEVELS_SCHEMA,
 )
 
 

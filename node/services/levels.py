@@ -1,0 +1,41 @@
+"""Member levels as HQ grades them (hq.levels), received through the feed: the levels HQ
+defines, and the level HQ graded each member into by their spend and visits at every
+branch. HQ is the only writer of both; its latest word replaces ours. A till shows a
+member's graded level with the member (shared_tables.directory_store.member_json)."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from node.services import catalogue
+
+_COLUMNS = ("code", "name", "rank", "min_spend_fen", "min_visits", "period_days", "active")
+_DEFAULTS: dict[str, Any] = {"min_spend_fen": None, "min_visits": None, "period_days": 365, "active": True}
+
+
+def apply_level(conn: sqlite3.Connection, payload: dict[str, Any]) -> None:
+    row = {name: payload.get(name, _DEFAULTS.get(name)) for name in _COLUMNS}
+    row["active"] = bool(row["active"])
+    catalogue.upsert(conn, "levels", "code", row)
+
+
+def apply_member_level(conn: sqlite3.Connection, payload: dict[str, Any]) -> None:
+    conn.execute(
+        "INSERT INTO member_levels (member_id, level, spend_fen, visits, graded_at_ms) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (member_id) DO UPDATE SET level = excluded.level, spend_fen = excluded.spend_fen,"
+        " visits = excluded.visits, graded_at_ms = excluded.graded_at_ms",
+        (
+            payload["member_id"],
+            payload["level"],
+            payload["spend_fen"],
+            payload["visits"],
+            payload["graded_at_ms"],
+        ),
+    )
+
+
+def levels(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """The active levels, highest rank first, as a till lists them."""
+    rows = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM levels WHERE active ORDER BY rank DESC, code")
+    return [dict(zip(_COLUMNS, row, strict=True)) | {"active": True} for row in rows]
