@@ -16,10 +16,12 @@ Stored-value cards are topped up (with HQ's bonus, booked apart), spent on goods
 paid back (what was paid in, never the bonus); every movement is told to the shop's
 Ledger, and card_invariants.card_money_conserved holds each card to them.
 
-Not simulated yet: a card's credit line drawn and repaid, upgrades and passwords, and
-returns of a card or of a sale paid with uses. TODO each: an operation here with its
-`[load]` rate (model.Load), the movements it books in `Ledger.entries`, and its
-invariant in card_invariants.py (credit drawn within the limit or an overdraft).
+Credit lines are granted on cards, drawn on at checkout (two stores apart may draw the
+same line past its end: an overdraft on the credit ledger) and repaid.
+
+Not simulated yet: upgrades and passwords, and returns of a card or of a sale paid
+with uses. TODO each: an operation here with its `[load]` rate (model.Load), the
+movements it books in `Ledger.entries`, and its invariant in card_invariants.py.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from hq.setup import DEMO_CARD_TYPES
 from hq.storage.base import CardType
 from node.services.card_life import ChangeRequest, change_job
 from node.services.card_sales import CardSale, card_sale_job
-from node.services.cards import Payout, payout_job, top_up_job
+from node.services.cards import Payout, credit_job, payout_job, top_up_job
 from node.services.checkout import SaleRequest, Tender, sell
 from protocol.errors import Refused
 from protocol.ids import uuid7
@@ -55,6 +57,10 @@ LAST_USES = 1
 TOP_UP_FEN = (50_000, 100_000, 200_000)
 # What a stored-value card pays for: a ceramic cup at its list price (hq.setup's catalogue).
 SPEND_SKU, SPEND_FEN = "CUP-CERAMIC", 2_500
+# A store manager's credit line on a card, and a repayment: a few cups' worth each.
+CREDIT_LINE_FEN, REPAYMENT_FEN = 10_000, 2_500
+# Of the credit events, how many grant a line and how many repay; the rest draw on it.
+CREDIT_GRANT_SHARE, CREDIT_REPAY_SHARE = 0.2, 0.2
 # A service paid on a card comes with goods paid in cash this often.
 WITH_GOODS_SHARE = 0.3
 # Cash handed over for those goods: more than any of them costs, the node gives change.
@@ -338,3 +344,49 @@ class CardOps:
             node.code, sold.card_id, "stored_value", -answer["paid_out_fen"]
         )
         self.sim.figures[node.code].card_payouts += 1
+
+    async def credit(self, node: SimNode) -> None:
+        """A credit line granted on a card, a cup drawn on it at checkout, or part of what
+        is owed repaid in cash; a draw beyond the line left here, or a repayment of more
+        than is owed here, is refused."""
+        roll = self.rng.random()
+        granting = roll < CREDIT_GRANT_SHARE
+        repaying = not granting and roll < CREDIT_GRANT_SHARE + CREDIT_REPAY_SHARE
+        cards = list(self.ledger.card_sales.values())
+        if not granting:
+            # Drawn on where the tills were told of a line, repaid where told of a draw.
+            sign = -1 if repaying else 1
+            told = {
+                b.card_id
+                for b in self.ledger.entries.values()
+                if b.ledger == "credit" and b.amount * sign > 0
+            }
+            cards = [sold for sold in cards if sold.card_id in told]
+        sold = self._pick_card(node, cards)
+        if sold is None:
+            return
+        card = self.ledger.presented.get(sold.card_id, sold.card_id)
+        figures = self.sim.figures[node.code]
+        if not (granting or repaying):
+            tender = Tender("credit", SPEND_FEN, card=card)
+            request = SaleRequest(sold.member_id, ((SPEND_SKU, 1),), (tender,), None)
+            sale_id = uuid7(node.wall_ms(), self.rng.randbytes(10))
+            try:
+                receipt = await sell(node.db, self.sim.links[node.code], node.enrolled, request, sale_id)
+            except Refused as refusal:
+                self._refused(node, refusal)  # beyond the line left here, not synced here ...
+                return
+            self.tills.record_sale(node, sale_id, receipt)
+            return
+        action, amount = ("grant", CREDIT_LINE_FEN) if granting else ("repay", REPAYMENT_FEN)
+        entry_id = uuid7(node.wall_ms(), self.rng.randbytes(10))
+        try:
+            await node.db.writer.run(credit_job(card, action, amount, entry_id, None))
+        except Refused as refusal:
+            self._refused(node, refusal)
+            return
+        self.ledger.entries[entry_id] = Booked(node.code, sold.card_id, "credit", amount)
+        if action == "grant":
+            figures.credit_granted += 1
+        else:
+            figures.credit_repaid += 1

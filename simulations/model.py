@@ -70,6 +70,7 @@ class Load:
     card_top_ups_per_minute: float = 0.0  # stored value paid onto a stored-value card (with its bonus)
     card_spends_per_minute: float = 0.0  # goods paid with a stored-value card's balance
     card_payouts_per_minute: float = 0.0  # what was paid onto a card, paid back in cash
+    card_credit_per_minute: float = 0.0  # a credit line granted, drawn on at checkout, or repaid
     # Share of card uses that go for a card's last uses as the tills were told, so two
     # stores cut off from each other spend the same last use.
     last_use_share: float = 0.0
@@ -86,6 +87,7 @@ class Load:
                 self.card_top_ups_per_minute,
                 self.card_spends_per_minute,
                 self.card_payouts_per_minute,
+                self.card_credit_per_minute,
             )
         )
 
@@ -267,6 +269,9 @@ class BranchFigures:
     card_top_ups: int = 0  # onto cards of a type here
     card_bonus_fen: int = 0  # the bonuses HQ's rules gave with them
     card_payouts: int = 0
+    credit_granted: int = 0
+    credit_charges: int = 0
+    credit_repaid: int = 0
     # Card operations refused here, by the refusal's code (uses_exhausted, unknown_card,
     # card_expired ...): ordinary outcomes at a till, not failures.
     card_refusals: dict[str, int] = field(default_factory=dict)

@@ -53,6 +53,7 @@ every key is required unless a comment says otherwise::
     card_top_ups_per_minute = 0.0      # stored value paid onto a stored-value card, with its bonus
     card_spends_per_minute = 0.0       # goods paid with a stored-value card's balance
     card_payouts_per_minute = 0.0      # what was paid onto a card, paid back in cash
+    card_credit_per_minute = 0.0       # a credit line granted, drawn on at checkout, or repaid
     last_use_share = 0.0      # share of card uses spending a card's last uses (as tills were told)
 
     [hq_warehouse]            # HQ's main warehouse: no tills, just these
@@ -199,6 +200,7 @@ _LOAD_RATES = (
     "card_top_ups_per_minute",
     "card_spends_per_minute",
     "card_payouts_per_minute",
+    "card_credit_per_minute",
 )
 _HQ_WAREHOUSE_RATES = ("receipts_per_minute", "transfers_per_minute", "stocktakes_per_minute")
 _LOAD_SHARES = ("roaming_share", "duplicate_share", "voucher_reuse_share", "last_use_share")

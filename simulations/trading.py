@@ -68,6 +68,7 @@ class Tills:
             "card_top_up": ("card_top_ups_per_minute", self.cards.top_up),
             "card_spend": ("card_spends_per_minute", self.cards.spend),
             "card_payout": ("card_payouts_per_minute", self.cards.pay_out),
+            "card_credit": ("card_credit_per_minute", self.cards.credit),
         }
 
     def start(self, node: SimNode) -> None:
@@ -185,6 +186,11 @@ class Tills:
                     figures.spends_online += 1
                 else:
                     figures.spends_offline += 1
+            elif tender["kind"] == "credit":
+                self.ledger.entries[f"{sale_id}-t{number}"] = Booked(
+                    node.code, self.ledger.root(tender["card"]), "credit", -tender["amount_fen"]
+                )
+                figures.credit_charges += 1
             elif tender["kind"] == "voucher":
                 self.ledger.redemptions[f"{sale_id}-t{number}"] = (
                     node.code,

@@ -80,6 +80,10 @@ def test_the_sweep_sells_cards_spends_their_uses_on_both_sides_and_overspends_so
     assert sum(f.card_top_ups for f in figures) > 50
     assert sum(f.card_bonus_fen for f in figures) > 0
     assert sum(f.card_payouts for f in figures) > 10
+    # Credit lines are granted, drawn on at checkout and repaid.
+    assert sum(f.credit_granted for f in figures) > 30
+    assert sum(f.credit_charges for f in figures) > 30
+    assert sum(f.credit_repaid for f in figures) > 10
 
 
 def test_the_same_seed_gives_a_byte_identical_report_with_the_card_figures() -> None:
@@ -161,6 +165,20 @@ def a_top_up_books_its_bonus_twice(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cards, "record_ledger_entry", doubled)
 
 
+def a_credit_draw_charges_the_line_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The till is told a cup was drawn on credit; the card's line is charged two."""
+    real = cards.record_ledger_entry  # as the checkout imports it
+
+    def doubled(
+        tx: Any, entry_id: str, card_id: str, ledger: str, kind: str, amount: int, **context: Any
+    ) -> Any:
+        return real(
+            tx, entry_id, card_id, ledger, kind, amount * 2 if kind == "charge" else amount, **context
+        )
+
+    monkeypatch.setattr(checkout, "record_ledger_entry", doubled)
+
+
 def tills_take_replaced_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
     """A node takes a card's first number for its current one: the old number stays usable."""
     monkeypatch.setattr(directory_store, "current_number", lambda conn, root: root)
@@ -193,6 +211,12 @@ CASES = (
         "card money conserved",
         a_top_up_books_its_bonus_twice,
         "fen of stored_value",
+    ),
+    Case(
+        "card_money_conserved",
+        "card money conserved",
+        a_credit_draw_charges_the_line_twice,
+        "fen of credit",
     ),
     Case(
         "replaced_numbers_refused",
