@@ -408,6 +408,11 @@ def card_changes(conn: Connection, card_id: str) -> list[CardChange]:
     return [_decode(blob) for (blob,) in rows]
 
 
+def card_change(conn: Connection, change_id: str) -> CardChange | None:
+    row = conn.execute("SELECT record FROM dir_card_changes WHERE change_id = ?", (change_id,)).fetchone()
+    return None if row is None else _decode(row[0])
+
+
 def card_password(conn: Connection, card_id: str) -> str | None:
     """The hash of the card's password under any of its numbers; None when it has none."""
     return password_hash(card_changes(conn, card_root(conn, card_id)))

@@ -152,7 +152,11 @@ def _upgrade(conn: sqlite3.Connection, card_id: str, request: ChangeRequest, tod
         raise CardNotChangeable(f"card {card_id} is a plain card: sell the member a card of a type instead")
     target = card_type(conn, str(request.card_type))
     current = card_type_sold(conn, issued.card_type)
-    if current is None or target.code == issued.card_type:
+    if current is None:
+        raise CardNotChangeable(
+            f"card {card_id}'s type {issued.card_type} has not reached this branch: upgrade it after the sync"
+        )
+    if target.code == issued.card_type:
         raise CardNotChangeable(f"card {card_id} is a {issued.card_type} card already")
     if target.price_fen < current.price_fen:
         raise CardNotChangeable(
@@ -208,25 +212,24 @@ def _book(tx: Tx, card_id: str, request: ChangeRequest, change_id: str, change: 
             request.request_key,
         ),
     )
-    shown = change.detail.get("new_card", card_id)
-    return _answer(tx.conn, change_id, shown, False)
+    return _answer(tx.conn, change_id, False)
 
 
 def _replayed(conn: sqlite3.Connection, request_key: str | None) -> dict[str, Any] | None:
     if request_key is None:
         return None
-    row = conn.execute(
-        "SELECT id, card_id FROM card_changes WHERE request_key = ?", (request_key,)
-    ).fetchone()
-    return None if row is None else _answer(conn, row[0], row[1], True)
+    row = conn.execute("SELECT id FROM card_changes WHERE request_key = ?", (request_key,)).fetchone()
+    return None if row is None else _answer(conn, row[0], True)
 
 
-def _answer(conn: sqlite3.Connection, change_id: str, shown: str, replayed: bool) -> dict[str, Any]:
-    kind, fee_fen, tendered_fen, change_fen, at_ms = conn.execute(
-        "SELECT kind, fee_fen, tendered_fen, change_fen, at_ms FROM card_changes WHERE id = ?", (change_id,)
+def _answer(conn: sqlite3.Connection, change_id: str, replayed: bool) -> dict[str, Any]:
+    """What the till is told of a change: a replacement shows the number it handed over."""
+    card_id, kind, fee_fen, tendered_fen, change_fen, at_ms = conn.execute(
+        "SELECT card_id, kind, fee_fen, tendered_fen, change_fen, at_ms FROM card_changes WHERE id = ?",
+        (change_id,),
     ).fetchone()
-    if kind == "replace" and shown == _replaced_number(conn, change_id):
-        shown = directory_store.replaced_by(conn, shown) or shown
+    change = directory_store.card_change(conn, change_id)
+    shown = change.new_card if change is not None and change.kind == "replace" else card_id
     return {
         "id": change_id,
         "kind": kind,
@@ -237,11 +240,6 @@ def _answer(conn: sqlite3.Connection, change_id: str, shown: str, replayed: bool
         "card": directory_store.card_json(conn, shown),
         "replayed": replayed,
     }
-
-
-def _replaced_number(conn: sqlite3.Connection, change_id: str) -> str | None:
-    row = conn.execute("SELECT card_id FROM card_changes WHERE id = ?", (change_id,)).fetchone()
-    return None if row is None else str(row[0])
 
 
 # -- passwords ----------------------------------------------------------------------

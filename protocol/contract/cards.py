@@ -218,16 +218,29 @@ _CHANGE_COMMON = {
     "at_ms": AT_MS,
 }
 
+
+def another_number(change: Any) -> tuple[str, str] | None:
+    """A replacement hands over a number other than the one it replaces (every replica's
+    card rule, conflict.card_life)."""
+    if change["kind"] == "replace" and change["new_card"] == change["card_id"]:
+        return "new_card", "must differ from card_id: a card cannot replace itself"
+    return None
+
+
 CARD_CHANGE = EntryType(
     "card",
     "change",
     Writer.BRANCH,
-    OneOf(
-        "kind",
-        {
-            kind: Map({**_CHANGE_COMMON, **{name: _CHANGE_DETAIL[name] for name in names}}, closed=True)
-            for kind, names in CARD_CHANGE_FIELDS.items()
-        },
+    Where(
+        OneOf(
+            "kind",
+            {
+                kind: Map({**_CHANGE_COMMON, **{name: _CHANGE_DETAIL[name] for name in names}}, closed=True)
+                for kind, names in CARD_CHANGE_FIELDS.items()
+            },
+        ),
+        another_number,
+        "a replacement hands over another number",
     ),
     "a card renewed, replaced by a new number, upgraded to another type, or its password set",
 )

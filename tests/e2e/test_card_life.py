@@ -91,9 +91,11 @@ async def test_a_card_replaced_at_one_branch_while_another_still_takes_the_old_n
     await chain.post(a.url + "/api/cards/S-0001/status", {"action": "report_lost"})
     replace_url = a.url + "/api/cards/S-0001/replace"
     await _refused(chain, replace_url, {"new_card": "S-0002"}, 422, "tender_short")
-    replaced = await chain.post(
-        replace_url, {"new_card": "S-0002", "tenders": [{"kind": "cash", "amount_fen": 1_000}]}
-    )
+    replacement = {"new_card": "S-0002", "tenders": [{"kind": "cash", "amount_fen": 1_000}]}
+    key = {"Idempotency-Key": "replace-S-0001"}
+    replaced = await chain.post(replace_url, replacement, headers=key)
+    again = await chain.post(replace_url, replacement, status=200, headers=key)
+    assert (again["id"], again["replayed"], again["card"]["card"]) == (replaced["id"], True, "S-0002")
     assert (replaced["kind"], replaced["fee_fen"], replaced["change_fen"]) == ("replace", 1_000, 0)
     new = replaced["card"]
     assert (new["card"], new["status"], new["replaces"], new["has_password"]) == (
