@@ -79,7 +79,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     | _all("stock", "stocktake", "purchasing", "transfers", actions=("export",))
     | _all("replication", "reports", actions=_VIEW),
     # Runs one store: all of its business, its members and cards, and its figures.
+    # `cards:delete` is what a clerk lacks: resetting a forgotten card password.
     "store_manager": _all("members", "cards", *_STORE_BUSINESS, actions=("view", "add", "edit", "export"))
+    | _all("cards", actions=("delete",))
     | _all("catalogue", "replication", "reports", actions=_VIEW)
     | _all("reports", actions=("export",)),
     # Enters the day's business at the counter: sells, registers, tops up; no counts,

@@ -152,6 +152,23 @@ async def set_password(request: web.Request) -> web.Response:
     return web.json_response(result, status=201)
 
 
+@routes.post("/api/cards/{card}/password/reset")
+@requires("cards:delete")
+async def reset_password(request: web.Request) -> web.Response:
+    """A forgotten password replaced (or cleared) without the old one: the member has
+    proved who they are to a store manager, whose session the entry names. The card's
+    lockout after wrong guesses ends with it."""
+    context = request.app[CONTEXT]
+    card_id = fields.card_number(request.match_info["card"])
+    new, _ = card_life.parse_password(await json_body(request), reset=True)
+    new_hash = "" if new is None else await asyncio.to_thread(passwords.hash_password, new)
+    result = await context.store.writer.run(
+        card_life.password_job(card_id, new_hash, card_life.RESET, context.new_id())
+    )
+    context.card_passwords.throttle.succeeded(card_id)
+    return web.json_response(result, status=201)
+
+
 @routes.get("/api/levels")
 @requires("members:view")
 async def list_levels(request: web.Request) -> web.Response:

@@ -22,7 +22,8 @@ import asyncio
 import datetime
 import sqlite3
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from enum import Enum
+from typing import Any, Literal, NamedTuple
 
 from conflict.wire import card_change_records
 from node.errors import (
@@ -245,12 +246,14 @@ def _answer(conn: sqlite3.Connection, change_id: str, replayed: bool) -> dict[st
 # -- passwords ----------------------------------------------------------------------
 
 
-def parse_password(body: dict[str, Any]) -> tuple[str | None, str | None]:
-    """{password: new or null to clear, old_password: the one in force, if any}."""
-    unknown = set(body) - {"password", "old_password"}
-    if unknown or "password" not in body:
+def parse_password(body: dict[str, Any], *, reset: bool = False) -> tuple[str | None, str | None]:
+    """{password: new or null to clear, old_password: the one in force, if any}; a reset
+    takes no old password (nobody remembers it)."""
+    allowed = {"password"} if reset else {"password", "old_password"}
+    if set(body) - allowed or "password" not in body:
         raise InvalidRequest(
-            "give password (the new one, or null to clear it) and old_password if it has one"
+            "give password (the new one, or null to clear it)"
+            + ("; a reset takes no old password" if reset else " and old_password if it has one")
         )
     new, old = body.get("password"), body.get("old_password")
     if new is not None and not (
@@ -264,9 +267,21 @@ def parse_password(body: dict[str, Any]) -> tuple[str | None, str | None]:
     return new, old
 
 
-def password_job(card_id: str, new_hash: str, checked: str | None, change_id: str) -> Any:
+# What a password reset stands for: the member forgot it, so nothing is checked
+# against the old one. The entry names the operator who did it (every entry carries the
+# session's operator), and only a permission a clerk does not hold allows it.
+class Reset(Enum):
+    RESET = "reset"
+
+
+RESET = Reset.RESET
+
+
+def password_job(
+    card_id: str, new_hash: str, checked: str | None | Literal[Reset.RESET], change_id: str
+) -> Any:
     """The card's password set to `new_hash` ("" clears it), if the one in force is
-    still the one checked before the write."""
+    still the one checked before the write (`RESET`: whatever it is)."""
 
     def job(tx: Tx) -> dict[str, Any]:
         conn = tx.conn
@@ -274,7 +289,7 @@ def password_job(card_id: str, new_hash: str, checked: str | None, change_id: st
         state = directory_store.card_status(conn, card_id)
         if state in ("returned", "replaced"):
             raise CardBlocked(f"card {card_id} is {state}; its password no longer matters")
-        if directory_store.card_password(conn, card_id) != checked:
+        if checked is not RESET and directory_store.card_password(conn, card_id) != checked:
             raise WrongCardPassword(f"card {card_id}'s password changed meanwhile; ask for it again")
         payload = {
             "at_ms": tx.wall_ms,

@@ -15,7 +15,7 @@ import zoneinfo
 from typing import Any
 
 from tests.e2e.test_card_types import _refused
-from tests.harness import Chain, Server, wait_until
+from tests.harness import Chain, Server, clerk_login, log_in, wait_until
 
 PIN = "246810"
 
@@ -225,6 +225,19 @@ async def test_a_password_is_changed_only_with_the_old_one_and_guessing_is_slowe
     assert "try again" in locked["message"]
     card = await _card(chain, a.url, "S-0030")
     assert card["balances"]["stored_value"] == 100_000  # type: ignore[index]
+
+    # The member forgot it: a store manager resets it without the old one, which ends
+    # the lockout; a clerk may not, and a reset takes no old password.
+    reset = a.url + "/api/cards/S-0030/password/reset"
+    clerk = {"Authorization": f"Bearer {await log_in(a.url, clerk_login('BR01'))}"}
+    forbidden = await chain.post(reset, {"password": "112233"}, status=403, headers=clerk)
+    assert forbidden["error"] == "forbidden"
+    await _refused(chain, reset, {"password": "112233", "old_password": "999999"}, 422, "invalid")
+    await chain.post(reset, {"password": "112233"})
+    await _refused(chain, a.url + "/api/sales", _cup_on("S-0030", "999999"), 403, "wrong_card_password")
+    await chain.post(a.url + "/api/sales", _cup_on("S-0030", "112233"))
+    card = await _card(chain, a.url, "S-0030")
+    assert card["balances"]["stored_value"] == 97_500  # type: ignore[index]
 
 
 async def test_one_card_replaced_at_two_branches_apart_keeps_the_first_and_asks_an_operator(
