@@ -28,6 +28,12 @@ Rules when branches act on one card while apart:
 4. Passwords: the latest stamp's holds; a spend a branch let through with the password
    it knew stands, since money moved at the till.
 5. A returned card stays returned: later renewals and upgrades do not revive it.
+6. A renewal, upgrade or replacement stamped after the card's return was made by a
+   branch that had not heard of the return (every branch refuses to change a card it
+   knows is returned): the member paid for a card that was already settled, so HQ
+   queues it for an operator to give the fee back (`paid_after_return`). One stamped
+   before the return is ordinary business: a return pays back stored value, never a
+   fee, whether or not the returning branch knew of it.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
+from conflict.card_status import CardEvent
 from conflict.cards import CardIssue
 from conflict.errors import CardChangeConflict, InvalidRecord, check_int, check_text, union_by_id
 from protocol.contract.fields import CARD_CHANGE_FIELDS, CARD_CHANGE_KINDS
@@ -51,6 +58,7 @@ __all__ = [
     "double_replacements",
     "effective",
     "merge_changes",
+    "paid_after_return",
     "password_hash",
     "renewed_until",
     "root_of",
@@ -236,6 +244,19 @@ def double_replacements(replacements: Iterable[CardChange]) -> list[tuple[CardCh
     """(winner, loser) for every replacement of a number beyond the first (rule 2)."""
     ordered = _in_order(replacements, "replace")
     return [(ordered[0], loser) for loser in ordered[1:]]
+
+
+def paid_after_return(
+    events: Iterable[CardEvent], changes: Iterable[CardChange]
+) -> list[tuple[CardEvent, CardChange]]:
+    """(the card's first return, change) for each paid change stamped after it (rule 6);
+    `events` are the card's status events under any of its numbers."""
+    returns = sorted((e for e in events if e.kind == "return"), key=lambda e: (e.hlc, e.event_id))
+    if not returns:
+        return []
+    first = returns[0]
+    paid = sorted({c.change_id: c for c in changes if c.kind != "password"}.values(), key=lambda c: c.stamp)
+    return [(first, change) for change in paid if change.hlc > first.hlc]
 
 
 def stale_upgrades(issue_type: str, changes: Iterable[CardChange]) -> list[tuple[str, CardChange]]:

@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from conflict.card_life import CardChange, double_replacements, stale_upgrades
+from conflict.card_life import CardChange, double_replacements, paid_after_return, stale_upgrades
+from conflict.card_status import CardEvent
 from conflict.duplicates import DuplicateResolution, Registration, Sighting, separation
 from conflict.ledger import LedgerEntry
 from conflict.overdraft import OverdraftRecord, find_overdrafts
@@ -38,6 +39,9 @@ ACTIONS: Mapping[str, tuple[str, ...]] = {
     # An upgrade reckoned from a type another upgrade had already replaced: its price
     # difference was worked out on the wrong type and may need settling with the member.
     "stale_upgrade": ("acknowledge",),
+    # A renewal, upgrade or replacement paid for at a branch that had not heard the card
+    # was returned elsewhere: the fee is owed back to the member.
+    "paid_after_return": ("acknowledge",),
 }
 
 # The node id HQ stamps its own directory records with.
@@ -175,6 +179,7 @@ class Touched:
     members: tuple[str, ...]
     vouchers: tuple[str, ...]
     changed_cards: tuple[str, ...] = ()  # numbers with card changes filed under them
+    returned_cards: tuple[str, ...] = ()  # numbers a return was filed under
 
 
 def touched(records: Iterable[DirectoryRecord]) -> Touched:
@@ -185,8 +190,13 @@ def touched(records: Iterable[DirectoryRecord]) -> Touched:
     members |= {m for r in records if isinstance(r, tuple) for m in r}
     vouchers = {r.voucher_id for r in records if isinstance(r, Redemption)}
     changed = {r.card_id for r in records if isinstance(r, CardChange)}
+    returned = {r.card_id for r in records if isinstance(r, CardEvent) and r.kind == "return"}
     return Touched(
-        tuple(sorted(cards)), tuple(sorted(members)), tuple(sorted(vouchers)), tuple(sorted(changed))
+        tuple(sorted(cards)),
+        tuple(sorted(members)),
+        tuple(sorted(vouchers)),
+        tuple(sorted(changed)),
+        tuple(sorted(returned)),
     )
 
 
@@ -197,6 +207,43 @@ def card_change_conflicts(issued_type: str | None, changes: list[CardChange]) ->
     if issued_type is not None:
         found += [_stale_upgrade(before, upgrade) for before, upgrade in stale_upgrades(issued_type, changes)]
     return found
+
+
+def fees_after_return(
+    events: list[CardEvent], changes: list[CardChange], fee_of: Callable[[CardChange], int]
+) -> list[ConflictRecord]:
+    """The paid changes made after the card's return (conflict.card_life rule 6), each
+    with the fee the branch took for it (`fee_of`: HQ's booking of the change's sale)."""
+    return [
+        _paid_after_return(returned, change, fee_of(change))
+        for returned, change in paid_after_return(events, changes)
+    ]
+
+
+def _paid_after_return(returned: CardEvent, change: CardChange, fee_fen: int) -> ConflictRecord:
+    return ConflictRecord(
+        id=f"after-return:{change.change_id}",
+        kind="paid_after_return",
+        subject=change.card_id,
+        branches=tuple(sorted({returned.node, change.node})),
+        amount_fen=fee_fen,
+        summary=(
+            f"card {change.card_id} was returned at {returned.node}, then {_CHANGED[change.kind]} at"
+            f" {change.node}, which had not heard of the return: {fee_fen} fen paid for it is owed"
+            " back to the member"
+        ),
+        details={
+            "card": change.card_id,
+            "change_id": change.change_id,
+            "kind": change.kind,
+            "branch": change.node,
+            "fee_fen": fee_fen,
+            "returned": {"event_id": returned.event_id, "branch": returned.node},
+        },
+    )
+
+
+_CHANGED = {"renew": "renewed", "upgrade": "upgraded", "replace": "replaced"}
 
 
 def _replaced_twice(winner: CardChange, loser: CardChange) -> ConflictRecord:

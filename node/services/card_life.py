@@ -278,7 +278,7 @@ RESET = Reset.RESET
 
 
 def password_job(
-    card_id: str, new_hash: str, checked: str | None | Literal[Reset.RESET], change_id: str
+    card_id: str, new_hash: str, checked: str | Literal[Reset.RESET] | None, change_id: str
 ) -> Any:
     """The card's password set to `new_hash` ("" clears it), if the one in force is
     still the one checked before the write (`RESET`: whatever it is)."""

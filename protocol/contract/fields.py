@@ -96,7 +96,14 @@ CARD_CHANGE_KINDS = tuple(CARD_CHANGE_FIELDS)
 ORDER_KINDS = ("normal", "urgent", "plan", "replenishment")
 COSTING_METHODS = ("fifo", "lifo", "moving_average", "specified")
 DISCOUNT_MODES = ("none", "member", "all")
-CONFLICT_KINDS = ("duplicate_member", "overdraft", "voucher_reused", "card_replaced_twice", "stale_upgrade")
+CONFLICT_KINDS = (
+    "duplicate_member",
+    "overdraft",
+    "voucher_reused",
+    "card_replaced_twice",
+    "stale_upgrade",
+    "paid_after_return",
+)
 RESOLUTION_ACTIONS = ("confirm", "separate", "write_off", "collect", "acknowledge")
 GENDERS = ("female", "male", "other")  # as a member gives it, or null when not given
 # How a member was contacted (conflict.contacts): a call, a text, a WeChat message, a

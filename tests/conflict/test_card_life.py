@@ -15,11 +15,13 @@ from conflict.card_life import (
     double_replacements,
     effective,
     merge_changes,
+    paid_after_return,
     password_hash,
     renewed_until,
     root_of,
     stale_upgrades,
 )
+from conflict.card_status import CardEvent
 from conflict.cards import CardIssue
 from conflict.directory import Directory, decode
 from conflict.errors import CardChangeConflict, InvalidRecord
@@ -276,3 +278,22 @@ def test_a_card_has_one_usable_number_even_after_a_losing_number_is_replaced_aga
     ]
     # Before BR01's replacement arrives, BR02 sees S-5 as the card's number.
     assert current_number("S-1", changes[1:]) == "S-5"
+
+
+def test_what_was_paid_for_after_the_card_was_returned_is_found() -> None:
+    """M-0001 is renewed at stamp 10 (BR02), returned at 20 (BR01), then renewed at 30 and
+    upgraded at 40 at BR02, which had not heard: those two are found, against the first
+    return, delivered twice or not; the renewal before it and a password are not."""
+    before = CardChange("r1", "M-0001", "renew", 10, "BR02", days=30, day="2026-11-05")
+    returned = CardEvent("e1", "M-0001", "return", 20, "BR01")
+    later_return = CardEvent("e2", "M-0001", "return", 25, "BR03")
+    after = CardChange("r2", "M-0001", "renew", 30, "BR02", days=30, day="2026-11-06")
+    upgraded = CardChange(
+        "u1", "M-0001", "upgrade", 40, "BR02", from_type="MASSAGE-MONTH", card_type="GOLD", discount_rate=90
+    )
+    password = CardChange("p1", "M-0001", "password", 50, "BR02", password="")
+    changes = [upgraded, password, after, before, after]
+    assert paid_after_return([later_return, returned], changes) == [(returned, after), (returned, upgraded)]
+    assert paid_after_return([], changes) == []
+    lost = CardEvent("e3", "M-0001", "report_lost", 5, "BR01")
+    assert paid_after_return([lost], changes) == []

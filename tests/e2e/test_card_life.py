@@ -305,3 +305,49 @@ async def test_one_card_replaced_at_two_branches_apart_keeps_the_first_and_asks_
         headers=headers,
     )
     assert done["state"] == "resolved"
+
+
+async def test_a_renewal_paid_at_a_branch_that_had_not_heard_of_the_return_is_owed_back(
+    chain: Chain,
+) -> None:
+    """M-0050 (MASSAGE-MONTH, renewals 99,900) is renewed at BR02; then, with HQ down,
+    BR01 takes the card back and BR02, not knowing, renews it again. The first renewal
+    came before the return (a return never pays back a fee): ordinary business. The
+    second was paid for a card already returned: HQ queues one paid_after_return
+    conflict for 99,900 fen naming both branches, and the card stays returned."""
+    a = await chain.add_node("BR01")
+    b = await chain.add_node("BR02")
+    await _ready(chain, a, b)
+    await _sell(chain, a, "13900007007", "MASSAGE-MONTH", "M-0050", 99_900)
+    await wait_until(lambda: _known(chain, b, "M-0050"), "the card to reach BR02")
+    fee = {"tenders": [{"kind": "cash", "amount_fen": 99_900}]}
+    await chain.post(b.url + "/api/cards/M-0050/renew", fee)
+    await wait_until(lambda: chain.drained("BR02"), "the first renewal to reach HQ")
+    await chain.hq.stop()
+    await chain.post(a.url + "/api/cards/M-0050/payout", {"return_card": True})
+    second = await chain.post(b.url + "/api/cards/M-0050/renew", fee)
+    await chain.hq.start()
+    headers = {"Authorization": f"Bearer {await chain.hq_token('mgr-qian', 'management')}"}
+
+    async def queued() -> list[dict[str, Any]]:
+        found = await chain.get(chain.hq.url + "/api/conflicts?state=open", headers=headers)
+        return [c for c in found["conflicts"] if c["kind"] == "paid_after_return"]
+
+    async def both_arrived() -> bool:
+        return bool(await queued()) and await chain.drained("BR01") and await chain.drained("BR02")
+
+    await wait_until(both_arrived, "HQ to queue the renewal paid after the return")
+    [conflict] = await queued()
+    assert (conflict["subject"], conflict["branches"], conflict["amount_fen"], conflict["actions"]) == (
+        "M-0050",
+        ["BR01", "BR02"],
+        99_900,
+        ["acknowledge"],
+    )
+    assert conflict["details"]["change_id"] == second["id"]
+
+    async def returned_at_b() -> bool:
+        card = await _card(chain, b.url, "M-0050")
+        return card is not None and card["status"] == "returned"
+
+    await wait_until(returned_at_b, "the return to reach BR02")

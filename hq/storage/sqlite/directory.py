@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from conflict.card_life import CardChange
 from conflict.duplicates import Registration, Sighting
 from conflict.wire import DirectoryRecord, records_of
 from hq import conflicts as queue
@@ -134,6 +135,24 @@ def refresh_conflicts(conn: Connection, records: list[DirectoryRecord], now_ms: 
             None if issued is None else issued.card_type, directory_store.card_changes(conn, card)
         )
         _sync(conn, found, now_ms)
+    for root in sorted(
+        {directory_store.card_root(conn, c) for c in touched.changed_cards + touched.returned_cards}
+    ):
+        numbers = {root, directory_store.current_number(conn, root)}
+        events = [event for number in sorted(numbers) for event in directory_store.card_events(conn, number)]
+        found = queue.fees_after_return(
+            events, directory_store.card_changes(conn, root), lambda change: _fee_of(conn, change)
+        )
+        _sync(conn, found, now_ms)
+
+
+def _fee_of(conn: Connection, change: CardChange) -> int:
+    """What the branch took for a card change: HQ booked it as a sale under the change's
+    id (nothing when it was free)."""
+    row = conn.execute(
+        "SELECT total_fen FROM sales WHERE origin = ? AND sale_id = ?", (change.node, change.change_id)
+    ).fetchone()
+    return 0 if row is None else int(row[0])
 
 
 def _sync(
