@@ -24,22 +24,35 @@ from hq.storage.base import (
     Category,
     Level,
     MasterRecord,
+    PointsRule,
+    PointsSettings,
     Product,
     TopUpRule,
     Warehouse,
 )
 from inventory.costing import METHODS
+from loyalty import rules as loyalty_rules
+from loyalty.errors import InvalidPointsSettings, InvalidRule
 from protocol.codec import check_branch_code
 from protocol.contract.employees import EMPLOYEE_CODE_PATTERN
+from protocol.contract.fields import POINTS_COMBINE_MODES, POINTS_RULE_KINDS, REFERRAL_TRIGGERS, TENDER_KINDS
 from protocol.errors import MalformedMessage
 from protocol.limits import (
+    MAX_AT_MS,
     MAX_CARD_BUNDLE_LINES,
     MAX_CARD_USES,
     MAX_CARD_VALIDITY_DAYS,
     MAX_EMPLOYEE_CODE_CHARS,
+    MAX_LEDGER_AMOUNT,
     MAX_LEVEL_PERIOD_DAYS,
     MAX_LEVEL_RANK,
     MAX_LEVEL_VISITS,
+    MAX_POINT_VALUE_FEN,
+    MAX_POINTS_EXPIRY_DAYS,
+    MAX_POINTS_FACTOR_MILLI,
+    MAX_POINTS_RULE_CODE_CHARS,
+    MAX_REFERRAL_DEPTH,
+    MAX_SALE_FEN,
     MAX_SALE_LINE_QTY,
     MAX_TIME_CARD_SERVICES,
 )
@@ -65,6 +78,8 @@ PLURALS = {
     "top_up_rule": "top_up_rules",
     "employee": "employees",
     "level": "levels",
+    "points_rule": "points_rules",
+    "points_settings": "points_settings",
 }
 
 
@@ -211,6 +226,34 @@ def _codes(value: Any, where: str) -> tuple[str, ...]:
 
 _LIMIT = _optional(_integer(0, MAX_LIMIT_QTY))
 
+
+def _instant(value: Any, where: str) -> int:
+    """A moment as milliseconds since 1970 UTC: given as such, or as an ISO 8601 time
+    with its offset ("2026-10-01T00:00:00+08:00"). A time without an offset is refused:
+    HQ serves branches in more than one time zone and will not guess which was meant."""
+    if isinstance(value, str):
+        try:
+            moment = datetime.datetime.fromisoformat(value)
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise InvalidMasterData(
+                f"{where} must be milliseconds or a time with its offset, like 2026-10-01T00:00:00+08:00;"
+                f" not {value!r}"
+            )
+        value = int(moment.timestamp() * 1000) if moment.microsecond == 0 else None
+        if value is None:
+            raise InvalidMasterData(f"{where} must be a whole second")
+    return int(_integer(0, MAX_AT_MS, "milliseconds since 1970 UTC or an ISO time")(value, where))
+
+
+def _points(value: Any, where: str) -> tuple[int, ...]:
+    if not isinstance(value, list) or len(value) > MAX_REFERRAL_DEPTH:
+        raise InvalidMasterData(f"{where} must be a list of at most {MAX_REFERRAL_DEPTH} point amounts")
+    check = _integer(0, MAX_LEDGER_AMOUNT)
+    return tuple(check(points, f"{where}[{n}]") for n, points in enumerate(value))
+
+
 # Each kind's fields and how each is checked. The key field and the fields
 # without a default in the record's dataclass are required for a new record.
 CHECKS: dict[str, dict[str, Check]] = {
@@ -288,6 +331,27 @@ CHECKS: dict[str, dict[str, Check]] = {
         "period_days": _integer(1, MAX_LEVEL_PERIOD_DAYS),
         "active": _flag,
     },
+    "points_rule": {
+        "code": _text(MAX_POINTS_RULE_CODE_CHARS),
+        "name": _text(MAX_NAME_CHARS),
+        "kind": _one_of(POINTS_RULE_KINDS),
+        "factor_milli": _integer(0, MAX_POINTS_FACTOR_MILLI),
+        "target": lambda value, where: "" if value == "" else _text(MAX_NAME_CHARS)(value, where),
+        "min_fen": _integer(0, MAX_SALE_FEN, "an integer number of fen"),
+        "max_fen": _integer(0, MAX_SALE_FEN, "an integer number of fen"),
+        "valid_from_ms": _instant,
+        "valid_until_ms": _instant,
+        "active": _flag,
+    },
+    "points_settings": {
+        "code": _one_of(("chain",)),
+        "combine": _one_of(POINTS_COMBINE_MODES),
+        "expiry_days": _integer(0, MAX_POINTS_EXPIRY_DAYS),
+        "referral_depth": _integer(0, MAX_REFERRAL_DEPTH),
+        "referral_points": _points,
+        "referral_trigger": _one_of(REFERRAL_TRIGGERS),
+        "point_value_fen": _integer(1, MAX_POINT_VALUE_FEN),
+    },
     "employee": {
         "code": _employee_code,
         "name": _text(MAX_NAME_CHARS),
@@ -364,7 +428,47 @@ def merge(kind: str, held: MasterRecord | None, given: dict[str, Any]) -> Master
         raise InvalidMasterData(
             f"card type {record.code}: give validity_days or valid_until, not both (send null to clear one)"
         )
+    if isinstance(record, PointsRule):
+        _check_points_rule(record)
+    if isinstance(record, PointsSettings):
+        _check_points_settings(record)
     return record
+
+
+def _check_points_rule(rule: PointsRule) -> None:
+    """The rule as loyalty.rules reads it: a window that ends before it starts, a tier
+    upside down, a kind without what it applies to are refused here, not at a till."""
+    try:
+        loyalty_rules.PointsRule(
+            rule.code,
+            rule.kind,
+            rule.target,
+            rule.factor_milli,
+            rule.min_fen,
+            rule.max_fen,
+            rule.valid_from_ms,
+            rule.valid_until_ms,
+        )
+    except InvalidRule as refused:
+        raise InvalidMasterData(str(refused)) from None
+    if rule.kind == "tender" and rule.target not in TENDER_KINDS:
+        raise InvalidMasterData(
+            f"points rule {rule.code}: tender kind {rule.target!r} is not one of {', '.join(TENDER_KINDS)}"
+        )
+
+
+def _check_points_settings(settings: PointsSettings) -> None:
+    try:
+        loyalty_rules.PointsSettings(
+            settings.combine,
+            settings.expiry_days,
+            settings.referral_depth,
+            settings.referral_points,
+            settings.referral_trigger,
+            settings.point_value_fen,
+        )
+    except InvalidPointsSettings as refused:
+        raise InvalidMasterData(str(refused)) from None
 
 
 def _check_product(product: Product) -> None:
@@ -409,6 +513,8 @@ def references(record: MasterRecord) -> list[tuple[str, str]]:
         named += [("product", sku) for sku in record.services]
     elif isinstance(record, TopUpRule):
         named = [("card_type", record.card_type)]
+    elif isinstance(record, PointsRule) and record.kind in ("category", "product", "extra"):
+        named = [("category" if record.kind == "category" else "product", record.target)]
     else:
         named = []
     return [(kind, code) for kind, code in named if code is not None]

@@ -89,6 +89,19 @@ MAX_REPLACEMENTS = 16
 MAX_LEVEL_RANK = 1_000
 MAX_LEVEL_PERIOD_DAYS = 3_660
 MAX_LEVEL_VISITS = 1_000_000
+# Points rules (loyalty.rules): a factor in thousandths up to 10,000x, or 10,000 points
+# per yuan (ten times the seed's largest promotion, 1,000 extra points per yuan; more
+# is a typo at HQ); points that expire after a hundred years never do; a referral
+# chain deeper than ten is a pyramid, not a loyalty scheme; one point paying 100 yuan
+# is far beyond any scheme (the seed's pays 1 fen: 100 points per yuan).
+MAX_POINTS_FACTOR_MILLI = 10_000_000
+MAX_POINTS_EXPIRY_DAYS = MAX_CARD_VALIDITY_DAYS
+MAX_REFERRAL_DEPTH = 10
+MAX_POINT_VALUE_FEN = 10_000
+MAX_POINTS_RULE_CODE_CHARS = 40
+# The reasons a sale's points carry: one per rule that applied, and a line's rules are
+# its item, level, tier, holiday, base and extra; plus the tenders' and a combination.
+MAX_POINTS_REASONS = 6 * MAX_SALE_LINES + MAX_TENDERS + 1
 
 # A person's name as a till takes it, and a phone number: "+" and up to 20 digits.
 MAX_MEMBER_NAME_CHARS = 64

@@ -102,3 +102,29 @@ LEVELS_SCHEMA = """
         graded_at_ms INTEGER NOT NULL
     ) WITHOUT ROWID
 """
+
+# HQ's points rules and the chain's points settings (loyalty.rules): one row of
+# settings, `chain`; referral_points a JSON list of points per level of the chain.
+POINTS_SCHEMA = """
+    CREATE TABLE points_rules (
+        code TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        factor_milli INTEGER NOT NULL,
+        target TEXT NOT NULL DEFAULT '',
+        min_fen INTEGER NOT NULL DEFAULT 0,
+        max_fen INTEGER NOT NULL DEFAULT 0,
+        valid_from_ms INTEGER NOT NULL DEFAULT 0,
+        valid_until_ms INTEGER NOT NULL DEFAULT 0,
+        active INTEGER NOT NULL DEFAULT 1
+    ) WITHOUT ROWID;
+    CREATE TABLE points_settings (
+        code TEXT PRIMARY KEY CHECK (code = 'chain'),
+        combine TEXT NOT NULL DEFAULT 'multiply',
+        expiry_days INTEGER NOT NULL DEFAULT 0,
+        referral_depth INTEGER NOT NULL DEFAULT 2,
+        referral_points TEXT NOT NULL DEFAULT '[]',
+        referral_trigger TEXT NOT NULL DEFAULT 'register',
+        point_value_fen INTEGER NOT NULL DEFAULT 1
+    ) WITHOUT ROWID
+"""

@@ -14,7 +14,7 @@ import pytest
 from protocol.errors import BranchlineError, InvariantBroken, Refused
 
 # The production packages; the CLI, the simulator and launch/ are tools around them.
-PRODUCTION = ("protocol", "conflict", "inventory", "shared_tables", "devices", "node", "hq")
+PRODUCTION = ("protocol", "conflict", "inventory", "loyalty", "shared_tables", "devices", "node", "hq")
 
 
 def production_errors() -> list[type[BaseException]]:

@@ -298,7 +298,66 @@ class Level:
         return FeedChange("level", self.code, "upsert", asdict(self))
 
 
-MasterRecord = Product | Category | Supplier | Warehouse | CardType | TopUpRule | Employee | Level
+@dataclass(frozen=True)
+class PointsRule:
+    """A points rule as HQ authors it (loyalty.rules.PointsRule, with a name a person
+    reads and a switch): a multiplier, or points per yuan, on what it names, while in
+    force (`valid_from_ms` inclusive, `valid_until_ms` exclusive, 0 open-ended)."""
+
+    code: str
+    name: str
+    kind: str
+    factor_milli: int
+    target: str = ""
+    min_fen: int = 0
+    max_fen: int = 0
+    valid_from_ms: int = 0
+    valid_until_ms: int = 0
+    active: bool = True
+
+    KIND: ClassVar[str] = "points_rule"
+    KEY: ClassVar[str] = "code"
+
+    def as_change(self) -> FeedChange:
+        return FeedChange("points_rule", self.code, "upsert", asdict(self))
+
+
+@dataclass(frozen=True)
+class PointsSettings:
+    """The chain's points settings (loyalty.rules.PointsSettings): one record, `chain`."""
+
+    code: str
+    combine: str = "multiply"
+    expiry_days: int = 0
+    referral_depth: int = 2
+    referral_points: tuple[int, ...] = ()
+    referral_trigger: str = "register"
+    point_value_fen: int = 1
+
+    KIND: ClassVar[str] = "points_settings"
+    KEY: ClassVar[str] = "code"
+
+    def as_change(self) -> FeedChange:
+        return FeedChange(
+            "points_settings",
+            self.code,
+            "upsert",
+            {**asdict(self), "referral_points": list(self.referral_points)},
+        )
+
+
+MasterRecord = (
+    Product
+    | Category
+    | Supplier
+    | Warehouse
+    | CardType
+    | TopUpRule
+    | Employee
+    | Level
+    | PointsRule
+    | PointsSettings
+)
 MASTER_KINDS: dict[str, type[MasterRecord]] = {
     "product": Product,
     "category": Category,
@@ -308,6 +367,8 @@ MASTER_KINDS: dict[str, type[MasterRecord]] = {
     "top_up_rule": TopUpRule,
     "employee": Employee,
     "level": Level,
+    "points_rule": PointsRule,
+    "points_settings": PointsSettings,
 }
 
 
@@ -446,6 +507,10 @@ class HQStore(Protocol):
     async def log_proof(self, origin: str, seq: int) -> LogProof:
         """Entry `seq` and those after it up to the first signed head kept at or after it,
         that head and the branch's key (hq.log_proof); NotFound if HQ cannot prove it."""
+        ...
+
+    async def sale_entry(self, origin: str, sale_id: str) -> bytes | None:
+        """The stored bytes of the entry that booked `origin`'s sale `sale_id`, or None."""
         ...
 
     async def quarantined_effects(self, branch: str | None) -> list[QuarantinedEffect]:

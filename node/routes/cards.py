@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from node.routes.context import CONTEXT, NodeContext, json_body, optional_body, request_key
-from node.services import card_life, card_sales, card_types, cards, fields, levels
+from node.services import card_life, card_sales, card_types, cards, fields, levels, loyalty
 from node.store.writer import Job
 from protocol import passwords
 from protocol.access import requires
@@ -182,6 +182,14 @@ async def list_levels(request: web.Request) -> web.Response:
 async def list_card_types(request: web.Request) -> web.Response:
     types = await request.app[CONTEXT].store.read(card_types.card_types)
     return web.json_response({"card_types": types})
+
+
+@routes.get("/api/points-rules")
+@requires("sales:view")
+async def list_points_rules(request: web.Request) -> web.Response:
+    """HQ's points rules as this branch holds them (switched-off ones marked) and the
+    chain's points settings: what the till's points come from."""
+    return web.json_response(await request.app[CONTEXT].store.read(loyalty.points_rules))
 
 
 @routes.get("/api/top-up-rules")

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from node.routes.context import CONTEXT, json_body
 from node.services import checkout, fields
+from node.services.cards import day_of
 from protocol.access import requires
 from protocol.limits import MAX_AT_MS
 
@@ -25,6 +26,26 @@ async def create_sale(request: web.Request) -> web.Response:
         context.store, context.hq, context.config, sale, context.new_id(), context.card_passwords
     )
     return web.json_response(result, status=200 if result["replayed"] else 201)
+
+
+@routes.post("/api/sales/preview")
+@requires("sales:add")
+async def preview_sale(request: web.Request) -> web.Response:
+    """The sale as POST /api/sales would book it, booking nothing: its total, change
+    and the points it would earn with each reason, so the cashier can say before the
+    customer pays. Refused as the sale would be. Without tenders it is reckoned as paid
+    in cash, and the change is not known (null)."""
+    context = request.app[CONTEXT]
+    body = await json_body(request)
+    sale = checkout.parse_sale(body, None, preview=True)
+    now_ms = context.store.writer.now_ms()
+    day = day_of(now_ms, context.config.zone)
+    found = await context.store.read(
+        lambda conn: checkout.preview(conn, sale, now_ms, day, context.config.branch)
+    )
+    if "tenders" not in body:
+        found["change_fen"] = None
+    return web.json_response(found)
 
 
 @routes.get("/api/sales/summary")

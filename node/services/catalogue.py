@@ -53,7 +53,7 @@ _PRODUCT_DEFAULTS: dict[str, Any] = {
 
 _PRODUCT_COLUMNS = (
     "sku, name, price_fen, costing_method, purchase_price_fen, specified_cost_fen,"
-    " lower_limit, upper_limit, supplier, discount_mode, discount_rate, service"
+    " lower_limit, upper_limit, supplier, discount_mode, discount_rate, service, category"
 )
 
 
@@ -70,6 +70,7 @@ class Product(NamedTuple):
     discount_mode: str
     discount_rate: int
     service: bool  # a service item: sold and used on cards, no stock kept
+    category: str | None  # what points rules by category go by
 
 
 def upsert(conn: sqlite3.Connection, table: str, key: str, row: dict[str, Any]) -> None:

@@ -19,12 +19,15 @@ earns points: the card's sale did.
 from __future__ import annotations
 
 import datetime
+import json
 import sqlite3
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from conflict.credit import credit_position
 from conflict.vouchers import Redemption
+from loyalty.points import Earned
+from loyalty.reasons import Reason, shown
 from node.config import NodeConfig
 from node.errors import (
     CreditOverLimit,
@@ -39,7 +42,7 @@ from node.errors import (
     UsesExhausted,
     VoucherUsed,
 )
-from node.services import catalogue, employees, fields, holds, stock_ledger
+from node.services import catalogue, employees, fields, holds, loyalty, stock_ledger
 from node.services.card_life import CardPasswords, confirm_checked
 from node.services.cards import day_of, record_ledger_entry, require_active, require_card, require_valid
 from node.services.holds import HQLink
@@ -48,6 +51,7 @@ from node.store.store import Store
 from node.store.writer import Tx
 from protocol import limits
 from protocol.contract import SALE_CHECKOUT, TENDER_KINDS, VOUCHER_REDEEM
+from protocol.errors import require
 from shared_tables import directory_store
 
 # A till's sale is bounded where the wire contract bounds it (protocol.limits).
@@ -58,8 +62,8 @@ MAX_LINE_QTY = limits.MAX_SALE_LINE_QTY
 CARD_ITEM_TENDERS = ("uses", "time_card")
 # Tenders that spend on a card, and so need its password when it has one.
 CARD_TENDERS = ("stored_value", "credit", *CARD_ITEM_TENDERS)
-# Points a member earns per yuan (100 fen) of a sale.
-POINTS_PER_YUAN = 1
+# The most points one sale may earn: what a points ledger entry may carry.
+MAX_POINTS_PER_SALE = limits.MAX_LEDGER_AMOUNT
 
 
 class Tender(NamedTuple):
@@ -95,7 +99,10 @@ class SaleRequest(NamedTuple):
         return totals
 
 
-def parse_sale(body: dict[str, Any], request_key: str | None) -> SaleRequest:
+def parse_sale(body: dict[str, Any], request_key: str | None, *, preview: bool = False) -> SaleRequest:
+    """A sale as a till sends it; a preview may leave the tenders out (paid in cash)."""
+    if preview and "tenders" not in body:
+        body = {**body, "tenders": [{"kind": "cash", "amount_fen": fields.MAX_AMOUNT_FEN}]}
     unknown = set(body) - {"member_id", "lines", "tenders", "salesperson"}
     if unknown:
         raise InvalidRequest(f"unknown sale fields: {', '.join(sorted(unknown))}")
@@ -189,8 +196,10 @@ def checkout_job(
         tendered_fen = sum([tender.amount_fen for tender in priced_tenders])
         change_fen = tendered_fen - total_fen  # only cash can be over-tendered, so change is cash
         tenders = _pay(tx, sale, priced_tenders, sale_id, authorised, offline_limit_fen)
-        card_item_fen = sum(t.amount_fen for t in priced_tenders if t.kind in CARD_ITEM_TENDERS)
-        points = _earn_points(tx, member_id, sale_id, total_fen - card_item_fen)
+        earned = sale_points(conn, tx.wall_ms, member_id, priced, products, priced_tenders, change_fen)
+        points = 0 if earned is None else earned.points
+        if points:
+            _book_points(tx, member_id, sale_id, points)
         # The cost of goods is fixed now, by the warehouse's costing method
         # (DESIGN 7); units sold beyond stock are costed provisionally. A service
         # item moves no stock and costs nothing here.
@@ -205,18 +214,24 @@ def checkout_job(
         line_rows: list[tuple[Any, ...]] = []
         for number, (sku, qty, unit_price_fen, amount_fen) in enumerate(priced):
             cost_fen = costs.get(number, 0)
-            # Keys in their canonical (sorted) order, which the log's encoding keeps.
+            line_points = None if earned is None else earned.line_points[number]
+            # Keys in their canonical (sorted) order, which the log's encoding keeps; a
+            # sale to nobody in particular earns nothing and says nothing of points.
             lines.append(
                 {
                     "amount_fen": amount_fen,
                     "cost_fen": cost_fen,
                     "gross_profit_fen": amount_fen - cost_fen,
+                    **({"points": line_points} if line_points is not None else {}),
                     "qty": qty,
                     "sku": sku,
                     "unit_price_fen": unit_price_fen,
                 }
             )
-            line_rows.append((sale_id, number, sku, qty, unit_price_fen, amount_fen, cost_fen))
+            line_rows.append(
+                (sale_id, number, sku, qty, unit_price_fen, amount_fen, cost_fen, line_points or 0)
+            )
+        reasons = [] if earned is None else [_reason_payload(reason) for reason in earned.reasons]
         entry = tx.record(
             SALE_CHECKOUT,
             sale_id,
@@ -227,7 +242,9 @@ def checkout_job(
                 "member_id": member_id,
                 "moves": [move.as_payload("sale") for move in moves],
                 "points_earned": points,
-                # Only when named, so an entry without it keeps its bytes; in its sorted place.
+                # Only when there are any or one is named, so an entry without them keeps
+                # its bytes; each in its sorted place.
+                **({"points_reasons": reasons} if reasons else {}),
                 **({"salesperson": sale.salesperson} if sale.salesperson is not None else {}),
                 "tenders": tenders,
                 "total_fen": total_fen,
@@ -236,7 +253,7 @@ def checkout_job(
         )
         conn.execute(
             "INSERT INTO sales (id, seq, member_id, total_fen, change_fen, at_ms, request_key, points_earned,"
-            " salesperson) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " salesperson, points_reasons) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 sale_id,
                 entry.seq,
@@ -247,11 +264,12 @@ def checkout_job(
                 sale.request_key,
                 points,
                 sale.salesperson,
+                json.dumps(reasons) if reasons else None,
             ),
         )
         conn.executemany(
-            "INSERT INTO sale_lines (sale_id, line_no, sku, qty, unit_price_fen, amount_fen, cost_fen)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sale_lines (sale_id, line_no, sku, qty, unit_price_fen, amount_fen, cost_fen,"
+            " points) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             line_rows,
         )
         conn.executemany(
@@ -280,6 +298,7 @@ def checkout_job(
             "total_fen": total_fen,
             "change_fen": change_fen,
             "points_earned": points,
+            "points_reasons": shown(reasons),
             "salesperson": sale.salesperson,
             "replayed": False,
         }
@@ -504,22 +523,104 @@ def _pay(
     return booked
 
 
-def _earn_points(tx: Tx, member_id: str | None, sale_id: str, total_fen: int) -> int:
-    """Points on the member's first card; a member with no registration earns none."""
-    points = total_fen // 100 * POINTS_PER_YUAN
-    if member_id is None or points == 0:
-        return 0
-    registration = directory_store.registration(tx.conn, member_id)
+def sale_points(
+    conn: sqlite3.Connection,
+    at_ms: int,
+    member_id: str | None,
+    priced: list[tuple[str, int, int, int]],
+    products: Mapping[str, catalogue.Product],
+    tenders: tuple[Tender, ...],
+    change_fen: int,
+) -> Earned | None:
+    """The member's points by HQ's rules (node.services.loyalty); None for a sale to no
+    member, or to one this branch has no registration of (nowhere to book them). What
+    a count card or time card paid for earns nothing (the card's sale did): the engine
+    sees each line less what such tenders covered of its item, and only the tenders
+    that paid money, cash net of the change given."""
+    if member_id is None:
+        return None
+    registration = directory_store.registration(conn, member_id)
     if registration is None or not registration.card_numbers:
-        return 0
+        return None
+    covered: dict[str, int] = {}
+    paid: list[tuple[str, int]] = []
+    for tender in tenders:
+        if tender.kind in CARD_ITEM_TENDERS and tender.sku is not None:
+            covered[tender.sku] = covered.get(tender.sku, 0) + tender.amount_fen
+        elif tender.amount_fen:
+            paid.append((tender.kind, tender.amount_fen))
+    change_left = change_fen  # only cash is over-tendered: the change comes off it
+    for number, (kind, amount) in enumerate(paid):
+        if kind == "cash" and change_left:
+            taken = min(amount, change_left)
+            paid[number], change_left = (kind, amount - taken), change_left - taken
+    lines = []
+    for sku, qty, _, amount_fen in priced:
+        taken = min(amount_fen, covered.get(sku, 0))
+        covered[sku] = covered.get(sku, 0) - taken
+        lines.append((sku, qty, amount_fen - taken))
+    categories = {sku: product.category for sku, product in products.items()}
+    earned = loyalty.sale_points(conn, at_ms, member_id, lines, categories, paid)
+    if earned.points > MAX_POINTS_PER_SALE:
+        raise InvalidRequest(
+            f"HQ's points rules give this sale {earned.points:,} points, more than a sale may earn"
+            f" ({MAX_POINTS_PER_SALE:,}): ask HQ to check its rules' factors"
+        )
+    return earned
+
+
+def _book_points(tx: Tx, member_id: str | None, sale_id: str, points: int) -> None:
+    """Points are booked on the member's first card (sale_points found them one)."""
+    registration = None if member_id is None else directory_store.registration(tx.conn, member_id)
+    require(registration is not None, "points are earned only by a registered member")
+    assert registration is not None
     card = min(registration.card_numbers)
     record_ledger_entry(tx, f"{sale_id}-pts", card, "points", "earn", points, sale_id=sale_id)
-    return points
 
 
-SALE_COLUMNS = "id, seq, member_id, total_fen, change_fen, points_earned, salesperson"
+def preview(conn: sqlite3.Connection, sale: SaleRequest, at_ms: int, day: str, branch: str) -> dict[str, Any]:
+    """What the sale would come to and earn, booking nothing: every refusal the sale
+    itself would meet (an unknown product, a card at zero) is met here too, but no
+    hold is taken and no password asked."""
+    member_id, priced, total_fen, products, priced_tenders = check_sale(conn, sale, day, branch)
+    tendered_fen = sum(tender.amount_fen for tender in priced_tenders)
+    change_fen = tendered_fen - total_fen
+    earned = sale_points(conn, at_ms, member_id, priced, products, priced_tenders, change_fen)
+    return {
+        "member_id": member_id,
+        "lines": [
+            {
+                "sku": sku,
+                "qty": qty,
+                "unit_price_fen": unit_price_fen,
+                "amount_fen": amount_fen,
+                "points": 0 if earned is None else earned.line_points[number],
+            }
+            for number, (sku, qty, unit_price_fen, amount_fen) in enumerate(priced)
+        ],
+        "total_fen": total_fen,
+        "change_fen": change_fen,
+        "points_earned": 0 if earned is None else earned.points,
+        "points_reasons": [] if earned is None else shown([_reason_payload(r) for r in earned.reasons]),
+    }
+
+
+def _reason_payload(reason: Reason) -> dict[str, Any]:
+    """A reason as the sale's entry carries it (protocol.contract.loyalty.POINTS_REASON):
+    its fields in their canonical order, without the words, which each reader makes."""
+    return {
+        "applied_fen": reason.applied_fen,
+        "code": reason.code,
+        "factor_milli": reason.factor_milli,
+        "kind": reason.kind,
+        "lines": list(reason.lines),
+        "target": reason.target,
+    }
+
+
+SALE_COLUMNS = "id, seq, member_id, total_fen, change_fen, points_earned, salesperson, points_reasons"
 LINE_QUERY = (
-    "SELECT line_no, sku, qty, unit_price_fen, amount_fen, cost_fen,"
+    "SELECT line_no, sku, qty, unit_price_fen, amount_fen, cost_fen, points,"
     " amount_fen - cost_fen AS gross_profit_fen FROM sale_lines WHERE sale_id = ? ORDER BY line_no"
 )
 TENDER_QUERY = (
@@ -536,6 +637,7 @@ def load_sale(conn: sqlite3.Connection, sale_id: str) -> dict[str, Any]:
         sale["tenders"] = [_tender_json(dict(row)) for row in conn.execute(TENDER_QUERY, (sale_id,))]
     finally:
         conn.row_factory = None
+    sale["points_reasons"] = shown(json.loads(sale["points_reasons"] or "[]"))
     return sale
 
 

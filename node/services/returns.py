@@ -9,9 +9,12 @@ cost share, so the gross profit of the sale reverses exactly:
 each return takes cost * qty / line qty to the nearest fen (half up), and the
 return that completes a line takes exactly what is left of its cost. A line
 sold before sales were costed (cost unknown) comes back at the warehouse's last
-known unit cost. Points the sale earned are not taken back. A service a card paid
-for goes back onto that card: a count card's uses are given back, a time card's
-visit is recorded at its value (node.services.refunds).
+known unit cost. The points each returned line earned are taken back from the card
+they were booked on, line by line (loyalty.points.points_to_reverse: partial returns
+add up to exactly the line's points), even below zero: a member who spent them owes
+them, a debt HQ's queue shows. A service a card paid for goes back onto that card: a
+count card's uses are given back, a time card's visit is recorded at its value
+(node.services.refunds).
 """
 
 from __future__ import annotations
@@ -19,12 +22,28 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, NamedTuple
 
+from loyalty.points import points_to_reverse
 from node.errors import DocumentState, InvalidRequest, NotFound
 from node.services import catalogue, documents, fields, refunds, stock_ledger
 from node.services.cards import record_ledger_entry
 from node.services.checkout import MAX_LINE_QTY, MAX_SALE_LINES
 from node.store.writer import Tx
 from protocol.contract import SALE_RETURN_POST
+
+
+def _take_back_points(tx: Tx, return_id: str, sale_id: str, returned: list[tuple[SoldLine, int]]) -> None:
+    """The points the returned units earned, taken off the card the sale booked them on."""
+    points = sum(
+        points_to_reverse(item.points, item.qty, item.returned_qty, qty)
+        for item, qty in returned
+        if item.points
+    )
+    if points:
+        row = tx.conn.execute(
+            "SELECT card_id FROM dir_ledger WHERE entry_id = ?", (f"{sale_id}-pts",)
+        ).fetchone()
+        if row is not None:
+            record_ledger_entry(tx, f"{return_id}-pts", row[0], "points", "return", -points, sale_id=sale_id)
 
 
 class ReturnLine(NamedTuple):
@@ -37,6 +56,7 @@ class SoldLine(NamedTuple):
     qty: int
     unit_price_fen: int
     cost_fen: int | None  # None: sold before sales were costed
+    points: int  # what the line earned the member
     returned_qty: int
     returned_cost_fen: int
 
@@ -71,9 +91,9 @@ def sold_lines(conn: sqlite3.Connection, sale_id: str) -> dict[int, SoldLine]:
         )
     }
     return {
-        line_no: SoldLine(sku, qty, unit_price, cost, *returned.get(line_no, (0, 0)))
-        for line_no, sku, qty, unit_price, cost in conn.execute(
-            "SELECT line_no, sku, qty, unit_price_fen, cost_fen FROM sale_lines WHERE sale_id = ?",
+        line_no: SoldLine(sku, qty, unit_price, cost, points, *returned.get(line_no, (0, 0)))
+        for line_no, sku, qty, unit_price, cost, points in conn.execute(
+            "SELECT line_no, sku, qty, unit_price_fen, cost_fen, points FROM sale_lines WHERE sale_id = ?",
             (sale_id,),
         )
     }
@@ -173,6 +193,7 @@ def return_job(
                     refund.amount_fen,
                     sale_id=sale_id,
                 )
+        _take_back_points(tx, return_id, sale_id, [(sold[line.line_no], line.qty) for line in lines])
         entry = tx.record(
             SALE_RETURN_POST,
             return_id,
@@ -288,6 +309,8 @@ def load_return(conn: sqlite3.Connection, return_id: str) -> dict[str, Any]:
     found["refund_kind"] = kinds.pop() if len(kinds) == 1 else "mixed" if kinds else "cash"
     # The gross profit the return gives back: what was refunded less the cost restocked.
     found["gross_profit_fen"] = found["refund_fen"] - found["cost_fen"]
+    taken = conn.execute("SELECT amount FROM dir_ledger WHERE entry_id = ?", (f"{return_id}-pts",)).fetchone()
+    found["points_taken_back"] = 0 if taken is None else -int(taken[0])
     found["lines"] = documents.rows(
         conn,
         "SELECT line_no, sku, qty, amount_fen, cost_fen, amount_fen - cost_fen AS gross_profit_fen"

@@ -22,6 +22,7 @@ from shared_tables.master_data_schema import (
     EMPLOYEES_SCHEMA,
     LEVELS_SCHEMA,
     MASTER_DATA_SCHEMA,
+    POINTS_SCHEMA,
     TOP_UP_RULES_SCHEMA,
 )
 from shared_tables.migrations import migrate as shared_migrate
@@ -434,6 +435,13 @@ MIGRATIONS: tuple[str, ...] = (
     CONTACTS_SCHEMA + ";" + PHOTOS_SCHEMA,
     # 14: the member levels HQ grades into, and the level HQ graded each member into.
     LEVELS_SCHEMA,
+    # 15: HQ's points rules and the chain's points settings (loyalty.rules); the points
+    # each line of a sale earned and why (loyalty.points), for its receipt and return.
+    POINTS_SCHEMA
+    + """;
+    ALTER TABLE sales ADD COLUMN points_reasons TEXT;
+    ALTER TABLE sale_lines ADD COLUMN points INTEGER NOT NULL DEFAULT 0
+    """,
 )
 
 # A till waits at most this long for the write lock before its request fails;

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from node.services import card_types, catalogue, employees, levels, members, operators, transfers
+from node.services import card_types, catalogue, employees, levels, loyalty, members, operators, transfers
 from node.store import sync_state
 from node.store.writer import Tx
 from protocol.batch import SignedBatch, verify_batch
@@ -26,6 +26,8 @@ from protocol.contract import (
     MEMBER_LEVEL,
     MEMBER_UPSERT,
     OPERATOR_UPSERT,
+    POINTS_RULE_UPSERT,
+    POINTS_SETTINGS_UPSERT,
     PRODUCT_UPSERT,
     SUPPLIER_UPSERT,
     TOP_UP_RULE_UPSERT,
@@ -68,6 +70,8 @@ APPLIERS: dict[tuple[str, str], Applier] = {
         (EMPLOYEE_UPSERT, _plain(employees.apply_employee)),
         (LEVEL_UPSERT, _plain(levels.apply_level)),
         (MEMBER_LEVEL, _plain(levels.apply_member_level)),
+        (POINTS_RULE_UPSERT, _plain(loyalty.apply_points_rule)),
+        (POINTS_SETTINGS_UPSERT, _plain(loyalty.apply_points_settings)),
     )
 }
 

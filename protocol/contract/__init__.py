@@ -83,6 +83,7 @@ from protocol.contract.fields import (
     TENDER_KINDS,
 )
 from protocol.contract.levels import LEVEL_UPSERT, MEMBER_LEVEL
+from protocol.contract.loyalty import POINTS_RULE_UPSERT, POINTS_SETTINGS_UPSERT
 from protocol.contract.members import CONTACT_RECORD, MEMBER_CONTACT, MEMBER_PHOTO
 from protocol.contract.registry import (
     BRANCH_ENTRY_TYPES,
@@ -125,6 +126,8 @@ __all__ = [
     "OPERATOR_UPSERT",
     "ORDER_KINDS",
     "PAYMENT_MODES",
+    "POINTS_RULE_UPSERT",
+    "POINTS_SETTINGS_UPSERT",
     "PRODUCT_UPSERT",
     "PURCHASE_ORDER_CLOSE",
     "PURCHASE_ORDER_CREATE",

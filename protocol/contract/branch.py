@@ -35,6 +35,7 @@ from protocol.contract.fields import (
     TRANSFER_FIELDS,
     moves_of,
 )
+from protocol.contract.loyalty import POINTS_REASONS
 from protocol.errors import require
 from protocol.limits import (
     MAX_CARDS_PER_REGISTRATION,
@@ -165,7 +166,8 @@ _SALE_LINE = Map(
         "unit_price_fen": PRICE_FEN,
         "amount_fen": Integer(0, MAX_SALE_LINE_FEN),
     },
-    {"cost_fen": INT64, "gross_profit_fen": INT64},
+    # points: what the line earned the member (loyalty.points), on a member's sale.
+    {"cost_fen": INT64, "gross_profit_fen": INT64, "points": Integer(0, MAX_LEDGER_AMOUNT)},
 )
 # What a count card's uses or a time card's admission paid for: `qty` of service item
 # `sku`, worth `amount_fen` at the sale's price (nothing, for a free service).
@@ -212,6 +214,7 @@ SALE_CHECKOUT = EntryType(
             "points_earned": Integer(0, MAX_LEDGER_AMOUNT),
             "moves": moves_of("sale", MAX_SALE_LINES),
             "salesperson": EMPLOYEE_CODE,  # the employee the sale is credited to, if the till named one
+            "points_reasons": POINTS_REASONS,  # why it earned its points, when it earned any
         },
     ),
     "a sale at a till: its lines at their prices and costs, its tenders, its stock moves",

@@ -41,6 +41,11 @@ from protocol.schema import Choice, Integer, ListOf, Map, Nullable, Schema, Text
 # A count card pays for a service line in uses of that item, a time card admits it
 # while valid: both tenders carry the line's value in fen beside the card and item.
 TENDER_KINDS = ("cash", "stored_value", "voucher", "uses", "time_card", "credit")
+# Points rules as HQ authors them (loyalty.rules): what each kind applies to, how the
+# multipliers of a line combine, and when a referral pays.
+POINTS_RULE_KINDS = ("base", "category", "product", "level", "tier", "holiday", "tender", "extra")
+POINTS_COMBINE_MODES = ("multiply", "add", "best")
+REFERRAL_TRIGGERS = ("register", "first_purchase")
 PAYMENT_MODES = ("online", "offline")  # a stored-value spend held at HQ, or within the offline limit
 MOVE_CAUSES = (
     "sale",
@@ -70,7 +75,8 @@ LEDGER_SIGNS: Mapping[str, Mapping[str, int]] = MappingProxyType(
             "transfer_out": -1,
             "adjust": 0,
         },
-        "points": {"earn": 1, "refund": 1, "redeem": -1, "expire": -1, "adjust": 0},
+        # return: what a returned line had earned, taken back (below zero, a debt).
+        "points": {"earn": 1, "refund": 1, "redeem": -1, "expire": -1, "return": -1, "adjust": 0},
         "uses": {"grant": 1, "refund": 1, "use": -1, "expire": -1, "adjust": 0},
         "credit": {"grant": 1, "repay": 1, "refund": 1, "charge": -1, "adjust": 0},
     }

@@ -39,6 +39,7 @@ from protocol.contract.feed import (
     WAREHOUSE_UPSERT,
 )
 from protocol.contract.levels import LEVEL_UPSERT, MEMBER_LEVEL
+from protocol.contract.loyalty import POINTS_RULE_UPSERT, POINTS_SETTINGS_UPSERT
 from protocol.contract.members import MEMBER_CONTACT, MEMBER_PHOTO
 from protocol.entry import Entry
 from protocol.errors import PayloadInvalid, WrongWriter, require
@@ -82,6 +83,8 @@ FEED_ENTRY_TYPES = (
     EMPLOYEE_UPSERT,
     LEVEL_UPSERT,
     MEMBER_LEVEL,
+    POINTS_RULE_UPSERT,
+    POINTS_SETTINGS_UPSERT,
 )
 ENTRY_TYPES: Mapping[tuple[str, str], EntryType] = MappingProxyType(
     {(t.kind, t.op): t for t in (*BRANCH_ENTRY_TYPES, *FEED_ENTRY_TYPES)}

@@ -137,6 +137,10 @@ async def trade_everything(chain: Chain) -> None:
     br01 = await chain.add_node("BR01")
     br02 = await chain.add_node("BR02")
     await operator(chain, "POST", "/api/categories", {"code": "TEA", "name": "Tea / 茶"})
+    # Points rules, so a member's sale carries its points per line and its reasons.
+    rule = {"code": "TEA-2X", "name": "Tea 2x", "kind": "category", "target": "TEA", "factor_milli": 2_000}
+    await operator(chain, "POST", "/api/points-rules", rule)
+    await operator(chain, "POST", "/api/points-settings", {"code": "chain", "combine": "add"})
     await operator(chain, "POST", "/api/suppliers", {"code": "SUP-1", "name": "Jingdezhen Wholesale"})
     await operator(
         chain, "POST", "/api/warehouses", {"code": "BR01-BACK", "name": "Back room", "branch": "BR01"}

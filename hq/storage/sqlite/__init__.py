@@ -247,6 +247,9 @@ class SqliteHQStore:
     async def log_proof(self, origin: str, seq: int) -> LogProof:
         return await self._read(logs.log_proof, origin, seq)
 
+    async def sale_entry(self, origin: str, sale_id: str) -> bytes | None:
+        return await self._read(reports.sale_entry, origin, sale_id)
+
     async def quarantined_effects(self, branch: str | None) -> list[QuarantinedEffect]:
         return await self._read(logs.quarantined_effects, branch)
 

@@ -38,6 +38,8 @@ MASTER_TABLES = {
     "top_up_rule": "top_up_rules",
     "employee": "employees",
     "level": "levels",
+    "points_rule": "points_rules",
+    "points_settings": "points_settings",
 }
 # A new branch learns categories and suppliers before the products that name them,
 # and products before the card types that bundle them.
@@ -50,9 +52,11 @@ SNAPSHOT_ORDER = (
     "top_up_rule",
     "employee",
     "level",
+    "points_rule",
+    "points_settings",
 )
 # Columns holding a list (a card type's bundle): JSON text in the table.
-LIST_COLUMNS = {"uses", "gifts", "services"}
+LIST_COLUMNS = {"uses", "gifts", "services", "referral_points"}
 
 
 def _columns(kind: str) -> list[str]:

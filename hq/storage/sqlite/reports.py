@@ -52,6 +52,17 @@ def sales_totals(conn: Connection, branch: str | None) -> SalesTotals:
     return SalesTotals(int(row[0]), int(row[1]), int(row[2]))
 
 
+def sale_entry(conn: Connection, origin: str, sale_id: str) -> bytes | None:
+    """The entry that booked a sale (or a card's sale or change, which HQ books as sales),
+    as the branch signed it; None if HQ holds no such sale of `origin`."""
+    row = conn.execute(
+        "SELECT l.entry FROM sales s JOIN log_entries l ON l.origin = s.origin AND l.seq = s.seq"
+        " WHERE s.origin = ? AND s.sale_id = ?",
+        (origin, sale_id),
+    ).fetchone()
+    return None if row is None else bytes(row[0])
+
+
 def record_top_ups(conn: Connection, top_ups: Sequence[TopUpRow]) -> None:
     """Each top-up, bonus and purchase of uses under its (origin, entry id), once."""
     if top_ups:

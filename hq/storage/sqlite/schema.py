@@ -16,6 +16,7 @@ from shared_tables.master_data_schema import (
     EMPLOYEES_SCHEMA,
     LEVELS_SCHEMA,
     MASTER_DATA_SCHEMA,
+    POINTS_SCHEMA,
     TOP_UP_RULES_SCHEMA,
 )
 from shared_tables.migrations import migrate as shared_migrate
@@ -359,6 +360,8 @@ MIGRATIONS: tuple[str, ...] = (
     CONTACTS_SCHEMA + ";" + PHOTOS_SCHEMA,
     # 16: member levels graded by spend or visits (hq.levels), and each member's grade.
     LEVELS_SCHEMA,
+    # 17: HQ's points rules and the chain's points settings (loyalty.rules).
+    POINTS_SCHEMA,
 )
 
 

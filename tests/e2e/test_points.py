@@ -1,0 +1,270 @@
+"""Points by HQ's rules (loyalty.points), on real servers and both HQ backends: rules
+authored at HQ reach a branch and change the next sale's points; the same sale earns
+the same points with HQ down; the seed's worked example under each way of combining;
+a sale's reasons read back at the till and at HQ; a return takes its points back;
+what each refusal at authoring gets.
+
+Rules' windows are set around the test's own time (the "golden week" is the hour
+around now), so nothing depends on the date the suite runs.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from tests.harness import Chain, Server, wait_until
+
+RING = {"sku": "RING-B", "name": "Jade ring / 玉戒指", "price_fen": 200_000, "category": "B"}
+
+
+def _iso(ms: int) -> str:
+    """A moment as HQ takes it: an ISO time with its offset (Beijing time)."""
+    zone = datetime.timezone(datetime.timedelta(hours=8))
+    return datetime.datetime.fromtimestamp(ms // 1000, zone).isoformat()
+
+
+async def _hq_headers(chain: Chain) -> dict[str, str]:
+    return {"Authorization": f"Bearer {await chain.hq_token('mgr-zhou', 'management')}"}
+
+
+async def _author(chain: Chain, headers: dict[str, str], path: str, body: Any) -> Any:
+    return await chain.post(chain.hq.url + path, body, status=200, headers=headers)
+
+
+async def _rules_at(chain: Chain, node: Server, codes: set[str], combine: str = "multiply") -> None:
+    async def arrived() -> bool:
+        held = await chain.get(node.url + "/api/points-rules")
+        return {r["code"] for r in held["rules"] if r["active"]} == codes and held["settings"][
+            "combine"
+        ] == combine
+
+    await wait_until(arrived, f"the points rules {sorted(codes)} ({combine}) to reach {node}")
+
+
+async def _member_with_card(
+    chain: Chain, node: Server, phone: str, card_type: str, card: str, price: int
+) -> str:
+    member = (await chain.post(node.url + "/api/members", {"name": "Zhang Wei", "phone": phone}))["id"]
+    body = {
+        "member_id": member,
+        "card_type": card_type,
+        "card": card,
+        "tenders": [{"kind": "cash", "amount_fen": price}],
+    }
+    await chain.post(node.url + "/api/card-sales", body)
+    return str(member)
+
+
+def _ring_sale(member: str, tenders: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "member_id": member,
+        "lines": [{"sku": "RING-B", "qty": 1}],
+        "tenders": tenders or [{"kind": "cash", "amount_fen": 200_000}],
+    }
+
+
+async def _points_of(chain: Chain, node: Server, member: str) -> int:
+    found = await chain.get(f"{node.url}/api/members/{member}")
+    return int(sum(card["balances"]["points"] for card in found["cards"]))
+
+
+async def test_the_seeds_gold_member_in_the_golden_week_under_each_way_of_combining(chain: Chain) -> None:
+    """A gold member (level rule 1.5x) buys a 2,000-yuan ring of category B (2x) in the
+    golden week (holiday 2x). By hand:
+    - multiply: 2,000 x 2 x 1.5 x 2 = 12,000 points;
+    - add: 2,000 x (1 + (2-1) + (1.5-1) + (2-1)) = 2,000 x 3.5 = 7,000;
+    - best: 2,000 x 2 = 4,000.
+    The sale's reasons name the category, level and holiday rules and the combination.
+    Taking the ring back takes its 12,000 points back, to the point."""
+    a = await chain.add_node("BR01")
+    headers = await _hq_headers(chain)
+    await _author(chain, headers, "/api/categories", [{"code": "A", "name": "A"}, {"code": "B", "name": "B"}])
+    await _author(chain, headers, "/api/products", RING)
+    now_ms = int(datetime.datetime.now(datetime.UTC).timestamp() * 1000)
+    week = {"valid_from_ms": _iso(now_ms - 3_600_000), "valid_until_ms": _iso(now_ms + 3_600_000)}
+    rules = [
+        {"code": "CAT-B", "name": "Category B 2x", "kind": "category", "target": "B", "factor_milli": 2_000},
+        {"code": "GOLD", "name": "Gold 1.5x", "kind": "level", "target": "gold", "factor_milli": 1_500},
+        {"code": "GOLDEN-WEEK", "name": "National Day", "kind": "holiday", "factor_milli": 2_000, **week},
+    ]
+    authored = await _author(chain, headers, "/api/points-rules", rules)
+    assert (
+        authored["points_rules"][2]["valid_until_ms"] - authored["points_rules"][2]["valid_from_ms"]
+        == 7_200_000
+    )
+    await _rules_at(chain, a, {"CAT-B", "GOLD", "GOLDEN-WEEK"})
+    member = await _member_with_card(chain, a, "13900008001", "GOLD-16800", "G-0001", 1_680_000)
+    before = await _points_of(chain, a, member)
+    assert before == 0  # selling the card itself earns nothing
+
+    preview = await chain.post(
+        a.url + "/api/sales/preview",
+        {"member_id": member, "lines": [{"sku": "RING-B", "qty": 1}]},
+        status=200,
+    )
+    assert (preview["points_earned"], preview["change_fen"]) == (12_000, None)
+    assert await _points_of(chain, a, member) == before  # a preview books nothing
+    sold = await chain.post(a.url + "/api/sales", _ring_sale(member))
+    assert sold["points_earned"] == 12_000
+    assert [line["points"] for line in sold["lines"]] == [12_000]
+    kinds = [(r["kind"], r["code"], r["factor_milli"]) for r in sold["points_reasons"]]
+    for applied in (
+        ("category", "CAT-B", 2_000),
+        ("level", "GOLD", 1_500),
+        ("holiday", "GOLDEN-WEEK", 2_000),
+    ):
+        assert applied in kinds
+    assert ("combine", "", 6_000) in kinds
+    assert all(r["text"] and r["text_zh"] for r in sold["points_reasons"])
+    assert await _points_of(chain, a, member) == before + 12_000
+    again = await chain.get(f"{a.url}/api/sales/{sold['id']}")
+    assert (again["points_earned"], again["points_reasons"]) == (12_000, sold["points_reasons"])
+
+    for combine, points in (("add", 7_000), ("best", 4_000)):
+        await _author(chain, headers, "/api/points-settings", {"code": "chain", "combine": combine})
+        await _rules_at(chain, a, {"CAT-B", "GOLD", "GOLDEN-WEEK"}, combine)
+        shown = await chain.post(a.url + "/api/sales/preview", _ring_sale(member), status=200)
+        assert shown["points_earned"] == points, combine
+
+    taken = await chain.post(f"{a.url}/api/sales/{sold['id']}/returns", {"lines": [{"line_no": 0, "qty": 1}]})
+    assert taken["points_taken_back"] == 12_000
+    assert await _points_of(chain, a, member) == before
+
+    # HQ says why, from the entry the branch signed.
+    async def at_hq() -> bool:
+        async with chain.session.get(
+            f"{chain.hq.url}/api/sales/{sold['id']}?branch=BR01", headers=headers
+        ) as response:
+            return response.status == 200
+
+    await wait_until(at_hq, "the sale to reach HQ")
+    read = await chain.get(f"{chain.hq.url}/api/sales/{sold['id']}?branch=BR01", headers=headers)
+    assert read["points_earned"] == 12_000
+    assert [r["text"] for r in read["points_reasons"]] == [r["text"] for r in sold["points_reasons"]]
+
+
+async def test_a_rule_from_hq_changes_the_next_sale_and_a_branch_cut_off_earns_the_same(chain: Chain) -> None:
+    """Green tea, 12,800 a tin, 1 point per yuan without rules: 128 points. HQ makes
+    category TEA 2x: 256 points. With HQ down the branch earns 256 for the same sale.
+    With a tender rule giving nothing on stored value, a tin paid 6,400 from a card and
+    10,000 in cash (3,600 change: 6,400 of cash kept) earns half: 128."""
+    a = await chain.add_node("BR01")
+    headers = await _hq_headers(chain)
+    await _author(chain, headers, "/api/categories", {"code": "TEA", "name": "Tea / 茶"})
+    await _author(chain, headers, "/api/products", {"sku": "TEA-GREEN-100", "category": "TEA"})
+    member = await _member_with_card(chain, a, "13900008002", "STORED-1000", "S-8002", 100_000)
+    tea = {"member_id": member, "lines": [{"sku": "TEA-GREEN-100", "qty": 1}]}
+    cash = [{"kind": "cash", "amount_fen": 12_800}]
+
+    async def catalogued() -> bool:
+        found = await chain.post(a.url + "/api/sales/preview", tea, status=200)
+        return bool(found["points_earned"] == 128)
+
+    await wait_until(catalogued, "the tea to be sold at BR01")
+    first = await chain.post(a.url + "/api/sales", {**tea, "tenders": cash})
+    assert first["points_earned"] == 128
+    assert [r["kind"] for r in first["points_reasons"]] == ["base"]  # the default, 1 per yuan
+
+    rule = {"code": "TEA-2X", "name": "Tea 2x", "kind": "category", "target": "TEA", "factor_milli": 2_000}
+    await _author(chain, headers, "/api/points-rules", rule)
+    await _rules_at(chain, a, {"TEA-2X"})
+    online = await chain.post(a.url + "/api/sales", {**tea, "tenders": cash})
+    await chain.hq.stop()
+    offline = await chain.post(a.url + "/api/sales", {**tea, "tenders": cash})
+    assert (online["points_earned"], offline["points_earned"]) == (256, 256)
+    assert online["points_reasons"] == offline["points_reasons"]
+    await chain.hq.start()
+
+    no_card = {
+        "code": "NO-SV",
+        "name": "None on stored value",
+        "kind": "tender",
+        "target": "stored_value",
+        "factor_milli": 0,
+    }
+    await _author(chain, headers, "/api/points-rules", no_card)
+    await _rules_at(chain, a, {"TEA-2X", "NO-SV"})
+    split = [
+        {"kind": "cash", "amount_fen": 10_000},
+        {"kind": "stored_value", "card": "S-8002", "amount_fen": 6_400},
+    ]
+    half = await chain.post(a.url + "/api/sales", {**tea, "tenders": split})
+    assert half["points_earned"] == 128
+
+
+async def test_rules_hq_cannot_apply_are_refused_when_authored(chain: Chain) -> None:
+    """Each refusal: 422 invalid_master_data with what is wrong, unknown_reference for a category HQ
+    does not hold; nothing is published."""
+    headers = await _hq_headers(chain)
+    base = {"code": "R1", "name": "R1", "kind": "holiday", "factor_milli": 2_000}
+    refused = [
+        ({**base, "valid_from_ms": 2_000, "valid_until_ms": 1_000}, 422, "ends before it starts"),
+        ({**base, "valid_from_ms": "2026-10-01T00:00:00"}, 422, "offset"),
+        ({**base, "factor_milli": -1}, 422, "between 0 and"),
+        ({**base, "kind": "lottery"}, 422, "must be one of"),
+        ({**base, "kind": "category"}, 422, "needs a target"),
+        ({**base, "kind": "tender", "target": "bitcoin"}, 422, "tender kind"),
+        ({**base, "kind": "tier", "min_fen": 500_000, "max_fen": 100_000}, 422, "below its bottom"),
+        ({**base, "kind": "category", "target": "NO-SUCH"}, 422, "NO-SUCH"),
+        ({**base, "factor_milli": 1.5}, 422, "must be an integer"),
+    ]
+    for body, status, words in refused:
+        async with chain.session.post(
+            chain.hq.url + "/api/points-rules", json=body, headers=headers
+        ) as response:
+            answer = await response.json()
+            assert response.status == status, (body, answer)
+            assert words in answer["message"], (words, answer["message"])
+    async with chain.session.post(
+        chain.hq.url + "/api/points-settings", json={"code": "BR01", "combine": "add"}, headers=headers
+    ) as response:
+        assert response.status == 422
+    listed = await chain.get(chain.hq.url + "/api/points-rules", headers=headers)
+    assert listed["points_rules"] == []
+
+
+async def test_a_cards_level_counts_while_the_member_holds_it_and_returns_take_back_line_by_line(
+    chain: Chain,
+) -> None:
+    """Level rule gold 1.5x; a cup costs 2,500. By hand:
+    - a gold member (GOLD-16800 card) buys 3 cups: 75 yuan x 1.5 = 112.5, 112 points;
+    - the card replaced by a new number: still gold, 112 again;
+    - two haircuts (8,800 each), one paid with the card's uses: only the one paid in
+      cash earns, 88 x 1.5 = 132;
+    - two returns of the first sale, 1 cup then 2: floor(112 x 1/3) = 37, then
+      floor(112 x 3/3) - 37 = 75: 112 taken back in all, exactly what it earned (taking
+      each return's own share, 37 then floor(112 x 2/3) = 74, would leave one behind);
+    - the card returned: no level, 3 cups earn 75."""
+    a = await chain.add_node("BR01")
+    headers = await _hq_headers(chain)
+    rule = {"code": "GOLD", "name": "Gold 1.5x", "kind": "level", "target": "gold", "factor_milli": 1_500}
+    await _author(chain, headers, "/api/points-rules", rule)
+    await _rules_at(chain, a, {"GOLD"})
+    member = await _member_with_card(chain, a, "13900008003", "GOLD-16800", "G-0003", 1_680_000)
+    cups = {
+        "member_id": member,
+        "lines": [{"sku": "CUP-CERAMIC", "qty": 3}],
+        "tenders": [{"kind": "cash", "amount_fen": 7_500}],
+    }
+    first = await chain.post(a.url + "/api/sales", cups)
+    assert first["points_earned"] == 112
+    fee = [{"kind": "cash", "amount_fen": 2_000}]
+    await chain.post(a.url + "/api/cards/G-0003/replace", {"new_card": "G-0004", "tenders": fee})
+    assert (await chain.post(a.url + "/api/sales", cups))["points_earned"] == 112
+    haircuts = {
+        "member_id": member,
+        "lines": [{"sku": "SVC-HAIRCUT", "qty": 2}],
+        "tenders": [
+            {"kind": "uses", "card": "G-0004", "sku": "SVC-HAIRCUT", "qty": 1},
+            {"kind": "cash", "amount_fen": 8_800},
+        ],
+    }
+    assert (await chain.post(a.url + "/api/sales", haircuts))["points_earned"] == 132
+    returns = f"{a.url}/api/sales/{first['id']}/returns"
+    one = await chain.post(returns, {"lines": [{"line_no": 0, "qty": 1}]})
+    two = await chain.post(returns, {"lines": [{"line_no": 0, "qty": 2}]})
+    assert (one["points_taken_back"], two["points_taken_back"]) == (37, 75)
+    assert await _points_of(chain, a, member) == 112 + 132
+    await chain.post(a.url + "/api/cards/G-0004/payout", {"return_card": True})
+    assert (await chain.post(a.url + "/api/sales", cups))["points_earned"] == 75
