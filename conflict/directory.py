@@ -3,10 +3,11 @@
 A `Directory` holds everything more than one branch may write: profiles (last
 writer wins per field), cards of a type and their changes (renewals, replacements,
 upgrades, passwords), card status events, ledger entries, registrations with
-the operators' separations and HQ's sightings, voucher redemptions, and the contact
-history (conflict.contacts). `merge` joins two states
-(commutative, associative, idempotent); `encode` gives canonical bytes, so two
-replicas that have seen the same records hold byte-identical encodings.
+the operators' separations and HQ's sightings, voucher redemptions and the returns
+that reinstated them (conflict.voucher_use), and the contact history
+(conflict.contacts). `merge` joins two states (commutative, associative,
+idempotent); `encode` gives canonical bytes, so two replicas that have seen the
+same records hold byte-identical encodings.
 Views (survivors, balances, status, overdrafts, flagged vouchers) are computed
 from the state, never stored in it.
 """
@@ -45,6 +46,7 @@ from conflict.errors import InvalidRecord, ProfileStampConflict
 from conflict.ledger import LedgerEntry, merge_ledgers
 from conflict.overdraft import OverdraftRecord, find_overdrafts
 from conflict.profile import StampedField, merge_profiles
+from conflict.voucher_use import Reinstatement, merge_reinstatements, standing
 from conflict.vouchers import Redemption, VoucherOutcome, merge_redemptions, settle_vouchers
 from protocol.codec import pack, unpack
 
@@ -70,6 +72,7 @@ class Directory:
     cards: Mapping[str, CardIssue] = field(default_factory=dict)
     changes: Mapping[str, CardChange] = field(default_factory=dict)
     contacts: Mapping[str, Contact] = field(default_factory=dict)
+    reinstatements: Mapping[str, Reinstatement] = field(default_factory=dict)
 
     # --- writes (each is a merge with a one-record state) ---
 
@@ -102,6 +105,9 @@ class Directory:
 
     def with_contact(self, contact: Contact) -> Directory:
         return merge(self, Directory(contacts={contact.contact_id: contact}))
+
+    def with_reinstatement(self, reinstatement: Reinstatement) -> Directory:
+        return merge(self, Directory(reinstatements={reinstatement.reinstatement_id: reinstatement}))
 
     # --- views ---
 
@@ -221,7 +227,8 @@ class Directory:
         return history(self.contacts.values(), group)
 
     def vouchers(self) -> VoucherOutcome:
-        return settle_vouchers(self.redemptions.values())
+        """The single-use rule over the redemptions no return reinstated."""
+        return settle_vouchers(standing(self.redemptions.values(), self.reinstatements.values()))
 
     # --- bytes ---
 
@@ -260,6 +267,11 @@ class Directory:
                 **(
                     {"contacts": [contact_row(c) for _, c in sorted(self.contacts.items())]}
                     if self.contacts
+                    else {}
+                ),
+                **(
+                    {"reinstatements": [reinstatement_row(r) for _, r in sorted(self.reinstatements.items())]}
+                    if self.reinstatements
                     else {}
                 ),
             }
@@ -351,6 +363,23 @@ def contact_from_row(row: object) -> Contact:
     return Contact(*row)
 
 
+def reinstatement_row(reinstatement: Reinstatement) -> list[object]:
+    return [
+        reinstatement.reinstatement_id,
+        reinstatement.redemption_id,
+        reinstatement.voucher_id,
+        reinstatement.hlc,
+        reinstatement.node,
+    ]
+
+
+def reinstatement_from_row(row: object) -> Reinstatement:
+    """`reinstatement_row`'s list back; anything else is refused (InvalidRecord)."""
+    if not isinstance(row, list) or len(row) != 5:
+        raise InvalidRecord("a reinstatement is a list of 5 fields")
+    return Reinstatement(*row)
+
+
 def merge(a: Directory, b: Directory) -> Directory:
     """The join of two directory states."""
     profiles: dict[str, dict[str, StampedField]] = {m: dict(p) for m, p in a.profiles.items()}
@@ -367,6 +396,7 @@ def merge(a: Directory, b: Directory) -> Directory:
         cards=merge_cards(a.cards, b.cards),
         changes=merge_changes(a.changes, b.changes),
         contacts=merge_contacts(a.contacts, b.contacts),
+        reinstatements=merge_reinstatements(a.reinstatements, b.reinstatements),
     )
 
 
@@ -393,6 +423,7 @@ def decode(data: bytes) -> Directory:
         cards = [card_from_row(row) for row in raw.get("cards", [])]
         changes = [change_from_row(row) for row in raw.get("changes", [])]
         contacts = [contact_from_row(row) for row in raw.get("contacts", [])]
+        reinstatements = [reinstatement_from_row(row) for row in raw.get("reinstatements", [])]
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise InvalidRecord(f"not a directory encoding: {exc!r}") from None
     directory = Directory(separations=separations)
@@ -409,6 +440,7 @@ def decode(data: bytes) -> Directory:
             cards={c.card_id: c for c in cards},
             changes={c.change_id: c for c in changes},
             contacts={c.contact_id: c for c in contacts},
+            reinstatements={r.reinstatement_id: r for r in reinstatements},
         ),
     )
 

@@ -60,6 +60,12 @@ class RedemptionConflict(DuplicateIdConflict):
     code = "redemption_conflict"
 
 
+class ReinstatementConflict(DuplicateIdConflict):
+    """Two different reinstatements of voucher redemptions share one id."""
+
+    code = "reinstatement_conflict"
+
+
 class CardIssueConflict(DuplicateIdConflict):
     """One card number issued twice on different terms (or to different members):
     two branches handed out the same physical card while apart."""

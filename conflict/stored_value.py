@@ -2,11 +2,11 @@
 
 Paid in: top-ups, the stored value a card type was sold with (the member paid for
 both), and sale returns refunded onto the card (they give back what a spend took).
-Bonus: what HQ's top-up rules gave beside a payment; never paid out (the seed's
-rule: only what was paid is refunded). Spends, payouts, forfeits and transfers
-out take from the balance, and they take paid money first: the bonus is what is
-left last. So what may be paid back is what was paid in less everything taken,
-never more than the balance itself.
+Bonus: what HQ's top-up rules gave beside a payment, and what the member's points
+were turned into; never paid out (the seed's rule: only what was paid is refunded).
+Spends, payouts, forfeits and transfers out take from the balance, and they take
+paid money first: the bonus is what is left last. So what may be paid back is what
+was paid in less everything taken, never more than the balance itself.
 
 The law, for every card and so in total: paid in + bonus + adjustments = spent +
 paid out + forfeited + transferred out + outstanding (the balance, a liability).
@@ -20,10 +20,12 @@ from dataclasses import dataclass
 
 from conflict.ledger import LedgerEntry
 
-__all__ = ["PAID_IN", "StoredValue", "stored_value"]
+__all__ = ["GIVEN", "PAID_IN", "StoredValue", "stored_value"]
 
-# Kinds that bring paid money onto the card; "bonus" is given, "adjust" an operator's.
+# Kinds that bring paid money onto the card; GIVEN what was not paid for, "adjust" an
+# operator's correction.
 PAID_IN = ("top_up", "issue", "refund", "transfer_in")
+GIVEN = ("bonus", "from_points")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +60,7 @@ def stored_value(entries: Iterable[LedgerEntry], card_id: str) -> StoredValue:
             continue
         if entry.kind in PAID_IN:
             paid_in += entry.amount
-        elif entry.kind == "bonus":
+        elif entry.kind in GIVEN:
             bonus += entry.amount
         elif entry.kind == "adjust":
             adjusted += entry.amount

@@ -27,10 +27,13 @@ from conflict.directory import (
     contact_from_row,
     contact_row,
     ledger_row,
+    reinstatement_from_row,
+    reinstatement_row,
 )
 from conflict.duplicates import Registration, Separation, Sighting, separation
 from conflict.errors import InvalidRecord
 from conflict.ledger import LedgerEntry
+from conflict.voucher_use import Reinstatement
 from conflict.vouchers import Redemption
 from protocol.contract import (
     CARD_CHANGE,
@@ -40,6 +43,7 @@ from protocol.contract import (
     MEMBER_CONTACT,
     MEMBER_REGISTER,
     VOUCHER_REDEEM,
+    VOUCHER_REINSTATE,
 )
 from protocol.contract.fields import CARD_CHANGE_FIELDS
 
@@ -64,6 +68,7 @@ DirectoryRecord = (
     | CardIssue
     | CardChange
     | Contact
+    | Reinstatement
 )
 
 # The (kind, op) of the change-log entries that carry each record type, as the
@@ -76,6 +81,7 @@ ENTRY_KINDS: Mapping[str, tuple[str, str]] = {
         ("ledger", LEDGER_ENTRY),
         ("redemption", VOUCHER_REDEEM),
         ("contact", MEMBER_CONTACT),
+        ("reinstatement", VOUCHER_REINSTATE),
     )
 }
 
@@ -97,6 +103,8 @@ def record_type(record: DirectoryRecord) -> str:
         return "card_change"
     if isinstance(record, Contact):
         return "contact"
+    if isinstance(record, Reinstatement):
+        return "reinstatement"
     return "separation"
 
 
@@ -118,6 +126,8 @@ def record_id(record: DirectoryRecord) -> str:
         return record.change_id
     if isinstance(record, Contact):
         return record.contact_id
+    if isinstance(record, Reinstatement):
+        return record.reinstatement_id
     return f"{record[0]}|{record[1]}"
 
 
@@ -146,6 +156,8 @@ def to_payload(record: DirectoryRecord) -> dict[str, Any]:
         body = change_row(record)
     elif isinstance(record, Contact):
         body = contact_row(record)
+    elif isinstance(record, Reinstatement):
+        body = reinstatement_row(record)
     else:
         body = list(record)
     return {"type": kind, "record": body}
@@ -179,6 +191,8 @@ def from_payload(payload: Any) -> DirectoryRecord:
             return change_from_row(body)
         if kind == "contact":
             return contact_from_row(body)
+        if kind == "reinstatement":
+            return reinstatement_from_row(body)
     except (TypeError, ValueError) as exc:
         raise InvalidRecord(f"malformed {kind} record: {exc}") from None
     raise InvalidRecord(f"unknown directory record type {kind!r}")
@@ -219,6 +233,8 @@ def from_entry(kind: str, op: str, entity_id: str, hlc: int, origin: str, payloa
                 hlc,
                 origin,
             )
+        if (kind, op) == ENTRY_KINDS["reinstatement"]:
+            return Reinstatement(entity_id, payload["redemption_id"], payload["voucher_id"], hlc, origin)
     except KeyError as exc:
         raise InvalidRecord(f"{kind}/{op} payload lacks {exc}") from None
     raise InvalidRecord(f"{kind}/{op} carries no directory record")
@@ -319,4 +335,5 @@ def records_of(directory: Directory) -> list[DirectoryRecord]:
         *directory.cards.values(),
         *directory.changes.values(),
         *directory.contacts.values(),
+        *directory.reinstatements.values(),
     ]

@@ -11,7 +11,16 @@ from typing import Any
 
 from aiohttp import web
 
-from hq import account_api, inventory_api, levels_api, member_api, member_stats, pages, sales_api
+from hq import (
+    account_api,
+    inventory_api,
+    levels_api,
+    member_api,
+    member_stats,
+    pages,
+    sales_api,
+    voucher_api,
+)
 from hq.errors import InvalidQuery, NotFound
 from hq.http_common import HQ_KEY as HQ_KEY  # re-exported: tests and tools reach HQ through it
 from hq.http_common import branch_scope, doer, int_query, json_body, period_query, sessions_checked
@@ -356,6 +365,7 @@ ROUTE_TABLES: tuple[web.RouteTableDef, ...] = (
     inventory_api.routes,
     member_api.routes,
     levels_api.routes,
+    voucher_api.routes,
     # Last: /api/sales/{id} must not catch /api/sales/summary above.
     sales_api.routes,
 )

@@ -19,6 +19,7 @@ from conflict.card_status import CardEvent
 from conflict.duplicates import DuplicateResolution, Registration, Sighting, separation
 from conflict.ledger import LedgerEntry
 from conflict.overdraft import OverdraftRecord, find_overdrafts
+from conflict.voucher_use import Reinstatement
 from conflict.vouchers import Redemption, settle_vouchers
 from conflict.wire import DirectoryRecord, to_payload
 from hq.errors import ActionNotOffered, ConflictClosed, UnknownConflict
@@ -173,7 +174,8 @@ def answered(conflict: Conflict, resolution: dict[str, Any]) -> Conflict:
 @dataclass(frozen=True)
 class Touched:
     """The subjects whose conflicts records may change: cards with ledger entries, members
-    registered or separated, vouchers redeemed; each sorted, so every backend walks them alike."""
+    registered or separated, vouchers redeemed or reinstated; each sorted, so every
+    backend walks them alike."""
 
     cards: tuple[str, ...]
     members: tuple[str, ...]
@@ -188,7 +190,7 @@ def touched(records: Iterable[DirectoryRecord]) -> Touched:
     members = {r.member_id for r in records if isinstance(r, (Registration, Sighting))}
     # A separation regroups its two members (and whoever they joined through).
     members |= {m for r in records if isinstance(r, tuple) for m in r}
-    vouchers = {r.voucher_id for r in records if isinstance(r, Redemption)}
+    vouchers = {r.voucher_id for r in records if isinstance(r, (Redemption, Reinstatement))}
     changed = {r.card_id for r in records if isinstance(r, CardChange)}
     returned = {r.card_id for r in records if isinstance(r, CardEvent) and r.kind == "return"}
     return Touched(
@@ -321,9 +323,11 @@ def group_duplicates(
 
 
 def voucher_reuses(redemptions: list[Redemption], voucher_id: str) -> list[ConflictRecord]:
+    """The reuses of a voucher among its standing redemptions (those no return
+    reinstated: conflict.voucher_use); none when a return gave its only use back."""
     outcome = settle_vouchers(redemptions)
-    winner = outcome.winners[voucher_id]
-    return [voucher_conflict(flagged, winner) for flagged in outcome.flagged]
+    winner = outcome.winners.get(voucher_id)
+    return [] if winner is None else [voucher_conflict(flagged, winner) for flagged in outcome.flagged]
 
 
 def overdraft_conflict(record: OverdraftRecord, entries: Mapping[str, LedgerEntry]) -> ConflictRecord:

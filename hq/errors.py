@@ -23,11 +23,13 @@ __all__ = [
     "AlreadyEnrolled",
     "AuthFailed",
     "BeyondItsBranch",
+    "CampaignTermsDiffer",
     "CardBlocked",
     "ConflictClosed",
     "EnrollmentRefused",
     "HoldConflict",
     "InsufficientBalance",
+    "InvalidCampaign",
     "InvalidMasterData",
     "InvalidQuery",
     "KeyFileExposed",
@@ -41,6 +43,7 @@ __all__ = [
     "StoreTooNew",
     "TooManyHolds",
     "UnknownBranch",
+    "UnknownCampaign",
     "UnknownCard",
     "UnknownConflict",
     "UnknownReference",
@@ -166,6 +169,32 @@ class WarehouseKeeperFixed(Refused):
 
     http_status = 409
     code = "warehouse_keeper_fixed"
+
+
+# -- voucher campaigns (hq.vouchers) ---------------------------------------------------------
+
+
+class InvalidCampaign(Refused):
+    """A voucher campaign an operator sent breaks a rule (a window that ends before it
+    starts, a voucher worth nothing, a criterion HQ does not know, more vouchers than one
+    campaign issues); the message names the field and the rule. Nothing was issued."""
+
+    http_status = 422
+    code = "invalid_campaign"
+
+
+class CampaignTermsDiffer(Refused):
+    """A campaign under this code was issued on other terms; vouchers already issued
+    keep theirs. Send the same terms to issue to members who newly fit, or use a new code."""
+
+    http_status = 409
+    code = "campaign_terms_differ"
+
+
+class UnknownCampaign(NotFound):
+    """No voucher campaign under this code; list them with GET /api/voucher-campaigns."""
+
+    code = "unknown_campaign"
 
 
 # -- the conflict queue --------------------------------------------------------------------

@@ -29,6 +29,7 @@ from hq.storage.base import (
     Product,
     TopUpRule,
     Warehouse,
+    points_settings,
 )
 from inventory.costing import METHODS
 from loyalty import rules as loyalty_rules
@@ -459,16 +460,15 @@ def _check_points_rule(rule: PointsRule) -> None:
 
 def _check_points_settings(settings: PointsSettings) -> None:
     try:
-        loyalty_rules.PointsSettings(
-            settings.combine,
-            settings.expiry_days,
-            settings.referral_depth,
-            settings.referral_points,
-            settings.referral_trigger,
-            settings.point_value_fen,
-        )
+        points_settings(settings)
     except InvalidPointsSettings as refused:
         raise InvalidMasterData(str(refused)) from None
+    if settings.referral_trigger != "register":
+        # Refused rather than stored and ignored: nobody would be paid.
+        raise InvalidMasterData(
+            "referral points are paid at registration for now (referral_trigger register);"
+            " paying them at the first purchase is not built yet"
+        )
 
 
 def _check_product(product: Product) -> None:

@@ -35,6 +35,7 @@ from protocol.contract import (
     SALE_CHECKOUT,
     SALE_RETURN_POST,
     VOUCHER_REDEEM,
+    VOUCHER_REINSTATE,
     Writer,
     check_entry,
 )
@@ -109,6 +110,18 @@ class PhotoWrite:
 
 
 @dataclass(frozen=True, slots=True)
+class VoucherUse:
+    """A voucher taken at a till, with the sale it paid for: what a campaign's tracking
+    counts (hq.storage.sqlite.vouchers). The use itself joins the directory."""
+
+    origin: str
+    redemption_id: str
+    voucher_id: str
+    sale_id: str
+    amount_fen: int
+
+
+@dataclass(frozen=True, slots=True)
 class RefusedEffect:
     """An entry HQ stores but does not apply, and why."""
 
@@ -117,7 +130,7 @@ class RefusedEffect:
 
 
 # How far each of a plan's lists had grown: an entry refused half-way is cut back to it.
-Mark = tuple[int, int, int, int, int, int, int, int, int, int]
+Mark = tuple[int, int, int, int, int, int, int, int, int, int, int]
 
 
 @dataclass
@@ -130,6 +143,7 @@ class Plan:
     # Members' sales and the returns of sales, in log order (hq.member_stats).
     member_purchases: list[member_stats.MemberSale | member_stats.MemberReturn] = field(default_factory=list)
     photos: list[PhotoWrite] = field(default_factory=list)
+    voucher_uses: list[VoucherUse] = field(default_factory=list)
     refused: list[RefusedEffect] = field(default_factory=list)  # in log order
 
     def mark(self) -> Mark:
@@ -145,6 +159,7 @@ class Plan:
             len(self.top_ups),
             len(self.member_purchases),
             len(self.photos),
+            len(self.voucher_uses),
         )
 
     def cut_back(self, mark: Mark) -> None:
@@ -159,6 +174,7 @@ class Plan:
         del self.top_ups[mark[7] :]
         del self.member_purchases[mark[8] :]
         del self.photos[mark[9] :]
+        del self.voucher_uses[mark[10] :]
 
 
 def plan_entries(entries: Iterable[Entry]) -> Plan:
@@ -350,8 +366,12 @@ def _card_change(plan: Plan, entry: Entry) -> None:
 def _voucher(plan: Plan, entry: Entry) -> None:
     # What a voucher takes off is part of a sale, so it keeps a sale's bound; the queue
     # records a reused voucher's amount, which must fit HQ's integers.
-    _bounded(entry, "amount_fen", 0, MAX_SALE_TOTAL_FEN)
+    amount_fen = _bounded(entry, "amount_fen", 0, MAX_SALE_TOTAL_FEN)
     _directory(plan, entry)
+    payload = entry.payload
+    plan.voucher_uses.append(
+        VoucherUse(entry.origin, entry.entity_id, payload["voucher_id"], payload["sale_id"], amount_fen)
+    )
 
 
 def _contact(plan: Plan, entry: Entry) -> None:
@@ -379,6 +399,8 @@ _HANDLERS = {
     CARD_EVENT.key: _directory,
     LEDGER_ENTRY.key: _ledger,
     VOUCHER_REDEEM.key: _voucher,
+    # A return gave a voucher's use back: a directory record, forwarded like the use.
+    VOUCHER_REINSTATE.key: _directory,
     CARD_ISSUE.key: _card_issue,
     CARD_CHANGE.key: _card_change,
     MEMBER_CONTACT.key: _contact,

@@ -16,7 +16,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hq import master_data
+from conflict.voucher_use import IssuedVoucher
+from hq import master_data, vouchers
 from hq.accounts import Accounts
 from hq.conflicts import Conflict
 from hq.errors import AuthFailed, EnrollmentRefused, InvalidQuery, UnknownBranch
@@ -239,6 +240,19 @@ class HQ:
         changes, grown = await self.store.grade_levels(now, operation)
         self.notifier.notify(grown)
         return changes
+
+    async def run_voucher_campaign(self, body: Any, doer: Doer) -> tuple[bool, list[IssuedVoucher]]:
+        """An operator's voucher campaign (hq.vouchers): checked, stored, and a voucher issued
+        to each member who newly fits, published to every branch. Whether the campaign is
+        new, and the vouchers issued now."""
+        campaign = vouchers.parse_campaign(body)
+        now = self.wall_ms()
+        detail = {"value_fen": campaign.value_fen, "criteria": campaign.criteria.as_json()}
+        operation = Operation(doer, now, "vouchers.issue", campaign.code, detail)
+        new, issued, grown = await self.store.run_voucher_campaign(campaign, now, operation)
+        self.notifier.notify(grown)
+        log.info("%s ran voucher campaign %s: %d vouchers issued", doer.actor, campaign.code, len(issued))
+        return new, issued
 
     async def author(self, kind: str, body: Any, doer: Doer) -> list[MasterRecord]:
         """An operator's products, categories, suppliers or warehouses (one or a list):

@@ -1,7 +1,6 @@
 """The points a sale earns under HQ's rules, each line with its reasons (FEATURES L1-L3, L6).
 
-The one rounding rule. Each line is computed exactly, as a fraction, and rounded
-down once:
+The one rounding rule. Each line is computed exactly and rounded down once:
 
     line_points = floor(paid_fen / 100 * tender_factor * (base * multiplier + extra))
 
@@ -15,7 +14,8 @@ down once:
   tenders, m_kind being the tender rule's multiplier for that kind (1 without
   one); 1 when the sale has no tenders or they total 0.
 
-A line's points are rounded down, never up, and never below 0; the sale's points
+It is computed in integers (every factor is in thousandths), so it is exact. A
+line's points are rounded down, never up, and never below 0; the sale's points
 are the sum of its lines' points. Only rules in force at `sale.at_ms` apply: time
 is an argument, never read here. The result does not depend on the order of the
 rules (rule 4 picks the largest factor, ties to the smallest code).
@@ -30,8 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from fractions import Fraction
-from math import floor
+from math import gcd, prod
 from typing import Any
 
 from loyalty.errors import (
@@ -65,8 +64,6 @@ __all__ = [
     "explain_zh",
     "points_to_reverse",
 ]
-
-_ONE = Fraction(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,26 +162,30 @@ def earn(rules: Iterable[PointsRule], settings: PointsSettings, sale: SaleFacts)
         for (kind, _), rule in best.items()
         if kind == "tier" and rule.min_fen <= amount and (rule.max_fen == 0 or amount <= rule.max_fen)
     )
-    tender_factor, tender_rules = _tender_factor(best, sale)
-    base_per_yuan = _milli(base) if base is not None else _ONE
+    (tender_num, tender_den), tender_rules = _tender_factor(best, sale)
+    base_milli = base.factor_milli if base is not None else 1000
 
     applied: dict[str, tuple[PointsRule, list[int]]] = {}
-    combined_lines: dict[Fraction, list[int]] = {}
+    combined_lines: dict[tuple[int, int], list[int]] = {}
     line_points = []
     for index, line in enumerate(sale.lines):
         item = best.get(("product", line.sku)) or best.get(("category", line.category))
         multipliers = [rule for rule in (item, level, tier, holiday) if rule is not None]
-        multiplier = _combine(settings.combine, [_milli(rule) for rule in multipliers])
+        mult_num, mult_den = _combine(settings.combine, [rule.factor_milli for rule in multipliers])
         extra = best.get(("extra", line.sku))
-        extra_per_yuan = _milli(extra) if extra is not None else Fraction(0)
-        exact = Fraction(line.paid_fen, 100) * tender_factor * (base_per_yuan * multiplier + extra_per_yuan)
-        require(exact >= 0, "a line's exact points are never negative")
-        line_points.append(floor(exact))
+        extra_milli = extra.factor_milli if extra is not None else 0
+        # The rounding rule in integers: paid/100 x tender x (base x multiplier + extra),
+        # base and extra in thousandths of a point per yuan, rounded down once.
+        numerator = line.paid_fen * tender_num * (base_milli * mult_num + extra_milli * mult_den)
+        points = numerator // (100 * tender_den * 1000 * mult_den)
+        require(points >= 0, "a line's exact points are never negative")
+        line_points.append(points)
         for rule in (base, *multipliers, extra):
             if rule is not None:
                 applied.setdefault(rule.code, (rule, []))[1].append(index)
         if len(multipliers) > 1:
-            combined_lines.setdefault(multiplier, []).append(index)
+            divisor = gcd(mult_num, mult_den)
+            combined_lines.setdefault((mult_num // divisor, mult_den // divisor), []).append(index)
 
     reasons = [
         Reason(rule.code, rule.kind, rule.target, rule.factor_milli, tuple(lines), _paid(sale, lines))
@@ -197,8 +198,8 @@ def earn(rules: Iterable[PointsRule], settings: PointsSettings, sale: SaleFacts)
         for rule in tender_rules:
             paid = sum(tender.amount_fen for tender in sale.tenders if tender.kind == rule.target)
             reasons.append(Reason(rule.code, rule.kind, rule.target, rule.factor_milli, every_line, paid))
-    for multiplier, lines in combined_lines.items():
-        milli = floor(multiplier * 1000)
+    for (mult_num, mult_den), lines in combined_lines.items():
+        milli = mult_num * 1000 // mult_den
         reasons.append(Reason("", "combine", settings.combine, milli, tuple(lines), _paid(sale, lines)))
     reasons.sort(key=lambda r: (REASON_KINDS.index(r.kind), r.target, r.code, r.factor_milli, r.lines))
     return Earned(sum(line_points), tuple(line_points), tuple(reasons))
@@ -246,40 +247,35 @@ def _best(rules: Iterable[PointsRule]) -> PointsRule | None:
     return min(rules, key=lambda rule: (-rule.factor_milli, rule.code), default=None)
 
 
-def _combine(mode: str, multipliers: list[Fraction]) -> Fraction:
-    """loyalty.rules, rule 5."""
-    if not multipliers:
-        return _ONE
+def _combine(mode: str, millis: list[int]) -> tuple[int, int]:
+    """loyalty.rules, rule 5, on factors in thousandths: the combined multiplier as a
+    (numerator, denominator) pair of integers, exact."""
+    if not millis:
+        return 1, 1
     if mode == "multiply":
-        product = _ONE
-        for multiplier in multipliers:
-            product *= multiplier
-        return product
+        return prod(millis), 1000 ** len(millis)
     if mode == "add":
-        return max(Fraction(0), 1 + sum((multiplier - 1 for multiplier in multipliers), Fraction(0)))
+        return max(0, 1000 + sum(milli - 1000 for milli in millis)), 1000
     require(mode == "best", f"combine mode {mode!r} is one of the settings' modes")
-    return max(multipliers)
+    return max(millis), 1000
 
 
 def _tender_factor(
     best: dict[tuple[str, str], PointsRule], sale: SaleFacts
-) -> tuple[Fraction, list[PointsRule]]:
-    """The share-weighted tender multiplier, and the tender rules that met a tender."""
+) -> tuple[tuple[int, int], list[PointsRule]]:
+    """The share-weighted tender multiplier as (numerator, denominator), and the tender
+    rules that met a tender."""
     total = sum(tender.amount_fen for tender in sale.tenders)
     if total == 0:
-        return _ONE, []
-    weighted = Fraction(0)
+        return (1, 1), []
+    weighted = 0  # in fen x thousandths
     used: dict[str, PointsRule] = {}
     for tender in sale.tenders:
         rule = best.get(("tender", tender.kind))
-        weighted += tender.amount_fen * (_milli(rule) if rule is not None else _ONE)
+        weighted += tender.amount_fen * (rule.factor_milli if rule is not None else 1000)
         if rule is not None and tender.amount_fen:
             used[rule.code] = rule
-    return weighted / total, list(used.values())
-
-
-def _milli(rule: PointsRule) -> Fraction:
-    return Fraction(rule.factor_milli, 1000)
+    return (weighted, total * 1000), list(used.values())
 
 
 def _paid(sale: SaleFacts, lines: Iterable[int]) -> int:

@@ -54,7 +54,6 @@ class Reason:
     factor_milli: int  # the rule's factor; a combination's, rounded down to a thousandth
     lines: tuple[int, ...]  # indices of the sale's lines it applied to, ascending
     applied_fen: int  # the money it applied to (a tender rule: what that tender paid)
-    text: str = ""  # in English; filled from the fields above when empty
 
     def __post_init__(self) -> None:
         if self.kind not in REASON_KINDS:
@@ -69,8 +68,12 @@ class Reason:
             not isinstance(i, int) or isinstance(i, bool) or i < 0 for i in self.lines
         ):
             raise InvalidPointsRecord("a reason's lines must be a tuple of line indices")
-        if not self.text:
-            object.__setattr__(self, "text", explain_en(self))
+
+    @property
+    def text(self) -> str:
+        """The reason in English, made when read: a sale stores only the fields, and
+        the till's write has no time to spend on words nobody reads there."""
+        return explain_en(self)
 
     def to_json(self) -> dict[str, Any]:
         """The reason as a sale stores it: its fields in sorted order, without the words
@@ -94,7 +97,6 @@ class Reason:
                 data["factor_milli"],
                 tuple(data["lines"]),
                 data["applied_fen"],
-                data.get("text", ""),
             )
         except (KeyError, TypeError) as missing:
             raise InvalidPointsRecord(f"a stored reason lacks {missing}") from None

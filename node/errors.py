@@ -43,10 +43,15 @@ __all__ = [
     "UnknownMember",
     "UnknownProduct",
     "UnknownSalesperson",
+    "UnknownVoucher",
     "UnknownWarehouse",
     "UnsupportedPhotoType",
     "UnsupportedTender",
     "UsesExhausted",
+    "VoucherExpired",
+    "VoucherMinSpend",
+    "VoucherNotYours",
+    "VoucherOverValue",
     "VoucherUsed",
     "WarehouseElsewhere",
     "WrongCardPassword",
@@ -141,6 +146,43 @@ class VoucherUsed(Refused):
 
     http_status = 409
     code = "voucher_used"
+
+
+class UnknownVoucher(NotFound):
+    """No voucher under this code was issued, as far as this branch has heard from HQ:
+    mistyped, invented, or issued so recently that the branch's feed has not brought it."""
+
+    code = "unknown_voucher"
+
+
+class VoucherNotYours(Refused):
+    """The voucher was issued to another member than the sale's (or the sale names no
+    member); only its member, under any id of their duplicate group, may use it."""
+
+    http_status = 403
+    code = "voucher_not_yours"
+
+
+class VoucherExpired(Refused):
+    """The voucher is outside its validity on the branch's date: past its last day, or
+    before its first. The message names the days."""
+
+    http_status = 409
+    code = "voucher_expired"
+
+
+class VoucherMinSpend(Refused):
+    """The sale is below the least the voucher pays on; add to the sale or keep the voucher."""
+
+    http_status = 422
+    code = "voucher_min_spend"
+
+
+class VoucherOverValue(Refused):
+    """The voucher tender asks more than the voucher is worth; take the rest in another tender."""
+
+    http_status = 422
+    code = "voucher_over_value"
 
 
 class UnknownWarehouse(NotFound):

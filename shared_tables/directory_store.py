@@ -41,10 +41,12 @@ from conflict.errors import (
     LedgerEntryConflict,
     RedemptionConflict,
     RegistrationConflict,
+    ReinstatementConflict,
     SightingConflict,
 )
 from conflict.ledger import LEDGER_UNITS, LedgerEntry
 from conflict.profile import PROFILE_FIELDS, StampedField, merge_profiles, values
+from conflict.voucher_use import Reinstatement, standing
 from conflict.vouchers import Redemption
 from conflict.wire import DirectoryRecord, from_payload, record_id, to_payload
 from protocol import codec
@@ -144,6 +146,18 @@ CONTACTS_SCHEMA = """
     CREATE INDEX dir_contacts_by_member ON dir_contacts (member_id, at_ms, contact_id)
 """
 
+# Returns that gave a voucher's use back (conflict.voucher_use.Reinstatement), found by
+# voucher; a later migration than CONTACTS_SCHEMA on both sides.
+REINSTATEMENTS_SCHEMA = """
+    CREATE TABLE dir_reinstatements (
+        reinstatement_id TEXT PRIMARY KEY,
+        redemption_id TEXT NOT NULL,
+        voucher_id TEXT NOT NULL,
+        record BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX dir_reinstatements_by_voucher ON dir_reinstatements (voucher_id)
+"""
+
 # Ids per IN (...) query, well under SQLite's default limit of 32,766 parameters.
 SQL_CHUNK = 500
 
@@ -156,6 +170,7 @@ _CONFLICT_ERRORS: dict[type, type[DuplicateIdConflict]] = {
     CardIssue: CardIssueConflict,
     CardChange: CardChangeConflict,
     Contact: ContactConflict,
+    Reinstatement: ReinstatementConflict,
 }
 
 
@@ -196,6 +211,7 @@ _TABLES: dict[type, tuple[str, str]] = {
     CardIssue: ("dir_cards", "card_id"),
     CardChange: ("dir_card_changes", "change_id"),
     Contact: ("dir_contacts", "contact_id"),
+    Reinstatement: ("dir_reinstatements", "reinstatement_id"),
 }
 
 
@@ -242,6 +258,11 @@ def _insert(conn: Connection, record: DirectoryRecord, blob: bytes) -> None:
         conn.execute(
             "INSERT INTO dir_contacts VALUES (?, ?, ?, ?)",
             (record.contact_id, record.member_id, record.at_ms, blob),
+        )
+    elif isinstance(record, Reinstatement):
+        conn.execute(
+            "INSERT INTO dir_reinstatements VALUES (?, ?, ?, ?)",
+            (record.reinstatement_id, record.redemption_id, record.voucher_id, blob),
         )
 
 
@@ -298,6 +319,22 @@ def group_of(conn: Connection, member_id: str) -> Group:
     separations = _separations_among(conn, found)
     sightings = sightings_of(conn, found)
     return Group(found, separations, sightings, find_duplicates(found.values(), separations, sightings))
+
+
+def survivors(conn: Connection) -> dict[str, str]:
+    """Every member id this replica holds -> the survivor it stands for, resolved once over
+    the whole directory (what a walk over every member needs, not a lookup's)."""
+    registrations = [_decode(blob) for (blob,) in conn.execute("SELECT record FROM dir_registrations")]
+    separations = frozenset(
+        (str(a), str(b)) for a, b in conn.execute("SELECT member_a, member_b FROM dir_separations")
+    )
+    sightings = {
+        str(member): Sighting(str(member), int(seq))
+        for member, seq in conn.execute("SELECT member_id, seq FROM dir_sightings")
+    }
+    resolution = find_duplicates(registrations, separations, sightings)
+    ids = {r.member_id for r in registrations} | {str(m) for (m,) in conn.execute("SELECT id FROM members")}
+    return {member: resolution.survivor(member) for member in sorted(ids)}
 
 
 def sightings_of(conn: Connection, members: Iterable[str]) -> dict[str, Sighting]:
@@ -505,6 +542,16 @@ def redemptions_of(conn: Connection, voucher_id: str) -> list[Redemption]:
     return [_decode(blob) for (blob,) in rows]
 
 
+def reinstatements_of(conn: Connection, voucher_id: str) -> list[Reinstatement]:
+    rows = conn.execute("SELECT record FROM dir_reinstatements WHERE voucher_id = ?", (voucher_id,))
+    return [_decode(blob) for (blob,) in rows]
+
+
+def voucher_uses(conn: Connection, voucher_id: str) -> list[Redemption]:
+    """The redemptions of the voucher no return reinstated (conflict.voucher_use rule 3)."""
+    return standing(redemptions_of(conn, voucher_id), reinstatements_of(conn, voucher_id))
+
+
 def card_json(conn: Connection, card_id: str) -> dict[str, Any]:
     balances = {ledger: card_balance(conn, card_id, ledger) for ledger in LEDGER_UNITS}
     view: dict[str, Any] = {
@@ -658,6 +705,11 @@ def _person_of(conn: Connection, member_id: str) -> Group | None:
     return group
 
 
+def group_values(conn: Connection, members: Iterable[str]) -> dict[str, Any]:
+    """The profile's values a duplicate group shows (every field, None where never given)."""
+    return {**dict.fromkeys(PROFILE_FIELDS), **values(_group_profile(conn, members))}
+
+
 def _group_profile(conn: Connection, members: Iterable[str]) -> dict[str, StampedField]:
     """The profile a duplicate group shows: last writer per field across its members."""
     profile: dict[str, StampedField] = {}
@@ -761,4 +813,5 @@ def load_directory(conn: Connection) -> Directory:
         cards=records[CardIssue],
         changes=records[CardChange],
         contacts=records[Contact],
+        reinstatements=records[Reinstatement],
     )

@@ -12,6 +12,8 @@ waits books nothing, as a till that died.
 
 from __future__ import annotations
 
+import datetime
+import sqlite3
 from typing import Any, Protocol
 
 from node.services.cards import status_job, top_up_job
@@ -19,6 +21,7 @@ from node.services.checkout import SaleRequest, Tender
 from node.services.members import edit_job
 from protocol.errors import Refused
 from protocol.ids import uuid7
+from shared_tables import vouchers
 from simulations.model import Load
 from simulations.running import RunningSimulation
 from simulations.shop import PRICES_FEN, SKUS, Booked, Member, pick_member
@@ -30,6 +33,11 @@ TOP_UP_FEN = (10_000, 20_000, 30_000, 50_000)
 VOUCHER_FEN = 2_000
 # A voucher used twice is one a customer used a little earlier at another store.
 RECENT_VOUCHERS = 20
+# HQ's operator runs a voucher campaign (every member HQ knows, one voucher each) when a
+# store holds none unused, at most this often: stores waiting for the last one's
+# vouchers to arrive in their feeds do not each ask for another.
+CAMPAIGN_EVERY_MS = 5 * 60_000
+VOUCHER_DAYS = 30
 
 
 class TillsView(Protocol):
@@ -48,7 +56,8 @@ class DirectoryOps:
         self.tills = tills
         self.ledger = sim.ledger
         self.rng = sim.directory_rng
-        self.vouchers_issued = 0
+        self.campaigns = 0
+        self.last_campaign_ms: int | None = None
 
     def _member(self, node: SimNode, pool: list[Member]) -> Member | None:
         load, _ = self.tills.load(node.code)
@@ -128,6 +137,10 @@ class DirectoryOps:
     # -- sales paid with a voucher or stored value ----------------------------------------
 
     async def voucher_sale(self, node: SimNode) -> None:
+        """A member pays part of a basket with a voucher HQ issued them (FEATURES L10): one
+        this store holds unused, or one its member used a little earlier at another store
+        (which a store cut off from that use takes again: HQ flags it). A store holding none
+        unused asks HQ's operator for a campaign and sells nothing this time."""
         load, _ = self.tills.load(node.code)
         voucher = None
         if self.rng.random() < load.voucher_reuse_share:
@@ -135,8 +148,15 @@ class DirectoryOps:
             if elsewhere:
                 voucher = self.rng.choice(elsewhere[-RECENT_VOUCHERS:])
         if voucher is None:
-            self.vouchers_issued += 1
-            voucher = f"V{self.sim.seed % 1000:03d}-{self.vouchers_issued:06d}"
+            unused = await node.db.read(_unused_vouchers)
+            if not unused:
+                await self._run_campaign()
+                return
+            voucher = self.rng.choice(unused[:RECENT_VOUCHERS])
+        issued = await node.db.read(lambda conn: vouchers.voucher(conn, voucher))
+        if issued is None:
+            self._refused(node)  # issued to a member this store has not heard of yet
+            return
         lines = self.tills.basket()
         total_fen = sum(PRICES_FEN[sku] * qty for sku, qty in lines)
         off_fen = min(VOUCHER_FEN, total_fen)
@@ -144,7 +164,28 @@ class DirectoryOps:
         if total_fen > off_fen:
             tenders.append(Tender("cash", total_fen - off_fen))
         sale_id = uuid7(node.wall_ms(), self.rng.randbytes(10))
-        await self.tills.book_sale(node, SaleRequest(None, lines, tuple(tenders), None), sale_id)
+        request = SaleRequest(issued.member_id, lines, tuple(tenders), None)
+        await self.tills.book_sale(node, request, sale_id)
+
+    async def _run_campaign(self) -> None:
+        """HQ's operator issues every member HQ knows a voucher worth VOUCHER_FEN."""
+        sim = self.sim
+        if sim.network.hq_down(sim.now_ms) or (
+            self.last_campaign_ms is not None and sim.now_ms - self.last_campaign_ms < CAMPAIGN_EVERY_MS
+        ):
+            return
+        self.last_campaign_ms = sim.now_ms
+        self.campaigns += 1
+        today = datetime.datetime.fromtimestamp(sim.clock() / 1000, datetime.UTC).date()
+        body = {
+            "code": f"SIM{self.campaigns}",
+            "name": f"Promotion {self.campaigns}",
+            "value_fen": VOUCHER_FEN,
+            "valid_from": (today - datetime.timedelta(days=1)).isoformat(),
+            "valid_until": (today + datetime.timedelta(days=VOUCHER_DAYS)).isoformat(),
+        }
+        await sim.hq.hq.run_voucher_campaign(body, SIMULATED_OPERATOR)
+        await sim.release_held()
 
     async def stored_value_sale(self, node: SimNode) -> None:
         picked = self._paying_card(node)
@@ -181,3 +222,12 @@ class DirectoryOps:
         action = self.rng.choice(conflict.actions)
         await sim.hq.hq.resolve_conflict(conflict.id, action, "reviewed in a simulation", SIMULATED_OPERATOR)
         await sim.release_held()
+
+
+def _unused_vouchers(conn: sqlite3.Connection) -> list[str]:
+    """The vouchers this store holds that no use it has heard of took, by code."""
+    rows = conn.execute(
+        "SELECT voucher_id FROM vouchers WHERE voucher_id NOT IN (SELECT voucher_id FROM dir_redemptions)"
+        " ORDER BY voucher_id"
+    )
+    return [str(voucher_id) for (voucher_id,) in rows]

@@ -241,4 +241,9 @@ class InventoryOps:
                 self.ledger.entries[f"{return_id}-r{number}"] = Booked(
                     node.code, refund["card"], refund["kind"], refund["amount_fen"]
                 )
+        # The points the returned units had earned, taken back as the sale booked them.
+        if returned["points_taken_back"]:
+            self.ledger.entries[f"{return_id}-pts"] = Booked(
+                node.code, None, "points", -returned["points_taken_back"]
+            )
         self.sim.figures[node.code].returns += 1

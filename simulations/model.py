@@ -71,9 +71,14 @@ class Load:
     card_spends_per_minute: float = 0.0  # goods paid with a stored-value card's balance
     card_payouts_per_minute: float = 0.0  # what was paid onto a card, paid back in cash
     card_credit_per_minute: float = 0.0  # a credit line granted, drawn on at checkout, or repaid
+    card_upgrades_per_minute: float = 0.0  # a card made a card of a dearer type, for the difference
+    card_password_changes_per_minute: float = 0.0  # a card given a password, or a new one
+    card_returns_per_minute: float = 0.0  # a sale paid with a card's uses, visits or money returned
     # Share of card uses that go for a card's last uses as the tills were told, so two
     # stores cut off from each other spend the same last use.
     last_use_share: float = 0.0
+    # Share of spends on a card with a password where the member keys in a wrong one.
+    wrong_password_share: float = 0.0
 
     @property
     def uses_cards(self) -> bool:
@@ -88,6 +93,9 @@ class Load:
                 self.card_spends_per_minute,
                 self.card_payouts_per_minute,
                 self.card_credit_per_minute,
+                self.card_upgrades_per_minute,
+                self.card_password_changes_per_minute,
+                self.card_returns_per_minute,
             )
         )
 
@@ -272,6 +280,11 @@ class BranchFigures:
     credit_granted: int = 0
     credit_charges: int = 0
     credit_repaid: int = 0
+    card_upgrades: int = 0  # cards made cards of a dearer type here
+    card_passwords_set: int = 0
+    # Spends where the member keyed in a wrong password on purpose, refused as they must be.
+    wrong_passwords_refused: int = 0
+    card_returns: int = 0  # returns of sales paid with a card's uses, visits or money
     # Card operations refused here, by the refusal's code (uses_exhausted, unknown_card,
     # card_expired ...): ordinary outcomes at a till, not failures.
     card_refusals: dict[str, int] = field(default_factory=dict)

@@ -54,7 +54,11 @@ every key is required unless a comment says otherwise::
     card_spends_per_minute = 0.0       # goods paid with a stored-value card's balance
     card_payouts_per_minute = 0.0      # what was paid onto a card, paid back in cash
     card_credit_per_minute = 0.0       # a credit line granted, drawn on at checkout, or repaid
+    card_upgrades_per_minute = 0.0     # a card made a card of a dearer type, for the difference
+    card_password_changes_per_minute = 0.0  # a card given a password (its old one keyed in first)
+    card_returns_per_minute = 0.0      # a sale paid with a card's uses, visits or money returned
     last_use_share = 0.0      # share of card uses spending a card's last uses (as tills were told)
+    wrong_password_share = 0.0  # share of spends on a card with a password keying in a wrong one
 
     [hq_warehouse]            # HQ's main warehouse: no tills, just these
     receipts_per_minute = 0.0
@@ -201,9 +205,18 @@ _LOAD_RATES = (
     "card_spends_per_minute",
     "card_payouts_per_minute",
     "card_credit_per_minute",
+    "card_upgrades_per_minute",
+    "card_password_changes_per_minute",
+    "card_returns_per_minute",
 )
 _HQ_WAREHOUSE_RATES = ("receipts_per_minute", "transfers_per_minute", "stocktakes_per_minute")
-_LOAD_SHARES = ("roaming_share", "duplicate_share", "voucher_reuse_share", "last_use_share")
+_LOAD_SHARES = (
+    "roaming_share",
+    "duplicate_share",
+    "voucher_reuse_share",
+    "last_use_share",
+    "wrong_password_share",
+)
 _LOAD_KEYS = (*_LOAD_RATES, *_LOAD_SHARES)
 _DURATION = re.compile(r"(-?)([0-9]{1,12})(ms|s|m|h|d)")
 _UNIT_MS = {"ms": 1, "s": SECOND_MS, "m": MINUTE_MS, "h": HOUR_MS, "d": DAY_MS}

@@ -4,7 +4,8 @@ Every kind of operation is a Poisson stream per branch at the scenario's rate,
 multiplied by any busy window in force. Cash sales and registrations are here;
 the shared member directory's operations are in simulations/directory_ops.py,
 receipts, transfers, stocktakes and returns in simulations/inventory_ops.py, cards of
-a type (sold, their uses spent, time-card visits) in simulations/card_ops.py.
+a type (sold, their uses spent, time-card visits, upgrades, passwords and returns of
+what they paid for) in simulations/card_ops.py.
 What a till was told goes into the shop's `Ledger` (simulations/shop.py).
 """
 
@@ -69,6 +70,9 @@ class Tills:
             "card_spend": ("card_spends_per_minute", self.cards.spend),
             "card_payout": ("card_payouts_per_minute", self.cards.pay_out),
             "card_credit": ("card_credit_per_minute", self.cards.credit),
+            "card_upgrade": ("card_upgrades_per_minute", self.cards.upgrade_card),
+            "card_password": ("card_password_changes_per_minute", self.cards.change_password),
+            "card_return": ("card_returns_per_minute", self.cards.return_card_paid_sale),
         }
 
     def start(self, node: SimNode) -> None:
@@ -157,7 +161,7 @@ class Tills:
         runs as a task of its node (DirectoryOps.stored_value_sale)."""
         link = self.sim.links[node.code]
         try:
-            receipt = await sell(node.db, link, node.enrolled, request, sale_id)
+            receipt = await sell(node.db, link, node.enrolled, request, sale_id, node.card_passwords)
         except Refused:
             self.sim.figures[node.code].refused += 1  # e.g. a roaming member not yet synced here
             return None

@@ -23,8 +23,10 @@ from hq.errors import InvalidQuery
 from hq.operation_log import Doer, Operation
 from hq.service import HQ
 from hq.setup import DEMO_CARD_TYPES, DEMO_CATALOGUE, DEMO_TOP_UP_RULES, token_hash
+from hq.storage.base import CardType
 from hq.storage.sqlite import SqliteHQStore
 from node.config import NodeConfig
+from node.services.card_life import CardPasswords
 from node.services.operators import Sessions
 from node.store.changelog import LogHead
 from node.store.store import Store
@@ -46,6 +48,22 @@ def seeded_key(rng: random.Random) -> Ed25519PrivateKey:
     return Ed25519PrivateKey.from_private_bytes(rng.randbytes(32))
 
 
+# HQ's card types as the simulated HQ publishes them: the demo ones (`hq init --demo-data`)
+# and, in the simulation's data only, a platinum card dearer than the gold one. Of the demo
+# types only the gold card is dearer than another without adding stored value, so without
+# it every upgrade the shop simulates (simulations/card_ops.py) would make a gold card,
+# and which of two upgrades of one card came last would never show in its type.
+PLATINUM_CARD = CardType(
+    "PLATINUM-26800",
+    "Platinum card / 白金卡",
+    2_680_000,
+    discount_rate=85,
+    validity_days=365,
+    level="platinum",
+    renew_fen=400_000,
+    replace_fen=2_000,
+)
+SIM_CARD_TYPES = (*DEMO_CARD_TYPES, PLATINUM_CARD)
 # Who the simulated HQ operator is, in HQ's operation log.
 SIMULATED_OPERATOR = Doer("", "simulated HQ operator", "simulation")
 # Each branch's till logs in as the branch's store manager, made at HQ as the branch
@@ -81,13 +99,14 @@ class SimHQ:
         await self._publish_card_types()
 
     async def _publish_card_types(self) -> None:
-        """HQ's demo card types and top-up bonuses, stored as `hq init --demo-data` stores
-        them (hq.setup) and published with the rest of HQ's master data, so every branch
-        can sell the cards and give the bonuses."""
+        """HQ's demo card types (with the simulation's platinum card) and top-up bonuses,
+        stored as `hq init --demo-data` stores them (hq.setup) and published with the rest
+        of HQ's master data, so every branch can sell the cards, upgrade them and give the
+        bonuses."""
         now = self.clock()
-        codes = [card_type.code for card_type in DEMO_CARD_TYPES]
+        codes = [card_type.code for card_type in SIM_CARD_TYPES]
         operation = Operation(SIMULATED_OPERATOR, now, "master.upsert", "card_type", {"keys": codes})
-        self.hq.notifier.notify(await self.hq.store.upsert_master(list(DEMO_CARD_TYPES), now, operation))
+        self.hq.notifier.notify(await self.hq.store.upsert_master(list(SIM_CARD_TYPES), now, operation))
         # And the demo top-up bonuses (pay 1,000 yuan, get 100; pay 2,000, get 300).
         codes = [rule.code for rule in DEMO_TOP_UP_RULES]
         operation = Operation(SIMULATED_OPERATOR, now, "master.upsert", "top_up_rule", {"keys": codes})
@@ -177,6 +196,10 @@ class SimNode:
         self.replicator: Replicator | None = None
         self.sessions: Sessions | None = None
         self.till_token: str | None = None  # the till keeps its session across node restarts
+        # Card passwords checked before a spend, guessing slowed per card: the node's own,
+        # as `node serve` keeps one per process (node.routes.context), so a restart
+        # forgets the wrong attempts and no run shares a throttle with another.
+        self.card_passwords = CardPasswords()
         self.epoch = 0  # bumped by each crash: answers to an earlier life are ignored
         self.last_backlog = 0
         self.last_lag_ms = 0
@@ -230,6 +253,7 @@ class SimNode:
             rng=random.Random(self.rng.getrandbits(64)),
         )
         self.sessions = Sessions(self.store, self.code, self.wall_ms)
+        self.card_passwords = CardPasswords()
         self.replicator.feed_applied.append(self.sessions.operators_changed)
 
     async def till_operator(self) -> str | None:

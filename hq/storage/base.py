@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, NamedTuple, Protocol
 
+from conflict.voucher_use import IssuedVoucher
 from hq.audit import AuditReport
 from hq.conflicts import Conflict
 from hq.log_proof import LogProof
@@ -25,6 +26,8 @@ from hq.storage.inventory_records import (
     TransferDiscrepancy,
     TransferView,
 )
+from hq.vouchers import Campaign
+from loyalty import rules as loyalty_rules
 from protocol.batch import SignedBatch
 
 FEED_ORIGIN_PREFIX = "hq:"
@@ -346,6 +349,20 @@ class PointsSettings:
         )
 
 
+def points_settings(held: PointsSettings | None) -> loyalty_rules.PointsSettings:
+    """The chain's points settings as the engine takes them (its defaults if HQ set none)."""
+    if held is None:
+        return loyalty_rules.PointsSettings()
+    return loyalty_rules.PointsSettings(
+        held.combine,
+        held.expiry_days,
+        held.referral_depth,
+        held.referral_points,
+        held.referral_trigger,
+        held.point_value_fen,
+    )
+
+
 MasterRecord = (
     Product
     | Category
@@ -573,6 +590,23 @@ class HQStore(Protocol):
     ) -> tuple[list[FeedChange], list[str]]:
         """Grade every member into the levels HQ defines (hq.levels); the changed grades,
         published to every branch, and the branches whose feeds grew."""
+        ...
+
+    async def run_voucher_campaign(
+        self, campaign: Campaign, wall_ms: int, operation: Operation | None = None
+    ) -> tuple[bool, list[IssuedVoucher], list[str]]:
+        """Store the campaign, or check a run repeats its terms (CampaignTermsDiffer), and
+        issue a voucher to each member who newly fits (hq.vouchers), published to every
+        branch: whether the campaign is new, the vouchers issued, the branches whose
+        feeds grew."""
+        ...
+
+    async def voucher_campaigns(self, now_ms: int) -> list[dict[str, Any]]:
+        """Every campaign with its tracking on the UTC day of `now_ms`, newest first."""
+        ...
+
+    async def voucher_campaign(self, code: str, now_ms: int) -> dict[str, Any]:
+        """One campaign with its tracking and every voucher's state; UnknownCampaign if none."""
         ...
 
     async def member_purchases(

@@ -24,6 +24,7 @@ from node.routes import (
     stocktake,
     sync,
     transfers,
+    vouchers,
 )
 
 ROUTE_TABLES: tuple[web.RouteTableDef, ...] = (
@@ -32,6 +33,7 @@ ROUTE_TABLES: tuple[web.RouteTableDef, ...] = (
     catalogue.routes,
     employees.routes,
     members.routes,
+    vouchers.routes,
     contacts.routes,
     photos.routes,
     outbox.routes,

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from node.routes.context import CONTEXT, NodeContext, json_body, optional_body, request_key
-from node.services import card_life, card_sales, card_types, cards, fields, levels, loyalty
+from node.services import card_life, card_sales, card_types, cards, fields, levels, loyalty, points
 from node.store.writer import Job
 from protocol import passwords
 from protocol.access import requires
@@ -86,13 +86,13 @@ async def pay_out(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     payout = cards.parse_payout(await optional_body(request))
     card_id = fields.card_number(request.match_info["card"])
-    await context.card_passwords.check(
+    checked = await context.card_passwords.check(
         context.store, {card_id: payout.password}, context.store.writer.now_ms()
     )
     return await _card_write(
         request,
         lambda context, card_id: cards.payout_job(
-            card_id, payout, context.new_id(), context.new_id(), request_key(request)
+            card_id, payout, context.new_id(), context.new_id(), request_key(request), checked
         ),
     )
 
@@ -182,6 +182,22 @@ async def list_levels(request: web.Request) -> web.Response:
 async def list_card_types(request: web.Request) -> web.Response:
     types = await request.app[CONTEXT].store.read(card_types.card_types)
     return web.json_response({"card_types": types})
+
+
+@routes.post("/api/cards/{card}/points/convert")
+@requires("cards:add")
+async def convert_points(request: web.Request) -> web.Response:
+    """The card's points turned into stored value on a card of the same member, at the
+    chain's worth per point (FEATURES L9)."""
+    context = request.app[CONTEXT]
+    amount, to_card = points.parse_conversion(await json_body(request))
+    convert_id = points.conversion_id(context.config.branch, request_key(request), context.new_id())
+    return await _card_write(
+        request,
+        lambda context, card_id: points.convert_job(
+            card_id, amount, to_card, convert_id, context.config.zone
+        ),
+    )
 
 
 @routes.get("/api/points-rules")

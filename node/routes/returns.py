@@ -17,7 +17,12 @@ async def post_return(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     lines = returns.parse_lines(await json_body(request))
     job = returns.return_job(
-        context.new_id(), request.match_info["sale_id"], lines, request_key(request), context.config.warehouse
+        context.new_id(),
+        request.match_info["sale_id"],
+        lines,
+        request_key(request),
+        context.config.warehouse,
+        context.config.zone,
     )
     result = await context.store.writer.run(job)
     return web.json_response(result, status=200 if result["replayed"] else 201)

@@ -164,6 +164,10 @@ def _upgrade(conn: sqlite3.Connection, card_id: str, request: ChangeRequest, tod
             f"{target.code} costs {target.price_fen} fen, less than {current.code}'s {current.price_fen}:"
             " an upgrade goes to a dearer type; return the card for a cheaper one"
         )
+    # The stored value an upgrade adds is money on the card: the member pays at least
+    # that, even where the dearer type's price is barely above the old one's (a month of
+    # massages, 99,900, to a 1,000-yuan stored-value card, 100,000, is not 100 fen).
+    stored_value_fen = max(0, target.stored_value_fen - current.stored_value_fen)
     return _Change(
         directory_store.card_root(conn, card_id),
         {
@@ -172,8 +176,8 @@ def _upgrade(conn: sqlite3.Connection, card_id: str, request: ChangeRequest, tod
             "level": target.level,
             "discount_rate": target.discount_rate,
         },
-        target.price_fen - current.price_fen,
-        max(0, target.stored_value_fen - current.stored_value_fen),
+        max(target.price_fen - current.price_fen, stored_value_fen),
+        stored_value_fen,
         max(0, target.credit_limit_fen - current.credit_limit_fen),
     )
 
@@ -352,13 +356,3 @@ def _hashes(conn: sqlite3.Connection, cards: Iterable[str]) -> dict[str, str | N
             )
         found[card] = directory_store.card_password(conn, card)
     return found
-
-
-def confirm_checked(
-    conn: sqlite3.Connection, checked: Mapping[str, str | None], cards: Iterable[str]
-) -> None:
-    """Inside the write: each card's password is still the one checked before it."""
-    for card in cards:
-        held = directory_store.card_password(conn, card)
-        if held is not None and checked.get(card) != held:
-            raise WrongCardPassword(f"card {card} has a password: ask the member to key it in")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import sqlite3
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from conflict.card_status import CLEARS, CardEvent, in_force
@@ -27,6 +28,7 @@ from node.errors import (
     NotRefundable,
     OverRepayment,
     UnknownCard,
+    WrongCardPassword,
 )
 from node.services import card_types, catalogue, fields
 from node.store.writer import Tx
@@ -204,7 +206,14 @@ def uses_job(
     return job
 
 
-def payout_job(card_id: str, payout: Payout, payout_id: str, event_id: str, request_key: str | None) -> Any:
+def payout_job(
+    card_id: str,
+    payout: Payout,
+    payout_id: str,
+    event_id: str,
+    request_key: str | None,
+    checked: Mapping[str, str | None] | None = None,
+) -> Any:
     """Unused stored value paid back in cash: only what was paid in, never a bonus
     (conflict.stored_value). Returning the card with it forfeits what is left (the
     bonus) and blocks the card everywhere."""
@@ -216,6 +225,8 @@ def payout_job(card_id: str, payout: Payout, payout_id: str, event_id: str, requ
             if row is not None:
                 return {**_payout_answer(conn, row[0]), "replayed": True}
         require_card(conn, card_id)
+        if checked is not None:  # the password checked before the write is still the card's
+            confirm_checked(conn, checked, [card_id])
         if directory_store.card_status(conn, card_id) == "returned":
             raise CardBlocked(f"card {card_id} was returned; its stored value was settled then")
         held = stored_value(directory_store.card_entries(conn, card_id), card_id)
@@ -442,3 +453,13 @@ def card_view(conn: sqlite3.Connection, card_id: str) -> dict[str, Any]:
     owner = require_card(conn, card_id)
     member = directory_store.group_of(conn, owner).survivor(owner)
     return {**directory_store.card_json(conn, card_id), "member_id": member}
+
+
+def confirm_checked(
+    conn: sqlite3.Connection, checked: Mapping[str, str | None], cards: Iterable[str]
+) -> None:
+    """Inside the write: each card's password is still the one checked before it."""
+    for card in cards:
+        held = directory_store.card_password(conn, card)
+        if held is not None and checked.get(card) != held:
+            raise WrongCardPassword(f"card {card} has a password: ask the member to key it in")

@@ -26,8 +26,9 @@ from typing import Any, NamedTuple
 
 from conflict.credit import credit_position
 from conflict.vouchers import Redemption
+from loyalty.errors import PointsShort
 from loyalty.points import Earned
-from loyalty.reasons import Reason, shown
+from loyalty.reasons import shown
 from node.config import NodeConfig
 from node.errors import (
     CreditOverLimit,
@@ -43,10 +44,18 @@ from node.errors import (
     VoucherUsed,
 )
 from node.services import catalogue, employees, fields, holds, loyalty, stock_ledger
-from node.services.card_life import CardPasswords, confirm_checked
-from node.services.cards import day_of, record_ledger_entry, require_active, require_card, require_valid
+from node.services.card_life import CardPasswords
+from node.services.cards import (
+    confirm_checked,
+    day_of,
+    record_ledger_entry,
+    require_active,
+    require_card,
+    require_valid,
+)
 from node.services.holds import HQLink
 from node.services.members import member_or_survivor
+from node.services.vouchers import check_tender as check_voucher_tender
 from node.store.store import Store
 from node.store.writer import Tx
 from protocol import limits
@@ -61,7 +70,7 @@ MAX_LINE_QTY = limits.MAX_SALE_LINE_QTY
 # Tenders that pay for a line of one service item on a card, priced at the line's price.
 CARD_ITEM_TENDERS = ("uses", "time_card")
 # Tenders that spend on a card, and so need its password when it has one.
-CARD_TENDERS = ("stored_value", "credit", *CARD_ITEM_TENDERS)
+CARD_TENDERS = ("stored_value", "credit", "points", *CARD_ITEM_TENDERS)
 # The most points one sale may earn: what a points ledger entry may carry.
 MAX_POINTS_PER_SALE = limits.MAX_LEDGER_AMOUNT
 
@@ -74,6 +83,7 @@ class Tender(NamedTuple):
     sku: str | None = None  # uses, time_card: the service item paid for
     qty: int = 0  # uses, time_card: how many of it
     password: str | None = None  # a card tender's: the card's password, if it has one
+    points: int = 0  # points: how many the member spends (worth amount_fen, once priced)
 
 
 class SaleRequest(NamedTuple):
@@ -131,6 +141,18 @@ def _tender(tender: dict[str, Any], number: int) -> Tender:
     password = tender.pop("password", None) if kind in CARD_TENDERS else None
     if password is not None and not isinstance(password, str):
         raise InvalidRequest(f"{where}.password must be text")
+    if kind == "points":
+        if set(tender) != {"kind", "card", "points"}:
+            raise InvalidRequest("a points tender has exactly the fields card, kind, points (and password)")
+        return Tender(
+            kind,
+            0,
+            card=fields.card_number(tender["card"], f"{where}.card"),
+            points=fields.integer(
+                tender["points"], f"{where}.points", minimum=1, maximum=limits.MAX_LEDGER_AMOUNT
+            ),
+            password=password,
+        )
     if kind in CARD_ITEM_TENDERS:
         if set(tender) != {"kind", "card", "sku", "qty"}:
             raise InvalidRequest(
@@ -231,7 +253,7 @@ def checkout_job(
             line_rows.append(
                 (sale_id, number, sku, qty, unit_price_fen, amount_fen, cost_fen, line_points or 0)
             )
-        reasons = [] if earned is None else [_reason_payload(reason) for reason in earned.reasons]
+        reasons = [] if earned is None else [reason.to_json() for reason in earned.reasons]
         entry = tx.record(
             SALE_CHECKOUT,
             sale_id,
@@ -284,7 +306,7 @@ def checkout_job(
                     t.get("card"),
                     t.get("mode"),
                     t.get("hold") or t.get("voucher") or t.get("sku"),
-                    t.get("qty"),
+                    t.get("qty") or t.get("points"),
                 )
                 for n, t in enumerate(tenders)
             ],
@@ -298,7 +320,7 @@ def checkout_job(
             "total_fen": total_fen,
             "change_fen": change_fen,
             "points_earned": points,
-            "points_reasons": shown(reasons),
+            "points_reasons": reasons,  # their words are added off the writer's thread (sell)
             "salesperson": sale.salesperson,
             "replayed": False,
         }
@@ -339,7 +361,7 @@ def check_sale(conn: sqlite3.Connection, sale: SaleRequest, day: str, branch: st
         if tenders[0].amount_fen < total_fen:
             raise TenderShort(f"tenders cover {tenders[0].amount_fen} fen of a {total_fen} fen sale")
         return CheckedSale(member_id, lines, total_fen, items, tenders)  # nothing more to check
-    tenders = _price_card_items(conn, tenders, lines, day)
+    tenders = _price_points(conn, _price_card_items(conn, tenders, lines, day), day)
     tendered_fen = sum([tender.amount_fen for tender in tenders])
     if tendered_fen < total_fen:
         raise TenderShort(f"tenders cover {tendered_fen} fen of a {total_fen} fen sale")
@@ -357,10 +379,9 @@ def check_sale(conn: sqlite3.Connection, sale: SaleRequest, day: str, branch: st
     vouchers = [tender.voucher for tender in tenders if tender.voucher is not None]
     if len(set(vouchers)) < len(vouchers):
         raise VoucherUsed("a voucher is single-use: it appears twice in this sale")
-    for voucher in vouchers:
-        used = directory_store.redemptions_of(conn, voucher)
-        if used:
-            raise VoucherUsed(f"voucher {voucher} was already used at {used[0].node}")
+    for tender in tenders:
+        if tender.voucher is not None:  # HQ issued it to this member, in its days, unused (L10)
+            check_voucher_tender(conn, tender.voucher, member_id, total_fen, tender.amount_fen, day)
     return CheckedSale(member_id, lines, total_fen, items, tenders)
 
 
@@ -425,6 +446,29 @@ def _price_card_items(
     return tuple(priced)
 
 
+def _price_points(conn: sqlite3.Connection, tenders: tuple[Tender, ...], day: str) -> tuple[Tender, ...]:
+    """Each points tender priced at the chain's worth per point (loyalty.rules), after
+    checking the card is usable today and holds the points here."""
+    if not any(tender.kind == "points" for tender in tenders):
+        return tenders
+    _, settings = loyalty.rule_set(conn)
+    wanted: dict[str, int] = {}
+    priced = []
+    for tender in tenders:
+        if tender.kind != "points" or tender.card is None:
+            priced.append(tender)
+            continue
+        require_card(conn, tender.card)
+        require_active(conn, tender.card)
+        require_valid(conn, tender.card, day)
+        wanted[tender.card] = wanted.get(tender.card, 0) + tender.points
+        held = directory_store.card_balance(conn, tender.card, "points")
+        if held < wanted[tender.card]:
+            raise PointsShort(max(held, 0), wanted[tender.card])
+        priced.append(tender._replace(amount_fen=tender.points * settings.point_value_fen))
+    return tuple(priced)
+
+
 def _pay(
     tx: Tx,
     sale: SaleRequest,
@@ -486,6 +530,18 @@ def _pay(
                 conn, [Redemption(redemption_id, tender.voucher, tender.amount_fen, entry.hlc, tx.log.origin)]
             )
             booked.append({"amount_fen": tender.amount_fen, "kind": "voucher", "voucher": tender.voucher})
+        elif tender.kind == "points" and tender.card is not None:
+            record_ledger_entry(
+                tx, f"{sale_id}-t{number}", tender.card, "points", "redeem", -tender.points, sale_id=sale_id
+            )
+            booked.append(
+                {
+                    "amount_fen": tender.amount_fen,
+                    "card": tender.card,
+                    "kind": "points",
+                    "points": tender.points,
+                }
+            )
         elif tender.kind == "credit" and tender.card is not None:
             record_ledger_entry(
                 tx,
@@ -601,20 +657,7 @@ def preview(conn: sqlite3.Connection, sale: SaleRequest, at_ms: int, day: str, b
         "total_fen": total_fen,
         "change_fen": change_fen,
         "points_earned": 0 if earned is None else earned.points,
-        "points_reasons": [] if earned is None else shown([_reason_payload(r) for r in earned.reasons]),
-    }
-
-
-def _reason_payload(reason: Reason) -> dict[str, Any]:
-    """A reason as the sale's entry carries it (protocol.contract.loyalty.POINTS_REASON):
-    its fields in their canonical order, without the words, which each reader makes."""
-    return {
-        "applied_fen": reason.applied_fen,
-        "code": reason.code,
-        "factor_milli": reason.factor_milli,
-        "kind": reason.kind,
-        "lines": list(reason.lines),
-        "target": reason.target,
+        "points_reasons": [] if earned is None else shown([reason.to_json() for reason in earned.reasons]),
     }
 
 
@@ -650,6 +693,8 @@ def _tender_json(row: dict[str, Any]) -> dict[str, Any]:
         row["voucher"] = ref
     elif row["kind"] in CARD_ITEM_TENDERS:
         row["sku"], row["qty"] = ref, uses
+    elif row["kind"] == "points":
+        row["points"] = uses
     return {key: value for key, value in row.items() if value is not None or key == "hold"}
 
 
@@ -710,6 +755,7 @@ async def sell(
         raise
     if result["replayed"]:
         await holds.release(link, authorisations.values())
+    result["points_reasons"] = shown(result["points_reasons"])
     return result
 
 

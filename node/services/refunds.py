@@ -6,9 +6,12 @@ turn stored value into cash. The refund fills the tenders in this order:
 
 1. credit, back onto the card's credit line (what the member owes shrinks first);
 2. stored value, back onto the card that paid (in the order the sale took them);
-3. cash, up to the cash kept (tendered less change);
-4. vouchers: their share is not paid out, and the voucher is not reinstated
-   (a spent voucher stays spent); the return says so, line by line.
+3. points, back onto the card they were spent from, as points: each refund of the
+   tender gives back its share of them, rounded so that the refunds of the whole
+   tender give back exactly what it spent (`points_back`);
+4. cash, up to the cash kept (tendered less change);
+5. vouchers: their share is not paid out; once a sale's whole voucher share has come
+   back, the voucher is reinstated if still within its days (node.services.vouchers).
 
 Before any money, a returned line of a service item that a card paid for (a count
 card's uses, a time card's admission) goes back to that card tender, unit by unit,
@@ -27,16 +30,16 @@ from typing import NamedTuple
 
 from protocol.errors import require
 
-_ORDER = {"credit": 0, "stored_value": 1, "cash": 2, "voucher": 3}
+_ORDER = {"credit": 0, "stored_value": 1, "points": 2, "cash": 3, "voucher": 4}
 
 
 class PaidTender(NamedTuple):
     tender_no: int
-    kind: str  # cash | stored_value | voucher | credit | uses | time_card
+    kind: str  # cash | stored_value | voucher | credit | uses | time_card | points
     amount_fen: int
     card: str | None  # the card of a card tender, the voucher of a voucher one
     sku: str | None = None  # uses, time_card: the service item it paid for
-    qty: int = 0  # uses, time_card: how many of it
+    qty: int = 0  # uses, time_card: how many of it; points: the points it spent
 
 
 class Refund(NamedTuple):
@@ -45,7 +48,7 @@ class Refund(NamedTuple):
     amount_fen: int
     card: str | None
     sku: str | None = None  # uses, time_card
-    qty: int = 0  # uses, time_card: units given back to the card tender
+    qty: int = 0  # uses, time_card: units given back to the card tender; points: points given back
 
 
 # Tenders that pay for units of a service item with what a card holds.
@@ -115,7 +118,22 @@ def allocate(
             room, legacy = room - taken, legacy - taken
         amount = min(left, max(room, 0))
         if amount:
-            refunds.append(Refund(tender.tender_no, tender.kind, amount, tender.card))
+            points = 0
+            if tender.kind == "points":
+                points = points_back(tender, refunded.get(tender.tender_no, 0), amount)
+            refunds.append(Refund(tender.tender_no, tender.kind, amount, tender.card, qty=points))
             left -= amount
     require(left == 0, "a sale's tenders cover any return of it: the refund never exceeds what was paid")
     return refunds
+
+
+def points_back(tender: PaidTender, refunded_before_fen: int, amount_fen: int) -> int:
+    """The points a refund of `amount_fen` to a points tender gives back (its `qty` is
+    the points it spent): the floor of the points over the tender's fen refunded so far,
+    less what the earlier refunds gave, so the refunds of the whole tender add up to
+    exactly the points it spent however the returns were split."""
+
+    def share(fen: int) -> int:
+        return tender.qty * fen // tender.amount_fen
+
+    return share(refunded_before_fen + amount_fen) - share(refunded_before_fen)

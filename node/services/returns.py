@@ -14,19 +14,22 @@ they were booked on, line by line (loyalty.points.points_to_reverse: partial ret
 add up to exactly the line's points), even below zero: a member who spent them owes
 them, a debt HQ's queue shows. A service a card paid for goes back onto that card: a
 count card's uses are given back, a time card's visit is recorded at its value
-(node.services.refunds).
+(node.services.refunds). A return that brings the sale's whole voucher share back
+reinstates a voucher still within its days (node.services.vouchers).
 """
 
 from __future__ import annotations
 
+import datetime
 import sqlite3
 from typing import Any, NamedTuple
 
 from loyalty.points import points_to_reverse
 from node.errors import DocumentState, InvalidRequest, NotFound
 from node.services import catalogue, documents, fields, refunds, stock_ledger
-from node.services.cards import record_ledger_entry
+from node.services.cards import day_of, record_ledger_entry
 from node.services.checkout import MAX_LINE_QTY, MAX_SALE_LINES
+from node.services.vouchers import reinstate_returned, reinstated_by
 from node.store.writer import Tx
 from protocol.contract import SALE_RETURN_POST
 
@@ -121,8 +124,15 @@ def return_cost_fen(conn: sqlite3.Connection, warehouse: str, sold: SoldLine, qt
 
 
 def return_job(
-    return_id: str, sale_id: str, lines: list[ReturnLine], key: str | None, default_warehouse: str
+    return_id: str,
+    sale_id: str,
+    lines: list[ReturnLine],
+    key: str | None,
+    default_warehouse: str,
+    zone: datetime.tzinfo = datetime.UTC,
 ) -> Any:
+    """The return as one write; a voucher's validity is judged on the branch's date in `zone`."""
+
     def job(tx: Tx) -> dict[str, Any]:
         conn = tx.conn
         done = documents.replayed(conn, "sale_returns", key)
@@ -183,6 +193,10 @@ def return_job(
                     item=refund.sku,
                     sale_id=sale_id,
                 )
+            elif refund.kind == "points" and refund.card is not None:
+                record_ledger_entry(
+                    tx, f"{return_id}-r{number}", refund.card, "points", "refund", refund.qty, sale_id=sale_id
+                )
             elif refund.kind in CARD_MONEY and refund.card is not None:
                 record_ledger_entry(
                     tx,
@@ -230,6 +244,7 @@ def return_job(
                 for line in booked
             ],
         )
+        reinstate_returned(tx, return_id, sale_id, day_of(tx.wall_ms, zone))
         return {**load_return(conn, return_id), "replayed": False}
 
     return job
@@ -243,9 +258,9 @@ def _paid(conn: sqlite3.Connection, sale_id: str) -> tuple[list[refunds.PaidTend
             number,
             kind,
             amount_fen,
-            card_id if kind in CARD_MONEY + refunds.ITEM_TENDERS else None,
+            card_id if kind in (*CARD_MONEY, *refunds.ITEM_TENDERS, "points") else None,
             ref if kind in refunds.ITEM_TENDERS else None,
-            int(uses or 0),
+            int(uses or 0),  # a card item's units, a points tender's points
         )
         for number, kind, amount_fen, card_id, ref, uses in conn.execute(
             "SELECT tender_no, kind, amount_fen, card_id, ref, uses FROM sale_tenders"
@@ -285,6 +300,8 @@ def _refund_payload(refund: refunds.Refund) -> dict[str, Any]:
         payload["card"] = refund.card
     if refund.sku is not None:
         payload |= {"sku": refund.sku, "qty": refund.qty}
+    elif refund.kind == "points":
+        payload["points"] = refund.qty
     return payload
 
 
@@ -304,6 +321,8 @@ def load_return(conn: sqlite3.Connection, return_id: str) -> dict[str, Any]:
     for refund in found["refunds"]:
         if refund["qty"] is None:
             del refund["qty"]  # money, not units
+        elif refund["kind"] == "points":
+            refund["points"] = refund.pop("qty")
     kinds = {refund["kind"] for refund in found["refunds"]}
     # One kind, or "mixed"; a return booked before refunds were recorded went in cash.
     found["refund_kind"] = kinds.pop() if len(kinds) == 1 else "mixed" if kinds else "cash"
@@ -311,6 +330,7 @@ def load_return(conn: sqlite3.Connection, return_id: str) -> dict[str, Any]:
     found["gross_profit_fen"] = found["refund_fen"] - found["cost_fen"]
     taken = conn.execute("SELECT amount FROM dir_ledger WHERE entry_id = ?", (f"{return_id}-pts",)).fetchone()
     found["points_taken_back"] = 0 if taken is None else -int(taken[0])
+    found["vouchers_reinstated"] = reinstated_by(conn, return_id)
     found["lines"] = documents.rows(
         conn,
         "SELECT line_no, sku, qty, amount_fen, cost_fen, amount_fen - cost_fen AS gross_profit_fen"

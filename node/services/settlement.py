@@ -26,15 +26,16 @@ from protocol.errors import require
 
 # Tenders that take a sale's value: cash; stored value (what a card held, released);
 # a voucher; credit (charged to the card's line: the member owes it). Those that pay
-# with what a card holds, a count card's uses and a time card's admission, carry their
-# line's value in fen but are not takings: the card's sale was. Every tender kind is
+# with what a card holds, a count card's uses, a time card's admission and the
+# member's points, carry their value in fen but are not takings: the card's sale (or
+# the sales that earned the points) was. Every tender kind is
 # one or the other (a test holds the wire contract's kinds to it).
 TAKINGS_TENDERS = ("cash", "stored_value", "voucher", "credit")
-CARD_TENDERS = ("uses", "time_card")
+CARD_TENDERS = ("uses", "time_card", "points")
 # Where a return's refund went (node.services.refunds): in cash, back onto a card's
 # stored value or credit line, a voucher's share, not paid out at all, or a service a
 # card paid for given back to it (its value in fen). Only cash leaves the drawer.
-REFUND_KINDS = ("cash", "stored_value", "credit", "voucher", "uses", "time_card")
+REFUND_KINDS = ("cash", "stored_value", "credit", "voucher", "uses", "time_card", "points")
 
 # The widest days whose bounds are epoch milliseconds in every zone (UTC-12 to UTC+14)
 # and within protocol.limits.MAX_AT_MS.

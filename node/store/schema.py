@@ -15,6 +15,7 @@ from shared_tables.directory_store import (
     CARDS_SCHEMA,
     CONTACTS_SCHEMA,
     DIRECTORY_SCHEMA,
+    REINSTATEMENTS_SCHEMA,
     SIGHTINGS_SCHEMA,
 )
 from shared_tables.master_data_schema import (
@@ -27,6 +28,7 @@ from shared_tables.master_data_schema import (
 )
 from shared_tables.migrations import migrate as shared_migrate
 from shared_tables.photos import PHOTOS_SCHEMA
+from shared_tables.vouchers import VOUCHERS_SCHEMA
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the change log, sync cursors, catalogue, members, sales and stock.
@@ -442,6 +444,9 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE sales ADD COLUMN points_reasons TEXT;
     ALTER TABLE sale_lines ADD COLUMN points INTEGER NOT NULL DEFAULT 0
     """,
+    # 16: the vouchers HQ issued to members (shared_tables.vouchers), and the
+    # returns that gave a voucher's use back (conflict.voucher_use).
+    VOUCHERS_SCHEMA + ";" + REINSTATEMENTS_SCHEMA,
 )
 
 # A till waits at most this long for the write lock before its request fails;

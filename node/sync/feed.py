@@ -12,7 +12,17 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from node.services import card_types, catalogue, employees, levels, loyalty, members, operators, transfers
+from node.services import (
+    card_types,
+    catalogue,
+    employees,
+    levels,
+    loyalty,
+    members,
+    operators,
+    transfers,
+    vouchers,
+)
 from node.store import sync_state
 from node.store.writer import Tx
 from protocol.batch import SignedBatch, verify_batch
@@ -33,6 +43,7 @@ from protocol.contract import (
     TOP_UP_RULE_UPSERT,
     TRANSFER_DELIVER,
     TRANSFER_RECEIVED,
+    VOUCHER_ISSUE,
     WAREHOUSE_UPSERT,
     Writer,
     check_entry,
@@ -72,6 +83,7 @@ APPLIERS: dict[tuple[str, str], Applier] = {
         (MEMBER_LEVEL, _plain(levels.apply_member_level)),
         (POINTS_RULE_UPSERT, _plain(loyalty.apply_points_rule)),
         (POINTS_SETTINGS_UPSERT, _plain(loyalty.apply_points_settings)),
+        (VOUCHER_ISSUE, _plain(vouchers.apply_voucher_issue)),
     )
 }
 

@@ -2,9 +2,9 @@
 schema and bounds, defined once for the side that writes it and the side that reads it.
 
 Modules: `fields` (the words and field schemas), `entry_type`, `branch` (what a
-branch writes into its log, with `cards` and `members`), `feed` (what HQ writes into
-a branch's feed) and `registry` (lookup and the checks); everything public is
-re-exported here.
+branch writes into its log, with `cards`, `members` and `vouchers`), `feed` (what HQ
+writes into a branch's feed) and `registry` (lookup and the checks); everything
+public is re-exported here.
 
 Rules:
 1. One definition. A node checks a payload against its EntryType before it
@@ -93,6 +93,7 @@ from protocol.contract.registry import (
     check_entry,
     entry_type,
 )
+from protocol.contract.vouchers import VOUCHER_ISSUE, VOUCHER_REINSTATE
 
 __all__ = [
     "BRANCH_ENTRY_TYPES",
@@ -145,7 +146,9 @@ __all__ = [
     "TRANSFER_RECEIVE",
     "TRANSFER_RECEIVED",
     "TRANSFER_SEND",
+    "VOUCHER_ISSUE",
     "VOUCHER_REDEEM",
+    "VOUCHER_REINSTATE",
     "WAREHOUSE_UPSERT",
     "EntryType",
     "Writer",

@@ -193,6 +193,10 @@ _TENDER = OneOf(
         "time_card": _CARD_ITEM_TENDER,
         # Drawn on the card's credit line, repaid later (conflict.credit).
         "credit": Map({"amount_fen": TENDER_FEN, "card": CARD}, closed=True),
+        # The member's points, worth amount_fen at the chain's worth per point.
+        "points": Map(
+            {"amount_fen": TENDER_FEN, "card": CARD, "points": Integer(1, MAX_LEDGER_AMOUNT)}, closed=True
+        ),
     },
 )
 require(tuple(_TENDER.variants) == TENDER_KINDS, "a sale takes every tender kind and only those")
@@ -256,8 +260,14 @@ SALE_RETURN_POST = EntryType(
                         "kind": Choice(TENDER_KINDS),
                         "amount_fen": Integer(1, MAX_SALE_FEN),
                     },
-                    # A card item's refund names the item and the units given back.
-                    {"card": CARD, "sku": SKU, "qty": Integer(1, MAX_SALE_LINE_QTY)},
+                    # A card item's refund names the item and the units given back; a
+                    # points tender's the points.
+                    {
+                        "card": CARD,
+                        "sku": SKU,
+                        "qty": Integer(1, MAX_SALE_LINE_QTY),
+                        "points": Integer(1, MAX_LEDGER_AMOUNT),
+                    },
                 ),
                 MAX_TENDERS,
             )

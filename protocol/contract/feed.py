@@ -164,6 +164,8 @@ _DIRECTORY_RECORD = OneOf(
         "card": Map({"record": CARD_RECORD}, closed=True),
         "card_change": Map({"record": CARD_CHANGE_RECORD}, closed=True),
         "contact": Map({"record": CONTACT_RECORD}, closed=True),
+        # A return gave a voucher's use back (conflict.voucher_use): the redemption undone.
+        "reinstatement": Map({"record": Tuple((ID, ID, CARD, HLC, NODE))}, closed=True),
     },
 )
 DIRECTORY_RECORD = EntryType(

@@ -40,7 +40,8 @@ from protocol.schema import Choice, Integer, ListOf, Map, Nullable, Schema, Text
 
 # A count card pays for a service line in uses of that item, a time card admits it
 # while valid: both tenders carry the line's value in fen beside the card and item.
-TENDER_KINDS = ("cash", "stored_value", "voucher", "uses", "time_card", "credit")
+# points: the member's points spent at HQ's worth per point (loyalty.rules, L8).
+TENDER_KINDS = ("cash", "stored_value", "voucher", "uses", "time_card", "credit", "points")
 # Points rules as HQ authors them (loyalty.rules): what each kind applies to, how the
 # multipliers of a line combine, and when a referral pays.
 POINTS_RULE_KINDS = ("base", "category", "product", "level", "tier", "holiday", "tender", "extra")
@@ -67,6 +68,7 @@ LEDGER_SIGNS: Mapping[str, Mapping[str, int]] = MappingProxyType(
             "top_up": 1,
             "issue": 1,  # the stored value a card type puts on a card it sells
             "bonus": 1,  # given with a top-up by HQ's rule: never paid out (conflict.stored_value)
+            "from_points": 1,  # the member's points turned into stored value: never paid out either
             "refund": 1,
             "spend": -1,
             "payout": -1,  # unused stored value paid back to the member
@@ -76,7 +78,16 @@ LEDGER_SIGNS: Mapping[str, Mapping[str, int]] = MappingProxyType(
             "adjust": 0,
         },
         # return: what a returned line had earned, taken back (below zero, a debt).
-        "points": {"earn": 1, "refund": 1, "redeem": -1, "expire": -1, "return": -1, "adjust": 0},
+        # referral: paid by HQ to the referrers up a new member's chain (loyalty.referrals).
+        "points": {
+            "earn": 1,
+            "referral": 1,
+            "refund": 1,
+            "redeem": -1,
+            "expire": -1,
+            "return": -1,
+            "adjust": 0,
+        },
         "uses": {"grant": 1, "refund": 1, "use": -1, "expire": -1, "adjust": 0},
         "credit": {"grant": 1, "repay": 1, "refund": 1, "charge": -1, "adjust": 0},
     }

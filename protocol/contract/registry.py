@@ -41,6 +41,7 @@ from protocol.contract.feed import (
 from protocol.contract.levels import LEVEL_UPSERT, MEMBER_LEVEL
 from protocol.contract.loyalty import POINTS_RULE_UPSERT, POINTS_SETTINGS_UPSERT
 from protocol.contract.members import MEMBER_CONTACT, MEMBER_PHOTO
+from protocol.contract.vouchers import VOUCHER_ISSUE, VOUCHER_REINSTATE
 from protocol.entry import Entry
 from protocol.errors import PayloadInvalid, WrongWriter, require
 
@@ -66,6 +67,7 @@ BRANCH_ENTRY_TYPES = (
     CARD_CHANGE,
     MEMBER_CONTACT,
     MEMBER_PHOTO,
+    VOUCHER_REINSTATE,
 )
 FEED_ENTRY_TYPES = (
     PRODUCT_UPSERT,
@@ -85,6 +87,7 @@ FEED_ENTRY_TYPES = (
     MEMBER_LEVEL,
     POINTS_RULE_UPSERT,
     POINTS_SETTINGS_UPSERT,
+    VOUCHER_ISSUE,
 )
 ENTRY_TYPES: Mapping[tuple[str, str], EntryType] = MappingProxyType(
     {(t.kind, t.op): t for t in (*BRANCH_ENTRY_TYPES, *FEED_ENTRY_TYPES)}

@@ -15,6 +15,7 @@ from conflict.contacts import CHANNELS, Contact
 from conflict.directory import Directory
 from conflict.duplicates import Registration, Sighting
 from conflict.ledger import ENTRY_SIGNS, LedgerEntry
+from conflict.voucher_use import Reinstatement
 from conflict.vouchers import Redemption
 
 # Enough examples to find a one-in-a-hundred case, few enough to keep the package fast.
@@ -146,6 +147,7 @@ def operations(draw: st.DrawFn, replicas: int) -> list[tuple[int, Directory]]:
     lost_reports: list[str] = []
     suspensions: list[str] = []
     issued: list[str] = []
+    redeemed: list[tuple[str, str]] = []  # (redemption id, voucher)
     for i in range(draw(st.integers(min_value=0, max_value=14))):
         at = draw(st.integers(min_value=0, max_value=replicas - 1))
         node = NODES[at]
@@ -161,6 +163,7 @@ def operations(draw: st.DrawFn, replicas: int) -> list[tuple[int, Directory]]:
                     "sight",
                     "separate",
                     "voucher",
+                    "reinstate",
                     "issue",
                     "contact",
                 )
@@ -235,4 +238,11 @@ def operations(draw: st.DrawFn, replicas: int) -> list[tuple[int, Directory]]:
             voucher = draw(st.sampled_from(("v1", "v2")))
             amount = draw(st.integers(min_value=0, max_value=5000))
             ops.append((at, Directory().with_redemption(Redemption(op_id, voucher, amount, clock, node))))
+            redeemed.append((op_id, voucher))
+        elif what == "reinstate" and redeemed:
+            # A return gives a use back (conflict.voucher_use); a second return of the
+            # same use is another record, as two returns at two branches would be.
+            redemption_id, voucher = draw(st.sampled_from(redeemed))
+            reinstatement = Reinstatement(op_id, redemption_id, voucher, clock, node)
+            ops.append((at, Directory().with_reinstatement(reinstatement)))
     return ops

@@ -202,6 +202,22 @@ async def test_an_upgrade_pays_the_difference_and_takes_the_dearer_types_terms(c
     assert (summary["count"], summary["total_fen"]) == (2, 1_680_000)
 
 
+async def test_an_upgrade_that_adds_stored_value_costs_at_least_that_value(chain: Chain) -> None:
+    """MASSAGE-MONTH (99,900, no stored value) to STORED-1000 (100,000 with 100,000 of
+    stored value): the prices differ by 100 fen, but the upgrade puts 100,000 on the
+    card, so it costs 100,000; 100 fen would have bought 1,000 yuan."""
+    a = await chain.add_node("BR01")
+    await _ready(chain, a)
+    await _sell(chain, a, "13900007008", "MASSAGE-MONTH", "M-0060", 99_900)
+    url = a.url + "/api/cards/M-0060/upgrade"
+    cheap = {"card_type": "STORED-1000", "tenders": [{"kind": "cash", "amount_fen": 100}]}
+    await _refused(chain, url, cheap, 422, "tender_short")
+    up = await chain.post(
+        url, {"card_type": "STORED-1000", "tenders": [{"kind": "cash", "amount_fen": 100_000}]}
+    )
+    assert (up["fee_fen"], up["card"]["balances"]["stored_value"]) == (100_000, 100_000)
+
+
 async def test_a_password_is_changed_only_with_the_old_one_and_guessing_is_slowed(chain: Chain) -> None:
     a = await chain.add_node("BR01")
     await _ready(chain, a)

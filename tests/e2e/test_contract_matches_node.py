@@ -29,6 +29,7 @@ from protocol.errors import PayloadInvalid, WrongWriter
 from protocol.schema import Integer, Map
 from tests.harness import Chain, Server, hq_rows, wait_until
 from tests.photos import png
+from tests.vouchers import issue_to
 
 CUP, SOAP, TEA, NUTS, GIFT = "CUP-CERAMIC", "SOAP-BAR", "TEA-OOLONG-250", "SNACK-NUTS", "GIFT-BOX"
 CARD = "CARD-0001"
@@ -196,16 +197,23 @@ async def trade_everything(chain: Chain) -> None:
         br01.url + "/api/sales",
         sale((CUP, 1), tenders=[{"kind": "stored_value", "card": CARD, "amount_fen": 2_500}]),
     )
-    await chain.post(
+    # A voucher HQ issued her, taken and given back by a return of the whole sale.
+    voucher = await issue_to(chain, member["id"], "WELCOME", br01, value_fen=1_000)
+    nuts = await chain.post(
         br01.url + "/api/sales",
         sale(
             (NUTS, 1),
             tenders=[
-                {"kind": "voucher", "voucher": "VOUCHER-0001", "amount_fen": 1_000},
+                {"kind": "voucher", "voucher": voucher, "amount_fen": 1_000},
                 {"kind": "cash", "amount_fen": 3_000},
             ],
+            member_id=member["id"],
         ),
     )
+    back = await chain.post(
+        f"{br01.url}/api/sales/{nuts['id']}/returns", {"lines": [{"line_no": 0, "qty": 1}]}
+    )
+    assert back["vouchers_reinstated"] == [voucher]
     # A card of a type (HQ's demo GOLD-16800), then a haircut paid in its uses.
     await post_when_known(
         chain,

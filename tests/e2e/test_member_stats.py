@@ -20,6 +20,7 @@ from node.routes.context import CONTEXT
 from protocol import hlc
 from protocol.entry import GENESIS_HASH, Entry, encode_entry
 from tests.harness import Chain, Server, hq_rows, log_in, manager_login, wait_until
+from tests.vouchers import issue_to
 
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")  # the branches' zone (node.json's default)
 DAY = datetime.date(2025, 3, 14)
@@ -64,7 +65,7 @@ def favourite(sku: str, qty: int, amount_fen: int) -> dict[str, Any]:
 
 
 def tenders(**paid: tuple[int, int]) -> dict[str, dict[str, int]]:
-    kinds = ("cash", "stored_value", "voucher", "uses", "time_card", "credit")
+    kinds = ("cash", "stored_value", "voucher", "uses", "time_card", "credit", "points")
     figures = {kind: paid.get(kind, (0, 0)) for kind in kinds}
     return {kind: {"paid_fen": p, "refunded_fen": r, "net_fen": p - r} for kind, (p, r) in figures.items()}
 
@@ -114,15 +115,16 @@ async def refused(
 
 
 async def duplicate_with_sales(chain: Chain, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
-    """Zhao Min registers at BR01 (M1) and at BR02 (M2) while both are cut off from HQ,
-    and buys at both; HQ then sees BR01's registration first, so M1 survives and M2 is
-    its alias. In Shanghai time (UTC+8):
+    """Zhao Min registers at BR01 (M1) while BR02 is shut, and HQ issues her a 2,000
+    voucher (V0601, valid in March 2025); with HQ cut off she registers again at BR02 (M2)
+    and buys at both. HQ has seen BR01's registration first, so M1 survives and M2 is its
+    alias. In Shanghai time (UTC+8):
 
     - BR01 14 Mar 09:00 (01:00 UTC) S1, M1: 2 TEA-OOLONG-250 (13,600) and a CUP-CERAMIC
       (2,500) = 16,100: 20,000 cash, 3,900 change.
     - BR02 14 Mar 20:00 (12:00 UTC) S2, M2: 3 SOAP-BAR = 3,600 in cash.
     - BR01 15 Mar 07:30 (still 14 Mar 23:30 UTC) S3, M1: 2 SOAP-BAR (2,400) and a
-      TEA-GREEN-100 (12,800) = 15,200: voucher V-0601 2,000 and 13,200 cash.
+      TEA-GREEN-100 (12,800) = 15,200: voucher V0601 2,000 and 13,200 cash.
     - BR01 15 Mar 10:00 (02:00 UTC) S1's cup comes back: 2,500 refunded in cash.
     - BR02 16 Mar 10:00 (02:00 UTC) a GIFT-BOX for nobody (29,900, not hers), and S5, M2:
       a SNACK-NUTS (3,990): 4,000 cash, 10 change.
@@ -131,8 +133,11 @@ async def duplicate_with_sales(chain: Chain, monkeypatch: pytest.MonkeyPatch) ->
     b = await chain.add_node("BR02")
     await wait_until(lambda: online(chain, "BR01"), "BR01 to reach HQ")
     await wait_until(lambda: online(chain, "BR02"), "BR02 to reach HQ")
-    await chain.hq.stop()
+    await b.stop()  # BR02 must not hear of M1 before M2 registers there
     first = await chain.post(a.url + "/api/members", {"name": "Zhao Min", "phone": PHONE})
+    code = await issue_to(chain, first["id"], "V0601", a, valid=("2025-03-01", "2025-03-31"))
+    await chain.hq.stop()
+    await b.start()
     second = await chain.post(b.url + "/api/members", {"name": "Zhao Min", "phone": PHONE})
     m1, m2 = str(first["id"]), str(second["id"])
     assert m1 != m2
@@ -145,7 +150,7 @@ async def duplicate_with_sales(chain: Chain, monkeypatch: pytest.MonkeyPatch) ->
     set_clock(monkeypatch, b, DAY, 20, 0)
     await chain.post(b.url + "/api/sales", sale(m2, {"SOAP-BAR": 3}, cash(3_600)))
     set_clock(monkeypatch, a, DAY + datetime.timedelta(days=1), 7, 30)
-    voucher = {"kind": "voucher", "voucher": "V-0601", "amount_fen": 2_000}
+    voucher = {"kind": "voucher", "voucher": code, "amount_fen": 2_000}
     s3 = await chain.post(
         a.url + "/api/sales", sale(m1, {"SOAP-BAR": 2, "TEA-GREEN-100": 1}, voucher, cash(13_200))
     )

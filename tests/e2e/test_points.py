@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from tests.e2e.test_card_life import _sell
 from tests.harness import Chain, Server, wait_until
 
 RING = {"sku": "RING-B", "name": "Jade ring / 玉戒指", "price_fen": 200_000, "category": "B"}
@@ -40,20 +41,6 @@ async def _rules_at(chain: Chain, node: Server, codes: set[str], combine: str = 
         ] == combine
 
     await wait_until(arrived, f"the points rules {sorted(codes)} ({combine}) to reach {node}")
-
-
-async def _member_with_card(
-    chain: Chain, node: Server, phone: str, card_type: str, card: str, price: int
-) -> str:
-    member = (await chain.post(node.url + "/api/members", {"name": "Zhang Wei", "phone": phone}))["id"]
-    body = {
-        "member_id": member,
-        "card_type": card_type,
-        "card": card,
-        "tenders": [{"kind": "cash", "amount_fen": price}],
-    }
-    await chain.post(node.url + "/api/card-sales", body)
-    return str(member)
 
 
 def _ring_sale(member: str, tenders: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -94,7 +81,7 @@ async def test_the_seeds_gold_member_in_the_golden_week_under_each_way_of_combin
         == 7_200_000
     )
     await _rules_at(chain, a, {"CAT-B", "GOLD", "GOLDEN-WEEK"})
-    member = await _member_with_card(chain, a, "13900008001", "GOLD-16800", "G-0001", 1_680_000)
+    member = await _sell(chain, a, "13900008001", "GOLD-16800", "G-0001", 1_680_000)
     before = await _points_of(chain, a, member)
     assert before == 0  # selling the card itself earns nothing
 
@@ -153,7 +140,7 @@ async def test_a_rule_from_hq_changes_the_next_sale_and_a_branch_cut_off_earns_t
     headers = await _hq_headers(chain)
     await _author(chain, headers, "/api/categories", {"code": "TEA", "name": "Tea / 茶"})
     await _author(chain, headers, "/api/products", {"sku": "TEA-GREEN-100", "category": "TEA"})
-    member = await _member_with_card(chain, a, "13900008002", "STORED-1000", "S-8002", 100_000)
+    member = await _sell(chain, a, "13900008002", "STORED-1000", "S-8002", 100_000)
     tea = {"member_id": member, "lines": [{"sku": "TEA-GREEN-100", "qty": 1}]}
     cash = [{"kind": "cash", "amount_fen": 12_800}]
 
@@ -241,7 +228,7 @@ async def test_a_cards_level_counts_while_the_member_holds_it_and_returns_take_b
     rule = {"code": "GOLD", "name": "Gold 1.5x", "kind": "level", "target": "gold", "factor_milli": 1_500}
     await _author(chain, headers, "/api/points-rules", rule)
     await _rules_at(chain, a, {"GOLD"})
-    member = await _member_with_card(chain, a, "13900008003", "GOLD-16800", "G-0003", 1_680_000)
+    member = await _sell(chain, a, "13900008003", "GOLD-16800", "G-0003", 1_680_000)
     cups = {
         "member_id": member,
         "lines": [{"sku": "CUP-CERAMIC", "qty": 3}],
@@ -268,3 +255,161 @@ async def test_a_cards_level_counts_while_the_member_holds_it_and_returns_take_b
     assert await _points_of(chain, a, member) == 112 + 132
     await chain.post(a.url + "/api/cards/G-0004/payout", {"return_card": True})
     assert (await chain.post(a.url + "/api/sales", cups))["points_earned"] == 75
+
+
+async def test_a_sale_paid_with_cash_stored_value_and_points_and_its_full_return(chain: Chain) -> None:
+    """The seed's mixed payment (L8). A point is worth 1 fen (HQ's default); a tender
+    rule gives no points on what points pay. S-8004 (STORED-1000) holds 100,000 fen;
+    the member's points are on the card they registered with (numbered as their id).
+    - 2 tins of green tea (25,600) in cash earn 256 points.
+    - 2 gift boxes (59,800) with 9,800 of it in points: refused (402 points_short,
+      the card holds 256).
+    - The same boxes paid 29,600 in cash, 30,000 from stored value and 200 points (200
+      fen). Earned on what money paid: floor(598 x 59,600 / 59,800) = 596. Points:
+      256 - 200 + 596 = 652; stored value 70,000.
+    - The full return gives back 30,000 to the card, the 200 points and 29,600 in cash,
+      and takes back the 596 earned: points 256, stored value 100,000 again."""
+    a = await chain.add_node("BR01")
+    headers = await _hq_headers(chain)
+    no_points = {
+        "code": "NO-PTS",
+        "name": "None on points",
+        "kind": "tender",
+        "target": "points",
+        "factor_milli": 0,
+    }
+    await _author(chain, headers, "/api/points-rules", no_points)
+    await _rules_at(chain, a, {"NO-PTS"})
+    member = await _sell(chain, a, "13900008004", "STORED-1000", "S-8004", 100_000)
+    tea = {
+        "member_id": member,
+        "lines": [{"sku": "TEA-GREEN-100", "qty": 2}],
+        "tenders": [{"kind": "cash", "amount_fen": 25_600}],
+    }
+    assert (await chain.post(a.url + "/api/sales", tea))["points_earned"] == 256
+    boxes = {"member_id": member, "lines": [{"sku": "GIFT-BOX", "qty": 2}]}
+    too_many = [
+        {"kind": "cash", "amount_fen": 20_000},
+        {"kind": "stored_value", "card": "S-8004", "amount_fen": 30_000},
+        {"kind": "points", "card": member, "points": 9_800},
+    ]
+    async with chain.session.post(a.url + "/api/sales", json={**boxes, "tenders": too_many}) as refused:
+        answer = await refused.json()
+        assert (refused.status, answer["error"]) == (402, "points_short")
+        assert "256 points" in answer["message"]
+    mixed = [
+        {"kind": "cash", "amount_fen": 29_600},
+        {"kind": "stored_value", "card": "S-8004", "amount_fen": 30_000},
+        {"kind": "points", "card": member, "points": 200},
+    ]
+    sold = await chain.post(a.url + "/api/sales", {**boxes, "tenders": mixed})
+    assert sold["points_earned"] == 596
+    assert sold["tenders"][2] == {"amount_fen": 200, "card": member, "kind": "points", "points": 200}
+    assert await _points_of(chain, a, member) == 256 - 200 + 596
+    card = await chain.get(a.url + "/api/cards/S-8004")
+    assert card["balances"]["stored_value"] == 70_000
+
+    back = await chain.post(f"{a.url}/api/sales/{sold['id']}/returns", {"lines": [{"line_no": 0, "qty": 2}]})
+    refunds = {refund["kind"]: refund for refund in back["refunds"]}
+    assert (refunds["stored_value"]["amount_fen"], refunds["points"]["amount_fen"]) == (30_000, 200)
+    assert refunds["cash"]["amount_fen"] == 29_600
+    assert (refunds["points"]["points"], back["points_taken_back"]) == (200, 596)
+    assert await _points_of(chain, a, member) == 256
+    card = await chain.get(a.url + "/api/cards/S-8004")
+    assert card["balances"]["stored_value"] == 100_000
+
+
+async def test_points_turned_into_stored_value_are_spent_but_never_paid_back(chain: Chain) -> None:
+    """L9 with HQ's worth of 1 point = 2 fen. The member earns 598 points on 2 gift
+    boxes (59,800 in cash) and turns 500 of them into 1,000 fen on S-8005 (STORED-1000,
+    100,000 paid). S-8005 holds 101,000; returned, it pays back 100,000 in cash and
+    forfeits the 1,000 that came from points. Asking for more points than the card
+    holds is 402 points_short; a card of someone else is refused; a retry with the same
+    Idempotency-Key books once."""
+    a = await chain.add_node("BR01")
+    headers = await _hq_headers(chain)
+    await _author(chain, headers, "/api/points-settings", {"code": "chain", "point_value_fen": 2})
+
+    async def worth_two() -> bool:
+        held = await chain.get(a.url + "/api/points-rules")
+        return bool(held["settings"]["point_value_fen"] == 2)
+
+    await wait_until(worth_two, "the points settings to reach BR01")
+    member = await _sell(chain, a, "13900008005", "STORED-1000", "S-8005", 100_000)
+    await _sell(chain, a, "13900008006", "STORED-1000", "S-8006", 100_000)  # someone else's
+    boxes = {
+        "member_id": member,
+        "lines": [{"sku": "GIFT-BOX", "qty": 2}],
+        "tenders": [{"kind": "cash", "amount_fen": 59_800}],
+    }
+    assert (await chain.post(a.url + "/api/sales", boxes))["points_earned"] == 598
+    url = f"{a.url}/api/cards/{member}/points/convert"
+    for body, status, code in (
+        ({"points": 599, "card": "S-8005"}, 402, "points_short"),
+        ({"points": 10, "card": "S-8006"}, 422, "invalid"),
+        ({"points": 0, "card": "S-8005"}, 422, "invalid"),
+    ):
+        async with chain.session.post(url, json=body) as response:
+            assert (response.status, (await response.json())["error"]) == (status, code), body
+    key = {"Idempotency-Key": "convert-1"}
+    done = await chain.post(url, {"points": 500, "card": "S-8005"}, headers=key)
+    again = await chain.post(url, {"points": 500, "card": "S-8005"}, status=200, headers=key)
+    assert (done["points"], done["stored_value_fen"], again["id"]) == (500, 1_000, done["id"])
+    assert (done["card"]["balances"]["stored_value"], done["points_card"]["balances"]["points"]) == (
+        101_000,
+        98,
+    )
+    settled = await chain.post(a.url + "/api/cards/S-8005/payout", {"return_card": True})
+    assert (settled["paid_out_fen"], settled["forfeited_fen"]) == (100_000, 1_000)
+
+
+async def _known_at(chain: Chain, node: Server, member: str) -> bool:
+    async with chain.session.get(f"{node.url}/api/members/{member}") as response:
+        return response.status == 200
+
+
+async def test_the_seeds_referral_chain_pays_each_level_once(chain: Chain) -> None:
+    """L5 with HQ's settings: 100 points to the member who referred, 50 to the one who
+    referred them (depth 2), at registration. Zhang refers Li, Li refers Liu, Liu refers
+    Wang. By hand: Li joins: Zhang +100. Liu joins: Li +100, Zhang +50. Wang joins:
+    Liu +100, Li +50, and Zhang nothing (level 3 is beyond the depth). Zhang 150, Li
+    150, Liu 100, Wang 0. Liu registers at BR01 and again at BR02 while HQ is down (one
+    person, two registrations, merged as duplicates once HQ sees both): one referral,
+    paid once."""
+    a = await chain.add_node("BR01")
+    b = await chain.add_node("BR02")
+    headers = await _hq_headers(chain)
+    settings = {
+        "code": "chain",
+        "referral_points": [100, 50],
+        "referral_depth": 2,
+        "referral_trigger": "register",
+    }
+    await _author(chain, headers, "/api/points-settings", settings)
+    await _rules_at(chain, a, set())
+    await _rules_at(chain, b, set())
+
+    async def join(branch: str, name: str, phone: str, referrer: str | None) -> str:
+        body = {"name": name, "phone": phone, **({"referrer": referrer} if referrer else {})}
+        return str((await chain.post(chain.nodes[branch].url + "/api/members", body))["id"])
+
+    zhang = await join("BR01", "Zhang", "13900008101", None)
+    li = await join("BR01", "Li", "13900008102", zhang)
+    await wait_until(lambda: _known_at(chain, b, li), "Li to reach BR02")
+    await chain.hq.stop()
+    liu = await join("BR01", "Liu", "13900008103", li)
+    await join("BR02", "Liu Yang", "13900008103", li)
+    await chain.hq.start()
+    for branch in ("BR01", "BR02"):
+        await wait_until(lambda br=branch: chain.drained(br), f"{branch} to sync")  # type: ignore[misc]
+    wang = await join("BR01", "Wang", "13900008104", liu)
+    expected = {zhang: 150, li: 150, liu: 100, wang: 0}
+
+    async def paid(node: Server) -> bool:
+        for member, points in expected.items():
+            if not await _known_at(chain, node, member) or await _points_of(chain, node, member) != points:
+                return False
+        return True
+
+    await wait_until(lambda: paid(a), "the referral points to reach BR01")
+    await wait_until(lambda: paid(b), "the referral points to reach BR02")

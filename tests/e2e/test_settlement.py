@@ -14,6 +14,7 @@ import pytest
 from hq.storage.sqlite import liability
 from node.routes.context import CONTEXT
 from tests.harness import Chain, Server, log_in, manager_login, wait_until
+from tests.vouchers import issue_to
 
 DAY = datetime.date(2025, 3, 14)
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")  # the branches' zone (node.json's default)
@@ -63,7 +64,8 @@ async def test_a_worked_day_settles_to_the_fen_and_hq_owes_what_the_cards_hold(
     - 09:00 sale A: 2 TEA-OOLONG-250 (13,600) and a CUP-CERAMIC (2,500) = 16,100,
       20,000 cash tendered, 3,900 change.
     - 10:00 sale B: 2 TEA-GREEN-100 = 25,600, all stored value from K-1001.
-    - 11:00 sale C: SNACK-NUTS 3,990: voucher V-0001 2,000 and 1,990 cash.
+    - 11:00 sale C: SNACK-NUTS 3,990 for Chen Jing: her voucher of HQ's V0001 campaign
+      2,000 and 1,990 cash.
     - 12:00 GOLD-16800 sold as G-0001: price 1,680,000, 1,700,000 tendered, 20,000 change.
     - 12:30 STORED-1000 sold as S-0001: 100,000 cash; it puts 100,000 of stored value on it.
     - 13:00 sale D: 2 SVC-HAIRCUT (17,600) on G-0001's uses and a SOAP-BAR for 1,200 cash = 18,800.
@@ -92,6 +94,7 @@ async def test_a_worked_day_settles_to_the_fen_and_hq_owes_what_the_cards_hold(
     member = await chain.post(
         a.url + "/api/members", {"name": "Chen Jing", "phone": "13900008888", "cards": ["K-1001"]}
     )
+    voucher = await issue_to(chain, member["id"], "V0001", a, valid=("2025-03-01", "2025-03-31"))
 
     set_clock(monkeypatch, a, DAY - datetime.timedelta(days=1), 23, 30)
     await chain.post(a.url + "/api/sales", cash_sale({"SOAP-BAR": 1}, 1_200))
@@ -115,9 +118,10 @@ async def test_a_worked_day_settles_to_the_fen_and_hq_owes_what_the_cards_hold(
     await chain.post(
         a.url + "/api/sales",
         {
+            "member_id": member["id"],
             "lines": [{"sku": "SNACK-NUTS", "qty": 1}],
             "tenders": [
-                {"kind": "voucher", "voucher": "V-0001", "amount_fen": 2_000},
+                {"kind": "voucher", "voucher": voucher, "amount_fen": 2_000},
                 {"kind": "cash", "amount_fen": 1_990},
             ],
         },
@@ -173,6 +177,7 @@ async def test_a_worked_day_settles_to_the_fen_and_hq_owes_what_the_cards_hold(
         "paid_by_cards": {
             "uses": {"tenders": 1, "qty": 2, "amount_fen": 17_600},
             "time_card": {"tenders": 0, "qty": 0, "amount_fen": 0},
+            "points": {"tenders": 0, "qty": 0, "amount_fen": 0},
             "total_fen": 17_600,
         },
         "card_sales": {"count": 2, "price_fen": 1_780_000, "tendered_fen": 1_800_000, "change_fen": 20_000},
@@ -187,6 +192,7 @@ async def test_a_worked_day_settles_to_the_fen_and_hq_owes_what_the_cards_hold(
             "voucher_fen": 0,
             "uses_fen": 0,
             "time_card_fen": 0,
+            "points_fen": 0,
             "total_fen": 15_300,
         },
         "drawer": {

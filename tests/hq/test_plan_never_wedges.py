@@ -127,6 +127,7 @@ WELL_FORMED: dict[tuple[str, str], Any] = {
         "hold": "H1",
     },
     ("voucher", "redeem"): {"voucher_id": "V1", "amount_fen": 500, "sale_id": "S1"},
+    ("voucher", "reinstate"): {"voucher_id": "V1", "redemption_id": "E1", "sale_id": "S1", "return_id": "R1"},
     ("transfer", "send"): {
         **TRANSFER,
         "note": None,

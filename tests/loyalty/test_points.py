@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 import random
 import time
+from fractions import Fraction
+from math import floor
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ from hypothesis import strategies as st
 from loyalty.errors import InvalidPointsRecord, InvalidReturn, InvalidRule, InvalidSaleFacts
 from loyalty.points import Earned, LineFacts, SaleFacts, TenderFacts, earn, explain_zh, points_to_reverse
 from loyalty.reasons import Reason, shown
-from loyalty.rules import PointsRule, PointsSettings
+from loyalty.rules import COMBINE_MODES, PointsRule, PointsSettings, in_force
 from tests.loyalty.strategies import PROPERTY, rule_sets, sales
 
 # National Day golden week 2025, Beijing time: 1 October 00:00 to 8 October 00:00.
@@ -432,3 +434,56 @@ def test_a_reason_is_stored_without_words_and_shown_with_them() -> None:
     ]
     with pytest.raises(InvalidPointsRecord, match="a stored reason lacks 'kind'"):
         Reason.from_json({key: value for key, value in stored.items() if key != "kind"})
+
+
+def _oracle(rules: list[PointsRule], settings: PointsSettings, sale: SaleFacts) -> list[int]:
+    """The rounding rule read literally, in fractions, rule by rule: what each line
+    earns. The engine computes it in integers; they must agree to the point."""
+    live = [rule for rule in rules if in_force(rule, sale.at_ms)]
+    amount = sale.amount_fen
+
+    def best(kind: str, target: str | None = None) -> PointsRule | None:
+        found = [
+            rule
+            for rule in live
+            if rule.kind == kind
+            and (target is None or rule.target == target)
+            and (kind != "tier" or (rule.min_fen <= amount and (rule.max_fen == 0 or amount <= rule.max_fen)))
+        ]
+        return min(found, key=lambda rule: (-rule.factor_milli, rule.code), default=None)
+
+    def factor(rule: PointsRule | None, default: int) -> Fraction:
+        return Fraction(default if rule is None else rule.factor_milli, 1000)
+
+    total = sum(tender.amount_fen for tender in sale.tenders)
+    share = Fraction(1)
+    if total:
+        weighted = [tender.amount_fen * factor(best("tender", tender.kind), 1000) for tender in sale.tenders]
+        share = sum(weighted, Fraction(0)) / total
+    tier, holiday = best("tier"), best("holiday")
+    level = best("level", sale.member_level) if sale.member_level else None
+    base = factor(best("base"), 1000)
+    earned = []
+    for line in sale.lines:
+        item = best("product", line.sku) or best("category", line.category)
+        found = [factor(rule, 1000) for rule in (item, level, tier, holiday) if rule is not None]
+        multiplier = Fraction(1)
+        if found and settings.combine == "multiply":
+            for each in found:
+                multiplier *= each
+        elif found and settings.combine == "add":
+            multiplier = max(Fraction(0), 1 + sum((each - 1 for each in found), Fraction(0)))
+        elif found:
+            multiplier = max(found)
+        extra = factor(best("extra", line.sku), 0)
+        earned.append(floor(Fraction(line.paid_fen, 100) * share * (base * multiplier + extra)))
+    return earned
+
+
+@PROPERTY
+@given(rule_sets(), sales(), st.sampled_from(COMBINE_MODES))
+def test_the_engine_agrees_with_the_rounding_rule_read_literally(
+    rules: list[PointsRule], the_sale: SaleFacts, combine: str
+) -> None:
+    settings = PointsSettings(combine=combine)
+    assert list(earn(rules, settings, the_sale).line_points) == _oracle(rules, settings, the_sale)

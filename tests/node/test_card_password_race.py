@@ -7,7 +7,7 @@ import pytest
 
 from node.errors import WrongCardPassword
 from node.routes.context import CONTEXT
-from node.services import card_life, checkout
+from node.services import card_life, cards, checkout
 from protocol import passwords
 from tests.harness import Chain, Server
 
@@ -44,3 +44,10 @@ async def test_a_password_set_after_the_check_refuses_the_spend_it_raced(chain: 
     stale = card_life.password_job("S-0050", passwords.hash_password("135790"), None, context.new_id())
     with pytest.raises(WrongCardPassword, match="changed meanwhile"):
         await context.store.writer.run(stale)
+    # A payout checked before the password was set is refused in its write too.
+    payout = cards.parse_payout({"amount_fen": 1_000})
+    racing = cards.payout_job("S-0050", payout, context.new_id(), context.new_id(), None, {"S-0050": None})
+    with pytest.raises(WrongCardPassword, match="S-0050 has a password"):
+        await context.store.writer.run(racing)
+    card = await chain.get(node.url + "/api/cards/S-0050")
+    assert card["balances"]["stored_value"] == 100_000

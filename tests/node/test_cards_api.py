@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.harness import Chain, Server, wait_until
+from tests.vouchers import issue_to
 
 
 async def _ready(chain: Chain, *branches: str) -> list[Server]:
@@ -181,13 +182,22 @@ async def test_member_sales_earn_points_on_the_first_card(chain: Chain) -> None:
     assert (await chain.get(a.url + "/api/cards/K-0108"))["balances"]["points"] == 136
 
 
+async def _known(chain: Chain, node: Server, member_id: str) -> bool:
+    async with chain.session.get(f"{node.url}/api/members/{member_id}") as response:
+        return response.status == 200
+
+
 async def test_a_voucher_used_at_two_cut_off_branches_is_flagged_with_its_amount(chain: Chain) -> None:
     a, b = await _ready(chain, "BR01", "BR02")
+    member = (await _member(chain, a, "13900000112", "K-0112"))["id"]
+    await wait_until(lambda: _known(chain, b, member), "the member to reach BR02")
+    code = await issue_to(chain, member, "V8888", a, b, value_fen=1_000)
     await chain.hq.stop()
-    voucher = {"kind": "voucher", "voucher": "V-8888", "amount_fen": 1_000}
+    voucher = {"kind": "voucher", "voucher": code, "amount_fen": 1_000}
     first = await chain.post(
         a.url + "/api/sales",
         {
+            "member_id": member,
             "lines": [{"sku": "CUP-CERAMIC", "qty": 1}],
             "tenders": [voucher, {"kind": "cash", "amount_fen": 1_500}],
         },
@@ -195,11 +205,12 @@ async def test_a_voucher_used_at_two_cut_off_branches_is_flagged_with_its_amount
     second = await chain.post(
         b.url + "/api/sales",
         {
+            "member_id": member,
             "lines": [{"sku": "CUP-CERAMIC", "qty": 1}],
             "tenders": [voucher, {"kind": "cash", "amount_fen": 1_500}],
         },
     )
-    assert first["tenders"][0] == {"kind": "voucher", "amount_fen": 1_000, "voucher": "V-8888"}
+    assert first["tenders"][0] == {"kind": "voucher", "amount_fen": 1_000, "voucher": code}
     await chain.hq.start()
 
     async def flagged() -> list[dict[str, Any]]:
@@ -209,7 +220,7 @@ async def test_a_voucher_used_at_two_cut_off_branches_is_flagged_with_its_amount
     async def one_flagged() -> bool:
         return len(await flagged()) == 1
 
-    await wait_until(one_flagged, "the second use of V-8888 to be flagged")
+    await wait_until(one_flagged, "the second use of the voucher to be flagged")
     (conflict,) = await flagged()
     assert conflict["id"] == f"voucher:{second['id']}-t0"
     assert (conflict["amount_fen"], conflict["details"]["winner"]["branch"]) == (1_000, "BR01")
@@ -226,16 +237,22 @@ async def test_a_card_topped_up_a_moment_ago_is_spent_online(chain: Chain) -> No
 
 async def test_a_voucher_this_branch_has_seen_used_is_refused(chain: Chain) -> None:
     (a,) = await _ready(chain, "BR01")
-    voucher = {"kind": "voucher", "voucher": "V-7777", "amount_fen": 1_000}
+    member = (await _member(chain, a, "13900000113", "K-0113"))["id"]
+    used = await issue_to(chain, member, "V7777", a, value_fen=1_000)
+    unused = await issue_to(chain, member, "V7778", a, value_fen=1_000)
+    voucher = {"kind": "voucher", "voucher": used, "amount_fen": 1_000}
     cash = {"kind": "cash", "amount_fen": 1_500}
     cup = [{"sku": "CUP-CERAMIC", "qty": 1}]
-    await chain.post(a.url + "/api/sales", {"lines": cup, "tenders": [voucher, cash]})
-    await _refused(
-        chain, a.url + "/api/sales", {"lines": cup, "tenders": [voucher, cash]}, 409, "voucher_used"
-    )
-    fresh = {**voucher, "voucher": "V-7778"}
+    await chain.post(a.url + "/api/sales", {"member_id": member, "lines": cup, "tenders": [voucher, cash]})
+    again = {"member_id": member, "lines": cup, "tenders": [voucher, cash]}
+    await _refused(chain, a.url + "/api/sales", again, 409, "voucher_used")
+    fresh = {**voucher, "voucher": unused}
     gift = [{"sku": "GIFT-BOX", "qty": 1}]
-    twice = {"lines": gift, "tenders": [fresh, fresh, {"kind": "cash", "amount_fen": 30_000}]}
+    twice = {
+        "member_id": member,
+        "lines": gift,
+        "tenders": [fresh, fresh, {"kind": "cash", "amount_fen": 30_000}],
+    }
     await _refused(chain, a.url + "/api/sales", twice, 409, "voucher_used")
     assert (await chain.get(a.url + "/api/sales/summary"))["count"] == 1
 

@@ -18,6 +18,7 @@ from node.routes import members as member_routes
 from node.routes.context import CONTEXT
 from protocol import access
 from tests.harness import Chain, Server, clerk_login, log_in, wait_until
+from tests.vouchers import issue_to
 
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")  # the branch's zone (node.json's default)
 DAY = datetime.date(2025, 3, 14)
@@ -66,7 +67,7 @@ def favourite(sku: str, qty: int, amount_fen: int) -> dict[str, Any]:
 
 def tenders(**paid: tuple[int, int]) -> dict[str, dict[str, int]]:
     """Every tender kind, with (paid, refunded) for those named and nothing for the rest."""
-    kinds = ("cash", "stored_value", "voucher", "uses", "time_card", "credit")
+    kinds = ("cash", "stored_value", "voucher", "uses", "time_card", "credit", "points")
     figures = {kind: paid.get(kind, (0, 0)) for kind in kinds}
     return {kind: {"paid_fen": p, "refunded_fen": r, "net_fen": p - r} for kind, (p, r) in figures.items()}
 
@@ -258,8 +259,11 @@ async def test_a_return_booked_before_refunds_were_kept_per_tender_counts_as_cas
     the return as one from before migration 4 does, with no refund rows: it refunded
     2,500 in cash, so cash shows 2,000 paid and 2,500 refunded, and the member kept nothing."""
     member = await chain.post(node.url + "/api/members", {"name": "Pan", "phone": "13900005151"})
+    code = await issue_to(
+        chain, member["id"], "V0500", node, value_fen=500, valid=("2025-03-01", "2025-03-31")
+    )
     set_clock(monkeypatch, node, DAY, 10, 0)
-    voucher = {"kind": "voucher", "voucher": "V-0500", "amount_fen": 500}
+    voucher = {"kind": "voucher", "voucher": code, "amount_fen": 500}
     cup = await chain.post(
         node.url + "/api/sales", sale(member["id"], {"CUP-CERAMIC": 1}, voucher, cash(2_000))
     )

@@ -10,10 +10,37 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.services.refunds import PaidTender, Refund, allocate, kept_by_tender
+from node.services.refunds import PaidTender, Refund, allocate, kept_by_tender, points_back
 from protocol.errors import InvariantBroken
 from tests.harness import Chain, wait_until
 from tests.node.test_cards_api import _card_sale, _member, _ready
+
+
+def test_points_come_back_as_points_and_a_tender_returned_in_parts_gives_back_all_it_spent() -> None:
+    """100 points worth 3 fen each paid 300 fen of a sale, beside 500 in cash. Returning
+    100 fen, then 200: floor(100 x 100/300) = 33 points, then floor(100 x 300/300) - 33
+    = 67; 100 in all (each return's own share, 33 and 66, would keep one back). The
+    points come back before cash."""
+    points = PaidTender(1, "points", 300, "M-1", qty=100)
+    tenders = [PaidTender(0, "cash", 500, None), points]
+    assert (points_back(points, 0, 100), points_back(points, 100, 200)) == (33, 67)
+    assert allocate(400, tenders, 0, {}) == [
+        Refund(1, "points", 300, "M-1", qty=100),
+        Refund(0, "cash", 100, None),
+    ]
+
+
+@given(st.lists(st.integers(1, 50), min_size=1, max_size=10), st.integers(1, 10_000))
+def test_returns_of_a_points_tender_in_any_parts_give_back_exactly_its_points(
+    parts: list[int], qty: int
+) -> None:
+    amount = sum(parts)
+    tender = PaidTender(0, "points", amount, "M-1", qty=qty)
+    given_back, refunded = 0, 0
+    for part in parts:
+        given_back += points_back(tender, refunded, part)
+        refunded += part
+    assert given_back == qty
 
 
 def test_a_card_and_cash_sale_refunds_the_card_first_then_cash_net_of_change() -> None:

@@ -178,6 +178,7 @@ async def test_a_return_booked_before_refunds_were_kept_per_tender_counts_as_cas
         "voucher_fen": 0,
         "uses_fen": 0,
         "time_card_fen": 0,
+        "points_fen": 0,
         "total_fen": 2_500,
     }
     assert settled["drawer"]["expected_cash_fen"] == 0

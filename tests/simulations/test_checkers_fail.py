@@ -164,6 +164,10 @@ SHOWN_ELSEWHERE = {
             "overspent_uses_are_conflicts",
             "card_money_conserved",
             "replaced_numbers_refused",
+            "card_changes_take_the_latest",
+            "stale_upgrades_queued",
+            "passwords_guard_spends",
+            "card_paid_returns_refunded",
         ),
         (
             "test_card_simulation",

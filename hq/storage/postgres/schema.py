@@ -69,6 +69,7 @@ DIRECTORY_TABLES = (
     "dir_cards",
     "dir_card_changes",
     "dir_contacts",
+    "dir_reinstatements",
     "members",
 )
 # Begins a write: takes the one write lock, then reads the newest stamp in any feed

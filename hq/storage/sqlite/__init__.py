@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from conflict.voucher_use import IssuedVoucher
 from hq import quarantine
 from hq.audit import AuditReport
 from hq.conflicts import Conflict
@@ -72,8 +73,10 @@ from hq.storage.sqlite import (
     operations,
     operators,
     reports,
+    vouchers,
 )
 from hq.storage.sqlite.schema import migrate
+from hq.vouchers import Campaign
 from protocol.batch import SignedBatch
 from protocol.errors import InvariantBroken
 from protocol.hlc import HybridLogicalClock
@@ -329,6 +332,22 @@ class SqliteHQStore:
             return levels.grade_members(conn, self._append(wall_ms), wall_ms)
 
         return await self._tx(grading)
+
+    async def run_voucher_campaign(
+        self, campaign: Campaign, wall_ms: int, operation: Operation | None = None
+    ) -> tuple[bool, list[IssuedVoucher], list[str]]:
+        def run(conn: Connection) -> tuple[bool, list[IssuedVoucher], list[str]]:
+            self._log(conn, operation)
+            actor = "" if operation is None else operation.doer.actor_id
+            return vouchers.run_campaign(conn, self._append(wall_ms), campaign, wall_ms, actor)
+
+        return await self._tx(run)
+
+    async def voucher_campaigns(self, now_ms: int) -> list[dict[str, Any]]:
+        return await self._read(vouchers.campaigns, now_ms)
+
+    async def voucher_campaign(self, code: str, now_ms: int) -> dict[str, Any]:
+        return await self._read(vouchers.campaign, code, now_ms)
 
     async def member_purchases(
         self, member_id: str, start_ms: int, end_ms: int, branch: str | None

@@ -14,14 +14,16 @@ from typing import Any
 
 from conflict.card_life import CardChange
 from conflict.duplicates import Registration, Sighting
+from conflict.ledger import LedgerEntry
 from conflict.wire import DirectoryRecord, records_of
 from hq import conflicts as queue
 from hq.conflicts import Conflict, ConflictRecord
 from hq.feed_changes import member_change, record_change
 from hq.plan import DirectoryWrite, MemberWrite
-from hq.storage.base import FeedChange
-from hq.storage.sqlite import feeds
+from hq.storage.base import FeedChange, PointsSettings, points_settings
+from hq.storage.sqlite import feeds, inventory
 from hq.storage.sqlite.feeds import FeedAppender
+from loyalty import referrals as loyalty_referrals
 from protocol.hlc import HybridLogicalClock
 from shared_tables import directory_store
 from shared_tables.sql import Connection
@@ -67,6 +69,10 @@ def merge_records(
         if isinstance(write.record, Registration):
             # The writer learns HQ's order for its own registration too.
             touched.append(sight(conn, write.record, codes, append))
+            awards = referral_awards(conn, write.record, now_ms)
+            directory_store.add_records(conn, awards)
+            append.to_each(conn, codes, [record_change(award) for award in awards])
+            touched.extend(awards)
             feeds_grown.update(codes)
         if write.hold_id is not None:
             conn.execute(
@@ -84,6 +90,35 @@ def sight(conn: Connection, registration: Registration, codes: list[str], append
     directory_store.add_records(conn, [sighting])
     append.to_each(conn, codes, [record_change(sighting)])
     return sighting
+
+
+def referral_awards(conn: Connection, registration: Registration, now_ms: int) -> list[LedgerEntry]:
+    """The points the referrers up a new member's chain earn (FEATURES L5), when HQ's
+    settings pay them at registration: booked by HQ on each referrer's first card under
+    ids derived from the member and the level (loyalty.referrals), so a registration
+    sent twice pays once, and a person registered twice (a duplicate of someone HQ has
+    already seen) is no new referral and pays nothing."""
+    held = [
+        r for r in inventory.read_master(conn, "points_settings", ["chain"]) if isinstance(r, PointsSettings)
+    ]
+    settings = points_settings(held[0] if held else None)
+    if settings.referral_trigger != "register" or not any(settings.referral_points):
+        return []
+    member = registration.member_id
+    if len(directory_store.group_of(conn, member).registrations) > 1:
+        return []
+    chain = directory_store.referrer_chain(conn, member, settings.referral_depth)
+    entries = []
+    for award in loyalty_referrals.referral_awards(member, chain, settings):
+        referrer = directory_store.registration(conn, award.referrer)
+        if referrer is None or not referrer.card_numbers:
+            continue
+        card = directory_store.card_root(conn, min(referrer.card_numbers))
+        stamp = now_ms << 16  # HQ's own records stamp its wall time, as its resolutions do
+        entries.append(
+            LedgerEntry(award.award_id, card, "points", "referral", award.points, stamp, queue.HQ_NODE)
+        )
+    return entries
 
 
 def sight_backlog(conn: Connection, append: FeedAppender, now_ms: int) -> int:
@@ -127,7 +162,7 @@ def refresh_conflicts(conn: Connection, records: list[DirectoryRecord], now_ms: 
             [(now_ms, conflict_id) for conflict_id in not_aliases],
         )
     for voucher in touched.vouchers:
-        found = queue.voucher_reuses(directory_store.redemptions_of(conn, voucher), voucher)
+        found = queue.voucher_reuses(directory_store.voucher_uses(conn, voucher), voucher)
         _sync(conn, found, now_ms, stale=("voucher_reused", voucher))
     for card in touched.changed_cards:
         issued = directory_store.issued_card(conn, card)

@@ -11,7 +11,7 @@ from hq.storage.base import BranchRecord, FeedChange, Warehouse
 from hq.storage.sqlite import directory, feeds, inventory, operators
 from hq.storage.sqlite.feeds import FeedAppender
 from protocol.entry import GENESIS_HASH
-from shared_tables import directory_store
+from shared_tables import directory_store, vouchers
 from shared_tables.sql import Connection
 
 BRANCH_COLUMNS = (
@@ -64,8 +64,12 @@ def redeem(
 
 def snapshot(conn: Connection) -> list[FeedChange]:
     """What a new branch starts from: the master data and the directory as they are now,
-    and the conflicts resolved so far."""
+    the vouchers issued, and the conflicts resolved so far."""
     changes = inventory.master_snapshot(conn)
+    changes += [
+        FeedChange("voucher", voucher.voucher_id, "issue", vouchers.payload(voucher, name))
+        for voucher, name in vouchers.every(conn)
+    ]
     changes += [
         member_change(member_id, home, directory_store.decode_profile(blob))
         for member_id, home, blob in conn.execute("SELECT id, home_branch, profile FROM members ORDER BY id")

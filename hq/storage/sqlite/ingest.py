@@ -22,7 +22,7 @@ from hq import quarantine, trust
 from hq.errors import Quarantined, UnknownBranch
 from hq.plan import Plan, RefusedEffect, plan_entries
 from hq.storage.base import IngestResult, QuarantinedEffect, main_warehouse
-from hq.storage.sqlite import directory, feeds, inventory, member_stats, reports
+from hq.storage.sqlite import directory, feeds, inventory, member_stats, reports, vouchers
 from hq.storage.sqlite.feeds import FeedAppender
 from hq.trust import BranchFacts
 from protocol.batch import SignedBatch
@@ -238,6 +238,7 @@ def execute_plan(conn: Connection, plan: Plan, append: FeedAppender, now_ms: int
         photos.put(conn, photo.content_type, photo.data)
     # After the directory: a top-up's id sent twice is refused there, by name, first.
     reports.record_top_ups(conn, plan.top_ups)
+    vouchers.record_uses(conn, plan.voucher_uses)
     # Only a transfer is routed by who is enrolled; a push of sales does not read every branch.
     enrolled = set(feeds.enrolled(conn)) if plan.inventory.transfers else set()
     feeds_grown |= inventory.execute(conn, plan.inventory, append, enrolled)

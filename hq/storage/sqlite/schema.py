@@ -9,6 +9,7 @@ from shared_tables.directory_store import (
     CARDS_SCHEMA,
     CONTACTS_SCHEMA,
     DIRECTORY_SCHEMA,
+    REINSTATEMENTS_SCHEMA,
     SIGHTINGS_SCHEMA,
 )
 from shared_tables.master_data_schema import (
@@ -21,6 +22,7 @@ from shared_tables.master_data_schema import (
 )
 from shared_tables.migrations import migrate as shared_migrate
 from shared_tables.photos import PHOTOS_SCHEMA
+from shared_tables.vouchers import VOUCHERS_SCHEMA
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -362,6 +364,33 @@ MIGRATIONS: tuple[str, ...] = (
     LEVELS_SCHEMA,
     # 17: HQ's points rules and the chain's points settings (loyalty.rules).
     POINTS_SCHEMA,
+    # 18: voucher campaigns (hq.vouchers) and the vouchers they issued (shared_tables.vouchers),
+    # the returns that gave a voucher's use back (conflict.voucher_use), and each use
+    # with the sale it paid for, for a campaign's tracking (hq.plan.VoucherUse).
+    VOUCHERS_SCHEMA
+    + ";"
+    + REINSTATEMENTS_SCHEMA
+    + """;
+    CREATE TABLE voucher_campaigns (
+        code TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        value_fen INTEGER NOT NULL,
+        min_spend_fen INTEGER NOT NULL,
+        valid_from TEXT NOT NULL,
+        valid_until TEXT NOT NULL,
+        criteria TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        last_run_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE voucher_uses (
+        redemption_id TEXT PRIMARY KEY,
+        origin TEXT NOT NULL,
+        voucher_id TEXT NOT NULL,
+        sale_id TEXT NOT NULL,
+        amount_fen INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX voucher_uses_by_voucher ON voucher_uses (voucher_id)
+    """,
 )
 
 
