@@ -20,6 +20,7 @@ from branchline import (
     audit_cli,
     conflicts_cli,
     hq_inventory_cli,
+    loyalty_cli,
     operators_cli,
     purchasing_cli,
     quarantine_cli,
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cli.add_parser(hq)
     quarantine_cli.add_parser(hq)
     hq_inventory_cli.add_parser(hq)
+    loyalty_cli.add_hq_parser(hq)
 
     node = commands.add_parser("node", help="a branch node").add_subparsers(dest="action", required=True)
     p = node.add_parser("init", help="create a node and enroll it with HQ")
@@ -79,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     transfers_cli.add_parser(commands)
     purchasing_cli.add_parser(commands)
     stock_cli.add_parser(commands)
+    loyalty_cli.add_parser(commands)
 
     p = commands.add_parser("simulate", help="a network-partition simulation (seeded, reproducible)")
     p.add_argument("scenario", type=Path, help="a scenario file (TOML), e.g. simulations/scenarios/*.toml")
@@ -151,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
             return _operator_command(quarantine_cli.run, args)
         elif args.action in hq_inventory_cli.ACTIONS:
             return _operator_command(hq_inventory_cli.run, args)
+        elif args.action in loyalty_cli.HQ_ACTIONS:
+            return _operator_command(loyalty_cli.run_hq, args)
         elif args.action == "enroll-token":
             ttl_s = int(args.ttl_hours * 3600)
             print(asyncio.run(setup.issue_enroll_token(args.data, args.branch, ttl_s)))
@@ -185,6 +190,8 @@ def run(args: argparse.Namespace) -> int:
         return _operator_command(purchasing_cli.run, args)
     if args.command == "stock":
         return _operator_command(stock_cli.run, args)
+    if args.command in loyalty_cli.NODE_COMMANDS:
+        return _operator_command(loyalty_cli.run_node, args)
     from branchline.up import up
 
     return asyncio.run(up(args.branches, args.data, args.port, trading=not args.no_trading, db=args.db))

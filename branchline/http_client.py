@@ -49,12 +49,16 @@ def call(
             return answer
     except urllib.error.HTTPError as exc:
         try:
-            message = json.loads(exc.read()).get("message", exc.reason)
-        except ValueError:
-            message = exc.reason
-        raise CommandFailed(f"{what} refused ({exc.code}): {message}") from None
+            refusal = json.loads(exc.read())
+            code, message = refusal.get("error", "refused"), refusal.get("message", exc.reason)
+        except (ValueError, AttributeError):
+            code, message = "refused", exc.reason
+        raise CommandFailed(f"{what} refused ({exc.code} {code}): {message}") from None
     except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-        raise CommandFailed(f"{what} at {base} did not answer: {exc}; is it running?") from None
+        # A write with an Idempotency-Key may have been booked: sending it again with the
+        # same key books it once.
+        retry = f"; repeat with --key {key} to book it once" if key and method != "GET" else ""
+        raise CommandFailed(f"{what} at {base} did not answer: {exc}; is it running?{retry}") from None
 
 
 def item_lines(specs: list[str], *, qty_name: str = "qty", with_cost: bool = False) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from conflict.card_life import (
     CardChange,
@@ -279,8 +280,8 @@ class Directory:
 
 
 def ledger_row(entry: LedgerEntry) -> list[object]:
-    """A ledger entry as a list; the item only when it has one, so the entries written
-    before items existed keep their bytes."""
+    """A ledger entry as a list; the item, and after it a points movement's lot facts,
+    only when it has them, so the entries written before either existed keep their bytes."""
     row: list[object] = [
         entry.entry_id,
         entry.card_id,
@@ -290,7 +291,23 @@ def ledger_row(entry: LedgerEntry) -> list[object]:
         entry.hlc,
         entry.node,
     ]
+    if entry.has_lot_facts:
+        lots = [[lot_id, points] for lot_id, points in entry.lots]
+        return [*row, entry.item, lots, entry.of, entry.expires_at_ms]
     return [*row, entry.item] if entry.item else row
+
+
+def ledger_from_row(body: list[Any]) -> LedgerEntry:
+    """`ledger_row`'s list back: lots come over msgpack as lists of lists."""
+    if len(body) > 8:
+        body = [*body[:8], lots_from_row(body[8]), *body[9:]]
+    return LedgerEntry(*body)
+
+
+def lots_from_row(parts: Any) -> tuple[tuple[str, int], ...]:
+    if not isinstance(parts, list | tuple):
+        raise InvalidRecord("lots must be a list of (lot id, points) pairs")
+    return tuple(tuple(part) if isinstance(part, list | tuple) else part for part in parts)
 
 
 def card_row(card: CardIssue) -> list[object]:
@@ -413,7 +430,7 @@ def decode(data: bytes) -> Directory:
         card_events = [
             CardEvent(i, c, k, h, n, frozenset(seen)) for i, c, k, h, n, seen in raw["card_events"]
         ]
-        ledger = [LedgerEntry(*row) for row in raw["ledger"]]
+        ledger = [ledger_from_row(row) for row in raw["ledger"]]
         registrations = [
             Registration(m, phone, frozenset(cards), h, n) for m, phone, cards, h, n in raw["registrations"]
         ]

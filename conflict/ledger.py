@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from conflict.errors import InvalidRecord, LedgerEntryConflict, check_int, check_text, union_by_id
 from protocol.contract.fields import ITEM_LEDGERS as CONTRACT_ITEM_LEDGERS
 from protocol.contract.fields import LEDGER_SIGNS
-from protocol.limits import MAX_LEDGER_AMOUNT
+from protocol.limits import MAX_LEDGER_AMOUNT, MAX_POINTS_LOT_PARTS
 
 __all__ = [
     "ENTRY_SIGNS",
@@ -52,6 +52,7 @@ ENTRY_SIGNS: Mapping[str, Mapping[str, int]] = LEDGER_SIGNS
 # 10^12 fen is ten billion yuan: far above any card, far below msgpack's int64,
 # so a sum of a million entries cannot overflow a signed 64-bit column either.
 MAX_ABS_AMOUNT = MAX_LEDGER_AMOUNT
+MAX_LOT_PARTS = MAX_POINTS_LOT_PARTS
 
 Ledger = Mapping[str, "LedgerEntry"]
 
@@ -68,6 +69,13 @@ class LedgerEntry:
     hlc: int
     node: str
     item: str = ""  # the service item a uses entry counts; empty on every other ledger
+    # The points ledger keeps its points as lots (loyalty.lot_ledger): an earning is a
+    # lot expiring at `expires_at_ms` (0: never); a spend, an expiry or a return names
+    # the (lot, points) it took or put back in `lots`, and a return the movement it
+    # reverses in `of`. Empty on every other ledger.
+    lots: tuple[tuple[str, int], ...] = ()
+    of: str = ""
+    expires_at_ms: int = 0
 
     def __post_init__(self) -> None:
         check_text(self.entry_id, "entry_id")
@@ -98,6 +106,31 @@ class LedgerEntry:
             raise InvalidRecord(
                 f"a {self.kind} on the {self.ledger} ledger must be {'+' if sign > 0 else '-'}"
             )
+        if self.has_lot_facts:
+            self._check_lot_facts()
+
+    @property
+    def has_lot_facts(self) -> bool:
+        return bool(self.lots or self.of or self.expires_at_ms)
+
+    def _check_lot_facts(self) -> None:
+        # Shapes only: what the facts mean (a spend's lots within its amount, an expiry
+        # on an earning) is loyalty.lot_ledger's to judge, which sets aside what does not
+        # add up, so a validly signed entry is always stored and never wedges replication.
+        if not isinstance(self.lots, tuple) or len(self.lots) > MAX_LOT_PARTS:
+            raise InvalidRecord(f"lots must be at most {MAX_LOT_PARTS} (lot, points) pairs")
+        for part in self.lots:
+            if not isinstance(part, tuple) or len(part) != 2:
+                raise InvalidRecord("each of lots is a (lot id, points) pair")
+            check_text(part[0], "a lot id")
+            check_int(part[1], "a lot's points")
+            if not 0 < part[1] <= MAX_ABS_AMOUNT:
+                raise InvalidRecord("a lot's points must be above zero")
+        if not isinstance(self.of, str):
+            raise InvalidRecord("of must be text")
+        check_int(self.expires_at_ms, "expires_at_ms")
+        if self.expires_at_ms < 0:
+            raise InvalidRecord("expires_at_ms is a time in ms (0: never)")
 
     @property
     def stamp(self) -> tuple[int, str, str]:

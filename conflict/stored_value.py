@@ -25,7 +25,9 @@ __all__ = ["GIVEN", "PAID_IN", "StoredValue", "stored_value"]
 # Kinds that bring paid money onto the card; GIVEN what was not paid for, "adjust" an
 # operator's correction.
 PAID_IN = ("top_up", "issue", "refund", "transfer_in")
-GIVEN = ("bonus", "from_points")
+# A rebate taken back (rebate_return, negative) takes from what was given, not from
+# what was paid: it never lessens what may be paid back.
+GIVEN = ("bonus", "from_points", "rebate", "rebate_return")
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,9 @@ from conflict.directory import (
     change_row,
     contact_from_row,
     contact_row,
+    ledger_from_row,
     ledger_row,
+    lots_from_row,
     reinstatement_from_row,
     reinstatement_row,
 )
@@ -176,7 +178,7 @@ def from_payload(payload: Any) -> DirectoryRecord:
             event_id, card_id, event_kind, hlc, node, seen = body
             return CardEvent(event_id, card_id, event_kind, hlc, node, _frozen(seen, "seen"))
         if kind == "ledger":
-            return LedgerEntry(*body)
+            return ledger_from_row(body)
         if kind == "redemption":
             return Redemption(*body)
         if kind == "sighting":
@@ -219,6 +221,9 @@ def from_entry(kind: str, op: str, entity_id: str, hlc: int, origin: str, payloa
                 hlc,
                 origin,
                 payload.get("item", ""),
+                lots_from_row(payload.get("lots", [])),
+                payload.get("of", ""),
+                payload.get("expires_at_ms", 0),
             )
         if (kind, op) == ENTRY_KINDS["redemption"]:
             return Redemption(entity_id, payload["voucher_id"], payload["amount_fen"], hlc, origin)

@@ -18,6 +18,7 @@ from hq import (
     member_api,
     member_stats,
     pages,
+    points_expiry,
     sales_api,
     voucher_api,
 )
@@ -391,5 +392,6 @@ def create_app(data_dir: Path, db: str | None = None) -> web.Application:
 
     app.cleanup_ctx.append(lifecycle)
     app.cleanup_ctx.append(levels_api.daily_grading)
+    app.cleanup_ctx.append(points_expiry.hourly_expiry)
     app.on_shutdown.append(release_long_polls)
     return app

@@ -14,16 +14,25 @@ Rules:
    when it changes, so a daily run of an unchanged chain publishes nothing. Two HQ
    processes grading at once publish each change once (the store writes a level only
    where it differs).
+5. A level bought with points at a till (FEATURES L4, node.services.level_purchase,
+   entry member/buy_level) lasts like an earned one: its level's `period_days` from the
+   purchase (`valid_until_ms`, fixed by the till when it sold it). While it holds it
+   counts as earned, so the member's level is the highest of what they earn and what
+   they bought, and no grading takes it away before its end; after it, the member
+   keeps it only if they earn it. HQ grades the buyer as soon as the purchase reaches
+   it, so every branch hears the level without waiting for the daily run. A bought
+   level HQ has since switched off counts no more than an earned one would.
 
 Pure: figures in, the level out; hq.storage reads the figures and keeps the grades.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from hq.storage.base import Level
+from protocol.entry import Entry
 
 DAY_MS = 86_400_000
 
@@ -42,11 +51,43 @@ def earns(level: Level, figures: Figures) -> bool:
     return by_spend or by_visits
 
 
-def grade(levels: Sequence[Level], figures_by_period: Mapping[int, Figures]) -> Level | None:
-    """The member's level (rule 3) from their figures over each level's period (rule 1)."""
+@dataclass(frozen=True, slots=True)
+class LevelPurchase:
+    """A level a till sold a member for points (entry member/buy_level), as HQ keeps it."""
+
+    origin: str
+    purchase_id: str
+    member_id: str
+    level: str
+    points: int
+    at_ms: int
+    valid_until_ms: int
+
+
+def level_purchase(entry: Entry) -> LevelPurchase:
+    """A member/buy_level entry the contract has passed (hq.plan)."""
+    payload = entry.payload
+    return LevelPurchase(
+        entry.origin,
+        entry.entity_id,
+        payload["member_id"],
+        payload["level"],
+        payload["points"],
+        payload["at_ms"],
+        payload["valid_until_ms"],
+    )
+
+
+def grade(
+    levels: Sequence[Level], figures_by_period: Mapping[int, Figures], bought: Iterable[str] = ()
+) -> Level | None:
+    """The member's level (rule 3) from their figures over each level's period (rule 1)
+    and the levels they bought that still hold (rule 5)."""
+    held = set(bought)
     earned = [
         level
         for level in levels
-        if level.active and earns(level, figures_by_period.get(level.period_days, Figures()))
+        if level.active
+        and (level.code in held or earns(level, figures_by_period.get(level.period_days, Figures())))
     ]
     return max(earned, key=lambda level: (level.rank, level.code), default=None)

@@ -20,6 +20,7 @@ from typing import Any
 from hq.errors import InvalidMasterData, UnknownReference, WarehouseKeeperFixed
 from hq.storage.base import (
     MASTER_KINDS,
+    Bundle,
     CardType,
     Category,
     Level,
@@ -27,14 +28,18 @@ from hq.storage.base import (
     PointsRule,
     PointsSettings,
     Product,
+    RebateRule,
+    SpecialPrice,
     TopUpRule,
     Warehouse,
     points_settings,
 )
 from inventory.costing import METHODS
+from loyalty import discounts as loyalty_discounts
 from loyalty import rules as loyalty_rules
-from loyalty.errors import InvalidPointsSettings, InvalidRule
+from loyalty.errors import InvalidDiscount, InvalidPointsSettings, InvalidRule
 from protocol.codec import check_branch_code
+from protocol.contract.discounts import MAX_BUNDLE_LINES, REBATE_KINDS
 from protocol.contract.employees import EMPLOYEE_CODE_PATTERN
 from protocol.contract.fields import POINTS_COMBINE_MODES, POINTS_RULE_KINDS, REFERRAL_TRIGGERS, TENDER_KINDS
 from protocol.errors import MalformedMessage
@@ -81,6 +86,9 @@ PLURALS = {
     "level": "levels",
     "points_rule": "points_rules",
     "points_settings": "points_settings",
+    "special_price": "special_prices",
+    "bundle": "bundles",
+    "rebate_rule": "rebate_rules",
 }
 
 
@@ -255,6 +263,25 @@ def _points(value: Any, where: str) -> tuple[int, ...]:
     return tuple(check(points, f"{where}[{n}]") for n, points in enumerate(value))
 
 
+def _bundle_lines(value: Any, where: str) -> tuple[tuple[str, int], ...]:
+    """A bundle's products: a list of {"sku", "qty"}, each product once."""
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_BUNDLE_LINES:
+        raise InvalidMasterData(f"{where} must be a list of 1 to {MAX_BUNDLE_LINES} lines of sku and qty")
+    return _bundle(MAX_SALE_LINE_QTY)(value, where)  # type: ignore[no-any-return]
+
+
+def _rebate_kind(value: Any, where: str) -> str:
+    if value not in REBATE_KINDS:
+        raise InvalidMasterData(
+            f"{where} must be {' or '.join(REBATE_KINDS)}, not {value!r}: a rebate is given back as"
+            " stored value on the member's card (rebates as vouchers are not built)"
+        )
+    return str(value)
+
+
+_PRICE = _integer(1, MAX_FEN, "an integer number of fen above 0")
+_DISCOUNT_WINDOW: dict[str, Check] = {"valid_from_ms": _instant, "valid_until_ms": _instant, "active": _flag}
+
 # Each kind's fields and how each is checked. The key field and the fields
 # without a default in the record's dataclass are required for a new record.
 CHECKS: dict[str, dict[str, Check]] = {
@@ -277,6 +304,9 @@ CHECKS: dict[str, dict[str, Check]] = {
         "specified_cost_fen": _optional(_FEN),
         "supplier": _optional(_code),
         "service": _flag,
+        # Points per unit to redeem it for (null: not redeemable); a price of none or
+        # below would give the goods away.
+        "points_price": _optional(_integer(1, MAX_LEDGER_AMOUNT, "a whole number of points")),
     },
     "category": {
         "code": _code,
@@ -331,6 +361,9 @@ CHECKS: dict[str, dict[str, Check]] = {
         "min_visits": _optional(_integer(1, MAX_LEVEL_VISITS)),
         "period_days": _integer(1, MAX_LEVEL_PERIOD_DAYS),
         "active": _flag,
+        # Points to buy it from the level just below (null: not sold); a price of none
+        # or below would give the level away.
+        "points_price": _optional(_integer(1, MAX_LEDGER_AMOUNT, "a whole number of points")),
     },
     "points_rule": {
         "code": _text(MAX_POINTS_RULE_CODE_CHARS),
@@ -352,6 +385,28 @@ CHECKS: dict[str, dict[str, Check]] = {
         "referral_points": _points,
         "referral_trigger": _one_of(REFERRAL_TRIGGERS),
         "point_value_fen": _integer(1, MAX_POINT_VALUE_FEN),
+    },
+    "special_price": {
+        "code": _code,
+        "name": _text(MAX_NAME_CHARS),
+        "sku": _text(MAX_CODE_CHARS),
+        "price_fen": _PRICE,
+        **_DISCOUNT_WINDOW,
+    },
+    "bundle": {
+        "code": _code,
+        "name": _text(MAX_NAME_CHARS),
+        "lines": _bundle_lines,
+        "price_fen": _PRICE,
+        **_DISCOUNT_WINDOW,
+    },
+    "rebate_rule": {
+        "code": _code,
+        "name": _text(MAX_NAME_CHARS),
+        "min_spend_fen": _integer(1, MAX_SALE_FEN, "an integer number of fen above 0"),
+        "back_fen": _integer(1, MAX_SALE_FEN, "an integer number of fen above 0"),
+        "kind": _rebate_kind,
+        **_DISCOUNT_WINDOW,
     },
     "employee": {
         "code": _employee_code,
@@ -433,7 +488,45 @@ def merge(kind: str, held: MasterRecord | None, given: dict[str, Any]) -> Master
         _check_points_rule(record)
     if isinstance(record, PointsSettings):
         _check_points_settings(record)
+    if isinstance(record, SpecialPrice | Bundle | RebateRule):
+        _check_discount(record)
     return record
+
+
+def _check_discount(record: SpecialPrice | Bundle | RebateRule) -> None:
+    """The record as loyalty.discounts reads it: a window that ends before it starts, a
+    bundle of one unit, a rebate giving back more than its spend are refused here, not
+    at a till."""
+    window = (record.valid_from_ms, record.valid_until_ms)
+    try:
+        if isinstance(record, SpecialPrice):
+            loyalty_discounts.SpecialPrice(record.code, record.sku, record.price_fen, *window)
+        elif isinstance(record, Bundle):
+            loyalty_discounts.Bundle(record.code, record.lines, record.price_fen, *window)
+        else:
+            loyalty_discounts.RebateRule(record.code, record.min_spend_fen, record.back_fen, *window)
+    except InvalidDiscount as refused:
+        raise InvalidMasterData(str(refused)) from None
+
+
+def check_discount_prices(record: MasterRecord, list_price_fen: Callable[[str], int]) -> None:
+    """A special price below its product's list price, a bundle below its products' list
+    prices together, as HQ holds them now: otherwise it is a typo (the till never charges
+    more for an offer, so it would silently do nothing)."""
+    if isinstance(record, SpecialPrice):
+        listed = list_price_fen(record.sku)
+        if record.price_fen >= listed:
+            raise InvalidMasterData(
+                f"special price {record.code}: {record.price_fen} fen is not below {record.sku}'s"
+                f" list price of {listed} fen; a special price must be lower"
+            )
+    elif isinstance(record, Bundle):
+        listed = sum(qty * list_price_fen(sku) for sku, qty in record.lines)
+        if record.price_fen >= listed:
+            raise InvalidMasterData(
+                f"bundle {record.code}: {record.price_fen} fen is not below its products' list prices"
+                f" together ({listed} fen); a bundle must cost less than buying them apart"
+            )
 
 
 def _check_points_rule(rule: PointsRule) -> None:
@@ -463,12 +556,6 @@ def _check_points_settings(settings: PointsSettings) -> None:
         points_settings(settings)
     except InvalidPointsSettings as refused:
         raise InvalidMasterData(str(refused)) from None
-    if settings.referral_trigger != "register":
-        # Refused rather than stored and ignored: nobody would be paid.
-        raise InvalidMasterData(
-            "referral points are paid at registration for now (referral_trigger register);"
-            " paying them at the first purchase is not built yet"
-        )
 
 
 def _check_product(product: Product) -> None:
@@ -513,6 +600,10 @@ def references(record: MasterRecord) -> list[tuple[str, str]]:
         named += [("product", sku) for sku in record.services]
     elif isinstance(record, TopUpRule):
         named = [("card_type", record.card_type)]
+    elif isinstance(record, SpecialPrice):
+        named = [("product", record.sku)]
+    elif isinstance(record, Bundle):
+        named = [("product", sku) for sku, _ in record.lines]
     elif isinstance(record, PointsRule) and record.kind in ("category", "product", "extra"):
         named = [("category" if record.kind == "category" else "product", record.target)]
     else:

@@ -20,7 +20,7 @@ from typing import Any
 
 from conflict.profile import PROFILE_FIELDS, StampedField, stamp_fields
 from conflict.wire import DirectoryRecord, from_entry, records_from_entry
-from hq import inventory_plan, member_stats
+from hq import inventory_plan, levels, member_stats
 from hq.errors import BeyondItsBranch, OutOfBounds
 from hq.inventory_plan import InventoryPlan
 from protocol.contract import (
@@ -30,6 +30,7 @@ from protocol.contract import (
     LEDGER_ENTRY,
     MEMBER_CONTACT,
     MEMBER_EDIT,
+    MEMBER_LEVEL_BUY,
     MEMBER_PHOTO,
     MEMBER_REGISTER,
     SALE_CHECKOUT,
@@ -130,7 +131,7 @@ class RefusedEffect:
 
 
 # How far each of a plan's lists had grown: an entry refused half-way is cut back to it.
-Mark = tuple[int, int, int, int, int, int, int, int, int, int, int]
+Mark = tuple[int, int, int, int, int, int, int, int, int, int, int, int]
 
 
 @dataclass
@@ -144,6 +145,7 @@ class Plan:
     member_purchases: list[member_stats.MemberSale | member_stats.MemberReturn] = field(default_factory=list)
     photos: list[PhotoWrite] = field(default_factory=list)
     voucher_uses: list[VoucherUse] = field(default_factory=list)
+    level_purchases: list[levels.LevelPurchase] = field(default_factory=list)
     refused: list[RefusedEffect] = field(default_factory=list)  # in log order
 
     def mark(self) -> Mark:
@@ -160,6 +162,7 @@ class Plan:
             len(self.member_purchases),
             len(self.photos),
             len(self.voucher_uses),
+            len(self.level_purchases),
         )
 
     def cut_back(self, mark: Mark) -> None:
@@ -175,6 +178,7 @@ class Plan:
         del self.member_purchases[mark[8] :]
         del self.photos[mark[9] :]
         del self.voucher_uses[mark[10] :]
+        del self.level_purchases[mark[11] :]
 
 
 def plan_entries(entries: Iterable[Entry]) -> Plan:
@@ -391,6 +395,12 @@ def _photo(plan: Plan, entry: Entry) -> None:
     plan.photos.append(PhotoWrite(entry.origin, entry.payload["content_type"], entry.payload["data"]))
 
 
+def _level_purchase(plan: Plan, entry: Entry) -> None:
+    """A level bought with points: its points are a ledger entry of their own; the
+    level counts in HQ's grading while it holds (hq.levels rule 5)."""
+    plan.level_purchases.append(levels.level_purchase(entry))
+
+
 _HANDLERS = {
     SALE_CHECKOUT.key: _sale,
     SALE_RETURN_POST.key: _sale_return,
@@ -405,4 +415,5 @@ _HANDLERS = {
     CARD_CHANGE.key: _card_change,
     MEMBER_CONTACT.key: _contact,
     MEMBER_PHOTO.key: _photo,
+    MEMBER_LEVEL_BUY.key: _level_purchase,
 }

@@ -241,6 +241,14 @@ class HQ:
         self.notifier.notify(grown)
         return changes
 
+    async def expire_points(self, due_ms: int | None = None) -> int:
+        """Book the expiry of HQ's own points lots due now (or by `due_ms`): HQ's
+        scheduled run (hq.points_expiry). The points expired."""
+        now = self.wall_ms()
+        expired, grown = await self.store.expire_points(now, now if due_ms is None else due_ms)
+        self.notifier.notify(grown)
+        return expired
+
     async def run_voucher_campaign(self, body: Any, doer: Doer) -> tuple[bool, list[IssuedVoucher]]:
         """An operator's voucher campaign (hq.vouchers): checked, stored, and a voucher issued
         to each member who newly fits, published to every branch. Whether the campaign is

@@ -11,6 +11,7 @@ from __future__ import annotations
 from protocol.errors import Refused
 
 __all__ = [
+    "InvalidDiscount",
     "InvalidPointsRecord",
     "InvalidPointsSettings",
     "InvalidReturn",
@@ -37,6 +38,17 @@ class InvalidPointsSettings(Refused):
 
     http_status = 422
     code = "invalid_points_settings"
+
+
+class InvalidDiscount(Refused):
+    """A special price, bundle, rebate rule or the lines handed to the discount rules
+    cannot apply as written (a window that ends before it starts, a price of 0, a bundle
+    naming a product twice, a rebate giving back more than was spent, a line priced
+    below nothing). The message names the record and the field; correct it at HQ (or
+    fix the checkout that built the lines)."""
+
+    http_status = 422
+    code = "invalid_discount"
 
 
 class InvalidSaleFacts(Refused):

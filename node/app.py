@@ -13,7 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[impo
 from node.config import KEY_FILE, STORE_FILE, load_config, read_private_key
 from node.routes import ROUTE_TABLES
 from node.routes.context import ACTOR, CONTEXT, MAX_JSON_BODY_BYTES, NodeContext
-from node.services import birthdays, outbox
+from node.services import birthdays, outbox, points_expiry
 from node.services.operators import Sessions
 from node.store.changelog import LogHead
 from node.store.store import Store
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-# The node's one scheduler of timed jobs (node.services.birthdays, node.services.outbox).
+# The node's one scheduler of timed jobs (node.services.birthdays, outbox, points_expiry).
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
 
 
@@ -118,12 +118,15 @@ def create_app(
         scheduler = AsyncIOScheduler(timezone=config.zone)
         birthdays.schedule(scheduler, greetings, config.birthday_greetings_time)
         outbox.schedule(scheduler, gateway, config.zone)
+        expiry = points_expiry.PointsExpiry(context.store, jobs_wall_ms)
+        points_expiry.schedule(scheduler, expiry, config.zone)
         scheduler.start()
         app[SCHEDULER] = scheduler
         yield
         # A run under way finishes before the store closes, and none starts after:
         # the scheduler's own shutdown would cancel it part way.
         await greetings.close()
+        await expiry.close()
         await gateway.close()
         scheduler.shutdown(wait=False)
 

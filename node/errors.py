@@ -20,11 +20,15 @@ __all__ = [
     "InsufficientBalance",
     "InsufficientStock",
     "InvalidRequest",
+    "LevelNotAbove",
+    "LevelNotForSale",
     "MalformedBody",
     "NoPhoto",
     "NotEnrolled",
     "NotFound",
+    "NotNextLevel",
     "NotOnThisCard",
+    "NotRedeemable",
     "NotRefundable",
     "NothingToClear",
     "NothingToReplenish",
@@ -35,11 +39,13 @@ __all__ = [
     "PhotoFromHQBroken",
     "PhotoTooLarge",
     "PhotoUnavailable",
+    "RedeemNeedsMember",
     "ReplicatorStarting",
     "TenderShort",
     "TransferToItself",
     "UnknownCard",
     "UnknownCardType",
+    "UnknownLevel",
     "UnknownMember",
     "UnknownProduct",
     "UnknownSalesperson",
@@ -355,3 +361,50 @@ class PhotoFromHQBroken(Refused):
 
     http_status = 502
     code = "photo_from_hq_broken"
+
+
+class UnknownLevel(NotFound):
+    """No active member level under this code in HQ's master data as this branch has
+    it; list them with GET /api/levels."""
+
+    code = "unknown_level"
+
+
+class LevelNotAbove(Refused):
+    """The member holds this level or a higher one already (graded by HQ, bought, or
+    given by a card): there is nothing to buy."""
+
+    http_status = 409
+    code = "level_not_above"
+
+
+class NotNextLevel(Refused):
+    """A level is bought one step at a time, from the level just below it: buy the next
+    level up first (the message names it)."""
+
+    http_status = 409
+    code = "not_next_level"
+
+
+class LevelNotForSale(Refused):
+    """HQ sells this level for no points (its points_price is unset): it is only
+    earned by spend or visits."""
+
+    http_status = 409
+    code = "level_not_for_sale"
+
+
+class NotRedeemable(Refused):
+    """A sale line asks to redeem goods for points that HQ gives no points price (FEATURES
+    L7): sell it for money, or ask HQ to price it in points."""
+
+    http_status = 409
+    code = "not_redeemable"
+
+
+class RedeemNeedsMember(Refused):
+    """Goods are redeemed with a member's points: name the member (one with a card at
+    this branch) on the sale, or sell the line for money."""
+
+    http_status = 422
+    code = "redeem_needs_member"

@@ -69,6 +69,9 @@ MAX_ORDER_LINES = 2_500
 # A ledger movement (stored value in fen, points, uses, credit): ten billion yuan
 # is far above any card, and a sum of a million such entries still fits 64 bits.
 MAX_LEDGER_AMOUNT = 10**12
+# The points lots one movement may name (loyalty.lot_ledger): a (lot id, points) pair
+# is at most about 100 bytes, so 500 of them keep a spend well inside MAX_ENTRY_BYTES.
+MAX_POINTS_LOT_PARTS = 500
 # A member holds a few cards; bound what one registration may claim.
 MAX_CARDS_PER_REGISTRATION = 32
 # An unlock or resume names the open reports its branch saw; a card has a handful.

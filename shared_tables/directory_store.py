@@ -158,6 +158,22 @@ REINSTATEMENTS_SCHEMA = """
     CREATE INDEX dir_reinstatements_by_voucher ON dir_reinstatements (voucher_id)
 """
 
+# The points lots a replica still has to look at (loyalty.lot_ledger), filled as the
+# ledger's records arrive: lots that will expire, by when (the node that earned them
+# books their expiry), and cards whose points a return left owing (the next earning
+# settles the debt first). Work lists, not records: each replica empties its own. A
+# later migration than REINSTATEMENTS_SCHEMA on both sides.
+POINTS_LOTS_SCHEMA = """
+    CREATE TABLE points_due (
+        lot_id TEXT PRIMARY KEY,
+        card_id TEXT NOT NULL,
+        due_ms INTEGER NOT NULL,
+        node TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX points_due_by_node ON points_due (node, due_ms);
+    CREATE TABLE points_owing (card_id TEXT PRIMARY KEY) WITHOUT ROWID
+"""
+
 # Ids per IN (...) query, well under SQLite's default limit of 32,766 parameters.
 SQL_CHUNK = 500
 
@@ -241,6 +257,15 @@ def _insert(conn: Connection, record: DirectoryRecord, blob: bytes) -> None:
                 record.item,
             ),
         )
+        if record.expires_at_ms:
+            conn.execute(
+                "INSERT INTO points_due VALUES (?, ?, ?, ?)",
+                (record.entry_id, record.card_id, record.expires_at_ms, record.node),
+            )
+        elif record.kind == "return" and record.ledger == "points" and -record.amount > _lotted(record):
+            conn.execute("INSERT OR IGNORE INTO points_owing VALUES (?)", (record.card_id,))
+        elif record.kind == "refund" and record.of:
+            _due_again(conn, [lot_id for lot_id, _ in record.lots])
     elif isinstance(record, Redemption):
         conn.execute(
             "INSERT INTO dir_redemptions VALUES (?, ?, ?)", (record.redemption_id, record.voucher_id, blob)
@@ -264,6 +289,22 @@ def _insert(conn: Connection, record: DirectoryRecord, blob: bytes) -> None:
             "INSERT INTO dir_reinstatements VALUES (?, ?, ?, ?)",
             (record.reinstatement_id, record.redemption_id, record.voucher_id, blob),
         )
+
+
+def _due_again(conn: Connection, lot_ids: list[str]) -> None:
+    """Points put back into lots expire with them: each lot is on the work list again."""
+    for lot_id in lot_ids:
+        row = conn.execute("SELECT record FROM dir_ledger WHERE entry_id = ?", (lot_id,)).fetchone()
+        lot = None if row is None else _decode(row[0])
+        if isinstance(lot, LedgerEntry) and lot.expires_at_ms:
+            conn.execute(
+                "INSERT OR IGNORE INTO points_due VALUES (?, ?, ?, ?)",
+                (lot.entry_id, lot.card_id, lot.expires_at_ms, lot.node),
+            )
+
+
+def _lotted(entry: LedgerEntry) -> int:
+    return sum(points for _, points in entry.lots)
 
 
 def _decode(blob: Any) -> Any:

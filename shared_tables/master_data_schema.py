@@ -128,3 +128,48 @@ POINTS_SCHEMA = """
         point_value_fen INTEGER NOT NULL DEFAULT 1
     ) WITHOUT ROWID
 """
+
+# What a level costs in points to buy from the level just below (FEATURES L4; null: it
+# is not sold for points), as HQ prices it.
+LEVEL_PRICES_SCHEMA = """
+    ALTER TABLE levels ADD COLUMN points_price INTEGER
+"""
+
+# HQ's discounts (loyalty.discounts, FEATURES L11): special prices, bundles (lines a JSON
+# list of products and quantities) and purchase rebates, each in force within its window.
+DISCOUNTS_SCHEMA = """
+    CREATE TABLE special_prices (
+        code TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        sku TEXT NOT NULL,
+        price_fen INTEGER NOT NULL,
+        valid_from_ms INTEGER NOT NULL DEFAULT 0,
+        valid_until_ms INTEGER NOT NULL DEFAULT 0,
+        active INTEGER NOT NULL DEFAULT 1
+    ) WITHOUT ROWID;
+    CREATE TABLE bundles (
+        code TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        lines TEXT NOT NULL DEFAULT '[]',
+        price_fen INTEGER NOT NULL,
+        valid_from_ms INTEGER NOT NULL DEFAULT 0,
+        valid_until_ms INTEGER NOT NULL DEFAULT 0,
+        active INTEGER NOT NULL DEFAULT 1
+    ) WITHOUT ROWID;
+    CREATE TABLE rebate_rules (
+        code TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        min_spend_fen INTEGER NOT NULL,
+        back_fen INTEGER NOT NULL,
+        kind TEXT NOT NULL DEFAULT 'stored_value',
+        valid_from_ms INTEGER NOT NULL DEFAULT 0,
+        valid_until_ms INTEGER NOT NULL DEFAULT 0,
+        active INTEGER NOT NULL DEFAULT 1
+    ) WITHOUT ROWID
+"""
+
+# What a product costs in points to redeem, per unit (FEATURES L7; null: it is not
+# redeemable), as HQ prices it.
+PRODUCT_POINTS_SCHEMA = """
+    ALTER TABLE products ADD COLUMN points_price INTEGER
+"""

@@ -60,6 +60,7 @@ from simulations.card_life_records import (
     PasswordSet,
     Upgraded,
 )
+from simulations.loyalty_ops import record_return_points
 from simulations.model import Load
 from simulations.running import RunningSimulation
 from simulations.shop import GOODS, Booked, CardSold, issue_entries, pick_member
@@ -245,6 +246,21 @@ class CardOps:
         """The checkout as the node's route rings it up, with the node's password throttle."""
         link = self.sim.links[node.code]
         return await checkout.sell(node.db, link, node.enrolled, request, sale_id, node.card_passwords)
+
+    async def _cup_fen(self, node: SimNode, member_id: str) -> int:
+        """What the member pays for a cup here, as the till's preview says: their card's
+        discount off the price (loyalty.discounts); the shelf price where the preview
+        refuses (the sale will meet the same refusal)."""
+        at_ms = node.db.writer.now_ms()
+        day = cards.day_of(at_ms, node.enrolled.zone)
+        sale = SaleRequest(member_id, ((SPEND_SKU, 1),), (Tender("cash", SPEND_FEN),), None)
+        try:
+            answer = await node.db.read(
+                lambda conn: checkout.preview(conn, sale, at_ms, day, node.enrolled.branch)
+            )
+        except Refused:
+            return SPEND_FEN
+        return int(answer["total_fen"])
 
     def _record_card_sale(self, node: SimNode, sale_id: str, receipt: dict[str, Any]) -> None:
         """What the till was told of a sale a card paid for: as any sale, and its lines and
@@ -442,7 +458,8 @@ class CardOps:
             return
         card = self.ledger.presented.get(sold.card_id, sold.card_id)
         given, on_purpose = self._keyed_in(node, sold.card_id)
-        tender = Tender("stored_value", SPEND_FEN, card=card, password=given)
+        price_fen = await self._cup_fen(node, sold.member_id)
+        tender = Tender("stored_value", price_fen, card=card, password=given)
         request = SaleRequest(sold.member_id, ((SPEND_SKU, 1),), (tender,), None)
         sale_id = uuid7(node.wall_ms(), self.rng.randbytes(10))
         # The hold waits for HQ's answer in simulated time: a task of the node's, as
@@ -514,7 +531,7 @@ class CardOps:
         figures = self.sim.figures[node.code]
         if not (granting or repaying):
             given, on_purpose = self._keyed_in(node, sold.card_id)
-            tender = Tender("credit", SPEND_FEN, card=card, password=given)
+            tender = Tender("credit", await self._cup_fen(node, sold.member_id), card=card, password=given)
             request = SaleRequest(sold.member_id, ((SPEND_SKU, 1),), (tender,), None)
             sale_id = uuid7(node.wall_ms(), self.rng.randbytes(10))
             # Beyond the line left here, not synced here, a wrong password: refused.
@@ -676,9 +693,7 @@ class CardOps:
         self.ledger.returns[return_id] = (node.code, tuple((sku, qty) for _, sku, qty in lines))
         # The points the returned lines earned, taken back where the node does so (booked,
         # as the sale's were, on the member's card: the Ledger names no card for points).
-        points_back = answer.get("points_taken_back", 0)
-        if points_back:
-            self.ledger.entries[f"{return_id}-pts"] = Booked(node.code, None, "points", -points_back)
+        record_return_points(self.ledger, node.code, return_id, sale_id, answer)
         for number, refund in enumerate(refunds):
             if refund.card_id is None:
                 continue

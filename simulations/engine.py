@@ -33,6 +33,7 @@ from protocol.replication import Fetch, Push, WaitUntil
 from simulations.hold_link import SimHQLink
 from simulations.inventory_figures import transfer_figures
 from simulations.inventory_ops import author_master_data
+from simulations.loyalty_ops import author_points_rules
 from simulations.model import BranchFigures, Heal, RunResult, Scenario
 from simulations.network import Network
 from simulations.shop import Ledger
@@ -124,6 +125,7 @@ class Simulation:
         self.directory_rng = random.Random(self.rng.getrandbits(64))
         self.inventory_rng = random.Random(self.rng.getrandbits(64))
         self.cards_rng = random.Random(self.rng.getrandbits(64))
+        self.loyalty_rng = random.Random(self.rng.getrandbits(64))
         self.ledger = Ledger()
         self.figures = {code: BranchFigures(code) for code in self.nodes}
         self._push_in_flight: dict[str, int | None] = dict.fromkeys(self.nodes)
@@ -200,12 +202,16 @@ class Simulation:
         await self.hq.open()
         if scenario.uses_inventory:
             await author_master_data(self)
+        if scenario.uses_loyalty:
+            await author_points_rules(self)
         for node in self.nodes.values():
             node.config = await self.hq.enroll(node.code, node.key)
             await self._start(node)
             self.schedule(0, self._driver(node))
             self.tills.start(node)
         self.tills.start_operator()
+        if scenario.uses_loyalty:
+            self.tills.loyalty.start_checkpoints()
         everyone = tuple(self.nodes)
         faults: list[_Fault] = []
         for crash in scenario.crashes:

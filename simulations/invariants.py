@@ -3,7 +3,8 @@
 Each checker reads the replicas' real SQLite files and HQ's store and returns
 the violations it found. `INVARIANTS` is the one place later capabilities add
 theirs (stock conserved across warehouses and in transit, money conserved,
-transfers booked exactly once, conflicts surfaced, cards' uses and money).
+transfers booked exactly once, conflicts surfaced, cards' uses and money, points and
+vouchers).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from protocol.errors import ProtocolError
 from simulations.card_invariants import CARD_INVARIANTS
 from simulations.directory_invariants import DIRECTORY_INVARIANTS
 from simulations.inventory_invariants import INVENTORY_INVARIANTS
+from simulations.loyalty_invariants import LOYALTY_INVARIANTS
 from simulations.model import Violation
 
 if TYPE_CHECKING:
@@ -226,6 +228,7 @@ INVARIANTS: tuple[Checker, ...] = (
     *DIRECTORY_INVARIANTS,
     *INVENTORY_INVARIANTS,
     *CARD_INVARIANTS,
+    *LOYALTY_INVARIANTS,
 )
 
 

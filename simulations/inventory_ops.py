@@ -21,6 +21,7 @@ from node.services.receipts import ReceivedLine, direct_receipt_job
 from node.services.transfers import send_job
 from protocol.errors import Refused
 from protocol.ids import uuid7
+from simulations.loyalty_ops import record_return_points
 from simulations.model import HQ_WAREHOUSE_NODE
 from simulations.running import RunningSimulation
 from simulations.shop import GOODS, STOCKED, SUPPLIERS, Booked, Counted, Received, Sent
@@ -241,9 +242,7 @@ class InventoryOps:
                 self.ledger.entries[f"{return_id}-r{number}"] = Booked(
                     node.code, refund["card"], refund["kind"], refund["amount_fen"]
                 )
-        # The points the returned units had earned, taken back as the sale booked them.
-        if returned["points_taken_back"]:
-            self.ledger.entries[f"{return_id}-pts"] = Booked(
-                node.code, None, "points", -returned["points_taken_back"]
-            )
+        # The points the returned units had earned taken back, points tenders refunded and
+        # voucher uses given back, as the sale booked them.
+        record_return_points(self.ledger, node.code, return_id, sale_id, returned)
         self.sim.figures[node.code].returns += 1

@@ -79,6 +79,13 @@ class Load:
     last_use_share: float = 0.0
     # Share of spends on a card with a password where the member keys in a wrong one.
     wrong_password_share: float = 0.0
+    # Points and vouchers beyond earning at every member's sale (README "Points"). Zero by
+    # default, as for the directory; asking for any has HQ author a small points rule set.
+    points_sales_per_minute: float = 0.0  # a member pays part of a basket with points
+    points_conversions_per_minute: float = 0.0  # points turned into stored value on the member's card
+    # A sale that earned points, paid with points or took a voucher brought back (whole or in part).
+    points_returns_per_minute: float = 0.0
+    referrals_per_minute: float = 0.0  # a new member signs up naming a member who referred them
 
     @property
     def uses_cards(self) -> bool:
@@ -96,6 +103,17 @@ class Load:
                 self.card_upgrades_per_minute,
                 self.card_password_changes_per_minute,
                 self.card_returns_per_minute,
+            )
+        )
+
+    @property
+    def uses_loyalty(self) -> bool:
+        return any(
+            (
+                self.points_sales_per_minute,
+                self.points_conversions_per_minute,
+                self.points_returns_per_minute,
+                self.referrals_per_minute,
             )
         )
 
@@ -216,6 +234,10 @@ class Scenario:
         return any(load.uses_cards for load in (self.load, *(b.load for b in self.branches if b.load)))
 
     @property
+    def uses_loyalty(self) -> bool:
+        return any(load.uses_loyalty for load in (self.load, *(b.load for b in self.branches if b.load)))
+
+    @property
     def nodes(self) -> tuple[BranchSpec, ...]:
         """Every node the run starts: the branches, and HQ's main warehouse when stock moves."""
         if not self.uses_inventory:
@@ -285,6 +307,13 @@ class BranchFigures:
     # Spends where the member keyed in a wrong password on purpose, refused as they must be.
     wrong_passwords_refused: int = 0
     card_returns: int = 0  # returns of sales paid with a card's uses, visits or money
+    points_earned: int = 0  # by members' sales here, as the tills were told
+    points_sales: int = 0  # sales paid partly with points
+    points_spent: int = 0  # by those sales' points tenders
+    points_converted: int = 0  # points turned into stored value here
+    points_returns: int = 0  # returns of sales that earned or paid with points, or took a voucher
+    vouchers_reinstated: int = 0  # by those returns: the sale's whole voucher share came back
+    referrals: int = 0  # members registered here naming a referrer
     # Card operations refused here, by the refusal's code (uses_exhausted, unknown_card,
     # card_expired ...): ordinary outcomes at a till, not failures.
     card_refusals: dict[str, int] = field(default_factory=dict)

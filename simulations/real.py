@@ -80,6 +80,11 @@ def not_applied(scenario: Scenario) -> list[str]:
             "cards of a type (card sales, uses spent, time-card visits) NOT applied: real mode rings up"
             " cash sales and registrations only"
         )
+    if scenario.uses_loyalty:
+        notes.append(
+            "points rules, sales paid with points, conversions, points returns and referrals NOT applied:"
+            " real mode rings up cash sales and registrations only"
+        )
     if scenario.uses_inventory:
         notes.append(
             "receipts, transfers, stocktakes, returns (and HQ's warehouse node) NOT applied: real mode rings"

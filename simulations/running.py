@@ -37,6 +37,7 @@ class RunningSimulation(Protocol):
     directory_rng: random.Random
     inventory_rng: random.Random
     cards_rng: random.Random
+    loyalty_rng: random.Random
 
     def clock(self) -> int:
         """The true wall clock (before any branch's skew)."""

@@ -59,6 +59,12 @@ every key is required unless a comment says otherwise::
     card_returns_per_minute = 0.0      # a sale paid with a card's uses, visits or money returned
     last_use_share = 0.0      # share of card uses spending a card's last uses (as tills were told)
     wrong_password_share = 0.0  # share of spends on a card with a password keying in a wrong one
+    # Points beyond earning at every member's sale: none of it unless asked for. Asking for
+    # any has HQ author a small points rule set (simulations/loyalty_ops.py) at the start.
+    points_sales_per_minute = 0.0        # a member pays part of a basket with points
+    points_conversions_per_minute = 0.0  # points turned into stored value on the member's card
+    points_returns_per_minute = 0.0      # a sale that earned or paid with points, or took a voucher, returned
+    referrals_per_minute = 0.0           # a new member signs up naming the member who referred them
 
     [hq_warehouse]            # HQ's main warehouse: no tills, just these
     receipts_per_minute = 0.0
@@ -208,6 +214,10 @@ _LOAD_RATES = (
     "card_upgrades_per_minute",
     "card_password_changes_per_minute",
     "card_returns_per_minute",
+    "points_sales_per_minute",
+    "points_conversions_per_minute",
+    "points_returns_per_minute",
+    "referrals_per_minute",
 )
 _HQ_WAREHOUSE_RATES = ("receipts_per_minute", "transfers_per_minute", "stocktakes_per_minute")
 _LOAD_SHARES = (

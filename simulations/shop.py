@@ -10,6 +10,7 @@ import random
 from dataclasses import dataclass, field
 
 from hq.setup import DEMO_CATALOGUE
+from simulations.loyalty_records import LoyaltyLedger
 
 SKUS = ("TEA-OOLONG-250", "CUP-CERAMIC", "SNACK-NUTS", "SOAP-BAR", "SVC-HAIRCUT", "GIFT-BOX")
 PRICES_FEN = {product.sku: product.price_fen for product in DEMO_CATALOGUE}
@@ -152,6 +153,8 @@ class Ledger:
     roots: dict[str, str] = field(default_factory=dict)
     card_fees: dict[str, tuple[str, int]] = field(default_factory=dict)  # change id -> (branch, fee)
     presented: dict[str, str] = field(default_factory=dict)
+    # Points and vouchers beyond their movements: sales' points, conversions, returns.
+    loyalty: LoyaltyLedger = field(default_factory=LoyaltyLedger)
 
     def root(self, number: str) -> str:
         return self.roots.get(number, number)

@@ -5,7 +5,8 @@ multiplied by any busy window in force. Cash sales and registrations are here;
 the shared member directory's operations are in simulations/directory_ops.py,
 receipts, transfers, stocktakes and returns in simulations/inventory_ops.py, cards of
 a type (sold, their uses spent, time-card visits, upgrades, passwords and returns of
-what they paid for) in simulations/card_ops.py.
+what they paid for) in simulations/card_ops.py, points paid, converted and returned
+and referrals in simulations/loyalty_ops.py.
 What a till was told goes into the shop's `Ledger` (simulations/shop.py).
 """
 
@@ -22,6 +23,7 @@ from protocol.ids import uuid7
 from simulations.card_ops import CardOps
 from simulations.directory_ops import DirectoryOps
 from simulations.inventory_ops import InventoryOps
+from simulations.loyalty_ops import LoyaltyOps, record_sale_points
 from simulations.model import Load
 from simulations.running import RunningSimulation
 from simulations.shop import SKUS, Booked, Member, pick_member
@@ -46,6 +48,7 @@ class Tills:
         self.directory = DirectoryOps(sim, self)
         self.inventory = InventoryOps(sim)
         self.cards = CardOps(sim, self)
+        self.loyalty = LoyaltyOps(sim, self)
         # Kind -> (the Load field giving its rate, the operation). Sales and
         # registrations come first and draw from `trading_rng` as they always
         # have, so scenarios without directory operations replay unchanged.
@@ -73,6 +76,10 @@ class Tills:
             "card_upgrade": ("card_upgrades_per_minute", self.cards.upgrade_card),
             "card_password": ("card_password_changes_per_minute", self.cards.change_password),
             "card_return": ("card_returns_per_minute", self.cards.return_card_paid_sale),
+            "points_sale": ("points_sales_per_minute", self.loyalty.points_sale),
+            "points_conversion": ("points_conversions_per_minute", self.loyalty.convert),
+            "points_return": ("points_returns_per_minute", self.loyalty.points_return),
+            "referral": ("referrals_per_minute", self.loyalty.refer),
         }
 
     def start(self, node: SimNode) -> None:
@@ -170,17 +177,16 @@ class Tills:
 
     def record_sale(self, node: SimNode, sale_id: str, receipt: dict[str, Any]) -> None:
         """What the till was told of a sale it booked: its total, its goods, the points it
-        earned, and what each card or voucher tender took."""
+        earned, and what each card, points or voucher tender took."""
         figures = self.sim.figures[node.code]
         self.ledger.sales[sale_id] = (node.code, receipt["total_fen"])
         sold = tuple((line["sku"], line["qty"]) for line in receipt["lines"])
         self.ledger.sold[sale_id] = (node.code, sold)
         figures.sales += 1
         figures.sales_total_fen += receipt["total_fen"]
-        if receipt["points_earned"]:
-            self.ledger.entries[f"{sale_id}-pts"] = Booked(
-                node.code, None, "points", receipt["points_earned"]
-            )
+        figures.points_earned += receipt["points_earned"]
+        # Its points: what it earned, what points paid, and the sale as its receipt showed it.
+        record_sale_points(self.ledger, node.code, sale_id, receipt)
         for number, tender in enumerate(receipt["tenders"]):
             if tender["kind"] == "stored_value":
                 self.ledger.entries[f"{sale_id}-t{number}"] = Booked(

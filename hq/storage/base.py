@@ -154,6 +154,7 @@ class Product:
     specified_cost_fen: int | None = None
     supplier: str | None = None  # the default supplier's code
     service: bool = False  # a service item (a haircut): sold and used on cards, never stocked
+    points_price: int | None = None  # points per unit to redeem it (FEATURES L7); None: not redeemable
 
     KIND: ClassVar[str] = "product"
     KEY: ClassVar[str] = "sku"
@@ -284,7 +285,9 @@ class Employee:
 class Level:
     """A member level HQ grades members into (hq.levels): earned by spending at least
     `min_spend_fen`, or visiting at least `min_visits` times, over the last `period_days`
-    at every branch; of the levels a member earns, the highest `rank` is theirs."""
+    at every branch; of the levels a member earns, the highest `rank` is theirs. Where
+    HQ prices it, a member of the level just below may buy it for `points_price` points
+    (FEATURES L4; None: it is not sold), and holds it for `period_days`."""
 
     code: str
     name: str
@@ -293,6 +296,7 @@ class Level:
     min_visits: int | None = None
     period_days: int = 365
     active: bool = True
+    points_price: int | None = None
 
     KIND: ClassVar[str] = "level"
     KEY: ClassVar[str] = "code"
@@ -349,6 +353,69 @@ class PointsSettings:
         )
 
 
+@dataclass(frozen=True)
+class SpecialPrice:
+    """A special unit price for a product while in force (loyalty.discounts.SpecialPrice,
+    with a name a person reads and a switch); `valid_until_ms` exclusive, 0 open-ended."""
+
+    code: str
+    name: str
+    sku: str
+    price_fen: int
+    valid_from_ms: int = 0
+    valid_until_ms: int = 0
+    active: bool = True
+
+    KIND: ClassVar[str] = "special_price"
+    KEY: ClassVar[str] = "code"
+
+    def as_change(self) -> FeedChange:
+        return FeedChange("special_price", self.code, "upsert", asdict(self))
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """Products sold together for one price a set (loyalty.discounts.Bundle); its lines
+    are (sku, qty) pairs."""
+
+    code: str
+    name: str
+    lines: tuple[tuple[str, int], ...]
+    price_fen: int
+    valid_from_ms: int = 0
+    valid_until_ms: int = 0
+    active: bool = True
+
+    KIND: ClassVar[str] = "bundle"
+    KEY: ClassVar[str] = "code"
+
+    def as_change(self) -> FeedChange:
+        body = asdict(self)
+        body["lines"] = [{"sku": sku, "qty": qty} for sku, qty in self.lines]
+        return FeedChange("bundle", self.code, "upsert", body)
+
+
+@dataclass(frozen=True)
+class RebateRule:
+    """Spend at least `min_spend_fen` after discounts in one sale, get `back_fen` back as
+    stored value (loyalty.discounts.RebateRule)."""
+
+    code: str
+    name: str
+    min_spend_fen: int
+    back_fen: int
+    kind: str = "stored_value"
+    valid_from_ms: int = 0
+    valid_until_ms: int = 0
+    active: bool = True
+
+    KIND: ClassVar[str] = "rebate_rule"
+    KEY: ClassVar[str] = "code"
+
+    def as_change(self) -> FeedChange:
+        return FeedChange("rebate_rule", self.code, "upsert", asdict(self))
+
+
 def points_settings(held: PointsSettings | None) -> loyalty_rules.PointsSettings:
     """The chain's points settings as the engine takes them (its defaults if HQ set none)."""
     if held is None:
@@ -374,6 +441,9 @@ MasterRecord = (
     | Level
     | PointsRule
     | PointsSettings
+    | SpecialPrice
+    | Bundle
+    | RebateRule
 )
 MASTER_KINDS: dict[str, type[MasterRecord]] = {
     "product": Product,
@@ -386,6 +456,9 @@ MASTER_KINDS: dict[str, type[MasterRecord]] = {
     "level": Level,
     "points_rule": PointsRule,
     "points_settings": PointsSettings,
+    "special_price": SpecialPrice,
+    "bundle": Bundle,
+    "rebate_rule": RebateRule,
 }
 
 
@@ -590,6 +663,12 @@ class HQStore(Protocol):
     ) -> tuple[list[FeedChange], list[str]]:
         """Grade every member into the levels HQ defines (hq.levels); the changed grades,
         published to every branch, and the branches whose feeds grew."""
+        ...
+
+    async def expire_points(self, wall_ms: int, due_ms: int) -> tuple[int, list[str]]:
+        """Book, at `wall_ms`, the expiry of the points lots HQ earned members (referral
+        awards) that are due by `due_ms`: the points expired, and the branches whose
+        feeds grew."""
         ...
 
     async def run_voucher_campaign(

@@ -200,6 +200,17 @@ async def convert_points(request: web.Request) -> web.Response:
     )
 
 
+@routes.get("/api/cards/{card}/points")
+@requires("cards:view")
+async def show_points(request: web.Request) -> web.Response:
+    """The card's points lot by lot: what each holds and when it expires, what may be
+    spent now and what a return left owing."""
+    card_id = fields.card_number(request.match_info["card"])
+    context = request.app[CONTEXT]
+    at_ms = context.sessions.wall_ms()
+    return web.json_response(await context.store.read(lambda conn: points.lots_view(conn, card_id, at_ms)))
+
+
 @routes.get("/api/points-rules")
 @requires("sales:view")
 async def list_points_rules(request: web.Request) -> web.Response:

@@ -9,7 +9,7 @@ import io
 from aiohttp import web
 
 from node.routes.context import CONTEXT, json_body
-from node.services import checkout, fields
+from node.services import checkout, discounts, fields
 from node.services.cards import day_of
 from protocol.access import requires
 from protocol.limits import MAX_AT_MS
@@ -46,6 +46,14 @@ async def preview_sale(request: web.Request) -> web.Response:
     if "tenders" not in body:
         found["change_fen"] = None
     return web.json_response(found)
+
+
+@routes.get("/api/discounts")
+@requires("sales:view")
+async def list_discounts(request: web.Request) -> web.Response:
+    """HQ's special prices, bundles and rebate rules as this branch holds them
+    (switched-off ones marked): what the till's discounts come from."""
+    return web.json_response(await request.app[CONTEXT].store.read(discounts.offers_listing))
 
 
 @routes.get("/api/sales/summary")

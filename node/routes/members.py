@@ -1,12 +1,13 @@
-"""Members at the till: register, edit and look up (node.services.members), and what
-they bought here (node.services.member_stats)."""
+"""Members at the till: register, edit and look up (node.services.members), what they
+bought here (node.services.member_stats), and a level bought with points
+(node.services.level_purchase)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from node.routes.context import CONTEXT, json_body
-from node.services import member_stats, members
+from node.services import level_purchase, member_stats, members
 from protocol.access import requires
 
 routes = web.RouteTableDef()
@@ -49,6 +50,29 @@ async def show(request: web.Request) -> web.Response:
     member_id = request.match_info["member_id"]
     member = await request.app[CONTEXT].store.read(lambda conn: members.member_view(conn, member_id))
     return web.json_response(member)
+
+
+@routes.post("/api/members/{member_id}/level/buy")
+@requires("cards:add")  # as a card's upgrade: the member pays, here in points
+async def buy_level(request: web.Request) -> web.Response:
+    """{level, card?}: the next level up for its points; 201 with the purchase, 200 for a
+    replay of an Idempotency-Key."""
+    context = request.app[CONTEXT]
+    purchase = level_purchase.parse_purchase(await json_body(request), request.headers.get("Idempotency-Key"))
+    result = await context.store.writer.run(
+        level_purchase.purchase_job(request.match_info["member_id"], purchase, context.new_id())
+    )
+    return web.json_response(result, status=200 if result["replayed"] else 201)
+
+
+@routes.get("/api/members/{member_id}/level")
+@requires("members:view")
+async def show_level(request: web.Request) -> web.Response:
+    """The member's level now, HQ's grade and the levels bought here that still hold."""
+    context = request.app[CONTEXT]
+    member_id, now_ms = request.match_info["member_id"], context.store.writer.now_ms()
+    found = await context.store.read(lambda conn: level_purchase.level_view(conn, member_id, now_ms))
+    return web.json_response(found)
 
 
 @routes.get("/api/members/{member_id}/stats")

@@ -44,9 +44,10 @@ def record_ledger_entry(
 ) -> LedgerEntry:
     """Book one ledger movement: a change-log entry and the directory record it carries.
     `context` (sale id, payment mode, hold id) travels in the entry for HQ, not in the
-    record; but for `item`, the service item a uses movement counts, which is in both.
-    A replaced card's movements are booked on its root, the number its balances are
-    kept under (conflict.card_life)."""
+    record; but for `item`, the service item a uses movement counts, and a points
+    movement's lot facts (lots, of, expires_at_ms), which are in both. A replaced card's
+    movements are booked on its root, the number its balances are kept under
+    (conflict.card_life)."""
     card_id = directory_store.card_root(tx.conn, card_id)
     entry = tx.record(
         LEDGER_ENTRY,
@@ -54,7 +55,17 @@ def record_ledger_entry(
         {"card_id": card_id, "ledger": ledger, "kind": kind, "amount": amount, **context},
     )
     record = LedgerEntry(
-        entry_id, card_id, ledger, kind, amount, entry.hlc, tx.log.origin, context.get("item", "")
+        entry_id,
+        card_id,
+        ledger,
+        kind,
+        amount,
+        entry.hlc,
+        tx.log.origin,
+        context.get("item", ""),
+        tuple((lot_id, points) for lot_id, points in context.get("lots", ())),
+        context.get("of", ""),
+        context.get("expires_at_ms", 0),
     )
     directory_store.add_records(tx.conn, [record])
     return record

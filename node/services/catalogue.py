@@ -38,6 +38,7 @@ PRODUCT_FIELDS = (
     "specified_cost_fen",
     "supplier",
     "service",
+    "points_price",
 )
 # Defaults for fields an older HQ does not send.
 _PRODUCT_DEFAULTS: dict[str, Any] = {
@@ -53,7 +54,7 @@ _PRODUCT_DEFAULTS: dict[str, Any] = {
 
 _PRODUCT_COLUMNS = (
     "sku, name, price_fen, costing_method, purchase_price_fen, specified_cost_fen,"
-    " lower_limit, upper_limit, supplier, discount_mode, discount_rate, service, category"
+    " lower_limit, upper_limit, supplier, discount_mode, discount_rate, service, category, points_price"
 )
 
 
@@ -71,6 +72,7 @@ class Product(NamedTuple):
     discount_rate: int
     service: bool  # a service item: sold and used on cards, no stock kept
     category: str | None  # what points rules by category go by
+    points_price: int | None  # points per unit to redeem it (FEATURES L7); None: not redeemable
 
 
 def upsert(conn: sqlite3.Connection, table: str, key: str, row: dict[str, Any]) -> None:
@@ -211,7 +213,7 @@ def products_at(conn: sqlite3.Connection, warehouse: str) -> list[dict[str, Any]
     products = documents.rows(
         conn,
         "SELECT p.sku, p.name, p.price_fen, p.unit, p.category, p.spec, p.model, p.colour,"
-        " p.discount_mode, p.discount_rate, p.costing_method, p.service,"
+        " p.discount_mode, p.discount_rate, p.costing_method, p.service, p.points_price,"
         " CASE WHEN p.service THEN NULL ELSE COALESCE(s.qty, 0) END AS stock_qty"
         " FROM products p LEFT JOIN stock s ON s.sku = p.sku AND s.warehouse = ?"
         " WHERE p.active ORDER BY p.sku",

@@ -14,6 +14,12 @@ it here; two branches spending the last use while apart is an overdraft HQ queue
 as for stored value), a time card admits listed services within its validity. Both
 carry the line's value in fen, so the tenders still add up to the sale; neither
 earns points: the card's sale did.
+
+Goods redeemed for points (FEATURES L7): a line marked `"redeem": true` is priced at
+HQ's points price x the chain's worth per point, takes no discount and earns no points,
+and is paid by a points tender the checkout adds after the sale's own, on the member's
+points card and naming the goods (`sku`); its stock leaves as for any sale, so the
+sale's revenue for it is what the points are worth and its cost is the goods' cost.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from typing import Any, NamedTuple
 
 from conflict.credit import credit_position
 from conflict.vouchers import Redemption
+from loyalty.discounts import Priced
+from loyalty.discounts import shown as discounts_shown
 from loyalty.errors import PointsShort
 from loyalty.points import Earned
 from loyalty.reasons import shown
@@ -36,14 +44,25 @@ from node.errors import (
     InvalidRequest,
     NotFound,
     NotOnThisCard,
+    NotRedeemable,
     OfflineLimitReached,
+    RedeemNeedsMember,
     TenderShort,
     UnknownProduct,
     UnsupportedTender,
     UsesExhausted,
     VoucherUsed,
 )
-from node.services import catalogue, employees, fields, holds, loyalty, stock_ledger
+from node.services import (
+    catalogue,
+    discounts,
+    employees,
+    fields,
+    holds,
+    loyalty,
+    points_book,
+    stock_ledger,
+)
 from node.services.card_life import CardPasswords
 from node.services.cards import (
     confirm_checked,
@@ -80,7 +99,7 @@ class Tender(NamedTuple):
     amount_fen: int  # a uses or time_card tender's is its line's value, known once priced
     card: str | None = None  # stored_value, uses, time_card
     voucher: str | None = None  # voucher
-    sku: str | None = None  # uses, time_card: the service item paid for
+    sku: str | None = None  # uses, time_card: the service item paid for; points: goods redeemed
     qty: int = 0  # uses, time_card: how many of it
     password: str | None = None  # a card tender's: the card's password, if it has one
     points: int = 0  # points: how many the member spends (worth amount_fen, once priced)
@@ -92,6 +111,7 @@ class SaleRequest(NamedTuple):
     tenders: tuple[Tender, ...]
     request_key: str | None  # the till's Idempotency-Key: a retried POST books once
     salesperson: str | None = None  # the employee the sale is credited to (FEATURES B4)
+    redeemed: frozenset[int] = frozenset()  # indices of the lines redeemed for points (L7)
 
     def card_passwords(self) -> dict[str, str | None]:
         """Each card a tender spends on, with the password keyed in for it (if any)."""
@@ -119,14 +139,30 @@ def parse_sale(body: dict[str, Any], request_key: str | None, *, preview: bool =
     member_id = fields.text(body, "member_id", required=False)
     salesperson = fields.employee_code(body.get("salesperson"), "salesperson")
     lines = []
+    redeemed = set()
     for number, line in enumerate(fields.items(body.get("lines"), "lines", maximum=MAX_SALE_LINES)):
         sku = fields.text(line, "sku")
         qty = fields.integer(line.get("qty"), f"lines[{number}].qty", minimum=1, maximum=MAX_LINE_QTY)
         lines.append((str(sku), qty))
+        redeem = line.get("redeem", False)
+        if not isinstance(redeem, bool):
+            raise InvalidRequest(f"lines[{number}].redeem must be true or false")
+        if redeem:
+            redeemed.add(number)
     tenders = []
-    for number, tender in enumerate(fields.items(body.get("tenders"), "tenders", maximum=MAX_TENDERS)):
-        tenders.append(_tender(tender, number))
-    return SaleRequest(member_id, tuple(lines), tuple(tenders), fields.request_key(request_key), salesperson)
+    # A sale of goods all redeemed for points may take no tender of its own.
+    given = body.get("tenders")
+    if not (redeemed and given == []):
+        for number, tender in enumerate(fields.items(given, "tenders", maximum=MAX_TENDERS)):
+            tenders.append(_tender(tender, number))
+    return SaleRequest(
+        member_id,
+        tuple(lines),
+        tuple(tenders),
+        fields.request_key(request_key),
+        salesperson,
+        frozenset(redeemed),
+    )
 
 
 def _tender(tender: dict[str, Any], number: int) -> Tender:
@@ -209,19 +245,23 @@ def checkout_job(
             if replayed is not None:
                 return {**load_sale(conn, replayed), "replayed": True}
         # This log's origin is the branch whose till rang the sale up.
-        member_id, priced, total_fen, products, priced_tenders = check_sale(
-            conn, sale, day_of(tx.wall_ms, zone), tx.log.origin
-        )
+        checked = check_sale(conn, sale, day_of(tx.wall_ms, zone), tx.log.origin, at_ms=tx.wall_ms)
+        member_id, priced, total_fen, products, priced_tenders, discounted, redeem_points = checked
         cards = sale.card_passwords()
         if cards:
             confirm_checked(conn, checked_passwords or {}, cards)
         tendered_fen = sum([tender.amount_fen for tender in priced_tenders])
         change_fen = tendered_fen - total_fen  # only cash can be over-tendered, so change is cash
         tenders = _pay(tx, sale, priced_tenders, sale_id, authorised, offline_limit_fen)
-        earned = sale_points(conn, tx.wall_ms, member_id, priced, products, priced_tenders, change_fen)
+        earned = sale_points(
+            conn, tx.wall_ms, member_id, priced, products, priced_tenders, change_fen, redeem_points
+        )
         points = 0 if earned is None else earned.points
         if points:
             _book_points(tx, member_id, sale_id, points)
+        rebate = _rebate(conn, tx.wall_ms, member_id, total_fen, priced_tenders)
+        if rebate is not None:
+            discounts.book_rebate(tx, sale_id, rebate)
         # The cost of goods is fixed now, by the warehouse's costing method
         # (DESIGN 7); units sold beyond stock are costed provisionally. A service
         # item moves no stock and costs nothing here.
@@ -237,29 +277,38 @@ def checkout_job(
         for number, (sku, qty, unit_price_fen, amount_fen) in enumerate(priced):
             cost_fen = costs.get(number, 0)
             line_points = None if earned is None else earned.line_points[number]
+            discount_fen = discounted.discounts[number]
             # Keys in their canonical (sorted) order, which the log's encoding keeps; a
-            # sale to nobody in particular earns nothing and says nothing of points.
+            # sale to nobody in particular earns nothing and says nothing of points, a
+            # line at its price says nothing of discounts.
             lines.append(
                 {
                     "amount_fen": amount_fen,
                     "cost_fen": cost_fen,
+                    **({"discount_fen": discount_fen} if discount_fen else {}),
                     "gross_profit_fen": amount_fen - cost_fen,
                     **({"points": line_points} if line_points is not None else {}),
                     "qty": qty,
+                    **({"redeem_points": redeem_points[number]} if number in redeem_points else {}),
                     "sku": sku,
                     "unit_price_fen": unit_price_fen,
                 }
             )
             line_rows.append(
-                (sale_id, number, sku, qty, unit_price_fen, amount_fen, cost_fen, line_points or 0)
+                (
+                    *(sale_id, number, sku, qty, unit_price_fen),
+                    *(amount_fen, cost_fen, line_points or 0, discount_fen, redeem_points.get(number)),
+                )
             )
         reasons = [] if earned is None else [reason.to_json() for reason in earned.reasons]
+        discount_reasons = [reason.to_json() for reason in discounted.reasons]
         entry = tx.record(
             SALE_CHECKOUT,
             sale_id,
             {
                 "at_ms": at_ms,
                 "change_fen": change_fen,
+                **({"discounts": discount_reasons} if discount_reasons else {}),
                 "lines": lines,
                 "member_id": member_id,
                 "moves": [move.as_payload("sale") for move in moves],
@@ -267,6 +316,7 @@ def checkout_job(
                 # Only when there are any or one is named, so an entry without them keeps
                 # its bytes; each in its sorted place.
                 **({"points_reasons": reasons} if reasons else {}),
+                **({"rebate": rebate} if rebate is not None else {}),
                 **({"salesperson": sale.salesperson} if sale.salesperson is not None else {}),
                 "tenders": tenders,
                 "total_fen": total_fen,
@@ -275,7 +325,7 @@ def checkout_job(
         )
         conn.execute(
             "INSERT INTO sales (id, seq, member_id, total_fen, change_fen, at_ms, request_key, points_earned,"
-            " salesperson, points_reasons) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " salesperson, points_reasons, discounts, rebate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 sale_id,
                 entry.seq,
@@ -287,11 +337,13 @@ def checkout_job(
                 points,
                 sale.salesperson,
                 json.dumps(reasons) if reasons else None,
+                json.dumps(discount_reasons) if discount_reasons else None,
+                json.dumps(rebate) if rebate is not None else None,
             ),
         )
         conn.executemany(
             "INSERT INTO sale_lines (sale_id, line_no, sku, qty, unit_price_fen, amount_fen, cost_fen,"
-            " points) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " points, discount_fen, redeem_points) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             line_rows,
         )
         conn.executemany(
@@ -321,6 +373,9 @@ def checkout_job(
             "change_fen": change_fen,
             "points_earned": points,
             "points_reasons": reasons,  # their words are added off the writer's thread (sell)
+            "discount_fen": discounted.discount_fen,
+            "discounts": discount_reasons,  # and these words too
+            "rebate": rebate,
             "salesperson": sale.salesperson,
             "replayed": False,
         }
@@ -330,18 +385,24 @@ def checkout_job(
 
 class CheckedSale(NamedTuple):
     member_id: str | None  # the survivor of the member the till named
-    lines: list[tuple[str, int, int, int]]  # sku, qty, unit_price_fen, amount_fen
-    total_fen: int
+    # sku, qty, unit_price_fen (before discounts), amount_fen (after: what the line pays)
+    lines: list[tuple[str, int, int, int]]
+    total_fen: int  # after discounts
     products: dict[str, catalogue.Product]  # by sku, as read in this transaction
-    tenders: tuple[Tender, ...]  # the sale's, card-item tenders priced
+    tenders: tuple[Tender, ...]  # the sale's, card-item tenders priced, then its redemptions'
+    discounts: Priced  # what discounts took off each line, and why (loyalty.discounts)
+    redeem_points: Mapping[int, int]  # line index: the points per unit it was redeemed for (L7)
 
 
-def check_sale(conn: sqlite3.Connection, sale: SaleRequest, day: str, branch: str) -> CheckedSale:
+def check_sale(
+    conn: sqlite3.Connection, sale: SaleRequest, day: str, branch: str, *, at_ms: int
+) -> CheckedSale:
     """Everything about a sale that can be refused before money moves: the salesperson
     (an active employee of `branch`), the member (as its survivor), the products and
-    prices, the tenders against the total, and the cards (valid on `day`). Runs again
-    inside the sale's transaction; the till's request runs it first so a doomed sale
-    never takes a hold at HQ."""
+    prices after the discounts in force at `at_ms` (node.services.discounts), the
+    tenders against the total, and the cards (valid on `day`). Runs again inside the
+    sale's transaction; the till's request runs it first so a doomed sale never takes a
+    hold at HQ."""
     if sale.salesperson is not None:
         employees.require_salesperson(conn, sale.salesperson, branch)
     member_id = sale.member_id
@@ -352,15 +413,15 @@ def check_sale(conn: sqlite3.Connection, sale: SaleRequest, day: str, branch: st
     if len(items) < len(skus):
         missing = [sku for sku in skus if sku not in items]
         raise UnknownProduct(f"not in this branch's catalogue: {', '.join(missing)}")
-    member = member_id is not None
-    prices = {sku: catalogue.sale_price(item, member) for sku, item in items.items()}
-    lines = [(sku, qty, prices[sku], prices[sku] * qty) for sku, qty in sale.lines]
+    redeem_points, unit_worth, redemptions = _redemptions(conn, sale, member_id, items)
+    # Lines are priced after discounts before any tender is checked against the total.
+    lines, priced = discounts.price_sale(conn, at_ms, day, member_id, sale.lines, items, unit_worth)
     total_fen = sum([line[3] for line in lines])
-    tenders = sale.tenders
+    tenders = sale.tenders + redemptions
     if len(tenders) == 1 and tenders[0].kind == "cash":
         if tenders[0].amount_fen < total_fen:
             raise TenderShort(f"tenders cover {tenders[0].amount_fen} fen of a {total_fen} fen sale")
-        return CheckedSale(member_id, lines, total_fen, items, tenders)  # nothing more to check
+        return CheckedSale(member_id, lines, total_fen, items, tenders, priced, redeem_points)  # all checked
     tenders = _price_points(conn, _price_card_items(conn, tenders, lines, day), day)
     tendered_fen = sum([tender.amount_fen for tender in tenders])
     if tendered_fen < total_fen:
@@ -381,8 +442,59 @@ def check_sale(conn: sqlite3.Connection, sale: SaleRequest, day: str, branch: st
         raise VoucherUsed("a voucher is single-use: it appears twice in this sale")
     for tender in tenders:
         if tender.voucher is not None:  # HQ issued it to this member, in its days, unused (L10)
-            check_voucher_tender(conn, tender.voucher, member_id, total_fen, tender.amount_fen, day)
-    return CheckedSale(member_id, lines, total_fen, items, tenders)
+            # What the sale spends in money: goods redeemed for points count toward no voucher.
+            money_fen = total_fen - sum(line[3] for n, line in enumerate(lines) if n in redeem_points)
+            check_voucher_tender(conn, tender.voucher, member_id, money_fen, tender.amount_fen, day)
+    return CheckedSale(member_id, lines, total_fen, items, tenders, priced, redeem_points)
+
+
+def _redemptions(
+    conn: sqlite3.Connection,
+    sale: SaleRequest,
+    member_id: str | None,
+    items: Mapping[str, catalogue.Product],
+) -> tuple[dict[int, int], dict[int, int], tuple[Tender, ...]]:
+    """The sale's lines redeemed for points (FEATURES L7), by line index: the points per
+    unit (HQ's points price) and the unit's worth in fen (those points at the chain's
+    worth per point); and the points tender paying for each, after the sale's own, on the
+    member's points card (the card their points are booked on: _book_points)."""
+    if not sale.redeemed:
+        return {}, {}, ()
+    if member_id is None:
+        raise RedeemNeedsMember("goods are redeemed with a member's points: name the member on the sale")
+    registration = directory_store.registration(conn, member_id)
+    if registration is None or not registration.card_numbers:
+        raise RedeemNeedsMember(
+            f"member {member_id} holds no card at this branch to spend points from; register a card first"
+        )
+    if len(sale.tenders) + len(sale.redeemed) > MAX_TENDERS:
+        raise InvalidRequest(
+            f"a sale takes at most {MAX_TENDERS} tenders, each line redeemed for points one of them;"
+            f" this one would take {len(sale.tenders) + len(sale.redeemed)}"
+        )
+    card = min(registration.card_numbers)
+    _, settings = loyalty.rule_set(conn)
+    redeem_points: dict[int, int] = {}
+    unit_worth: dict[int, int] = {}
+    tenders: list[Tender] = []
+    for number in sorted(sale.redeemed):
+        sku, qty = sale.lines[number]
+        points_price = items[sku].points_price
+        if points_price is None:
+            raise NotRedeemable(
+                f"lines[{number}]: HQ gives {sku} no points price, so it cannot be redeemed for points;"
+                " sell it for money"
+            )
+        worth_fen = points_price * settings.point_value_fen
+        if worth_fen * qty > fields.MAX_AMOUNT_FEN or points_price * qty > limits.MAX_LEDGER_AMOUNT:
+            raise InvalidRequest(
+                f"lines[{number}]: {qty} x {sku} at {points_price:,} points each is more than one tender"
+                " may carry; redeem fewer"
+            )
+        redeem_points[number] = points_price
+        unit_worth[number] = worth_fen
+        tenders.append(Tender("points", 0, card=card, sku=sku, points=points_price * qty))
+    return redeem_points, unit_worth, tuple(tenders)
 
 
 def _check_credit(conn: sqlite3.Connection, tenders: tuple[Tender, ...], day: str) -> None:
@@ -406,14 +518,17 @@ def _check_credit(conn: sqlite3.Connection, tenders: tuple[Tender, ...], day: st
 def _price_card_items(
     conn: sqlite3.Connection, tenders: tuple[Tender, ...], lines: list[tuple[str, int, int, int]], day: str
 ) -> tuple[Tender, ...]:
-    """The tenders with each uses or time_card tender priced at its line's unit price,
-    after checking it: the sale has that many of the item, the card is usable today, a
-    count card holds the uses here, a time card admits the item."""
+    """The tenders with each uses or time_card tender priced at what its units of the item
+    pay after discounts, after checking it: the sale has that many of the item, the card
+    is usable today, a count card holds the uses here, a time card admits the item. The
+    units' worth is their share of the item's lines, the floor of what the units covered
+    so far pay less what the earlier tenders took, so tenders covering every unit of an
+    item take exactly what its lines pay."""
     sold: dict[str, int] = {}
-    unit_price: dict[str, int] = {}
-    for sku, qty, price, _ in lines:
+    paid: dict[str, int] = {}
+    for sku, qty, _, amount_fen in lines:
         sold[sku] = sold.get(sku, 0) + qty
-        unit_price.setdefault(sku, price)
+        paid[sku] = paid.get(sku, 0) + amount_fen
     covered: dict[str, int] = {}
     wanted_uses: dict[tuple[str, str], int] = {}
     priced: list[Tender] = []
@@ -422,7 +537,8 @@ def _price_card_items(
             priced.append(tender)
             continue
         card, sku = tender.card, tender.sku
-        covered[sku] = covered.get(sku, 0) + tender.qty
+        before = covered.get(sku, 0)
+        covered[sku] = before + tender.qty
         if covered[sku] > sold.get(sku, 0):
             raise NotOnThisCard(
                 f"card tenders pay for {covered[sku]} of {sku}, but the sale has {sold.get(sku, 0)}"
@@ -442,7 +558,8 @@ def _price_card_items(
             issued = directory_store.card_record(conn, card)
             if issued is None or sku not in issued.services:
                 raise NotOnThisCard(f"card {card} is not a time card that admits {sku}")
-        priced.append(tender._replace(amount_fen=unit_price[sku] * tender.qty))
+        worth = paid[sku] * covered[sku] // sold[sku] - paid[sku] * before // sold[sku]
+        priced.append(tender._replace(amount_fen=worth))
     return tuple(priced)
 
 
@@ -531,15 +648,14 @@ def _pay(
             )
             booked.append({"amount_fen": tender.amount_fen, "kind": "voucher", "voucher": tender.voucher})
         elif tender.kind == "points" and tender.card is not None:
-            record_ledger_entry(
-                tx, f"{sale_id}-t{number}", tender.card, "points", "redeem", -tender.points, sale_id=sale_id
-            )
+            points_book.spend(tx, f"{sale_id}-t{number}", tender.card, tender.points, sale_id=sale_id)
             booked.append(
                 {
                     "amount_fen": tender.amount_fen,
                     "card": tender.card,
                     "kind": "points",
                     "points": tender.points,
+                    **({"sku": tender.sku} if tender.sku is not None else {}),  # goods redeemed (L7)
                 }
             )
         elif tender.kind == "credit" and tender.card is not None:
@@ -579,6 +695,18 @@ def _pay(
     return booked
 
 
+def _rebate(
+    conn: sqlite3.Connection, at_ms: int, member_id: str | None, total_fen: int, tenders: tuple[Tender, ...]
+) -> dict[str, Any] | None:
+    """The rebate the sale earns (node.services.discounts) on its total after discounts,
+    less what count and time cards paid (those were paid for when the card was sold) and
+    the goods redeemed for points (bought with points, not money)."""
+    covered = sum(
+        tender.amount_fen for tender in tenders if tender.kind in CARD_ITEM_TENDERS or _redeems(tender)
+    )
+    return discounts.sale_rebate(conn, at_ms, member_id, total_fen - covered)
+
+
 def sale_points(
     conn: sqlite3.Connection,
     at_ms: int,
@@ -587,12 +715,16 @@ def sale_points(
     products: Mapping[str, catalogue.Product],
     tenders: tuple[Tender, ...],
     change_fen: int,
+    redeem_points: Mapping[int, int] | None = None,
 ) -> Earned | None:
     """The member's points by HQ's rules (node.services.loyalty); None for a sale to no
     member, or to one this branch has no registration of (nowhere to book them). What
     a count card or time card paid for earns nothing (the card's sale did): the engine
     sees each line less what such tenders covered of its item, and only the tenders
-    that paid money, cash net of the change given."""
+    that paid money, cash net of the change given. Goods redeemed for points (the lines
+    in `redeem_points`) earn nothing either: the engine sees them at 0 fen and not the
+    points tender that paid for them."""
+    redeemed = redeem_points or {}
     if member_id is None:
         return None
     registration = directory_store.registration(conn, member_id)
@@ -603,7 +735,7 @@ def sale_points(
     for tender in tenders:
         if tender.kind in CARD_ITEM_TENDERS and tender.sku is not None:
             covered[tender.sku] = covered.get(tender.sku, 0) + tender.amount_fen
-        elif tender.amount_fen:
+        elif tender.amount_fen and not _redeems(tender):
             paid.append((tender.kind, tender.amount_fen))
     change_left = change_fen  # only cash is over-tendered: the change comes off it
     for number, (kind, amount) in enumerate(paid):
@@ -611,7 +743,10 @@ def sale_points(
             taken = min(amount, change_left)
             paid[number], change_left = (kind, amount - taken), change_left - taken
     lines = []
-    for sku, qty, _, amount_fen in priced:
+    for number, (sku, qty, _, amount_fen) in enumerate(priced):
+        if number in redeemed:
+            lines.append((sku, qty, 0))
+            continue
         taken = min(amount_fen, covered.get(sku, 0))
         covered[sku] = covered.get(sku, 0) - taken
         lines.append((sku, qty, amount_fen - taken))
@@ -625,23 +760,31 @@ def sale_points(
     return earned
 
 
+def _redeems(tender: Tender) -> bool:
+    """A points tender that paid for goods redeemed for points (it names them)."""
+    return tender.kind == "points" and tender.sku is not None
+
+
 def _book_points(tx: Tx, member_id: str | None, sale_id: str, points: int) -> None:
     """Points are booked on the member's first card (sale_points found them one)."""
     registration = None if member_id is None else directory_store.registration(tx.conn, member_id)
     require(registration is not None, "points are earned only by a registered member")
     assert registration is not None
     card = min(registration.card_numbers)
-    record_ledger_entry(tx, f"{sale_id}-pts", card, "points", "earn", points, sale_id=sale_id)
+    _, settings = loyalty.rule_set(tx.conn)
+    points_book.earn(tx, f"{sale_id}-pts", card, "earn", points, settings, sale_id=sale_id)
 
 
 def preview(conn: sqlite3.Connection, sale: SaleRequest, at_ms: int, day: str, branch: str) -> dict[str, Any]:
     """What the sale would come to and earn, booking nothing: every refusal the sale
     itself would meet (an unknown product, a card at zero) is met here too, but no
     hold is taken and no password asked."""
-    member_id, priced, total_fen, products, priced_tenders = check_sale(conn, sale, day, branch)
+    checked = check_sale(conn, sale, day, branch, at_ms=at_ms)
+    member_id, priced, total_fen, products, priced_tenders, discounted, redeem_points = checked
     tendered_fen = sum(tender.amount_fen for tender in priced_tenders)
     change_fen = tendered_fen - total_fen
-    earned = sale_points(conn, at_ms, member_id, priced, products, priced_tenders, change_fen)
+    earned = sale_points(conn, at_ms, member_id, priced, products, priced_tenders, change_fen, redeem_points)
+    rebate = _rebate(conn, at_ms, member_id, total_fen, priced_tenders)
     return {
         "member_id": member_id,
         "lines": [
@@ -649,22 +792,30 @@ def preview(conn: sqlite3.Connection, sale: SaleRequest, at_ms: int, day: str, b
                 "sku": sku,
                 "qty": qty,
                 "unit_price_fen": unit_price_fen,
+                "discount_fen": discounted.discounts[number],
                 "amount_fen": amount_fen,
                 "points": 0 if earned is None else earned.line_points[number],
+                **({"redeem_points": redeem_points[number]} if number in redeem_points else {}),
             }
             for number, (sku, qty, unit_price_fen, amount_fen) in enumerate(priced)
         ],
         "total_fen": total_fen,
+        "discount_fen": discounted.discount_fen,
+        "discounts": discounts_shown([reason.to_json() for reason in discounted.reasons]),
+        "rebate": discounts.rebate_shown(rebate),
         "change_fen": change_fen,
         "points_earned": 0 if earned is None else earned.points,
         "points_reasons": [] if earned is None else shown([reason.to_json() for reason in earned.reasons]),
     }
 
 
-SALE_COLUMNS = "id, seq, member_id, total_fen, change_fen, points_earned, salesperson, points_reasons"
+SALE_COLUMNS = (
+    "id, seq, member_id, total_fen, change_fen, points_earned, salesperson, points_reasons, discounts, rebate"
+)
 LINE_QUERY = (
-    "SELECT line_no, sku, qty, unit_price_fen, amount_fen, cost_fen, points,"
-    " amount_fen - cost_fen AS gross_profit_fen FROM sale_lines WHERE sale_id = ? ORDER BY line_no"
+    "SELECT line_no, sku, qty, unit_price_fen, discount_fen, amount_fen, cost_fen, points,"
+    " amount_fen - cost_fen AS gross_profit_fen, redeem_points FROM sale_lines WHERE sale_id = ?"
+    " ORDER BY line_no"
 )
 TENDER_QUERY = (
     "SELECT kind, amount_fen, card_id AS card, mode, ref, uses FROM sale_tenders"
@@ -681,6 +832,14 @@ def load_sale(conn: sqlite3.Connection, sale_id: str) -> dict[str, Any]:
     finally:
         conn.row_factory = None
     sale["points_reasons"] = shown(json.loads(sale["points_reasons"] or "[]"))
+    for line in sale["lines"]:
+        if not line["discount_fen"]:
+            del line["discount_fen"]  # as the sale's entry: a line at its price says nothing
+        if line["redeem_points"] is None:
+            del line["redeem_points"]  # nor does a line paid in money of points
+    sale["discount_fen"] = sum(line.get("discount_fen", 0) for line in sale["lines"])
+    sale["discounts"] = discounts_shown(json.loads(sale["discounts"] or "[]"))
+    sale["rebate"] = discounts.rebate_shown(None if sale["rebate"] is None else json.loads(sale["rebate"]))
     return sale
 
 
@@ -695,6 +854,8 @@ def _tender_json(row: dict[str, Any]) -> dict[str, Any]:
         row["sku"], row["qty"] = ref, uses
     elif row["kind"] == "points":
         row["points"] = uses
+        if ref is not None:
+            row["sku"] = ref  # the goods a redemption's points bought (L7)
     return {key: value for key, value in row.items() if value is not None or key == "hold"}
 
 
@@ -727,7 +888,7 @@ async def sell(
     def fresh(conn: sqlite3.Connection) -> bool:
         if replayed_sale(conn, sale.request_key) is not None:
             return False
-        check_sale(conn, sale, day, config.branch)
+        check_sale(conn, sale, day, config.branch, at_ms=store.writer.now_ms())
         return True
 
     try:
@@ -756,6 +917,8 @@ async def sell(
     if result["replayed"]:
         await holds.release(link, authorisations.values())
     result["points_reasons"] = shown(result["points_reasons"])
+    result["discounts"] = discounts_shown(result["discounts"])
+    result["rebate"] = discounts.rebate_shown(result["rebate"])
     return result
 
 

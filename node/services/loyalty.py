@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from loyalty.points import Earned, LineFacts, SaleFacts, TenderFacts, earn
 from loyalty.rules import PointsRule, PointsSettings
-from node.services import catalogue
+from node.services import catalogue, levels
 from node.store.row_cache import ABSENT, rows_of
 from shared_tables import directory_store
 
@@ -117,15 +117,20 @@ def points_rules(conn: sqlite3.Connection) -> dict[str, Any]:
     }
 
 
-def member_level(conn: sqlite3.Connection, member_id: str) -> str:
-    """The member's level for points rules: the highest-ranked of the level HQ graded
-    them into and the levels their cards of a type give (a card returned gives none).
+def member_level(conn: sqlite3.Connection, member_id: str, at_ms: int) -> str:
+    """The member's level for points rules at `at_ms`: the highest-ranked of the level
+    HQ graded them into, the levels bought here with points that still hold then
+    (node.services.levels), and the levels their cards of a type give (a card returned
+    gives none).
     A level HQ's levels do not rank (a card type's own word) ranks below every ranked
     one; ties go to the code first in order, so every branch picks the same."""
     found: set[str] = set()
     graded = directory_store.graded_level(conn, [member_id])
     if graded is not None:
         found.add(graded["code"])
+    # Bought here under the survivor a sale names; should a later merge make another id
+    # survive, HQ's grade (by the whole group) carries the level on.
+    found |= levels.bought_levels(conn, [member_id], at_ms)
     for card in directory_store.cards_issued_to(conn, [member_id]):
         # A card given back gives no level; a replaced one still does, under its new number.
         if directory_store.card_status(conn, directory_store.current_number(conn, card)) == "returned":
@@ -152,7 +157,7 @@ def sale_points(
     money) in the sale's order, `tenders` (kind, fen net of change) those paid in money.
     The member's level is looked up only when a level rule could apply."""
     rules, settings = rule_set(conn)
-    level = member_level(conn, member_id) if any(rule.kind == "level" for rule in rules) else ""
+    level = member_level(conn, member_id, at_ms) if any(rule.kind == "level" for rule in rules) else ""
     facts = SaleFacts(
         at_ms,
         level,

@@ -15,13 +15,13 @@ import hashlib
 import sqlite3
 from typing import Any
 
-from loyalty.errors import PointsShort
+from loyalty import lots
 from node.errors import InvalidRequest
-from node.services import fields, loyalty
+from node.services import fields, loyalty, points_book
 from node.services.cards import day_of, record_ledger_entry, require_active, require_card, require_valid
 from node.store.writer import Tx
 from protocol import limits
-from shared_tables import directory_store
+from shared_tables import directory_store, points_lots
 
 
 def parse_conversion(body: dict[str, Any]) -> tuple[int, str]:
@@ -58,14 +58,9 @@ def convert_job(
         for card in (points_card, to_card):
             require_active(conn, card)
             require_valid(conn, card, day)
-        held = directory_store.card_balance(conn, points_card, "points")
-        if held < points:
-            raise PointsShort(max(held, 0), points)
         _, settings = loyalty.rule_set(conn)
         value_fen = points * settings.point_value_fen
-        record_ledger_entry(
-            tx, f"{convert_id}-pts", points_card, "points", "redeem", -points, to_card=to_card
-        )
+        points_book.spend(tx, f"{convert_id}-pts", points_card, points, to_card=to_card)
         record_ledger_entry(
             tx, f"{convert_id}-sv", to_card, "stored_value", "from_points", value_fen, points=points
         )
@@ -94,4 +89,30 @@ def _answer(
         "points_card": directory_store.card_json(conn, points_card),
         "card": directory_store.card_json(conn, to_card),
         "replayed": replayed,
+    }
+
+
+def lots_view(conn: sqlite3.Connection, card: str, at_ms: int) -> dict[str, Any]:
+    """The card's points as lots, soonest expiry first, as a till shows them."""
+    require_card(conn, card)
+    book = points_lots.book(conn, card)
+    held = lots.remaining(book.lots, book.allocations, book.reversals, book.expiries)
+    shown = [
+        {
+            "lot": lot.id,
+            "earned_at_ms": lot.earned_at_ms,
+            "expires_at_ms": lot.expires_at_ms or None,
+            "points": lot.points,
+            "held": held[lot.id],
+            "expired": lot.expired_at(at_ms),
+        }
+        for lot in sorted(book.lots, key=lambda lot: (lot.expires_at_ms == 0, lot.expires_at_ms, lot.id))
+        if held[lot.id]
+    ]
+    return {
+        "card": directory_store.card_root(conn, card),
+        "balance": book.balance,
+        "available": book.available(at_ms),
+        "owed": book.owed,
+        "lots": shown,
     }

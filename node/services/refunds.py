@@ -19,6 +19,11 @@ up to what it paid of that item less what earlier returns gave back (`item_refun
 the uses are booked back onto the card; a time card's admission is recorded at its
 value and gives nothing back, since the card admits the member anyway.
 
+Goods redeemed for points (FEATURES L7) go back to the points tender that paid for them
+(`redeemed_refunds`): each unit gives back the points it took, into exactly the lots
+they came from; a redemption tender takes no part of the other lines' refunds, and its
+points are never refunded as money.
+
 Returns booked before refunds were recorded per tender refunded cash only; what
 they gave back counts against the cash. Pure: the caller reads the sale.
 """
@@ -38,7 +43,7 @@ class PaidTender(NamedTuple):
     kind: str  # cash | stored_value | voucher | credit | uses | time_card | points
     amount_fen: int
     card: str | None  # the card of a card tender, the voucher of a voucher one
-    sku: str | None = None  # uses, time_card: the service item it paid for
+    sku: str | None = None  # uses, time_card: the service item it paid for; points: goods redeemed
     qty: int = 0  # uses, time_card: how many of it; points: the points it spent
 
 
@@ -60,26 +65,62 @@ def item_refunds(
     tenders: Sequence[PaidTender],
     refunded_qty: Mapping[int, int],
 ) -> tuple[list[Refund], int]:
-    """The returned lines' units (sku, qty, unit price) that card tenders paid for, given
-    back to those tenders in tender order, each at most what it paid less what earlier
-    returns gave back (`refunded_qty` per tender); and the value left for money."""
+    """The returned lines' units (sku, qty, what they give back after discounts) that
+    card tenders paid for, given back to those tenders in tender order, each at most what
+    it paid less what earlier returns gave back (`refunded_qty` per tender); and the value
+    left for money. Units given to a tender are worth their share of the line's refund:
+    the floor of what the units so far are worth, less what the earlier ones took."""
     room = {t.tender_no: t.qty - refunded_qty.get(t.tender_no, 0) for t in tenders if t.kind in ITEM_TENDERS}
     found: list[Refund] = []
     money_fen = 0
-    for sku, qty, unit_price_fen in returned:
-        left = qty
+    for sku, qty, amount_fen in returned:
+        done = 0
         for tender in tenders:
-            if tender.kind not in ITEM_TENDERS or tender.sku != sku or not left:
+            if tender.kind not in ITEM_TENDERS or tender.sku != sku or done == qty:
                 continue
-            taken = min(left, room[tender.tender_no])
+            taken = min(qty - done, room[tender.tender_no])
             if taken > 0:
-                found.append(
-                    Refund(tender.tender_no, tender.kind, taken * unit_price_fen, tender.card, sku, taken)
-                )
+                worth = amount_fen * (done + taken) // qty - amount_fen * done // qty
+                found.append(Refund(tender.tender_no, tender.kind, worth, tender.card, sku, taken))
                 room[tender.tender_no] -= taken
-                left -= taken
-        money_fen += left * unit_price_fen
+                done += taken
+        money_fen += amount_fen - amount_fen * done // qty
     return found, money_fen
+
+
+def redeems(tender: PaidTender) -> bool:
+    """A points tender that paid for goods redeemed for points (it names them)."""
+    return tender.kind == "points" and tender.sku is not None
+
+
+def redeemed_refunds(
+    returned: Sequence[tuple[str, int, int, int]],
+    tenders: Sequence[PaidTender],
+    refunded_points: Mapping[int, int],
+) -> list[Refund]:
+    """The returned units of lines redeemed for points (sku, qty, what they give back in
+    fen, the points each unit took), given back to the redemption tenders of their goods
+    in tender order, each at most the points it spent less what earlier returns gave back
+    (`refunded_points` per tender). Units given to a tender are worth their share of the
+    line's refund as in `item_refunds`, and give back their points exactly: units x the
+    points per unit."""
+    room = {t.tender_no: t.qty - refunded_points.get(t.tender_no, 0) for t in tenders if redeems(t)}
+    found: list[Refund] = []
+    for sku, qty, amount_fen, points_per_unit in returned:
+        require(points_per_unit > 0, "a line redeemed for points took some per unit")
+        done = 0
+        for tender in tenders:
+            if not redeems(tender) or tender.sku != sku or done == qty:
+                continue
+            taken = min(qty - done, room[tender.tender_no] // points_per_unit)
+            if taken > 0:
+                worth = amount_fen * (done + taken) // qty - amount_fen * done // qty
+                points = taken * points_per_unit
+                found.append(Refund(tender.tender_no, tender.kind, worth, tender.card, sku, points))
+                room[tender.tender_no] -= points
+                done += taken
+        require(done == qty, "a redeemed line's units go back to the points tenders that paid for them")
+    return found
 
 
 def kept_by_tender(tenders: Sequence[PaidTender], change_fen: int) -> dict[int, int]:
@@ -103,10 +144,11 @@ def allocate(
     legacy_cash_fen: int = 0,
 ) -> list[Refund]:
     """Split `refund_fen` over the sale's money tenders (rules 1 to 3; card item tenders
-    are refunded by `item_refunds` first). `refunded`: what earlier
+    are refunded by `item_refunds` first, redemptions by `redeemed_refunds`). `refunded`: what earlier
     returns gave back to each tender; `legacy_cash_fen`: what earlier returns without
     per-tender records refunded (in cash). The refunds sum to `refund_fen`."""
-    tenders = [tender for tender in tenders if tender.kind not in ITEM_TENDERS]
+    # Card items and goods redeemed for points went back to their tenders already.
+    tenders = [tender for tender in tenders if tender.kind not in ITEM_TENDERS and not redeems(tender)]
     kept = kept_by_tender(tenders, change_fen)
     legacy = legacy_cash_fen
     left = refund_fen

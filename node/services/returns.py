@@ -1,8 +1,9 @@
 """Customer returns of a sale (I4): the refund, and the goods back on the shelf
 at what they cost when sold.
 
-A return names lines of the sale and quantities. The customer gets the line's
-unit price back per unit, to the tenders that paid (node.services.refunds:
+A return names lines of the sale and quantities. The customer gets back what the
+returned units paid after the line's discounts (`line_refund_fen`; a line at its price
+gives its unit price per unit), to the tenders that paid (node.services.refunds:
 stored value back onto its card, then cash, never more cash than was kept). The
 goods come back into the warehouse the sale took them from at the sale line's
 cost share, so the gross profit of the sale reverses exactly:
@@ -14,8 +15,12 @@ they were booked on, line by line (loyalty.points.points_to_reverse: partial ret
 add up to exactly the line's points), even below zero: a member who spent them owes
 them, a debt HQ's queue shows. A service a card paid for goes back onto that card: a
 count card's uses are given back, a time card's visit is recorded at its value
-(node.services.refunds). A return that brings the sale's whole voucher share back
-reinstates a voucher still within its days (node.services.vouchers).
+(node.services.refunds). Goods redeemed for points give their points back to the
+points tender that paid for them, into the lots they came from, units x the points per
+unit (node.services.refunds.redeemed_refunds). A return that brings the sale's whole voucher share back
+reinstates a voucher still within its days (node.services.vouchers). The return that
+brings what the sale kept below its rebate's threshold takes the rebate back
+(node.services.discounts).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any, NamedTuple
 
 from loyalty.points import points_to_reverse
 from node.errors import DocumentState, InvalidRequest, NotFound
-from node.services import catalogue, documents, fields, refunds, stock_ledger
+from node.services import catalogue, discounts, documents, fields, points_book, refunds, stock_ledger
 from node.services.cards import day_of, record_ledger_entry
 from node.services.checkout import MAX_LINE_QTY, MAX_SALE_LINES
 from node.services.vouchers import reinstate_returned, reinstated_by
@@ -46,7 +51,8 @@ def _take_back_points(tx: Tx, return_id: str, sale_id: str, returned: list[tuple
             "SELECT card_id FROM dir_ledger WHERE entry_id = ?", (f"{sale_id}-pts",)
         ).fetchone()
         if row is not None:
-            record_ledger_entry(tx, f"{return_id}-pts", row[0], "points", "return", -points, sale_id=sale_id)
+            lot = f"{sale_id}-pts"
+            points_book.take_back(tx, f"{return_id}-pts", lot, row[0], points, sale_id=sale_id)
 
 
 class ReturnLine(NamedTuple):
@@ -62,6 +68,18 @@ class SoldLine(NamedTuple):
     points: int  # what the line earned the member
     returned_qty: int
     returned_cost_fen: int
+    amount_fen: int  # what the line paid, after its discounts (loyalty.discounts)
+    redeem_points: int = 0  # goods redeemed for points (FEATURES L7): the points per unit; else 0
+
+
+def line_refund_fen(sold: SoldLine, qty: int) -> int:
+    """What `qty` more units of the line give back: their share of what the line paid
+    after its discounts (a bundle's share included), the floor of what the units returned
+    so far paid less what earlier returns gave, so the returns of a whole line give back
+    exactly what it paid, however they were split. A line at its price gives back its
+    unit price per unit."""
+    after = sold.amount_fen * (sold.returned_qty + qty) // sold.qty
+    return after - sold.amount_fen * sold.returned_qty // sold.qty
 
 
 def parse_lines(body: dict[str, Any]) -> list[ReturnLine]:
@@ -94,9 +112,19 @@ def sold_lines(conn: sqlite3.Connection, sale_id: str) -> dict[int, SoldLine]:
         )
     }
     return {
-        line_no: SoldLine(sku, qty, unit_price, cost, points, *returned.get(line_no, (0, 0)))
-        for line_no, sku, qty, unit_price, cost, points in conn.execute(
-            "SELECT line_no, sku, qty, unit_price_fen, cost_fen, points FROM sale_lines WHERE sale_id = ?",
+        line_no: SoldLine(
+            sku,
+            qty,
+            price,
+            cost,
+            points,
+            *returned.get(line_no, (0, 0)),
+            amount_fen=amount,
+            redeem_points=redeem_points or 0,
+        )
+        for line_no, sku, qty, price, cost, points, amount, redeem_points in conn.execute(
+            "SELECT line_no, sku, qty, unit_price_fen, cost_fen, points, amount_fen, redeem_points"
+            " FROM sale_lines WHERE sale_id = ?",
             (sale_id,),
         )
     }
@@ -169,7 +197,7 @@ def return_job(
                     "line_no": line.line_no,
                     "sku": item.sku,
                     "qty": line.qty,
-                    "amount_fen": item.unit_price_fen * line.qty,
+                    "amount_fen": line_refund_fen(item, line.qty),
                     "cost_fen": cost_fen,
                 }
             )
@@ -177,9 +205,22 @@ def return_job(
         cost_fen = sum(line["cost_fen"] for line in booked)
         tenders, change_fen = _paid(conn, sale_id)
         refunded, refunded_qty, legacy_cash_fen = _refunded(conn, sale_id)
-        # Units a card paid for go back to that card first; the rest is money.
-        returned = [(sold[line.line_no].sku, line.qty, sold[line.line_no].unit_price_fen) for line in lines]
+        # Units a card paid for go back to that card first, goods redeemed for points to
+        # the points that paid for them; the rest is money.
+        by_line = {line["line_no"]: line["amount_fen"] for line in booked}
+        returned = [
+            (sold[line.line_no].sku, line.qty, by_line[line.line_no])
+            for line in lines
+            if not sold[line.line_no].redeem_points
+        ]
+        redeemed = [
+            (item.sku, line.qty, by_line[line.line_no], item.redeem_points)
+            for line in lines
+            if (item := sold[line.line_no]).redeem_points
+        ]
+        to_points = refunds.redeemed_refunds(redeemed, tenders, refunded_qty)
         to_cards, money_fen = refunds.item_refunds(returned, tenders, refunded_qty)
+        to_cards = to_points + to_cards
         paid = to_cards + refunds.allocate(money_fen, tenders, change_fen, refunded, legacy_cash_fen)
         for number, refund in enumerate(paid):
             if refund.kind == "uses" and refund.card is not None:
@@ -194,8 +235,9 @@ def return_job(
                     sale_id=sale_id,
                 )
             elif refund.kind == "points" and refund.card is not None:
-                record_ledger_entry(
-                    tx, f"{return_id}-r{number}", refund.card, "points", "refund", refund.qty, sale_id=sale_id
+                spend_id = f"{sale_id}-t{refund.tender_no}"
+                points_book.give_back(
+                    tx, f"{return_id}-r{number}", spend_id, refund.card, refund.qty, sale_id=sale_id
                 )
             elif refund.kind in CARD_MONEY and refund.card is not None:
                 record_ledger_entry(
@@ -244,6 +286,8 @@ def return_job(
                 for line in booked
             ],
         )
+        # With this return booked: the rebate goes if the sale no longer earns it.
+        discounts.take_back_rebate(tx, return_id, sale_id)
         reinstate_returned(tx, return_id, sale_id, day_of(tx.wall_ms, zone))
         return {**load_return(conn, return_id), "replayed": False}
 
@@ -259,7 +303,7 @@ def _paid(conn: sqlite3.Connection, sale_id: str) -> tuple[list[refunds.PaidTend
             kind,
             amount_fen,
             card_id if kind in (*CARD_MONEY, *refunds.ITEM_TENDERS, "points") else None,
-            ref if kind in refunds.ITEM_TENDERS else None,
+            ref if kind in (*refunds.ITEM_TENDERS, "points") else None,  # a redemption's goods
             int(uses or 0),  # a card item's units, a points tender's points
         )
         for number, kind, amount_fen, card_id, ref, uses in conn.execute(
@@ -298,10 +342,12 @@ def _refund_payload(refund: refunds.Refund) -> dict[str, Any]:
     }
     if refund.card is not None:
         payload["card"] = refund.card
-    if refund.sku is not None:
-        payload |= {"sku": refund.sku, "qty": refund.qty}
-    elif refund.kind == "points":
+    if refund.kind == "points":
         payload["points"] = refund.qty
+        if refund.sku is not None:
+            payload["sku"] = refund.sku  # goods redeemed for points (L7)
+    elif refund.sku is not None:
+        payload |= {"sku": refund.sku, "qty": refund.qty}
     return payload
 
 
@@ -331,6 +377,7 @@ def load_return(conn: sqlite3.Connection, return_id: str) -> dict[str, Any]:
     taken = conn.execute("SELECT amount FROM dir_ledger WHERE entry_id = ?", (f"{return_id}-pts",)).fetchone()
     found["points_taken_back"] = 0 if taken is None else -int(taken[0])
     found["vouchers_reinstated"] = reinstated_by(conn, return_id)
+    found["rebate_taken_back_fen"] = discounts.rebate_taken_back(conn, return_id)
     found["lines"] = documents.rows(
         conn,
         "SELECT line_no, sku, qty, amount_fen, cost_fen, amount_fen - cost_fen AS gross_profit_fen"

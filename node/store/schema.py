@@ -15,15 +15,19 @@ from shared_tables.directory_store import (
     CARDS_SCHEMA,
     CONTACTS_SCHEMA,
     DIRECTORY_SCHEMA,
+    POINTS_LOTS_SCHEMA,
     REINSTATEMENTS_SCHEMA,
     SIGHTINGS_SCHEMA,
 )
 from shared_tables.master_data_schema import (
     CARD_TYPES_SCHEMA,
+    DISCOUNTS_SCHEMA,
     EMPLOYEES_SCHEMA,
+    LEVEL_PRICES_SCHEMA,
     LEVELS_SCHEMA,
     MASTER_DATA_SCHEMA,
     POINTS_SCHEMA,
+    PRODUCT_POINTS_SCHEMA,
     TOP_UP_RULES_SCHEMA,
 )
 from shared_tables.migrations import migrate as shared_migrate
@@ -447,6 +451,40 @@ MIGRATIONS: tuple[str, ...] = (
     # 16: the vouchers HQ issued to members (shared_tables.vouchers), and the
     # returns that gave a voucher's use back (conflict.voucher_use).
     VOUCHERS_SCHEMA + ";" + REINSTATEMENTS_SCHEMA,
+    # 17: the points lots each replica still has to look at: lots that will expire, cards
+    # owing points (shared_tables.directory_store, loyalty.lot_ledger).
+    POINTS_LOTS_SCHEMA,
+    # 18: what each level costs in points, and the levels this branch sold members for
+    # points (node.services.level_purchase), for the points engine and a till's retry.
+    LEVEL_PRICES_SCHEMA
+    + """;
+    CREATE TABLE level_purchases (
+        id TEXT PRIMARY KEY,
+        member_id TEXT NOT NULL,
+        level TEXT NOT NULL,
+        points INTEGER NOT NULL CHECK (points > 0),
+        card_id TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        valid_until_ms INTEGER NOT NULL,
+        request_key TEXT UNIQUE
+    ) WITHOUT ROWID;
+    CREATE INDEX level_purchases_by_member ON level_purchases (member_id, valid_until_ms)
+    """,
+    # 19: HQ's discounts (loyalty.discounts); what each sale line's discounts took off
+    # and why, and the rebate a sale gave (its card, amount and threshold), for its
+    # receipt and the return that takes it back.
+    DISCOUNTS_SCHEMA
+    + """;
+    ALTER TABLE sale_lines ADD COLUMN discount_fen INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sales ADD COLUMN discounts TEXT;
+    ALTER TABLE sales ADD COLUMN rebate TEXT
+    """,
+    # 20: what each product costs in points to redeem (FEATURES L7; null: not redeemable),
+    # and the points per unit a sale line redeemed for points took (null: paid in money).
+    PRODUCT_POINTS_SCHEMA
+    + """;
+    ALTER TABLE sale_lines ADD COLUMN redeem_points INTEGER
+    """,
 )
 
 # A till waits at most this long for the write lock before its request fails;

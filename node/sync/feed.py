@@ -15,6 +15,7 @@ from typing import Any
 from node.services import (
     card_types,
     catalogue,
+    discounts,
     employees,
     levels,
     loyalty,
@@ -27,6 +28,7 @@ from node.store import sync_state
 from node.store.writer import Tx
 from protocol.batch import SignedBatch, verify_batch
 from protocol.contract import (
+    BUNDLE_UPSERT,
     CARD_TYPE_UPSERT,
     CATEGORY_UPSERT,
     CONFLICT_RESOLVE,
@@ -39,6 +41,8 @@ from protocol.contract import (
     POINTS_RULE_UPSERT,
     POINTS_SETTINGS_UPSERT,
     PRODUCT_UPSERT,
+    REBATE_RULE_UPSERT,
+    SPECIAL_PRICE_UPSERT,
     SUPPLIER_UPSERT,
     TOP_UP_RULE_UPSERT,
     TRANSFER_DELIVER,
@@ -83,6 +87,9 @@ APPLIERS: dict[tuple[str, str], Applier] = {
         (MEMBER_LEVEL, _plain(levels.apply_member_level)),
         (POINTS_RULE_UPSERT, _plain(loyalty.apply_points_rule)),
         (POINTS_SETTINGS_UPSERT, _plain(loyalty.apply_points_settings)),
+        (SPECIAL_PRICE_UPSERT, _plain(discounts.apply_special_price)),
+        (BUNDLE_UPSERT, _plain(discounts.apply_bundle)),
+        (REBATE_RULE_UPSERT, _plain(discounts.apply_rebate_rule)),
         (VOUCHER_ISSUE, _plain(vouchers.apply_voucher_issue)),
     )
 }

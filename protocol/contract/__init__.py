@@ -55,6 +55,7 @@ from protocol.contract.branch import (
     VOUCHER_REDEEM,
 )
 from protocol.contract.cards import CARD_CHANGE, CARD_ISSUE, CARD_TYPE_UPSERT, TOP_UP_RULE_UPSERT
+from protocol.contract.discounts import BUNDLE_UPSERT, REBATE_RULE_UPSERT, SPECIAL_PRICE_UPSERT
 from protocol.contract.employees import EMPLOYEE_CODE, EMPLOYEE_UPSERT
 from protocol.contract.entry_type import EntryType, Writer
 from protocol.contract.feed import (
@@ -82,7 +83,7 @@ from protocol.contract.fields import (
     RESOLUTION_ACTIONS,
     TENDER_KINDS,
 )
-from protocol.contract.levels import LEVEL_UPSERT, MEMBER_LEVEL
+from protocol.contract.levels import LEVEL_UPSERT, MEMBER_LEVEL, MEMBER_LEVEL_BUY
 from protocol.contract.loyalty import POINTS_RULE_UPSERT, POINTS_SETTINGS_UPSERT
 from protocol.contract.members import CONTACT_RECORD, MEMBER_CONTACT, MEMBER_PHOTO
 from protocol.contract.registry import (
@@ -97,6 +98,7 @@ from protocol.contract.vouchers import VOUCHER_ISSUE, VOUCHER_REINSTATE
 
 __all__ = [
     "BRANCH_ENTRY_TYPES",
+    "BUNDLE_UPSERT",
     "CARD_CHANGE",
     "CARD_EVENT",
     "CARD_EVENT_KINDS",
@@ -120,6 +122,7 @@ __all__ = [
     "MEMBER_CONTACT",
     "MEMBER_EDIT",
     "MEMBER_LEVEL",
+    "MEMBER_LEVEL_BUY",
     "MEMBER_PHOTO",
     "MEMBER_REGISTER",
     "MEMBER_UPSERT",
@@ -133,10 +136,12 @@ __all__ = [
     "PURCHASE_ORDER_CLOSE",
     "PURCHASE_ORDER_CREATE",
     "PURCHASE_RETURN_POST",
+    "REBATE_RULE_UPSERT",
     "RECEIPT_POST",
     "RESOLUTION_ACTIONS",
     "SALE_CHECKOUT",
     "SALE_RETURN_POST",
+    "SPECIAL_PRICE_UPSERT",
     "STOCKTAKE_POST",
     "SUPPLIER_UPSERT",
     "TENDER_KINDS",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from protocol.contract.discounts import DISCOUNT_REASONS, SALE_REBATE
 from protocol.contract.employees import EMPLOYEE_CODE
 from protocol.contract.entry_type import EntryType, Writer
 from protocol.contract.fields import (
@@ -22,6 +23,7 @@ from protocol.contract.fields import (
     LEDGER_KINDS,
     LEDGER_SIGNS,
     LEDGERS,
+    LOT_PART,
     MEMBER_PROFILE,
     NAME,
     NOTE,
@@ -29,6 +31,7 @@ from protocol.contract.fields import (
     PAYMENT_MODES,
     PHONE,
     PRICE_FEN,
+    RECORD_ID,
     SKU,
     TENDER_FEN,
     TENDER_KINDS,
@@ -38,12 +41,14 @@ from protocol.contract.fields import (
 from protocol.contract.loyalty import POINTS_REASONS
 from protocol.errors import require
 from protocol.limits import (
+    MAX_AT_MS,
     MAX_CARDS_PER_REGISTRATION,
     MAX_DOCUMENT_LINE_QTY,
     MAX_DOCUMENT_LINES,
     MAX_INT64,
     MAX_LEDGER_AMOUNT,
     MAX_ORDER_LINES,
+    MAX_POINTS_LOT_PARTS,
     MAX_SALE_FEN,
     MAX_SALE_LINE_FEN,
     MAX_SALE_LINE_QTY,
@@ -144,6 +149,13 @@ LEDGER_ENTRY = EntryType(
                 # A top-up's bonus names HQ's rule; uses bought name what was paid for them.
                 "rule": CODE,
                 "paid_fen": PRICE_FEN,
+                # A points movement's lots (conflict.ledger, loyalty.lot_ledger).
+                "lots": ListOf(LOT_PART, MAX_POINTS_LOT_PARTS, 1),
+                "of": RECORD_ID,
+                "expires_at_ms": Integer(1, MAX_AT_MS),
+                # What a spend of points bought (a level, goods, stored value, a sale's tender).
+                "to_card": CARD,
+                "points": Integer(1, MAX_LEDGER_AMOUNT),
             },
         ),
         ledger_sign,
@@ -166,8 +178,18 @@ _SALE_LINE = Map(
         "unit_price_fen": PRICE_FEN,
         "amount_fen": Integer(0, MAX_SALE_LINE_FEN),
     },
-    # points: what the line earned the member (loyalty.points), on a member's sale.
-    {"cost_fen": INT64, "gross_profit_fen": INT64, "points": Integer(0, MAX_LEDGER_AMOUNT)},
+    # points: what the line earned the member (loyalty.points), on a member's sale;
+    # discount_fen: what discounts took off unit_price_fen x qty (loyalty.discounts), when
+    # any did, so amount_fen = unit_price_fen x qty - discount_fen; redeem_points: the
+    # points each unit took, on goods redeemed for points (FEATURES L7), whose
+    # unit_price_fen is what those points are worth and whose points tender names the sku.
+    {
+        "cost_fen": INT64,
+        "gross_profit_fen": INT64,
+        "points": Integer(0, MAX_LEDGER_AMOUNT),
+        "discount_fen": Integer(1, MAX_SALE_LINE_FEN),
+        "redeem_points": Integer(1, MAX_LEDGER_AMOUNT),
+    },
 )
 # What a count card's uses or a time card's admission paid for: `qty` of service item
 # `sku`, worth `amount_fen` at the sale's price (nothing, for a free service).
@@ -193,9 +215,12 @@ _TENDER = OneOf(
         "time_card": _CARD_ITEM_TENDER,
         # Drawn on the card's credit line, repaid later (conflict.credit).
         "credit": Map({"amount_fen": TENDER_FEN, "card": CARD}, closed=True),
-        # The member's points, worth amount_fen at the chain's worth per point.
+        # The member's points, worth amount_fen at the chain's worth per point; a
+        # redemption's names the goods (sku) its points bought (FEATURES L7).
         "points": Map(
-            {"amount_fen": TENDER_FEN, "card": CARD, "points": Integer(1, MAX_LEDGER_AMOUNT)}, closed=True
+            {"amount_fen": TENDER_FEN, "card": CARD, "points": Integer(1, MAX_LEDGER_AMOUNT)},
+            {"sku": SKU},
+            closed=True,
         ),
     },
 )
@@ -219,6 +244,8 @@ SALE_CHECKOUT = EntryType(
             "moves": moves_of("sale", MAX_SALE_LINES),
             "salesperson": EMPLOYEE_CODE,  # the employee the sale is credited to, if the till named one
             "points_reasons": POINTS_REASONS,  # why it earned its points, when it earned any
+            "discounts": DISCOUNT_REASONS,  # why its lines paid less than their prices, if they did
+            "rebate": SALE_REBATE,  # the stored value it gave back to the member, if any
         },
     ),
     "a sale at a till: its lines at their prices and costs, its tenders, its stock moves",

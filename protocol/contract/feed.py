@@ -20,6 +20,7 @@ from protocol.contract.fields import (
     LEDGER_AMOUNT,
     LEDGER_KINDS,
     LEDGERS,
+    LOT_PART,
     MASTER_NAME,
     MASTER_TEXT,
     MAX_RESOLUTION_RECORDS,
@@ -37,13 +38,17 @@ from protocol.contract.fields import (
 from protocol.contract.members import CONTACT_RECORD
 from protocol.limits import (
     LOGIN_PATTERN,
+    MAX_AT_MS,
     MAX_CARDS_PER_REGISTRATION,
     MAX_INT64,
+    MAX_LEDGER_AMOUNT,
     MAX_LIMIT_QTY,
     MAX_LOGIN_CHARS,
     MAX_NAME_CHARS,
     MAX_OPERATOR_CHARS,
     MAX_PERMISSIONS,
+    MAX_POINTS_LOT_PARTS,
+    MAX_RECORD_ID_CHARS,
     MAX_RESOLUTION_NOTE_CHARS,
     MAX_SEEN_EVENTS,
     MAX_SUPPLIER_PHONE_CHARS,
@@ -78,6 +83,8 @@ PRODUCT_UPSERT = EntryType(
             "specified_cost_fen": Nullable(PRICE_FEN),
             "supplier": Nullable(CODE),
             "service": Bool(),  # a service item: no stock is kept of it
+            # Points per unit to redeem it for (FEATURES L7); null: not redeemable.
+            "points_price": Nullable(Integer(1, MAX_LEDGER_AMOUNT)),
         },
     ),
     "a product of HQ's catalogue as it now is",
@@ -152,7 +159,14 @@ _DIRECTORY_RECORD = OneOf(
             {
                 "record": Tuple(
                     (RECORD_ID, CARD, Choice(LEDGERS), Choice(LEDGER_KINDS), LEDGER_AMOUNT, HLC, NODE),
-                    optional=(SKU,),  # the item of a uses entry (conflict.ledger)
+                    # The item of a uses entry; then a points movement's lot facts:
+                    # its lots, the movement it reverses, when it expires (conflict.ledger).
+                    optional=(
+                        Text(MAX_NAME_CHARS),
+                        ListOf(LOT_PART, MAX_POINTS_LOT_PARTS),
+                        Text(MAX_RECORD_ID_CHARS),
+                        Integer(0, MAX_AT_MS),
+                    ),
                 )
             },
             closed=True,

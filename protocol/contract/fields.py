@@ -34,7 +34,7 @@ from protocol.limits import (
     MAX_REGION_CHARS,
     MIN_INT64,
 )
-from protocol.schema import Choice, Integer, ListOf, Map, Nullable, Schema, Text
+from protocol.schema import Choice, Integer, ListOf, Map, Nullable, Schema, Text, Tuple
 
 # -- the words ------------------------------------------------------------------------
 
@@ -69,6 +69,10 @@ LEDGER_SIGNS: Mapping[str, Mapping[str, int]] = MappingProxyType(
             "issue": 1,  # the stored value a card type puts on a card it sells
             "bonus": 1,  # given with a top-up by HQ's rule: never paid out (conflict.stored_value)
             "from_points": 1,  # the member's points turned into stored value: never paid out either
+            # A purchase rebate (loyalty.discounts), given and never paid out either, and
+            # its taking back by the return that brought the sale below its threshold.
+            "rebate": 1,
+            "rebate_return": -1,
             "refund": 1,
             "spend": -1,
             "payout": -1,  # unused stored value paid back to the member
@@ -144,6 +148,9 @@ CARD = Text(MAX_NAME_CHARS, 1)
 BRANCH = Text(MAX_BRANCH_CODE_CHARS, 1, BRANCH_CODE_PATTERN)
 NODE = Text(MAX_NAME_CHARS, 1)  # who stamped a directory record: a branch, or "hq"
 RECORD_ID = Text(MAX_RECORD_ID_CHARS, 1)
+# One part of a points movement's lots (conflict.ledger, loyalty.lot_ledger): a lot
+# and the points the movement took from it or put back.
+LOT_PART = Tuple((RECORD_ID, Integer(1, MAX_LEDGER_AMOUNT)))
 HOLD = Text(MAX_HOLD_ID_CHARS, 1)
 AT_MS = Integer(0, MAX_AT_MS)
 HLC = Integer(0, MAX_INT64)

@@ -24,6 +24,7 @@ from protocol.contract.branch import (
     VOUCHER_REDEEM,
 )
 from protocol.contract.cards import CARD_CHANGE, CARD_ISSUE, CARD_TYPE_UPSERT, TOP_UP_RULE_UPSERT
+from protocol.contract.discounts import BUNDLE_UPSERT, REBATE_RULE_UPSERT, SPECIAL_PRICE_UPSERT
 from protocol.contract.employees import EMPLOYEE_UPSERT
 from protocol.contract.entry_type import EntryType, Writer
 from protocol.contract.feed import (
@@ -38,7 +39,7 @@ from protocol.contract.feed import (
     TRANSFER_RECEIVED,
     WAREHOUSE_UPSERT,
 )
-from protocol.contract.levels import LEVEL_UPSERT, MEMBER_LEVEL
+from protocol.contract.levels import LEVEL_UPSERT, MEMBER_LEVEL, MEMBER_LEVEL_BUY
 from protocol.contract.loyalty import POINTS_RULE_UPSERT, POINTS_SETTINGS_UPSERT
 from protocol.contract.members import MEMBER_CONTACT, MEMBER_PHOTO
 from protocol.contract.vouchers import VOUCHER_ISSUE, VOUCHER_REINSTATE
@@ -68,6 +69,7 @@ BRANCH_ENTRY_TYPES = (
     MEMBER_CONTACT,
     MEMBER_PHOTO,
     VOUCHER_REINSTATE,
+    MEMBER_LEVEL_BUY,
 )
 FEED_ENTRY_TYPES = (
     PRODUCT_UPSERT,
@@ -88,6 +90,9 @@ FEED_ENTRY_TYPES = (
     POINTS_RULE_UPSERT,
     POINTS_SETTINGS_UPSERT,
     VOUCHER_ISSUE,
+    SPECIAL_PRICE_UPSERT,
+    BUNDLE_UPSERT,
+    REBATE_RULE_UPSERT,
 )
 ENTRY_TYPES: Mapping[tuple[str, str], EntryType] = MappingProxyType(
     {(t.kind, t.op): t for t in (*BRANCH_ENTRY_TYPES, *FEED_ENTRY_TYPES)}

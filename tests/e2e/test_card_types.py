@@ -58,13 +58,17 @@ async def test_a_card_of_a_type_sold_offline_capable_used_at_two_branches_and_ag
     """Worked by hand:
     - BR01 sells G-0001 for 1,700,000 fen cash: change 20,000; the card holds 10 + 10 uses,
       no stored value; the five gift boxes leave BR01-MAIN at 5 x 16,500 = 82,500 fen.
-    - BR01: two haircuts on the card (17,600 fen of services, no points): haircuts 8.
-    - HQ goes down. BR02: three massages on the card and a cup (2,500 fen) in cash:
-      a 61,900 fen sale, 25 points for the cup only; massages 7 there. BR01: one massage:
-      massages 9 there.
+    - The card's type takes 10% off every unit its holder buys (loyalty.discounts), those
+      its uses pay included.
+    - BR01: two haircuts on the card (17,600 fen of services, 15,840 after the rate, no
+      points): haircuts 8.
+    - HQ goes down. BR02: three massages on the card (59,400: 53,460) and a cup (2,500:
+      2,250) paid with 2,500 in cash: a 55,710 fen sale, 250 change, 22 points for the
+      cup only (floor of 22.5); massages 7 there. BR01: one massage (17,820): massages 9
+      there.
     - HQ returns: everywhere haircuts 8, massages 10 - 3 - 1 = 6.
-    - HQ's BR01 sales: the card (1,680,000) and the two service sales (17,600 + 19,800):
-      3 sales, 1,717,400 fen, as BR01 counts them itself.
+    - HQ's BR01 sales: the card (1,680,000) and the two service sales (15,840 + 17,820):
+      3 sales, 1,713,660 fen, as BR01 counts them itself.
     """
     a = await chain.add_node("BR01")
     b = await chain.add_node("BR02")
@@ -104,9 +108,9 @@ async def test_a_card_of_a_type_sold_offline_capable_used_at_two_branches_and_ag
     }
 
     haircuts = await chain.post(a.url + "/api/sales", _uses_sale(member, "SVC-HAIRCUT", 2, "G-0001"))
-    assert (haircuts["total_fen"], haircuts["points_earned"]) == (17_600, 0)
+    assert (haircuts["total_fen"], haircuts["points_earned"]) == (15_840, 0)
     assert haircuts["tenders"] == [
-        {"amount_fen": 17_600, "card": "G-0001", "kind": "uses", "qty": 2, "sku": "SVC-HAIRCUT"}
+        {"amount_fen": 15_840, "card": "G-0001", "kind": "uses", "qty": 2, "sku": "SVC-HAIRCUT"}
     ]
     # A service item holds no stock: the haircuts moved none.
     assert haircuts["lines"][0]["cost_fen"] == 0
@@ -121,10 +125,10 @@ async def test_a_card_of_a_type_sold_offline_capable_used_at_two_branches_and_ag
         b.url + "/api/sales",
         _uses_sale(member, "SVC-MASSAGE", 3, "G-0001", cash_fen=2_500, **{"CUP-CERAMIC": 1}),
     )
-    assert (massages["total_fen"], massages["change_fen"], massages["points_earned"]) == (61_900, 0, 25)
+    assert (massages["total_fen"], massages["change_fen"], massages["points_earned"]) == (55_710, 250, 22)
     assert await _uses(chain, b.url, "G-0001") == {"SVC-HAIRCUT": 8, "SVC-MASSAGE": 7}
     one = await chain.post(a.url + "/api/sales", _uses_sale(member, "SVC-MASSAGE", 1, "G-0001"))
-    assert one["total_fen"] == 19_800
+    assert one["total_fen"] == 17_820
     assert await _uses(chain, a.url, "G-0001") == {"SVC-HAIRCUT": 8, "SVC-MASSAGE": 9}
 
     await chain.hq.start()
@@ -144,8 +148,8 @@ async def test_a_card_of_a_type_sold_offline_capable_used_at_two_branches_and_ag
 
     hq_sales = await chain.get(chain.hq.url + "/api/sales/summary", params={"branch": "BR01"})
     node_sales = await chain.get(a.url + "/api/sales/summary")
-    assert (hq_sales["count"], hq_sales["total_fen"]) == (3, 1_717_400)
-    assert (node_sales["count"], node_sales["total_fen"]) == (3, 1_717_400)
+    assert (hq_sales["count"], hq_sales["total_fen"]) == (3, 1_713_660)
+    assert (node_sales["count"], node_sales["total_fen"]) == (3, 1_713_660)
     stock = await chain.get(chain.hq.url + "/api/stock", params={"sku": "GIFT-BOX"})
     [gifts] = stock["skus"]
     assert gifts["qty"] == -5

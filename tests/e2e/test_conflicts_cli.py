@@ -57,7 +57,8 @@ async def test_an_operator_lists_shows_and_resolves_a_duplicate_member(chain: Ch
 
     # A wrong password: HQ refuses the log-in itself, in one line, and nothing is asked.
     code, out = await branchline("hq", "conflicts", "list", *hq, password="not-" + TEST_PASSWORD)
-    assert (code, out.strip()) == (2, "branchline: HQ refused (401): wrong login or password"), out
+    refused = "branchline: HQ refused (401 login_failed): wrong login or password"
+    assert (code, out.strip()) == (2, refused), out
 
     await chain.hq.stop()
     code, out = await branchline("hq", "conflicts", "list", *hq)

@@ -142,6 +142,14 @@ async def trade_everything(chain: Chain) -> None:
     rule = {"code": "TEA-2X", "name": "Tea 2x", "kind": "category", "target": "TEA", "factor_milli": 2_000}
     await operator(chain, "POST", "/api/points-rules", rule)
     await operator(chain, "POST", "/api/points-settings", {"code": "chain", "combine": "add"})
+    # Offers (loyalty.discounts) on a tea nothing below sells, and a rebate no sale reaches.
+    window = {"valid_from_ms": "2026-01-01T00:00:00+08:00", "valid_until_ms": "2099-01-01T00:00:00+08:00"}
+    special = {"code": "GREEN-WEEK", "name": "Green tea week", "sku": "TEA-GREEN-100", "price_fen": 9_800}
+    await operator(chain, "POST", "/api/special-prices", {**special, **window})
+    pair = {"code": "GREEN-PAIR", "name": "Two green teas", "price_fen": 20_000, **window}
+    await operator(chain, "POST", "/api/bundles", {**pair, "lines": [{"sku": "TEA-GREEN-100", "qty": 2}]})
+    rebate = {"code": "BIG-SPEND", "name": "Spend 100,000 get 1,000", "min_spend_fen": 10_000_000}
+    await operator(chain, "POST", "/api/rebate-rules", {**rebate, "back_fen": 100_000})
     await operator(chain, "POST", "/api/suppliers", {"code": "SUP-1", "name": "Jingdezhen Wholesale"})
     await operator(
         chain, "POST", "/api/warehouses", {"code": "BR01-BACK", "name": "Back room", "branch": "BR01"}
@@ -311,6 +319,14 @@ async def trade_everything(chain: Chain) -> None:
     await operator(chain, "POST", "/api/levels", level)
     assert (await operator(chain, "POST", "/api/levels/grade"))["changed"]
     await settle(chain)
+    # A level above it bought with points (member/buy_level), by a member who earns some first.
+    vip = {"code": "VIP", "name": "VIP / 贵宾", "rank": 2, "min_spend_fen": 100_000_000, "points_price": 10}
+    await operator(chain, "POST", "/api/levels", vip)
+    await settle(chain)
+    cup = sale((CUP, 1), tenders=[{"kind": "cash", "amount_fen": 2_500}], member_id=member["id"])
+    await chain.post(br01.url + "/api/sales", cup)
+    await chain.post(br01.url + f"/api/members/{member['id']}/level/buy", {"level": "VIP"}, status=201)
+    await settle(chain)
 
 
 async def test_every_entry_a_node_and_hq_write_keeps_the_contract(chain: Chain) -> None:
@@ -335,9 +351,10 @@ async def test_every_entry_a_node_and_hq_write_keeps_the_contract(chain: Chain) 
     )
     wrong = broken_promises(entries, {**ENTRY_TYPES, ("sale", "checkout"): one_yuan})
     sales = [e for _, e in entries if (e.kind, e.op) == ("sale", "checkout")]
-    assert len(wrong) == len(sales) == 6  # cash, stored value, voucher, a card's haircut, two gift boxes
+    # cash, stored value, voucher, a card's haircut, two gift boxes, the cup before the level
+    assert len(wrong) == len(sales) == 7
     assert all("total_fen must be an integer from 0 to 100" in line for line in wrong)
     hq_side = dataclasses.replace(checkout, writer=Writer.HQ)
-    assert len(broken_promises(entries, {**ENTRY_TYPES, ("sale", "checkout"): hq_side})) == 6
+    assert len(broken_promises(entries, {**ENTRY_TYPES, ("sale", "checkout"): hq_side})) == 7
     with pytest.raises(WrongWriter):
         contract.check_entry(sales[0], Writer.HQ)

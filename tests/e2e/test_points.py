@@ -58,12 +58,13 @@ async def _points_of(chain: Chain, node: Server, member: str) -> int:
 
 async def test_the_seeds_gold_member_in_the_golden_week_under_each_way_of_combining(chain: Chain) -> None:
     """A gold member (level rule 1.5x) buys a 2,000-yuan ring of category B (2x) in the
-    golden week (holiday 2x). By hand:
-    - multiply: 2,000 x 2 x 1.5 x 2 = 12,000 points;
-    - add: 2,000 x (1 + (2-1) + (1.5-1) + (2-1)) = 2,000 x 3.5 = 7,000;
-    - best: 2,000 x 2 = 4,000.
+    golden week (holiday 2x). The gold card pays 90% of list (loyalty.discounts), so the
+    ring is paid 1,800 and points are on that. By hand:
+    - multiply: 1,800 x 2 x 1.5 x 2 = 10,800 points;
+    - add: 1,800 x (1 + (2-1) + (1.5-1) + (2-1)) = 1,800 x 3.5 = 6,300;
+    - best: 1,800 x 2 = 3,600.
     The sale's reasons name the category, level and holiday rules and the combination.
-    Taking the ring back takes its 12,000 points back, to the point."""
+    Taking the ring back takes its 10,800 points back, to the point."""
     a = await chain.add_node("BR01")
     headers = await _hq_headers(chain)
     await _author(chain, headers, "/api/categories", [{"code": "A", "name": "A"}, {"code": "B", "name": "B"}])
@@ -90,11 +91,11 @@ async def test_the_seeds_gold_member_in_the_golden_week_under_each_way_of_combin
         {"member_id": member, "lines": [{"sku": "RING-B", "qty": 1}]},
         status=200,
     )
-    assert (preview["points_earned"], preview["change_fen"]) == (12_000, None)
+    assert (preview["points_earned"], preview["change_fen"]) == (10_800, None)
     assert await _points_of(chain, a, member) == before  # a preview books nothing
     sold = await chain.post(a.url + "/api/sales", _ring_sale(member))
-    assert sold["points_earned"] == 12_000
-    assert [line["points"] for line in sold["lines"]] == [12_000]
+    assert sold["points_earned"] == 10_800
+    assert [line["points"] for line in sold["lines"]] == [10_800]
     kinds = [(r["kind"], r["code"], r["factor_milli"]) for r in sold["points_reasons"]]
     for applied in (
         ("category", "CAT-B", 2_000),
@@ -104,18 +105,18 @@ async def test_the_seeds_gold_member_in_the_golden_week_under_each_way_of_combin
         assert applied in kinds
     assert ("combine", "", 6_000) in kinds
     assert all(r["text"] and r["text_zh"] for r in sold["points_reasons"])
-    assert await _points_of(chain, a, member) == before + 12_000
+    assert await _points_of(chain, a, member) == before + 10_800
     again = await chain.get(f"{a.url}/api/sales/{sold['id']}")
-    assert (again["points_earned"], again["points_reasons"]) == (12_000, sold["points_reasons"])
+    assert (again["points_earned"], again["points_reasons"]) == (10_800, sold["points_reasons"])
 
-    for combine, points in (("add", 7_000), ("best", 4_000)):
+    for combine, points in (("add", 6_300), ("best", 3_600)):
         await _author(chain, headers, "/api/points-settings", {"code": "chain", "combine": combine})
         await _rules_at(chain, a, {"CAT-B", "GOLD", "GOLDEN-WEEK"}, combine)
         shown = await chain.post(a.url + "/api/sales/preview", _ring_sale(member), status=200)
         assert shown["points_earned"] == points, combine
 
     taken = await chain.post(f"{a.url}/api/sales/{sold['id']}/returns", {"lines": [{"line_no": 0, "qty": 1}]})
-    assert taken["points_taken_back"] == 12_000
+    assert taken["points_taken_back"] == 10_800
     assert await _points_of(chain, a, member) == before
 
     # HQ says why, from the entry the branch signed.
@@ -127,7 +128,7 @@ async def test_the_seeds_gold_member_in_the_golden_week_under_each_way_of_combin
 
     await wait_until(at_hq, "the sale to reach HQ")
     read = await chain.get(f"{chain.hq.url}/api/sales/{sold['id']}?branch=BR01", headers=headers)
-    assert read["points_earned"] == 12_000
+    assert read["points_earned"] == 10_800
     assert [r["text"] for r in read["points_reasons"]] == [r["text"] for r in sold["points_reasons"]]
 
 
@@ -214,15 +215,16 @@ async def test_rules_hq_cannot_apply_are_refused_when_authored(chain: Chain) -> 
 async def test_a_cards_level_counts_while_the_member_holds_it_and_returns_take_back_line_by_line(
     chain: Chain,
 ) -> None:
-    """Level rule gold 1.5x; a cup costs 2,500. By hand:
-    - a gold member (GOLD-16800 card) buys 3 cups: 75 yuan x 1.5 = 112.5, 112 points;
-    - the card replaced by a new number: still gold, 112 again;
-    - two haircuts (8,800 each), one paid with the card's uses: only the one paid in
-      cash earns, 88 x 1.5 = 132;
-    - two returns of the first sale, 1 cup then 2: floor(112 x 1/3) = 37, then
-      floor(112 x 3/3) - 37 = 75: 112 taken back in all, exactly what it earned (taking
-      each return's own share, 37 then floor(112 x 2/3) = 74, would leave one behind);
-    - the card returned: no level, 3 cups earn 75."""
+    """Level rule gold 1.5x; a cup costs 2,500; the gold card pays 90% of list
+    (loyalty.discounts), and points are on what was paid. By hand:
+    - a gold member (GOLD-16800 card) buys 3 cups: 67.50 yuan x 1.5 = 101.25, 101 points;
+    - the card replaced by a new number: still gold, 101 again;
+    - two haircuts (8,800 each, 15,840 at 90%), one paid with the card's uses (7,920, its
+      share): only the one paid in cash earns, 79.20 x 1.5 = 118.8, 118;
+    - two returns of the first sale, 1 cup then 2: floor(101 x 1/3) = 33, then
+      floor(101 x 3/3) - 33 = 68: 101 taken back in all, exactly what it earned (taking
+      each return's own share, 33 then floor(101 x 2/3) = 67, would leave one behind);
+    - the card returned: no level and no card discount, 3 cups earn 75."""
     a = await chain.add_node("BR01")
     headers = await _hq_headers(chain)
     rule = {"code": "GOLD", "name": "Gold 1.5x", "kind": "level", "target": "gold", "factor_milli": 1_500}
@@ -235,10 +237,10 @@ async def test_a_cards_level_counts_while_the_member_holds_it_and_returns_take_b
         "tenders": [{"kind": "cash", "amount_fen": 7_500}],
     }
     first = await chain.post(a.url + "/api/sales", cups)
-    assert first["points_earned"] == 112
+    assert first["points_earned"] == 101
     fee = [{"kind": "cash", "amount_fen": 2_000}]
     await chain.post(a.url + "/api/cards/G-0003/replace", {"new_card": "G-0004", "tenders": fee})
-    assert (await chain.post(a.url + "/api/sales", cups))["points_earned"] == 112
+    assert (await chain.post(a.url + "/api/sales", cups))["points_earned"] == 101
     haircuts = {
         "member_id": member,
         "lines": [{"sku": "SVC-HAIRCUT", "qty": 2}],
@@ -247,12 +249,12 @@ async def test_a_cards_level_counts_while_the_member_holds_it_and_returns_take_b
             {"kind": "cash", "amount_fen": 8_800},
         ],
     }
-    assert (await chain.post(a.url + "/api/sales", haircuts))["points_earned"] == 132
+    assert (await chain.post(a.url + "/api/sales", haircuts))["points_earned"] == 118
     returns = f"{a.url}/api/sales/{first['id']}/returns"
     one = await chain.post(returns, {"lines": [{"line_no": 0, "qty": 1}]})
     two = await chain.post(returns, {"lines": [{"line_no": 0, "qty": 2}]})
-    assert (one["points_taken_back"], two["points_taken_back"]) == (37, 75)
-    assert await _points_of(chain, a, member) == 112 + 132
+    assert (one["points_taken_back"], two["points_taken_back"]) == (33, 68)
+    assert await _points_of(chain, a, member) == 101 + 118
     await chain.post(a.url + "/api/cards/G-0004/payout", {"return_card": True})
     assert (await chain.post(a.url + "/api/sales", cups))["points_earned"] == 75
 

@@ -30,7 +30,7 @@ async def test_an_operator_orders_receives_returns_and_replenishes_from_the_term
     assert "now partial" in out
     code, out = await branchline("purchase", "receive", order["id"], "RICE-5KG:13", *at)
     assert code == 2
-    assert "refused (409)" in out
+    assert "refused (409 over_receipt)" in out
     assert "expects 12 more (ordered 20, received 8)" in out
     code, out = await branchline("purchase", "receive", order["id"], *at, "--key", "delivery-2")
     assert code == 0, out
@@ -80,7 +80,7 @@ async def test_an_operator_orders_receives_returns_and_replenishes_from_the_term
     )
     assert (code, out.strip()) == (
         2,
-        "branchline: the node refused (401): wrong login or password"
+        "branchline: the node refused (401 login_failed): wrong login or password"
         " (operators reach a branch from HQ's feed)",
     )
     assert (await chain.get(node.url + "/api/purchase-orders"))["orders"] == orders

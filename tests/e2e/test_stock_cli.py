@@ -54,7 +54,7 @@ async def test_an_operator_counts_stock_books_a_return_and_reads_the_ledger_from
     assert "refund 5000 fen in cash; 2067 fen of stock back in BR01-MAIN" in out
     code, out = await branchline("stock", "return", sold["id"], "0:5", *at)
     assert code == 2
-    assert "refused (409)" in out
+    assert "refused (409 document_state)" in out
     assert "4 left to return of 6 sold" in out
     code, out = await branchline("stock", "return", sold["id"], "zero:1", *at)
     assert (code, "write LINE:QTY" in out) == (2, True), out
@@ -67,16 +67,16 @@ async def test_an_operator_counts_stock_books_a_return_and_reads_the_ledger_from
 
     code, out = await branchline("stock", "count", *at, "NO-SUCH-SKU:1")
     assert code == 2
-    assert "refused (404)" in out
+    assert "refused (404 unknown_product)" in out
     assert "NO-SUCH-SKU is not in this branch's catalogue" in out
     code, out = await branchline("stock", "levels", *at, "--warehouse", "BR02-MAIN")
-    assert (code, "refused (409)" in out) == (2, True), out
+    assert (code, "refused (409 warehouse_elsewhere)" in out) == (2, True), out
 
     # A wrong password: the node refuses the log-in, in one line.
     code, out = await branchline("stock", "levels", *at, password="not-" + TEST_PASSWORD)
     assert (code, out.strip()) == (
         2,
-        "branchline: the node refused (401): wrong login or password"
+        "branchline: the node refused (401 login_failed): wrong login or password"
         " (operators reach a branch from HQ's feed)",
     )
 
@@ -92,7 +92,7 @@ async def test_an_operator_counts_stock_books_a_return_and_reads_the_ledger_from
     code, out = await branchline("stock", "count", *as_clerk, "JAR:1")
     assert code == 2, out
     assert len(out.strip().splitlines()) == 1, out
-    assert out.startswith("branchline: the node refused (403): br01-clerk (clerk) may not"), out
+    assert out.startswith("branchline: the node refused (403 forbidden): br01-clerk (clerk) may not"), out
     assert await level(node, "JAR") == before
 
     await node.stop()

@@ -68,8 +68,8 @@ async def test_an_operator_sends_lists_shows_and_reports_a_short_delivery(chain:
     code, out = await branchline("transfer", "send", *at, "--to", "BR01-MAIN", f"{CUP}:1")
     assert (code, out.strip()) == (
         2,
-        "branchline: the node refused (422): a transfer from BR01-MAIN to BR01-MAIN moves nothing;"
-        " name another warehouse",
+        "branchline: the node refused (422 transfer_to_itself): a transfer from BR01-MAIN to BR01-MAIN"
+        " moves nothing; name another warehouse",
     )
     code, out = await branchline("transfer", "send", *at, "--to", "BR01-BACK", f"{CUP}:two")
     assert code == 2
@@ -81,7 +81,7 @@ async def test_an_operator_sends_lists_shows_and_reports_a_short_delivery(chain:
     )
     assert (code, out.strip()) == (
         2,
-        "branchline: the node refused (401): wrong login or password"
+        "branchline: the node refused (401 login_failed): wrong login or password"
         " (operators reach a branch from HQ's feed)",
     )
     code, out = await branchline("transfer", "list", *at, "--direction", "out")

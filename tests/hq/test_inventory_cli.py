@@ -93,14 +93,15 @@ async def test_an_operator_authors_master_data_and_reads_stock_transfers_and_pay
     # Refusals: one line, exit 2, HQ's reason.
     code, out = await authoring("products", "add", "--sku", "X-1", "--name", "X", "--price-fen", "-5")
     assert code == 2
-    assert "HQ refused (422)" in out
+    assert "HQ refused (422 invalid_master_data)" in out
     assert "price_fen must be between 0 and" in out
     code, out = await authoring("products", "add", "--name", "no sku")
     assert (code, "give --sku" in out) == (2, True), out
     code, out = await branchline(
         "hq", "products", "add", "--sku", "X-1", "--name", "X", *hq, password="not-" + TEST_PASSWORD
     )
-    assert (code, out.strip()) == (2, "branchline: HQ refused (401): wrong login or password"), out
+    refused = "branchline: HQ refused (401 login_failed): wrong login or password"
+    assert (code, out.strip()) == (2, refused), out
     code, out = await branchline("hq", "products", "list", *hq)
     assert (code, "X-1" in out) == (0, False), out  # the refused log-in stored nothing
 

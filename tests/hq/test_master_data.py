@@ -146,6 +146,7 @@ async def test_fields_left_out_keep_their_value_and_a_list_is_stored_whole(chain
         "model": None,
         "specified_cost_fen": None,
         "service": False,
+        "points_price": None,
     }
     stored = await author(
         chain,

@@ -35,12 +35,15 @@ async def test_a_service_item_is_sold_and_returned_without_touching_stock(chain:
 async def test_a_return_gives_a_cards_uses_back_to_the_card_and_only_money_in_money(
     chain: Chain, node: Server
 ) -> None:
-    """By hand: GOLD-0009 holds 10 haircuts and 10 massages. A sale of 3 haircuts (8,800
-    each) paid with 2 of the card's uses and 8,800 in cash, and a massage (19,800) on the
-    card's uses: haircuts 8, massages 9. Returning 2 haircuts gives the card's tender back
-    first: 2 uses (17,600 of value), no cash; returning the third haircut then comes back
-    in cash (8,800), the card's tender being exhausted; returning the massage gives its
-    use back. The card ends with 10 and 10 again, the drawer gave back 8,800."""
+    """By hand: GOLD-0009 holds 10 haircuts and 10 massages, and its type takes 10% off
+    (loyalty.discounts: the card's rate applies to every unit, those its uses pay too, so
+    a use counts for what the unit sells for to its holder). A sale of 3 haircuts (8,800
+    each: 23,760 after the rate) paid with 2 of the card's uses (their share, 15,840) and
+    8,800 in cash (7,920 kept, 880 change), and a massage (19,800: 17,820) on the card's
+    uses: haircuts 8, massages 9. Returning 2 haircuts gives the card's tender back first:
+    2 uses (15,840 of value), no cash; returning the third haircut then comes back in
+    cash (7,920), the card's tender being exhausted; returning the massage gives its use
+    back (17,820). The card ends with 10 and 10 again, the drawer gave back 7,920."""
     member = (await chain.post(node.url + "/api/members", {"name": "Zhou", "phone": "13900009999"}))["id"]
     await chain.post(
         node.url + "/api/card-sales",
@@ -65,15 +68,15 @@ async def test_a_return_gives_a_cards_uses_back_to_the_card_and_only_money_in_mo
     assert (await chain.get(card_url))["uses"] == {"SVC-HAIRCUT": 8, "SVC-MASSAGE": 9}
     returns_url = f"{node.url}/api/sales/{sold['id']}/returns"
     two = await chain.post(returns_url, {"lines": [{"line_no": 0, "qty": 2}]})
-    assert (two["refund_fen"], two["refund_kind"]) == (17_600, "uses")
+    assert (two["refund_fen"], two["refund_kind"]) == (15_840, "uses")
     assert two["refunds"] == [
-        {"tender_no": 0, "kind": "uses", "amount_fen": 17_600, "card": "GOLD-0009", "qty": 2}
+        {"tender_no": 0, "kind": "uses", "amount_fen": 15_840, "card": "GOLD-0009", "qty": 2}
     ]
     assert (await chain.get(card_url))["uses"] == {"SVC-HAIRCUT": 10, "SVC-MASSAGE": 9}
     third = await chain.post(returns_url, {"lines": [{"line_no": 0, "qty": 1}, {"line_no": 1, "qty": 1}]})
     assert sorted((r["kind"], r["amount_fen"]) for r in third["refunds"]) == [
-        ("cash", 8_800),
-        ("uses", 19_800),
+        ("cash", 7_920),
+        ("uses", 17_820),
     ]
     assert (await chain.get(card_url))["uses"] == {"SVC-HAIRCUT": 10, "SVC-MASSAGE": 10}
     await _refused(chain, returns_url, {"lines": [{"line_no": 0, "qty": 1}]}, 409, "document_state")

@@ -333,6 +333,10 @@ class SqliteHQStore:
 
         return await self._tx(grading)
 
+    async def expire_points(self, wall_ms: int, due_ms: int) -> tuple[int, list[str]]:
+        expired, grown = await self._tx(directory.expire_points, self._append(wall_ms), wall_ms, due_ms)
+        return expired, sorted(grown)
+
     async def run_voucher_campaign(
         self, campaign: Campaign, wall_ms: int, operation: Operation | None = None
     ) -> tuple[bool, list[IssuedVoucher], list[str]]:

@@ -19,13 +19,17 @@ from conflict.wire import DirectoryRecord, records_of
 from hq import conflicts as queue
 from hq.conflicts import Conflict, ConflictRecord
 from hq.feed_changes import member_change, record_change
+from hq.member_stats import MemberReturn, MemberSale
 from hq.plan import DirectoryWrite, MemberWrite
 from hq.storage.base import FeedChange, PointsSettings, points_settings
 from hq.storage.sqlite import feeds, inventory
 from hq.storage.sqlite.feeds import FeedAppender
 from loyalty import referrals as loyalty_referrals
+from loyalty.lots import lot_earned
+from loyalty.rules import MAX_REFERRAL_DEPTH
+from loyalty.rules import PointsSettings as LoyaltySettings
 from protocol.hlc import HybridLogicalClock
-from shared_tables import directory_store
+from shared_tables import directory_store, points_lots
 from shared_tables.sql import Connection
 
 CONFLICT_COLUMNS = (
@@ -98,15 +102,90 @@ def referral_awards(conn: Connection, registration: Registration, now_ms: int) -
     ids derived from the member and the level (loyalty.referrals), so a registration
     sent twice pays once, and a person registered twice (a duplicate of someone HQ has
     already seen) is no new referral and pays nothing."""
-    held = [
-        r for r in inventory.read_master(conn, "points_settings", ["chain"]) if isinstance(r, PointsSettings)
-    ]
-    settings = points_settings(held[0] if held else None)
+    settings = _points_settings(conn)
     if settings.referral_trigger != "register" or not any(settings.referral_points):
         return []
     member = registration.member_id
     if len(directory_store.group_of(conn, member).registrations) > 1:
         return []
+    return _awards(conn, member, settings, now_ms)
+
+
+def first_purchase_referrals(
+    conn: Connection,
+    purchases: Iterable[MemberSale | MemberReturn],
+    append: FeedAppender,
+    now_ms: int,
+) -> set[str]:
+    """When HQ's settings pay referrals at the first purchase (`referral_trigger`
+    first_purchase), pay them for each member whose first sale this batch brings: the
+    person (every id of their duplicate group) has no sale HQ merged before and no
+    referral award yet. The awards are registration's, under the same ids
+    (`referral:<member>:<level>`), so a batch sent again, a second sale or a duplicate's
+    sale never pays twice. A sale returned later, even in full, takes nothing back: the
+    member came and bought, which is what the chain rewards. The branches whose feeds grew.
+
+    Runs after the batch's sales are in member_sales and its registrations in the directory."""
+    sales = [p for p in purchases if isinstance(p, MemberSale)]
+    if not sales:
+        return set()
+    settings = _points_settings(conn)
+    if settings.referral_trigger != "first_purchase" or not any(settings.referral_points):
+        return set()
+    codes = feeds.enrolled(conn)
+    in_batch: dict[str, set[tuple[str, str]]] = {}
+    for sale in sales:
+        in_batch.setdefault(sale.member_id, set()).add((sale.origin, sale.sale_id))
+    paid: list[DirectoryRecord] = []
+    done: set[str] = set()
+    for member in in_batch:
+        group = directory_store.group_of(conn, member)
+        if member not in group.registrations:
+            continue  # a member HQ holds no registration of: nobody to pay for
+        person = group.members_of(group.survivor(member))
+        if done & set(person):
+            continue
+        done.update(person)
+        this_batch = {sale for m in person for sale in in_batch.get(m, ())}
+        if _has_sales_before(conn, list(person), this_batch) or _has_awards(conn, list(person)):
+            continue
+        awards = directory_store.add_records(conn, _awards(conn, group.survivor(member), settings, now_ms))
+        append.to_each(conn, codes, [record_change(award) for award in awards])
+        paid.extend(awards)
+    if not paid:
+        return set()
+    refresh_conflicts(conn, paid, now_ms)
+    return set(codes)
+
+
+def _has_sales_before(conn: Connection, ids: list[str], this_batch: set[tuple[str, str]]) -> bool:
+    """Whether HQ merged a sale under any of the ids before this batch."""
+    marks = ",".join("?" * len(ids))
+    rows = conn.execute(
+        f"SELECT origin, sale_id FROM member_sales WHERE member_id IN ({marks}) LIMIT ?",
+        (*ids, len(this_batch) + 1),
+    ).fetchall()
+    return any((origin, sale_id) not in this_batch for origin, sale_id in rows)
+
+
+def _has_awards(conn: Connection, ids: list[str]) -> bool:
+    """Whether a referral award was paid for any of the ids (at registration, or at a
+    first purchase under another id of the person)."""
+    awards = [loyalty_referrals.award_id(m, level) for m in ids for level in range(1, MAX_REFERRAL_DEPTH + 1)]
+    marks = ",".join("?" * len(awards))
+    found = conn.execute(f"SELECT 1 FROM dir_ledger WHERE entry_id IN ({marks}) LIMIT 1", awards).fetchone()
+    return found is not None
+
+
+def _points_settings(conn: Connection) -> LoyaltySettings:
+    held = [
+        r for r in inventory.read_master(conn, "points_settings", ["chain"]) if isinstance(r, PointsSettings)
+    ]
+    return points_settings(held[0] if held else None)
+
+
+def _awards(conn: Connection, member: str, settings: LoyaltySettings, now_ms: int) -> list[LedgerEntry]:
+    """The referral awards for `member`, each booked on its referrer's first card."""
     chain = directory_store.referrer_chain(conn, member, settings.referral_depth)
     entries = []
     for award in loyalty_referrals.referral_awards(member, chain, settings):
@@ -115,10 +194,64 @@ def referral_awards(conn: Connection, registration: Registration, now_ms: int) -
             continue
         card = directory_store.card_root(conn, min(referrer.card_numbers))
         stamp = now_ms << 16  # HQ's own records stamp its wall time, as its resolutions do
+        # A lot of its own, expiring by HQ's settings like a till's earning; HQ books its
+        # expiry (expire_points).
+        expires = lot_earned(award.award_id, award.points, now_ms, settings).expires_at_ms
         entries.append(
-            LedgerEntry(award.award_id, card, "points", "referral", award.points, stamp, queue.HQ_NODE)
+            LedgerEntry(
+                award.award_id,
+                card,
+                "points",
+                "referral",
+                award.points,
+                stamp,
+                queue.HQ_NODE,
+                expires_at_ms=expires,
+            )
         )
     return entries
+
+
+# How many of HQ's lots one run of the expiry looks at; the rest waits for the next.
+EXPIRE_BATCH = 500
+
+
+def expire_points(conn: Connection, append: FeedAppender, now_ms: int, due_ms: int) -> tuple[int, set[str]]:
+    """Book the expiry of the points lots HQ itself earned members (referral awards)
+    that are past their expiry, as a branch does for its own lots
+    (node.services.points_book.expire_due): ids from the lot and its expired total, so a
+    run twice, or on two HQ processes, books each point once. HQ keeps no work list of
+    the branches' lots: each branch expires its own. Lots are due by `due_ms`; the
+    records are stamped `now_ms`. The points expired and the branches whose feeds grew."""
+    conn.execute("DELETE FROM points_due WHERE node <> ?", (queue.HQ_NODE,))
+    due = points_lots.due_lots(conn, queue.HQ_NODE, due_ms, EXPIRE_BATCH)
+    expiries: list[DirectoryRecord] = []
+    looked_at: list[str] = []
+    for card, lot_ids in due.items():
+        mine = set(lot_ids)
+        for expiry in points_lots.book(conn, card).due(due_ms):
+            if expiry.lot_id in mine:
+                expiries.append(
+                    LedgerEntry(
+                        expiry.expiry_id,
+                        card,
+                        "points",
+                        "expire",
+                        -expiry.points,
+                        now_ms << 16,
+                        queue.HQ_NODE,
+                        lots=((expiry.lot_id, expiry.points),),
+                        of=expiry.lot_id,
+                    )
+                )
+        looked_at.extend(lot_ids)
+    points_lots.take_off_due(conn, looked_at)
+    fresh = directory_store.add_records(conn, expiries)
+    if not fresh:
+        return 0, set()
+    codes = feeds.enrolled(conn)
+    append.to_each(conn, codes, [record_change(record) for record in fresh])
+    return sum(-record.amount for record in fresh if isinstance(record, LedgerEntry)), set(codes)
 
 
 def sight_backlog(conn: Connection, append: FeedAppender, now_ms: int) -> int:

@@ -22,7 +22,7 @@ from hq import quarantine, trust
 from hq.errors import Quarantined, UnknownBranch
 from hq.plan import Plan, RefusedEffect, plan_entries
 from hq.storage.base import IngestResult, QuarantinedEffect, main_warehouse
-from hq.storage.sqlite import directory, feeds, inventory, member_stats, reports, vouchers
+from hq.storage.sqlite import directory, feeds, inventory, levels, member_stats, reports, vouchers
 from hq.storage.sqlite.feeds import FeedAppender
 from hq.trust import BranchFacts
 from protocol.batch import SignedBatch
@@ -234,6 +234,11 @@ def execute_plan(conn: Connection, plan: Plan, append: FeedAppender, now_ms: int
     feeds_grown = directory.merge_members(conn, plan.members, append) if plan.members else set()
     if plan.directory:
         feeds_grown |= directory.merge_records(conn, plan.directory, append, now_ms)
+    # After the directory: a member registered in this batch may buy or refer in it too.
+    if plan.member_purchases:
+        feeds_grown |= directory.first_purchase_referrals(conn, plan.member_purchases, append, now_ms)
+    if plan.level_purchases:
+        feeds_grown |= levels.record_purchases(conn, plan.level_purchases, append, now_ms)
     for photo in plan.photos:
         photos.put(conn, photo.content_type, photo.data)
     # After the directory: a top-up's id sent twice is refused there, by name, first.

@@ -40,6 +40,9 @@ MASTER_TABLES = {
     "level": "levels",
     "points_rule": "points_rules",
     "points_settings": "points_settings",
+    "special_price": "special_prices",
+    "bundle": "bundles",
+    "rebate_rule": "rebate_rules",
 }
 # A new branch learns categories and suppliers before the products that name them,
 # and products before the card types that bundle them.
@@ -54,9 +57,13 @@ SNAPSHOT_ORDER = (
     "level",
     "points_rule",
     "points_settings",
+    # After the products their skus name.
+    "special_price",
+    "bundle",
+    "rebate_rule",
 )
 # Columns holding a list (a card type's bundle): JSON text in the table.
-LIST_COLUMNS = {"uses", "gifts", "services", "referral_points"}
+LIST_COLUMNS = {"uses", "gifts", "services", "referral_points", "lines"}
 
 
 def _columns(kind: str) -> list[str]:
@@ -114,6 +121,7 @@ def write_master(conn: Connection, records: Sequence[MasterRecord]) -> list[Feed
             master_data.check_card_type(record, lambda sku: _is_service(conn, sku))
         if isinstance(record, Level):
             master_data.check_level(record)
+        master_data.check_discount_prices(record, lambda sku: _list_price(conn, sku))
         names = _columns(kind)
         key = record.KEY
         conn.execute(
@@ -129,6 +137,12 @@ def write_master(conn: Connection, records: Sequence[MasterRecord]) -> list[Feed
 def _is_service(conn: Connection, sku: str) -> bool:
     row = conn.execute("SELECT service FROM products WHERE sku = ?", (sku,)).fetchone()
     return row is not None and bool(row[0])
+
+
+def _list_price(conn: Connection, sku: str) -> int:
+    """A product's list price (its reference was checked to exist just before)."""
+    row = conn.execute("SELECT price_fen FROM products WHERE sku = ?", (sku,)).fetchone()
+    return 0 if row is None else int(row[0])
 
 
 def _parent(conn: Connection, code: str) -> str | None:

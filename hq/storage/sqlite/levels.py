@@ -1,10 +1,12 @@
 """Members graded into levels (hq.levels): each member's figures over each level's
-period from the sales HQ keeps per member (hq.member_stats), the grade kept per member,
-and a change published to every branch. Runs unchanged on PostgreSQL (hq.storage.postgres).
+period from the sales HQ keeps per member (hq.member_stats), the levels they bought with
+points that still hold, the grade kept per member, and a change published to every
+branch. Runs unchanged on PostgreSQL (hq.storage.postgres).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from hq import levels as rules
@@ -29,12 +31,26 @@ _KEEP = (
 )
 
 
-def figures(conn: Connection, periods: list[int], now_ms: int) -> dict[str, dict[int, rules.Figures]]:
-    """Survivor -> period (days) -> figures over the period ending now (rules 1 and 2)."""
+_FIGURES_OF = (
+    "SELECT member_id, COALESCE(SUM(total_fen - refund_fen), 0), COUNT(DISTINCT origin || ' ' || day)"
+    " FROM member_sales WHERE at_ms > ? AND at_ms <= ? AND member_id IN ({marks}) GROUP BY member_id"
+)
+
+
+def figures(
+    conn: Connection, periods: list[int], now_ms: int, ids: Sequence[str] | None = None
+) -> dict[str, dict[int, rules.Figures]]:
+    """Survivor -> period (days) -> figures over the period ending now (rules 1 and 2):
+    of every member, or of the sales under `ids` only (a few persons' ids)."""
     survivors: dict[str, str] = {}
     found: dict[str, dict[int, rules.Figures]] = {}
     for period in periods:
-        rows = conn.execute(_FIGURES, (now_ms - period * rules.DAY_MS, now_ms)).fetchall()
+        window = (now_ms - period * rules.DAY_MS, now_ms)
+        if ids is None:
+            rows = conn.execute(_FIGURES, window).fetchall()
+        else:
+            query = _FIGURES_OF.format(marks=",".join("?" * len(ids)))
+            rows = conn.execute(query, (*window, *ids)).fetchall() if ids else []
         for member_id, spend, visits in rows:
             if member_id not in survivors:
                 survivors[member_id] = directory_store.group_of(conn, member_id).survivor(member_id)
@@ -44,17 +60,69 @@ def figures(conn: Connection, periods: list[int], now_ms: int) -> dict[str, dict
     return found
 
 
-def grade_members(conn: Connection, append: FeedAppender, now_ms: int) -> tuple[list[FeedChange], list[str]]:
-    """Grade every member with figures or a grade; keep and publish the changed ones.
-    The changes, and the branches whose feeds grew."""
+def bought(conn: Connection, now_ms: int, ids: Sequence[str] | None = None) -> dict[str, set[str]]:
+    """Survivor -> the levels bought under any of its ids that still hold now (rule 5):
+    of every member, or of `ids` only."""
+    query = "SELECT member_id, level FROM level_purchases WHERE valid_until_ms > ?"
+    if ids is None:
+        rows = conn.execute(query, (now_ms,)).fetchall()
+    elif ids:
+        marks = ",".join("?" * len(ids))
+        rows = conn.execute(f"{query} AND member_id IN ({marks})", (now_ms, *ids)).fetchall()
+    else:
+        rows = []
+    found: dict[str, set[str]] = {}
+    for member_id, level in rows:
+        survivor = directory_store.group_of(conn, member_id).survivor(member_id)
+        found.setdefault(survivor, set()).add(level)
+    return found
+
+
+def record_purchases(
+    conn: Connection, purchases: Sequence[rules.LevelPurchase], append: FeedAppender, now_ms: int
+) -> set[str]:
+    """Keep the levels bought at the branches (a purchase sent twice is kept once) and
+    grade their buyers at once (rule 5); the branches whose feeds grew."""
+    conn.executemany(
+        "INSERT INTO level_purchases (origin, purchase_id, member_id, level, points, at_ms, valid_until_ms)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (origin, purchase_id) DO NOTHING",
+        [
+            (p.origin, p.purchase_id, p.member_id, p.level, p.points, p.at_ms, p.valid_until_ms)
+            for p in purchases
+        ],
+    )
+    buyers = sorted({p.member_id for p in purchases})
+    grown: set[str] = set()
+    # A handful of ids per person: a chunk of buyers keeps each IN (...) within bounds.
+    step = max(1, directory_store.SQL_CHUNK // 8)
+    for start in range(0, len(buyers), step):
+        grown.update(grade_members(conn, append, now_ms, buyers[start : start + step])[1])
+    return grown
+
+
+def grade_members(
+    conn: Connection, append: FeedAppender, now_ms: int, only: Collection[str] | None = None
+) -> tuple[list[FeedChange], list[str]]:
+    """Grade every member with figures, a bought level or a grade (or only the persons
+    of the ids `only` names); keep and publish the changed ones. The changes, and the
+    branches whose feeds grew."""
     levels = [level for level in read_master(conn, "level") if isinstance(level, Level) and level.active]
     periods = sorted({level.period_days for level in levels}) or [365]
-    by_member = figures(conn, periods, now_ms)
-    held = dict(conn.execute("SELECT member_id, level FROM member_levels").fetchall())
+    ids = None if only is None else _ids_of(conn, only)
+    by_member = figures(conn, periods, now_ms, ids)
+    purchased = bought(conn, now_ms, ids)
+    if only is None:
+        held = dict(conn.execute("SELECT member_id, level FROM member_levels").fetchall())
+        persons = set(by_member) | set(held) | set(purchased)
+    else:
+        persons = {directory_store.group_of(conn, m).survivor(m) for m in only}
+        marks = ",".join("?" * len(persons))
+        query = f"SELECT member_id, level FROM member_levels WHERE member_id IN ({marks})"
+        held = dict(conn.execute(query, sorted(persons)).fetchall()) if persons else {}
     changes: list[FeedChange] = []
-    for member in sorted(set(by_member) | set(held)):
+    for member in sorted(persons):
         per = by_member.get(member, {})
-        level = rules.grade(levels, per)
+        level = rules.grade(levels, per, purchased.get(member, ()))
         code = None if level is None else level.code
         if code == held.get(member) and (member in held or code is None):
             continue
@@ -73,3 +141,12 @@ def _payload(member: str, code: str | None, basis: rules.Figures, now_ms: int) -
         "visits": basis.visits,
         "graded_at_ms": now_ms,
     }
+
+
+def _ids_of(conn: Connection, members: Collection[str]) -> list[str]:
+    """Every id of the persons `members` name: their sales and purchases may be under any."""
+    found: set[str] = set()
+    for member in members:
+        group = directory_store.group_of(conn, member)
+        found.update(group.members_of(group.survivor(member)) if member in group.registrations else [member])
+    return sorted(found)

@@ -9,15 +9,19 @@ from shared_tables.directory_store import (
     CARDS_SCHEMA,
     CONTACTS_SCHEMA,
     DIRECTORY_SCHEMA,
+    POINTS_LOTS_SCHEMA,
     REINSTATEMENTS_SCHEMA,
     SIGHTINGS_SCHEMA,
 )
 from shared_tables.master_data_schema import (
     CARD_TYPES_SCHEMA,
+    DISCOUNTS_SCHEMA,
     EMPLOYEES_SCHEMA,
+    LEVEL_PRICES_SCHEMA,
     LEVELS_SCHEMA,
     MASTER_DATA_SCHEMA,
     POINTS_SCHEMA,
+    PRODUCT_POINTS_SCHEMA,
     TOP_UP_RULES_SCHEMA,
 )
 from shared_tables.migrations import migrate as shared_migrate
@@ -391,6 +395,29 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX voucher_uses_by_voucher ON voucher_uses (voucher_id)
     """,
+    # 19: the points lots each replica still has to look at: lots that will expire, cards
+    # owing points (shared_tables.directory_store, loyalty.lot_ledger).
+    POINTS_LOTS_SCHEMA,
+    # 20: what each level costs in points, and the levels the branches sold members for
+    # points (entry member/buy_level), which grading counts while they hold (hq.levels).
+    LEVEL_PRICES_SCHEMA
+    + """;
+    CREATE TABLE level_purchases (
+        origin TEXT NOT NULL,
+        purchase_id TEXT NOT NULL,
+        member_id TEXT NOT NULL,
+        level TEXT NOT NULL,
+        points INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        valid_until_ms INTEGER NOT NULL,
+        PRIMARY KEY (origin, purchase_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX level_purchases_by_member ON level_purchases (member_id, valid_until_ms)
+    """,
+    # 21: HQ's discounts (loyalty.discounts): special prices, bundles and purchase rebates.
+    DISCOUNTS_SCHEMA,
+    # 22: what each product costs in points to redeem (FEATURES L7; null: not redeemable).
+    PRODUCT_POINTS_SCHEMA,
 )
 
 
