@@ -239,6 +239,8 @@ def execute_plan(conn: Connection, plan: Plan, append: FeedAppender, now_ms: int
         feeds_grown |= directory.first_purchase_referrals(conn, plan.member_purchases, append, now_ms)
     if plan.level_purchases:
         feeds_grown |= levels.record_purchases(conn, plan.level_purchases, append, now_ms)
+    if plan.member_purchases:
+        feeds_grown |= levels.regrade_after_returns(conn, plan.member_purchases, append, now_ms)
     for photo in plan.photos:
         photos.put(conn, photo.content_type, photo.data)
     # After the directory: a top-up's id sent twice is refused there, by name, first.

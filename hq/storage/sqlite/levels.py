@@ -10,6 +10,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from hq import levels as rules
+from hq.member_stats import MemberReturn, MemberSale
 from hq.storage.base import FeedChange, Level
 from hq.storage.sqlite import feeds
 from hq.storage.sqlite.feeds import FeedAppender
@@ -91,12 +92,32 @@ def record_purchases(
             for p in purchases
         ],
     )
-    buyers = sorted({p.member_id for p in purchases})
+    return _grade_now(conn, append, now_ms, {p.member_id for p in purchases})
+
+
+def regrade_after_returns(
+    conn: Connection, purchases: Sequence[MemberSale | MemberReturn], append: FeedAppender, now_ms: int
+) -> set[str]:
+    """Grade again, at once, the members whose returns this batch brings: a level their
+    spend earned and the return takes away goes with the return, not at the next daily
+    run (a bought level still holds, rule 5). The branches whose feeds grew."""
+    returners: set[str] = set()
+    for p in purchases:
+        if isinstance(p, MemberReturn):
+            query = "SELECT member_id FROM member_sales WHERE origin = ? AND sale_id = ?"
+            row = conn.execute(query, (p.origin, p.sale_id)).fetchone()
+            if row is not None:  # a return of a sale to no member grades no one
+                returners.add(str(row[0]))
+    return _grade_now(conn, append, now_ms, returners) if returners else set()
+
+
+def _grade_now(conn: Connection, append: FeedAppender, now_ms: int, members: set[str]) -> set[str]:
     grown: set[str] = set()
-    # A handful of ids per person: a chunk of buyers keeps each IN (...) within bounds.
+    ordered = sorted(members)
+    # A handful of ids per person: a chunk of members keeps each IN (...) within bounds.
     step = max(1, directory_store.SQL_CHUNK // 8)
-    for start in range(0, len(buyers), step):
-        grown.update(grade_members(conn, append, now_ms, buyers[start : start + step])[1])
+    for start in range(0, len(ordered), step):
+        grown.update(grade_members(conn, append, now_ms, ordered[start : start + step])[1])
     return grown
 
 
