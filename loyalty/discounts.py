@@ -89,6 +89,7 @@ __all__ = [
     "Priced",
     "RebateRule",
     "SpecialPrice",
+    "at_shelf",
     "explain_en",
     "explain_zh",
     "price",
@@ -474,6 +475,11 @@ def price(
             DiscountReason("card", card.card_type, card.card, tuple(card_lines), card_off, 0, card.rate)
         )
     return Priced(tuple(amounts), tuple(discounts), tuple(reasons))
+
+
+def at_shelf(amounts: Sequence[int]) -> Priced:
+    """What `price` gives lines no offer or card applies to: each pays its amount."""
+    return Priced(tuple(amounts), (0,) * len(amounts), ())
 
 
 def rebate_for(rules: Iterable[RebateRule], at_ms: int, spend_fen: int) -> RebateRule | None:

@@ -22,6 +22,7 @@ from loyalty.discounts import (
     PriceLine,
     RebateRule,
     SpecialPrice,
+    at_shelf,
     price,
     rebate_en,
     rebate_for,
@@ -141,14 +142,23 @@ def price_sale(
     price with no discount (loyalty.discounts rule 6)."""
     member = member_id is not None
     given = fixed or {}
+    held = offers(conn)
+    card = None if member_id is None else card_discount(conn, member_id, day)
+    if card is None and not held.bundles and not any(s.sku in items for s in held.specials):
+        # Nothing could take anything off (most sales): every line at its price, as
+        # `price` would give it, without building its facts.
+        shelf = [
+            (sku, qty, given[n] if n in given else catalogue.sale_price(items[sku], member))
+            for n, (sku, qty) in enumerate(lines)
+        ]
+        found = [(sku, qty, unit, qty * unit) for sku, qty, unit in shelf]
+        return found, at_shelf([amount for *_, amount in found])
     facts = [
         PriceLine(sku, qty, given[n], given[n], fixed=True)
         if n in given
         else PriceLine(sku, qty, catalogue.sale_price(items[sku], member), items[sku].price_fen)
         for n, (sku, qty) in enumerate(lines)
     ]
-    held = offers(conn)
-    card = None if member_id is None else card_discount(conn, member_id, day)
     priced = price(facts, at_ms, held.specials, held.bundles, card)
     found = [
         (line.sku, line.qty, line.unit_price_fen, amount)
@@ -164,13 +174,14 @@ def sale_rebate(
     first card as points are; None for a sale to no member or to one this branch has no
     card of. `spend_fen`: the sale's total after discounts, less what count and time
     cards paid (prepaid when the card was sold)."""
-    if member_id is None:
+    rules = offers(conn).rebates
+    if member_id is None or not rules:
+        return None
+    rule = rebate_for(rules, at_ms, spend_fen)
+    if rule is None:
         return None
     registration = directory_store.registration(conn, member_id)
     if registration is None or not registration.card_numbers:
-        return None
-    rule = rebate_for(offers(conn).rebates, at_ms, spend_fen)
-    if rule is None:
         return None
     return {
         "back_fen": rule.back_fen,

@@ -14,6 +14,7 @@ from loyalty.discounts import (
     PriceLine,
     RebateRule,
     SpecialPrice,
+    at_shelf,
     explain_en,
     explain_zh,
     price,
@@ -247,3 +248,22 @@ def test_a_spread_adds_up_exactly_and_no_part_exceeds_its_weight(total: int, wei
     parts = spread(total, weights)
     assert sum(parts) == total
     assert all(0 <= part <= weight for part, weight in zip(parts, weights, strict=True))
+
+
+@given(
+    lines=st.lists(
+        st.tuples(st.sampled_from(["A", "B", "C"]), st.integers(1, 50), st.booleans()), min_size=1, max_size=8
+    )
+)
+def test_with_nothing_on_offer_every_line_pays_its_shelf_amount(lines: list[tuple[str, int, bool]]) -> None:
+    """The till's shortcut (node.services.discounts.price_sale: no bundle, no special
+    price for the sale's products, no card) is what `price` itself gives."""
+    shelf = {"A": 1_250, "B": 999, "C": 0}
+    facts = [
+        PriceLine(sku, qty, 700, 700, fixed=True)
+        if fixed
+        else PriceLine(sku, qty, shelf[sku], shelf[sku] + 1)
+        for sku, qty, fixed in lines
+    ]
+    amounts = [line.qty * line.unit_price_fen for line in facts]
+    assert price(facts, 1_000) == at_shelf(amounts)
