@@ -28,6 +28,7 @@ the line's points, however the returns were split.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from math import gcd, prod
@@ -58,6 +59,7 @@ from protocol.limits import (
 __all__ = [
     "Earned",
     "LineFacts",
+    "RuleBook",
     "SaleFacts",
     "TenderFacts",
     "earn",
@@ -149,26 +151,96 @@ class Earned:
         return cls(points, tuple(line_points), tuple(Reason.from_json(reason) for reason in reasons))
 
 
-def earn(rules: Iterable[PointsRule], settings: PointsSettings, sale: SaleFacts) -> Earned:
-    """The points `sale` earns under `rules` (those in force at its time) and `settings`."""
-    best = _best_in_force(rules, sale.at_ms)
-    amount = sale.amount_fen
-    base = best.get(("base", ""))
-    holiday = best.get(("holiday", ""))
+class RuleBook:
+    """HQ's rules checked once, and which of them apply at a time, worked out once per
+    stretch of time in which no rule's window opens or closes.
+
+    A till reads the same rules for thousands of sales; checking them and picking the
+    best per (kind, target) for every sale was a fifth of a member's checkout. Which
+    rules are in force changes only at a window's edge (rule 1: from inclusive, until
+    exclusive), so the pick holds from one edge up to the next and is kept for that
+    stretch. A book is immutable apart from that memo, which any caller may share.
+    """
+
+    __slots__ = ("_edges", "_held", "rules")
+
+    def __init__(self, rules: Iterable[PointsRule]) -> None:
+        by_code: dict[str, PointsRule] = {}
+        for rule in rules:
+            if not isinstance(rule, PointsRule):
+                raise InvalidRule(f"a points rule must be a PointsRule, not {type(rule).__name__}")
+            known = by_code.setdefault(rule.code, rule)
+            if known != rule:
+                raise InvalidRule(
+                    f"two different points rules share the code {rule.code!r}: {known} and {rule}"
+                )
+        self.rules = tuple(by_code.values())
+        self._edges = sorted(
+            {edge for rule in self.rules for edge in (rule.valid_from_ms, rule.valid_until_ms) if edge}
+        )
+        # The stretch [from_ms, until_ms) the last pick holds for, and the pick.
+        self._held: tuple[int, int, _InForce] = (0, -1, _InForce({}))
+
+    def in_force(self, at_ms: int) -> dict[tuple[str, str], PointsRule]:
+        """The rule that applies for each (kind, target) at `at_ms` (rule 4); tier rules
+        are kept one per code, since which applies depends on the sale's amount. The
+        caller must not change the dict: it is shared by every sale in the stretch."""
+        return self._pick(at_ms).best
+
+    def _pick(self, at_ms: int) -> _InForce:
+        start, end, pick = self._held
+        if start <= at_ms < end:
+            return pick
+        after = bisect_right(self._edges, at_ms)
+        start = self._edges[after - 1] if after else 0
+        end = self._edges[after] if after < len(self._edges) else MAX_AT_MS + 1
+        pick = _InForce(_best_in_force(self.rules, at_ms))
+        self._held = (start, end, pick)
+        return pick
+
+
+class _InForce:
+    """The rules in force over one stretch, laid out as `earn` reads them."""
+
+    __slots__ = ("base", "best", "holiday", "tiers")
+
+    def __init__(self, best: dict[tuple[str, str], PointsRule]) -> None:
+        self.best = best
+        self.base = best.get(("base", ""))
+        self.holiday = best.get(("holiday", ""))
+        # Tiers are chosen by bracket, not target: every tier rule in force is a
+        # candidate, best first (rule 4), so the first whose bracket holds wins.
+        tiers = [rule for (kind, _), rule in best.items() if kind == "tier"]
+        self.tiers = tuple(sorted(tiers, key=lambda rule: (-rule.factor_milli, rule.code)))
+
+
+def earn(rules: Iterable[PointsRule] | RuleBook, settings: PointsSettings, sale: SaleFacts) -> Earned:
+    """The points `sale` earns under `rules` (those in force at its time) and `settings`.
+    A caller that earns many sales under the same rules passes them as one RuleBook."""
+    book = rules if isinstance(rules, RuleBook) else RuleBook(rules)
+    now = book._pick(sale.at_ms)
+    best, base, holiday = now.best, now.base, now.holiday
+    lines = sale.lines
+    amount = sum([line.paid_fen for line in lines])
     level = best.get(("level", sale.member_level)) if sale.member_level else None
-    # Tiers are chosen by bracket, not target, so every tier rule in force is a candidate.
-    tier = _best(
-        rule
-        for (kind, _), rule in best.items()
-        if kind == "tier" and rule.min_fen <= amount and (rule.max_fen == 0 or amount <= rule.max_fen)
+    tier = next(
+        (
+            rule
+            for rule in now.tiers
+            if rule.min_fen <= amount and (rule.max_fen == 0 or amount <= rule.max_fen)
+        ),
+        None,
     )
     (tender_num, tender_den), tender_rules = _tender_factor(best, sale)
     base_milli = base.factor_milli if base is not None else 1000
+    line_divisor = 100 * tender_den * 1000
 
-    applied: dict[str, tuple[PointsRule, list[int]]] = {}
-    combined_lines: dict[tuple[int, int], list[int]] = {}
+    # code -> [rule, its lines, the fen they were paid]; (num, den) -> [lines, fen]
+    applied: dict[str, list[Any]] = {}
+    combined: dict[tuple[int, int], list[Any]] = {}
     line_points = []
-    for index, line in enumerate(sale.lines):
+    for index, line in enumerate(lines):
+        paid = line.paid_fen
         item = best.get(("product", line.sku)) or best.get(("category", line.category))
         multipliers = [rule for rule in (item, level, tier, holiday) if rule is not None]
         mult_num, mult_den = _combine(settings.combine, [rule.factor_milli for rule in multipliers])
@@ -176,33 +248,52 @@ def earn(rules: Iterable[PointsRule], settings: PointsSettings, sale: SaleFacts)
         extra_milli = extra.factor_milli if extra is not None else 0
         # The rounding rule in integers: paid/100 x tender x (base x multiplier + extra),
         # base and extra in thousandths of a point per yuan, rounded down once.
-        numerator = line.paid_fen * tender_num * (base_milli * mult_num + extra_milli * mult_den)
-        points = numerator // (100 * tender_den * 1000 * mult_den)
+        numerator = paid * tender_num * (base_milli * mult_num + extra_milli * mult_den)
+        points = numerator // (line_divisor * mult_den)
         require(points >= 0, "a line's exact points are never negative")
         line_points.append(points)
         for rule in (base, *multipliers, extra):
             if rule is not None:
-                applied.setdefault(rule.code, (rule, []))[1].append(index)
+                held = applied.get(rule.code)
+                if held is None:
+                    applied[rule.code] = [rule, [index], paid]
+                else:
+                    held[1].append(index)
+                    held[2] += paid
         if len(multipliers) > 1:
             divisor = gcd(mult_num, mult_den)
-            combined_lines.setdefault((mult_num // divisor, mult_den // divisor), []).append(index)
+            key = (mult_num // divisor, mult_den // divisor)
+            together = combined.get(key)
+            if together is None:
+                combined[key] = [[index], paid]
+            else:
+                together[0].append(index)
+                together[1] += paid
 
     reasons = [
-        Reason(rule.code, rule.kind, rule.target, rule.factor_milli, tuple(lines), _paid(sale, lines))
-        for rule, lines in applied.values()
+        Reason(rule.code, rule.kind, rule.target, rule.factor_milli, tuple(on), paid)
+        for rule, on, paid in applied.values()
     ]
-    every_line = tuple(range(len(sale.lines)))
-    if sale.lines:
+    if lines:
         if base is None:
-            reasons.append(Reason("", "base", "", 1000, every_line, amount))
+            reasons.append(Reason("", "base", "", 1000, tuple(range(len(lines))), amount))
         for rule in tender_rules:
-            paid = sum(tender.amount_fen for tender in sale.tenders if tender.kind == rule.target)
-            reasons.append(Reason(rule.code, rule.kind, rule.target, rule.factor_milli, every_line, paid))
-    for (mult_num, mult_den), lines in combined_lines.items():
+            paid = sum([tender.amount_fen for tender in sale.tenders if tender.kind == rule.target])
+            reasons.append(
+                Reason(rule.code, rule.kind, rule.target, rule.factor_milli, tuple(range(len(lines))), paid)
+            )
+    for (mult_num, mult_den), (on, paid) in combined.items():
         milli = mult_num * 1000 // mult_den
-        reasons.append(Reason("", "combine", settings.combine, milli, tuple(lines), _paid(sale, lines)))
-    reasons.sort(key=lambda r: (REASON_KINDS.index(r.kind), r.target, r.code, r.factor_milli, r.lines))
+        reasons.append(Reason("", "combine", settings.combine, milli, tuple(on), paid))
+    reasons.sort(key=_reason_order)
     return Earned(sum(line_points), tuple(line_points), tuple(reasons))
+
+
+def _reason_order(reason: Reason) -> tuple[int, str, str, int, tuple[int, ...]]:
+    return (_KIND_ORDER[reason.kind], reason.target, reason.code, reason.factor_milli, reason.lines)
+
+
+_KIND_ORDER = {kind: number for number, kind in enumerate(REASON_KINDS)}
 
 
 def points_to_reverse(line_points: int, line_qty: int, returned_before: int, returning: int) -> int:
@@ -221,18 +312,10 @@ def points_to_reverse(line_points: int, line_qty: int, returned_before: int, ret
     return after - line_points * returned_before // line_qty
 
 
-def _best_in_force(rules: Iterable[PointsRule], at_ms: int) -> dict[tuple[str, str], PointsRule]:
-    """The rule that applies for each (kind, target) in force at `at_ms` (rule 4); tier
-    rules are kept one per code, since which applies depends on the sale's amount."""
-    by_code: dict[str, PointsRule] = {}
-    for rule in rules:
-        if not isinstance(rule, PointsRule):
-            raise InvalidRule(f"a points rule must be a PointsRule, not {type(rule).__name__}")
-        known = by_code.setdefault(rule.code, rule)
-        if known != rule:
-            raise InvalidRule(f"two different points rules share the code {rule.code!r}: {known} and {rule}")
+def _best_in_force(rules: tuple[PointsRule, ...], at_ms: int) -> dict[tuple[str, str], PointsRule]:
+    """RuleBook.in_force worked out afresh, over rules with distinct codes."""
     best: dict[tuple[str, str], PointsRule] = {}
-    for rule in by_code.values():
+    for rule in rules:
         if not in_force(rule, at_ms):
             continue
         key = (rule.kind, rule.code if rule.kind == "tier" else rule.target)
@@ -240,11 +323,6 @@ def _best_in_force(rules: Iterable[PointsRule], at_ms: int) -> dict[tuple[str, s
         if held is None or (-rule.factor_milli, rule.code) < (-held.factor_milli, held.code):
             best[key] = rule
     return best
-
-
-def _best(rules: Iterable[PointsRule]) -> PointsRule | None:
-    """The largest factor, ties to the smallest code (rule 4)."""
-    return min(rules, key=lambda rule: (-rule.factor_milli, rule.code), default=None)
 
 
 def _combine(mode: str, millis: list[int]) -> tuple[int, int]:
@@ -276,7 +354,3 @@ def _tender_factor(
         if rule is not None and tender.amount_fen:
             used[rule.code] = rule
     return (weighted, total * 1000), list(used.values())
-
-
-def _paid(sale: SaleFacts, lines: Iterable[int]) -> int:
-    return sum(sale.lines[index].paid_fen for index in lines)

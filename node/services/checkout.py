@@ -79,6 +79,7 @@ from node.store.store import Store
 from node.store.writer import Tx
 from protocol import limits
 from protocol.contract import SALE_CHECKOUT, TENDER_KINDS, VOUCHER_REDEEM
+from protocol.entry import decode_entry
 from protocol.errors import require
 from shared_tables import directory_store
 
@@ -325,7 +326,7 @@ def checkout_job(
         )
         conn.execute(
             "INSERT INTO sales (id, seq, member_id, total_fen, change_fen, at_ms, request_key, points_earned,"
-            " salesperson, points_reasons, discounts, rebate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " salesperson, rebate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 sale_id,
                 entry.seq,
@@ -336,8 +337,6 @@ def checkout_job(
                 sale.request_key,
                 points,
                 sale.salesperson,
-                json.dumps(reasons) if reasons else None,
-                json.dumps(discount_reasons) if discount_reasons else None,
                 json.dumps(rebate) if rebate is not None else None,
             ),
         )
@@ -809,9 +808,7 @@ def preview(conn: sqlite3.Connection, sale: SaleRequest, at_ms: int, day: str, b
     }
 
 
-SALE_COLUMNS = (
-    "id, seq, member_id, total_fen, change_fen, points_earned, salesperson, points_reasons, discounts, rebate"
-)
+SALE_COLUMNS = "id, seq, member_id, total_fen, change_fen, points_earned, salesperson, rebate"
 LINE_QUERY = (
     "SELECT line_no, sku, qty, unit_price_fen, discount_fen, amount_fen, cost_fen, points,"
     " amount_fen - cost_fen AS gross_profit_fen, redeem_points FROM sale_lines WHERE sale_id = ?"
@@ -831,14 +828,18 @@ def load_sale(conn: sqlite3.Connection, sale_id: str) -> dict[str, Any]:
         sale["tenders"] = [_tender_json(dict(row)) for row in conn.execute(TENDER_QUERY, (sale_id,))]
     finally:
         conn.row_factory = None
-    sale["points_reasons"] = shown(json.loads(sale["points_reasons"] or "[]"))
+    # Why it earned its points and what its discounts took off are kept in its entry
+    # only: a copy in the sales row cost every member's checkout its JSON.
+    (raw,) = conn.execute("SELECT entry FROM change_log WHERE seq = ?", (sale["seq"],)).fetchone()
+    payload = decode_entry(raw).payload
+    sale["points_reasons"] = shown(payload.get("points_reasons", []))
     for line in sale["lines"]:
         if not line["discount_fen"]:
             del line["discount_fen"]  # as the sale's entry: a line at its price says nothing
         if line["redeem_points"] is None:
             del line["redeem_points"]  # nor does a line paid in money of points
     sale["discount_fen"] = sum(line.get("discount_fen", 0) for line in sale["lines"])
-    sale["discounts"] = discounts_shown(json.loads(sale["discounts"] or "[]"))
+    sale["discounts"] = discounts_shown(payload.get("discounts", []))
     sale["rebate"] = discounts.rebate_shown(None if sale["rebate"] is None else json.loads(sale["rebate"]))
     return sale
 

@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from loyalty.points import Earned, LineFacts, SaleFacts, TenderFacts, earn
+from loyalty.points import Earned, LineFacts, RuleBook, SaleFacts, TenderFacts, earn
 from loyalty.rules import PointsRule, PointsSettings
 from node.services import catalogue, levels
 from node.store.row_cache import ABSENT, rows_of
@@ -72,14 +72,15 @@ def _changed(conn: sqlite3.Connection, write: Any) -> None:
             rows.drop(_CACHE_KEY)
 
 
-def rule_set(conn: sqlite3.Connection) -> tuple[tuple[PointsRule, ...], PointsSettings]:
+def rule_set(conn: sqlite3.Connection) -> tuple[RuleBook, PointsSettings]:
     """The active rules (whatever their windows: a sale picks those in force at its
-    time) and the settings, as the engine takes them."""
+    time) and the settings, as the engine takes them: the book is kept with the cached
+    rows, so its pick of the rules in force is worked out once for many sales."""
     rows = rows_of(conn)
     held = ABSENT if rows is None else rows.get(_CACHE_KEY)
     if held is not ABSENT:
-        return cast(tuple[tuple[PointsRule, ...], PointsSettings], held)
-    found = (_rules(conn), _settings(conn))
+        return cast(tuple[RuleBook, PointsSettings], held)
+    found = (RuleBook(_rules(conn)), _settings(conn))
     if rows is not None:
         rows.remember(_CACHE_KEY, found)
     return found
@@ -155,9 +156,10 @@ def sale_points(
 ) -> Earned:
     """What a member's sale earns (loyalty.points): `lines` are (sku, qty, fen paid in
     money) in the sale's order, `tenders` (kind, fen net of change) those paid in money.
-    The member's level is looked up only when a level rule could apply."""
+    The member's level is looked up only when a level rule is in force then."""
     rules, settings = rule_set(conn)
-    level = member_level(conn, member_id, at_ms) if any(rule.kind == "level" for rule in rules) else ""
+    in_force = rules.in_force(at_ms)
+    level = member_level(conn, member_id, at_ms) if any(kind == "level" for kind, _ in in_force) else ""
     facts = SaleFacts(
         at_ms,
         level,

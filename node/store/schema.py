@@ -485,6 +485,13 @@ MIGRATIONS: tuple[str, ...] = (
     + """;
     ALTER TABLE sale_lines ADD COLUMN redeem_points INTEGER
     """,
+    # 21: a sale's points reasons and discount reasons are read from its own entry in the
+    # change log (node.services.checkout.load_sale), which always carried them: the
+    # copies in the sales row are dropped.
+    """
+    ALTER TABLE sales DROP COLUMN points_reasons;
+    ALTER TABLE sales DROP COLUMN discounts
+    """,
 )
 
 # A till waits at most this long for the write lock before its request fails;

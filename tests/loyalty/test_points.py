@@ -4,6 +4,7 @@ rounding rule, the reasons a cashier reads, and properties over any rules and sa
 from __future__ import annotations
 
 import ast
+import dataclasses
 import random
 import time
 from fractions import Fraction
@@ -15,7 +16,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from loyalty.errors import InvalidPointsRecord, InvalidReturn, InvalidRule, InvalidSaleFacts
-from loyalty.points import Earned, LineFacts, SaleFacts, TenderFacts, earn, explain_zh, points_to_reverse
+from loyalty.points import (
+    Earned,
+    LineFacts,
+    RuleBook,
+    SaleFacts,
+    TenderFacts,
+    earn,
+    explain_zh,
+    points_to_reverse,
+)
 from loyalty.reasons import Reason, shown
 from loyalty.rules import COMBINE_MODES, PointsRule, PointsSettings, in_force
 from tests.loyalty.strategies import PROPERTY, rule_sets, sales
@@ -354,9 +364,29 @@ def test_points_are_never_negative_and_the_sale_is_the_sum_of_its_lines(
     assert earned.points == sum(earned.line_points)
     assert Earned.from_json(earned.to_json()) == earned
     for reason in earned.reasons:
+        assert reason.check() is reason  # what the engine makes passes the reader's checks
         assert reason.text
         assert explain_zh(reason)
         assert all(index < len(the_sale.lines) for index in reason.lines)
+
+
+@PROPERTY
+@given(
+    rules=rule_sets(),
+    the_sale=sales(),
+    times=st.lists(st.integers(min_value=0, max_value=150), min_size=1, max_size=30),
+)
+def test_a_rule_book_kept_across_sales_earns_what_the_rules_earn_afresh(
+    rules: list[PointsRule], the_sale: SaleFacts, times: list[int]
+) -> None:
+    """A till keeps one RuleBook for thousands of sales, at times in any order (a sale
+    booked offline is earned at its own time): each earns what the rules give afresh,
+    right at and either side of every window's edge."""
+    book = RuleBook(rules)
+    edges = [edge for rule in rules for edge in (rule.valid_from_ms, rule.valid_until_ms)]
+    for at_ms in [*times, *(edge + step for edge in edges for step in (-1, 0, 1) if edge + step >= 0)]:
+        at_time = dataclasses.replace(the_sale, at_ms=at_ms)
+        assert earn(book, MULTIPLY, at_time) == earn(rules, MULTIPLY, at_time)
 
 
 @PROPERTY
@@ -434,6 +464,27 @@ def test_a_reason_is_stored_without_words_and_shown_with_them() -> None:
     ]
     with pytest.raises(InvalidPointsRecord, match="a stored reason lacks 'kind'"):
         Reason.from_json({key: value for key, value in stored.items() if key != "kind"})
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"kind": "bonus"}, "unknown reason kind 'bonus'"),
+        ({"kind": "combine", "target": "sum"}, "a combination's target is its mode"),
+        ({"applied_fen": -1}, "applied_fen must be a non-negative integer, not -1"),
+        ({"factor_milli": True}, "factor_milli must be a non-negative integer, not True"),
+        ({"lines": [0, -2]}, "a reason's lines must be a tuple of line indices"),
+        ({"lines": 3}, "a stored reason lacks"),
+    ],
+)
+def test_a_reason_read_back_that_no_rule_could_give_is_refused(
+    change: dict[str, object], message: str
+) -> None:
+    """The engine's own reasons are right by construction; a reason read back from a
+    stored sale or a peer's entry is checked field by field."""
+    stored = Reason("CAT-B", "category", "B", 2000, (0,), 200_000).to_json() | change
+    with pytest.raises(InvalidPointsRecord, match=message):
+        Reason.from_json(stored)
 
 
 def _oracle(rules: list[PointsRule], settings: PointsSettings, sale: SaleFacts) -> list[int]:
