@@ -49,6 +49,14 @@ def no_longer_owing(conn: Connection, card_id: str) -> None:
     conn.execute("DELETE FROM points_owing WHERE card_id = ?", (card_id,))
 
 
+def forget_others(conn: Connection, node: str) -> None:
+    """Drop the lots other nodes earned from the work list: each node expires its own,
+    and the directory's records bring every replica the chain's lots. Run before each
+    look at the list, so it holds at most an hour of other nodes' lots, never their
+    history (a branch would otherwise keep every lot the chain ever earned)."""
+    conn.execute("DELETE FROM points_due WHERE node <> ?", (node,))
+
+
 def due_lots(conn: Connection, node: str, at_ms: int, limit: int) -> dict[str, list[str]]:
     """Lots `node` earned that expire by `at_ms`, soonest first, by card."""
     rows = conn.execute(

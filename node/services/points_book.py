@@ -112,6 +112,7 @@ def expire_due(tx: Tx, at_ms: int) -> tuple[int, bool]:
     rerun books nothing twice."""
     expired = 0
     looked_at: list[str] = []
+    points_lots.forget_others(tx.conn, tx.log.origin)
     due = points_lots.due_lots(tx.conn, tx.log.origin, at_ms, EXPIRE_BATCH)
     for card, lot_ids in due.items():
         mine = set(lot_ids)

@@ -3,6 +3,7 @@ expiry job's batches, and two branches apart spending the same lot."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -75,6 +76,33 @@ async def test_lots_earned_elsewhere_are_left_to_the_branch_that_earned_them(sto
     await store.writer.run(lambda tx: directory_store.add_records(tx.conn, [theirs]))
     assert await store.writer.run(lambda tx: points_book.expire_due(tx, NOW + 2 * DAY_MS)) == (0, False)
     assert await store.read(lambda conn: directory_store.card_balance(conn, "C-3", "points")) == 50
+
+
+async def test_the_work_list_keeps_only_this_branchs_lots(store: Store) -> None:
+    """Every lot the chain earns reaches every branch; the expiry job drops the others'
+    from its work list, so the list is as long as this branch's own unexpired lots, not
+    the chain's history. This branch's lot stays on it until it is due."""
+    theirs = [
+        LedgerEntry(
+            f"far{n}", "C-4", "points", "earn", 5, (NOW << 16) + n, "BR02", expires_at_ms=NOW + DAY_MS
+        )
+        for n in range(3)
+    ]
+    await store.writer.run(lambda tx: directory_store.add_records(tx.conn, theirs))
+    await store.writer.run(lambda tx: points_book.earn(tx, "mine", "C-4", "earn", 7, KEEP_30_DAYS))
+
+    def listed(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+        return list(conn.execute("SELECT node, lot_id FROM points_due ORDER BY lot_id"))
+
+    assert await store.read(listed) == [
+        ("BR02", "far0"),
+        ("BR02", "far1"),
+        ("BR02", "far2"),
+        ("BR01", "mine"),
+    ]
+    assert await store.writer.run(lambda tx: points_book.expire_due(tx, NOW + DAY_MS)) == (0, False)
+    assert await store.read(listed) == [("BR01", "mine")]
+    assert await store.read(lambda conn: directory_store.card_balance(conn, "C-4", "points")) == 22
 
 
 async def test_two_branches_apart_spending_one_lot_overdraw_it_and_the_law_still_holds(store: Store) -> None:

@@ -26,8 +26,8 @@ def test_the_upgrade_drops_the_copies_and_keeps_the_sale(tmp_path: Path) -> None
             }
         ]
         conn.execute(
-            "INSERT INTO sales (id, seq, member_id, total_fen, change_fen, at_ms, points_earned, points_reasons,"
-            " discounts) VALUES ('s-1', 7, 'M-1', 2500, 0, 1, 25, ?, '[]')",
+            "INSERT INTO sales (id, seq, member_id, total_fen, change_fen, at_ms, points_earned,"
+            " points_reasons, discounts) VALUES ('s-1', 7, 'M-1', 2500, 0, 1, 25, ?, '[]')",
             (json.dumps(reasons),),
         )
         assert schema.migrate(conn) == len(schema.MIGRATIONS)

@@ -223,7 +223,7 @@ def expire_points(conn: Connection, append: FeedAppender, now_ms: int, due_ms: i
     run twice, or on two HQ processes, books each point once. HQ keeps no work list of
     the branches' lots: each branch expires its own. Lots are due by `due_ms`; the
     records are stamped `now_ms`. The points expired and the branches whose feeds grew."""
-    conn.execute("DELETE FROM points_due WHERE node <> ?", (queue.HQ_NODE,))
+    points_lots.forget_others(conn, queue.HQ_NODE)
     due = points_lots.due_lots(conn, queue.HQ_NODE, due_ms, EXPIRE_BATCH)
     expiries: list[DirectoryRecord] = []
     looked_at: list[str] = []
