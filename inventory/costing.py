@@ -17,6 +17,14 @@ negative layer. The receipt that later covers them books the difference
 between their actual and provisional cost as a `correction` to cost of goods,
 so cost is never lost, and the receipt's remaining units become stock as usual.
 
+A customer's return into negative stock is the other way round: what comes back
+first fills the short at the provisional cost it was issued at (its cost never
+happened, so nothing is corrected), and the rest of the return's cost goes to the
+units left over. A sale that ran past the stock and its full return so leave the
+stock exactly as it was. Only a return too small in cost to fill the short at
+its provisional cost, or one with no units left over to carry the rest, books
+the difference as a correction.
+
 Specified cost. Stock is carried at the product's specified unit cost; a
 receipt's difference from it is a purchase price `variance`, not stock value.
 """
@@ -85,9 +93,10 @@ class Issued(NamedTuple):
     provisional_qty: int  # of which issued beyond stock, at the provisional unit cost
 
 
-def receive(state: CostState, qty: int, cost_fen: int) -> Received:
+def receive(state: CostState, qty: int, cost_fen: int, *, returned: bool = False) -> Received:
     """`qty` units arrive costing `cost_fen` in total (a purchase receipt, a transfer
-    in at its transferred cost, or a customer return at the cost it was sold at)."""
+    in at its transferred cost, or, `returned`, a customer return at the cost it was
+    sold at: it fills a short at its provisional cost, module docstring)."""
     if type(qty) is not int or type(cost_fen) is not int or qty <= 0 or cost_fen < 0:
         _check(qty, cost_fen)
     variance = 0
@@ -100,8 +109,13 @@ def receive(state: CostState, qty: int, cost_fen: int) -> Received:
     if layers and layers[0].qty < 0:
         (short,) = layers  # negative stock is always one merged layer
         covered = min(qty, -short.qty)
-        actual = _share(cost_fen, covered, qty)
         provisional = _share(-short.cost_fen, covered, -short.qty)
+        if not returned:
+            actual = _share(cost_fen, covered, qty)
+        elif covered < qty:
+            actual = min(provisional, cost_fen)
+        else:
+            actual = cost_fen  # no unit left over to carry the rest of the cost
         correction = actual - provisional
         rest = Layer(short.qty + covered, short.cost_fen + provisional)
         layers = [rest] if rest.qty else []

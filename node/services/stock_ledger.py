@@ -225,9 +225,10 @@ def receive(
     ref: str,
     at_ms: int,
 ) -> Move:
-    """`qty` units of `sku` arrive in `warehouse` costing `cost_fen` in all."""
+    """`qty` units of `sku` arrive in `warehouse` costing `cost_fen` in all; a customer's
+    return (cause "sale_return") fills a short at its provisional cost (inventory.costing)."""
     held, before, revaluation = _current(conn, warehouse, sku)
-    received = costing.receive(before, qty, cost_fen)
+    received = costing.receive(before, qty, cost_fen, returned=cause == "sale_return")
     move = Move(
         warehouse,
         sku,

@@ -149,9 +149,62 @@ def test_impossible_calls_are_refused(call: object, message: str) -> None:
         call()  # type: ignore[operator]
 
 
+def test_a_return_fills_the_short_its_sale_left_at_the_cost_it_was_issued_at() -> None:
+    """FIFO: 1 at 1.00 and 1 at 50.00 on hand (51.00). A sale of 3 takes both and one
+    unit ahead of stock at the last unit cost, 50.00: cost 101.00, stock (-1, -50.00).
+    The full return brings 3 back at 101.00: the short is filled at its 50.00 (no
+    correction) and 2 are on hand at the 51.00 left, as before the sale. A purchase
+    receipt of the same 3 at 101.00 fills it at a third, 33.67, and corrects -16.33."""
+    state = receive(receive(CostState("fifo"), 1, 100).state, 1, 5_000).state
+    sold = issue(state, 3)
+    assert (sold.cost_fen, sold.provisional_qty, sold.state.qty, sold.state.cost_fen) == (
+        10_100,
+        1,
+        -1,
+        -5_000,
+    )
+    back = receive(sold.state, 3, 10_100, returned=True)
+    assert (back.correction_fen, back.state.qty, back.state.cost_fen) == (0, 2, 5_100)
+    bought = receive(sold.state, 3, 10_100)
+    assert (bought.correction_fen, bought.state.qty, bought.state.cost_fen) == (-1_633, 2, 6_733)
+
+
+def test_a_return_that_cannot_fill_the_short_at_its_cost_corrects_the_difference() -> None:
+    """3 sold ahead of stock at 10.00 (short -3, -30.00). One comes back at 4.00: it fills
+    one unit of the short, whose 10.00 never happened; 6.00 comes off cost of goods.
+    Three come back at 40.00: they fill the short at its 30.00 and nothing is left to
+    carry the other 10.00, which goes to cost of goods too."""
+    short = issue(CostState("fifo", last_unit_fen=1_000), 3).state
+    one = receive(short, 1, 400, returned=True)
+    assert (one.correction_fen, one.state.qty, one.state.cost_fen) == (-600, -2, -2_000)
+    three = receive(short, 3, 4_000, returned=True)
+    assert (three.correction_fen, three.state.qty, three.state.cost_fen) == (1_000, 0, 0)
+
+
+receipts = st.lists(st.tuples(st.integers(1, 20), st.integers(0, 50_000)), max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(("fifo", "lifo", "moving_average")), st.integers(0, 5_000), receipts, st.integers(1, 60)
+)
+def test_a_sale_and_its_full_return_leave_stock_and_its_cost_as_they_were(
+    method: str, preset: int, bought: list[tuple[int, int]], sold_qty: int
+) -> None:
+    """Whatever was on hand (never short) and however far the sale ran past it."""
+    state = CostState(method, last_unit_fen=preset)
+    for qty, cost in bought:
+        state = receive(state, qty, cost).state
+    sold = issue(state, sold_qty)
+    back = receive(sold.state, sold_qty, sold.cost_fen, returned=True)
+    assert back.correction_fen == 0
+    assert (back.state.qty, back.state.cost_fen) == (state.qty, state.cost_fen)
+
+
 movements = st.lists(
     st.one_of(
         st.tuples(st.just("in"), st.integers(1, 50), st.integers(0, 100_000)),
+        st.tuples(st.just("back"), st.integers(1, 50), st.integers(0, 100_000)),
         st.tuples(st.just("out"), st.integers(1, 50), st.just(0)),
     ),
     max_size=40,
@@ -168,8 +221,8 @@ def test_any_movements_conserve_stock_and_cost(
     )
     qty_in = qty_out = cost_in = cost_out = 0
     for direction, qty, cost in moves:
-        if direction == "in":
-            received = receive(state, qty, cost)
+        if direction in ("in", "back"):
+            received = receive(state, qty, cost, returned=direction == "back")
             state = received.state
             qty_in += qty
             cost_in += cost
