@@ -67,7 +67,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from loyalty.errors import InvalidDiscount, check_int, check_text
+from loyalty.errors import InvalidDiscount, check_int, check_text, one_per_code
 from loyalty.reasons import format_yuan
 from protocol.contract.discounts import DISCOUNT_KINDS, MAX_BUNDLE_LINES, MAX_BUNDLES_PER_SALE
 from protocol.errors import require
@@ -340,17 +340,8 @@ _Record = TypeVar("_Record", SpecialPrice, Bundle, RebateRule)
 
 
 def _unique(records: Iterable[_Record], kind: type[_Record], what: str) -> list[_Record]:
-    """The records, each code once; two different records under one code are refused
-    (which one applied would depend on the order HQ sent them in)."""
-    by_code: dict[str, _Record] = {}
-    for record in records:
-        if not isinstance(record, kind):
-            raise InvalidDiscount(f"a {what} must be a {kind.__name__}, not {type(record).__name__}")
-        held = by_code.setdefault(record.code, record)
-        if held != record:
-            raise InvalidDiscount(
-                f"two different {what}s share the code {record.code!r}: {held} and {record}"
-            )
+    """The records, each code once, in code order (errors.one_per_code)."""
+    by_code = one_per_code(records, kind, what, InvalidDiscount)
     return [by_code[code] for code in sorted(by_code)]
 
 

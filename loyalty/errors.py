@@ -8,6 +8,9 @@ through `protocol.errors.require`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Protocol, TypeVar
+
 from protocol.errors import Refused
 
 __all__ = [
@@ -112,3 +115,27 @@ def check_text(value: object, name: str, high: int, error: type[Refused], *, emp
     if len(value) > high:
         raise error(f"{name} must be at most {high} characters, not {len(value)}")
     return value
+
+
+class _Coded(Protocol):
+    @property
+    def code(self) -> str: ...
+
+
+Coded = TypeVar("Coded", bound=_Coded)
+
+
+def one_per_code(
+    records: Iterable[Coded], kind: type[Coded], what: str, error: type[Refused]
+) -> dict[str, Coded]:
+    """The records by code, each code once (a copy delivered twice is one); two different
+    records under one code are refused, since which applied would depend on the order HQ
+    sent them in."""
+    by_code: dict[str, Coded] = {}
+    for record in records:
+        if not isinstance(record, kind):
+            raise error(f"a {what} must be a {kind.__name__}, not {type(record).__name__}")
+        held = by_code.setdefault(record.code, record)
+        if held != record:
+            raise error(f"two different {what}s share the code {record.code!r}: {held} and {record}")
+    return by_code

@@ -41,6 +41,7 @@ from loyalty.errors import (
     InvalidSaleFacts,
     check_int,
     check_text,
+    one_per_code,
 )
 from loyalty.reasons import REASON_KINDS, Reason, explain_zh
 from loyalty.rules import PointsRule, PointsSettings, in_force
@@ -165,15 +166,7 @@ class RuleBook:
     __slots__ = ("_edges", "_held", "rules")
 
     def __init__(self, rules: Iterable[PointsRule]) -> None:
-        by_code: dict[str, PointsRule] = {}
-        for rule in rules:
-            if not isinstance(rule, PointsRule):
-                raise InvalidRule(f"a points rule must be a PointsRule, not {type(rule).__name__}")
-            known = by_code.setdefault(rule.code, rule)
-            if known != rule:
-                raise InvalidRule(
-                    f"two different points rules share the code {rule.code!r}: {known} and {rule}"
-                )
+        by_code = one_per_code(rules, PointsRule, "points rule", InvalidRule)
         self.rules = tuple(by_code.values())
         self._edges = sorted(
             {edge for rule in self.rules for edge in (rule.valid_from_ms, rule.valid_until_ms) if edge}
