@@ -219,7 +219,7 @@ async def up(
     try:
         first_run = not (hq_dir / "hq.key").exists()
         if first_run:
-            await init_hq(hq_dir, demo_data=True, db=db)
+            await init_hq(hq_dir, demo_data=True, db=db, demo_loyalty=True)
         codes = [MAIN_NODE] + [f"BR{n:02d}" for n in range(1, branch_count + 1)]
         await add_branch_staff(hq_dir, codes, "branchline up")
         hq_port = free_port(hq_port)

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hq.accounts import Accounts
 from hq.errors import DatabaseMismatch, KeyFileExposed, NotInitialised
 from hq.operation_log import Doer, Operation
-from hq.storage.base import CardType, Employee, Product, TopUpRule
+from hq.storage.base import CardType, Employee, Level, PointsRule, Product, TopUpRule
 from hq.storage.postgres import PostgresHQStore
 from hq.storage.sqlite import SqliteHQStore
 from protocol.codec import check_branch_code
@@ -74,6 +74,21 @@ DEMO_CARD_TYPES = (
         renew_fen=99_900,
         replace_fen=1_000,
     ),
+)
+# The seeds' levels (FEATURES L2, L4): silver from a first visit, gold from 5,000 yuan
+# a year or bought from silver for 1,000 points, diamond from 20,000 yuan or bought from
+# gold for 5,000; points per yuan multiplied 1, 1.5 and 2 times by level. `branchline up`
+# writes them (its demo members earn and climb); a chain initialised with --demo-data
+# alone authors its own.
+DEMO_LEVELS = (
+    Level("silver", "Silver / 银卡会员", 1, min_visits=1),
+    Level("gold", "Gold / 金卡会员", 2, min_spend_fen=500_000, points_price=1_000),
+    Level("diamond", "Diamond / 钻石会员", 3, min_spend_fen=2_000_000, points_price=5_000),
+)
+DEMO_POINTS_RULES = (
+    PointsRule("LEVEL-SILVER", "Silver 1x / 银卡1倍", "level", 1_000, "silver"),
+    PointsRule("LEVEL-GOLD", "Gold 1.5x / 金卡1.5倍", "level", 1_500, "gold"),
+    PointsRule("LEVEL-DIAMOND", "Diamond 2x / 钻石2倍", "level", 2_000, "diamond"),
 )
 # The seed's top-up bonuses: pay 1,000 yuan, get 100 more; pay 2,000, get 300.
 DEMO_TOP_UP_RULES = (
@@ -139,12 +154,18 @@ def now_ms() -> int:
 
 
 async def init_hq(
-    data_dir: Path, *, demo_data: bool, demo_operators: bool | None = None, db: str | None = None
+    data_dir: Path,
+    *,
+    demo_data: bool,
+    demo_operators: bool | None = None,
+    db: str | None = None,
+    demo_loyalty: bool = False,
 ) -> bytes:
     """Create HQ's folder, key and store; return HQ's public key. `demo_data`: the demo
     catalogue and (unless `demo_operators` is False) the demo operators. `db`: a
     PostgreSQL URL to keep HQ's data in instead of the folder's SQLite file; the
-    folder remembers it, so every command given the folder reaches that database."""
+    folder remembers it, so every command given the folder reaches that database.
+    `demo_loyalty` (with `demo_data`): the demo levels and their points rules too."""
     private_folder(data_dir)
     if db is not None:
         _record_database(data_dir, db)
@@ -172,6 +193,11 @@ async def init_hq(
             codes = [employee.code for employee in DEMO_EMPLOYEES]
             operation = Operation(doer, now_ms(), "master.upsert", "employee", {"keys": codes})
             await store.upsert_master(DEMO_EMPLOYEES, now_ms(), operation)
+        if demo_data and demo_loyalty:
+            for kind, records in (("level", DEMO_LEVELS), ("points_rule", DEMO_POINTS_RULES)):
+                codes = [record.code for record in records]
+                operation = Operation(doer, now_ms(), "master.upsert", kind, {"keys": codes})
+                await store.upsert_master(records, now_ms(), operation)
         if demo_data and demo_operators is not False:
             await _add_missing(store, DEMO_OPERATORS, doer)
     finally:

@@ -122,6 +122,26 @@ async def test_up_starts_hq_and_branches_trades_and_stops_cleanly_on_ctrl_c(tmp_
             # The demo buys stock into HQ-MAIN and sends some on; a branch books it by itself.
             await wait_until(a_transfer_was_booked_at_a_branch, "a demo transfer to be received at a branch")
 
+            # The seeds' levels, and points multiplied by level, at HQ and through the
+            # feed at a branch: the demo's members earn by them.
+            async with session.get(hq_url + "/api/levels") as response:
+                levels = (await response.json())["levels"]
+            assert sorted((level["rank"], level["code"], level["points_price"]) for level in levels) == [
+                (1, "silver", None),
+                (2, "gold", 1_000),
+                (3, "diamond", 5_000),
+            ]
+
+        async with aiohttp.ClientSession(headers=headers) as till:
+
+            async def level_rules_reached_the_branch() -> bool:
+                async with till.get(url + "/api/points-rules") as response:
+                    rules = (await response.json())["rules"]
+                by_level = {rule["target"]: rule["factor_milli"] for rule in rules if rule["kind"] == "level"}
+                return by_level == {"silver": 1_000, "gold": 1_500, "diamond": 2_000}
+
+            await wait_until(level_rules_reached_the_branch, "the demo's level rules to reach BR02")
+
         process.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(process.wait(), 30) == 0
         async with aiohttp.ClientSession() as session:
