@@ -21,7 +21,10 @@ Rules when branches act on one card while apart:
    replace that one), and HQ queues the pair for an operator (`double_replacements`).
    A card has exactly one usable number, found from its root along the winning
    replacements (`current_number`). Balances are never split: all book on the root.
-3. Upgrades: the latest stamp's terms hold (last writer wins). An upgrade that did not
+3. Upgrades: the latest stamp's terms hold (last writer wins), and the card runs by its
+   new type from the upgrade's day: to the later of its own last day and the type's
+   (a type that never expires makes the card never expire, and a card that never
+   expired runs to the type's last day, so a renewal can extend it). An upgrade that did not
    start from the type in force before it (another upgrade overtook it while apart)
    is queued for an operator as well, since its price difference was reckoned on a
    type the card no longer had (`stale_upgrades`).
@@ -102,6 +105,9 @@ class CardChange:
     level: str = ""  # upgrade: the level that type gives ("" for none)
     discount_rate: int = 0  # upgrade: that type's discount, percent of list paid
     password: str = ""  # password: the salted hash, "" when cleared
+    # upgrade: the card's last day by its new type, counted from the upgrade's day (""
+    # never expires); None for an upgrade that set no days (written before they did)
+    valid_until: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("change_id", "card_id", "node"):
@@ -131,6 +137,15 @@ class CardChange:
             check_text(self.card_type, "card_type")
             if not 1 <= self.discount_rate <= 100:
                 raise InvalidRecord(f"discount_rate must be 1 to 100 percent, not {self.discount_rate}")
+        if self.valid_until is not None:
+            if self.kind != "upgrade":
+                raise InvalidRecord(f"a {self.kind} has no valid_until")
+            if not isinstance(self.valid_until, str) or (
+                self.valid_until and _DATE.fullmatch(self.valid_until) is None
+            ):
+                raise InvalidRecord(
+                    f"an upgrade's valid_until is YYYY-MM-DD or empty, not {self.valid_until!r}"
+                )
 
     @property
     def stamp(self) -> tuple[int, str, str]:
@@ -152,14 +167,24 @@ def _in_order(changes: Iterable[CardChange], kind: str) -> list[CardChange]:
 
 
 def renewed_until(valid_until: str, changes: Iterable[CardChange]) -> str:
-    """The card's last day after its renewals (rule 1); "" stays "" (never expires)."""
-    if not valid_until:
-        return ""
-    until = _date(valid_until)
-    for renewal in _in_order(changes, "renew"):
-        eve = _date(renewal.day) - 1
-        until = min(max(until, eve) + renewal.days, _LAST_DAY)
-    return datetime.date.fromordinal(until).isoformat()
+    """The card's last day after its renewals (rule 1) and the upgrades that set days
+    (rule 3), taken in stamp order; "" is never expires. A renewal of a card that never
+    expires changes nothing; an upgrade gives the card its new type's last day, or the
+    card's own where that is later."""
+    until = _date(valid_until) if valid_until else None  # None: never expires
+    timed = [c for c in changes if c.kind == "renew" or (c.kind == "upgrade" and c.valid_until is not None)]
+    for change in sorted({c.change_id: c for c in timed}.values(), key=lambda c: c.stamp):
+        if change.kind == "upgrade":
+            assert change.valid_until is not None
+            if not change.valid_until:
+                until = None
+            else:
+                to = _date(change.valid_until)
+                until = to if until is None else max(until, to)
+        elif until is not None:
+            eve = _date(change.day) - 1
+            until = min(max(until, eve) + change.days, _LAST_DAY)
+    return "" if until is None else datetime.date.fromordinal(until).isoformat()
 
 
 _LAST_DAY = datetime.date.max.toordinal()

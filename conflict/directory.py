@@ -350,13 +350,15 @@ def change_row(change: CardChange) -> list[object]:
         change.level,
         change.discount_rate,
         change.password,
+        # Only when the upgrade set days, so a change written before keeps its bytes.
+        *([] if change.valid_until is None else [change.valid_until]),
     ]
 
 
 def change_from_row(row: object) -> CardChange:
     """`change_row`'s list back; anything else is refused (InvalidRecord)."""
-    if not isinstance(row, list) or len(row) != 13:
-        raise InvalidRecord("a card change is a list of 13 fields")
+    if not isinstance(row, list) or len(row) not in (13, 14):
+        raise InvalidRecord("a card change is a list of 13 fields, or 14 for an upgrade that set days")
     return CardChange(*row)
 
 

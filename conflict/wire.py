@@ -258,16 +258,20 @@ def records_from_entry(
 
 
 def card_change_records(change_id: str, hlc: int, origin: str, payload: Any) -> list[DirectoryRecord]:
-    """The change a card/change entry makes, and for an upgrade the stored value and
-    credit its new type adds beyond the old one's, ids following from the change's."""
+    """The change a card/change entry makes, and for an upgrade the stored value, credit
+    and uses its new type adds beyond the old one's, ids following from the change's.
+    An upgrade's last day travels as null for "never expires"; the record holds ""."""
     if not isinstance(payload, dict):
         raise InvalidRecord("card/change payload must be a map")
     try:
         detail = {name: payload[name] for name in CARD_CHANGE_FIELDS[payload["kind"]]}
+        if "valid_until" in payload:
+            detail["valid_until"] = payload["valid_until"] or ""
         card_id = payload["card_id"]
         records: list[DirectoryRecord] = [
             CardChange(change_id, card_id, payload["kind"], hlc, origin, **detail),
             *_money_put_on(card_id, change_id, hlc, origin, payload),
+            *_uses_granted(card_id, change_id, hlc, origin, payload.get("uses", ())),
         ]
     except (KeyError, TypeError) as exc:
         raise InvalidRecord(f"card/change payload is malformed: {exc!r}") from None
@@ -285,6 +289,15 @@ def _money_put_on(card_id: str, entry_id: str, hlc: int, origin: str, payload: A
         line = payload["credit_limit_fen"]
         found.append(LedgerEntry(f"{entry_id}-cr", card_id, "credit", "grant", line, hlc, origin))
     return found
+
+
+def _uses_granted(card_id: str, entry_id: str, hlc: int, origin: str, uses: Any) -> list[LedgerEntry]:
+    """One grant per service item of a card's bundle (a card sale's, or what an upgrade's
+    new type bundles beyond the old one's), under ids that follow from the entry's."""
+    return [
+        LedgerEntry(f"{entry_id}-u{number}", card_id, "uses", "grant", line["qty"], hlc, origin, line["sku"])
+        for number, line in enumerate(uses)
+    ]
 
 
 def card_issue_records(sale_id: str, hlc: int, origin: str, payload: Any) -> list[DirectoryRecord]:
@@ -311,12 +324,7 @@ def card_issue_records(sale_id: str, hlc: int, origin: str, payload: Any) -> lis
             )
         ]
         records += _money_put_on(card_id, sale_id, hlc, origin, payload)
-        for number, line in enumerate(payload["uses"]):
-            records.append(
-                LedgerEntry(
-                    f"{sale_id}-u{number}", card_id, "uses", "grant", line["qty"], hlc, origin, line["sku"]
-                )
-            )
+        records += _uses_granted(card_id, sale_id, hlc, origin, payload["uses"])
     except (KeyError, TypeError) as exc:
         raise InvalidRecord(f"card/issue payload is malformed: {exc!r}") from None
     return records

@@ -582,6 +582,15 @@ class CardOps:
         if change_id is None:
             return
         self.life.upgrades[change_id] = Upgraded(node.code, sold.card_id, from_type, to_type, fee)
+        # The uses the dearer type bundles beyond the one the till showed, in its order
+        # (conflict.wire.card_change_records), carried by the change entry.
+        had = dict(CARD_TYPES[from_type].uses)
+        added = [
+            (sku, qty - had.get(sku, 0)) for sku, qty in CARD_TYPES[to_type].uses if qty > had.get(sku, 0)
+        ]
+        for number, (sku, qty) in enumerate(added):
+            self.ledger.entries[f"{change_id}-u{number}"] = Booked(node.code, sold.card_id, "uses", qty, sku)
+            self.ledger.carried_by_change[f"{change_id}-u{number}"] = change_id
         self.sim.figures[node.code].card_upgrades += 1
 
     async def _upgraded_elsewhere(self, node: SimNode) -> CardSold | None:

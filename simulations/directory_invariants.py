@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from conflict.directory import Directory, decode
 from conflict.wire import ENTRY_KINDS
 from hq.conflicts import HQ_NODE
-from protocol.contract import CARD_ISSUE
+from protocol.contract import CARD_CHANGE, CARD_ISSUE
 from protocol.entry import decode_entry
 from shared_tables import directory_store
 from simulations.model import Violation
@@ -104,6 +104,10 @@ async def directory_writes_exactly_once(sim: Simulation) -> list[Violation]:
         entry_id: (*CARD_ISSUE.key, sale_id)
         for sale_id, sold in ledger.card_sales.items()
         for entry_id in issue_entries(sale_id, sold)
+    }
+    # An upgrade grants the uses its new type bundles beyond the old one's in its change.
+    carried_by |= {
+        entry_id: (*CARD_CHANGE.key, change) for entry_id, change in ledger.carried_by_change.items()
     }
     for entry_id, told in sorted(ledger.entries.items()):
         held = directory.ledger.get(entry_id)

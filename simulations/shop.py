@@ -152,6 +152,9 @@ class Ledger:
     renewals: dict[str, tuple[str, str, int]] = field(default_factory=dict)
     roots: dict[str, str] = field(default_factory=dict)
     card_fees: dict[str, tuple[str, int]] = field(default_factory=dict)  # change id -> (branch, fee)
+    # Movement id -> the card/change entry that carries it (an upgrade's uses), not an
+    # entry of its own.
+    carried_by_change: dict[str, str] = field(default_factory=dict)
     presented: dict[str, str] = field(default_factory=dict)
     # Points and vouchers beyond their movements: sales' points, conversions, returns.
     loyalty: LoyaltyLedger = field(default_factory=LoyaltyLedger)

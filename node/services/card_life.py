@@ -4,7 +4,8 @@ number, upgraded to a dearer type, given a password.
 Each is one write and one change entry (CARD_CHANGE), and what the member paid for it
 is takings as a card sale's price is: a renewal at its type's `renew_fen`, a
 replacement card at its `replace_fen`, an upgrade at the difference between the two
-types' prices (with the stored value and credit the dearer type adds). The directory
+types' prices (with the stored value, credit and uses the dearer type adds, and its
+validity from the upgrade's day; conflict.card_life rule 3). The directory
 records are derived from the entry by the same function here and at every replica
 (conflict.wire.card_change_records). All of it works offline; what two branches do to
 one card while apart merges by conflict.card_life's rules.
@@ -168,6 +169,14 @@ def _upgrade(conn: sqlite3.Connection, card_id: str, request: ChangeRequest, tod
     # that, even where the dearer type's price is barely above the old one's (a month of
     # massages, 99,900, to a 1,000-yuan stored-value card, 100,000, is not 100 fen).
     stored_value_fen = max(0, target.stored_value_fen - current.stored_value_fen)
+    # The card runs by its new type from today (conflict.card_life rule 3), and gets the
+    # uses that type bundles beyond the old one's: the price difference paid for them.
+    had = {line["sku"]: int(line["qty"]) for line in current.uses}
+    uses = [
+        {"qty": int(line["qty"]) - had.get(line["sku"], 0), "sku": line["sku"]}
+        for line in target.uses
+        if int(line["qty"]) > had.get(line["sku"], 0)
+    ]
     return _Change(
         directory_store.card_root(conn, card_id),
         {
@@ -175,6 +184,8 @@ def _upgrade(conn: sqlite3.Connection, card_id: str, request: ChangeRequest, tod
             "card_type": target.code,
             "level": target.level,
             "discount_rate": target.discount_rate,
+            **({"uses": uses} if uses else {}),
+            "valid_until": target.validity(today),
         },
         max(target.price_fen - current.price_fen, stored_value_fen),
         stored_value_fen,

@@ -199,7 +199,9 @@ CARD_CHANGE_RECORD = Tuple(
         LEVEL,
         Integer(0, 100),
         CARD_PASSWORD_HASH,
-    )
+    ),
+    # An upgrade's last day by its new type ("": never expires), when it set one.
+    (Text(10, 0, f"({DATE_PATTERN})?"),),
 )
 
 
@@ -219,6 +221,13 @@ _CHANGE_COMMON = {
 }
 
 
+# What an upgrade written since upgrades take the dearer type's terms also carries
+# (conflict.card_life rule 3): the card's last day by that type, counted from the
+# upgrade's day (null: it never expires), and the uses of service items that type
+# bundles beyond the old type's. An upgrade without them keeps the card's days.
+_CHANGE_OPTIONAL = {"upgrade": {"valid_until": Nullable(DATE), "uses": _USES}}
+
+
 def another_number(change: Any) -> tuple[str, str] | None:
     """A replacement hands over a number other than the one it replaces (every replica's
     card rule, conflict.card_life)."""
@@ -235,7 +244,11 @@ CARD_CHANGE = EntryType(
         OneOf(
             "kind",
             {
-                kind: Map({**_CHANGE_COMMON, **{name: _CHANGE_DETAIL[name] for name in names}}, closed=True)
+                kind: Map(
+                    {**_CHANGE_COMMON, **{name: _CHANGE_DETAIL[name] for name in names}},
+                    _CHANGE_OPTIONAL.get(kind, {}),
+                    closed=True,
+                )
                 for kind, names in CARD_CHANGE_FIELDS.items()
             },
         ),

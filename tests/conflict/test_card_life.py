@@ -109,6 +109,42 @@ def test_the_latest_upgrade_holds_and_one_that_started_from_a_stale_type_is_flag
     assert stale_upgrades("MASSAGE-MONTH", [up_a]) == []
 
 
+def _upgrade(change_id: str, until: str | None, hlc: int) -> CardChange:
+    return CardChange(
+        change_id,
+        "M-0001",
+        "upgrade",
+        hlc,
+        "BR01",
+        from_type="STORED-1000",
+        card_type="GOLD-16800",
+        level="gold",
+        discount_rate=90,
+        valid_until=until,
+    )
+
+
+def test_an_upgrade_runs_the_card_by_its_new_type_from_the_upgrade_day() -> None:
+    """Rule 3. A stored-value card that never expired, upgraded on 2026-11-30 to a type of
+    365 days, runs to 2027-11-29 (the type's last day from then) and a renewal of 365 days
+    on that last day extends it to 2028-11-28. A month card running to 2026-11-30 upgraded
+    to a type that never expires never expires. A card whose own last day is later than
+    the new type's keeps its own. An upgrade written before upgrades set days (None)
+    leaves the card's days alone, as it always did."""
+    upgraded = _upgrade("u1", "2027-11-29", 10)
+    assert renewed_until("", [upgraded]) == "2027-11-29"
+    assert renewed_until("", [_renew("r1", "2027-11-29", 365, 20), upgraded]) == "2028-11-28"
+    assert renewed_until("", [_renew("r0", "2026-11-01", 365, 5), upgraded]) == "2027-11-29"
+    assert renewed_until("2026-11-30", [_upgrade("u2", "", 10)]) == ""
+    assert renewed_until("2028-06-30", [upgraded]) == "2028-06-30"
+    assert renewed_until("2026-11-30", [_upgrade("u3", None, 10)]) == "2026-11-30"
+    assert effective(MONTH, [_upgrade("u4", "2027-11-29", 10)]).valid_until == "2027-11-29"
+    with pytest.raises(InvalidRecord, match="a renew has no valid_until"):
+        CardChange("c1", "M-0001", "renew", 1, "BR01", days=30, day="2026-11-30", valid_until="2027-01-01")
+    with pytest.raises(InvalidRecord, match="YYYY-MM-DD or empty"):
+        _upgrade("u5", "29/11/2027", 10)
+
+
 def test_the_latest_password_holds_and_a_cleared_one_is_none() -> None:
     hash_1, hash_2 = (
         "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
@@ -213,6 +249,39 @@ def test_a_change_entry_carries_the_change_and_an_upgrades_stored_value_and_cred
     assert stored == LedgerEntry("c9-sv", "M-0001", "stored_value", "issue", 5_000, 77, "BR02")
     assert credit == LedgerEntry("c9-cr", "M-0001", "credit", "grant", 20_000, 77, "BR02")
     assert from_payload(codec.unpack(codec.pack(to_payload(change)))) == change
+    assert change.valid_until is None  # an upgrade written before upgrades set days
+
+
+def test_an_upgrade_entry_carries_its_last_day_and_the_uses_its_new_type_adds() -> None:
+    payload = {
+        "at_ms": 1,
+        "card_id": "M-0001",
+        "kind": "upgrade",
+        "from_type": "STORED-1000",
+        "card_type": "GOLD-16800",
+        "level": "gold",
+        "discount_rate": 90,
+        "fee_fen": 1_580_000,
+        "tenders": [{"kind": "cash", "amount_fen": 1_580_000}],
+        "change_fen": 0,
+        "stored_value_fen": 0,
+        "credit_limit_fen": 0,
+        "uses": [{"sku": "SVC-HAIRCUT", "qty": 10}, {"sku": "SVC-MASSAGE", "qty": 4}],
+        "valid_until": "2027-11-29",
+    }
+    change, haircuts, massages = records_from_entry("card", "change", "c9", 77, "BR02", payload)
+    assert isinstance(change, CardChange)
+    assert change.valid_until == "2027-11-29"
+    assert haircuts == LedgerEntry("c9-u0", "M-0001", "uses", "grant", 10, 77, "BR02", "SVC-HAIRCUT")
+    assert massages == LedgerEntry("c9-u1", "M-0001", "uses", "grant", 4, 77, "BR02", "SVC-MASSAGE")
+    assert from_payload(codec.unpack(codec.pack(to_payload(change)))) == change
+    # A type that never expires travels as null and is "" in the record.
+    [forever] = records_from_entry(
+        "card", "change", "c10", 78, "BR02", payload | {"uses": [], "valid_until": None}
+    )
+    assert isinstance(forever, CardChange)
+    assert forever.valid_until == ""
+    assert from_payload(codec.unpack(codec.pack(to_payload(forever)))) == forever
 
 
 _DAYS = st.sampled_from(["2026-11-01", "2026-11-25", "2026-12-31", "2027-02-28", "2027-06-30"])
@@ -225,6 +294,22 @@ _CHANGES = st.lists(
             st.integers(1, 400),
             st.integers(0, 50),
             st.sampled_from(["BR01", "BR02"]),
+        ),
+        st.builds(
+            lambda i, until, h: CardChange(
+                f"u{i}",
+                "S-1",
+                "upgrade",
+                h,
+                "BR02",
+                from_type="A",
+                card_type="B",
+                discount_rate=90,
+                valid_until=until,
+            ),
+            st.integers(0, 30),
+            st.one_of(st.none(), st.just(""), _DAYS),
+            st.integers(0, 50),
         ),
         st.builds(
             lambda i, pair, h: CardChange(f"x{i}", pair[0], "replace", h, "BR01", new_card=pair[1]),
@@ -254,6 +339,7 @@ def test_any_replica_that_saw_the_same_changes_sees_the_same_card(
     assert one.encode() == two.encode()
     assert decode(one.encode()).encode() == one.encode()
     assert renewed_until("2026-11-30", changes) == renewed_until("2026-11-30", shuffled)
+    assert renewed_until("", changes) == renewed_until("", shuffled)
     for number in ("S-1", "S-2", "S-3", "S-4"):
         assert one.card_status(number) == two.card_status(number)
         assert one.card_root(number) == two.card_root(number)

@@ -183,9 +183,18 @@ async def _known(chain: Chain, node: Server, card: str) -> bool:
 async def test_an_upgrade_pays_the_difference_and_takes_the_dearer_types_terms(chain: Chain) -> None:
     """By hand: STORED-1000 (100,000) to GOLD-16800 (1,680,000): 1,580,000 to pay, no
     stored value added (GOLD gives none beyond STORED's); the card becomes gold at 90 %,
-    keeping its 100,000 of stored value. Back down to STORED-1000 is refused."""
+    keeping its 100,000 of stored value. It runs by GOLD's 365 days from today (day 364;
+    it never expired before), takes GOLD's ten haircuts and ten massages (STORED bundles
+    none), and BR02 sees the same card. Renewed by GOLD's 365 days (300,000): day 729.
+    Back down to STORED-1000 is refused."""
     a = await chain.add_node("BR01")
-    await _ready(chain, a)
+    b = await chain.add_node("BR02")
+    await _ready(chain, a, b)
+    today = datetime.datetime.now(zoneinfo.ZoneInfo("Asia/Shanghai")).date()
+
+    def day(n: int) -> str:
+        return (today + datetime.timedelta(days=n)).isoformat()
+
     await _sell(chain, a, "13900007004", "STORED-1000", "S-0020", 100_000)
     url = a.url + "/api/cards/S-0020/upgrade"
     await _refused(chain, url, {"card_type": "NO-SUCH"}, 404, "unknown_card_type")
@@ -196,10 +205,26 @@ async def test_an_upgrade_pays_the_difference_and_takes_the_dearer_types_terms(c
     assert (up["fee_fen"], up["card"]["balances"]["stored_value"]) == (1_580_000, 100_000)
     terms = up["card"]["card_type"]
     assert (terms["code"], terms["level"], terms["discount_rate"]) == ("GOLD-16800", "gold", 90)
+    assert terms["valid_until"] == day(364)
+    assert up["card"]["uses"] == {"SVC-HAIRCUT": 10, "SVC-MASSAGE": 10}
+
+    async def upgraded_at_b() -> bool:
+        card = await _card(chain, b.url, "S-0020")
+        return (
+            card is not None
+            and card["card_type"]["valid_until"] == day(364)
+            and card["uses"] == {"SVC-HAIRCUT": 10, "SVC-MASSAGE": 10}
+        )
+
+    await wait_until(upgraded_at_b, "the upgrade's days and uses to reach BR02")
+    renewed = await chain.post(
+        a.url + "/api/cards/S-0020/renew", {"tenders": [{"kind": "cash", "amount_fen": 300_000}]}
+    )
+    assert renewed["card"]["card_type"]["valid_until"] == day(729)
     await _refused(chain, url, {"card_type": "STORED-1000"}, 409, "card_not_changeable")
     await _refused(chain, url, {"card_type": "GOLD-16800"}, 409, "card_not_changeable")
     summary = await chain.get(a.url + "/api/sales/summary")
-    assert (summary["count"], summary["total_fen"]) == (2, 1_680_000)
+    assert (summary["count"], summary["total_fen"]) == (3, 1_980_000)
 
 
 async def test_an_upgrade_that_adds_stored_value_costs_at_least_that_value(chain: Chain) -> None:
