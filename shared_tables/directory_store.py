@@ -711,6 +711,12 @@ def _operator_logins(conn: Connection, operator_ids: set[str]) -> dict[str, str]
     return {str(operator_id): str(login) for operator_id, login in rows}
 
 
+def contact(conn: Connection, contact_id: str) -> Contact | None:
+    row = conn.execute("SELECT record FROM dir_contacts WHERE contact_id = ?", (contact_id,)).fetchone()
+    found = None if row is None else _decode(row[0])
+    return found if isinstance(found, Contact) else None
+
+
 def contact_json(contact: Contact) -> dict[str, Any]:
     return {
         "id": contact.contact_id,

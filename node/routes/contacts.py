@@ -17,13 +17,16 @@ routes = web.RouteTableDef()
 @routes.post("/api/members/{member_id}/contacts")
 @requires("members:edit")
 async def add(request: web.Request) -> web.Response:
-    """Body {channel, note, at_ms?}: who made the contact is whoever is logged in."""
+    """Body {channel, note, at_ms?}: who made the contact is whoever is logged in. A
+    retry with the same Idempotency-Key answers the contact it booked, with 200 not 201."""
     context = request.app[CONTEXT]
     contact = contacts.parse_contact(await json_body(request))
-    added = await context.store.writer.run(
-        contacts.add_job(context.new_id(), request.match_info["member_id"], contact)
+    key = fields.request_key(request.headers.get("Idempotency-Key"))
+    added, replayed = await context.store.writer.run(
+        contacts.add_job(context.new_id(), request.match_info["member_id"], contact, key)
     )
-    return web.json_response({**added, "operator_login": request[ACTOR].login}, status=201)
+    status = 200 if replayed else 201
+    return web.json_response({**added, "operator_login": request[ACTOR].login}, status=status)
 
 
 @routes.get("/api/members/{member_id}/contacts")

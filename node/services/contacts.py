@@ -65,11 +65,24 @@ def parse_contact(body: dict[str, Any]) -> dict[str, Any]:
     return contact
 
 
-def add_job(contact_id: str, looked_up_as: str, contact: dict[str, Any]) -> Any:
-    """Record a contact with the member (filed under the survivor of its duplicates)."""
+def add_job(
+    contact_id: str, looked_up_as: str, contact: dict[str, Any], request_key: str | None = None
+) -> Any:
+    """Record a contact with the member (filed under the survivor of its duplicates): the
+    contact as the history lists it, and whether it was booked before, by a request under
+    the same Idempotency-Key (a till's retry answers the contact it booked)."""
 
-    def job(tx: Tx) -> dict[str, Any]:
+    def job(tx: Tx) -> tuple[dict[str, Any], bool]:
         require(bool(tx.actor), "a contact is written in an operator's session, which names who made it")
+        if request_key is not None:
+            booked = tx.conn.execute(
+                "SELECT contact_id FROM contact_requests WHERE request_key = ?", (request_key,)
+            ).fetchone()
+            if booked is not None:
+                found = directory_store.contact(tx.conn, booked[0])
+                require(found is not None, "a contact booked under a key is in the directory")
+                assert found is not None
+                return directory_store.contact_json(found), True
         member_id = member_or_survivor(tx.conn, looked_up_as)
         at_ms = contact.get("at_ms", tx.wall_ms)
         if at_ms > tx.wall_ms + FUTURE_SLACK_MS:
@@ -90,7 +103,9 @@ def add_job(contact_id: str, looked_up_as: str, contact: dict[str, Any]) -> Any:
         if not isinstance(record, Contact):
             raise InvariantBroken(f"a member/contact entry carries a contact, not {type(record).__name__}")
         directory_store.add_records(tx.conn, [record])
-        return directory_store.contact_json(record)
+        if request_key is not None:
+            tx.conn.execute("INSERT INTO contact_requests VALUES (?, ?)", (request_key, contact_id))
+        return directory_store.contact_json(record), False
 
     return job
 

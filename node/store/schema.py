@@ -492,6 +492,14 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE sales DROP COLUMN points_reasons;
     ALTER TABLE sales DROP COLUMN discounts
     """,
+    # 22: the Idempotency-Key each contact was added under (node.services.contacts), so a
+    # till's retry of the same contact answers the one it booked.
+    """
+    CREATE TABLE contact_requests (
+        request_key TEXT PRIMARY KEY,
+        contact_id TEXT NOT NULL
+    ) WITHOUT ROWID
+    """,
 )
 
 # A till waits at most this long for the write lock before its request fails;

@@ -180,6 +180,29 @@ async def test_a_bad_contact_is_refused_and_writes_nothing(
     assert await history(chain, till, member["id"]) == before
 
 
+async def test_a_retry_under_the_same_idempotency_key_answers_the_contact_it_booked(
+    chain: Chain, till: Server
+) -> None:
+    """A till that lost the answer to its POST sends it again with the same key: 200 with
+    the contact it booked, no second entry, one contact in the history. Another key books
+    another contact; a key of 200 characters is refused (422) and writes nothing."""
+    member = await lin(chain, till)
+    body = {"channel": "phone", "note": "called back about the order"}
+    url = f"{till.url}/api/members/{member['id']}/contacts"
+    key = {"Idempotency-Key": "till-3-contact-0001"}
+    first = await chain.post(url, body, headers=key)
+    seq = await head_seq(chain)
+    again = await chain.post(url, body, status=200, headers=key)
+    assert again == first
+    assert await head_seq(chain) == seq
+    assert [c["id"] for c in (await history(chain, till, member["id"]))["contacts"]] == [first["id"]]
+    other = await chain.post(url, body, headers={"Idempotency-Key": "till-3-contact-0002"})
+    assert other["id"] != first["id"]
+    refused = await chain.post(url, body, status=422, headers={"Idempotency-Key": "k" * 200})
+    assert refused["error"] == "invalid"
+    assert len((await history(chain, till, member["id"]))["contacts"]) == 2
+
+
 async def test_a_contact_with_a_member_the_branch_does_not_know_is_refused_404(
     chain: Chain, till: Server
 ) -> None:
