@@ -16,10 +16,20 @@ routes = web.RouteTableDef()
 @routes.get("/api/sync")
 @requires("replication:view")
 async def sync_status(request: web.Request) -> web.Response:
-    replicator = request.app[CONTEXT].replicator
+    context = request.app[CONTEXT]
+    replicator = context.replicator
     if replicator is None:
         raise ReplicatorStarting("the replicator has not started yet")
-    return web.json_response(replicator.status())
+    set_aside = await context.store.read(members.set_aside_count)
+    return web.json_response({**replicator.status(), "set_aside": set_aside})
+
+
+@routes.get("/api/directory/set-aside")
+@requires("replication:view")
+async def directory_set_aside(request: web.Request) -> web.Response:
+    """The records of HQ's feed this branch set aside: each collides with one it holds
+    under the same id (a card number sold here and at another branch while apart)."""
+    return web.json_response({"set_aside": await request.app[CONTEXT].store.read(members.set_aside)})
 
 
 @routes.get("/api/directory/digest")

@@ -11,13 +11,15 @@ resolutions that the feed brings are applied here too.
 from __future__ import annotations
 
 import hashlib
+import logging
 import sqlite3
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from conflict.duplicates import MAX_CARDS_PER_REGISTRATION, Registration
+from conflict.errors import DuplicateIdConflict
 from conflict.profile import PROFILE_FIELDS, stamp_fields
-from conflict.wire import from_payload
+from conflict.wire import from_payload, record_id, record_type
 from node.errors import CardTaken, InvalidRequest, PhoneTaken, UnknownMember
 from node.services import employees, fields
 from node.store.writer import Tx
@@ -35,6 +37,8 @@ def _cards_from_body(body: dict[str, Any]) -> list[str]:
         raise InvalidRequest(f"cards must be a list of at most {MAX_CARDS_PER_REGISTRATION} card numbers")
     return sorted({fields.card_number(card, "cards[]") for card in cards})
 
+
+log = logging.getLogger(__name__)
 
 # How a till's value of each profile field but the name and the phone is read: each
 # is optional, and null clears it.
@@ -203,8 +207,48 @@ def member_view(conn: sqlite3.Connection, member_id: str) -> dict[str, Any]:
 
 
 def apply_directory_record(conn: sqlite3.Connection, payload: dict[str, Any]) -> None:
-    """A record of the shared directory another branch (or HQ) wrote: union it in."""
-    directory_store.add_records(conn, [from_payload(payload)])
+    """A record of the shared directory another branch (or HQ) wrote: union it in. One
+    that names an id this branch holds a different record under (a card number sold
+    here and at another branch while both were cut off: HQ kept the other sale and set
+    ours aside) is set aside here too, where `set_aside` shows it: refusing it would
+    stop HQ's whole feed at this branch, and it is no less the other branch's word."""
+    record = from_payload(payload)
+    try:
+        directory_store.add_records(conn, [record])
+    except DuplicateIdConflict as collision:
+        log.warning("feed record %s %s set aside: %s", record_type(record), record_id(record), collision)
+        node, hlc = _stamp_of(record)
+        conn.execute(
+            "INSERT OR IGNORE INTO directory_set_aside VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                record_type(record),
+                record_id(record),
+                node,
+                hlc >> 16,
+                collision.code,
+                str(collision),
+                codec.pack(payload),
+            ),
+        )
+
+
+def _stamp_of(record: Any) -> tuple[str, int]:
+    """The node and HLC a record was written with (every kind that can collide has both)."""
+    return str(getattr(record, "node", "")), int(getattr(record, "hlc", 0))
+
+
+def set_aside(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """The feed's records this branch set aside, oldest stamp first."""
+    rows = conn.execute(
+        "SELECT record_type, record_id, node, stamped_ms, code, message FROM directory_set_aside"
+        " ORDER BY stamped_ms, record_type, record_id"
+    )
+    names = ("type", "id", "node", "stamped_ms", "code", "message")
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def set_aside_count(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COUNT(*) FROM directory_set_aside").fetchone()[0])
 
 
 def apply_resolution(conn: sqlite3.Connection, payload: dict[str, Any]) -> None:

@@ -500,6 +500,21 @@ MIGRATIONS: tuple[str, ...] = (
         contact_id TEXT NOT NULL
     ) WITHOUT ROWID
     """,
+    # 23: the directory records HQ's feed brought that collide with a record this branch
+    # holds under the same id (a card number sold here and elsewhere while apart): kept
+    # aside for an operator instead of stopping the feed (node.services.members).
+    """
+    CREATE TABLE directory_set_aside (
+        record_type TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        node TEXT NOT NULL,
+        stamped_ms INTEGER NOT NULL,
+        code TEXT NOT NULL,
+        message TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        PRIMARY KEY (record_type, record_id, payload)
+    ) WITHOUT ROWID
+    """,
 )
 
 # A till waits at most this long for the write lock before its request fails;

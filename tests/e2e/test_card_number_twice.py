@@ -1,0 +1,85 @@
+"""One card number sold at two branches apart, on real servers and both HQ backends.
+
+Card numbers are typed or swiped at the till, so two branches cut off from HQ can sell
+the same blank card (G-7777) to two members, Wu at BR01 and Zhou at BR02. HQ keeps the
+card sale it hears of first and sets the other aside for an operator (its quarantine
+of effects). The branch whose sale was set aside keeps its own card and sets aside the
+other's record when HQ's feed brings it: neither branch's replication stops, that
+branch shows what it set aside, and what HQ publishes afterwards still reaches it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.e2e.test_card_life import _card, _ready
+from tests.harness import Chain, Server, wait_until
+from tests.hq.operator import author
+
+GOLD_FEN = 1_680_000
+
+
+async def _sell_to(chain: Chain, node: Server, name: str, phone: str) -> str:
+    member = (await chain.post(node.url + "/api/members", {"name": name, "phone": phone}))["id"]
+    body = {
+        "member_id": member,
+        "card_type": "GOLD-16800",
+        "card": "G-7777",
+        "tenders": [{"kind": "cash", "amount_fen": GOLD_FEN}],
+    }
+    await chain.post(node.url + "/api/card-sales", body)
+    return str(member)
+
+
+async def test_a_card_number_sold_twice_apart_is_set_aside_and_replication_goes_on(chain: Chain) -> None:
+    a = await chain.add_node("BR01")
+    b = await chain.add_node("BR02")
+    await _ready(chain, a, b)
+    await chain.hq.stop()
+    wu = await _sell_to(chain, a, "Wu Fang", "13900008801")
+    zhou = await _sell_to(chain, b, "Zhou Min", "13900008802")
+    await chain.hq.start()
+    await wait_until(lambda: chain.drained("BR01"), "BR01's backlog to drain")
+    await wait_until(lambda: chain.drained("BR02"), "BR02's backlog to drain")
+
+    # Both feeds go on past the card record: a product HQ publishes next reaches both.
+    await author(chain, "products", {"sku": "TEA-NEW-1", "name": "New tea", "price_fen": 5_000})
+
+    async def product_at(node: Server) -> bool:
+        products = (await chain.get(node.url + "/api/products"))["products"]
+        return any(product["sku"] == "TEA-NEW-1" for product in products)
+
+    async def product_at_a() -> bool:
+        return await product_at(a)
+
+    async def product_at_b() -> bool:
+        return await product_at(b)
+
+    await wait_until(product_at_b, "a product HQ published after the card to reach BR02")
+    await wait_until(product_at_a, "a product HQ published after the card to reach BR01")
+
+    # HQ kept the first sale of the number it heard of and set the other aside, where an
+    # operator sees it.
+    listing = await chain.get(chain.hq.url + "/api/quarantine")
+    (effect,) = listing["quarantined"]
+    assert (effect["kind"], effect["op"], effect["code"]) == ("card", "issue", "card_issue_conflict")
+    assert "G-7777" in effect["message"]
+    # (node, code, member): the branch whose sale HQ set aside, and the one it kept.
+    loser, winner = ((b, "BR02", zhou), (a, "BR01", wu))[:: 1 if effect["origin"] == "BR02" else -1]
+
+    # HQ's feed brings the kept record to the other branch, which keeps its own card and
+    # sets the record aside.
+    async def set_aside_at_loser() -> Any:
+        return (await chain.get(loser[0].url + "/api/directory/set-aside"))["set_aside"]
+
+    await wait_until(set_aside_at_loser, "the branch whose sale was set aside to set the other aside")
+    (held,) = await set_aside_at_loser()
+    assert (held["type"], held["id"], held["code"]) == ("card", "G-7777", "card_issue_conflict")
+    assert "G-7777" in held["message"]
+    assert (await chain.sync(loser[1]))["set_aside"] == 1
+    assert (await chain.sync(winner[1]))["set_aside"] == 0
+    for node, _, member_id in (loser, winner):
+        assert await _card(chain, node.url, "G-7777") is not None
+        member = await chain.get(f"{node.url}/api/members/{member_id}")
+        assert "G-7777" in [card["card"] for card in member["cards"]]
+    assert (await chain.sync(loser[1]))["halted_reason"] is None
