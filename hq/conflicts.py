@@ -16,6 +16,7 @@ from typing import Any
 
 from conflict.card_life import CardChange, double_replacements, paid_after_return, stale_upgrades
 from conflict.card_status import CardEvent
+from conflict.cards import CardIssue
 from conflict.duplicates import DuplicateResolution, Registration, Sighting, separation
 from conflict.ledger import LedgerEntry
 from conflict.overdraft import OverdraftRecord, find_overdrafts
@@ -43,6 +44,10 @@ ACTIONS: Mapping[str, tuple[str, ...]] = {
     # A renewal, upgrade or replacement paid for at a branch that had not heard the card
     # was returned elsewhere: the fee is owed back to the member.
     "paid_after_return": ("acknowledge",),
+    # One card number sold at two branches apart: the first sale HQ heard of keeps the
+    # number; the other member paid for a card nobody else knows, and must be given
+    # another with what it held.
+    "card_sold_twice": ("acknowledge",),
 }
 
 # The node id HQ stamps its own directory records with.
@@ -263,6 +268,40 @@ def _replaced_twice(winner: CardChange, loser: CardChange) -> ConflictRecord:
             "card": winner.card_id,
             "winner": {"change_id": winner.change_id, "branch": winner.node, "new_card": winner.new_card},
             "refused": {"change_id": loser.change_id, "branch": loser.node, "new_card": loser.new_card},
+        },
+    )
+
+
+def sold_twice(kept: CardIssue, refused: CardIssue, filling: list[LedgerEntry]) -> ConflictRecord:
+    """The card sale HQ heard of second, for a number another branch had already sold on
+    other terms: its takings are booked, its card record and what it put on the card
+    (`filling`: stored value, credit, uses) are not, since they would land on the other
+    member's card. What it put on is what the operator must carry to a new card."""
+    stored = sum(entry.amount for entry in filling if entry.ledger == "stored_value")
+    uses = {entry.item: entry.amount for entry in filling if entry.ledger == "uses"}
+    return ConflictRecord(
+        id=f"sold-twice:{refused.node}:{refused.card_id}:{refused.hlc}",
+        kind="card_sold_twice",
+        subject=refused.card_id,
+        branches=tuple(sorted({kept.node, refused.node})),
+        amount_fen=stored,
+        summary=(
+            f"card {refused.card_id} was sold at {kept.node} to member {kept.member_id} ({kept.card_type})"
+            f" and at {refused.node} to member {refused.member_id} ({refused.card_type}) while apart; the"
+            f" number stays {kept.member_id}'s: give {refused.member_id} another card with"
+            f" {stored} fen of stored value{''.join(f', {qty} x {sku}' for sku, qty in sorted(uses.items()))}"
+        ),
+        details={
+            "card": refused.card_id,
+            "kept": {"branch": kept.node, "member_id": kept.member_id, "card_type": kept.card_type},
+            "refused": {
+                "branch": refused.node,
+                "member_id": refused.member_id,
+                "card_type": refused.card_type,
+                "stored_value_fen": stored,
+                "uses": dict(sorted(uses.items())),
+                "entries": sorted(entry.entry_id for entry in filling),
+            },
         },
     )
 

@@ -124,6 +124,7 @@ CONFLICT_KINDS = (
     "card_replaced_twice",
     "stale_upgrade",
     "paid_after_return",
+    "card_sold_twice",
 )
 RESOLUTION_ACTIONS = ("confirm", "separate", "write_off", "collect", "acknowledge")
 GENDERS = ("female", "male", "other")  # as a member gives it, or null when not given

@@ -2,10 +2,12 @@
 
 Card numbers are typed or swiped at the till, so two branches cut off from HQ can sell
 the same blank card (G-7777) to two members, Wu at BR01 and Zhou at BR02. HQ keeps the
-card sale it hears of first and sets the other aside for an operator (its quarantine
-of effects). The branch whose sale was set aside keeps its own card and sets aside the
-other's record when HQ's feed brings it: neither branch's replication stops, that
-branch shows what it set aside, and what HQ publishes afterwards still reaches it.
+card sale it hears of first; the other is takings like any sale, but its card is a
+card_sold_twice in HQ's queue, naming what that member must be given on another card
+(GOLD-16800: 10 haircuts, 10 massages, no stored value), for an operator to acknowledge.
+The branch whose card HQ did not keep holds on to its own and sets aside the other's
+record when HQ's feed brings it: neither branch's replication stops, that branch shows
+what it set aside, and what HQ publishes afterwards still reaches both.
 """
 
 from __future__ import annotations
@@ -58,14 +60,24 @@ async def test_a_card_number_sold_twice_apart_is_set_aside_and_replication_goes_
     await wait_until(product_at_b, "a product HQ published after the card to reach BR02")
     await wait_until(product_at_a, "a product HQ published after the card to reach BR01")
 
-    # HQ kept the first sale of the number it heard of and set the other aside, where an
-    # operator sees it.
-    listing = await chain.get(chain.hq.url + "/api/quarantine")
-    (effect,) = listing["quarantined"]
-    assert (effect["kind"], effect["op"], effect["code"]) == ("card", "issue", "card_issue_conflict")
-    assert "G-7777" in effect["message"]
-    # (node, code, member): the branch whose sale HQ set aside, and the one it kept.
-    loser, winner = ((b, "BR02", zhou), (a, "BR01", wu))[:: 1 if effect["origin"] == "BR02" else -1]
+    # HQ kept the first sale of the number it heard of and queued the other; both sales
+    # are takings.
+    headers = {"Authorization": f"Bearer {await chain.hq_token('mgr-lu', 'management')}"}
+    found = await chain.get(chain.hq.url + "/api/conflicts?state=open", headers=headers)
+    (conflict,) = [c for c in found["conflicts"] if c["kind"] == "card_sold_twice"]
+    assert (conflict["subject"], conflict["branches"], conflict["actions"]) == (
+        "G-7777",
+        ["BR01", "BR02"],
+        ["acknowledge"],
+    )
+    refused = conflict["details"]["refused"]
+    assert refused["uses"] == {"SVC-HAIRCUT": 10, "SVC-MASSAGE": 10}
+    assert (await chain.get(chain.hq.url + "/api/quarantine"))["quarantined"] == []
+    summary = await chain.get(chain.hq.url + "/api/sales/summary")
+    assert (summary["count"], summary["total_fen"]) == (2, 2 * GOLD_FEN)
+    # (node, code, member): the branch whose card HQ did not keep, and the one it kept.
+    loser, winner = ((b, "BR02", zhou), (a, "BR01", wu))[:: 1 if refused["branch"] == "BR02" else -1]
+    assert refused["member_id"] == loser[2]
 
     # HQ's feed brings the kept record to the other branch, which keeps its own card and
     # sets the record aside.
@@ -83,3 +95,10 @@ async def test_a_card_number_sold_twice_apart_is_set_aside_and_replication_goes_
         member = await chain.get(f"{node.url}/api/members/{member_id}")
         assert "G-7777" in [card["card"] for card in member["cards"]]
     assert (await chain.sync(loser[1]))["halted_reason"] is None
+    done = await chain.post(
+        f"{chain.hq.url}/api/conflicts/{conflict['id']}/resolve",
+        {"action": "acknowledge", "note": "gave the member G-7778 with ten haircuts and ten massages"},
+        status=200,
+        headers=headers,
+    )
+    assert done["state"] == "resolved"

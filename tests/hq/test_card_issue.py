@@ -84,7 +84,15 @@ async def test_a_card_sale_is_takings_a_filled_card_and_gifts_out_of_stock(store
     assert types.count("ledger") == 3
 
 
-async def test_one_card_number_sold_at_two_branches_apart_sets_the_second_aside(store: HQStore) -> None:
+async def test_one_card_number_sold_at_two_branches_apart_is_queued_and_its_takings_booked(
+    store: HQStore,
+) -> None:
+    """BR01 sells G-0001 to M1, BR02 (apart) sells G-0001 to M2: HQ hears BR01 first. BR02's
+    sale is takings like any (1,680,000, and the cup after it 2,500), but its card and what
+    it put on the card (200,000 of stored value, 10 x SVC-A, 1 x SVC-B) would land on M1's
+    card: they are left out and the pair is a card_sold_twice in the queue, naming what
+    M2 must be given on another card. M1's card is as BR01 sold it, and BR02's feed does
+    not hear of M2's card (its own till holds it)."""
     br01, br02 = Branch("BR01"), Branch("BR02")
     await enroll(store, br01)
     await enroll(store, br02)
@@ -97,13 +105,33 @@ async def test_one_card_number_sold_at_two_branches_apart_sets_the_second_aside(
 
     result = await store.ingest(br02.batch(1, 3), NOW_MS, 0)
 
-    # Acknowledged, the second sale of G-0001 set aside for an operator; the cup after it counts.
     assert result.acked_seq == 3
-    assert [(q.seq, q.code) for q in result.quarantined] == [(2, "card_issue_conflict")]
+    assert not result.quarantined
+    assert await sales(store, "BR02") == (2, 1_682_500)
     card = await store.card("G-0001")
     assert card is not None
     assert card["member_id"] == "M1"
-    assert await sales(store, "BR02") == (1, 2_500)
+    assert card["balances"]["stored_value"] == 200_000
+    assert card["uses"] == {"SVC-A": 10, "SVC-B": 1}
+    (conflict,) = await store.conflicts("open")
+    assert (conflict.kind, conflict.subject, conflict.branches, conflict.amount_fen) == (
+        "card_sold_twice",
+        "G-0001",
+        ("BR01", "BR02"),
+        200_000,
+    )
+    assert conflict.details["refused"] == {
+        "branch": "BR02",
+        "member_id": "M2",
+        "card_type": "GOLD",
+        "stored_value_fen": 200_000,
+        "uses": {"SVC-A": 10, "SVC-B": 1},
+        "entries": ["C2-sv", "C2-u0", "C2-u1"],
+    }
+    assert "give M2 another card with 200000 fen of stored value, 10 x SVC-A, 1 x SVC-B" in conflict.summary
+    # Delivered again, nothing changes: one conflict, the same card.
+    await store.ingest(br02.batch(1, 3), NOW_MS, 0)
+    assert [c.id for c in await store.conflicts("open")] == [conflict.id]
 
 
 async def test_the_last_use_spent_at_two_branches_is_an_overdraft_naming_the_item(store: HQStore) -> None:

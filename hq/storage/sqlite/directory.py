@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from conflict.card_life import CardChange
+from conflict.cards import CardIssue
 from conflict.duplicates import Registration, Sighting
 from conflict.ledger import LedgerEntry
 from conflict.wire import DirectoryRecord, records_of
@@ -63,6 +64,7 @@ def merge_records(
     other branch, capture the holds they spend, and refresh the queue."""
     feeds_grown: set[str] = set()
     codes = feeds.enrolled(conn)
+    writes = _without_cards_sold_twice(conn, writes, now_ms)
     touched: list[DirectoryRecord] = [w.record for w in writes]
     for write in writes:
         if not directory_store.add_records(conn, [write.record]):
@@ -85,6 +87,44 @@ def merge_records(
             )
     refresh_conflicts(conn, touched, now_ms)
     return feeds_grown
+
+
+def _without_cards_sold_twice(
+    conn: Connection, writes: list[DirectoryWrite], now_ms: int
+) -> list[DirectoryWrite]:
+    """The writes less any card sale of a number HQ holds another card under (two
+    branches sold one blank card apart) and what that sale put on the card (its ledger
+    entries carry the card record's stamp): each such sale is a card_sold_twice in the
+    queue instead. Its takings are booked as any sale's; refusing the whole entry would
+    leave HQ's figures short of money the branch took."""
+    refused: dict[tuple[str, int, str], CardIssue] = {}
+    for write in writes:
+        record = write.record
+        if isinstance(record, CardIssue):
+            held = directory_store.issued_card(conn, record.card_id)
+            if held is not None and held != record:
+                refused[(record.node, record.hlc, record.card_id)] = record
+    if not refused:
+        return writes
+    kept: list[DirectoryWrite] = []
+    filling: dict[tuple[str, int, str], list[LedgerEntry]] = {key: [] for key in refused}
+    for write in writes:
+        record = write.record
+        key = None
+        if isinstance(record, CardIssue | LedgerEntry):
+            key = (record.node, record.hlc, record.card_id)
+        if key in refused:
+            if isinstance(record, LedgerEntry):
+                filling[key].append(record)
+            continue
+        kept.append(write)
+    found = []
+    for key, record in refused.items():
+        held = directory_store.issued_card(conn, record.card_id)
+        assert held is not None
+        found.append(queue.sold_twice(held, record, filling[key]))
+    _sync(conn, found, now_ms)
+    return kept
 
 
 def sight(conn: Connection, registration: Registration, codes: list[str], append: FeedAppender) -> Sighting:
