@@ -156,7 +156,10 @@ async def sales_summary(request: web.Request) -> web.Response:
             "branch": branch,
             "count": totals.count,
             "total_fen": totals.total_fen,
-            "cost_fen": totals.cost_fen,
+            "returns": totals.returns,
+            "returned_fen": totals.returned_fen,
+            "net_fen": totals.net_fen,
+            "cost_fen": totals.net_cost_fen,
             "gross_profit_fen": totals.gross_profit_fen,
         }
     )
@@ -350,7 +353,7 @@ async def home(request: web.Request) -> web.Response:
     summaries = {}
     for row in rows:
         totals = await hq.store.sales_totals(row["code"])
-        summaries[row["code"]] = (totals.count, totals.total_fen)
+        summaries[row["code"]] = (totals.count, totals.net_fen)
     waiting: dict[str, int] = {}
     for conflict in await hq.store.conflicts("open"):
         waiting[conflict.kind] = waiting.get(conflict.kind, 0) + 1

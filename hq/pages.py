@@ -102,7 +102,7 @@ td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
 <p>Branches and their replication state. This page refreshes every 5 seconds.</p>
 <table>
 <tr><th>Branch</th><th>State</th><th>Last seen</th><th>Acked seq</th><th>Backlog</th>
-<th>Sales</th><th>Sales total</th></tr>
+<th>Sales</th><th>Takings, returns netted</th></tr>
 {table}
 </table>
 {conflicts}

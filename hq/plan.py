@@ -73,6 +73,19 @@ class SaleRow:
 
 
 @dataclass(frozen=True, slots=True)
+class ReturnRow:
+    """A customer's return of goods, netted out of its branch's day (the day of the
+    return, not of the sale: takings go back when the money does)."""
+
+    origin: str
+    return_id: str
+    seq: int
+    day: str  # UTC date of the return
+    refund_fen: int  # what the customer was given back
+    cost_fen: int  # the cost of the goods put back on the shelf
+
+
+@dataclass(frozen=True, slots=True)
 class TopUpRow:
     """Money paid onto a card, or a bonus given with it, for the top-up report: kind
     stored_value (paid or bonus) or uses (a service item's uses bought)."""
@@ -131,12 +144,13 @@ class RefusedEffect:
 
 
 # How far each of a plan's lists had grown: an entry refused half-way is cut back to it.
-Mark = tuple[int, int, int, int, int, int, int, int, int, int, int, int]
+Mark = tuple[int, int, int, int, int, int, int, int, int, int, int, int, int]
 
 
 @dataclass
 class Plan:
     sales: list[SaleRow] = field(default_factory=list)
+    returns: list[ReturnRow] = field(default_factory=list)
     members: list[MemberWrite] = field(default_factory=list)
     directory: list[DirectoryWrite] = field(default_factory=list)
     inventory: InventoryPlan = field(default_factory=InventoryPlan)
@@ -163,6 +177,7 @@ class Plan:
             len(self.photos),
             len(self.voucher_uses),
             len(self.level_purchases),
+            len(self.returns),
         )
 
     def cut_back(self, mark: Mark) -> None:
@@ -179,6 +194,7 @@ class Plan:
         del self.photos[mark[9] :]
         del self.voucher_uses[mark[10] :]
         del self.level_purchases[mark[11] :]
+        del self.returns[mark[12] :]
 
 
 def plan_entries(entries: Iterable[Entry]) -> Plan:
@@ -267,6 +283,17 @@ def _sale(plan: Plan, entry: Entry) -> None:
 
 
 def _sale_return(plan: Plan, entry: Entry) -> None:
+    cost_fen = _bounded(entry, "cost_fen", -MAX_SALE_TOTAL_FEN, MAX_SALE_TOTAL_FEN)
+    plan.returns.append(
+        ReturnRow(
+            entry.origin,
+            entry.entity_id,
+            entry.seq,
+            utc_day(_bounded(entry, "at_ms", 0, MAX_AT_MS)),
+            _bounded(entry, "refund_fen", 0, MAX_SALE_TOTAL_FEN),
+            cost_fen,
+        )
+    )
     plan.member_purchases.append(member_stats.member_return(entry))
 
 

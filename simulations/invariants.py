@@ -135,9 +135,17 @@ async def sales_totals_match(sim: Simulation) -> list[Violation]:
         told = [total for branch, total in sim.ledger.sales.values() if branch == code]
         told += [card.price_fen for card in sim.ledger.card_sales.values() if card.branch == code]
         told += [fee for branch, fee in sim.ledger.card_fees.values() if branch == code]
-        figures = {"HQ": (count, total_fen), "branch": (row[0], row[1]), "tills": (len(told), sum(told))}
+        figures = {
+            "HQ": (count, total_fen),
+            "branch": (row.count, row.total_fen),
+            "tills": (len(told), sum(told)),
+        }
         if len(set(figures.values())) != 1:
             found.append(Violation("sales totals match", f"{code}: (count, total_fen) {figures}"))
+        # Returns are netted alike at HQ and at the branch.
+        netted = {"HQ": (totals.returns, totals.returned_fen), "branch": (row.returns, row.returned_fen)}
+        if len(set(netted.values())) != 1:
+            found.append(Violation("sales totals match", f"{code}: (returns, returned_fen) {netted}"))
     return found
 
 

@@ -481,13 +481,28 @@ class TopUpTotals:
 
 @dataclass(frozen=True)
 class SalesTotals:
+    """A branch's (or the chain's) sales with customers' returns netted out: `total_fen`
+    is what the sales took, `returned_fen` what returns gave back; the cost of goods is
+    the sales' less what the returns put back on the shelf."""
+
     count: int
     total_fen: int
     cost_fen: int  # cost of goods sold; sales recorded before costing count 0
+    returns: int = 0
+    returned_fen: int = 0
+    returned_cost_fen: int = 0
+
+    @property
+    def net_fen(self) -> int:
+        return self.total_fen - self.returned_fen
+
+    @property
+    def net_cost_fen(self) -> int:
+        return self.cost_fen - self.returned_cost_fen
 
     @property
     def gross_profit_fen(self) -> int:
-        return self.total_fen - self.cost_fen
+        return self.net_fen - self.net_cost_fen
 
 
 @dataclass(frozen=True)

@@ -60,8 +60,8 @@ async def list_discounts(request: web.Request) -> web.Response:
 @requires("sales:view")
 async def sales_summary(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
-    count, total_fen = await context.store.read(checkout.sales_summary)
-    return web.json_response({"branch": context.config.branch, "count": count, "total_fen": total_fen})
+    summary = await context.store.read(checkout.sales_summary)
+    return web.json_response({"branch": context.config.branch, **summary.as_json()})
 
 
 @routes.get("/api/sales/export")

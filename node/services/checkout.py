@@ -28,6 +28,7 @@ import datetime
 import json
 import sqlite3
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from conflict.credit import credit_position
@@ -923,16 +924,42 @@ async def sell(
     return result
 
 
-def sales_summary(conn: sqlite3.Connection) -> tuple[int, int]:
-    """How many sales this branch has booked, and their total in fen; a card sold from
-    a type is a sale of its price, a card renewed, replaced or upgraded one of its fee
-    (as HQ counts them)."""
+@dataclass(frozen=True, slots=True)
+class SalesSummary:
+    """A branch's sales and its customers' returns, as HQ counts them."""
+
+    count: int
+    total_fen: int
+    returns: int
+    returned_fen: int
+
+    @property
+    def net_fen(self) -> int:
+        return self.total_fen - self.returned_fen
+
+    def as_json(self) -> dict[str, int]:
+        return {
+            "count": self.count,
+            "total_fen": self.total_fen,
+            "returns": self.returns,
+            "returned_fen": self.returned_fen,
+            "net_fen": self.net_fen,
+        }
+
+
+def sales_summary(conn: sqlite3.Connection) -> SalesSummary:
+    """How many sales this branch has booked and their total in fen (a card sold from a
+    type is a sale of its price, a card renewed, replaced or upgraded one of its fee), and
+    how many returns it took and what they gave back, netted out as HQ nets them."""
     count, total_fen = conn.execute(
         "SELECT SUM(n), SUM(fen) FROM (SELECT COUNT(*) AS n, COALESCE(SUM(total_fen), 0) AS fen FROM sales"
         " UNION ALL SELECT COUNT(*), COALESCE(SUM(price_fen), 0) FROM card_sales"
         " UNION ALL SELECT COUNT(*), COALESCE(SUM(fee_fen), 0) FROM card_changes WHERE fee_fen > 0)"
     ).fetchone()
-    return int(count), int(total_fen)
+    returns, returned_fen = conn.execute(
+        "SELECT COUNT(*), COALESCE(SUM(refund_fen), 0) FROM sale_returns"
+    ).fetchone()
+    return SalesSummary(int(count), int(total_fen), int(returns), int(returned_fen))
 
 
 EXPORT_COLUMNS = ("sale_id", "at_utc", "member_id", "total_fen", "change_fen")

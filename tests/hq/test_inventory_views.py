@@ -72,6 +72,9 @@ async def test_a_sale_before_any_stock_shows_negative_at_hq_and_receipts_and_ret
         "branch": "BR01",
         "count": 1,
         "total_fen": 7_500,
+        "returns": 0,
+        "returned_fen": 0,
+        "net_fen": 7_500,
         "cost_fen": 3_000,
         "gross_profit_fen": 4_500,
     }

@@ -230,6 +230,7 @@ def _set_aside(conn: Connection, effects: list[QuarantinedEffect]) -> None:
 def execute_plan(conn: Connection, plan: Plan, append: FeedAppender, now_ms: int) -> set[str]:
     """Apply what the entries mean; the branches whose feeds grew."""
     reports.record_sales(conn, plan.sales)
+    reports.record_returns(conn, plan.returns)
     member_stats.record(conn, plan.member_purchases)
     feeds_grown = directory.merge_members(conn, plan.members, append) if plan.members else set()
     if plan.directory:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hq.plan import SaleRow, TopUpRow
+from hq.plan import ReturnRow, SaleRow, TopUpRow
 from hq.storage.base import SalesTotals, TopUpTotals
 from shared_tables.sql import Connection
 
@@ -43,13 +43,40 @@ def record_sales(conn: Connection, sales: Sequence[SaleRow]) -> None:
     )
 
 
+def record_returns(conn: Connection, returns: Sequence[ReturnRow]) -> None:
+    """Each return under its (origin, id), once, and netted out of its branch's day (a
+    day a branch returned goods but sold nothing gets a row of its own)."""
+    if not returns:
+        return
+    conn.executemany(
+        "INSERT INTO sale_returns (origin, return_id, seq, day, refund_fen, cost_fen)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [(r.origin, r.return_id, r.seq, r.day, r.refund_fen, r.cost_fen) for r in returns],
+    )
+    days: dict[tuple[str, str], list[int]] = {}
+    for row in returns:
+        day = days.setdefault((row.origin, row.day), [0, 0, 0])
+        day[0] += 1
+        day[1] += row.refund_fen
+        day[2] += row.cost_fen
+    conn.executemany(
+        "INSERT INTO sales_daily (branch, day, count, total_fen, cost_fen, returns, returned_fen,"
+        " returned_cost_fen) VALUES (?, ?, 0, 0, 0, ?, ?, ?)"
+        " ON CONFLICT (branch, day) DO UPDATE SET returns = sales_daily.returns + excluded.returns,"
+        " returned_fen = sales_daily.returned_fen + excluded.returned_fen,"
+        " returned_cost_fen = sales_daily.returned_cost_fen + excluded.returned_cost_fen",
+        [(branch, day, n, fen, cost) for (branch, day), (n, fen, cost) in days.items()],
+    )
+
+
 def sales_totals(conn: Connection, branch: str | None) -> SalesTotals:
     row = conn.execute(
-        "SELECT COALESCE(SUM(count), 0), COALESCE(SUM(total_fen), 0), COALESCE(SUM(cost_fen), 0)"
+        "SELECT COALESCE(SUM(count), 0), COALESCE(SUM(total_fen), 0), COALESCE(SUM(cost_fen), 0),"
+        " COALESCE(SUM(returns), 0), COALESCE(SUM(returned_fen), 0), COALESCE(SUM(returned_cost_fen), 0)"
         " FROM sales_daily WHERE CAST(? AS TEXT) IS NULL OR branch = ?",
         (branch, branch),
     ).fetchone()
-    return SalesTotals(int(row[0]), int(row[1]), int(row[2]))
+    return SalesTotals(*(int(value) for value in row))
 
 
 def sale_entry(conn: Connection, origin: str, sale_id: str) -> bytes | None:

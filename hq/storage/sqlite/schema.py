@@ -418,6 +418,22 @@ MIGRATIONS: tuple[str, ...] = (
     DISCOUNTS_SCHEMA,
     # 22: what each product costs in points to redeem (FEATURES L7; null: not redeemable).
     PRODUCT_POINTS_SCHEMA,
+    # 23: customers' returns, each once, netted out of their branch's day (hq.plan.ReturnRow):
+    # what was given back and the cost of the goods put back on the shelf.
+    """
+    CREATE TABLE sale_returns (
+        origin TEXT NOT NULL,
+        return_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        day TEXT NOT NULL,
+        refund_fen INTEGER NOT NULL,
+        cost_fen INTEGER NOT NULL,
+        PRIMARY KEY (origin, return_id)
+    ) WITHOUT ROWID;
+    ALTER TABLE sales_daily ADD COLUMN returns INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sales_daily ADD COLUMN returned_fen INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sales_daily ADD COLUMN returned_cost_fen INTEGER NOT NULL DEFAULT 0
+    """,
 )
 
 
