@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from hq.plan import ReturnRow, SaleRow, TopUpRow
 from hq.storage.base import SalesTotals, TopUpTotals
@@ -23,24 +23,26 @@ def record_sales(conn: Connection, sales: Sequence[SaleRow]) -> None:
             for s in sales
         ],
     )
-    # A day's row is only ever added to, so the batch's sales of one branch and day
-    # are summed first and added as one.
-    days: dict[tuple[str, str], list[int]] = {}
-    for sale in sales:
-        day = days.get((sale.origin, sale.day))
-        if day is None:
-            days[sale.origin, sale.day] = [1, sale.total_fen, sale.cost_fen]
-        else:
-            day[0] += 1
-            day[1] += sale.total_fen
-            day[2] += sale.cost_fen
     conn.executemany(
         "INSERT INTO sales_daily (branch, day, count, total_fen, cost_fen) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT (branch, day) DO UPDATE SET count = sales_daily.count + excluded.count,"
         " total_fen = sales_daily.total_fen + excluded.total_fen,"
         " cost_fen = sales_daily.cost_fen + excluded.cost_fen",
-        [(branch, day, count, total, cost) for (branch, day), (count, total, cost) in days.items()],
+        _by_day((sale.origin, sale.day, sale.total_fen, sale.cost_fen) for sale in sales),
     )
+
+
+def _by_day(rows: Iterable[tuple[str, str, int, int]]) -> list[tuple[str, str, int, int, int]]:
+    """(branch, day, how many, fen, cost fen) for each branch and day of the (branch,
+    day, fen, cost fen) rows. A day's row is only ever added to, so a batch's rows of
+    one branch and day are summed first and added as one."""
+    days: dict[tuple[str, str], list[int]] = {}
+    for branch, day, fen, cost_fen in rows:
+        summed = days.setdefault((branch, day), [0, 0, 0])
+        summed[0] += 1
+        summed[1] += fen
+        summed[2] += cost_fen
+    return [(branch, day, count, fen, cost) for (branch, day), (count, fen, cost) in days.items()]
 
 
 def record_returns(conn: Connection, returns: Sequence[ReturnRow]) -> None:
@@ -53,19 +55,13 @@ def record_returns(conn: Connection, returns: Sequence[ReturnRow]) -> None:
         " VALUES (?, ?, ?, ?, ?, ?)",
         [(r.origin, r.return_id, r.seq, r.day, r.refund_fen, r.cost_fen) for r in returns],
     )
-    days: dict[tuple[str, str], list[int]] = {}
-    for row in returns:
-        day = days.setdefault((row.origin, row.day), [0, 0, 0])
-        day[0] += 1
-        day[1] += row.refund_fen
-        day[2] += row.cost_fen
     conn.executemany(
         "INSERT INTO sales_daily (branch, day, count, total_fen, cost_fen, returns, returned_fen,"
         " returned_cost_fen) VALUES (?, ?, 0, 0, 0, ?, ?, ?)"
         " ON CONFLICT (branch, day) DO UPDATE SET returns = sales_daily.returns + excluded.returns,"
         " returned_fen = sales_daily.returned_fen + excluded.returned_fen,"
         " returned_cost_fen = sales_daily.returned_cost_fen + excluded.returned_cost_fen",
-        [(branch, day, n, fen, cost) for (branch, day), (n, fen, cost) in days.items()],
+        _by_day((row.origin, row.day, row.refund_fen, row.cost_fen) for row in returns),
     )
 
 
