@@ -24,7 +24,15 @@ from hq import (
 )
 from hq.errors import InvalidQuery, NotFound
 from hq.http_common import HQ_KEY as HQ_KEY  # re-exported: tests and tools reach HQ through it
-from hq.http_common import branch_scope, doer, int_query, json_body, period_query, sessions_checked
+from hq.http_common import (
+    branch_scope,
+    day_query,
+    doer,
+    int_query,
+    json_body,
+    period_query,
+    sessions_checked,
+)
 from hq.service import HQ, wall_ms
 from hq.setup import open_store, read_key
 from hq.storage.base import BranchRecord
@@ -149,11 +157,19 @@ async def branches(request: web.Request) -> web.Response:
 @routes.get("/api/sales/summary")
 @requires("reports:view", Scope.STORE)
 async def sales_summary(request: web.Request) -> web.Response:
+    """Every sale and return so far, or of ?from=&to= (UTC dates, both inclusive; either
+    alone is open at the other end)."""
     branch = branch_scope(request)
-    totals = await request.app[HQ_KEY].store.sales_totals(branch)
+    first = day_query(request, "from", datetime.date.min)
+    last = day_query(request, "to", datetime.date.max)
+    if first > last:
+        raise InvalidQuery(f"from {first} is after to {last}")
+    period = {key: request.query[key] for key in ("from", "to") if key in request.query}
+    totals = await request.app[HQ_KEY].store.sales_totals(branch, first.isoformat(), last.isoformat())
     return web.json_response(
         {
             "branch": branch,
+            **period,
             "count": totals.count,
             "total_fen": totals.total_fen,
             "returns": totals.returns,

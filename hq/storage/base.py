@@ -640,7 +640,12 @@ class HQStore(Protocol):
         ...
 
     async def master_records(self, kind: str, keys: list[str] | None = None) -> list[MasterRecord]: ...
-    async def sales_totals(self, branch: str | None) -> SalesTotals: ...
+    async def sales_totals(
+        self, branch: str | None, first_day: str = "0000-01-01", last_day: str = "9999-12-31"
+    ) -> SalesTotals:
+        """Sales and returns on the UTC days from `first_day` to `last_day` inclusive."""
+        ...
+
     async def stored_value_liability(self, branch: str | None) -> list[StoredValueLiability]:
         """Stored value outstanding, per branch where each movement happened, by branch
         code; of `branch` alone (a row of zeros if it has none) if given."""

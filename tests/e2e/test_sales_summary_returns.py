@@ -11,6 +11,8 @@ shelf. Net: 2,500 taken, cost 1,100, gross profit 1,400; one sale, one return.
 
 from __future__ import annotations
 
+import datetime
+
 from tests.harness import Chain, sale, wait_until
 
 
@@ -46,3 +48,34 @@ async def test_a_return_is_netted_out_at_the_branch_and_at_hq(chain: Chain) -> N
     )
     assert again["error"] == "document_state"
     assert (await chain.get(br01.url + "/api/sales/summary"))["returned_fen"] == 29_900
+
+
+async def test_hqs_summary_answers_for_a_period_and_refuses_a_bad_one(chain: Chain) -> None:
+    """?from=&to= (UTC days, inclusive) picks the days the figures come from: the sale
+    and its return of today are in a period around today and not in one that ended the
+    day before yesterday. A date that is no date, or a period that ends before it
+    starts, is refused (400) rather than ignored."""
+    br01 = await chain.add_node("BR01")
+    sold = await chain.post(br01.url + "/api/sales", sale(("GIFT-BOX", 1), ("CUP-CERAMIC", 1)))
+    await chain.post(f"{br01.url}/api/sales/{sold['id']}/returns", {"lines": [{"line_no": 0, "qty": 1}]})
+    url = chain.hq.url + "/api/sales/summary"
+
+    async def netted_at_hq() -> bool:
+        return bool((await chain.get(url))["returns"] == 1)
+
+    await wait_until(netted_at_hq, "the return to reach HQ")
+    today = datetime.datetime.now(datetime.UTC).date()
+
+    def day(offset: int) -> str:
+        return (today + datetime.timedelta(days=offset)).isoformat()
+
+    around = await chain.get(url, params={"from": day(-1), "to": day(1)})
+    assert (around["from"], around["to"]) == (day(-1), day(1))
+    assert (around["count"], around["net_fen"], around["returns"]) == (1, 2_500, 1)
+    before = await chain.get(url, params={"to": day(-2)})
+    assert (before["count"], before["total_fen"], before["returns"], before["net_fen"]) == (0, 0, 0, 0)
+    assert (await chain.get(url, params={"from": day(-1)}))["count"] == 1
+    for bad in ({"from": "2026-13-01"}, {"to": "yesterday"}, {"from": day(1), "to": day(-1)}):
+        async with chain.session.get(url, params=bad) as response:
+            assert response.status == 400, bad
+            assert (await response.json())["error"] == "invalid_query"

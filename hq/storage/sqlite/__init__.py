@@ -281,8 +281,10 @@ class SqliteHQStore:
     async def master_records(self, kind: str, keys: list[str] | None = None) -> list[MasterRecord]:
         return await self._read(inventory.read_master, kind, keys)
 
-    async def sales_totals(self, branch: str | None) -> SalesTotals:
-        return await self._read(reports.sales_totals, branch)
+    async def sales_totals(
+        self, branch: str | None, first_day: str = "0000-01-01", last_day: str = "9999-12-31"
+    ) -> SalesTotals:
+        return await self._read(reports.sales_totals, branch, first_day, last_day)
 
     async def stored_value_liability(self, branch: str | None) -> list[StoredValueLiability]:
         return await self._read(liability.stored_value_liability, branch)

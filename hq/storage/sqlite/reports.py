@@ -65,12 +65,16 @@ def record_returns(conn: Connection, returns: Sequence[ReturnRow]) -> None:
     )
 
 
-def sales_totals(conn: Connection, branch: str | None) -> SalesTotals:
+def sales_totals(
+    conn: Connection, branch: str | None, first_day: str = "0000-01-01", last_day: str = "9999-12-31"
+) -> SalesTotals:
+    """The sales and returns of `branch` (every branch: None) on the UTC days from
+    `first_day` to `last_day`, both inclusive (a return counts on its own day)."""
     row = conn.execute(
         "SELECT COALESCE(SUM(count), 0), COALESCE(SUM(total_fen), 0), COALESCE(SUM(cost_fen), 0),"
         " COALESCE(SUM(returns), 0), COALESCE(SUM(returned_fen), 0), COALESCE(SUM(returned_cost_fen), 0)"
-        " FROM sales_daily WHERE CAST(? AS TEXT) IS NULL OR branch = ?",
-        (branch, branch),
+        " FROM sales_daily WHERE (CAST(? AS TEXT) IS NULL OR branch = ?) AND day >= ? AND day <= ?",
+        (branch, branch, first_day, last_day),
     ).fetchone()
     return SalesTotals(*(int(value) for value in row))
 
