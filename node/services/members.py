@@ -18,6 +18,7 @@ from typing import Any
 
 from conflict.duplicates import MAX_CARDS_PER_REGISTRATION, Registration
 from conflict.errors import DuplicateIdConflict
+from conflict.ledger import LedgerEntry
 from conflict.profile import PROFILE_FIELDS, stamp_fields
 from conflict.wire import from_payload, record_id, record_type
 from node.errors import CardTaken, InvalidRequest, PhoneTaken, UnknownMember
@@ -28,6 +29,8 @@ from protocol.contract import MEMBER_EDIT, MEMBER_REGISTER
 from protocol.errors import require
 from shared_tables import directory_store
 
+log = logging.getLogger(__name__)
+
 
 def _cards_from_body(body: dict[str, Any]) -> list[str]:
     cards = body.pop("cards", None)
@@ -37,8 +40,6 @@ def _cards_from_body(body: dict[str, Any]) -> list[str]:
         raise InvalidRequest(f"cards must be a list of at most {MAX_CARDS_PER_REGISTRATION} card numbers")
     return sorted({fields.card_number(card, "cards[]") for card in cards})
 
-
-log = logging.getLogger(__name__)
 
 # How a till's value of each profile field but the name and the phone is read: each
 # is optional, and null clears it.
@@ -209,42 +210,56 @@ def member_view(conn: sqlite3.Connection, member_id: str) -> dict[str, Any]:
 def apply_directory_record(conn: sqlite3.Connection, payload: dict[str, Any]) -> None:
     """A record of the shared directory another branch (or HQ) wrote: union it in. One
     that names an id this branch holds a different record under (a card number sold
-    here and at another branch while both were cut off: HQ kept the other sale and set
-    ours aside) is set aside here too, where `set_aside` shows it: refusing it would
-    stop HQ's whole feed at this branch, and it is no less the other branch's word."""
+    here and at another branch while both were cut off: HQ kept the other sale and
+    queued ours) is set aside here, where `set_aside` shows it, and so is what that
+    card's sale put on the card (its ledger entries carry the card record's stamp),
+    which would otherwise land on this branch's member's card. Refusing the record
+    would stop HQ's whole feed at this branch."""
     record = from_payload(payload)
+    if isinstance(record, LedgerEntry) and _beside_set_aside_card(conn, record):
+        _set_aside(conn, record, payload, "card_sold_twice", f"card {record.card_id}'s record was set aside")
+        return
     try:
         directory_store.add_records(conn, [record])
     except DuplicateIdConflict as collision:
-        log.warning("feed record %s %s set aside: %s", record_type(record), record_id(record), collision)
-        node, hlc = _stamp_of(record)
-        conn.execute(
-            "INSERT OR IGNORE INTO directory_set_aside VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                record_type(record),
-                record_id(record),
-                node,
-                hlc >> 16,
-                collision.code,
-                str(collision),
-                codec.pack(payload),
-            ),
-        )
+        _set_aside(conn, record, payload, collision.code, str(collision))
 
 
-def _stamp_of(record: Any) -> tuple[str, int]:
-    """The node and HLC a record was written with (every kind that can collide has both)."""
-    return str(getattr(record, "node", "")), int(getattr(record, "hlc", 0))
+def _beside_set_aside_card(conn: sqlite3.Connection, entry: LedgerEntry) -> bool:
+    found = conn.execute(
+        "SELECT 1 FROM directory_set_aside"
+        " WHERE record_type = 'card' AND record_id = ? AND node = ? AND hlc = ?",
+        (entry.card_id, entry.node, entry.hlc),
+    ).fetchone()
+    return found is not None
+
+
+def _set_aside(conn: sqlite3.Connection, record: Any, payload: dict[str, Any], code: str, why: str) -> None:
+    log.warning("feed record %s %s set aside: %s", record_type(record), record_id(record), why)
+    conn.execute(
+        "INSERT OR IGNORE INTO directory_set_aside VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            record_type(record),
+            record_id(record),
+            str(getattr(record, "node", "")),  # every kind that can collide is stamped
+            int(getattr(record, "hlc", 0)),
+            code,
+            why,
+            codec.pack(payload),
+        ),
+    )
 
 
 def set_aside(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """The feed's records this branch set aside, oldest stamp first."""
     rows = conn.execute(
-        "SELECT record_type, record_id, node, stamped_ms, code, message FROM directory_set_aside"
-        " ORDER BY stamped_ms, record_type, record_id"
+        "SELECT record_type, record_id, node, hlc, code, message FROM directory_set_aside"
+        " ORDER BY hlc, record_type, record_id"
     )
-    names = ("type", "id", "node", "stamped_ms", "code", "message")
-    return [dict(zip(names, row, strict=True)) for row in rows]
+    return [
+        {"type": kind, "id": found, "node": node, "stamped_ms": hlc >> 16, "code": code, "message": why}
+        for kind, found, node, hlc, code, why in rows
+    ]
 
 
 def set_aside_count(conn: sqlite3.Connection) -> int:

@@ -508,7 +508,7 @@ MIGRATIONS: tuple[str, ...] = (
         record_type TEXT NOT NULL,
         record_id TEXT NOT NULL,
         node TEXT NOT NULL,
-        stamped_ms INTEGER NOT NULL,
+        hlc INTEGER NOT NULL,
         code TEXT NOT NULL,
         message TEXT NOT NULL,
         payload BLOB NOT NULL,

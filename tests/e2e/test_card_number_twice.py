@@ -79,17 +79,28 @@ async def test_a_card_number_sold_twice_apart_is_set_aside_and_replication_goes_
     loser, winner = ((b, "BR02", zhou), (a, "BR01", wu))[:: 1 if refused["branch"] == "BR02" else -1]
     assert refused["member_id"] == loser[2]
 
-    # HQ's feed brings the kept record to the other branch, which keeps its own card and
-    # sets the record aside.
+    # HQ's feed brings the kept card and what its sale put on it (two grants of uses) to
+    # the other branch, which keeps its own card and sets all three aside: its member's
+    # card holds what its own sale put on it, not twice that.
     async def set_aside_at_loser() -> Any:
         return (await chain.get(loser[0].url + "/api/directory/set-aside"))["set_aside"]
 
-    await wait_until(set_aside_at_loser, "the branch whose sale was set aside to set the other aside")
-    (held,) = await set_aside_at_loser()
-    assert (held["type"], held["id"], held["code"]) == ("card", "G-7777", "card_issue_conflict")
-    assert "G-7777" in held["message"]
-    assert (await chain.sync(loser[1]))["set_aside"] == 1
+    async def three_set_aside() -> bool:
+        return len(await set_aside_at_loser()) == 3
+
+    await wait_until(three_set_aside, "the branch whose card HQ did not keep to set the other card aside")
+    listed = await set_aside_at_loser()
+    assert sorted(held["type"] for held in listed) == ["card", "ledger", "ledger"]
+    card = next(held for held in listed if held["type"] == "card")
+    assert (card["id"], card["code"]) == ("G-7777", "card_issue_conflict")
+    assert "G-7777" in card["message"]
+    assert {held["code"] for held in listed if held["type"] == "ledger"} == {"card_sold_twice"}
+    assert all(held["node"] == winner[1] for held in listed)
+    assert (await chain.sync(loser[1]))["set_aside"] == 3
     assert (await chain.sync(winner[1]))["set_aside"] == 0
+    ten_each = {"SVC-HAIRCUT": 10, "SVC-MASSAGE": 10}
+    assert (await _card(chain, loser[0].url, "G-7777"))["uses"] == ten_each  # type: ignore[index]
+    assert (await _card(chain, winner[0].url, "G-7777"))["uses"] == ten_each  # type: ignore[index]
     for node, _, member_id in (loser, winner):
         assert await _card(chain, node.url, "G-7777") is not None
         member = await chain.get(f"{node.url}/api/members/{member_id}")
