@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from conflict.credit import credit_position
+from conflict.duplicates import Registration
 from conflict.vouchers import Redemption
 from loyalty.discounts import Priced
 from loyalty.discounts import shown as discounts_shown
@@ -255,12 +256,22 @@ def checkout_job(
         tendered_fen = sum([tender.amount_fen for tender in priced_tenders])
         change_fen = tendered_fen - total_fen  # only cash can be over-tendered, so change is cash
         tenders = _pay(tx, sale, priced_tenders, sale_id, authorised, offline_limit_fen)
+        # Read once: what the points are earned on and booked to.
+        registration = None if member_id is None else directory_store.registration(conn, member_id)
         earned = sale_points(
-            conn, tx.wall_ms, member_id, priced, products, priced_tenders, change_fen, redeem_points
+            conn,
+            tx.wall_ms,
+            member_id,
+            priced,
+            products,
+            priced_tenders,
+            change_fen,
+            redeem_points,
+            registration,
         )
         points = 0 if earned is None else earned.points
         if points:
-            _book_points(tx, member_id, sale_id, points)
+            _book_points(tx, registration, sale_id, points)
         rebate = _rebate(conn, tx.wall_ms, member_id, total_fen, priced_tenders)
         if rebate is not None:
             discounts.book_rebate(tx, sale_id, rebate)
@@ -716,6 +727,7 @@ def sale_points(
     tenders: tuple[Tender, ...],
     change_fen: int,
     redeem_points: Mapping[int, int] | None = None,
+    registration: Registration | None = None,
 ) -> Earned | None:
     """The member's points by HQ's rules (node.services.loyalty); None for a sale to no
     member, or to one this branch has no registration of (nowhere to book them). What
@@ -727,7 +739,8 @@ def sale_points(
     redeemed = redeem_points or {}
     if member_id is None:
         return None
-    registration = directory_store.registration(conn, member_id)
+    if registration is None:
+        registration = directory_store.registration(conn, member_id)
     if registration is None or not registration.card_numbers:
         return None
     covered: dict[str, int] = {}
@@ -765,9 +778,8 @@ def _redeems(tender: Tender) -> bool:
     return tender.kind == "points" and tender.sku is not None
 
 
-def _book_points(tx: Tx, member_id: str | None, sale_id: str, points: int) -> None:
+def _book_points(tx: Tx, registration: Registration | None, sale_id: str, points: int) -> None:
     """Points are booked on the member's first card (sale_points found them one)."""
-    registration = None if member_id is None else directory_store.registration(tx.conn, member_id)
     require(registration is not None, "points are earned only by a registered member")
     assert registration is not None
     card = min(registration.card_numbers)
