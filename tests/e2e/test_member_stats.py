@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import time
-import zoneinfo
 from typing import Any
 
 import pytest
@@ -19,55 +18,21 @@ from hq.plan import plan_entries
 from node.routes.context import CONTEXT
 from protocol import hlc
 from protocol.entry import GENESIS_HASH, Entry, encode_entry
-from tests.harness import Chain, Server, hq_rows, log_in, manager_login, wait_until
+from tests.harness import Chain, hq_rows, log_in, manager_login, wait_until
+from tests.node.test_member_stats import (
+    DAY,
+    UNKNOWN_ID,
+    cash,
+    favourite,
+    local_ms,
+    sale,
+    set_clock,
+    tenders,
+)
 from tests.vouchers import issue_to
 
-SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")  # the branches' zone (node.json's default)
-DAY = datetime.date(2025, 3, 14)
 PHONE = "13955556666"
-UNKNOWN_ID = "01a20823-0000-7000-8000-000000000000"
-NAMES = {
-    "SOAP-BAR": "Sandalwood soap / 香皂",
-    "TEA-OOLONG-250": "Oolong tea 250 g / 乌龙茶",
-    "TEA-GREEN-100": "Longjing green tea 100 g / 龙井",
-    "SNACK-NUTS": "Mixed nuts 200 g / 坚果",
-}
 PERIOD = {"from": "2025-03-14", "to": "2025-03-16"}
-
-
-def local_ms(day: datetime.date, hour: int, minute: int) -> int:
-    return int(datetime.datetime.combine(day, datetime.time(hour, minute), SHANGHAI).timestamp() * 1000)
-
-
-def set_clock(
-    monkeypatch: pytest.MonkeyPatch, node: Server, day: datetime.date, hour: int, minute: int
-) -> None:
-    at_ms = local_ms(day, hour, minute)
-    monkeypatch.setattr(node.app[CONTEXT].store.writer, "_wall_ms", lambda: at_ms)
-
-
-def sale(member_id: str | None, lines: dict[str, int], *tenders: dict[str, Any]) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "lines": [{"sku": sku, "qty": qty} for sku, qty in lines.items()],
-        "tenders": list(tenders),
-    }
-    if member_id is not None:
-        body["member_id"] = member_id
-    return body
-
-
-def cash(amount_fen: int) -> dict[str, Any]:
-    return {"kind": "cash", "amount_fen": amount_fen}
-
-
-def favourite(sku: str, qty: int, amount_fen: int) -> dict[str, Any]:
-    return {"sku": sku, "name": NAMES[sku], "qty": qty, "amount_fen": amount_fen}
-
-
-def tenders(**paid: tuple[int, int]) -> dict[str, dict[str, int]]:
-    kinds = ("cash", "stored_value", "voucher", "uses", "time_card", "credit", "points")
-    figures = {kind: paid.get(kind, (0, 0)) for kind in kinds}
-    return {kind: {"paid_fen": p, "refunded_fen": r, "net_fen": p - r} for kind, (p, r) in figures.items()}
 
 
 def nothing() -> dict[str, Any]:
