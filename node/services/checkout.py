@@ -959,17 +959,25 @@ class SalesSummary:
         }
 
 
-def sales_summary(conn: sqlite3.Connection) -> SalesSummary:
-    """How many sales this branch has booked and their total in fen (a card sold from a
-    type is a sale of its price, a card renewed, replaced or upgraded one of its fee), and
-    how many returns it took and what they gave back, netted out as HQ nets them."""
+def sales_summary(
+    conn: sqlite3.Connection, from_ms: int = 0, to_ms: int = limits.MAX_AT_MS + 1
+) -> SalesSummary:
+    """How many sales this branch booked in [from_ms, to_ms) and their total in fen (a
+    card sold from a type is a sale of its price, a card renewed, replaced or upgraded one
+    of its fee), and how many returns it took then and what they gave back, netted out as
+    HQ nets them (a return counts when it is made)."""
+    span = (from_ms, to_ms)
     count, total_fen = conn.execute(
         "SELECT SUM(n), SUM(fen) FROM (SELECT COUNT(*) AS n, COALESCE(SUM(total_fen), 0) AS fen FROM sales"
+        " WHERE at_ms >= ? AND at_ms < ?"
         " UNION ALL SELECT COUNT(*), COALESCE(SUM(price_fen), 0) FROM card_sales"
-        " UNION ALL SELECT COUNT(*), COALESCE(SUM(fee_fen), 0) FROM card_changes WHERE fee_fen > 0)"
+        " WHERE at_ms >= ? AND at_ms < ?"
+        " UNION ALL SELECT COUNT(*), COALESCE(SUM(fee_fen), 0) FROM card_changes"
+        " WHERE fee_fen > 0 AND at_ms >= ? AND at_ms < ?)",
+        span * 3,
     ).fetchone()
     returns, returned_fen = conn.execute(
-        "SELECT COUNT(*), COALESCE(SUM(refund_fen), 0) FROM sale_returns"
+        "SELECT COUNT(*), COALESCE(SUM(refund_fen), 0) FROM sale_returns WHERE at_ms >= ? AND at_ms < ?", span
     ).fetchone()
     return SalesSummary(int(count), int(total_fen), int(returns), int(returned_fen))
 
