@@ -25,6 +25,7 @@ from branchline import (
     purchasing_cli,
     quarantine_cli,
     stock_cli,
+    top_cli,
     transfers_cli,
 )
 from branchline.http_client import CommandFailed
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     operators_cli.add_parser(hq)
     audit_cli.add_parser(hq)
     quarantine_cli.add_parser(hq)
+    top_cli.add_parser(hq)
     hq_inventory_cli.add_parser(hq)
     loyalty_cli.add_hq_parser(hq)
 
@@ -152,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
             return _operator_command(operators_cli.run, args)
         elif args.action == "quarantine":
             return _operator_command(quarantine_cli.run, args)
+        elif args.action == "top":
+            return _operator_command(top_cli.run, args)
         elif args.action in hq_inventory_cli.ACTIONS:
             return _operator_command(hq_inventory_cli.run, args)
         elif args.action in loyalty_cli.HQ_ACTIONS:

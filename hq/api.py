@@ -25,6 +25,7 @@ from hq import (
 from hq.errors import InvalidQuery, NotFound
 from hq.http_common import HQ_KEY as HQ_KEY  # re-exported: tests and tools reach HQ through it
 from hq.http_common import (
+    MAX_PERIOD_DAYS,
     branch_scope,
     day_query,
     doer,
@@ -35,7 +36,7 @@ from hq.http_common import (
 )
 from hq.service import HQ, wall_ms
 from hq.setup import open_store, read_key
-from hq.storage.base import BranchRecord
+from hq.storage.base import BranchRecord, SalesTotals
 from protocol import messages
 from protocol.access import Scope, public, requires, signed_by_node
 from protocol.codec import check_branch_code
@@ -170,15 +171,47 @@ async def sales_summary(request: web.Request) -> web.Response:
         {
             "branch": branch,
             **period,
-            "count": totals.count,
-            "total_fen": totals.total_fen,
-            "returns": totals.returns,
-            "returned_fen": totals.returned_fen,
-            "net_fen": totals.net_fen,
-            "cost_fen": totals.net_cost_fen,
-            "gross_profit_fen": totals.gross_profit_fen,
+            **_totals_json(totals),
         }
     )
+
+
+@routes.get("/api/sales/by-branch")
+@requires("reports:view", Scope.STORE)
+async def sales_by_branch(request: web.Request) -> web.Response:
+    """Each branch's sales with returns netted, for ?from=&to= (UTC days, inclusive; today
+    by default, `to` today when only `from` is given): a branch's operator gets their own
+    branch's row only."""
+    today = datetime.datetime.fromtimestamp(wall_ms() / 1000, datetime.UTC).date()
+    first = day_query(request, "from", day_query(request, "to", today))
+    last = day_query(request, "to", max(first, today))
+    if first > last:
+        raise InvalidQuery(f"from {first} is after to {last}")
+    if (last - first).days >= MAX_PERIOD_DAYS:
+        raise InvalidQuery(f"a period runs at most {MAX_PERIOD_DAYS} days; ask for it in parts")
+    branch = branch_scope(request)
+    rows = await request.app[HQ_KEY].store.sales_by_branch(first.isoformat(), last.isoformat())
+    return web.json_response(
+        {
+            "from": first.isoformat(),
+            "to": last.isoformat(),
+            "branches": [
+                {"branch": code, **_totals_json(totals)} for code, totals in rows if branch in (None, code)
+            ],
+        }
+    )
+
+
+def _totals_json(totals: SalesTotals) -> dict[str, int]:
+    return {
+        "count": totals.count,
+        "total_fen": totals.total_fen,
+        "returns": totals.returns,
+        "returned_fen": totals.returned_fen,
+        "net_fen": totals.net_fen,
+        "cost_fen": totals.net_cost_fen,
+        "gross_profit_fen": totals.gross_profit_fen,
+    }
 
 
 @routes.get("/api/reports/top-ups")

@@ -646,6 +646,10 @@ class HQStore(Protocol):
         """Sales and returns on the UTC days from `first_day` to `last_day` inclusive."""
         ...
 
+    async def sales_by_branch(self, first_day: str, last_day: str) -> list[tuple[str, SalesTotals]]:
+        """Each branch's sales and returns on those days, by code; idle branches left out."""
+        ...
+
     async def stored_value_liability(self, branch: str | None) -> list[StoredValueLiability]:
         """Stored value outstanding, per branch where each movement happened, by branch
         code; of `branch` alone (a row of zeros if it has none) if given."""

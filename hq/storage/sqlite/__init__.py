@@ -286,6 +286,9 @@ class SqliteHQStore:
     ) -> SalesTotals:
         return await self._read(reports.sales_totals, branch, first_day, last_day)
 
+    async def sales_by_branch(self, first_day: str, last_day: str) -> list[tuple[str, SalesTotals]]:
+        return await self._read(reports.sales_by_branch, first_day, last_day)
+
     async def stored_value_liability(self, branch: str | None) -> list[StoredValueLiability]:
         return await self._read(liability.stored_value_liability, branch)
 

@@ -79,6 +79,18 @@ def sales_totals(
     return SalesTotals(*(int(value) for value in row))
 
 
+def sales_by_branch(conn: Connection, first_day: str, last_day: str) -> list[tuple[str, SalesTotals]]:
+    """Each branch's sales and returns on the UTC days from `first_day` to `last_day`
+    inclusive, by branch code; branches with neither are left out."""
+    rows = conn.execute(
+        "SELECT branch, SUM(count), SUM(total_fen), SUM(cost_fen), SUM(returns), SUM(returned_fen),"
+        " SUM(returned_cost_fen) FROM sales_daily WHERE day >= ? AND day <= ?"
+        " GROUP BY branch ORDER BY branch",
+        (first_day, last_day),
+    )
+    return [(str(branch), SalesTotals(*(int(value) for value in figures))) for branch, *figures in rows]
+
+
 def sale_entry(conn: Connection, origin: str, sale_id: str) -> bytes | None:
     """The entry that booked a sale (or a card's sale or change, which HQ books as sales),
     as the branch signed it; None if HQ holds no such sale of `origin`."""
