@@ -399,10 +399,11 @@ async def home(request: web.Request) -> web.Response:
     hq = request.app[HQ_KEY]
     now = wall_ms()
     rows = [branch_json(b, now) for b in await hq.store.branches()]
-    summaries = {}
-    for row in rows:
-        totals = await hq.store.sales_totals(row["code"])
-        summaries[row["code"]] = (totals.count, totals.net_fen)
+    today = datetime.datetime.fromtimestamp(now / 1000, datetime.UTC).date().isoformat()
+    summaries = {
+        code: (totals.count, totals.net_fen, totals.gross_profit_fen)
+        for code, totals in await hq.store.sales_by_branch(today, today)
+    }
     waiting: dict[str, int] = {}
     for conflict in await hq.store.conflicts("open"):
         waiting[conflict.kind] = waiting.get(conflict.kind, 0) + 1

@@ -37,14 +37,14 @@ def duration(ms: int) -> str:
 
 def branches_page(
     rows: list[dict[str, Any]],
-    summaries: dict[str, tuple[int, int]],
+    summaries: dict[str, tuple[int, int, int]],
     now_ms: int,
     open_conflicts: dict[str, int] | None = None,
     in_transit: tuple[int, int | None] = (0, None),
 ) -> str:
     body = []
     for row in rows:
-        count, total_fen = summaries[row["code"]]
+        count, net_fen, profit_fen = summaries.get(row["code"], (0, 0, 0))
         if row["quarantined"]:
             state = f'<span class="bad">quarantined: {html.escape(row["quarantine_reason"])}</span>'
         elif row["online"]:
@@ -55,9 +55,9 @@ def branches_page(
             f"<tr><td>{html.escape(row['code'])}</td><td>{state}</td>"
             f"<td>{_when(row['last_seen'], now_ms)}</td><td class=n>{row['acked_seq']:,}</td>"
             f"<td class=n>{row['backlog']:,}</td><td class=n>{count:,}</td>"
-            f"<td class=n>{yuan(total_fen)}</td></tr>"
+            f"<td class=n>{yuan(net_fen)}</td><td class=n>{yuan(profit_fen)}</td></tr>"
         )
-    table = "\n".join(body) or "<tr><td colspan=7>No branch is enrolled yet.</td></tr>"
+    table = "\n".join(body) or "<tr><td colspan=8>No branch is enrolled yet.</td></tr>"
     waiting = open_conflicts or {}
     if waiting:
         kinds = ", ".join(
@@ -99,10 +99,10 @@ td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
 .ok {{ color: #1a7f37; }} .warn {{ color: #9a6700; }} .bad {{ color: #cf222e; font-weight: bold; }}
 </style></head><body>
 <h1>Branchline HQ</h1>
-<p>Branches and their replication state. This page refreshes every 5 seconds.</p>
+<p>Branches, their replication state and today's sales (UTC). This page refreshes every 5 seconds.</p>
 <table>
 <tr><th>Branch</th><th>State</th><th>Last seen</th><th>Acked seq</th><th>Backlog</th>
-<th>Sales</th><th>Takings, returns netted</th></tr>
+<th>Sales today</th><th>Takings today, returns netted</th><th>Gross profit today</th></tr>
 {table}
 </table>
 {conflicts}

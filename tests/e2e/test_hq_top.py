@@ -52,6 +52,12 @@ async def test_today_per_branch_and_the_terminal_view(chain: Chain) -> None:
     async with chain.session.get(url, params={"from": "2026-01-02", "to": "2026-01-01"}) as response:
         assert (response.status, (await response.json())["error"]) == (400, "invalid_query")
 
+    # HQ's status page shows the same day per branch.
+    async with chain.session.get(chain.hq.url + "/") as response:
+        page = await response.text()
+    br01_page_row = next(line for line in page.splitlines() if line.startswith("<tr><td>BR01</td>"))
+    assert br01_page_row.endswith("<td class=n>1</td><td class=n>¥25.00</td><td class=n>¥14.00</td></tr>")
+
     code, out = await branchline(
         "hq", "top", "--once", "--login", hq_login(), "--hq", chain.hq.url, password=TEST_PASSWORD
     )
