@@ -77,7 +77,10 @@ async def logout(request: web.Request) -> web.Response:
 @logged_in
 async def me(request: web.Request) -> web.Response:
     actor = request[ACTOR]
-    return web.json_response({"operator": _who(actor), "permissions": sorted(actor.permissions)})
+    language = await request.app[HQ_KEY].store.operator_language(actor.login)
+    return web.json_response(
+        {"operator": _who(actor), "permissions": sorted(actor.permissions), "language": language or "zh-CN"}
+    )
 
 
 @routes.post("/api/password")

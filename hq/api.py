@@ -13,6 +13,7 @@ from aiohttp import web
 
 from hq import (
     account_api,
+    console_api,
     inventory_api,
     levels_api,
     member_api,
@@ -393,9 +394,10 @@ async def log_proof(request: web.Request) -> web.Response:
     return web.json_response(proof.as_json())
 
 
-@routes.get("/")
+@routes.get("/status")
 @requires("replication:view", Scope.HQ)
-async def home(request: web.Request) -> web.Response:
+async def status_page(request: web.Request) -> web.Response:
+    """The plain status page, for a browser with no scripts (the console is at /)."""
     hq = request.app[HQ_KEY]
     now = wall_ms()
     rows = [branch_json(b, now) for b in await hq.store.branches()]
@@ -416,6 +418,7 @@ async def home(request: web.Request) -> web.Response:
 ROUTE_TABLES: tuple[web.RouteTableDef, ...] = (
     routes,
     account_api.routes,
+    console_api.routes,
     inventory_api.routes,
     member_api.routes,
     levels_api.routes,

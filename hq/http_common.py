@@ -11,6 +11,7 @@ from aiohttp import web
 
 from hq.errors import InvalidQuery
 from hq.operation_log import Doer
+from hq.sales_report import MAX_PERIOD_DAYS as MAX_PERIOD_DAYS
 from hq.service import HQ
 from protocol import access, json_text
 from protocol.codec import check_branch_code
@@ -65,10 +66,6 @@ def branch_scope(request: web.Request) -> str | None:
     if asked is not None:
         return check_branch_code(asked)
     return request[ACTOR].branch
-
-
-# A report's period runs at most a year and a day (a year's comparison, a leap year).
-MAX_PERIOD_DAYS = 366
 
 
 def day_query(request: web.Request, name: str, default: datetime.date) -> datetime.date:

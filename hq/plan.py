@@ -16,7 +16,7 @@ import datetime
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from conflict.profile import PROFILE_FIELDS, StampedField, stamp_fields
 from conflict.wire import DirectoryRecord, from_entry, records_from_entry
@@ -58,6 +58,15 @@ MAX_SALE_TOTAL_FEN = 10**13
 MAX_PROFILE_CHARS = MAX_MEMBER_NOTES_CHARS
 
 
+class GoodsLine(NamedTuple):
+    """Goods on a sale or a return, as the product reports add them up."""
+
+    sku: str
+    qty: int
+    amount_fen: int  # what the customer paid for them (or was given back)
+    cost_fen: int
+
+
 @dataclass(frozen=True, slots=True)
 class SaleRow:
     origin: str
@@ -70,6 +79,8 @@ class SaleRow:
     # The employee code the branch credited the sale to, as written: HQ keeps a code it
     # does not know (its employee may reach HQ later), never refusing the sale for it.
     salesperson: str | None = None
+    at_ms: int = 0  # when the till booked it, for the live view
+    lines: tuple[GoodsLine, ...] = ()  # the goods sold, for the product reports
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +94,9 @@ class ReturnRow:
     day: str  # UTC date of the return
     refund_fen: int  # what the customer was given back
     cost_fen: int  # the cost of the goods put back on the shelf
+    sale_id: str = ""  # the sale it returns goods of: its salesperson's figures are netted
+    at_ms: int = 0
+    lines: tuple[GoodsLine, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +290,7 @@ def _bounded(entry: Entry, key: str, low: int, high: int) -> int:
 def _sale(plan: Plan, entry: Entry) -> None:
     lines = entry.payload["lines"]
     cost_fen = sum(line.get("cost_fen") or 0 for line in lines)
-    _book_sale(plan, entry, "total_fen", lines, cost_fen, "its lines")
+    _book_sale(plan, entry, "total_fen", lines, cost_fen, "its lines", _goods(entry))
     purchase = member_stats.member_sale(entry, utc_day(entry.payload["at_ms"]))  # bounded just now
     if purchase is not None:
         plan.member_purchases.append(purchase)
@@ -292,13 +306,38 @@ def _sale_return(plan: Plan, entry: Entry) -> None:
             utc_day(_bounded(entry, "at_ms", 0, MAX_AT_MS)),
             _bounded(entry, "refund_fen", 0, MAX_SALE_TOTAL_FEN),
             cost_fen,
+            entry.payload["sale_id"],
+            entry.payload["at_ms"],
+            _goods(entry),
         )
     )
     plan.member_purchases.append(member_stats.member_return(entry))
 
 
+def _goods(entry: Entry) -> tuple[GoodsLine, ...]:
+    """A sale's or a return's lines as the product reports add them up. The contract
+    bounds quantities and amounts; a line's cost is any 64-bit figure there, so HQ
+    bounds it as it bounds a sale's, keeping a year's sum of them inside 64 bits."""
+    goods = []
+    for line in entry.payload["lines"]:
+        cost_fen = line.get("cost_fen") or 0
+        if not -MAX_SALE_TOTAL_FEN <= cost_fen <= MAX_SALE_TOTAL_FEN:
+            raise OutOfBounds(
+                f"entry {entry.origin}#{entry.seq} ({entry.kind}/{entry.op}): a line of {line['sku']}"
+                f" costs {cost_fen} fen, outside {-MAX_SALE_TOTAL_FEN}..{MAX_SALE_TOTAL_FEN}"
+            )
+        goods.append(GoodsLine(line["sku"], line["qty"], line["amount_fen"], cost_fen))
+    return tuple(goods)
+
+
 def _book_sale(
-    plan: Plan, entry: Entry, total_field: str, lines: list[Any], cost_fen: int, what: str
+    plan: Plan,
+    entry: Entry,
+    total_field: str,
+    lines: list[Any],
+    cost_fen: int,
+    what: str,
+    goods: tuple[GoodsLine, ...] = (),
 ) -> None:
     # The contract has checked every field's type; HQ bounds the figures it adds up.
     if not -MAX_SALE_TOTAL_FEN <= cost_fen <= MAX_SALE_TOTAL_FEN:
@@ -316,6 +355,8 @@ def _book_sale(
             len(lines),
             cost_fen,
             entry.payload.get("salesperson"),
+            entry.payload["at_ms"],
+            goods,
         )
     )
 

@@ -505,6 +505,45 @@ class SalesTotals:
         return self.net_fen - self.net_cost_fen
 
 
+@dataclass(frozen=True, slots=True)
+class LiveSale:
+    """A sale or a return as the console's live view shows it the moment HQ books it;
+    (branch, seq) orders a branch's, as its log does."""
+
+    branch: str
+    seq: int
+    kind: str  # "sale" or "return"
+    id: str
+    at_ms: int  # when the till booked it (0: booked before HQ kept the time)
+    total_fen: int  # what the sale took, or the return gave back
+    cost_fen: int
+    salesperson: str | None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "branch": self.branch,
+            "seq": self.seq,
+            "kind": self.kind,
+            "id": self.id,
+            "at_ms": self.at_ms,
+            "total_fen": self.total_fen,
+            "cost_fen": self.cost_fen,
+            "salesperson": self.salesperson,
+        }
+
+
+@dataclass(frozen=True)
+class ReportLine:
+    """One line of a sales report: what `key` (a day, a branch, a salesperson, a product)
+    sold, with returns netted. On a product's line, `totals.count` and `totals.returns`
+    are units, and `group` is its category."""
+
+    key: str
+    label: str
+    totals: SalesTotals
+    group: str = ""
+
+
 @dataclass(frozen=True)
 class StoredValueLiability:
     """Stored value moved at one branch (the node that wrote each movement; "hq" for
@@ -648,6 +687,32 @@ class HQStore(Protocol):
 
     async def sales_by_branch(self, first_day: str, last_day: str) -> list[tuple[str, SalesTotals]]:
         """Each branch's sales and returns on those days, by code; idle branches left out."""
+        ...
+
+    async def sales_by_day(self, branch: str | None, first_day: str, last_day: str) -> list[ReportLine]:
+        """Sales with returns netted by day, of `branch` or every branch (None)."""
+        ...
+
+    async def sales_by_salesperson(
+        self, branch: str | None, first_day: str, last_day: str
+    ) -> list[ReportLine]:
+        """Sales with returns netted by the employee credited ('' for none)."""
+        ...
+
+    async def goods_by_product(self, branch: str | None, first_day: str, last_day: str) -> list[ReportLine]:
+        """Units, takings and cost with returns netted by product, with its category."""
+        ...
+
+    async def category_names(self) -> dict[str, str]: ...
+
+    async def operator_language(self, login: str) -> str | None:
+        """The language `login` chose for the console, if they chose one."""
+        ...
+
+    async def set_operator_language(self, login: str, language: str) -> None: ...
+
+    async def live_sales(self, origin: str, after_seq: int, up_to_seq: int, limit: int) -> list[LiveSale]:
+        """The branch's sales and returns of its entries after_seq < seq <= up_to_seq."""
         ...
 
     async def stored_value_liability(self, branch: str | None) -> list[StoredValueLiability]:

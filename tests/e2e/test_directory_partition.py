@@ -136,7 +136,7 @@ async def test_two_cut_off_branches_converge_to_one_member_and_surface_every_con
     assert duplicate["subject"] == first["id"]
     assert duplicate["details"]["shared_keys"] == [f"phone:{PHONE}"]
     assert set(queue) == {overdraft["id"], duplicate["id"]}
-    async with chain.session.get(chain.hq.url + "/") as response:
+    async with chain.session.get(chain.hq.url + "/status") as response:
         assert (
             "Open conflicts in the member directory: 1 duplicate member, 1 overdraft."
             in await response.text()

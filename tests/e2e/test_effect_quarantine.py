@@ -87,7 +87,7 @@ async def test_a_receipt_beyond_hqs_bounds_is_set_aside_and_the_sale_after_it_re
     assert hq_log == node_log
     assert effect["seq"] in dict(hq_log)
 
-    async with chain.session.get(chain.hq.url + "/") as response:
+    async with chain.session.get(chain.hq.url + "/status") as response:
         page = await response.text()
     assert "Entries stored but not applied (their effects are quarantined): BR01 1." in page
 

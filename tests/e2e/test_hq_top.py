@@ -53,7 +53,7 @@ async def test_today_per_branch_and_the_terminal_view(chain: Chain) -> None:
         assert (response.status, (await response.json())["error"]) == (400, "invalid_query")
 
     # HQ's status page shows the same day per branch.
-    async with chain.session.get(chain.hq.url + "/") as response:
+    async with chain.session.get(chain.hq.url + "/status") as response:
         page = await response.text()
     br01_page_row = next(line for line in page.splitlines() if line.startswith("<tr><td>BR01</td>"))
     assert br01_page_row.endswith("<td class=n>1</td><td class=n>¥25.00</td><td class=n>¥14.00</td></tr>")

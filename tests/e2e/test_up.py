@@ -95,7 +95,7 @@ async def test_up_starts_hq_and_branches_trades_and_stops_cleanly_on_ctrl_c(tmp_
             assert status == 200, gm
 
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {gm['token']}"}) as session:
-            async with session.get(hq_url + "/") as response:
+            async with session.get(hq_url + "/status") as response:
                 assert response.status == 200
                 assert response.content_type == "text/html"
                 page = await response.text()

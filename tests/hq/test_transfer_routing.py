@@ -103,7 +103,7 @@ async def test_a_transfer_reaches_its_destination_once_and_its_receipt_reaches_t
     assert stock["in_transit"] == {"qty": 4, "cost_fen": 4_000}
     (cups,) = [row for row in stock["skus"] if row["sku"] == CUP]
     assert (cups["qty"], cups["in_transit_qty"], cups["in_transit_cost_fen"]) == (6, 4, 4_000)
-    page = await chain.session.get(chain.hq.url + "/")
+    page = await chain.session.get(chain.hq.url + "/status")
     assert "1 transfer in transit" in await page.text()
 
     # BR01's whole log offered again (a retry after a lost acknowledgement): nothing new.
@@ -140,7 +140,7 @@ async def test_a_transfer_reaches_its_destination_once_and_its_receipt_reaches_t
         ("BR02-MAIN", 4, 4_000),
     ]
     assert stock["in_transit"] == {"qty": 0, "cost_fen": 0}
-    assert "No transfer is in transit" in await (await chain.session.get(chain.hq.url + "/")).text()
+    assert "No transfer is in transit" in await (await chain.session.get(chain.hq.url + "/status")).text()
 
     # BR02 counted 3, not 4: a discrepancy record, the transfer itself unchanged.
     await chain.post(

@@ -39,9 +39,11 @@ from hq.storage.base import (
     FeedSlice,
     HoldRecord,
     IngestResult,
+    LiveSale,
     MasterRecord,
     OperatorRecord,
     QuarantinedEffect,
+    ReportLine,
     SalesTotals,
     StoredValueLiability,
     TopUpTotals,
@@ -288,6 +290,29 @@ class SqliteHQStore:
 
     async def sales_by_branch(self, first_day: str, last_day: str) -> list[tuple[str, SalesTotals]]:
         return await self._read(reports.sales_by_branch, first_day, last_day)
+
+    async def sales_by_day(self, branch: str | None, first_day: str, last_day: str) -> list[ReportLine]:
+        return await self._read(reports.sales_by_day, branch, first_day, last_day)
+
+    async def sales_by_salesperson(
+        self, branch: str | None, first_day: str, last_day: str
+    ) -> list[ReportLine]:
+        return await self._read(reports.sales_by_salesperson, branch, first_day, last_day)
+
+    async def goods_by_product(self, branch: str | None, first_day: str, last_day: str) -> list[ReportLine]:
+        return await self._read(reports.goods_by_product, branch, first_day, last_day)
+
+    async def category_names(self) -> dict[str, str]:
+        return await self._read(reports.category_names)
+
+    async def operator_language(self, login: str) -> str | None:
+        return await self._read(operators.language, login)
+
+    async def set_operator_language(self, login: str, language: str) -> None:
+        await self._tx(operators.set_language, login, language)
+
+    async def live_sales(self, origin: str, after_seq: int, up_to_seq: int, limit: int) -> list[LiveSale]:
+        return await self._read(reports.live_sales, origin, after_seq, up_to_seq, limit)
 
     async def stored_value_liability(self, branch: str | None) -> list[StoredValueLiability]:
         return await self._read(liability.stored_value_liability, branch)

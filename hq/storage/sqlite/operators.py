@@ -109,3 +109,16 @@ def end_session(conn: Connection, token_hash: str) -> None:
 
 def end_expired(conn: Connection, now_ms: int) -> None:
     conn.execute("DELETE FROM operator_sessions WHERE expires_at_ms <= ?", (now_ms,))
+
+
+def language(conn: Connection, login: str) -> str | None:
+    row = conn.execute("SELECT language FROM operator_languages WHERE login = ?", (login,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def set_language(conn: Connection, login: str, language: str) -> None:
+    conn.execute(
+        "INSERT INTO operator_languages (login, language) VALUES (?, ?)"
+        " ON CONFLICT (login) DO UPDATE SET language = excluded.language",
+        (login, language),
+    )

@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
 
 from hq.plan import ReturnRow, SaleRow, TopUpRow
-from hq.storage.base import SalesTotals, TopUpTotals
+from hq.storage.base import LiveSale, ReportLine, SalesTotals, TopUpTotals
 from shared_tables.sql import Connection
+
+Key = TypeVar("Key", bound=tuple[str, ...])
 
 
 def record_sales(conn: Connection, sales: Sequence[SaleRow]) -> None:
@@ -16,10 +19,10 @@ def record_sales(conn: Connection, sales: Sequence[SaleRow]) -> None:
     if not sales:
         return
     conn.executemany(
-        "INSERT INTO sales (origin, sale_id, seq, day, total_fen, line_count, cost_fen, salesperson)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO sales (origin, sale_id, seq, day, total_fen, line_count, cost_fen, salesperson, at_ms)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            (s.origin, s.sale_id, s.seq, s.day, s.total_fen, s.line_count, s.cost_fen, s.salesperson)
+            (s.origin, s.sale_id, s.seq, s.day, s.total_fen, s.line_count, s.cost_fen, s.salesperson, s.at_ms)
             for s in sales
         ],
     )
@@ -28,21 +31,70 @@ def record_sales(conn: Connection, sales: Sequence[SaleRow]) -> None:
         " ON CONFLICT (branch, day) DO UPDATE SET count = sales_daily.count + excluded.count,"
         " total_fen = sales_daily.total_fen + excluded.total_fen,"
         " cost_fen = sales_daily.cost_fen + excluded.cost_fen",
-        _by_day((sale.origin, sale.day, sale.total_fen, sale.cost_fen) for sale in sales),
+        _by_day(((sale.origin, sale.day), sale.total_fen, sale.cost_fen) for sale in sales),
+    )
+    conn.executemany(
+        "INSERT INTO salesperson_daily (branch, day, salesperson, count, total_fen, cost_fen, returns,"
+        " returned_fen, returned_cost_fen) VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0)"
+        " ON CONFLICT (day, branch, salesperson) DO UPDATE"
+        " SET count = salesperson_daily.count + excluded.count,"
+        " total_fen = salesperson_daily.total_fen + excluded.total_fen,"
+        " cost_fen = salesperson_daily.cost_fen + excluded.cost_fen",
+        [
+            (branch, day, salesperson, count, fen, cost)
+            for (branch, day, salesperson), (count, fen, cost) in _summed(
+                ((s.origin, s.day, s.salesperson or ""), s.total_fen, s.cost_fen) for s in sales
+            ).items()
+        ],
+    )
+    _record_goods(
+        conn,
+        [
+            ((sale.origin, sale.day, line.sku), (line.qty, line.amount_fen, line.cost_fen, 0, 0, 0))
+            for sale in sales
+            for line in sale.lines
+        ],
     )
 
 
-def _by_day(rows: Iterable[tuple[str, str, int, int]]) -> list[tuple[str, str, int, int, int]]:
-    """(branch, day, how many, fen, cost fen) for each branch and day of the (branch,
-    day, fen, cost fen) rows. A day's row is only ever added to, so a batch's rows of
-    one branch and day are summed first and added as one."""
-    days: dict[tuple[str, str], list[int]] = {}
-    for branch, day, fen, cost_fen in rows:
-        summed = days.setdefault((branch, day), [0, 0, 0])
+def _summed(rows: Iterable[tuple[Key, int, int]]) -> dict[Key, list[int]]:
+    """How many rows, their fen and their cost fen, by key."""
+    sums: dict[Key, list[int]] = {}
+    for key, fen, cost_fen in rows:
+        summed = sums.setdefault(key, [0, 0, 0])
         summed[0] += 1
         summed[1] += fen
         summed[2] += cost_fen
-    return [(branch, day, count, fen, cost) for (branch, day), (count, fen, cost) in days.items()]
+    return sums
+
+
+def _record_goods(conn: Connection, rows: Iterable[tuple[tuple[str, str, str], tuple[int, ...]]]) -> None:
+    """Add (branch, day, sku) -> (qty, fen, cost fen, returned qty, returned fen, returned
+    cost fen) to the goods by day; a batch's rows of one key are summed first."""
+    goods: dict[tuple[str, str, str], list[int]] = {}
+    for key, figures in rows:
+        summed = goods.setdefault(key, [0] * 6)
+        for i, figure in enumerate(figures):
+            summed[i] += figure
+    if goods:
+        conn.executemany(
+            "INSERT INTO product_daily (branch, day, sku, qty, amount_fen, cost_fen, returned_qty,"
+            " returned_fen, returned_cost_fen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (day, branch, sku) DO UPDATE SET qty = product_daily.qty + excluded.qty,"
+            " amount_fen = product_daily.amount_fen + excluded.amount_fen,"
+            " cost_fen = product_daily.cost_fen + excluded.cost_fen,"
+            " returned_qty = product_daily.returned_qty + excluded.returned_qty,"
+            " returned_fen = product_daily.returned_fen + excluded.returned_fen,"
+            " returned_cost_fen = product_daily.returned_cost_fen + excluded.returned_cost_fen",
+            [(*key, *figures) for key, figures in goods.items()],
+        )
+
+
+def _by_day(rows: Iterable[tuple[tuple[str, str], int, int]]) -> list[tuple[str, str, int, int, int]]:
+    """(branch, day, how many, fen, cost fen) for each branch and day of the ((branch,
+    day), fen, cost fen) rows. A day's row is only ever added to, so a batch's rows of
+    one branch and day are summed first and added as one."""
+    return [(branch, day, count, fen, cost) for (branch, day), (count, fen, cost) in _summed(rows).items()]
 
 
 def record_returns(conn: Connection, returns: Sequence[ReturnRow]) -> None:
@@ -51,9 +103,9 @@ def record_returns(conn: Connection, returns: Sequence[ReturnRow]) -> None:
     if not returns:
         return
     conn.executemany(
-        "INSERT INTO sale_returns (origin, return_id, seq, day, refund_fen, cost_fen)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        [(r.origin, r.return_id, r.seq, r.day, r.refund_fen, r.cost_fen) for r in returns],
+        "INSERT INTO sale_returns (origin, return_id, seq, day, refund_fen, cost_fen, at_ms)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(r.origin, r.return_id, r.seq, r.day, r.refund_fen, r.cost_fen, r.at_ms) for r in returns],
     )
     conn.executemany(
         "INSERT INTO sales_daily (branch, day, count, total_fen, cost_fen, returns, returned_fen,"
@@ -61,7 +113,27 @@ def record_returns(conn: Connection, returns: Sequence[ReturnRow]) -> None:
         " ON CONFLICT (branch, day) DO UPDATE SET returns = sales_daily.returns + excluded.returns,"
         " returned_fen = sales_daily.returned_fen + excluded.returned_fen,"
         " returned_cost_fen = sales_daily.returned_cost_fen + excluded.returned_cost_fen",
-        _by_day((row.origin, row.day, row.refund_fen, row.cost_fen) for row in returns),
+        _by_day(((row.origin, row.day), row.refund_fen, row.cost_fen) for row in returns),
+    )
+    # Netted from the salesperson the sale was credited to (none, if HQ holds no such
+    # sale of the branch), on the day of the return.
+    conn.executemany(
+        "INSERT INTO salesperson_daily (branch, day, salesperson, count, total_fen, cost_fen, returns,"
+        " returned_fen, returned_cost_fen)"
+        " SELECT ?, ?, COALESCE((SELECT salesperson FROM sales WHERE origin = ? AND sale_id = ?), ''),"
+        " 0, 0, 0, 1, ?, ? WHERE true"
+        " ON CONFLICT (day, branch, salesperson) DO UPDATE SET returns = salesperson_daily.returns + 1,"
+        " returned_fen = salesperson_daily.returned_fen + excluded.returned_fen,"
+        " returned_cost_fen = salesperson_daily.returned_cost_fen + excluded.returned_cost_fen",
+        [(r.origin, r.day, r.origin, r.sale_id, r.refund_fen, r.cost_fen) for r in returns],
+    )
+    _record_goods(
+        conn,
+        [
+            ((row.origin, row.day, line.sku), (0, 0, 0, line.qty, line.amount_fen, line.cost_fen))
+            for row in returns
+            for line in row.lines
+        ],
     )
 
 
@@ -122,3 +194,72 @@ def top_up_totals(conn: Connection, branch: str | None, first_day: str, last_day
         (first_day, last_day, branch, branch),
     )
     return [TopUpTotals(str(o), str(d), str(k), int(n), int(p), int(b)) for o, d, k, n, p, b in rows]
+
+
+_BRANCH = "(CAST(? AS TEXT) IS NULL OR branch = ?)"
+_TOTALS = "SUM(count), SUM(total_fen), SUM(cost_fen), SUM(returns), SUM(returned_fen), SUM(returned_cost_fen)"
+
+
+def sales_by_day(conn: Connection, branch: str | None, first_day: str, last_day: str) -> list[ReportLine]:
+    """Sales with returns netted on each day of the period that had either, by day."""
+    rows = conn.execute(
+        f"SELECT day, {_TOTALS} FROM sales_daily WHERE day >= ? AND day <= ? AND {_BRANCH}"
+        " GROUP BY day ORDER BY day",
+        (first_day, last_day, branch, branch),
+    )
+    return [ReportLine(str(day), str(day), _totals(figures)) for day, *figures in rows]
+
+
+def sales_by_salesperson(
+    conn: Connection, branch: str | None, first_day: str, last_day: str
+) -> list[ReportLine]:
+    """Sales with returns netted by the employee each sale was credited to ('' for none),
+    with the employee's name where HQ knows it."""
+    rows = conn.execute(
+        f"SELECT d.salesperson, COALESCE(e.name, d.salesperson), {_TOTALS} FROM salesperson_daily d"
+        " LEFT JOIN employees e ON e.code = d.salesperson"
+        f" WHERE d.day >= ? AND d.day <= ? AND {_BRANCH.replace('branch', 'd.branch')}"
+        " GROUP BY d.salesperson, e.name ORDER BY d.salesperson",
+        (first_day, last_day, branch, branch),
+    )
+    return [ReportLine(str(code), str(name), _totals(figures)) for code, name, *figures in rows]
+
+
+def goods_by_product(conn: Connection, branch: str | None, first_day: str, last_day: str) -> list[ReportLine]:
+    """Each product's units (as the lines' count), takings and cost with returns netted,
+    by sku, with its name and category as the catalogue has them now."""
+    rows = conn.execute(
+        "SELECT d.sku, COALESCE(p.name, d.sku), COALESCE(p.category, ''), SUM(d.qty), SUM(d.amount_fen),"
+        " SUM(d.cost_fen), SUM(d.returned_qty), SUM(d.returned_fen), SUM(d.returned_cost_fen)"
+        " FROM product_daily d LEFT JOIN products p ON p.sku = d.sku"
+        f" WHERE d.day >= ? AND d.day <= ? AND {_BRANCH.replace('branch', 'd.branch')}"
+        " GROUP BY d.sku, p.name, p.category ORDER BY d.sku",
+        (first_day, last_day, branch, branch),
+    )
+    return [
+        ReportLine(str(sku), str(name), _totals(rest), str(category)) for sku, name, category, *rest in rows
+    ]
+
+
+def category_names(conn: Connection) -> dict[str, str]:
+    return {str(code): str(name) for code, name in conn.execute("SELECT code, name FROM categories")}
+
+
+def _totals(figures: Sequence[Any]) -> SalesTotals:
+    return SalesTotals(*(int(value) for value in figures))
+
+
+def live_sales(conn: Connection, origin: str, after_seq: int, up_to_seq: int, limit: int) -> list[LiveSale]:
+    """`origin`'s sales and returns booked by its entries after `after_seq` up to
+    `up_to_seq`, in its log's order, at most `limit`."""
+    rows = conn.execute(
+        "SELECT seq, 'sale', sale_id, at_ms, total_fen, cost_fen, salesperson FROM sales"
+        " WHERE origin = ? AND seq > ? AND seq <= ?"
+        " UNION ALL SELECT seq, 'return', return_id, at_ms, refund_fen, cost_fen, NULL FROM sale_returns"
+        " WHERE origin = ? AND seq > ? AND seq <= ? ORDER BY 1 LIMIT ?",
+        (origin, after_seq, up_to_seq, origin, after_seq, up_to_seq, limit),
+    )
+    return [
+        LiveSale(origin, int(seq), str(kind), str(sale_id), int(at_ms), int(fen), int(cost), salesperson)
+        for seq, kind, sale_id, at_ms, fen, cost, salesperson in rows
+    ]

@@ -1,0 +1,407 @@
+// HQ's console: one page, its sections chosen by the address's #fragment. Every figure
+// comes from HQ's API, which checks the operator's permissions again; what the page
+// leaves out for a role (data-needs) is only a courtesy. Money arrives as integer fen
+// and is only ever formatted here, never computed with.
+"use strict";
+
+const state = { me: null, texts: {}, language: "zh-CN", liveSource: null, seen: new Set() };
+const MAX_LIVE_ROWS = 50;
+
+function t(key) {
+  return state.texts[key] ?? key;
+}
+
+function yuan(fen) {
+  const sign = fen < 0 ? "-" : "";
+  const abs = Math.abs(fen);
+  return `${sign}¥${Math.floor(abs / 100).toLocaleString("en")}.${String(abs % 100).padStart(2, "0")}`;
+}
+
+function clock(ms) {
+  return ms ? new Date(ms).toLocaleTimeString(state.language, { hour12: false }) : t("never");
+}
+
+function duration(ms) {
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return `${h} h ${m % 60} min`;
+  return `${Math.floor(h / 24)} d ${h % 24} h`;
+}
+
+function cell(text, className) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (className) td.className = className;
+  return td;
+}
+
+function row(...cells) {
+  const tr = document.createElement("tr");
+  for (const c of cells) tr.append(typeof c === "string" ? cell(c) : c);
+  return tr;
+}
+
+async function api(path, options = {}) {
+  const response = await fetch(path, { credentials: "same-origin", ...options });
+  if (response.status === 401) {
+    location.href = "/login";
+    throw new Error("logged out");
+  }
+  const body = await response.json().catch(() => ({ message: response.statusText }));
+  if (!response.ok) throw new Error(body.message || response.statusText);
+  return body;
+}
+
+function applyTexts() {
+  document.documentElement.lang = state.language;
+  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  document.getElementById("language").value = state.language;
+}
+
+async function loadTexts() {
+  const all = await (await fetch("/console/i18n.json")).json();
+  state.texts = all[state.language] || all["zh-CN"];
+  applyTexts();
+}
+
+function permitted(permission) {
+  return state.me.permissions.includes(permission);
+}
+
+function trimForRole() {
+  for (const el of document.querySelectorAll("[data-needs]")) {
+    if (!permitted(el.dataset.needs)) el.remove();
+  }
+  if (state.me.operator.branch) for (const el of document.querySelectorAll("[data-hq-only]")) el.remove();
+}
+
+// -- sections -------------------------------------------------------------------------
+
+const SECTIONS = { live: "reports:view", reports: "reports:view", conflicts: "conflicts:view", transfers: "transfers:view" };
+
+function route() {
+  const allowed = Object.keys(SECTIONS).filter(
+    (name) => permitted(SECTIONS[name]) && document.querySelector(`nav a[href="#${name}"]`),
+  );
+  const asked = location.hash.slice(1);
+  const shown = allowed.includes(asked) ? asked : allowed[0];
+  document.getElementById("nothing").hidden = shown !== undefined;
+  for (const name of Object.keys(SECTIONS)) {
+    const section = document.getElementById(name);
+    if (section) section.hidden = name !== shown;
+  }
+  for (const link of document.querySelectorAll("nav a")) link.classList.toggle("active", link.hash === `#${shown}`);
+  if (shown === "live") startLive();
+  if (shown === "reports") showReport();
+  if (shown === "conflicts") showConflicts();
+  if (shown === "transfers") showTransfers();
+}
+
+// -- live -----------------------------------------------------------------------------
+
+function startLive() {
+  if (state.liveSource) return;
+  const source = new EventSource("/api/live");
+  state.liveSource = source;
+  const status = document.getElementById("connection");
+  source.onopen = () => {
+    status.textContent = t("live.connected");
+    status.className = "ok";
+  };
+  source.onerror = () => {
+    status.textContent = t("live.reconnecting");
+    status.className = "warn";
+  };
+  source.addEventListener("sale", (event) => addSale(JSON.parse(event.data)));
+  source.addEventListener("figures", (event) => showFigures(JSON.parse(event.data)));
+  source.addEventListener("logged_out", () => {
+    source.close();
+    location.href = "/login";
+  });
+}
+
+function addSale(sale) {
+  const key = `${sale.branch}:${sale.seq}:${sale.id}`;
+  if (state.seen.has(key)) return; // a resumed stream never repeats one; this is belt and braces
+  state.seen.add(key);
+  const amount = sale.kind === "return" ? -sale.total_fen : sale.total_fen;
+  const tr = row(
+    clock(sale.at_ms),
+    sale.branch,
+    t(`kind.${sale.kind}`),
+    sale.id,
+    sale.salesperson || "",
+    cell(yuan(amount), "n"),
+  );
+  tr.className = "fresh";
+  tr.dataset.sale = sale.id;
+  const body = document.querySelector("#sales tbody");
+  body.prepend(tr);
+  while (body.children.length > MAX_LIVE_ROWS) body.lastElementChild.remove();
+}
+
+function showFigures(data) {
+  document.getElementById("live-day").textContent = data.day;
+  const body = document.querySelector("#branches tbody");
+  body.replaceChildren(
+    ...data.branches.map((b) => {
+      let stateCell;
+      if (b.quarantined) stateCell = cell(`${t("state.quarantined")}: ${b.quarantine_reason}`, "bad");
+      else stateCell = cell(t(b.online ? "state.online" : "state.offline"), b.online ? "ok" : "warn");
+      const tr = row(
+        b.code,
+        stateCell,
+        clock(b.last_seen),
+        cell(b.backlog.toLocaleString("en"), "n"),
+        cell(b.lag_ms ? duration(b.lag_ms) : "0", "n"),
+        cell(b.count.toLocaleString("en"), "n"),
+        cell(b.returns.toLocaleString("en"), "n"),
+        cell(yuan(b.net_fen), "n"),
+        cell(yuan(b.gross_profit_fen), "n"),
+      );
+      tr.dataset.branch = b.code;
+      return tr;
+    }),
+  );
+  const notes = document.getElementById("chain-notes");
+  notes.replaceChildren();
+  if (data.open_conflicts !== undefined) {
+    const kinds = Object.entries(data.open_conflicts);
+    const p = document.createElement("p");
+    p.className = kinds.length ? "warn" : "ok";
+    p.textContent = kinds.length
+      ? `${t("live.conflicts")}: ${kinds.map(([kind, n]) => `${n} ${kind.replaceAll("_", " ")}`).join(", ")}`
+      : t("live.no_conflicts");
+    notes.append(p);
+  }
+  if (data.in_transit !== undefined) {
+    const p = document.createElement("p");
+    const { transfers, oldest_sent_at_ms: oldest } = data.in_transit;
+    p.className = transfers ? "warn" : "ok";
+    p.textContent = transfers
+      ? `${t("live.in_transit")}: ${transfers}; ${t("live.oldest")} ${duration(Math.max(0, data.at_ms - oldest))}`
+      : t("live.none_in_transit");
+    notes.append(p);
+  }
+}
+
+// -- reports --------------------------------------------------------------------------
+
+function reportQuery() {
+  const form = new FormData(document.getElementById("report-form"));
+  const query = new URLSearchParams();
+  for (const [name, value] of form.entries()) {
+    if (!value) continue;
+    if ((name === "from" || name === "to") && form.get("period") !== "custom") continue;
+    if (name === "date" && form.get("period") === "custom") continue;
+    if ((name === "category" || name === "product") && !["category", "product"].includes(form.get("by"))) continue;
+    query.set(name, value);
+  }
+  return query;
+}
+
+function chart(lines, trend) {
+  // Bars of net takings, one per line: a trend left to right by day, a ranking top down.
+  const values = lines.map((l) => l.net_fen);
+  const max = Math.max(1, ...values.map(Math.abs));
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  const add = (name, attrs, text) => {
+    const el = document.createElementNS(ns, name);
+    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+    if (text !== undefined) el.textContent = text;
+    svg.append(el);
+  };
+  if (trend) {
+    const width = Math.max(320, lines.length * 28);
+    svg.setAttribute("viewBox", `0 0 ${width} 180`);
+    svg.setAttribute("width", width);
+    lines.forEach((l, i) => {
+      const h = Math.round((Math.abs(l.net_fen) / max) * 140);
+      add("rect", { x: i * 28 + 4, y: 150 - h, width: 20, height: h, class: l.net_fen < 0 ? "neg" : "" });
+      add("text", { x: i * 28 + 4, y: 166 }, l.key.slice(5));
+    });
+  } else {
+    const shown = lines.slice(0, 20);
+    svg.setAttribute("viewBox", `0 0 620 ${shown.length * 22 + 4}`);
+    svg.setAttribute("width", 620);
+    shown.forEach((l, i) => {
+      const w = Math.round((Math.abs(l.net_fen) / max) * 380);
+      add("text", { x: 0, y: i * 22 + 15 }, (l.label || t("none")).slice(0, 16));
+      add("rect", { x: 130, y: i * 22 + 4, width: w, height: 16, class: l.net_fen < 0 ? "neg" : "" });
+      add("text", { x: 136 + w, y: i * 22 + 15 }, yuan(l.net_fen));
+    });
+  }
+  return svg;
+}
+
+function compareBox(label, figures) {
+  const div = document.createElement("div");
+  const b = document.createElement("b");
+  b.textContent = yuan(figures.net_fen);
+  div.append(`${label} (${figures.from} … ${figures.to})`, b, `${t("col.profit")} ${yuan(figures.gross_profit_fen)}`);
+  return div;
+}
+
+async function showReport() {
+  const error = document.getElementById("report-error");
+  error.textContent = "";
+  const query = reportQuery();
+  let report;
+  try {
+    report = await api(`/api/reports/sales?${query}`);
+  } catch (exc) {
+    error.textContent = exc.message;
+    return;
+  }
+  const units = report.by === "category" || report.by === "product";
+  const compare = document.getElementById("report-compare");
+  compare.className = "compare";
+  compare.replaceChildren(
+    compareBox(t("reports.this"), { ...report.totals, ...report.period }),
+    compareBox(t("reports.previous"), report.previous),
+    compareBox(t("reports.year_earlier"), report.year_earlier),
+  );
+  document.getElementById("report-chart").replaceChildren(chart(report.lines, report.by === "day"));
+  const headings = [
+    t(`by.${report.by}`),
+    ...(report.by === "product" ? [t("col.name"), t("col.category")] : report.by === "day" ? [] : [t("col.name")]),
+    t(units ? "col.units" : "col.sales"),
+    t(units ? "col.units_returned" : "col.returns"),
+    t("col.takings"),
+    t("col.returned"),
+    t("col.net"),
+    t("col.cost"),
+    t("col.profit"),
+  ];
+  const table = document.getElementById("report-table");
+  const head = document.createElement("tr");
+  for (const h of headings) {
+    const th = document.createElement("th");
+    th.textContent = h;
+    head.append(th);
+  }
+  table.tHead.replaceChildren(head);
+  const figures = (f) => [
+    cell(f.count.toLocaleString("en"), "n"),
+    cell(f.returns.toLocaleString("en"), "n"),
+    cell(yuan(f.total_fen), "n"),
+    cell(yuan(f.returned_fen), "n"),
+    cell(yuan(f.net_fen), "n"),
+    cell(yuan(f.cost_fen), "n"),
+    cell(yuan(f.gross_profit_fen), "n"),
+  ];
+  table.tBodies[0].replaceChildren(
+    ...report.lines.map((l) => {
+      const names = report.by === "product" ? [l.label, l.category] : report.by === "day" ? [] : [l.label || t("none")];
+      const tr = row(l.key || t("none"), ...names, ...figures(l));
+      tr.dataset.key = l.key;
+      return tr;
+    }),
+  );
+  const total = row(t("reports.total"), ...headings.slice(1, headings.length - 7).map(() => ""), ...figures(report.totals));
+  total.id = "report-total";
+  table.tFoot.replaceChildren(total);
+  if (!report.lines.length) error.textContent = t("reports.empty");
+  for (const format of ["csv", "xlsx"]) {
+    const link = document.getElementById(`export-${format}`);
+    if (link) link.href = `/api/reports/sales/export?${query}&format=${format}`;
+  }
+}
+
+// -- conflicts and transfers ------------------------------------------------------------
+
+async function showConflicts() {
+  const { conflicts } = await api("/api/conflicts?state=open");
+  const body = document.querySelector("#conflict-table tbody");
+  if (!conflicts.length) {
+    body.replaceChildren(row(cell(t("conflicts.none"))));
+    return;
+  }
+  body.replaceChildren(
+    ...conflicts.map((c) => {
+      const actions = document.createElement("td");
+      if (permitted("conflicts:edit")) {
+        for (const action of c.actions) {
+          const button = document.createElement("button");
+          button.type = "button";
+          button.textContent = action.replaceAll("_", " ");
+          button.addEventListener("click", async () => {
+            const note = prompt(`${action}: note`) ?? "";
+            try {
+              await api(`/api/conflicts/${encodeURIComponent(c.id)}/resolve`, {
+                method: "POST",
+                headers: { "Content-Type": "application/json" },
+                body: JSON.stringify({ action, note }),
+              });
+              showConflicts();
+            } catch (exc) {
+              document.getElementById("conflict-error").textContent = exc.message;
+            }
+          });
+          actions.append(button);
+        }
+      }
+      return row(c.id, c.kind.replaceAll("_", " "), c.branches.join(", "), c.summary, cell(c.amount_fen == null ? "" : yuan(c.amount_fen), "n"), actions);
+    }),
+  );
+}
+
+async function showTransfers() {
+  const { transfers } = await api("/api/transfers?state=in_transit");
+  const body = document.querySelector("#transfer-table tbody");
+  if (!transfers.length) {
+    body.replaceChildren(row(cell(t("transfers.none"))));
+    return;
+  }
+  body.replaceChildren(
+    ...transfers.map((x) =>
+      row(
+        x.id,
+        `${x.source_branch} ${x.from_warehouse}`,
+        `${x.to_branch} ${x.to_warehouse}`,
+        x.age_ms == null ? "" : duration(x.age_ms),
+        cell(yuan(x.cost_fen), "n"),
+        x.lines.map((l) => `${l.sku} × ${l.qty}`).join(", "),
+      ),
+    ),
+  );
+}
+
+// -- start ----------------------------------------------------------------------------
+
+async function start() {
+  state.me = await api("/api/me");
+  state.language = state.me.language;
+  await loadTexts();
+  trimForRole();
+  const { operator } = state.me;
+  document.getElementById("who").textContent = `${operator.login} · ${operator.role}${operator.branch ? ` · ${operator.branch}` : ""}`;
+  document.getElementById("language").addEventListener("change", async (event) => {
+    await api("/api/me/language", {
+      method: "PUT",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ language: event.target.value }),
+    });
+    state.language = event.target.value;
+    await loadTexts();
+    route();
+  });
+  document.getElementById("logout").addEventListener("click", async () => {
+    await api("/api/logout", { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
+    location.href = "/login";
+  });
+  const form = document.getElementById("report-form");
+  form.date.value = new Date().toISOString().slice(0, 10);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    showReport();
+  });
+  window.addEventListener("hashchange", route);
+  route();
+}
+
+start();

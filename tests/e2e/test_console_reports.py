@@ -1,0 +1,217 @@
+"""The console's sales report and its export, on real servers and both HQ backends.
+
+The seeded data set, worked by hand with the demo catalogue's preset costs (nothing
+received yet, so each unit sold is costed at its preset purchase price). Categories:
+TEA-GREEN-100 is TEA (Tea); CUP-CERAMIC and GIFT-BOX are WARE (Tableware).
+- BR01, sale A, credited to BR01-S01: 2 green tea (25,600, cost 15,200) and a cup
+  (2,500, cost 1,100): 28,100 taken, cost 16,300, gross profit 11,800.
+- BR01, sale B, no salesperson: a gift box, 29,900, cost 16,500; brought back the same
+  day: 29,900 refunded, 16,500 of cost back on the shelf. Net 0.
+- BR02, sale C, credited to BR02-S01: a green tea, 12,800, cost 7,600: profit 5,200.
+So, returns netted:
+- by branch: BR01 2 sales, 1 return, net 28,100, cost 16,300, profit 11,800; BR02 1 sale,
+  net 12,800, cost 7,600, profit 5,200. Totals: net 40,900, cost 23,900, profit 17,000.
+- by product: green tea 3 units, 38,400, cost 22,800, profit 15,600; cup 1 unit, 2,500,
+  cost 1,100, profit 1,400; gift box 1 unit sold and 1 returned, net 0, profit 0.
+- by category: TEA 38,400, profit 15,600; WARE 2 units, 1 returned, net 2,500, cost
+  1,100, profit 1,400.
+- by salesperson: BR01-S01 28,100 (profit 11,800), BR02-S01 12,800 (5,200), none: 1
+  sale and 1 return, net 0.
+The period before and the same month a year earlier hold nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+from typing import Any
+
+import aiohttp
+import openpyxl
+
+from tests.harness import Chain, clerk_login, log_in, manager_login, sale, wait_until
+
+REPORT = "/api/reports/sales"
+EXPORT = "/api/reports/sales/export"
+
+
+async def seeded(chain: Chain) -> None:
+    br01 = await chain.add_node("BR01")
+    br02 = await chain.add_node("BR02")
+    await chain.post(
+        chain.hq.url + "/api/categories",
+        [{"code": "TEA", "name": "Tea"}, {"code": "WARE", "name": "Tableware"}],
+        status=200,
+    )
+    await chain.post(
+        chain.hq.url + "/api/products",
+        [
+            {"sku": "TEA-GREEN-100", "category": "TEA"},
+            {"sku": "CUP-CERAMIC", "category": "WARE"},
+            {"sku": "GIFT-BOX", "category": "WARE"},
+        ],
+        status=200,
+    )
+    a = await chain.post(
+        br01.url + "/api/sales", {**sale(("TEA-GREEN-100", 2), ("CUP-CERAMIC", 1)), "salesperson": "BR01-S01"}
+    )
+    assert a["total_fen"] == 28_100
+    b = await chain.post(br01.url + "/api/sales", sale(("GIFT-BOX", 1)))
+    await chain.post(f"{br01.url}/api/sales/{b['id']}/returns", {"lines": [{"line_no": 0, "qty": 1}]})
+    c = await chain.post(br02.url + "/api/sales", {**sale(("TEA-GREEN-100", 1)), "salesperson": "BR02-S01"})
+    assert c["total_fen"] == 12_800
+
+    async def all_at_hq() -> bool:
+        summary = await chain.get(chain.hq.url + "/api/sales/summary")
+        return bool((summary["count"], summary["returns"]) == (3, 1))
+
+    await wait_until(all_at_hq, "the three sales and the return to reach HQ")
+
+
+def figures(line: dict[str, Any]) -> tuple[int, ...]:
+    return (
+        line["count"],
+        line["returns"],
+        line["total_fen"],
+        line["returned_fen"],
+        line["net_fen"],
+        line["cost_fen"],
+        line["gross_profit_fen"],
+    )
+
+
+async def test_the_sales_report_by_each_grouping_matches_the_hand_computed_figures(chain: Chain) -> None:
+    await seeded(chain)
+    url = chain.hq.url + REPORT
+
+    by_branch = await chain.get(url, params={"by": "branch"})
+    assert [(line["key"], figures(line)) for line in by_branch["lines"]] == [
+        ("BR01", (2, 1, 58_000, 29_900, 28_100, 16_300, 11_800)),
+        ("BR02", (1, 0, 12_800, 0, 12_800, 7_600, 5_200)),
+    ]
+    assert figures(by_branch["totals"]) == (3, 1, 70_800, 29_900, 40_900, 23_900, 17_000)
+    assert by_branch["period"]["kind"] == "month"
+    assert (by_branch["previous"]["net_fen"], by_branch["year_earlier"]["net_fen"]) == (0, 0)
+
+    by_product = await chain.get(url, params={"by": "product"})
+    assert [(line["key"], line["category"], figures(line)) for line in by_product["lines"]] == [
+        ("TEA-GREEN-100", "TEA", (3, 0, 38_400, 0, 38_400, 22_800, 15_600)),
+        ("CUP-CERAMIC", "WARE", (1, 0, 2_500, 0, 2_500, 1_100, 1_400)),
+        ("GIFT-BOX", "WARE", (1, 1, 29_900, 29_900, 0, 0, 0)),
+    ]
+    by_category = await chain.get(url, params={"by": "category"})
+    assert [(line["key"], line["label"], figures(line)) for line in by_category["lines"]] == [
+        ("TEA", "Tea", (3, 0, 38_400, 0, 38_400, 22_800, 15_600)),
+        ("WARE", "Tableware", (2, 1, 32_400, 29_900, 2_500, 1_100, 1_400)),
+    ]
+    only_ware = await chain.get(url, params={"by": "product", "category": "WARE"})
+    assert [line["key"] for line in only_ware["lines"]] == ["CUP-CERAMIC", "GIFT-BOX"]
+    assert only_ware["totals"]["net_fen"] == 2_500
+
+    by_salesperson = await chain.get(url, params={"by": "salesperson"})
+    assert [(line["key"], figures(line)) for line in by_salesperson["lines"]] == [
+        ("BR01-S01", (1, 0, 28_100, 0, 28_100, 16_300, 11_800)),
+        ("BR02-S01", (1, 0, 12_800, 0, 12_800, 7_600, 5_200)),
+        ("", (1, 1, 29_900, 29_900, 0, 0, 0)),
+    ]
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    by_day = await chain.get(url, params={"by": "day", "period": "day", "date": today})
+    assert [(line["key"], line["net_fen"]) for line in by_day["lines"]] == [(today, 40_900)]
+    last_year = await chain.get(url, params={"period": "year", "date": "2001-06-01"})
+    assert (last_year["period"]["from"], last_year["period"]["to"], last_year["lines"]) == (
+        "2001-01-01",
+        "2001-12-31",
+        [],
+    )
+
+
+async def test_a_store_manager_sees_their_own_store_and_a_clerk_no_report_nor_export(chain: Chain) -> None:
+    await seeded(chain)
+    url = chain.hq.url + REPORT
+    manager = {"Authorization": f"Bearer {await log_in(chain.hq.url, manager_login('BR01'))}"}
+    clerk = {"Authorization": f"Bearer {await log_in(chain.hq.url, clerk_login('BR01'))}"}
+    own = await chain.get(url, params={"by": "branch"}, headers=manager)
+    assert [line["key"] for line in own["lines"]] == ["BR01"]
+    assert own["totals"]["net_fen"] == 28_100
+    products = await chain.get(url, params={"by": "product"}, headers=manager)
+    assert {line["key"]: line["count"] for line in products["lines"]}["TEA-GREEN-100"] == 2  # not BR02's
+    async with chain.session.get(url, params={"branch": "BR02"}, headers=manager) as response:
+        assert (response.status, (await response.json())["error"]) == (403, "forbidden")
+    for path in (REPORT, EXPORT):
+        async with chain.session.get(chain.hq.url + path, headers=clerk) as response:
+            assert (response.status, (await response.json())["error"]) == (403, "forbidden"), path
+
+
+async def test_the_export_is_the_report_with_its_filters_in_csv_and_xlsx(chain: Chain) -> None:
+    await seeded(chain)
+    finance = {"Authorization": f"Bearer {await chain.hq_token('fin-qian', 'finance')}"}
+    params = {"by": "product", "category": "WARE"}
+    async with chain.session.get(
+        chain.hq.url + EXPORT, params={**params, "format": "csv"}, headers=finance
+    ) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/csv")
+        assert "sales-by-product-all-" in response.headers["Content-Disposition"]
+        text = (await response.read()).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == [
+        "product",
+        "name",
+        "category",
+        "units",
+        "units returned",
+        "takings (yuan)",
+        "returned (yuan)",
+        "net takings (yuan)",
+        "cost (yuan)",
+        "gross profit (yuan)",
+    ]
+    assert [row[0] for row in rows[1:]] == ["CUP-CERAMIC", "GIFT-BOX"]  # the filter applied
+    assert rows[1][3:] == ["1", "0", "25.00", "0.00", "25.00", "11.00", "14.00"]
+    assert rows[2][3:] == ["1", "1", "299.00", "299.00", "0.00", "0.00", "0.00"]
+
+    async with chain.session.get(
+        chain.hq.url + EXPORT, params={"by": "branch", "format": "xlsx"}, headers=finance
+    ) as response:
+        assert response.status == 200
+        book = openpyxl.load_workbook(io.BytesIO(await response.read()))
+    sheet = book.active
+    assert [cell.value for cell in sheet[1]][:2] == ["branch", "name"]
+    br01 = [cell for cell in sheet[2]]
+    assert [cell.value for cell in br01] == ["BR01", "BR01", 2, 1, 58_000, 29_900, 28_100, 16_300, 11_800]
+    assert isinstance(br01[6].value, int)  # integer fen in the cell, shown as yuan
+    assert br01[6].number_format == '#,##0"."00;-#,##0"."00'
+
+
+async def test_bad_report_queries_are_refused_with_400(chain: Chain) -> None:
+    """Each bad query gets 400 invalid_query and says what is wrong."""
+    await chain.add_node("BR01")
+    finance = {"Authorization": f"Bearer {await chain.hq_token('fin-qian', 'finance')}"}
+    bad = (
+        {"period": "fortnight"},
+        {"by": "colour"},
+        {"period": "custom", "from": "2026-01-01"},
+        {"period": "custom", "from": "2026-02-01", "to": "2026-01-01"},
+        {"period": "custom", "from": "2024-01-01", "to": "2026-01-01"},
+        {"date": "2026-02-30"},
+        {"by": "day", "category": "TEA"},
+    )
+    for params in bad:
+        async with chain.session.get(chain.hq.url + REPORT, params=params, headers=finance) as response:
+            assert (response.status, (await response.json())["error"]) == (400, "invalid_query"), params
+    async with chain.session.get(
+        chain.hq.url + EXPORT, params={"format": "pdf"}, headers=finance
+    ) as response:
+        assert (response.status, (await response.json())["error"]) == (400, "invalid_query")
+
+
+async def test_the_console_page_needs_a_log_in_and_its_assets_carry_no_data(chain: Chain) -> None:
+    async with aiohttp.ClientSession() as anonymous:
+        async with anonymous.get(chain.hq.url + "/", allow_redirects=False) as response:
+            assert (response.status, response.headers["Location"]) == (303, "/login")
+        async with anonymous.get(chain.hq.url + "/console/console.js") as response:
+            assert (response.status, response.content_type) == (200, "text/javascript")
+        for name in ("../api.py", "..%2Fapi.py", "missing.js", "__init__.py"):
+            async with anonymous.get(chain.hq.url + "/console/" + name) as response:
+                assert response.status == 404, name
