@@ -69,6 +69,26 @@ async def console_asset(request: web.Request) -> web.Response:
     return _asset(request.match_info["name"])
 
 
+# A CJK font for browsers that have none, served from HQ's own machine (Debian's
+# fonts-droid-fallback: one TrueType file covering Chinese); the page asks for the
+# browser's own CJK fonts first and for this one only when it has none.
+CJK_FONTS = (
+    Path("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf"),
+    Path("/usr/share/fonts-droid-fallback/truetype/DroidSansFallback.ttf"),
+)
+
+
+@routes.get("/console/font/cjk.ttf")
+@public
+async def cjk_font(request: web.Request) -> web.FileResponse:
+    for path in CJK_FONTS:
+        if path.is_file():
+            return web.FileResponse(
+                path, headers={"Content-Type": "font/ttf", "Cache-Control": "max-age=86400"}
+            )
+    raise NotFound("HQ's machine has no CJK font to serve (apt-get install fonts-droid-fallback)")
+
+
 @routes.put("/api/me/language")
 @logged_in
 async def set_language(request: web.Request) -> web.Response:

@@ -396,6 +396,13 @@ async function start() {
   });
   const form = document.getElementById("report-form");
   form.date.value = new Date().toISOString().slice(0, 10);
+  const custom = () => {
+    const isCustom = form.period.value === "custom";
+    for (const label of form.querySelectorAll(".custom")) label.hidden = !isCustom;
+    form.date.parentElement.hidden = isCustom;
+  };
+  form.period.addEventListener("change", custom);
+  custom();
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     showReport();

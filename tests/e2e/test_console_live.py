@@ -21,7 +21,9 @@ LIVE = "/api/live"
 
 async def events(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, str | None, Any]]:
     """(event, id, data) of each event the stream sends, as a browser's EventSource parses them."""
-    event, event_id, data = "message", None, []
+    event: str = "message"
+    event_id: str | None = None
+    data: list[str] = []
     async for raw in response.content:
         line = raw.decode().rstrip("\n")
         if not line:

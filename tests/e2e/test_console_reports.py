@@ -1,24 +1,5 @@
-"""The console's sales report and its export, on real servers and both HQ backends.
-
-The seeded data set, worked by hand with the demo catalogue's preset costs (nothing
-received yet, so each unit sold is costed at its preset purchase price). Categories:
-TEA-GREEN-100 is TEA (Tea); CUP-CERAMIC and GIFT-BOX are WARE (Tableware).
-- BR01, sale A, credited to BR01-S01: 2 green tea (25,600, cost 15,200) and a cup
-  (2,500, cost 1,100): 28,100 taken, cost 16,300, gross profit 11,800.
-- BR01, sale B, no salesperson: a gift box, 29,900, cost 16,500; brought back the same
-  day: 29,900 refunded, 16,500 of cost back on the shelf. Net 0.
-- BR02, sale C, credited to BR02-S01: a green tea, 12,800, cost 7,600: profit 5,200.
-So, returns netted:
-- by branch: BR01 2 sales, 1 return, net 28,100, cost 16,300, profit 11,800; BR02 1 sale,
-  net 12,800, cost 7,600, profit 5,200. Totals: net 40,900, cost 23,900, profit 17,000.
-- by product: green tea 3 units, 38,400, cost 22,800, profit 15,600; cup 1 unit, 2,500,
-  cost 1,100, profit 1,400; gift box 1 unit sold and 1 returned, net 0, profit 0.
-- by category: TEA 38,400, profit 15,600; WARE 2 units, 1 returned, net 2,500, cost
-  1,100, profit 1,400.
-- by salesperson: BR01-S01 28,100 (profit 11,800), BR02-S01 12,800 (5,200), none: 1
-  sale and 1 return, net 0.
-The period before and the same month a year earlier hold nothing.
-"""
+"""The console's sales report and its export, on real servers and both HQ backends,
+against the figures worked by hand in tests.sales_seed."""
 
 from __future__ import annotations
 
@@ -30,43 +11,11 @@ from typing import Any
 import aiohttp
 import openpyxl
 
-from tests.harness import Chain, clerk_login, log_in, manager_login, sale, wait_until
+from tests.harness import Chain, clerk_login, log_in, manager_login
+from tests.sales_seed import seeded
 
 REPORT = "/api/reports/sales"
 EXPORT = "/api/reports/sales/export"
-
-
-async def seeded(chain: Chain) -> None:
-    br01 = await chain.add_node("BR01")
-    br02 = await chain.add_node("BR02")
-    await chain.post(
-        chain.hq.url + "/api/categories",
-        [{"code": "TEA", "name": "Tea"}, {"code": "WARE", "name": "Tableware"}],
-        status=200,
-    )
-    await chain.post(
-        chain.hq.url + "/api/products",
-        [
-            {"sku": "TEA-GREEN-100", "category": "TEA"},
-            {"sku": "CUP-CERAMIC", "category": "WARE"},
-            {"sku": "GIFT-BOX", "category": "WARE"},
-        ],
-        status=200,
-    )
-    a = await chain.post(
-        br01.url + "/api/sales", {**sale(("TEA-GREEN-100", 2), ("CUP-CERAMIC", 1)), "salesperson": "BR01-S01"}
-    )
-    assert a["total_fen"] == 28_100
-    b = await chain.post(br01.url + "/api/sales", sale(("GIFT-BOX", 1)))
-    await chain.post(f"{br01.url}/api/sales/{b['id']}/returns", {"lines": [{"line_no": 0, "qty": 1}]})
-    c = await chain.post(br02.url + "/api/sales", {**sale(("TEA-GREEN-100", 1)), "salesperson": "BR02-S01"})
-    assert c["total_fen"] == 12_800
-
-    async def all_at_hq() -> bool:
-        summary = await chain.get(chain.hq.url + "/api/sales/summary")
-        return bool((summary["count"], summary["returns"]) == (3, 1))
-
-    await wait_until(all_at_hq, "the three sales and the return to reach HQ")
 
 
 def figures(line: dict[str, Any]) -> tuple[int, ...]:
@@ -212,6 +161,9 @@ async def test_the_console_page_needs_a_log_in_and_its_assets_carry_no_data(chai
             assert (response.status, response.headers["Location"]) == (303, "/login")
         async with anonymous.get(chain.hq.url + "/console/console.js") as response:
             assert (response.status, response.content_type) == (200, "text/javascript")
+        async with anonymous.get(chain.hq.url + "/console/font/cjk.ttf") as response:  # ./dev installs it
+            assert (response.status, response.content_type) == (200, "font/ttf")
+            assert (await response.read())[:4] == b"\x00\x01\x00\x00"  # a TrueType font
         for name in ("../api.py", "..%2Fapi.py", "missing.js", "__init__.py"):
             async with anonymous.get(chain.hq.url + "/console/" + name) as response:
                 assert response.status == 404, name
