@@ -10,10 +10,12 @@
     aggregates are the ones ingest keeps), then the sales report by day, branch,
     category, product and salesperson for a year, a month and a day, 20 times each.
     Target: p95 under 200 ms for each period.
-Ingest throughput with the aggregates kept, against the commit before them, is
-`python -m benchmarks.ingest --against REV` (same sitting, alternating rounds).
+(c) With --against REV: HQ ingest (benchmarks.ingest) with the report aggregates kept
+    against REV's, the commit before them, alternately in the same sitting.
 
-    .venv/bin/python -m benchmarks.console [--seconds 20] [--lines 1000000]
+    .venv/bin/python -m benchmarks.console [--seconds 20] [--lines 1000000] [--against REV] [--readme]
+
+--readme writes the tables into README.md between its console markers.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import json
 import os
 import random
 import secrets
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -34,7 +37,17 @@ from typing import Any
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from benchmarks.common import Report, Server, peak_rss_mib, percentile, setup_logging
+from benchmarks import against
+from benchmarks.common import (
+    FIGURES_ENV,
+    Report,
+    Server,
+    peak_rss_mib,
+    percentile,
+    readme_block,
+    setup_logging,
+    write_readme,
+)
 from benchmarks.ingest import MSGPACK, TOKEN_TTL_MS, now_ms
 from hq.api import create_app
 from hq.sales_report import GROUPINGS, period_of, sales_report
@@ -276,17 +289,50 @@ async def run(seconds: float, lines: int) -> None:
     report.print()
 
 
+README_BEGIN = "<!-- console: begin -->"
+README_END = "<!-- console: end -->"
+INGEST_ENTRIES = 50_000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="(a): how long the branches trade")
     parser.add_argument("--lines", type=int, default=1_000_000, help="(b): sale lines in the year")
+    parser.add_argument("--against", metavar="REV", help="(c): ingest here and at REV, alternately")
+    parser.add_argument("--rounds", type=int, default=3, help="(c): rounds")
+    parser.add_argument("--readme", action="store_true", help="write the figures into README.md")
     args = parser.parse_args()
     if not 1 <= args.seconds <= 300:
         parser.error("seconds must be 1 to 300")
     if not BRANCHES * 2 * MAX_BATCH_ENTRIES <= args.lines <= 5_000_000:
         parser.error(f"lines must be {BRANCHES * 2 * MAX_BATCH_ENTRIES:,} to 5,000,000")
+    if not 0 < args.rounds <= 20:
+        parser.error("need 0 < rounds <= 20")
     setup_logging()
-    asyncio.run(run(args.seconds, args.lines))
+    measured_at = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
+    with tempfile.TemporaryDirectory(prefix="bench-console-figures-") as tmp:
+        figures = Path(tmp) / "figures.jsonl"
+        if args.readme:
+            os.environ[FIGURES_ENV] = str(figures)  # where each Report saves its rows
+        asyncio.run(run(args.seconds, args.lines))
+        if args.against:
+            compared = against.compare(
+                "benchmarks.ingest",
+                ["--entries", str(INGEST_ENTRIES)],
+                args.against,
+                args.rounds,
+                {"(a) in-process entries/s": True, "(b) over HTTP entries/s": True},
+            )
+            against.report("HQ ingest with the report aggregates", args.against, compared).print()
+        if args.readme:
+            reports = [json.loads(line) for line in figures.read_text(encoding="utf-8").splitlines()]
+            invoked = " ".join(["python -m benchmarks.console", *sys.argv[1:]])
+            write_readme(
+                README_BEGIN,
+                README_END,
+                readme_block(README_BEGIN, README_END, reports, measured_at, invoked),
+            )
+            print("figures written into README.md")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,10 @@ beforehand, each already encoded as the push message a node sends. Then:
 daily aggregate); (b) the same messages POSTed one after another to a real HQ
 app's /api/push.
 
-    .venv/bin/python -m benchmarks.ingest [--entries 100000]
+    .venv/bin/python -m benchmarks.ingest [--entries 100000] [--against REV [--rounds 3]]
+
+`--against REV` runs REV's own script and this one alternately (benchmarks.against):
+the cost of what ingest does now over what it did then, in one sitting.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 
 import aiohttp
 
+from benchmarks import against
 from benchmarks.common import Report, Server, peak_rss_mib, percentile
 from hq.api import create_app
 from hq.service import HQ
@@ -245,9 +249,23 @@ async def run(entries: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--against", metavar="REV", help="run commit REV's own script too, alternately")
+    parser.add_argument("--rounds", type=int, default=3, help="with --against: rounds")
     args = parser.parse_args()
     if not BATCH_ENTRIES <= args.entries <= 1_000_000:
         parser.error(f"entries must be {BATCH_ENTRIES} to 1,000,000")
+    if not 0 < args.rounds <= 20:
+        parser.error("need 0 < rounds <= 20")
+    if args.against:
+        compared = against.compare(
+            "benchmarks.ingest",
+            ["--entries", str(args.entries)],
+            args.against,
+            args.rounds,
+            {"(a) in-process entries/s": True, "(b) over HTTP entries/s": True},
+        )
+        against.report("HQ ingest", args.against, compared).print()
+        return
     asyncio.run(run(args.entries))
 
 

@@ -1,8 +1,8 @@
 """`branchline hq top`: the chain's live figures in a terminal, for ops (FEATURES C1).
 
 One row per branch: whether HQ hears from it, when it last did, its backlog and any
-quarantine, and today's sales (UTC days, as HQ keeps them) with returns netted and the
-gross profit; below, the conflicts waiting and the transfers in transit. It asks the
+quarantine, and today's sales (a business day, as HQ keeps them) with returns netted and
+the gross profit; below, the conflicts waiting and the transfers in transit. It asks the
 running HQ over HTTP as the operator who logs in with --login, every --interval seconds,
 redrawing in place (rich's Live), until Ctrl-C; --once draws it once and exits.
 """
@@ -70,7 +70,7 @@ def figures(get: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
 
 def view(shown: dict[str, Any]) -> Group:
     table = titled(
-        f"Branchline HQ: today ({shown['day']}, UTC)",
+        f"Branchline HQ: today ({shown['day']}, business day)",
         (
             "branch",
             "link",

@@ -16,6 +16,7 @@ from hq import (
     console_api,
     inventory_api,
     levels_api,
+    live,
     member_api,
     member_stats,
     pages,
@@ -37,9 +38,10 @@ from hq.http_common import (
 )
 from hq.service import HQ, wall_ms
 from hq.setup import open_store, read_key
-from hq.storage.base import BranchRecord, SalesTotals
+from hq.storage.base import SalesTotals
 from protocol import messages
 from protocol.access import Scope, public, requires, signed_by_node
+from protocol.business_day import DEFAULT as DEFAULT_DAYS
 from protocol.codec import check_branch_code
 from protocol.errors import Refused, SequenceGap
 from protocol.limits import MAX_MESSAGE_BYTES
@@ -49,9 +51,6 @@ routes = web.RouteTableDef()
 CONFLICT_STATES = ("open", "resolved", "cleared")
 
 MSGPACK = "application/x-msgpack"
-# A branch that has not pushed or polled for this long is shown offline; its
-# feed long-poll alone touches HQ every 20 s.
-ONLINE_WITHIN_MS = 60_000
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -98,19 +97,6 @@ def msgpack_response(message: messages.Message) -> web.Response:
     return web.Response(body=messages.encode(message), content_type=MSGPACK)
 
 
-def branch_json(branch: BranchRecord, now_ms: int) -> dict[str, Any]:
-    return {
-        "code": branch.code,
-        "online": branch.last_seen_ms is not None and now_ms - branch.last_seen_ms < ONLINE_WITHIN_MS,
-        "last_seen": branch.last_seen_ms,
-        "acked_seq": branch.acked_seq,
-        "backlog": branch.reported_backlog,
-        "quarantined": branch.quarantined_reason is not None,
-        "quarantine_reason": branch.quarantined_reason,
-        "effects_quarantined": branch.effects_quarantined,
-    }
-
-
 @routes.get("/api/health")
 @public
 async def health(request: web.Request) -> web.Response:
@@ -153,14 +139,14 @@ async def feed(request: web.Request) -> web.Response:
 async def branches(request: web.Request) -> web.Response:
     now = wall_ms()
     records = await request.app[HQ_KEY].store.branches()
-    return web.json_response({"branches": [branch_json(b, now) for b in records]})
+    return web.json_response({"branches": [live.branch_health(b, now) for b in records]})
 
 
 @routes.get("/api/sales/summary")
 @requires("reports:view", Scope.STORE)
 async def sales_summary(request: web.Request) -> web.Response:
-    """Every sale and return so far, or of ?from=&to= (UTC dates, both inclusive; either
-    alone is open at the other end)."""
+    """Every sale and return so far, or of ?from=&to= (the branches' business days, both
+    inclusive; either alone is open at the other end)."""
     branch = branch_scope(request)
     first = day_query(request, "from", datetime.date.min)
     last = day_query(request, "to", datetime.date.max)
@@ -180,10 +166,10 @@ async def sales_summary(request: web.Request) -> web.Response:
 @routes.get("/api/sales/by-branch")
 @requires("reports:view", Scope.STORE)
 async def sales_by_branch(request: web.Request) -> web.Response:
-    """Each branch's sales with returns netted, for ?from=&to= (UTC days, inclusive; today
-    by default, `to` today when only `from` is given): a branch's operator gets their own
-    branch's row only."""
-    today = datetime.datetime.fromtimestamp(wall_ms() / 1000, datetime.UTC).date()
+    """Each branch's sales with returns netted, for ?from=&to= (business days, inclusive;
+    today's by default, `to` today when only `from` is given): a branch's operator gets
+    their own branch's row only."""
+    today = DEFAULT_DAYS.day_of(wall_ms())
     first = day_query(request, "from", day_query(request, "to", today))
     last = day_query(request, "to", max(first, today))
     if first > last:
@@ -400,8 +386,8 @@ async def status_page(request: web.Request) -> web.Response:
     """The plain status page, for a browser with no scripts (the console is at /)."""
     hq = request.app[HQ_KEY]
     now = wall_ms()
-    rows = [branch_json(b, now) for b in await hq.store.branches()]
-    today = datetime.datetime.fromtimestamp(now / 1000, datetime.UTC).date().isoformat()
+    rows = [live.branch_health(b, now) for b in await hq.store.branches()]
+    today = DEFAULT_DAYS.day_text(now)
     summaries = {
         code: (totals.count, totals.net_fen, totals.gross_profit_fen)
         for code, totals in await hq.store.sales_by_branch(today, today)

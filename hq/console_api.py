@@ -1,6 +1,7 @@
 """HQ's web console: its page and assets (served by HQ itself, no CDN), the live
-stream of sales and branch figures (server-sent events, hq.live), the sales report
-(hq.sales_report) and its export (hq.export), and the operator's language."""
+stream of sales and branch figures (server-sent events, hq.live), the sales, members
+and purchases reports (hq.sales_report, hq.member_report, hq.purchase_report) and
+their export (hq.export), and the operator's language."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from typing import Any
 
 from aiohttp import web
 
-from hq import export, live
+from hq import export, live, member_report, purchase_report
 from hq.errors import InvalidQuery, NotFound
 from hq.http_common import ACTOR, HQ_KEY, branch_scope, day_query, json_body, session_token
+from hq.member_report import members_report
 from hq.sales_report import GROUPINGS, Period, SalesReport, period_of, sales_report
 from hq.service import wall_ms
 from protocol.access import Scope, logged_in, public, requires
+from protocol.business_day import DEFAULT as DEFAULT_DAYS
 from protocol.errors import NotLoggedIn
 
 log = logging.getLogger(__name__)
@@ -153,12 +156,19 @@ async def live_stream(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def _report_query(request: web.Request) -> tuple[Period, str, str | None, dict[str, str]]:
-    today = datetime.datetime.fromtimestamp(wall_ms() / 1000, datetime.UTC).date()
+def _period_query(request: web.Request) -> Period:
+    """?period=day|week|month|quarter|year&date= (this month by default), or
+    ?period=custom&from=&to=."""
+    today = DEFAULT_DAYS.day_of(wall_ms())
     kind = request.query.get("period", "month")
     anchor = day_query(request, "date", today)
     first = day_query(request, "from", datetime.date.min) if "from" in request.query else None
     last = day_query(request, "to", datetime.date.max) if "to" in request.query else None
+    return period_of(kind, anchor, first, last)
+
+
+def _report_query(request: web.Request) -> tuple[Period, str, str | None, dict[str, str]]:
+    period = _period_query(request)
     grouping = request.query.get("by", "day")
     if grouping not in GROUPINGS:
         raise InvalidQuery(f"by {grouping!r} is not one of {', '.join(GROUPINGS)}")
@@ -166,7 +176,7 @@ def _report_query(request: web.Request) -> tuple[Period, str, str | None, dict[s
     for name, value in filters.items():
         if len(value) > 64 or not value.isprintable():
             raise InvalidQuery(f"{name} must be at most 64 printable characters")
-    return period_of(kind, anchor, first, last), grouping, branch_scope(request), filters
+    return period, grouping, branch_scope(request), filters
 
 
 async def _sales_report(request: web.Request) -> SalesReport:
@@ -177,7 +187,7 @@ async def _sales_report(request: web.Request) -> SalesReport:
 @routes.get("/api/reports/sales")
 @requires("reports:view", Scope.STORE)
 async def sales_report_json(request: web.Request) -> web.Response:
-    """?period=day|week|month|quarter|year&date=, or period=custom&from=&to= (UTC days);
+    """?period=day|week|month|quarter|year&date=, or period=custom&from=&to= (business days);
     ?by=day|branch|category|product|salesperson; ?branch=, ?category=, ?product=."""
     return web.json_response((await _sales_report(request)).as_json())
 
@@ -186,21 +196,83 @@ async def sales_report_json(request: web.Request) -> web.Response:
 @requires("reports:export", Scope.STORE)
 async def sales_report_export(request: web.Request) -> web.Response:
     """The report the same query shows, as ?format=csv or xlsx, filters applied."""
+    fmt = _format(request)
+    report = await _sales_report(request)
+    scope = report.branch or "all"
+    name = f"sales-by-{report.grouping}-{scope}-{report.period.first}-{report.period.last}"
+    return _download(request, fmt, name, *report.table())
+
+
+@routes.get("/api/reports/members")
+@requires("reports:view", Scope.STORE)
+async def members_report_json(request: web.Request) -> web.Response:
+    """Members registered (by day and per salesperson) and cards sold by type, for the
+    period the query names (as the sales report's), of ?branch= or every branch."""
+    report = await members_report(request.app[HQ_KEY].store, _period_query(request), branch_scope(request))
+    return web.json_response(report.as_json())
+
+
+@routes.get("/api/reports/members/export")
+@requires("reports:export", Scope.STORE)
+async def members_report_export(request: web.Request) -> web.Response:
+    """One section of the members report (?section=trend|salespeople|card_types)."""
+    fmt = _format(request)
+    section = _section(request, member_report.SECTIONS)
+    report = await members_report(request.app[HQ_KEY].store, _period_query(request), branch_scope(request))
+    name = f"members-{section}-{report.branch or 'all'}-{report.period.first}-{report.period.last}"
+    return _download(request, fmt, name, *report.table(section))
+
+
+@routes.get("/api/reports/purchases")
+@requires("reports:view", Scope.STORE)
+async def purchases_report_json(request: web.Request) -> web.Response:
+    """Receipts and purchase returns of the period, per supplier and document by
+    document with the operator who booked each; of ?branch= or every branch."""
+    return web.json_response((await _purchases_report(request)).as_json())
+
+
+@routes.get("/api/reports/purchases/export")
+@requires("reports:export", Scope.STORE)
+async def purchases_report_export(request: web.Request) -> web.Response:
+    """One section of the purchases report (?section=suppliers|documents)."""
+    fmt = _format(request)
+    section = _section(request, purchase_report.SECTIONS)
+    report = await _purchases_report(request)
+    name = f"purchases-{section}-{report.branch or 'all'}-{report.period.first}-{report.period.last}"
+    return _download(request, fmt, name, *report.table(section))
+
+
+async def _purchases_report(request: web.Request) -> purchase_report.PurchasesReport:
+    store = request.app[HQ_KEY].store
+    period, branch = _period_query(request), branch_scope(request)
+    record = None if branch is None else await store.branch(branch)
+    days = DEFAULT_DAYS if record is None else record.business_day
+    return await purchase_report.purchases_report(store, period, branch, days)
+
+
+def _format(request: web.Request) -> str:
     fmt = request.query.get("format", "csv")
     if fmt not in export.FORMATS:
         raise InvalidQuery(f"format must be one of {', '.join(export.FORMATS)}")
-    report = await _sales_report(request)
-    header, rows, money = report.table()
-    scope = report.branch or "all"
-    name = f"sales-by-{report.grouping}-{scope}-{report.period.first}-{report.period.last}.{fmt}"
-    body = (
-        export.to_csv(header, rows, money) if fmt == "csv" else export.to_xlsx("sales", header, rows, money)
-    )
-    log.info("%s exported %s (%d rows)", request[ACTOR].login, name, len(rows))
+    return fmt
+
+
+def _section(request: web.Request, sections: tuple[str, ...]) -> str:
+    section = request.query.get("section", sections[0])
+    if section not in sections:
+        raise InvalidQuery(f"section must be one of {', '.join(sections)}")
+    return section
+
+
+def _download(
+    request: web.Request, fmt: str, name: str, header: list[str], rows: list[list[int | str]], money: set[int]
+) -> web.Response:
+    body = export.to_csv(header, rows, money) if fmt == "csv" else export.to_xlsx(name, header, rows, money)
+    log.info("%s exported %s.%s (%d rows)", request[ACTOR].login, name, fmt, len(rows))
     return web.Response(
         body=body,
         headers={
             "Content-Type": export.CONTENT_TYPES[fmt],
-            "Content-Disposition": f'attachment; filename="{name}"',
+            "Content-Disposition": f'attachment; filename="{name}.{fmt}"',
         },
     )

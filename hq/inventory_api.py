@@ -197,6 +197,7 @@ async def payables(request: web.Request) -> web.Response:
                 "warehouse": document.warehouse,
                 "amount_fen": document.amount_fen,
                 "at_ms": document.at_ms,
+                "operator": document.operator,
             }
         )
     return web.json_response(

@@ -114,6 +114,7 @@ class Payable:
     warehouse: str
     amount_fen: int  # owed to the supplier: positive for a receipt, negative for a return
     at_ms: int
+    operator: str = ""  # the operator who booked the document (its entry's actor)
 
 
 @dataclass
@@ -275,6 +276,7 @@ def plan_payable(plan: InventoryPlan, entry: Entry) -> None:
             payload.text("warehouse"),
             payable.integer("amount_fen", low, high),
             payload.integer("at_ms", 0, MAX_AT_MS),
+            entry.actor,
         )
     )
 

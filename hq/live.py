@@ -17,14 +17,14 @@ No aiohttp here: the handler in hq.console_api streams what this module computes
 
 from __future__ import annotations
 
-import datetime
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from hq.errors import InvalidQuery
-from hq.storage.base import BranchRecord, HQStore, LiveSale
+from hq.storage.base import BranchRecord, HQStore, LiveSale, SalesTotals
+from protocol.business_day import DEFAULT
 
 # A branch not heard from (push or feed read) for this long is shown offline; its
 # feed long-poll alone touches HQ every 20 s.
@@ -83,10 +83,6 @@ async def sales_after(
     return found, Cursor(positions)
 
 
-def utc_today(now_ms: int) -> str:
-    return datetime.datetime.fromtimestamp(now_ms / 1000, datetime.UTC).date().isoformat()
-
-
 def branch_health(record: BranchRecord, now_ms: int) -> dict[str, Any]:
     """How a branch stands with HQ. Lag: how long HQ has waited for entries the branch
     holds (since it was last heard from, while it reports a backlog), else 0."""
@@ -101,6 +97,7 @@ def branch_health(record: BranchRecord, now_ms: int) -> dict[str, Any]:
         "quarantined": record.quarantined_reason is not None,
         "quarantine_reason": record.quarantined_reason,
         "effects_quarantined": record.effects_quarantined,
+        "business_day": record.business_day.as_json(),
     }
 
 
@@ -112,18 +109,20 @@ async def figures(
     *,
     chain_wide: bool,
 ) -> dict[str, Any]:
-    """Today's (UTC) sales per branch with returns netted, and each branch's health;
+    """Each branch's sales on its business day now, with returns netted, and its health;
     with `chain_wide` (an HQ operator's view) the open conflicts and transfers in transit."""
-    today = utc_today(now_ms)
-    totals = dict(await store.sales_by_branch(today, today))
+    shown = [record for record in branches if branch in (None, record.code)]
+    todays = {record.code: record.business_day.day_text(now_ms) for record in shown}
+    totals: dict[tuple[str, str], SalesTotals] = {}
+    for today in sorted(set(todays.values())):  # one query per day branches are on: one or two
+        totals.update(((code, today), figures) for code, figures in await store.sales_by_branch(today, today))
     rows = []
-    for record in branches:
-        if branch not in (None, record.code):
-            continue
-        day = totals.get(record.code)
+    for record in shown:
+        day = totals.get((record.code, todays[record.code]))
         rows.append(
             {
                 **branch_health(record, now_ms),
+                "day": todays[record.code],
                 "count": day.count if day else 0,
                 "net_fen": day.net_fen if day else 0,
                 "returns": day.returns if day else 0,
@@ -131,7 +130,7 @@ async def figures(
                 "gross_profit_fen": day.gross_profit_fen if day else 0,
             }
         )
-    answer: dict[str, Any] = {"day": today, "at_ms": now_ms, "branches": rows}
+    answer: dict[str, Any] = {"day": DEFAULT.day_text(now_ms), "at_ms": now_ms, "branches": rows}
     if chain_wide:
         waiting: dict[str, int] = {}
         for conflict in await store.conflicts("open"):

@@ -99,7 +99,8 @@ td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
 .ok {{ color: #1a7f37; }} .warn {{ color: #9a6700; }} .bad {{ color: #cf222e; font-weight: bold; }}
 </style></head><body>
 <h1>Branchline HQ</h1>
-<p>Branches, their replication state and today's sales (UTC). This page refreshes every 5 seconds.</p>
+<p>Branches, their replication state and today's sales (a business day).
+This page refreshes every 5 seconds.</p>
 <table>
 <tr><th>Branch</th><th>State</th><th>Last seen</th><th>Acked seq</th><th>Backlog</th>
 <th>Sales today</th><th>Takings today, returns netted</th><th>Gross profit today</th></tr>
@@ -117,6 +118,7 @@ td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
 
 LOGIN_PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>Branchline HQ · 登录 / Log in</title>
+<link rel="icon" href="data:,">
 <style>body{font-family:sans-serif;max-width:22em;margin:4em auto}label,input,button{display:block;width:100%;
 margin:.3em 0}input,button{padding:.4em;font-size:1em}#error{color:#b00}</style></head>
 <body><h1>Branchline HQ</h1>

@@ -23,7 +23,9 @@ from conflict.wire import DirectoryRecord, from_entry, records_from_entry
 from hq import inventory_plan, levels, member_stats
 from hq.errors import BeyondItsBranch, OutOfBounds
 from hq.inventory_plan import InventoryPlan
+from protocol.business_day import DEFAULT, BusinessDay
 from protocol.contract import (
+    BRANCH_BUSINESS_DAY,
     CARD_CHANGE,
     CARD_EVENT,
     CARD_ISSUE,
@@ -100,6 +102,26 @@ class ReturnRow:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberJoin:
+    """A member registered at a branch on its business day, credited to a salesperson
+    ('' for none): what the members report's trend and ranking add up."""
+
+    origin: str
+    day: str
+    salesperson: str
+
+
+@dataclass(frozen=True, slots=True)
+class CardSaleRow:
+    """A card of a type sold on a branch's business day, and its price."""
+
+    origin: str
+    day: str
+    card_type: str
+    price_fen: int
+
+
+@dataclass(frozen=True, slots=True)
 class TopUpRow:
     """Money paid onto a card, or a bonus given with it, for the top-up report: kind
     stored_value (paid or bonus) or uses (a service item's uses bought)."""
@@ -158,7 +180,7 @@ class RefusedEffect:
 
 
 # How far each of a plan's lists had grown: an entry refused half-way is cut back to it.
-Mark = tuple[int, int, int, int, int, int, int, int, int, int, int, int, int]
+Mark = tuple[int, ...]
 
 
 @dataclass
@@ -174,7 +196,13 @@ class Plan:
     photos: list[PhotoWrite] = field(default_factory=list)
     voucher_uses: list[VoucherUse] = field(default_factory=list)
     level_purchases: list[levels.LevelPurchase] = field(default_factory=list)
+    joins: list[MemberJoin] = field(default_factory=list)
+    card_sales: list[CardSaleRow] = field(default_factory=list)
     refused: list[RefusedEffect] = field(default_factory=list)  # in log order
+    # The branch's business day as its entries go (protocol.business_day, rule 3), and
+    # the one its log set in this batch, for the store to keep under the branch's code.
+    days: BusinessDay = DEFAULT
+    days_set: tuple[str, BusinessDay] | None = None
 
     def mark(self) -> Mark:
         stock = self.inventory
@@ -192,6 +220,8 @@ class Plan:
             len(self.voucher_uses),
             len(self.level_purchases),
             len(self.returns),
+            len(self.joins),
+            len(self.card_sales),
         )
 
     def cut_back(self, mark: Mark) -> None:
@@ -209,21 +239,24 @@ class Plan:
         del self.voucher_uses[mark[10] :]
         del self.level_purchases[mark[11] :]
         del self.returns[mark[12] :]
+        del self.joins[mark[13] :]
+        del self.card_sales[mark[14] :]
 
 
-def plan_entries(entries: Iterable[Entry]) -> Plan:
+def plan_entries(entries: Iterable[Entry], days: BusinessDay = DEFAULT) -> Plan:
     """What the entries change at HQ; an entry refused is left out whole (`Plan.refused`).
+    `days`: the branch's business day before the first of them.
 
     The batch is planned in one go first; only if an entry is refused is it planned
     again entry by entry, each cut back to where it began if it is refused, so the
     common batch pays nothing for the rare bad entry."""
     entries = list(entries)
-    plan = Plan()
+    plan = Plan(days=days)
     try:
         for entry in entries:
             _plan_entry(plan, entry)
     except Refused:
-        plan = Plan()
+        plan = Plan(days=days)
         for entry in entries:
             mark = plan.mark()
             try:
@@ -250,6 +283,33 @@ def _plan_entry(plan: Plan, entry: Entry) -> None:
     inventory_plan.plan_moves(plan.inventory, entry)
     # Kinds with no HQ-side effect yet (a purchase order, say) are stored
     # verbatim all the same, so a later HQ can replay them.
+
+
+def _business_day(plan: Plan, entry: Entry) -> str:
+    """The business day of the branch an entry's sale, return or fee counts on."""
+    return _day_of(plan, entry, _bounded(entry, "at_ms", 0, MAX_AT_MS))
+
+
+def _stamp_day(plan: Plan, entry: Entry) -> str:
+    """The business day of an entry with no time of its own: its stamp's wall time."""
+    return _day_of(plan, entry, min(entry.hlc >> 16, MAX_AT_MS))
+
+
+def _day_of(plan: Plan, entry: Entry, at_ms: int) -> str:
+    try:
+        return plan.days.day_text(at_ms)
+    except (OverflowError, ValueError):  # a time the zone puts past the year 9999
+        raise OutOfBounds(
+            f"entry {entry.origin}#{entry.seq} ({entry.kind}/{entry.op}): {at_ms} ms has no date"
+            f" in {plan.days.timezone}"
+        ) from None
+
+
+def _days_set(plan: Plan, entry: Entry) -> None:
+    payload = entry.payload
+    days = BusinessDay(payload["timezone"], payload["starts_at"])  # MalformedMessage: no such zone
+    plan.days = days
+    plan.days_set = (entry.origin, days)
 
 
 def utc_day(at_ms: int) -> str:
@@ -303,7 +363,7 @@ def _sale_return(plan: Plan, entry: Entry) -> None:
             entry.origin,
             entry.entity_id,
             entry.seq,
-            utc_day(_bounded(entry, "at_ms", 0, MAX_AT_MS)),
+            _business_day(plan, entry),
             _bounded(entry, "refund_fen", 0, MAX_SALE_TOTAL_FEN),
             cost_fen,
             entry.payload["sale_id"],
@@ -350,7 +410,7 @@ def _book_sale(
             entry.origin,
             entry.entity_id,
             entry.seq,
-            utc_day(_bounded(entry, "at_ms", 0, MAX_AT_MS)),
+            _business_day(plan, entry),
             _bounded(entry, total_field, 0, MAX_SALE_TOTAL_FEN),
             len(lines),
             cost_fen,
@@ -378,6 +438,14 @@ def _member(plan: Plan, entry: Entry) -> None:
     home_branch = payload.get("home_branch") if entry.op == "register" else None
     if entry.op == "register":
         _directory(plan, entry)
+        salesperson = payload.get("salesperson")
+        plan.joins.append(
+            MemberJoin(
+                entry.origin,
+                _stamp_day(plan, entry),
+                salesperson if isinstance(salesperson, str) else "",
+            )
+        )
     plan.members.append(
         MemberWrite(
             entry.origin,
@@ -418,6 +486,8 @@ def _card_issue(plan: Plan, entry: Entry) -> None:
     cost of goods; the card record and the ledger entries that fill it join the directory."""
     gifts = entry.payload["gifts"]
     _book_sale(plan, entry, "price_fen", gifts, sum(gift["cost_fen"] for gift in gifts), "its gifts")
+    sold = plan.sales[-1]  # just booked, its price bounded
+    plan.card_sales.append(CardSaleRow(entry.origin, sold.day, entry.payload["card_type"], sold.total_fen))
     records = records_from_entry(
         entry.kind, entry.op, entry.entity_id, entry.hlc, entry.origin, entry.payload
     )
@@ -470,6 +540,7 @@ def _level_purchase(plan: Plan, entry: Entry) -> None:
 
 
 _HANDLERS = {
+    BRANCH_BUSINESS_DAY.key: _days_set,
     SALE_CHECKOUT.key: _sale,
     SALE_RETURN_POST.key: _sale_return,
     MEMBER_REGISTER.key: _member,

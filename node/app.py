@@ -13,7 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[impo
 from node.config import KEY_FILE, STORE_FILE, load_config, read_private_key
 from node.routes import ROUTE_TABLES
 from node.routes.context import ACTOR, CONTEXT, MAX_JSON_BODY_BYTES, NodeContext
-from node.services import birthdays, outbox, points_expiry
+from node.services import birthdays, business_days, outbox, points_expiry
 from node.services.operators import Sessions
 from node.store.changelog import LogHead
 from node.store.store import Store
@@ -94,6 +94,7 @@ def create_app(
 
         loop = asyncio.get_running_loop()
         store = await Store.open(data_dir / STORE_FILE, config.branch, on_commit=on_commit)
+        await business_days.announce(store, config.business_day)
         context = NodeContext(config, store, Sessions(store, config.branch, wall_ms))
         app[CONTEXT] = context
         if replicate:

@@ -17,6 +17,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.errors import NotEnrolled
+from protocol.business_day import DEFAULT as DEFAULT_DAYS
+from protocol.business_day import BusinessDay
 from protocol.errors import KeyFileExposed, Refused
 from protocol.signing import load_private_key_pem, private_key_pem
 from shared_tables.private_files import check_private
@@ -48,7 +50,12 @@ class NodeConfig:
     offline_limit_fen: int = 50_000
     # The branch's own time zone (IANA name). Named rather than taken from the machine,
     # which is often set to UTC: a birthday is a date where the member lives.
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_DAYS.timezone
+    # When the branch's business day starts, HH:MM in its time zone: a shop open past
+    # midnight sets its closing hour (04:00), so those sales count on the day it opened
+    # (protocol.business_day). Its sales summary and settlement run on these days, and
+    # HQ counts its sales on them once the node has told it (node.services.business_days).
+    business_day_starts_at: str = DEFAULT_DAYS.starts_at
     # When the daily birthday greetings are written, HH:MM in the branch's time zone.
     birthday_greetings_at: str = "09:00"
     # The outbox's file gateway (node.services.outbox); relative to the data folder.
@@ -60,10 +67,15 @@ class NodeConfig:
         # with its name, not at nine the next morning.
         _zone(self.timezone)
         _time_of_day(self.birthday_greetings_at, "birthday_greetings_at")
+        _time_of_day(self.business_day_starts_at, "business_day_starts_at")
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return _zone(self.timezone)
+
+    @property
+    def business_day(self) -> BusinessDay:
+        return BusinessDay(self.timezone, self.business_day_starts_at)
 
     @property
     def birthday_greetings_time(self) -> datetime.time:

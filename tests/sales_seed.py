@@ -1,5 +1,6 @@
-"""A small data set of sales and a return at two branches, for the console's report
-tests, with its figures, worked by hand with the demo catalogue's preset costs (nothing
+"""Small data sets for the console's report tests. `members_and_purchases`: members,
+cards and purchases (its docstring has the figures). `seeded`: sales and a return at
+two branches, with its figures worked by hand with the demo catalogue's preset costs (nothing
 received yet, so each unit sold is costed at its preset purchase price). Categories:
 TEA-GREEN-100 is TEA (Tea); CUP-CERAMIC and GIFT-BOX are WARE (Tableware).
 - BR01, sale A, credited to BR01-S01: 2 green tea (25,600, cost 15,200) and a cup
@@ -21,7 +22,9 @@ The period before and the same month a year earlier hold nothing.
 
 from __future__ import annotations
 
-from tests.harness import Chain, sale, wait_until
+from typing import Any
+
+from tests.harness import Chain, Server, sale, wait_until
 
 
 async def seeded(chain: Chain) -> None:
@@ -55,3 +58,79 @@ async def seeded(chain: Chain) -> None:
         return bool((summary["count"], summary["returns"]) == (3, 1))
 
     await wait_until(all_at_hq, "the three sales and the return to reach HQ")
+
+
+GOLD, STORED = "GOLD-16800", "STORED-1000"
+
+
+async def _card_types_at(chain: Chain, node: Server) -> None:
+    async def arrived() -> bool:
+        listed = (await chain.get(node.url + "/api/card-types"))["card_types"]
+        return {GOLD, STORED} <= {t["code"] for t in listed}
+
+    await wait_until(arrived, "the card types to reach the branch")
+
+
+async def _member(chain: Chain, node: Server, phone: str, salesperson: str | None) -> str:
+    body: dict[str, Any] = {"name": f"Member {phone[-4:]}", "phone": phone}
+    if salesperson is not None:
+        body["salesperson"] = salesperson
+    return str((await chain.post(node.url + "/api/members", body))["id"])
+
+
+async def members_and_purchases(chain: Chain) -> None:
+    """By hand:
+    - BR01 registers three members, two credited to BR01-S01 and one to nobody, and sells
+      a GOLD-16800 card (1,680,000) to the first and a STORED-1000 card (100,000) to the
+      second; BR02 registers one, credited to BR02-S01.
+      So: 4 members joined this month, none the month before; per salesperson BR01-S01 2,
+      nobody 1, BR02-S01 1; cards: one gold (16,800 yuan), one stored-value (1,000 yuan).
+    - BR01 (as br01-manager) receives 20 cups from SUP-1 at 1,000 (20,000 owed) and sends
+      two back against that receipt (2,000 credited): SUP-1 net 18,000, two documents,
+      each booked by br01-manager.
+    """
+    br01 = await chain.add_node("BR01")
+    br02 = await chain.add_node("BR02")
+    await chain.post(
+        chain.hq.url + "/api/suppliers", {"code": "SUP-1", "name": "Jingdezhen Wholesale"}, status=200
+    )
+    await _card_types_at(chain, br01)
+    first = await _member(chain, br01, "13900000001", "BR01-S01")
+    second = await _member(chain, br01, "13900000002", "BR01-S01")
+    await _member(chain, br01, "13900000003", None)
+    await _member(chain, br02, "13900000004", "BR02-S01")
+    for member, card_type, card, price in (
+        (first, GOLD, "G-0001", 1_680_000),
+        (second, STORED, "S-0001", 100_000),
+    ):
+        body = {
+            "member_id": member,
+            "card_type": card_type,
+            "card": card,
+            "tenders": [{"kind": "cash", "amount_fen": price}],
+        }
+        await chain.post(br01.url + "/api/card-sales", body)
+    receipt: dict[str, Any] = {}
+
+    async def received() -> bool:  # once SUP-1 has reached the branch
+        body = {"supplier": "SUP-1", "lines": [{"sku": "CUP-CERAMIC", "qty": 20, "unit_cost_fen": 1_000}]}
+        async with chain.session.post(
+            br01.url + "/api/receipts", json=body, headers={"Idempotency-Key": "r1"}
+        ) as r:
+            if r.status == 201:
+                receipt.update(await r.json())
+            return r.status == 201
+
+    await wait_until(received, "the supplier to reach BR01")
+    await chain.post(
+        br01.url + "/api/purchase-returns",
+        {"supplier": "SUP-1", "receipt_id": receipt["id"], "lines": [{"sku": "CUP-CERAMIC", "qty": 2}]},
+    )
+
+    async def all_at_hq() -> bool:
+        for code in ("BR01", "BR02"):
+            if not await chain.drained(code):
+                return False
+        return True
+
+    await wait_until(all_at_hq, "both branches to drain to HQ")

@@ -80,7 +80,17 @@ function trimForRole() {
 
 // -- sections -------------------------------------------------------------------------
 
-const SECTIONS = { live: "reports:view", reports: "reports:view", conflicts: "conflicts:view", transfers: "transfers:view" };
+const SECTIONS = {
+  live: "reports:view",
+  reports: "reports:view",
+  members: "reports:view",
+  purchases: "reports:view",
+  inventory: "stock:view",
+  conflicts: "conflicts:view",
+  transfers: "transfers:view",
+};
+// The sections the period form serves, and what each shows for it.
+const PERIODIC = { reports: () => showReport(), members: () => showMembers(), purchases: () => showPurchases() };
 
 function route() {
   const allowed = Object.keys(SECTIONS).filter(
@@ -94,8 +104,13 @@ function route() {
     if (section) section.hidden = name !== shown;
   }
   for (const link of document.querySelectorAll("nav a")) link.classList.toggle("active", link.hash === `#${shown}`);
+  const form = document.getElementById("report-form");
+  form.hidden = !(shown in PERIODIC);
+  for (const label of form.querySelectorAll(".sales-only")) label.hidden = shown !== "reports";
+  state.section = shown;
   if (shown === "live") startLive();
-  if (shown === "reports") showReport();
+  if (shown in PERIODIC) PERIODIC[shown]();
+  if (shown === "inventory") showInventory();
   if (shown === "conflicts") showConflicts();
   if (shown === "transfers") showTransfers();
 }
@@ -190,17 +205,35 @@ function showFigures(data) {
 
 // -- reports --------------------------------------------------------------------------
 
-function reportQuery() {
+function reportQuery(sales = true) {
   const form = new FormData(document.getElementById("report-form"));
   const query = new URLSearchParams();
   for (const [name, value] of form.entries()) {
     if (!value) continue;
     if ((name === "from" || name === "to") && form.get("period") !== "custom") continue;
     if (name === "date" && form.get("period") === "custom") continue;
+    if (["by", "category", "product"].includes(name) && !sales) continue;
     if ((name === "category" || name === "product") && !["category", "product"].includes(form.get("by"))) continue;
     query.set(name, value);
   }
   return query;
+}
+
+function exportLinks(query) {
+  // One CSV and one Excel link per section of a report, with the page's filters.
+  for (const holder of document.querySelectorAll(".exports")) {
+    holder.replaceChildren();
+    for (const section of holder.dataset.sections.split(" ")) {
+      for (const format of ["csv", "xlsx"]) {
+        const link = document.createElement("a");
+        link.href = `/api/reports/${holder.dataset.report}/export?${query}&section=${section}&format=${format}`;
+        link.download = "";
+        link.className = `export-${holder.dataset.report}-${section}-${format}`;
+        link.textContent = `${t(`export.${section}`)} ${format === "csv" ? "CSV" : "Excel"}`;
+        holder.append(link);
+      }
+    }
+  }
 }
 
 function chart(lines, trend) {
@@ -209,6 +242,7 @@ function chart(lines, trend) {
   const max = Math.max(1, ...values.map(Math.abs));
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
+  svg.classList.add("chart");
   const add = (name, attrs, text) => {
     const el = document.createElementNS(ns, name);
     for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
@@ -312,6 +346,108 @@ async function showReport() {
   }
 }
 
+// -- members, purchases, inventory ------------------------------------------------------
+
+async function showMembers() {
+  const error = document.getElementById("members-error");
+  error.textContent = "";
+  const query = reportQuery(false);
+  let report;
+  try {
+    report = await api(`/api/reports/members?${query}`);
+  } catch (exc) {
+    error.textContent = exc.message;
+    return;
+  }
+  const box = (label, figures) => {
+    const div = document.createElement("div");
+    const b = document.createElement("b");
+    b.textContent = figures.joined.toLocaleString("en");
+    div.append(`${label} (${figures.from} … ${figures.to})`, b, t("members.joined"));
+    return div;
+  };
+  document.getElementById("members-compare").replaceChildren(
+    box(t("reports.this"), { ...report.period, joined: report.joined }),
+    box(t("reports.previous"), report.previous),
+    box(t("reports.year_earlier"), report.year_earlier),
+  );
+  const trend = report.trend.map((d) => ({ key: d.day, label: d.day, net_fen: d.joined * 100 }));
+  document.getElementById("members-chart").replaceChildren(chart(trend, true));
+  document.querySelector("#members-salespeople tbody").replaceChildren(
+    ...report.salespeople.map((r) => row(r.salesperson || t("none"), r.name || t("none"), cell(r.joined.toLocaleString("en"), "n"))),
+  );
+  document.querySelector("#members-cards tbody").replaceChildren(
+    ...report.card_types.map((r) => {
+      const tr = row(r.card_type, r.name, cell(r.cards.toLocaleString("en"), "n"), cell(yuan(r.price_fen), "n"));
+      tr.dataset.key = r.card_type;
+      return tr;
+    }),
+  );
+  exportLinks(query);
+}
+
+async function showPurchases() {
+  const error = document.getElementById("purchases-error");
+  error.textContent = "";
+  const query = reportQuery(false);
+  let report;
+  try {
+    report = await api(`/api/reports/purchases?${query}`);
+  } catch (exc) {
+    error.textContent = exc.message;
+    return;
+  }
+  document.querySelector("#purchases-suppliers tbody").replaceChildren(
+    ...report.suppliers.map((s) => {
+      const tr = row(
+        s.supplier,
+        s.name,
+        cell(String(s.receipts), "n"),
+        cell(yuan(s.received_fen), "n"),
+        cell(String(s.returns), "n"),
+        cell(yuan(s.returned_fen), "n"),
+        cell(yuan(s.net_fen), "n"),
+      );
+      tr.dataset.key = s.supplier;
+      return tr;
+    }),
+  );
+  document.querySelector("#purchases-documents tbody").replaceChildren(
+    ...report.documents.map((d) =>
+      row(clock(d.at_ms), t(`purchases.${d.doc_kind}`), d.doc_id, d.supplier, d.branch, cell(yuan(d.amount_fen), "n"), d.operator || t("none")),
+    ),
+  );
+  exportLinks(query);
+}
+
+async function showInventory() {
+  const [{ warehouses, in_transit: transit }, { alerts }] = await Promise.all([api("/api/stock"), api("/api/stock/alerts")]);
+  const body = document.querySelector("#inventory-warehouses tbody");
+  body.replaceChildren(
+    ...warehouses.map((w) => {
+      const tr = row(w.warehouse, w.name || "", w.branch || "", cell(w.qty.toLocaleString("en"), "n"), cell(yuan(w.cost_fen), "n"));
+      tr.dataset.key = w.warehouse;
+      return tr;
+    }),
+  );
+  const total = row(
+    t("reports.total"),
+    "",
+    "",
+    cell(warehouses.reduce((n, w) => n + w.qty, 0).toLocaleString("en"), "n"),
+    cell(yuan(warehouses.reduce((n, w) => n + w.cost_fen, 0)), "n"),
+  );
+  total.id = "inventory-total";
+  document.querySelector("#inventory-warehouses tfoot").replaceChildren(total);
+  document.getElementById("inventory-transit").textContent =
+    `${t("live.in_transit")}: ${transit.qty.toLocaleString("en")} · ${yuan(transit.cost_fen)}`;
+  document.querySelector("#inventory-alerts tbody").replaceChildren(
+    ...alerts.map((a) =>
+      row(a.warehouse, `${a.sku} ${a.name}`, cell(a.qty.toLocaleString("en"), a.state === "under" ? "n bad" : "n warn"), `${a.lower_limit ?? ""} … ${a.upper_limit ?? ""}`),
+    ),
+  );
+}
+
 // -- conflicts and transfers ------------------------------------------------------------
 
 async function showConflicts() {
@@ -405,7 +541,7 @@ async function start() {
   custom();
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    showReport();
+    PERIODIC[state.section]?.();
   });
   window.addEventListener("hashchange", route);
   route();

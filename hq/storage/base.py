@@ -29,6 +29,7 @@ from hq.storage.inventory_records import (
 from hq.vouchers import Campaign
 from loyalty import rules as loyalty_rules
 from protocol.batch import SignedBatch
+from protocol.business_day import DEFAULT, BusinessDay
 
 FEED_ORIGIN_PREFIX = "hq:"
 
@@ -48,6 +49,7 @@ class BranchRecord:
     quarantined_reason: str | None
     quarantined_at_ms: int | None
     effects_quarantined: int = 0  # its entries HQ stored but could not apply
+    business_day: BusinessDay = DEFAULT  # where its sales count (protocol.business_day)
 
 
 @dataclass(frozen=True)
@@ -705,6 +707,22 @@ class HQStore(Protocol):
 
     async def category_names(self) -> dict[str, str]: ...
 
+    async def joins_by_day(self, branch: str | None, first_day: str, last_day: str) -> list[tuple[str, int]]:
+        """Members registered on each business day that had any."""
+        ...
+
+    async def joins_by_salesperson(
+        self, branch: str | None, first_day: str, last_day: str
+    ) -> list[tuple[str, str, int]]:
+        """(employee, name, members registered), most first; '' for none named."""
+        ...
+
+    async def cards_by_type(
+        self, branch: str | None, first_day: str, last_day: str
+    ) -> list[tuple[str, str, int, int]]:
+        """(card type, name, cards sold, price fen), most sold first."""
+        ...
+
     async def operator_language(self, login: str) -> str | None:
         """The language `login` chose for the console, if they chose one."""
         ...
@@ -738,7 +756,11 @@ class HQStore(Protocol):
         ...
 
     async def discrepancies(self, transfer_id: str | None) -> list[TransferDiscrepancy]: ...
-    async def payables(self, supplier: str | None) -> list[PayableDocument]: ...
+    async def payables(
+        self, supplier: str | None, branch: str | None = None, from_ms: int = 0, to_ms: int = 2**62
+    ) -> list[PayableDocument]:
+        """Receipts and purchase returns, by supplier, then time; booked in [from_ms, to_ms)."""
+        ...
 
     # the shared member directory; views are the JSON node and HQ both answer
     # (shared_tables.directory_store builds them from the same tables)

@@ -159,3 +159,4 @@ class PayableDocument:
     warehouse: str
     amount_fen: int
     at_ms: int
+    operator: str = ""  # the login of the operator who booked it

@@ -9,7 +9,7 @@ import io
 from aiohttp import web
 
 from node.routes.context import CONTEXT, json_body
-from node.services import checkout, discounts, fields, member_stats, settlement
+from node.services import checkout, discounts, fields, member_stats
 from node.services.cards import day_of
 from protocol.access import requires
 from protocol.limits import MAX_AT_MS
@@ -59,15 +59,15 @@ async def list_discounts(request: web.Request) -> web.Response:
 @routes.get("/api/sales/summary")
 @requires("sales:view")
 async def sales_summary(request: web.Request) -> web.Response:
-    """Every sale and return so far, or of ?from=&to= (the branch's days, both inclusive;
+    """Every sale and return so far, or of ?from=&to= (the branch's business days, both inclusive;
     `to` is today when only `from` is given)."""
     context = request.app[CONTEXT]
     shown: dict[str, str | None] = {}
     if "from" in request.query or "to" in request.query:
-        zone = context.config.zone
-        period = member_stats.parse_period(request.query, context.store.writer.now_ms(), zone)
-        from_ms = 0 if period.first is None else settlement.day_bounds_ms(period.first, zone)[0]
-        to_ms = settlement.day_bounds_ms(period.last, zone)[1]
+        days = context.config.business_day
+        period = member_stats.parse_period(request.query, context.store.writer.now_ms(), days.zone)
+        from_ms = 0 if period.first is None else days.bounds_ms(period.first)[0]
+        to_ms = days.bounds_ms(period.last)[1]
         summary = await context.store.read(lambda conn: checkout.sales_summary(conn, from_ms, to_ms))
         shown = {
             "from": None if period.first is None else period.first.isoformat(),

@@ -16,10 +16,10 @@ routes = web.RouteTableDef()
 async def show_settlement(request: web.Request) -> web.Response:
     """?day=YYYY-MM-DD, the branch's today when none is given."""
     context = request.app[CONTEXT]
-    zone = context.config.zone
-    day = settlement.asked_day(request.query.get("day"), context.store.writer.now_ms(), zone)
+    days = context.config.business_day
+    day = settlement.asked_day(request.query.get("day"), context.store.writer.now_ms(), days)
     found = await context.store.read(
-        lambda conn: settlement.settlement(conn, context.config.branch, day, zone)
+        lambda conn: settlement.settlement(conn, context.config.branch, day, days)
     )
     return web.json_response(found)
 
@@ -31,7 +31,12 @@ async def close_day(request: web.Request) -> web.Response:
     day = settlement.parse_day(request.match_info["day"])
     count = settlement.parse_close(await json_body(request))
     job = settlement.close_job(
-        context.config.branch, day, context.config.zone, count, request[ACTOR].login, request_key(request)
+        context.config.branch,
+        day,
+        context.config.business_day,
+        count,
+        request[ACTOR].login,
+        request_key(request),
     )
     result = await context.store.writer.run(job)
     return web.json_response(result, status=200 if result["replayed"] else 201)

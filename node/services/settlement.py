@@ -1,10 +1,12 @@
-"""The daily settlement of a branch (FEATURES F1): for one of the branch's calendar days,
+"""The daily settlement of a branch (FEATURES F1): for one of the branch's business days,
 its sales and their takings by tender, card sales, top-ups and refunds, the cash the
 drawer should hold, and the close that records what it did hold.
 
-The figures are read from the branch's own tables. A day is [its midnight, the next
-midnight) in the branch's time zone (node.json's `timezone`), so 23 or 25 hours on a
-day the clocks change. A close is the branch's own record: one per day, never
+The figures are read from the branch's own tables. A day is the branch's business day
+(protocol.business_day: from node.json's `business_day_starts_at`, midnight unless it
+says otherwise, to the same hour the next day, in its `timezone`), so 23 or 25 hours
+on a day the clocks change, and a shop open past midnight settles those sales with
+the day it opened. A close is the branch's own record: one per day, never
 changed, and never in the change log.
 """
 
@@ -19,9 +21,9 @@ from typing import Any, NamedTuple
 
 from node.errors import DayClosed, InvalidRequest
 from node.services import documents, fields
-from node.services.birthdays import local_day
 from node.store.writer import Tx
 from protocol import limits
+from protocol.business_day import BusinessDay
 from protocol.errors import require
 
 # Tenders that take a sale's value: cash; stored value (what a card held, released);
@@ -62,10 +64,10 @@ def parse_day(text: str) -> datetime.date:
     return day
 
 
-def asked_day(text: str | None, now_ms: int, zone: datetime.tzinfo) -> datetime.date:
-    """The day a till asks for, or the branch's today when it names none."""
+def asked_day(text: str | None, now_ms: int, days: BusinessDay) -> datetime.date:
+    """The day a till asks for, or the branch's business day now when it names none."""
     if text is None:
-        return local_day(now_ms, zone)
+        return days.day_of(now_ms)
     return parse_day(text)
 
 
@@ -224,16 +226,17 @@ def day_figures(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> DayFigu
 
 
 def settlement(
-    conn: sqlite3.Connection, branch: str, day: datetime.date, zone: datetime.tzinfo
+    conn: sqlite3.Connection, branch: str, day: datetime.date, days: BusinessDay
 ) -> dict[str, Any]:
-    """The day's settlement as GET /api/settlement answers it, with its close if any."""
-    start_ms, end_ms = day_bounds_ms(day, zone)
+    """The business day's settlement as GET /api/settlement answers it, with its close if any."""
+    start_ms, end_ms = days.bounds_ms(day)
     figures = day_figures(conn, start_ms, end_ms)
     cards = figures.paid_by_cards
     return {
         "branch": branch,
         "day": day.isoformat(),
-        "timezone": str(zone),
+        "timezone": days.timezone,
+        "day_starts_at": days.starts_at,
         "from_ms": start_ms,
         "to_ms": end_ms,
         "sales": {"count": figures.sales_count, "total_fen": figures.sales_total_fen},
@@ -309,7 +312,7 @@ def day_close(conn: sqlite3.Connection, day: datetime.date) -> dict[str, Any] | 
 def close_job(
     branch: str,
     day: datetime.date,
-    zone: datetime.tzinfo,
+    days: BusinessDay,
     count: DrawerCount,
     login: str,
     request_key: str | None,
@@ -325,8 +328,8 @@ def close_job(
             ).fetchone()
             if row is not None:
                 closed_day = datetime.date.fromisoformat(row[0])
-                return {**settlement(conn, branch, closed_day, zone), "replayed": True}
-        start_ms, end_ms = day_bounds_ms(day, zone)
+                return {**settlement(conn, branch, closed_day, days), "replayed": True}
+        start_ms, end_ms = days.bounds_ms(day)
         if start_ms > tx.wall_ms:
             raise InvalidRequest(f"{day} has not begun at {branch}; a day is closed once its trading is done")
         held = day_close(conn, day)
@@ -351,6 +354,6 @@ def close_job(
                 request_key,
             ),
         )
-        return {**settlement(conn, branch, day, zone), "replayed": False}
+        return {**settlement(conn, branch, day, days), "replayed": False}
 
     return job

@@ -515,6 +515,15 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (record_type, record_id, payload)
     ) WITHOUT ROWID
     """,
+    # 24: the business day this branch last wrote into its log (node.services.business_days;
+    # no row: protocol.business_day.DEFAULT, which HQ assumes of a branch that never said).
+    """
+    CREATE TABLE business_day (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        timezone TEXT NOT NULL,
+        starts_at TEXT NOT NULL
+    )
+    """,
 )
 
 # A till waits at most this long for the write lock before its request fails;

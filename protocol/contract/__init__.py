@@ -38,6 +38,7 @@ Rules:
 from __future__ import annotations
 
 from protocol.contract.branch import (
+    BRANCH_BUSINESS_DAY,
     CARD_EVENT,
     LEDGER_ENTRY,
     MEMBER_EDIT,
@@ -97,6 +98,7 @@ from protocol.contract.registry import (
 from protocol.contract.vouchers import VOUCHER_ISSUE, VOUCHER_REINSTATE
 
 __all__ = [
+    "BRANCH_BUSINESS_DAY",
     "BRANCH_ENTRY_TYPES",
     "BUNDLE_UPSERT",
     "CARD_CHANGE",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from protocol.business_day import MAX_ZONE_CHARS
 from protocol.contract.discounts import DISCOUNT_REASONS, SALE_REBATE
 from protocol.contract.employees import EMPLOYEE_CODE
 from protocol.contract.entry_type import EntryType, Writer
@@ -57,7 +58,7 @@ from protocol.limits import (
     MAX_TENDERED_FEN,
     MAX_TENDERS,
 )
-from protocol.schema import Choice, Integer, ListOf, Map, Nullable, OneOf, Where
+from protocol.schema import Choice, Integer, ListOf, Map, Nullable, OneOf, Text, Where
 
 # -- what a branch writes into its log ------------------------------------------------
 
@@ -325,6 +326,21 @@ PURCHASE_ORDER_CREATE = EntryType(
         }
     ),
     "an order placed with a supplier (by a person, or replenishing to the limits)",
+)
+BRANCH_BUSINESS_DAY = EntryType(
+    "branch",
+    "business_day",
+    Writer.BRANCH,
+    Map(
+        {
+            # An IANA zone (HQ checks it names one) and the local time the day starts at.
+            "timezone": Text(MAX_ZONE_CHARS, 1),
+            "starts_at": Text(5, 5, "([01][0-9]|2[0-3]):[0-5][0-9]"),
+            "at_ms": AT_MS,
+        }
+    ),
+    "the branch's business day from this entry on (protocol.business_day): its zone and the"
+    " hour its day starts, where its sales, returns and takings count",
 )
 PURCHASE_ORDER_CLOSE = EntryType(
     "purchase_order",

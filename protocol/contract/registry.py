@@ -7,6 +7,7 @@ from types import MappingProxyType
 from typing import Any
 
 from protocol.contract.branch import (
+    BRANCH_BUSINESS_DAY,
     CARD_EVENT,
     LEDGER_ENTRY,
     MEMBER_EDIT,
@@ -70,6 +71,7 @@ BRANCH_ENTRY_TYPES = (
     MEMBER_PHOTO,
     VOUCHER_REINSTATE,
     MEMBER_LEVEL_BUY,
+    BRANCH_BUSINESS_DAY,
 )
 FEED_ENTRY_TYPES = (
     PRODUCT_UPSERT,

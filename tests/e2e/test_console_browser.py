@@ -14,7 +14,7 @@ from playwright.async_api import expect
 
 from tests.browser import chromium, logged_in_page, screenshot
 from tests.harness import Chain, clerk_login, hq_login, manager_login, sale
-from tests.sales_seed import seeded
+from tests.sales_seed import members_and_purchases, seeded
 
 CONSOLE = Path(__file__).resolve().parents[2] / "hq" / "console"
 
@@ -113,11 +113,45 @@ def test_every_text_the_console_uses_is_translated_into_both_languages() -> None
     page = (CONSOLE / "index.html").read_text()
     script = (CONSOLE / "console.js").read_text()
     used = set(re.findall(r'data-i18n="([^"]+)"', page)) | set(re.findall(r'\bt\("([^"]+)"\)', script))
-    # Keys built at run time: t(`kind.${...}`), t(`by.${...}`), t(`state...`).
+    # Keys built at run time: t(`kind.${...}`), t(`by.${...}`), t(`export.${...}`), ...
     used |= {f"kind.{kind}" for kind in ("sale", "return")}
     used |= {f"by.{by}" for by in ("day", "branch", "category", "product", "salesperson")}
+    used |= {
+        f"export.{section}" for section in ("trend", "salespeople", "card_types", "suppliers", "documents")
+    }
+    used |= {f"purchases.{kind}" for kind in ("receipt", "purchase_return")}
     missing = sorted(used - set(texts["en"]))
     assert not missing, missing
     for language, table in texts.items():
         empty = [key for key, text in table.items() if not text.strip()]
         assert not empty, (language, empty)
+
+
+async def test_the_members_purchases_and_inventory_pages_show_the_hand_computed_figures(chain: Chain) -> None:
+    """The data set of tests.sales_seed.members_and_purchases: four members
+    joined, a gold card sold for 16,800 yuan; SUP-1 owed 200 yuan, credited 20, net 180,
+    both documents booked by br01-manager. BR01's main warehouse holds the 18 cups kept,
+    at 1,000 fen each, less the gold card's five gift boxes, which left it at their
+    preset cost of 16,500 each into negative stock: 13 units, 18,000 - 82,500 = -645 yuan."""
+    await members_and_purchases(chain)
+    async with chromium() as browser:
+        page = await logged_in_page(browser, chain.hq.url, hq_login())
+        await page.click("a[href='#members']")
+        await expect(page.locator("#members-compare")).to_contain_text("4")
+        gold = page.locator("#members-cards tbody tr[data-key=GOLD-16800]")
+        await expect(gold).to_contain_text("¥16,800.00")
+        await expect(page.locator("#members-salespeople tbody tr")).to_have_count(3)
+        await expect(page.locator("a.export-members-card_types-xlsx")).to_have_count(1)
+        await screenshot(page, "console-members-zh")
+        await page.click("a[href='#purchases']")
+        supplier = page.locator("#purchases-suppliers tbody tr[data-key=SUP-1]")
+        await expect(supplier).to_contain_text("¥200.00")
+        await expect(supplier).to_contain_text("¥20.00")
+        await expect(supplier).to_contain_text("¥180.00")
+        await expect(page.locator("#purchases-documents tbody tr")).to_have_count(2)
+        await expect(page.locator("#purchases-documents tbody")).to_contain_text(manager_login("BR01"))
+        await page.click("a[href='#inventory']")
+        br01_main = page.locator("#inventory-warehouses tbody tr[data-key=BR01-MAIN]")
+        await expect(br01_main).to_contain_text("-¥645.00")
+        await expect(br01_main).to_contain_text("13")
+        await expect(page.locator("#inventory-total")).to_contain_text("-¥645.00")

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from node.config import load_config, save_config
 from protocol import contract
 from protocol.contract import ENTRY_TYPES, EntryType, Writer
 from protocol.entry import Entry, decode_entry
@@ -326,6 +327,12 @@ async def trade_everything(chain: Chain) -> None:
     cup = sale((CUP, 1), tenders=[{"kind": "cash", "amount_fen": 2_500}], member_id=member["id"])
     await chain.post(br01.url + "/api/sales", cup)
     await chain.post(br01.url + f"/api/members/{member['id']}/level/buy", {"level": "VIP"}, status=201)
+    await settle(chain)
+    # A shop that opens past midnight: its day starts at 04:00 (branch/business_day).
+    await br02.stop()
+    config = load_config(chain.root / "BR02")
+    save_config(chain.root / "BR02", dataclasses.replace(config, business_day_starts_at="04:00"))
+    await br02.start()
     await settle(chain)
 
 

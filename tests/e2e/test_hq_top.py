@@ -10,7 +10,9 @@ one return of 29,900, net takings 25.00 yuan, gross profit 14.00. BR02 sells a s
 from __future__ import annotations
 
 import datetime
+import time
 
+from protocol.business_day import DEFAULT as BUSINESS_DAY
 from tests.harness import TEST_PASSWORD, Chain, branchline, hq_login, log_in, manager_login, sale, wait_until
 
 
@@ -31,7 +33,9 @@ async def test_today_per_branch_and_the_terminal_view(chain: Chain) -> None:
 
     await wait_until(both_in, "both branches' sales and BR01's return to reach HQ")
     today = await chain.get(url)
-    assert today["from"] == today["to"] == datetime.datetime.now(datetime.UTC).date().isoformat()
+    # Today is the branches' business day (both on the default, China's): not UTC's date.
+    business_today = BUSINESS_DAY.day_of(int(time.time() * 1000))
+    assert today["from"] == today["to"] == business_today.isoformat()
     br01_row, br02_row = today["branches"]
     assert (br01_row["net_fen"], br01_row["returned_fen"], br01_row["gross_profit_fen"]) == (
         2_500,
@@ -39,7 +43,7 @@ async def test_today_per_branch_and_the_terminal_view(chain: Chain) -> None:
         1_400,
     )
     assert (br02_row["net_fen"], br02_row["cost_fen"], br02_row["gross_profit_fen"]) == (1_200, 450, 750)
-    yesterday = (datetime.datetime.now(datetime.UTC).date() - datetime.timedelta(days=1)).isoformat()
+    yesterday = (business_today - datetime.timedelta(days=1)).isoformat()
     assert (await chain.get(url, params={"to": yesterday}))["branches"] == []
 
     # BR01's store manager gets BR01's row only, and asking for BR02's is refused.

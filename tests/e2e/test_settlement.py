@@ -164,6 +164,7 @@ async def test_a_worked_day_settles_to_the_fen_and_hq_owes_what_the_cards_hold(
         "branch": "BR01",
         "day": "2025-03-14",
         "timezone": "Asia/Shanghai",
+        "day_starts_at": "00:00",
         "from_ms": local_ms(DAY, 0, 0),
         "to_ms": local_ms(DAY + datetime.timedelta(days=1), 0, 0),
         "sales": {"count": 4, "total_fen": 64_490},

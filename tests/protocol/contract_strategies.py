@@ -93,7 +93,8 @@ def largest(schema: Schema) -> Any:
     if isinstance(schema, Text):
         if schema.pattern is not None:
             # The patterns in use take letters; a permission needs its colon, a password
-            # hash its prefix, a date its digits, a photo's hash its name.
+            # hash its prefix, a date its digits, a photo's hash its name, a time of day
+            # its hours and minutes.
             n = schema.max_chars
             for candidate in (
                 "A" * n,
@@ -101,6 +102,7 @@ def largest(schema: Schema) -> Any:
                 "$argon2id$" + "A" * (n - 10),
                 "2026-11-30"[:n],
                 "sha256:" + "a" * (n - 7),  # a photo's reference
+                "23:59"[:n],
             ):
                 if re.fullmatch(schema.pattern, candidate):
                     return candidate

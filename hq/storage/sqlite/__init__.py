@@ -305,6 +305,19 @@ class SqliteHQStore:
     async def category_names(self) -> dict[str, str]:
         return await self._read(reports.category_names)
 
+    async def joins_by_day(self, branch: str | None, first_day: str, last_day: str) -> list[tuple[str, int]]:
+        return await self._read(reports.joins_by_day, branch, first_day, last_day)
+
+    async def joins_by_salesperson(
+        self, branch: str | None, first_day: str, last_day: str
+    ) -> list[tuple[str, str, int]]:
+        return await self._read(reports.joins_by_salesperson, branch, first_day, last_day)
+
+    async def cards_by_type(
+        self, branch: str | None, first_day: str, last_day: str
+    ) -> list[tuple[str, str, int, int]]:
+        return await self._read(reports.cards_by_type, branch, first_day, last_day)
+
     async def operator_language(self, login: str) -> str | None:
         return await self._read(operators.language, login)
 
@@ -343,8 +356,10 @@ class SqliteHQStore:
     async def discrepancies(self, transfer_id: str | None) -> list[TransferDiscrepancy]:
         return await self._read(inventory.discrepancies, transfer_id)
 
-    async def payables(self, supplier: str | None) -> list[PayableDocument]:
-        return await self._read(inventory.payables, supplier)
+    async def payables(
+        self, supplier: str | None, branch: str | None = None, from_ms: int = 0, to_ms: int = 2**62
+    ) -> list[PayableDocument]:
+        return await self._read(inventory.payables, supplier, branch, from_ms, to_ms)
 
     # -- the shared member directory ------------------------------------------------------------
 

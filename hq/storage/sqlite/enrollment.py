@@ -4,12 +4,14 @@ snapshot a new branch's feed starts with."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from hq import enrollment
 from hq.feed_changes import member_change, record_change
 from hq.storage.base import BranchRecord, FeedChange, Warehouse
 from hq.storage.sqlite import directory, feeds, inventory, operators
 from hq.storage.sqlite.feeds import FeedAppender
+from protocol.business_day import DEFAULT, BusinessDay
 from protocol.entry import GENESIS_HASH
 from shared_tables import directory_store, vouchers
 from shared_tables.sql import Connection
@@ -17,7 +19,7 @@ from shared_tables.sql import Connection
 BRANCH_COLUMNS = (
     "code, public_key, enrolled_at_ms, acked_seq, last_seen_ms, reported_backlog,"
     " quarantined_reason, quarantined_at_ms,"
-    " (SELECT COUNT(*) FROM effect_quarantine q WHERE q.origin = nodes.code)"
+    " (SELECT COUNT(*) FROM effect_quarantine q WHERE q.origin = nodes.code), day_timezone, day_starts_at"
 )
 
 
@@ -86,11 +88,32 @@ def snapshot(conn: Connection) -> list[FeedChange]:
 
 def branch(conn: Connection, code: str) -> BranchRecord | None:
     row = conn.execute(f"SELECT {BRANCH_COLUMNS} FROM nodes WHERE code = ?", (code,)).fetchone()
-    return None if row is None else BranchRecord(*row)
+    return None if row is None else _record(row)
 
 
 def branches(conn: Connection) -> list[BranchRecord]:
-    return [BranchRecord(*row) for row in conn.execute(f"SELECT {BRANCH_COLUMNS} FROM nodes ORDER BY code")]
+    return [_record(row) for row in conn.execute(f"SELECT {BRANCH_COLUMNS} FROM nodes ORDER BY code")]
+
+
+def _record(row: tuple[Any, ...]) -> BranchRecord:
+    code, key, enrolled, acked, seen, backlog, reason, quarantined_at, set_aside, zone, starts_at = row
+    return BranchRecord(
+        code,
+        bytes(key),
+        enrolled,
+        acked,
+        seen,
+        backlog,
+        reason,
+        quarantined_at,
+        set_aside,
+        business_day_of(zone, starts_at),
+    )
+
+
+def business_day_of(zone: str | None, starts_at: str | None) -> BusinessDay:
+    """A branch's business day as the nodes table keeps it (none said: DEFAULT)."""
+    return DEFAULT if zone is None or starts_at is None else BusinessDay(zone, starts_at)
 
 
 def touch(conn: Connection, code: str, now_ms: int, reported_backlog: int | None) -> None:

@@ -22,10 +22,11 @@ from hq import quarantine, trust
 from hq.errors import Quarantined, UnknownBranch
 from hq.plan import Plan, RefusedEffect, plan_entries
 from hq.storage.base import IngestResult, QuarantinedEffect, main_warehouse
-from hq.storage.sqlite import directory, feeds, inventory, levels, member_stats, reports, vouchers
+from hq.storage.sqlite import directory, enrollment, feeds, inventory, levels, member_stats, reports, vouchers
 from hq.storage.sqlite.feeds import FeedAppender
 from hq.trust import BranchFacts
 from protocol.batch import SignedBatch
+from protocol.business_day import DEFAULT, BusinessDay
 from protocol.entry import Entry
 from protocol.errors import Refused
 from protocol.hlc import HybridLogicalClock
@@ -51,6 +52,7 @@ class Checked:
     head_hash: bytes
     enrolled_at_ms: int
     decision: NewEntries | AllHeld | Fork
+    days: BusinessDay  # the branch's business day before the batch
 
 
 def ingest(
@@ -89,11 +91,14 @@ def check(conn: Connection, batch: SignedBatch) -> Checked:
     raise what refuses it."""
     origin = batch.origin
     row = conn.execute(
-        "SELECT acked_seq, head_hash, quarantined_reason, enrolled_at_ms FROM nodes WHERE code = ?", (origin,)
+        "SELECT acked_seq, head_hash, quarantined_reason, enrolled_at_ms, day_timezone, day_starts_at"
+        " FROM nodes WHERE code = ?",
+        (origin,),
     ).fetchone()
     if row is None:
         raise UnknownBranch(f"no node is enrolled as {origin}")
     acked_seq, head_hash, quarantined_reason, enrolled_at_ms = row[0], bytes(row[1]), row[2], row[3]
+    days = enrollment.business_day_of(row[4], row[5])
     if quarantined_reason is not None:
         raise Quarantined(f"branch {origin} is quarantined: {quarantined_reason}")
     # The usual push extends the log from its head: `decide` needs no held bytes for it
@@ -114,7 +119,7 @@ def check(conn: Connection, batch: SignedBatch) -> Checked:
     decision = decide(batch.entries, acked_seq=acked_seq, head_hash=head_hash, held=held)
     if isinstance(decision, Gap):
         raise decision.refusal(origin)
-    return Checked(acked_seq, head_hash, enrolled_at_ms, decision)
+    return Checked(acked_seq, head_hash, enrolled_at_ms, decision, days)
 
 
 def _apply(conn: Connection, clock: HybridLogicalClock, push: Push, checked: Checked) -> IngestResult | Fork:
@@ -136,7 +141,9 @@ def _apply(conn: Connection, clock: HybridLogicalClock, push: Push, checked: Che
             clock.observe(entry.hlc, now_ms)
         facts = _branch_facts(conn, origin, checked.enrolled_at_ms, fresh[0].seq)
         trusted, untrusted = trust.screen(fresh, facts)
-        feeds_grown, refused = apply_effects(conn, trusted, feeds.FeedAppender(clock, now_ms), now_ms)
+        feeds_grown, refused = apply_effects(
+            conn, trusted, feeds.FeedAppender(clock, now_ms), now_ms, checked.days
+        )
         refused = sorted([*untrusted, *refused], key=lambda effect: effect.entry.seq)
         set_aside = [quarantine.effect_set_aside(r, now_ms) for r in refused]
         _set_aside(conn, set_aside)
@@ -175,18 +182,23 @@ def _branch_facts(conn: Connection, origin: str, enrolled_at_ms: int, first_seq:
 
 
 def apply_effects(
-    conn: Connection, entries: Sequence[Entry], append: FeedAppender, now_ms: int
+    conn: Connection,
+    entries: Sequence[Entry],
+    append: FeedAppender,
+    now_ms: int,
+    days: BusinessDay = DEFAULT,
 ) -> tuple[set[str], list[RefusedEffect]]:
     """Apply what the entries mean, all but those HQ cannot apply; the branches whose
-    feeds grew, and the entries refused (in log order) with why."""
-    plan = plan_entries(entries)
+    feeds grew, and the entries refused (in log order) with why. `days`: the branch's
+    business day before the first entry."""
+    plan = plan_entries(entries, days)
     conn.execute("SAVEPOINT effects")
     try:
         feeds_grown = execute_plan(conn, plan, append, now_ms)
         refused = plan.refused
     except (Refused, sqlite3.IntegrityError):
         conn.execute("ROLLBACK TO effects")
-        feeds_grown, refused = _apply_one_by_one(conn, entries, plan.refused, append, now_ms)
+        feeds_grown, refused = _apply_one_by_one(conn, entries, plan.refused, append, now_ms, days)
     conn.execute("RELEASE effects")
     return feeds_grown, refused
 
@@ -197,6 +209,7 @@ def _apply_one_by_one(
     refused_in_planning: list[RefusedEffect],
     append: FeedAppender,
     now_ms: int,
+    days: BusinessDay,
 ) -> tuple[set[str], list[RefusedEffect]]:
     """The slow way, once the batch as a whole failed: each entry in its own savepoint."""
     feeds_grown: set[str] = set()
@@ -204,11 +217,12 @@ def _apply_one_by_one(
     for entry in entries:
         if entry.seq in refused:
             continue
-        plan = plan_entries([entry])
+        plan = plan_entries([entry], days)
         refused.update((r.entry.seq, r) for r in plan.refused)
         conn.execute("SAVEPOINT entry")
         try:
             feeds_grown |= execute_plan(conn, plan, append, now_ms)
+            days = plan.days
         except Refused as refusal:
             conn.execute("ROLLBACK TO entry")
             refused[entry.seq] = RefusedEffect(entry, refusal)
@@ -229,8 +243,15 @@ def _set_aside(conn: Connection, effects: list[QuarantinedEffect]) -> None:
 
 def execute_plan(conn: Connection, plan: Plan, append: FeedAppender, now_ms: int) -> set[str]:
     """Apply what the entries mean; the branches whose feeds grew."""
+    if plan.days_set is not None:
+        origin, days = plan.days_set
+        conn.execute(
+            "UPDATE nodes SET day_timezone = ?, day_starts_at = ? WHERE code = ?",
+            (days.timezone, days.starts_at, origin),
+        )
     reports.record_sales(conn, plan.sales)
     reports.record_returns(conn, plan.returns)
+    reports.record_joins(conn, plan.joins, plan.card_sales)
     member_stats.record(conn, plan.member_purchases)
     feeds_grown = directory.merge_members(conn, plan.members, append) if plan.members else set()
     if plan.directory:

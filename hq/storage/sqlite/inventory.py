@@ -205,9 +205,19 @@ def execute(conn: Connection, plan: InventoryPlan, append: FeedAppender, enrolle
     )
     conn.executemany(
         "INSERT OR IGNORE INTO payables (id, branch, supplier, doc_kind, doc_id, warehouse, amount_fen,"
-        " at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " at_ms, operator) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            (p.payable_id, p.branch, p.supplier, p.doc_kind, p.doc_id, p.warehouse, p.amount_fen, p.at_ms)
+            (
+                p.payable_id,
+                p.branch,
+                p.supplier,
+                p.doc_kind,
+                p.doc_id,
+                p.warehouse,
+                p.amount_fen,
+                p.at_ms,
+                p.operator,
+            )
             for p in plan.payables
         ],
     )
@@ -412,11 +422,23 @@ def in_transit_summary(conn: Connection) -> InTransitSummary:
     return InTransitSummary(int(row[0]), row[1])
 
 
-def payables(conn: Connection, supplier: str | None) -> list[PayableDocument]:
+def payables(
+    conn: Connection,
+    supplier: str | None,
+    branch: str | None = None,
+    from_ms: int = 0,
+    to_ms: int = 2**62,
+) -> list[PayableDocument]:
+    """Receipts and purchase returns, of one supplier or all, one branch or all, booked
+    in [from_ms, to_ms); each with the login of the operator who booked it ('' if the
+    entry named none)."""
     rows = conn.execute(
-        "SELECT p.supplier, s.name, p.id, p.doc_kind, p.doc_id, p.branch, p.warehouse, p.amount_fen, p.at_ms"
+        "SELECT p.supplier, s.name, p.id, p.doc_kind, p.doc_id, p.branch, p.warehouse, p.amount_fen, p.at_ms,"
+        " COALESCE(o.login, p.operator)"
         " FROM payables p LEFT JOIN suppliers s ON s.code = p.supplier"
-        " WHERE CAST(? AS TEXT) IS NULL OR p.supplier = ? ORDER BY p.supplier, p.at_ms, p.id",
-        (supplier, supplier),
+        " LEFT JOIN operators o ON o.id = p.operator"
+        " WHERE (CAST(? AS TEXT) IS NULL OR p.supplier = ?) AND (CAST(? AS TEXT) IS NULL OR p.branch = ?)"
+        " AND p.at_ms >= ? AND p.at_ms < ? ORDER BY p.supplier, p.at_ms, p.id",
+        (supplier, supplier, branch, branch, from_ms, to_ms),
     )
     return [PayableDocument(*row) for row in rows]

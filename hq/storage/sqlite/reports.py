@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
-from hq.plan import ReturnRow, SaleRow, TopUpRow
+from hq.plan import CardSaleRow, MemberJoin, ReturnRow, SaleRow, TopUpRow
 from hq.storage.base import LiveSale, ReportLine, SalesTotals, TopUpTotals
 from shared_tables.sql import Connection
 
@@ -263,3 +263,66 @@ def live_sales(conn: Connection, origin: str, after_seq: int, up_to_seq: int, li
         LiveSale(origin, int(seq), str(kind), str(sale_id), int(at_ms), int(fen), int(cost), salesperson)
         for seq, kind, sale_id, at_ms, fen, cost, salesperson in rows
     ]
+
+
+def record_joins(conn: Connection, joins: Sequence[MemberJoin], card_sales: Sequence[CardSaleRow]) -> None:
+    """Members registered and cards sold, added to their branch's day."""
+    counted: dict[tuple[str, str, str], int] = {}
+    for join in joins:
+        key = (join.origin, join.day, join.salesperson)
+        counted[key] = counted.get(key, 0) + 1
+    if counted:
+        conn.executemany(
+            "INSERT INTO member_joins_daily (branch, day, salesperson, joined) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (day, branch, salesperson) DO UPDATE"
+            " SET joined = member_joins_daily.joined + excluded.joined",
+            [(*key, joined) for key, joined in counted.items()],
+        )
+    cards = _summed(((sale.origin, sale.day, sale.card_type), sale.price_fen, 0) for sale in card_sales)
+    if cards:
+        conn.executemany(
+            "INSERT INTO card_sales_daily (branch, day, card_type, cards, price_fen) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (day, branch, card_type) DO UPDATE"
+            " SET cards = card_sales_daily.cards + excluded.cards,"
+            " price_fen = card_sales_daily.price_fen + excluded.price_fen",
+            [(*key, count, fen) for key, (count, fen, _) in cards.items()],
+        )
+
+
+def joins_by_day(
+    conn: Connection, branch: str | None, first_day: str, last_day: str
+) -> list[tuple[str, int]]:
+    rows = conn.execute(
+        f"SELECT day, SUM(joined) FROM member_joins_daily WHERE day >= ? AND day <= ? AND {_BRANCH}"
+        " GROUP BY day ORDER BY day",
+        (first_day, last_day, branch, branch),
+    )
+    return [(str(day), int(joined)) for day, joined in rows]
+
+
+def joins_by_salesperson(
+    conn: Connection, branch: str | None, first_day: str, last_day: str
+) -> list[tuple[str, str, int]]:
+    """(employee code, name where HQ knows it, members registered), most first."""
+    rows = conn.execute(
+        "SELECT d.salesperson, COALESCE(e.name, d.salesperson), SUM(d.joined) FROM member_joins_daily d"
+        " LEFT JOIN employees e ON e.code = d.salesperson"
+        f" WHERE d.day >= ? AND d.day <= ? AND {_BRANCH.replace('branch', 'd.branch')}"
+        " GROUP BY d.salesperson, e.name ORDER BY SUM(d.joined) DESC, d.salesperson",
+        (first_day, last_day, branch, branch),
+    )
+    return [(str(code), str(name), int(joined)) for code, name, joined in rows]
+
+
+def cards_by_type(
+    conn: Connection, branch: str | None, first_day: str, last_day: str
+) -> list[tuple[str, str, int, int]]:
+    """(card type, its name, cards sold, their price in fen), most sold first."""
+    rows = conn.execute(
+        "SELECT d.card_type, COALESCE(t.name, d.card_type), SUM(d.cards), SUM(d.price_fen)"
+        " FROM card_sales_daily d LEFT JOIN card_types t ON t.code = d.card_type"
+        f" WHERE d.day >= ? AND d.day <= ? AND {_BRANCH.replace('branch', 'd.branch')}"
+        " GROUP BY d.card_type, t.name ORDER BY SUM(d.cards) DESC, d.card_type",
+        (first_day, last_day, branch, branch),
+    )
+    return [(str(code), str(name), int(cards), int(fen)) for code, name, cards, fen in rows]

@@ -440,7 +440,10 @@ MIGRATIONS: tuple[str, ...] = (
     # kept at ingest as sales_daily is. The salespeople's figures are rebuilt from the
     # sales already held; the goods of sales booked before this are not in the entries'
     # rows and stay out of the product reports. The language each operator reads the
-    # console in (none: zh-CN).
+    # console in (none: zh-CN). Each branch's business day (protocol.business_day; null:
+    # DEFAULT), which its sales count on from here on: those before stay on UTC days.
+    # Members registered and cards sold by day (the members report), from here on; and
+    # the operator who booked each payable document ('' before this).
     """
     ALTER TABLE sales ADD COLUMN at_ms INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE sale_returns ADD COLUMN at_ms INTEGER NOT NULL DEFAULT 0;
@@ -475,7 +478,25 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE operator_languages (
         login TEXT PRIMARY KEY,
         language TEXT NOT NULL
-    ) WITHOUT ROWID
+    ) WITHOUT ROWID;
+    ALTER TABLE nodes ADD COLUMN day_timezone TEXT;
+    ALTER TABLE nodes ADD COLUMN day_starts_at TEXT;
+    CREATE TABLE member_joins_daily (
+        branch TEXT NOT NULL,
+        day TEXT NOT NULL,
+        salesperson TEXT NOT NULL,
+        joined INTEGER NOT NULL,
+        PRIMARY KEY (day, branch, salesperson)
+    ) WITHOUT ROWID;
+    CREATE TABLE card_sales_daily (
+        branch TEXT NOT NULL,
+        day TEXT NOT NULL,
+        card_type TEXT NOT NULL,
+        cards INTEGER NOT NULL,
+        price_fen INTEGER NOT NULL,
+        PRIMARY KEY (day, branch, card_type)
+    ) WITHOUT ROWID;
+    ALTER TABLE payables ADD COLUMN operator TEXT NOT NULL DEFAULT ''
     """,
 )
 

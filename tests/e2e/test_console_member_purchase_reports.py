@@ -1,0 +1,74 @@
+"""The members report (R1) and the purchases report (R3), on real servers and both HQ
+backends, against the figures worked by hand in tests.sales_seed.members_and_purchases."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from tests.harness import Chain, clerk_login, log_in, manager_login
+from tests.sales_seed import GOLD, STORED, members_and_purchases
+
+
+async def test_the_members_report_matches_the_hand_computed_figures(chain: Chain) -> None:
+    await members_and_purchases(chain)
+    report = await chain.get(chain.hq.url + "/api/reports/members")
+    assert (report["joined"], report["previous"]["joined"], report["year_earlier"]["joined"]) == (4, 0, 0)
+    assert [(row["salesperson"], row["joined"]) for row in report["salespeople"]] == [
+        ("BR01-S01", 2),
+        ("", 1),
+        ("BR02-S01", 1),
+    ]
+    assert [(row["card_type"], row["cards"], row["price_fen"]) for row in report["card_types"]] == [
+        (GOLD, 1, 1_680_000),
+        (STORED, 1, 100_000),
+    ]
+    assert sum(day["joined"] for day in report["trend"]) == 4
+    manager = {"Authorization": f"Bearer {await log_in(chain.hq.url, manager_login('BR02'))}"}
+    own = await chain.get(chain.hq.url + "/api/reports/members", headers=manager)
+    assert (own["joined"], own["card_types"]) == (1, [])
+    finance = {"Authorization": f"Bearer {await chain.hq_token('fin-qian', 'finance')}"}
+    async with chain.session.get(
+        chain.hq.url + "/api/reports/members/export",
+        params={"section": "card_types", "format": "csv"},
+        headers=finance,
+    ) as response:
+        rows = list(csv.reader(io.StringIO((await response.read()).decode("utf-8-sig"))))
+    assert rows == [
+        ["card type", "name", "cards sold", "price (yuan)"],
+        [GOLD, "Gold card / 金卡", "1", "16800.00"],
+        [STORED, "Stored value 1,000 / 储值卡", "1", "1000.00"],
+    ]
+
+
+async def test_the_purchases_report_names_who_booked_each_document(chain: Chain) -> None:
+    await members_and_purchases(chain)
+    report = await chain.get(chain.hq.url + "/api/reports/purchases", params={"branch": "BR01"})
+    (supplier,) = report["suppliers"]
+    assert (supplier["supplier"], supplier["name"]) == ("SUP-1", "Jingdezhen Wholesale")
+    assert (
+        supplier["receipts"],
+        supplier["received_fen"],
+        supplier["returns"],
+        supplier["returned_fen"],
+    ) == (
+        1,
+        20_000,
+        1,
+        2_000,
+    )
+    assert (supplier["net_fen"], report["net_fen"]) == (18_000, 18_000)
+    assert [(d["doc_kind"], d["amount_fen"], d["operator"]) for d in report["documents"]] == [
+        ("receipt", 20_000, manager_login("BR01")),
+        ("purchase_return", -2_000, manager_login("BR01")),
+    ]
+    elsewhere = await chain.get(chain.hq.url + "/api/reports/purchases", params={"branch": "BR02"})
+    assert (elsewhere["suppliers"], elsewhere["documents"]) == ([], [])
+    clerk = {"Authorization": f"Bearer {await log_in(chain.hq.url, clerk_login('BR01'))}"}
+    for path in ("/api/reports/purchases", "/api/reports/members", "/api/reports/purchases/export"):
+        async with chain.session.get(chain.hq.url + path, headers=clerk) as response:
+            assert (response.status, (await response.json())["error"]) == (403, "forbidden"), path
+    async with chain.session.get(
+        chain.hq.url + "/api/reports/purchases/export", params={"section": "invoices"}
+    ) as response:
+        assert (response.status, (await response.json())["error"]) == (400, "invalid_query")
