@@ -27,10 +27,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
-import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -41,12 +39,10 @@ from typing import Any
 from benchmarks import against, http_load
 from benchmarks.common import (
     FIGURES_ENV,
-    README,
     Report,
     peak_rss_mib,
     percentile,
-    readme_block,
-    write_readme,
+    write_figures,
 )
 from loyalty.points import LineFacts, SaleFacts, TenderFacts, earn
 from loyalty.reasons import REASON_KINDS
@@ -241,11 +237,9 @@ def main() -> None:
                 # The default checkouts, as REV's script runs them.
                 against_main(args.against, CHECKOUTS, args.callers, args.rounds)
             if args.readme:
-                reports = [json.loads(line) for line in figures.read_text(encoding="utf-8").splitlines()]
-                invoked = " ".join(["python -m benchmarks.checkout", *sys.argv[1:]])
-                block = readme_block(POINTS_README_BEGIN, POINTS_README_END, reports, measured_at, invoked)
-                write_readme(POINTS_README_BEGIN, POINTS_README_END, block)
-                print(f"figures written into {README}")
+                write_figures(
+                    POINTS_README_BEGIN, POINTS_README_END, figures, measured_at, "benchmarks.checkout"
+                )
         return
     if args.against:
         against_main(args.against, args.checkouts, args.callers, args.rounds)

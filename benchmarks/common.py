@@ -177,6 +177,15 @@ def readme_block(begin: str, end: str, reports: list[dict[str, Any]], measured_a
     return "\n".join(lines)
 
 
+def write_figures(begin: str, end: str, figures: Path, measured_at: str, module: str) -> None:
+    """The reports a run saved into `figures` (FIGURES_ENV), written into README.md
+    between the markers, headed by the command that measured them."""
+    reports = [json.loads(line) for line in figures.read_text(encoding="utf-8").splitlines()]
+    invoked = " ".join([f"python -m {module}", *sys.argv[1:]])
+    write_readme(begin, end, readme_block(begin, end, reports, measured_at, invoked))
+    print(f"figures written into {README}")
+
+
 def write_readme(begin: str, end: str, block: str) -> None:
     """Replace what README.md holds between the markers with `block`."""
     text = README.read_text(encoding="utf-8")

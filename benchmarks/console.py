@@ -27,7 +27,6 @@ import json
 import os
 import random
 import secrets
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -44,9 +43,8 @@ from benchmarks.common import (
     Server,
     peak_rss_mib,
     percentile,
-    readme_block,
     setup_logging,
-    write_readme,
+    write_figures,
 )
 from benchmarks.ingest import MSGPACK, TOKEN_TTL_MS, now_ms
 from hq.api import create_app
@@ -325,14 +323,7 @@ def main() -> None:
             )
             against.report("HQ ingest with the report aggregates", args.against, compared).print()
         if args.readme:
-            reports = [json.loads(line) for line in figures.read_text(encoding="utf-8").splitlines()]
-            invoked = " ".join(["python -m benchmarks.console", *sys.argv[1:]])
-            write_readme(
-                README_BEGIN,
-                README_END,
-                readme_block(README_BEGIN, README_END, reports, measured_at, invoked),
-            )
-            print("figures written into README.md")
+            write_figures(README_BEGIN, README_END, figures, measured_at, "benchmarks.console")
 
 
 if __name__ == "__main__":

@@ -20,14 +20,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
-import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import FIGURES_ENV, README, Report, peak_rss_mib, readme_block, write_readme
+from benchmarks.common import FIGURES_ENV, Report, peak_rss_mib, write_figures
 from simulations.model import (
     HOUR_MS,
     MINUTE_MS,
@@ -142,11 +140,4 @@ if __name__ == "__main__":
         if args.readme:
             if not all(held):
                 raise SystemExit("an invariant was violated: README.md left as it was")
-            reports = [json.loads(line) for line in figures.read_text(encoding="utf-8").splitlines()]
-            invoked = " ".join(["python -m benchmarks.simulation", *sys.argv[1:]])
-            write_readme(
-                README_BEGIN,
-                README_END,
-                readme_block(README_BEGIN, README_END, reports, measured_at, invoked),
-            )
-            print(f"figures written into {README}")
+            write_figures(README_BEGIN, README_END, figures, measured_at, "benchmarks.simulation")

@@ -36,9 +36,9 @@ from hq.http_common import (
     period_query,
     sessions_checked,
 )
+from hq.sales_report import figures_json
 from hq.service import HQ, wall_ms
 from hq.setup import open_store, read_key
-from hq.storage.base import SalesTotals
 from protocol import messages
 from protocol.access import Scope, public, requires, signed_by_node
 from protocol.business_day import DEFAULT as DEFAULT_DAYS
@@ -158,7 +158,7 @@ async def sales_summary(request: web.Request) -> web.Response:
         {
             "branch": branch,
             **period,
-            **_totals_json(totals),
+            **figures_json(totals),
         }
     )
 
@@ -183,22 +183,10 @@ async def sales_by_branch(request: web.Request) -> web.Response:
             "from": first.isoformat(),
             "to": last.isoformat(),
             "branches": [
-                {"branch": code, **_totals_json(totals)} for code, totals in rows if branch in (None, code)
+                {"branch": code, **figures_json(totals)} for code, totals in rows if branch in (None, code)
             ],
         }
     )
-
-
-def _totals_json(totals: SalesTotals) -> dict[str, int]:
-    return {
-        "count": totals.count,
-        "total_fen": totals.total_fen,
-        "returns": totals.returns,
-        "returned_fen": totals.returned_fen,
-        "net_fen": totals.net_fen,
-        "cost_fen": totals.net_cost_fen,
-        "gross_profit_fen": totals.gross_profit_fen,
-    }
 
 
 @routes.get("/api/reports/top-ups")

@@ -83,6 +83,7 @@ class SaleRow:
     salesperson: str | None = None
     at_ms: int = 0  # when the till booked it, for the live view
     lines: tuple[GoodsLine, ...] = ()  # the goods sold, for the product reports
+    member_id: str | None = None  # the member it was sold to, for the reports by member and level
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,6 +418,7 @@ def _book_sale(
             entry.payload.get("salesperson"),
             entry.payload["at_ms"],
             goods,
+            entry.payload.get("member_id"),
         )
     )
 

@@ -1,6 +1,6 @@
-"""The sales report (FEATURES R2, and R5's profit by store, salesperson and product):
-a period's sales with customers' returns netted, grouped one way, compared with the
-period before and the same period a year earlier.
+"""The sales report (FEATURES R2, and R5: profit by store, salesperson, product, member
+and member level): a period's sales with customers' returns netted, grouped one way,
+compared with the period before and the same period a year earlier.
 
 Rules:
 1. Figures come from the aggregates HQ keeps at ingest (sales_daily,
@@ -9,7 +9,9 @@ Rules:
    the goods it gave back: takings go back when the money does.
 3. Grouped by day, branch or salesperson, a report counts every sale (a card's sale
    too); grouped by category or product, the goods sold at the till, whose line
-   count is units. Its totals and comparisons are of what its lines count.
+   count is units; grouped by member or level, members' sales only (a sale's level
+   is the one its member held when HQ booked it). Its totals and comparisons are of
+   what its lines count.
 4. Money stays integer fen; exports write yuan as exact text (CSV) or as fen shown
    with two decimals (XLSX).
 
@@ -28,7 +30,7 @@ from hq.errors import InvalidQuery
 from hq.storage.base import HQStore, ReportLine, SalesTotals
 
 PERIOD_KINDS = ("day", "week", "month", "quarter", "year", "custom")
-GROUPINGS = ("day", "branch", "category", "product", "salesperson")
+GROUPINGS = ("day", "branch", "category", "product", "salesperson", "member", "level")
 # A report's period runs at most a year and a day (a year's comparison, a leap year).
 MAX_PERIOD_DAYS = 366
 
@@ -193,6 +195,10 @@ async def _lines(
         return await store.sales_by_day(branch, first, last)
     if grouping == "salesperson":
         return await store.sales_by_salesperson(branch, first, last)
+    if grouping == "member":
+        return await store.sales_by_member(branch, first, last)
+    if grouping == "level":
+        return await store.sales_by_level(branch, first, last)
     if grouping == "branch":
         return [
             ReportLine(code, code, totals)
@@ -226,7 +232,7 @@ async def sales_report(
     if filters and grouping not in ("category", "product"):
         raise InvalidQuery("a category or product filter applies to the report by category or by product")
     lines = await _lines(store, grouping, branch, period, filters)
-    if grouping in ("category", "product"):
+    if grouping in ("category", "product", "member", "level"):
         previous = _summed(await _lines(store, grouping, branch, period.previous(), filters))
         earlier = _summed(await _lines(store, grouping, branch, period.year_earlier(), filters))
         totals = _summed(lines)

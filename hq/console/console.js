@@ -300,6 +300,9 @@ async function showReport() {
     compareBox(t("reports.year_earlier"), report.year_earlier),
   );
   document.getElementById("report-chart").replaceChildren(chart(report.lines, report.by === "day"));
+  const branch = query.get("branch");
+  const liability = await api(`/api/liability${branch ? `?branch=${encodeURIComponent(branch)}` : ""}`);
+  document.getElementById("liability").textContent = `${t("reports.liability")}: ${yuan(liability.total_fen)}`;
   const headings = [
     t(`by.${report.by}`),
     ...(report.by === "product" ? [t("col.name"), t("col.category")] : report.by === "day" ? [] : [t("col.name")]),

@@ -707,6 +707,14 @@ class HQStore(Protocol):
 
     async def category_names(self) -> dict[str, str]: ...
 
+    async def sales_by_member(self, branch: str | None, first_day: str, last_day: str) -> list[ReportLine]:
+        """Members' sales with returns netted, by member."""
+        ...
+
+    async def sales_by_level(self, branch: str | None, first_day: str, last_day: str) -> list[ReportLine]:
+        """Members' sales with returns netted, by the level the member held ('' for none)."""
+        ...
+
     async def joins_by_day(self, branch: str | None, first_day: str, last_day: str) -> list[tuple[str, int]]:
         """Members registered on each business day that had any."""
         ...

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from playwright.async_api import expect
 
+from hq.sales_report import GROUPINGS
 from tests.browser import chromium, logged_in_page, screenshot
 from tests.harness import Chain, clerk_login, hq_login, manager_login, sale
 from tests.sales_seed import members_and_purchases, seeded
@@ -115,7 +116,7 @@ def test_every_text_the_console_uses_is_translated_into_both_languages() -> None
     used = set(re.findall(r'data-i18n="([^"]+)"', page)) | set(re.findall(r'\bt\("([^"]+)"\)', script))
     # Keys built at run time: t(`kind.${...}`), t(`by.${...}`), t(`export.${...}`), ...
     used |= {f"kind.{kind}" for kind in ("sale", "return")}
-    used |= {f"by.{by}" for by in ("day", "branch", "category", "product", "salesperson")}
+    used |= {f"by.{by}" for by in GROUPINGS}
     used |= {
         f"export.{section}" for section in ("trend", "salespeople", "card_types", "suppliers", "documents")
     }
@@ -129,7 +130,8 @@ def test_every_text_the_console_uses_is_translated_into_both_languages() -> None
 
 async def test_the_members_purchases_and_inventory_pages_show_the_hand_computed_figures(chain: Chain) -> None:
     """The data set of tests.sales_seed.members_and_purchases: four members
-    joined, a gold card sold for 16,800 yuan; SUP-1 owed 200 yuan, credited 20, net 180,
+    joined, a gold card sold for 16,800 yuan and a stored-value card holding 1,000 yuan
+    (owed to its member: the liability); SUP-1 owed 200 yuan, credited 20, net 180,
     both documents booked by br01-manager. BR01's main warehouse holds the 18 cups kept,
     at 1,000 fen each, less the gold card's five gift boxes, which left it at their
     preset cost of 16,500 each into negative stock: 13 units, 18,000 - 82,500 = -645 yuan."""
@@ -150,6 +152,8 @@ async def test_the_members_purchases_and_inventory_pages_show_the_hand_computed_
         await expect(supplier).to_contain_text("¥180.00")
         await expect(page.locator("#purchases-documents tbody tr")).to_have_count(2)
         await expect(page.locator("#purchases-documents tbody")).to_contain_text(manager_login("BR01"))
+        await page.click("a[href='#reports']")  # the stored-value card's 1,000 yuan is owed
+        await expect(page.locator("#liability")).to_contain_text("¥1,000.00")
         await page.click("a[href='#inventory']")
         br01_main = page.locator("#inventory-warehouses tbody tr[data-key=BR01-MAIN]")
         await expect(br01_main).to_contain_text("-¥645.00")

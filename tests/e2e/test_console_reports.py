@@ -12,7 +12,7 @@ import aiohttp
 import openpyxl
 
 from protocol.business_day import DEFAULT as BUSINESS_DAY
-from tests.harness import Chain, clerk_login, log_in, manager_login
+from tests.harness import Chain, clerk_login, log_in, manager_login, sale, wait_until
 from tests.sales_seed import seeded
 
 REPORT = "/api/reports/sales"
@@ -91,6 +91,11 @@ async def test_a_store_manager_sees_their_own_store_and_a_clerk_no_report_nor_ex
     for path in (REPORT, EXPORT):
         async with chain.session.get(chain.hq.url + path, headers=clerk) as response:
             assert (response.status, (await response.json())["error"]) == (403, "forbidden"), path
+    # The warehouse role reads reports but exports none.
+    warehouse = {"Authorization": f"Bearer {await chain.hq_token('wh-sun', 'warehouse')}"}
+    assert (await chain.get(url, headers=warehouse))["totals"]["net_fen"] == 40_900
+    async with chain.session.get(chain.hq.url + EXPORT, headers=warehouse) as response:
+        assert (response.status, (await response.json())["error"]) == (403, "forbidden")
 
 
 async def test_the_export_is_the_report_with_its_filters_in_csv_and_xlsx(chain: Chain) -> None:
@@ -168,3 +173,38 @@ async def test_the_console_page_needs_a_log_in_and_its_assets_carry_no_data(chai
         for name in ("../api.py", "..%2Fapi.py", "missing.js", "__init__.py"):
             async with anonymous.get(chain.hq.url + "/console/" + name) as response:
                 assert response.status == 404, name
+
+
+async def test_profit_by_member_and_by_the_level_the_member_held(chain: Chain) -> None:
+    """By hand: Li Na buys two cups (5,000, cost 2,200) before she holds any level; HQ
+    grades her REGULAR; she buys a gift box (29,900, cost 16,500) and brings it back. A
+    soap sold to nobody is in neither report. By member: Li Na 2 sales, 1 return,
+    34,900 taken, 29,900 refunded, net 5,000, cost 2,200, profit 2,800. By level: none
+    5,000 (profit 2,800); REGULAR the gift box and its return, net 0."""
+    br01 = await chain.add_node("BR01")
+    member = (await chain.post(br01.url + "/api/members", {"name": "Li Na", "phone": "13900005555"}))["id"]
+    await chain.post(br01.url + "/api/sales", {**sale(("CUP-CERAMIC", 2)), "member_id": member})
+    await chain.post(br01.url + "/api/sales", sale(("SOAP-BAR", 1)))
+
+    async def sales_at_hq(count: int, returns: int = 0) -> bool:
+        summary = await chain.get(chain.hq.url + "/api/sales/summary")
+        return bool((summary["count"], summary["returns"]) == (count, returns))
+
+    await wait_until(lambda: sales_at_hq(2), "the first sales to reach HQ")
+    level = {"code": "REGULAR", "name": "Regular / 常客", "rank": 1, "min_visits": 1}
+    await chain.post(chain.hq.url + "/api/levels", level, status=200)
+    await chain.post(chain.hq.url + "/api/levels/grade", None, status=200)
+    box = await chain.post(br01.url + "/api/sales", {**sale(("GIFT-BOX", 1)), "member_id": member})
+    await chain.post(f"{br01.url}/api/sales/{box['id']}/returns", {"lines": [{"line_no": 0, "qty": 1}]})
+    await wait_until(lambda: sales_at_hq(3, 1), "the gift box and its return to reach HQ")
+
+    by_member = await chain.get(chain.hq.url + REPORT, params={"by": "member"})
+    assert [(line["key"], line["label"], figures(line)) for line in by_member["lines"]] == [
+        (member, "Li Na", (2, 1, 34_900, 29_900, 5_000, 2_200, 2_800))
+    ]
+    by_level = await chain.get(chain.hq.url + REPORT, params={"by": "level"})
+    assert [(line["key"], figures(line)) for line in by_level["lines"]] == [
+        ("", (1, 0, 5_000, 0, 5_000, 2_200, 2_800)),
+        ("REGULAR", (1, 1, 29_900, 29_900, 0, 0, 0)),
+    ]
+    assert by_level["totals"]["net_fen"] == 5_000  # members' sales only: not the soap

@@ -305,6 +305,12 @@ class SqliteHQStore:
     async def category_names(self) -> dict[str, str]:
         return await self._read(reports.category_names)
 
+    async def sales_by_member(self, branch: str | None, first_day: str, last_day: str) -> list[ReportLine]:
+        return await self._read(reports.sales_by_member, branch, first_day, last_day)
+
+    async def sales_by_level(self, branch: str | None, first_day: str, last_day: str) -> list[ReportLine]:
+        return await self._read(reports.sales_by_level, branch, first_day, last_day)
+
     async def joins_by_day(self, branch: str | None, first_day: str, last_day: str) -> list[tuple[str, int]]:
         return await self._read(reports.joins_by_day, branch, first_day, last_day)
 

@@ -19,10 +19,21 @@ def record_sales(conn: Connection, sales: Sequence[SaleRow]) -> None:
     if not sales:
         return
     conn.executemany(
-        "INSERT INTO sales (origin, sale_id, seq, day, total_fen, line_count, cost_fen, salesperson, at_ms)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO sales (origin, sale_id, seq, day, total_fen, line_count, cost_fen, salesperson, at_ms,"
+        " member_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            (s.origin, s.sale_id, s.seq, s.day, s.total_fen, s.line_count, s.cost_fen, s.salesperson, s.at_ms)
+            (
+                s.origin,
+                s.sale_id,
+                s.seq,
+                s.day,
+                s.total_fen,
+                s.line_count,
+                s.cost_fen,
+                s.salesperson,
+                s.at_ms,
+                s.member_id,
+            )
             for s in sales
         ],
     )
@@ -47,6 +58,24 @@ def record_sales(conn: Connection, sales: Sequence[SaleRow]) -> None:
             ).items()
         ],
     )
+    members = _summed(
+        ((s.origin, s.day, s.member_id), s.total_fen, s.cost_fen) for s in sales if s.member_id is not None
+    )
+    if members:
+        # Under the level the member holds as HQ books the sale.
+        conn.executemany(
+            "INSERT INTO member_daily (branch, day, member_id, level, count, total_fen, cost_fen, returns,"
+            " returned_fen, returned_cost_fen)"
+            " SELECT ?, ?, ?, COALESCE((SELECT level FROM member_levels WHERE member_id = ?), ''), ?, ?, ?,"
+            " 0, 0, 0 WHERE true ON CONFLICT (day, branch, member_id, level) DO UPDATE"
+            " SET count = member_daily.count + excluded.count,"
+            " total_fen = member_daily.total_fen + excluded.total_fen,"
+            " cost_fen = member_daily.cost_fen + excluded.cost_fen",
+            [
+                (branch, day, member, member, count, fen, cost)
+                for (branch, day, member), (count, fen, cost) in members.items()
+            ],
+        )
     _record_goods(
         conn,
         [
@@ -126,6 +155,18 @@ def record_returns(conn: Connection, returns: Sequence[ReturnRow]) -> None:
         " returned_fen = salesperson_daily.returned_fen + excluded.returned_fen,"
         " returned_cost_fen = salesperson_daily.returned_cost_fen + excluded.returned_cost_fen",
         [(r.origin, r.day, r.origin, r.sale_id, r.refund_fen, r.cost_fen) for r in returns],
+    )
+    # Netted from the member the sale was made to, under the level they hold now.
+    conn.executemany(
+        "INSERT INTO member_daily (branch, day, member_id, level, count, total_fen, cost_fen, returns,"
+        " returned_fen, returned_cost_fen)"
+        " SELECT ?, ?, s.member_id, COALESCE(l.level, ''), 0, 0, 0, 1, ?, ?"
+        " FROM sales s LEFT JOIN member_levels l ON l.member_id = s.member_id"
+        " WHERE s.origin = ? AND s.sale_id = ? AND s.member_id IS NOT NULL"
+        " ON CONFLICT (day, branch, member_id, level) DO UPDATE SET returns = member_daily.returns + 1,"
+        " returned_fen = member_daily.returned_fen + excluded.returned_fen,"
+        " returned_cost_fen = member_daily.returned_cost_fen + excluded.returned_cost_fen",
+        [(r.origin, r.day, r.refund_fen, r.cost_fen, r.origin, r.sale_id) for r in returns],
     )
     _record_goods(
         conn,
@@ -326,3 +367,27 @@ def cards_by_type(
         (first_day, last_day, branch, branch),
     )
     return [(str(code), str(name), int(cards), int(fen)) for code, name, cards, fen in rows]
+
+
+def sales_by_member(conn: Connection, branch: str | None, first_day: str, last_day: str) -> list[ReportLine]:
+    """Members' sales with returns netted, by member, with the member's name."""
+    rows = conn.execute(
+        f"SELECT d.member_id, COALESCE(m.name, d.member_id), {_TOTALS.replace('SUM(', 'SUM(d.')}"
+        " FROM member_daily d LEFT JOIN members m ON m.id = d.member_id"
+        f" WHERE d.day >= ? AND d.day <= ? AND {_BRANCH.replace('branch', 'd.branch')}"
+        " GROUP BY d.member_id, m.name",
+        (first_day, last_day, branch, branch),
+    )
+    return [ReportLine(str(member), str(name), _totals(figures)) for member, name, *figures in rows]
+
+
+def sales_by_level(conn: Connection, branch: str | None, first_day: str, last_day: str) -> list[ReportLine]:
+    """Members' sales with returns netted, by the level the member held ('' for none)."""
+    rows = conn.execute(
+        f"SELECT d.level, COALESCE(l.name, d.level), {_TOTALS.replace('SUM(', 'SUM(d.')}"
+        " FROM member_daily d LEFT JOIN levels l ON l.code = d.level"
+        f" WHERE d.day >= ? AND d.day <= ? AND {_BRANCH.replace('branch', 'd.branch')}"
+        " GROUP BY d.level, l.name",
+        (first_day, last_day, branch, branch),
+    )
+    return [ReportLine(str(level), str(name), _totals(figures)) for level, name, *figures in rows]

@@ -443,7 +443,8 @@ MIGRATIONS: tuple[str, ...] = (
     # console in (none: zh-CN). Each branch's business day (protocol.business_day; null:
     # DEFAULT), which its sales count on from here on: those before stay on UTC days.
     # Members registered and cards sold by day (the members report), from here on; and
-    # the operator who booked each payable document ('' before this).
+    # the operator who booked each payable document ('' before this). Members' sales by
+    # day, member and the level the member held when HQ booked the sale ('' for none).
     """
     ALTER TABLE sales ADD COLUMN at_ms INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE sale_returns ADD COLUMN at_ms INTEGER NOT NULL DEFAULT 0;
@@ -496,7 +497,21 @@ MIGRATIONS: tuple[str, ...] = (
         price_fen INTEGER NOT NULL,
         PRIMARY KEY (day, branch, card_type)
     ) WITHOUT ROWID;
-    ALTER TABLE payables ADD COLUMN operator TEXT NOT NULL DEFAULT ''
+    ALTER TABLE payables ADD COLUMN operator TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sales ADD COLUMN member_id TEXT;
+    CREATE TABLE member_daily (
+        branch TEXT NOT NULL,
+        day TEXT NOT NULL,
+        member_id TEXT NOT NULL,
+        level TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        total_fen INTEGER NOT NULL,
+        cost_fen INTEGER NOT NULL,
+        returns INTEGER NOT NULL,
+        returned_fen INTEGER NOT NULL,
+        returned_cost_fen INTEGER NOT NULL,
+        PRIMARY KEY (day, branch, member_id, level)
+    ) WITHOUT ROWID
     """,
 )
 
