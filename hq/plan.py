@@ -308,7 +308,12 @@ def _day_of(plan: Plan, entry: Entry, at_ms: int) -> str:
 
 def _days_set(plan: Plan, entry: Entry) -> None:
     payload = entry.payload
-    days = BusinessDay(payload["timezone"], payload["starts_at"])  # MalformedMessage: no such zone
+    try:
+        days = BusinessDay(payload["timezone"], payload["starts_at"])
+    except MalformedMessage as refusal:
+        # The contract takes any zone name (a newer tz database may know more), so a
+        # zone HQ's does not know is HQ's own bound: set aside, the log flows on.
+        raise OutOfBounds(f"entry {entry.origin}#{entry.seq} (branch/business_day): {refusal}") from None
     plan.days = days
     plan.days_set = (entry.origin, days)
 

@@ -24,7 +24,15 @@ from protocol import access
 from tests.harness import Chain, clerk_login, log_in, manager_login
 
 # A load balancer asks /api/health, which answers only whether the store answers.
-PUBLIC = {("POST", "/api/login"), ("POST", "/api/enroll"), ("GET", "/login"), ("GET", "/api/health")}
+PUBLIC = {
+    ("POST", "/api/login"),
+    ("POST", "/api/enroll"),
+    ("GET", "/login"),
+    ("GET", "/api/health"),
+    # The console's scripts, style, texts and CJK font: no figure and no member data.
+    ("GET", "/console/{name}"),
+    ("GET", "/console/font/cjk.ttf"),
+}
 SIGNED = {
     ("POST", "/api/push"),
     ("GET", "/api/feed"),

@@ -94,8 +94,8 @@ async def test_hq_dropping_a_stores_card_spends_is_caught(monkeypatch: pytest.Mo
 
     real_plan = hq.plan.plan_entries
 
-    def drops_br02_spends(entries: Any) -> Plan:
-        plan = real_plan(entries)
+    def drops_br02_spends(entries: Any, *days: Any) -> Plan:
+        plan = real_plan(entries, *days)
         plan.directory = [
             write
             for write in plan.directory

@@ -101,8 +101,8 @@ async def test_sales_dropped_by_a_broken_ingest_are_caught(monkeypatch: pytest.M
 
     real_plan = hq.plan.plan_entries
 
-    def loses_every_fifth_sale(entries: Any) -> hq.plan.Plan:
-        plan = real_plan(entries)
+    def loses_every_fifth_sale(entries: Any, *days: Any) -> hq.plan.Plan:
+        plan = real_plan(entries, *days)
         plan.sales = [s for n, s in enumerate(plan.sales) if n % 5 != 4]
         return plan
 
