@@ -17,6 +17,7 @@ from node.config import load_config, save_config
 from protocol.business_day import DEFAULT, BusinessDay
 from protocol.errors import MalformedMessage
 from tests.harness import Chain, hq_rows, sale, wait_until
+from tests.sse import events
 
 
 def late_start() -> BusinessDay:
@@ -75,6 +76,12 @@ async def test_a_sale_before_the_days_start_counts_on_the_day_before_everywhere(
     assert [(line["key"], line["net_fen"]) for line in report["lines"]] == [(business_day.isoformat(), 5_000)]
     hq_day = await chain.get(chain.hq.url + "/api/sales/summary", params=day)
     assert (hq_day["count"], hq_day["net_fen"]) == (1, 5_000)
+    # The console's figures show the branch's own day so far, the sale in it.
+    async with chain.session.get(chain.hq.url + "/api/live") as response:
+        event, _, figures = await anext(events(response))
+    assert event == "figures"
+    (row,) = [b for b in figures["branches"] if b["code"] == "BR01"]
+    assert (row["day"], row["count"], row["net_fen"]) == (business_day.isoformat(), 1, 5_000)
     assert sold["id"]
 
     # Restarted with the same settings, the node writes nothing more.

@@ -6,36 +6,15 @@ stream carries their own branch only; a bad cursor is refused."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Any
-
-import aiohttp
 
 from hq.live import Cursor, stamped
 from hq.storage.base import LiveSale
 from tests.harness import WAIT_BOUND_S, Chain, log_in, manager_login, sale, wait_until
+from tests.sse import events
 
 LIVE = "/api/live"
-
-
-async def events(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, str | None, Any]]:
-    """(event, id, data) of each event the stream sends, as a browser's EventSource parses them."""
-    event: str = "message"
-    event_id: str | None = None
-    data: list[str] = []
-    async for raw in response.content:
-        line = raw.decode().rstrip("\n")
-        if not line:
-            if data:
-                yield event, event_id, json.loads("\n".join(data))
-            event, event_id, data = "message", None, []
-        elif line.startswith("event: "):
-            event = line[7:]
-        elif line.startswith("id: "):
-            event_id = line[4:]
-        elif line.startswith("data: "):
-            data.append(line[6:])
 
 
 async def next_sale(stream: AsyncIterator[tuple[str, str | None, Any]]) -> tuple[str | None, Any]:
