@@ -85,8 +85,9 @@ async def members_and_purchases(chain: Chain) -> None:
       second; BR02 registers one, credited to BR02-S01.
       So: 4 members joined this month, none the month before; per salesperson BR01-S01 2,
       nobody 1, BR02-S01 1; cards: one gold (16,800 yuan), one stored-value (1,000 yuan).
-    - BR01 (as br01-manager) receives 20 cups from SUP-1 at 1,000 (20,000 owed) and sends
-      two back against that receipt (2,000 credited): SUP-1 net 18,000, two documents,
+    - BR01 (as br01-manager) receives 20 cups from SUP-1 at 1,000 (20,000 owed), sends
+      two back against that receipt (2,000 credited) and receives 5 soaps at 450 (2,250):
+      SUP-1 two receipts of 22,250, one return of 2,000, net 20,250; three documents,
       each booked by br01-manager.
     """
     br01 = await chain.add_node("BR01")
@@ -126,6 +127,8 @@ async def members_and_purchases(chain: Chain) -> None:
         br01.url + "/api/purchase-returns",
         {"supplier": "SUP-1", "receipt_id": receipt["id"], "lines": [{"sku": "CUP-CERAMIC", "qty": 2}]},
     )
+    soaps = {"supplier": "SUP-1", "lines": [{"sku": "SOAP-BAR", "qty": 5, "unit_cost_fen": 450}]}
+    await chain.post(br01.url + "/api/receipts", soaps)
 
     async def all_at_hq() -> bool:
         for code in ("BR01", "BR02"):

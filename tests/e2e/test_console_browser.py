@@ -131,10 +131,11 @@ def test_every_text_the_console_uses_is_translated_into_both_languages() -> None
 async def test_the_members_purchases_and_inventory_pages_show_the_hand_computed_figures(chain: Chain) -> None:
     """The data set of tests.sales_seed.members_and_purchases: four members
     joined, a gold card sold for 16,800 yuan and a stored-value card holding 1,000 yuan
-    (owed to its member: the liability); SUP-1 owed 200 yuan, credited 20, net 180,
-    both documents booked by br01-manager. BR01's main warehouse holds the 18 cups kept,
-    at 1,000 fen each, less the gold card's five gift boxes, which left it at their
-    preset cost of 16,500 each into negative stock: 13 units, 18,000 - 82,500 = -645 yuan."""
+    (owed to its member: the liability); SUP-1 owed 222.50 yuan, credited 20, net 202.50,
+    three documents booked by br01-manager. BR01's main warehouse holds the 18 cups kept
+    (1,000 fen each) and 5 soaps (450 each), less the gold card's five gift boxes, which
+    left it at their preset cost of 16,500 each into negative stock: 18 units,
+    18,000 + 2,250 - 82,500 = -622.50 yuan."""
     await members_and_purchases(chain)
     async with chromium() as browser:
         page = await logged_in_page(browser, chain.hq.url, hq_login())
@@ -147,15 +148,15 @@ async def test_the_members_purchases_and_inventory_pages_show_the_hand_computed_
         await screenshot(page, "console-members-zh")
         await page.click("a[href='#purchases']")
         supplier = page.locator("#purchases-suppliers tbody tr[data-key=SUP-1]")
-        await expect(supplier).to_contain_text("¥200.00")
+        await expect(supplier).to_contain_text("¥222.50")
         await expect(supplier).to_contain_text("¥20.00")
-        await expect(supplier).to_contain_text("¥180.00")
-        await expect(page.locator("#purchases-documents tbody tr")).to_have_count(2)
+        await expect(supplier).to_contain_text("¥202.50")
+        await expect(page.locator("#purchases-documents tbody tr")).to_have_count(3)
         await expect(page.locator("#purchases-documents tbody")).to_contain_text(manager_login("BR01"))
         await page.click("a[href='#reports']")  # the stored-value card's 1,000 yuan is owed
         await expect(page.locator("#liability")).to_contain_text("¥1,000.00")
         await page.click("a[href='#inventory']")
         br01_main = page.locator("#inventory-warehouses tbody tr[data-key=BR01-MAIN]")
-        await expect(br01_main).to_contain_text("-¥645.00")
-        await expect(br01_main).to_contain_text("13")
-        await expect(page.locator("#inventory-total")).to_contain_text("-¥645.00")
+        await expect(br01_main).to_contain_text("-¥622.50")
+        await expect(br01_main).to_contain_text("18")
+        await expect(page.locator("#inventory-total")).to_contain_text("-¥622.50")

@@ -151,7 +151,8 @@ def record_returns(conn: Connection, returns: Sequence[ReturnRow]) -> None:
         " returned_fen, returned_cost_fen)"
         " SELECT ?, ?, COALESCE((SELECT salesperson FROM sales WHERE origin = ? AND sale_id = ?), ''),"
         " 0, 0, 0, 1, ?, ? WHERE true"
-        " ON CONFLICT (day, branch, salesperson) DO UPDATE SET returns = salesperson_daily.returns + 1,"
+        " ON CONFLICT (day, branch, salesperson) DO UPDATE"
+        " SET returns = salesperson_daily.returns + excluded.returns,"
         " returned_fen = salesperson_daily.returned_fen + excluded.returned_fen,"
         " returned_cost_fen = salesperson_daily.returned_cost_fen + excluded.returned_cost_fen",
         [(r.origin, r.day, r.origin, r.sale_id, r.refund_fen, r.cost_fen) for r in returns],
@@ -163,7 +164,8 @@ def record_returns(conn: Connection, returns: Sequence[ReturnRow]) -> None:
         " SELECT ?, ?, s.member_id, COALESCE(l.level, ''), 0, 0, 0, 1, ?, ?"
         " FROM sales s LEFT JOIN member_levels l ON l.member_id = s.member_id"
         " WHERE s.origin = ? AND s.sale_id = ? AND s.member_id IS NOT NULL"
-        " ON CONFLICT (day, branch, member_id, level) DO UPDATE SET returns = member_daily.returns + 1,"
+        " ON CONFLICT (day, branch, member_id, level) DO UPDATE"
+        " SET returns = member_daily.returns + excluded.returns,"
         " returned_fen = member_daily.returned_fen + excluded.returned_fen,"
         " returned_cost_fen = member_daily.returned_cost_fen + excluded.returned_cost_fen",
         [(r.origin, r.day, r.refund_fen, r.cost_fen, r.origin, r.sale_id) for r in returns],
