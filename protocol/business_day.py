@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from protocol.errors import MalformedMessage
 
 MAX_ZONE_CHARS = 64
+_ONE_DAY = datetime.timedelta(days=1)
 
 
 @functools.lru_cache(maxsize=64)
@@ -63,20 +64,33 @@ class BusinessDay:
         return datetime.time.fromisoformat(self.starts_at)
 
     def day_of(self, at_ms: int) -> datetime.date:
-        """The business day a moment falls on (rule 1)."""
-        local = datetime.datetime.fromtimestamp(at_ms / 1000, self.zone)
-        start = self._start
-        day = local.date()
-        return day - datetime.timedelta(days=1) if local.time() < start else day
+        """The business day a moment falls on (rule 1): the one whose bounds hold it.
+        Read off the bounds, not the local clock, so a day that starts in an hour the
+        clocks skip or repeat still tiles the time line with its neighbours."""
+        day = datetime.datetime.fromtimestamp(at_ms / 1000, self.zone).date()
+        start_ms, end_ms = self.bounds_ms(day)
+        if at_ms < start_ms:
+            return day - _ONE_DAY
+        if at_ms >= end_ms:
+            return day + _ONE_DAY
+        return day
 
     def day_text(self, at_ms: int) -> str:
-        return self.day_of(at_ms).isoformat()
+        """day_of as text. The day last asked for is remembered with its bounds: HQ asks
+        for a batch's sales one after another, nearly all on one day."""
+        last = _LAST_DAY.get(self)
+        if last is not None and last[0] <= at_ms < last[1]:
+            return last[2]
+        day = self.day_of(at_ms)
+        start_ms, end_ms = self.bounds_ms(day)
+        _LAST_DAY[self] = (start_ms, end_ms, day.isoformat())
+        return day.isoformat()
 
     def bounds_ms(self, day: datetime.date) -> tuple[int, int]:
         """[start, end) of business day `day`, in epoch milliseconds. A day that DST
         shortens or lengthens is as long as the clocks make it."""
         start = datetime.datetime.combine(day, self._start, self.zone)
-        end = datetime.datetime.combine(day + datetime.timedelta(days=1), self._start, self.zone)
+        end = datetime.datetime.combine(day + _ONE_DAY, self._start, self.zone)
         return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
 
     def as_json(self) -> dict[str, str]:
@@ -84,3 +98,6 @@ class BusinessDay:
 
 
 DEFAULT = BusinessDay()
+# Each rule's last day: (start ms, end ms, the day). Written and read whole, so a
+# thread that reads another's entry reads one that holds.
+_LAST_DAY: dict[BusinessDay, tuple[int, int, str]] = {}

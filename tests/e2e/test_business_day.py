@@ -115,6 +115,10 @@ def test_a_moment_falls_in_the_bounds_of_its_business_day(
     day = days.day_of(at_ms)
     start, end = days.bounds_ms(day)
     assert start <= at_ms < end
+    # And the bounds hold that day only: every moment in them is put on it (day_text
+    # remembers a day's bounds and answers from them).
+    assert days.day_of(start) == day == days.day_of(end - 1)
+    assert days.day_text(at_ms) == day.isoformat() == days.day_text(start) == days.day_text(end - 1)
     local = datetime.datetime.fromtimestamp(at_ms / 1000, days.zone).date()
     assert day in (local, local - datetime.timedelta(days=1))
 
@@ -138,3 +142,23 @@ def test_a_bad_business_day_is_refused_with_what_is_wrong() -> None:
     for starts in ("24:00", "4:00", "04:00:00", "noon"):
         with pytest.raises(MalformedMessage, match="starts at HH:MM"):
             BusinessDay("UTC", starts)
+
+
+@pytest.mark.parametrize("starts_at", ["02:30", "01:30", "00:00"])
+def test_days_that_start_in_an_hour_the_clocks_skip_or_repeat_still_tile_time(starts_at: str) -> None:
+    """New York's clocks skip 02:00-03:00 on 8 March 2026 and repeat 01:00-02:00 on 1
+    November. Every quarter hour across both weeks is on exactly one business day,
+    whose bounds hold it, and consecutive days meet with no gap and no overlap."""
+    days = BusinessDay("America/New_York", starts_at)
+    for week in (
+        datetime.datetime(2026, 3, 5, tzinfo=datetime.UTC),
+        datetime.datetime(2026, 10, 29, tzinfo=datetime.UTC),
+    ):
+        first_ms = int(week.timestamp() * 1000)
+        for quarter in range(7 * 24 * 4):
+            at_ms = first_ms + quarter * 900_000
+            day = days.day_of(at_ms)
+            start, end = days.bounds_ms(day)
+            assert start <= at_ms < end, (starts_at, at_ms)
+            assert days.bounds_ms(day + datetime.timedelta(days=1))[0] == end
+            assert days.day_text(at_ms) == day.isoformat()
