@@ -17,7 +17,7 @@ from aiohttp import web
 
 from hq import export, live, member_report, purchase_report
 from hq.errors import InvalidQuery, NotFound
-from hq.http_common import ACTOR, HQ_KEY, branch_scope, day_query, json_body, session_token
+from hq.http_common import ACTOR, HQ_KEY, branch_scope, day_query, int_query, json_body, session_token
 from hq.member_report import members_report
 from hq.sales_report import GROUPINGS, Period, SalesReport, period_of, sales_report
 from hq.service import wall_ms
@@ -221,6 +221,41 @@ async def members_report_export(request: web.Request) -> web.Response:
     report = await members_report(request.app[HQ_KEY].store, _period_query(request), branch_scope(request))
     name = f"members-{section}-{report.branch or 'all'}-{report.period.first}-{report.period.last}"
     return _download(request, fmt, name, *report.table(section))
+
+
+# The churn warning looks back at most this far, and lists at most this many members.
+MAX_CHURN_DAYS = 3650
+MAX_LAPSED = 500
+
+
+@routes.get("/api/reports/churn")
+@requires("members:view", Scope.STORE)
+async def churn_warning(request: web.Request) -> web.Response:
+    """Members who have not visited (bought) for ?days= days (90 by default): at the
+    operator's branch for a branch's operator, anywhere for HQ (?branch= narrows)."""
+    days = int_query(request, "days", 90)
+    if not 1 <= days <= MAX_CHURN_DAYS:
+        raise InvalidQuery(f"days must be 1 to {MAX_CHURN_DAYS}")
+    now = wall_ms()
+    branch = branch_scope(request)
+    found = await request.app[HQ_KEY].store.lapsed_members(branch, now - days * 86_400_000, MAX_LAPSED)
+    return web.json_response(
+        {
+            "branch": branch,
+            "days": days,
+            "members": [
+                {
+                    "member_id": member,
+                    "name": name,
+                    "home_branch": home,
+                    "last_visit_ms": last,
+                    "days_since": (now - last) // 86_400_000,
+                    "visits": visits,
+                }
+                for member, name, home, last, visits in found
+            ],
+        }
+    )
 
 
 @routes.get("/api/reports/purchases")

@@ -387,6 +387,28 @@ async function showMembers() {
     }),
   );
   exportLinks(query);
+  if (permitted("members:view")) await showChurn(query.get("branch"));
+}
+
+async function showChurn(branch) {
+  const days = document.getElementById("churn-days").value || "90";
+  const params = new URLSearchParams({ days });
+  if (branch) params.set("branch", branch);
+  const { members } = await api(`/api/reports/churn?${params}`);
+  document.querySelector("#churn tbody").replaceChildren(
+    ...members.map((m) => {
+      const tr = row(
+        m.member_id,
+        m.name,
+        m.home_branch,
+        new Date(m.last_visit_ms).toISOString().slice(0, 10),
+        cell(String(m.days_since), "n bad"),
+        cell(String(m.visits), "n"),
+      );
+      tr.dataset.key = m.member_id;
+      return tr;
+    }),
+  );
 }
 
 async function showPurchases() {
@@ -542,6 +564,7 @@ async function start() {
   };
   form.period.addEventListener("change", custom);
   custom();
+  document.getElementById("churn-days")?.addEventListener("change", () => showMembers());
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     PERIODIC[state.section]?.();

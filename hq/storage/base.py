@@ -707,6 +707,13 @@ class HQStore(Protocol):
 
     async def category_names(self) -> dict[str, str]: ...
 
+    async def lapsed_members(
+        self, branch: str | None, before_ms: int, limit: int
+    ) -> list[tuple[str, str, str, int, int]]:
+        """Members whose last visit was before `before_ms`: (member, name, home branch,
+        last visit ms, visits), the longest lapsed first."""
+        ...
+
     async def sales_by_member(self, branch: str | None, first_day: str, last_day: str) -> list[ReportLine]:
         """Members' sales with returns netted, by member."""
         ...

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 
-from tests.harness import Chain, clerk_login, log_in, manager_login
+from tests.harness import Chain, clerk_login, hq_edit, hq_rows, log_in, manager_login, sale, wait_until
 from tests.sales_seed import GOLD, STORED, members_and_purchases
 
 
@@ -64,3 +64,34 @@ async def test_the_purchases_report_names_who_booked_each_document(chain: Chain)
         chain.hq.url + "/api/reports/purchases/export", params={"section": "invoices"}
     ) as response:
         assert (response.status, (await response.json())["error"]) == (400, "invalid_query")
+
+
+async def test_the_churn_warning_lists_members_who_stopped_coming(chain: Chain) -> None:
+    """Two members buy at BR01; one's visit is moved 100 days back (as if she last came
+    then). Not seen for 90 days: she alone, 100 days since, one visit. Not seen for 101
+    days: nobody. BR02's manager, whose branch she never visited, gets nobody."""
+    br01 = await chain.add_node("BR01")
+    await chain.add_node("BR02")
+    lapsed = (await chain.post(br01.url + "/api/members", {"name": "Wu Fang", "phone": "13900007001"}))["id"]
+    regular = (await chain.post(br01.url + "/api/members", {"name": "He Lei", "phone": "13900007002"}))["id"]
+    for member in (lapsed, regular):
+        await chain.post(br01.url + "/api/sales", {**sale(("SOAP-BAR", 1)), "member_id": member})
+
+    async def visits_at_hq() -> bool:
+        return len(await hq_rows(chain, "SELECT 1 FROM member_sales")) == 2
+
+    await wait_until(visits_at_hq, "both visits to reach HQ")
+    await hq_edit(
+        chain, "UPDATE member_sales SET at_ms = at_ms - ? WHERE member_id = ?", 100 * 86_400_000, lapsed
+    )
+    url = chain.hq.url + "/api/reports/churn"
+    found = (await chain.get(url, params={"days": "90"}))["members"]
+    assert [(m["member_id"], m["name"], m["days_since"], m["visits"]) for m in found] == [
+        (lapsed, "Wu Fang", 100, 1)
+    ]
+    assert (await chain.get(url, params={"days": "101"}))["members"] == []
+    manager = {"Authorization": f"Bearer {await log_in(chain.hq.url, manager_login('BR02'))}"}
+    assert (await chain.get(url, params={"days": "90"}, headers=manager))["members"] == []
+    for days in ("0", "3651", "x"):
+        async with chain.session.get(url, params={"days": days}) as response:
+            assert (response.status, (await response.json())["error"]) == (400, "invalid_query"), days

@@ -305,6 +305,11 @@ class SqliteHQStore:
     async def category_names(self) -> dict[str, str]:
         return await self._read(reports.category_names)
 
+    async def lapsed_members(
+        self, branch: str | None, before_ms: int, limit: int
+    ) -> list[tuple[str, str, str, int, int]]:
+        return await self._read(member_stats.lapsed, branch, before_ms, limit)
+
     async def sales_by_member(self, branch: str | None, first_day: str, last_day: str) -> list[ReportLine]:
         return await self._read(reports.sales_by_member, branch, first_day, last_day)
 

@@ -127,3 +127,19 @@ def _chunks(ids: Sequence[str]) -> Iterator[tuple[str, Sequence[str]]]:
     for start in range(0, len(ids), SQL_CHUNK):
         chunk = ids[start : start + SQL_CHUNK]
         yield ",".join("?" * len(chunk)), chunk
+
+
+def lapsed(
+    conn: Connection, branch: str | None, before_ms: int, limit: int
+) -> list[tuple[str, str, str, int, int]]:
+    """Members whose last visit (at `branch`, or anywhere) was before `before_ms`, the
+    longest lapsed first: (member, name, home branch, last visit ms, visits)."""
+    rows = conn.execute(
+        "SELECT s.member_id, COALESCE(m.name, ''), COALESCE(m.home_branch, ''), MAX(s.at_ms), COUNT(*)"
+        " FROM member_sales s LEFT JOIN members m ON m.id = s.member_id"
+        " WHERE CAST(? AS TEXT) IS NULL OR s.origin = ?"
+        " GROUP BY s.member_id, m.name, m.home_branch HAVING MAX(s.at_ms) < ?"
+        " ORDER BY MAX(s.at_ms), s.member_id LIMIT ?",
+        (branch, branch, before_ms, limit),
+    )
+    return [(str(a), str(b), str(c), int(d), int(e)) for a, b, c, d, e in rows]
