@@ -223,6 +223,17 @@ async def members_report_export(request: web.Request) -> web.Response:
     return _download(request, fmt, name, *report.table(section))
 
 
+@routes.post("/api/reports/rebuild")
+@requires("replication:edit", Scope.HQ)
+async def rebuild_reports(request: web.Request) -> web.Response:
+    """Derive the report tables afresh from every entry HQ holds: after an upgrade that
+    adds an aggregate, so the entries taken in before it count too. One transaction;
+    ingest waits for it."""
+    replayed = await request.app[HQ_KEY].store.rebuild_reports()
+    log.warning("%s rebuilt the report tables from %d entries", request[ACTOR].login, replayed)
+    return web.json_response({"replayed": replayed})
+
+
 # The churn warning looks back at most this far, and lists at most this many members.
 MAX_CHURN_DAYS = 3650
 MAX_LAPSED = 500

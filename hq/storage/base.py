@@ -707,6 +707,10 @@ class HQStore(Protocol):
 
     async def category_names(self) -> dict[str, str]: ...
 
+    async def rebuild_reports(self) -> int:
+        """Derive the report tables afresh from the entries held; the entries replayed."""
+        ...
+
     async def lapsed_members(
         self, branch: str | None, before_ms: int, limit: int
     ) -> list[tuple[str, str, str, int, int]]:

@@ -305,6 +305,9 @@ class SqliteHQStore:
     async def category_names(self) -> dict[str, str]:
         return await self._read(reports.category_names)
 
+    async def rebuild_reports(self) -> int:
+        return await self._tx(reports.rebuild)
+
     async def lapsed_members(
         self, branch: str | None, before_ms: int, limit: int
     ) -> list[tuple[str, str, str, int, int]]:
