@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hq import export, live, member_report, purchase_report
+from hq import export, live, member_report, purchase_report, stock_report
 from hq.errors import InvalidQuery, NotFound
 from hq.http_common import ACTOR, HQ_KEY, branch_scope, day_query, int_query, json_body, session_token
 from hq.member_report import members_report
@@ -23,6 +23,7 @@ from hq.sales_report import GROUPINGS, Period, SalesReport, period_of, sales_rep
 from hq.service import wall_ms
 from protocol.access import Scope, logged_in, public, requires
 from protocol.business_day import DEFAULT as DEFAULT_DAYS
+from protocol.codec import check_branch_code
 from protocol.errors import NotLoggedIn
 
 log = logging.getLogger(__name__)
@@ -232,6 +233,26 @@ async def rebuild_reports(request: web.Request) -> web.Response:
     replayed = await request.app[HQ_KEY].store.rebuild_reports()
     log.warning("%s rebuilt the report tables from %d entries", request[ACTOR].login, replayed)
     return web.json_response({"replayed": replayed})
+
+
+MAX_PACE_DAYS = 366
+
+
+@routes.get("/api/reports/stock")
+@requires("stock:view", Scope.HQ)
+async def stock_ranking(request: web.Request) -> web.Response:
+    """Each product's stock against its pace of sale over the last ?days= (30), with
+    its days of cover, the date it reaches its lower limit, and its turnover; ?branch=
+    for one branch's warehouses. The soonest warning first."""
+    days = int_query(request, "days", 30)
+    if not 1 <= days <= MAX_PACE_DAYS:
+        raise InvalidQuery(f"days must be 1 to {MAX_PACE_DAYS}")
+    branch = request.query.get("branch")
+    if branch is not None:
+        branch = check_branch_code(branch)
+    today = DEFAULT_DAYS.day_of(wall_ms())
+    report = await stock_report.stock_report(request.app[HQ_KEY].store, today, days, branch)
+    return web.json_response(report.as_json())
 
 
 # The churn warning looks back at most this far, and lists at most this many members.

@@ -105,11 +105,41 @@ class ReturnRow:
 @dataclass(frozen=True, slots=True)
 class MemberJoin:
     """A member registered at a branch on its business day, credited to a salesperson
-    ('' for none): what the members report's trend and ranking add up."""
+    and referred by another member ('' for none), with the gender, age band and region
+    the registration gave ('' where it gave none): what the members report adds up."""
 
     origin: str
     day: str
     salesperson: str
+    gender: str = ""
+    age_band: str = ""
+    region: str = ""
+    referrer: str = ""
+
+
+# Age bands of the members report, by the lowest age in each, as of the day a member
+# registered (ages change; a band kept at registration does not have to).
+AGE_BANDS = (
+    (65, "65+"),
+    (55, "55-64"),
+    (45, "45-54"),
+    (35, "35-44"),
+    (25, "25-34"),
+    (18, "18-24"),
+    (0, "0-17"),
+)
+
+
+def age_band(birthday: object, day: str) -> str:
+    """The band of a member born on `birthday` (YYYY-MM-DD) on `day`; '' if unknown."""
+    if not isinstance(birthday, str):
+        return ""
+    try:
+        born, on = datetime.date.fromisoformat(birthday), datetime.date.fromisoformat(day)
+    except ValueError:
+        return ""
+    age = on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+    return next((band for lowest, band in AGE_BANDS if age >= lowest), "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +321,10 @@ def _business_day(plan: Plan, entry: Entry) -> str:
     return _day_of(plan, entry, _bounded(entry, "at_ms", 0, MAX_AT_MS))
 
 
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def _stamp_day(plan: Plan, entry: Entry) -> str:
     """The business day of an entry with no time of its own: its stamp's wall time."""
     return _day_of(plan, entry, min(entry.hlc >> 16, MAX_AT_MS))
@@ -445,12 +479,16 @@ def _member(plan: Plan, entry: Entry) -> None:
     home_branch = payload.get("home_branch") if entry.op == "register" else None
     if entry.op == "register":
         _directory(plan, entry)
-        salesperson = payload.get("salesperson")
+        day = _stamp_day(plan, entry)
         plan.joins.append(
             MemberJoin(
                 entry.origin,
-                _stamp_day(plan, entry),
-                salesperson if isinstance(salesperson, str) else "",
+                day,
+                _text(payload.get("salesperson")),
+                _text(payload.get("gender")),
+                age_band(payload.get("birthday"), day),
+                _text(payload.get("region")),
+                _text(payload.get("referrer")),
             )
         )
     plan.members.append(

@@ -71,8 +71,8 @@ async def _card_types_at(chain: Chain, node: Server) -> None:
     await wait_until(arrived, "the card types to reach the branch")
 
 
-async def _member(chain: Chain, node: Server, phone: str, salesperson: str | None) -> str:
-    body: dict[str, Any] = {"name": f"Member {phone[-4:]}", "phone": phone}
+async def _member(chain: Chain, node: Server, phone: str, salesperson: str | None, **profile: str) -> str:
+    body: dict[str, Any] = {"name": f"Member {phone[-4:]}", "phone": phone, **profile}
     if salesperson is not None:
         body["salesperson"] = salesperson
     return str((await chain.post(node.url + "/api/members", body))["id"])
@@ -85,6 +85,11 @@ async def members_and_purchases(chain: Chain) -> None:
       second; BR02 registers one, credited to BR02-S01.
       So: 4 members joined this month, none the month before; per salesperson BR01-S01 2,
       nobody 1, BR02-S01 1; cards: one gold (16,800 yuan), one stored-value (1,000 yuan).
+      Their profiles: the first female, born 1990-05-01, of 浦东; the second male, born
+      2010-01-01, of 浦东, referred by the first; the third nothing but that the first
+      referred it too; the fourth female, of 海淀. So by gender female 2, none 1, male 1; by region
+      浦东 2, none 1, 海淀 1; by age (at registration) the first's band and the second's
+      once each, none 2; the first referred 2.
     - BR01 (as br01-manager) receives 20 cups from SUP-1 at 1,000 (20,000 owed), sends
       two back against that receipt (2,000 credited) and receives 5 soaps at 450 (2,250):
       SUP-1 two receipts of 22,250, one return of 2,000, net 20,250; three documents,
@@ -96,10 +101,21 @@ async def members_and_purchases(chain: Chain) -> None:
         chain.hq.url + "/api/suppliers", {"code": "SUP-1", "name": "Jingdezhen Wholesale"}, status=200
     )
     await _card_types_at(chain, br01)
-    first = await _member(chain, br01, "13900000001", "BR01-S01")
-    second = await _member(chain, br01, "13900000002", "BR01-S01")
-    await _member(chain, br01, "13900000003", None)
-    await _member(chain, br02, "13900000004", "BR02-S01")
+    first = await _member(
+        chain, br01, "13900000001", "BR01-S01", gender="female", birthday="1990-05-01", region="浦东"
+    )
+    second = await _member(
+        chain,
+        br01,
+        "13900000002",
+        "BR01-S01",
+        gender="male",
+        birthday="2010-01-01",
+        region="浦东",
+        referrer=first,
+    )
+    await _member(chain, br01, "13900000003", None, referrer=first)
+    await _member(chain, br02, "13900000004", "BR02-S01", gender="female", region="海淀")
     for member, card_type, card, price in (
         (first, GOLD, "G-0001", 1_680_000),
         (second, STORED, "S-0001", 100_000),

@@ -386,6 +386,19 @@ async function showMembers() {
       return tr;
     }),
   );
+  for (const dimension of ["gender", "age_band", "region"]) {
+    document.querySelector(`#members-${dimension} tbody`).replaceChildren(
+      ...report[dimension].map((r) => {
+        const label = dimension === "gender" && r.key ? t(`gender.${r.key}`) : r.key || t("none");
+        const tr = row(label, cell(r.joined.toLocaleString("en"), "n"));
+        tr.dataset.key = r.key;
+        return tr;
+      }),
+    );
+  }
+  document.querySelector("#members-referrers tbody").replaceChildren(
+    ...report.referrers.map((r) => row(r.name || r.member_id, cell(r.referred.toLocaleString("en"), "n"))),
+  );
   exportLinks(query);
   if (permitted("members:view")) await showChurn(query.get("branch"));
 }
@@ -446,7 +459,26 @@ async function showPurchases() {
 }
 
 async function showInventory() {
-  const [{ warehouses, in_transit: transit }, { alerts }] = await Promise.all([api("/api/stock"), api("/api/stock/alerts")]);
+  const [{ warehouses, in_transit: transit }, { alerts }, ranking] = await Promise.all([
+    api("/api/stock"),
+    api("/api/stock/alerts"),
+    api("/api/reports/stock"),
+  ]);
+  document.querySelector("#stock-ranking tbody").replaceChildren(
+    ...ranking.lines.map((l) => {
+      const tr = row(
+        l.sku,
+        l.name,
+        cell(l.qty.toLocaleString("en"), "n"),
+        cell(l.sold.toLocaleString("en"), "n"),
+        cell(l.days_of_cover == null ? "" : String(l.days_of_cover), "n"),
+        cell(l.warning_date ?? "", l.warning_date && l.warning_date <= ranking.today ? "bad" : ""),
+        cell(l.turnover_permille == null ? "" : (l.turnover_permille / 1000).toFixed(3), "n"),
+      );
+      tr.dataset.key = l.sku;
+      return tr;
+    }),
+  );
   const body = document.querySelector("#inventory-warehouses tbody");
   body.replaceChildren(
     ...warehouses.map((w) => {

@@ -707,6 +707,18 @@ class HQStore(Protocol):
 
     async def category_names(self) -> dict[str, str]: ...
 
+    async def joins_by(
+        self, dimension: str, branch: str | None, first_day: str, last_day: str
+    ) -> list[tuple[str, int]]:
+        """Members registered by gender, age band or region, most first."""
+        ...
+
+    async def referrals(
+        self, branch: str | None, first_day: str, last_day: str, limit: int
+    ) -> list[tuple[str, str, int]]:
+        """(referrer, name, members referred), the most first."""
+        ...
+
     async def rebuild_reports(self) -> int:
         """Derive the report tables afresh from the entries held; the entries replayed."""
         ...

@@ -12,7 +12,10 @@ from pathlib import Path
 
 from playwright.async_api import expect
 
+from hq.member_report import SECTIONS as MEMBER_SECTIONS
+from hq.purchase_report import SECTIONS as PURCHASE_SECTIONS
 from hq.sales_report import GROUPINGS
+from protocol.contract.fields import GENDERS
 from tests.browser import chromium, logged_in_page, screenshot
 from tests.harness import Chain, clerk_login, hq_login, manager_login, sale
 from tests.sales_seed import members_and_purchases, seeded
@@ -117,10 +120,9 @@ def test_every_text_the_console_uses_is_translated_into_both_languages() -> None
     # Keys built at run time: t(`kind.${...}`), t(`by.${...}`), t(`export.${...}`), ...
     used |= {f"kind.{kind}" for kind in ("sale", "return")}
     used |= {f"by.{by}" for by in GROUPINGS}
-    used |= {
-        f"export.{section}" for section in ("trend", "salespeople", "card_types", "suppliers", "documents")
-    }
+    used |= {f"export.{section}" for section in (*MEMBER_SECTIONS, *PURCHASE_SECTIONS)}
     used |= {f"purchases.{kind}" for kind in ("receipt", "purchase_return")}
+    used |= {f"gender.{gender}" for gender in GENDERS}
     missing = sorted(used - set(texts["en"]))
     assert not missing, missing
     for language, table in texts.items():
@@ -144,6 +146,8 @@ async def test_the_members_purchases_and_inventory_pages_show_the_hand_computed_
         gold = page.locator("#members-cards tbody tr[data-key=GOLD-16800]")
         await expect(gold).to_contain_text("¥16,800.00")
         await expect(page.locator("#members-salespeople tbody tr")).to_have_count(3)
+        await expect(page.locator("#members-gender tbody tr[data-key=female]")).to_contain_text("女")
+        await expect(page.locator("#members-referrers tbody")).to_contain_text("Member 0001")
         await expect(page.locator("a.export-members-card_types-xlsx")).to_have_count(1)
         await screenshot(page, "console-members-zh")
         await page.click("a[href='#purchases']")
@@ -160,3 +164,5 @@ async def test_the_members_purchases_and_inventory_pages_show_the_hand_computed_
         await expect(br01_main).to_contain_text("-¥622.50")
         await expect(br01_main).to_contain_text("18")
         await expect(page.locator("#inventory-total")).to_contain_text("-¥622.50")
+        # Nothing sold by the till in the period: no pace, no cover, no warning date.
+        await expect(page.locator("#stock-ranking tbody tr[data-key=CUP-CERAMIC]")).to_contain_text("18")

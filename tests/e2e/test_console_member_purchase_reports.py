@@ -4,10 +4,28 @@ backends, against the figures worked by hand in tests.sales_seed.members_and_pur
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 
 from tests.harness import Chain, clerk_login, hq_edit, hq_rows, log_in, manager_login, sale, wait_until
 from tests.sales_seed import GOLD, STORED, members_and_purchases
+
+
+def _age(birthday: str, on: datetime.date) -> int:
+    born = datetime.date.fromisoformat(birthday)
+    return on.year - born.year - (1 if (on.month, on.day) < (born.month, born.day) else 0)
+
+
+def _band(age: int) -> str:
+    """The report's bands, written out: under 18, 18-24, then by ten years to 65+."""
+    if age < 18:
+        return "0-17"
+    if age < 25:
+        return "18-24"
+    if age >= 65:
+        return "65+"
+    low = 25 + (age - 25) // 10 * 10
+    return f"{low}-{low + 9}"
 
 
 async def test_the_members_report_matches_the_hand_computed_figures(chain: Chain) -> None:
@@ -24,6 +42,17 @@ async def test_the_members_report_matches_the_hand_computed_figures(chain: Chain
         (STORED, 1, 100_000),
     ]
     assert sum(day["joined"] for day in report["trend"]) == 4
+    assert [(row["key"], row["joined"]) for row in report["gender"]] == [("female", 2), ("", 1), ("male", 1)]
+    assert [(row["key"], row["joined"]) for row in report["region"]] == [("浦东", 2), ("", 1), ("海淀", 1)]
+    (registered,) = [datetime.date.fromisoformat(day["day"]) for day in report["trend"]]
+    bands = sorted([_band(_age("1990-05-01", registered)), _band(_age("2010-01-01", registered))])
+    assert [(row["key"], row["joined"]) for row in report["age_band"]] == [
+        ("", 2),
+        (bands[0], 1),
+        (bands[1], 1),
+    ]
+    (referrer,) = report["referrers"]
+    assert (referrer["name"], referrer["referred"]) == ("Member 0001", 2)
     manager = {"Authorization": f"Bearer {await log_in(chain.hq.url, manager_login('BR02'))}"}
     own = await chain.get(chain.hq.url + "/api/reports/members", headers=manager)
     assert (own["joined"], own["card_types"]) == (1, [])
@@ -95,3 +124,46 @@ async def test_the_churn_warning_lists_members_who_stopped_coming(chain: Chain) 
     for days in ("0", "3651", "x"):
         async with chain.session.get(url, params={"days": days}) as response:
             assert (response.status, (await response.json())["error"]) == (400, "invalid_query"), days
+
+
+async def test_the_stock_ranking_warns_when_a_product_will_reach_its_lower_limit(chain: Chain) -> None:
+    """By hand: BR01 receives 20 cups at 1,000 (lower limit 5), sells 6 and takes 1 back:
+    over the last 30 days 5 sold (5,000 of cost); 15 left, worth 15,000. Pace 5 in 30
+    days: 90 days of cover; 10 above the limit, so it reaches it in 60 days; turnover
+    5,000 / 15,000 = 333 thousandths. Nothing else is stocked or sold."""
+    br01 = await chain.add_node("BR01")
+    await chain.post(
+        chain.hq.url + "/api/suppliers", {"code": "SUP-1", "name": "Jingdezhen Wholesale"}, status=200
+    )
+    await chain.post(chain.hq.url + "/api/products", {"sku": "CUP-CERAMIC", "lower_limit": 5}, status=200)
+
+    async def received() -> bool:
+        body = {"supplier": "SUP-1", "lines": [{"sku": "CUP-CERAMIC", "qty": 20, "unit_cost_fen": 1_000}]}
+        async with chain.session.post(
+            br01.url + "/api/receipts", json=body, headers={"Idempotency-Key": "r"}
+        ) as r:
+            return r.status == 201
+
+    await wait_until(received, "the supplier to reach BR01")
+    sold = await chain.post(br01.url + "/api/sales", sale(("CUP-CERAMIC", 6)))
+    await chain.post(f"{br01.url}/api/sales/{sold['id']}/returns", {"lines": [{"line_no": 0, "qty": 1}]})
+    await wait_until(lambda: chain.drained("BR01"), "BR01 to drain to HQ")
+    report = await chain.get(chain.hq.url + "/api/reports/stock")
+    (cup,) = report["lines"]
+    today = datetime.date.fromisoformat(report["today"])
+    assert (cup["sku"], cup["qty"], cup["cost_fen"], cup["sold"], cup["sold_cost_fen"]) == (
+        "CUP-CERAMIC",
+        15,
+        15_000,
+        5,
+        5_000,
+    )
+    assert (cup["days_of_cover"], cup["turnover_permille"]) == (90, 333)
+    assert cup["warning_date"] == (today + datetime.timedelta(days=60)).isoformat()
+    assert (await chain.get(chain.hq.url + "/api/reports/stock", params={"branch": "BR02"}))["lines"] == []
+    manager = {"Authorization": f"Bearer {await log_in(chain.hq.url, manager_login('BR01'))}"}
+    async with chain.session.get(chain.hq.url + "/api/reports/stock", headers=manager) as response:
+        assert response.status == 403  # stock across warehouses is HQ's
+    for days in ("0", "367"):
+        async with chain.session.get(chain.hq.url + "/api/reports/stock", params={"days": days}) as response:
+            assert (response.status, (await response.json())["error"]) == (400, "invalid_query")

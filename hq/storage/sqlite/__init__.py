@@ -305,6 +305,16 @@ class SqliteHQStore:
     async def category_names(self) -> dict[str, str]:
         return await self._read(reports.category_names)
 
+    async def joins_by(
+        self, dimension: str, branch: str | None, first_day: str, last_day: str
+    ) -> list[tuple[str, int]]:
+        return await self._read(reports.joins_by, dimension, branch, first_day, last_day)
+
+    async def referrals(
+        self, branch: str | None, first_day: str, last_day: str, limit: int
+    ) -> list[tuple[str, str, int]]:
+        return await self._read(reports.referrals, branch, first_day, last_day, limit)
+
     async def rebuild_reports(self) -> int:
         return await self._tx(reports.rebuild)
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -242,6 +243,7 @@ def top_up_totals(conn: Connection, branch: str | None, first_day: str, last_day
 
 
 _BRANCH = "(CAST(? AS TEXT) IS NULL OR branch = ?)"
+JOIN_DIMENSIONS = ("gender", "age_band", "region")  # columns of member_joins_daily
 _TOTALS = "SUM(count), SUM(total_fen), SUM(cost_fen), SUM(returns), SUM(returned_fen), SUM(returned_cost_fen)"
 
 
@@ -312,16 +314,22 @@ def live_sales(conn: Connection, origin: str, after_seq: int, up_to_seq: int, li
 
 def record_joins(conn: Connection, joins: Sequence[MemberJoin], card_sales: Sequence[CardSaleRow]) -> None:
     """Members registered and cards sold, added to their branch's day."""
-    counted: dict[tuple[str, str, str], int] = {}
-    for join in joins:
-        key = (join.origin, join.day, join.salesperson)
-        counted[key] = counted.get(key, 0) + 1
+    counted = Counter((j.origin, j.day, j.salesperson, j.gender, j.age_band, j.region) for j in joins)
     if counted:
         conn.executemany(
-            "INSERT INTO member_joins_daily (branch, day, salesperson, joined) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (day, branch, salesperson) DO UPDATE"
+            "INSERT INTO member_joins_daily (branch, day, salesperson, gender, age_band, region, joined)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (day, branch, salesperson, gender, age_band, region) DO UPDATE"
             " SET joined = member_joins_daily.joined + excluded.joined",
             [(*key, joined) for key, joined in counted.items()],
+        )
+    referred = Counter((j.origin, j.day, j.referrer) for j in joins if j.referrer)
+    if referred:
+        conn.executemany(
+            "INSERT INTO referrals_daily (branch, day, referrer, referred) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (day, branch, referrer) DO UPDATE"
+            " SET referred = referrals_daily.referred + excluded.referred",
+            [(*key, count) for key, count in referred.items()],
         )
     cards = _summed(((sale.origin, sale.day, sale.card_type), sale.price_fen, 0) for sale in card_sales)
     if cards:
@@ -343,6 +351,34 @@ def joins_by_day(
         (first_day, last_day, branch, branch),
     )
     return [(str(day), int(joined)) for day, joined in rows]
+
+
+def joins_by(
+    conn: Connection, dimension: str, branch: str | None, first_day: str, last_day: str
+) -> list[tuple[str, int]]:
+    """Members registered by gender, age band or region ('' where not given), most first."""
+    if dimension not in JOIN_DIMENSIONS:
+        raise ValueError(f"no members' dimension {dimension!r}")
+    rows = conn.execute(
+        f"SELECT {dimension}, SUM(joined) FROM member_joins_daily WHERE day >= ? AND day <= ? AND {_BRANCH}"
+        f" GROUP BY {dimension} ORDER BY SUM(joined) DESC, {dimension}",
+        (first_day, last_day, branch, branch),
+    )
+    return [(str(key), int(joined)) for key, joined in rows]
+
+
+def referrals(
+    conn: Connection, branch: str | None, first_day: str, last_day: str, limit: int
+) -> list[tuple[str, str, int]]:
+    """(referrer, name, members they referred), the most first."""
+    rows = conn.execute(
+        "SELECT r.referrer, COALESCE(m.name, r.referrer), SUM(r.referred) FROM referrals_daily r"
+        " LEFT JOIN members m ON m.id = r.referrer"
+        f" WHERE r.day >= ? AND r.day <= ? AND {_BRANCH.replace('branch', 'r.branch')}"
+        " GROUP BY r.referrer, m.name ORDER BY SUM(r.referred) DESC, r.referrer LIMIT ?",
+        (first_day, last_day, branch, branch, limit),
+    )
+    return [(str(code), str(name), int(count)) for code, name, count in rows]
 
 
 def joins_by_salesperson(
@@ -399,6 +435,7 @@ def sales_by_level(conn: Connection, branch: str | None, first_day: str, last_da
 
 # Every table the reports read that ingest derives from the branches' entries alone.
 REPORT_TABLES = (
+    "referrals_daily",
     "sales",
     "sale_returns",
     "sales_daily",

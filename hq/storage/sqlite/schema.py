@@ -442,7 +442,8 @@ MIGRATIONS: tuple[str, ...] = (
     # rows and stay out of the product reports. The language each operator reads the
     # console in (none: zh-CN). Each branch's business day (protocol.business_day; null:
     # DEFAULT), which its sales count on from here on: those before stay on UTC days.
-    # Members registered and cards sold by day (the members report), from here on; and
+    # Members registered (by salesperson, gender, age band and region) and referred (by
+    # their referrer), and cards sold, by day (the members report), from here on; and
     # the operator who booked each payable document ('' before this). Members' sales by
     # day, member and the level the member held when HQ booked the sale ('' for none).
     """
@@ -486,8 +487,18 @@ MIGRATIONS: tuple[str, ...] = (
         branch TEXT NOT NULL,
         day TEXT NOT NULL,
         salesperson TEXT NOT NULL,
+        gender TEXT NOT NULL,
+        age_band TEXT NOT NULL,
+        region TEXT NOT NULL,
         joined INTEGER NOT NULL,
-        PRIMARY KEY (day, branch, salesperson)
+        PRIMARY KEY (day, branch, salesperson, gender, age_band, region)
+    ) WITHOUT ROWID;
+    CREATE TABLE referrals_daily (
+        branch TEXT NOT NULL,
+        day TEXT NOT NULL,
+        referrer TEXT NOT NULL,
+        referred INTEGER NOT NULL,
+        PRIMARY KEY (day, branch, referrer)
     ) WITHOUT ROWID;
     CREATE TABLE card_sales_daily (
         branch TEXT NOT NULL,
