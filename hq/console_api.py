@@ -290,6 +290,22 @@ async def churn_warning(request: web.Request) -> web.Response:
     )
 
 
+# Credit is owed this many days before the warning counts it overdue, unless asked.
+CREDIT_TERM_DAYS = 30
+
+
+@routes.get("/api/reports/credit-overdue")
+@requires("members:view")
+async def credit_warning(request: web.Request) -> web.Response:
+    """Members owing credit for longer than ?days= (30), the longest first: the chain's
+    whole member directory, as every branch holds it."""
+    days = int_query(request, "days", CREDIT_TERM_DAYS)
+    if not 1 <= days <= MAX_CHURN_DAYS:
+        raise InvalidQuery(f"days must be 1 to {MAX_CHURN_DAYS}")
+    found = await request.app[HQ_KEY].store.overdue_credit(wall_ms(), days)
+    return web.json_response({"days": days, "cards": found})
+
+
 @routes.get("/api/reports/purchases")
 @requires("reports:view", Scope.STORE)
 async def purchases_report_json(request: web.Request) -> web.Response:

@@ -400,7 +400,14 @@ async function showMembers() {
     ...report.referrers.map((r) => row(r.name || r.member_id, cell(r.referred.toLocaleString("en"), "n"))),
   );
   exportLinks(query);
-  if (permitted("members:view")) await showChurn(query.get("branch"));
+  if (permitted("members:view")) await Promise.all([showChurn(query.get("branch")), showCredit()]);
+}
+
+async function showCredit() {
+  const { cards } = await api("/api/reports/credit-overdue");
+  document.querySelector("#credit-overdue tbody").replaceChildren(
+    ...cards.map((c) => row(c.card, c.member_id || "", cell(yuan(c.owed_fen), "n bad"), cell(String(c.days), "n"))),
+  );
 }
 
 async function showChurn(branch) {

@@ -719,6 +719,10 @@ class HQStore(Protocol):
         """(referrer, name, members referred), the most first."""
         ...
 
+    async def overdue_credit(self, now_ms: int, term_days: int) -> list[dict[str, Any]]:
+        """Cards owing credit for longer than the term, the longest first (shared_tables.credit)."""
+        ...
+
     async def rebuild_reports(self) -> int:
         """Derive the report tables afresh from the entries held; the entries replayed."""
         ...

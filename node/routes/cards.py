@@ -14,6 +14,7 @@ from node.services import card_life, card_sales, card_types, cards, fields, leve
 from node.store.writer import Job
 from protocol import passwords
 from protocol.access import requires
+from shared_tables import credit as credit_lines
 
 routes = web.RouteTableDef()
 # Credit is owed for this many days before it is overdue, unless the caller asks another term.
@@ -74,7 +75,7 @@ async def overdue(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     days = fields.query_count(request.query, "days", CREDIT_TERM_DAYS, MAX_TERM_DAYS)
     now = context.store.writer.now_ms()
-    found = await context.store.read(lambda conn: cards.overdue_credit(conn, now, days))
+    found = await context.store.read(lambda conn: credit_lines.overdue(conn, now, days))
     return web.json_response({"days": days, "cards": found})
 
 

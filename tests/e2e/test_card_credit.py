@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from node.routes.context import CONTEXT
-from tests.harness import Chain
+from tests.harness import Chain, wait_until
 
 DAY_MS = 86_400_000
 TEA_FEN = 12_800  # HQ's demo TEA-GREEN-100
@@ -79,3 +79,10 @@ async def test_credit_is_drawn_to_its_line_given_back_repaid_and_overdue_listed(
     assert (await chain.get(overdue, params={"days": "41"}))["cards"] == []
     async with chain.session.get(overdue, params={"days": "-1"}) as response:
         assert response.status == 422
+    # HQ's console warns of the same card from the directory it holds.
+    await wait_until(lambda: chain.drained("BR01"), "BR01 to drain to HQ")
+    monkeypatch.setattr("hq.console_api.wall_ms", lambda: later)
+    at_hq = chain.hq.url + "/api/reports/credit-overdue"
+    [owing] = (await chain.get(at_hq))["cards"]
+    assert (owing["card"], owing["owed_fen"], owing["days"]) == ("C-0002", TEA_FEN, 40)
+    assert (await chain.get(at_hq, params={"days": "41"}))["cards"] == []

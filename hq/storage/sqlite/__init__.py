@@ -83,7 +83,7 @@ from protocol.batch import SignedBatch
 from protocol.errors import InvariantBroken
 from protocol.hlc import HybridLogicalClock
 from protocol.ingest import Fork
-from shared_tables import directory_store, photos
+from shared_tables import credit, directory_store, photos
 from shared_tables.private_files import private_database
 from shared_tables.sql import Connection
 
@@ -314,6 +314,9 @@ class SqliteHQStore:
         self, branch: str | None, first_day: str, last_day: str, limit: int
     ) -> list[tuple[str, str, int]]:
         return await self._read(reports.referrals, branch, first_day, last_day, limit)
+
+    async def overdue_credit(self, now_ms: int, term_days: int) -> list[dict[str, Any]]:
+        return await self._read(credit.overdue, now_ms, term_days)
 
     async def rebuild_reports(self) -> int:
         return await self._tx(reports.rebuild)
