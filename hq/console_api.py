@@ -290,6 +290,37 @@ async def churn_warning(request: web.Request) -> web.Response:
     )
 
 
+# A visit cycle is judged on at least this many visits.
+MIN_CYCLE_VISITS = 3
+
+
+@routes.get("/api/reports/visit-cycle")
+@requires("members:view", Scope.STORE)
+async def visit_cycle_warning(request: web.Request) -> web.Response:
+    """Members whose time since their last visit is over one and a half times their
+    usual interval (three visits at least), the most overdue first: at the operator's
+    branch for a branch's operator, anywhere for HQ (?branch= narrows)."""
+    now = wall_ms()
+    branch = branch_scope(request)
+    found = await request.app[HQ_KEY].store.off_cycle_members(branch, now, MIN_CYCLE_VISITS, MAX_LAPSED)
+    return web.json_response(
+        {
+            "branch": branch,
+            "members": [
+                {
+                    "member_id": member,
+                    "name": name,
+                    "visits": visits,
+                    "usual_days": interval // 86_400_000,
+                    "last_visit_ms": last,
+                    "days_since": (now - last) // 86_400_000,
+                }
+                for member, name, visits, interval, last in found
+            ],
+        }
+    )
+
+
 # Credit is owed this many days before the warning counts it overdue, unless asked.
 CREDIT_TERM_DAYS = 30
 

@@ -400,7 +400,18 @@ async function showMembers() {
     ...report.referrers.map((r) => row(r.name || r.member_id, cell(r.referred.toLocaleString("en"), "n"))),
   );
   exportLinks(query);
-  if (permitted("members:view")) await Promise.all([showChurn(query.get("branch")), showCredit()]);
+  if (permitted("members:view")) {
+    await Promise.all([showChurn(query.get("branch")), showCycle(query.get("branch")), showCredit()]);
+  }
+}
+
+async function showCycle(branch) {
+  const { members } = await api(`/api/reports/visit-cycle${branch ? `?branch=${encodeURIComponent(branch)}` : ""}`);
+  document.querySelector("#visit-cycle tbody").replaceChildren(
+    ...members.map((m) =>
+      row(m.member_id, m.name, cell(String(m.visits), "n"), cell(String(m.usual_days), "n"), cell(String(m.days_since), "n bad")),
+    ),
+  );
 }
 
 async function showCredit() {

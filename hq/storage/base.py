@@ -723,6 +723,13 @@ class HQStore(Protocol):
         """Cards owing credit for longer than the term, the longest first (shared_tables.credit)."""
         ...
 
+    async def off_cycle_members(
+        self, branch: str | None, now_ms: int, min_visits: int, limit: int
+    ) -> list[tuple[str, str, int, int, int]]:
+        """Members overdue on their own visit cycle: (member, name, visits, usual
+        interval ms, last visit ms), the most overdue first."""
+        ...
+
     async def rebuild_reports(self) -> int:
         """Derive the report tables afresh from the entries held; the entries replayed."""
         ...

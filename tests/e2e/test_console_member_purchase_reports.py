@@ -167,3 +167,38 @@ async def test_the_stock_ranking_warns_when_a_product_will_reach_its_lower_limit
     for days in ("0", "367"):
         async with chain.session.get(chain.hq.url + "/api/reports/stock", params={"days": days}) as response:
             assert (response.status, (await response.json())["error"]) == (400, "invalid_query")
+
+
+async def test_the_visit_cycle_warning_lists_members_late_on_their_own_rhythm(chain: Chain) -> None:
+    """Three members buy three times each at BR01; their visits are moved back (as if
+    made then). Xu came 40, 30 and 20 days ago: every 10 days, 20 since, over one and a
+    half cycles: warned. Ma came 3, 2 and 1 days ago: every day, 1 since: not warned.
+    Lu came 30 and 20 days ago only: two visits make no cycle yet."""
+    br01 = await chain.add_node("BR01")
+    visits = {"Xu": (40, 30, 20), "Ma": (3, 2, 1), "Lu": (30, 20)}
+    ids = {}
+    for n, (name, ago) in enumerate(visits.items()):
+        ids[name] = (await chain.post(br01.url + "/api/members", {"name": name, "phone": f"1390000800{n}"}))[
+            "id"
+        ]
+        for _ in ago:
+            await chain.post(br01.url + "/api/sales", {**sale(("SOAP-BAR", 1)), "member_id": ids[name]})
+
+    async def all_at_hq() -> bool:
+        return len(await hq_rows(chain, "SELECT 1 FROM member_sales")) == 8
+
+    await wait_until(all_at_hq, "the visits to reach HQ")
+    now_ms = int(datetime.datetime.now(datetime.UTC).timestamp() * 1000)
+    for name, ago in visits.items():
+        rows = await hq_rows(
+            chain, "SELECT sale_id FROM member_sales WHERE member_id = ? ORDER BY at_ms", ids[name]
+        )
+        for (sale_id,), days in zip(rows, ago, strict=True):
+            await hq_edit(
+                chain,
+                "UPDATE member_sales SET at_ms = ? WHERE sale_id = ?",
+                now_ms - days * 86_400_000,
+                sale_id,
+            )
+    found = (await chain.get(chain.hq.url + "/api/reports/visit-cycle"))["members"]
+    assert [(m["name"], m["visits"], m["usual_days"], m["days_since"]) for m in found] == [("Xu", 3, 10, 20)]

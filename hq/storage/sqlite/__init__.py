@@ -318,6 +318,11 @@ class SqliteHQStore:
     async def overdue_credit(self, now_ms: int, term_days: int) -> list[dict[str, Any]]:
         return await self._read(credit.overdue, now_ms, term_days)
 
+    async def off_cycle_members(
+        self, branch: str | None, now_ms: int, min_visits: int, limit: int
+    ) -> list[tuple[str, str, int, int, int]]:
+        return await self._read(member_stats.off_cycle, branch, now_ms, min_visits, limit)
+
     async def rebuild_reports(self) -> int:
         return await self._tx(reports.rebuild)
 

@@ -143,3 +143,23 @@ def lapsed(
         (branch, branch, before_ms, limit),
     )
     return [(str(a), str(b), str(c), int(d), int(e)) for a, b, c, d, e in rows]
+
+
+def off_cycle(
+    conn: Connection, branch: str | None, now_ms: int, min_visits: int, limit: int
+) -> list[tuple[str, str, int, int, int]]:
+    """Members with at least `min_visits` visits whose time since the last is over one
+    and a half times their usual interval (first to last visit, over the visits less
+    one): (member, name, visits, usual interval ms, last visit ms), most overdue first."""
+    rows = conn.execute(
+        "SELECT s.member_id, COALESCE(m.name, ''), COUNT(*), (MAX(s.at_ms) - MIN(s.at_ms)) / (COUNT(*) - 1),"
+        " MAX(s.at_ms) FROM member_sales s LEFT JOIN members m ON m.id = s.member_id"
+        " WHERE CAST(? AS TEXT) IS NULL OR s.origin = ?"
+        " GROUP BY s.member_id, m.name"
+        " HAVING COUNT(*) >= ? AND MAX(s.at_ms) > MIN(s.at_ms)"
+        " AND (? - MAX(s.at_ms)) * 2 * (COUNT(*) - 1) > 3 * (MAX(s.at_ms) - MIN(s.at_ms))"
+        " ORDER BY (? - MAX(s.at_ms)) * (COUNT(*) - 1) / (MAX(s.at_ms) - MIN(s.at_ms)) DESC, s.member_id"
+        " LIMIT ?",
+        (branch, branch, max(2, min_visits), now_ms, now_ms, limit),
+    )
+    return [(str(a), str(b), int(c), int(d), int(e)) for a, b, c, d, e in rows]
