@@ -257,21 +257,6 @@ def sales_by_day(conn: Connection, branch: str | None, first_day: str, last_day:
     return [ReportLine(str(day), str(day), _totals(figures)) for day, *figures in rows]
 
 
-def sales_by_salesperson(
-    conn: Connection, branch: str | None, first_day: str, last_day: str
-) -> list[ReportLine]:
-    """Sales with returns netted by the employee each sale was credited to ('' for none),
-    with the employee's name where HQ knows it."""
-    rows = conn.execute(
-        f"SELECT d.salesperson, COALESCE(e.name, d.salesperson), {_TOTALS} FROM salesperson_daily d"
-        " LEFT JOIN employees e ON e.code = d.salesperson"
-        f" WHERE d.day >= ? AND d.day <= ? AND {_BRANCH.replace('branch', 'd.branch')}"
-        " GROUP BY d.salesperson, e.name ORDER BY d.salesperson",
-        (first_day, last_day, branch, branch),
-    )
-    return [ReportLine(str(code), str(name), _totals(figures)) for code, name, *figures in rows]
-
-
 def goods_by_product(conn: Connection, branch: str | None, first_day: str, last_day: str) -> list[ReportLine]:
     """Each product's units (as the lines' count), takings and cost with returns netted,
     by sku, with its name and category as the catalogue has them now."""
@@ -409,30 +394,6 @@ def cards_by_type(
     return [(str(code), str(name), int(cards), int(fen)) for code, name, cards, fen in rows]
 
 
-def sales_by_member(conn: Connection, branch: str | None, first_day: str, last_day: str) -> list[ReportLine]:
-    """Members' sales with returns netted, by member, with the member's name."""
-    rows = conn.execute(
-        f"SELECT d.member_id, COALESCE(m.name, d.member_id), {_TOTALS.replace('SUM(', 'SUM(d.')}"
-        " FROM member_daily d LEFT JOIN members m ON m.id = d.member_id"
-        f" WHERE d.day >= ? AND d.day <= ? AND {_BRANCH.replace('branch', 'd.branch')}"
-        " GROUP BY d.member_id, m.name",
-        (first_day, last_day, branch, branch),
-    )
-    return [ReportLine(str(member), str(name), _totals(figures)) for member, name, *figures in rows]
-
-
-def sales_by_level(conn: Connection, branch: str | None, first_day: str, last_day: str) -> list[ReportLine]:
-    """Members' sales with returns netted, by the level the member held ('' for none)."""
-    rows = conn.execute(
-        f"SELECT d.level, COALESCE(l.name, d.level), {_TOTALS.replace('SUM(', 'SUM(d.')}"
-        " FROM member_daily d LEFT JOIN levels l ON l.code = d.level"
-        f" WHERE d.day >= ? AND d.day <= ? AND {_BRANCH.replace('branch', 'd.branch')}"
-        " GROUP BY d.level, l.name",
-        (first_day, last_day, branch, branch),
-    )
-    return [ReportLine(str(level), str(name), _totals(figures)) for level, name, *figures in rows]
-
-
 # Every table the reports read that ingest derives from the branches' entries alone.
 REPORT_TABLES = (
     "referrals_daily",
@@ -473,3 +434,47 @@ def rebuild(conn: Connection) -> int:
             replayed += len(entries)
             after = int(rows[-1][0])
     return replayed
+
+
+def sales_by_salesperson(
+    conn: Connection, branch: str | None, first_day: str, last_day: str
+) -> list[ReportLine]:
+    """Sales with returns netted by the employee each sale was credited to ('' for none),
+    with the employee's name where HQ knows it."""
+    return _lines_by(
+        conn, "salesperson_daily", "salesperson", ("employees", "code"), branch, first_day, last_day
+    )
+
+
+def sales_by_member(conn: Connection, branch: str | None, first_day: str, last_day: str) -> list[ReportLine]:
+    """Members' sales with returns netted, by member, with the member's name."""
+    return _lines_by(conn, "member_daily", "member_id", ("members", "id"), branch, first_day, last_day)
+
+
+def sales_by_level(conn: Connection, branch: str | None, first_day: str, last_day: str) -> list[ReportLine]:
+    """Members' sales with returns netted, by the level the member held ('' for none)."""
+    return _lines_by(conn, "member_daily", "level", ("levels", "code"), branch, first_day, last_day)
+
+
+def _lines_by(
+    conn: Connection,
+    table: str,
+    key: str,
+    names: tuple[str, str],
+    branch: str | None,
+    first_day: str,
+    last_day: str,
+) -> list[ReportLine]:
+    """A daily table's figures summed by its `key` column over the days, named from the
+    `names` table (and its key column) where it knows them. The names are the callers'
+    constants, never a request's."""
+    names_table, names_key = names
+    totals = _TOTALS.replace("SUM(", "SUM(d.")
+    rows = conn.execute(
+        f"SELECT d.{key}, COALESCE(n.name, d.{key}), {totals} FROM {table} d"
+        f" LEFT JOIN {names_table} n ON n.{names_key} = d.{key}"
+        f" WHERE d.day >= ? AND d.day <= ? AND {_BRANCH.replace('branch', 'd.branch')}"
+        f" GROUP BY d.{key}, n.name ORDER BY d.{key}",
+        (first_day, last_day, branch, branch),
+    )
+    return [ReportLine(str(code), str(name), _totals(figures)) for code, name, *figures in rows]
