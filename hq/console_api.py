@@ -10,17 +10,20 @@ import contextlib
 import datetime
 import json
 import logging
+import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from hq import export, live, member_report, purchase_report, stock_report
-from hq.errors import InvalidQuery, NotFound
+from hq.errors import ExportFailed, InvalidQuery, NotFound
 from hq.http_common import ACTOR, HQ_KEY, branch_scope, day_query, int_query, json_body, session_token
 from hq.member_report import members_report
 from hq.sales_report import GROUPINGS, Period, SalesReport, period_of, sales_report
 from hq.service import wall_ms
+from hq.storage.base import HQStore
 from protocol.access import Scope, logged_in, public, requires
 from protocol.business_day import DEFAULT as DEFAULT_DAYS
 from protocol.codec import check_branch_code
@@ -201,7 +204,7 @@ async def sales_report_export(request: web.Request) -> web.Response:
     report = await _sales_report(request)
     scope = report.branch or "all"
     name = f"sales-by-{report.grouping}-{scope}-{report.period.first}-{report.period.last}"
-    return _download(request, fmt, name, *report.table())
+    return await _download(request, fmt, name, *report.table())
 
 
 @routes.get("/api/reports/members")
@@ -221,7 +224,7 @@ async def members_report_export(request: web.Request) -> web.Response:
     section = _section(request, member_report.SECTIONS)
     report = await members_report(request.app[HQ_KEY].store, _period_query(request), branch_scope(request))
     name = f"members-{section}-{report.branch or 'all'}-{report.period.first}-{report.period.last}"
-    return _download(request, fmt, name, *report.table(section))
+    return await _download(request, fmt, name, *report.table(section))
 
 
 @routes.post("/api/reports/rebuild")
@@ -353,7 +356,7 @@ async def purchases_report_export(request: web.Request) -> web.Response:
     section = _section(request, purchase_report.SECTIONS)
     report = await _purchases_report(request)
     name = f"purchases-{section}-{report.branch or 'all'}-{report.period.first}-{report.period.last}"
-    return _download(request, fmt, name, *report.table(section))
+    return await _download(request, fmt, name, *report.table(section))
 
 
 async def _purchases_report(request: web.Request) -> purchase_report.PurchasesReport:
@@ -378,15 +381,68 @@ def _section(request: web.Request, sections: tuple[str, ...]) -> str:
     return section
 
 
-def _download(
+# An export of more rows than this is built in the background: the request answers at
+# once (202) with where to fetch the file, so no download waits on a proxy's timeout.
+EXPORT_INLINE_ROWS = 20_000
+# The background builds under way, held so none is collected before it is done.
+_BUILDING: set[asyncio.Task[None]] = set()
+
+
+async def _download(
     request: web.Request, fmt: str, name: str, header: list[str], rows: list[list[int | str]], money: set[int]
 ) -> web.Response:
-    body = export.to_csv(header, rows, money) if fmt == "csv" else export.to_xlsx(name, header, rows, money)
-    log.info("%s exported %s.%s (%d rows)", request[ACTOR].login, name, fmt, len(rows))
+    def build() -> bytes:
+        return (
+            export.to_csv(header, rows, money) if fmt == "csv" else export.to_xlsx(name, header, rows, money)
+        )
+
+    filename = f"{name}.{fmt}"
+    login = request[ACTOR].login
+    if len(rows) <= EXPORT_INLINE_ROWS:
+        log.info("%s exported %s (%d rows)", login, filename, len(rows))
+        return _file(filename, export.CONTENT_TYPES[fmt], build())
+    store = request.app[HQ_KEY].store
+    export_id = secrets.token_hex(16)
+    await store.start_export(export_id, login, filename, export.CONTENT_TYPES[fmt], wall_ms())
+    task = asyncio.create_task(_build_in_background(store, export_id, build))
+    _BUILDING.add(task)
+    task.add_done_callback(_BUILDING.discard)
+    log.info(
+        "%s asked for %s (%d rows), built in the background as %s", login, filename, len(rows), export_id
+    )
+    url = f"/api/exports/{export_id}"
+    return web.json_response({"export": export_id, "rows": len(rows), "url": url}, status=202)
+
+
+async def _build_in_background(store: HQStore, export_id: str, build: Callable[[], bytes]) -> None:
+    try:
+        body = await asyncio.to_thread(build)
+    except Exception as exc:  # recorded for the operator who asked, never lost silently
+        log.exception("export %s failed", export_id)
+        await store.finish_export(export_id, None, f"{type(exc).__name__}: {exc}")
+        return
+    await store.finish_export(export_id, body, None)
+
+
+@routes.get("/api/exports/{export_id}")
+@requires("reports:export")
+async def fetch_export(request: web.Request) -> web.Response:
+    """An export built in the background, to the operator who asked for it: 202 while it
+    is built, then the file; kept a day."""
+    export_id = request.match_info["export_id"]
+    found = await request.app[HQ_KEY].store.export(export_id, request[ACTOR].login)
+    if found is None:
+        raise NotFound(f"no export {export_id} of yours: exports are kept a day; ask for it again")
+    name, content_type, body, error = found
+    if error is not None:
+        raise ExportFailed(f"export {export_id} failed: {error}")
+    if body is None:
+        return web.json_response({"export": export_id, "status": "building"}, status=202)
+    return _file(name, content_type, body)
+
+
+def _file(filename: str, content_type: str, body: bytes) -> web.Response:
     return web.Response(
         body=body,
-        headers={
-            "Content-Type": export.CONTENT_TYPES[fmt],
-            "Content-Disposition": f'attachment; filename="{name}.{fmt}"',
-        },
+        headers={"Content-Type": content_type, "Content-Disposition": f'attachment; filename="{filename}"'},
     )

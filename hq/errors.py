@@ -27,6 +27,7 @@ __all__ = [
     "CardBlocked",
     "ConflictClosed",
     "EnrollmentRefused",
+    "ExportFailed",
     "HoldConflict",
     "InsufficientBalance",
     "InvalidCampaign",
@@ -116,6 +117,13 @@ class DatabaseUnfit(Refused):
 
     http_status = 503
     code = "database_unfit"
+
+
+class ExportFailed(Refused):
+    """An export built in the background failed; the message says why. Ask for it again."""
+
+    http_status = 500
+    code = "export_failed"
 
 
 class StoreUnreachable(Refused):

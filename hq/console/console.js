@@ -582,6 +582,38 @@ async function showTransfers() {
   );
 }
 
+// -- exports ----------------------------------------------------------------------------
+
+async function download(href) {
+  // A large export answers 202 and is built in the background: ask again until it is there.
+  let response = await fetch(href, { credentials: "same-origin" });
+  if (response.status === 202) {
+    const { url } = await response.json();
+    do {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      response = await fetch(url, { credentials: "same-origin" });
+    } while (response.status === 202);
+  }
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({ message: response.statusText }));
+    alert(body.message);
+    return;
+  }
+  const name = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "")?.[1] || "export";
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = name;
+  link.click();
+  URL.revokeObjectURL(link.href);
+}
+
+document.addEventListener("click", (event) => {
+  const link = event.target.closest("a[href*='/export?']");
+  if (!link) return;
+  event.preventDefault();
+  download(link.href);
+});
+
 // -- start ----------------------------------------------------------------------------
 
 async function start() {

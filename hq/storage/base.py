@@ -730,6 +730,16 @@ class HQStore(Protocol):
         interval ms, last visit ms), the most overdue first."""
         ...
 
+    async def start_export(
+        self, export_id: str, login: str, name: str, content_type: str, now_ms: int
+    ) -> None: ...
+
+    async def finish_export(self, export_id: str, body: bytes | None, error: str | None) -> None: ...
+
+    async def export(self, export_id: str, login: str) -> tuple[str, str, bytes | None, str | None] | None:
+        """`login`'s export: (name, content type, body or None while built, error)."""
+        ...
+
     async def rebuild_reports(self) -> int:
         """Derive the report tables afresh from the entries held; the entries replayed."""
         ...

@@ -6,10 +6,12 @@ report shows the figures worked by hand in tests.sales_seed, in Chinese and Engl
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
 
+import pytest
 from playwright.async_api import expect
 
 from hq.member_report import SECTIONS as MEMBER_SECTIONS
@@ -81,7 +83,9 @@ async def test_a_store_manager_of_br01_never_sees_br02(chain: Chain) -> None:
         assert not [url for url in asked if "BR02" in url]
 
 
-async def test_the_report_page_shows_the_hand_computed_figures_in_both_languages(chain: Chain) -> None:
+async def test_the_report_page_shows_the_hand_computed_figures_in_both_languages(
+    chain: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await seeded(chain)
     async with chromium() as browser:
         page = await logged_in_page(browser, chain.hq.url, hq_login())
@@ -99,6 +103,14 @@ async def test_the_report_page_shows_the_hand_computed_figures_in_both_languages
         await expect(page.locator("#report-chart svg rect")).to_have_count(2)
         export = page.locator("#export-xlsx")
         await expect(export).to_have_attribute("href", re.compile(r"by=category.*format=xlsx"))
+        # Built in the background (the inline limit at one row): the page waits for it.
+        monkeypatch.setattr("hq.console_api.EXPORT_INLINE_ROWS", 1)
+        async with page.expect_download() as downloading:
+            await page.click("#export-csv")
+        csv_file = await downloading.value
+        assert csv_file.suggested_filename.startswith("sales-by-category-all-")
+        text = await asyncio.to_thread(Path(await csv_file.path()).read_text, encoding="utf-8-sig")
+        assert "Tableware" in text
         await screenshot(page, "console-report-zh")
         await page.select_option("#language", "en")
         await expect(page.locator("#reports h1")).to_have_text("Sales report")

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import openpyxl
+import pytest
 
 from protocol.business_day import DEFAULT as BUSINESS_DAY
 from tests.harness import Chain, clerk_login, hq_edit, hq_rows, log_in, manager_login, sale, wait_until
@@ -239,3 +240,36 @@ async def test_the_report_tables_rebuilt_from_the_entries_give_the_same_figures(
     finance = {"Authorization": f"Bearer {await chain.hq_token('fin-qian', 'finance')}"}
     async with chain.session.post(chain.hq.url + "/api/reports/rebuild", headers=finance) as response:
         assert (response.status, (await response.json())["error"]) == (403, "forbidden")
+
+
+async def test_an_export_too_large_to_answer_at_once_is_built_in_the_background(
+    chain: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the inline limit at one row, the report by product (three rows) is answered
+    202 with where to fetch it; fetched, it is the file an inline export gives. Another
+    operator, and an id that names none, get 404."""
+    await seeded(chain)
+    finance = {"Authorization": f"Bearer {await chain.hq_token('fin-qian', 'finance')}"}
+    params = {"by": "product", "format": "csv"}
+    async with chain.session.get(chain.hq.url + EXPORT, params=params, headers=finance) as response:
+        inline = await response.read()
+    monkeypatch.setattr("hq.console_api.EXPORT_INLINE_ROWS", 1)
+    async with chain.session.get(chain.hq.url + EXPORT, params=params, headers=finance) as response:
+        assert response.status == 202
+        asked = await response.json()
+    assert asked["rows"] == 3
+    fetched: list[bytes] = []
+
+    async def built() -> bool:
+        async with chain.session.get(chain.hq.url + asked["url"], headers=finance) as response:
+            if response.status == 200:
+                fetched.append(await response.read())
+                assert "sales-by-product-all-" in response.headers["Content-Disposition"]
+            return response.status == 200
+
+    await wait_until(built, "the export to be built")
+    assert fetched == [inline]
+    manager = {"Authorization": f"Bearer {await log_in(chain.hq.url, manager_login('BR01'))}"}
+    for url, headers in ((asked["url"], manager), ("/api/exports/0123456789abcdef", finance)):
+        async with chain.session.get(chain.hq.url + url, headers=headers) as response:
+            assert (response.status, (await response.json())["error"]) == (404, "not_found"), url

@@ -64,6 +64,7 @@ from hq.storage.sqlite import (
 from hq.storage.sqlite import (
     directory,
     enrollment,
+    exports,
     feeds,
     holds,
     ingest,
@@ -322,6 +323,17 @@ class SqliteHQStore:
         self, branch: str | None, now_ms: int, min_visits: int, limit: int
     ) -> list[tuple[str, str, int, int, int]]:
         return await self._read(member_stats.off_cycle, branch, now_ms, min_visits, limit)
+
+    async def start_export(
+        self, export_id: str, login: str, name: str, content_type: str, now_ms: int
+    ) -> None:
+        await self._tx(exports.start_export, export_id, login, name, content_type, now_ms)
+
+    async def finish_export(self, export_id: str, body: bytes | None, error: str | None) -> None:
+        await self._tx(exports.finish_export, export_id, body, error)
+
+    async def export(self, export_id: str, login: str) -> tuple[str, str, bytes | None, str | None] | None:
+        return await self._read(exports.export, export_id, login)
 
     async def rebuild_reports(self) -> int:
         return await self._tx(reports.rebuild)

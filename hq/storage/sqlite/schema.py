@@ -446,6 +446,8 @@ MIGRATIONS: tuple[str, ...] = (
     # their referrer), and cards sold, by day (the members report), from here on; and
     # the operator who booked each payable document ('' before this). Members' sales by
     # day, member and the level the member held when HQ booked the sale ('' for none).
+    # Exports too large to answer at once, built in the background and fetched by the
+    # operator who asked (a body of null: not built yet).
     """
     ALTER TABLE sales ADD COLUMN at_ms INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE sale_returns ADD COLUMN at_ms INTEGER NOT NULL DEFAULT 0;
@@ -522,6 +524,15 @@ MIGRATIONS: tuple[str, ...] = (
         returned_fen INTEGER NOT NULL,
         returned_cost_fen INTEGER NOT NULL,
         PRIMARY KEY (day, branch, member_id, level)
+    ) WITHOUT ROWID;
+    CREATE TABLE exports (
+        id TEXT PRIMARY KEY,
+        login TEXT NOT NULL,
+        name TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        body BLOB,
+        error TEXT
     ) WITHOUT ROWID
     """,
 )
