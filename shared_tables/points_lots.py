@@ -8,12 +8,13 @@ from typing import Any
 from conflict.ledger import LedgerEntry
 from conflict.wire import from_payload
 from loyalty.lot_ledger import Movement, PointsBook, book_of
+from loyalty.lots import remaining
 from protocol import codec
 from protocol.limits import MAX_AT_MS
 from shared_tables import directory_store
 from shared_tables.sql import Connection
 
-__all__ = ["book", "due_lots", "is_owing", "movement", "no_longer_owing", "take_off_due"]
+__all__ = ["book", "due_lots", "is_owing", "movement", "no_longer_owing", "outstanding", "take_off_due"]
 
 
 def movement(entry: LedgerEntry) -> Movement:
@@ -72,3 +73,20 @@ def due_lots(conn: Connection, node: str, at_ms: int, limit: int) -> dict[str, l
 
 def take_off_due(conn: Connection, lot_ids: list[str]) -> None:
     conn.executemany("DELETE FROM points_due WHERE lot_id = ?", [(lot_id,) for lot_id in lot_ids])
+
+
+def outstanding(conn: Connection) -> tuple[list[tuple[int, int]], int]:
+    """Every card's points as its lots hold them: (expires at ms, 0 for never; points)
+    per lot with points left, and the points members owe (returns of earnings not yet
+    settled). A replaced card's lots are counted once, under its first number."""
+    roots = sorted(
+        {directory_store.card_root(conn, card) for card in directory_store.cards_on_ledger(conn, "points")}
+    )
+    lots: list[tuple[int, int]] = []
+    owed = 0
+    for root in roots:
+        card_book = book(conn, root)
+        left = remaining(card_book.lots, card_book.allocations, card_book.reversals, card_book.expiries)
+        lots.extend((lot.expires_at_ms, left[lot.id]) for lot in card_book.lots if left.get(lot.id, 0) > 0)
+        owed += card_book.account.owed
+    return lots, owed

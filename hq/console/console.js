@@ -303,6 +303,16 @@ async function showReport() {
   const branch = query.get("branch");
   const liability = await api(`/api/liability${branch ? `?branch=${encodeURIComponent(branch)}` : ""}`);
   document.getElementById("liability").textContent = `${t("reports.liability")}: ${yuan(liability.total_fen)}`;
+  if (!state.me.operator.branch) {
+    const points = await api("/api/liability/points");
+    document.querySelector("#points-liability tbody").replaceChildren(
+      ...points.months.map((m) => {
+        const tr = row(m.month === "never" ? t("points.never") : m.month, cell(m.points.toLocaleString("en"), "n"), cell(yuan(m.value_fen), "n"));
+        tr.dataset.key = m.month;
+        return tr;
+      }),
+    );
+  }
   const headings = [
     t(`by.${report.by}`),
     ...(report.by === "product" ? [t("col.name"), t("col.category")] : report.by === "day" ? [] : [t("col.name")]),

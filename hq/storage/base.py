@@ -740,6 +740,10 @@ class HQStore(Protocol):
         """`login`'s export: (name, content type, body or None while built, error)."""
         ...
 
+    async def points_outstanding(self) -> tuple[list[tuple[int, int]], int]:
+        """(expires at ms or 0, points left) per lot, and the points members owe."""
+        ...
+
     async def rebuild_reports(self) -> int:
         """Derive the report tables afresh from the entries held; the entries replayed."""
         ...

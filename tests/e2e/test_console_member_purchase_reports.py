@@ -7,6 +7,7 @@ import csv
 import datetime
 import io
 
+from protocol.business_day import DEFAULT as BUSINESS_DAY
 from tests.harness import Chain, clerk_login, hq_edit, hq_rows, log_in, manager_login, sale, wait_until
 from tests.sales_seed import GOLD, STORED, members_and_purchases
 
@@ -202,3 +203,44 @@ async def test_the_visit_cycle_warning_lists_members_late_on_their_own_rhythm(ch
             )
     found = (await chain.get(chain.hq.url + "/api/reports/visit-cycle"))["members"]
     assert [(m["name"], m["visits"], m["usual_days"], m["days_since"]) for m in found] == [("Xu", 3, 10, 20)]
+
+
+async def test_points_outstanding_by_the_month_they_expire(chain: Chain) -> None:
+    """By hand (1 point per yuan, HQ's default; a point worth 2 fen here): Lu buys two
+    cups (5,000 fen) while points never expire: 50 points, never. Points then expire
+    after 60 days; she buys a gift box (29,900): 299 points, in the month of 60 days
+    from now. She pays a cup with 20 points (taken from the lot that expires first, the
+    gift box's: 279 left) and 2,460 fen in cash, which earns 25 points, expiring with
+    the box's. Outstanding: 304 in that month (608 fen), 50 never (100 fen); 354 in
+    all, 708 fen."""
+    br01 = await chain.add_node("BR01")
+    await chain.post(
+        chain.hq.url + "/api/points-settings", {"code": "chain", "point_value_fen": 2}, status=200
+    )
+    member = (await chain.post(br01.url + "/api/members", {"name": "Lu", "phone": "13900009101"}))["id"]
+    await chain.post(br01.url + "/api/sales", {**sale(("CUP-CERAMIC", 2)), "member_id": member})
+    settings = {"code": "chain", "expiry_days": 60, "point_value_fen": 2}
+    await chain.post(chain.hq.url + "/api/points-settings", settings, status=200)
+
+    async def expiry_at_branch() -> bool:
+        return bool((await chain.get(br01.url + "/api/points-rules"))["settings"]["expiry_days"] == 60)
+
+    await wait_until(expiry_at_branch, "the 60-day expiry to reach BR01")
+    box = await chain.post(br01.url + "/api/sales", {**sale(("GIFT-BOX", 1)), "member_id": member})
+    assert box["points_earned"] == 299
+    cup = {
+        "member_id": member,
+        "lines": [{"sku": "CUP-CERAMIC", "qty": 1}],
+        "tenders": [{"kind": "points", "card": member, "points": 20}, {"kind": "cash", "amount_fen": 2_460}],
+    }
+    assert (await chain.post(br01.url + "/api/sales", cup))["points_earned"] == 25
+    await wait_until(lambda: chain.drained("BR01"), "BR01 to drain to HQ")
+    shown = await chain.get(chain.hq.url + "/api/liability/points")
+    lots = (await chain.get(f"{br01.url}/api/cards/{member}/points"))["lots"]
+    expires_at_ms = max(lot["expires_at_ms"] or 0 for lot in lots)
+    expiry_month = BUSINESS_DAY.day_of(expires_at_ms - 1).isoformat()[:7]
+    assert [(m["month"], m["points"], m["value_fen"]) for m in shown["months"]] == [
+        (expiry_month, 304, 608),
+        ("never", 50, 100),
+    ]
+    assert (shown["points"], shown["value_fen"], shown["owed_points"]) == (354, 708, 0)

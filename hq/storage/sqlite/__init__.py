@@ -84,7 +84,7 @@ from protocol.batch import SignedBatch
 from protocol.errors import InvariantBroken
 from protocol.hlc import HybridLogicalClock
 from protocol.ingest import Fork
-from shared_tables import credit, directory_store, photos
+from shared_tables import credit, directory_store, photos, points_lots
 from shared_tables.private_files import private_database
 from shared_tables.sql import Connection
 
@@ -334,6 +334,9 @@ class SqliteHQStore:
 
     async def export(self, export_id: str, login: str) -> tuple[str, str, bytes | None, str | None] | None:
         return await self._read(exports.export, export_id, login)
+
+    async def points_outstanding(self) -> tuple[list[tuple[int, int]], int]:
+        return await self._read(points_lots.outstanding)
 
     async def rebuild_reports(self) -> int:
         return await self._tx(reports.rebuild)
