@@ -21,7 +21,7 @@ from hq import export, live, member_report, purchase_report, stock_report
 from hq.errors import ExportFailed, InvalidQuery, NotFound
 from hq.http_common import ACTOR, HQ_KEY, branch_scope, day_query, int_query, json_body, session_token
 from hq.member_report import members_report
-from hq.sales_report import GROUPINGS, Period, SalesReport, period_of, sales_report
+from hq.sales_report import FILTERS, GROUPINGS, Period, SalesReport, period_of, sales_report
 from hq.service import wall_ms
 from hq.storage.base import HQStore
 from protocol.access import Scope, logged_in, public, requires
@@ -176,7 +176,7 @@ def _report_query(request: web.Request) -> tuple[Period, str, str | None, dict[s
     grouping = request.query.get("by", "day")
     if grouping not in GROUPINGS:
         raise InvalidQuery(f"by {grouping!r} is not one of {', '.join(GROUPINGS)}")
-    filters = {name: request.query[name] for name in ("category", "product") if request.query.get(name)}
+    filters = {name: request.query[name] for name in FILTERS if request.query.get(name)}
     for name, value in filters.items():
         if len(value) > 64 or not value.isprintable():
             raise InvalidQuery(f"{name} must be at most 64 printable characters")
@@ -192,7 +192,8 @@ async def _sales_report(request: web.Request) -> SalesReport:
 @requires("reports:view", Scope.STORE)
 async def sales_report_json(request: web.Request) -> web.Response:
     """?period=day|week|month|quarter|year&date=, or period=custom&from=&to= (business days);
-    ?by=day|branch|category|product|salesperson; ?branch=, ?category=, ?product=."""
+    ?by=day|branch|category|product|salesperson|member|level; ?branch=, and one of
+    ?category= (with ?product=, or either), ?salesperson=, ?level=."""
     return web.json_response((await _sales_report(request)).as_json())
 
 

@@ -10,8 +10,9 @@ Rules:
 3. Grouped by day, branch or salesperson, a report counts every sale (a card's sale
    too); grouped by category or product, the goods sold at the till, whose line
    count is units; grouped by member or level, members' sales only (a sale's level
-   is the one its member held when HQ booked it). Its totals and comparisons are of
-   what its lines count.
+   is the one its member held when HQ booked it). Narrowed to a category or product,
+   the goods of it; to a salesperson or a member level, the sales credited to them or
+   made to members of it. Its totals and comparisons are of what its lines count.
 4. Money stays integer fen; exports write yuan as exact text (CSV) or as fen shown
    with two decimals (XLSX).
 
@@ -31,6 +32,11 @@ from hq.storage.base import HQStore, ReportLine, SalesTotals
 
 PERIOD_KINDS = ("day", "week", "month", "quarter", "year", "custom")
 GROUPINGS = ("day", "branch", "category", "product", "salesperson", "member", "level")
+# Filters: the goods' (category, product; together or alone) narrow the groupings by
+# goods; one salesperson or one member level narrows the groupings its table keeps.
+GOODS_FILTERS = ("category", "product")
+NARROWERS = {"salesperson": ("day", "branch", "salesperson"), "level": ("day", "branch", "member", "level")}
+FILTERS = (*GOODS_FILTERS, *NARROWERS)
 # A report's period runs at most a year and a day (a year's comparison, a leap year).
 MAX_PERIOD_DAYS = 366
 
@@ -191,6 +197,10 @@ async def _lines(
     store: HQStore, grouping: str, branch: str | None, period: Period, filters: Mapping[str, str]
 ) -> list[ReportLine]:
     first, last = period.first.isoformat(), period.last.isoformat()
+    for column in NARROWERS:
+        if column in filters:
+            key = "member_id" if grouping == "member" else grouping
+            return await store.narrowed_lines(column, filters[column], key, branch, first, last)
     if grouping == "day":
         return await store.sales_by_day(branch, first, last)
     if grouping == "salesperson":
@@ -222,17 +232,30 @@ async def _lines(
     ]
 
 
+def check_filters(grouping: str, filters: Mapping[str, str]) -> None:
+    """InvalidQuery unless the filters narrow a grouping they can (rule 3)."""
+    narrowers = [name for name in filters if name in NARROWERS]
+    if len(narrowers) > 1 or (narrowers and any(name in GOODS_FILTERS for name in filters)):
+        raise InvalidQuery(
+            "narrow the report by the goods (category, product), a salesperson or a level: one"
+        )
+    if narrowers and grouping not in NARROWERS[narrowers[0]]:
+        allowed = ", ".join(NARROWERS[narrowers[0]])
+        raise InvalidQuery(f"a report narrowed to one {narrowers[0]} is by {allowed}")
+    if not narrowers and filters and grouping not in ("category", "product"):
+        raise InvalidQuery("a category or product filter applies to the report by category or by product")
+
+
 async def sales_report(
     store: HQStore, period: Period, grouping: str, branch: str | None, filters: Mapping[str, str]
 ) -> SalesReport:
     """The report of `period` grouped by `grouping`, of `branch` (every branch: None),
-    of the goods of one category or product when `filters` names them (rule 3)."""
+    narrowed by `filters` (rule 3)."""
     if grouping not in GROUPINGS:
         raise InvalidQuery(f"by {grouping!r} is not one of {', '.join(GROUPINGS)}")
-    if filters and grouping not in ("category", "product"):
-        raise InvalidQuery("a category or product filter applies to the report by category or by product")
+    check_filters(grouping, filters)
     lines = await _lines(store, grouping, branch, period, filters)
-    if grouping in ("category", "product", "member", "level"):
+    if filters or grouping in ("category", "product", "member", "level"):
         previous = _summed(await _lines(store, grouping, branch, period.previous(), filters))
         earlier = _summed(await _lines(store, grouping, branch, period.year_earlier(), filters))
         totals = _summed(lines)

@@ -212,7 +212,7 @@ function reportQuery(sales = true) {
     if (!value) continue;
     if ((name === "from" || name === "to") && form.get("period") !== "custom") continue;
     if (name === "date" && form.get("period") === "custom") continue;
-    if (["by", "category", "product"].includes(name) && !sales) continue;
+    if (["by", "category", "product", "salesperson", "level"].includes(name) && !sales) continue;
     if ((name === "category" || name === "product") && !["category", "product"].includes(form.get("by"))) continue;
     query.set(name, value);
   }

@@ -744,6 +744,12 @@ class HQStore(Protocol):
         """(expires at ms or 0, points left) per lot, and the points members owe."""
         ...
 
+    async def narrowed_lines(
+        self, column: str, value: str, grouping: str, branch: str | None, first_day: str, last_day: str
+    ) -> list[ReportLine]:
+        """Sales of one salesperson or member level (`column` = `value`), by `grouping`."""
+        ...
+
     async def rebuild_reports(self) -> int:
         """Derive the report tables afresh from the entries held; the entries replayed."""
         ...

@@ -66,6 +66,13 @@ async def test_the_sales_report_by_each_grouping_matches_the_hand_computed_figur
         ("BR02-S01", (1, 0, 12_800, 0, 12_800, 7_600, 5_200)),
         ("", (1, 1, 29_900, 29_900, 0, 0, 0)),
     ]
+    # Narrowed to one salesperson: their sales only, by day and by branch.
+    one = await chain.get(url, params={"by": "branch", "salesperson": "BR02-S01"})
+    assert [(line["key"], figures(line)) for line in one["lines"]] == [
+        ("BR02", (1, 0, 12_800, 0, 12_800, 7_600, 5_200))
+    ]
+    nobody = await chain.get(url, params={"by": "salesperson", "salesperson": "BR01-S09"})
+    assert (nobody["lines"], nobody["totals"]["net_fen"]) == ([], 0)
     today = BUSINESS_DAY.day_text(int(time.time() * 1000))  # the branches' (default) business day
     by_day = await chain.get(url, params={"by": "day", "period": "day", "date": today})
     assert [(line["key"], line["net_fen"]) for line in by_day["lines"]] == [(today, 40_900)]
@@ -152,6 +159,10 @@ async def test_bad_report_queries_are_refused_with_400(chain: Chain) -> None:
         {"period": "custom", "from": "2024-01-01", "to": "2026-01-01"},
         {"date": "2026-02-30"},
         {"by": "day", "category": "TEA"},
+        {"by": "product", "salesperson": "BR01-S01"},
+        {"by": "member", "salesperson": "BR01-S01"},
+        {"salesperson": "BR01-S01", "level": "GOLD"},
+        {"by": "product", "product": "CUP-CERAMIC", "level": "GOLD"},
     )
     for params in bad:
         async with chain.session.get(chain.hq.url + REPORT, params=params, headers=finance) as response:
@@ -209,6 +220,10 @@ async def test_profit_by_member_and_by_the_level_the_member_held(chain: Chain) -
         ("REGULAR", (1, 1, 29_900, 29_900, 0, 0, 0)),
     ]
     assert by_level["totals"]["net_fen"] == 5_000  # members' sales only: not the soap
+    regulars = await chain.get(chain.hq.url + REPORT, params={"by": "member", "level": "REGULAR"})
+    assert [(line["label"], figures(line)) for line in regulars["lines"]] == [
+        ("Li Na", (1, 1, 29_900, 29_900, 0, 0, 0))
+    ]
 
 
 async def test_the_report_tables_rebuilt_from_the_entries_give_the_same_figures(chain: Chain) -> None:

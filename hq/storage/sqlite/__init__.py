@@ -338,6 +338,11 @@ class SqliteHQStore:
     async def points_outstanding(self) -> tuple[list[tuple[int, int]], int]:
         return await self._read(points_lots.outstanding)
 
+    async def narrowed_lines(
+        self, column: str, value: str, grouping: str, branch: str | None, first_day: str, last_day: str
+    ) -> list[ReportLine]:
+        return await self._read(reports.narrowed_lines, column, value, grouping, branch, first_day, last_day)
+
     async def rebuild_reports(self) -> int:
         return await self._tx(reports.rebuild)
 

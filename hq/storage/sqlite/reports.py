@@ -460,21 +460,54 @@ def _lines_by(
     conn: Connection,
     table: str,
     key: str,
-    names: tuple[str, str],
+    names: tuple[str, str] | None,
+    branch: str | None,
+    first_day: str,
+    last_day: str,
+    only: tuple[str, str] | None = None,
+) -> list[ReportLine]:
+    """A daily table's figures summed by its `key` column over the days, named from the
+    `names` table (and its key column) where it knows them; with `only`, of the rows
+    whose column holds the value. Table and column names are the callers' constants,
+    never a request's; values are parameters."""
+    totals = _TOTALS.replace("SUM(", "SUM(d.")
+    name = "d." + key if names is None else f"COALESCE(n.name, d.{key})"
+    join = "" if names is None else f" LEFT JOIN {names[0]} n ON n.{names[1]} = d.{key}"
+    where = "" if only is None else f" AND d.{only[0]} = ?"
+    rows = conn.execute(
+        f"SELECT d.{key}, {name}, {totals} FROM {table} d{join}"
+        f" WHERE d.day >= ? AND d.day <= ? AND {_BRANCH.replace('branch', 'd.branch')}{where}"
+        f" GROUP BY d.{key}{'' if names is None else ', n.name'} ORDER BY d.{key}",
+        (first_day, last_day, branch, branch, *(() if only is None else (only[1],))),
+    )
+    return [ReportLine(str(code), str(label), _totals(figures)) for code, label, *figures in rows]
+
+
+# What the sales report may be narrowed to one salesperson or one member level by: the
+# daily table holding that column, and the groupings it can give (with their names).
+NARROWED_BY = {
+    "salesperson": (
+        "salesperson_daily",
+        {"day": None, "branch": None, "salesperson": ("employees", "code")},
+    ),
+    "level": (
+        "member_daily",
+        {"day": None, "branch": None, "member_id": ("members", "id"), "level": ("levels", "code")},
+    ),
+}
+
+
+def narrowed_lines(
+    conn: Connection,
+    column: str,
+    value: str,
+    grouping: str,
     branch: str | None,
     first_day: str,
     last_day: str,
 ) -> list[ReportLine]:
-    """A daily table's figures summed by its `key` column over the days, named from the
-    `names` table (and its key column) where it knows them. The names are the callers'
-    constants, never a request's."""
-    names_table, names_key = names
-    totals = _TOTALS.replace("SUM(", "SUM(d.")
-    rows = conn.execute(
-        f"SELECT d.{key}, COALESCE(n.name, d.{key}), {totals} FROM {table} d"
-        f" LEFT JOIN {names_table} n ON n.{names_key} = d.{key}"
-        f" WHERE d.day >= ? AND d.day <= ? AND {_BRANCH.replace('branch', 'd.branch')}"
-        f" GROUP BY d.{key}, n.name ORDER BY d.{key}",
-        (first_day, last_day, branch, branch),
-    )
-    return [ReportLine(str(code), str(name), _totals(figures)) for code, name, *figures in rows]
+    """The report's lines of one salesperson's or one member level's sales (`column`
+    `value`), grouped by `grouping` (day, branch, salesperson; or day, branch,
+    member_id, level)."""
+    table, groupings = NARROWED_BY[column]
+    return _lines_by(conn, table, grouping, groupings[grouping], branch, first_day, last_day, (column, value))
