@@ -248,6 +248,31 @@ async def stock_ranking(request: web.Request) -> web.Response:
     """Each product's stock against its pace of sale over the last ?days= (30), with
     its days of cover, the date it reaches its lower limit, and its turnover; ?branch=
     for one branch's warehouses. The soonest warning first."""
+    return web.json_response(await _stock_ranking(request))
+
+
+@routes.get("/api/reports/stock/export")
+@requires("reports:export", Scope.HQ)
+async def stock_ranking_export(request: web.Request) -> web.Response:
+    found = await _stock_ranking(request)
+    return await _records_download(request, f"stock-{found['today']}", found["lines"], STOCK_COLUMNS)
+
+
+STOCK_COLUMNS = (
+    "sku",
+    "name",
+    "qty",
+    "cost_fen",
+    "lower_limit",
+    "sold",
+    "sold_cost_fen",
+    "days_of_cover",
+    "warning_date",
+    "turnover_permille",
+)
+
+
+async def _stock_ranking(request: web.Request) -> dict[str, Any]:
     days = int_query(request, "days", 30)
     if not 1 <= days <= MAX_PACE_DAYS:
         raise InvalidQuery(f"days must be 1 to {MAX_PACE_DAYS}")
@@ -256,7 +281,7 @@ async def stock_ranking(request: web.Request) -> web.Response:
         branch = check_branch_code(branch)
     today = DEFAULT_DAYS.day_of(wall_ms())
     report = await stock_report.stock_report(request.app[HQ_KEY].store, today, days, branch)
-    return web.json_response(report.as_json())
+    return report.as_json()
 
 
 # The churn warning looks back at most this far, and lists at most this many members.
@@ -269,29 +294,42 @@ MAX_LAPSED = 500
 async def churn_warning(request: web.Request) -> web.Response:
     """Members who have not visited (bought) for ?days= days (90 by default): at the
     operator's branch for a branch's operator, anywhere for HQ (?branch= narrows)."""
+    return web.json_response(await _churn(request))
+
+
+@routes.get("/api/reports/churn/export")
+@requires("members:export", Scope.STORE)
+async def churn_export(request: web.Request) -> web.Response:
+    found = await _churn(request)
+    name = f"churn-{found['branch'] or 'all'}-{found['days']}-days"
+    return await _records_download(request, name, found["members"], CHURN_COLUMNS)
+
+
+CHURN_COLUMNS = ("member_id", "name", "home_branch", "last_visit_ms", "days_since", "visits")
+
+
+async def _churn(request: web.Request) -> dict[str, Any]:
     days = int_query(request, "days", 90)
     if not 1 <= days <= MAX_CHURN_DAYS:
         raise InvalidQuery(f"days must be 1 to {MAX_CHURN_DAYS}")
     now = wall_ms()
     branch = branch_scope(request)
     found = await request.app[HQ_KEY].store.lapsed_members(branch, now - days * 86_400_000, MAX_LAPSED)
-    return web.json_response(
-        {
-            "branch": branch,
-            "days": days,
-            "members": [
-                {
-                    "member_id": member,
-                    "name": name,
-                    "home_branch": home,
-                    "last_visit_ms": last,
-                    "days_since": (now - last) // 86_400_000,
-                    "visits": visits,
-                }
-                for member, name, home, last, visits in found
-            ],
-        }
-    )
+    return {
+        "branch": branch,
+        "days": days,
+        "members": [
+            {
+                "member_id": member,
+                "name": name,
+                "home_branch": home,
+                "last_visit_ms": last,
+                "days_since": (now - last) // 86_400_000,
+                "visits": visits,
+            }
+            for member, name, home, last, visits in found
+        ],
+    }
 
 
 # A visit cycle is judged on at least this many visits.
@@ -304,25 +342,38 @@ async def visit_cycle_warning(request: web.Request) -> web.Response:
     """Members whose time since their last visit is over one and a half times their
     usual interval (three visits at least), the most overdue first: at the operator's
     branch for a branch's operator, anywhere for HQ (?branch= narrows)."""
+    return web.json_response(await _visit_cycle(request))
+
+
+@routes.get("/api/reports/visit-cycle/export")
+@requires("members:export", Scope.STORE)
+async def visit_cycle_export(request: web.Request) -> web.Response:
+    found = await _visit_cycle(request)
+    name = f"visit-cycle-{found['branch'] or 'all'}"
+    return await _records_download(request, name, found["members"], CYCLE_COLUMNS)
+
+
+CYCLE_COLUMNS = ("member_id", "name", "visits", "usual_days", "last_visit_ms", "days_since")
+
+
+async def _visit_cycle(request: web.Request) -> dict[str, Any]:
     now = wall_ms()
     branch = branch_scope(request)
     found = await request.app[HQ_KEY].store.off_cycle_members(branch, now, MIN_CYCLE_VISITS, MAX_LAPSED)
-    return web.json_response(
-        {
-            "branch": branch,
-            "members": [
-                {
-                    "member_id": member,
-                    "name": name,
-                    "visits": visits,
-                    "usual_days": interval // 86_400_000,
-                    "last_visit_ms": last,
-                    "days_since": (now - last) // 86_400_000,
-                }
-                for member, name, visits, interval, last in found
-            ],
-        }
-    )
+    return {
+        "branch": branch,
+        "members": [
+            {
+                "member_id": member,
+                "name": name,
+                "visits": visits,
+                "usual_days": interval // 86_400_000,
+                "last_visit_ms": last,
+                "days_since": (now - last) // 86_400_000,
+            }
+            for member, name, visits, interval, last in found
+        ],
+    }
 
 
 # Credit is owed this many days before the warning counts it overdue, unless asked.
@@ -334,11 +385,26 @@ CREDIT_TERM_DAYS = 30
 async def credit_warning(request: web.Request) -> web.Response:
     """Members owing credit for longer than ?days= (30), the longest first: the chain's
     whole member directory, as every branch holds it."""
+    return web.json_response(await _credit(request))
+
+
+@routes.get("/api/reports/credit-overdue/export")
+@requires("members:export")
+async def credit_export(request: web.Request) -> web.Response:
+    found = await _credit(request)
+    return await _records_download(
+        request, f"credit-overdue-{found['days']}-days", found["cards"], CREDIT_COLUMNS
+    )
+
+
+CREDIT_COLUMNS = ("card", "member_id", "owed_fen", "owed_since_ms", "days")
+
+
+async def _credit(request: web.Request) -> dict[str, Any]:
     days = int_query(request, "days", CREDIT_TERM_DAYS)
     if not 1 <= days <= MAX_CHURN_DAYS:
         raise InvalidQuery(f"days must be 1 to {MAX_CHURN_DAYS}")
-    found = await request.app[HQ_KEY].store.overdue_credit(wall_ms(), days)
-    return web.json_response({"days": days, "cards": found})
+    return {"days": days, "cards": await request.app[HQ_KEY].store.overdue_credit(wall_ms(), days)}
 
 
 @routes.get("/api/reports/purchases")
@@ -366,6 +432,19 @@ async def _purchases_report(request: web.Request) -> purchase_report.PurchasesRe
     record = None if branch is None else await store.branch(branch)
     days = DEFAULT_DAYS if record is None else record.business_day
     return await purchase_report.purchases_report(store, period, branch, days)
+
+
+async def _records_download(
+    request: web.Request, name: str, records: list[dict[str, Any]], columns: tuple[str, ...]
+) -> web.Response:
+    """A list report's records as an export: a column each (money where it is `_fen`,
+    shown as yuan), blanks for what a record does not have."""
+    rows: list[list[int | str]] = [
+        ["" if record.get(column) is None else record[column] for column in columns] for record in records
+    ]
+    header = [column.removesuffix("_fen") for column in columns]
+    money = {i for i, column in enumerate(columns) if column.endswith("_fen")}
+    return await _download(request, _format(request), name, header, rows, money)
 
 
 def _format(request: web.Request) -> str:

@@ -219,6 +219,21 @@ function reportQuery(sales = true) {
   return query;
 }
 
+function listExport(list, params) {
+  // CSV and Excel links for a list report (churn, visit cycle, credit, stock), if shown.
+  const holder = document.querySelector(`.list-export[data-list="${list}"]`);
+  if (!holder) return;
+  holder.replaceChildren(
+    ...["csv", "xlsx"].map((format) => {
+      const link = document.createElement("a");
+      link.href = `/api/reports/${list}/export?${params}${params.toString() ? "&" : ""}format=${format}`;
+      link.className = `export-${list}-${format}`;
+      link.textContent = format === "csv" ? t("reports.export_csv") : t("reports.export_xlsx");
+      return link;
+    }),
+  );
+}
+
 function exportLinks(query) {
   // One CSV and one Excel link per section of a report, with the page's filters.
   for (const holder of document.querySelectorAll(".exports")) {
@@ -416,7 +431,9 @@ async function showMembers() {
 }
 
 async function showCycle(branch) {
-  const { members } = await api(`/api/reports/visit-cycle${branch ? `?branch=${encodeURIComponent(branch)}` : ""}`);
+  const params = new URLSearchParams(branch ? { branch } : {});
+  const { members } = await api(`/api/reports/visit-cycle?${params}`);
+  listExport("visit-cycle", params);
   document.querySelector("#visit-cycle tbody").replaceChildren(
     ...members.map((m) =>
       row(m.member_id, m.name, cell(String(m.visits), "n"), cell(String(m.usual_days), "n"), cell(String(m.days_since), "n bad")),
@@ -426,6 +443,7 @@ async function showCycle(branch) {
 
 async function showCredit() {
   const { cards } = await api("/api/reports/credit-overdue");
+  listExport("credit-overdue", new URLSearchParams());
   document.querySelector("#credit-overdue tbody").replaceChildren(
     ...cards.map((c) => row(c.card, c.member_id || "", cell(yuan(c.owed_fen), "n bad"), cell(String(c.days), "n"))),
   );
@@ -436,6 +454,7 @@ async function showChurn(branch) {
   const params = new URLSearchParams({ days });
   if (branch) params.set("branch", branch);
   const { members } = await api(`/api/reports/churn?${params}`);
+  listExport("churn", params);
   document.querySelector("#churn tbody").replaceChildren(
     ...members.map((m) => {
       const tr = row(
@@ -492,6 +511,7 @@ async function showInventory() {
     api("/api/stock/alerts"),
     api("/api/reports/stock"),
   ]);
+  listExport("stock", new URLSearchParams());
   document.querySelector("#stock-ranking tbody").replaceChildren(
     ...ranking.lines.map((l) => {
       const tr = row(

@@ -86,3 +86,7 @@ async def test_credit_is_drawn_to_its_line_given_back_repaid_and_overdue_listed(
     [owing] = (await chain.get(at_hq))["cards"]
     assert (owing["card"], owing["owed_fen"], owing["days"]) == ("C-0002", TEA_FEN, 40)
     assert (await chain.get(at_hq, params={"days": "41"}))["cards"] == []
+    async with chain.session.get(at_hq + "/export") as response:
+        text = (await response.read()).decode("utf-8-sig")
+    (card, _member, owed, _since, days) = text.splitlines()[1].split(",")
+    assert (card, owed, days) == ("C-0002", "128.00", "40")

@@ -178,3 +178,6 @@ async def test_the_members_purchases_and_inventory_pages_show_the_hand_computed_
         await expect(page.locator("#inventory-total")).to_contain_text("-¥622.50")
         # Nothing sold by the till in the period: no pace, no cover, no warning date.
         await expect(page.locator("#stock-ranking tbody tr[data-key=CUP-CERAMIC]")).to_contain_text("18")
+        async with page.expect_download() as downloading:
+            await page.click("a.export-stock-csv")
+        assert (await downloading.value).suggested_filename.startswith("stock-")

@@ -7,6 +7,8 @@ import csv
 import datetime
 import io
 
+import openpyxl
+
 from protocol.business_day import DEFAULT as BUSINESS_DAY
 from tests.harness import Chain, clerk_login, hq_edit, hq_rows, log_in, manager_login, sale, wait_until
 from tests.sales_seed import GOLD, STORED, members_and_purchases
@@ -120,6 +122,10 @@ async def test_the_churn_warning_lists_members_who_stopped_coming(chain: Chain) 
         (lapsed, "Wu Fang", 100, 1)
     ]
     assert (await chain.get(url, params={"days": "101"}))["members"] == []
+    async with chain.session.get(url + "/export", params={"days": "90"}) as response:
+        rows = list(csv.reader(io.StringIO((await response.read()).decode("utf-8-sig"))))
+    assert rows[0] == ["member_id", "name", "home_branch", "last_visit_ms", "days_since", "visits"]
+    assert [(row[0], row[1], row[4], row[5]) for row in rows[1:]] == [(lapsed, "Wu Fang", "100", "1")]
     manager = {"Authorization": f"Bearer {await log_in(chain.hq.url, manager_login('BR02'))}"}
     assert (await chain.get(url, params={"days": "90"}, headers=manager))["members"] == []
     for days in ("0", "3651", "x"):
@@ -161,6 +167,12 @@ async def test_the_stock_ranking_warns_when_a_product_will_reach_its_lower_limit
     )
     assert (cup["days_of_cover"], cup["turnover_permille"]) == (90, 333)
     assert cup["warning_date"] == (today + datetime.timedelta(days=60)).isoformat()
+    async with chain.session.get(
+        chain.hq.url + "/api/reports/stock/export", params={"format": "xlsx"}
+    ) as response:
+        sheet = openpyxl.load_workbook(io.BytesIO(await response.read())).active
+    assert [cell.value for cell in sheet[1]][:4] == ["sku", "name", "qty", "cost (yuan)"]
+    assert [cell.value for cell in sheet[2]][:4] == ["CUP-CERAMIC", "Ceramic cup / 陶瓷杯", 15, 15_000]
     assert (await chain.get(chain.hq.url + "/api/reports/stock", params={"branch": "BR02"}))["lines"] == []
     manager = {"Authorization": f"Bearer {await log_in(chain.hq.url, manager_login('BR01'))}"}
     async with chain.session.get(chain.hq.url + "/api/reports/stock", headers=manager) as response:
@@ -203,6 +215,12 @@ async def test_the_visit_cycle_warning_lists_members_late_on_their_own_rhythm(ch
             )
     found = (await chain.get(chain.hq.url + "/api/reports/visit-cycle"))["members"]
     assert [(m["name"], m["visits"], m["usual_days"], m["days_since"]) for m in found] == [("Xu", 3, 10, 20)]
+    async with chain.session.get(chain.hq.url + "/api/reports/visit-cycle/export") as response:
+        exported = list(csv.reader(io.StringIO((await response.read()).decode("utf-8-sig"))))
+    assert [(row[1], row[2], row[3], row[5]) for row in exported[1:]] == [("Xu", "3", "10", "20")]
+    clerk = {"Authorization": f"Bearer {await log_in(chain.hq.url, clerk_login('BR01'))}"}
+    async with chain.session.get(chain.hq.url + "/api/reports/visit-cycle/export", headers=clerk) as response:
+        assert response.status == 403  # a clerk sees members, exports none
 
 
 async def test_points_outstanding_by_the_month_they_expire(chain: Chain) -> None:
