@@ -193,10 +193,10 @@ async def sales_by_branch(request: web.Request) -> web.Response:
 @routes.get("/api/reports/top-ups")
 @requires("reports:view", Scope.STORE)
 async def top_up_report(request: web.Request) -> web.Response:
-    """Top-ups by branch, day (UTC) and kind: what was paid onto cards and the bonus
+    """Top-ups by branch, business day and kind: what was paid onto cards and the bonus
     given beside it, for ?from=&to= (the last 31 days by default)."""
     branch = branch_scope(request)
-    today = datetime.datetime.fromtimestamp(wall_ms() / 1000, datetime.UTC).date()
+    today = DEFAULT_DAYS.day_of(wall_ms())
     first, last = period_query(request, today)
     rows = await request.app[HQ_KEY].store.top_up_totals(branch, first.isoformat(), last.isoformat())
     return web.json_response(

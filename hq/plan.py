@@ -520,7 +520,7 @@ def _ledger(plan: Plan, entry: Entry) -> None:
     elif ledger == "uses" and kind == "grant" and "paid_fen" in payload:
         row = ("uses", payload["paid_fen"], 0)
     if row is not None:
-        day = utc_day(min(entry.hlc >> 16, MAX_AT_MS))  # the stamp's wall time
+        day = _stamp_day(plan, entry)  # the branch's business day of the stamp's wall time
         plan.top_ups.append(
             TopUpRow(entry.origin, entry.entity_id, day, row[0], payload["card_id"], row[1], row[2])
         )

@@ -8,9 +8,10 @@ reaches applies, once.
 
 from __future__ import annotations
 
-import datetime
+import time
 from typing import Any
 
+from protocol.business_day import DEFAULT as BUSINESS_DAY
 from tests.harness import Chain, clerk_login, log_in, manager_login, wait_until
 
 CARD = "K-0001"
@@ -106,7 +107,7 @@ async def test_uses_are_bought_onto_a_card_and_hqs_report_adds_up_by_branch_day_
     await _refused(chain, uses, {"sku": "SVC-HAIRCUT", "qty": 1, "amount_fen": 1.5}, 422, "invalid")
 
     await wait_until(lambda: chain.drained("BR01"), "BR01's backlog to drain")
-    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    today = BUSINESS_DAY.day_text(int(time.time() * 1000))  # the branches' (default) business day
     report = await chain.get(chain.hq.url + "/api/reports/top-ups", params={"from": today, "to": today})
     figures = [(r["branch"], r["kind"], r["count"], r["paid_fen"], r["bonus_fen"]) for r in report["rows"]]
     assert figures == [("BR01", "stored_value", 2, 120_000, 10_000), ("BR01", "uses", 2, 107_600, 0)]
