@@ -14,6 +14,7 @@ from aiohttp import web
 from hq import (
     account_api,
     console_api,
+    export_api,
     inventory_api,
     levels_api,
     live,
@@ -22,6 +23,7 @@ from hq import (
     pages,
     points_expiry,
     points_liability,
+    report_api,
     sales_api,
     voucher_api,
 )
@@ -403,6 +405,8 @@ ROUTE_TABLES: tuple[web.RouteTableDef, ...] = (
     routes,
     account_api.routes,
     console_api.routes,
+    report_api.routes,
+    export_api.routes,
     inventory_api.routes,
     member_api.routes,
     levels_api.routes,

@@ -81,7 +81,7 @@ async def test_credit_is_drawn_to_its_line_given_back_repaid_and_overdue_listed(
         assert response.status == 422
     # HQ's console warns of the same card from the directory it holds.
     await wait_until(lambda: chain.drained("BR01"), "BR01 to drain to HQ")
-    monkeypatch.setattr("hq.console_api.wall_ms", lambda: later)
+    monkeypatch.setattr("hq.report_api.wall_ms", lambda: later)
     at_hq = chain.hq.url + "/api/reports/credit-overdue"
     [owing] = (await chain.get(at_hq))["cards"]
     assert (owing["card"], owing["owed_fen"], owing["days"]) == ("C-0002", TEA_FEN, 40)

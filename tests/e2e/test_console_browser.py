@@ -104,7 +104,7 @@ async def test_the_report_page_shows_the_hand_computed_figures_in_both_languages
         export = page.locator("#export-xlsx")
         await expect(export).to_have_attribute("href", re.compile(r"by=category.*format=xlsx"))
         # Built in the background (the inline limit at one row): the page waits for it.
-        monkeypatch.setattr("hq.console_api.EXPORT_INLINE_ROWS", 1)
+        monkeypatch.setattr("hq.export_api.EXPORT_INLINE_ROWS", 1)
         async with page.expect_download() as downloading:
             await page.click("#export-csv")
         csv_file = await downloading.value

@@ -268,7 +268,7 @@ async def test_an_export_too_large_to_answer_at_once_is_built_in_the_background(
     params = {"by": "product", "format": "csv"}
     async with chain.session.get(chain.hq.url + EXPORT, params=params, headers=finance) as response:
         inline = await response.read()
-    monkeypatch.setattr("hq.console_api.EXPORT_INLINE_ROWS", 1)
+    monkeypatch.setattr("hq.export_api.EXPORT_INLINE_ROWS", 1)
     async with chain.session.get(chain.hq.url + EXPORT, params=params, headers=finance) as response:
         assert response.status == 202
         asked = await response.json()
