@@ -545,7 +545,7 @@ async function showInventory() {
   total.id = "inventory-total";
   document.querySelector("#inventory-warehouses tfoot").replaceChildren(total);
   document.getElementById("inventory-transit").textContent =
-    `${t("live.in_transit")}: ${transit.qty.toLocaleString("en")} · ${yuan(transit.cost_fen)}`;
+    `${t("inventory.in_transit")}: ${transit.qty.toLocaleString("en")} · ${yuan(transit.cost_fen)}`;
   document.querySelector("#inventory-alerts tbody").replaceChildren(
     ...alerts.map((a) =>
       row(a.warehouse, `${a.sku} ${a.name}`, cell(a.qty.toLocaleString("en"), a.state === "under" ? "n bad" : "n warn"), `${a.lower_limit ?? ""} … ${a.upper_limit ?? ""}`),
