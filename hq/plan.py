@@ -153,6 +153,17 @@ class CardSaleRow:
 
 
 @dataclass(frozen=True, slots=True)
+class PointsRow:
+    """A points movement (earned, referral, redeemed, refunded, returned, expired,
+    adjusted; signed as the ledger signs it) on its branch's business day."""
+
+    origin: str
+    day: str
+    kind: str
+    points: int
+
+
+@dataclass(frozen=True, slots=True)
 class TopUpRow:
     """Money paid onto a card, or a bonus given with it, for the top-up report: kind
     stored_value (paid or bonus) or uses (a service item's uses bought)."""
@@ -229,6 +240,7 @@ class Plan:
     level_purchases: list[levels.LevelPurchase] = field(default_factory=list)
     joins: list[MemberJoin] = field(default_factory=list)
     card_sales: list[CardSaleRow] = field(default_factory=list)
+    points: list[PointsRow] = field(default_factory=list)
     refused: list[RefusedEffect] = field(default_factory=list)  # in log order
     # The branch's business day as its entries go (protocol.business_day, rule 3), and
     # the one its log set in this batch, for the store to keep under the branch's code.
@@ -253,6 +265,7 @@ class Plan:
             len(self.returns),
             len(self.joins),
             len(self.card_sales),
+            len(self.points),
         )
 
     def cut_back(self, mark: Mark) -> None:
@@ -272,6 +285,7 @@ class Plan:
         del self.returns[mark[12] :]
         del self.joins[mark[13] :]
         del self.card_sales[mark[14] :]
+        del self.points[mark[15] :]
 
 
 def plan_entries(entries: Iterable[Entry], days: BusinessDay = DEFAULT) -> Plan:
@@ -509,10 +523,13 @@ def _directory(plan: Plan, entry: Entry) -> None:
 
 def _ledger(plan: Plan, entry: Entry) -> None:
     """A ledger movement joins the directory; money paid onto a card (a top-up, uses
-    bought) and a top-up's bonus also go to the top-up report."""
+    bought) and a top-up's bonus also go to the top-up report, and every points
+    movement to the points by day."""
     _directory(plan, entry)
     payload = entry.payload
     ledger, kind, amount = payload["ledger"], payload["kind"], payload["amount"]
+    if ledger == "points":
+        plan.points.append(PointsRow(entry.origin, _stamp_day(plan, entry), kind, amount))
     row = None
     if ledger == "stored_value" and kind in ("top_up", "bonus"):
         paid, bonus = (amount, 0) if kind == "top_up" else (0, amount)

@@ -117,6 +117,9 @@ class SalesReport:
     totals: SalesTotals
     previous: SalesTotals
     year_earlier: SalesTotals
+    # Points moved in the period by kind (earn, referral, redeem, refund, return,
+    # expire, adjust), signed as the ledger signs them: of the branch, whatever the grouping.
+    points: Mapping[str, int]
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -128,6 +131,8 @@ class SalesReport:
             "branch": self.branch,
             "filters": dict(self.filters),
             "totals": figures_json(self.totals),
+            "points": dict(self.points),
+            "points_net": sum(self.points.values()),
             "lines": [
                 {"key": line.key, "label": line.label, "category": line.group, **figures_json(line.totals)}
                 for line in self.lines
@@ -272,4 +277,5 @@ async def sales_report(
     # Rankings read best first: the most net takings at the top.
     if grouping != "day":
         lines = sorted(lines, key=lambda line: (-line.totals.net_fen, line.key))
-    return SalesReport(period, grouping, branch, filters, lines, totals, previous, earlier)
+    points = await store.points_by_kind(branch, period.first.isoformat(), period.last.isoformat())
+    return SalesReport(period, grouping, branch, filters, lines, totals, previous, earlier, points)

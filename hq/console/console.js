@@ -315,6 +315,8 @@ async function showReport() {
     compareBox(t("reports.year_earlier"), report.year_earlier),
   );
   document.getElementById("report-chart").replaceChildren(chart(report.lines, report.by === "day"));
+  const moved = Object.entries(report.points).map(([kind, points]) => `${t(`points.${kind}`)} ${points.toLocaleString("en")}`);
+  document.getElementById("points-moved").textContent = `${t("points.moved")}: ${moved.join(" · ") || "0"}`;
   const branch = query.get("branch");
   const liability = await api(`/api/liability${branch ? `?branch=${encodeURIComponent(branch)}` : ""}`);
   document.getElementById("liability").textContent = `${t("reports.liability")}: ${yuan(liability.total_fen)}`;

@@ -750,6 +750,10 @@ class HQStore(Protocol):
         """Sales of one salesperson or member level (`column` = `value`), by `grouping`."""
         ...
 
+    async def points_by_kind(self, branch: str | None, first_day: str, last_day: str) -> dict[str, int]:
+        """Points moved over the days by kind (earn, redeem, expire...), signed."""
+        ...
+
     async def rebuild_reports(self) -> int:
         """Derive the report tables afresh from the entries held; the entries replayed."""
         ...

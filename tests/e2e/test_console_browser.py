@@ -17,7 +17,7 @@ from playwright.async_api import expect
 from hq.member_report import SECTIONS as MEMBER_SECTIONS
 from hq.purchase_report import SECTIONS as PURCHASE_SECTIONS
 from hq.sales_report import GROUPINGS
-from protocol.contract.fields import GENDERS
+from protocol.contract.fields import GENDERS, LEDGER_SIGNS
 from tests.browser import chromium, logged_in_page, screenshot
 from tests.harness import Chain, clerk_login, hq_login, manager_login, sale
 from tests.sales_seed import members_and_purchases, seeded
@@ -135,6 +135,7 @@ def test_every_text_the_console_uses_is_translated_into_both_languages() -> None
     used |= {f"export.{section}" for section in (*MEMBER_SECTIONS, *PURCHASE_SECTIONS)}
     used |= {f"purchases.{kind}" for kind in ("receipt", "purchase_return")}
     used |= {f"gender.{gender}" for gender in GENDERS}
+    used |= {f"points.{kind}" for kind in LEDGER_SIGNS["points"]}
     missing = sorted(used - set(texts["en"]))
     assert not missing, missing
     for language, table in texts.items():

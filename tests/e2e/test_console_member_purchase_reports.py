@@ -262,3 +262,10 @@ async def test_points_outstanding_by_the_month_they_expire(chain: Chain) -> None
         ("never", 50, 100),
     ]
     assert (shown["points"], shown["value_fen"], shown["owed_points"]) == (354, 708, 0)
+    # The month's points moved, kept by day at ingest: 50 + 299 + 25 earned, 20 redeemed;
+    # what is outstanding is what moved.
+    report = await chain.get(chain.hq.url + "/api/reports/sales")
+    assert (report["points"], report["points_net"]) == ({"earn": 374, "redeem": -20}, 354)
+    await hq_edit(chain, "DELETE FROM points_daily")  # as before an upgrade that adds it
+    await chain.post(chain.hq.url + "/api/reports/rebuild", None, status=200)
+    assert (await chain.get(chain.hq.url + "/api/reports/sales"))["points"] == {"earn": 374, "redeem": -20}

@@ -343,6 +343,9 @@ class SqliteHQStore:
     ) -> list[ReportLine]:
         return await self._read(reports.narrowed_lines, column, value, grouping, branch, first_day, last_day)
 
+    async def points_by_kind(self, branch: str | None, first_day: str, last_day: str) -> dict[str, int]:
+        return await self._read(reports.points_by_kind, branch, first_day, last_day)
+
     async def rebuild_reports(self) -> int:
         return await self._tx(reports.rebuild)
 

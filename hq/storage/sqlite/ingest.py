@@ -252,6 +252,7 @@ def execute_plan(conn: Connection, plan: Plan, append: FeedAppender, now_ms: int
     reports.record_sales(conn, plan.sales)
     reports.record_returns(conn, plan.returns)
     reports.record_joins(conn, plan.joins, plan.card_sales)
+    reports.record_points(conn, plan.points)
     member_stats.record(conn, plan.member_purchases)
     feeds_grown = directory.merge_members(conn, plan.members, append) if plan.members else set()
     if plan.directory:

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
-from hq.plan import CardSaleRow, MemberJoin, ReturnRow, SaleRow, TopUpRow, plan_entries
+from hq.plan import CardSaleRow, MemberJoin, PointsRow, ReturnRow, SaleRow, TopUpRow, plan_entries
 from hq.storage.base import LiveSale, ReportLine, SalesTotals, TopUpTotals
 from protocol.business_day import DEFAULT
 from protocol.entry import decode_entry
@@ -338,6 +338,29 @@ def joins_by_day(
     return [(str(day), int(joined)) for day, joined in rows]
 
 
+def record_points(conn: Connection, points: Sequence[PointsRow]) -> None:
+    """Points movements added to their branch's day, by kind."""
+    moved: dict[tuple[str, str, str], int] = {}
+    for row in points:
+        key = (row.origin, row.day, row.kind)
+        moved[key] = moved.get(key, 0) + row.points
+    if moved:
+        conn.executemany(
+            "INSERT INTO points_daily (branch, day, kind, points) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (day, branch, kind) DO UPDATE SET points = points_daily.points + excluded.points",
+            [(*key, total) for key, total in moved.items()],
+        )
+
+
+def points_by_kind(conn: Connection, branch: str | None, first_day: str, last_day: str) -> dict[str, int]:
+    """Points moved over the days by kind, signed as the ledger signs them."""
+    rows = conn.execute(
+        f"SELECT kind, SUM(points) FROM points_daily WHERE day >= ? AND day <= ? AND {_BRANCH} GROUP BY kind",
+        (first_day, last_day, branch, branch),
+    )
+    return {str(kind): int(points) for kind, points in rows}
+
+
 def joins_by(
     conn: Connection, dimension: str, branch: str | None, first_day: str, last_day: str
 ) -> list[tuple[str, int]]:
@@ -396,6 +419,7 @@ def cards_by_type(
 
 # Every table the reports read that ingest derives from the branches' entries alone.
 REPORT_TABLES = (
+    "points_daily",
     "referrals_daily",
     "sales",
     "sale_returns",
@@ -431,6 +455,7 @@ def rebuild(conn: Connection) -> int:
             record_sales(conn, plan.sales)
             record_returns(conn, plan.returns)
             record_joins(conn, plan.joins, plan.card_sales)
+            record_points(conn, plan.points)
             replayed += len(entries)
             after = int(rows[-1][0])
     return replayed

@@ -446,6 +446,7 @@ MIGRATIONS: tuple[str, ...] = (
     # their referrer), and cards sold, by day (the members report), from here on; and
     # the operator who booked each payable document ('' before this). Members' sales by
     # day, member and the level the member held when HQ booked the sale ('' for none).
+    # Points moved by day and kind (earned, redeemed, expired...: the ledger's signs).
     # Exports too large to answer at once, built in the background and fetched by the
     # operator who asked (a body of null: not built yet).
     """
@@ -524,6 +525,13 @@ MIGRATIONS: tuple[str, ...] = (
         returned_fen INTEGER NOT NULL,
         returned_cost_fen INTEGER NOT NULL,
         PRIMARY KEY (day, branch, member_id, level)
+    ) WITHOUT ROWID;
+    CREATE TABLE points_daily (
+        branch TEXT NOT NULL,
+        day TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        points INTEGER NOT NULL,
+        PRIMARY KEY (day, branch, kind)
     ) WITHOUT ROWID;
     CREATE TABLE exports (
         id TEXT PRIMARY KEY,
