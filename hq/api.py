@@ -22,7 +22,6 @@ from hq import (
     member_stats,
     pages,
     points_expiry,
-    points_liability,
     report_api,
     sales_api,
     voucher_api,
@@ -227,15 +226,6 @@ async def stored_value_liability(request: web.Request) -> web.Response:
             "branches": [row.as_json() for row in rows],
         }
     )
-
-
-@routes.get("/api/liability/points")
-@requires("reports:view", Scope.HQ)
-async def points_liability_report(request: web.Request) -> web.Response:
-    """The chain's points outstanding (FEATURES F1's other liability), by the month
-    their lots expire (in the chain's default zone; "never" for lots that do not), each
-    valued at the points settings' value of a point, and the points members owe."""
-    return web.json_response(await points_liability.points_liability(request.app[HQ_KEY].store))
 
 
 @routes.get("/api/members")

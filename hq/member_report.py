@@ -4,7 +4,7 @@ and the cards sold by type, with the period before and the
 same period a year earlier. Read from the aggregates HQ keeps at ingest
 (member_joins_daily, card_sales_daily), on the branches' business days.
 
-No aiohttp here: hq.console_api parses the query and answers with what this computes.
+No aiohttp here: hq.report_api parses the query and answers with what this computes.
 """
 
 from __future__ import annotations

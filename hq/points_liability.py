@@ -3,7 +3,7 @@ expire: what members could still spend, valued at the points settings' value of 
 point (integer fen), and the points members owe back (returns of earnings not yet
 settled). Read off the points ledger every replica holds (shared_tables.points_lots).
 
-No aiohttp here: hq.api answers with what this computes."""
+No aiohttp here: hq.report_api answers with what this computes."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 summed per supplier and listed document by document with the operator who booked each.
 Read from HQ's payables, one row per document as the branches booked them.
 
-No aiohttp here: hq.console_api parses the query and answers with what this computes.
+No aiohttp here: hq.report_api parses the query and answers with what this computes.
 """
 
 from __future__ import annotations

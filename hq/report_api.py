@@ -1,7 +1,7 @@
 """HQ's reports over HTTP (FEATURES R1-R6), thin over the services that compute them:
 hq.sales_report, hq.member_report, hq.purchase_report, hq.stock_report, the warnings
-read off the member directory, the liabilities, and the rebuild of the report tables.
-Each report's export goes through hq.export_api."""
+read off the member directory, the points liability, and the rebuild of the report
+tables. Each report's export goes through hq.export_api."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hq import member_report, purchase_report, stock_report
+from hq import member_report, points_liability, purchase_report, stock_report
 from hq.errors import InvalidQuery
 from hq.export_api import download, records_download, requested_format, requested_section
 from hq.http_common import ACTOR, HQ_KEY, branch_scope, day_query, int_query
@@ -298,3 +298,12 @@ async def _purchases_report(request: web.Request) -> purchase_report.PurchasesRe
     record = None if branch is None else await store.branch(branch)
     days = DEFAULT_DAYS if record is None else record.business_day
     return await purchase_report.purchases_report(store, period, branch, days)
+
+
+@routes.get("/api/liability/points")
+@requires("reports:view", Scope.HQ)
+async def points_liability_report(request: web.Request) -> web.Response:
+    """The chain's points outstanding (FEATURES F1's other liability), by the month
+    their lots expire (in the chain's default zone; "never" for lots that do not), each
+    valued at the points settings' value of a point, and the points members owe."""
+    return web.json_response(await points_liability.points_liability(request.app[HQ_KEY].store))

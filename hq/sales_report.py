@@ -16,7 +16,7 @@ Rules:
 4. Money stays integer fen; exports write yuan as exact text (CSV) or as fen shown
    with two decimals (XLSX).
 
-No aiohttp here: hq.console_api parses the query and answers with what this computes.
+No aiohttp here: hq.report_api parses the query and answers with what this computes.
 """
 
 from __future__ import annotations

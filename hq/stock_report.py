@@ -11,7 +11,7 @@ Rules:
 3. Turnover over the period: the cost of the goods sold over the cost of the stock
    held now, in thousandths (integers: no float carries a figure here).
 
-No aiohttp here: hq.console_api parses the query and answers with what this computes.
+No aiohttp here: hq.report_api parses the query and answers with what this computes.
 """
 
 from __future__ import annotations
