@@ -12,6 +12,7 @@ from hq import operators, pages
 from hq.errors import InvalidQuery
 from hq.http_common import ACTOR, HQ_KEY, SESSION_COOKIE, doer, int_query, json_body, session_token
 from protocol.access import Actor, Scope, logged_in, public, requires
+from protocol.business_day import DEFAULT as DEFAULT_DAYS
 
 routes = web.RouteTableDef()
 MAX_OPERATIONS_PAGE = 500
@@ -79,7 +80,14 @@ async def me(request: web.Request) -> web.Response:
     actor = request[ACTOR]
     language = await request.app[HQ_KEY].store.operator_language(actor.login)
     return web.json_response(
-        {"operator": _who(actor), "permissions": sorted(actor.permissions), "language": language or "zh-CN"}
+        {
+            "operator": _who(actor),
+            "permissions": sorted(actor.permissions),
+            "language": language or "zh-CN",
+            # The chain's business day now, which the console's reports default to: a
+            # browser's own date is UTC's or its machine's, often a day off.
+            "today": DEFAULT_DAYS.day_text(request.app[HQ_KEY].wall_ms()),
+        }
     )
 
 

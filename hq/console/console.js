@@ -670,7 +670,7 @@ async function start() {
     location.href = "/login";
   });
   const form = document.getElementById("report-form");
-  form.date.value = new Date().toISOString().slice(0, 10);
+  form.date.value = state.me.today; // HQ's business day, not the browser's date
   const custom = () => {
     const isCustom = form.period.value === "custom";
     for (const label of form.querySelectorAll(".custom")) label.hidden = !isCustom;
