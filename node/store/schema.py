@@ -524,6 +524,14 @@ MIGRATIONS: tuple[str, ...] = (
         starts_at TEXT NOT NULL
     )
     """,
+    # 25: the language each operator chose for the till's pages (node.services.till);
+    # this branch's own preference, never in its log.
+    """
+    CREATE TABLE operator_languages (
+        operator_id TEXT PRIMARY KEY,
+        language TEXT NOT NULL
+    ) WITHOUT ROWID
+    """,
 )
 
 # A till waits at most this long for the write lock before its request fails;
