@@ -12,7 +12,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[impo
 
 from node.config import KEY_FILE, STORE_FILE, load_config, read_private_key
 from node.routes import ROUTE_TABLES
-from node.routes.context import ACTOR, CONTEXT, MAX_JSON_BODY_BYTES, NodeContext
+from node.routes.context import (
+    ACTOR,
+    CONTEXT,
+    MAX_JSON_BODY_BYTES,
+    SESSION_COOKIE,
+    SESSION_TOKEN,
+    NodeContext,
+)
 from node.services import birthdays, business_days, outbox, points_expiry
 from node.services.operators import Sessions
 from node.store.changelog import LogHead
@@ -20,7 +27,7 @@ from node.store.store import Store
 from node.store.writer import ACTING_OPERATOR
 from node.sync.replicator import Replicator, wall_ms
 from protocol import access
-from protocol.errors import Refused
+from protocol.errors import NotLoggedIn, Refused
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +68,16 @@ async def sessions_checked(request: web.Request, handler: Handler) -> web.Stream
     policy = access.policy_of(match_info.handler, f"{request.method} {match_info.route.resource}")
     if policy.public:
         return await handler(request)
-    actor = await request.app[CONTEXT].sessions.authenticate(
-        access.bearer_token(request.headers.get("Authorization"))
-    )
+    token = access.bearer_token(request.headers.get("Authorization")) or request.cookies.get(SESSION_COOKIE)
+    try:
+        actor = await request.app[CONTEXT].sessions.authenticate(token)
+    except NotLoggedIn:
+        if request.method == "GET" and not request.path.startswith("/api/"):
+            raise web.HTTPSeeOther("/login") from None  # a page: a person, sent to log in
+        raise
     access.authorise(actor, policy)  # a branch holds only its own store's data
     request[ACTOR] = actor
+    request[SESSION_TOKEN] = token or ""
     acting = ACTING_OPERATOR.set(actor.operator_id)
     try:
         return await handler(request)
@@ -100,6 +112,7 @@ def create_app(
         if replicate:
             replicator = await Replicator.resume(config, store, key)
             replicator.feed_applied.append(context.sessions.operators_changed)
+            replicator.feed_applied.append(lambda: context.events.publish("feed", {}))
             context.replicator = replicator
             context.hq = replicator.hq
             await replicator.start()

@@ -23,6 +23,7 @@ from node.routes import (
     stock,
     stocktake,
     sync,
+    till,
     transfers,
     vouchers,
 )
@@ -46,4 +47,5 @@ ROUTE_TABLES: tuple[web.RouteTableDef, ...] = (
     purchasing.routes,
     payables.routes,
     settlement.routes,
+    till.routes,
 )

@@ -7,10 +7,11 @@ from typing import Any
 from aiohttp import web
 
 from node.errors import MalformedBody
-from node.routes.context import ACTOR, CONTEXT, json_body
+from node.routes.context import ACTOR, CONTEXT, SESSION_COOKIE, SESSION_TOKEN, json_body
+from node.services import till
 from node.sync.hq_client import NoAnswer
 from protocol import passwords
-from protocol.access import Actor, bearer_token, logged_in, public
+from protocol.access import Actor, logged_in, public
 
 routes = web.RouteTableDef()
 
@@ -34,25 +35,48 @@ async def login(request: web.Request) -> web.Response:
     login_name, password = body.get("login"), body.get("password")
     if not isinstance(login_name, str) or not isinstance(password, str):
         raise MalformedBody('give {"login": "...", "password": "..."}')
-    session = await request.app[CONTEXT].sessions.login(login_name, password, request.remote or "unknown")
-    return web.json_response(
+    context = request.app[CONTEXT]
+    session = await context.sessions.login(login_name, password, request.remote or "unknown")
+    response = web.json_response(
         {"token": session.token, "expires_at": session.expires_at_ms, **who(session.actor)}
     )
+    # The same token for the till's pages (node.routes.context.SESSION_COOKIE).
+    response.set_cookie(
+        SESSION_COOKIE,
+        session.token,
+        max_age=max(0, (session.expires_at_ms - context.sessions.wall_ms()) // 1000),
+        httponly=True,
+        samesite="Strict",
+        path="/",
+    )
+    return response
 
 
 @routes.get("/api/me")
 @logged_in
 async def me(request: web.Request) -> web.Response:
-    return web.json_response(who(request[ACTOR]))
+    """Who is logged in, with what the till's pages need: the operator's language, the
+    branch's business day now and its offline limit per card."""
+    context = request.app[CONTEXT]
+    actor = request[ACTOR]
+    language = await context.store.read(lambda conn: till.language_of(conn, actor.operator_id))
+    return web.json_response(
+        {
+            **who(actor),
+            "language": language,
+            "today": context.config.business_day.day_text(context.sessions.wall_ms()),
+            "offline_limit_fen": context.config.offline_limit_fen,
+        }
+    )
 
 
 @routes.post("/api/logout")
 @logged_in
 async def logout(request: web.Request) -> web.Response:
-    token = bearer_token(request.headers.get("Authorization"))
-    assert token is not None  # the session check let the request in
-    await request.app[CONTEXT].sessions.logout(token)
-    return web.json_response({"logged_out": True})
+    await request.app[CONTEXT].sessions.logout(request[SESSION_TOKEN])
+    response = web.json_response({"logged_out": True})
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
 
 
 @routes.post("/api/password")

@@ -15,6 +15,7 @@ from node.errors import MalformedBody
 from node.services import fields
 from node.services.card_life import CardPasswords
 from node.services.operators import Sessions
+from node.services.till import TillEvents
 from node.store.store import Store
 from node.sync.hq_client import HQClient
 from node.sync.replicator import Replicator
@@ -33,6 +34,8 @@ class NodeContext:
     hq: HQClient | None = None
     # Card passwords checked before a spend, guessing slowed per card.
     card_passwords: CardPasswords = field(default_factory=CardPasswords)
+    # What open till pages are told: a card swiped at the reader, HQ's feed applied.
+    events: TillEvents = field(default_factory=TillEvents)
     started_at_ms: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
 
     def new_id(self) -> str:
@@ -41,6 +44,10 @@ class NodeContext:
 
 CONTEXT = web.AppKey("node", NodeContext)
 ACTOR = web.RequestKey("actor", Actor)  # the operator whose session the request carries
+SESSION_TOKEN = web.RequestKey("session_token", str)  # as it came: a bearer token or the cookie
+# A browser's session: the same token as a tool's bearer token, in a cookie no script
+# reads (HttpOnly) and no other site's page sends (SameSite=Strict).
+SESSION_COOKIE = "branchline_till"
 
 # A till's JSON body is a sale or a profile; 256 KiB is far above either.
 MAX_JSON_BODY_BYTES = 256 * 1024

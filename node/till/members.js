@@ -1,0 +1,2 @@
+// Members and cards at the till (Till.section "members").
+"use strict";
