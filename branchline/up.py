@@ -276,8 +276,9 @@ def show_urls(hq_url: str, main_url: str, branch_urls: list[str], root: Path) ->
     table.add_row("HQ conflict queue", f"branchline hq conflicts list --hq {hq_url} --login manager")
     table.add_row("HQ stock and transfers in transit", f"{hq_url}/api/stock, {hq_url}/api/transfers")
     table.add_row("HQ main warehouse (node HQ)", main_url + "/api/stock")
+    table.add_row("HQ main warehouse till (node HQ)", main_url + "/")
     for number, url in enumerate(branch_urls, start=1):
-        table.add_row(f"branch BR{number:02d} till API", url + "/api/products")
+        table.add_row(f"branch BR{number:02d} till (log in as br{number:02d}-clerk)", url + "/")
     console.print(table)
     console.print(login_table(hq_url, main_url, branch_urls))
     console.print(
@@ -285,6 +286,8 @@ def show_urls(hq_url: str, main_url: str, branch_urls: list[str], root: Path) ->
         ' {"login": ..., "password": ...}, then send Authorization: Bearer TOKEN'
     )
     console.print(f"data and logs in {root}; press Ctrl-C to stop")
+    for number, url in enumerate(branch_urls, start=1):
+        print(f"BR{number:02d} till: {url}/ (login {clerk_login(f'BR{number:02d}')}, password {DEMO_PASSWORD})")
     print(f"HQ console: {hq_url}/", flush=True)
 
 

@@ -208,6 +208,7 @@ const Sale = (() => {
     chosenLine: -1,
     busy: false,
     previewTimer: null,
+    previewing: Promise.resolve(),
     previewSeq: 0,
   };
   const $ = (id) => document.getElementById(id);
@@ -384,8 +385,22 @@ const Sale = (() => {
     renderLines();
     renderTenders();
     clearTimeout(sale.previewTimer);
-    sale.previewTimer = setTimeout(refreshPreview, PREVIEW_DELAY_MS);
+    sale.previewTimer = setTimeout(() => {
+      sale.previewTimer = null;
+      sale.previewing = refreshPreview();
+    }, PREVIEW_DELAY_MS);
     renderTotals();
+  }
+
+  // The preview of the basket as it is now: what is due is judged on it, never on one
+  // a keystroke has overtaken.
+  async function settled() {
+    if (sale.previewTimer !== null) {
+      clearTimeout(sale.previewTimer);
+      sale.previewTimer = null;
+      sale.previewing = refreshPreview();
+    }
+    await sale.previewing;
   }
 
   function body() {
@@ -497,7 +512,8 @@ const Sale = (() => {
     $("tender-amount").focus();
   }
 
-  function addTender() {
+  async function addTender() {
+    await settled();
     const kind = $("tender-kind").value;
     const amountText = $("tender-amount").value;
     const extra = $("tender-extra").value.trim();
@@ -525,9 +541,10 @@ const Sale = (() => {
     changed();
   }
 
-  function onAmountKey(event) {
+  async function onAmountKey(event) {
     if (event.key !== "Enter") return;
     event.preventDefault();
+    await settled();
     if ($("tender-amount").value.trim() === "" && sale.tenders.length && due() === 0) pay();
     else addTender();
   }
@@ -538,6 +555,7 @@ const Sale = (() => {
     if (sale.busy || !sale.lines.length || !sale.tenders.length) return;
     sale.busy = true;
     renderTotals();
+    await settled();
     sale.key ??= crypto.randomUUID();
     try {
       const booked = await api("/api/sales", { method: "POST", body: { ...body(), tenders: sale.tenders }, headers: { "Idempotency-Key": sale.key } });

@@ -61,7 +61,13 @@ async def test_up_starts_hq_and_branches_trades_and_stops_cleanly_on_ctrl_c(tmp_
         text = "".join(printed)
         assert "BR01" in text
         assert "BR02" in text
-        branch_urls = re.findall(r"http://127\.0\.0\.1:\d+(?=/api/products)", text)
+        # Each branch's till, with the log-in a newcomer sells with.
+        tills = re.findall(r"BR(\d\d) till: (http://127\.0\.0\.1:\d+)/ \(login (\S+), password (\S+)\)", text)
+        assert [(n, login, password) for n, _, login, password in tills] == [
+            ("01", "br01-clerk", DEMO_PASSWORD),
+            ("02", "br02-clerk", DEMO_PASSWORD),
+        ]
+        branch_urls = [url for _, url, _, _ in tills]
         assert len(branch_urls) == 2
         main_url = re.findall(r"http://127\.0\.0\.1:\d+(?=/api/stock)", text)[-1]
 
@@ -86,6 +92,11 @@ async def test_up_starts_hq_and_branches_trades_and_stops_cleanly_on_ctrl_c(tmp_
             assert (me["login"], me["role"], me["branch"]) == ("br02-clerk", role, "BR02")
             async with plain.get(url + "/api/products", headers=headers) as response:
                 assert response.status == 200
+            async with plain.get(url + "/", headers=headers) as response:
+                assert response.status == 200
+                assert '<script src="/till/till.js">' in await response.text()
+            async with plain.get(url + "/", allow_redirects=False) as response:
+                assert (response.status, response.headers["Location"]) == (303, "/login")
             assert (await log_in(plain, url, "br02-clerk", password + "-wrong"))[0] == 401
             assert (await log_in(plain, branch_urls[0], "br02-clerk", password))[0] == 401, (
                 "BR01 knows only its own operators"

@@ -86,3 +86,114 @@ async def test_a_clerk_sells_to_a_member_by_phone_with_stored_value_and_cash(cha
         return bool((await chain.get(chain.hq.url + "/api/sales/summary"))["count"] == 1)
 
     await wait_until(at_hq, "the till's sale to reach HQ")
+
+
+async def test_with_hq_stopped_the_page_says_offline_the_sale_books_and_drains_later(chain: Chain) -> None:
+    br01 = await chain.add_node("BR01")
+    await _member_with_money(chain, br01)
+    async with chromium() as browser:
+        page = await logged_in_page(browser, br01.url, clerk_login("BR01"))
+        await expect(page.locator("#hq-state")).to_have_attribute("data-reachable", "true")
+        await expect(page.locator("#offline-note")).to_be_hidden()
+        await chain.hq.stop()
+        # The status bar says so before the customer pays, and which payments go offline.
+        await expect(page.locator("#hq-state")).to_have_text("总部离线：本店照常营业")
+        await expect(page.locator("#offline-tenders")).to_have_text("储值、挂账")
+        await _scan(page, "GIFT-BOX")
+        await page.fill("#member-key", CARD)  # by card number this time
+        await page.press("#member-key", "Enter")
+        await expect(page.locator("#member-name")).to_contain_text("王芳")
+        # The card's offline limit left today, from the node's own figure (500.00 by default).
+        await expect(page.locator("#card-limit")).to_be_visible()
+        await expect(page.locator("#card-limit-left")).to_have_text(f"{CARD} ¥500.00")
+        await page.select_option("#tender-kind", "stored_value")
+        await page.fill("#tender-amount", "99")
+        await page.click("#tender-add")
+        await page.select_option("#tender-kind", "cash")
+        await page.click("#tender-add")  # no amount: the rest, 200.00
+        await expect(page.locator("#tenders tbody tr")).to_have_count(2)
+        await expect(page.locator("#change")).to_have_text("¥0.00")
+        await page.click("#pay")
+        await expect(page.locator("#receipt-tenders tr[data-kind=stored_value]")).to_have_attribute(
+            "data-mode", "offline"
+        )
+        await expect(page.locator("#receipt-total")).to_have_text("¥299.00")
+        await expect(page.locator("#backlog")).not_to_have_text("0")
+        await chain.hq.start()
+        await expect(page.locator("#hq-state")).to_have_text("总部在线")
+        await expect(page.locator("#backlog")).to_have_text("0")
+
+    async def at_hq() -> bool:
+        return bool((await chain.get(chain.hq.url + "/api/sales/summary"))["count"] == 1)
+
+    await wait_until(at_hq, "the sale booked offline to reach HQ once it is back")
+
+
+async def test_a_double_click_and_a_retry_after_a_lost_answer_book_the_sale_once(chain: Chain) -> None:
+    br01 = await chain.add_node("BR01")
+    async with chromium() as browser:
+        page = await logged_in_page(browser, br01.url, clerk_login("BR01"))
+        await _scan(page, "SOAP-BAR")
+        await page.fill("#tender-amount", "20")
+        await page.press("#tender-amount", "Enter")
+        await expect(page.locator("#change")).to_have_text("¥8.00")
+        # The node books the first try, but its answer never reaches the page (a network
+        # blip): the cashier presses pay again, twice in a row.
+        lost: list[str] = []
+
+        async def lose_the_first_answer(route: Any) -> None:
+            if not lost:
+                await route.fetch()  # the node receives it and books the sale
+                lost.append(route.request.headers["idempotency-key"])
+                await route.abort("connectionreset")
+            else:
+                await route.continue_()
+
+        await page.route("**/api/sales", lose_the_first_answer)
+        await page.click("#pay")
+        await expect(page.locator("#sale-error")).not_to_have_text("")
+        await expect(page.locator("#receipt")).to_be_hidden()
+        await page.dblclick("#pay")
+        await expect(page.locator("#receipt")).to_be_visible()
+        sale_id = await page.locator("#receipt").get_attribute("data-sale")
+        assert len(lost) == 1
+    assert [row[0] for row in await _sales_at_node(br01)] == [sale_id]
+
+
+async def test_the_whole_checkout_from_the_keyboard_alone(chain: Chain) -> None:
+    br01 = await chain.add_node("BR01")
+    await _member_with_money(chain, br01, stored_fen=10_000)
+    async with chromium() as browser:
+        page = await logged_in_page(browser, br01.url, clerk_login("BR01"))
+        keyboard = page.keyboard
+        await expect(page.locator("#scan")).to_be_focused()
+        # A barcode scanner types the code and Enter; a cashier types part of a name,
+        # picks the second match with the arrow key.
+        await keyboard.type("GIFT-BOX")
+        await keyboard.press("Enter")
+        await keyboard.type("2*cup")
+        await expect(page.locator("#results li")).not_to_have_count(0)
+        await keyboard.press("Enter")
+        await expect(page.locator("#lines tbody tr")).to_have_count(2)
+        await expect(page.locator("#lines tbody tr[data-sku=CUP-CERAMIC] input[aria-label=qty]")).to_have_value("2")
+        await keyboard.press("F2")
+        await expect(page.locator("#member-key")).to_be_focused()
+        await keyboard.type(PHONE)
+        await keyboard.press("Enter")
+        await expect(page.locator("#member-name")).to_contain_text("王芳")
+        await expect(page.locator("#scan")).to_be_focused()
+        await keyboard.press("F7")  # stored value, on the member's card
+        await keyboard.type("100")
+        await keyboard.press("Enter")
+        await keyboard.press("F6")  # cash: Enter with no amount pays the rest
+        await keyboard.press("Enter")
+        await expect(page.locator("#due")).to_have_text("¥0.00")
+        await keyboard.press("Enter")  # nothing left to pay: book it
+        await expect(page.locator("#receipt")).to_be_visible()
+        await expect(page.locator("#receipt-total")).to_have_text("¥349.00")
+        await expect(page.locator("#receipt-tenders tr[data-kind=cash] td.n")).to_have_text("¥249.00")
+        await keyboard.press("Enter")  # the next sale
+        await expect(page.locator("#receipt")).to_be_hidden()
+        await expect(page.locator("#scan")).to_be_focused()
+        await expect(page.locator("#lines tbody tr")).to_have_count(0)
+    assert [row[1] for row in await _sales_at_node(br01)] == [34_900]
