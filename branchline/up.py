@@ -287,7 +287,8 @@ def show_urls(hq_url: str, main_url: str, branch_urls: list[str], root: Path) ->
     )
     console.print(f"data and logs in {root}; press Ctrl-C to stop")
     for number, url in enumerate(branch_urls, start=1):
-        print(f"BR{number:02d} till: {url}/ (login {clerk_login(f'BR{number:02d}')}, password {DEMO_PASSWORD})")
+        code = f"BR{number:02d}"
+        print(f"{code} till: {url}/ (login {clerk_login(code)}, password {DEMO_PASSWORD})")
     print(f"HQ console: {hq_url}/", flush=True)
 
 

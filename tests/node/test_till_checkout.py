@@ -8,7 +8,6 @@ every HQ backend is shown to do by the replication tests."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from playwright.async_api import Page, expect
@@ -175,7 +174,8 @@ async def test_the_whole_checkout_from_the_keyboard_alone(chain: Chain) -> None:
         await expect(page.locator("#results li")).not_to_have_count(0)
         await keyboard.press("Enter")
         await expect(page.locator("#lines tbody tr")).to_have_count(2)
-        await expect(page.locator("#lines tbody tr[data-sku=CUP-CERAMIC] input[aria-label=qty]")).to_have_value("2")
+        cups = page.locator("#lines tbody tr[data-sku=CUP-CERAMIC] input[aria-label=qty]")
+        await expect(cups).to_have_value("2")
         await keyboard.press("F2")
         await expect(page.locator("#member-key")).to_be_focused()
         await keyboard.type(PHONE)
