@@ -1,0 +1,123 @@
+"""What the till's pages stand on, over real HTTP to a real node: the pages and their
+files (and nothing else of the node's folder), the session cookie, the status bar and
+the live events (a swipe at the reader, HQ's feed applied)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+
+from tests.harness import Chain, clerk_login, log_in
+from tests.sse import events
+
+PHONE = "13900000009"
+CARD = "C-9001"
+
+
+async def test_the_pages_need_a_session_and_their_files_are_public(chain: Chain) -> None:
+    br01 = await chain.add_node("BR01")
+    async with aiohttp.ClientSession() as plain:
+        async with plain.get(br01.url + "/", allow_redirects=False) as response:
+            assert (response.status, response.headers["Location"]) == (303, "/login")
+        async with plain.get(br01.url + "/api/till/status") as response:
+            assert response.status == 401  # an API answers JSON, never a redirect
+            assert (await response.json())["error"] == "not_logged_in"
+        async with plain.get(br01.url + "/login") as response:
+            assert response.status == 200
+            assert "/api/login" in await response.text()
+        for name, kind in (("till.js", "text/javascript"), ("i18n.json", "application/json")):
+            async with plain.get(f"{br01.url}/till/{name}") as response:
+                assert (response.status, response.content_type) == (200, kind)
+        async with plain.get(br01.url + "/till/font/cjk.ttf") as response:
+            assert (response.status, response.content_type) == (200, "font/ttf")
+            assert len(await response.read()) > 1_000_000  # the whole CJK font
+        # Nothing but the till's own files: not the node's key, config or store.
+        for name in ("..%2Fnode.json", "..%2F..%2Fnode.key", "node.sqlite", "x.py"):
+            async with plain.get(f"{br01.url}/till/{name}") as response:
+                assert response.status == 404, name
+
+
+async def test_a_browser_session_is_an_httponly_strict_cookie_ended_by_logging_out(chain: Chain) -> None:
+    br01 = await chain.add_node("BR01")
+    await log_in(br01.url, clerk_login("BR01"))  # waits for the operators to arrive
+    jar = aiohttp.CookieJar(unsafe=True)  # cookies for 127.0.0.1
+    async with aiohttp.ClientSession(cookie_jar=jar) as browser:
+        body = {"login": clerk_login("BR01"), "password": "till-password-1"}
+        async with browser.post(br01.url + "/api/login", json=body) as response:
+            assert response.status == 200
+            cookie = response.cookies["branchline_till"]
+            assert cookie["httponly"] is True
+            assert cookie["samesite"] == "Strict"
+            assert cookie["path"] == "/"
+            assert cookie.value == (await response.json())["token"]
+        async with browser.get(br01.url + "/api/me") as response:
+            me = await response.json()
+            assert (me["operator"]["login"], me["language"]) == (clerk_login("BR01"), "zh-CN")
+            assert me["offline_limit_fen"] == 50_000
+        async with browser.get(br01.url + "/", allow_redirects=False) as response:
+            assert response.status == 200
+        async with browser.post(br01.url + "/api/logout") as response:
+            assert response.status == 200
+        token = cookie.value
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession() as plain, plain.get(br01.url + "/api/me", headers=headers) as response:
+        assert response.status == 401, "the cookie's session ended with the log-out"
+
+
+async def _next(stream: Any, kind: str) -> Any:
+    async def found() -> Any:
+        async for event, _, data in stream:
+            if event == kind:
+                return data
+        raise AssertionError(f"the stream ended before a {kind} event")
+
+    return await asyncio.wait_for(found(), 10)
+
+
+async def test_a_swipe_and_the_feed_reach_an_open_page_and_the_status_bar_says_what_goes_offline(
+    chain: Chain,
+) -> None:
+    br01 = await chain.add_node("BR01")
+    member = await chain.post(br01.url + "/api/members", {"name": "Li", "phone": PHONE, "cards": [CARD]})
+    clerk = await log_in(br01.url, clerk_login("BR01"))
+    headers = {"Authorization": f"Bearer {clerk}"}
+    async with (
+        aiohttp.ClientSession(headers=headers) as session,
+        session.get(br01.url + "/api/till/events") as live,
+    ):
+        assert live.headers["Content-Type"] == "text/event-stream"
+        stream = events(live)
+        status = await _next(stream, "status")
+        assert (status["hq_reachable"], status["offline_tenders"]) == (True, [])
+        told = await chain.post(br01.url + "/api/till/swipe", {"card": CARD}, status=200)
+        assert told == {"card": CARD, "member_id": member["id"], "pages_told": 1}
+        assert await _next(stream, "swipe") == {"card": CARD, "member_id": member["id"]}
+        # A card the branch does not know is still a swipe, with no member.
+        await chain.post(br01.url + "/api/till/swipe", {"card": "C-0000-UNKNOWN"}, status=200)
+        assert await _next(stream, "swipe") == {"card": "C-0000-UNKNOWN", "member_id": None}
+        # HQ changes the catalogue: the branch applies its feed, and the page is told.
+        await chain.post(
+            chain.hq.url + "/api/products", {"sku": "TEA-GREEN-100", "price_fen": 13_000}, status=200
+        )
+        assert await _next(stream, "feed") == {}
+        await chain.hq.stop()
+        while (status := await _next(stream, "status"))["hq_reachable"]:
+            pass
+        assert status["offline_tenders"] == ["stored_value", "credit"]
+    refusals = [
+        ({"card": "no spaces allowed"}, 422),
+        ({"card": 12345}, 422),
+        ({}, 422),
+    ]
+    for body, expected in refusals:
+        refused = await chain.post(br01.url + "/api/till/swipe", body, status=expected)
+        assert refused["error"] == "invalid", refused
+    async with chain.session.post(
+        br01.url + "/api/till/swipe", data="not json", headers={"Content-Type": "application/json"}
+    ) as response:
+        assert response.status == 400
+    async with chain.session.get(f"{br01.url}/api/till/status?card={CARD}") as response:
+        card = (await response.json())["card"]
+    assert card == {"card": CARD, "offline_spent_fen": 0, "offline_left_fen": 50_000}
