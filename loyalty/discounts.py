@@ -50,6 +50,17 @@ price (`list_price_fen`). The rules, in the order they are applied:
    its given price, `unit_price_fen` x qty: its units join no bundle, take no special
    price and no card rate, and it has no say in what price a product has (another line
    of the same product is priced by rules 1 to 3 as if it were not there).
+7. A till discount. A line may carry `manual_fen`, fen the cashier takes off it at the
+   till (who may give how much is the branch's policy: node.services.checkout). It
+   comes off what the line pays after rules 1 to 3, so every offer is worked out on
+   the shelf price as before and the cashier's discount is on top; it may not be more
+   than that amount, and a larger one is refused naming the line and both amounts,
+   never capped silently (a receipt would show a discount the cashier did not give).
+   A fixed line (rule 6) takes none and is refused: its price is the points' worth.
+   The line's amount falls by it and its discount rises by it, and one reason of kind
+   "manual" lists the lines that took one and what was taken off them in all, so the
+   reasons still add up to the sale's discount. Points (rule 4) and the rebate (rule
+   5) go by what the line pays after it.
 
 Every record is in force from `valid_from_ms` (inclusive) until `valid_until_ms`
 (exclusive); 0 for the end means open-ended. Time is an argument, never read here.
@@ -85,6 +96,7 @@ __all__ = [
     "Bundle",
     "CardDiscount",
     "DiscountReason",
+    "ManualDiscountTooLarge",
     "PriceLine",
     "Priced",
     "RebateRule",
@@ -219,6 +231,7 @@ class PriceLine:
     unit_price_fen: int  # the shelf price: list less the product's own discount, if any
     list_price_fen: int  # what the card's rate is a percent of
     fixed: bool = False  # pays unit_price_fen x qty whatever is in force (rule 6)
+    manual_fen: int = 0  # taken off at the till, after the offers (rule 7)
 
     def __post_init__(self) -> None:
         check_text(self.sku, "a line's sku", MAX_NAME_CHARS, InvalidDiscount)
@@ -229,15 +242,38 @@ class PriceLine:
         )
         if not isinstance(self.fixed, bool):
             raise InvalidDiscount(f"line {self.sku}: fixed must be true or false")
+        check_int(self.manual_fen, f"line {self.sku}: manual_fen", 0, MAX_SALE_LINE_FEN, InvalidDiscount)
+        if self.fixed and self.manual_fen:
+            raise InvalidDiscount(
+                f"line {self.sku} is redeemed for points (its price is the points' worth) and takes"
+                f" no till discount; {format_yuan(self.manual_fen)} yuan was asked: give it on a line"
+                " paid in money"
+            )
+
+
+class ManualDiscountTooLarge(InvalidDiscount):
+    """A till discount (rule 7) more than its line pays after the offers: the line
+    would pay below nothing. Give at most `amount_fen` off line `line`."""
+
+    def __init__(self, line: int, sku: str, manual_fen: int, amount_fen: int) -> None:
+        super().__init__(
+            f"line {line} ({sku}): a till discount of {format_yuan(manual_fen)} yuan ({manual_fen} fen)"
+            f" is more than the {format_yuan(amount_fen)} yuan ({amount_fen} fen) the line pays after"
+            f" offers; give at most {amount_fen} fen off it"
+        )
+        self.line = line
+        self.sku = sku
+        self.manual_fen = manual_fen
+        self.amount_fen = amount_fen
 
 
 @dataclass(frozen=True, slots=True)
 class DiscountReason:
     """One discount that applied to a sale: what it was, on which lines, how much it took off."""
 
-    kind: str  # bundle | special | card
-    code: str  # the bundle's, the special price's, the card's type
-    target: str  # the special price's sku, the card's number; "" for a bundle
+    kind: str  # bundle | special | card | manual
+    code: str  # the bundle's, the special price's, the card's type; "" for a till discount
+    target: str  # the special price's sku, the card's number; "" for a bundle and a till discount
     lines: tuple[int, ...]  # indices of the sale's lines, ascending
     discount_fen: int  # what it took off those lines' shelf amounts
     price_fen: int = 0  # a special's unit price, a bundle's price a set
@@ -469,6 +505,15 @@ def price(
         reasons.append(
             DiscountReason("card", card.card_type, card.card, tuple(card_lines), card_off, 0, card.rate)
         )
+    manual_lines = tuple(i for i, line in enumerate(lines) if line.manual_fen)
+    for i in manual_lines:  # rule 7, on what the offers left each line to pay
+        if lines[i].manual_fen > amounts[i]:
+            raise ManualDiscountTooLarge(i, lines[i].sku, lines[i].manual_fen, amounts[i])
+        amounts[i] -= lines[i].manual_fen
+        discounts[i] += lines[i].manual_fen
+    if manual_lines:
+        manual_off = sum(lines[i].manual_fen for i in manual_lines)
+        reasons.append(DiscountReason("manual", "", "", manual_lines, manual_off))
     return Priced(tuple(amounts), tuple(discounts), tuple(reasons)).checked()
 
 
@@ -504,6 +549,8 @@ def explain_en(reason: DiscountReason) -> str:
     if reason.kind == "special":
         each = f"{format_yuan(reason.price_fen)} yuan each"
         return f"special price {reason.code}: {reason.target} at {each}, {off}"
+    if reason.kind == "manual":
+        return f"till discount: {off}"
     return f"card {reason.target} ({reason.code}): {reason.rate}% of list, {off}"
 
 
@@ -514,6 +561,8 @@ def explain_zh(reason: DiscountReason) -> str:
         return f"组合价 {reason.code}：{reason.sets} 组，每组 {format_yuan(reason.price_fen)} 元，{off}"
     if reason.kind == "special":
         return f"特价 {reason.code}：{reason.target} 每件 {format_yuan(reason.price_fen)} 元，{off}"
+    if reason.kind == "manual":
+        return f"收银折让：{off}"
     return f"会员卡 {reason.target}（{reason.code}）：{_zhe(reason.rate)}折，{off}"
 
 

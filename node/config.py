@@ -61,11 +61,16 @@ class NodeConfig:
     # The outbox's file gateway (node.services.outbox); relative to the data folder.
     # None: DEFAULT_OUTBOX_FILE. A folder named here is the operator's to make.
     outbox_file: str | None = None
+    # How much of a line an operator without `sales:edit` (a clerk) may take off at the
+    # till, in percent of what the line pays after HQ's offers; a store manager may take
+    # a line down to nothing (node.services.checkout). 0: clerks give no discounts.
+    clerk_discount_limit_percent: int = 10
 
     def __post_init__(self) -> None:
         # Checked when node.json is read, so a bad setting stops the node at start
         # with its name, not at nine the next morning.
         _zone(self.timezone)
+        _percent(self.clerk_discount_limit_percent, "clerk_discount_limit_percent")
         _time_of_day(self.birthday_greetings_at, "birthday_greetings_at")
         _time_of_day(self.business_day_starts_at, "business_day_starts_at")
 
@@ -103,6 +108,14 @@ def _zone(name: object) -> zoneinfo.ZoneInfo:
         raise NodeConfigInvalid(
             f"timezone {name!r} in node.json is no IANA time zone; give one like Asia/Shanghai"
         ) from None
+
+
+def _percent(value: object, setting: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100:
+        raise NodeConfigInvalid(
+            f"{setting} {value!r} in node.json is no percent; give a whole number 0 to 100"
+        )
+    return value
 
 
 def _time_of_day(text: object, setting: str) -> datetime.time:

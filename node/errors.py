@@ -16,6 +16,7 @@ __all__ = [
     "CardTaken",
     "CreditOverLimit",
     "DayClosed",
+    "DiscountOverLimit",
     "DocumentState",
     "InsufficientBalance",
     "InsufficientStock",
@@ -408,3 +409,12 @@ class RedeemNeedsMember(Refused):
 
     http_status = 422
     code = "redeem_needs_member"
+
+
+class DiscountOverLimit(Refused):
+    """A line's till discount is more than this operator may give (node.config's
+    clerk_discount_limit_percent of what the line pays after offers). Give less, or ask
+    a store manager (permission sales:edit), who may give more."""
+
+    http_status = 403
+    code = "discount_over_limit"

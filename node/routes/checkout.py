@@ -8,20 +8,34 @@ import io
 
 from aiohttp import web
 
-from node.routes.context import CONTEXT, json_body
+from node.routes.context import ACTOR, CONTEXT, json_body
 from node.services import checkout, discounts, fields, member_stats
 from node.services.cards import day_of
 from protocol.access import requires
 from protocol.limits import MAX_AT_MS
 
 routes = web.RouteTableDef()
+# Who may take a line down to nothing at the till: a store manager's permission.
+UNLIMITED_DISCOUNT = "sales:edit"
+
+
+def _discount_limit_percent(request: web.Request) -> int | None:
+    """What the operator at the till may take off a line, in percent of what it pays
+    after offers: anything (None) with UNLIMITED_DISCOUNT, else the branch's clerk limit."""
+    if UNLIMITED_DISCOUNT in request[ACTOR].permissions:
+        return None
+    return request.app[CONTEXT].config.clerk_discount_limit_percent
 
 
 @routes.post("/api/sales")
 @requires("sales:add")
 async def create_sale(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
-    sale = checkout.parse_sale(await json_body(request), request.headers.get("Idempotency-Key"))
+    sale = checkout.parse_sale(
+        await json_body(request),
+        request.headers.get("Idempotency-Key"),
+        discount_limit_percent=_discount_limit_percent(request),
+    )
     result = await checkout.sell(
         context.store, context.hq, context.config, sale, context.new_id(), context.card_passwords
     )
@@ -33,11 +47,14 @@ async def create_sale(request: web.Request) -> web.Response:
 async def preview_sale(request: web.Request) -> web.Response:
     """The sale as POST /api/sales would book it, booking nothing: its total, change
     and the points it would earn with each reason, so the cashier can say before the
-    customer pays. Refused as the sale would be. Without tenders it is reckoned as paid
-    in cash, and the change is not known (null)."""
+    customer pays. Refused as the sale would be, a till discount beyond the operator's
+    limit included. Without tenders it is reckoned as paid in cash, and the change is
+    not known (null)."""
     context = request.app[CONTEXT]
     body = await json_body(request)
-    sale = checkout.parse_sale(body, None, preview=True)
+    sale = checkout.parse_sale(
+        body, None, preview=True, discount_limit_percent=_discount_limit_percent(request)
+    )
     now_ms = context.store.writer.now_ms()
     day = day_of(now_ms, context.config.zone)
     found = await context.store.read(

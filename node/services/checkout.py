@@ -20,6 +20,16 @@ HQ's points price x the chain's worth per point, takes no discount and earns no 
 and is paid by a points tender the checkout adds after the sale's own, on the member's
 points card and naming the goods (`sku`); its stock leaves as for any sale, so the
 sale's revenue for it is what the points are worth and its cost is the goods' cost.
+
+A till discount (loyalty.discounts rule 7): a line may carry `"discount_fen": N`, whole
+fen the cashier takes off what the line pays after HQ's offers (0 or absent: none; never
+on a line redeemed for points). Who may give how much is the route's to say, as data
+(`SaleRequest.discount_limit_percent`): a store manager (`sales:edit`) may take a line
+down to nothing, anyone else at most node.config's clerk_discount_limit_percent of what
+the line pays after offers, and more is refused (DiscountOverLimit) before anything is
+booked. The line's `discount_fen` in the sale and its entry is everything taken off it,
+the till's part included; the reason of kind "manual" says how much of it was the
+till's. Points, the rebate and a return's refund follow what the line paid.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import json
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from conflict.credit import credit_position
@@ -42,6 +53,7 @@ from loyalty.reasons import shown
 from node.config import NodeConfig
 from node.errors import (
     CreditOverLimit,
+    DiscountOverLimit,
     InsufficientBalance,
     InvalidRequest,
     NotFound,
@@ -115,6 +127,12 @@ class SaleRequest(NamedTuple):
     request_key: str | None  # the till's Idempotency-Key: a retried POST books once
     salesperson: str | None = None  # the employee the sale is credited to (FEATURES B4)
     redeemed: frozenset[int] = frozenset()  # indices of the lines redeemed for points (L7)
+    # line index: fen the cashier takes off it after the offers (loyalty.discounts rule 7)
+    line_discount_fen: Mapping[int, int] = MappingProxyType({})
+    # The most a line's till discount may be, in percent of what the line pays after
+    # offers; None: up to all of it (a store manager). 0 unless the caller says who is
+    # at the till, so a caller that never asked gives no discount.
+    discount_limit_percent: int | None = 0
 
     def card_passwords(self) -> dict[str, str | None]:
         """Each card a tender spends on, with the password keyed in for it (if any)."""
@@ -132,8 +150,16 @@ class SaleRequest(NamedTuple):
         return totals
 
 
-def parse_sale(body: dict[str, Any], request_key: str | None, *, preview: bool = False) -> SaleRequest:
-    """A sale as a till sends it; a preview may leave the tenders out (paid in cash)."""
+def parse_sale(
+    body: dict[str, Any],
+    request_key: str | None,
+    *,
+    preview: bool = False,
+    discount_limit_percent: int | None = 0,
+) -> SaleRequest:
+    """A sale as a till sends it; a preview may leave the tenders out (paid in cash).
+    `discount_limit_percent`: what the operator at the till may take off a line (see
+    SaleRequest)."""
     if preview and "tenders" not in body:
         body = {**body, "tenders": [{"kind": "cash", "amount_fen": fields.MAX_AMOUNT_FEN}]}
     unknown = set(body) - {"member_id", "lines", "tenders", "salesperson"}
@@ -143,6 +169,7 @@ def parse_sale(body: dict[str, Any], request_key: str | None, *, preview: bool =
     salesperson = fields.employee_code(body.get("salesperson"), "salesperson")
     lines = []
     redeemed = set()
+    line_discount_fen: dict[int, int] = {}
     for number, line in enumerate(fields.items(body.get("lines"), "lines", maximum=MAX_SALE_LINES)):
         sku = fields.text(line, "sku")
         qty = fields.integer(line.get("qty"), f"lines[{number}].qty", minimum=1, maximum=MAX_LINE_QTY)
@@ -152,6 +179,14 @@ def parse_sale(body: dict[str, Any], request_key: str | None, *, preview: bool =
             raise InvalidRequest(f"lines[{number}].redeem must be true or false")
         if redeem:
             redeemed.add(number)
+        discount_fen = _line_discount_fen(line.get("discount_fen", 0), number)
+        if discount_fen and redeem:
+            raise InvalidRequest(
+                f"lines[{number}] is redeemed for points and takes no discount_fen: its price is"
+                " what the points are worth"
+            )
+        if discount_fen:
+            line_discount_fen[number] = discount_fen
     tenders = []
     # A sale of goods all redeemed for points may take no tender of its own.
     given = body.get("tenders")
@@ -165,7 +200,25 @@ def parse_sale(body: dict[str, Any], request_key: str | None, *, preview: bool =
         fields.request_key(request_key),
         salesperson,
         frozenset(redeemed),
+        MappingProxyType(line_discount_fen),
+        discount_limit_percent,
     )
+
+
+def _line_discount_fen(value: Any, number: int) -> int:
+    """A line's till discount: whole fen, 0 for none; whether the line pays that much is
+    known once it is priced (node.services.discounts.price_sale)."""
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)  # true is an int in Python, and no amount
+        or not 0 <= value <= limits.MAX_SALE_LINE_FEN
+    ):
+        got = repr(value) if isinstance(value, int | float) else f"a {type(value).__name__}"
+        raise InvalidRequest(
+            f"lines[{number}].discount_fen must be whole fen from 1 up to what the line pays"
+            f" (0 or absent for none), not {got}"
+        )
+    return value
 
 
 def _tender(tender: dict[str, Any], number: int) -> Tender:
@@ -426,7 +479,11 @@ def check_sale(
         raise UnknownProduct(f"not in this branch's catalogue: {', '.join(missing)}")
     redeem_points, unit_worth, redemptions = _redemptions(conn, sale, member_id, items)
     # Lines are priced after discounts before any tender is checked against the total.
-    lines, priced = discounts.price_sale(conn, at_ms, day, member_id, sale.lines, items, unit_worth)
+    lines, priced = discounts.price_sale(
+        conn, at_ms, day, member_id, sale.lines, items, unit_worth, sale.line_discount_fen
+    )
+    if sale.discount_limit_percent is not None:
+        _check_discount_limit(sale.line_discount_fen, lines, priced, sale.discount_limit_percent)
     total_fen = sum([line[3] for line in lines])
     tenders = sale.tenders + redemptions
     if len(tenders) == 1 and tenders[0].kind == "cash":
@@ -457,6 +514,26 @@ def check_sale(
             money_fen = total_fen - sum(line[3] for n, line in enumerate(lines) if n in redeem_points)
             check_voucher_tender(conn, tender.voucher, member_id, money_fen, tender.amount_fen, day)
     return CheckedSale(member_id, lines, total_fen, items, tenders, priced, redeem_points)
+
+
+def _check_discount_limit(
+    line_discount_fen: Mapping[int, int],
+    lines: list[tuple[str, int, int, int]],
+    priced: Priced,
+    limit_percent: int,
+) -> None:
+    """Each till discount within `limit_percent` of what its line pays after the offers
+    (what it pays now, plus the till's discount): DiscountOverLimit otherwise."""
+    for number, discount_fen in sorted(line_discount_fen.items()):
+        after_offers_fen = priced.amounts[number] + discount_fen
+        # In integers: discount / after_offers <= limit / 100, so 10% of 9,999 fen is 999.
+        if discount_fen * 100 > after_offers_fen * limit_percent:
+            allowed_fen = after_offers_fen * limit_percent // 100
+            raise DiscountOverLimit(
+                f"lines[{number}] ({lines[number][0]}): {discount_fen} fen off is more than you may give:"
+                f" at most {limit_percent}% of the {after_offers_fen} fen the line pays after offers,"
+                f" {allowed_fen} fen. Give less, or ask a store manager, who may give more"
+            )
 
 
 def _redemptions(

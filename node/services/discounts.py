@@ -18,6 +18,7 @@ from typing import Any, NamedTuple, cast
 from loyalty.discounts import (
     Bundle,
     CardDiscount,
+    ManualDiscountTooLarge,
     Priced,
     PriceLine,
     RebateRule,
@@ -28,6 +29,7 @@ from loyalty.discounts import (
     rebate_for,
     rebate_zh,
 )
+from node.errors import InvalidRequest
 from node.services import catalogue
 from node.services.cards import record_ledger_entry
 from node.store.row_cache import ABSENT, rows_of
@@ -134,19 +136,23 @@ def price_sale(
     lines: Sequence[tuple[str, int]],
     items: Mapping[str, catalogue.Product],
     fixed: Mapping[int, int] | None = None,
+    manual: Mapping[int, int] | None = None,
 ) -> tuple[list[tuple[str, int, int, int]], Priced]:
     """Each line as (sku, qty, unit price, amount after discounts), and the discounts:
     the unit price is the catalogue's for this buyer (catalogue.sale_price), the card
     discount the member's (`card_discount`), the offers those in force at `at_ms`. A
     line in `fixed` (its index: its unit price; goods redeemed for points) pays that
-    price with no discount (loyalty.discounts rule 6)."""
+    price with no discount (loyalty.discounts rule 6). A line in `manual` (its index:
+    fen) has that much taken off at the till after the offers (rule 7); more than the
+    line pays after them is refused (InvalidRequest, naming the till's field)."""
     member = member_id is not None
     given = fixed or {}
+    taken_off = manual or {}
     held = offers(conn)
     card = None if member_id is None else card_discount(conn, member_id, day)
-    if card is None and not held.bundles and not any(s.sku in items for s in held.specials):
+    if card is None and not taken_off and not held.bundles and not any(s.sku in items for s in held.specials):
         # Nothing could take anything off (most sales): every line at its price, as
-        # `price` would give it, without building its facts.
+        # `price` would give it, without building its facts. A till discount needs them.
         shelf = [
             (sku, qty, given[n] if n in given else catalogue.sale_price(items[sku], member))
             for n, (sku, qty) in enumerate(lines)
@@ -154,12 +160,25 @@ def price_sale(
         found = [(sku, qty, unit, qty * unit) for sku, qty, unit in shelf]
         return found, at_shelf([amount for *_, amount in found])
     facts = [
-        PriceLine(sku, qty, given[n], given[n], fixed=True)
+        PriceLine(sku, qty, given[n], given[n], fixed=True, manual_fen=taken_off.get(n, 0))
         if n in given
-        else PriceLine(sku, qty, catalogue.sale_price(items[sku], member), items[sku].price_fen)
+        else PriceLine(
+            sku,
+            qty,
+            catalogue.sale_price(items[sku], member),
+            items[sku].price_fen,
+            manual_fen=taken_off.get(n, 0),
+        )
         for n, (sku, qty) in enumerate(lines)
     ]
-    priced = price(facts, at_ms, held.specials, held.bundles, card)
+    try:
+        priced = price(facts, at_ms, held.specials, held.bundles, card)
+    except ManualDiscountTooLarge as over:
+        # The till's words, not the rules': the cashier keyed lines[n].discount_fen.
+        raise InvalidRequest(
+            f"lines[{over.line}].discount_fen {over.manual_fen} fen is more than the {over.amount_fen} fen"
+            f" the line pays after offers; give at most {over.amount_fen}"
+        ) from None
     found = [
         (line.sku, line.qty, line.unit_price_fen, amount)
         for line, amount in zip(facts, priced.amounts, strict=True)

@@ -180,10 +180,11 @@ _SALE_LINE = Map(
         "amount_fen": Integer(0, MAX_SALE_LINE_FEN),
     },
     # points: what the line earned the member (loyalty.points), on a member's sale;
-    # discount_fen: what discounts took off unit_price_fen x qty (loyalty.discounts), when
-    # any did, so amount_fen = unit_price_fen x qty - discount_fen; redeem_points: the
-    # points each unit took, on goods redeemed for points (FEATURES L7), whose
-    # unit_price_fen is what those points are worth and whose points tender names the sku.
+    # discount_fen: what discounts took off unit_price_fen x qty (loyalty.discounts, the
+    # till's own included), when any did, so amount_fen = unit_price_fen x qty -
+    # discount_fen; redeem_points: the points each unit took, on goods redeemed for
+    # points (FEATURES L7), whose unit_price_fen is what those points are worth and whose
+    # points tender names the sku.
     {
         "cost_fen": INT64,
         "gross_profit_fen": INT64,

@@ -24,13 +24,15 @@ MAX_BUNDLE_LINES = 20
 # Bundles applied to one sale: each takes at least one unit of a line, and a receipt
 # with more offers than lines would be read by nobody. Past this, a bundle is skipped.
 MAX_BUNDLES_PER_SALE = MAX_SALE_LINES
-# A sale's reasons: a special price or a card discount per line at most, and a reason
-# per bundle applied.
-MAX_DISCOUNT_REASONS = MAX_SALE_LINES + MAX_BUNDLES_PER_SALE
+# A sale's reasons: a special price or a card discount per line at most, a reason per
+# bundle applied, and one for the discounts given at the till.
+MAX_DISCOUNT_REASONS = MAX_SALE_LINES + MAX_BUNDLES_PER_SALE + 1
 # How a rebate is given back. Stored value only: a voucher would need HQ to mint it
 # (vouchers are issued by HQ's campaigns, node.services.vouchers only checks them).
 REBATE_KINDS = ("stored_value",)
-DISCOUNT_KINDS = ("bundle", "special", "card")
+# Why a line paid less: HQ's offers (bundle, special), the member's card, or a discount
+# the cashier gave at the till ("manual": its lines and what was taken off them in all).
+DISCOUNT_KINDS = ("bundle", "special", "card", "manual")
 # A card type's rate: percent of the list price paid (protocol.contract.cards).
 DISCOUNT_RATE = Integer(1, 100)
 
@@ -83,8 +85,8 @@ REBATE_RULE_UPSERT = EntryType(
 DISCOUNT_REASON = Map(
     {
         "kind": Choice(DISCOUNT_KINDS),
-        "code": Text(MAX_NAME_CHARS),  # the special price's, the bundle's, the card's type
-        "target": Text(MAX_NAME_CHARS),  # the special price's sku, the card's number; "" for a bundle
+        "code": Text(MAX_NAME_CHARS),  # the special price's, the bundle's, the card's type; "" for manual
+        "target": Text(MAX_NAME_CHARS),  # the special price's sku, the card's number; "" for the others
         "lines": ListOf(Integer(0, MAX_SALE_LINES - 1), MAX_SALE_LINES, 1),
         "discount_fen": Integer(1, MAX_SALE_FEN),
         "price_fen": Integer(0, MAX_SALE_LINE_FEN),  # a special's unit price, a bundle's set price

@@ -3,6 +3,8 @@ can be checked by hand, the refusals, and the property that holds for every sale
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,6 +13,7 @@ from loyalty.discounts import (
     Bundle,
     CardDiscount,
     DiscountReason,
+    ManualDiscountTooLarge,
     PriceLine,
     RebateRule,
     SpecialPrice,
@@ -166,6 +169,9 @@ def test_a_rebate_gives_the_most_back_of_the_rules_met() -> None:
             "share",
         ),
         (lambda: SpecialPrice("S", "TEA", 1.5), "integer"),  # type: ignore[arg-type]
+        (lambda: PriceLine("TEA", 1, 100, 100, manual_fen=-1), "manual_fen"),
+        (lambda: PriceLine("TEA", 1, 100, 100, manual_fen=1.5), "manual_fen"),  # type: ignore[arg-type]
+        (lambda: PriceLine("TEA", 1, 100, 100, manual_fen=True), "manual_fen"),
     ],
 )
 def test_what_cannot_apply_as_written_is_refused(make: object, words: str) -> None:
@@ -189,6 +195,68 @@ def test_reasons_are_explained_in_both_languages_from_their_stored_fields() -> N
     assert listed["text"] == explain_en(reason)
     assert listed["discount_fen"] == 2_100
     assert DiscountReason.from_json(reason.to_json()) == reason
+
+
+# -- rule 7: a discount given at the till ----------------------------------------------
+
+
+def test_a_till_discount_alone_comes_off_its_line_with_one_reason() -> None:
+    """A teapot (100.00) and 4 cups (40.00), nothing on offer; the cashier takes 5.00
+    off the teapot: 95.00 + 40.00 = 135.00, 5.00 off, one "manual" reason."""
+    priced = price([dataclasses.replace(TEAPOT, manual_fen=500), CUPS], NOW)
+    assert priced.amounts == (9_500, 4_000)
+    assert priced.discounts == (500, 0)
+    assert priced.reasons == (DiscountReason("manual", "", "", (0,), 500),)
+    [reason] = priced.reasons
+    assert explain_en(reason) == "till discount: 5.00 yuan off"
+    assert explain_zh(reason) == "收银折让：优惠 5.00 元"
+    assert DiscountReason.from_json(reason.to_json()) == reason
+    assert shown([reason.to_json()])[0]["text"] == "till discount: 5.00 yuan off"
+
+
+def test_a_till_discount_comes_off_what_the_card_left_the_line_to_pay() -> None:
+    """A gold card (85%) makes the teapot 85.00 (15.00 off); the cashier takes 5.00
+    more: 80.00, 20.00 off in all, the card's reason 15.00 and the till's 5.00. The card
+    is worked out on the list price as before, not on 95.00."""
+    priced = price([dataclasses.replace(TEAPOT, manual_fen=500)], NOW, card=GOLD)
+    assert priced.amounts == (8_000,)
+    assert priced.discounts == (2_000,)
+    assert priced.reasons == (
+        DiscountReason("card", "GOLD", "G-0001", (0,), 1_500, 0, 85),
+        DiscountReason("manual", "", "", (0,), 500),
+    )
+
+
+def test_a_till_discount_on_bundled_lines_leaves_the_bundle_as_it_was() -> None:
+    """The tea set makes the teapot 85.71 and the cups 34.29 (module docstring's spread).
+    The cashier takes 10.00 off the cups and 0.71 off the teapot: 85.00 + 24.29 = 109.29;
+    the bundle still took 20.00 off, the till 10.71 over both lines, in one reason."""
+    lines = [dataclasses.replace(TEAPOT, manual_fen=71), dataclasses.replace(CUPS, manual_fen=1_000)]
+    priced = price(lines, NOW, bundles=[TEA_SET])
+    assert priced.amounts == (8_500, 2_429)
+    assert priced.discounts == (1_500, 1_571)
+    assert priced.reasons == (
+        DiscountReason("bundle", "TEA-SET", "", (0, 1), 2_000, 12_000, 0, 1),
+        DiscountReason("manual", "", "", (0, 1), 1_071),
+    )
+    assert sum(r.discount_fen for r in priced.reasons) == priced.discount_fen == 3_071
+
+
+def test_a_till_discount_may_take_a_line_to_nothing_but_not_below() -> None:
+    """With the gold card the teapot pays 85.00: 85.00 off leaves it at nothing; 85.01
+    off is refused, naming the line and both amounts (never capped to 85.00)."""
+    assert price([dataclasses.replace(TEAPOT, manual_fen=8_500)], NOW, card=GOLD).amounts == (0,)
+    with pytest.raises(
+        ManualDiscountTooLarge, match=r"line 1 \(TEAPOT\).*85\.01 yuan.*85\.00 yuan"
+    ) as refused:
+        price([CUPS, dataclasses.replace(TEAPOT, manual_fen=8_501)], NOW, card=GOLD)
+    assert (refused.value.line, refused.value.manual_fen, refused.value.amount_fen) == (1, 8_501, 8_500)
+    assert (refused.value.http_status, refused.value.code) == (422, "invalid_discount")
+
+
+def test_a_line_redeemed_for_points_takes_no_till_discount() -> None:
+    with pytest.raises(InvalidDiscount, match="redeemed for points"):
+        PriceLine("TEAPOT", 1, 5_000, 5_000, fixed=True, manual_fen=100)
 
 
 # -- the property: for every sale, whatever the offers --------------------------------
@@ -267,3 +335,30 @@ def test_with_nothing_on_offer_every_line_pays_its_shelf_amount(lines: list[tupl
     ]
     amounts = [line.qty * line.unit_price_fen for line in facts]
     assert price(facts, 1_000) == at_shelf(amounts)
+
+
+@given(sales(), st.data())
+def test_a_till_discount_comes_off_what_the_offers_left_and_changes_nothing_else(
+    sale: tuple[list[PriceLine], list[SpecialPrice], list[Bundle], CardDiscount | None],
+    data: st.DataObject,
+) -> None:
+    """Rule 7 for any sale: each line pays what the offers left it less the till's
+    discount, the offers' reasons are untouched, one "manual" reason holds the till's
+    part, and the reasons add up to the sale's discount. A fen more than a line pays
+    after the offers is refused."""
+    lines, specials, bundles, card = sale
+    offered = price(lines, 1, specials, bundles, card)
+    manual = [data.draw(st.integers(0, amount)) for amount in offered.amounts]
+    given_lines = [dataclasses.replace(line, manual_fen=m) for line, m in zip(lines, manual, strict=True)]
+    priced = price(given_lines, 1, specials, bundles, card)
+    assert priced.amounts == tuple(a - m for a, m in zip(offered.amounts, manual, strict=True))
+    assert priced.discounts == tuple(d + m for d, m in zip(offered.discounts, manual, strict=True))
+    taken = tuple(n for n, m in enumerate(manual) if m)
+    till = (DiscountReason("manual", "", "", taken, sum(manual)),) if taken else ()
+    assert priced.reasons == offered.reasons + till
+    assert sum(r.discount_fen for r in priced.reasons) == priced.discount_fen
+    assert all(DiscountReason.from_json(r.to_json()) == r for r in priced.reasons)
+    over = data.draw(st.integers(0, len(lines) - 1))
+    given_lines[over] = dataclasses.replace(lines[over], manual_fen=offered.amounts[over] + 1)
+    with pytest.raises(ManualDiscountTooLarge):
+        price(given_lines, 1, specials, bundles, card)
