@@ -459,14 +459,15 @@ class CheckedSale(NamedTuple):
 
 
 def check_sale(
-    conn: sqlite3.Connection, sale: SaleRequest, day: str, branch: str, *, at_ms: int
+    conn: sqlite3.Connection, sale: SaleRequest, day: str, branch: str, *, at_ms: int, short_ok: bool = False
 ) -> CheckedSale:
     """Everything about a sale that can be refused before money moves: the salesperson
     (an active employee of `branch`), the member (as its survivor), the products and
     prices after the discounts in force at `at_ms` (node.services.discounts), the
     tenders against the total, and the cards (valid on `day`). Runs again inside the
     sale's transaction; the till's request runs it first so a doomed sale never takes a
-    hold at HQ."""
+    hold at HQ. `short_ok`: tenders may fall short of the total (a preview while the
+    cashier is still taking them)."""
     if sale.salesperson is not None:
         employees.require_salesperson(conn, sale.salesperson, branch)
     member_id = sale.member_id
@@ -487,12 +488,12 @@ def check_sale(
     total_fen = sum([line[3] for line in lines])
     tenders = sale.tenders + redemptions
     if len(tenders) == 1 and tenders[0].kind == "cash":
-        if tenders[0].amount_fen < total_fen:
+        if tenders[0].amount_fen < total_fen and not short_ok:
             raise TenderShort(f"tenders cover {tenders[0].amount_fen} fen of a {total_fen} fen sale")
         return CheckedSale(member_id, lines, total_fen, items, tenders, priced, redeem_points)  # all checked
     tenders = _price_points(conn, _price_card_items(conn, tenders, lines, day), day)
     tendered_fen = sum([tender.amount_fen for tender in tenders])
-    if tendered_fen < total_fen:
+    if tendered_fen < total_fen and not short_ok:
         raise TenderShort(f"tenders cover {tendered_fen} fen of a {total_fen} fen sale")
     non_cash_fen = sum(tender.amount_fen for tender in tenders if tender.kind != "cash")
     if non_cash_fen > total_fen:
@@ -867,13 +868,16 @@ def _book_points(tx: Tx, registration: Registration | None, sale_id: str, points
 def preview(conn: sqlite3.Connection, sale: SaleRequest, at_ms: int, day: str, branch: str) -> dict[str, Any]:
     """What the sale would come to and earn, booking nothing: every refusal the sale
     itself would meet (an unknown product, a card at zero) is met here too, but no
-    hold is taken and no password asked."""
-    checked = check_sale(conn, sale, day, branch, at_ms=at_ms)
+    hold is taken and no password asked. Tenders that fall short are no refusal here
+    (the cashier is still taking them): `change_fen` is then below zero, what is still
+    due, and the points are reckoned as if the rest came in cash."""
+    checked = check_sale(conn, sale, day, branch, at_ms=at_ms, short_ok=True)
     member_id, priced, total_fen, products, priced_tenders, discounted, redeem_points = checked
     tendered_fen = sum(tender.amount_fen for tender in priced_tenders)
     change_fen = tendered_fen - total_fen
-    earned = sale_points(conn, at_ms, member_id, priced, products, priced_tenders, change_fen, redeem_points)
-    rebate = _rebate(conn, at_ms, member_id, total_fen, priced_tenders)
+    paying = priced_tenders if change_fen >= 0 else (*priced_tenders, Tender("cash", -change_fen))
+    earned = sale_points(conn, at_ms, member_id, priced, products, paying, max(0, change_fen), redeem_points)
+    rebate = _rebate(conn, at_ms, member_id, total_fen, paying)
     return {
         "member_id": member_id,
         "lines": [

@@ -78,6 +78,15 @@ const Till = (() => {
     box.hidden = !message;
   }
 
+  // A fresh key for a write that must happen once (Idempotency-Key). crypto.randomUUID
+  // exists only on secure origins, and a till reached at the branch's LAN address over
+  // plain HTTP is not one; getRandomValues is there on every origin.
+  function newKey() {
+    if (crypto.randomUUID) return crypto.randomUUID();
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
   function permitted(permission) {
     return state.me.permissions.includes(permission);
   }
@@ -94,6 +103,8 @@ const Till = (() => {
     for (const all of files) Object.assign(state.texts, all[state.language] || all["zh-CN"]);
     applyTexts();
     document.getElementById("language").value = state.language;
+    if (state.me) document.getElementById("who").textContent = `${state.me.operator.login} · ${t(`role.${state.me.operator.role}`)}`;
+    if (state.status) showStatus(state.status);
   }
 
   // A section: {needs: permission, show(), feed()?}; members.js and office.js add theirs.
@@ -119,7 +130,14 @@ const Till = (() => {
     for (const link of document.querySelectorAll("nav a")) link.classList.toggle("active", link.hash === `#${shown}`);
     state.shown = shown;
     flash("");
-    if (shown) state.sections[shown].show();
+    if (shown) guarded(() => state.sections[shown].show());
+  }
+
+  // A section that fails says so on the page, never only in the console.
+  function guarded(run) {
+    Promise.resolve()
+      .then(run)
+      .catch((error) => flash(error.message, true));
   }
 
   function trimForRole() {
@@ -143,13 +161,15 @@ const Till = (() => {
   }
 
   function startEvents() {
+    document.getElementById("hq-state").textContent = t("status.connecting");
     const source = new EventSource("/api/till/events");
     source.addEventListener("status", (event) => showStatus(JSON.parse(event.data)));
     for (const kind of ["swipe", "feed", "overflow"]) {
       source.addEventListener(kind, (event) => {
         const data = JSON.parse(event.data);
         for (const listener of state.listeners[kind] ?? []) listener(data);
-        if (kind !== "swipe" && state.shown && state.sections[state.shown].feed) state.sections[state.shown].feed();
+        const section = state.shown && state.sections[state.shown];
+        if (kind !== "swipe" && section && section.feed) guarded(() => section.feed());
       });
     }
     source.addEventListener("logged_out", () => {
@@ -168,7 +188,6 @@ const Till = (() => {
     state.language = state.me.language;
     await loadTexts();
     document.getElementById("branch").textContent = state.me.operator.branch;
-    document.getElementById("who").textContent = `${state.me.operator.login} · ${t(`role.${state.me.operator.role}`)}`;
     trimForRole();
     document.getElementById("language").addEventListener("change", async (event) => {
       await api("/api/me/language", { method: "PUT", body: { language: event.target.value } });
@@ -186,7 +205,7 @@ const Till = (() => {
     document.body.dataset.ready = "true";
   }
 
-  return { state, t, yuan, parseYuan, when, el, row, api, ApiError, flash, permitted, applyTexts, section, on, start };
+  return { state, t, yuan, parseYuan, when, el, row, api, ApiError, flash, newKey, permitted, applyTexts, section, on, start };
 })();
 
 // -- checkout -----------------------------------------------------------------------------
@@ -355,8 +374,10 @@ const Sale = (() => {
     );
   }
 
+  // What is still to pay, by the node's own reckoning (its preview); null while it has
+  // none for this basket (refused: the cashier reads why in #sale-error).
   function due() {
-    if (!sale.preview) return 0;
+    if (!sale.preview) return sale.lines.length ? null : 0;
     if (sale.preview.change_fen === null) return sale.preview.total_fen;
     return Math.max(0, -sale.preview.change_fen);
   }
@@ -366,7 +387,7 @@ const Sale = (() => {
     $("total").textContent = yuan(preview ? preview.total_fen : 0);
     $("discount").textContent = yuan(preview ? preview.discount_fen : 0);
     $("points").textContent = String(preview ? preview.points_earned : 0);
-    $("due").textContent = yuan(due());
+    $("due").textContent = due() === null ? "—" : yuan(due());
     $("change").textContent = yuan(preview && preview.change_fen !== null ? Math.max(0, preview.change_fen) : 0);
     const words = (reason) => (Till.state.language === "zh-CN" ? reason.text_zh : reason.text);
     $("points-reasons").replaceChildren(...(preview ? preview.points_reasons : []).map((r) => el("li", {}, words(r))));
@@ -530,6 +551,8 @@ const Sale = (() => {
       tender = { kind, card: extra, sku: line.sku, qty: line.qty };
     } else {
       const amount = amountText.trim() === "" ? rest : parseYuan(amountText);
+      if (amountText.trim() === "" && rest === null) return saleError(t("sale.no_total"));
+      if (amountText.trim() === "" && rest === 0) return saleError(t("sale.nothing_due"));
       if (!amount) return saleError(t("sale.bad_amount"));
       tender = { kind, amount_fen: amount };
       if (kind === "voucher") tender.voucher = extra;
@@ -556,7 +579,7 @@ const Sale = (() => {
     sale.busy = true;
     renderTotals();
     await settled();
-    sale.key ??= crypto.randomUUID();
+    sale.key ??= Till.newKey();
     try {
       const booked = await api("/api/sales", { method: "POST", body: { ...body(), tenders: sale.tenders }, headers: { "Idempotency-Key": sale.key } });
       showReceipt(booked);

@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.harness import Chain, clerk_login, log_in
+from tests.harness import Chain, clerk_login, log_in, wait_until
 from tests.sse import events
 
 PHONE = "13900000009"
@@ -121,3 +121,44 @@ async def test_a_swipe_and_the_feed_reach_an_open_page_and_the_status_bar_says_w
     async with chain.session.get(f"{br01.url}/api/till/status?card={CARD}") as response:
         card = (await response.json())["card"]
     assert card == {"card": CARD, "offline_spent_fen": 0, "offline_left_fen": 50_000}
+
+
+async def test_a_preview_with_tenders_still_short_says_what_is_due_and_the_sale_is_refused(
+    chain: Chain,
+) -> None:
+    br01 = await chain.add_node("BR01")
+    member = await chain.post(br01.url + "/api/members", {"name": "Li", "phone": PHONE, "cards": [CARD]})
+    await chain.post(f"{br01.url}/api/cards/{CARD}/top-up", {"amount_fen": 10_000})
+    lines = [{"sku": "GIFT-BOX", "qty": 1}]
+    in_cash = await chain.post(
+        br01.url + "/api/sales/preview", {"member_id": member["id"], "lines": lines}, status=200
+    )
+    short = {
+        "member_id": member["id"],
+        "lines": lines,
+        "tenders": [{"kind": "stored_value", "card": CARD, "amount_fen": 10_000}],
+    }
+    previewed = await chain.post(br01.url + "/api/sales/preview", short, status=200)
+    # 299.00 less the 100.00 on the card: 199.00 still due, as the till's page shows it.
+    assert (previewed["total_fen"], previewed["change_fen"]) == (29_900, -19_900)
+    # The points are reckoned as if the rest came in cash: what the sale earns when paid so.
+    assert previewed["points_earned"] == in_cash["points_earned"] > 0
+    # With a rule that earns nothing on stored value, only the rest, in cash, earns.
+    none_on_cards = {"code": "NO-SV", "name": "None on stored value", "kind": "tender"}
+    await chain.post(
+        chain.hq.url + "/api/points-rules",
+        {**none_on_cards, "target": "stored_value", "factor_milli": 0},
+        status=200,
+    )
+
+    async def rule_arrived() -> bool:
+        return bool(
+            (await chain.post(br01.url + "/api/sales/preview", short, status=200))["points_earned"] != 299
+        )
+
+    await wait_until(rule_arrived, "the tender rule to reach BR01")
+    part = await chain.post(br01.url + "/api/sales/preview", short, status=200)
+    assert (part["change_fen"], part["points_earned"]) == (-19_900, 199)
+    refused = await chain.post(br01.url + "/api/sales", short, status=422)
+    assert refused["error"] == "tender_short"
+    assert (await chain.get(f"{br01.url}/api/cards/{CARD}"))["balances"]["stored_value"] == 10_000
