@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import MISSING, asdict, fields
 from typing import Any
 
@@ -44,7 +44,9 @@ from protocol.contract.employees import EMPLOYEE_CODE_PATTERN
 from protocol.contract.fields import POINTS_COMBINE_MODES, POINTS_RULE_KINDS, REFERRAL_TRIGGERS, TENDER_KINDS
 from protocol.errors import MalformedMessage
 from protocol.limits import (
+    BARCODE_PATTERN,
     MAX_AT_MS,
+    MAX_BARCODE_CHARS,
     MAX_CARD_BUNDLE_LINES,
     MAX_CARD_USES,
     MAX_CARD_VALIDITY_DAYS,
@@ -129,6 +131,20 @@ def _code(value: Any, where: str) -> str:
         raise InvalidMasterData(
             f"{where} must be 1 to {MAX_CODE_CHARS} letters, digits, '.', '-' or '_',"
             " starting with a letter or digit"
+        )
+    return value
+
+
+_BARCODE = re.compile(BARCODE_PATTERN)
+
+
+def _barcode(value: Any, where: str) -> str:
+    """What a scanner types (protocol.limits.BARCODE_PATTERN): the branches' feed
+    contract takes nothing else, so nothing else is stored."""
+    if not isinstance(value, str) or not _BARCODE.fullmatch(value):
+        raise InvalidMasterData(
+            f"{where} must be 1 to {MAX_BARCODE_CHARS} printable ASCII characters without spaces,"
+            f" as a scanner types it (6901234567892), not {value!r:.40}"
         )
     return value
 
@@ -307,6 +323,8 @@ CHECKS: dict[str, dict[str, Check]] = {
         # Points per unit to redeem it for (null: not redeemable); a price of none or
         # below would give the goods away.
         "points_price": _optional(_integer(1, MAX_LEDGER_AMOUNT, "a whole number of points")),
+        # What a scanner types for it (null: none); no other product's (check_codes_free).
+        "barcode": _optional(_barcode),
     },
     "category": {
         "code": _code,
@@ -571,6 +589,32 @@ def _check_product(product: Product) -> None:
     if product.costing_method == "specified" and product.specified_cost_fen is None:
         raise InvalidMasterData(
             f"product {product.sku} is costed at a specified cost: give specified_cost_fen"
+        )
+
+
+def check_codes_free(
+    product: Product, others_with: Callable[[str], Sequence[tuple[str, str | None]]]
+) -> None:
+    """A code a scanner types or a cashier keys in at the till names one product: the
+    barcode is no other product's barcode nor sku, and the sku no other product's
+    barcode. Withdrawn products keep theirs, so a label still on a shelf never finds a
+    stranger. `others_with(code)`: (sku, barcode) of the other products HQ holds whose
+    sku or barcode is `code`, read in the write's transaction."""
+    if product.barcode is not None:
+        for sku, barcode in others_with(product.barcode):
+            if barcode == product.barcode:
+                raise InvalidMasterData(
+                    f"product {product.sku}: barcode {product.barcode} is already product {sku}'s;"
+                    f" check the label, or first take it off {sku} (barcode: null)"
+                )
+            raise InvalidMasterData(
+                f"product {product.sku}: barcode {product.barcode} is product {sku}'s sku,"
+                " so a scan would find both; check the label"
+            )
+    for sku, _ in others_with(product.sku):
+        raise InvalidMasterData(
+            f"product {product.sku}: its sku is product {sku}'s barcode, so a scan would find both;"
+            f" choose another sku, or first take the barcode off {sku} (barcode: null)"
         )
 
 

@@ -34,18 +34,65 @@ DATABASE_FILE = "database.url"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 TOKEN_TTL_S = 24 * 3600  # a branch is usually set up the day its token is issued
 
-# Preset purchase prices value goods sold before any arrive (DESIGN 7).
+# Preset purchase prices value goods sold before any arrive (DESIGN 7). The barcodes are
+# EAN-13 under a made-up company prefix in China's GS1 range (690-699), each with its
+# check digit, so labels printed from them scan; the services' are for the code sheet
+# a till keeps by the scanner.
 DEMO_CATALOGUE = (
-    Product("TEA-OOLONG-250", "Oolong tea 250 g / 乌龙茶", 6800, "box", purchase_price_fen=3_900),
-    Product("TEA-GREEN-100", "Longjing green tea 100 g / 龙井", 12800, "tin", purchase_price_fen=7_600),
-    Product("CUP-CERAMIC", "Ceramic cup / 陶瓷杯", 2500, purchase_price_fen=1_100),
-    Product("SNACK-NUTS", "Mixed nuts 200 g / 坚果", 3990, "bag", purchase_price_fen=2_200),
-    Product("SNACK-DATES", "Red dates 500 g / 红枣", 2990, "bag", purchase_price_fen=1_500),
-    Product("SHAMPOO-500", "Herbal shampoo 500 ml / 洗发水", 5900, "bottle", purchase_price_fen=2_900),
-    Product("SOAP-BAR", "Sandalwood soap / 香皂", 1200, purchase_price_fen=450),
-    Product("SVC-HAIRCUT", "Haircut / 理发", 8800, "service", service=True),
-    Product("SVC-MASSAGE", "Foot massage 60 min / 足疗", 19800, "service", service=True),
-    Product("GIFT-BOX", "Festival gift box / 礼盒", 29900, "box", purchase_price_fen=16_500),
+    Product(
+        "TEA-OOLONG-250",
+        "Oolong tea 250 g / 乌龙茶",
+        6800,
+        "box",
+        purchase_price_fen=3_900,
+        barcode="6902468000018",
+    ),
+    Product(
+        "TEA-GREEN-100",
+        "Longjing green tea 100 g / 龙井",
+        12800,
+        "tin",
+        purchase_price_fen=7_600,
+        barcode="6902468000025",
+    ),
+    Product("CUP-CERAMIC", "Ceramic cup / 陶瓷杯", 2500, purchase_price_fen=1_100, barcode="6902468000032"),
+    Product(
+        "SNACK-NUTS",
+        "Mixed nuts 200 g / 坚果",
+        3990,
+        "bag",
+        purchase_price_fen=2_200,
+        barcode="6902468000049",
+    ),
+    Product(
+        "SNACK-DATES",
+        "Red dates 500 g / 红枣",
+        2990,
+        "bag",
+        purchase_price_fen=1_500,
+        barcode="6902468000056",
+    ),
+    Product(
+        "SHAMPOO-500",
+        "Herbal shampoo 500 ml / 洗发水",
+        5900,
+        "bottle",
+        purchase_price_fen=2_900,
+        barcode="6902468000063",
+    ),
+    Product("SOAP-BAR", "Sandalwood soap / 香皂", 1200, purchase_price_fen=450, barcode="6902468000070"),
+    Product("SVC-HAIRCUT", "Haircut / 理发", 8800, "service", service=True, barcode="6902468000087"),
+    Product(
+        "SVC-MASSAGE", "Foot massage 60 min / 足疗", 19800, "service", service=True, barcode="6902468000094"
+    ),
+    Product(
+        "GIFT-BOX",
+        "Festival gift box / 礼盒",
+        29900,
+        "box",
+        purchase_price_fen=16_500,
+        barcode="6902468000100",
+    ),
 )
 # The seeds' cards: a 16,800-yuan card with ten of each service and five gift boxes, a
 # stored-value card, and a month of massages.

@@ -155,6 +155,12 @@ MAX_UNIT_CHARS = 16
 MAX_MASTER_TEXT_CHARS = 64
 MAX_SUPPLIER_PHONE_CHARS = 33
 MAX_LIMIT_QTY = 1_000_000_000
+# A product's barcode: the text a scanner types before its Enter. EAN-13, EAN-8 and
+# UPC-A are 8 to 13 digits; Code 128 carries any printable ASCII, and a shop's own
+# labels stay well under 32 characters. Never a space: a scanner sends none inside a
+# code, and one typed by hand is a typo the till's search would not find.
+MAX_BARCODE_CHARS = 32
+BARCODE_PATTERN = rf"[!-~]{{1,{MAX_BARCODE_CHARS}}}"
 
 # A timestamp in milliseconds must be a date Python can represent: the end of
 # year 9999. A signed entry beyond it is a broken node, whatever else it says.

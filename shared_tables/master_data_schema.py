@@ -173,3 +173,13 @@ DISCOUNTS_SCHEMA = """
 PRODUCT_POINTS_SCHEMA = """
     ALTER TABLE products ADD COLUMN points_price INTEGER
 """
+
+# What a scanner types for a product (null: none), found by the till's search
+# (node.services.catalogue.products_at) and, at HQ, checked against the other
+# products' before it is given (hq.master_data.check_codes_free). Not a UNIQUE index:
+# HQ keeps barcodes apart, and a branch takes HQ's catalogue as its feed brings it;
+# a constraint there could only refuse a feed entry and stop the branch's feed.
+PRODUCT_BARCODE_SCHEMA = """
+    ALTER TABLE products ADD COLUMN barcode TEXT;
+    CREATE INDEX products_by_barcode ON products (barcode) WHERE barcode IS NOT NULL
+"""

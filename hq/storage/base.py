@@ -157,6 +157,7 @@ class Product:
     supplier: str | None = None  # the default supplier's code
     service: bool = False  # a service item (a haircut): sold and used on cards, never stocked
     points_price: int | None = None  # points per unit to redeem it (FEATURES L7); None: not redeemable
+    barcode: str | None = None  # what a scanner types for it, no other product's (hq.master_data)
 
     KIND: ClassVar[str] = "product"
     KEY: ClassVar[str] = "sku"

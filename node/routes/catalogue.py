@@ -1,4 +1,5 @@
-"""HQ's master data as the tills read it: products with their stock, and warehouses."""
+"""HQ's master data as the tills read it: products with their stock (all, or those a
+scanned code or typed words find), and warehouses."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ routes = web.RouteTableDef()
 async def list_products(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     warehouse = request.query.get("warehouse", context.config.warehouse)
-    products = await context.store.read(lambda conn: catalogue.products_at(conn, warehouse))
+    search = catalogue.parse_search(request.query)
+    products = await context.store.read(lambda conn: catalogue.products_at(conn, warehouse, search))
     return web.json_response({"warehouse": warehouse, "products": products})
 
 

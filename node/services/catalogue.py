@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, NamedTuple
 
-from node.errors import NotFound, UnknownProduct, UnknownWarehouse, WarehouseElsewhere
+from node.errors import InvalidRequest, NotFound, UnknownProduct, UnknownWarehouse, WarehouseElsewhere
 from node.services import documents
 from node.store.row_cache import ABSENT, rows_of
+from protocol import limits
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,9 @@ PRODUCT_FIELDS = (
     "supplier",
     "service",
     "points_price",
+    "barcode",
 )
-# Defaults for fields an older HQ does not send.
+# Defaults for fields an older HQ does not send (a field not named here: null).
 _PRODUCT_DEFAULTS: dict[str, Any] = {
     "unit": "pcs",
     "active": True,
@@ -207,17 +209,69 @@ def sale_price(item: Product, member: bool) -> int:
     return (2 * item.price_fen * item.discount_rate + 100) // 200  # to the nearest fen
 
 
-def products_at(conn: sqlite3.Connection, warehouse: str) -> list[dict[str, Any]]:
+# The till's product search answers at most a screen of matches, in sku order; a longer
+# word narrows it. A code asked for is a sku or a barcode, so at most the longer of the
+# two; words at most a product's name.
+MAX_FOUND = 50
+MAX_CODE_CHARS = max(limits.MAX_NAME_CHARS, limits.MAX_BARCODE_CHARS)
+MAX_WORDS_CHARS = limits.MAX_MASTER_NAME_CHARS
+
+
+class ProductSearch(NamedTuple):
+    """What the till searches the catalogue for: `code`, a sku or barcode matched exactly
+    (what a scanner types, or a cashier keys in); `words`, a part of a name, sku or
+    barcode, in any case of its Latin letters."""
+
+    by: Literal["code", "words"]
+    text: str
+
+
+def parse_search(query: Mapping[str, str]) -> ProductSearch | None:
+    """?code= or ?q= of a catalogue listing; None for neither (the whole catalogue).
+    Spaces at either end go: a scanner's or a cashier's stray one is in no sku or barcode."""
+    if "code" in query and "q" in query:
+        raise InvalidRequest("give ?code= (a sku or barcode, exactly) or ?q= (words to look for), not both")
+    if "code" in query:
+        return ProductSearch("code", _asked(query, "code", MAX_CODE_CHARS))
+    if "q" in query:
+        return ProductSearch("words", _asked(query, "q", MAX_WORDS_CHARS))
+    return None
+
+
+def _asked(query: Mapping[str, str], name: str, max_chars: int) -> str:
+    text = query[name].strip()
+    if not 0 < len(text) <= max_chars:
+        raise InvalidRequest(f"?{name}= must be 1 to {max_chars} characters, not {len(text)}")
+    return text
+
+
+def products_at(
+    conn: sqlite3.Connection, warehouse: str, search: ProductSearch | None = None
+) -> list[dict[str, Any]]:
     """The active catalogue as a till shows it, with what `warehouse` has on hand (none
-    for a service item, which is never stocked)."""
+    for a service item, which is never stocked); with `search`, only its matches, at
+    most MAX_FOUND."""
+    where = ""
+    args: tuple[str, ...] = ()
+    if search is not None and search.by == "code":
+        # Both sides indexed (the key, products_by_barcode): a scan is found at once.
+        where, args = " AND (p.sku = ? OR p.barcode = ?)", (search.text, search.text)
+    elif search is not None:
+        # instr, not LIKE: a % or _ typed is looked for as itself. lower() on both sides
+        # folds Latin letters alike, and leaves the rest (Chinese has no case) as typed.
+        where = (
+            " AND (instr(lower(p.name), lower(?)) OR instr(lower(p.sku), lower(?))"
+            " OR instr(lower(p.barcode), lower(?)))"
+        )
+        args = (search.text,) * 3
     products = documents.rows(
         conn,
-        "SELECT p.sku, p.name, p.price_fen, p.unit, p.category, p.spec, p.model, p.colour,"
+        "SELECT p.sku, p.name, p.price_fen, p.unit, p.category, p.spec, p.model, p.colour, p.barcode,"
         " p.discount_mode, p.discount_rate, p.costing_method, p.service, p.points_price,"
         " CASE WHEN p.service THEN NULL ELSE COALESCE(s.qty, 0) END AS stock_qty"
         " FROM products p LEFT JOIN stock s ON s.sku = p.sku AND s.warehouse = ?"
-        " WHERE p.active ORDER BY p.sku",
-        (warehouse,),
+        f" WHERE p.active{where} ORDER BY p.sku" + ("" if search is None else f" LIMIT {MAX_FOUND}"),
+        (warehouse, *args),
     )
     for item in products:
         item["service"] = bool(item["service"])

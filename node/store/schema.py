@@ -27,6 +27,7 @@ from shared_tables.master_data_schema import (
     LEVELS_SCHEMA,
     MASTER_DATA_SCHEMA,
     POINTS_SCHEMA,
+    PRODUCT_BARCODE_SCHEMA,
     PRODUCT_POINTS_SCHEMA,
     TOP_UP_RULES_SCHEMA,
 )
@@ -532,6 +533,9 @@ MIGRATIONS: tuple[str, ...] = (
         language TEXT NOT NULL
     ) WITHOUT ROWID
     """,
+    # 26: what a scanner types for each product, which the till's search finds it by
+    # (node.services.catalogue.products_at); null: none, as an older HQ sends.
+    PRODUCT_BARCODE_SCHEMA,
 )
 
 # A till waits at most this long for the write lock before its request fails;

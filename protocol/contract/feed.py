@@ -37,8 +37,10 @@ from protocol.contract.fields import (
 )
 from protocol.contract.members import CONTACT_RECORD
 from protocol.limits import (
+    BARCODE_PATTERN,
     LOGIN_PATTERN,
     MAX_AT_MS,
+    MAX_BARCODE_CHARS,
     MAX_CARDS_PER_REGISTRATION,
     MAX_INT64,
     MAX_LEDGER_AMOUNT,
@@ -85,6 +87,8 @@ PRODUCT_UPSERT = EntryType(
             "service": Bool(),  # a service item: no stock is kept of it
             # Points per unit to redeem it for (FEATURES L7); null: not redeemable.
             "points_price": Nullable(Integer(1, MAX_LEDGER_AMOUNT)),
+            # What a scanner types for it (EAN-13, UPC-A, Code 128...); null: none.
+            "barcode": Nullable(Text(MAX_BARCODE_CHARS, 1, BARCODE_PATTERN)),
         },
     ),
     "a product of HQ's catalogue as it now is",

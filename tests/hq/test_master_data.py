@@ -147,6 +147,7 @@ async def test_fields_left_out_keep_their_value_and_a_list_is_stored_whole(chain
         "specified_cost_fen": None,
         "service": False,
         "points_price": None,
+        "barcode": None,
     }
     stored = await author(
         chain,

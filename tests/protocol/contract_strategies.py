@@ -238,7 +238,10 @@ def mutations(schema: Schema, value: Any, at: tuple[str | int, ...] = ()) -> Ite
         if schema.min_chars > 0:
             yield Mutation("empty", at, where, "")
         if schema.pattern is not None:
-            yield Mutation("off the pattern", at, where, "-" * max(schema.min_chars, 1))
+            # A dash is off most patterns; a barcode takes one, never a space.
+            size = max(schema.min_chars, 1)
+            off = next(c * size for c in "- " if not re.fullmatch(schema.pattern, c * size))
+            yield Mutation("off the pattern", at, where, off)
     elif isinstance(schema, Choice):
         yield Mutation("an unknown word", at, where, "not-a-known-word")
     elif isinstance(schema, Bytes):

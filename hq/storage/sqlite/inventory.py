@@ -7,6 +7,7 @@ hq.inventory_plan; here they are only executed.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
@@ -14,7 +15,7 @@ from typing import Any
 
 from hq import master_data
 from hq.inventory_plan import InventoryPlan, TransferReceived, TransferSent
-from hq.storage.base import MASTER_KINDS, CardType, Category, FeedChange, Level, MasterRecord
+from hq.storage.base import MASTER_KINDS, CardType, Category, FeedChange, Level, MasterRecord, Product
 from hq.storage.inventory_records import (
     InTransitLine,
     InTransitSummary,
@@ -121,6 +122,8 @@ def write_master(conn: Connection, records: Sequence[MasterRecord]) -> list[Feed
             master_data.check_card_type(record, lambda sku: _is_service(conn, sku))
         if isinstance(record, Level):
             master_data.check_level(record)
+        if isinstance(record, Product):
+            master_data.check_codes_free(record, functools.partial(_others_coded, conn, record.sku))
         master_data.check_discount_prices(record, lambda sku: _list_price(conn, sku))
         names = _columns(kind)
         key = record.KEY
@@ -137,6 +140,15 @@ def write_master(conn: Connection, records: Sequence[MasterRecord]) -> list[Feed
 def _is_service(conn: Connection, sku: str) -> bool:
     row = conn.execute("SELECT service FROM products WHERE sku = ?", (sku,)).fetchone()
     return row is not None and bool(row[0])
+
+
+def _others_coded(conn: Connection, sku: str, code: str) -> list[tuple[str, str | None]]:
+    """(sku, barcode) of the products other than `sku` whose sku or barcode is `code`."""
+    rows = conn.execute(
+        "SELECT sku, barcode FROM products WHERE (sku = ? OR barcode = ?) AND sku <> ? ORDER BY sku",
+        (code, code, sku),
+    ).fetchall()
+    return [(row[0], row[1]) for row in rows]
 
 
 def _list_price(conn: Connection, sku: str) -> int:

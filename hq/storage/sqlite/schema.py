@@ -21,6 +21,7 @@ from shared_tables.master_data_schema import (
     LEVELS_SCHEMA,
     MASTER_DATA_SCHEMA,
     POINTS_SCHEMA,
+    PRODUCT_BARCODE_SCHEMA,
     PRODUCT_POINTS_SCHEMA,
     TOP_UP_RULES_SCHEMA,
 )
@@ -543,6 +544,9 @@ MIGRATIONS: tuple[str, ...] = (
         error TEXT
     ) WITHOUT ROWID
     """,
+    # 25: what a scanner types for each product (null: none), which no two products share
+    # (hq.master_data.check_codes_free); on PostgreSQL too, through hq.storage.postgres.schema.
+    PRODUCT_BARCODE_SCHEMA,
 )
 
 
