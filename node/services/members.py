@@ -186,8 +186,14 @@ def parse_lookup(query: Mapping[str, str]) -> tuple[str, str | None]:
 
 
 def members_with(conn: sqlite3.Connection, key: str, phone: str | None) -> list[dict[str, Any]]:
-    """Members by a directory key, as their survivors (an alias's phone finds the survivor)."""
+    """Members by a directory key, as their survivors (an alias's phone finds the survivor).
+    A card is found by whoever holds it, as GET /api/cards/{card} finds it: handed over
+    at registration (the directory's key), or sold of a type, or a replacement's number."""
     found = set(directory_store.members_with_key(conn, key))
+    if not found and key.startswith("card:"):
+        owner = directory_store.card_owner(conn, key.removeprefix("card:"))
+        if owner is not None:
+            found.add(member_or_survivor(conn, owner))
     if phone is not None:  # a phone changed by an edit is found too
         rows = conn.execute("SELECT id FROM members WHERE phone = ?", (phone,)).fetchall()
         found.update(member_or_survivor(conn, member_id) for (member_id,) in rows)

@@ -71,7 +71,10 @@ async def test_a_card_replaced_at_one_branch_while_another_still_takes_the_old_n
     a = await chain.add_node("BR01")
     b = await chain.add_node("BR02")
     await _ready(chain, a, b)
-    await _sell(chain, a, "13900007001", "STORED-1000", "S-0001", 100_000)
+    member = await _sell(chain, a, "13900007001", "STORED-1000", "S-0001", 100_000)
+    # A card sold of a type is found by its number, as one handed over at registration.
+    found = await chain.get(a.url + "/api/members", params={"card": "S-0001"})
+    assert [m["id"] for m in found["members"]] == [member]
     set_pin = await chain.post(a.url + "/api/cards/S-0001/password", {"password": PIN})
     assert set_pin["card"]["has_password"] is True
 
@@ -108,6 +111,8 @@ async def test_a_card_replaced_at_one_branch_while_another_still_takes_the_old_n
     assert new["card_type"]["code"] == "STORED-1000"
     old = await _card(chain, a.url, "S-0001")
     assert (old["status"], old["replaced_by"]) == ("replaced", "S-0002")  # type: ignore[index]
+    found = await chain.get(a.url + "/api/members", params={"card": "S-0002"})
+    assert [m["id"] for m in found["members"]] == [member]  # and so is its replacement's number
     await _refused(chain, a.url + "/api/sales", _cup_on("S-0001"), 409, "card_blocked")
     await _refused(chain, replace_url, {"new_card": "S-0003"}, 409, "card_blocked")
     two_cups = await chain.post(a.url + "/api/sales", _cup_on("S-0002", qty=2))
