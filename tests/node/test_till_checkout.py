@@ -17,6 +17,7 @@ from tests.browser import chromium, logged_in_page, screenshot
 from tests.harness import Chain, Server, clerk_login, wait_until
 
 PHONE = "13900000008"
+GIFT_BOX_BARCODE = "6902468000100"  # hq.setup's demo catalogue
 CARD = "C-8001"
 
 
@@ -166,10 +167,11 @@ async def test_the_whole_checkout_from_the_keyboard_alone(chain: Chain) -> None:
         page = await logged_in_page(browser, br01.url, clerk_login("BR01"))
         keyboard = page.keyboard
         await expect(page.locator("#scan")).to_be_focused()
-        # A barcode scanner types the code and Enter; a cashier types part of a name,
-        # picks the second match with the arrow key.
-        await keyboard.type("GIFT-BOX")
+        # A barcode scanner types the code and Enter (the gift box's EAN-13); a cashier
+        # types part of a name, and Enter takes the first match.
+        await keyboard.type(GIFT_BOX_BARCODE)
         await keyboard.press("Enter")
+        await expect(page.locator("#lines tbody tr[data-sku=GIFT-BOX]")).to_have_count(1)
         await keyboard.type("2*cup")
         await expect(page.locator("#results li")).not_to_have_count(0)
         await keyboard.press("Enter")
