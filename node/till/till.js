@@ -228,6 +228,7 @@ const Sale = (() => {
     busy: false,
     previewTimer: null,
     previewing: Promise.resolve(),
+    turn: Promise.resolve(),
     previewSeq: 0,
   };
   const $ = (id) => document.getElementById(id);
@@ -533,11 +534,22 @@ const Sale = (() => {
     $("tender-amount").focus();
   }
 
-  async function addTender() {
+  // What the tender form holds now, read when the cashier acts: the form may change
+  // (the next key pressed) before the action has its preview.
+  function tenderForm() {
+    return { kind: $("tender-kind").value, amountText: $("tender-amount").value.trim(), extra: $("tender-extra").value.trim() };
+  }
+
+  // The cashier's actions run one after another, in the order keys were pressed: an
+  // action waiting for its preview never lets a later one judge what is due before it.
+  function inTurn(action) {
+    sale.turn = sale.turn.then(action).catch((error) => saleError(error.message));
+    return sale.turn;
+  }
+
+  async function addTender(form) {
     await settled();
-    const kind = $("tender-kind").value;
-    const amountText = $("tender-amount").value;
-    const extra = $("tender-extra").value.trim();
+    const { kind, amountText, extra } = form;
     const rest = due();
     let tender;
     if (kind === "points") {
@@ -550,9 +562,9 @@ const Sale = (() => {
       if (!line) return saleError(t("sale.no_service_line"));
       tender = { kind, card: extra, sku: line.sku, qty: line.qty };
     } else {
-      const amount = amountText.trim() === "" ? rest : parseYuan(amountText);
-      if (amountText.trim() === "" && rest === null) return saleError(t("sale.no_total"));
-      if (amountText.trim() === "" && rest === 0) return saleError(t("sale.nothing_due"));
+      if (amountText === "" && rest === null) return saleError(t("sale.no_total"));
+      if (amountText === "" && rest === 0) return saleError(t("sale.nothing_due"));
+      const amount = amountText === "" ? rest : parseYuan(amountText);
       if (!amount) return saleError(t("sale.bad_amount"));
       tender = { kind, amount_fen: amount };
       if (kind === "voucher") tender.voucher = extra;
@@ -560,28 +572,39 @@ const Sale = (() => {
     }
     if (NEEDS_CARD.includes(kind) && !extra) return saleError(t("sale.card_needed"));
     sale.tenders.push(tender);
-    $("tender-amount").value = "";
     changed();
   }
 
-  async function onAmountKey(event) {
+  // Enter in the amount: add the tender; with nothing typed and nothing left to pay, pay.
+  function onAmountKey(event) {
     if (event.key !== "Enter") return;
     event.preventDefault();
-    await settled();
-    if ($("tender-amount").value.trim() === "" && sale.tenders.length && due() === 0) pay();
-    else addTender();
+    const form = tenderForm();
+    $("tender-amount").value = "";
+    inTurn(async () => {
+      await settled();
+      if (form.amountText === "" && sale.tenders.length && due() === 0) await pay();
+      else await addTender(form);
+    });
+  }
+
+  function onAddTender() {
+    const form = tenderForm();
+    $("tender-amount").value = "";
+    inTurn(() => addTender(form));
   }
 
   // -- paying -------------------------------------------------------------------------
 
   async function pay() {
-    if (sale.busy || !sale.lines.length || !sale.tenders.length) return;
+    if (sale.busy || sale.booked || !sale.lines.length || !sale.tenders.length) return;
     sale.busy = true;
     renderTotals();
     await settled();
     sale.key ??= Till.newKey();
     try {
       const booked = await api("/api/sales", { method: "POST", body: { ...body(), tenders: sale.tenders }, headers: { "Idempotency-Key": sale.key } });
+      sale.booked = booked.id; // a second click queued behind the first has nothing to do
       showReceipt(booked);
     } catch (error) {
       // Refused: nothing was booked, and the next try is a new sale. Unanswered: it may
@@ -625,7 +648,7 @@ const Sale = (() => {
   }
 
   function newSale() {
-    Object.assign(sale, { lines: [], member: null, card: null, tenders: [], preview: null, key: null, chosenLine: -1 });
+    Object.assign(sale, { lines: [], member: null, card: null, tenders: [], preview: null, key: null, booked: null, chosenLine: -1 });
     $("receipt").hidden = true;
     document.querySelector(".till").hidden = false;
     $("salesperson").value = "";
@@ -641,7 +664,7 @@ const Sale = (() => {
       F6: () => focusTender("cash"),
       F7: () => focusTender("stored_value"),
       F8: () => focusTender("points"),
-      F9: () => pay(),
+      F9: () => inTurn(pay),
     };
     if (keys[event.key]) {
       event.preventDefault();
@@ -672,11 +695,11 @@ const Sale = (() => {
     $("tender-extra").addEventListener("keydown", (event) => {
       if (event.key === "Enter") {
         event.preventDefault();
-        addTender();
+        onAddTender();
       }
     });
-    $("tender-add").addEventListener("click", addTender);
-    $("pay").addEventListener("click", pay);
+    $("tender-add").addEventListener("click", onAddTender);
+    $("pay").addEventListener("click", () => inTurn(pay));
     $("next-sale").addEventListener("click", newSale);
     $("salesperson").addEventListener("change", changed);
     document.addEventListener("keydown", onKey);
