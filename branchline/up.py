@@ -103,7 +103,9 @@ async def trade(branch_urls: list[str], stop: asyncio.Event, logins: Logins, see
                 picked = [(rng.choice(skus), rng.randint(1, 3)) for _ in range(rng.randint(1, 3))]
                 lines = [{"sku": sku, "qty": qty} for sku, qty in picked]
                 total = sum(prices[sku] * qty for sku, qty in picked)
-                cash = {"kind": "cash", "amount_fen": 2_000_000}
+                # Most customers hand over the exact money; some the next hundred yuan up.
+                handed = -(-total // 10_000) * 10_000
+                cash = {"kind": "cash", "amount_fen": rng.choice((total, total, handed))}
                 sale: dict[str, object] = {"lines": lines, "tenders": [cash]}
                 if members and rng.random() < MEMBER_SALE_CHANCE:
                     member_id, card = rng.choice(members)

@@ -129,6 +129,7 @@ const Till = (() => {
     }
     for (const link of document.querySelectorAll("nav a")) link.classList.toggle("active", link.hash === `#${shown}`);
     state.shown = shown;
+    document.getElementById("shortcuts").hidden = shown !== "sale";
     flash("");
     if (shown) guarded(() => state.sections[shown].show());
   }
@@ -637,6 +638,10 @@ const Sale = (() => {
         ),
       ),
     );
+    $("receipt-who").textContent = `${Till.state.me.operator.branch} · ${Till.state.me.operator.login}`;
+    $("receipt-member").textContent = sale.member ? `${sale.member.name} · ${sale.member.phone}` : t("receipt.walk_in");
+    $("receipt-balance").textContent = "";
+    showBalancesAfter(booked);
     $("receipt-total").textContent = yuan(booked.total_fen);
     $("receipt-change").textContent = yuan(booked.change_fen);
     $("receipt-points").textContent = String(booked.points_earned);
@@ -645,6 +650,16 @@ const Sale = (() => {
     $("receipt").hidden = false;
     $("receipt").dataset.sale = booked.id;
     $("next-sale").focus();
+  }
+
+  // The cards the sale spent from, with what they hold now: the member asks.
+  async function showBalancesAfter(booked) {
+    const cards = [...new Set(booked.tenders.filter((x) => x.card).map((x) => x.card))];
+    const held = await Promise.all(cards.map((card) => api(`/api/cards/${encodeURIComponent(card)}`).catch(() => null)));
+    $("receipt-balance").textContent = held
+      .filter(Boolean)
+      .map((card) => `${card.card} · ${t("tender.stored_value")} ${yuan(card.balances.stored_value)} · ${t("tender.points")} ${card.balances.points}`)
+      .join("；");
   }
 
   function newSale() {

@@ -74,6 +74,12 @@ async def test_a_clerk_sells_to_a_member_by_phone_with_stored_value_and_cash(cha
         await expect(receipt).to_be_visible()
         await expect(page.locator("#receipt-change")).to_have_text("¥51.00")
         await expect(page.locator("#receipt-points")).to_have_text(str(expected["points_earned"]))
+        await expect(page.locator("#receipt-member")).to_have_text(f"王芳 · {PHONE}")
+        # What the card holds after the sale: 200.00 spent, the sale's points earned.
+        await expect(page.locator("#receipt-balance")).to_have_text(
+            f"{CARD} · 储值 ¥0.00 · 积分 {expected['points_earned']}"
+        )
+        await screenshot(page, "till-receipt")
         await expect(page.locator("#receipt-tenders tr[data-kind=stored_value]")).to_have_attribute(
             "data-mode", "online"
         )
