@@ -9,7 +9,7 @@ import io
 from aiohttp import web
 
 from node.routes.context import ACTOR, CONTEXT, json_body
-from node.services import checkout, discounts, fields, member_stats
+from node.services import checkout, discounts, fields, member_stats, settlement
 from node.services.cards import day_of
 from protocol.access import requires
 from protocol.limits import MAX_AT_MS
@@ -114,6 +114,21 @@ async def export_sales(request: web.Request) -> web.Response:
         content_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+@routes.get("/api/sales")
+@requires("sales:view")
+async def list_sales(request: web.Request) -> web.Response:
+    """The sales of one of the branch's business days (?day=YYYY-MM-DD, today when not
+    given), newest first, at most ?limit= (100; at most 500): what a till picks a sale
+    to return from."""
+    context = request.app[CONTEXT]
+    days = context.config.business_day
+    day = settlement.asked_day(request.query.get("day"), context.store.writer.now_ms(), days)
+    limit = fields.query_count(request.query, "limit", 100, checkout.MAX_LISTED_SALES)
+    from_ms, to_ms = days.bounds_ms(day)
+    found = await context.store.read(lambda conn: checkout.sales_listing(conn, from_ms, to_ms, limit))
+    return web.json_response({"branch": context.config.branch, "day": day.isoformat(), "sales": found})
 
 
 @routes.get("/api/sales/{sale_id}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from node.routes.context import CONTEXT, json_body
-from node.services import level_purchase, member_stats, members
+from node.services import checkout, fields, level_purchase, member_stats, members
 from protocol.access import requires
 
 routes = web.RouteTableDef()
@@ -72,6 +72,18 @@ async def show_level(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     member_id, now_ms = request.match_info["member_id"], context.store.writer.now_ms()
     found = await context.store.read(lambda conn: level_purchase.level_view(conn, member_id, now_ms))
+    return web.json_response(found)
+
+
+@routes.get("/api/members/{member_id}/sales")
+@requires("members:view")
+async def sales(request: web.Request) -> web.Response:
+    """The member's purchases at this branch (aliases included), newest first, at most
+    ?limit= (20; at most 500): the member page's history."""
+    context = request.app[CONTEXT]
+    limit = fields.query_count(request.query, "limit", 20, checkout.MAX_LISTED_SALES)
+    member_id = request.match_info["member_id"]
+    found = await context.store.read(lambda conn: member_stats.member_sales(conn, member_id, limit))
     return web.json_response(found)
 
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 import datetime
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -902,7 +902,7 @@ def preview(conn: sqlite3.Connection, sale: SaleRequest, at_ms: int, day: str, b
     }
 
 
-SALE_COLUMNS = "id, seq, member_id, total_fen, change_fen, points_earned, salesperson, rebate"
+SALE_COLUMNS = "id, seq, at_ms, member_id, total_fen, change_fen, points_earned, salesperson, rebate"
 LINE_QUERY = (
     "SELECT line_no, sku, qty, unit_price_fen, discount_fen, amount_fen, cost_fen, points,"
     " amount_fen - cost_fen AS gross_profit_fen, redeem_points FROM sale_lines WHERE sale_id = ?"
@@ -1084,6 +1084,52 @@ def sales_export(conn: sqlite3.Connection, from_ms: int, to_ms: int) -> list[tup
         )
         for sale_id, at_ms, member_id, total_fen, change_fen in rows
     ]
+
+
+# A till's list of sales (the day's, or a member's) shows at most this many at once.
+MAX_LISTED_SALES = 500
+
+
+def sales_listing(
+    conn: sqlite3.Connection,
+    from_ms: int,
+    to_ms: int,
+    limit: int,
+    members: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
+    """The sales booked here in [from_ms, to_ms), newest first, at most `limit`, of
+    `members` only when given (a member and their aliases): what a cashier picks a
+    sale to return from, and a member's history at this branch. Each with its time,
+    member, total, what its returns refunded so far and what it sold (sku x qty)."""
+    where = "at_ms >= ? AND at_ms < ?"
+    args: list[object] = [from_ms, to_ms]
+    if members is not None:
+        where += f" AND member_id IN ({','.join('?' * len(members))})"
+        args.extend(members)
+    rows = conn.execute(
+        f"SELECT id, at_ms, member_id, total_fen FROM sales WHERE {where}"
+        " ORDER BY at_ms DESC, id DESC LIMIT ?",
+        (*args, limit),
+    ).fetchall()
+    found = []
+    for sale_id, at_ms, member_id, total_fen in rows:
+        (refunded,) = conn.execute(
+            "SELECT COALESCE(SUM(refund_fen), 0) FROM sale_returns WHERE sale_id = ?", (sale_id,)
+        ).fetchone()
+        lines = conn.execute(
+            "SELECT sku, qty FROM sale_lines WHERE sale_id = ? ORDER BY line_no", (sale_id,)
+        ).fetchall()
+        found.append(
+            {
+                "id": sale_id,
+                "at_ms": at_ms,
+                "member_id": member_id,
+                "total_fen": total_fen,
+                "refunded_fen": refunded,
+                "lines": [{"sku": sku, "qty": qty} for sku, qty in lines],
+            }
+        )
+    return found
 
 
 def sale_view(conn: sqlite3.Connection, sale_id: str) -> dict[str, Any]:

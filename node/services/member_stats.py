@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from node.errors import InvalidRequest
-from node.services import fields, settlement
+from node.services import checkout, fields, settlement
 from node.services.birthdays import local_day
 from node.services.members import member_or_survivor
 from protocol.contract import TENDER_KINDS
 from protocol.errors import require
+from protocol.limits import MAX_AT_MS
 from shared_tables import directory_store
 
 # Favourite items a till asks for: a member's card on a till's screen shows a handful.
@@ -106,6 +107,18 @@ def member_stats(
         "from": None if period.first is None else period.first.isoformat(),
         "to": period.last.isoformat(),
         **figures_json(conn, purchases, zone, top),
+    }
+
+
+def member_sales(conn: sqlite3.Connection, looked_up_as: str, limit: int) -> dict[str, Any]:
+    """The member's purchases at this branch, newest first (checkout.sales_listing), as
+    GET /api/members/{id}/sales answers; UnknownMember for an id this branch has not seen."""
+    survivor = member_or_survivor(conn, looked_up_as)
+    members = _members_of(conn, survivor)
+    return {
+        "member_id": survivor,
+        "scope": "this branch",
+        "sales": checkout.sales_listing(conn, 0, MAX_AT_MS, limit, members),
     }
 
 

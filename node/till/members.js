@@ -18,6 +18,7 @@ const TillMembers = (() => {
   const MAX_CARDS_PER_REGISTRATION = 32; // conflict.duplicates
   const BIRTHDAY_AHEAD_DAYS = 7;
   const CONTACTS_PAGE = 20;
+  const PURCHASES_SHOWN = 10;
   const OVERDUE_SHOWN = 20;
   const OUTBOX_LOOKED_AT = 200;
   const DAY_MS = 86_400_000;
@@ -488,18 +489,19 @@ const TillMembers = (() => {
       const member = await api(`/api/members/${encodeURIComponent(memberId)}`);
       const id = encodeURIComponent(member.id);
       const ask = (permission, path) => (Till.permitted(permission) ? api(path).catch((error) => ({ error })) : Promise.resolve(null));
-      const [level, vouchers, stats, contacts, referrer] = await Promise.all([
+      const [level, vouchers, stats, contacts, referrer, purchases] = await Promise.all([
         ask("members:view", `/api/members/${id}/level`),
         ask("members:view", `/api/members/${id}/vouchers`),
         ask("members:view", `/api/members/${id}/stats`),
         ask("members:view", `/api/members/${id}/contacts?limit=${CONTACTS_PAGE}`),
         member.referrer ? ask("members:view", `/api/members/${encodeURIComponent(member.referrer)}`) : Promise.resolve(null),
+        ask("members:view", `/api/members/${id}/sales?limit=${PURCHASES_SHOWN}`),
       ]);
       await view.listsRead; // a swipe may come while the section is still opening
       if (seq !== view.seq) return; // another member was asked for meanwhile
       if (view.member?.id !== member.id) view.action = null;
       view.member = member;
-      view.extra = { level, vouchers, stats, contacts, referrer, referrerPhone: referrer && !referrer.error ? referrer.phone : null };
+      view.extra = { level, vouchers, stats, contacts, referrer, purchases, referrerPhone: referrer && !referrer.error ? referrer.phone : null };
       const numbers = member.cards.map((c) => c.card);
       if (card && numbers.includes(card)) view.card = card;
       else if (!(keepCard && numbers.includes(view.card))) view.card = (member.cards.find((c) => c.status === "active") ?? member.cards[0] ?? {}).card ?? null;
@@ -526,6 +528,7 @@ const TillMembers = (() => {
       el("form", { id: "m-action", hidden: true, className: "panel", style: "background: #f6f8fa; padding: .6rem .9rem; border-radius: 8px" }),
       vouchersBlock(),
       statsBlock(),
+      purchasesBlock(),
       contactsBlock(),
     );
     page.hidden = !!view.form;
@@ -1253,6 +1256,36 @@ const TillMembers = (() => {
         : null,
       tenders.length ? el("p", {}, `${t("members.paid_with")}：`, tenders.map(([kind, x]) => `${t(`tender.${kind}`)} ${yuan(x.net_fen)}`).join("，")) : null,
       el("small", { style: "color: #57606a", textContent: t("members.stats_scope") }),
+    );
+  }
+
+  // The member's latest purchases here: when, what, how much, what came back.
+  function purchasesBlock() {
+    const answer = view.extra.purchases;
+    if (!answer) return null;
+    if (answer.error) return el("section", { id: "m-purchases" }, el("h3", { textContent: t("members.purchases") }), failedNote(answer));
+    const rows = answer.sales.map((sale) =>
+      el(
+        "tr",
+        { dataset: { sale: sale.id } },
+        el("td", { textContent: Till.when(sale.at_ms) }),
+        el("td", { textContent: sale.lines.map((line) => `${productName(line.sku)} ×${line.qty}`).join("，") }),
+        el("td", { className: "n", textContent: yuan(sale.total_fen) }),
+        el("td", { className: "n", textContent: sale.refunded_fen ? `-${yuan(sale.refunded_fen)}` : "" }),
+      ),
+    );
+    return el(
+      "section",
+      { id: "m-purchases" },
+      el("h3", { textContent: t("members.purchases") }),
+      rows.length
+        ? el(
+            "table",
+            {},
+            el("thead", {}, el("tr", {}, ...["members.purchase_time", "members.purchase_items", "members.purchase_total", "members.purchase_refunded"].map((key) => el("th", { textContent: t(key) })))),
+            el("tbody", {}, ...rows),
+          )
+        : el("p", { textContent: t("members.no_purchases") }),
     );
   }
 

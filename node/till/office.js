@@ -188,7 +188,33 @@ const Office = (() => {
       ),
       el("div", { id: "return-result", hidden: true }, el("h3", {}, t("returns.refunded")), table("return-refunds", t("col.tender"), t("col.detail"), [t("col.amount"), true]), el("p", { id: "return-result-note" })),
       el("div", { id: "return-history", hidden: true }, el("h3", {}, t("returns.earlier")), table("return-history-table", t("office.col.time"), t("returns.lines"), t("col.tender"), [t("returns.refund_total"), true])),
+      el("h3", {}, t("returns.todays_sales")),
+      table("return-today", t("office.col.time"), t("returns.items"), [t("sale.total"), true], [t("returns.refund_total"), true]),
     );
+  }
+
+  // The branch's sales today, newest first: the cashier picks the one coming back
+  // instead of typing its number.
+  async function loadToday() {
+    if (!Till.permitted("sales:view")) return;
+    const found = await api("/api/sales?limit=50");
+    $("return-today").querySelector("tbody").replaceChildren(
+      ...found.sales.map((sale) =>
+        el(
+          "tr",
+          { dataset: { sale: sale.id }, style: "cursor: pointer", onclick: guarded(() => pick(sale.id)) },
+          el("td", {}, Till.when(sale.at_ms)),
+          el("td", {}, sale.lines.map((line) => `${nameOf(line.sku)} ×${line.qty}`).join("，")),
+          num(yuan(sale.total_fen)),
+          num(sale.refunded_fen ? yuan(sale.refunded_fen) : ""),
+        ),
+      ),
+    );
+  }
+
+  async function pick(saleId) {
+    $("return-sale-id").value = saleId;
+    await findSale();
   }
 
   async function findSale() {
@@ -290,6 +316,7 @@ const Office = (() => {
     ret.last = done;
     await loadSale();
     Till.flash(`${t("returns.done")} ${yuan(done.refund_fen)}`);
+    await loadToday();
   }
 
   Till.section("returns", {
@@ -297,6 +324,7 @@ const Office = (() => {
     show: guarded(async () => {
       buildReturns();
       await loadCatalogue();
+      await loadToday();
       if (ret.saleId) await loadSale();
     }),
   });

@@ -32,6 +32,9 @@ PUBLIC = {
     # The console's scripts, style, texts and CJK font: no figure and no member data.
     ("GET", "/console/{name}"),
     ("GET", "/console/font/cjk.ttf"),
+    # The till's likewise, served by each node.
+    ("GET", "/till/{name}"),
+    ("GET", "/till/font/cjk.ttf"),
 }
 SIGNED = {
     ("POST", "/api/push"),

@@ -17,7 +17,7 @@ from playwright.async_api import Page, expect
 
 from node.routes.context import CONTEXT
 from tests.browser import chromium, logged_in_page, screenshot
-from tests.harness import Chain, Server, clerk_login, manager_login
+from tests.harness import Chain, Server, clerk_login, manager_login, sale
 from tests.photos import png
 
 PHONE = "13900000021"
@@ -95,6 +95,16 @@ async def test_a_clerk_registers_a_member_with_a_photo_finds_them_by_phone_and_t
         await page.click("#m-action-go")
         await expect(row.locator(".stored")).to_have_text("¥100.00")
         await expect(page.locator("#m-action")).to_be_hidden()
+        await expect(page.locator("#m-purchases")).to_contain_text("本店暂无消费记录")
+        # A purchase at the counter shows in the member's history, newest first.
+        member_id = await page.locator("#m-page").get_attribute("data-member")
+        await chain.post(br01.url + "/api/sales", {**sale(("SOAP-BAR", 2)), "member_id": member_id})
+        await page.fill("#m-key", PHONE)  # looked up again
+        await page.press("#m-key", "Enter")
+        history = page.locator("#m-purchases tbody tr")
+        await expect(history).to_have_count(1)
+        await expect(history.first).to_contain_text("×2")
+        await expect(history.first).to_contain_text("¥24.00")
         await screenshot(page, "till-member")
 
     found = (await chain.get(br01.url + "/api/members", params={"phone": PHONE}))["members"]

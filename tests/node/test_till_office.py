@@ -93,12 +93,18 @@ async def test_a_manager_returns_a_line_of_a_cash_sale_to_cash(chain: Chain) -> 
     br01 = await chain.add_node("BR01")
     sold = await chain.post(br01.url + "/api/sales", sale(("GIFT-BOX", 1), (CUP, 2)))
     sale_id = sold["id"]
+    later = await chain.post(br01.url + "/api/sales", sale(("SOAP-BAR", 1)))
     async with chromium() as browser:
         page = await logged_in_page(browser, br01.url, manager_login("BR01"))
         errors = _page_errors(page)
         await page.click("nav a[href='#returns']")
-        await page.fill("#return-sale-id", sale_id)
-        await page.press("#return-sale-id", "Enter")
+        # Today's sales, newest first: the cashier picks the one coming back.
+        today = page.locator("#return-today tbody tr")
+        await expect(today).to_have_count(2)
+        await expect(today.first).to_have_attribute("data-sale", later["id"])
+        await expect(today.nth(1)).to_contain_text("¥349.00")
+        await today.nth(1).click()
+        await expect(page.locator("#return-sale-id")).to_have_value(sale_id)
         cups = page.locator(f"#return-lines tr[data-sku='{CUP}']")
         await expect(cups).to_have_attribute("data-left", "2")
         await expect(page.locator("#return-tenders tr[data-kind=cash]")).to_have_count(1)
@@ -111,6 +117,7 @@ async def test_a_manager_returns_a_line_of_a_cash_sale_to_cash(chain: Chain) -> 
         await expect(refunds.first.locator("td.n")).to_have_text("¥25.00")
         await expect(cups).to_have_attribute("data-left", "1")
         await expect(page.locator("#return-history-table tbody tr")).to_have_count(1)
+        await expect(today.nth(1).locator("td.n").last).to_have_text("¥25.00")  # refunded so far
 
         # The last cup comes back at another till; this page still offers it, and shows
         # the node's refusal when asked again.

@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 
 from tests.harness import Chain, clerk_login, log_in, wait_until
+from tests.harness import sale as cash_sale
 from tests.sse import events
 
 PHONE = "13900000009"
@@ -162,3 +163,39 @@ async def test_a_preview_with_tenders_still_short_says_what_is_due_and_the_sale_
     refused = await chain.post(br01.url + "/api/sales", short, status=422)
     assert refused["error"] == "tender_short"
     assert (await chain.get(f"{br01.url}/api/cards/{CARD}"))["balances"]["stored_value"] == 10_000
+
+
+async def test_the_days_sales_and_a_members_history_newest_first(chain: Chain) -> None:
+    br01 = await chain.add_node("BR01")
+    member = await chain.post(br01.url + "/api/members", {"name": "Li", "phone": PHONE, "cards": [CARD]})
+    walk_in = await chain.post(br01.url + "/api/sales", cash_sale(("SOAP-BAR", 2)))
+    first = await chain.post(
+        br01.url + "/api/sales", {**cash_sale(("GIFT-BOX", 1)), "member_id": member["id"]}
+    )
+    second = await chain.post(
+        br01.url + "/api/sales", {**cash_sale(("CUP-CERAMIC", 3)), "member_id": member["id"]}
+    )
+    await chain.post(f"{br01.url}/api/sales/{first['id']}/returns", {"lines": [{"line_no": 0, "qty": 1}]})
+    today = await chain.get(br01.url + "/api/sales")
+    assert [s["id"] for s in today["sales"]] == [second["id"], first["id"], walk_in["id"]]
+    assert today["sales"][1]["refunded_fen"] == 29_900
+    assert today["sales"][0]["lines"] == [{"sku": "CUP-CERAMIC", "qty": 3}]
+    assert (await chain.get(br01.url + "/api/sales", params={"limit": "1"}))["sales"][0]["id"] == second["id"]
+    other_day = await chain.get(br01.url + "/api/sales", params={"day": "2020-01-01"})
+    assert (other_day["day"], other_day["sales"]) == ("2020-01-01", [])
+    history = await chain.get(f"{br01.url}/api/members/{member['id']}/sales")
+    assert [(s["id"], s["total_fen"]) for s in history["sales"]] == [
+        (second["id"], 7_500),
+        (first["id"], 29_900),
+    ]
+    shown = await chain.get(f"{br01.url}/api/sales/{first['id']}")
+    assert shown["at_ms"] == history["sales"][1]["at_ms"] > 0
+    for query, field in (
+        ({"day": "yesterday"}, "day"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "501"}, "limit"),
+    ):
+        async with chain.session.get(br01.url + "/api/sales", params=query) as response:
+            refused = await response.json()
+            assert (response.status, refused["error"]) == (422, "invalid"), query
+            assert field in refused["message"]
