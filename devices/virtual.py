@@ -5,23 +5,36 @@ the one a shop runs.
 The card reader: swipe_frame gives the exact bytes a reader sends for a card; a
 VirtualReader writes them to its pty, on swipe() or for each line sent to its Unix
 socket (what `branchline node swipe` sends).
+
+The receipt printer: a VirtualPrinter answers the driver's status queries from its
+`condition` and decodes each job it is sent (devices.escpos_decode) into `printed`,
+drawing it as a PNG (devices.receipt_image) in the node's folder when given one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import logging
 import os
 import re
+import select
 import socket
 import socketserver
 import stat
 import threading
+import time
 import tty
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
+from devices.document import QRCode
+from devices.escpos import PrinterStatus, status_answers
+from devices.escpos_decode import PrintedReceipt, decode
+from devices.escpos_framing import JobSplitter
 from devices.reader import CARD_NUMBER, CARD_NUMBER_RULE, ETX, STX, rfid_checksum
 from devices.reader import lrc as lrc_of
+from devices.receipt_image import render_png
 
 # -- the card reader -----------------------------------------------------------------------
 
@@ -225,3 +238,223 @@ def socket_swipe(socket_path: Path, card: str, *, timeout_s: float = SOCKET_CLIE
                 break
             answer += chunk
     return answer.decode("utf-8", "replace").rstrip("\n")
+
+
+# -- the receipt printer ---------------------------------------------------------------------
+# (VirtualPrinter; the ESC/POS interpreter is devices.escpos_decode, the drawing
+# devices.receipt_image.)
+
+printer_log = logging.getLogger(__name__)
+
+PrinterCondition = Literal["ready", "offline", "cover_open", "paper_near_end", "paper_out", "silent"]
+# What the virtual printer says of itself in each condition. "silent" answers no
+# status query at all: a printer whose status line is not wired, or not a printer.
+PRINTER_CONDITIONS: Final[dict[str, PrinterStatus]] = {
+    "ready": PrinterStatus(online=True, cover_open=False, paper_near_end=False, paper_out=False),
+    "offline": PrinterStatus(online=False, cover_open=False, paper_near_end=False, paper_out=False),
+    "cover_open": PrinterStatus(online=False, cover_open=True, paper_near_end=False, paper_out=False),
+    "paper_near_end": PrinterStatus(online=True, cover_open=False, paper_near_end=True, paper_out=False),
+    "paper_out": PrinterStatus(online=False, cover_open=False, paper_near_end=True, paper_out=True),
+    "silent": PrinterStatus(online=None, cover_open=None, paper_near_end=None, paper_out=None),
+}
+# The conditions in which a job received is printed at once; in the others it waits
+# in the printer until the condition allows it, as a real printer's buffer holds it.
+PRINTING_CONDITIONS: Final = frozenset({"ready", "paper_near_end", "silent"})
+PRINTER_READ_BYTES: Final = 4096
+DOTS_PER_CHAR: Final = 12  # font A: 48 characters on 80 mm paper (576 dots), 32 on 58 mm (384)
+_RECEIPT_FILE = re.compile(r"(?P<number>[0-9]+)-.*\.(?:png|txt)")
+_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
+MAX_NAME_CHARS: Final = 64
+HANGUP_WAIT_S: Final = 1.0  # the kernel hangs a pty up as its master closes; this is ample
+
+
+class VirtualPrinter:
+    """A receipt printer on a pty pair: the driver opens `.path` (or the stable
+    symlink `link_path`, kept pointing at the current pty); a thread reads the master
+    side, answers each DLE EOT at once from `condition`, and decodes each job, split
+    at its cut, into `printed` (and, with `out_dir`, NNNN-<first QR data or NNNN>.png
+    and .txt there, numbered on from what the folder already holds). unplug() closes
+    the pty (the driver's port fails) and removes `link_path`; plug() opens a new pty
+    (`.path` may change) and points `link_path` at it. A job cut short by an unplug
+    is lost, as on paper."""
+
+    def __init__(self, out_dir: Path | None, link_path: Path | None, width_chars: int) -> None:
+        if width_chars <= 0:
+            raise ValueError(f"width_chars must be positive, got {width_chars}")
+        self.out_dir = out_dir
+        self.link_path = link_path
+        self.width_px = width_chars * DOTS_PER_CHAR
+        self.path = ""
+        self.printed: list[PrintedReceipt] = []
+        self._held: list[bytes] = []  # jobs received while the condition does not print
+        self._condition: PrinterCondition = "ready"
+        self._printed_changed = threading.Condition()
+        self._print_lock = threading.RLock()  # the reader thread and the condition's setter both print
+        self._next_number = 1 + _last_receipt_number(out_dir)
+        self._master_fd = self._slave_fd = self._wake_read_fd = self._wake_write_fd = -1
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    @classmethod
+    def create(
+        cls, out_dir: Path | None = None, *, link_path: Path | None = None, width_chars: int = 48
+    ) -> VirtualPrinter:
+        if link_path is not None and link_path.exists() and not link_path.is_symlink():
+            raise FileExistsError(f"{link_path} exists and is not a symlink: move it away")
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        printer = cls(out_dir, link_path, width_chars)
+        printer.plug()
+        return printer
+
+    @property
+    def condition(self) -> PrinterCondition:
+        return self._condition
+
+    @condition.setter
+    def condition(self, condition: PrinterCondition) -> None:
+        if condition not in PRINTER_CONDITIONS:
+            raise ValueError(f"printer condition {condition!r} is not one of {', '.join(PRINTER_CONDITIONS)}")
+        with self._print_lock:
+            self._condition = condition
+            if condition in PRINTING_CONDITIONS:
+                held, self._held = self._held, []
+                for job in held:
+                    self._print_job(job)
+
+    @property
+    def plugged(self) -> bool:
+        return self._thread is not None
+
+    def plug(self) -> None:
+        """A new pty, the reader thread on it, and `link_path` pointing at it."""
+        if self._closed:
+            raise ValueError("the virtual printer is closed")
+        if self.plugged:
+            return
+        self._master_fd, self._slave_fd = os.openpty()
+        # Raw: no echo of the status answers back to the printer, no LF made CR LF.
+        tty.setraw(self._slave_fd)
+        self._wake_read_fd, self._wake_write_fd = os.pipe()
+        self.path = os.ttyname(self._slave_fd)
+        if self.link_path is not None:
+            staged = self.link_path.with_name(self.link_path.name + ".new")
+            staged.unlink(missing_ok=True)
+            staged.symlink_to(self.path)
+            os.replace(staged, self.link_path)  # a driver never sees the link missing
+        self._thread = threading.Thread(
+            target=self._serve,
+            args=(self._master_fd, self._wake_read_fd, JobSplitter()),
+            name="virtual-printer",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def unplug(self) -> None:
+        """The printer's cable pulled: `link_path` goes (a pty's own path is soon
+        another pty's, so only the link reliably leads nowhere), the pty closes, and
+        once this returns the driver's reads and writes on it fail."""
+        if self._thread is None:
+            return
+        if self.link_path is not None and self.link_path.is_symlink():
+            self.link_path.unlink()
+        os.write(self._wake_write_fd, b"x")
+        self._thread.join()
+        self._thread = None
+        os.close(self._master_fd)
+        _wait_for_hangup(self._slave_fd, self.path)
+        for fd in (self._slave_fd, self._wake_read_fd, self._wake_write_fd):
+            os.close(fd)
+        self._master_fd = self._slave_fd = self._wake_read_fd = self._wake_write_fd = -1
+
+    def close(self) -> None:
+        """Unplug for good and remove `link_path`."""
+        if self._closed:
+            return
+        self.unplug()
+        self._closed = True
+        if self.link_path is not None and self.link_path.is_symlink():
+            self.link_path.unlink()
+
+    def wait_printed(self, count: int, timeout_s: float) -> list[PrintedReceipt]:
+        """The receipts once at least `count` are printed; TimeoutError after `timeout_s`."""
+        with self._printed_changed:
+            if not self._printed_changed.wait_for(lambda: len(self.printed) >= count, timeout_s):
+                raise TimeoutError(
+                    f"the virtual printer at {self.path} printed {len(self.printed)} receipts "
+                    f"in {timeout_s} s, not {count}"
+                )
+            return list(self.printed)
+
+    def __enter__(self) -> VirtualPrinter:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _serve(self, master_fd: int, wake_fd: int, splitter: JobSplitter) -> None:
+        while True:
+            readable, _, _ = select.select([master_fd, wake_fd], [], [])
+            if wake_fd in readable:
+                return
+            try:
+                data = os.read(master_fd, PRINTER_READ_BYTES)
+            except OSError as error:
+                printer_log.warning("virtual printer at %s stopped reading: %s", self.path, error)
+                return
+            for event in splitter.feed(data):
+                if isinstance(event, int):
+                    answer = status_answers(PRINTER_CONDITIONS[self._condition]).get(event)
+                    if answer is not None:
+                        os.write(master_fd, answer)
+                else:
+                    with self._print_lock:
+                        if self._condition in PRINTING_CONDITIONS:
+                            self._print_job(event)
+                        else:
+                            self._held.append(event)
+
+    def _print_job(self, job: bytes) -> None:
+        for receipt in decode(job):
+            number = self._next_number
+            self._next_number += 1
+            kept = receipt
+            if self.out_dir is not None:
+                kept = self._keep(receipt, number, self.out_dir)
+            with self._printed_changed:
+                self.printed.append(kept)
+                self._printed_changed.notify_all()
+
+    def _keep(self, receipt: PrintedReceipt, number: int, out_dir: Path) -> PrintedReceipt:
+        qr = next((block.data for block in receipt.document.blocks if isinstance(block, QRCode)), None)
+        label = _UNSAFE_IN_NAME.sub("_", qr)[:MAX_NAME_CHARS] if qr else f"{number:04d}"
+        stem = out_dir / f"{number:04d}-{label}"
+        txt = stem.with_suffix(".txt")
+        png = stem.with_suffix(".png")
+        try:
+            txt.write_text(receipt.document.text() + "\n", encoding="utf-8")
+            render_png(receipt.document, png, width_px=self.width_px)
+        except OSError as error:  # the font missing, the folder full: the receipt is still printed
+            printer_log.error("virtual printer: receipt %d not drawn: %s", number, error)
+            return receipt
+        return dataclasses.replace(receipt, png=png, txt=txt)
+
+
+def _wait_for_hangup(slave_fd: int, path: str) -> None:
+    """Until the kernel has hung the pty's slave up after its master closed (a
+    write of nothing fails with EIO), so a driver's next read or write fails."""
+    deadline = time.monotonic() + HANGUP_WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            os.write(slave_fd, b"")
+        except OSError:
+            return
+        time.sleep(0.001)
+    printer_log.warning("virtual printer at %s: its pty was not hung up within %s s", path, HANGUP_WAIT_S)
+
+
+def _last_receipt_number(out_dir: Path | None) -> int:
+    if out_dir is None or not out_dir.is_dir():
+        return 0
+    numbers = [int(m["number"]) for p in out_dir.iterdir() if (m := _RECEIPT_FILE.fullmatch(p.name))]
+    return max(numbers, default=0)
