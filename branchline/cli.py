@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--host", default=LOOPBACK, help="address to bind (default 127.0.0.1)")
+    p = node.add_parser("swipe", help="swipe a card at the branch's virtual reader")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("card", help="the card number")
+    p = node.add_parser("devices", help="the branch's card reader and printer, with their state")
+    p.add_argument("--data", type=Path, required=True)
 
     transfers_cli.add_parser(commands)
     purchasing_cli.add_parser(commands)
@@ -179,6 +184,17 @@ def run(args: argparse.Namespace) -> int:
                 print(f"branchline: {exc}", file=sys.stderr)
                 return 2
             print(f"branch {config.branch} enrolled with HQ at {config.hq_url}")
+        elif args.action in ("swipe", "devices"):
+            from branchline import devices_cli
+
+            try:
+                if args.action == "swipe":
+                    print(devices_cli.swipe(args.data, args.card))
+                else:
+                    devices_cli.print_devices(args.data)
+            except devices_cli.DevicesCommandFailed as exc:
+                print(f"branchline: {exc}", file=sys.stderr)
+                return 2
         else:
             from node.app import create_app as create_node_app
             from node.config import load_config

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 import signal
 import tempfile
@@ -36,6 +37,7 @@ from hq.setup import (
 )
 from launch.logins import LoginRefused, Logins
 from launch.processes import free_port, spawn, stop_all, wait_ready
+from node.config import save_config
 from node.sync.enroll import enroll
 from shared_tables.private_files import private_folder
 
@@ -236,7 +238,12 @@ async def up(
             node_dir = root / code
             if not (node_dir / "node.json").exists():
                 token = await issue_enroll_token(hq_dir, code)
-                await enroll(node_dir, code, hq_url, token)
+                config = await enroll(node_dir, code, hq_url, token)
+                if code != MAIN_NODE:
+                    # A virtual card reader and receipt printer at every branch: swipe with
+                    # `branchline node swipe`, read receipts under the branch's printed/.
+                    virtual = dataclasses.replace(config, reader=VIRTUAL_READER, printer=VIRTUAL_PRINTER)
+                    save_config(node_dir, virtual)
             port = free_port(hq_port + number)
             url = f"http://127.0.0.1:{port}"
             log_path = root / "logs" / f"{code}.log"
@@ -267,6 +274,11 @@ async def up(
         await stop_all(processes)
         console.print(f"stopped; data kept in {root}")
         console.print("run again with --data DIR to continue from it")
+
+
+# Every demo branch's devices (node.peripherals.attached): run inside its node.
+VIRTUAL_READER = {"url": "virtual"}
+VIRTUAL_PRINTER = {"url": "virtual", "paper_width_mm": 58}
 
 
 def show_urls(hq_url: str, main_url: str, branch_urls: list[str], root: Path) -> None:

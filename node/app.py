@@ -11,6 +11,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 
 from node.config import KEY_FILE, STORE_FILE, load_config, read_private_key
+from node.peripherals.attached import Attached, attach
 from node.routes import ROUTE_TABLES
 from node.routes.context import (
     ACTOR,
@@ -85,6 +86,17 @@ async def sessions_checked(request: web.Request, handler: Handler) -> web.Stream
         ACTING_OPERATOR.reset(acting)
 
 
+DEVICE_STATE_EVERY_S = 0.5
+
+
+async def _save_device_state(attached: Attached) -> None:
+    """The devices' state in the node's folder, for `branchline node devices`: looked
+    at twice a second, written when it changed."""
+    while attached.state_path is not None:
+        await asyncio.sleep(DEVICE_STATE_EVERY_S)
+        attached.save_state()
+
+
 def create_app(
     data_dir: Path, *, replicate: bool = True, jobs_wall_ms: Callable[[], int] | None = None
 ) -> web.Application:
@@ -100,15 +112,19 @@ def create_app(
         replicator: Replicator | None = None
 
         def on_commit(head: LogHead) -> None:
-            # Called on the writer thread; the replicator lives on the loop.
+            # Called on the writer thread; the replicator and the printer live on the loop.
             if replicator is not None:
                 loop.call_soon_threadsafe(replicator.on_commit, head)
+            loop.call_soon_threadsafe(attached.wake)
 
         loop = asyncio.get_running_loop()
+        attached = Attached()  # none until the store is open
         store = await Store.open(data_dir / STORE_FILE, config.branch, on_commit=on_commit)
         await business_days.announce(store, config.business_day)
         context = NodeContext(config, store, Sessions(store, config.branch, wall_ms))
         app[CONTEXT] = context
+        attached = context.devices = await attach(config, store, context.events, data_dir)
+        keep_state = asyncio.create_task(_save_device_state(attached), name="device-state")
         if replicate:
             replicator = await Replicator.resume(config, store, key)
             replicator.feed_applied.append(context.sessions.operators_changed)
@@ -118,6 +134,8 @@ def create_app(
             await replicator.start()
         log.info("branch %s open: log head %d", config.branch, store.writer.log.head.seq)
         yield
+        keep_state.cancel()
+        await attached.stop()
         if replicator is not None:
             await replicator.stop()
         await store.close()

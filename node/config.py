@@ -13,6 +13,7 @@ import os
 import zoneinfo
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -65,6 +66,10 @@ class NodeConfig:
     # till, in percent of what the line pays after HQ's offers; a store manager may take
     # a line down to nothing (node.services.checkout). 0: clerks give no discounts.
     clerk_discount_limit_percent: int = 10
+    # The branch's card reader and receipt printer (DeviceSettings below): None for
+    # none. {"url": "virtual"} runs a virtual one inside the node (demos, tests).
+    reader: dict[str, Any] | None = None
+    printer: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         # Checked when node.json is read, so a bad setting stops the node at start
@@ -73,6 +78,15 @@ class NodeConfig:
         _percent(self.clerk_discount_limit_percent, "clerk_discount_limit_percent")
         _time_of_day(self.birthday_greetings_at, "birthday_greetings_at")
         _time_of_day(self.business_day_starts_at, "business_day_starts_at")
+        _ = self.reader_settings, self.printer_settings
+
+    @property
+    def reader_settings(self) -> ReaderSettings | None:
+        return None if self.reader is None else ReaderSettings.parse(self.reader)
+
+    @property
+    def printer_settings(self) -> PrinterSettings | None:
+        return None if self.printer is None else PrinterSettings.parse(self.printer)
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -97,6 +111,86 @@ class NodeConfig:
     def warehouse(self) -> str:
         # One warehouse per branch for now; more per branch come with inventory.
         return f"{self.branch}-MAIN"
+
+
+VIRTUAL = "virtual"  # a device's url: the node runs a virtual one (devices.virtual)
+READER_KINDS = ("auto", "magstripe", "rfid", "line")
+PRINTER_MODELS = ("escpos",)
+# Paper width in mm -> characters a line holds in the printer's standard font.
+PAPER_CHARS = {58: 32, 80: 48}
+BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+
+
+def _setting(settings: dict[str, Any], name: str, allowed: tuple[Any, ...], default: Any, device: str) -> Any:
+    value = settings.get(name, default)
+    if value not in allowed or isinstance(value, bool) != isinstance(default, bool):
+        raise NodeConfigInvalid(
+            f"{device}.{name} {value!r} in node.json is not one of {', '.join(map(str, allowed))}"
+        )
+    return value
+
+
+def _device_url(settings: object, device: str, known: set[str]) -> str:
+    if not isinstance(settings, dict):
+        raise NodeConfigInvalid(f'{device} in node.json must be an object like {{"url": "/dev/ttyUSB0"}}')
+    unknown = set(settings) - known
+    if unknown:
+        raise NodeConfigInvalid(f"{device} in node.json has unknown settings: {', '.join(sorted(unknown))}")
+    url = settings.get("url")
+    if not isinstance(url, str) or not url.strip():
+        raise NodeConfigInvalid(
+            f"{device}.url in node.json must name the port: a device (/dev/ttyUSB0), a pyserial URL"
+            f" (socket://host:9100, loop://) or {VIRTUAL!r}"
+        )
+    return url
+
+
+@dataclass(frozen=True)
+class ReaderSettings:
+    """The card reader: its port (a device path or pyserial URL), baud rate, the frames
+    it sends (devices.reader: auto, magstripe, rfid, line) and whether a magnetic
+    stripe frame carries its LRC."""
+
+    url: str
+    baudrate: int = 9600
+    kind: str = "auto"
+    lrc: bool = False
+
+    @classmethod
+    def parse(cls, settings: object) -> ReaderSettings:
+        url = _device_url(settings, "reader", {"url", "baudrate", "kind", "lrc"})
+        assert isinstance(settings, dict)
+        return cls(
+            url,
+            _setting(settings, "baudrate", BAUD_RATES, 9600, "reader"),
+            _setting(settings, "kind", READER_KINDS, "auto", "reader"),
+            _setting(settings, "lrc", (True, False), False, "reader"),
+        )
+
+
+@dataclass(frozen=True)
+class PrinterSettings:
+    """The receipt printer: its port, baud rate, model (ESC/POS) and paper width."""
+
+    url: str
+    baudrate: int = 9600
+    model: str = "escpos"
+    paper_width_mm: int = 80
+
+    @classmethod
+    def parse(cls, settings: object) -> PrinterSettings:
+        url = _device_url(settings, "printer", {"url", "baudrate", "model", "paper_width_mm"})
+        assert isinstance(settings, dict)
+        return cls(
+            url,
+            _setting(settings, "baudrate", BAUD_RATES, 9600, "printer"),
+            _setting(settings, "model", PRINTER_MODELS, "escpos", "printer"),
+            _setting(settings, "paper_width_mm", tuple(PAPER_CHARS), 80, "printer"),
+        )
+
+    @property
+    def width_chars(self) -> int:
+        return PAPER_CHARS[self.paper_width_mm]
 
 
 def _zone(name: object) -> zoneinfo.ZoneInfo:

@@ -102,10 +102,10 @@ PURE_THIRD_PARTY: dict[str, frozenset[str]] = {
 # A node in layers that import one way: a module may import its own layer or any
 # below it, never above. errors.py and config.py are leaves every layer may use;
 # they import no other node module.
-NODE_LAYERS: dict[str, int] = {"app": 4, "routes": 3, "sync": 2, "services": 1, "store": 0}
+NODE_LAYERS: dict[str, int] = {"app": 4, "routes": 3, "sync": 2, "peripherals": 2, "services": 1, "store": 0}
 NODE_LEAVES = frozenset({"node.errors", "node.config"})
 # Business services and the store know nothing of HTTP.
-NO_HTTP_LAYERS = frozenset({"services", "store"})
+NO_HTTP_LAYERS = frozenset({"services", "store", "peripherals"})
 HTTP_MODULES = frozenset({"aiohttp"})
 
 

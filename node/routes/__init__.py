@@ -12,6 +12,7 @@ from node.routes import (
     catalogue,
     checkout,
     contacts,
+    devices,
     employees,
     members,
     outbox,
@@ -48,4 +49,5 @@ ROUTE_TABLES: tuple[web.RouteTableDef, ...] = (
     payables.routes,
     settlement.routes,
     till.routes,
+    devices.routes,
 )

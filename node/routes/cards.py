@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node.routes.context import CONTEXT, NodeContext, json_body, optional_body, request_key
+from node.routes.context import CONTEXT, NodeContext, json_body, optional_body, request_key, with_receipt
 from node.services import card_life, card_sales, card_types, cards, fields, levels, loyalty, points
 from node.store.writer import Job
 from protocol import passwords
@@ -37,8 +37,12 @@ async def top_up(request: web.Request) -> web.Response:
     amount_fen = cards.parse_top_up(await json_body(request))
     return await _card_write(
         request,
-        lambda context, card_id: cards.top_up_job(
-            card_id, amount_fen, context.new_id(), request_key(request), context.config.zone
+        lambda context, card_id: with_receipt(
+            context,
+            cards.top_up_job(
+                card_id, amount_fen, context.new_id(), request_key(request), context.config.zone
+            ),
+            "top_up",
         ),
     )
 
@@ -232,9 +236,8 @@ async def list_top_up_rules(request: web.Request) -> web.Response:
 async def sell_card(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     sale = card_sales.parse_card_sale(await json_body(request), request.headers.get("Idempotency-Key"))
-    result = await context.store.writer.run(
-        card_sales.card_sale_job(sale, context.new_id(), context.config.warehouse, context.config.zone)
-    )
+    job = card_sales.card_sale_job(sale, context.new_id(), context.config.warehouse, context.config.zone)
+    result = await context.store.writer.run(with_receipt(context, job, "card_sale"))
     return web.json_response(result, status=200 if result["replayed"] else 201)
 
 

@@ -12,7 +12,8 @@ from aiohttp import web
 
 from node.config import NodeConfig
 from node.errors import MalformedBody
-from node.services import fields
+from node.peripherals.attached import Attached
+from node.services import fields, printouts
 from node.services.card_life import CardPasswords
 from node.services.operators import Sessions
 from node.services.till import TillEvents
@@ -36,6 +37,8 @@ class NodeContext:
     card_passwords: CardPasswords = field(default_factory=CardPasswords)
     # What open till pages are told: a card swiped at the reader, HQ's feed applied.
     events: TillEvents = field(default_factory=TillEvents)
+    # The card reader and receipt printer node.json names (none when it names none).
+    devices: Attached = field(default_factory=Attached)
     started_at_ms: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
 
     def new_id(self) -> str:
@@ -67,6 +70,12 @@ async def json_body(request: web.Request) -> dict[str, Any]:
 async def optional_body(request: web.Request) -> dict[str, Any]:
     """A POST whose fields are all optional may come with no body at all."""
     return await json_body(request) if request.body_exists else {}
+
+
+def with_receipt(context: NodeContext, job: printouts.Job, kind: str, ref_key: str = "id") -> printouts.Job:
+    """`job` with its receipt queued in the same write, at a branch with a printer
+    (node.services.printouts rule 1)."""
+    return job if context.config.printer is None else printouts.printed(job, kind, ref_key)
 
 
 def request_key(request: web.Request) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node.routes.context import CONTEXT, json_body, request_key
+from node.routes.context import CONTEXT, json_body, request_key, with_receipt
 from node.services import returns
 from protocol.access import requires
 
@@ -24,7 +24,7 @@ async def post_return(request: web.Request) -> web.Response:
         context.config.warehouse,
         context.config.zone,
     )
-    result = await context.store.writer.run(job)
+    result = await context.store.writer.run(with_receipt(context, job, "return"))
     return web.json_response(result, status=200 if result["replayed"] else 201)
 
 

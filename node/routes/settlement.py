@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node.routes.context import ACTOR, CONTEXT, json_body, request_key
+from node.routes.context import ACTOR, CONTEXT, json_body, request_key, with_receipt
 from node.services import settlement
 from protocol.access import requires
 
@@ -38,5 +38,5 @@ async def close_day(request: web.Request) -> web.Response:
         request[ACTOR].login,
         request_key(request),
     )
-    result = await context.store.writer.run(job)
+    result = await context.store.writer.run(with_receipt(context, job, "settlement", ref_key="day"))
     return web.json_response(result, status=200 if result["replayed"] else 201)

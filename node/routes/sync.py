@@ -21,7 +21,8 @@ async def sync_status(request: web.Request) -> web.Response:
     if replicator is None:
         raise ReplicatorStarting("the replicator has not started yet")
     set_aside = await context.store.read(members.set_aside_count)
-    return web.json_response({**replicator.status(), "set_aside": set_aside})
+    devices = context.devices.state()
+    return web.json_response({**replicator.status(), "set_aside": set_aside, "devices": devices})
 
 
 @routes.get("/api/directory/set-aside")

@@ -16,10 +16,10 @@ from aiohttp import web
 
 from node.errors import NotFound
 from node.routes.context import ACTOR, CONTEXT, SESSION_TOKEN, NodeContext, json_body
-from node.services import cards, fields, till
+from node.services import fields, till
 from node.sync.replicator import wall_ms
 from protocol.access import Actor, logged_in, public, requires
-from protocol.errors import Forbidden, NotLoggedIn, Refused
+from protocol.errors import Forbidden, NotLoggedIn
 
 routes = web.RouteTableDef()
 
@@ -95,7 +95,8 @@ async def set_language(request: web.Request) -> web.Response:
 
 def _status(context: NodeContext) -> dict[str, Any]:
     replication = None if context.replicator is None else context.replicator.status()
-    return till.status(replication, context.config.offline_limit_fen, wall_ms())
+    found = till.status(replication, context.config.offline_limit_fen, wall_ms())
+    return {**found, "devices": context.devices.state()}
 
 
 @routes.get("/api/till/status")
@@ -124,17 +125,14 @@ async def swipe(request: web.Request) -> web.Response:
     open till page is told, with the member when the branch knows the card."""
     context = request.app[CONTEXT]
     card_id = fields.card_number((await json_body(request)).get("card"), "card")
-    found = await _swiped(context, card_id)
+    found = await context.store.read(lambda conn: till.swiped(conn, card_id))
+    virtual = context.devices.virtual_reader
+    if virtual is not None:
+        # Through the branch's virtual reader and its driver, as a card at the counter.
+        virtual.swipe(card_id)
+        return web.json_response({**found, "pages_told": context.events.listeners, "via": "reader"})
     context.events.publish("swipe", found)
-    return web.json_response({**found, "pages_told": context.events.listeners})
-
-
-async def _swiped(context: NodeContext, card_id: str) -> dict[str, Any]:
-    try:
-        card = await context.store.read(lambda conn: cards.card_view(conn, card_id))
-    except Refused:
-        return {"card": card_id, "member_id": None}
-    return {"card": card_id, "member_id": card["member_id"]}
+    return web.json_response({**found, "pages_told": context.events.listeners, "via": "api"})
 
 
 def _sse(event: str, data: Any) -> bytes:

@@ -75,6 +75,7 @@ from node.services import (
     holds,
     loyalty,
     points_book,
+    printouts,
     stock_ledger,
 )
 from node.services.card_life import CardPasswords
@@ -995,17 +996,12 @@ async def sell(
                 authorisations[card] = await holds.authorise(
                     store, link, config.branch, f"{sale_id}-{card}", card, amount
                 )
-        result: dict[str, Any] = await store.writer.run(
-            checkout_job(
-                sale,
-                sale_id,
-                config.warehouse,
-                authorisations,
-                config.offline_limit_fen,
-                config.zone,
-                checked,
-            )
+        job = checkout_job(
+            sale, sale_id, config.warehouse, authorisations, config.offline_limit_fen, config.zone, checked
         )
+        if config.printer is not None:
+            job = printouts.printed(job, "sale")  # its receipt, in the same write
+        result: dict[str, Any] = await store.writer.run(job)
     except BaseException:
         await holds.release(link, authorisations.values())
         raise

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from node.errors import InvalidRequest
-from node.services import holds
+from node.services import cards, holds
 from node.store.writer import Tx
+from protocol.errors import Refused
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,16 @@ def offline_left(
         "offline_spent_fen": spent,
         "offline_left_fen": max(0, offline_limit_fen - spent),
     }
+
+
+def swiped(conn: sqlite3.Connection, card_id: str) -> dict[str, Any]:
+    """A card read at the reader, with the member who holds it (None: a card this
+    branch does not know, which the till may offer to register)."""
+    try:
+        card = cards.card_view(conn, card_id)
+    except Refused:
+        return {"card": card_id, "member_id": None}
+    return {"card": card_id, "member_id": card["member_id"]}
 
 
 @dataclass(frozen=True, slots=True)

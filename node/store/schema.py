@@ -536,6 +536,26 @@ MIGRATIONS: tuple[str, ...] = (
     # 26: what a scanner types for each product, which the till's search finds it by
     # (node.services.catalogue.products_at); null: none, as an older HQ sends.
     PRODUCT_BARCODE_SCHEMA,
+    # 27: receipts to print (node.peripherals.printing): written in the transaction of
+    # the sale, top-up, card sale, return or day's close they are for, so none is lost;
+    # printed in order, each marked once the printer took it. `document` is the receipt
+    # as printed (devices.document, JSON), made once right after the commit; a receipt
+    # that cannot be made or printed at all is given up with why, and the rest go on.
+    """
+    CREATE TABLE print_jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        ref TEXT NOT NULL,
+        copy INTEGER NOT NULL DEFAULT 0,
+        created_ms INTEGER NOT NULL,
+        document TEXT,
+        printed_ms INTEGER,
+        given_up_ms INTEGER,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT
+    );
+    CREATE INDEX print_jobs_waiting ON print_jobs (id) WHERE printed_ms IS NULL AND given_up_ms IS NULL
+    """,
 )
 
 # A till waits at most this long for the write lock before its request fails;

@@ -157,8 +157,23 @@ const Till = (() => {
     document.getElementById("backlog").textContent = String(status.backlog);
     document.getElementById("offline-note").hidden = status.offline_tenders.length === 0;
     document.getElementById("offline-tenders").textContent = status.offline_tenders.map((k) => t(`tender.${k}`)).join("、");
+    showDevice("printer-state", status.devices?.printer, (printer) =>
+      printer.waiting ? ` · ${t("status.waiting_receipts")} ${printer.waiting}` : "",
+    );
+    showDevice("reader-state", status.devices?.reader, () => "");
     state.status = status;
     for (const listener of state.listeners.status ?? []) listener(status);
+  }
+
+  // A device's state in the status bar: hidden for a device the branch has none of.
+  function showDevice(id, device, more) {
+    const box = document.getElementById(id);
+    box.hidden = !device;
+    if (!device) return;
+    const shown = box.querySelector("b");
+    shown.textContent = `${t(`device.${device.state}`)}${device.paper_near_end ? ` · ${t("device.paper_near_end")}` : ""}${more(device)}`;
+    shown.className = device.state === "ready" ? "ok" : "bad";
+    box.dataset.state = device.state;
   }
 
   function startEvents() {
@@ -649,6 +664,8 @@ const Sale = (() => {
     document.querySelector(".till").hidden = true;
     $("receipt").hidden = false;
     $("receipt").dataset.sale = booked.id;
+    const reprint = $("reprint");
+    if (reprint) reprint.hidden = !Till.state.status?.devices?.printer;
     $("next-sale").focus();
   }
 
@@ -660,6 +677,16 @@ const Sale = (() => {
       .filter(Boolean)
       .map((card) => `${card.card} · ${t("tender.stored_value")} ${yuan(card.balances.stored_value)} · ${t("tender.points")} ${card.balances.points}`)
       .join("；");
+  }
+
+  // A copy of the sale's receipt, marked as one on the paper.
+  async function reprint() {
+    const saleId = $("receipt").dataset.sale;
+    const found = await api(`/api/printouts?ref=${encodeURIComponent(saleId)}`);
+    const original = [...found.waiting, ...found.printed].find((job) => !job.copy);
+    if (!original) return Till.flash(t("receipt.no_printout"), true);
+    await api(`/api/printouts/${original.id}/reprint`, { method: "POST" });
+    Till.flash(t("receipt.reprinted"));
   }
 
   function newSale() {
@@ -716,6 +743,7 @@ const Sale = (() => {
     $("tender-add").addEventListener("click", onAddTender);
     $("pay").addEventListener("click", () => inTurn(pay));
     $("next-sale").addEventListener("click", newSale);
+    $("reprint")?.addEventListener("click", () => inTurn(reprint));
     $("salesperson").addEventListener("change", changed);
     document.addEventListener("keydown", onKey);
     // A card read at the branch's reader fills the member in (node.routes.till).

@@ -13,7 +13,8 @@ import aiohttp
 
 from hq.setup import DEMO_PASSWORD
 from launch import logins
-from tests.harness import WAIT_BOUND_S, free_port, wait_until
+from tests.harness import WAIT_BOUND_S, branchline, free_port, wait_until
+from tests.sse import events
 
 
 def printed_login(text: str, login: str) -> tuple[str, str, str]:
@@ -152,6 +153,27 @@ async def test_up_starts_hq_and_branches_trades_and_stops_cleanly_on_ctrl_c(tmp_
                 return by_level == {"silver": 1_000, "gold": 1_500, "diamond": 2_000}
 
             await wait_until(level_rules_reached_the_branch, "the demo's level rules to reach BR02")
+
+            # Each branch has a virtual reader and printer: a swipe from the CLI reaches
+            # the open till's event stream, and the demo's sales print receipts as PNGs.
+            async with till.get(url + "/api/till/events") as live:
+                code, out = await branchline(
+                    "node", "swipe", "--data", str(tmp_path / "up" / "BR02"), "C-UP-0001"
+                )
+                assert code == 0, out
+                async for event, _, data in events(live):
+                    if event == "swipe":
+                        assert data == {"card": "C-UP-0001", "member_id": None}
+                        break
+            async with till.get(url + "/api/devices") as response:
+                devices = await response.json()
+            assert devices["reader"]["reads"] == 1
+            receipts = tmp_path / "up" / "BR02" / "printed"
+
+            async def a_receipt_was_printed() -> bool:
+                return any(receipts.glob("*.png"))
+
+            await wait_until(a_receipt_was_printed, "a demo sale's receipt to print at BR02")
 
         process.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(process.wait(), 30) == 0

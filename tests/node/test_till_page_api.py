@@ -93,7 +93,7 @@ async def test_a_swipe_and_the_feed_reach_an_open_page_and_the_status_bar_says_w
         status = await _next(stream, "status")
         assert (status["hq_reachable"], status["offline_tenders"]) == (True, [])
         told = await chain.post(br01.url + "/api/till/swipe", {"card": CARD}, status=200)
-        assert told == {"card": CARD, "member_id": member["id"], "pages_told": 1}
+        assert told == {"card": CARD, "member_id": member["id"], "pages_told": 1, "via": "api"}
         assert await _next(stream, "swipe") == {"card": CARD, "member_id": member["id"]}
         # A card the branch does not know is still a swipe, with no member.
         await chain.post(br01.url + "/api/till/swipe", {"card": "C-0000-UNKNOWN"}, status=200)

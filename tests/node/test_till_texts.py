@@ -23,6 +23,8 @@ FAMILIES = {
     "card_status": {*STATUSES, "replaced"},
     "mode": {"online", "offline"},
     "role": set(ROLES),
+    # devices.reader's and devices.printer's states (CardReader.state, PrinterStatus.state).
+    "device": {"ready", "reconnecting", "closed", "offline", "cover_open", "paper_out", "unknown"},
 }
 
 
