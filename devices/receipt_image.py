@@ -75,19 +75,21 @@ def _is_wide(char: str) -> bool:
 
 
 def render_png(document: Document, path: Path, *, width_px: int = 384) -> None:
-    """Draw `document` into a PNG at `path`, `width_px` wide."""
+    """Draw `document` into a PNG at `path`: `width_px` is the paper's printable width
+    (384 dots: 32 cells on 58 mm paper; 576: 48 on 80 mm), with a white margin around."""
     if width_px < 2 * MARGIN_PX + TEXT_PX * 2:
         raise ValueError(f"width_px {width_px} is narrower than any receipt paper")
+    image_px = width_px + 2 * MARGIN_PX  # the paper's cells all fit between the margins
     parts: list[tuple[int, Draw]] = []  # each part's height and how it draws at a y
     for block in document.blocks:
         if isinstance(block, Line):
-            parts.extend(_line(block, width_px))
+            parts.extend(_line(block, image_px))
         elif isinstance(block, QRCode):
-            parts.append(_qr(block.data, width_px))
+            parts.append(_qr(block.data, image_px))
         else:
-            parts.append(_barcode(block, width_px))
+            parts.append(_barcode(block, image_px))
     height = min(MAX_HEIGHT_PX, 2 * MARGIN_PX + sum(part_height for part_height, _ in parts))
-    image = Image.new("L", (width_px, height), WHITE)
+    image = Image.new("L", (image_px, height), WHITE)
     draw = ImageDraw.Draw(image)
     y = MARGIN_PX
     for part_height, draw_part in parts:

@@ -304,8 +304,11 @@ def test_a_chinese_receipt_is_drawn_at_the_paper_width_with_its_text_placed(
 ) -> None:
     path = tmp_path / "receipt.png"
     render_png(CHINESE, path, width_px=width_chars * 12)
+    # The paper's printable width, all its cells, with a white margin each side.
+    paper_px, width_px = width_px, width_px + 2 * MARGIN_PX
     with Image.open(path) as image:
         assert (image.format, image.width) == ("PNG", width_px)
+        assert paper_px == width_chars * 12
         # The double title (48 px high): dark, and centred within a character's width.
         title = dark_columns(image, MARGIN_PX, MARGIN_PX + 2 * TEXT_PX)
         assert len(title) > 50
@@ -327,7 +330,7 @@ def test_without_the_qrcode_package_the_qr_is_a_box_with_its_data(
     path = tmp_path / "box.png"
     render_png(Document((QRCode("SALE-1"),)), path)
     with Image.open(path) as image:
-        left = (384 - receipt_image.QR_FALLBACK_PX) // 2
+        left = (384 + 2 * MARGIN_PX - receipt_image.QR_FALLBACK_PX) // 2
         # The box's left edge is dark from top to bottom.
         gray = image.convert("L")
         assert all(gray.getpixel((left + 1, MARGIN_PX + y)) == 0 for y in range(receipt_image.QR_FALLBACK_PX))
@@ -357,7 +360,7 @@ async def test_the_virtual_printer_keeps_each_receipt_as_png_and_text_numbered_o
     assert first.txt.read_text(encoding="utf-8") == "谢谢\n[QR SALE/1]\n"
     assert second.png == out / "0002-0002.png"
     with Image.open(first.png) as image:
-        assert image.width == 384
+        assert image.width == 384 + 2 * MARGIN_PX
     with VirtualPrinter.create(out) as again:  # the node restarted: numbering goes on
         driver = ReceiptPrinter(again.path, status_timeout_s=ANSWER_S)
         await driver.print(Document((QRCode("SALE-3"),)))
