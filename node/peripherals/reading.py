@@ -9,7 +9,6 @@ import logging
 from typing import Any
 
 from devices.reader import CardRead, CardReader
-
 from node.services import till
 from node.store.store import Store
 
