@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from devices.document import Document, Line, QRCode
+from protocol.errors import Refused
 
 ESC = b"\x1b"
 GS = b"\x1d"
@@ -66,10 +67,13 @@ BARCODE_HRI_BELOW = 2  # GS H 2: the data printed under the bars, for a person
 DOTS_PER_CHAR = 12
 
 
-class DocumentNotPrintable(ValueError):
+class DocumentNotPrintable(Refused):
     """A document holds what no printer can print as asked (a control character in
     text, an empty or too long QR code or barcode); the builder of the document
     must change it."""
+
+    http_status = 422
+    code = "not_printable"
 
 
 def encode(document: Document, *, width_chars: int = 48) -> bytes:

@@ -30,6 +30,7 @@ import serial
 
 from devices.document import Document
 from devices.escpos import STATUS_QUERIES, PrinterStatus, encode, parse_status
+from protocol.errors import Refused
 
 try:  # pyserial's flush and buffer resets raise termios.error on a port gone away
     import termios
@@ -57,10 +58,13 @@ WHAT_TO_DO: dict[str, str] = {
 PAPER_NEAR_END = "paper near its end: change the roll soon"
 
 
-class PrinterUnavailable(Exception):
+class PrinterUnavailable(Refused):
     """The receipt was not printed: the printer is away or not ready; `state` says
     which ("reconnecting", "offline", "cover_open", "paper_out", "unknown", "closed")
     and `retry_in_s` how long until the port is tried again, when it is closed."""
+
+    http_status = 503
+    code = "printer_unavailable"
 
     def __init__(self, message: str, *, state: str, retry_in_s: float | None = None) -> None:
         super().__init__(message)

@@ -26,6 +26,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from devices.document import Barcode, Document, Line, QRCode
+from protocol.errors import Refused
 
 FONT_PATH = Path("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf")
 FONT_PACKAGE = "fonts-droid-fallback"
@@ -48,8 +49,12 @@ MAX_HEIGHT_PX = 20_000
 Draw = Callable[[ImageDraw.ImageDraw, int], None]
 
 
-class FontMissing(FileNotFoundError):
-    """The CJK font the receipts are drawn with is not installed."""
+class FontMissing(Refused):
+    """The CJK font the receipts are drawn with is not installed; the message names
+    the Debian package to install."""
+
+    http_status = 503
+    code = "font_missing"
 
 
 @functools.lru_cache(maxsize=4)

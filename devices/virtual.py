@@ -35,6 +35,7 @@ from devices.escpos_framing import JobSplitter
 from devices.reader import CARD_NUMBER, CARD_NUMBER_RULE, ETX, STX, rfid_checksum
 from devices.reader import lrc as lrc_of
 from devices.receipt_image import render_png
+from protocol.errors import Refused
 
 # -- the card reader -----------------------------------------------------------------------
 
@@ -56,9 +57,12 @@ MAX_LINES_PER_CONNECTION: Final = 1000
 MAX_SOCKET_PATH_BYTES: Final = 107
 
 
-class VirtualReaderStuck(Exception):
+class VirtualReaderStuck(Refused):
     """The virtual reader's pty is full: nothing has read what it was sent. Is a node
     running with this reader's path as its card reader?"""
+
+    http_status = 503
+    code = "reader_stuck"
 
 
 def swipe_frame(card: str, kind: str = "track2", *, name: str | None = None, lrc: bool = False) -> bytes:

@@ -29,7 +29,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "inventory": frozenset({"inventory", "protocol"}),
     "loyalty": frozenset({"loyalty", "protocol"}),
     "shared_tables": frozenset({"shared_tables", "conflict", "loyalty", "protocol"}),
-    "devices": frozenset({"devices"}),
+    # Drivers: their refusals hang from the one error root (protocol.errors).
+    "devices": frozenset({"devices", "protocol"}),
     "node": frozenset({"node", "protocol", "conflict", "inventory", "loyalty", "shared_tables", "devices"}),
     "hq": frozenset({"hq", "protocol", "conflict", "inventory", "loyalty", "shared_tables"}),
     "launch": frozenset({"launch"}),
