@@ -37,7 +37,7 @@ from hq.setup import (
 )
 from launch.logins import LoginRefused, Logins
 from launch.processes import free_port, spawn, stop_all, wait_ready
-from node.config import save_config
+from node.config import load_config, save_config
 from node.sync.enroll import enroll
 from shared_tables.private_files import private_folder
 
@@ -244,6 +244,11 @@ async def up(
                     # `branchline node swipe`, read receipts under the branch's printed/.
                     virtual = dataclasses.replace(config, reader=VIRTUAL_READER, printer=VIRTUAL_PRINTER)
                     save_config(node_dir, virtual)
+            else:
+                # A run continued from its folder: HQ may listen on another port this time.
+                config = load_config(node_dir)
+                if config.hq_url != hq_url:
+                    save_config(node_dir, dataclasses.replace(config, hq_url=hq_url))
             port = free_port(hq_port + number)
             url = f"http://127.0.0.1:{port}"
             log_path = root / "logs" / f"{code}.log"

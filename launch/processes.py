@@ -25,6 +25,9 @@ def free_port(preferred: int = 0) -> int:
     """`preferred` if it is free on 127.0.0.1, else any free port."""
     for port in (preferred, 0):
         with socket.socket() as probe:
+            # As the server binds it (aiohttp sets SO_REUSEADDR): a port the last run's
+            # connections still hold in TIME_WAIT is free to listen on again.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:

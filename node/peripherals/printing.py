@@ -17,12 +17,11 @@ import sqlite3
 from typing import Any
 
 from devices.document import Document
-from devices.escpos import DocumentNotPrintable, encode
+from devices.escpos import encode
 from devices.printer import PrinterUnavailable, ReceiptPrinter
 from node.services import printout_documents, printouts
 from node.store.store import Store
 from protocol.business_day import BusinessDay
-from protocol.errors import Refused
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +91,12 @@ class Printing:
             try:
                 document = await self.store.read(make)
                 encode(document, width_chars=self.width_chars)  # printable, or never will be
-            except (Refused, DocumentNotPrintable) as exc:
-                log.error("receipt %d (%s %s) cannot be printed, given up: %s", job_id, kind, ref, exc)
-                await self.store.writer.run(printouts.give_up_job(job_id, f"cannot be printed: {exc}"))
+            except Exception as exc:
+                # Made from committed rows, a document fails the same way every time (a
+                # bug of ours, or a row gone): trying again would hold up every receipt
+                # behind it for good, so it is given up, logged with its cause and listed.
+                log.exception("receipt %d (%s %s) cannot be made, given up", job_id, kind, ref)
+                await self.store.writer.run(printouts.give_up_job(job_id, f"cannot be made: {exc!r}"))
                 continue
             await self.store.writer.run(printouts.keep_document_job(job_id, document))
 

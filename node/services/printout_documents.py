@@ -176,16 +176,15 @@ def _sale(conn: sqlite3.Connection, sale_id: str, days: BusinessDay) -> tuple[li
 
 def _top_up(conn: sqlite3.Connection, top_up_id: str, days: BusinessDay) -> tuple[list[Block], bool]:
     row = conn.execute(
-        "SELECT card_id, amount_fen, bonus_fen, at_ms, seq FROM top_ups WHERE id = ?", (top_up_id,)
+        "SELECT card_id, amount_fen, bonus_fen, at_ms FROM top_ups WHERE id = ?", (top_up_id,)
     ).fetchone()
     if row is None:
         raise NotFound(f"no top-up {top_up_id} at this branch")
-    card_id, paid_fen, bonus_fen, at_ms, seq = row
+    card_id, paid_fen, bonus_fen, at_ms = row
     card = directory_store.card_json(conn, card_id)
     blocks: list[Block] = [
         Line("充值凭条 Top-up", bold=True),
         Line(_when(at_ms, days)),
-        Line(f"收银员 Operator: {_operator(conn, seq)}"),
         Line(f"卡号 Card: {card_id}"),
         Line(f"充值 Paid ¥{format_yuan(paid_fen)}", bold=True),
         *([Line(f"赠送 Bonus ¥{format_yuan(bonus_fen)}")] if bonus_fen else []),
@@ -201,7 +200,7 @@ def _card_sale(conn: sqlite3.Connection, sale_id: str, days: BusinessDay) -> tup
         Line("售卡凭条 Card sale", bold=True),
         Line(_when(sold["at_ms"], days)),
         Line(f"收银员 Operator: {_operator(conn, sold['seq'])}"),
-        Line(f"卡号 Card: {sold['card']} ({sold['card_type']})"),
+        Line(f"卡号 Card: {sold['card']['card']} ({sold['card_type']})"),
         Line(f"金额 Price ¥{format_yuan(sold['price_fen'])}", bold=True),
         Line(f"找零 Change ¥{format_yuan(sold['change_fen'])}"),
         *_member_lines(conn, sold["member_id"], sold["at_ms"], days),

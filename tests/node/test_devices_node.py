@@ -177,3 +177,47 @@ async def test_a_node_killed_while_its_printer_is_out_of_paper_loses_no_receipt(
     finally:
         await node.terminate()
         printer.close()
+
+
+async def test_a_top_up_a_card_sale_a_return_and_the_days_close_each_print_their_receipt(
+    chain: Chain,
+) -> None:
+    node = await chain.add_node("BR01", start=False)
+    data = chain.root / "BR01"
+    _with_devices(data, printer={"url": "virtual"})
+    await node.start()
+    await chain.operators_arrived("BR01")
+    printer = node.app[CONTEXT].devices.virtual_printer
+    assert printer is not None
+    member = await chain.post(node.url + "/api/members", {"name": "吴涛", "phone": PHONE, "cards": [CARD]})
+    await chain.post(f"{node.url}/api/cards/{CARD}/top-up", {"amount_fen": 20_000})
+
+    async def types_here() -> bool:
+        listed = (await chain.get(node.url + "/api/card-types"))["card_types"]
+        return "STORED-1000" in {t["code"] for t in listed}
+
+    await wait_until(types_here, "the card types to reach BR01")
+    card_sale = {
+        "member_id": member["id"],
+        "card_type": "STORED-1000",
+        "card": "S-5002",
+        "tenders": [{"kind": "cash", "amount_fen": 100_000}],
+    }
+    await chain.post(node.url + "/api/card-sales", card_sale)
+    sold = await chain.post(node.url + "/api/sales", sale(("CUP-CERAMIC", 2)))
+    await chain.post(f"{node.url}/api/sales/{sold['id']}/returns", {"lines": [{"line_no": 0, "qty": 1}]})
+    today = (await chain.get(node.url + "/api/settlement"))["day"]
+    await chain.post(f"{node.url}/api/settlement/{today}/close", {"counted_cash_fen": 100_000})
+    await wait_until(lambda: _at_least(printer, 5), "the five receipts to print")
+    texts = [receipt.document.text() for receipt in printer.printed]
+    assert "充值凭条 Top-up" in texts[0]
+    assert re.search(r"储值余额 Balance ¥200.00", texts[0])
+    assert "售卡凭条 Card sale" in texts[1]
+    assert "S-5002 (STORED-1000)" in texts[1]
+    assert "销售小票 Sale" in texts[2]
+    assert "退货凭条 Return" in texts[3]
+    assert re.search(r"退回 现金 Cash +¥25.00", texts[3])
+    assert f"日结单 Daily settlement · {today}" in texts[4]
+    assert "实点现金 Counted ¥1,000.00" in texts[4]
+    assert [r.drawer_kicked for r in printer.printed] == [True, True, True, True, False]
+    assert (await chain.get(node.url + "/api/printouts"))["given_up"] == []
