@@ -98,6 +98,8 @@ def branch_health(record: BranchRecord, now_ms: int) -> dict[str, Any]:
         "quarantine_reason": record.quarantined_reason,
         "effects_quarantined": record.effects_quarantined,
         "business_day": record.business_day.as_json(),
+        # Its reader's and printer's state and the receipts waiting, as it last said.
+        "devices": record.devices,
     }
 
 

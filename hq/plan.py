@@ -26,6 +26,7 @@ from hq.inventory_plan import InventoryPlan
 from protocol.business_day import DEFAULT, BusinessDay
 from protocol.contract import (
     BRANCH_BUSINESS_DAY,
+    BRANCH_DEVICES,
     CARD_CHANGE,
     CARD_EVENT,
     CARD_ISSUE,
@@ -246,6 +247,9 @@ class Plan:
     # the one its log set in this batch, for the store to keep under the branch's code.
     days: BusinessDay = DEFAULT
     days_set: tuple[str, BusinessDay] | None = None
+    # The branch's devices as its log last said in this batch (branch/devices): kept
+    # under its code for the branch's health.
+    devices_set: tuple[str, dict[str, Any]] | None = None
 
     def mark(self) -> Mark:
         stock = self.inventory
@@ -364,6 +368,10 @@ def _days_set(plan: Plan, entry: Entry) -> None:
         raise OutOfBounds(f"entry {entry.origin}#{entry.seq} (branch/business_day): {refusal}") from None
     plan.days = days
     plan.days_set = (entry.origin, days)
+
+
+def _devices_set(plan: Plan, entry: Entry) -> None:
+    plan.devices_set = (entry.origin, dict(entry.payload))
 
 
 def utc_day(at_ms: int) -> str:
@@ -603,6 +611,7 @@ def _level_purchase(plan: Plan, entry: Entry) -> None:
 
 _HANDLERS = {
     BRANCH_BUSINESS_DAY.key: _days_set,
+    BRANCH_DEVICES.key: _devices_set,
     SALE_CHECKOUT.key: _sale,
     SALE_RETURN_POST.key: _sale_return,
     MEMBER_REGISTER.key: _member,

@@ -89,12 +89,16 @@ async def sessions_checked(request: web.Request, handler: Handler) -> web.Stream
 DEVICE_STATE_EVERY_S = 0.5
 
 
-async def _save_device_state(attached: Attached) -> None:
-    """The devices' state in the node's folder, for `branchline node devices`: looked
-    at twice a second, written when it changed."""
+async def _save_device_state(attached: Attached, store: Store) -> None:
+    """The devices' state in the node's folder, for `branchline node devices`, and their
+    health in the branch's log for HQ: looked at twice a second, written when changed."""
     while attached.state_path is not None:
         await asyncio.sleep(DEVICE_STATE_EVERY_S)
         attached.save_state()
+        try:
+            await attached.announce(store)
+        except Refused as refusal:  # the writer full or closing: the next look tries again
+            log.warning("the devices' health was not logged: %s", refusal)
 
 
 def create_app(
@@ -124,7 +128,7 @@ def create_app(
         context = NodeContext(config, store, Sessions(store, config.branch, wall_ms))
         app[CONTEXT] = context
         attached = context.devices = await attach(config, store, context.events, data_dir)
-        keep_state = asyncio.create_task(_save_device_state(attached), name="device-state")
+        keep_state = asyncio.create_task(_save_device_state(attached, store), name="device-state")
         if replicate:
             replicator = await Replicator.resume(config, store, key)
             replicator.feed_applied.append(context.sessions.operators_changed)

@@ -158,6 +158,22 @@ function addSale(sale) {
   while (body.children.length > MAX_LIVE_ROWS) body.lastElementChild.remove();
 }
 
+// A branch's reader and printer as its log last said (hq.live.branch_health): "—" for
+// a branch that never said, and in red anything but ready.
+function devicesCell(devices) {
+  if (!devices) return cell("—");
+  const parts = [];
+  if (devices.printer) {
+    const waiting = devices.receipts_waiting ? ` · ${t("device.waiting")} ${devices.receipts_waiting}` : "";
+    parts.push(`${t("device.printer")} ${t(`device.${devices.printer}`)}${waiting}`);
+  }
+  if (devices.reader) parts.push(`${t("device.reader")} ${t(`device.${devices.reader}`)}`);
+  const fine = [devices.printer, devices.reader].every((state) => !state || state === "ready");
+  const td = cell(parts.join(" / ") || "—", fine ? "ok" : "bad");
+  td.dataset.devices = JSON.stringify(devices);
+  return td;
+}
+
 function showFigures(data) {
   document.getElementById("live-day").textContent = data.day;
   const body = document.querySelector("#branches tbody");
@@ -172,6 +188,7 @@ function showFigures(data) {
         clock(b.last_seen),
         cell(b.backlog.toLocaleString("en"), "n"),
         cell(b.lag_ms ? duration(b.lag_ms) : "0", "n"),
+        devicesCell(b.devices),
         cell(b.count.toLocaleString("en"), "n"),
         cell(b.returns.toLocaleString("en"), "n"),
         cell(yuan(b.net_fen), "n"),

@@ -50,6 +50,8 @@ class BranchRecord:
     quarantined_at_ms: int | None
     effects_quarantined: int = 0  # its entries HQ stored but could not apply
     business_day: BusinessDay = DEFAULT  # where its sales count (protocol.business_day)
+    # Its card reader and printer as its log last said (branch/devices); None: never said.
+    devices: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from devices.virtual import VirtualPrinter, VirtualReader
 from node.config import VIRTUAL, NodeConfig
 from node.peripherals.printing import Printing
 from node.peripherals.reading import Reading
+from node.services import device_health
 from node.services.till import TillEvents
 from node.store.store import Store
 
@@ -30,6 +32,11 @@ PRINTED_DIR = "printed"  # the virtual printer's receipts, as PNG and text
 STATE_FILE = "state.json"
 
 
+# The devices' health goes into the branch's log at most this often (its first time
+# this long after the node starts, once the devices have opened).
+ANNOUNCE_EVERY_S = 10.0
+
+
 @dataclass
 class Attached:
     reading: Reading | None = None
@@ -38,12 +45,36 @@ class Attached:
     virtual_printer: VirtualPrinter | None = None
     state_path: Path | None = None
     _saved: str = ""
+    _announced: tuple[Any, ...] | None = None
+    _announced_at_s: float = field(default_factory=time.monotonic)
 
     def state(self) -> dict[str, Any]:
         return {
             "reader": None if self.reading is None else self.reading.state(),
             "printer": None if self.printing is None else self.printing.state(),
         }
+
+    def health(self) -> dict[str, Any]:
+        """What HQ is told of the devices (protocol.contract.BRANCH_DEVICES)."""
+        return {
+            "reader": None if self.reading is None else self.reading.state()["state"],
+            "printer": None if self.printing is None else self.printing.state()["state"],
+            "receipts_waiting": 0 if self.printing is None else self.printing.waiting,
+        }
+
+    async def announce(self, store: Store) -> bool:
+        """The devices' health into the branch's log when it changed (a state, or
+        receipts starting or stopping to wait), at most every ANNOUNCE_EVERY_S."""
+        if self.reading is None and self.printing is None:
+            return False
+        health = self.health()
+        key = (health["reader"], health["printer"], health["receipts_waiting"] > 0)
+        now_s = time.monotonic()
+        if key == self._announced or now_s - self._announced_at_s < ANNOUNCE_EVERY_S:
+            return False
+        await store.writer.run(device_health.announce_job(health))
+        self._announced, self._announced_at_s = key, now_s
+        return True
 
     def wake(self) -> None:
         if self.printing is not None:

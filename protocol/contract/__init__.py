@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from protocol.contract.branch import (
     BRANCH_BUSINESS_DAY,
+    BRANCH_DEVICES,
     CARD_EVENT,
     LEDGER_ENTRY,
     MEMBER_EDIT,
@@ -99,6 +100,7 @@ from protocol.contract.vouchers import VOUCHER_ISSUE, VOUCHER_REINSTATE
 
 __all__ = [
     "BRANCH_BUSINESS_DAY",
+    "BRANCH_DEVICES",
     "BRANCH_ENTRY_TYPES",
     "BUNDLE_UPSERT",
     "CARD_CHANGE",

@@ -343,6 +343,25 @@ BRANCH_BUSINESS_DAY = EntryType(
     "the branch's business day from this entry on (protocol.business_day): its zone and the"
     " hour its day starts, where its sales, returns and takings count",
 )
+# A device's state as devices.reader and devices.printer name it (ready, reconnecting,
+# offline, cover_open, paper_out, unknown, closed); text so a newer driver's state
+# still flows to HQ, which shows it as it came.
+DEVICE_STATE = Nullable(Text(32, 1))
+BRANCH_DEVICES = EntryType(
+    "branch",
+    "devices",
+    Writer.BRANCH,
+    Map(
+        {
+            "reader": DEVICE_STATE,  # null: the branch has none
+            "printer": DEVICE_STATE,
+            "receipts_waiting": Integer(0, MAX_INT64),
+            "at_ms": AT_MS,
+        }
+    ),
+    "the branch's card reader and receipt printer as they changed: each one's state and"
+    " the receipts waiting for the printer, for HQ's view of the branch's health",
+)
 PURCHASE_ORDER_CLOSE = EntryType(
     "purchase_order",
     "close",

@@ -8,6 +8,7 @@ from typing import Any
 
 from protocol.contract.branch import (
     BRANCH_BUSINESS_DAY,
+    BRANCH_DEVICES,
     CARD_EVENT,
     LEDGER_ENTRY,
     MEMBER_EDIT,
@@ -72,6 +73,7 @@ BRANCH_ENTRY_TYPES = (
     VOUCHER_REINSTATE,
     MEMBER_LEVEL_BUY,
     BRANCH_BUSINESS_DAY,
+    BRANCH_DEVICES,
 )
 FEED_ENTRY_TYPES = (
     PRODUCT_UPSERT,

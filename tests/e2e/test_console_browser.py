@@ -23,6 +23,8 @@ from tests.harness import Chain, clerk_login, hq_login, manager_login, sale
 from tests.sales_seed import members_and_purchases, seeded
 
 CONSOLE = Path(__file__).resolve().parents[2] / "hq" / "console"
+# The states devices.reader and devices.printer report (CardReader.state, PrinterStatus.state).
+DEVICE_STATES = ("ready", "reconnecting", "closed", "offline", "cover_open", "paper_out", "unknown")
 
 
 async def test_a_sale_appears_in_the_open_live_view_without_a_reload(chain: Chain) -> None:
@@ -136,6 +138,7 @@ def test_every_text_the_console_uses_is_translated_into_both_languages() -> None
     used |= {f"purchases.{kind}" for kind in ("receipt", "purchase_return")}
     used |= {f"gender.{gender}" for gender in GENDERS}
     used |= {f"points.{kind}" for kind in LEDGER_SIGNS["points"]}
+    used |= {f"device.{state}" for state in DEVICE_STATES}
     missing = sorted(used - set(texts["en"]))
     assert not missing, missing
     for language, table in texts.items():

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from node.config import load_config, save_config
+from node.peripherals import attached
 from protocol import contract
 from protocol.contract import ENTRY_TYPES, EntryType, Writer
 from protocol.entry import Entry, decode_entry
@@ -329,14 +330,25 @@ async def trade_everything(chain: Chain) -> None:
     await chain.post(br01.url + f"/api/members/{member['id']}/level/buy", {"level": "VIP"}, status=201)
     await settle(chain)
     # A shop that opens past midnight: its day starts at 04:00 (branch/business_day).
+    # It has a virtual card reader too, whose state goes into its log (branch/devices).
     await br02.stop()
     config = load_config(chain.root / "BR02")
-    save_config(chain.root / "BR02", dataclasses.replace(config, business_day_starts_at="04:00"))
+    devices = dataclasses.replace(config, business_day_starts_at="04:00", reader={"url": "virtual"})
+    save_config(chain.root / "BR02", devices)
     await br02.start()
+
+    async def devices_logged() -> bool:
+        branches = (await chain.get(chain.hq.url + "/api/branches"))["branches"]
+        return any(b["code"] == "BR02" and b["devices"] is not None for b in branches)
+
+    await wait_until(devices_logged, "BR02's devices to reach HQ")
     await settle(chain)
 
 
-async def test_every_entry_a_node_and_hq_write_keeps_the_contract(chain: Chain) -> None:
+async def test_every_entry_a_node_and_hq_write_keeps_the_contract(
+    chain: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(attached, "ANNOUNCE_EVERY_S", 0.2)  # the devices' health at once
     await trade_everything(chain)
     entries = await written(chain)
 

@@ -256,7 +256,7 @@ def test_an_entry_type_is_found_by_its_kind_and_op() -> None:
 def test_each_side_writes_only_its_own_entry_types() -> None:
     assert {t.writer for t in contract.BRANCH_ENTRY_TYPES} == {Writer.BRANCH}
     assert {t.writer for t in contract.FEED_ENTRY_TYPES} == {Writer.HQ}
-    assert len(ENTRY_TYPES) == 43
+    assert len(ENTRY_TYPES) == 44
     for entry_type in ALL:
         codec.check_name(entry_type.kind, "kind")
         codec.check_name(entry_type.op, "op")

@@ -19,7 +19,8 @@ from shared_tables.sql import Connection
 BRANCH_COLUMNS = (
     "code, public_key, enrolled_at_ms, acked_seq, last_seen_ms, reported_backlog,"
     " quarantined_reason, quarantined_at_ms,"
-    " (SELECT COUNT(*) FROM effect_quarantine q WHERE q.origin = nodes.code), day_timezone, day_starts_at"
+    " (SELECT COUNT(*) FROM effect_quarantine q WHERE q.origin = nodes.code), day_timezone, day_starts_at,"
+    " devices"
 )
 
 
@@ -96,7 +97,9 @@ def branches(conn: Connection) -> list[BranchRecord]:
 
 
 def _record(row: tuple[Any, ...]) -> BranchRecord:
-    code, key, enrolled, acked, seen, backlog, reason, quarantined_at, set_aside, zone, starts_at = row
+    code, key, enrolled, acked, seen, backlog, reason, quarantined_at, set_aside, zone, starts_at, devices = (
+        row
+    )
     return BranchRecord(
         code,
         bytes(key),
@@ -108,6 +111,7 @@ def _record(row: tuple[Any, ...]) -> BranchRecord:
         quarantined_at,
         set_aside,
         business_day_of(zone, starts_at),
+        None if devices is None else json.loads(devices),
     )
 
 

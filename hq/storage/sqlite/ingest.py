@@ -14,6 +14,7 @@ Anything else is a bug of ours and fails the push loudly.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -249,6 +250,9 @@ def execute_plan(conn: Connection, plan: Plan, append: FeedAppender, now_ms: int
             "UPDATE nodes SET day_timezone = ?, day_starts_at = ? WHERE code = ?",
             (days.timezone, days.starts_at, origin),
         )
+    if plan.devices_set is not None:
+        origin, devices = plan.devices_set
+        conn.execute("UPDATE nodes SET devices = ? WHERE code = ?", (json.dumps(devices), origin))
     reports.record_sales(conn, plan.sales)
     reports.record_returns(conn, plan.returns)
     reports.record_joins(conn, plan.joins, plan.card_sales)

@@ -547,6 +547,11 @@ MIGRATIONS: tuple[str, ...] = (
     # 25: what a scanner types for each product (null: none), which no two products share
     # (hq.master_data.check_codes_free); on PostgreSQL too, through hq.storage.postgres.schema.
     PRODUCT_BARCODE_SCHEMA,
+    # 26: each branch's card reader and receipt printer as its log last said
+    # (branch/devices, JSON; null: it never said), for its health.
+    """
+    ALTER TABLE nodes ADD COLUMN devices TEXT
+    """,
 )
 
 
