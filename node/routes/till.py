@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from devices.virtual import kind_for_card
 from node.errors import NotFound
 from node.routes.context import ACTOR, CONTEXT, SESSION_TOKEN, NodeContext, json_body
 from node.services import fields, till
@@ -129,7 +130,7 @@ async def swipe(request: web.Request) -> web.Response:
     virtual = context.devices.virtual_reader
     if virtual is not None:
         # Through the branch's virtual reader and its driver, as a card at the counter.
-        virtual.swipe(card_id)
+        virtual.swipe(card_id, kind_for_card(card_id))  # a stripe's digits, else a line
         return web.json_response({**found, "pages_told": context.events.listeners, "via": "reader"})
     context.events.publish("swipe", found)
     return web.json_response({**found, "pages_told": context.events.listeners, "via": "api"})

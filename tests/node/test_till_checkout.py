@@ -8,10 +8,12 @@ every HQ backend is shown to do by the replication tests."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from playwright.async_api import Page, expect
 
+from node.config import load_config, save_config
 from node.routes.context import CONTEXT
 from tests.browser import chromium, logged_in_page, screenshot
 from tests.harness import Chain, Server, clerk_login, wait_until
@@ -214,3 +216,27 @@ async def test_the_whole_checkout_from_the_keyboard_alone(chain: Chain) -> None:
         await expect(page.locator("#scan")).to_be_focused()
         await expect(page.locator("#lines tbody tr")).to_have_count(0)
     assert [row[1] for row in await _sales_at_node(br01)] == [34_900]
+
+
+async def test_a_card_read_at_the_reader_fills_the_open_checkout_and_the_bar_shows_the_devices(
+    chain: Chain,
+) -> None:
+    br01 = await chain.add_node("BR01", start=False)
+    config = load_config(chain.root / "BR01")
+    virtual = {"url": "virtual"}
+    save_config(chain.root / "BR01", dataclasses.replace(config, reader=virtual, printer=virtual))
+    await br01.start()
+    await chain.operators_arrived("BR01")
+    await _member_with_money(chain, br01)
+    async with chromium() as browser:
+        page = await logged_in_page(browser, br01.url, clerk_login("BR01"))
+        await expect(page.locator("#reader-state")).to_contain_text("读卡器 正常")
+        await expect(page.locator("#printer-state")).to_contain_text("打印机 正常")
+        await _scan(page, "SOAP-BAR")
+        # The card at the branch's reader (its virtual one, through the reader's driver).
+        told = await chain.post(br01.url + "/api/till/swipe", {"card": CARD}, status=200)
+        assert told["via"] == "reader"
+        await expect(page.locator("#member-name")).to_contain_text("王芳")
+        await expect(page.locator(f"#member-cards li[data-card={CARD}]")).to_have_class("ok")
+        await page.select_option("#tender-kind", "stored_value")  # from the card swiped
+        await expect(page.locator("#tender-extra")).to_have_value(CARD)
