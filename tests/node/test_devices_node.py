@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import re
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from devices.virtual import VirtualPrinter
 from node.config import load_config, save_config
 from node.routes.context import CONTEXT
 from node.services import printouts
+from protocol.business_day import DEFAULT
 from tests.browser import SCREENSHOTS
 from tests.harness import Chain, NodeProcess, branchline, clerk_login, log_in, sale, wait_until
 from tests.sse import events
@@ -189,7 +191,10 @@ async def test_a_top_up_a_card_sale_a_return_and_the_days_close_each_print_their
     await chain.operators_arrived("BR01")
     printer = node.app[CONTEXT].devices.virtual_printer
     assert printer is not None
-    member = await chain.post(node.url + "/api/members", {"name": "吴涛", "phone": PHONE, "cards": [CARD]})
+    # Born on this day (the branch's, in its zone), in a leap year so 29 February is one.
+    today = DEFAULT.day_text(int(time.time() * 1000))
+    profile = {"name": "吴涛", "phone": PHONE, "cards": [CARD], "birthday": f"1992-{today[5:]}"}
+    member = await chain.post(node.url + "/api/members", profile)
     await chain.post(f"{node.url}/api/cards/{CARD}/top-up", {"amount_fen": 20_000})
 
     async def types_here() -> bool:
@@ -204,7 +209,7 @@ async def test_a_top_up_a_card_sale_a_return_and_the_days_close_each_print_their
         "tenders": [{"kind": "cash", "amount_fen": 100_000}],
     }
     await chain.post(node.url + "/api/card-sales", card_sale)
-    sold = await chain.post(node.url + "/api/sales", sale(("CUP-CERAMIC", 2)))
+    sold = await chain.post(node.url + "/api/sales", sale(("CUP-CERAMIC", 2), member_id=member["id"]))
     await chain.post(f"{node.url}/api/sales/{sold['id']}/returns", {"lines": [{"line_no": 0, "qty": 1}]})
     today = (await chain.get(node.url + "/api/settlement"))["day"]
     await chain.post(f"{node.url}/api/settlement/{today}/close", {"counted_cash_fen": 100_000})
@@ -215,6 +220,8 @@ async def test_a_top_up_a_card_sale_a_return_and_the_days_close_each_print_their
     assert "售卡凭条 Card sale" in texts[1]
     assert "S-5002 (STORED-1000)" in texts[1]
     assert "销售小票 Sale" in texts[2]
+    assert "祝 吴涛 生日快乐！Happy birthday!" in texts[2]  # on the member's birthday
+    assert "生日快乐" not in texts[3]  # a return's receipt names no member
     assert "退货凭条 Return" in texts[3]
     assert re.search(r"退回 现金 Cash +¥25.00", texts[3])
     assert f"日结单 Daily settlement · {today}" in texts[4]
