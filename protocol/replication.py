@@ -11,6 +11,10 @@ Rules, in order of importance:
 4. A failed request backs off exponentially with jitter, capped at
    BACKOFF_CAP_MS; any success resets it, and a success in one direction
    (`link_up`) cuts the other's wait short, so a healed link drains at once.
+   A connection HQ's host refused outright (nothing listens: HQ is stopped or
+   restarting) waits at most REFUSED_CAP_MS: a refusal costs HQ nothing, so
+   asking again soon protects nobody, and a branch catches up within about
+   two seconds of HQ's return rather than ten.
 5. While the link is in doubt (a failure since the last success) a push
    carries at most PROBE_BATCH_ENTRIES, so retries into a dead link stay small.
 6. A refusal that retrying cannot fix (fork, quarantine, bad key) halts the
@@ -34,6 +38,10 @@ BACKOFF_BASE_MS = 250
 # A branch notices HQ is back within 10 s at worst; with half of each delay
 # random, a thousand branches retrying a dead HQ send ~130 requests/s.
 BACKOFF_CAP_MS = 10_000
+# A refused connection is answered by the host's kernel, not by HQ: a thousand
+# branches probing a stopped HQ at this cap send under 1,000 SYNs a second, which
+# no server notices, while HQ's own answers (5xx, timeouts) still back off fully.
+REFUSED_CAP_MS = 2_000
 _MAX_BACKOFF_EXPONENT = 16
 # After a failed push the next attempts carry this many entries at most: a
 # link that is still down wastes a small request, not a full batch, each
@@ -113,8 +121,10 @@ class Backoff:
         self.cap_ms = cap_ms
         self.attempts = 0
 
-    def next_delay_ms(self) -> int:
-        ceiling = min(self.cap_ms, self.base_ms << min(self.attempts, _MAX_BACKOFF_EXPONENT))
+    def next_delay_ms(self, cap_ms: int | None = None) -> int:
+        """The next wait; `cap_ms` lowers this one's cap below the usual."""
+        cap = self.cap_ms if cap_ms is None else min(cap_ms, self.cap_ms)
+        ceiling = min(cap, self.base_ms << min(self.attempts, _MAX_BACKOFF_EXPONENT))
         self.attempts += 1
         half = ceiling // 2
         return half + self.rng.randint(0, ceiling - half)
@@ -147,11 +157,13 @@ class _Machine:
             return WaitUntil(self.due_ms)
         return False
 
-    def failed(self, now_ms: int) -> None:
-        """A transient failure: HQ unreachable, timed out or answered 5xx."""
+    def failed(self, now_ms: int, *, refused: bool = False) -> None:
+        """A transient failure: HQ unreachable, timed out or answered 5xx. `refused`:
+        the connection itself was refused (nothing listens), so the wait is capped at
+        REFUSED_CAP_MS (rule 4)."""
         self.failures += 1
         self._move(Event.FAIL, Phase.BACKOFF)
-        self.due_ms = now_ms + self.backoff.next_delay_ms()
+        self.due_ms = now_ms + self.backoff.next_delay_ms(REFUSED_CAP_MS if refused else None)
 
     def link_up(self, now_ms: int) -> None:
         """HQ answered the other direction: a pending retry need not wait."""

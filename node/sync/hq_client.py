@@ -43,6 +43,12 @@ class NoAnswer(Refused):
     http_status = 504
     code = "hq_unreachable"
 
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        # The connection itself was refused: nothing listens at HQ's address (stopped,
+        # restarting), which costs HQ nothing to be asked again soon.
+        self.refused = refused
+
 
 class RefusedByHQ(Refused):
     """HQ refused what the till asked it for (a password change): its status and code,
@@ -125,7 +131,10 @@ class HQClient:
             ) as response:
                 return response.status, await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise NoAnswer(f"{type(exc).__name__}: {exc}") from exc
+            refused = isinstance(exc, aiohttp.ClientConnectorError) and isinstance(
+                exc.os_error, ConnectionRefusedError
+            )
+            raise NoAnswer(f"{type(exc).__name__}: {exc}", refused=refused) from exc
 
     # -- node.services.holds.HQLink -------------------------------------------------
 

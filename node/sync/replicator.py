@@ -216,7 +216,7 @@ class Replicator:
                 timeout_s=PUSH_TIMEOUT_S,
             )
         except NoAnswer as exc:
-            self.push_unanswered(str(exc))
+            self.push_unanswered(str(exc), refused=exc.refused)
             return
         await self.push_answered(status, data)
 
@@ -230,10 +230,10 @@ class Replicator:
         backlog_signature = sign_backlog(self.key, self.config.branch, batch.head.seq, backlog_after)
         return messages.encode_push(batch, backlog_after, backlog_signature)
 
-    def push_unanswered(self, reason: str) -> None:
-        """No answer: HQ unreachable or timed out."""
+    def push_unanswered(self, reason: str, *, refused: bool = False) -> None:
+        """No answer: HQ unreachable or timed out (`refused`: nothing listens there)."""
         self._unreachable(reason)
-        self.push.failed(self.now_ms())
+        self.push.failed(self.now_ms(), refused=refused)
 
     async def push_answered(self, status: int, data: bytes) -> None:
         """What HQ's answer to a push means: an ack, a rewind, a halt or a retry."""
@@ -309,7 +309,7 @@ class Replicator:
                 "GET", path_qs, headers=headers, timeout_s=FEED_WAIT_S + PUSH_TIMEOUT_S
             )
         except NoAnswer as exc:
-            self.fetch_unanswered(str(exc))
+            self.fetch_unanswered(str(exc), refused=exc.refused)
             return
         await self.fetch_answered(action, status, data)
 
@@ -318,9 +318,9 @@ class Replicator:
         path_qs = f"/api/feed?after={action.after_seq}&wait_s={FEED_WAIT_S}"
         return path_qs, self.hq.signed("GET", path_qs)
 
-    def fetch_unanswered(self, reason: str) -> None:
+    def fetch_unanswered(self, reason: str, *, refused: bool = False) -> None:
         self._unreachable(reason)
-        self.pull.failed(self.now_ms())
+        self.pull.failed(self.now_ms(), refused=refused)
 
     async def fetch_answered(self, action: Fetch, status: int, data: bytes) -> None:
         """Verify and apply a feed page (page and cursor in one transaction)."""

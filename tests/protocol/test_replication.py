@@ -21,6 +21,7 @@ from protocol.replication import (
     BACKOFF_CAP_MS,
     LINGER_MS,
     PROBE_BATCH_ENTRIES,
+    REFUSED_CAP_MS,
     TRANSITIONS,
     Backoff,
     Event,
@@ -173,6 +174,32 @@ def test_every_retry_waits_within_half_to_all_of_its_ceiling(seed: int, failures
         ceiling = ceiling_ms(attempt)
         assert ceiling // 2 <= pusher.due_ms - now_ms <= ceiling
         assert ceiling == min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2**attempt)
+
+
+def test_a_refused_connection_waits_at_most_two_seconds_and_hqs_own_failures_the_full_cap() -> None:
+    """Nothing listening at HQ's address (stopped, restarting) costs HQ nothing to ask
+    again, so the branch finds HQ back within REFUSED_CAP_MS; a timeout or a 5xx, which
+    HQ itself pays for, still backs off to BACKOFF_CAP_MS."""
+    refused = PushMachine(head_seq=5, acked_seq=0, now_ms=0, rng=Dice("highest"))
+    answered = PushMachine(head_seq=5, acked_seq=0, now_ms=0, rng=Dice("highest"))
+    refused_waits: list[int] = []
+    answered_waits: list[int] = []
+    for machine, waits, was_refused in ((refused, refused_waits, True), (answered, answered_waits, False)):
+        now_ms = 0
+        for _ in range(10):
+            now_ms = machine.due_ms
+            in_flight(machine, now_ms)
+            machine.failed(now_ms, refused=was_refused)
+            waits.append(machine.due_ms - now_ms)
+    assert REFUSED_CAP_MS == 2_000
+    assert refused_waits == [250, 500, 1000, 2000, 2000, 2000, 2000, 2000, 2000, 2000]
+    assert answered_waits[-1] == BACKOFF_CAP_MS
+    # The refusals still count as attempts: HQ's first real failure after them backs off
+    # from where the refusals left off, not from the start.
+    now_ms = refused.due_ms
+    in_flight(refused, now_ms)
+    refused.failed(now_ms)
+    assert refused.due_ms - now_ms == BACKOFF_CAP_MS
 
 
 def test_a_success_resets_the_backoff() -> None:
