@@ -91,7 +91,7 @@ from node.services.holds import HQLink
 from node.services.members import member_or_survivor
 from node.services.vouchers import check_tender as check_voucher_tender
 from node.store.store import Store
-from node.store.writer import Tx
+from node.store.writer import AppendsOnly, Tx
 from protocol import limits
 from protocol.contract import SALE_CHECKOUT, TENDER_KINDS, VOUCHER_REDEEM
 from protocol.entry import decode_entry
@@ -335,7 +335,13 @@ def checkout_job(
         at_ms = tx.wall_ms
         goods = [number for number, line in enumerate(priced) if not products[line[0]].service]
         moves = stock_ledger.issue_many(
-            conn, warehouse, [(products[priced[n][0]], priced[n][1]) for n in goods], "sale", sale_id, at_ms
+            conn,
+            warehouse,
+            [(products[priced[n][0]], priced[n][1]) for n in goods],
+            "sale",
+            sale_id,
+            at_ms,
+            tx=tx,
         )
         # move.issued_cost_fen, per line that moved stock
         costs = {n: -move.cost_fen - move.variance_fen for n, move in zip(goods, moves, strict=True)}
@@ -390,30 +396,28 @@ def checkout_job(
                 "warehouse": warehouse,
             },
         )
-        conn.execute(
-            "INSERT INTO sales (id, seq, member_id, total_fen, change_fen, at_ms, request_key, points_earned,"
-            " salesperson, rebate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                sale_id,
-                entry.seq,
-                member_id,
-                total_fen,
-                change_fen,
-                at_ms,
-                sale.request_key,
-                points,
-                sale.salesperson,
-                json.dumps(rebate) if rebate is not None else None,
-            ),
+        # The sale's own rows, which no other cash sale reads: they may wait for the
+        # group's end (AppendsOnly below).
+        tx.append(
+            _INSERT_SALE,
+            [
+                (
+                    sale_id,
+                    entry.seq,
+                    member_id,
+                    total_fen,
+                    change_fen,
+                    at_ms,
+                    sale.request_key,
+                    points,
+                    sale.salesperson,
+                    json.dumps(rebate) if rebate is not None else None,
+                )
+            ],
         )
-        conn.executemany(
-            "INSERT INTO sale_lines (sale_id, line_no, sku, qty, unit_price_fen, amount_fen, cost_fen,"
-            " points, discount_fen, redeem_points) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            line_rows,
-        )
-        conn.executemany(
-            "INSERT INTO sale_tenders (sale_id, tender_no, kind, amount_fen, card_id, mode, ref, uses)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        tx.append(_INSERT_LINES, line_rows)
+        tx.append(
+            _INSERT_TENDERS,
             [
                 (
                     sale_id,
@@ -445,7 +449,27 @@ def checkout_job(
             "replayed": False,
         }
 
+    if all(tender.kind == "cash" for tender in sale.tenders):
+        # A cash sale reads no other sale's rows (a card's offline limit and a voucher's
+        # uses are read from earlier sales' tenders), only its own Idempotency-Key's; to
+        # no member it books no points and no rebate, so it writes nothing at once.
+        key = None if sale.request_key is None else ("sale", sale.request_key)
+        return AppendsOnly(job, key, savepoint=sale.member_id is not None)
     return job
+
+
+_INSERT_SALE = (
+    "INSERT INTO sales (id, seq, member_id, total_fen, change_fen, at_ms, request_key, points_earned,"
+    " salesperson, rebate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_LINES = (
+    "INSERT INTO sale_lines (sale_id, line_no, sku, qty, unit_price_fen, amount_fen, cost_fen,"
+    " points, discount_fen, redeem_points) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_TENDERS = (
+    "INSERT INTO sale_tenders (sale_id, tender_no, kind, amount_fen, card_id, mode, ref, uses)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 class CheckedSale(NamedTuple):

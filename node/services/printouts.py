@@ -26,11 +26,14 @@ from typing import Any
 
 from devices.document import Barcode, Block, Document, Line, QRCode
 from node.errors import NotFound
-from node.store.writer import Tx
+from node.store.writer import AppendsOnly, Tx
 
 KINDS = ("sale", "top_up", "card_sale", "return", "settlement")
 
 Job = Callable[[Tx], dict[str, Any]]
+
+
+_QUEUE = "INSERT INTO print_jobs (kind, ref, copy, created_ms) VALUES (?, ?, ?, ?)"
 
 
 def printed(job: Job, kind: str, ref_key: str = "id") -> Job:
@@ -42,14 +45,23 @@ def printed(job: Job, kind: str, ref_key: str = "id") -> Job:
             queue(tx, kind, str(result[ref_key]))
         return result
 
+    if isinstance(job, AppendsOnly):
+        # Its receipt waits for the group's end with the sale's own rows, so the job
+        # still writes nothing at once (the printer reads the queue once committed).
+        appends_only = job
+
+        def with_receipt_later(tx: Tx) -> dict[str, Any]:
+            result: dict[str, Any] = appends_only(tx)
+            if not result.get("replayed"):
+                tx.append(_QUEUE, [(kind, str(result[ref_key]), 0, tx.wall_ms)])
+            return result
+
+        return AppendsOnly(with_receipt_later, job.key, job.savepoint)
     return with_receipt
 
 
 def queue(tx: Tx, kind: str, ref: str, copy: bool = False) -> int:
-    cursor = tx.conn.execute(
-        "INSERT INTO print_jobs (kind, ref, copy, created_ms) VALUES (?, ?, ?, ?)",
-        (kind, ref, int(copy), tx.wall_ms),
-    )
+    cursor = tx.conn.execute(_QUEUE, (kind, ref, int(copy), tx.wall_ms))
     return int(cursor.lastrowid or 0)
 
 

@@ -31,7 +31,9 @@ import msgpack
 from inventory import costing
 from node.services.catalogue import Product, product
 from node.store.row_cache import ABSENT, rows_of
+from node.store.writer import Tx
 from protocol import codec
+from protocol.errors import InvariantBroken
 
 # Why goods moved; every stock_moves row carries one.
 CAUSES = (
@@ -188,6 +190,18 @@ def _save_all(conn: sqlite3.Connection, warehouse: str, states: dict[str, costin
             rows.put(("stock", warehouse, sku), (state.method, state.layers, state.last_unit_fen))
 
 
+def _save_later(tx: Tx, warehouse: str, states: dict[str, costing.CostState]) -> None:
+    """`_save_all` at the group's end, the last state of each row kept: meanwhile the
+    writer's cache holds it, which is where every job that does not wait for the
+    group's end (and so sees SQLite, the rows written before it runs) reads it."""
+    rows = rows_of(tx.conn)
+    if rows is None:
+        raise InvariantBroken("rows wait for the group's end only on the writer's connection")
+    tx.upsert(_SAVE, {(warehouse, sku): _saved(warehouse, sku, state) for sku, state in states.items()})
+    for sku, state in states.items():
+        rows.put(("stock", warehouse, sku), (state.method, state.layers, state.last_unit_fen))
+
+
 def _save(conn: sqlite3.Connection, warehouse: str, sku: str, state: costing.CostState) -> None:
     _save_all(conn, warehouse, {sku: state})
 
@@ -269,10 +283,13 @@ def issue_many(
     cause: str,
     ref: str,
     at_ms: int,
+    tx: Tx | None = None,
 ) -> list[Move]:
     """`issue` of each (product, qty) in order, as one document's lines (a sale's):
     the same moves and the same stock afterwards, with one read of the warehouse's
-    stock of those products and one write each of its levels and of the moves."""
+    stock of those products and one write each of its levels and of the moves.
+    Given the job's `tx`, its rows are written through it (node.store.writer.Tx.append
+    and upsert), so an AppendsOnly job's wait for its group's end."""
     stored = _held_many(conn, warehouse, sorted({item.sku for item, _ in lines}))
     states: dict[str, costing.CostState] = {}
     moves: list[Move] = []
@@ -284,8 +301,11 @@ def issue_many(
         after = states[sku] = issued.state
         change_fen = after.cost_fen - held
         moves.append(Move(warehouse, sku, -qty, change_fen, 0, revaluation, issued.provisional_qty))
-    _save_all(conn, warehouse, states)
-    conn.executemany(
+    if tx is not None and tx.writes_later:
+        _save_later(tx, warehouse, states)
+    else:
+        _save_all(conn, warehouse, states)
+    (conn.executemany if tx is None else tx.append)(
         _APPEND,
         [
             (warehouse, move.sku, move.qty, cause, ref, at_ms, move.cost_fen, 0, move.variance_fen)

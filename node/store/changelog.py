@@ -53,9 +53,8 @@ class LogWriter:
         self.head = head
         self.clock = HybridLogicalClock(head.hlc)
 
-    def record(
+    def mint(
         self,
-        conn: sqlite3.Connection,
         wall_ms: int,
         kind: str,
         entity_id: str,
@@ -64,6 +63,8 @@ class LogWriter:
         payload_is_canonical: bool = False,
         actor: str = "",
     ) -> Entry:
+        """The next entry, the head moved on to it; the caller stores it in the same
+        transaction (node.store.writer.Tx.record), or rewinds."""
         entry = encode_entry(
             origin=self.origin,
             seq=self.head.seq + 1,
@@ -75,10 +76,6 @@ class LogWriter:
             payload=payload,
             payload_is_canonical=payload_is_canonical,
             actor=actor,
-        )
-        conn.execute(
-            "INSERT INTO change_log (seq, hlc, hash, entry) VALUES (?, ?, ?, ?)",
-            (entry.seq, entry.hlc, entry.hash, entry.raw),
         )
         self.head = LogHead(entry.seq, entry.hash, entry.hlc)
         return entry
