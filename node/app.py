@@ -166,6 +166,14 @@ def create_app(
         await gateway.close()
         scheduler.shutdown(wait=False)
 
+    async def end_event_streams(app: web.Application) -> None:
+        # Shutdown waits for running handlers, and an open till page's event stream
+        # runs until the page goes: it held a node's stop up to the shutdown timeout
+        # (a minute) with a page open, and up to the next status (2 s) with one just
+        # closed. The streams end now.
+        app[CONTEXT].events.close()
+
     app.cleanup_ctx.append(lifecycle)
     app.cleanup_ctx.append(scheduled_jobs)
+    app.on_shutdown.append(end_event_streams)
     return app

@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+import pytest
 from aiohttp import web
 
 from hq import operators
@@ -36,6 +37,19 @@ from protocol import passwords
 from protocol.ids import uuid7
 
 WAIT_BOUND_S = 30.0  # every wait in the tests is bounded; a slow machine only waits longer
+
+
+# HQ holds a branch's empty feed read until its feed grows, for up to the 20 s the
+# node asks (capped at hq.service.MAX_FEED_WAIT_S). A node learns that HQ is back,
+# or gets a change made behind the running HQ's back (the operator CLI on its SQLite
+# file), only when such a held read ends. A test that waits for either has HQ hold
+# reads this long instead (`hold_feed_reads_briefly`); production keeps its cap.
+BRIEF_FEED_HOLD_S = 0.25
+
+
+def hold_feed_reads_briefly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Until the test ends, HQ answers an empty feed read after BRIEF_FEED_HOLD_S."""
+    monkeypatch.setattr("hq.service.MAX_FEED_WAIT_S", BRIEF_FEED_HOLD_S)
 
 
 def free_port() -> int:

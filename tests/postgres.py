@@ -91,4 +91,18 @@ def running_cluster() -> Iterator[Cluster]:
         yield cluster
     finally:
         cluster.pg_ctl("-m", "immediate", "stop")
-        shutil.rmtree(root, ignore_errors=True)
+        _remove_in_the_background(root)
+
+
+def _remove_in_the_background(root: Path) -> None:
+    """Remove the stopped cluster's files without waiting for it. Every test leaves a
+    database of its own (some 12 MB in 600 files), so by the end of a run a worker's
+    cluster holds gigabytes, and removing them in the session's teardown held the
+    worker up to 15 s at its last test. `rm` runs detached (the shell that starts it
+    returns at once) and no server uses the files any more."""
+    subprocess.run(
+        ["sh", "-c", 'rm -rf -- "$1" >/dev/null 2>&1 &', "sh", str(root)],
+        check=True,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )

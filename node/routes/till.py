@@ -170,6 +170,8 @@ async def events(request: web.Request) -> web.StreamResponse:
             while True:
                 with contextlib.suppress(TimeoutError):
                     event = await asyncio.wait_for(queue.get(), max(0.0, status_due - loop.time()))
+                    if event is till.CLOSING:
+                        break  # the node is shutting down (TillEvents.close)
                     await response.write(_sse(event.kind, _visible(actor, event)))
                 now = loop.time()
                 if now < status_due:

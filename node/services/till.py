@@ -107,6 +107,10 @@ class TillEvent:
     data: dict[str, Any]
 
 
+# Not for the page: ends an event stream when the node shuts down (TillEvents.close).
+CLOSING = TillEvent("closing", {})
+
+
 class TillEvents:
     """Fan-out of events to every open till page of this node. A page that stops reading
     loses its oldest events past MAX_PENDING_EVENTS and is told so (`overflow`), so a
@@ -114,9 +118,23 @@ class TillEvents:
 
     def __init__(self) -> None:
         self._queues: set[asyncio.Queue[TillEvent]] = set()
+        self._closed = False
+
+    def close(self) -> None:
+        """The node is shutting down: every open page's stream is told to end now
+        (CLOSING), and a page that connects after ends at once. The shutdown waits
+        for running handlers, and a stream otherwise runs until its page goes: with a
+        page open, for the server's whole shutdown timeout (a minute)."""
+        self._closed = True
+        for queue in self._queues:
+            while not queue.empty():
+                queue.get_nowait()
+            queue.put_nowait(CLOSING)
 
     def subscribe(self) -> asyncio.Queue[TillEvent]:
         queue: asyncio.Queue[TillEvent] = asyncio.Queue(MAX_PENDING_EVENTS)
+        if self._closed:
+            queue.put_nowait(CLOSING)
         self._queues.add(queue)
         return queue
 
@@ -128,6 +146,8 @@ class TillEvents:
         return len(self._queues)
 
     def publish(self, kind: str, data: dict[str, Any]) -> None:
+        if self._closed:
+            return  # every stream is ending: CLOSING stays the last thing it reads
         event = TillEvent(kind, data)
         for queue in self._queues:
             if queue.full():  # what it missed is dropped; the page reloads on `overflow`

@@ -349,6 +349,10 @@ async def test_every_entry_a_node_and_hq_write_keeps_the_contract(
     chain: Chain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(attached, "ANNOUNCE_EVERY_S", 0.2)  # the devices' health at once
+    # A woken feed read waits FEED_LINGER_S (1 s) for what follows a change; this test
+    # checks what is written, not how it is paged (tests/hq/test_feed_linger.py), and
+    # would sit out that second at every settle.
+    monkeypatch.setattr("hq.service.FEED_LINGER_S", 0.05)
     await trade_everything(chain)
     entries = await written(chain)
 

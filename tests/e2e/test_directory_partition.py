@@ -25,9 +25,11 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from node.config import load_config, save_config
 from simulations.proxy import FaultyLink
-from tests.harness import Chain, Server, wait_until
+from tests.harness import Chain, Server, hold_feed_reads_briefly, wait_until
 
 PHONE = "13955556666"
 
@@ -233,8 +235,11 @@ async def test_online_spends_take_a_hold_at_hq_and_cannot_overdraw(chain: Chain)
 
 
 async def test_a_loss_reported_at_one_branch_blocks_the_card_at_a_partitioned_one_once_it_syncs(
-    chain: Chain, tmp_path: Path
+    chain: Chain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # BR02, restarted behind its link with nothing to push, hears that HQ is there
+    # only when its first feed read ends; HQ holds it briefly here.
+    hold_feed_reads_briefly(monkeypatch)
     a = await chain.add_node("BR01")
     b = await chain.add_node("BR02")
     link = FaultyLink("BR02", int(chain.hq.url.rsplit(":", 1)[1]))

@@ -14,8 +14,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import pytest
+
 from tests.e2e.test_directory_partition import digests_agree, online
-from tests.harness import Chain, Server, wait_until
+from tests.harness import Chain, Server, hold_feed_reads_briefly, wait_until
 from tests.photos import png
 
 TEN_AM = 1_773_021_600_000  # 9 March 2026, 10:00 Beijing time
@@ -96,7 +98,9 @@ async def test_a_contact_and_a_photo_made_offline_reach_hq_and_the_other_branch(
     await chain.hq.start()
 
 
-async def test_a_photo_another_branch_took_is_unavailable_while_hq_is_away(chain: Chain) -> None:
+async def test_a_photo_another_branch_took_is_unavailable_while_hq_is_away(
+    chain: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a, b = await two_branches(chain)
     lin = await chain.post(a.url + "/api/members", {"name": "Lin Xiaoyu", "phone": "13800000002"})
     async with chain.session.put(
@@ -110,6 +114,9 @@ async def test_a_photo_another_branch_took_is_unavailable_while_hq_is_away(chain
         )
 
     await wait_until(photo_named_at_br02, "Lin's profile with her photo to reach BR02")
+    # A branch whose feed read is held at the returned HQ hears that it is back only
+    # when the read ends; HQ holds it briefly here.
+    hold_feed_reads_briefly(monkeypatch)
     await chain.hq.stop()
     async with chain.session.get(f"{b.url}/api/members/{lin['id']}/photo") as response:
         answer = await response.json()

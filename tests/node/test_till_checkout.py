@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import pytest
 from playwright.async_api import Page, expect
 
 from node.config import load_config, save_config
@@ -96,7 +97,12 @@ async def test_a_clerk_sells_to_a_member_by_phone_with_stored_value_and_cash(cha
     await wait_until(at_hq, "the till's sale to reach HQ")
 
 
-async def test_with_hq_stopped_the_page_says_offline_the_sale_books_and_drains_later(chain: Chain) -> None:
+async def test_with_hq_stopped_the_page_says_offline_the_sale_books_and_drains_later(
+    chain: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The status bar changes with the node's next status, sent every two seconds; here
+    # more often, so the page shows HQ gone and back without the test sitting out a tick.
+    monkeypatch.setattr("node.routes.till.STATUS_EVERY_S", 0.2)
     br01 = await chain.add_node("BR01")
     await _member_with_money(chain, br01)
     async with chromium() as browser:

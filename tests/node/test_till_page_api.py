@@ -199,3 +199,22 @@ async def test_the_days_sales_and_a_members_history_newest_first(chain: Chain) -
             refused = await response.json()
             assert (response.status, refused["error"]) == (422, "invalid"), query
             assert field in refused["message"]
+
+
+async def test_a_node_stops_at_once_with_a_till_page_open(chain: Chain) -> None:
+    """A page's event stream runs as long as the page is open; stopping the node ends
+    it, rather than the stop waiting out the server's shutdown timeout (a minute)."""
+    br01 = await chain.add_node("BR01")
+    clerk = await log_in(br01.url, clerk_login("BR01"))
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {clerk}"}) as session,
+        session.get(br01.url + "/api/till/events") as live,
+    ):
+        stream = events(live)
+        assert (await _next(stream, "status"))["hq_reachable"] is True
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.wait_for(br01.stop(), 10)
+        assert loop.time() - started < 5, "the open page held the node's stop up"
+        # The stream ended without any event of the node's closing reaching the page.
+        assert [event async for event, _, _ in stream if event != "status"] == []
