@@ -495,7 +495,7 @@ def http_main(connections: int, seconds: float, rounds: int) -> None:
         f"Checkout over HTTP: the till app as its own process, {connections} connections from"
         f" {run.load_generator}, {rounds} rounds of {seconds:g} s each"
     )
-    report.add("trivial GET /api/sync per second", f"{run.get_per_s:,.0f}")
+    report.add("trivial GET /api/devices per second", f"{run.get_per_s:,.0f}")
     report.add(
         "checkouts POST /api/sales per second",
         f"{run.checkouts_per_s:,.0f}",
