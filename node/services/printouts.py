@@ -42,21 +42,13 @@ def printed(job: Job, kind: str, ref_key: str = "id") -> Job:
     def with_receipt(tx: Tx) -> dict[str, Any]:
         result = job(tx)
         if not result.get("replayed"):
-            queue(tx, kind, str(result[ref_key]))
+            # With an AppendsOnly sale's own rows, it waits for the group's end, so the
+            # job still writes nothing at once (the printer reads the queue once committed).
+            tx.append(_QUEUE, [(kind, str(result[ref_key]), 0, tx.wall_ms)])
         return result
 
     if isinstance(job, AppendsOnly):
-        # Its receipt waits for the group's end with the sale's own rows, so the job
-        # still writes nothing at once (the printer reads the queue once committed).
-        appends_only = job
-
-        def with_receipt_later(tx: Tx) -> dict[str, Any]:
-            result: dict[str, Any] = appends_only(tx)
-            if not result.get("replayed"):
-                tx.append(_QUEUE, [(kind, str(result[ref_key]), 0, tx.wall_ms)])
-            return result
-
-        return AppendsOnly(with_receipt_later, job.key, job.savepoint)
+        return AppendsOnly(with_receipt, job.key, job.savepoint)
     return with_receipt
 
 

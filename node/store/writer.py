@@ -315,16 +315,16 @@ class Writer:
     def _run_job(self, job: Job[Any], actor: str) -> tuple[bool, Any]:
         conn = self._conn
         waiting = self._waiting
-        key = job.key if isinstance(job, AppendsOnly) else None
-        appends_only = isinstance(job, AppendsOnly)
-        if waiting and (not appends_only or key in waiting.keys):
+        appends_only = job if isinstance(job, AppendsOnly) else None
+        key = None if appends_only is None else appends_only.key
+        if waiting and (appends_only is None or key in waiting.keys):
             # This job may read what waits: in it goes first, outside the job's
             # savepoint, so the job's failure cannot take it back.
             waiting.write(conn)
         tx = Tx(conn, self.log, self._wall_ms(), actor=actor)
-        if appends_only:
+        if appends_only is not None:
             tx.later, tx.later_by_key = [], {}
-        savepoint = not isinstance(job, AppendsOnly) or job.savepoint
+        savepoint = appends_only is None or appends_only.savepoint
         before = self.log.head
         changes = conn.total_changes
         if savepoint:
@@ -345,7 +345,7 @@ class Writer:
         else:
             self._unsaved_changes(changes)
         conn.rows.job_kept()
-        if appends_only:
+        if appends_only is not None:
             waiting.keep(tx, key)
         return True, result
 

@@ -8,33 +8,22 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
-
-import pytest
 
 from node.services.checkout import SaleRequest, Tender, checkout_job
 from node.store.store import Store
 from node.store.writer import AppendsOnly, Tx, UnsavedWrite
 from protocol.contract import EntryType, Writer
 from protocol.schema import Map, Text
+from tests.node import test_writer
 from tests.node.test_writer import log_entries
 
 NOTE = EntryType("product", "test", Writer.BRANCH, Map({"sku": Text(64)}), "a writer test's entry")
 ADD = "INSERT INTO sync_state (key, value) VALUES (?, ?)"
 SET = ADD + " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 
-
-@pytest.fixture(params=["threaded", "inline"])
-async def store(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Store]:
-    store = await Store.open(
-        tmp_path / "node.sqlite", "BR01", wall_ms=lambda: 1_700_000_000_000, inline=request.param == "inline"
-    )
-    try:
-        yield store
-    finally:
-        await store.close()
+store = test_writer.store  # the writer's own fixture: threaded, and inline as the simulator runs it
 
 
 def adds(
@@ -176,3 +165,24 @@ async def test_two_cash_sales_with_one_idempotency_key_in_one_group_book_once(st
         assert conn.execute("SELECT COUNT(*) FROM sale_lines").fetchone()[0] == 1
         assert conn.execute("SELECT SUM(qty_delta) FROM stock_moves").fetchone()[0] == -1
         assert conn.execute("SELECT qty FROM stock WHERE sku = 'CUP'").fetchone()[0] == -1
+
+
+async def test_a_job_that_writes_at_once_keeps_its_savepoint_and_fails_alone(store: Store) -> None:
+    """AppendsOnly with a savepoint (a sale to a member books points at once): its rows
+    written at once go back with its failure, and the rest of its group commits."""
+
+    def writes_then_fails(tx: Tx) -> None:
+        tx.conn.execute(ADD, ("at-once", "x"))
+        tx.append(ADD, [("waiting", "x")])
+        raise ValueError("fails after writing")
+
+    results = await one_group(store, [adds("before"), AppendsOnly(writes_then_fails), adds("after")])
+
+    assert isinstance(results[1], ValueError)
+    assert (results[0], results[2]) == (1, 2)
+    assert [stored(store, key) for key in ("before", "at-once", "waiting", "after")] == [
+        "added",
+        None,
+        None,
+        "added",
+    ]
