@@ -133,17 +133,22 @@ def run_wrk(
         )
         args += ["-s", str(script)]
     done = subprocess.run([*args, url], capture_output=True, text=True, check=True, timeout=duration_s + 60)
-    out = done.stdout
+    return read_wrk(done.stdout, "checkout" if post_body is not None else "get")
+
+
+def read_wrk(out: str, what: str) -> Phase:
+    """The phase wrk --latency reported in `out`."""
     rate = float(_field(out, r"Requests/sec:\s+([\d.]+)"))
     failures = int(_field(out, r"Non-2xx or 3xx responses:\s+(\d+)", "0"))
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     if errors is not None:
         failures += sum(int(n) for n in errors.groups())
     return Phase(
-        "checkout" if post_body is not None else "get",
+        what,
         rate,
-        _wrk_ms(_field(out, r"50%\s+(\S+)")),
-        _wrk_ms(_field(out, r"99%\s+(\S+)")),
+        # Anchored at a line's start: a stdev column such as "72.50%" ends a line too.
+        _wrk_ms(_field(out, r"(?m)^\s*50%\s+(\S+)")),
+        _wrk_ms(_field(out, r"(?m)^\s*99%\s+(\S+)")),
         failures,
     )
 
