@@ -16,7 +16,11 @@ Rules, in order of importance:
    asking again soon protects nobody, and a branch catches up within about
    two seconds of HQ's return rather than ten.
 5. While the link is in doubt (a failure since the last success) a push
-   carries at most PROBE_BATCH_ENTRIES, so retries into a dead link stay small.
+   carries at most PROBE_BATCH_ENTRIES, so retries into a dead link stay small,
+   and a feed read asks HQ to answer at once rather than hold it (the first read
+   after a start too): an empty answer is what tells a branch with nothing to
+   push that HQ is back, which a held read would keep to itself for its whole
+   wait.
 6. A refusal that retrying cannot fix (fork, quarantine, bad key) halts the
    direction until a person acts; retrying it would only repeat the refusal.
 
@@ -94,9 +98,11 @@ class Push:
 
 @dataclass(frozen=True, slots=True)
 class Fetch:
-    """Ask HQ for the feed after `after_seq`."""
+    """Ask HQ for the feed after `after_seq`; `wait`: HQ may hold the read until the
+    feed grows (a long poll), else it answers at once (rule 5)."""
 
     after_seq: int
+    wait: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,8 +259,13 @@ class PullMachine(_Machine):
     def __init__(self, *, cursor_seq: int, now_ms: int, rng: random.Random) -> None:
         super().__init__(rng)
         self.cursor_seq = cursor_seq
+        self.heard = False  # an answer since the start or the last failure (rule 5)
         self._move(Event.WORK, Phase.READY)
         self.due_ms = now_ms
+
+    def failed(self, now_ms: int, *, refused: bool = False) -> None:
+        super().failed(now_ms, refused=refused)
+        self.heard = False
 
     def poll(self, now_ms: int) -> Fetch | WaitUntil | Idle:
         due = self._due(now_ms)
@@ -263,13 +274,14 @@ class PullMachine(_Machine):
         if not due:
             return Idle()
         self._move(Event.SEND, Phase.IN_FLIGHT)
-        return Fetch(self.cursor_seq)
+        return Fetch(self.cursor_seq, wait=self.heard)
 
     def applied(self, cursor_seq: int, now_ms: int) -> None:
         """A page was applied (or was empty after a long poll): read again at once."""
         if cursor_seq < self.cursor_seq:
             raise InvariantBroken(f"feed cursor moved back from {self.cursor_seq} to {cursor_seq}")
         self.cursor_seq = cursor_seq
+        self.heard = True
         self.backoff.reset()
         self._move(Event.DONE, Phase.READY)
         self.due_ms = now_ms

@@ -315,7 +315,7 @@ class Replicator:
 
     def prepare_fetch(self, action: Fetch) -> tuple[str, dict[str, str]]:
         """The signed feed read for the machine's Fetch action: path and headers."""
-        path_qs = f"/api/feed?after={action.after_seq}&wait_s={FEED_WAIT_S}"
+        path_qs = f"/api/feed?after={action.after_seq}&wait_s={FEED_WAIT_S if action.wait else 0}"
         return path_qs, self.hq.signed("GET", path_qs)
 
     def fetch_unanswered(self, reason: str, *, refused: bool = False) -> None:

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from node.routes.context import CONTEXT
 from node.sync.hq_client import HQClient, NoAnswer
-from node.sync.replicator import Replicator
+from node.sync.replicator import FEED_WAIT_S, Replicator
 from protocol.replication import REFUSED_CAP_MS
 from tests.harness import Chain, sale, wait_until
 
@@ -108,3 +108,23 @@ async def test_a_refused_connection_is_told_apart_from_an_hq_that_does_not_answe
     silent = await _send(replicator, silent_hq, timeout_s=0.3)
     assert silent.refused is False
     assert silent.code == "hq_unreachable"
+
+
+async def test_a_branch_with_nothing_to_push_sees_hq_back_without_sitting_out_a_held_read(
+    chain: Chain,
+) -> None:
+    """Rule 5: after HQ stops, the branch's next feed read asks HQ to answer at once, so
+    its till shows HQ back within a retry or two, not after a long poll's 20 s."""
+    await chain.add_node("BR03")
+    await wait_until(lambda: _reachable(chain, "BR03", True), "BR03 to hear from HQ")
+    await chain.hq.stop()
+    await wait_until(lambda: _reachable(chain, "BR03", False), "BR03 to notice HQ gone")
+    await chain.hq.start()
+    assert (await chain.sync("BR03"))["backlog"] == 0  # nothing to push: only the feed can tell
+    await wait_until(
+        lambda: _reachable(chain, "BR03", True), "BR03 to see HQ back", timeout_s=FEED_WAIT_S / 2
+    )
+
+
+async def _reachable(chain: Chain, branch: str, expected: bool) -> bool:
+    return bool((await chain.sync(branch))["hq_reachable"] is expected)

@@ -344,10 +344,12 @@ def test_a_commit_that_adds_nothing_never_produces_an_empty_push() -> None:
 
 def test_the_puller_reads_after_its_cursor_at_once_and_again_after_each_page() -> None:
     puller = PullMachine(cursor_seq=7, now_ms=0, rng=random.Random(1))
-    assert puller.poll(0) == Fetch(after_seq=7)
+    # Rule 5: the first read since the start asks HQ to answer at once; once HQ has
+    # answered, reads are long polls.
+    assert puller.poll(0) == Fetch(after_seq=7, wait=False)
     assert puller.poll(1) == Idle()  # one fetch in flight
     puller.applied(9, now_ms=30)
-    assert puller.poll(30) == Fetch(after_seq=9)
+    assert puller.poll(30) == Fetch(after_seq=9, wait=True)
     puller.applied(9, now_ms=30_030)  # an empty page after a long poll
     assert puller.poll(30_030) == Fetch(after_seq=9)
 
@@ -357,9 +359,10 @@ def test_the_puller_backs_off_after_a_failure_and_resets_on_success() -> None:
     puller.poll(0)
     puller.failed(now_ms=10)
     assert puller.poll(10) == WaitUntil(10 + BACKOFF_BASE_MS // 2)
-    assert puller.poll(10 + BACKOFF_BASE_MS // 2) == Fetch(0)
+    assert puller.poll(10 + BACKOFF_BASE_MS // 2) == Fetch(0, wait=False)  # in doubt: at once
     puller.applied(4, now_ms=200)
     assert puller.backoff.attempts == 0
+    assert puller.poll(200) == Fetch(4, wait=True)
 
 
 def test_the_feed_cursor_never_moves_back() -> None:
@@ -375,7 +378,7 @@ def test_a_halted_puller_waits_for_resume() -> None:
     puller.halted("bad_signature: HQ's feed key changed")
     assert puller.poll(10**9) == Idle()
     puller.resume(now_ms=5)
-    assert puller.poll(5) == Fetch(0)
+    assert puller.poll(5) == Fetch(0, wait=False)  # HQ has not answered since the start
 
 
 def test_the_puller_cannot_report_a_page_it_did_not_ask_for() -> None:
