@@ -36,7 +36,7 @@ from hq.setup import (
     manager_login,
 )
 from launch.logins import LoginRefused, Logins
-from launch.processes import free_port, spawn, stop_all, wait_ready
+from launch.processes import start_server, stop_all
 from node.config import load_config, save_config
 from node.sync.enroll import enroll
 from shared_tables.private_files import private_folder
@@ -226,12 +226,10 @@ async def up(
             await init_hq(hq_dir, demo_data=True, db=db, demo_loyalty=True)
         codes = [MAIN_NODE] + [f"BR{n:02d}" for n in range(1, branch_count + 1)]
         await add_branch_staff(hq_dir, codes, "branchline up")
-        hq_port = free_port(hq_port)
+        serve_hq = ["hq", "serve", "--data", str(hq_dir)] + (["--db", db] if db is not None else [])
+        hq, hq_port = await start_server(serve_hq, hq_port, "/api/branches", root / "logs" / "hq.log")
+        processes.append(hq)
         hq_url = f"http://127.0.0.1:{hq_port}"
-        hq_log = root / "logs" / "hq.log"
-        serve_hq = ["hq", "serve", "--data", str(hq_dir), "--port", str(hq_port)]
-        processes.append(await spawn(serve_hq + (["--db", db] if db is not None else []), hq_log))
-        await wait_ready(hq_url + "/api/branches", processes[-1], hq_log)
         branch_urls = []
         main_url = ""
         for number, code in enumerate(codes, start=1):
@@ -249,13 +247,11 @@ async def up(
                 config = load_config(node_dir)
                 if config.hq_url != hq_url:
                     save_config(node_dir, dataclasses.replace(config, hq_url=hq_url))
-            port = free_port(hq_port + number)
-            url = f"http://127.0.0.1:{port}"
+            serve_node = ["node", "serve", "--data", str(node_dir)]
             log_path = root / "logs" / f"{code}.log"
-            processes.append(
-                await spawn(["node", "serve", "--data", str(node_dir), "--port", str(port)], log_path)
-            )
-            await wait_ready(url + "/api/sync", processes[-1], log_path)
+            node, port = await start_server(serve_node, hq_port + number, "/api/sync", log_path)
+            processes.append(node)
+            url = f"http://127.0.0.1:{port}"
             if code == MAIN_NODE:
                 main_url = url
             else:

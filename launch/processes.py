@@ -15,6 +15,8 @@ import aiohttp
 READY_TIMEOUT_S = 20
 # A server given SIGTERM that has not exited by then is killed.
 STOP_TIMEOUT_S = 10
+# Ports tried before a server that finds its port taken at bind is given up on.
+PORT_ATTEMPTS = 5
 
 
 class StartFailed(RuntimeError):
@@ -59,7 +61,8 @@ async def wait_ready(url: str, process: asyncio.subprocess.Process, log_path: Pa
         for _ in range(READY_TIMEOUT_S * 10):
             if process.returncode is not None:
                 raise StartFailed(f"{url} exited at start-up; see {log_path}")
-            with contextlib.suppress(aiohttp.ClientError):
+            # Not answering yet (refused, or accepted but silent within the second).
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                 async with session.get(url, timeout=aiohttp.ClientTimeout(total=1)) as response:
                     if response.status < 500:
                         return
@@ -78,6 +81,43 @@ async def stop_all(processes: list[asyncio.subprocess.Process]) -> None:
         except TimeoutError:
             process.kill()
             await process.wait()
+
+
+async def start_server(
+    args: list[str], preferred_port: int, ready_path: str, log_path: Path
+) -> tuple[asyncio.subprocess.Process, int]:
+    """`python -m branchline ARGS --port P`, ready; the process and its port P.
+
+    A port found free can be taken before the server binds it: on loopback, any
+    outgoing connection may be given an ephemeral port as its own. A server that
+    exits at start-up because its address is in use is started again on another
+    port, rather than failing a whole `branchline up`."""
+    for attempt in range(PORT_ATTEMPTS):
+        port = free_port(preferred_port if attempt == 0 else 0)
+        logged_before = _size(log_path)
+        process = await spawn([*args, "--port", str(port)], log_path)
+        try:
+            await wait_ready(f"http://127.0.0.1:{port}{ready_path}", process, log_path)
+        except StartFailed:
+            if process.returncode is None or not _address_in_use(log_path, logged_before):
+                await stop_all([process])
+                raise
+            continue
+        except BaseException:
+            await stop_all([process])
+            raise
+        return process, port
+    raise StartFailed(f"every port tried was taken before the server bound it; see {log_path}")
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def _address_in_use(log_path: Path, offset: int) -> bool:
+    with log_path.open("rb") as handle:
+        handle.seek(offset)
+        return b"address already in use" in handle.read().lower()
 
 
 class ServerProcess:
