@@ -60,14 +60,14 @@ async def wait_ready(url: str, process: asyncio.subprocess.Process, log_path: Pa
     async with aiohttp.ClientSession() as session:
         for _ in range(READY_TIMEOUT_S * 10):
             if process.returncode is not None:
-                raise StartFailed(f"{url} exited at start-up; see {log_path}")
+                raise StartFailed(f"{url} exited at start-up; {_last_lines(log_path)}")
             # Not answering yet (refused, or accepted but silent within the second).
             with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                 async with session.get(url, timeout=aiohttp.ClientTimeout(total=1)) as response:
                     if response.status < 500:
                         return
             await asyncio.sleep(0.1)
-    raise StartFailed(f"{url} did not answer within {READY_TIMEOUT_S} s; see {log_path}")
+    raise StartFailed(f"{url} did not answer within {READY_TIMEOUT_S} s; {_last_lines(log_path)}")
 
 
 async def stop_all(processes: list[asyncio.subprocess.Process]) -> None:
@@ -108,6 +108,12 @@ async def start_server(
             raise
         return process, port
     raise StartFailed(f"every port tried was taken before the server bound it; see {log_path}")
+
+
+def _last_lines(log_path: Path, count: int = 8) -> str:
+    """Where the log is and how it ends, so the reason shows where the failure is told."""
+    lines = log_path.read_text(errors="replace").splitlines()[-count:] if log_path.exists() else []
+    return "\n".join([f"the end of {log_path}:", *lines])
 
 
 def _size(path: Path) -> int:

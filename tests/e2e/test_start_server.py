@@ -63,7 +63,10 @@ async def test_a_server_failing_for_another_reason_is_not_started_again(
 
     monkeypatch.setattr(processes, "free_port", counted)
     log = tmp_path / "hq.log"
-    with pytest.raises(StartFailed, match="exited at start-up"):
+    with pytest.raises(StartFailed, match="exited at start-up") as failed:
         # No HQ has been set up in this folder.
         await start_server(["hq", "serve", "--data", str(tmp_path / "nothing")], 0, "/api/health", log)
     assert len(probed) == 1, probed
+    # The reason is told where the failure is, not only in the log.
+    assert str(log) in str(failed.value)
+    assert log.read_text().strip().splitlines()[-1] in str(failed.value)
