@@ -11,6 +11,7 @@ bonus is an entry of its own beside what was paid, so it is never paid back
 from __future__ import annotations
 
 import datetime
+import functools
 import sqlite3
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
@@ -101,7 +102,14 @@ def require_valid(conn: sqlite3.Connection, card_id: str, day: str) -> None:
 def day_of(wall_ms: int, zone: datetime.tzinfo = datetime.UTC) -> str:
     """The date a card's validity is judged on: the branch's own date (its time zone,
     node.config), since a card valid to the 29th is valid to midnight where it is used."""
-    return datetime.datetime.fromtimestamp(wall_ms / 1000, zone).date().isoformat()
+    return _day_of_minute(wall_ms // 60_000, zone)
+
+
+@functools.lru_cache(maxsize=256)
+def _day_of_minute(minute: int, zone: datetime.tzinfo) -> str:
+    # Asked at every sale. A minute is all one date: every zone's offset from UTC has
+    # been whole minutes since 1972, so no midnight falls inside one.
+    return datetime.datetime.fromtimestamp(minute * 60, zone).date().isoformat()
 
 
 def _top_up_answer(conn: sqlite3.Connection, top_up_id: str, replayed: bool) -> dict[str, Any]:

@@ -160,6 +160,10 @@ def _saved(warehouse: str, sku: str, state: costing.CostState) -> tuple[str, str
     return warehouse, sku, state.qty, state.cost_fen, blob
 
 
+def _saved_row(value: tuple[str, str, costing.CostState]) -> tuple[str, str, int, int, bytes]:
+    return _saved(*value)
+
+
 def _appended(move: Move, cause: str, ref: str, at_ms: int) -> tuple[Any, ...]:
     return (
         move.warehouse,
@@ -197,7 +201,7 @@ def _save_later(tx: Tx, warehouse: str, states: dict[str, costing.CostState]) ->
     rows = rows_of(tx.conn)
     if rows is None:
         raise InvariantBroken("rows wait for the group's end only on the writer's connection")
-    tx.upsert(_SAVE, {(warehouse, sku): _saved(warehouse, sku, state) for sku, state in states.items()})
+    tx.upsert(_SAVE, {(warehouse, sku): (warehouse, sku, state) for sku, state in states.items()}, _saved_row)
     for sku, state in states.items():
         rows.put(("stock", warehouse, sku), (state.method, state.layers, state.last_unit_fen))
 

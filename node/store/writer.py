@@ -65,6 +65,25 @@ class WriterClosed(ShuttingDown):
 _LOG_INSERT = "INSERT INTO change_log (seq, hlc, hash, entry) VALUES (?, ?, ?, ?)"
 
 Rows = list[tuple[Any, ...]]
+RowOf = Callable[[Any], tuple[Any, ...]]
+
+
+@dataclass(slots=True)
+class Upserts:
+    """One upsert statement's writes waiting for the group's end: the last value of
+    each key, and how a value is made its row."""
+
+    row: RowOf
+    values: dict[Hashable, Any] = field(default_factory=dict)
+
+    def merge(self, newer: Upserts) -> None:
+        if newer.row is not self.row:
+            raise InvariantBroken("one upsert statement is given its rows by one function")
+        self.values.update(newer.values)
+
+    def rows(self) -> Rows:
+        row = self.row
+        return [row(value) for value in self.values.values()]
 
 
 @dataclass
@@ -79,7 +98,7 @@ class Tx:
     # The rows this job adds at the group's end (an AppendsOnly job's); None: at once.
     later: list[tuple[str, Rows]] | None = None
     # Rows it writes over at the group's end, the last write of each key kept.
-    later_by_key: dict[str, dict[Hashable, tuple[Any, ...]]] | None = None
+    later_by_key: dict[str, Upserts] | None = None
 
     def append(self, sql: str, rows: Rows) -> None:
         """Add `rows` with the INSERT `sql`: at the group's end if this job runs as
@@ -93,14 +112,19 @@ class Tx:
     def writes_later(self) -> bool:
         return self.later is not None
 
-    def upsert(self, sql: str, rows: dict[Hashable, tuple[Any, ...]]) -> None:
-        """Write `rows` (key: its row) with the upsert `sql`, whose outcome depends only
-        on each row's last write: at the group's end, once per key, for an AppendsOnly
-        job (whose reads of them go through the writer's row cache), else now."""
+    def upsert(self, sql: str, values: dict[Hashable, Any], row: RowOf = tuple) -> None:
+        """Write `values` (key: what its row says, made a row by `row`) with the upsert
+        `sql`, whose outcome depends only on each key's last write: at the group's end,
+        once per key, for an AppendsOnly job (whose reads of them go through the
+        writer's row cache), else now. A row costly to make (a packed cost state) is
+        then made once per key and group, not once per write of it."""
         if self.later_by_key is None:
-            self.conn.executemany(sql, list(rows.values()))
+            self.conn.executemany(sql, [row(value) for value in values.values()])
         else:
-            self.later_by_key.setdefault(sql, {}).update(rows)
+            upserts = self.later_by_key.get(sql)
+            if upserts is None:
+                upserts = self.later_by_key[sql] = Upserts(row)
+            upserts.values.update(values)
 
     def record(self, entry_type: EntryType, entity_id: str, payload: Any) -> Entry:
         """Append an entry of `entry_type` to the log in this job's savepoint. The payload
@@ -152,7 +176,7 @@ class _Waiting:
 
     def __init__(self) -> None:
         self.rows: dict[str, Rows] = {}
-        self.by_key: dict[str, dict[Hashable, tuple[Any, ...]]] = {}
+        self.by_key: dict[str, Upserts] = {}
         self.keys: set[Hashable] = set()
 
     def __bool__(self) -> bool:
@@ -162,8 +186,12 @@ class _Waiting:
         """A job's rows, once its savepoint is released."""
         for sql, rows in tx.later or ():
             self.rows.setdefault(sql, []).extend(rows)
-        for sql, keyed in (tx.later_by_key or {}).items():
-            self.by_key.setdefault(sql, {}).update(keyed)
+        for sql, upserts in (tx.later_by_key or {}).items():
+            held = self.by_key.get(sql)
+            if held is None:
+                self.by_key[sql] = upserts
+            else:
+                held.merge(upserts)
         if key is not None:
             self.keys.add(key)
 
@@ -173,8 +201,8 @@ class _Waiting:
         self.clear()
         for sql, batch in rows.items():
             conn.executemany(sql, batch)
-        for sql, keyed in by_key.items():
-            conn.executemany(sql, list(keyed.values()))
+        for sql, upserts in by_key.items():
+            conn.executemany(sql, upserts.rows())
 
     def clear(self) -> None:
         self.rows = {}

@@ -127,6 +127,36 @@ async def test_an_upsert_that_waits_keeps_each_keys_last_write(store: Store) -> 
     assert stored(store, "level") == "2"
 
 
+async def test_an_upserts_row_is_made_once_per_key_in_a_group_from_its_last_value(store: Store) -> None:
+    made: list[str] = []
+
+    def row(value: tuple[str, str]) -> tuple[str, str]:
+        made.append(value[1])
+        return (value[0], f"made of {value[1]}")
+
+    def sets(key: str, value: str) -> AppendsOnly[None]:
+        def job(tx: Tx) -> None:
+            tx.upsert(SET, {key: (key, value)}, row)
+
+        return AppendsOnly(job)
+
+    await one_group(store, [sets("mode", "m"), sets("level", "1"), sets("level", "2"), sets("level", "3")])
+
+    assert stored(store, "level") == "made of 3"
+    assert stored(store, "mode") == "made of m"
+    # Threaded, the four are one group; inline, each job is its own.
+    assert made == (["m", "1", "2", "3"] if store.writer.inline else ["m", "3"])
+
+
+async def test_a_plain_jobs_upsert_makes_its_row_at_once(store: Store) -> None:
+    def sets(tx: Tx) -> None:
+        tx.upsert(SET, {"level": "now"}, lambda value: ("level", value.upper()))
+
+    await store.writer.run(sets)
+
+    assert stored(store, "level") == "NOW"
+
+
 async def test_a_job_without_a_savepoint_that_writes_at_once_fails_its_whole_group(store: Store) -> None:
     def breaks_its_promise(tx: Tx) -> None:
         tx.conn.execute(ADD, ("at-once", "x"))
