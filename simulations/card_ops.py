@@ -34,7 +34,6 @@ again and refused.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import sqlite3
 from collections import Counter
@@ -47,7 +46,6 @@ from node.services.card_life import ChangeRequest, change_job
 from node.services.card_sales import CardSale, card_sale_job
 from node.services.cards import Payout, credit_job, top_up_job
 from node.services.checkout import SaleRequest, Tender
-from protocol import passwords
 from protocol.errors import Refused
 from protocol.ids import uuid7
 from shared_tables import directory_store
@@ -64,7 +62,7 @@ from simulations.loyalty_ops import record_return_points
 from simulations.model import Load
 from simulations.running import RunningSimulation
 from simulations.shop import GOODS, Booked, CardSold, issue_entries, pick_member
-from simulations.world import SIM_CARD_TYPES, SimNode
+from simulations.world import SIM_CARD_TYPES, SimNode, sim_password_hash
 
 T = TypeVar("T")
 
@@ -90,12 +88,12 @@ WITH_GOODS_SHARE = 0.3
 # Cash handed over for those goods: more than any of them costs, the node gives change.
 CASH_FOR_GOODS_FEN = 100_000
 # The passwords members choose (six digits, as at a PIN pad), and the one they key in by
-# mistake. Few, because each is hashed once a run and a hash takes tens of milliseconds.
+# mistake. Each is hashed once a run.
 CARD_PASSWORDS = ("246810", "135790", "802468")
 WRONG_PASSWORD = "999999"
-# At most this many cards of a run get passwords: every spend on one checks its password
-# (Argon2, tens of ms), so they bound what the passwords cost a run, whichever cards
-# the members use most.
+# At most this many cards of a run get passwords, whichever cards the members use most:
+# every spend on one checks its password. (Cheap since the world's hashes are
+# (sim_password_hash); the bound stays so each seed's course stays what it was.)
 MAX_CARDS_WITH_PASSWORDS = 2
 # Refusals a wrong password earns: the password itself, or the lock-out after a few.
 PASSWORD_REFUSALS = ("wrong_card_password", "too_many_attempts")
@@ -642,10 +640,10 @@ class CardOps:
         self.sim.figures[node.code].card_passwords_set += 1
 
     async def _hash(self, password: str) -> str:
-        """The run's one hash of `password`, made as the node's route makes one (on a worker
-        thread); reused for every card given that password."""
+        """The run's one hash of `password` (simulations.world.sim_password_hash), reused
+        for every card given that password."""
         if password not in self.life.hashes:
-            self.life.hashes[password] = await asyncio.to_thread(passwords.hash_password, password)
+            self.life.hashes[password] = sim_password_hash(password)
         return self.life.hashes[password]
 
     async def return_card_paid_sale(self, node: SimNode) -> None:

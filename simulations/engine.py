@@ -39,7 +39,7 @@ from simulations.network import Network
 from simulations.shop import Ledger
 from simulations.tasks import SimTasks
 from simulations.trading import Tills
-from simulations.world import SimHQ, SimNode
+from simulations.world import FeedRead, SimHQ, SimNode
 
 PUSH_TIMEOUT_MS = PUSH_TIMEOUT_S * 1000
 FETCH_TIMEOUT_MS = (FEED_WAIT_S + PUSH_TIMEOUT_S) * 1000
@@ -65,8 +65,7 @@ class _Held:
     node: SimNode
     request: int
     epoch: int
-    path_qs: str
-    headers: dict[str, str]
+    read: FeedRead
     version: int
     lingering: bool = False  # its feed grew: the answer is on its way, a linger later
 
@@ -350,9 +349,9 @@ class Simulation:
             if self.network.hq_down(self.now_ms):
                 return
             version = self.hq.feed_version(node.code)
-            status, answer, empty = await self.hq.feed(path_qs, headers)
-            if status == 200 and empty:
-                self._held[node.code] = _Held(node, request, epoch, path_qs, headers, version)
+            status, answer, held = await self.hq.feed(path_qs, headers)
+            if held is not None:
+                self._held[node.code] = _Held(node, request, epoch, held, version)
                 self.schedule(self.now_ms + FEED_HOLD_MS, self._answer_held(node.code, request))
                 return
             self._answer_fetch(node, fetch, request, epoch, status, answer)
@@ -387,7 +386,7 @@ class Simulation:
             if held is None or held.request != request or self.network.hq_down(self.now_ms):
                 return
             del self._held[code]
-            status, body, _ = await self.hq.feed(held.path_qs, held.headers)
+            status, body, _ = await self.hq.page(held.read)
             self._answer_fetch(held.node, self._fetch_actions[request], request, held.epoch, status, body)
 
         return answer

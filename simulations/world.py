@@ -8,13 +8,14 @@ engine calls instead of HTTP. Requests and answers are the real encoded bytes.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import argon2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hq import operators
@@ -31,7 +32,7 @@ from node.services.operators import Sessions
 from node.store.changelog import LogHead
 from node.store.store import Store
 from node.sync.replicator import Replicator
-from protocol import messages, passwords
+from protocol import messages
 from protocol.errors import NotLoggedIn, Refused
 from protocol.hlc import physical_ms
 from protocol.ids import uuid7
@@ -69,6 +70,18 @@ SIMULATED_OPERATOR = Doer("", "simulated HQ operator", "simulation")
 # Each branch's till logs in as the branch's store manager, made at HQ as the branch
 # enrolls and sent to it in its first feed, like every operator.
 TILL_PASSWORD = "simulated-till-1"
+
+
+# The simulated world's passwords (its tills' and its cards') are hashed with
+# argon2's cheapest parameters. The node and HQ check them with their own code, which
+# reads the parameters from the hash, without the 55 ms a production hash costs at
+# every simulated log-in and every card payment with a password.
+_SIM_HASHER = argon2.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+def sim_password_hash(password: str) -> str:
+    """A hash of `password` that protocol.passwords.verify checks, quickly."""
+    return _SIM_HASHER.hash(password)
 
 
 def till_login(branch: str) -> str:
@@ -128,7 +141,7 @@ class SimHQ:
         if await self.hq.store.operator_by_login(till_login(branch)) is not None:
             return
         if self._till_hash is None:
-            self._till_hash = await asyncio.to_thread(passwords.hash_password, TILL_PASSWORD)
+            self._till_hash = sim_password_hash(TILL_PASSWORD)
         now = self.clock()
         record = operators.new_operator(
             operator_id=uuid7(now, self.rng.randbytes(10)),
@@ -152,19 +165,37 @@ class SimHQ:
         except Refused as exc:
             return _refused(exc)
 
-    async def feed(self, path_qs: str, headers: dict[str, str]) -> tuple[int, bytes, bool]:
-        """GET /api/feed without the wait: (status, body, empty). The engine holds empty reads."""
+    async def feed(self, path_qs: str, headers: dict[str, str]) -> tuple[int, bytes, FeedRead | None]:
+        """GET /api/feed without the wait: (status, body, the read if its page was empty).
+        The engine holds an empty read and answers it later with `page`."""
         try:
             branch = await self.hq.authenticate(headers.get("Authorization"), "GET", path_qs)
-            after = int(parse_qs(urlsplit(path_qs).query)["after"][0])
-            page = await self.hq.feed_page(branch, after, 0)
+        except Refused as exc:
+            return *_refused(exc), None
+        read = FeedRead(branch, int(parse_qs(urlsplit(path_qs).query)["after"][0]))
+        status, body, empty = await self.page(read)
+        return status, body, read if empty else None
+
+    async def page(self, read: FeedRead) -> tuple[int, bytes, bool]:
+        """The page of an authenticated feed read: (status, body, empty). A held read is
+        answered with this, authenticated once as HQ's long poll is (hq.service.feed_page),
+        not verified again when its answer is due."""
+        try:
+            page = await self.hq.feed_page(read.branch, read.after, 0)
             return 200, messages.encode(page), page.batch is None
         except Refused as exc:
-            status, body = _refused(exc)
-            return status, body, False
+            return *_refused(exc), False
 
     def feed_version(self, branch: str) -> int:
         return self.hq.notifier.version(branch)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRead:
+    """A feed read HQ has authenticated: the branch it is from, and the seq it reads after."""
+
+    branch: str
+    after: int
 
 
 def _refused(exc: Refused) -> tuple[int, bytes]:
