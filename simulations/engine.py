@@ -145,6 +145,7 @@ class Simulation:
         self._kind_wall_s: dict[str, float] = defaultdict(float)
         self.converged_at_ms: int | None = None
         self.deadline_ms = max(scenario.duration_ms, scenario.last_fault_end_ms()) + scenario.heal_budget_ms
+        self.startup_s = 0.0  # wall time HQ and the branches took to start (run)
         self.tills = Tills(self)
 
     def elapsed(self) -> int:
@@ -162,7 +163,9 @@ class Simulation:
     async def run(self) -> RunResult:
         quiet = _Quiet()
         try:
+            started = time.perf_counter()
             await self.start()
+            self.startup_s = time.perf_counter() - started
             await self.advance(self.deadline_ms)
             self.now_ms = min(max(self.now_ms, self.scenario.duration_ms), self.deadline_ms)
         finally:

@@ -69,6 +69,11 @@ async def test_a_small_run_trades_and_holds_every_invariant() -> None:
     assert result.event_kinds["Tills.next.trade"] > 20
     assert result.event_kinds["crash.crash"] == 2
     assert result.event_kinds.keys() == result.event_wall_s.keys()
+    # Its wall time splits into start-up, the run and the checks (benchmarks.simulation
+    # extrapolates a day from the run and the checks, starting up once).
+    assert outcome.startup_s > 0
+    assert outcome.checks_s > 0
+    assert outcome.startup_s + outcome.checks_s + sum(result.event_wall_s.values()) < outcome.wall_s
 
 
 async def test_the_same_seed_gives_byte_identical_reports() -> None:
