@@ -60,6 +60,11 @@ MAX_FEED_WAIT_S = 30
 # branch's reads come once a second at most, not once per change. Branches behind
 # are answered at once, and the read stays open, so a branch sees HQ go at once.
 FEED_LINGER_S = 1.0
+# A branch's feed reads say it is alive (its last_seen) at most this often: a busy
+# chain's branches read about once a second each, and a write with its fsync per
+# read would be most of what HQ's store does for them. Far inside the minute after
+# which a branch shows offline (hq.live.ONLINE_WITHIN_MS).
+SEEN_EVERY_MS = 10_000
 FEED_PAGE_BYTES = MAX_MESSAGE_BYTES - 64 * 1024
 # A hold a branch neither spends nor releases (it crashed mid-sale) stops
 # reserving money after this long; a spend that arrives later still counts.
@@ -126,6 +131,7 @@ class HQ:
         store.watch_feeds(self.notifier.notify)  # another HQ process's pushes wake readers here
         self.enroll_throttle = FailureThrottle(what="enrollment attempts")
         self.accounts = Accounts(store, wall_ms, self.notifier.notify)
+        self._last_seen: dict[str, int] = {}  # when a feed read last wrote the branch's last_seen
 
     async def enroll(self, request: messages.EnrollRequest, address: str) -> messages.EnrollResponse:
         """Enroll a node with a one-time token. Refusals from one address are counted,
@@ -219,12 +225,20 @@ class HQ:
             raws, available = await self.store.feed_after(
                 branch, after_seq, MAX_BATCH_ENTRIES, FEED_PAGE_BYTES
             )
-        await self.store.touch(branch, self.wall_ms(), None)
+        await self._seen(branch)
         origin = feed_origin(branch)
         batch: SignedBatch | None = None
         if raws:
             batch = sign_batch(self.key, origin, [decode_entry(raw) for raw in raws])
         return messages.FeedPage(origin, batch, available)
+
+    async def _seen(self, branch: str) -> None:
+        now = self.wall_ms()
+        written = self._last_seen.get(branch)
+        # A clock set back writes at once rather than wait for the time it went back.
+        if written is None or not 0 <= now - written < SEEN_EVERY_MS:
+            await self.store.touch(branch, now, None)
+            self._last_seen[branch] = now
 
     async def publish_products(self, products: list[Product], doer: Doer) -> None:
         now = self.wall_ms()
