@@ -76,10 +76,12 @@ class Upserts:
     row: RowOf
     values: dict[Hashable, Any] = field(default_factory=dict)
 
-    def merge(self, newer: Upserts) -> None:
-        if newer.row is not self.row:
+    def add(self, values: dict[Hashable, Any], row: RowOf) -> None:
+        # Their rows are made in one go at the end: one way of making them, or the
+        # last write of a key could be made the wrong way.
+        if row is not self.row:
             raise InvariantBroken("one upsert statement is given its rows by one function")
-        self.values.update(newer.values)
+        self.values.update(values)
 
     def rows(self) -> Rows:
         row = self.row
@@ -124,7 +126,7 @@ class Tx:
             upserts = self.later_by_key.get(sql)
             if upserts is None:
                 upserts = self.later_by_key[sql] = Upserts(row)
-            upserts.values.update(values)
+            upserts.add(values, row)
 
     def record(self, entry_type: EntryType, entity_id: str, payload: Any) -> Entry:
         """Append an entry of `entry_type` to the log in this job's savepoint. The payload
@@ -191,7 +193,7 @@ class _Waiting:
             if held is None:
                 self.by_key[sql] = upserts
             else:
-                held.merge(upserts)
+                held.add(upserts.values, upserts.row)
         if key is not None:
             self.keys.add(key)
 
@@ -315,9 +317,10 @@ class Writer:
                 outcomes.append(self._run_job(job, actor))
             self._waiting.write(conn)
             conn.execute("COMMIT")
-        except (sqlite3.Error, UnsavedWrite) as exc:
+        except (sqlite3.Error, InvariantBroken) as exc:
             # The group as a whole failed (disk full, I/O error, or a bug: a job
-            # broke its AppendsOnly promise): nothing of it is durable, so every
+            # broke its AppendsOnly promise, or two made one upsert's rows two
+            # ways): nothing of it is durable, so every
             # caller hears so and the log head and the rows kept in memory go back.
             log.error("group commit of %d writes failed: %s", len(jobs), exc)
             if conn.in_transaction:

@@ -15,6 +15,7 @@ from node.services.checkout import SaleRequest, Tender, checkout_job
 from node.store.store import Store
 from node.store.writer import AppendsOnly, Tx, UnsavedWrite
 from protocol.contract import EntryType, Writer
+from protocol.errors import InvariantBroken
 from protocol.schema import Map, Text
 from tests.node import test_writer
 from tests.node.test_writer import log_entries
@@ -146,6 +147,35 @@ async def test_an_upserts_row_is_made_once_per_key_in_a_group_from_its_last_valu
     assert stored(store, "mode") == "made of m"
     # Threaded, the four are one group; inline, each job is its own.
     assert made == (["m", "1", "2", "3"] if store.writer.inline else ["m", "3"])
+
+
+async def test_one_upserts_rows_made_two_ways_fail_the_job_or_the_group(store: Store) -> None:
+    def sets(value: str, row: Callable[[str], tuple[str, str]]) -> Callable[[Tx], None]:
+        return lambda tx: tx.upsert(SET, {"level": value}, row)
+
+    def plain(value: str) -> tuple[str, str]:
+        return ("level", value)
+
+    def loud(value: str) -> tuple[str, str]:
+        return ("level", value.upper())
+
+    def both_ways(tx: Tx) -> None:
+        sets("a", plain)(tx)
+        sets("b", loud)(tx)
+
+    # Within one job: the job fails, and the rest of its group commits.
+    results = await one_group(store, [AppendsOnly(both_ways), adds("after")])
+    assert isinstance(results[0], InvariantBroken)
+    assert (stored(store, "level"), stored(store, "after")) == (None, "added")
+
+    # Across a group's jobs (threaded; inline each job is its own group): the group fails whole.
+    results = await one_group(store, [AppendsOnly(sets("c", plain)), AppendsOnly(sets("d", loud))])
+    if store.writer.inline:
+        assert results == [None, None]
+        assert stored(store, "level") == "D"
+    else:
+        assert all(isinstance(result, InvariantBroken) for result in results)
+        assert stored(store, "level") is None
 
 
 async def test_a_plain_jobs_upsert_makes_its_row_at_once(store: Store) -> None:
