@@ -1,5 +1,6 @@
-"""A store from before the feeds had rowids (schema 26) keeps every feed row, in its
-order, when it opens; the (branch, seq) of a feed row stays unique."""
+"""HQ's feeds on SQLite: a store from before the feeds had rowids (schema 26) keeps
+every feed row when it opens, the (branch, seq) of a feed row stays unique, and a
+change for many feeds goes into each in its canonical bytes."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from hq.storage.sqlite.feeds import feed_after
+from hq.storage.base import FeedChange
+from hq.storage.sqlite.feeds import FeedAppender, feed_after
 from hq.storage.sqlite.schema import MIGRATIONS
+from protocol import codec
+from protocol.entry import decode_entry
+from protocol.hlc import HybridLogicalClock
 from shared_tables.migrations import migrate
 
 SCHEMA_BEFORE_ROWIDS = 26
@@ -42,5 +47,20 @@ def test_the_feeds_keep_their_rows_through_the_upgrade(tmp_path: Path) -> None:
             conn.execute(
                 "INSERT INTO feed (branch, seq, hlc, hash, entry) VALUES ('BR01', 2, 14, x'00', x'00')"
             )
+    finally:
+        conn.close()
+
+
+def test_a_change_for_many_feeds_is_written_in_its_canonical_bytes_to_each(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "hq.sqlite", isolation_level=None)
+    try:
+        migrate(conn, MIGRATIONS, "HQ's store")
+        # Keys out of order, as a caller may build them: each feed gets the sorted map.
+        change = FeedChange("product", "TEA-1", "upsert", {"sku": "TEA-1", "name": "Tea", "price_fen": 100})
+        FeedAppender(HybridLogicalClock(), 1_764_547_200_000).to_each(conn, ["BR01", "BR02"], [change])
+        for (raw,) in conn.execute("SELECT entry FROM feed ORDER BY branch"):
+            entry = decode_entry(raw)
+            assert list(entry.payload) == ["name", "price_fen", "sku"]
+            assert raw == codec.pack(codec.unpack(raw))
     finally:
         conn.close()

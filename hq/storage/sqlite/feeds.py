@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from hq.storage.base import FeedChange, FeedSlice, feed_origin
+from protocol import codec
 from protocol.entry import GENESIS_HASH, encode_entry
 from protocol.hlc import HybridLogicalClock
 from shared_tables.sql import Connection
@@ -48,12 +49,14 @@ class FeedAppender:
         if not branches:
             return {}
         heads = _heads(conn, branches)
+        # Each payload made canonical once, not once per branch it goes to.
+        payloads = [codec.canonical(change.payload) for change in changes]
         rows = []
         last: dict[str, int] = {}
         for branch in branches:
             seq, prev_hash = heads.get(branch, (0, GENESIS_HASH))
             origin = feed_origin(branch)
-            for change in changes:
+            for change, payload in zip(changes, payloads, strict=True):
                 seq += 1
                 entry = encode_entry(
                     origin=origin,
@@ -63,7 +66,8 @@ class FeedAppender:
                     kind=change.kind,
                     entity_id=change.entity_id,
                     op=change.op,
-                    payload=change.payload,
+                    payload=payload,
+                    payload_is_canonical=True,
                     actor=change.actor,
                 )
                 rows.append((branch, seq, entry.hlc, entry.hash, entry.raw))
