@@ -8,11 +8,8 @@ engine calls instead of HTTP. Requests and answers are the real encoded bytes.
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 import random
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +29,6 @@ from hq.storage.sqlite import SqliteHQStore
 from node.config import NodeConfig
 from node.services.card_life import CardPasswords
 from node.services.operators import Sessions
-from node.store import schema as node_schema
 from node.store.changelog import LogHead
 from node.store.store import Store
 from node.sync.replicator import Replicator
@@ -41,7 +37,6 @@ from protocol.errors import NotLoggedIn, Refused
 from protocol.hlc import physical_ms
 from protocol.ids import uuid7
 from protocol.signing import public_key_bytes
-from shared_tables.private_files import FILE_MODE
 
 # The simulator models crashes itself and never loses power, so it spares
 # the fsyncs, and it runs one event at a time, so every store runs inline in the
@@ -87,28 +82,6 @@ _SIM_HASHER = argon2.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 def sim_password_hash(password: str) -> str:
     """A hash of `password` that protocol.passwords.verify checks, quickly."""
     return _SIM_HASHER.hash(password)
-
-
-@functools.cache
-def _migrated_store() -> bytes:
-    """An empty branch store with every migration applied, made once a process: a new
-    branch starts from a copy of it (the same schema, and the same file the
-    migrations leave) instead of running the migrations again, which took most of the
-    start-up of a world of 200 branches."""
-    with tempfile.TemporaryDirectory(prefix="branchline-sim-schema-") as scratch:
-        path = Path(scratch) / "node.sqlite"
-        conn = node_schema.connect(str(path), synchronous=SIM_SYNCHRONOUS)
-        try:
-            node_schema.migrate(conn)
-        finally:
-            conn.close()  # the last connection folds the write-ahead log into the file
-        return path.read_bytes()
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    # As node.store's private_database creates the file: no one else may read it.
-    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), "wb") as handle:
-        handle.write(data)
 
 
 def till_login(branch: str) -> str:
@@ -294,11 +267,8 @@ class SimNode:
             if self.replicator is not None:
                 self.replicator.on_commit(head)
 
-        path = self.root / "node.sqlite"
-        if not path.exists():
-            _write_private(path, _migrated_store())
         self.store = await Store.open(
-            path,
+            self.root / "node.sqlite",
             self.code,
             on_commit=on_commit,
             wall_ms=self.wall_ms,

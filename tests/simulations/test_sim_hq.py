@@ -1,22 +1,16 @@
 """The simulated HQ's answers as HQ's HTTP layer gives them: a feed read is
 authenticated once, when it arrives, and a read HQ holds (long poll) is answered
 later without its signature being checked again, as hq.service.feed_page does; and
-the world's passwords are checked by the production code; a new branch's store is a
-copy of the fully migrated schema."""
+the world's passwords are checked by the production code."""
 
 from __future__ import annotations
 
-import contextlib
 import random
-import sqlite3
-import stat
 from pathlib import Path
 
 from hq.service import REQUEST_MAX_AGE_MS
-from node.store import schema as node_schema
 from node.sync.hq_client import auth_header
 from protocol import messages, passwords
-from simulations import world
 from simulations.engine import FEED_HOLD_MS
 from simulations.world import SimHQ, seeded_key, sim_password_hash
 
@@ -60,20 +54,3 @@ def test_the_worlds_password_hashes_are_checked_by_the_production_code() -> None
     made = sim_password_hash("246810")
     assert passwords.verify(made, "246810")
     assert not passwords.verify(made, "999999")
-
-
-def test_a_new_branch_starts_from_a_copy_of_the_fully_migrated_schema(tmp_path: Path) -> None:
-    copied = tmp_path / "copied.sqlite"
-    world._write_private(copied, world._migrated_store())
-    migrated = sqlite3.connect(tmp_path / "migrated.sqlite", isolation_level=None)
-    node_schema.migrate(migrated)
-
-    def shape(conn: sqlite3.Connection) -> tuple[int, list[tuple[str, str]]]:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        return version, conn.execute("SELECT name, sql FROM sqlite_master ORDER BY name").fetchall()
-
-    with contextlib.closing(sqlite3.connect(copied)) as conn:
-        assert shape(conn) == shape(migrated)
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    migrated.close()
-    assert stat.S_IMODE(copied.stat().st_mode) == 0o600
