@@ -98,13 +98,10 @@ async def start_server(
         process = await spawn([*args, "--port", str(port)], log_path)
         try:
             await wait_ready(f"http://127.0.0.1:{port}{ready_path}", process, log_path)
-        except StartFailed:
-            if process.returncode is None or not _address_in_use(log_path, logged_before):
-                await stop_all([process])
-                raise
-            continue
-        except BaseException:
-            await stop_all([process])
+        except BaseException as exc:
+            await stop_all([process])  # exited already, or given up on
+            if isinstance(exc, StartFailed) and _address_in_use(log_path, logged_before):
+                continue
             raise
         return process, port
     raise StartFailed(f"every port tried was taken before the server bound it; see {log_path}")

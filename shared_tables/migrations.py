@@ -33,8 +33,8 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[str], store: str) -> 
         with contextlib.closing(sqlite3.connect(":memory:")) as image:
             image.deserialize(_image(tuple(migrations)))
             image.backup(conn)
-        return len(migrations)
-    apply(conn, migrations, version)
+    else:
+        apply(conn, migrations, version)
     return len(migrations)
 
 

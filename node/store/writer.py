@@ -320,8 +320,8 @@ class Writer:
         except (sqlite3.Error, InvariantBroken) as exc:
             # The group as a whole failed (disk full, I/O error, or a bug: a job
             # broke its AppendsOnly promise, or two made one upsert's rows two
-            # ways): nothing of it is durable, so every
-            # caller hears so and the log head and the rows kept in memory go back.
+            # ways): nothing of it is durable, so every caller hears so and the
+            # log head and the rows kept in memory go back.
             log.error("group commit of %d writes failed: %s", len(jobs), exc)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
