@@ -229,12 +229,17 @@ class Writer:
         wall_ms: Callable[[], int] | None = None,
         on_commit: Callable[[LogHead], None] | None = None,
         inline: bool = False,
+        max_queued: int = MAX_QUEUED_JOBS,
     ) -> None:
         self._conn = conn
         self.log = log_writer
         self._wall_ms = wall_ms if wall_ms is not None else lambda: time.time_ns() // 1_000_000
         self._on_commit = on_commit
-        self._queue: queue.Queue[_Pending[Any] | None] = queue.Queue(MAX_QUEUED_JOBS)
+        # A count read before each put bounds the queue (loose by at most the puts of
+        # other event loops at that instant) without queue.Queue's lock and condition
+        # on every put and every get: the writer takes each job of a group on its own.
+        self._queue: queue.SimpleQueue[_Pending[Any] | None] = queue.SimpleQueue()
+        self._max_queued = max_queued
         self._closed = False
         self._waiting = _Waiting()
         self.groups_committed = 0
@@ -267,10 +272,9 @@ class Writer:
             return value  # type: ignore[no-any-return]
         loop = asyncio.get_running_loop()
         pending: _Pending[T] = _Pending(job, loop.create_future(), loop, ACTING_OPERATOR.get())
-        try:
-            self._queue.put_nowait(pending)
-        except queue.Full:
-            raise WriterOverloaded(f"{MAX_QUEUED_JOBS} writes are already queued; retry shortly") from None
+        if self._queue.qsize() >= self._max_queued:
+            raise WriterOverloaded(f"{self._max_queued} writes are already queued; retry shortly")
+        self._queue.put(pending)
         return await pending.future
 
     async def close(self) -> None:

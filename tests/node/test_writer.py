@@ -12,7 +12,7 @@ import pytest
 
 from node.store.changelog import LogHead
 from node.store.store import Store
-from node.store.writer import Tx
+from node.store.writer import Tx, WriterOverloaded
 from protocol.contract import SALE_CHECKOUT, EntryType, Writer
 from protocol.entry import GENESIS_HASH, Entry, check_chain, decode_entry
 from protocol.errors import PayloadInvalid
@@ -151,3 +151,35 @@ async def test_an_entry_breaking_the_wire_contract_is_never_committed(store: Sto
     assert await store.read(lambda conn: conn.execute("SELECT COUNT(*) FROM products").fetchone()[0]) == 0
     assert await store.read(log_entries) == []
     assert await store.writer.run(insert_product("A")) == 1
+
+
+async def test_writes_beyond_the_queue_bound_are_refused_at_once_and_the_queued_ones_commit(
+    tmp_path: Path,
+) -> None:
+    store = await Store.open(tmp_path / "node.sqlite", "BR01", wall_ms=lambda: 1_700_000_000_000)
+    store.writer._max_queued = 3
+    release = threading.Event()
+    started = threading.Event()
+
+    def blocking(tx: Tx) -> int:
+        started.set()
+        release.wait(10)
+        return insert_product("HELD")(tx)
+
+    try:
+        held = asyncio.ensure_future(store.writer.run(blocking))
+        await asyncio.to_thread(started.wait, 10)  # the writer is busy: what follows queues
+        queued = [asyncio.ensure_future(store.writer.run(insert_product(f"Q{n}"))) for n in range(3)]
+        await asyncio.sleep(0)
+        with pytest.raises(WriterOverloaded, match="3 writes are already queued"):
+            await store.writer.run(insert_product("REFUSED"))
+        release.set()
+        assert await held == 1
+        assert sorted(await asyncio.gather(*queued)) == [2, 3, 4]
+        skus = await store.read(
+            lambda conn: [r[0] for r in conn.execute("SELECT sku FROM products ORDER BY sku")]
+        )
+        assert skus == ["HELD", "Q0", "Q1", "Q2"]
+    finally:
+        release.set()
+        await store.close()
