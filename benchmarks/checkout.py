@@ -515,6 +515,20 @@ def http_main(connections: int, seconds: float, rounds: int) -> None:
     failures = sum(phase.failures for phase in (*run.gets, *run.checkouts))
     report.add("failed requests", f"{failures:,}", "0", failures == 0)
     report.add("sales booked at the node", f"{run.sales_booked:,}")
+    # Where the time goes: the same sale from as many callers in this process, with no
+    # HTTP and no HQ, is what the group commit alone allows at that concurrency (a
+    # group is about half the callers, and each group waits for its flush).
+    with tempfile.TemporaryDirectory() as tmp:
+        bound = asyncio.run(
+            run_branchline(
+                Path(tmp) / "node.sqlite", max(2_000, int(run.checkouts_per_s * seconds)), connections
+            )
+        )
+    report.add(
+        f"the same sale from {connections} callers in-process (no HTTP, no HQ)",
+        f"{bound.checkouts_per_s:,.0f}/s, {bound.checkouts / bound.groups:.1f} a group",
+    )
+    report.add("HTTP checkouts / in-process checkouts", f"{run.checkouts_per_s / bound.checkouts_per_s:.2f}")
     report.print()
 
 
