@@ -107,9 +107,8 @@ def main() -> int:
         if failed:
             console.print("[red]a benchmark failed: README.md left as it was")
         else:
-            invoked = (
-                f"python -m benchmarks.run_all --readme{f' --against {args.against}' if args.against else ''}"
-            )
+            against_args = f" --against {args.against} --rounds {args.rounds}" if args.against else ""
+            invoked = f"python -m benchmarks.run_all --readme{against_args}"
             block = readme_block(FIGURES_BEGIN, FIGURES_END, reports, measured_at, invoked)
             write_readme(FIGURES_BEGIN, FIGURES_END, block)
             console.print(f"figures written into {README}")
