@@ -80,7 +80,9 @@ async def start_till(root: Path, *, hq_online: bool) -> TillProcesses:
     processes = [await spawn(["hq", "serve", "--data", str(hq_dir), "--port", str(hq_port)], logs / "hq.log")]
     await wait_ready(hq_url + "/api/branches", processes[0], logs / "hq.log")
     token = _branchline("hq", "enroll-token", "--data", str(hq_dir), "--branch", "BR01").split()[-1]
-    _branchline("node", "init", "--data", str(node_dir), "--branch", "BR01", "--hq", hq_url, "--token", token)
+    _branchline(
+        "node", "init", "--data", str(node_dir), "--branch", "BR01", "--hq", hq_url, f"--token={token}"
+    )
     node = await spawn(
         ["node", "serve", "--data", str(node_dir), "--port", str(node_port)], logs / "BR01.log"
     )

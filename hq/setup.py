@@ -333,9 +333,19 @@ def on_this_machine(command: str) -> Doer:
     return Doer("", f"{command} ({user})", "local")
 
 
+def new_enroll_token() -> str:
+    """A fresh one-time token. It is typed after `--token` on the node's command line,
+    where one that begins with "-" (1 in 64 of token_urlsafe's) reads as an option
+    and `branchline node init` refuses it: such a draw is drawn again."""
+    while True:
+        token = secrets.token_urlsafe(24)
+        if not token.startswith("-"):
+            return token
+
+
 async def issue_enroll_token(data_dir: Path, branch: str, ttl_s: int = TOKEN_TTL_S) -> str:
     check_branch_code(branch)
-    token = secrets.token_urlsafe(24)
+    token = new_enroll_token()
     store = await open_store(data_dir)
     try:
         now = now_ms()

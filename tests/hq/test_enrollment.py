@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import secrets
 import stat
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 from hq.api import HQ_KEY
 from hq.errors import AlreadyEnrolled
-from hq.setup import issue_enroll_token, read_key, token_hash
+from hq.setup import issue_enroll_token, new_enroll_token, read_key, token_hash
 from node.config import load_config, read_private_key
 from node.sync.enroll import EnrollmentFailed, enroll
 from protocol import messages
@@ -269,3 +270,18 @@ async def test_cli_enroll_token_for_an_enrolled_branch_prints_no_token_and_exits
     assert code == 2
     assert stdout == b""
     assert b"BR01 is enrolled" in stderr
+
+
+def test_an_enroll_token_never_begins_with_a_dash_which_the_node_init_command_line_reads_as_an_option() -> (
+    None
+):
+    tokens = [new_enroll_token() for _ in range(2_000)]  # 1 in 64 of raw draws begin with "-"
+    assert not [token for token in tokens if token.startswith("-")]
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{32}", token) for token in tokens)
+    assert len(set(tokens)) == len(tokens)
+
+
+def test_a_draw_that_begins_with_a_dash_is_drawn_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn = iter(["-looks-like-an-option", "-and-again", "fine_token"])
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda _: next(drawn))
+    assert new_enroll_token() == "fine_token"
