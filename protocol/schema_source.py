@@ -139,7 +139,8 @@ def _emit(schema: Schema, var: str, depth: int, source: _Source) -> None:
 
 def _emit_map(schema: Map, var: str, depth: int, source: _Source) -> None:
     source.refuse_if(depth, f"type({var}) is not dict")
-    counted = schema.closed or schema.at_least_one or source.ordered
+    orders = _sorted_orders(schema) if source.ordered else None
+    counted = schema.closed or schema.at_least_one or (source.ordered and orders is None)
     present = source.name("n")
     if counted:
         source.line(depth, f"{present} = {len(schema.required)}")
@@ -163,7 +164,6 @@ def _emit_map(schema: Map, var: str, depth: int, source: _Source) -> None:
     if source.ordered:
         # A key the schema does not name may hold anything (a float, a map out of
         # order): the walk of protocol.codec decides for such a payload.
-        orders = _sorted_orders(schema)
         if orders is None:
             source.line(depth, f"if canonical and ({present} != len({var}) or [*{var}] != sorted({var})):")
         else:
