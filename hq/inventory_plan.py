@@ -10,7 +10,7 @@ backends execute these decisions (hq.storage); none is made there.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from hq.payload import MAX_ID_CHARS, Payload
 from protocol.codec import check_branch_code
@@ -32,8 +32,9 @@ MAX_AT_MS = 253_402_300_799_999  # the end of year 9999, the last date Python re
 MAX_NOTE_CHARS = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class StockMove:
+# A tuple: every sale pushed carries a move or more, and a tuple is built several
+# times faster than a frozen dataclass (inventory.costing's Layer, likewise).
+class StockMove(NamedTuple):
     warehouse: str
     sku: str
     qty: int  # signed: in positive, out negative
@@ -130,7 +131,7 @@ def plan_moves(plan: InventoryPlan, entry: Entry) -> None:
     """The stock moves any entry carries, whatever its kind."""
     moves = entry.payload.get("moves") if type(entry.payload) is dict else None
     if type(moves) is list and all(_plain_move(move) for move in moves):
-        plan.moves.extend(StockMove(m["warehouse"], m["sku"], m["qty"], m["cost_fen"]) for m in moves)
+        plan.moves += [StockMove(m["warehouse"], m["sku"], m["qty"], m["cost_fen"]) for m in moves]
     else:
         _plan_moves_naming_faults(plan, entry)
 
