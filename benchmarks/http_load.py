@@ -78,16 +78,17 @@ async def start_till(root: Path, *, hq_online: bool) -> TillProcesses:
     hq_port, node_port = free_port(), free_port()
     hq_url, node_url = f"http://127.0.0.1:{hq_port}", f"http://127.0.0.1:{node_port}"
     processes = [await spawn(["hq", "serve", "--data", str(hq_dir), "--port", str(hq_port)], logs / "hq.log")]
-    await wait_ready(hq_url + "/api/branches", processes[0], logs / "hq.log")
-    token = _branchline("hq", "enroll-token", "--data", str(hq_dir), "--branch", "BR01").split()[-1]
-    _branchline(
-        "node", "init", "--data", str(node_dir), "--branch", "BR01", "--hq", hq_url, f"--token={token}"
-    )
-    node = await spawn(
-        ["node", "serve", "--data", str(node_dir), "--port", str(node_port)], logs / "BR01.log"
-    )
-    processes.append(node)
+    # Whatever fails from here stops what was started: a benchmark leaves no server behind.
     try:
+        await wait_ready(hq_url + "/api/branches", processes[0], logs / "hq.log")
+        token = _branchline("hq", "enroll-token", "--data", str(hq_dir), "--branch", "BR01").split()[-1]
+        _branchline(
+            "node", "init", "--data", str(node_dir), "--branch", "BR01", "--hq", hq_url, f"--token={token}"
+        )
+        node = await spawn(
+            ["node", "serve", "--data", str(node_dir), "--port", str(node_port)], logs / "BR01.log"
+        )
+        processes.append(node)
         await wait_ready(node_url + TRIVIAL_PATH, node, logs / "BR01.log")
         session_token = await log_in(node_url, CLERK)
     except BaseException:
