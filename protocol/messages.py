@@ -16,7 +16,7 @@ from protocol.batch import SignedBatch, StoredBatch
 from protocol.entry import decode_entry
 from protocol.errors import MalformedMessage, MessageTooLarge, UnsupportedVersion
 from protocol.limits import MAX_BATCH_ENTRIES
-from protocol.signing import PUBLIC_KEY_BYTES, SIGNATURE_BYTES
+from protocol.signing import SIGNATURE_BYTES, check_public_key
 
 MESSAGE_VERSION = 1
 MAX_TOKEN_CHARS = 128
@@ -116,18 +116,14 @@ def _enroll(fields: list[Any]) -> EnrollRequest:
     if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_CHARS:
         raise MalformedMessage("token must be a non-empty string")
     codec.check_branch_code(branch)
-    if not isinstance(key, bytes) or len(key) != PUBLIC_KEY_BYTES:
-        raise MalformedMessage("node_public_key must be 32 bytes")
-    return EnrollRequest(token, branch, key)
+    return EnrollRequest(token, branch, check_public_key(key, "node_public_key"))
 
 
 def _enrolled(fields: list[Any]) -> EnrollResponse:
     branch, key, feed_origin = _arity(fields, 3, "enrolled")
     codec.check_branch_code(branch)
     codec.check_name(feed_origin, "feed_origin")
-    if not isinstance(key, bytes) or len(key) != PUBLIC_KEY_BYTES:
-        raise MalformedMessage("hq_public_key must be 32 bytes")
-    return EnrollResponse(branch, key, feed_origin)
+    return EnrollResponse(branch, check_public_key(key, "hq_public_key"), feed_origin)
 
 
 def _push(fields: list[Any]) -> PushRequest:

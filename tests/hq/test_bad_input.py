@@ -22,7 +22,7 @@ from protocol import hlc, messages
 from protocol.batch import SignedBatch, sign_batch, verify_batch
 from protocol.entry import GENESIS_HASH, Entry, decode_entry, encode_entry
 from protocol.limits import MAX_BATCH_ENTRIES, MAX_CLOCK_DRIFT_MS, MAX_MESSAGE_BYTES
-from protocol.signing import generate_private_key, sign_backlog, sign_request
+from protocol.signing import generate_private_key, public_key_bytes, sign_backlog, sign_request
 from tests.harness import Chain, hq_rows
 
 MSGPACK = "application/x-msgpack"
@@ -426,7 +426,7 @@ async def test_message_of_another_type_is_refused_400_invalid_query(
     chain: Chain, br01_key: Ed25519PrivateKey
 ) -> None:
     before = await hq_state(chain)
-    enroll = messages.EnrollRequest("some-token", "BR01", bytes(32))
+    enroll = messages.EnrollRequest("some-token", "BR01", public_key_bytes(br01_key))
 
     status, refusal = await refused(chain, "/api/push", messages.encode(enroll))
 

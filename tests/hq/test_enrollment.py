@@ -132,6 +132,25 @@ async def test_a_token_presented_for_another_branch_is_refused_401_and_stays_uns
     assert isinstance(reply, messages.EnrollResponse)
 
 
+async def test_a_node_key_no_private_key_makes_is_refused_400_and_the_token_stays_unspent(
+    chain: Chain,
+) -> None:
+    # The identity point: under it a trivial signature verifies any message, so whoever
+    # enrolled it would let anyone push entries as the branch.
+    token = await issue_enroll_token(hq_dir(chain), "BR01")
+
+    status, refusal = await post_enroll(chain, token, "BR01", bytes([1]) + bytes(31))
+
+    assert status == 400
+    assert refusal["error"] == "malformed"
+    assert "node_public_key is not a usable Ed25519 key" in refusal["message"]
+    assert await enrolled_branches(chain) == {}
+    good_key = public_key_bytes(generate_private_key())
+    status, _ = await post_enroll(chain, token, "BR01", good_key)
+    assert status == 200
+    assert await enrolled_branches(chain) == {"BR01": good_key}
+
+
 async def test_hqs_log_names_why_a_token_was_refused(chain: Chain, caplog: pytest.LogCaptureFixture) -> None:
     token = await issue_enroll_token(hq_dir(chain), "BR01")
     with caplog.at_level("WARNING", logger="hq.service"):

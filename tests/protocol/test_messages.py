@@ -11,6 +11,7 @@ from typing import Any
 
 import msgpack
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -25,7 +26,7 @@ from protocol.errors import (
 )
 from protocol.limits import MAX_BATCH_ENTRIES, MAX_MESSAGE_BYTES
 from protocol.messages import EnrollRequest, EnrollResponse, FeedPage, PushAck, PushRequest
-from protocol.signing import sign_backlog, verify_backlog
+from protocol.signing import public_key_bytes, sign_backlog, verify_backlog
 from tests.protocol.make_vectors import read_vector
 from tests.protocol.strategies import (
     FEW,
@@ -40,7 +41,11 @@ from tests.protocol.strategies import (
     signed_batches,
 )
 
-KEY_32 = bytes(range(32))
+KEY_32 = NODE_PUBLIC_KEY  # a usable key: each refusal below is for what its id names
+# Public keys of private keys drawn from their 32-byte seeds: what a real node or HQ sends.
+public_keys = st.binary(min_size=32, max_size=32).map(
+    lambda seed: public_key_bytes(Ed25519PrivateKey.from_private_bytes(seed))
+)
 counts = st.integers(0, UINT64_MAX)
 
 
@@ -73,7 +78,7 @@ def accepted_push(data: bytes) -> PushRequest | None:
 @given(
     token=st.text(min_size=1, max_size=messages.MAX_TOKEN_CHARS),
     branch=branch_codes,
-    key=st.binary(min_size=32, max_size=32),
+    key=public_keys,
 )
 def test_an_enroll_request_round_trips(token: str, branch: str, key: bytes) -> None:
     message = EnrollRequest(token, branch, key)
@@ -81,7 +86,7 @@ def test_an_enroll_request_round_trips(token: str, branch: str, key: bytes) -> N
 
 
 @PROPERTY
-@given(branch=branch_codes, key=st.binary(min_size=32, max_size=32), feed_origin=names)
+@given(branch=branch_codes, key=public_keys, feed_origin=names)
 def test_an_enroll_response_round_trips(branch: str, key: bytes, feed_origin: str) -> None:
     message = EnrollResponse(branch, key, feed_origin)
     assert messages.decode(messages.encode(message)) == message
@@ -344,3 +349,15 @@ def test_decode_of_any_well_framed_value_returns_a_message_or_refuses_with_a_pro
     data = msgpack.packb([kind, version, *fields], use_bin_type=True, strict_types=False)
     with contextlib.suppress(ProtocolError):
         messages.decode(data)
+
+
+@pytest.mark.parametrize("field", ["enroll", "enrolled"])
+def test_an_enrollment_naming_a_key_no_private_key_makes_is_malformed(field: str) -> None:
+    identity = bytes([1]) + bytes(31)  # verifies a trivial signature over anything
+    body = (
+        wire("enroll", 1, "a-token", "B01", identity)
+        if field == "enroll"
+        else wire("enrolled", 1, "B01", identity, "hq:B01")
+    )
+    with pytest.raises(MalformedMessage, match="is not a usable Ed25519 key"):
+        messages.decode(body)

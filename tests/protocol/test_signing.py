@@ -97,3 +97,41 @@ def test_generated_keys_differ() -> None:
     one, other = signing.generate_private_key(), signing.generate_private_key()
     assert isinstance(one, Ed25519PrivateKey)
     assert signing.public_key_bytes(one) != signing.public_key_bytes(other)
+
+
+# Keys no private key makes: the identity point, the point of order 2, zero bytes (a
+# small-order point too), and y = 2, which no point of the curve has (x squared would
+# be a non-square modulo 2**255 - 19).
+IDENTITY = bytes([1]) + bytes(31)
+ORDER_2 = bytes([0xEC]) + bytes([0xFF]) * 30 + bytes([0x7F])
+ZERO = bytes(32)
+OFF_CURVE = bytes([2]) + bytes(31)
+
+
+@pytest.mark.parametrize("key", [IDENTITY, ORDER_2, ZERO], ids=["identity", "order-2", "zero"])
+def test_a_trivial_signature_under_a_small_order_key_verifies_nothing(key: bytes) -> None:
+    # Under the identity key, R = identity and S = 0 satisfy [S]B = R + [k]A for every
+    # message k: a verifier that admits small-order keys (OpenSSL's does) accepts it,
+    # so anyone could sign heads and requests for a node that enrolled such a key.
+    trivial = IDENTITY + bytes(32)
+    assert not signing.signed_by(key, HEAD.signing_bytes(), trivial)
+    with pytest.raises(BadSignature, match="does not verify"):
+        signing.verify_head(key, HEAD, trivial)
+    with pytest.raises(BadSignature, match="does not verify"):
+        signing.verify_request(key, "B01", "GET", "/api/feed", 1_700_000_000_000, trivial)
+
+
+@pytest.mark.parametrize(
+    "key", [IDENTITY, ORDER_2, ZERO, OFF_CURVE], ids=["identity", "order-2", "zero", "off-curve"]
+)
+def test_a_key_no_private_key_makes_is_refused_as_unusable(key: bytes) -> None:
+    with pytest.raises(MalformedMessage, match="node_public_key is not a usable Ed25519 key"):
+        signing.check_public_key(key, "node_public_key")
+
+
+def test_a_real_key_is_usable_and_verifies_what_it_signed() -> None:
+    assert signing.check_public_key(NODE_PUBLIC_KEY) == NODE_PUBLIC_KEY
+    signature = signing.sign_head(NODE_KEY, HEAD)
+    assert signing.signed_by(NODE_PUBLIC_KEY, HEAD.signing_bytes(), signature)
+    assert not signing.signed_by(NODE_PUBLIC_KEY, HEAD.signing_bytes() + b"x", signature)
+    assert not signing.signed_by(NODE_PUBLIC_KEY, HEAD.signing_bytes(), signature[:63])

@@ -4,26 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from cryptography.exceptions import InvalidSignature
-
 from hq import audit, operation_log
 from hq.operation_log import LoggedOperation
 from hq.storage.base import feed_origin
 from hq.storage.sqlite import operations
-from protocol.signing import load_public_key
+from protocol.signing import signed_by
 from shared_tables.sql import Connection
 
 
 def audit_all(conn: Connection, hq_public_key: bytes) -> audit.AuditReport:
     report = audit.AuditReport()
-    verifier = load_public_key(hq_public_key)
 
     def signed_by_hq(message: bytes, signature: bytes) -> bool:
-        try:
-            verifier.verify(signature, message)
-        except InvalidSignature:
-            return False
-        return True
+        return signed_by(hq_public_key, message, signature)
 
     seen: list[LoggedOperation] = []
 
