@@ -93,8 +93,9 @@ IO_MODULES = frozenset(
 PURE = frozenset({"protocol", "conflict", "inventory", "loyalty"})
 # Third-party packages the pure core may use besides the standard library.
 PURE_THIRD_PARTY: dict[str, frozenset[str]] = {
-    # argon2 hashes passwords as cryptography signs: bytes in, bytes out, no I/O.
-    "protocol": frozenset({"msgpack", "cryptography", "argon2"}),
+    # argon2 hashes passwords as cryptography signs and nacl (libsodium) verifies:
+    # bytes in, bytes out, no I/O.
+    "protocol": frozenset({"msgpack", "cryptography", "nacl", "argon2"}),
     "conflict": frozenset(),
     "inventory": frozenset(),
     "loyalty": frozenset(),
