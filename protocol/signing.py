@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nacl.bindings import crypto_sign_ed25519_pk_to_curve25519, crypto_sign_open
-from nacl.exceptions import BadSignatureError
+from nacl.exceptions import BadSignatureError, CryptoError
 
 from protocol import codec
 from protocol.errors import BadSignature, MalformedMessage
@@ -70,7 +70,7 @@ def check_public_key(raw: object, what: str = "a public key") -> bytes:
         # libsodium converts only a point on the curve, of the prime-order subgroup
         # and not of small order; it refuses every other encoding.
         crypto_sign_ed25519_pk_to_curve25519(raw)
-    except Exception:  # PyNaCl reports the refusal as a bare RuntimeError
+    except CryptoError:  # libsodium's refusal, as PyNaCl's RuntimeError
         raise MalformedMessage(
             f"{what} is not a usable Ed25519 key (small order, off the curve or outside the"
             " prime-order subgroup); make the key pair again"
