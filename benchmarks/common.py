@@ -28,6 +28,7 @@ from rich.table import Table
 
 from hq.api import create_app as create_hq_app
 from hq.setup import DEMO_PASSWORD, init_hq, issue_enroll_token
+from launch.heap import settle_heap
 from launch.logins import Logins
 from node.app import create_app as create_node_app
 from node.sync.enroll import enroll
@@ -115,6 +116,7 @@ async def start_chain(root: Path, branch: str) -> tuple[Server, Server]:
     await enroll(root / branch, branch, hq.url, token)
     node = Server(lambda: create_node_app(root / branch))
     await node.start()
+    settle_heap()  # as each `serve` process does once it has started
     return hq, node
 
 

@@ -30,6 +30,7 @@ from benchmarks.common import (
     start_chain,
     wait_until,
 )
+from launch.heap import settle_heap
 from node.routes.context import CONTEXT
 from node.services.checkout import SaleRequest, Tender, checkout_job
 
@@ -100,6 +101,7 @@ async def run(root: Path, entries: int, callers: int) -> Drain:
             started = time.perf_counter()
             outage_s = started - stopped
             await hq.start()
+            settle_heap()  # HQ's new process settles its heap once it has started
             reachable_s: float | None = None
             first_ack_s: float | None = None
             while True:

@@ -29,6 +29,7 @@ from branchline import (
     transfers_cli,
 )
 from branchline.http_client import CommandFailed
+from launch.heap import settle_heap
 from protocol.errors import Refused
 
 LOOPBACK = "127.0.0.1"
@@ -119,7 +120,13 @@ def serve(app: web.Application, host: str, port: int, what: str) -> None:
     def announce(_: str) -> None:
         print(f"{what} listening on http://{host}:{port}", flush=True)
 
+    app.on_startup.append(settled)  # after the app's own start-up (its cleanup contexts)
     web.run_app(app, host=host, port=port, print=announce, access_log=None)
+
+
+async def settled(app: web.Application) -> None:
+    """This process serves `app` until it stops: what its start-up built is settled."""
+    settle_heap()
 
 
 def main(argv: list[str] | None = None) -> int:
