@@ -57,7 +57,7 @@ async def test_serve_settles_the_heap_once_the_app_has_started(
     await init_hq(tmp_path / "hq", demo_data=False)
     app = create_app(tmp_path / "hq")
     served: list[web.Application] = []
-    monkeypatch.setattr(cli.web, "run_app", lambda app, **_: served.append(app))
+    monkeypatch.setattr(web, "run_app", lambda app, **_: served.append(app))
     cli.serve(app, "127.0.0.1", 0, "Branchline HQ")
     assert served == [app]
     gc.unfreeze()
