@@ -90,6 +90,17 @@ def unpack(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> Any:
     return value
 
 
+def unpack_unwalked(data: bytes) -> Any:
+    """Decode one msgpack value without checking what its maps and lists hold, or None
+    if `unpack` would refuse it outright. Only for a caller that then proves the whole
+    value is made of what the wire carries (protocol.entry.decode_entry has the wire
+    contract's generated check do it); anything else must use `unpack`."""
+    try:
+        return msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True, ext_hook=_refuse_ext)
+    except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError, TypeError):
+        return None
+
+
 # What a decoded value may be made of. msgpack hands every map and every array to
 # the hooks below as it completes them, so each value but the outermost is seen
 # there once, in the same pass as the decoding and with no walk afterwards.

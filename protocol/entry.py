@@ -19,6 +19,7 @@ The bytes are specified for outside verifiers in docs/log-format.md (section 3).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from protocol import codec
@@ -53,6 +54,19 @@ class Entry(NamedTuple):
     actor: str = ""  # the operator who wrote it; "" for none (format 1)
 
 
+class KeptEntry(Entry):
+    """An Entry whose payload its entry type's contract was found, as it was decoded, to
+    keep whole: every key one the contract names, every value of the type it names
+    (decode_entry with `kept`). protocol.contract.check_entry does not check it again."""
+
+    __slots__ = ()
+
+
+# Whether the payload of an entry of (kind, op) keeps its contract whole, every key
+# named and typed (protocol.contract.registry.payload_kept).
+PayloadKept = Callable[[str, str, Any], bool]
+
+
 def encode_entry(
     *,
     origin: str,
@@ -83,31 +97,50 @@ def encode_entry(
     return Entry(origin, seq, hlc, prev_hash, kind, entity_id, op, fields[8], raw, entry_hash(raw), actor)
 
 
-def decode_entry(raw: bytes) -> Entry:
-    """Decode and type-check one entry; refuse anything not exactly of the format."""
+def decode_entry(raw: bytes, kept: PayloadKept | None = None) -> Entry:
+    """Decode and type-check one entry; refuse anything not exactly of the format.
+
+    With `kept`, an entry whose envelope is exact and whose payload `kept` finds keeps
+    its contract whole is decoded once, with no walk of its maps and lists: the
+    contract's check has typed every value in them, so none can be a float or have a
+    key that is not text. Any other entry is decoded and walked as without `kept`,
+    which names its fault. Every entry of a push and of a feed page is decoded here,
+    and the walk was a third of the time."""
     if len(raw) > MAX_ENTRY_BYTES:
         raise MessageTooLarge(f"entry is {len(raw)} bytes; the limit is {MAX_ENTRY_BYTES}")
     raw = bytes(raw)
+    if kept is not None:
+        fields = codec.unpack_unwalked(raw)
+        if type(fields) is list and _exact_envelope(fields) and kept(fields[5], fields[7], fields[8]):
+            _, origin, seq, hlc, prev_hash, kind, entity_id, op, payload, *by = fields
+            return KeptEntry(
+                origin, seq, hlc, prev_hash, kind, entity_id, op, payload, raw, entry_hash(raw), *by
+            )
     fields = codec.unpack(raw, max_bytes=MAX_ENTRY_BYTES)
     _check_fields(fields)
     _, origin, seq, hlc, prev_hash, kind, entity_id, op, payload, *by = fields
     return Entry(origin, seq, hlc, prev_hash, kind, entity_id, op, payload, raw, entry_hash(raw), *by)
 
 
-def _check_fields(fields: Any) -> None:
-    if not isinstance(fields, list) or len(fields) not in (9, 10):
-        raise MalformedMessage("an entry is a msgpack array of 9 fields (format 1) or 10 (format 2)")
-    fmt, origin, seq, hlc, prev_hash, kind, entity_id, op = fields[:8]
-    if len(fields) == 10:
-        if fmt != ENTRY_FORMAT_WITH_ACTOR or type(fmt) is not int:
-            raise UnsupportedVersion(f"a 10-field entry is format {ENTRY_FORMAT_WITH_ACTOR}, not {fmt!r}")
-        codec.check_name(fields[9], "actor")
+def _exact_envelope(fields: list[Any]) -> bool:
+    """Every field but the payload of the format and within its bounds, told in one go."""
+    if len(fields) == 9:
+        fmt = fields[0]
+    elif len(fields) == 10 and fields[0] == ENTRY_FORMAT_WITH_ACTOR:
+        actor = fields[9]
+        if type(actor) is not str or not 0 < len(actor) <= MAX_NAME_CHARS:
+            return False
         fmt = ENTRY_FORMAT
-    # Every entry minted or read passes here: the common case is tested in one go,
-    # and only an entry failing it is taken apart field by field to name the fault.
-    if (
+    else:
+        return False
+    return type(fields[0]) is int and _exact_fields(fmt, *fields[1:8])
+
+
+def _exact_fields(
+    fmt: Any, origin: Any, seq: Any, hlc: Any, prev_hash: Any, kind: Any, entity_id: Any, op: Any
+) -> bool:
+    return (
         fmt == ENTRY_FORMAT
-        and type(fmt) is int
         and type(seq) is int
         and seq >= 1
         and type(hlc) is int
@@ -122,7 +155,21 @@ def _check_fields(fields: Any) -> None:
         and 0 < len(kind) <= MAX_NAME_CHARS
         and 0 < len(entity_id) <= MAX_NAME_CHARS
         and 0 < len(op) <= MAX_NAME_CHARS
-    ):
+    )
+
+
+def _check_fields(fields: Any) -> None:
+    if not isinstance(fields, list) or len(fields) not in (9, 10):
+        raise MalformedMessage("an entry is a msgpack array of 9 fields (format 1) or 10 (format 2)")
+    fmt, origin, seq, hlc, prev_hash, kind, entity_id, op = fields[:8]
+    if len(fields) == 10:
+        if fmt != ENTRY_FORMAT_WITH_ACTOR or type(fmt) is not int:
+            raise UnsupportedVersion(f"a 10-field entry is format {ENTRY_FORMAT_WITH_ACTOR}, not {fmt!r}")
+        codec.check_name(fields[9], "actor")
+        fmt = ENTRY_FORMAT
+    # Every entry minted or read passes here: the common case is tested in one go,
+    # and only an entry failing it is taken apart field by field to name the fault.
+    if type(fmt) is int and _exact_fields(fmt, origin, seq, hlc, prev_hash, kind, entity_id, op):
         return
     if fmt != ENTRY_FORMAT or isinstance(fmt, bool):
         raise UnsupportedVersion(f"entry format {fmt!r}; this build reads {ENTRY_FORMAT}")

@@ -13,6 +13,7 @@ from typing import Any
 
 from protocol import codec
 from protocol.batch import SignedBatch, StoredBatch
+from protocol.contract.registry import payload_kept
 from protocol.entry import decode_entry
 from protocol.errors import MalformedMessage, MessageTooLarge, UnsupportedVersion
 from protocol.limits import MAX_BATCH_ENTRIES
@@ -170,7 +171,7 @@ def _batch(origin: str, raws: Any, signature: Any) -> SignedBatch | None:
         return None
     if not isinstance(signature, bytes) or len(signature) != SIGNATURE_BYTES:
         raise MalformedMessage(f"signature must be {SIGNATURE_BYTES} bytes")
-    return SignedBatch(origin, tuple(decode_entry(raw) for raw in raws), signature)
+    return SignedBatch(origin, tuple(decode_entry(raw, payload_kept) for raw in raws), signature)
 
 
 def _arity(fields: list[Any], count: int, kind: str) -> list[Any]:

@@ -49,8 +49,9 @@ _ABSENT = object()  # a key not in the map (None is a value: null)
 class _Source:
     """The function's lines and the constants they name."""
 
-    def __init__(self, *, ordered: bool) -> None:
+    def __init__(self, *, ordered: bool, whole: bool = False) -> None:
         self.ordered = ordered
+        self.whole = whole  # every map is held to the keys it names, as if closed
         self.lines: list[str] = []
         self.constants: dict[str, Any] = {"_ABSENT": _ABSENT}
         self._numbers = itertools.count()
@@ -140,7 +141,8 @@ def _emit(schema: Schema, var: str, depth: int, source: _Source) -> None:
 def _emit_map(schema: Map, var: str, depth: int, source: _Source) -> None:
     source.refuse_if(depth, f"type({var}) is not dict")
     orders = _sorted_orders(schema) if source.ordered else None
-    counted = schema.closed or schema.at_least_one or (source.ordered and orders is None)
+    closed = schema.closed or source.whole
+    counted = closed or schema.at_least_one or (source.ordered and orders is None)
     present = source.name("n")
     if counted:
         source.line(depth, f"{present} = {len(schema.required)}")
@@ -159,7 +161,7 @@ def _emit_map(schema: Map, var: str, depth: int, source: _Source) -> None:
         _emit(field, found, depth + 1, source)
     if schema.at_least_one:
         source.refuse_if(depth, f"not {present}")
-    if schema.closed:
+    if closed:
         source.refuse_if(depth, f"{present} != len({var})")
     if source.ordered:
         # A key the schema does not name may hold anything (a float, a map out of
@@ -198,6 +200,15 @@ def keeps(label: str, schema: Schema) -> Keeps:
     return _compiled(label, "keeps", [*source.lines, "    return True"], source)
 
 
+def keeps_whole(label: str, schema: Schema) -> Keeps:
+    """The generated function: True if a value keeps `schema` and its maps hold only the
+    keys it names, open maps too, so that every value in it has a type the schema names
+    (no float, no key that is not text: what protocol.codec's walk would refuse)."""
+    source = _Source(ordered=False, whole=True)
+    _emit(schema, "value", 1, source)
+    return _compiled(label, "keeps_whole", [*source.lines, "    return True"], source)
+
+
 def keeps_canonically(label: str, schema: Schema) -> KeepsCanonically:
     """The generated function: REFUSED, KEPT, or CANONICAL for a value that keeps
     `schema` and whose maps hold only the keys it names, each in sorted order (so
@@ -223,6 +234,7 @@ class Guarded:
 
     keeps: Keeps
     keeps_canonically: KeepsCanonically
+    keeps_whole: Keeps
     validator: Validator
 
     @property
@@ -248,4 +260,6 @@ class Guarded:
 
 def guarded(validator: Validator) -> Guarded:
     label, schema = validator.label, validator.schema
-    return Guarded(keeps(label, schema), keeps_canonically(label, schema), validator)
+    return Guarded(
+        keeps(label, schema), keeps_canonically(label, schema), keeps_whole(label, schema), validator
+    )

@@ -45,7 +45,7 @@ from protocol.contract.levels import LEVEL_UPSERT, MEMBER_LEVEL, MEMBER_LEVEL_BU
 from protocol.contract.loyalty import POINTS_RULE_UPSERT, POINTS_SETTINGS_UPSERT
 from protocol.contract.members import MEMBER_CONTACT, MEMBER_PHOTO
 from protocol.contract.vouchers import VOUCHER_ISSUE, VOUCHER_REINSTATE
-from protocol.entry import Entry
+from protocol.entry import Entry, KeptEntry
 from protocol.errors import PayloadInvalid, WrongWriter, require
 
 # -- lookup and check -----------------------------------------------------------------
@@ -138,8 +138,19 @@ def check_entry(entry: Entry, writer: Writer) -> EntryType | None:
             f"entry {where} is {found.name}, which only {found.writer.value} carries,"
             f" yet it came in {writer.value}"
         )
+    if type(entry) is KeptEntry:
+        return found  # its payload was found to keep this contract whole as it was decoded
     try:
         found.validate(entry.payload)
     except PayloadInvalid as refused:
         raise PayloadInvalid(refused.entry_type, refused.path, refused.rule, entry=where) from None
     return found
+
+
+def payload_kept(kind: str, op: str, payload: Any) -> bool:
+    """Whether a payload of (kind, op) keeps its contract whole: every map holds only
+    the keys the contract names, and every value is of the type named for it
+    (protocol.entry.PayloadKept; what decode_entry needs to skip its walk). A kind this
+    build does not read, or a key the contract leaves open, is not kept whole."""
+    found = ENTRY_TYPES.get((kind, op))
+    return found is not None and found.validate.keeps_whole(payload)

@@ -34,7 +34,16 @@ from protocol.schema import (
     Tuple,
     validator,
 )
-from protocol.schema_source import CANONICAL, KEPT, REFUSED, Guarded, guarded, keeps, keeps_canonically
+from protocol.schema_source import (
+    CANONICAL,
+    KEPT,
+    REFUSED,
+    Guarded,
+    guarded,
+    keeps,
+    keeps_canonically,
+    keeps_whole,
+)
 from tests.protocol.contract_strategies import UNKNOWN_KEY, mutations, values
 from tests.protocol.strategies import FEW
 
@@ -167,6 +176,30 @@ def test_on_any_value_the_canonical_check_keeps_what_the_closures_keep(schema: S
         assert msgpack.packb(value, use_bin_type=True) == codec.pack(value)
 
 
+@pytest.mark.parametrize("schema", SCHEMAS, ids=NAMES)
+@FEW
+@given(data=st.data())
+def test_a_value_is_kept_whole_only_when_every_key_in_it_is_one_its_schema_names(
+    schema: Schema, data: st.DataObject
+) -> None:
+    check = keeps_whole("t/t", schema)
+    value = data.draw(values(schema))
+    assert check(value) == (not holds(value, UNKNOWN_KEY))
+    for mutation in mutations(schema, value):
+        assert not check(mutation.apply(value)), mutation.what
+
+
+@pytest.mark.parametrize("schema", SCHEMAS, ids=NAMES)
+@FEW
+@given(value=junk)
+def test_on_any_value_what_is_kept_whole_the_closures_keep_and_the_walk_takes(
+    schema: Schema, value: Any
+) -> None:
+    if keeps_whole("t/t", schema)(value):
+        assert closures_keep(schema, value)
+        assert codec.unpack(msgpack.packb(value, use_bin_type=True)) == value  # no float, no bytes key
+
+
 def test_a_refused_payload_is_named_by_the_closures() -> None:
     """The generated check only says no; the refusal names the place as it always did."""
     sale: EntryType = ENTRY_TYPES[("sale", "checkout")]
@@ -187,7 +220,8 @@ def test_a_refused_payload_is_named_by_the_closures() -> None:
 
 def test_a_generated_check_that_disagrees_with_its_closures_is_a_bug_said_aloud() -> None:
     quantity = validator("t/qty", Integer(1, 10))
-    wrong = Guarded(lambda value: False, lambda value: REFUSED, quantity)  # refuses what the schema keeps
+    # Refuses what the schema keeps.
+    wrong = Guarded(lambda value: False, lambda value: REFUSED, lambda value: False, quantity)
     with pytest.raises(InvariantBroken, match="generated check of t/qty"):
         wrong(5)
     with pytest.raises(InvariantBroken, match="generated check of t/qty"):
