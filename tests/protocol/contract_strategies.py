@@ -87,6 +87,13 @@ def values(schema: Schema, max_items: int = MAX_DRAWN_ITEMS) -> st.SearchStrateg
     raise TypeError(f"no strategy for {type(schema).__name__}")
 
 
+def holds(value: Any, key: str) -> bool:
+    """Whether any map in `value`, at any depth, holds `key` (UNKNOWN_KEY, say)."""
+    if isinstance(value, dict):
+        return key in value or any(holds(item, key) for item in value.values())
+    return isinstance(value, list | tuple) and any(holds(item, key) for item in value)
+
+
 def largest(schema: Schema) -> Any:
     """The largest value `schema` allows: every optional key, every list full, every
     text at its longest in 3-byte characters, every integer at its widest."""

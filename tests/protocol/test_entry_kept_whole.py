@@ -18,7 +18,7 @@ from protocol.contract.registry import payload_kept
 from protocol.entry import GENESIS_HASH, Entry, KeptEntry, decode_entry, encode_entry
 from protocol.errors import MalformedMessage, PayloadInvalid, UnsupportedVersion
 from protocol.schema import Integer, Map
-from tests.protocol.contract_strategies import UNKNOWN_KEY, values
+from tests.protocol.contract_strategies import UNKNOWN_KEY, holds, values
 from tests.protocol.strategies import EPOCH_MS
 
 ALL = sorted(ENTRY_TYPES.values(), key=lambda t: t.name)
@@ -37,12 +37,6 @@ WITH_AN_INTEGER = [
 
 def envelope(entry_type: EntryType, payload: Any) -> list[Any]:
     return [1, "BR01", 7, hlc.pack(EPOCH_MS), GENESIS_HASH, entry_type.kind, "e-1", entry_type.op, payload]
-
-
-def holds(value: Any, key: str) -> bool:
-    if isinstance(value, dict):
-        return key in value or any(holds(item, key) for item in value.values())
-    return isinstance(value, list) and any(holds(item, key) for item in value)
 
 
 def test_the_entry_types_these_tests_break_exist() -> None:

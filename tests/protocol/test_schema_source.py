@@ -44,7 +44,7 @@ from protocol.schema_source import (
     keeps_canonically,
     keeps_whole,
 )
-from tests.protocol.contract_strategies import UNKNOWN_KEY, mutations, values
+from tests.protocol.contract_strategies import UNKNOWN_KEY, holds, mutations, values
 from tests.protocol.strategies import FEW
 
 ALL = sorted(ENTRY_TYPES.values(), key=lambda t: t.name)
@@ -121,12 +121,6 @@ def test_the_generated_check_keeps_every_drawn_value_and_refuses_every_break(
 @given(value=junk)
 def test_on_any_value_the_generated_check_and_the_closures_agree(schema: Schema, value: Any) -> None:
     assert keeps("t/t", schema)(value) == closures_keep(schema, value)
-
-
-def holds(value: Any, key: str) -> bool:
-    if isinstance(value, dict):
-        return key in value or any(holds(item, key) for item in value.values())
-    return isinstance(value, list | tuple) and any(holds(item, key) for item in value)
 
 
 def reversed_maps(value: Any) -> Any:
