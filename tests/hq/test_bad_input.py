@@ -7,10 +7,12 @@ BR01 is enrolled but not started: no replicator pushes behind the test's back.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from typing import Any
 
+import msgpack
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -484,6 +486,42 @@ async def test_entry_stamped_beyond_the_clock_drift_bound_is_refused_422_clock_d
     # One minute inside the bound is accepted: an hour-off branch PC still trades.
     late = sale_entry(1, GENESIS_HASH, stamped_ms=now_ms + MAX_CLOCK_DRIFT_MS - 60_000)
     assert await push_ok(chain, push_body(br01_key, [late])) == messages.PushAck("BR01", 1, 1, 0)
+
+
+def packed_sale_entry(seq: int, prev_hash: bytes, payload: dict[Any, Any]) -> Entry:
+    """Sale `seq` packed as msgpack packs anything, for a payload encode_entry refuses."""
+    stamp, entity_id = hlc.pack(SOLD_AT_MS, seq), f"sale-BR01-{seq}"
+    raw: bytes = msgpack.packb(
+        [1, "BR01", seq, stamp, prev_hash, "sale", entity_id, "checkout", payload], use_bin_type=True
+    )
+    digest = hashlib.sha256(raw).digest()
+    return Entry("BR01", seq, stamp, prev_hash, "sale", entity_id, "checkout", payload, raw, digest)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        # The contract leaves a sale's map open to a newer node's keys: what such a key
+        # holds is still only what the wire carries.
+        pytest.param({"added_by_a_newer_node": 1.5}, id="float-under-a-key-the-contract-leaves-open"),
+        pytest.param({"added_by_a_newer_node": [1, {"deep": 0.5}]}, id="float-deep-under-an-open-key"),
+        pytest.param({b"added_by_a_newer_node": 1}, id="bytes-key"),
+        pytest.param({"total_fen": 5000.0}, id="float-where-the-contract-names-an-integer"),
+    ],
+)
+async def test_signed_sale_holding_a_float_or_a_bytes_key_is_refused_400_malformed_and_changes_nothing(
+    chain: Chain, br01_key: Ed25519PrivateKey, change: dict[Any, Any]
+) -> None:
+    before = await hq_state(chain)
+    entry = packed_sale_entry(1, GENESIS_HASH, {**cup_sale(2), **change})
+
+    status, refusal = await refused(chain, "/api/push", push_body(br01_key, [entry]))
+
+    assert (status, refusal["error"]) == (400, "malformed")
+    assert await hq_state(chain) == before
+    # The same sale without it is taken: the refusal was for what was added.
+    plain = packed_sale_entry(1, GENESIS_HASH, cup_sale(2))
+    assert await push_ok(chain, push_body(br01_key, [plain])) == messages.PushAck("BR01", 1, 1, 0)
 
 
 _DROP = object()  # marks a payload field to leave out
