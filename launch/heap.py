@@ -8,7 +8,9 @@ live through the young collections while their batch is ingested, so full
 collections come often, and each one stalled the event loop, the till's requests
 with it. Collecting once and freezing what is left takes those objects out of every
 later collection (gc.freeze, which CPython provides for long-lived start-up state);
-anything made afterwards, cycles included, is collected as before.
+anything made afterwards, cycles included, is collected as before. The price: a
+start-up object that later becomes garbage only through a cycle is never reclaimed,
+which is why this runs once, in a process that serves one app until it stops.
 """
 
 from __future__ import annotations
