@@ -9,7 +9,7 @@ from typing import Any
 
 import msgpack
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protocol import hlc
@@ -22,8 +22,9 @@ from tests.protocol.contract_strategies import UNKNOWN_KEY, holds, values
 from tests.protocol.strategies import EPOCH_MS
 
 ALL = sorted(ENTRY_TYPES.values(), key=lambda t: t.name)
-# Run for each of some sixty entry types: a few examples each add up.
-SOME = settings(max_examples=12, deadline=None)
+# Run for each of some sixty entry types: a few examples each add up. (Filtering: see
+# tests.protocol.strategies.)
+SOME = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 # Entry types whose payload is a map open to keys it does not name: where a newer
 # writer's key, and so anything at all, may sit.
 OPEN = [t for t in ALL if isinstance(t.schema, Map) and not t.schema.closed]
