@@ -133,14 +133,10 @@ def _exact_envelope(fields: list[Any]) -> bool:
         fmt = ENTRY_FORMAT
     else:
         return False
-    return type(fields[0]) is int and _exact_fields(fmt, *fields[1:8])
-
-
-def _exact_fields(
-    fmt: Any, origin: Any, seq: Any, hlc: Any, prev_hash: Any, kind: Any, entity_id: Any, op: Any
-) -> bool:
+    _, origin, seq, hlc, prev_hash, kind, entity_id, op = fields[:8]
     return (
-        fmt == ENTRY_FORMAT
+        type(fields[0]) is int
+        and fmt == ENTRY_FORMAT
         and type(seq) is int
         and seq >= 1
         and type(hlc) is int
@@ -159,6 +155,10 @@ def _exact_fields(
 
 
 def _check_fields(fields: Any) -> None:
+    # Every entry minted or read passes here: the common case is tested in one go,
+    # and only an entry failing it is taken apart field by field to name the fault.
+    if type(fields) is list and _exact_envelope(fields):
+        return
     if not isinstance(fields, list) or len(fields) not in (9, 10):
         raise MalformedMessage("an entry is a msgpack array of 9 fields (format 1) or 10 (format 2)")
     fmt, origin, seq, hlc, prev_hash, kind, entity_id, op = fields[:8]
@@ -167,10 +167,6 @@ def _check_fields(fields: Any) -> None:
             raise UnsupportedVersion(f"a 10-field entry is format {ENTRY_FORMAT_WITH_ACTOR}, not {fmt!r}")
         codec.check_name(fields[9], "actor")
         fmt = ENTRY_FORMAT
-    # Every entry minted or read passes here: the common case is tested in one go,
-    # and only an entry failing it is taken apart field by field to name the fault.
-    if type(fmt) is int and _exact_fields(fmt, origin, seq, hlc, prev_hash, kind, entity_id, op):
-        return
     if fmt != ENTRY_FORMAT or isinstance(fmt, bool):
         raise UnsupportedVersion(f"entry format {fmt!r}; this build reads {ENTRY_FORMAT}")
     codec.check_name(origin, "origin")
