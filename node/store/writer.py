@@ -16,6 +16,16 @@ costs. That is safe only for jobs that read none of the rows waiting, so it is
 opt-in: a job wrapped in `AppendsOnly` runs with them waiting; before any other
 job runs, they go in first. They are in the group's transaction either way, so
 what is acknowledged is exactly what is durable.
+
+A committed group's callers are answered just before the next group commits, if
+one was already queued, rather than at once (`_HeldAnswers`). Answering wakes
+their event loop, which then wants the interpreter lock for as long as its
+callers take to act on the answers; woken at once, it takes the lock at the next
+group's first statement and the writer waits it out, one stall per group (a
+sixth of the writer's time at 64 tills). Woken just before COMMIT, it runs while
+the writer waits on the disk without the lock. The hold is short and bounded: a
+job starting more than HOLD_ANSWERS_MS after the commit has them answered first,
+and with nothing queued they go at once.
 """
 
 from __future__ import annotations
@@ -46,6 +56,9 @@ T = TypeVar("T")
 MAX_GROUP_JOBS = 256
 # Tills beyond this many queued writes get a 503 rather than an unbounded wait.
 MAX_QUEUED_JOBS = 10_000
+# The longest a committed group's answers wait for the next group to reach its
+# COMMIT before its next job starts (module docstring); 64 checkouts take about 5.
+HOLD_ANSWERS_MS = 5
 
 
 # The operator whose request a job runs for: set once per request by the app's
@@ -220,6 +233,32 @@ class _Pending(Generic[T]):
     actor: str
 
 
+Settlement = tuple[_Pending[Any], bool, Any]  # the job, whether it succeeded, its result or error
+
+
+class _HeldAnswers:
+    """A committed group's answers, not given yet (module docstring)."""
+
+    __slots__ = ("due", "settlements")
+
+    NONE: _HeldAnswers  # nothing held
+
+    def __init__(self, settlements: list[Settlement], due: float) -> None:
+        self.settlements = settlements
+        self.due = due  # perf_counter() after which no job of the next group starts first
+
+    def __bool__(self) -> bool:
+        return bool(self.settlements)
+
+    def give(self) -> None:
+        if self.settlements:
+            settlements, self.settlements = self.settlements, []
+            _settle(settlements)
+
+
+_HeldAnswers.NONE = _HeldAnswers([], 0.0)
+
+
 class Writer:
     def __init__(
         self,
@@ -288,38 +327,64 @@ class Writer:
         self._conn.close()
 
     def _run(self) -> None:
+        held = _HeldAnswers.NONE
         stopping = False
         while not stopping:
-            first = self._queue.get()
-            if first is None:
+            group, stopping = self._take_group(wait=not held)
+            if group:
+                held = self._commit_group(group, held)
+            else:
+                held.give()
+                held = _HeldAnswers.NONE
+        held.give()
+
+    def _take_group(self, *, wait: bool) -> tuple[list[_Pending[Any]], bool]:
+        """The jobs queued now (the first waited for if `wait`, else none may be), and
+        whether close() was among them."""
+        try:
+            first = self._queue.get() if wait else self._queue.get_nowait()
+        except queue.Empty:
+            return [], False
+        if first is None:
+            return [], True
+        group: list[_Pending[Any]] = [first]
+        while len(group) < MAX_GROUP_JOBS:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
                 break
-            group: list[_Pending[Any]] = [first]
-            while len(group) < MAX_GROUP_JOBS:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stopping = True
-                    break
-                group.append(nxt)
-            self._commit_group(group)
+            if nxt is None:
+                return group, True
+            group.append(nxt)
+        return group, False
 
-    def _commit_group(self, group: list[_Pending[Any]]) -> None:
-        outcomes = self._apply([(pending.job, pending.actor) for pending in group])
-        _settle([(pending, ok, value) for pending, (ok, value) in zip(group, outcomes, strict=True)])
+    def _commit_group(self, group: list[_Pending[Any]], earlier: _HeldAnswers) -> _HeldAnswers:
+        """Commit `group`, answering `earlier` on the way (by its COMMIT at the latest);
+        returns the group's own answers, held."""
+        try:
+            outcomes = self._apply([(pending.job, pending.actor) for pending in group], earlier)
+        finally:
+            earlier.give()  # the group failed before its COMMIT, or a bug escaped
+        settlements = [(pending, ok, value) for pending, (ok, value) in zip(group, outcomes, strict=True)]
+        return _HeldAnswers(settlements, time.perf_counter() + HOLD_ANSWERS_MS / 1000)
 
-    def _apply(self, jobs: list[tuple[Job[Any], str]]) -> list[tuple[bool, Any]]:
+    def _apply(
+        self, jobs: list[tuple[Job[Any], str]], held: _HeldAnswers = _HeldAnswers.NONE
+    ) -> list[tuple[bool, Any]]:
         """Run `jobs` (each with its acting operator) as one group: one transaction, a
-        savepoint each. Returns, per job, whether it succeeded and its result or error."""
+        savepoint each. Returns, per job, whether it succeeded and its result or error.
+        `held`: the last group's answers, given before this one commits."""
         conn = self._conn
         group_start = self.log.head
         outcomes: list[tuple[bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job, actor in jobs:
+                if held and time.perf_counter() > held.due:
+                    held.give()
                 outcomes.append(self._run_job(job, actor))
             self._waiting.write(conn)
+            held.give()
             conn.execute("COMMIT")
         except (sqlite3.Error, InvariantBroken) as exc:
             # The group as a whole failed (disk full, I/O error, or a bug: a job
@@ -388,9 +453,6 @@ class Writer:
 class UnsavedWrite(InvariantBroken):
     """Ours: a job that said it writes only at its group's end wrote at once, so without
     a savepoint its failure could not have been undone alone. The group fails whole."""
-
-
-Settlement = tuple[_Pending[Any], bool, Any]  # the job, whether it succeeded, its result or error
 
 
 def _settle(settlements: list[Settlement]) -> None:

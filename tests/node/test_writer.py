@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 from node.store.changelog import LogHead
 from node.store.store import Store
-from node.store.writer import Tx, WriterOverloaded
+from node.store.writer import AppendsOnly, Tx, UnsavedWrite, WriterOverloaded
 from protocol.contract import SALE_CHECKOUT, EntryType, Writer
 from protocol.entry import GENESIS_HASH, Entry, check_chain, decode_entry
 from protocol.errors import PayloadInvalid
@@ -183,3 +184,111 @@ async def test_writes_beyond_the_queue_bound_are_refused_at_once_and_the_queued_
     finally:
         release.set()
         await store.close()
+
+
+async def _held_group_then_queued(
+    store: Store, *queued_jobs: Callable[[Tx], int]
+) -> tuple[asyncio.Task[int], list[asyncio.Task[int]]]:
+    """A write whose group commits while `queued_jobs` wait behind it (the next group)."""
+    release = threading.Event()
+    started = threading.Event()
+
+    def first(tx: Tx) -> int:
+        started.set()
+        release.wait(10)
+        return insert_product("FIRST")(tx)
+
+    held = asyncio.create_task(store.writer.run(first))
+    await asyncio.to_thread(started.wait, 10)
+    queued = [asyncio.create_task(store.writer.run(job)) for job in queued_jobs]
+    await asyncio.sleep(0)  # each is in the writer's queue
+    release.set()
+    return held, queued
+
+
+async def test_a_group_is_answered_after_its_commit_and_before_the_next_group_commits(
+    tmp_path: Path,
+) -> None:
+    """Answers wait for the next group to reach its COMMIT (module docstring), never
+    longer: by the time the second group's commit is announced the first group's
+    caller has been answered, and that caller, once answered, finds its row in any
+    connection."""
+    first_answered = threading.Event()
+    seen_at_second_commit: list[bool] = []
+
+    def on_commit(head: LogHead) -> None:
+        if head.seq == 2:
+            seen_at_second_commit.append(first_answered.wait(5))
+
+    store = await Store.open(tmp_path / "node.sqlite", "BR01", on_commit=on_commit)
+    try:
+        held, [queued] = await _held_group_then_queued(store, insert_product("NEXT"))
+        assert await held == 1
+        with sqlite3.connect(store.path) as conn:
+            assert conn.execute("SELECT 1 FROM products WHERE sku = 'FIRST'").fetchall() == [(1,)]
+        first_answered.set()
+        assert await queued == 2
+    finally:
+        await store.close()
+    assert seen_at_second_commit == [True], "the first group's caller heard only after the next commit"
+
+
+async def test_answers_are_not_held_behind_a_long_running_next_group(tmp_path: Path) -> None:
+    """A job that starts more than HOLD_ANSWERS_MS after the last commit has that
+    commit's callers answered first: here the second group's first job takes 50 ms,
+    and its second job finds the first group's caller answered while it runs."""
+    first_answered = threading.Event()
+    seen: list[bool] = []
+
+    def slow(tx: Tx) -> int:
+        time.sleep(0.05)
+        return insert_product("SLOW")(tx)
+
+    def probe(tx: Tx) -> int:
+        seen.append(first_answered.wait(5))
+        return insert_product("PROBE")(tx)
+
+    store = await Store.open(tmp_path / "node.sqlite", "BR01")
+    try:
+        held, queued = await _held_group_then_queued(store, slow, probe)
+        assert await held == 1
+        first_answered.set()
+        assert await asyncio.gather(*queued) == [2, 3]
+    finally:
+        await store.close()
+    assert seen == [True], "the first group's caller waited for the whole of the next group"
+
+
+async def test_a_group_failing_whole_still_answers_the_group_before_it(tmp_path: Path) -> None:
+    """The next group fails before its COMMIT (here a job that promised to write only at
+    the group's end wrote at once, which fails its group loudly): the committed group
+    before it is answered all the same, and its write stands."""
+
+    def breaks_its_promise(tx: Tx) -> int:
+        tx.conn.execute("INSERT INTO products (sku, name, price_fen, unit) VALUES ('X', 'X', 1, 'pcs')")
+        return 0
+
+    store = await Store.open(tmp_path / "node.sqlite", "BR01")
+    try:
+        held, [failed] = await _held_group_then_queued(
+            store, AppendsOnly(breaks_its_promise, savepoint=False)
+        )
+        assert await asyncio.wait_for(held, 5) == 1
+        with pytest.raises(UnsavedWrite):
+            await failed
+        skus = await store.read(lambda conn: [row[0] for row in conn.execute("SELECT sku FROM products")])
+        assert skus == ["FIRST"]
+    finally:
+        await store.close()
+
+
+async def test_writes_queued_when_the_node_closes_are_committed_and_answered(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "node.sqlite", "BR01")
+    try:
+        held, queued = await _held_group_then_queued(store, *(insert_product(f"Q{n}") for n in range(3)))
+        await store.writer.close()  # its stop comes behind what is queued
+        assert await asyncio.wait_for(asyncio.gather(held, *queued), 5) == [1, 2, 3, 4]
+    finally:
+        await store.close()
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM change_log").fetchone()[0] == 4
