@@ -6,8 +6,6 @@ same seed.
 
 from __future__ import annotations
 
-import uuid
-
 
 def uuid7(now_ms: int, random_bytes: bytes) -> str:
     """A UUIDv7 string: 48 bits of milliseconds, then 74 random bits."""
@@ -21,4 +19,7 @@ def uuid7(now_ms: int, random_bytes: bytes) -> str:
     value |= rand_a << 64
     value |= 0b10 << 62
     value |= rand_b
-    return str(uuid.UUID(int=value))
+    # str(uuid.UUID(int=value)), spelled out: every sale mints one, and building the
+    # UUID object took half the time.
+    digits = f"{value:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"

@@ -27,7 +27,9 @@ def test_a_worked_example_reads_back_its_milliseconds_and_random_bits() -> None:
 def test_a_uuid7_has_version_7_the_rfc_variant_and_its_time_in_the_top_48_bits(
     now_ms: int, random_bytes: bytes
 ) -> None:
-    parsed = uuid.UUID(uuid7(now_ms, random_bytes))
+    identifier = uuid7(now_ms, random_bytes)
+    parsed = uuid.UUID(identifier)
+    assert str(parsed) == identifier  # the canonical text: lower case, dashes in place
     assert parsed.version == 7
     assert parsed.variant == uuid.RFC_4122
     assert parsed.int >> 80 == now_ms
