@@ -49,6 +49,24 @@ def insert_product(sku: str, fail: bool = False) -> Callable[[Tx], int]:
     return job
 
 
+class Blocking:
+    """A write that holds the writer until released, so what is queued meanwhile waits
+    behind it; it then adds the product `sku`."""
+
+    def __init__(self, sku: str) -> None:
+        self.sku = sku
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, tx: Tx) -> int:
+        self.started.set()
+        self.release.wait(10)
+        return insert_product(self.sku)(tx)
+
+    async def running(self) -> None:
+        await asyncio.to_thread(self.started.wait, 10)
+
+
 def log_entries(conn: sqlite3.Connection) -> list[Entry]:
     return [decode_entry(bytes(row[0])) for row in conn.execute("SELECT entry FROM change_log ORDER BY seq")]
 
@@ -159,17 +177,12 @@ async def test_writes_beyond_the_queue_bound_are_refused_at_once_and_the_queued_
 ) -> None:
     store = await Store.open(tmp_path / "node.sqlite", "BR01", wall_ms=lambda: 1_700_000_000_000)
     store.writer._max_queued = 3
-    release = threading.Event()
-    started = threading.Event()
-
-    def blocking(tx: Tx) -> int:
-        started.set()
-        release.wait(10)
-        return insert_product("HELD")(tx)
+    blocking = Blocking("HELD")
+    release = blocking.release
 
     try:
         held = asyncio.ensure_future(store.writer.run(blocking))
-        await asyncio.to_thread(started.wait, 10)  # the writer is busy: what follows queues
+        await blocking.running()  # the writer is busy: what follows queues
         queued = [asyncio.ensure_future(store.writer.run(insert_product(f"Q{n}"))) for n in range(3)]
         await asyncio.sleep(0)
         with pytest.raises(WriterOverloaded, match="3 writes are already queued"):
@@ -190,19 +203,12 @@ async def _held_group_then_queued(
     store: Store, *queued_jobs: Callable[[Tx], int]
 ) -> tuple[asyncio.Task[int], list[asyncio.Task[int]]]:
     """A write whose group commits while `queued_jobs` wait behind it (the next group)."""
-    release = threading.Event()
-    started = threading.Event()
-
-    def first(tx: Tx) -> int:
-        started.set()
-        release.wait(10)
-        return insert_product("FIRST")(tx)
-
+    first = Blocking("FIRST")
     held = asyncio.create_task(store.writer.run(first))
-    await asyncio.to_thread(started.wait, 10)
+    await first.running()
     queued = [asyncio.create_task(store.writer.run(job)) for job in queued_jobs]
     await asyncio.sleep(0)  # each is in the writer's queue
-    release.set()
+    first.release.set()
     return held, queued
 
 
