@@ -33,7 +33,9 @@ from tests.protocol.strategies import EPOCH_MS, FEW, PROPERTY, same_value
 ALL = sorted(ENTRY_TYPES.values(), key=lambda t: t.name)
 
 
-def entry_of(entry_type: EntryType, payload: Any, *, origin: str = "BR01", seq: int = 7) -> Entry:
+def entry_of(
+    entry_type: EntryType, payload: Any, *, origin: str = "BR01", seq: int = 7, actor: str = ""
+) -> Entry:
     return encode_entry(
         origin=origin,
         seq=seq,
@@ -43,6 +45,7 @@ def entry_of(entry_type: EntryType, payload: Any, *, origin: str = "BR01", seq: 
         entity_id="0190c7a2-1b2c-7d3e-8f40-123456789abc",
         op=entry_type.op,
         payload=payload,
+        actor=actor,
     )
 
 

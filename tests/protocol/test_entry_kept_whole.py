@@ -15,11 +15,12 @@ from hypothesis import strategies as st
 from protocol import hlc
 from protocol.contract import ENTRY_TYPES, EntryType, Writer, check_entry
 from protocol.contract.registry import payload_kept
-from protocol.entry import GENESIS_HASH, Entry, KeptEntry, decode_entry, encode_entry
+from protocol.entry import GENESIS_HASH, Entry, KeptEntry, decode_entry
 from protocol.errors import MalformedMessage, PayloadInvalid, UnsupportedVersion
 from protocol.schema import Integer, Map
 from tests.protocol.contract_strategies import UNKNOWN_KEY, holds, values
 from tests.protocol.strategies import EPOCH_MS
+from tests.protocol.test_contract import entry_of
 
 ALL = sorted(ENTRY_TYPES.values(), key=lambda t: t.name)
 # Run for each of some sixty entry types: a few examples each add up. (Filtering: see
@@ -52,17 +53,7 @@ def test_an_entry_its_contract_keeps_whole_decodes_once_to_what_the_walk_gives(
     entry_type: EntryType, data: st.DataObject
 ) -> None:
     payload = data.draw(values(entry_type.schema))
-    raw = encode_entry(
-        origin="BR01",
-        seq=7,
-        hlc=hlc.pack(EPOCH_MS),
-        prev_hash=GENESIS_HASH,
-        kind=entry_type.kind,
-        entity_id="e-1",
-        op=entry_type.op,
-        payload=payload,
-        actor=data.draw(st.sampled_from(["", "op-1"])),
-    ).raw
+    raw = entry_of(entry_type, payload, actor=data.draw(st.sampled_from(["", "op-1"]))).raw
     walked, once = decode_entry(raw), decode_entry(raw, payload_kept)
     assert once == walked
     assert type(walked) is Entry
