@@ -137,6 +137,8 @@ class Replicator:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while self.push.acked_seq < seq:
+            self.push.hurry(self.now_ms())
+            self._push_wake.set()
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False

@@ -6,6 +6,7 @@ exactly, and the rule-based test drives the machine as a flaky link would.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable
 
@@ -21,6 +22,7 @@ from protocol.replication import (
     BACKOFF_CAP_MS,
     LINGER_MS,
     PROBE_BATCH_ENTRIES,
+    PUSH_SPACING_MS,
     REFUSED_CAP_MS,
     TRANSITIONS,
     Backoff,
@@ -94,7 +96,7 @@ def test_an_ack_of_everything_returns_to_idle() -> None:
     assert pusher.poll(5000) == Idle()
 
 
-def test_a_commit_during_a_push_waits_for_its_ack_and_then_goes_at_once() -> None:
+def test_a_commit_during_a_push_waits_for_its_ack_then_for_the_spacing() -> None:
     pusher = idle_pusher()
     pusher.committed(3, now_ms=1000)
     assert in_flight(pusher, 1005) == Push(1, 3)
@@ -102,7 +104,74 @@ def test_a_commit_during_a_push_waits_for_its_ack_and_then_goes_at_once() -> Non
     assert pusher.poll(1010) == Idle()
     pusher.acked(3, now_ms=1030)
     assert pusher.phase is Phase.READY
-    assert pusher.poll(1030) == Push(4, 4)  # no second linger
+    assert PUSH_SPACING_MS == 50
+    assert pusher.poll(1030) == WaitUntil(1055)  # spacing after the last push left at 1005
+    pusher.committed(9, now_ms=1040)  # the tills keep selling: the same push takes it
+    assert pusher.poll(1055) == Push(4, 9)  # no second linger
+
+
+def test_a_busy_till_pushes_once_a_spacing_whatever_it_commits_meanwhile() -> None:
+    pusher = idle_pusher(now_ms=0)
+    pushes: list[Push] = []
+    for now_ms in range(0, 1000):  # a commit every millisecond; HQ acks 10 ms after each push
+        pusher.committed(pusher.head_seq + 1, now_ms)
+        if pushes and now_ms == pusher.sent_ms + 10:  # type: ignore[operator]
+            pusher.acked(pushes[-1].last_seq, now_ms)
+        action = pusher.poll(now_ms)
+        if isinstance(action, Push):
+            pushes.append(action)
+    assert [(p.first_seq, p.last_seq) for p in pushes[:3]] == [(1, 6), (7, 56), (57, 106)]
+    sent_at = [p.last_seq - 1 for p in pushes]  # a commit a millisecond: a push's last seq - 1 is its time
+    assert all(later - earlier == PUSH_SPACING_MS for earlier, later in itertools.pairwise(sent_at))
+    assert len(pushes) == 20
+
+
+def test_an_idle_till_is_not_held_by_the_spacing_of_a_push_long_gone() -> None:
+    pusher = idle_pusher(now_ms=0)
+    pusher.committed(1, now_ms=0)
+    in_flight(pusher, LINGER_MS)
+    pusher.acked(1, now_ms=20)
+    pusher.committed(2, now_ms=30)  # within the spacing of the last push: waits for it
+    assert pusher.poll(30) == WaitUntil(LINGER_MS + PUSH_SPACING_MS)
+    in_flight(pusher, LINGER_MS + PUSH_SPACING_MS)
+    pusher.acked(2, now_ms=70)
+    pusher.committed(3, now_ms=5000)  # a sale minutes later lingers only
+    assert pusher.poll(5000) == WaitUntil(5000 + LINGER_MS)
+
+
+def test_a_full_batch_is_followed_at_once_and_so_is_what_hq_cut_or_rewound() -> None:
+    pusher = PushMachine(head_seq=700, acked_seq=0, now_ms=0, rng=random.Random(1), max_batch_entries=500)
+    assert in_flight(pusher, 0) == Push(1, 500)
+    pusher.acked(500, now_ms=40)
+    assert pusher.poll(40) == Push(501, 700)  # the last push was full: draining
+    pusher.committed(710, now_ms=50)
+    pusher.acked(650, now_ms=60)  # HQ cut the batch by bytes
+    assert pusher.poll(60) == Push(651, 710)
+    pusher.committed(720, now_ms=70)
+    pusher.acked(600, now_ms=80)  # HQ rewound below what it held
+    assert pusher.poll(80) == Push(601, 720)
+    pusher.committed(730, now_ms=90)
+    pusher.acked(720, now_ms=100)  # all it was sent, not a full batch: spaced
+    assert pusher.poll(100) == WaitUntil(80 + PUSH_SPACING_MS)
+
+
+def test_someone_waiting_for_hq_hurries_the_next_push_but_not_a_retry() -> None:
+    pusher = idle_pusher(now_ms=0)
+    pusher.committed(1, now_ms=0)
+    pusher.hurry(now_ms=1)  # an online hold waits for seq 1: no linger
+    assert pusher.poll(1) == Push(1, 1)
+    pusher.committed(2, now_ms=2)
+    pusher.hurry(now_ms=3)  # it waits for seq 2, which the push in flight lacks
+    pusher.acked(1, now_ms=10)
+    assert pusher.poll(10) == Push(2, 2)  # no spacing
+    pusher.committed(3, now_ms=11)
+    pusher.acked(2, now_ms=12)
+    assert pusher.poll(12) == WaitUntil(1 + PUSH_SPACING_MS + 9)  # not hurried this time
+    in_flight(pusher, 60)
+    pusher.failed(now_ms=70)
+    due_ms = pusher.due_ms
+    pusher.hurry(now_ms=71)
+    assert pusher.due_ms == due_ms > 71  # HQ failing is not hurried
 
 
 def test_a_long_backlog_drains_in_batches_of_max_batch_entries_back_to_back() -> None:
