@@ -27,6 +27,18 @@ def test_a_body_at_the_bound_is_read_and_one_level_more_is_refused(nested: Calla
         json_text.loads(nested(MAX_JSON_DEPTH + 1))
 
 
+@pytest.mark.parametrize("nested", [nested_arrays, nested_objects], ids=["arrays", "objects"])
+def test_a_body_sent_as_bytes_is_bounded_alike(nested: Callable[[int], str]) -> None:
+    assert json_text.loads(nested(MAX_JSON_DEPTH).encode()) == json.loads(nested(MAX_JSON_DEPTH))
+    with pytest.raises(NestedTooDeep):
+        json_text.loads(nested(MAX_JSON_DEPTH + 1).encode())
+
+
+def test_brackets_inside_strings_cost_a_walk_and_nothing_else() -> None:
+    body = {"note": "[" * (MAX_JSON_DEPTH * 2), "lines": [{"sku": "{{{"}]}
+    assert json_text.loads(json.dumps(body)) == body
+
+
 def test_nesting_deep_enough_to_exhaust_the_parser_is_refused_not_a_recursion_error() -> None:
     with pytest.raises(NestedTooDeep):
         json_text.loads(nested_arrays(100_000))
