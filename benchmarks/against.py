@@ -128,8 +128,13 @@ def report(title: str, rev: str, compared: list[Compared]) -> Report:
         better = row.ratio >= 1 if row.higher_is_better else row.ratio <= 1
         table.add(
             row.figure,
-            f"{statistics.median(row.ours):,.1f} vs {statistics.median(row.theirs):,.1f}",
+            f"{_shown(statistics.median(row.ours))} vs {_shown(statistics.median(row.theirs))}",
             f"ratio {row.ratio:.2f} ({'higher' if row.higher_is_better else 'lower'} is better)",
             better,
         )
     return table
+
+
+def _shown(value: float) -> str:
+    """A median as its figure reads: a ratio (0.19) keeps two places, a rate or a time one."""
+    return f"{value:,.2f}" if abs(value) < 10 else f"{value:,.1f}"

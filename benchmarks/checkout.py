@@ -224,7 +224,10 @@ def main() -> None:
     if args.readme and not args.points:
         parser.error("--readme goes with --points (run_all --readme writes the other figures)")
     if args.http:
-        http_main(args.connections, args.seconds, args.rounds)
+        if args.against:
+            http_against_main(args.against, args.connections, args.seconds, args.rounds)
+        else:
+            http_main(args.connections, args.seconds, args.rounds)
         return
     if args.points:
         measured_at = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
@@ -485,6 +488,22 @@ def against_main(rev: str, checkouts: int, callers: int, rounds: int) -> None:
         {"Branchline checkouts/s": True, "overhead (Branchline / baseline time)": False},
     )
     against.report("Checkout at one node", rev, compared).print()
+
+
+def http_against_main(rev: str, connections: int, seconds: float, rounds: int) -> None:
+    """Checkouts over HTTP here and at REV, alternately, each run one round of GET and POST."""
+    compared = against.compare(
+        "benchmarks.checkout",
+        ["--http", "--rounds", "1", "--connections", str(connections), "--seconds", f"{seconds:g}"],
+        rev,
+        rounds,
+        {
+            "checkouts POST /api/sales per second": True,
+            "trivial GET /api/devices per second": True,
+            "checkouts / trivial GETs": True,
+        },
+    )
+    against.report("Checkout over HTTP", rev, compared).print()
 
 
 def http_main(connections: int, seconds: float, rounds: int) -> None:

@@ -1,7 +1,7 @@
 """Run every benchmark in turn, each in its own process, and show its tables.
 
     .venv/bin/python -m benchmarks.run_all
-    .venv/bin/python -m benchmarks.run_all --readme [--against cbc72d7] [--rounds 3]
+    .venv/bin/python -m benchmarks.run_all --readme [--against cbc72d7] [--http-against REV] [--rounds 3]
 
 Each benchmark is bounded; a run that overstays its bound or fails is reported
 and the others still run. The exit status is 1 if any failed. With `--readme`
@@ -9,7 +9,7 @@ the figures every script printed are written into README.md between the
 FIGURES_BEGIN and FIGURES_END markers, with the date and commit they were
 measured at, so the README's figures are never typed by hand; `--against REV`
 adds checkout and drain measured beside commit REV in the same sitting (before
-and after).
+and after), and `--http-against REV` checkout over HTTP (REV must have `--http`).
 """
 
 from __future__ import annotations
@@ -65,6 +65,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readme", action="store_true", help="write the figures into README.md")
     parser.add_argument("--against", metavar="REV", help="with --readme: checkout and drain beside REV")
+    parser.add_argument(
+        "--http-against", metavar="REV", help="with --readme: checkout over HTTP beside REV (it has --http)"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="rounds of each side-by-side run")
     args = parser.parse_args()
     console = Console() if sys.stdout.isatty() else Console(width=110)
@@ -84,16 +87,15 @@ def main() -> int:
             # Checkouts through the till app as its own process, against a trivial GET.
             http = ["benchmarks.checkout", "--http", "--rounds", "2"]
             runs.append(("checkout over HTTP", http, SCRIPT_BOUND_S))
-        if args.readme and args.against:
-            for script in ("checkout", "drain"):
-                side_by_side = [
-                    f"benchmarks.{script}",
-                    "--against",
-                    args.against,
-                    "--rounds",
-                    str(args.rounds),
-                ]
-                runs.append((f"{script} against {args.against}", side_by_side, AGAINST_BOUND_S))
+        side_by_sides = (
+            (["checkout"], args.against),
+            (["drain"], args.against),
+            (["checkout", "--http"], args.http_against),
+        )
+        for (script, *options), rev in side_by_sides if args.readme else ():
+            if rev is not None:
+                command = [f"benchmarks.{script}", *options, "--against", rev, "--rounds", str(args.rounds)]
+                runs.append((f"{' '.join([script, *options])} against {rev}", command, AGAINST_BOUND_S))
         for name, command, bound_s in runs:
             console.rule(f"benchmarks/{name}")
             sys.stdout.flush()
@@ -107,7 +109,13 @@ def main() -> int:
         if failed:
             console.print("[red]a benchmark failed: README.md left as it was")
         else:
-            against_args = f" --against {args.against} --rounds {args.rounds}" if args.against else ""
+            against_args = "".join(
+                f" --{option} {rev}"
+                for option, rev in (("against", args.against), ("http-against", args.http_against))
+                if rev is not None
+            )
+            if against_args:
+                against_args += f" --rounds {args.rounds}"
             invoked = f"python -m benchmarks.run_all --readme{against_args}"
             block = readme_block(FIGURES_BEGIN, FIGURES_END, reports, measured_at, invoked)
             write_readme(FIGURES_BEGIN, FIGURES_END, block)

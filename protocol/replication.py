@@ -7,8 +7,9 @@ Rules, in order of importance:
    entries for identical bytes and skips them.
 2. One request in flight per direction; the shell reports its outcome.
 3. After a commit the pusher lingers LINGER_MS so that commits arriving
-   together travel in one batch (one signature, one HQ transaction). While
-   the tills keep it busy, pushes leave at most every PUSH_SPACING_MS: each
+   together travel in one batch (one signature, one HQ transaction). When
+   the tills keep it busy (entries were committed while a push was out), the
+   next push leaves PUSH_SPACING_MS after the last one at the earliest: each
    costs the node a signature and a round trip and HQ a transaction whatever
    it carries, so a till that pushed back to back would spend on pushing what
    it could spend on selling. A backlog is the exception: while the last push
@@ -241,7 +242,7 @@ class PushMachine(_Machine):
         was_idle = self.phase is Phase.IDLE
         self._move(Event.WORK, self.phase if not was_idle else Phase.READY)
         if was_idle:
-            self.due_ms = max(now_ms + self.linger_ms, self._spaced(now_ms))
+            self.due_ms = now_ms + self.linger_ms  # a quiet till's sale goes within the linger
 
     def poll(self, now_ms: int) -> Push | WaitUntil | Idle:
         due = self._due(now_ms)

@@ -126,17 +126,14 @@ def test_a_busy_till_pushes_once_a_spacing_whatever_it_commits_meanwhile() -> No
     assert len(pushes) == 20
 
 
-def test_an_idle_till_is_not_held_by_the_spacing_of_a_push_long_gone() -> None:
+def test_a_quiet_till_whose_push_was_all_acked_only_lingers() -> None:
     pusher = idle_pusher(now_ms=0)
     pusher.committed(1, now_ms=0)
     in_flight(pusher, LINGER_MS)
     pusher.acked(1, now_ms=20)
-    pusher.committed(2, now_ms=30)  # within the spacing of the last push: waits for it
-    assert pusher.poll(30) == WaitUntil(LINGER_MS + PUSH_SPACING_MS)
-    in_flight(pusher, LINGER_MS + PUSH_SPACING_MS)
-    pusher.acked(2, now_ms=70)
-    pusher.committed(3, now_ms=5000)  # a sale minutes later lingers only
-    assert pusher.poll(5000) == WaitUntil(5000 + LINGER_MS)
+    pusher.committed(2, now_ms=30)  # within the spacing of the last push, but nothing waited
+    assert pusher.poll(30) == WaitUntil(30 + LINGER_MS)
+    assert in_flight(pusher, 30 + LINGER_MS) == Push(2, 2)
 
 
 def test_a_full_batch_is_followed_at_once_and_so_is_what_hq_cut_or_rewound() -> None:
