@@ -47,8 +47,8 @@ from protocol.limits import MAX_BATCH_ENTRIES
 LINGER_MS = 5  # long enough for a burst of tills to share a batch, short next to p99 < 1 s
 # Measured at a till under load (benchmarks.checkout --http): pushing back to back
 # carried ~17 entries a push and cost HQ 123 us of CPU a sale; spaced 50 ms, HQ's
-# share fell to 43 us and the till's checkouts rose by 30%. A sale still reaches
-# HQ within this and a round trip.
+# share fell to 43 us and the till's checkouts rose by 17 to 30% (same-sitting runs).
+# A sale still reaches HQ within this and a round trip.
 PUSH_SPACING_MS = 50
 BACKOFF_BASE_MS = 250
 # A branch notices HQ is back within 10 s at worst; with half of each delay

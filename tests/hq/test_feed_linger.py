@@ -30,9 +30,11 @@ async def test_changes_made_together_reach_an_up_to_date_branch_in_one_page(
     await chain.add_node("BR01", start=False)
     hq = chain.hq.app[HQ_KEY]
     _, available = await hq.store.feed_after("BR01", 0, 1, MAX_MESSAGE_BYTES)
+    # Timed from the read's start: a notification of an earlier change that PostgreSQL
+    # delivers late may wake the read, and its linger begin, before TEA-1 is authored.
+    started = time.perf_counter()
     reading = asyncio.create_task(hq.feed_page("BR01", available, 10))
     await asyncio.sleep(0.1)  # the read is held: nothing follows its cursor
-    started = time.perf_counter()
     await hq.author("product", product("TEA-1"), OPERATOR)
     await asyncio.sleep(linger_s / 4)
     await hq.author("product", product("TEA-2"), OPERATOR)
