@@ -459,7 +459,7 @@ class Simulation:
         """Start (or restart) a node, with a new link to HQ for its tills' holds."""
         await node.start()
         self.links[node.code] = SimHQLink(
-            node, self.hq, self.network, self.tasks, self.schedule, self.elapsed
+            node, self.hq, self.network, self.tasks, self.schedule, self.elapsed, self._driver(node)
         )
 
     def _heal_at(self, fault: _Fault) -> None:

@@ -42,6 +42,7 @@ class SimHQLink:
         tasks: SimTasks,
         schedule: Callable[[int, Action], None],
         now_ms: Callable[[], int],
+        drive: Action,
     ) -> None:
         self.node = node
         self.epoch = node.epoch
@@ -50,6 +51,7 @@ class SimHQLink:
         self.tasks = tasks
         self.schedule = schedule
         self.now_ms = now_ms
+        self.drive = drive  # the engine's look at what the node's replicator would send
         self._ack_waiters: list[tuple[int, asyncio.Future[bool]]] = []
 
     @property
@@ -72,6 +74,10 @@ class SimHQLink:
             return True
         answered: asyncio.Future[bool] = self.tasks.future()
         self._ack_waiters.append((seq, answered))
+        # As the real link's wait does (Replicator.wait_acked): the push goes now, not
+        # after the linger or the spacing (protocol.replication rule 3).
+        self.node.rep.push.hurry(self.now_ms())
+        self.schedule(self.now_ms(), self.drive)
 
         async def too_late() -> None:
             self.tasks.resolve(answered, False)
