@@ -42,6 +42,13 @@ TILL_BOUND_S = 240
 LONGER_BOUNDS_S = {"simulation": SIMULATION_BOUND_S, "till": TILL_BOUND_S}
 # A side-by-side run alternates two trees for several rounds.
 AGAINST_BOUND_S = 1_200
+# With --readme, each script run beside the commit its option names (checkout over
+# HTTP beside a commit of its own: cbc72d7 predates --http).
+SIDE_BY_SIDE = (
+    (["checkout"], "against"),
+    (["drain"], "against"),
+    (["checkout", "--http"], "http-against"),
+)
 FIGURES_BEGIN = "<!-- figures: begin -->"
 FIGURES_END = "<!-- figures: end -->"
 
@@ -76,6 +83,7 @@ def main() -> int:
     summary.add_column("outcome")
     summary.add_column("wall time", justify="right")
     failed = False
+    revs = {"against": args.against, "http-against": args.http_against}
     measured_at = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
     with tempfile.TemporaryDirectory(prefix="bench-figures-") as tmp:
         figures = Path(tmp) / "figures.jsonl"
@@ -87,13 +95,9 @@ def main() -> int:
             # Checkouts through the till app as its own process, against a trivial GET.
             http = ["benchmarks.checkout", "--http", "--rounds", "2"]
             runs.append(("checkout over HTTP", http, SCRIPT_BOUND_S))
-        side_by_sides = (
-            (["checkout"], args.against),
-            (["drain"], args.against),
-            (["checkout", "--http"], args.http_against),
-        )
-        for (script, *options), rev in side_by_sides if args.readme else ():
-            if rev is not None:
+        for (script, *options), option in SIDE_BY_SIDE:
+            rev = revs[option]
+            if args.readme and rev is not None:
                 command = [f"benchmarks.{script}", *options, "--against", rev, "--rounds", str(args.rounds)]
                 runs.append((f"{' '.join([script, *options])} against {rev}", command, AGAINST_BOUND_S))
         for name, command, bound_s in runs:
@@ -109,11 +113,7 @@ def main() -> int:
         if failed:
             console.print("[red]a benchmark failed: README.md left as it was")
         else:
-            against_args = "".join(
-                f" --{option} {rev}"
-                for option, rev in (("against", args.against), ("http-against", args.http_against))
-                if rev is not None
-            )
+            against_args = "".join(f" --{option} {rev}" for option, rev in revs.items() if rev is not None)
             if against_args:
                 against_args += f" --rounds {args.rounds}"
             invoked = f"python -m benchmarks.run_all --readme{against_args}"
